@@ -1,0 +1,29 @@
+# Compiler flags shared by every quarot target.
+function(quarot_target_options target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare)
+  if(QUAROT_NATIVE)
+    target_compile_options(${target} PRIVATE -march=native)
+  endif()
+  if(QUAROT_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+    target_link_options(${target} PUBLIC -fsanitize=address,undefined)
+  endif()
+  if(QUAROT_FUZZ)
+    target_compile_options(${target} PRIVATE -fsanitize=fuzzer-no-link)
+  endif()
+endfunction()
+
+# Kernels are compiled once per instruction set and picked at run time
+# (kernels/cpu/cpu_features.h). Files named *_avx512.cpp / *_avx2.cpp get the
+# matching target flags even in the portable build, so one binary carries every path.
+function(quarot_isa_sources target)
+  get_target_property(srcs ${target} SOURCES)
+  foreach(src IN LISTS srcs)
+    if(src MATCHES "_avx512\\.cpp$")
+      set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS
+        "-mavx512f;-mavx512bw;-mavx512vl;-mavx512dq;-mfma;-mavx2;-mf16c")
+    elseif(src MATCHES "_avx2\\.cpp$")
+      set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mf16c")
+    endif()
+  endforeach()
+endfunction()

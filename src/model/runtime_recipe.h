@@ -1,0 +1,39 @@
+#pragma once
+// What the runtime does around the weights of a (rotated, quantized) model:
+// online rotations, activation quantization and KV-cache quantization. An FP model
+// has an empty recipe. transform/ fills the rotations, quant/ the quantizer specs,
+// the quantized file stores it, and LlamaModel executes it through the Backend.
+#include <cstdint>
+#include <string>
+
+#include "kernels/backend.h"
+
+namespace quarot {
+
+// KV cache quantization (simulated): each head's vector of head_dim values at one
+// position is one group (group 0 = head_dim), asymmetric by default as in QuaRot.
+struct KvQuantSpec {
+  int bits = 0;  // 0 = FP cache
+  float clip_ratio = 0.95f;
+  int64_t group = 0;
+  bool symmetric = false;
+  bool enabled() const { return bits > 0 && bits < 16; }
+};
+
+struct RuntimeRecipe {
+  // Online rotations (identity when is_identity()).
+  OnlineRotation qk_rotation;      // per head, on q and k after RoPE: {k=1, p=head_dim}
+  OnlineRotation o_proj_input;     // across heads on the attention output, before o_proj
+  OnlineRotation down_proj_input;  // on the SwiGLU output, before down_proj
+  // Activation quantization of every linear layer's input...
+  ActQuantSpec act;
+  // ...except lm_head (stays FP by default).
+  ActQuantSpec lm_head_act;
+  KvQuantSpec k_cache, v_cache;
+  bool intact_kv = false;  // keep the first position's K/V in full precision (IntactKV)
+  // True once norm scales are folded into the following linears (norms keep only
+  // the normalization, their weights are all ones).
+  bool norms_folded = false;
+};
+
+}  // namespace quarot
