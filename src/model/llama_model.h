@@ -1,0 +1,59 @@
+#pragma once
+// The Llama-family decoder at run time: batched prefill and incremental decode
+// with a KV cache. Matrix products go through a Backend (kernels/backend.h);
+// rotations and quantization around them come from the RuntimeRecipe.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/backend.h"
+#include "model/kv_cache.h"
+#include "model/runtime_recipe.h"
+#include "model/weights.h"
+
+namespace quarot {
+
+// Which linear layer an activation belongs to (for calibration hooks).
+enum class LinearSlot { kQkv, kO, kGateUp, kDown, kLmHead };
+const char* linear_slot_name(LinearSlot s);
+
+// Called with the exact input rows (after online rotation, before activation
+// quantization) that a linear layer receives: used to collect GPTQ Hessians.
+using ActivationHook = std::function<void(int layer, LinearSlot slot, const float* x, int64_t n, int64_t dim)>;
+
+class LlamaModel {
+ public:
+  // Keeps its own copy of the weights packed for the backend; `weights` may be dropped afterwards.
+  LlamaModel(const ModelWeights& weights, RuntimeRecipe recipe, std::shared_ptr<const Backend> backend);
+
+  const LlamaConfig& config() const { return config_; }
+  const RuntimeRecipe& recipe() const { return recipe_; }
+  const Backend& backend() const { return *backend_; }
+
+  KvCache make_cache(int64_t max_tokens) const;
+
+  // Runs n tokens at positions cache.size() .. cache.size()+n-1 and appends their K/V.
+  // logits: [n, vocab] when all_logits, else [1, vocab] for the last token only.
+  void forward(const int32_t* tokens, int64_t n, KvCache& cache, std::vector<float>& logits,
+               bool all_logits) const;
+
+  // Observes the inputs of every linear layer during forward() (calibration).
+  void set_activation_hook(ActivationHook hook) { hook_ = std::move(hook); }
+
+ private:
+  struct Linear;
+  struct Layer;
+  LlamaConfig config_;
+  RuntimeRecipe recipe_;
+  std::shared_ptr<const Backend> backend_;
+  std::vector<float> tok_embeddings_;
+  std::vector<float> output_norm_;
+  std::vector<std::shared_ptr<Layer>> layers_;
+  std::shared_ptr<Linear> lm_head_;
+  std::vector<float> rope_inv_freq_;
+  ActivationHook hook_;
+};
+
+}  // namespace quarot
