@@ -1,0 +1,53 @@
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "common/threads.h"
+#include "eval/bench.h"
+#include "eval/model_session.h"
+#include "kernels/cpu/cpu_features.h"
+
+namespace quarot::cli {
+
+void add_bench(CLI::App& app, Action& action) {
+  struct Opts {
+    std::string model = "smollm2-135m";
+    BenchOptions bench;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = app.add_subcommand("bench", "prefill and decode throughput of a model (JSON on stdout)");
+  cmd->add_option("-m,--model", o->model, "model: name, .gguf, HF dir or quantized file")->capture_default_str();
+  cmd->add_option("--prefill", o->bench.prefill_tokens, "prompt tokens")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--decode", o->bench.decode_tokens, "new tokens")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--repeats", o->bench.repeats, "prefill repetitions (best is kept)")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->callback([o, &action] {
+    action = [o]() -> int {
+      ModelSession s = open_model(o->model);
+      const BenchResult r = run_bench(*s.model, o->bench);
+      nlohmann::json j = {
+          {"model", s.path},
+          {"model_kind", s.description},
+          {"backend", s.backend->name()},
+          {"cpu", cpu_description()},
+          {"threads", num_threads()},
+          {"prefill", {{"tokens", o->bench.prefill_tokens},
+                       {"tokens_per_s", r.prefill_tokens_per_s},
+                       {"gflops", r.prefill_gflops}}},
+          {"decode", {{"tokens", o->bench.decode_tokens},
+                      {"tokens_per_s", r.decode_tokens_per_s},
+                      {"bytes_per_token", r.decode_bytes_per_token},
+                      {"measured_read_bandwidth_gbs", r.memory_bandwidth_gbs},
+                      {"bandwidth_bound_tokens_per_s", r.decode_bandwidth_bound_tokens_per_s},
+                      {"fraction_of_bandwidth_bound",
+                       r.decode_tokens_per_s / r.decode_bandwidth_bound_tokens_per_s}}}};
+      std::printf("%s\n", j.dump(2).c_str());
+      return 0;
+    };
+  });
+}
+
+}  // namespace quarot::cli

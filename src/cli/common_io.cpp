@@ -1,0 +1,32 @@
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "common/error.h"
+
+namespace quarot::cli {
+
+std::string read_text_file(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) fail("{}: no such text file", path);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("{}: cannot open", path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  if (text.empty()) fail("{}: text file is empty", path);
+  return text;
+}
+
+std::string default_data_path(const std::string& file) {
+  if (const char* env = std::getenv("QUAROT_DATA")) return std::string(env) + "/" + file;
+  for (const char* dir : {"../shared/data", "../../shared/data", "/work/shared/data"}) {
+    const std::string p = std::string(dir) + "/" + file;
+    if (std::filesystem::exists(p)) return p;
+  }
+  return "../shared/data/" + file;
+}
+
+}  // namespace quarot::cli

@@ -1,0 +1,54 @@
+// quarot: command-line front end. Prints one error line and exits non-zero on bad
+// input; results go to stdout (human or --json), progress to stderr.
+#include <cstdio>
+#include <new>
+
+#include "cli/commands.h"
+#include "common/error.h"
+#include "common/progress.h"
+#include "common/threads.h"
+
+namespace quarot::cli {
+GlobalOptions& global_options() {
+  static GlobalOptions g;
+  return g;
+}
+}  // namespace quarot::cli
+
+int main(int argc, char** argv) {
+  using namespace quarot::cli;
+  CLI::App app{"quarot: 4-bit Llama-family inference and quantization (QuaRot, GPTQ)"};
+  app.set_version_flag("--version", "quarot 0.1.0");
+  app.require_subcommand(1);
+  auto& g = global_options();
+  app.add_option("-t,--threads", g.threads, "worker threads (default: all cores, or $QUAROT_THREADS)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("-q,--quiet", g.quiet, "no progress bars on stderr");
+  Action action;
+  add_ppl(app, action);
+  add_generate(app, action);
+  add_inspect(app, action);
+  add_bench(app, action);
+  add_quantize(app, action);
+  add_eval(app, action);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    quarot::set_num_threads(g.threads);
+    if (g.quiet) quarot::ProgressBar::set_enabled(false);
+    return action ? action() : 0;
+  } catch (const quarot::Error& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "quarot: error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "quarot: error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "quarot: error: %s\n", e.what());
+    return 1;
+  }
+}

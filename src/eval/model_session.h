@@ -1,0 +1,24 @@
+#pragma once
+// Opens any model a user can name for inference: a registry name
+// ("smollm2-135m"), a GGUF file, an HF checkpoint directory, or a quantized
+// model written by `quarot quantize` (weights, recipe and tokenizer all from the file).
+#include <memory>
+#include <string>
+
+#include "kernels/backend.h"
+#include "model/llama_model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace quarot {
+
+struct ModelSession {
+  std::string path;         // resolved path
+  std::string description;  // e.g. "GGUF (FP)" or "quarot quantized W4A4KV4 (gptq, hadamard)"
+  std::shared_ptr<const Backend> backend;
+  std::unique_ptr<LlamaModel> model;
+  std::unique_ptr<Tokenizer> tokenizer;
+};
+
+ModelSession open_model(const std::string& name_or_path);
+
+}  // namespace quarot
