@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Reproduces the QuaRot accuracy table on the default model: WikiText-2 test ppl
+# (seqlen 2048, all windows unless CHUNKS is set) for FP and each scheme, plus the
+# time every quantize took, and HellaSwag acc_norm for FP, W8A8 and W4A4KV4-GPTQ.
+#   QUAROT=build/release/quarot CHUNKS=0 HS_LIMIT=2000 CALIB_WINDOWS=128 scripts/accuracy_table.sh OUTDIR
+# Writes OUTDIR/<row>.quantize.json, OUTDIR/<row>.ppl.json, OUTDIR/<row>.hellaswag.json, OUTDIR/table.md.
+set -euo pipefail
+out=${1:?usage: accuracy_table.sh OUTDIR}
+mkdir -p "$out"
+q=${QUAROT:-build/release/quarot}
+model=${MODEL:-smollm2-135m}
+data=${QUAROT_DATA:-../shared/data}
+chunks=${CHUNKS:-0}
+hs_limit=${HS_LIMIT:-2000}
+calib_windows=${CALIB_WINDOWS:-128}
+rows=${ROWS:-"fp w16a16 w8a8_rtn_none w8a8_rtn_had w6a6_rtn_had w4a16_rtn_had w4a16_gptq_had w4a8kv4_gptq_had w4a4kv4_rtn_none w4a4kv4_rtn_had w4a4kv4_gptq_had k4v4_had"}
+hs_rows=${HS_ROWS:-"fp w8a8_rtn_had w4a4kv4_gptq_had"}
+
+spec() {  # row -> "scheme weights rotate"
+  case $1 in
+    w16a16) echo "W16A16 rtn hadamard" ;;
+    w8a8_rtn_none) echo "W8A8 rtn none" ;;
+    w8a8_rtn_had) echo "W8A8 rtn hadamard" ;;
+    w6a6_rtn_had) echo "W6A6 rtn hadamard" ;;
+    w4a16_rtn_had) echo "W4A16 rtn hadamard" ;;
+    w4a16_gptq_had) echo "W4A16 gptq hadamard" ;;
+    w4a8kv4_gptq_had) echo "W4A8KV4 gptq hadamard" ;;
+    w4a4kv4_rtn_none) echo "W4A4KV4 rtn none" ;;
+    w4a4kv4_rtn_had) echo "W4A4KV4 rtn hadamard" ;;
+    w4a4kv4_gptq_had) echo "W4A4KV4 gptq hadamard" ;;
+    k4v4_had) echo "K4V4 rtn hadamard" ;;
+    *) echo "accuracy_table.sh: unknown row $1" >&2; exit 2 ;;
+  esac
+}
+
+model_for() {
+  if [ "$1" = fp ]; then echo "$model"; else echo "$out/$1.quarot.safetensors"; fi
+}
+
+for row in $rows; do
+  if [ "$row" != fp ] && [ ! -f "$out/$row.quarot.safetensors" ]; then
+    read -r scheme weights rotate <<<"$(spec "$row")"
+    $q -q quantize -m "$model" --scheme "$scheme" --weights "$weights" --rotate "$rotate" \
+      --calib "$data/wikitext-2-v1.valid.tokenized.txt" --calib-windows "$calib_windows" \
+      -o "$out/$row.quarot.safetensors" --json > "$out/$row.quantize.json"
+  fi
+  [ -f "$out/$row.ppl.json" ] || $q -q ppl -m "$(model_for "$row")" --text "$data/wikitext-2-raw-v1.test.txt" \
+      --max-chunks "$chunks" --json > "$out/$row.ppl.json"
+  echo "$row: $(grep -m1 '"ppl"' "$out/$row.ppl.json")" >&2
+done
+for row in $hs_rows; do
+  [ -f "$out/$row.hellaswag.json" ] || $q -q eval --task hellaswag -m "$(model_for "$row")" \
+      --data "$data/hellaswag_val_full.txt.bz2" --limit "$hs_limit" --json > "$out/$row.hellaswag.json"
+done
+python3 - "$out" $rows <<'PY'
+import json, os, sys
+out, rows = sys.argv[1], sys.argv[2:]
+def load(p):
+    return json.load(open(p)) if os.path.exists(p) else None
+fp = load(f"{out}/fp.ppl.json")
+lines = ["| row | ppl | vs FP | quantize s | HellaSwag acc_norm |", "|---|---|---|---|---|"]
+for r in rows:
+    p, qz, hs = load(f"{out}/{r}.ppl.json"), load(f"{out}/{r}.quantize.json"), load(f"{out}/{r}.hellaswag.json")
+    ppl = p["ppl"] if p else float("nan")
+    rel = f"{100*(ppl/fp['ppl']-1):+.2f}%" if (p and fp) else ""
+    secs = f"{qz.get('seconds', float('nan')):.1f}" if qz else ""
+    acc = f"{hs['acc_norm']:.4f}" if hs else ""
+    lines.append(f"| {r} | {ppl:.4f} | {rel} | {secs} | {acc} |")
+open(f"{out}/table.md", "w").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+PY
