@@ -119,112 +119,10 @@ void LlamaModel::forward(const int32_t* tokens, int64_t n, KvCache& cache, std::
     if (tokens[t] < 0 || tokens[t] >= c.vocab_size)
       fail("token id {} at position {} is outside the vocabulary (size {})", tokens[t], pos0 + t, c.vocab_size);
   }
-  const int64_t H = c.hidden, hd = c.head_dim, nh = c.n_heads, nkv = c.n_kv_heads;
-  const int64_t qd = c.q_dim(), kvd = c.kv_dim(), F = c.intermediate;
-  const int64_t group = nh / nkv;
-
-  std::vector<float> x(n * H), h(n * H), q(n * qd), k(n * kvd), v(n * kvd), att(n * qd), tmp(n * H);
-  std::vector<float> gate(n * F), up(n * F);
-  for (int64_t t = 0; t < n; ++t)
-    std::copy_n(tok_embeddings_.data() + static_cast<int64_t>(tokens[t]) * H, H, x.data() + t * H);
-
-  const float attn_scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const KvQuantSpec& kq = recipe_.k_cache;
-  const KvQuantSpec& vq = recipe_.v_cache;
-
-  for (int64_t li = 0; li < c.n_layers; ++li) {
-    const Layer& L = *layers_[li];
-    const int layer = static_cast<int>(li);
-    // --- attention ---
-    rmsnorm_rows(x.data(), L.attn_norm.data(), h.data(), n, H, c.rms_eps);
-    if (hook_) hook_(layer, LinearSlot::kQkv, h.data(), n, H);
-    L.wq.run(*backend_, h.data(), n, q.data());
-    L.wk.run(*backend_, h.data(), n, k.data());
-    L.wv.run(*backend_, h.data(), n, v.data());
-#pragma omp parallel for if (n > 1)
-    for (int64_t t = 0; t < n; ++t) {
-      apply_rope(q.data() + t * qd, nh, hd, pos0 + t, rope_inv_freq_);
-      apply_rope(k.data() + t * kvd, nkv, hd, pos0 + t, rope_inv_freq_);
-    }
-    if (!recipe_.qk_rotation.is_identity()) {
-      apply_online_rotation(recipe_.qk_rotation, q.data(), n * nh, hd);
-      apply_online_rotation(recipe_.qk_rotation, k.data(), n * nkv, hd);
-    }
-    for (int64_t t = 0; t < n; ++t) {
-      float* kc = cache.k(li, pos0 + t);
-      float* vc = cache.v(li, pos0 + t);
-      std::copy_n(k.data() + t * kvd, kvd, kc);
-      std::copy_n(v.data() + t * kvd, kvd, vc);
-      const bool keep_fp = recipe_.intact_kv && pos0 + t == 0;
-      if (kq.enabled() && !keep_fp)
-        fake_quant_rows(kc, nkv, hd, kq.bits, kq.clip_ratio, kq.group, kq.symmetric);
-      if (vq.enabled() && !keep_fp)
-        fake_quant_rows(vc, nkv, hd, vq.bits, vq.clip_ratio, vq.group, vq.symmetric);
-    }
-#pragma omp parallel
-    {
-      std::vector<float> scores(pos0 + n);
-#pragma omp for collapse(2) schedule(dynamic, 4)
-      for (int64_t t = 0; t < n; ++t) {
-        for (int64_t hh = 0; hh < nh; ++hh) {
-          const int64_t p = pos0 + t;
-          const int64_t kvh = hh / group;
-          const float* qv = q.data() + t * qd + hh * hd;
-          float mx = -INFINITY;
-          for (int64_t j = 0; j <= p; ++j) {
-            const float* kr = cache.k(li, j) + kvh * hd;
-            float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-            for (int64_t d = 0; d < hd; ++d) s += qv[d] * kr[d];
-            s *= attn_scale;
-            scores[j] = s;
-            mx = std::max(mx, s);
-          }
-          float sum = 0.0f;
-          for (int64_t j = 0; j <= p; ++j) {
-            scores[j] = std::exp(scores[j] - mx);
-            sum += scores[j];
-          }
-          const float inv = 1.0f / sum;
-          float* o = att.data() + t * qd + hh * hd;
-          std::fill_n(o, hd, 0.0f);
-          for (int64_t j = 0; j <= p; ++j) {
-            const float* vr = cache.v(li, j) + kvh * hd;
-            const float a = scores[j] * inv;
-#pragma omp simd
-            for (int64_t d = 0; d < hd; ++d) o[d] += a * vr[d];
-          }
-        }
-      }
-    }
-    if (hook_) {
-      // Calibration sees o_proj's input in the basis its weights live in.
-      std::vector<float> rotated = att;
-      if (!recipe_.o_proj_input.is_identity()) apply_online_rotation(recipe_.o_proj_input, rotated.data(), n, qd);
-      hook_(layer, LinearSlot::kO, rotated.data(), n, qd);
-    }
-    L.wo.run(*backend_, att.data(), n, tmp.data());
-    for (int64_t i = 0; i < n * H; ++i) x[i] += tmp[i];
-
-    // --- SwiGLU MLP ---
-    rmsnorm_rows(x.data(), L.ffn_norm.data(), h.data(), n, H, c.rms_eps);
-    if (hook_) hook_(layer, LinearSlot::kGateUp, h.data(), n, H);
-    L.w_gate.run(*backend_, h.data(), n, gate.data());
-    L.w_up.run(*backend_, h.data(), n, up.data());
-#pragma omp parallel for
-    for (int64_t i = 0; i < n * F; ++i) {
-      const float g = gate[i];
-      gate[i] = g / (1.0f + std::exp(-g)) * up[i];
-    }
-    if (hook_) {
-      std::vector<float> rotated = gate;
-      if (!recipe_.down_proj_input.is_identity())
-        apply_online_rotation(recipe_.down_proj_input, rotated.data(), n, F);
-      hook_(layer, LinearSlot::kDown, rotated.data(), n, F);
-    }
-    L.w_down.run(*backend_, gate.data(), n, tmp.data());
-    for (int64_t i = 0; i < n * H; ++i) x[i] += tmp[i];
-  }
+  const int64_t H = c.hidden;
+  std::vector<float> x(n * H), h(n * H);
+  embed(tokens, n, x.data());
+  for (int64_t li = 0; li < c.n_layers; ++li) layer_forward(li, x.data(), n, pos0, cache, li);
   cache.advance(n);
 
   const int64_t first = all_logits ? 0 : n - 1;
@@ -233,6 +131,128 @@ void LlamaModel::forward(const int32_t* tokens, int64_t n, KvCache& cache, std::
   if (hook_) hook_(static_cast<int>(c.n_layers), LinearSlot::kLmHead, h.data(), rows, H);
   logits.resize(rows * c.vocab_size);
   lm_head_->run(*backend_, h.data(), rows, logits.data());
+}
+
+void LlamaModel::embed(const int32_t* tokens, int64_t n, float* x) const {
+  const LlamaConfig& c = config_;
+  for (int64_t t = 0; t < n; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= c.vocab_size)
+      fail("token id {} at position {} is outside the vocabulary (size {})", tokens[t], t, c.vocab_size);
+  }
+  for (int64_t t = 0; t < n; ++t)
+    std::copy_n(tok_embeddings_.data() + static_cast<int64_t>(tokens[t]) * c.hidden, c.hidden, x + t * c.hidden);
+}
+
+void LlamaModel::run_layer(int layer, float* x, int64_t n) const {
+  if (layer < 0 || layer >= config_.n_layers)
+    fail("run_layer: layer {} out of range (model has {} layers)", layer, config_.n_layers);
+  if (n <= 0) fail("run_layer: no tokens to run");
+  KvCache cache(1, config_.kv_dim(), n);
+  layer_forward(layer, x, n, 0, cache, 0);
+}
+
+void LlamaModel::layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, KvCache& cache,
+                               int64_t cache_layer) const {
+  const LlamaConfig& c = config_;
+  const int64_t H = c.hidden, hd = c.head_dim, nh = c.n_heads, nkv = c.n_kv_heads;
+  const int64_t qd = c.q_dim(), kvd = c.kv_dim(), F = c.intermediate;
+  const int64_t group = nh / nkv;
+  std::vector<float> h(n * H), q(n * qd), k(n * kvd), v(n * kvd), att(n * qd), tmp(n * H);
+  std::vector<float> gate(n * F), up(n * F);
+  const float attn_scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const KvQuantSpec& kq = recipe_.k_cache;
+  const KvQuantSpec& vq = recipe_.v_cache;
+  const Layer& L = *layers_[li];
+  const int layer = static_cast<int>(li);
+  // --- attention ---
+  rmsnorm_rows(x, L.attn_norm.data(), h.data(), n, H, c.rms_eps);
+  if (hook_) hook_(layer, LinearSlot::kQkv, h.data(), n, H);
+  L.wq.run(*backend_, h.data(), n, q.data());
+  L.wk.run(*backend_, h.data(), n, k.data());
+  L.wv.run(*backend_, h.data(), n, v.data());
+#pragma omp parallel for if (n > 1)
+  for (int64_t t = 0; t < n; ++t) {
+    apply_rope(q.data() + t * qd, nh, hd, pos0 + t, rope_inv_freq_);
+    apply_rope(k.data() + t * kvd, nkv, hd, pos0 + t, rope_inv_freq_);
+  }
+  if (!recipe_.qk_rotation.is_identity()) {
+    apply_online_rotation(recipe_.qk_rotation, q.data(), n * nh, hd);
+    apply_online_rotation(recipe_.qk_rotation, k.data(), n * nkv, hd);
+  }
+  for (int64_t t = 0; t < n; ++t) {
+    float* kc = cache.k(cache_layer, pos0 + t);
+    float* vc = cache.v(cache_layer, pos0 + t);
+    std::copy_n(k.data() + t * kvd, kvd, kc);
+    std::copy_n(v.data() + t * kvd, kvd, vc);
+    const bool keep_fp = recipe_.intact_kv && pos0 + t == 0;
+    if (kq.enabled() && !keep_fp)
+      fake_quant_rows(kc, nkv, hd, kq.bits, kq.clip_ratio, kq.group, kq.symmetric);
+    if (vq.enabled() && !keep_fp)
+      fake_quant_rows(vc, nkv, hd, vq.bits, vq.clip_ratio, vq.group, vq.symmetric);
+  }
+#pragma omp parallel
+  {
+    std::vector<float> scores(pos0 + n);
+#pragma omp for collapse(2) schedule(dynamic, 4)
+    for (int64_t t = 0; t < n; ++t) {
+      for (int64_t hh = 0; hh < nh; ++hh) {
+        const int64_t p = pos0 + t;
+        const int64_t kvh = hh / group;
+        const float* qv = q.data() + t * qd + hh * hd;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j <= p; ++j) {
+          const float* kr = cache.k(cache_layer, j) + kvh * hd;
+          float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+          for (int64_t d = 0; d < hd; ++d) s += qv[d] * kr[d];
+          s *= attn_scale;
+          scores[j] = s;
+          mx = std::max(mx, s);
+        }
+        float sum = 0.0f;
+        for (int64_t j = 0; j <= p; ++j) {
+          scores[j] = std::exp(scores[j] - mx);
+          sum += scores[j];
+        }
+        const float inv = 1.0f / sum;
+        float* o = att.data() + t * qd + hh * hd;
+        std::fill_n(o, hd, 0.0f);
+        for (int64_t j = 0; j <= p; ++j) {
+          const float* vr = cache.v(cache_layer, j) + kvh * hd;
+          const float a = scores[j] * inv;
+#pragma omp simd
+          for (int64_t d = 0; d < hd; ++d) o[d] += a * vr[d];
+        }
+      }
+    }
+  }
+  if (hook_) {
+    // Calibration sees o_proj's input in the basis its weights live in.
+    std::vector<float> rotated = att;
+    if (!recipe_.o_proj_input.is_identity()) apply_online_rotation(recipe_.o_proj_input, rotated.data(), n, qd);
+    hook_(layer, LinearSlot::kO, rotated.data(), n, qd);
+  }
+  L.wo.run(*backend_, att.data(), n, tmp.data());
+  for (int64_t i = 0; i < n * H; ++i) x[i] += tmp[i];
+
+  // --- SwiGLU MLP ---
+  rmsnorm_rows(x, L.ffn_norm.data(), h.data(), n, H, c.rms_eps);
+  if (hook_) hook_(layer, LinearSlot::kGateUp, h.data(), n, H);
+  L.w_gate.run(*backend_, h.data(), n, gate.data());
+  L.w_up.run(*backend_, h.data(), n, up.data());
+#pragma omp parallel for
+  for (int64_t i = 0; i < n * F; ++i) {
+    const float g = gate[i];
+    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+  if (hook_) {
+    std::vector<float> rotated = gate;
+    if (!recipe_.down_proj_input.is_identity())
+      apply_online_rotation(recipe_.down_proj_input, rotated.data(), n, F);
+    hook_(layer, LinearSlot::kDown, rotated.data(), n, F);
+  }
+  L.w_down.run(*backend_, gate.data(), n, tmp.data());
+  for (int64_t i = 0; i < n * H; ++i) x[i] += tmp[i];
 }
 
 }  // namespace quarot

@@ -42,9 +42,21 @@ class LlamaModel {
   // Observes the inputs of every linear layer during forward() (calibration).
   void set_activation_hook(ActivationHook hook) { hook_ = std::move(hook); }
 
+  // Layer-by-layer execution, for calibration that keeps the hidden states of many
+  // windows between layers (GPTQ quantizes layer i on the outputs of the already
+  // quantized layers < i, so a full forward per layer would cost O(layers^2)).
+  // embed(): x[n, hidden] = token embeddings. run_layer(): applies decoder layer
+  // `layer` in place to one whole sequence x[n, hidden] at positions 0..n-1, with a
+  // private cache; the activation hook sees its linear inputs as in forward().
+  void embed(const int32_t* tokens, int64_t n, float* x) const;
+  void run_layer(int layer, float* x, int64_t n) const;
+
  private:
   struct Linear;
   struct Layer;
+  // One decoder layer over x[n, hidden] in place at positions pos0.., appending K/V
+  // to `cache` under index cache_layer (== li in forward(), 0 for run_layer()).
+  void layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, KvCache& cache, int64_t cache_layer) const;
   LlamaConfig config_;
   RuntimeRecipe recipe_;
   std::shared_ptr<const Backend> backend_;
