@@ -1,0 +1,79 @@
+#include "kernels/cpu/cpu_backend.h"
+
+#include <cstring>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "common/error.h"
+#include "common/threads.h"
+#include "kernels/cpu/fake_quant.h"
+#include "kernels/cpu/fwht.h"
+#include "kernels/cpu/gemm.h"
+
+namespace quarot {
+namespace {
+
+class CpuPackedWeight final : public PackedWeight {
+ public:
+  GemmWeight gemm;
+};
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(Isa isa) : isa_(isa) {
+    QUAROT_CHECK(isa_supported(isa), "cpu backend: instruction set {} is not supported by this CPU ({})",
+                 isa_name(isa), cpu_features().brand);
+  }
+
+  std::string name() const override {
+    const int threads = num_threads();
+    return fmt::format("cpu-fp32 {} ({} thread{})", isa_name(isa_), threads, threads == 1 ? "" : "s");
+  }
+
+  std::unique_ptr<PackedWeight> pack(const Tensor& weight) const override {
+    QUAROT_CHECK(weight.ndim() == 2, "cpu backend: a linear weight must be 2-D, got shape {}", weight.shape_str());
+    auto packed = std::make_unique<CpuPackedWeight>();
+    packed->out_features = weight.shape[0];
+    packed->in_features = weight.shape[1];
+    packed->gemm = pack_gemm_weight(weight.data.data(), weight.shape[0], weight.shape[1], isa_);
+    return packed;
+  }
+
+  void linear(const LinearOp& op, const float* x, int64_t n, float* y) const override {
+    const auto* w = dynamic_cast<const CpuPackedWeight*>(op.weight);
+    QUAROT_CHECK(w != nullptr, "cpu backend: linear() got a weight packed by another backend");
+    QUAROT_CHECK(n >= 0, "cpu backend: negative row count {}", n);
+    const int64_t in = w->in_features;
+    const bool rotate = op.input_rotation != nullptr;
+    const bool quantize = op.act.enabled();
+    if (rotate) validate_online_rotation(*op.input_rotation, in);
+    if (n == 0) return;
+
+    const float* input = x;
+    if (rotate || quantize) {
+      // x is const and shared; the online work happens on a private copy that is
+      // reused across calls (one per calling thread).
+      thread_local std::vector<float> scratch;
+      if (static_cast<int64_t>(scratch.size()) < n * in) scratch.resize(n * in);
+      std::memcpy(scratch.data(), x, n * in * sizeof(float));
+      if (rotate) apply_online_rotation(*op.input_rotation, scratch.data(), n, in);
+      if (quantize) {
+        fake_quant_rows(scratch.data(), n, in, op.act.bits, op.act.clip_ratio, op.act.group, op.act.symmetric);
+      }
+      input = scratch.data();
+    }
+    gemm(w->gemm, input, n, op.bias, y);
+  }
+
+ private:
+  Isa isa_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(Isa isa) { return std::make_unique<CpuBackend>(isa); }
+
+std::unique_ptr<Backend> make_cpu_backend() { return make_cpu_backend(best_isa()); }
+
+}  // namespace quarot

@@ -1,0 +1,59 @@
+#pragma once
+// Which SIMD instruction sets this CPU *and* this OS support, detected at run time
+// with cpuid/xgetbv. One binary carries a scalar, an AVX2 and an AVX-512 path for
+// every hot kernel (files *_avx2.cpp / *_avx512.cpp get their ISA flags from CMake);
+// best_isa() picks the path, and QUAROT_ISA=scalar|avx2|avx512 forces one, e.g. to
+// compare paths or to reproduce a bug seen on another machine.
+#include <string>
+
+namespace quarot {
+
+enum class Isa { kScalar, kAvx2, kAvx512 };
+
+struct CpuFeatures {
+  std::string vendor;  // "GenuineIntel", "AuthenticAMD", ...
+  std::string brand;   // e.g. "AMD EPYC 7B13 64-Core Processor"
+  // Instruction-set bits from cpuid (what the silicon offers).
+  bool fma = false;
+  bool f16c = false;
+  bool avx2 = false;
+  bool avx512f = false;
+  bool avx512bw = false;
+  bool avx512vl = false;
+  bool avx512dq = false;
+  bool avx512_vnni = false;
+  bool avx512_bf16 = false;
+  bool avx_vnni = false;  // VEX-encoded VNNI (Alder Lake and later)
+  bool amx_tile = false;
+  bool amx_int8 = false;
+  bool amx_bf16 = false;
+  // Register state the OS saves on context switch (XCR0); without it the
+  // instructions fault even when cpuid advertises them.
+  bool os_avx = false;     // XMM + YMM state
+  bool os_avx512 = false;  // opmask + ZMM state
+  bool os_amx = false;     // tile config + tile data state (Linux also needs arch_prctl permission)
+
+  bool has_avx2_path() const { return avx2 && fma && os_avx; }
+  bool has_avx512_path() const {
+    return has_avx2_path() && avx512f && avx512bw && avx512vl && avx512dq && os_avx512;
+  }
+};
+
+// Detected once, on first use.
+const CpuFeatures& cpu_features();
+
+const char* isa_name(Isa isa);
+// Parses "scalar" | "avx2" | "avx512"; throws quarot::Error naming `where` otherwise.
+Isa parse_isa(const std::string& text, const std::string& where);
+bool isa_supported(Isa isa);
+// The widest path this CPU supports, ignoring QUAROT_ISA.
+Isa detected_isa();
+// detected_isa(), unless QUAROT_ISA forces a path; throws quarot::Error when the
+// forced path is unknown or not supported here. Reads the environment on every call.
+Isa best_isa();
+
+// One line for `quarot bench` / `quarot inspect`: brand string, the relevant flags
+// (a trailing "(no OS support)" where XCR0 disables them) and the chosen path.
+std::string cpu_description();
+
+}  // namespace quarot

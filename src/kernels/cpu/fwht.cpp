@@ -1,0 +1,104 @@
+#include "kernels/cpu/fwht.h"
+
+#include <cmath>
+#include <vector>
+
+#include "common/error.h"
+
+namespace quarot {
+namespace {
+
+// Butterflies over the middle axis of x viewed as [outer, p, inner]: every
+// "element" is a run of `inner` contiguous floats, so inner == 1 is the plain
+// transform and inner > 1 transforms many interleaved vectors at once (the inner
+// loop is then contiguous and vectorizes).
+void fwht_axis(float* x, int64_t p, int64_t inner) {
+  for (int64_t h = 1; h < p; h *= 2) {
+    for (int64_t block = 0; block < p; block += 2 * h) {
+      for (int64_t j = block; j < block + h; ++j) {
+        float* u = x + j * inner;
+        float* v = x + (j + h) * inner;
+#pragma omp simd
+        for (int64_t c = 0; c < inner; ++c) {
+          const float a = u[c];
+          const float b = v[c];
+          u[c] = a + b;
+          v[c] = a - b;
+        }
+      }
+    }
+  }
+}
+
+void scale(float* x, int64_t n, float s) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) x[i] *= s;
+}
+
+}  // namespace
+
+bool is_power_of_two(int64_t n) { return n > 0 && (n & (n - 1)) == 0; }
+
+void fwht(float* x, int64_t n) {
+  QUAROT_CHECK(is_power_of_two(n), "fwht: length {} is not a power of two", n);
+  fwht_axis(x, n, 1);
+}
+
+void fwht_normalized(float* x, int64_t n) {
+  fwht(x, n);
+  scale(x, n, static_cast<float>(1.0 / std::sqrt(static_cast<double>(n))));
+}
+
+void validate_online_rotation(const OnlineRotation& r, int64_t row_length) {
+  QUAROT_CHECK(r.k > 0 && r.p > 0 && r.inner > 0, "online rotation: invalid shape k={} p={} inner={}", r.k, r.p,
+               r.inner);
+  QUAROT_CHECK(is_power_of_two(r.p), "online rotation: Hadamard order p={} is not a power of two", r.p);
+  QUAROT_CHECK(r.size() == row_length, "online rotation: k*p*inner = {}*{}*{} = {} does not match row length {}", r.k,
+               r.p, r.inner, r.size(), row_length);
+  if (r.m.empty()) {
+    QUAROT_CHECK(r.k == 1, "online rotation: k={} but the {}x{} matrix M is missing", r.k, r.k, r.k);
+  } else {
+    QUAROT_CHECK(static_cast<int64_t>(r.m.size()) == r.k * r.k,
+                 "online rotation: M has {} values, expected k*k = {}", r.m.size(), r.k * r.k);
+  }
+}
+
+void apply_online_rotation(const OnlineRotation& r, float* rows, int64_t n_rows, int64_t row_stride) {
+  const int64_t n = r.size();
+  validate_online_rotation(r, n);
+  QUAROT_CHECK(n_rows >= 0 && (n_rows <= 1 || row_stride >= n),
+               "online rotation: row stride {} is shorter than the row length {}", row_stride, n);
+  const bool has_m = !r.m.empty();
+  if ((r.p == 1 && !has_m) || n_rows == 0) return;
+  const int64_t block = r.p * r.inner;  // one slice x[a', :, :]
+  const float hadamard_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(r.p)));
+
+#pragma omp parallel
+  {
+    std::vector<float> mixed(has_m ? n : 0);
+#pragma omp for schedule(static)
+    for (int64_t row = 0; row < n_rows; ++row) {
+      float* x = rows + row * row_stride;
+      if (r.p > 1) {
+        for (int64_t a = 0; a < r.k; ++a) fwht_axis(x + a * block, r.p, r.inner);
+        scale(x, n, hadamard_scale);
+      }
+      if (has_m) {
+        // y[a, :] = sum_a' M[a, a'] * x[a', :]; the Hadamard on b commutes with it.
+        for (int64_t a = 0; a < r.k; ++a) {
+          float* dst = mixed.data() + a * block;
+          for (int64_t c = 0; c < block; ++c) dst[c] = 0.0f;
+          for (int64_t a2 = 0; a2 < r.k; ++a2) {
+            const float coef = r.m[a * r.k + a2];
+            const float* src = x + a2 * block;
+#pragma omp simd
+            for (int64_t c = 0; c < block; ++c) dst[c] += coef * src[c];
+          }
+        }
+        for (int64_t c = 0; c < n; ++c) x[c] = mixed[c];
+      }
+    }
+  }
+}
+
+}  // namespace quarot
