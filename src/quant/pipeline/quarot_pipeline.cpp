@@ -1,0 +1,287 @@
+#include "quant/pipeline/quarot_pipeline.h"
+
+#include <chrono>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "common/error.h"
+#include "common/progress.h"
+#include "kernels/backend.h"
+#include "model/llama_model.h"
+#include "quant/gptq.h"
+#include "quant/rtn.h"
+
+namespace quarot {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// The seven linears of a decoder layer, with the activation slot whose inputs they read.
+struct LinearRef {
+  const char* name;
+  Tensor LayerWeights::*weight;
+  QuantizedMatrix QuantizedLayer::*quantized;
+  LinearSlot slot;
+};
+constexpr LinearRef kLayerLinears[] = {
+    {"q_proj", &LayerWeights::wq, &QuantizedLayer::wq, LinearSlot::kQkv},
+    {"k_proj", &LayerWeights::wk, &QuantizedLayer::wk, LinearSlot::kQkv},
+    {"v_proj", &LayerWeights::wv, &QuantizedLayer::wv, LinearSlot::kQkv},
+    {"o_proj", &LayerWeights::wo, &QuantizedLayer::wo, LinearSlot::kO},
+    {"gate_proj", &LayerWeights::w_gate, &QuantizedLayer::w_gate, LinearSlot::kGateUp},
+    {"up_proj", &LayerWeights::w_up, &QuantizedLayer::w_up, LinearSlot::kGateUp},
+    {"down_proj", &LayerWeights::w_down, &QuantizedLayer::w_down, LinearSlot::kDown},
+};
+
+std::string linear_name(int64_t layer, const char* name) { return fmt::format("layer {} {}", layer, name); }
+
+WeightQuantSpec weight_spec(const QuantizeOptions& o, int bits) {
+  WeightQuantSpec s;
+  s.bits = bits;
+  s.symmetric = o.w_sym;
+  s.group = o.w_group;
+  s.clip_search = o.w_clip_search;
+  return s;
+}
+
+// A one-layer model holding decoder layer `li` of w, to run that layer alone over
+// calibration hidden states (LlamaModel::run_layer). Its vocabulary is a single
+// zero token so building it does not copy the embedding table.
+ModelWeights single_layer_model(const ModelWeights& w, int64_t li) {
+  ModelWeights m;
+  m.config = w.config;
+  m.config.n_layers = 1;
+  m.config.vocab_size = 1;
+  m.config.tied_embeddings = true;
+  m.config.bos_id = m.config.eos_id = -1;
+  m.tok_embeddings = Tensor({1, w.config.hidden});
+  m.output_norm = w.output_norm;
+  m.layers = {w.layers[li]};
+  return m;
+}
+
+void quantize_layers_rtn(QuantizationResult& r, const WeightQuantSpec& spec) {
+  const int64_t n_layers = r.weights.config.n_layers;
+  ProgressBar bar("rtn", n_layers, "layer");
+  for (int64_t li = 0; li < n_layers; ++li) {
+    LayerWeights& lw = r.weights.layers[li];
+    QuantizedLayer& ql = r.layers[li];
+    for (const LinearRef& l : kLayerLinears) {
+      ql.*l.quantized = quantize_rtn(lw.*l.weight, spec, linear_name(li, l.name));
+      lw.*l.weight = (ql.*l.quantized).dequantize();
+    }
+    bar.add(1, fmt::format("layer {}/{}", li + 1, n_layers));
+  }
+  bar.finish();
+}
+
+// GPTQ, sequential over layers: layer i is calibrated on the hidden states that the
+// already quantized layers < i produce. Within a layer all seven linears see the
+// inputs of the layer's FP weights (one Hessian pass per layer, not QuaRot's four
+// "true sequential" sub-passes), and activation / KV quantization is off during
+// calibration (as in QuaRot, which enables the activation quantizers after GPTQ).
+void quantize_layers_gptq(QuantizationResult& r, const QuantizeOptions& o, const WeightQuantSpec& spec,
+                          const std::vector<std::vector<int32_t>>& windows) {
+  const LlamaConfig& c = r.weights.config;
+  if (windows.empty()) fail("GPTQ needs calibration data (no calibration windows given)");
+  const int64_t n_windows = static_cast<int64_t>(windows.size());
+  const int64_t seqlen = static_cast<int64_t>(windows.front().size());
+  if (seqlen <= 0) fail("calibration: empty window");
+  for (const auto& w : windows) {
+    if (static_cast<int64_t>(w.size()) != seqlen)
+      fail("calibration: windows differ in length ({} and {} tokens)", seqlen, w.size());
+    for (int32_t t : w) {
+      if (t < 0 || t >= c.vocab_size)
+        fail("calibration: token id {} is outside the vocabulary (size {})", t, c.vocab_size);
+    }
+  }
+  const int64_t H = c.hidden;
+  // Hidden states of every window between layers: [windows, seqlen, hidden].
+  std::vector<float> hidden(static_cast<size_t>(n_windows * seqlen * H));
+  for (int64_t w = 0; w < n_windows; ++w)
+    for (int64_t t = 0; t < seqlen; ++t)
+      std::copy_n(r.weights.tok_embeddings.row(windows[w][t]), H, hidden.data() + (w * seqlen + t) * H);
+
+  RuntimeRecipe calib_recipe;  // the rotations only
+  calib_recipe.qk_rotation = r.recipe.qk_rotation;
+  calib_recipe.o_proj_input = r.recipe.o_proj_input;
+  calib_recipe.down_proj_input = r.recipe.down_proj_input;
+  calib_recipe.norms_folded = r.recipe.norms_folded;
+  const std::shared_ptr<const Backend> backend = make_cpu_backend();
+
+  std::vector<float> scratch(static_cast<size_t>(seqlen * H));
+  double calib_seconds = 0.0;
+  ProgressBar bar("gptq", c.n_layers * 2 * n_windows, "win");
+  for (int64_t li = 0; li < c.n_layers; ++li) {
+    const std::string where = fmt::format("layer {}/{}", li + 1, c.n_layers);
+    const auto t0 = Clock::now();
+    HessianAccumulator h_qkv(H), h_o(c.q_dim()), h_gate_up(H), h_down(c.intermediate);
+    {
+      LlamaModel layer(single_layer_model(r.weights, li), calib_recipe, backend);
+      layer.set_activation_hook([&](int, LinearSlot slot, const float* x, int64_t n, int64_t dim) {
+        switch (slot) {
+          case LinearSlot::kQkv: h_qkv.add(x, n, dim); break;
+          case LinearSlot::kO: h_o.add(x, n, dim); break;
+          case LinearSlot::kGateUp: h_gate_up.add(x, n, dim); break;
+          case LinearSlot::kDown: h_down.add(x, n, dim); break;
+          case LinearSlot::kLmHead: break;
+        }
+      });
+      for (int64_t w = 0; w < n_windows; ++w) {
+        std::copy_n(hidden.data() + w * seqlen * H, seqlen * H, scratch.data());
+        layer.run_layer(0, scratch.data(), seqlen);
+        bar.add(1, where + " hessians");
+      }
+    }
+    const std::vector<double> hessians[] = {h_qkv.finalize(), h_o.finalize(), h_gate_up.finalize(),
+                                            h_down.finalize()};
+    calib_seconds += seconds_since(t0);
+    auto hessian_of = [&](LinearSlot s) -> const std::vector<double>& {
+      switch (s) {
+        case LinearSlot::kQkv: return hessians[0];
+        case LinearSlot::kO: return hessians[1];
+        case LinearSlot::kGateUp: return hessians[2];
+        default: return hessians[3];
+      }
+    };
+    LayerWeights& lw = r.weights.layers[li];
+    QuantizedLayer& ql = r.layers[li];
+    for (const LinearRef& l : kLayerLinears) {
+      ql.*l.quantized = quantize_gptq(lw.*l.weight, hessian_of(l.slot), spec, o.gptq, linear_name(li, l.name));
+      lw.*l.weight = (ql.*l.quantized).dequantize();
+    }
+    // The next layer's inputs come from this layer as quantized.
+    const auto t1 = Clock::now();
+    LlamaModel layer(single_layer_model(r.weights, li), calib_recipe, backend);
+    for (int64_t w = 0; w < n_windows; ++w) {
+      layer.run_layer(0, hidden.data() + w * seqlen * H, seqlen);
+      bar.add(1, where + " propagate");
+    }
+    calib_seconds += seconds_since(t1);
+  }
+  bar.finish();
+  r.report.calib_windows = n_windows;
+  r.report.calib_seqlen = seqlen;
+  r.report.calibrate_seconds = calib_seconds;
+}
+
+std::string describe_act(const ActQuantSpec& a) {
+  if (!a.enabled()) return "FP";
+  return fmt::format("{}-bit {} per {} (clip {})", a.bits, a.symmetric ? "sym" : "asym",
+                     a.group > 0 ? fmt::format("group of {}", a.group) : std::string("token"), a.clip_ratio);
+}
+
+std::string describe_kv(const KvQuantSpec& k, int64_t head_dim) {
+  if (!k.enabled()) return "FP";
+  return fmt::format("{}-bit {} group {} (clip {})", k.bits, k.symmetric ? "sym" : "asym",
+                     k.group > 0 ? k.group : head_dim, k.clip_ratio);
+}
+
+}  // namespace
+
+QuantizationResult quantize_model(const ModelWeights& fp, const QuantizeOptions& options,
+                                  const std::vector<std::vector<int32_t>>& calib_windows) {
+  const auto t_start = Clock::now();
+  const std::string source = fp.config.name.empty() ? "model" : fp.config.name;
+  options.validate_for(fp.config, source);
+
+  QuantizationResult r;
+  r.weights = fp;
+  r.report.model = fp.config.name;
+  r.report.scheme = options.scheme.name;
+
+  const auto t_rot = Clock::now();
+  r.report.rotation = apply_rotation_stage(r.weights, r.recipe, to_string(options.rotate), options.seed);
+  r.report.rotate_seconds = seconds_since(t_rot);
+
+  const auto t_quant = Clock::now();
+  if (options.scheme.quantizes_weights()) {
+    const WeightQuantSpec spec = weight_spec(options, options.scheme.w_bits);
+    r.layers.resize(fp.config.n_layers);
+    r.report.weight_method = to_string(options.weights);
+    if (options.weights == WeightMethod::kGptq)
+      quantize_layers_gptq(r, options, spec, calib_windows);
+    else
+      quantize_layers_rtn(r, spec);
+  } else {
+    r.report.weight_method = "none";
+  }
+  if (options.lm_head_bits < 16) {
+    // lm_head by RTN: its Hessian would need the whole calibrated model's final states.
+    Tensor& head = r.weights.lm_head.empty() ? r.weights.tok_embeddings : r.weights.lm_head;
+    if (r.weights.lm_head.empty()) {
+      r.weights.lm_head = head;  // untie: the embedding table stays FP
+      r.weights.config.tied_embeddings = false;
+    }
+    r.lm_head = quantize_rtn(r.weights.lm_head, weight_spec(options, options.lm_head_bits), "lm_head");
+    r.weights.lm_head = r.lm_head->dequantize();
+  }
+  r.report.quantize_seconds = seconds_since(t_quant);
+
+  apply_quant_specs(options, r.recipe);
+  r.report.recipe = r.recipe;
+  r.report.total_seconds = seconds_since(t_start);
+  return r;
+}
+
+nlohmann::json QuantizeReport::to_json() const {
+  nlohmann::json rot = {{"mode", rotation.mode},
+                        {"residual", rotation.residual},
+                        {"qk", rotation.qk},
+                        {"v_head", rotation.v_head},
+                        {"o_proj", rotation.o_proj},
+                        {"down_proj", rotation.down_proj},
+                        {"all_exact_hadamard", rotation.all_exact_hadamard},
+                        {"max_orthogonality_error", rotation.max_orthogonality_error},
+                        {"fallbacks", rotation.fallbacks}};
+  return {{"model", model},
+          {"scheme", scheme},
+          {"weight_method", weight_method},
+          {"rotation", rot},
+          {"activations", describe_act(recipe.act)},
+          {"lm_head_activations", describe_act(recipe.lm_head_act)},
+          {"k_cache", describe_kv(recipe.k_cache, 0)},
+          {"v_cache", describe_kv(recipe.v_cache, 0)},
+          {"intact_kv", recipe.intact_kv},
+          {"calib_windows", calib_windows},
+          {"calib_seqlen", calib_seqlen},
+          {"rotate_seconds", rotate_seconds},
+          {"calibrate_seconds", calibrate_seconds},
+          {"quantize_seconds", quantize_seconds},
+          {"total_seconds", total_seconds}};
+}
+
+std::string QuantizeReport::to_text() const {
+  std::string s;
+  s += fmt::format("model        {}\n", model);
+  s += fmt::format("scheme       {}  (weights: {})\n", scheme, weight_method);
+  s += fmt::format("activations  {}; lm_head input {}\n", describe_act(recipe.act), describe_act(recipe.lm_head_act));
+  s += fmt::format("KV cache     K {}, V {}{}\n", describe_kv(recipe.k_cache, 0), describe_kv(recipe.v_cache, 0),
+                   recipe.intact_kv ? ", first token intact (IntactKV)" : "");
+  s += fmt::format("rotation     {}: residual {}\n", rotation.mode, rotation.residual);
+  s += fmt::format("             q/k per head {}; v/o per head {}\n", rotation.qk, rotation.v_head);
+  s += fmt::format("             o_proj input {}; down_proj input {}\n", rotation.o_proj, rotation.down_proj);
+  if (!rotation.fallbacks.empty()) {
+    std::string lines = rotation.fallbacks;
+    if (!lines.empty() && lines.back() == '\n') lines.pop_back();
+    size_t pos = 0;
+    while ((pos = lines.find('\n', pos)) != std::string::npos) {
+      lines.replace(pos, 1, "\n             ");
+      pos += 14;
+    }
+    s += fmt::format("fallbacks    {}\n", lines);
+  }
+  if (calib_windows > 0) s += fmt::format("calibration  {} windows x {} tokens\n", calib_windows, calib_seqlen);
+  s += fmt::format("time         rotate {:.1f} s, quantize weights {:.1f} s", rotate_seconds, quantize_seconds);
+  if (calib_windows > 0) s += fmt::format(" (forwards + Hessians {:.1f} s)", calibrate_seconds);
+  s += fmt::format(", total {:.1f} s\n", total_seconds);
+  return s;
+}
+
+}  // namespace quarot

@@ -1,0 +1,61 @@
+#pragma once
+// The QuaRot quantization pass, end to end (docs/quarot.md):
+//   copy FP weights -> fold RMSNorm scales -> rotate the residual stream and install
+//   the online rotations (or only fold, with rotate "none") -> activation / KV-cache
+//   quantizer specs in the recipe -> weights by RTN, or by GPTQ layer after layer on
+//   the outputs of the already quantized layers.
+// The result is what a quantized model file stores: the rotated weights (quantized
+// linears hold their dequantized values, which is what the simulated runtime
+// multiplies), the integer form of every quantized linear, and the runtime recipe.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/runtime_recipe.h"
+#include "model/weights.h"
+#include "quant/pipeline/rotation_step.h"
+#include "quant/quantized_matrix.h"
+#include "quant/scheme.h"
+
+namespace quarot {
+
+// The integer form of one decoder layer's linears (names as in LayerWeights).
+struct QuantizedLayer {
+  QuantizedMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
+};
+
+struct QuantizeReport {
+  std::string model;             // config name
+  std::string scheme;            // e.g. "W4A4KV4"
+  std::string weight_method;     // "rtn" | "gptq" | "none" (weights kept FP)
+  RotationSummary rotation;
+  RuntimeRecipe recipe;          // what the runtime will do
+  int64_t calib_windows = 0;     // GPTQ only
+  int64_t calib_seqlen = 0;
+  double rotate_seconds = 0.0;
+  double calibrate_seconds = 0.0;  // GPTQ: forwards + Hessians (inside quantize_seconds)
+  double quantize_seconds = 0.0;   // weight quantization, calibration included
+  double total_seconds = 0.0;
+  nlohmann::json to_json() const;
+  std::string to_text() const;   // multi-line human summary
+};
+
+struct QuantizationResult {
+  ModelWeights weights;                 // rotated; quantized linears dequantized
+  RuntimeRecipe recipe;
+  std::vector<QuantizedLayer> layers;   // empty when the scheme keeps weights in full precision
+  std::optional<QuantizedMatrix> lm_head;  // only when options.lm_head_bits < 16 (RTN)
+  QuantizeReport report;
+};
+
+// Runs the whole pass on a copy of `fp`. calib_windows (token windows, see
+// quant/pipeline/calibration_data.h) are required for GPTQ and ignored by RTN.
+// Throws Error on invalid options for this model, missing calibration data, or
+// token ids outside the vocabulary.
+QuantizationResult quantize_model(const ModelWeights& fp, const QuantizeOptions& options,
+                                  const std::vector<std::vector<int32_t>>& calib_windows);
+
+}  // namespace quarot

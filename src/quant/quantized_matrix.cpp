@@ -1,0 +1,69 @@
+#include "quant/quantized_matrix.h"
+
+#include <cmath>
+
+#include "common/error.h"
+
+namespace quarot {
+
+Tensor QuantizedMatrix::dequantize() const {
+  Tensor out({rows, cols});
+  const int64_t gs = group_size(), ng = n_groups();
+  const float sym_zero = static_cast<float>(1 << (bits - 1));
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t g = 0; g < ng; ++g) {
+      const QuantParams p{scales[r * ng + g], symmetric ? sym_zero : zeros[r * ng + g]};
+      const uint8_t* c = codes.data() + r * cols + g * gs;
+      float* o = out.data.data() + r * cols + g * gs;
+      for (int64_t i = 0; i < gs; ++i) o[i] = dequantize_code(static_cast<float>(c[i]), p);
+    }
+  }
+  return out;
+}
+
+void QuantizedMatrix::validate(const std::string& source, const std::string& name) const {
+  if (!((bits >= 2 && bits <= 8))) fail("{}: {}: {} bits is out of range (2..8)", source, name, bits);
+  if (rows <= 0 || cols <= 0) fail("{}: {}: empty shape [{}, {}]", source, name, rows, cols);
+  if (group < 0 || (group > 0 && cols % group != 0))
+    fail("{}: {}: group {} does not divide {} columns", source, name, group, cols);
+  const int64_t n_params = rows * n_groups();
+  if (static_cast<int64_t>(codes.size()) != rows * cols)
+    fail("{}: {}: holds {} codes, expected {} ({} x {})", source, name, codes.size(), rows * cols, rows, cols);
+  if (static_cast<int64_t>(scales.size()) != n_params)
+    fail("{}: {}: holds {} scales, expected {}", source, name, scales.size(), n_params);
+  if (static_cast<int64_t>(zeros.size()) != (symmetric ? 0 : n_params))
+    fail("{}: {}: holds {} zero points, expected {}", source, name, zeros.size(), symmetric ? 0 : n_params);
+  const int top = max_code(bits);
+  for (size_t i = 0; i < codes.size(); ++i)
+    if (codes[i] > top) fail("{}: {}: code {} at index {} exceeds the {}-bit range", source, name, codes[i], i, bits);
+  for (size_t i = 0; i < scales.size(); ++i)
+    if (!std::isfinite(scales[i]) || !(scales[i] > 0.0f))
+      fail("{}: {}: scale {} at index {} is not a positive finite number", source, name, scales[i], i);
+  for (size_t i = 0; i < zeros.size(); ++i)
+    if (!(zeros[i] >= 0.0f && zeros[i] <= static_cast<float>(top)) || zeros[i] != std::nearbyint(zeros[i]))
+      fail("{}: {}: zero point {} at index {} is not an integer in [0, {}]", source, name, zeros[i], i, top);
+}
+
+int64_t packed_size(int64_t n_codes, int bits) { return bits <= 4 ? (n_codes + 1) / 2 : n_codes; }
+
+std::vector<uint8_t> pack_codes(const std::vector<uint8_t>& codes, int bits) {
+  if (bits > 4) return codes;
+  const int64_t n = static_cast<int64_t>(codes.size());
+  std::vector<uint8_t> packed(packed_size(n, bits), 0);
+  for (int64_t i = 0; i < n; ++i) packed[i / 2] |= static_cast<uint8_t>((codes[i] & 0x0f) << ((i & 1) * 4));
+  return packed;
+}
+
+std::vector<uint8_t> unpack_codes(const uint8_t* packed, int64_t packed_bytes, int64_t n_codes, int bits,
+                                  const std::string& what) {
+  if (packed_bytes != packed_size(n_codes, bits))
+    fail("{}: packed data holds {} bytes, expected {} for {} {}-bit codes", what, packed_bytes,
+         packed_size(n_codes, bits), n_codes, bits);
+  if (bits > 4) return std::vector<uint8_t>(packed, packed + n_codes);
+  std::vector<uint8_t> codes(n_codes);
+  for (int64_t i = 0; i < n_codes; ++i) codes[i] = (packed[i / 2] >> ((i & 1) * 4)) & 0x0f;
+  return codes;
+}
+
+}  // namespace quarot

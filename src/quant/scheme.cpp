@@ -1,0 +1,262 @@
+#include "quant/scheme.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cctype>
+#include <cmath>
+
+#include "common/error.h"
+
+namespace quarot {
+
+const std::vector<std::string>& preset_scheme_names() {
+  static const std::vector<std::string> names = {"W16A16", "W8A8", "W6A6", "W4A16", "W4A8KV4", "W4A4KV4", "K4V4"};
+  return names;
+}
+
+void check_bits(int bits, std::string_view what) {
+  if (!((bits >= 2 && bits <= 8) || bits == 16))
+    fail("{}: {} bits is out of range (supported: 2..8, or 16 for full precision)", what, bits);
+}
+
+namespace {
+
+[[noreturn]] void fail_unknown_scheme(std::string_view name, std::string_view why) {
+  fail("unknown quantization scheme '{}' ({}); valid: {}, or a combination such as W4A4KV8, W4A8, K8V4", name,
+       why, fmt::join(preset_scheme_names(), ", "));
+}
+
+// Canonical spelling: W and A always when either is quantized, "KV<b>" when K and V agree.
+std::string canonical_name(const QuantScheme& s) {
+  std::string out;
+  const bool has_wa = s.w_bits < 16 || s.a_bits < 16 || (s.k_bits == 16 && s.v_bits == 16);
+  if (has_wa) out += fmt::format("W{}A{}", s.w_bits, s.a_bits);
+  if (s.k_bits < 16 || s.v_bits < 16) {
+    if (s.k_bits == s.v_bits && has_wa)
+      out += fmt::format("KV{}", s.k_bits);
+    else
+      out += fmt::format("K{}V{}", s.k_bits, s.v_bits);
+  }
+  return out;
+}
+
+}  // namespace
+
+QuantScheme parse_quant_scheme(std::string_view name) {
+  std::string upper;
+  for (char c : name) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (upper.empty()) fail_unknown_scheme(name, "empty name");
+
+  QuantScheme s;
+  size_t pos = 0;
+  // Reads the decimal number after a letter tag; returns -1 when none is there.
+  auto read_number = [&]() -> int {
+    size_t start = pos;
+    while (pos < upper.size() && std::isdigit(static_cast<unsigned char>(upper[pos])) && pos - start < 3) ++pos;
+    if (pos == start) return -1;
+    return std::stoi(upper.substr(start, pos - start));
+  };
+  auto field = [&](char tag, int& out, const char* what) {
+    const int b = read_number();
+    if (b < 0) fail_unknown_scheme(name, fmt::format("'{}' must be followed by a bit width", tag));
+    check_bits(b, fmt::format("quantization scheme '{}': {}", name, what));
+    out = b;
+  };
+
+  bool seen_any = false;
+  if (pos < upper.size() && upper[pos] == 'W') {
+    ++pos;
+    field('W', s.w_bits, "weight");
+    seen_any = true;
+  }
+  if (pos < upper.size() && upper[pos] == 'A') {
+    ++pos;
+    field('A', s.a_bits, "activation");
+    seen_any = true;
+  }
+  if (pos + 1 < upper.size() && upper[pos] == 'K' && upper[pos + 1] == 'V') {
+    pos += 2;
+    field('V', s.k_bits, "KV cache");
+    s.v_bits = s.k_bits;
+    seen_any = true;
+  } else if (pos < upper.size() && upper[pos] == 'K') {
+    ++pos;
+    field('K', s.k_bits, "key cache");
+    if (pos >= upper.size() || upper[pos] != 'V') fail_unknown_scheme(name, "K<bits> must be followed by V<bits>");
+    ++pos;
+    field('V', s.v_bits, "value cache");
+    seen_any = true;
+  }
+  if (!seen_any || pos != upper.size())
+    fail_unknown_scheme(name, pos < upper.size() ? fmt::format("unexpected '{}'", upper.substr(pos)) : "no bit widths");
+  s.name = canonical_name(s);
+  for (const std::string& preset : preset_scheme_names())
+    if (preset == upper) s.name = preset;
+  return s;
+}
+
+std::string to_string(WeightMethod m) { return m == WeightMethod::kRtn ? "rtn" : "gptq"; }
+
+std::string to_string(RotationMode m) {
+  switch (m) {
+    case RotationMode::kHadamard: return "hadamard";
+    case RotationMode::kRandom: return "random";
+    case RotationMode::kNone: return "none";
+  }
+  return "none";
+}
+
+WeightMethod parse_weight_method(std::string_view s) {
+  if (s == "rtn") return WeightMethod::kRtn;
+  if (s == "gptq") return WeightMethod::kGptq;
+  fail("unknown weight quantizer '{}' (valid: rtn, gptq)", s);
+}
+
+RotationMode parse_rotation_mode(std::string_view s) {
+  if (s == "hadamard") return RotationMode::kHadamard;
+  if (s == "random") return RotationMode::kRandom;
+  if (s == "none") return RotationMode::kNone;
+  fail("unknown rotation '{}' (valid: hadamard, random, none)", s);
+}
+
+void check_group_divides(int64_t group, int64_t size, std::string_view what) {
+  if (group < 0) fail("{} group {} must not be negative", what, group);
+  if (group > 0 && size % group != 0) fail("{} group {} does not divide {}", what, group, size);
+}
+
+void QuantizeOptions::validate() const {
+  check_bits(scheme.w_bits, "weight");
+  check_bits(scheme.a_bits, "activation");
+  check_bits(scheme.k_bits, "key cache");
+  check_bits(scheme.v_bits, "value cache");
+  check_bits(lm_head_bits, "lm_head");
+  auto ratio = [](float r, const char* what) {
+    if (!(r > 0.0f && r <= 1.0f)) fail("{} clip ratio {} must be in (0, 1]", what, r);
+  };
+  if (a_clip != 0.0f) ratio(a_clip, "activation");
+  ratio(kv_clip, "KV cache");
+  if (w_group < 0) fail("weight group {} must not be negative", w_group);
+  if (a_group < 0) fail("activation group {} must not be negative", a_group);
+  if (kv_group < 0) fail("KV cache group {} must not be negative", kv_group);
+  if (gptq.block <= 0) fail("GPTQ block size {} must be positive", gptq.block);
+  if (!(gptq.percdamp > 0.0 && gptq.percdamp < 10.0)) fail("GPTQ percdamp {} must be in (0, 10)", gptq.percdamp);
+  if (weights == WeightMethod::kGptq && gptq.act_order && w_group > 0 && !gptq.static_groups)
+    fail("GPTQ act_order with weight groups needs static_groups (stored groups must follow the original column order)");
+  if (calib_windows <= 0) fail("calibration windows {} must be positive", calib_windows);
+  if (calib_seqlen <= 0) fail("calibration sequence length {} must be positive", calib_seqlen);
+}
+
+void QuantizeOptions::validate_for(const LlamaConfig& c, const std::string& source) const {
+  validate();
+  try {
+    // Weight groups split the input dimension of every quantized linear.
+    check_group_divides(w_group, c.hidden, "weight");
+    check_group_divides(w_group, c.intermediate, "weight");
+    check_group_divides(w_group, c.q_dim(), "weight");
+    check_group_divides(a_group, c.hidden, "activation");
+    check_group_divides(a_group, c.intermediate, "activation");
+    check_group_divides(a_group, c.q_dim(), "activation");
+    check_group_divides(kv_group, c.head_dim, "KV cache");
+  } catch (const Error& e) {
+    fail("{}: {}", source, e.what());
+  }
+}
+
+void apply_quant_specs(const QuantizeOptions& o, RuntimeRecipe& recipe) {
+  recipe.act = ActQuantSpec{};
+  if (o.scheme.quantizes_activations()) {
+    recipe.act.bits = o.scheme.a_bits;
+    recipe.act.clip_ratio = o.resolved_a_clip();
+    recipe.act.group = o.a_group;
+    recipe.act.symmetric = o.a_sym;
+  }
+  recipe.lm_head_act = ActQuantSpec{};  // lm_head input stays FP (QuaRot keeps lm_head in 16 bits)
+  auto kv = [&](int bits) {
+    KvQuantSpec spec;
+    if (bits < 16) {
+      spec.bits = bits;
+      spec.clip_ratio = o.kv_clip;
+      spec.group = o.kv_group;
+      spec.symmetric = o.kv_sym;
+    }
+    return spec;
+  };
+  recipe.k_cache = kv(o.scheme.k_bits);
+  recipe.v_cache = kv(o.scheme.v_bits);
+  recipe.intact_kv = o.intact_kv;
+}
+
+nlohmann::json to_json(const QuantScheme& s) {
+  return {{"name", s.name}, {"w_bits", s.w_bits}, {"a_bits", s.a_bits}, {"k_bits", s.k_bits}, {"v_bits", s.v_bits}};
+}
+
+nlohmann::json to_json(const QuantizeOptions& o) {
+  return {
+      {"scheme", o.scheme.name},
+      {"weights", to_string(o.weights)},
+      {"rotate", to_string(o.rotate)},
+      {"seed", o.seed},
+      {"w_sym", o.w_sym},
+      {"w_group", o.w_group},
+      {"w_clip_search", o.w_clip_search},
+      {"a_clip", o.resolved_a_clip()},
+      {"a_group", o.a_group},
+      {"a_sym", o.a_sym},
+      {"kv_clip", o.kv_clip},
+      {"kv_group", o.kv_group},
+      {"kv_sym", o.kv_sym},
+      {"intact_kv", o.intact_kv},
+      {"gptq",
+       {{"block", o.gptq.block},
+        {"percdamp", o.gptq.percdamp},
+        {"act_order", o.gptq.act_order},
+        {"static_groups", o.gptq.static_groups}}},
+      {"calib_path", o.calib_path},
+      {"calib_windows", o.calib_windows},
+      {"calib_seqlen", o.calib_seqlen},
+      {"lm_head_bits", o.lm_head_bits},
+  };
+}
+
+QuantizeOptions quantize_options_from_json(const nlohmann::json& j, const std::string& source) {
+  QuantizeOptions o;
+  if (!j.is_object()) fail("{}: quantization options are not a JSON object", source);
+  try {
+    auto get = [&](const nlohmann::json& obj, const char* key, auto& out) {
+      if (obj.contains(key)) out = obj.at(key).get<std::decay_t<decltype(out)>>();
+    };
+    if (j.contains("scheme")) o.scheme = parse_quant_scheme(j.at("scheme").get<std::string>());
+    if (j.contains("weights")) o.weights = parse_weight_method(j.at("weights").get<std::string>());
+    if (j.contains("rotate")) o.rotate = parse_rotation_mode(j.at("rotate").get<std::string>());
+    get(j, "seed", o.seed);
+    get(j, "w_sym", o.w_sym);
+    get(j, "w_group", o.w_group);
+    get(j, "w_clip_search", o.w_clip_search);
+    get(j, "a_clip", o.a_clip);
+    get(j, "a_group", o.a_group);
+    get(j, "a_sym", o.a_sym);
+    get(j, "kv_clip", o.kv_clip);
+    get(j, "kv_group", o.kv_group);
+    get(j, "kv_sym", o.kv_sym);
+    get(j, "intact_kv", o.intact_kv);
+    if (j.contains("gptq")) {
+      const auto& g = j.at("gptq");
+      get(g, "block", o.gptq.block);
+      get(g, "percdamp", o.gptq.percdamp);
+      get(g, "act_order", o.gptq.act_order);
+      get(g, "static_groups", o.gptq.static_groups);
+    }
+    get(j, "calib_path", o.calib_path);
+    get(j, "calib_windows", o.calib_windows);
+    get(j, "calib_seqlen", o.calib_seqlen);
+    get(j, "lm_head_bits", o.lm_head_bits);
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: malformed quantization options: {}", source, e.what());
+  } catch (const Error& e) {
+    fail("{}: {}", source, e.what());
+  }
+  return o;
+}
+
+}  // namespace quarot

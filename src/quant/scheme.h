@@ -1,0 +1,103 @@
+#pragma once
+// What to quantize and how: a QuantScheme names the bit widths (W4A4KV4 = int4
+// weights, int4 activations, int4 K and V cache), QuantizeOptions holds every knob
+// of the quantization pass (weight quantizer, rotation, clipping, groups, GPTQ,
+// calibration). Defaults follow the QuaRot paper's main results.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/config.h"
+#include "model/runtime_recipe.h"
+
+namespace quarot {
+
+struct QuantScheme {
+  std::string name;  // canonical spelling, e.g. "W4A4KV4"
+  int w_bits = 16;
+  int a_bits = 16;
+  int k_bits = 16;
+  int v_bits = 16;
+
+  bool quantizes_weights() const { return w_bits < 16; }
+  bool quantizes_activations() const { return a_bits < 16; }
+  bool quantizes_kv() const { return k_bits < 16 || v_bits < 16; }
+};
+
+// Parses a scheme name, case-insensitively: the named presets (W16A16, W8A8, W6A6,
+// W4A16, W4A8KV4, W4A4KV4, K4V4) or any combination "W<b>A<b>", "W<b>A<b>KV<b>",
+// "W<b>A<b>K<b>V<b>", "K<b>V<b>", "KV<b>", "W<b>" with b in 2..8 or 16 (missing parts
+// stay 16 = full precision). Throws Error naming the problem and the valid names.
+QuantScheme parse_quant_scheme(std::string_view name);
+// The named presets, for help texts.
+const std::vector<std::string>& preset_scheme_names();
+// Throws Error unless bits is 2..8 or 16. `what` names the field in the message.
+void check_bits(int bits, std::string_view what);
+
+enum class WeightMethod { kRtn, kGptq };
+enum class RotationMode { kHadamard, kRandom, kNone };
+std::string to_string(WeightMethod m);
+std::string to_string(RotationMode m);
+WeightMethod parse_weight_method(std::string_view s);  // "rtn" | "gptq"
+RotationMode parse_rotation_mode(std::string_view s);  // "hadamard" | "random" | "none"
+
+struct GptqOptions {
+  int64_t block = 128;        // lazy-batch width (columns updated together)
+  double percdamp = 0.01;     // damping = percdamp * mean(diag H)
+  bool act_order = false;     // quantize columns by descending Hessian diagonal
+  bool static_groups = false; // group scales from the original weights, before any update
+};
+
+struct QuantizeOptions {
+  QuantScheme scheme = parse_quant_scheme("W4A4KV4");
+  WeightMethod weights = WeightMethod::kRtn;
+  RotationMode rotate = RotationMode::kHadamard;
+  uint64_t seed = 0;
+
+  // Weights: per output channel (w_group 0) or per group of w_group input columns.
+  bool w_sym = true;
+  int64_t w_group = 0;
+  bool w_clip_search = true;  // per-row MSE search of the clipping range (L2.4 norm)
+
+  // Activations: dynamic per token. a_clip 0 = default for the width (0.9 at <= 4 bits, else 1.0).
+  float a_clip = 0.0f;
+  int64_t a_group = 0;
+  bool a_sym = true;
+
+  // KV cache: per head vector (kv_group 0 = head_dim), asymmetric by default.
+  float kv_clip = 0.95f;
+  int64_t kv_group = 0;
+  bool kv_sym = false;
+  bool intact_kv = false;
+
+  GptqOptions gptq;
+
+  std::string calib_path;
+  int64_t calib_windows = 128;
+  int64_t calib_seqlen = 2048;
+
+  int lm_head_bits = 16;  // lm_head weights; 16 keeps them in full precision
+
+  float resolved_a_clip() const { return a_clip > 0.0f ? a_clip : (scheme.a_bits <= 4 ? 0.9f : 1.0f); }
+  // Checks values that do not depend on the model (bits, ratios, counts).
+  void validate() const;
+  // Also checks that groups divide the dimensions they split. `source` names the model.
+  void validate_for(const LlamaConfig& config, const std::string& source) const;
+};
+
+// Fills the activation and KV quantizer specs of a runtime recipe from the options
+// (rotations are transform/'s business and are left as they are).
+void apply_quant_specs(const QuantizeOptions& options, RuntimeRecipe& recipe);
+
+// Throws Error("<what> group <group> does not divide <size>") unless group is 0 or divides size.
+void check_group_divides(int64_t group, int64_t size, std::string_view what);
+
+nlohmann::json to_json(const QuantScheme& s);
+nlohmann::json to_json(const QuantizeOptions& o);
+// Reads options written by to_json; missing keys keep their defaults. `source` names the file.
+QuantizeOptions quantize_options_from_json(const nlohmann::json& j, const std::string& source);
+
+}  // namespace quarot
