@@ -21,6 +21,10 @@ class Tokenizer {
   // beside it when present.
   static std::unique_ptr<Tokenizer> from_hf_json_file(const std::string& path);
   static std::unique_ptr<Tokenizer> from_hf_json_string(const std::string& json, const std::string& source);
+  // tokenizer.json text plus tokenizer_config.json text (may be empty): what
+  // to_hf_json() / to_hf_config_json() write, read back identically.
+  static std::unique_ptr<Tokenizer> from_hf_json_strings(const std::string& tokenizer_json,
+                                                         const std::string& config_json, const std::string& source);
   // Loads from a model path: a .gguf file or an HF checkpoint directory.
   static std::unique_ptr<Tokenizer> load(const std::string& model_path);
 
@@ -38,6 +42,9 @@ class Tokenizer {
   virtual std::string describe() const = 0;       // e.g. "byte-level BPE (gpt2 pre-tokenizer), 49152 tokens, 48900 merges"
   // Serializes to HF tokenizer.json so a quantized model file can carry its tokenizer.
   virtual std::string to_hf_json() const = 0;
+  // tokenizer_config.json (bos_token, eos_token, add_bos_token, chat_template): what
+  // tokenizer.json cannot hold (HF rejects unknown keys there).
+  virtual std::string to_hf_config_json() const = 0;
 };
 
 }  // namespace quarot
