@@ -195,6 +195,7 @@ QuantizationResult quantize_model(const ModelWeights& fp, const QuantizeOptions&
   r.weights = fp;
   r.report.model = fp.config.name;
   r.report.scheme = options.scheme.name;
+  r.report.head_dim = fp.config.head_dim;
 
   const auto t_rot = Clock::now();
   r.report.rotation = apply_rotation_stage(r.weights, r.recipe, to_string(options.rotate), options.seed);
@@ -246,8 +247,8 @@ nlohmann::json QuantizeReport::to_json() const {
           {"rotation", rot},
           {"activations", describe_act(recipe.act)},
           {"lm_head_activations", describe_act(recipe.lm_head_act)},
-          {"k_cache", describe_kv(recipe.k_cache, 0)},
-          {"v_cache", describe_kv(recipe.v_cache, 0)},
+          {"k_cache", describe_kv(recipe.k_cache, head_dim)},
+          {"v_cache", describe_kv(recipe.v_cache, head_dim)},
           {"intact_kv", recipe.intact_kv},
           {"calib_windows", calib_windows},
           {"calib_seqlen", calib_seqlen},
@@ -262,7 +263,7 @@ std::string QuantizeReport::to_text() const {
   s += fmt::format("model        {}\n", model);
   s += fmt::format("scheme       {}  (weights: {})\n", scheme, weight_method);
   s += fmt::format("activations  {}; lm_head input {}\n", describe_act(recipe.act), describe_act(recipe.lm_head_act));
-  s += fmt::format("KV cache     K {}, V {}{}\n", describe_kv(recipe.k_cache, 0), describe_kv(recipe.v_cache, 0),
+  s += fmt::format("KV cache     K {}, V {}{}\n", describe_kv(recipe.k_cache, head_dim), describe_kv(recipe.v_cache, head_dim),
                    recipe.intact_kv ? ", first token intact (IntactKV)" : "");
   s += fmt::format("rotation     {}: residual {}\n", rotation.mode, rotation.residual);
   s += fmt::format("             q/k per head {}; v/o per head {}\n", rotation.qk, rotation.v_head);

@@ -33,6 +33,7 @@ struct QuantizeReport {
   std::string weight_method;     // "rtn" | "gptq" | "none" (weights kept FP)
   RotationSummary rotation;
   RuntimeRecipe recipe;          // what the runtime will do
+  int64_t head_dim = 0;          // for describing the KV groups (group 0 = head_dim)
   int64_t calib_windows = 0;     // GPTQ only
   int64_t calib_seqlen = 0;
   double rotate_seconds = 0.0;
