@@ -13,7 +13,7 @@ namespace {
 void scale_columns(Tensor& w, const Tensor& g) {
   const int64_t rows = w.rows(), cols = w.cols();
   if (cols != g.numel()) fail("fold_norms: linear has {} inputs but the norm has {} weights", cols, g.numel());
-#pragma omp parallel for schedule(static) if (rows > 256)
+#pragma omp parallel for schedule(static) if (rows * cols > (1 << 18))
   for (int64_t r = 0; r < rows; ++r) {
     float* row = w.row(r);
     for (int64_t c = 0; c < cols; ++c)

@@ -86,7 +86,9 @@ void apply_rotation_rows(const OnlineRotation& rot, double* rows, int64_t n_rows
   if (k > 1 && static_cast<int64_t>(rot.m.size()) != k * k)
     fail("rotation: dense factor has {} entries, expected {} x {}", rot.m.size(), k, k);
   const double p_scale = 1.0 / std::sqrt(static_cast<double>(p));
-#pragma omp parallel
+  // Small jobs (tests, one bias vector) run serially: a thread team costs more than them.
+  const bool parallel = n_rows > 1 && n_rows * n * (k + 8) > (int64_t{1} << 18);
+#pragma omp parallel if (parallel)
   {
     std::vector<double> column(k);
 #pragma omp for schedule(static)

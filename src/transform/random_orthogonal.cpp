@@ -80,7 +80,7 @@ RandomizedHadamard randomized_hadamard(int64_t n, uint64_t seed) {
 
 double orthogonality_error(const std::vector<double>& q, int64_t n) {
   double worst = 0.0;
-#pragma omp parallel for reduction(max : worst) schedule(dynamic, 8)
+#pragma omp parallel for reduction(max : worst) schedule(dynamic, 8) if (n > 128)
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t j = i; j < n; ++j) {
       double dot = 0.0;

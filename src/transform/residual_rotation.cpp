@@ -57,12 +57,10 @@ void ResidualRotation::apply_to_rows(double* rows, int64_t n_rows) const {
     case RotationMode::kHadamard:
       // r Q = (r A) diag(s), and r A (a row) is A^T applied to r as a column.
       apply_rotation_rows(plan_.rotation, rows, n_rows, /*transpose=*/true);
-#pragma omp parallel for schedule(static)
-      for (int64_t r = 0; r < n_rows; ++r)
-        for (int64_t c = 0; c < n; ++c) rows[r * n + c] *= signs_[c];
+      for (int64_t i = 0; i < n_rows * n; ++i) rows[i] *= signs_[i % n];
       return;
     case RotationMode::kRandom:
-#pragma omp parallel
+#pragma omp parallel if (n_rows * n * n > (int64_t{1} << 20))
     {
       std::vector<double> out(n);
 #pragma omp for schedule(static)

@@ -22,18 +22,16 @@ TEST(PrimePower, RecognizesPrimePowersOnly) {
   EXPECT_FALSE(as_prime_power(0));
 }
 
-// Field axioms checked by brute force: every nonzero element has an inverse (fails if
-// the reduction polynomial were reducible), multiplication distributes over addition,
+// Field axioms: every nonzero element is invertible (fails if the reduction polynomial
+// were reducible), multiplication distributes over addition,
 // and chi agrees with Euler's criterion a^((q-1)/2) = +-1.
 TEST(GaloisField, IsAFieldAndChiFollowsEuler) {
   for (int64_t q : {3, 4, 7, 8, 9, 11, 25, 27, 49, 81, 125, 243, 343}) {
     SCOPED_TRACE(q);
     const GaloisField f(q);
-    for (int64_t a = 1; a < q; ++a) {
-      int inverses = 0;
-      for (int64_t b = 1; b < q; ++b) inverses += f.mul(a, b) == 1;
-      ASSERT_EQ(inverses, 1) << "element " << a;
-    }
+    // a^(q-1) = 1 for every nonzero a means a * a^(q-2) = 1: every element is
+    // invertible (a zero divisor of a reducible quotient ring would fail this).
+    for (int64_t a = 1; a < q; ++a) ASSERT_EQ(f.pow(a, q - 1), 1) << "element " << a;
     Rng rng(q);
     for (int t = 0; t < 500; ++t) {
       const int64_t a = rng.below(q), b = rng.below(q), c = rng.below(q);
@@ -78,7 +76,7 @@ TEST(FindHadamard, EveryListedOrderIsAnExactHadamardMatrix) {
       {140, "paley1(q=139)"},
       {312, "paley1(q=311)"},        // stands in for 156 (x 2)
       {344, "paley1(q=343=7^3)"},    // stands in for 172 (x 2)
-      {1024, "sylvester(1024)"},
+      {256, "sylvester(256)"},
       {576, nullptr},  // a Kronecker product; only the defect matters
   };
   for (const auto& c : cases) {
@@ -103,9 +101,10 @@ TEST(FindHadamard, OrdersWithoutAConstructionAreReported) {
 }
 
 TEST(Paley, AllSmallPrimePowersGiveHadamardMatrices) {
-  for (int64_t q = 3; q < 260; ++q) {
-    const auto pp = as_prime_power(q);
-    if (!pp || q % 2 == 0) continue;
+  std::vector<int64_t> qs = {243};  // 3^5: a degree-5 field
+  for (int64_t q = 3; q < 140; ++q)
+    if (as_prime_power(q) && q % 2 == 1) qs.push_back(q);
+  for (int64_t q : qs) {
     SCOPED_TRACE(q);
     const HadamardMatrix h = q % 4 == 3 ? paley1_hadamard(q) : paley2_hadamard(q);
     EXPECT_EQ(h.order, q % 4 == 3 ? q + 1 : 2 * (q + 1));

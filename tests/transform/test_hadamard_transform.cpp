@@ -67,7 +67,7 @@ TEST(PlanHadamard, ModelDimensionsPlanAsExpected) {
 
 // Small plans: A A^T = I entrywise on the materialized matrix.
 TEST(PlanHadamard, MaterializedSmallPlansAreOrthogonal) {
-  for (int64_t n : {1, 2, 9, 12, 20, 64, 90, 160, 344, 576}) {
+  for (int64_t n : {1, 2, 9, 12, 20, 64, 90, 160, 344}) {
     SCOPED_TRACE(n);
     const HadamardPlan plan = plan_hadamard(n);
     const Tensor a = materialize(plan.rotation);
