@@ -99,3 +99,27 @@ TEST(TokenizerReference, WholeWikitextMatchesHf) {
 
 }  // namespace
 }  // namespace quarot
+
+namespace quarot {
+namespace {
+
+// The other pre-tokenizers (Llama 3 / Qwen2 split regexes, Digits + ByteLevel) on the
+// SmolLM2 vocabulary, against HF tokenizers' own regex engine.
+TEST(TokenizerReference, PreTokenizerVariants) {
+  int checked = 0;
+  for (const char* name : {"llama3", "qwen2", "digits"}) {
+    const std::string path = test::reference_file(std::string("smollm2-variant-") + name + ".json");
+    if (path.empty()) continue;
+    const auto doc = nlohmann::json::parse(read_file(path));
+    const auto tok = Tokenizer::from_hf_json_string(doc["tokenizer"].dump(), path);
+    for (const auto& c : doc["cases"]) {
+      const std::string text = c["text"].get<std::string>();
+      EXPECT_EQ(tok->encode(text, false), c["ids"].get<Ids>()) << name << ": " << text.substr(0, 80);
+    }
+    ++checked;
+  }
+  if (checked == 0) GTEST_SKIP() << "variant reference files absent (run tools/reference/check_tokenizer.py)";
+}
+
+}  // namespace
+}  // namespace quarot

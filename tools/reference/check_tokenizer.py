@@ -83,6 +83,31 @@ def compare(hf_ids, ours, text_label):
     return mismatches
 
 
+def write_pre_tokenizer_variants(tokenizer, text):
+    """The SmolLM2 vocabulary under the other supported pre-tokenizers (Llama 3 and
+    Qwen2 split regexes as transformers sets them for GGUF files, and the original
+    SmolLM2 Digits + ByteLevel), with HF ids for the tricky strings and 200k chars of
+    WikiText: <ref>/smollm2-variant-<name>.json, checked by TokenizerReference.PreTokenizerVariants."""
+    from tokenizers import Regex, Tokenizer, pre_tokenizers
+    from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_PRE_TOKENIZER_SPLITS
+    variants = {
+        "llama3": [pre_tokenizers.Split(Regex(GGUF_PRE_TOKENIZER_SPLITS["llama-bpe"]), behavior="isolated"),
+                   pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)],
+        "qwen2": [pre_tokenizers.Split(Regex(GGUF_PRE_TOKENIZER_SPLITS["qwen2"]), behavior="isolated"),
+                  pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)],
+        "digits": [pre_tokenizers.Digits(individual_digits=True),
+                   pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)],
+    }
+    texts = TRICKY_STRINGS + ["I'M SURE HE'S 'RE 'Ve", "x  \n\n\t y\r\n\r\nz", "1234567 89 ١٢٣٤", text[:200000]]
+    for name, steps in variants.items():
+        backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+        backend.pre_tokenizer = pre_tokenizers.Sequence(steps)
+        cases = [{"text": t, "ids": backend.encode(t).ids} for t in texts]
+        path = REFERENCE_DIR / f"smollm2-variant-{name}.json"
+        path.write_text(json.dumps({"tokenizer": json.loads(backend.to_str()), "cases": cases}, ensure_ascii=False))
+        print(f"saved {path}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write-cases", action="store_true", help=f"write {CASES_PATH.relative_to(REPO)}")
@@ -115,6 +140,8 @@ def main():
         CASES_PATH.write_text(json.dumps({"source": f"transformers AutoTokenizer({GGUF_NAME}), tokenizer(text).input_ids",
                                           "cases": cases}, ensure_ascii=False, indent=1) + "\n")
         print(f"wrote {CASES_PATH}")
+
+    write_pre_tokenizer_variants(tokenizer, text)
 
     ours_path = REFERENCE_DIR / "quarot-wikitext2-test-ids.txt"
     if not ours_path.exists():
