@@ -35,7 +35,7 @@ std::vector<double> random_orthogonal(int64_t n, uint64_t seed) {
     const double inv = 1.0 / std::sqrt(vnorm2);
     for (int64_t i = j; i < n; ++i) v[i] *= inv;
     // Apply H_j = I - 2 v v^T to the remaining columns.
-#pragma omp parallel for schedule(static) if (n - j > 256)
+#pragma omp parallel for schedule(static) if ((n - j) * (n - j) > (1 << 20))
     for (int64_t c = j + 1; c < n; ++c) {
       double* other = a.data() + c * n;
       double dot = 0.0;

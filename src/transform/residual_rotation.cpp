@@ -101,7 +101,7 @@ std::vector<double> ResidualRotation::dense() const {
 }
 
 double ResidualRotation::orthogonality_error() const {
-  if (n_ <= 2048) return quarot::orthogonality_error(dense(), n_);
+  if (n_ <= 512) return quarot::orthogonality_error(dense(), n_);
   // Rows of Q at distinct random indices (one per stratum); their Gram matrix is a
   // principal block of Q Q^T, so this samples the dense check exactly.
   constexpr int64_t kProbes = 48;

@@ -31,7 +31,7 @@ class ResidualRotation {
   void right_multiply(MatrixD& w) const;            // w.cols == n
   void left_multiply_transposed(MatrixD& w) const;  // w.rows == n
   std::vector<double> dense() const;                // Q, n x n row-major
-  // max |Q Q^T - I| (dense check up to n = 2048, else through random probes).
+  // max |Q Q^T - I| (dense check up to n = 512, else on 48 sampled rows).
   double orthogonality_error() const;
 
  private:
