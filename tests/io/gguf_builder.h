@@ -5,6 +5,7 @@
 //   "GGUF" u32 version, u64 n_tensors, u64 n_kv, kv pairs, tensor infos
 //   (name, u32 n_dims, u64 ne[] innermost first, u32 ggml type, u64 offset),
 //   padding to the alignment, tensor data (each tensor aligned).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
