@@ -29,7 +29,25 @@ bool cholesky_lower_inplace(std::vector<double>& a, int64_t n) {
 #pragma omp parallel for schedule(dynamic, 16) num_threads(num_threads()) if (n - j0 > 128)
       for (int64_t i = j0; i < n; ++i) {
         const double* li = a.data() + i * n;
-        for (int64_t c = j0; c < std::min(j1, i + 1); ++c) a[i * n + c] -= dot(li, a.data() + c * n, j0);
+        const int64_t c_end = std::min(j1, i + 1);
+        int64_t c = j0;
+        // Four dot products per pass: independent accumulator chains hide FMA latency.
+        for (; c + 4 <= c_end; c += 4) {
+          const double *l0 = a.data() + c * n, *l1 = l0 + n, *l2 = l1 + n, *l3 = l2 + n;
+          double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+          for (int64_t k = 0; k < j0; ++k) {
+            s0 += li[k] * l0[k];
+            s1 += li[k] * l1[k];
+            s2 += li[k] * l2[k];
+            s3 += li[k] * l3[k];
+          }
+          a[i * n + c] -= s0;
+          a[i * n + c + 1] -= s1;
+          a[i * n + c + 2] -= s2;
+          a[i * n + c + 3] -= s3;
+        }
+        for (; c < c_end; ++c) a[i * n + c] -= dot(li, a.data() + c * n, j0);
       }
     }
     // Diagonal block, serially.

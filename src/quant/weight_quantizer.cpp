@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "quant/fast_math.h"
 
 namespace quarot {
 
@@ -21,17 +20,6 @@ QuantParams quant_params_for_clip(float w_min, float w_max, float clip, int bits
     p.zero = std::nearbyint(-lo / p.scale);
   }
   return p;
-}
-
-float quantization_error(const float* w, int64_t n, QuantParams p, int bits, float norm) {
-  const float top = static_cast<float>(max_code(bits));
-  float err = 0.0f;
-#pragma omp simd reduction(+ : err)
-  for (int64_t i = 0; i < n; ++i) {
-    const float code = std::fmin(std::fmax(std::nearbyint(w[i] / p.scale) + p.zero, 0.0f), top);
-    err += detail::fast_pow_abs(p.scale * (code - p.zero) - w[i], norm);
-  }
-  return err;
 }
 
 QuantParams find_quant_params(const float* w, int64_t n, const WeightQuantSpec& spec) {

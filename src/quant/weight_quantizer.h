@@ -34,9 +34,11 @@ struct QuantParams {
 
 inline int max_code(int bits) { return (1 << bits) - 1; }
 
+// Clamp by comparisons (not fmin/fmax, which are library calls) so loops vectorize.
+inline float clamp_code(float q, float top) { return q < 0.0f ? 0.0f : (q > top ? top : q); }
+
 inline float quantize_to_code(float w, QuantParams p, int bits) {
-  const float q = std::nearbyint(w / p.scale) + p.zero;
-  return std::fmin(std::fmax(q, 0.0f), static_cast<float>(max_code(bits)));
+  return clamp_code(std::nearbyint(w / p.scale) + p.zero, static_cast<float>(max_code(bits)));
 }
 
 inline float dequantize_code(float code, QuantParams p) { return p.scale * (code - p.zero); }
