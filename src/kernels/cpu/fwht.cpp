@@ -73,7 +73,7 @@ void apply_online_rotation(const OnlineRotation& r, float* rows, int64_t n_rows,
   const int64_t block = r.p * r.inner;  // one slice x[a', :, :]
   const float hadamard_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(r.p)));
 
-#pragma omp parallel
+#pragma omp parallel if (n_rows > 1)
   {
     std::vector<float> mixed(has_m ? n : 0);
 #pragma omp for schedule(static)
