@@ -103,6 +103,10 @@ TEST(CpuBackend, RejectsMismatchedInputs) {
   op.input_rotation = &wrong;
   std::vector<float> x(8, 1.0f), y(4);
   EXPECT_THROW(backend->linear(op, x.data(), 1, y.data()), Error);
+  OnlineRotation identity;  // default: a no-op for any width
+  op.input_rotation = &identity;
+  EXPECT_NO_THROW(backend->linear(op, x.data(), 1, y.data()));
+  for (float v : y) EXPECT_FLOAT_EQ(v, 8.0f);
   LinearOp no_weight;
   EXPECT_THROW(backend->linear(no_weight, x.data(), 1, y.data()), Error);
 }

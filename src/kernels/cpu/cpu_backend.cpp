@@ -45,7 +45,9 @@ class CpuBackend final : public Backend {
     QUAROT_CHECK(w != nullptr, "cpu backend: linear() got a weight packed by another backend");
     QUAROT_CHECK(n >= 0, "cpu backend: negative row count {}", n);
     const int64_t in = w->in_features;
-    const bool rotate = op.input_rotation != nullptr;
+    // A default (identity) rotation is accepted for any width and skipped.
+    const bool rotate = op.input_rotation != nullptr &&
+                        !(op.input_rotation->is_identity() && op.input_rotation->m.empty());
     const bool quantize = op.act.enabled();
     if (rotate) validate_online_rotation(*op.input_rotation, in);
     if (n == 0) return;

@@ -64,6 +64,8 @@ void validate_online_rotation(const OnlineRotation& r, int64_t row_length) {
 }
 
 void apply_online_rotation(const OnlineRotation& r, float* rows, int64_t n_rows, int64_t row_stride) {
+  // The default rotation {k=1, p=1, no M} is the identity for rows of any length.
+  if (r.is_identity() && r.m.empty()) return;
   const int64_t n = r.size();
   validate_online_rotation(r, n);
   QUAROT_CHECK(n_rows >= 0 && (n_rows <= 1 || row_stride >= n),

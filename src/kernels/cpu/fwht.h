@@ -24,7 +24,9 @@ void validate_online_rotation(const OnlineRotation& r, int64_t row_length);
 // In place on n_rows rows of r.size() values (row i starts at rows + i*row_stride):
 //   y[a, b, c] = sum_{a', b'} M[a, a'] * Hn[b, b'] * x[a', b', c],
 // a row viewed as [k, p, inner], Hn the normalized Sylvester Hadamard of order p,
-// M = r.m (identity when empty). Threads over rows with OpenMP.
+// M = r.m (identity when empty). Threads over rows with OpenMP. The default
+// rotation {k=1, p=1, m empty} is a no-op whatever the row length; any other must
+// have r.size() values per row.
 void apply_online_rotation(const OnlineRotation& r, float* rows, int64_t n_rows, int64_t row_stride);
 
 }  // namespace quarot
