@@ -164,8 +164,9 @@ LlamaConfig config_from_hf(const nlohmann::json& j, const std::string& source, c
   else if (hf_arch == "Qwen2ForCausalLM" || hf_arch == "qwen2") c.arch = "qwen2";
   else fail("{}: unsupported architecture '{}' (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)",
             source, hf_arch);
-  c.name = j.contains("_name_or_path") && j["_name_or_path"].is_string() ? j["_name_or_path"].get<std::string>()
-                                                                          : hf_arch;
+  c.name = hf_arch;
+  for (const char* k : {"_name_or_path", "_model_name_or_path"})
+    if (j.contains(k) && j[k].is_string() && !j[k].get<std::string>().empty()) c.name = j[k].get<std::string>();
   c.hidden = json_int(j, "hidden_size", source);
   c.intermediate = json_int(j, "intermediate_size", source);
   c.n_layers = json_int(j, "num_hidden_layers", source);
@@ -174,7 +175,11 @@ LlamaConfig config_from_hf(const nlohmann::json& j, const std::string& source, c
   c.n_kv_heads = json_int_or(j, "num_key_value_heads", source, c.n_heads);
   c.head_dim = json_int_or(j, "head_dim", source, c.hidden / c.n_heads);
   c.rms_eps = static_cast<float>(json_float_or(j, "rms_norm_eps", source, 1e-6));
-  c.rope_theta = static_cast<float>(json_float_or(j, "rope_theta", source, 10000.0));
+  // transformers >= 5 nests RoPE settings in "rope_parameters"; older files keep
+  // rope_theta and rope_scaling at the top level.
+  const bool nested_rope = j.contains("rope_parameters") && j["rope_parameters"].is_object();
+  const nlohmann::json& rope = nested_rope ? j["rope_parameters"] : j;
+  c.rope_theta = static_cast<float>(json_float_or(rope, "rope_theta", source, 10000.0));
   c.max_context = json_int_or(j, "max_position_embeddings", source, 2048);
   c.qkv_bias = c.arch == "qwen2";
   c.bos_id = json_token_id(j, "bos_token_id", source);
@@ -191,8 +196,11 @@ LlamaConfig config_from_hf(const nlohmann::json& j, const std::string& source, c
            c.max_context);
   }
 
-  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
-    const nlohmann::json& rs = j["rope_scaling"];
+  const nlohmann::json* scaling = nested_rope ? &j["rope_parameters"]
+                                  : (j.contains("rope_scaling") && !j["rope_scaling"].is_null() ? &j["rope_scaling"]
+                                                                                               : nullptr);
+  if (scaling != nullptr) {
+    const nlohmann::json& rs = *scaling;
     if (!rs.is_object()) fail("{}: rope_scaling is not an object", source);
     std::string type;
     for (const char* k : {"rope_type", "type"})

@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <numbers>
 
 #include "common/error.h"
 #include "io/gguf.h"
+#include "io/hf_checkpoint.h"
 #include "io/gguf_model_builder.h"
 #include "io/safetensors.h"
 #include "model/loader.h"
@@ -345,6 +347,50 @@ TEST(LoaderRealModel, DefaultModelLoadsWithExpectedConfig) {
   EXPECT_TRUE(c.tied_embeddings);
   EXPECT_TRUE(w.lm_head.empty());
   EXPECT_EQ(s.parameter_count, w.parameter_count());
+  EXPECT_NEAR(c.rope_theta, 100000.0f, 1e-3);
+
+  // Strong check of the Q/K un-permutation and of dequantization: transformers'
+  // own GGUF import of this file (tools/reference), saved as an HF checkpoint.
+  const std::string hf_dir = test::reference_file("smollm2-135m-hf");
+  if (hf_dir.empty()) return;
+  HfCheckpoint hf(hf_dir);
+  const LlamaConfig hc = config_from_hf(hf.config(), hf_dir, &hf);
+  EXPECT_EQ(hc.rope_theta, c.rope_theta);
+  EXPECT_EQ(hc.n_kv_heads, c.n_kv_heads);
+  EXPECT_TRUE(hc.tied_embeddings);
+  auto expect_close = [](const Tensor& got, const Tensor& want, const std::string& what) {
+    ASSERT_EQ(got.shape, want.shape) << what;
+    double max_err = 0;
+    for (int64_t i = 0; i < got.numel(); ++i) max_err = std::max(max_err, double(std::fabs(got.data[i] - want.data[i])));
+    EXPECT_LT(max_err, 1e-5) << what;
+  };
+  for (int layer : {0, 17, 29}) {
+    const std::string p = "model.layers." + std::to_string(layer) + ".";
+    const LayerWeights& l = w.layers[static_cast<size_t>(layer)];
+    expect_close(l.wq, hf.read(p + "self_attn.q_proj.weight"), p + "q_proj");
+    expect_close(l.wk, hf.read(p + "self_attn.k_proj.weight"), p + "k_proj");
+    expect_close(l.wv, hf.read(p + "self_attn.v_proj.weight"), p + "v_proj");
+    expect_close(l.w_down, hf.read(p + "mlp.down_proj.weight"), p + "down_proj");
+    expect_close(l.attn_norm, hf.read(p + "input_layernorm.weight"), p + "input_layernorm");
+  }
+  expect_close(w.tok_embeddings, hf.read("model.embed_tokens.weight"), "embed_tokens");
+  std::printf("compared GGUF weights with the transformers reference in %s\n", hf_dir.c_str());
+}
+
+TEST(LoaderHf, ReadsTransformers5RopeParameters) {
+  const LlamaConfig c = tiny_test_config();
+  nlohmann::json cfg = hf_config(c, "LlamaForCausalLM");
+  cfg.erase("rope_theta");
+  cfg["rope_parameters"] = {{"rope_theta", 500000.0}, {"rope_type", "default"}};
+  EXPECT_EQ(config_from_hf(cfg, "cfg", nullptr).rope_theta, 500000.0f);
+  EXPECT_EQ(config_from_hf(cfg, "cfg", nullptr).rope_scaling.type, RopeScaling::Type::kNone);
+  cfg["rope_parameters"] = {{"rope_theta", 500000.0}, {"rope_type", "llama3"}, {"factor", 8.0},
+                            {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
+                            {"original_max_position_embeddings", 8192}};
+  const LlamaConfig got = config_from_hf(cfg, "cfg", nullptr);
+  EXPECT_EQ(got.rope_scaling.type, RopeScaling::Type::kLlama3);
+  EXPECT_EQ(got.rope_scaling.factor, 8.0f);
+  EXPECT_EQ(got.rope_scaling.original_max_position, 8192);
 }
 
 }  // namespace
