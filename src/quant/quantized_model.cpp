@@ -1,0 +1,456 @@
+#include "quant/quantized_model.h"
+
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <set>
+
+#include <fmt/ranges.h>
+
+#include "common/error.h"
+#include "common/half.h"
+#include "io/safetensors.h"
+
+namespace quarot {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr const char* kFormatName = "quarot-quantized";
+constexpr const char* kMetadataKey = "quarot";
+constexpr const char* kTokenizerKey = "tokenizer.json";
+constexpr const char* kWriterVersion = "0.1.0";
+
+// Every tensor of a ModelWeights, by file name, for reading and writing alike.
+template <typename Weights, typename Visit>
+void for_each_tensor(Weights& w, Visit&& visit) {
+  visit("tok_embeddings", w.tok_embeddings);
+  for (size_t i = 0; i < w.layers.size(); ++i) {
+    auto& l = w.layers[i];
+    const std::string p = "layers." + std::to_string(i) + ".";
+    visit(p + "attn_norm", l.attn_norm);
+    visit(p + "wq", l.wq);
+    visit(p + "wk", l.wk);
+    visit(p + "wv", l.wv);
+    visit(p + "wo", l.wo);
+    visit(p + "bq", l.bq);
+    visit(p + "bk", l.bk);
+    visit(p + "bv", l.bv);
+    visit(p + "ffn_norm", l.ffn_norm);
+    visit(p + "w_gate", l.w_gate);
+    visit(p + "w_up", l.w_up);
+    visit(p + "w_down", l.w_down);
+  }
+  visit("output_norm", w.output_norm);
+  visit("lm_head", w.lm_head);
+}
+
+std::vector<int64_t> linear_shape(const LlamaConfig& c, const std::string& name) {
+  if (name == "lm_head") return {c.vocab_size, c.hidden};
+  const size_t dot = name.rfind('.');
+  const std::string field = dot == std::string::npos ? name : name.substr(dot + 1);
+  if (field == "wq") return {c.q_dim(), c.hidden};
+  if (field == "wk" || field == "wv") return {c.kv_dim(), c.hidden};
+  if (field == "wo") return {c.hidden, c.q_dim()};
+  if (field == "w_gate" || field == "w_up") return {c.intermediate, c.hidden};
+  return {c.hidden, c.intermediate};  // w_down
+}
+
+json rotation_to_json(const OnlineRotation& r) {
+  return {{"k", r.k}, {"p", r.p}, {"inner", r.inner}, {"m", r.m}};
+}
+
+OnlineRotation rotation_from_json(const json& j) {
+  OnlineRotation r;
+  r.k = j.at("k").get<int64_t>();
+  r.p = j.at("p").get<int64_t>();
+  r.inner = j.at("inner").get<int64_t>();
+  r.m = j.at("m").get<std::vector<float>>();
+  return r;
+}
+
+json act_to_json(const ActQuantSpec& a) {
+  return {{"bits", a.bits}, {"clip_ratio", a.clip_ratio}, {"group", a.group}, {"symmetric", a.symmetric}};
+}
+
+ActQuantSpec act_from_json(const json& j) {
+  ActQuantSpec a;
+  a.bits = j.at("bits").get<int>();
+  a.clip_ratio = j.at("clip_ratio").get<float>();
+  a.group = j.at("group").get<int64_t>();
+  a.symmetric = j.at("symmetric").get<bool>();
+  return a;
+}
+
+json kv_to_json(const KvQuantSpec& k) {
+  return {{"bits", k.bits}, {"clip_ratio", k.clip_ratio}, {"group", k.group}, {"symmetric", k.symmetric}};
+}
+
+KvQuantSpec kv_from_json(const json& j) {
+  KvQuantSpec k;
+  k.bits = j.at("bits").get<int>();
+  k.clip_ratio = j.at("clip_ratio").get<float>();
+  k.group = j.at("group").get<int64_t>();
+  k.symmetric = j.at("symmetric").get<bool>();
+  return k;
+}
+
+std::string utc_timestamp() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+SafetensorsEntry fp_entry(const std::string& name, const Tensor& t, bool fp16) {
+  if (!fp16) return safetensors_entry_f32(name, t);
+  SafetensorsEntry e;
+  e.name = name;
+  e.dtype = DType::kF16;
+  e.shape = t.shape;
+  e.data.resize(t.data.size() * 2);
+  for (size_t i = 0; i < t.data.size(); ++i) {
+    const uint16_t h = fp32_to_fp16(t.data[i]);
+    std::memcpy(e.data.data() + 2 * i, &h, 2);
+  }
+  return e;
+}
+
+SafetensorsEntry float_vector_entry(const std::string& name, const std::vector<float>& v, int64_t rows,
+                                    int64_t cols) {
+  SafetensorsEntry e;
+  e.name = name;
+  e.dtype = DType::kF32;
+  e.shape = {rows, cols};
+  e.data.resize(v.size() * sizeof(float));
+  if (!v.empty()) std::memcpy(e.data.data(), v.data(), e.data.size());
+  return e;
+}
+
+// Codes packed row by row, so a row always starts on a byte boundary.
+std::vector<uint8_t> pack_rows(const QuantizedMatrix& q) {
+  const int64_t row_bytes = packed_size(q.cols, q.bits);
+  std::vector<uint8_t> out;
+  out.reserve(static_cast<size_t>(q.rows * row_bytes));
+  for (int64_t r = 0; r < q.rows; ++r) {
+    const std::vector<uint8_t> row(q.codes.begin() + r * q.cols, q.codes.begin() + (r + 1) * q.cols);
+    const std::vector<uint8_t> packed = pack_codes(row, q.bits);
+    out.insert(out.end(), packed.begin(), packed.end());
+  }
+  return out;
+}
+
+std::vector<float> read_f32(const SafetensorsFile& file, const std::string& name, std::vector<int64_t> shape) {
+  const TensorInfo* info = file.find(name);
+  if (info == nullptr) fail("{}: tensor {} is missing", file.path(), name);
+  if (info->dtype != DType::kF32) fail("{}: tensor {} has dtype {}, expected F32", file.path(), name, dtype_name(info->dtype));
+  if (info->shape != shape)
+    fail("{}: tensor {} has shape [{}], expected [{}]", file.path(), name, fmt::join(info->shape, ", "),
+         fmt::join(shape, ", "));
+  return file.read(name).data;
+}
+
+QuantizedMatrix read_quantized(const SafetensorsFile& file, const std::string& name, const json& meta,
+                               const std::vector<int64_t>& shape) {
+  const std::string& path = file.path();
+  const std::string kind = meta.value("kind", std::string("int"));
+  if (kind != "int")
+    fail("{}: tensor {} uses encoding '{}', which this build cannot read (it reads 'int')", path, name, kind);
+  QuantizedMatrix q;
+  q.bits = meta.at("bits").get<int>();
+  q.group = meta.at("group").get<int64_t>();
+  q.symmetric = meta.at("symmetric").get<bool>();
+  const auto stored_shape = meta.at("shape").get<std::vector<int64_t>>();
+  if (stored_shape != shape)
+    fail("{}: tensor {} has shape [{}], expected [{}]", path, name, fmt::join(stored_shape, ", "), fmt::join(shape, ", "));
+  q.rows = shape[0];
+  q.cols = shape[1];
+  if (q.bits < 2 || q.bits > 8) fail("{}: tensor {}: {} bits is out of range (2..8)", path, name, q.bits);
+  if (q.group < 0 || (q.group > 0 && q.cols % q.group != 0))
+    fail("{}: tensor {}: group {} does not divide {} columns", path, name, q.group, q.cols);
+
+  const std::string qname = name + ".qweight";
+  const TensorInfo* info = file.find(qname);
+  if (info == nullptr) fail("{}: tensor {} is missing", path, qname);
+  if (info->dtype != DType::kU8 && info->dtype != DType::kI8)
+    fail("{}: tensor {} has dtype {}, expected U8", path, qname, dtype_name(info->dtype));
+  const int64_t row_bytes = packed_size(q.cols, q.bits);
+  const std::vector<int64_t> want{q.rows, row_bytes};
+  if (info->shape != want || static_cast<int64_t>(info->nbytes) != q.rows * row_bytes)
+    fail("{}: tensor {} holds {} bytes in shape [{}], expected [{}, {}] for {}-bit codes of a {}x{} matrix", path,
+         qname, info->nbytes, fmt::join(info->shape, ", "), q.rows, row_bytes, q.bits, q.rows, q.cols);
+  const uint8_t* data = file.tensor_data(*info);
+  q.codes.resize(static_cast<size_t>(q.rows * q.cols));
+  for (int64_t r = 0; r < q.rows; ++r) {
+    const std::vector<uint8_t> row = unpack_codes(data + r * row_bytes, row_bytes, q.cols, q.bits, path + ": " + qname);
+    std::copy(row.begin(), row.end(), q.codes.begin() + r * q.cols);
+  }
+  q.scales = read_f32(file, name + ".scales", {q.rows, q.n_groups()});
+  if (!q.symmetric) q.zeros = read_f32(file, name + ".zeros", {q.rows, q.n_groups()});
+  q.validate(path, name);
+  return q;
+}
+
+}  // namespace
+
+std::vector<std::string> linear_weight_names(const LlamaConfig& c) {
+  std::vector<std::string> names;
+  for (int64_t i = 0; i < c.n_layers; ++i)
+    for (const char* f : {"wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down"})
+      names.push_back("layers." + std::to_string(i) + "." + f);
+  names.push_back("lm_head");
+  return names;
+}
+
+json config_to_json(const LlamaConfig& c) {
+  const char* rope_type = c.rope_scaling.type == RopeScaling::Type::kLlama3   ? "llama3"
+                          : c.rope_scaling.type == RopeScaling::Type::kLinear ? "linear"
+                                                                              : "none";
+  return {{"arch", c.arch},
+          {"name", c.name},
+          {"vocab_size", c.vocab_size},
+          {"hidden", c.hidden},
+          {"intermediate", c.intermediate},
+          {"n_layers", c.n_layers},
+          {"n_heads", c.n_heads},
+          {"n_kv_heads", c.n_kv_heads},
+          {"head_dim", c.head_dim},
+          {"max_context", c.max_context},
+          {"rms_eps", c.rms_eps},
+          {"rope_theta", c.rope_theta},
+          {"rope_scaling",
+           {{"type", rope_type},
+            {"factor", c.rope_scaling.factor},
+            {"low_freq_factor", c.rope_scaling.low_freq_factor},
+            {"high_freq_factor", c.rope_scaling.high_freq_factor},
+            {"original_max_position", c.rope_scaling.original_max_position}}},
+          {"tied_embeddings", c.tied_embeddings},
+          {"qkv_bias", c.qkv_bias},
+          {"bos_id", c.bos_id},
+          {"eos_id", c.eos_id},
+          {"add_bos", c.add_bos}};
+}
+
+LlamaConfig config_from_json(const json& j, const std::string& source) {
+  LlamaConfig c;
+  try {
+    c.arch = j.at("arch").get<std::string>();
+    c.name = j.at("name").get<std::string>();
+    c.vocab_size = j.at("vocab_size").get<int64_t>();
+    c.hidden = j.at("hidden").get<int64_t>();
+    c.intermediate = j.at("intermediate").get<int64_t>();
+    c.n_layers = j.at("n_layers").get<int64_t>();
+    c.n_heads = j.at("n_heads").get<int64_t>();
+    c.n_kv_heads = j.at("n_kv_heads").get<int64_t>();
+    c.head_dim = j.at("head_dim").get<int64_t>();
+    c.max_context = j.at("max_context").get<int64_t>();
+    c.rms_eps = j.at("rms_eps").get<float>();
+    c.rope_theta = j.at("rope_theta").get<float>();
+    const json& rs = j.at("rope_scaling");
+    const std::string type = rs.at("type").get<std::string>();
+    if (type == "llama3")
+      c.rope_scaling.type = RopeScaling::Type::kLlama3;
+    else if (type == "linear")
+      c.rope_scaling.type = RopeScaling::Type::kLinear;
+    else if (type == "none")
+      c.rope_scaling.type = RopeScaling::Type::kNone;
+    else
+      fail("{}: unknown rope scaling type '{}'", source, type);
+    c.rope_scaling.factor = rs.at("factor").get<float>();
+    c.rope_scaling.low_freq_factor = rs.at("low_freq_factor").get<float>();
+    c.rope_scaling.high_freq_factor = rs.at("high_freq_factor").get<float>();
+    c.rope_scaling.original_max_position = rs.at("original_max_position").get<int64_t>();
+    c.tied_embeddings = j.at("tied_embeddings").get<bool>();
+    c.qkv_bias = j.at("qkv_bias").get<bool>();
+    c.bos_id = j.at("bos_id").get<int32_t>();
+    c.eos_id = j.at("eos_id").get<int32_t>();
+    c.add_bos = j.at("add_bos").get<bool>();
+  } catch (const json::exception& e) {
+    fail("{}: malformed model config in metadata: {}", source, e.what());
+  }
+  c.validate(source);
+  return c;
+}
+
+json recipe_to_json(const RuntimeRecipe& r) {
+  return {{"qk_rotation", rotation_to_json(r.qk_rotation)},
+          {"o_proj_input", rotation_to_json(r.o_proj_input)},
+          {"down_proj_input", rotation_to_json(r.down_proj_input)},
+          {"act", act_to_json(r.act)},
+          {"lm_head_act", act_to_json(r.lm_head_act)},
+          {"k_cache", kv_to_json(r.k_cache)},
+          {"v_cache", kv_to_json(r.v_cache)},
+          {"intact_kv", r.intact_kv},
+          {"norms_folded", r.norms_folded}};
+}
+
+RuntimeRecipe recipe_from_json(const json& j, const std::string& source) {
+  RuntimeRecipe r;
+  try {
+    r.qk_rotation = rotation_from_json(j.at("qk_rotation"));
+    r.o_proj_input = rotation_from_json(j.at("o_proj_input"));
+    r.down_proj_input = rotation_from_json(j.at("down_proj_input"));
+    r.act = act_from_json(j.at("act"));
+    r.lm_head_act = act_from_json(j.at("lm_head_act"));
+    r.k_cache = kv_from_json(j.at("k_cache"));
+    r.v_cache = kv_from_json(j.at("v_cache"));
+    r.intact_kv = j.at("intact_kv").get<bool>();
+    r.norms_folded = j.at("norms_folded").get<bool>();
+  } catch (const json::exception& e) {
+    fail("{}: malformed runtime recipe in metadata: {}", source, e.what());
+  }
+  for (const auto* rot : {&r.qk_rotation, &r.o_proj_input, &r.down_proj_input}) {
+    if (rot->k <= 0 || rot->p <= 0 || rot->inner <= 0 || (rot->p & (rot->p - 1)) != 0)
+      fail("{}: runtime recipe has an invalid online rotation (k {}, p {}, inner {})", source, rot->k, rot->p, rot->inner);
+    const size_t want = rot->k == 1 ? 0 : static_cast<size_t>(rot->k * rot->k);
+    if (rot->m.size() != want && !(rot->k == 1 && rot->m.size() == 1))
+      fail("{}: online rotation with k {} holds {} matrix values, expected {}", source, rot->k, rot->m.size(), want);
+    for (float v : rot->m)
+      if (!std::isfinite(v)) fail("{}: online rotation matrix holds a non-finite value", source);
+  }
+  auto check_spec = [&](int bits, float clip, int64_t group, const char* what) {
+    if (bits < 0 || bits > 16) fail("{}: {} quantizer has {} bits", source, what, bits);
+    if (!(clip > 0.0f && clip <= 1.0f)) fail("{}: {} quantizer clip ratio {} is not in (0, 1]", source, what, clip);
+    if (group < 0) fail("{}: {} quantizer group {} is negative", source, what, group);
+  };
+  check_spec(r.act.bits, r.act.clip_ratio, r.act.group, "activation");
+  check_spec(r.lm_head_act.bits, r.lm_head_act.clip_ratio, r.lm_head_act.group, "lm_head activation");
+  check_spec(r.k_cache.bits, r.k_cache.clip_ratio, r.k_cache.group, "key cache");
+  check_spec(r.v_cache.bits, r.v_cache.clip_ratio, r.v_cache.group, "value cache");
+  return r;
+}
+
+void save_quantized_model(const std::string& path, const ModelWeights& weights,
+                          const std::map<std::string, QuantizedMatrix>& qweights, const RuntimeRecipe& recipe,
+                          const json& info, const std::string& tokenizer_json,
+                          const QuantizedModelWriteOptions& options) {
+  const LlamaConfig& c = weights.config;
+  if (!info.is_object() && !info.is_null()) fail("{}: quantization info must be a JSON object", path);
+  const std::vector<std::string> linears = linear_weight_names(c);
+  const std::set<std::string> linear_set(linears.begin(), linears.end());
+
+  json tensor_meta = json::object();
+  std::vector<SafetensorsEntry> entries;
+  for (const auto& [name, q] : qweights) {
+    if (!linear_set.count(name))
+      fail("{}: cannot store quantized tensor '{}': not a linear layer of this model (e.g. layers.0.wq, lm_head)", path,
+           name);
+    const std::vector<int64_t> shape = linear_shape(c, name);
+    if (q.rows != shape[0] || q.cols != shape[1])
+      fail("{}: quantized tensor {} is {}x{}, the model needs {}x{}", path, name, q.rows, q.cols, shape[0], shape[1]);
+    q.validate(path, name);
+    SafetensorsEntry packed;
+    packed.name = name + ".qweight";
+    packed.dtype = DType::kU8;
+    packed.shape = {q.rows, packed_size(q.cols, q.bits)};
+    packed.data = pack_rows(q);
+    entries.push_back(std::move(packed));
+    entries.push_back(float_vector_entry(name + ".scales", q.scales, q.rows, q.n_groups()));
+    if (!q.symmetric) entries.push_back(float_vector_entry(name + ".zeros", q.zeros, q.rows, q.n_groups()));
+    tensor_meta[name] = {{"kind", "int"},
+                         {"bits", q.bits},
+                         {"group", q.group},
+                         {"symmetric", q.symmetric},
+                         {"shape", shape},
+                         {"packing", q.bits <= 4 ? "nibbles-low-first" : "bytes"},
+                         {"code_offset", q.symmetric ? (1 << (q.bits - 1)) : 0}};
+  }
+  for_each_tensor(weights, [&](const std::string& name, const Tensor& t) {
+    if (t.empty() || qweights.count(name)) return;
+    for (float v : t.data)
+      if (!std::isfinite(v)) fail("{}: tensor {} holds a non-finite value", path, name);
+    entries.push_back(fp_entry(name, t, options.fp16_tensors));
+  });
+
+  json meta = info.is_object() ? info : json::object();
+  meta["format"] = kFormatName;
+  meta["format_version"] = kQuantizedFormatVersion;
+  meta["quarot_version"] = kWriterVersion;
+  meta["created"] = utc_timestamp();
+  meta["config"] = config_to_json(c);
+  meta["recipe"] = recipe_to_json(recipe);
+  meta["tensors"] = tensor_meta;
+  meta["fp_dtype"] = options.fp16_tensors ? "F16" : "F32";
+
+  std::map<std::string, std::string> metadata;
+  metadata[kMetadataKey] = meta.dump();
+  metadata[kTokenizerKey] = tokenizer_json;
+  write_safetensors(path, entries, metadata);
+}
+
+LoadedQuantizedModel load_quantized_model(const std::string& path, bool keep_quantized) {
+  SafetensorsFile file(path);
+  const auto it = file.metadata().find(kMetadataKey);
+  if (it == file.metadata().end())
+    fail("{}: not a quarot quantized model (safetensors without '{}' metadata)", path, kMetadataKey);
+  LoadedQuantizedModel out;
+  try {
+    out.info = json::parse(it->second);
+  } catch (const json::exception& e) {
+    fail("{}: the quarot metadata is not valid JSON: {}", path, e.what());
+  }
+  const json& meta = out.info;
+  if (!meta.is_object() || meta.value("format", std::string()) != kFormatName)
+    fail("{}: the quarot metadata does not describe a '{}' file", path, kFormatName);
+  if (!meta.contains("format_version") || !meta["format_version"].is_number_integer())
+    fail("{}: the quarot metadata has no integer format_version", path);
+  const int version = meta["format_version"].get<int>();
+  if (version > kQuantizedFormatVersion)
+    fail("{}: written by a newer quarot: format {}, this build reads {}", path, version, kQuantizedFormatVersion);
+  if (version < 1) fail("{}: invalid format_version {}", path, version);
+  if (!meta.contains("config") || !meta.contains("recipe") || !meta.contains("tensors") || !meta["tensors"].is_object())
+    fail("{}: the quarot metadata lacks config, recipe or tensors", path);
+
+  const LlamaConfig c = config_from_json(meta["config"], path);
+  out.recipe = recipe_from_json(meta["recipe"], path);
+  const auto tok = file.metadata().find(kTokenizerKey);
+  if (tok != file.metadata().end()) out.tokenizer_json = tok->second;
+
+  const json& tensor_meta = meta["tensors"];
+  const std::vector<std::string> linears = linear_weight_names(c);
+  const std::set<std::string> linear_set(linears.begin(), linears.end());
+  for (const auto& [name, m] : tensor_meta.items())
+    if (!linear_set.count(name)) fail("{}: metadata describes unknown quantized tensor '{}'", path, name);
+
+  ModelWeights& w = out.weights;
+  w.config = c;
+  w.layers.resize(static_cast<size_t>(c.n_layers));
+  for_each_tensor(w, [&](const std::string& name, Tensor& t) {
+    if (tensor_meta.contains(name)) {
+      QuantizedMatrix q;
+      try {
+        q = read_quantized(file, name, tensor_meta[name], linear_shape(c, name));
+      } catch (const json::exception& e) {
+        fail("{}: malformed metadata for tensor {}: {}", path, name, e.what());
+      }
+      t = q.dequantize();
+      if (keep_quantized) out.qweights.emplace(name, std::move(q));
+      return;
+    }
+    const bool optional = name == "lm_head" || ((name.ends_with(".bq") || name.ends_with(".bk") || name.ends_with(".bv")) && !c.qkv_bias);
+    if (file.find(name) == nullptr) {
+      if (optional) return;
+      fail("{}: tensor {} is missing", path, name);
+    }
+    t = file.read(name);
+  });
+  w.validate(path);
+  return out;
+}
+
+bool is_quantized_model_file(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return false;
+  try {
+    SafetensorsFile file(path);
+    return file.metadata().count(kMetadataKey) != 0;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+}  // namespace quarot

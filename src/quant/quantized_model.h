@@ -1,0 +1,64 @@
+#pragma once
+// quarot's quantized model file (docs/file-format.md): a safetensors container with
+// the integer form of every quantized linear ("<name>.qweight" packed codes,
+// "<name>.scales", "<name>.zeros" when asymmetric), the remaining tensors in FP, and
+// metadata "quarot" (JSON: format version, model config, runtime recipe, per-tensor
+// encodings, caller's info) plus "tokenizer.json" (the HF tokenizer, so the file runs
+// on its own). Tensor names follow ModelWeights: "tok_embeddings", "output_norm",
+// "lm_head", "layers.<i>.<field>" with field one of attn_norm, wq, wk, wv, wo, bq, bk,
+// bv, ffn_norm, w_gate, w_up, w_down.
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/runtime_recipe.h"
+#include "model/weights.h"
+#include "quant/quantized_matrix.h"
+
+namespace quarot {
+
+// The format version this build writes and the newest it reads.
+inline constexpr int kQuantizedFormatVersion = 1;
+
+struct QuantizedModelWriteOptions {
+  bool fp16_tensors = false;  // store the FP tensors (embeddings, norms, lm_head...) as F16
+};
+
+// Writes atomically (nothing is left behind on failure). `weights` supplies every
+// tensor not in `qweights`; keys of `qweights` must be linear names ("layers.3.wq",
+// "lm_head") whose shapes match the config. `info` (an object) is stored in the
+// metadata; by convention it holds "scheme" (string), "options", "rotation"
+// {mode, seed, sizes, description} and "source" {path, sha256}. Throws Error naming
+// `path` on inconsistent input.
+void save_quantized_model(const std::string& path, const ModelWeights& weights,
+                          const std::map<std::string, QuantizedMatrix>& qweights, const RuntimeRecipe& recipe,
+                          const nlohmann::json& info, const std::string& tokenizer_json,
+                          const QuantizedModelWriteOptions& options = {});
+
+struct LoadedQuantizedModel {
+  ModelWeights weights;  // quantized linears dequantized to FP32
+  RuntimeRecipe recipe;
+  nlohmann::json info;   // the whole "quarot" metadata object (the caller's info keys included)
+  std::string tokenizer_json;
+  std::map<std::string, QuantizedMatrix> qweights;  // filled only with keep_quantized
+};
+
+// Throws Error("<path>: ...") on a newer format version, missing or misshapen
+// tensors, corrupt packed data, non-finite or non-positive scales, unknown encodings.
+LoadedQuantizedModel load_quantized_model(const std::string& path, bool keep_quantized = false);
+
+// True for a safetensors file carrying quarot metadata; false (never throws) otherwise.
+bool is_quantized_model_file(const std::string& path);
+
+// Names of every linear layer of a model with this config, in file order.
+std::vector<std::string> linear_weight_names(const LlamaConfig& config);
+
+// JSON forms stored in the metadata (also useful for reports).
+nlohmann::json config_to_json(const LlamaConfig& c);
+LlamaConfig config_from_json(const nlohmann::json& j, const std::string& source);
+nlohmann::json recipe_to_json(const RuntimeRecipe& r);
+RuntimeRecipe recipe_from_json(const nlohmann::json& j, const std::string& source);
+
+}  // namespace quarot
