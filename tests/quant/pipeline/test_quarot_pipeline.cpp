@@ -1,0 +1,259 @@
+// The QuaRot pass end to end on the tiny synthetic model (which carries injected
+// outlier channels in its residual stream, as real LLMs do).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <tuple>
+
+#include "common/error.h"
+#include "common/rng.h"
+#include "model/llama_model.h"
+#include "quant/pipeline/quarot_pipeline.h"
+
+namespace quarot {
+namespace {
+
+std::vector<int32_t> token_sequence(int64_t n, int64_t vocab, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<int32_t> t(n);
+  for (auto& v : t) v = static_cast<int32_t>(rng.below(vocab));
+  return t;
+}
+
+std::vector<float> all_logits(const ModelWeights& w, const RuntimeRecipe& recipe, const std::vector<int32_t>& tokens) {
+  LlamaModel model(w, recipe, make_cpu_backend());
+  KvCache cache = model.make_cache(static_cast<int64_t>(tokens.size()));
+  std::vector<float> logits;
+  model.forward(tokens.data(), static_cast<int64_t>(tokens.size()), cache, logits, true);
+  return logits;
+}
+
+// max |a - b| / max |b|
+double max_rel_err(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0.0, den = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num = std::max(num, static_cast<double>(std::fabs(a[i] - b[i])));
+    den = std::max(den, static_cast<double>(std::fabs(b[i])));
+  }
+  return num / den;
+}
+
+// sqrt(mean (a - b)^2) / sqrt(mean b^2)
+double rms_rel_err(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0.0, den = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+    den += static_cast<double>(b[i]) * b[i];
+  }
+  return std::sqrt(num / den);
+}
+
+QuantizeOptions options_for(const std::string& scheme, RotationMode rotate, WeightMethod method = WeightMethod::kRtn) {
+  QuantizeOptions o;
+  o.scheme = parse_quant_scheme(scheme);
+  o.rotate = rotate;
+  o.weights = method;
+  o.seed = 3;
+  return o;
+}
+
+class QuarotPipeline : public ::testing::Test {
+ protected:
+  LlamaConfig config = tiny_test_config();
+  ModelWeights fp = make_synthetic_model(config, 11);
+  std::vector<int32_t> tokens = token_sequence(48, config.vocab_size, 5);
+  std::vector<float> fp_logits = all_logits(fp, RuntimeRecipe{}, tokens);
+};
+
+TEST_F(QuarotPipeline, RunLayerReproducesForwardLayerByLayer) {
+  LlamaModel model(fp, RuntimeRecipe{}, make_cpu_backend());
+  using Key = std::tuple<int, LinearSlot>;
+  std::map<Key, std::vector<float>> seen_forward, seen_layerwise;
+  auto record = [](std::map<Key, std::vector<float>>& into) {
+    return [&into](int layer, LinearSlot slot, const float* x, int64_t n, int64_t dim) {
+      into[{layer, slot}].assign(x, x + n * dim);
+    };
+  };
+  model.set_activation_hook(record(seen_forward));
+  KvCache cache = model.make_cache(48);
+  std::vector<float> logits;
+  model.forward(tokens.data(), 48, cache, logits, true);
+
+  model.set_activation_hook(record(seen_layerwise));
+  std::vector<float> x(48 * config.hidden);
+  model.embed(tokens.data(), 48, x.data());
+  for (int layer = 0; layer < config.n_layers; ++layer) model.run_layer(layer, x.data(), 48);
+
+  int compared = 0;
+  for (const auto& [key, v] : seen_forward) {
+    if (std::get<1>(key) == LinearSlot::kLmHead) continue;
+    ASSERT_TRUE(seen_layerwise.count(key));
+    EXPECT_EQ(seen_layerwise[key], v) << "layer " << std::get<0>(key) << " " << linear_slot_name(std::get<1>(key));
+    ++compared;
+  }
+  EXPECT_EQ(compared, 4 * config.n_layers);
+  EXPECT_THROW(model.run_layer(static_cast<int>(config.n_layers), x.data(), 48), Error);
+}
+
+TEST_F(QuarotPipeline, FullPrecisionRotatedModelComputesTheSameLogits) {
+  for (RotationMode mode : {RotationMode::kHadamard, RotationMode::kRandom, RotationMode::kNone}) {
+    const QuantizationResult r = quantize_model(fp, options_for("W16A16", mode), {});
+    EXPECT_TRUE(r.layers.empty());
+    EXPECT_TRUE(r.recipe.norms_folded);
+    if (mode == RotationMode::kNone) {
+      EXPECT_TRUE(r.recipe.qk_rotation.is_identity());
+      EXPECT_TRUE(r.recipe.down_proj_input.is_identity());
+    } else {
+      EXPECT_FALSE(r.recipe.qk_rotation.is_identity());
+      EXPECT_FALSE(r.recipe.o_proj_input.is_identity());
+      EXPECT_FALSE(r.recipe.down_proj_input.is_identity());
+    }
+    EXPECT_LT(max_rel_err(all_logits(r.weights, r.recipe, tokens), fp_logits), 1e-4) << to_string(mode);
+  }
+}
+
+TEST_F(QuarotPipeline, RecipeFollowsTheSchemeAsInQuarot) {
+  QuantizeOptions o = options_for("W4A4KV4", RotationMode::kHadamard);
+  o.intact_kv = true;
+  const QuantizationResult r = quantize_model(fp, o, {});
+  EXPECT_EQ(r.recipe.act.bits, 4);
+  EXPECT_FLOAT_EQ(r.recipe.act.clip_ratio, 0.9f);
+  EXPECT_TRUE(r.recipe.act.symmetric);
+  EXPECT_FALSE(r.recipe.lm_head_act.enabled());
+  for (const KvQuantSpec* kv : {&r.recipe.k_cache, &r.recipe.v_cache}) {
+    EXPECT_EQ(kv->bits, 4);
+    EXPECT_FALSE(kv->symmetric);
+    EXPECT_FLOAT_EQ(kv->clip_ratio, 0.95f);
+    EXPECT_EQ(kv->group, 0);  // = head_dim
+  }
+  EXPECT_TRUE(r.recipe.intact_kv);
+  ASSERT_EQ(r.layers.size(), static_cast<size_t>(config.n_layers));
+  EXPECT_EQ(r.layers[0].wq.bits, 4);
+  // The stored weights are exactly the dequantized integer grids.
+  EXPECT_EQ(r.layers[1].w_down.dequantize().data, r.weights.layers[1].w_down.data);
+  // 8-bit activations are not clipped.
+  const QuantizationResult r8 = quantize_model(fp, options_for("W8A8", RotationMode::kHadamard), {});
+  EXPECT_FLOAT_EQ(r8.recipe.act.clip_ratio, 1.0f);
+  EXPECT_FALSE(r8.recipe.k_cache.enabled());
+}
+
+TEST_F(QuarotPipeline, W8A8RotatedIsCloseToFullPrecision) {
+  const QuantizationResult r = quantize_model(fp, options_for("W8A8", RotationMode::kHadamard), {});
+  // 8-bit grids have a relative step of ~1/127 per row; two layers keep logits within a few %.
+  EXPECT_LT(rms_rel_err(all_logits(r.weights, r.recipe, tokens), fp_logits), 0.05);
+}
+
+TEST_F(QuarotPipeline, RotationReducesW4A4KV4ErrorOnOutlierModel) {
+  const QuantizationResult rotated = quantize_model(fp, options_for("W4A4KV4", RotationMode::kHadamard), {});
+  const QuantizationResult plain = quantize_model(fp, options_for("W4A4KV4", RotationMode::kNone), {});
+  const double err_rotated = rms_rel_err(all_logits(rotated.weights, rotated.recipe, tokens), fp_logits);
+  const double err_plain = rms_rel_err(all_logits(plain.weights, plain.recipe, tokens), fp_logits);
+  EXPECT_LT(err_rotated, err_plain) << "rotated " << err_rotated << " plain " << err_plain;
+  // The outliers hurt activation quantization most (they set every token's scale):
+  // there rotation must help clearly. (Random Gaussian weights have no outliers, so
+  // weight-only quantization gains nothing from rotation on this model.)
+  const QuantizationResult a4_rot = quantize_model(fp, options_for("W16A4", RotationMode::kHadamard), {});
+  const QuantizationResult a4_plain = quantize_model(fp, options_for("W16A4", RotationMode::kNone), {});
+  const double a4_err_rot = rms_rel_err(all_logits(a4_rot.weights, a4_rot.recipe, tokens), fp_logits);
+  const double a4_err_plain = rms_rel_err(all_logits(a4_plain.weights, a4_plain.recipe, tokens), fp_logits);
+  EXPECT_LT(a4_err_rot, 0.8 * a4_err_plain) << "rotated " << a4_err_rot << " plain " << a4_err_plain;
+}
+
+// Inputs of every linear slot of the FP (rotated) model on `windows`.
+std::map<std::tuple<int, LinearSlot>, std::vector<float>> linear_inputs(const ModelWeights& w, const RuntimeRecipe& recipe,
+                                                                        const std::vector<std::vector<int32_t>>& windows) {
+  std::map<std::tuple<int, LinearSlot>, std::vector<float>> inputs;
+  LlamaModel model(w, recipe, make_cpu_backend());
+  model.set_activation_hook([&](int layer, LinearSlot slot, const float* x, int64_t n, int64_t dim) {
+    auto& v = inputs[{layer, slot}];
+    v.insert(v.end(), x, x + n * dim);
+  });
+  for (const auto& win : windows) {
+    KvCache cache = model.make_cache(static_cast<int64_t>(win.size()));
+    std::vector<float> logits;
+    model.forward(win.data(), static_cast<int64_t>(win.size()), cache, logits, false);
+  }
+  return inputs;
+}
+
+// sum over rows of ||x (W - Wq)^T||^2
+double output_error(const std::vector<float>& x, const Tensor& w, const Tensor& wq) {
+  const int64_t in = w.cols(), out = w.rows(), n = static_cast<int64_t>(x.size()) / in;
+  double err = 0.0;
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t o = 0; o < out; ++o) {
+      double d = 0.0;
+      for (int64_t i = 0; i < in; ++i) d += static_cast<double>(x[t * in + i]) * (w.at(o, i) - wq.at(o, i));
+      err += d * d;
+    }
+  }
+  return err;
+}
+
+// Zipf-like token stream: real text is dominated by few frequent tokens.
+std::vector<int32_t> text_like_tokens(int64_t n, int64_t vocab, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<int32_t> t(n);
+  for (auto& v : t) v = static_cast<int32_t>(std::min<double>(vocab - 1, std::floor(std::pow(vocab, rng.uniform())) - 1));
+  return t;
+}
+
+TEST_F(QuarotPipeline, GptqHasLowerLayerOutputErrorThanRtn) {
+  std::vector<std::vector<int32_t>> calib, held_out;
+  for (int i = 0; i < 8; ++i) calib.push_back(text_like_tokens(64, config.vocab_size, 100 + i));
+  for (int i = 0; i < 4; ++i) held_out.push_back(text_like_tokens(64, config.vocab_size, 200 + i));
+  const QuantizationResult reference = quantize_model(fp, options_for("W16A16", RotationMode::kHadamard), {});
+  const QuantizationResult rtn = quantize_model(fp, options_for("W4A16", RotationMode::kHadamard), calib);
+  const QuantizationResult gptq =
+      quantize_model(fp, options_for("W4A16", RotationMode::kHadamard, WeightMethod::kGptq), calib);
+  EXPECT_EQ(gptq.report.calib_windows, 8);
+  EXPECT_EQ(gptq.report.calib_seqlen, 64);
+  // Layer 0 sees the same inputs in every variant; compare on held-out windows.
+  const auto inputs = linear_inputs(reference.weights, reference.recipe, held_out);
+  struct Lin {
+    const char* name;
+    Tensor LayerWeights::*w;
+    LinearSlot slot;
+  };
+  const Lin lins[] = {{"q", &LayerWeights::wq, LinearSlot::kQkv},       {"k", &LayerWeights::wk, LinearSlot::kQkv},
+                      {"v", &LayerWeights::wv, LinearSlot::kQkv},       {"o", &LayerWeights::wo, LinearSlot::kO},
+                      {"gate", &LayerWeights::w_gate, LinearSlot::kGateUp}, {"up", &LayerWeights::w_up, LinearSlot::kGateUp},
+                      {"down", &LayerWeights::w_down, LinearSlot::kDown}};
+  for (const Lin& l : lins) {
+    const std::vector<float>& x = inputs.at({0, l.slot});
+    const Tensor& w = reference.weights.layers[0].*l.w;
+    const double e_rtn = output_error(x, w, rtn.weights.layers[0].*l.w);
+    const double e_gptq = output_error(x, w, gptq.weights.layers[0].*l.w);
+    EXPECT_LT(e_gptq, e_rtn) << l.name;
+  }
+  // And the whole model follows FP more closely.
+  const auto probe = text_like_tokens(48, config.vocab_size, 999);
+  const auto ref_logits = all_logits(reference.weights, reference.recipe, probe);
+  EXPECT_LT(rms_rel_err(all_logits(gptq.weights, gptq.recipe, probe), ref_logits),
+            rms_rel_err(all_logits(rtn.weights, rtn.recipe, probe), ref_logits));
+}
+
+TEST_F(QuarotPipeline, GptqWithoutCalibrationDataIsAnError) {
+  EXPECT_THROW(quantize_model(fp, options_for("W4A16", RotationMode::kHadamard, WeightMethod::kGptq), {}), Error);
+  // Token ids outside the vocabulary.
+  std::vector<std::vector<int32_t>> bad = {std::vector<int32_t>(16, static_cast<int32_t>(config.vocab_size))};
+  EXPECT_THROW(quantize_model(fp, options_for("W4A16", RotationMode::kHadamard, WeightMethod::kGptq), bad), Error);
+}
+
+TEST_F(QuarotPipeline, ReportDescribesTheRun) {
+  const QuantizationResult r = quantize_model(fp, options_for("W4A4KV4", RotationMode::kHadamard), {});
+  EXPECT_EQ(r.report.scheme, "W4A4KV4");
+  EXPECT_EQ(r.report.weight_method, "rtn");
+  EXPECT_EQ(r.report.rotation.mode, "hadamard");
+  const std::string text = r.report.to_text();
+  EXPECT_NE(text.find("W4A4KV4"), std::string::npos);
+  EXPECT_NE(text.find("4-bit sym per token (clip 0.9)"), std::string::npos) << text;
+  EXPECT_NE(text.find("4-bit asym group 16 (clip 0.95)"), std::string::npos) << text;
+  const nlohmann::json j = r.report.to_json();
+  EXPECT_EQ(j["scheme"], "W4A4KV4");
+  EXPECT_GE(j["total_seconds"].get<double>(), 0.0);
+}
+
+}  // namespace
+}  // namespace quarot
