@@ -10,6 +10,7 @@
 #include "kernels/backend.h"
 #include "model/llama_model.h"
 #include "quant/gptq.h"
+#include "quant/quantized_model.h"
 #include "quant/rtn.h"
 
 namespace quarot {
@@ -229,6 +230,31 @@ QuantizationResult quantize_model(const ModelWeights& fp, const QuantizeOptions&
   r.report.recipe = r.recipe;
   r.report.total_seconds = seconds_since(t_start);
   return r;
+}
+
+std::map<std::string, QuantizedMatrix> quantized_weight_map(const QuantizationResult& r) {
+  static const std::pair<const char*, QuantizedMatrix QuantizedLayer::*> fields[] = {
+      {"wq", &QuantizedLayer::wq},         {"wk", &QuantizedLayer::wk},     {"wv", &QuantizedLayer::wv},
+      {"wo", &QuantizedLayer::wo},         {"w_gate", &QuantizedLayer::w_gate}, {"w_up", &QuantizedLayer::w_up},
+      {"w_down", &QuantizedLayer::w_down}};
+  std::map<std::string, QuantizedMatrix> m;
+  for (size_t i = 0; i < r.layers.size(); ++i)
+    for (const auto& [name, field] : fields) m[fmt::format("layers.{}.{}", i, name)] = r.layers[i].*field;
+  if (r.lm_head) m["lm_head"] = *r.lm_head;
+  return m;
+}
+
+void save_quantization_result(const std::string& path, const QuantizationResult& r, const QuantizeOptions& options,
+                              const std::string& tokenizer_json, const std::string& source_path) {
+  nlohmann::json rotation = r.report.to_json()["rotation"];
+  rotation["seed"] = options.seed;
+  rotation["description"] = r.report.rotation.residual;
+  const nlohmann::json info = {{"scheme", options.scheme.name},
+                               {"options", to_json(options)},
+                               {"rotation", rotation},
+                               {"report", r.report.to_json()},
+                               {"source", {{"path", source_path}}}};
+  save_quantized_model(path, r.weights, quantized_weight_map(r), r.recipe, info, tokenizer_json);
 }
 
 nlohmann::json QuantizeReport::to_json() const {

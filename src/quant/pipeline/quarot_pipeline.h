@@ -8,6 +8,7 @@
 // linears hold their dequantized values, which is what the simulated runtime
 // multiplies), the integer form of every quantized linear, and the runtime recipe.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,5 +59,14 @@ struct QuantizationResult {
 // token ids outside the vocabulary.
 QuantizationResult quantize_model(const ModelWeights& fp, const QuantizeOptions& options,
                                   const std::vector<std::vector<int32_t>>& calib_windows);
+
+// The integer linears keyed as quant/quantized_model.h names them ("layers.3.wq", "lm_head").
+std::map<std::string, QuantizedMatrix> quantized_weight_map(const QuantizationResult& result);
+
+// Writes the result atomically as a quarot quantized model file, with the options,
+// the report and the source path in its info and the tokenizer embedded.
+void save_quantization_result(const std::string& path, const QuantizationResult& result,
+                              const QuantizeOptions& options, const std::string& tokenizer_json,
+                              const std::string& source_path);
 
 }  // namespace quarot

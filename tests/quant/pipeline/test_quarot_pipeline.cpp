@@ -10,6 +10,8 @@
 #include "common/rng.h"
 #include "model/llama_model.h"
 #include "quant/pipeline/quarot_pipeline.h"
+#include "quant/quantized_model.h"
+#include "test_support.h"
 
 namespace quarot {
 namespace {
@@ -253,6 +255,21 @@ TEST_F(QuarotPipeline, ReportDescribesTheRun) {
   const nlohmann::json j = r.report.to_json();
   EXPECT_EQ(j["scheme"], "W4A4KV4");
   EXPECT_GE(j["total_seconds"].get<double>(), 0.0);
+}
+
+TEST_F(QuarotPipeline, SaveLoadRoundTripGivesIdenticalLogits) {
+  QuantizeOptions o = options_for("W4A4KV4", RotationMode::kHadamard);
+  o.intact_kv = true;
+  const QuantizationResult r = quantize_model(fp, o, {});
+  const std::string path = test::temp_dir() + "/tiny.quarot.safetensors";
+  save_quantization_result(path, r, o, "{}", "synthetic");
+  ASSERT_TRUE(is_quantized_model_file(path));
+  const LoadedQuantizedModel loaded = load_quantized_model(path, true);
+  EXPECT_EQ(loaded.info["scheme"], "W4A4KV4");
+  EXPECT_EQ(loaded.qweights.size(), static_cast<size_t>(7 * config.n_layers));
+  EXPECT_EQ(loaded.qweights.at("layers.1.w_up").codes, r.layers[1].w_up.codes);
+  EXPECT_TRUE(loaded.recipe.intact_kv);
+  EXPECT_EQ(all_logits(loaded.weights, loaded.recipe, tokens), all_logits(r.weights, r.recipe, tokens));
 }
 
 }  // namespace
