@@ -35,7 +35,7 @@ QuantParams find_quant_params(const float* w, int64_t n, const WeightQuantSpec& 
   for (int i = 1; i < steps; ++i) {
     const float shrink = 1.0f - static_cast<float>(i) / static_cast<float>(spec.grid);
     const QuantParams p = quant_params_for_clip(w_min, w_max, shrink, spec.bits, spec.symmetric);
-    const float err = quantization_error(w, n, p, spec.bits, spec.norm);
+    const float err = quantization_error(w, n, p, spec.bits, spec.norm, best_err);
     if (err < best_err) {  // strict: ties keep the wider range
       best_err = err;
       best = p;

@@ -13,6 +13,7 @@
 // (GPTQ/QuaRot defaults: max_shrink 0.8, grid 100, norm 2.4).
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 namespace quarot {
 
@@ -48,6 +49,8 @@ QuantParams quant_params_for_clip(float w_min, float w_max, float clip, int bits
 // Grid parameters for w[0..n) under `spec` (with the MSE clip search when enabled).
 QuantParams find_quant_params(const float* w, int64_t n, const WeightQuantSpec& spec);
 // sum |w - w'|^norm over w[0..n) for the given grid (the search's objective, fast pow).
-float quantization_error(const float* w, int64_t n, QuantParams p, int bits, float norm);
+// Stops early, returning a partial sum above stop_above, once the sum exceeds it.
+float quantization_error(const float* w, int64_t n, QuantParams p, int bits, float norm,
+                         float stop_above = std::numeric_limits<float>::infinity());
 
 }  // namespace quarot
