@@ -1,0 +1,110 @@
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "common/error.h"
+#include "common/threads.h"
+#include "model/loader.h"
+#include "model/model_registry.h"
+#include "quant/pipeline/calibration_data.h"
+#include "quant/pipeline/quarot_pipeline.h"
+#include "quant/quantized_model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace quarot::cli {
+
+void add_quantize(CLI::App& app, Action& action) {
+  struct Opts {
+    std::string model = "smollm2-135m", scheme = "W4A4KV4", weights = "rtn", rotate = "hadamard";
+    std::string calib, output;
+    uint64_t seed = 0;
+    int64_t calib_windows = 128, calib_seqlen = 2048, w_group = 0;
+    float a_clip = 0.0f, kv_clip = 0.95f;
+    double percdamp = 0.01;
+    bool w_asym = false, no_clip_search = false, intact_kv = false, act_order = false, force_calib = false;
+    bool json = false;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = app.add_subcommand("quantize", "rotate (QuaRot) and quantize a model; writes a .quarot.safetensors file");
+  cmd->add_option("-m,--model", o->model, "FP model: name, .gguf or HF dir")->capture_default_str();
+  cmd->add_option("--scheme", o->scheme, "bit widths, e.g. W4A4KV4, W4A16, W8A8, K4V4")->capture_default_str();
+  cmd->add_option("--weights", o->weights, "weight quantizer: rtn or gptq")->capture_default_str();
+  cmd->add_option("--rotate", o->rotate, "residual rotation: hadamard, random or none")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "seed of the rotations and calibration sampling")->capture_default_str();
+  cmd->add_option("--calib", o->calib,
+                  "calibration text for GPTQ (default: WikiText-2 validation from $QUAROT_DATA or ../shared/data)");
+  cmd->add_option("--calib-windows", o->calib_windows, "number of calibration windows")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--calib-seqlen", o->calib_seqlen, "tokens per calibration window")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_flag("--force-calib", o->force_calib, "allow a calibration file whose name contains 'test'");
+  cmd->add_option("--w-group", o->w_group, "weight group size (0 = per output channel)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--w-asym", o->w_asym, "asymmetric weight grid (default symmetric)");
+  cmd->add_flag("--no-clip-search", o->no_clip_search, "no MSE search of the weight clipping range");
+  cmd->add_option("--a-clip", o->a_clip, "activation clip ratio (default 0.9 at <= 4 bits, else 1.0)");
+  cmd->add_option("--kv-clip", o->kv_clip, "KV cache clip ratio")->capture_default_str();
+  cmd->add_flag("--intact-kv", o->intact_kv, "keep the first token's K/V in full precision (IntactKV)");
+  cmd->add_flag("--act-order", o->act_order, "GPTQ: quantize columns by decreasing Hessian diagonal");
+  cmd->add_option("--percdamp", o->percdamp, "GPTQ damping, fraction of mean(diag H)")->capture_default_str();
+  cmd->add_option("-o,--output", o->output, "output file (.quarot.safetensors)")->required();
+  cmd->add_flag("--json", o->json, "print the report as JSON on stdout");
+  cmd->callback([o, &action] {
+    action = [o]() -> int {
+      QuantizeOptions opt;
+      opt.scheme = parse_quant_scheme(o->scheme);
+      opt.weights = parse_weight_method(o->weights);
+      opt.rotate = parse_rotation_mode(o->rotate);
+      opt.seed = o->seed;
+      opt.w_sym = !o->w_asym;
+      opt.w_group = o->w_group;
+      opt.w_clip_search = !o->no_clip_search;
+      opt.a_clip = o->a_clip;
+      opt.kv_clip = o->kv_clip;
+      opt.intact_kv = o->intact_kv;
+      opt.gptq.act_order = o->act_order;
+      opt.gptq.percdamp = o->percdamp;
+      opt.calib_windows = o->calib_windows;
+      opt.calib_seqlen = o->calib_seqlen;
+      const bool calibrate = opt.weights == WeightMethod::kGptq && opt.scheme.quantizes_weights();
+      if (calibrate)
+        opt.calib_path = o->calib.empty() ? default_data_path("wikitext-2-v1.valid.tokenized.txt") : o->calib;
+      opt.validate();
+
+      const std::string path = resolve_model_path(o->model);
+      if (is_quantized_model_file(path)) fail("{}: already a quantized model; quantize the FP model", path);
+      const ModelWeights fp = load_model_weights(path);
+      const std::unique_ptr<Tokenizer> tokenizer = Tokenizer::load(path);
+      opt.validate_for(fp.config, path);
+
+      std::vector<std::vector<int32_t>> windows;
+      if (calibrate) {
+        const std::vector<int32_t> ids = load_calibration_tokens(opt.calib_path, *tokenizer, o->force_calib);
+        try {
+          windows = sample_calibration_windows(ids, opt.calib_windows, opt.calib_seqlen, opt.seed);
+        } catch (const Error& e) {
+          fail("{}: {}", opt.calib_path, e.what());
+        }
+      }
+      const QuantizationResult r = quantize_model(fp, opt, windows);
+      save_quantization_result(o->output, r, opt, tokenizer->to_hf_json(), path);
+
+      if (o->json) {
+        nlohmann::json j = r.report.to_json();
+        j["output"] = o->output;
+        j["source"] = path;
+        j["options"] = to_json(opt);
+        j["threads"] = num_threads();
+        std::printf("%s\n", j.dump(2).c_str());
+      } else {
+        std::printf("source       %s\n%s", path.c_str(), r.report.to_text().c_str());
+        if (calibrate) std::printf("calib text   %s\n", opt.calib_path.c_str());
+        std::printf("wrote        %s\n", o->output.c_str());
+      }
+      return 0;
+    };
+  });
+}
+
+}  // namespace quarot::cli
