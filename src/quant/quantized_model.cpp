@@ -394,7 +394,7 @@ LoadedQuantizedModel load_quantized_model(const std::string& path, bool keep_qua
     fail("{}: the quarot metadata is not valid JSON: {}", path, e.what());
   }
   const json& meta = out.info;
-  if (!meta.is_object() || meta.value("format", std::string()) != kFormatName)
+  if (!meta.is_object() || !meta.contains("format") || meta["format"] != kFormatName)
     fail("{}: the quarot metadata does not describe a '{}' file", path, kFormatName);
   if (!meta.contains("format_version") || !meta["format_version"].is_number_integer())
     fail("{}: the quarot metadata has no integer format_version", path);

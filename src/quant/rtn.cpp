@@ -1,5 +1,7 @@
 #include "quant/rtn.h"
 
+#include <cmath>
+
 #include "common/error.h"
 #include "common/threads.h"
 
@@ -16,6 +18,8 @@ void check_weight_spec(const WeightQuantSpec& spec, int64_t cols, const std::str
 QuantizedMatrix quantize_rtn(const Tensor& w, const WeightQuantSpec& spec, const std::string& name) {
   if (w.ndim() != 2) fail("{}: expected a matrix, got shape {}", name, w.shape_str());
   check_weight_spec(spec, w.cols(), name);
+  for (int64_t i = 0; i < w.numel(); ++i)
+    if (!std::isfinite(w.data[i])) fail("{}: weight holds a non-finite value ({}) at index {}", name, w.data[i], i);
   QuantizedMatrix m;
   m.bits = spec.bits;
   m.symmetric = spec.symmetric;

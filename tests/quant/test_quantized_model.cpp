@@ -246,6 +246,9 @@ TEST(QuantizedModelFile, CorruptionIsReported) {
   expect_load_error(rewrite(src, "bits.safetensors", [](Entries&, Json& m) { m["tensors"]["layers.0.wk"]["bits"] = 8; }),
                     "layers.0.wk.qweight holds");
   expect_load_error(rewrite(src, "meta.safetensors", [](Entries&, Json& m) { m.erase("recipe"); }), "lacks");
+  expect_load_error(rewrite(src, "format.safetensors", [](Entries&, Json& m) { m["format"] = 3; }), "does not describe");
+  expect_load_error(rewrite(src, "config.safetensors", [](Entries&, Json& m) { m["config"]["hidden"] = "wide"; }),
+                    "malformed model config");
   expect_load_error(rewrite(src, "code.safetensors",
                             [](Entries& es, Json&) {
                               // 3-bit codes live in nibbles: 0xF is out of range.

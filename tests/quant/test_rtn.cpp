@@ -209,6 +209,9 @@ TEST(Rtn, RejectsBadSpecs) {
   EXPECT_THROW(quantize_rtn(w, plain_spec(1, true)), Error);
   EXPECT_THROW(quantize_rtn(w, plain_spec(9, true)), Error);
   EXPECT_THROW(quantize_rtn(Tensor({30}), plain_spec(4, true)), Error);
+  Tensor with_nan = w;
+  with_nan.at(1, 2) = std::nanf("");
+  EXPECT_THROW(quantize_rtn(with_nan, plain_spec(4, true)), Error);
 }
 
 TEST(QuantizedMatrix, ValidateCatchesCorruption) {
