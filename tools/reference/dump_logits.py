@@ -58,7 +58,7 @@ def write_f32(path: Path, array: np.ndarray) -> None:
 
 @torch.inference_mode()
 def prefill_logits(model, ids: torch.Tensor) -> np.ndarray:
-    return model(ids.unsqueeze(0)).logits[0].float().numpy()
+    return model(ids.unsqueeze(0)).logits[0].float().cpu().numpy()
 
 
 @torch.inference_mode()
@@ -67,9 +67,10 @@ def decode_logits(model, ids: torch.Tensor) -> np.ndarray:
     rows = []
     for t in range(ids.numel()):
         out = model(ids[t:t + 1].unsqueeze(0), past_key_values=cache, use_cache=True,
-                    position_ids=torch.tensor([[t]]), cache_position=torch.tensor([t]))
+                    position_ids=torch.tensor([[t]], device=ids.device),
+                    cache_position=torch.tensor([t], device=ids.device))
         cache = out.past_key_values
-        rows.append(out.logits[0, -1].float().numpy())
+        rows.append(out.logits[0, -1].float().cpu().numpy())
     return np.stack(rows)
 
 
@@ -81,7 +82,7 @@ def main() -> None:
     args = parser.parse_args()
 
     start = time.time()
-    model, tokenizer = hf_model.load(args.model, args.threads)
+    model, tokenizer = hf_model.load(args.model, args.threads, args.device)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     vocab = model.config.vocab_size
@@ -89,7 +90,7 @@ def main() -> None:
     for i, text in enumerate(PROMPTS):
         # Plain tokenizer(text): no BOS for this GGUF (add_bos_token=False). Special-token
         # text such as <|im_start|> IS matched as one special token by HF's default call.
-        ids = tokenizer(text, return_tensors="pt").input_ids[0]
+        ids = tokenizer(text, return_tensors="pt").input_ids[0].to(args.device)
         prefill = prefill_logits(model, ids)
         decode = decode_logits(model, ids)
         if prefill.shape != (ids.numel(), vocab) or decode.shape != prefill.shape:
