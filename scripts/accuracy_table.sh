@@ -3,6 +3,8 @@
 # (seqlen 2048, all windows unless CHUNKS is set) for FP and each scheme, plus the
 # time every quantize took, and HellaSwag acc_norm for FP, W8A8 and W4A4KV4-GPTQ.
 #   QUAROT=build/release/quarot CHUNKS=0 HS_LIMIT=2000 CALIB_WINDOWS=128 scripts/accuracy_table.sh OUTDIR
+# JOBS=N runs N rows at once, each with THREADS threads (many small jobs use a
+# many-core machine better than one job with all cores).
 # Writes OUTDIR/<row>.quantize.json, OUTDIR/<row>.ppl.json, OUTDIR/<row>.hellaswag.json, OUTDIR/table.md.
 set -euo pipefail
 out=${1:?usage: accuracy_table.sh OUTDIR}
@@ -13,6 +15,8 @@ data=${QUAROT_DATA:-../shared/data}
 chunks=${CHUNKS:-0}
 hs_limit=${HS_LIMIT:-2000}
 calib_windows=${CALIB_WINDOWS:-128}
+jobs=${JOBS:-1}
+threads=${THREADS:-0}
 rows=${ROWS:-"fp w16a16 w8a8_rtn_none w8a8_rtn_had w6a6_rtn_had w4a16_rtn_had w4a16_gptq_had w4a8kv4_gptq_had w4a4kv4_rtn_none w4a4kv4_rtn_had w4a4kv4_gptq_had k4v4_had"}
 hs_rows=${HS_ROWS:-"fp w8a8_rtn_had w4a4kv4_gptq_had"}
 
@@ -37,21 +41,36 @@ model_for() {
   if [ "$1" = fp ]; then echo "$model"; else echo "$out/$1.quarot.safetensors"; fi
 }
 
-for row in $rows; do
+run_row() {
+  local row=$1
   if [ "$row" != fp ] && [ ! -f "$out/$row.quarot.safetensors" ]; then
     read -r scheme weights rotate <<<"$(spec "$row")"
-    $q -q quantize -m "$model" --scheme "$scheme" --weights "$weights" --rotate "$rotate" \
+    $q -q -t "$threads" quantize -m "$model" --scheme "$scheme" --weights "$weights" --rotate "$rotate" \
       --calib "$data/wikitext-2-v1.valid.tokenized.txt" --calib-windows "$calib_windows" \
-      -o "$out/$row.quarot.safetensors" --json > "$out/$row.quantize.json"
+      -o "$out/$row.quarot.safetensors" --json > "$out/$row.quantize.json" 2> "$out/$row.quantize.log"
   fi
-  [ -f "$out/$row.ppl.json" ] || $q -q ppl -m "$(model_for "$row")" --text "$data/wikitext-2-raw-v1.test.txt" \
-      --max-chunks "$chunks" --json > "$out/$row.ppl.json"
+  [ -f "$out/$row.ppl.json" ] || $q -q -t "$threads" ppl -m "$(model_for "$row")" \
+      --text "$data/wikitext-2-raw-v1.test.txt" --max-chunks "$chunks" --json > "$out/$row.ppl.json" 2> "$out/$row.ppl.log"
   echo "$row: $(grep -m1 '"ppl"' "$out/$row.ppl.json")" >&2
+}
+run_hellaswag() {
+  local row=$1
+  [ -f "$out/$row.hellaswag.json" ] || $q -q -t "$threads" eval --task hellaswag -m "$(model_for "$row")" \
+      --data "$data/hellaswag_val_full.txt.bz2" --limit "$hs_limit" --json > "$out/$row.hellaswag.json" \
+      2> "$out/$row.hellaswag.log"
+  echo "$row hellaswag: $(grep -m1 '"acc_norm"' "$out/$row.hellaswag.json")" >&2
+}
+# Simple job pool: at most $jobs rows at a time.
+for row in $rows; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  run_row "$row" &
 done
+wait
 for row in $hs_rows; do
-  [ -f "$out/$row.hellaswag.json" ] || $q -q eval --task hellaswag -m "$(model_for "$row")" \
-      --data "$data/hellaswag_val_full.txt.bz2" --limit "$hs_limit" --json > "$out/$row.hellaswag.json"
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  run_hellaswag "$row" &
 done
+wait
 python3 - "$out" $rows <<'PY'
 import json, os, sys
 out, rows = sys.argv[1], sys.argv[2:]
