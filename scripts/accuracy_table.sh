@@ -17,7 +17,7 @@ hs_limit=${HS_LIMIT:-2000}
 calib_windows=${CALIB_WINDOWS:-128}
 jobs=${JOBS:-1}
 threads=${THREADS:-0}
-rows=${ROWS:-"fp w16a16 w8a8_rtn_none w8a8_rtn_had w6a6_rtn_had w4a16_rtn_had w4a16_gptq_had w4a8kv4_gptq_had w4a4kv4_rtn_none w4a4kv4_rtn_had w4a4kv4_gptq_had k4v4_had"}
+rows=${ROWS:-"fp w4a4kv4_gptq_had w8a8_rtn_had w16a16 w4a4kv4_rtn_had w4a4kv4_rtn_none w8a8_rtn_none w6a6_rtn_had w4a16_rtn_had w4a16_gptq_had w4a8kv4_gptq_had k4v4_had"}
 hs_rows=${HS_ROWS:-"fp w8a8_rtn_had w4a4kv4_gptq_had"}
 
 spec() {  # row -> "scheme weights rotate"
@@ -52,6 +52,7 @@ run_row() {
   [ -f "$out/$row.ppl.json" ] || $q -q -t "$threads" ppl -m "$(model_for "$row")" \
       --text "$data/wikitext-2-raw-v1.test.txt" --max-chunks "$chunks" --json > "$out/$row.ppl.json" 2> "$out/$row.ppl.log"
   echo "$row: $(grep -m1 '"ppl"' "$out/$row.ppl.json")" >&2
+  case " $hs_rows " in *" $row "*) run_hellaswag "$row" ;; esac
 }
 run_hellaswag() {
   local row=$1
@@ -66,11 +67,6 @@ for row in $rows; do
   run_row "$row" &
 done
 wait
-for row in $hs_rows; do
-  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
-  run_hellaswag "$row" &
-done
-wait
 python3 - "$out" $rows <<'PY'
 import json, os, sys
 out, rows = sys.argv[1], sys.argv[2:]
@@ -82,7 +78,7 @@ for r in rows:
     p, qz, hs = load(f"{out}/{r}.ppl.json"), load(f"{out}/{r}.quantize.json"), load(f"{out}/{r}.hellaswag.json")
     ppl = p["ppl"] if p else float("nan")
     rel = f"{100*(ppl/fp['ppl']-1):+.2f}%" if (p and fp) else ""
-    secs = f"{qz.get('seconds', float('nan')):.1f}" if qz else ""
+    secs = f"{qz.get('total_seconds', float('nan')):.1f}" if qz else ""
     acc = f"{hs['acc_norm']:.4f}" if hs else ""
     lines.append(f"| {r} | {ppl:.4f} | {rel} | {secs} | {acc} |")
 open(f"{out}/table.md", "w").write("\n".join(lines) + "\n")
