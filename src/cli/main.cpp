@@ -51,6 +51,22 @@ int main(int argc, char** argv) {
   add_bench(app, action);
   add_quantize(app, action);
   add_eval(app, action);
+  // CLI11 reports a mistyped subcommand only as "A subcommand is required"; name it.
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "-t" || a == "--threads") {
+      ++i;
+      continue;
+    }
+    if (a.empty() || a[0] == '-') continue;
+    bool known = false;
+    for (const CLI::App* sub : app.get_subcommands({})) known = known || sub->check_name(a);
+    if (!known) {
+      std::fprintf(stderr, "quarot: error: unknown subcommand '%s' (see quarot --help)\n", a.c_str());
+      return 2;
+    }
+    break;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
