@@ -2,12 +2,13 @@
 # The main job: installs what is missing, builds, fetches the default model, and
 # compares full precision with QuaRot W4A4KV4 on a slice of WikiText-2 test.
 #   scripts/demo.sh            # slice: first 4 windows of 2048 tokens (8,192 tokens)
-#   CHUNKS=0 scripts/demo.sh   # all 140 windows (slow on 2 cores)
+#   CHUNKS=0 scripts/demo.sh   # all 148 windows (slow on 2 cores)
+#   CALIB_WINDOWS=128 WEIGHTS=gptq  # the paper's calibration (default here: 4 windows, to stay quick)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 chunks=${CHUNKS:-4}
 weights=${WEIGHTS:-gptq}
-calib_windows=${CALIB_WINDOWS:-16}
+calib_windows=${CALIB_WINDOWS:-4}
 scripts/install_deps.sh
 scripts/build.sh build/release -DQUAROT_BUILD_TESTS=OFF -DQUAROT_BUILD_BENCH=OFF
 model=$(scripts/fetch_model.sh smollm2-135m)
