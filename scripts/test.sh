@@ -17,5 +17,5 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   ctest --test-dir build/asan --output-on-failure -j "$(nproc)" --timeout 1800 -LE slow
 if [ -x scripts/run_fuzz.sh ]; then
   echo "== fuzzing the file parsers ==" >&2
-  FUZZ_SECONDS=${FUZZ_SECONDS:-30} scripts/run_fuzz.sh
+  scripts/run_fuzz.sh "${FUZZ_SECONDS:-30}"
 fi
