@@ -113,13 +113,6 @@ WeightMethod parse_weight_method(std::string_view s) {
   fail("unknown weight quantizer '{}' (valid: rtn, gptq)", s);
 }
 
-RotationMode parse_rotation_mode(std::string_view s) {
-  if (s == "hadamard") return RotationMode::kHadamard;
-  if (s == "random") return RotationMode::kRandom;
-  if (s == "none") return RotationMode::kNone;
-  fail("unknown rotation '{}' (valid: hadamard, random, none)", s);
-}
-
 void check_group_divides(int64_t group, int64_t size, std::string_view what) {
   if (group < 0) fail("{} group {} must not be negative", what, group);
   if (group > 0 && size % group != 0) fail("{} group {} does not divide {}", what, group, size);

@@ -3,6 +3,7 @@
 // weights, int4 activations, int4 K and V cache), QuantizeOptions holds every knob
 // of the quantization pass (weight quantizer, rotation, clipping, groups, GPTQ,
 // calibration). Defaults follow the QuaRot paper's main results.
+#include "transform/residual_rotation.h"
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -38,11 +39,10 @@ const std::vector<std::string>& preset_scheme_names();
 void check_bits(int bits, std::string_view what);
 
 enum class WeightMethod { kRtn, kGptq };
-enum class RotationMode { kHadamard, kRandom, kNone };
 std::string to_string(WeightMethod m);
 std::string to_string(RotationMode m);
 WeightMethod parse_weight_method(std::string_view s);  // "rtn" | "gptq"
-RotationMode parse_rotation_mode(std::string_view s);  // "hadamard" | "random" | "none"
+// RotationMode and parse_rotation_mode come from transform/residual_rotation.h.
 
 struct GptqOptions {
   int64_t block = 128;        // lazy-batch width (columns updated together)
