@@ -258,7 +258,8 @@ TEST(Gguf, TruncatedFilesNeverCrash) {
   const std::string dir = test::temp_dir();
   GgufBuilder::write_bytes(dir + "/full.gguf", good);
   uint64_t data_start = good.size();
-  for (const auto& t : GgufFile(dir + "/full.gguf").tensors()) data_start = std::min(data_start, t.offset);
+  const GgufFile full(dir + "/full.gguf");  // named: a range-for over a temporary's member dangles
+  for (const auto& t : full.tensors()) data_start = std::min(data_start, t.offset);
   int rejected = 0, tried = 0;
   for (size_t cut = 0; cut < good.size(); cut += cut < data_start ? 1 : 7) {
     ++tried;
