@@ -55,6 +55,7 @@ void add_generate(CLI::App& app, Action& action) {
       std::vector<int32_t> generated;
       if (!o->json) {
         std::fputs(o->prompt.c_str(), stdout);
+        if (o->chat) std::fputs("\n", stdout);  // the reply is a new turn, not a continuation
         std::fflush(stdout);
       }
       for (int64_t i = 0; i < budget; ++i) {

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "eval/model_session.h"
 #include "kernels/cpu/cpu_features.h"
 #include "model/loader.h"
 #include "model/model_registry.h"
@@ -56,7 +57,7 @@ void add_inspect(CLI::App& app, Action& action) {
         j["config"] = config_json(q.weights.config);
         j["parameters"] = q.weights.parameter_count();
         j["quantization"] = q.info;
-        tok = Tokenizer::from_hf_json_string(q.tokenizer_json, path);
+        tok = tokenizer_from_quantized(q, path);
       } else {
         const ModelSummary s = inspect_model(path);
         j["path"] = s.path;

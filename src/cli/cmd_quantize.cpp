@@ -88,7 +88,7 @@ void add_quantize(CLI::App& app, Action& action) {
         }
       }
       const QuantizationResult r = quantize_model(fp, opt, windows);
-      save_quantization_result(o->output, r, opt, tokenizer->to_hf_json(), path);
+      save_quantization_result(o->output, r, opt, tokenizer->to_hf_json(), path, tokenizer->to_hf_config_json());
 
       if (o->json) {
         nlohmann::json j = r.report.to_json();

@@ -7,6 +7,12 @@
 
 namespace quarot {
 
+std::unique_ptr<Tokenizer> tokenizer_from_quantized(const LoadedQuantizedModel& q, const std::string& path) {
+  if (q.info.contains("tokenizer_config") && q.info["tokenizer_config"].is_string())
+    return Tokenizer::from_hf_json_strings(q.tokenizer_json, q.info["tokenizer_config"].get<std::string>(), path);
+  return Tokenizer::from_hf_json_string(q.tokenizer_json, path);
+}
+
 ModelSession open_model(const std::string& name_or_path) {
   ModelSession s;
   s.path = resolve_model_path(name_or_path);
@@ -16,7 +22,7 @@ ModelSession open_model(const std::string& name_or_path) {
     s.description = "quarot quantized model";
     if (q.info.contains("scheme") && q.info["scheme"].is_string())
       s.description += " " + q.info["scheme"].get<std::string>();
-    s.tokenizer = Tokenizer::from_hf_json_string(q.tokenizer_json, s.path);
+    s.tokenizer = tokenizer_from_quantized(q, s.path);
     s.model = std::make_unique<LlamaModel>(q.weights, q.recipe, s.backend);
   } else {
     ModelWeights w = load_model_weights(s.path);

@@ -21,4 +21,9 @@ struct ModelSession {
 
 ModelSession open_model(const std::string& name_or_path);
 
+struct LoadedQuantizedModel;
+// The tokenizer a quantized file carries (tokenizer.json plus, when present, the
+// tokenizer_config.json that holds EOS and the chat template).
+std::unique_ptr<Tokenizer> tokenizer_from_quantized(const LoadedQuantizedModel& q, const std::string& path);
+
 }  // namespace quarot

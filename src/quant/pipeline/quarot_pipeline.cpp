@@ -245,15 +245,19 @@ std::map<std::string, QuantizedMatrix> quantized_weight_map(const QuantizationRe
 }
 
 void save_quantization_result(const std::string& path, const QuantizationResult& r, const QuantizeOptions& options,
-                              const std::string& tokenizer_json, const std::string& source_path) {
+                              const std::string& tokenizer_json, const std::string& source_path,
+                              const std::string& tokenizer_config_json) {
   nlohmann::json rotation = r.report.to_json()["rotation"];
   rotation["seed"] = options.seed;
   rotation["description"] = r.report.rotation.residual;
-  const nlohmann::json info = {{"scheme", options.scheme.name},
+  nlohmann::json info = {{"scheme", options.scheme.name},
                                {"options", to_json(options)},
                                {"rotation", rotation},
                                {"report", r.report.to_json()},
                                {"source", {{"path", source_path}}}};
+  // tokenizer.json cannot hold EOS or the chat template (HF rejects unknown keys);
+  // tokenizer_config.json carries them, as in an HF checkpoint.
+  if (!tokenizer_config_json.empty()) info["tokenizer_config"] = tokenizer_config_json;
   save_quantized_model(path, r.weights, quantized_weight_map(r), r.recipe, info, tokenizer_json);
 }
 

@@ -67,6 +67,6 @@ std::map<std::string, QuantizedMatrix> quantized_weight_map(const QuantizationRe
 // the report and the source path in its info and the tokenizer embedded.
 void save_quantization_result(const std::string& path, const QuantizationResult& result,
                               const QuantizeOptions& options, const std::string& tokenizer_json,
-                              const std::string& source_path);
+                              const std::string& source_path, const std::string& tokenizer_config_json = "");
 
 }  // namespace quarot
