@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "kernels/cpu/fake_quant.h"
 #include "kernels/cpu/fwht.h"
+#include "kernels/cpu/vec_ops.h"
 #include "model/rope.h"
 
 namespace quarot {
@@ -48,17 +49,7 @@ namespace {
 
 void rmsnorm_rows(const float* x, const float* w, float* out, int64_t n, int64_t dim, float eps) {
 #pragma omp parallel for if (n > 1)
-  for (int64_t t = 0; t < n; ++t) {
-    const float* xr = x + t * dim;
-    float* o = out + t * dim;
-    float ss = 0.0f;
-#pragma omp simd reduction(+ : ss)
-    for (int64_t i = 0; i < dim; ++i) ss += xr[i] * xr[i];
-    // transformers: x * rsqrt(mean(x^2) + eps) in float32, then * weight.
-    const float r = 1.0f / std::sqrt(ss / static_cast<float>(dim) + eps);
-#pragma omp simd
-    for (int64_t i = 0; i < dim; ++i) o[i] = w[i] * (xr[i] * r);
-  }
+  for (int64_t t = 0; t < n; ++t) rmsnorm(x + t * dim, w, dim, eps, out + t * dim);
 }
 
 }  // namespace
