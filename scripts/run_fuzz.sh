@@ -19,6 +19,9 @@ status=0
 for target in gguf safetensors; do
   echo "run_fuzz.sh: fuzz_$target for ${secs}s" >&2
   (cd "$build" && OMP_NUM_THREADS=1 "$build/fuzz/fuzz_$target" -max_total_time="$secs" -max_len=4096 \
-     -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "$corpus/$target") || status=1
+     -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "$corpus/$target") || {
+    status=1
+    echo "run_fuzz.sh: fuzz_$target FAILED; reproduce with: $build/fuzz/fuzz_$target <the file named in 'Test unit written to' above, in $build>" >&2
+  }
 done
 exit $status

@@ -193,7 +193,13 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
     if (ne[0] % block != 0)
       fail("{}: tensor {} row size {} is not a multiple of the {} block size {}", p, t.name, ne[0],
            dtype_name(t.dtype), block);
-    if (!checked_mul(numel / block, static_cast<uint64_t>(dtype_block_bytes(t.dtype)), &t.nbytes))
+    // A row's byte count is checked on its own: with another dimension 0 the total
+    // is 0 however large the row is, and reading would still step by rows.
+    uint64_t row_bytes = 0;
+    if (!checked_mul(numel / block, static_cast<uint64_t>(dtype_block_bytes(t.dtype)), &t.nbytes) ||
+        !checked_mul(static_cast<uint64_t>(ne[0]) / block, static_cast<uint64_t>(dtype_block_bytes(t.dtype)),
+                     &row_bytes) ||
+        row_bytes > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
       fail("{}: tensor {} byte size overflows", p, t.name);
     t.shape.assign(ne.rbegin(), ne.rend());  // GGUF lists dims innermost first
     t.offset = c.read<uint64_t>("tensor data offset");
@@ -231,6 +237,7 @@ Tensor GgufFile::read(const std::string& name) const {
   const TensorInfo* info = find(name);
   if (info == nullptr) fail("{}: tensor {} not found", path(), name);
   Tensor out(info->shape);
+  if (out.numel() == 0) return out;
   const int64_t row = info->shape.back();
   const int64_t rows = row == 0 ? 0 : out.numel() / row;
   const int64_t row_bytes = row / dtype_block_elems(info->dtype) * dtype_block_bytes(info->dtype);

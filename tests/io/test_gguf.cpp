@@ -238,6 +238,9 @@ TEST(Gguf, RejectsBadTensorInfos) {
   expect_rejected(GgufBuilder().add_tensor_raw("t", {1ull << 63}, 0, f32x4).bytes(), "overflow", "dim_too_big");
   // 2^62 F32 elements: the element count fits, the byte count does not.
   expect_rejected(GgufBuilder().add_tensor_raw("t", {1ull << 62}, 0, f32x4).bytes(), "overflow", "bytes_overflow");
+  // No elements at all, but a row too long to address (found by fuzz_gguf).
+  expect_rejected(GgufBuilder().add_tensor_raw("t", {1ull << 62, 0}, 0, f32x4).bytes(), "overflow",
+                  "empty_huge_row");
   expect_rejected(GgufBuilder().add_tensor_raw("t", {33}, 8, std::vector<uint8_t>(68)).bytes(), "block size",
                   "partial_block");
   expect_rejected(GgufBuilder().add_tensor_raw("t", {1024}, 0, f32x4).bytes(), "past end of file", "past_eof");
