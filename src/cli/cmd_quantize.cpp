@@ -19,10 +19,11 @@ void add_quantize(CLI::App& app, Action& action) {
     std::string model = "smollm2-135m", scheme = "W4A4KV4", weights = "rtn", rotate = "hadamard";
     std::string calib, output;
     uint64_t seed = 0;
-    int64_t calib_windows = 128, calib_seqlen = 2048, w_group = 0;
+    int64_t calib_windows = 128, calib_seqlen = 2048, w_group = 0, a_group = 0, kv_group = 0;
     float a_clip = 0.0f, kv_clip = 0.95f;
     double percdamp = 0.01;
     bool w_asym = false, no_clip_search = false, intact_kv = false, act_order = false, force_calib = false;
+    bool a_asym = false, kv_sym = false, static_groups = false;
     bool json = false;
   };
   auto o = std::make_shared<Opts>();
@@ -44,9 +45,19 @@ void add_quantize(CLI::App& app, Action& action) {
   cmd->add_flag("--w-asym", o->w_asym, "asymmetric weight grid (default symmetric)");
   cmd->add_flag("--no-clip-search", o->no_clip_search, "no MSE search of the weight clipping range");
   cmd->add_option("--a-clip", o->a_clip, "activation clip ratio (default 0.9 at <= 4 bits, else 1.0)");
+  cmd->add_option("--a-group", o->a_group, "activation group size (0 = one scale per token)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_flag("--a-asym", o->a_asym, "asymmetric activation grid (default symmetric)");
   cmd->add_option("--kv-clip", o->kv_clip, "KV cache clip ratio")->capture_default_str();
+  cmd->add_option("--kv-group", o->kv_group, "KV cache group size (0 = head_dim)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_flag("--kv-sym", o->kv_sym, "symmetric KV cache grid (default asymmetric)");
   cmd->add_flag("--intact-kv", o->intact_kv, "keep the first token's K/V in full precision (IntactKV)");
   cmd->add_flag("--act-order", o->act_order, "GPTQ: quantize columns by decreasing Hessian diagonal");
+  cmd->add_flag("--static-groups", o->static_groups,
+                "GPTQ with --w-group: group scales from the original weights (needed with --act-order)");
   cmd->add_option("--percdamp", o->percdamp, "GPTQ damping, fraction of mean(diag H)")->capture_default_str();
   cmd->add_option("-o,--output", o->output, "output file (.quarot.safetensors)")->required();
   cmd->add_flag("--json", o->json, "print the report as JSON on stdout");
@@ -61,10 +72,15 @@ void add_quantize(CLI::App& app, Action& action) {
       opt.w_group = o->w_group;
       opt.w_clip_search = !o->no_clip_search;
       opt.a_clip = o->a_clip;
+      opt.a_group = o->a_group;
+      opt.a_sym = !o->a_asym;
       opt.kv_clip = o->kv_clip;
+      opt.kv_group = o->kv_group;
+      opt.kv_sym = o->kv_sym;
       opt.intact_kv = o->intact_kv;
       opt.gptq.act_order = o->act_order;
       opt.gptq.percdamp = o->percdamp;
+      opt.gptq.static_groups = o->static_groups;
       opt.calib_windows = o->calib_windows;
       opt.calib_seqlen = o->calib_seqlen;
       const bool calibrate = opt.weights == WeightMethod::kGptq && opt.scheme.quantizes_weights();

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/fake_quant.h"
 #include "kernels/cpu/fwht.h"
 #include "kernels/cpu/vec_ops.h"
@@ -147,7 +148,6 @@ void LlamaModel::layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, Kv
   const LlamaConfig& c = config_;
   const int64_t H = c.hidden, hd = c.head_dim, nh = c.n_heads, nkv = c.n_kv_heads;
   const int64_t qd = c.q_dim(), kvd = c.kv_dim(), F = c.intermediate;
-  const int64_t group = nh / nkv;
   std::vector<float> h(n * H), q(n * qd), k(n * kvd), v(n * kvd), att(n * qd), tmp(n * H);
   std::vector<float> gate(n * F), up(n * F);
   const float attn_scale = 1.0f / std::sqrt(static_cast<float>(hd));
@@ -181,42 +181,8 @@ void LlamaModel::layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, Kv
     if (vq.enabled() && !keep_fp)
       fake_quant_rows(vc, nkv, hd, vq.bits, vq.clip_ratio, vq.group, vq.symmetric);
   }
-#pragma omp parallel
-  {
-    std::vector<float> scores(pos0 + n);
-#pragma omp for collapse(2) schedule(dynamic, 4)
-    for (int64_t t = 0; t < n; ++t) {
-      for (int64_t hh = 0; hh < nh; ++hh) {
-        const int64_t p = pos0 + t;
-        const int64_t kvh = hh / group;
-        const float* qv = q.data() + t * qd + hh * hd;
-        float mx = -INFINITY;
-        for (int64_t j = 0; j <= p; ++j) {
-          const float* kr = cache.k(cache_layer, j) + kvh * hd;
-          float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-          for (int64_t d = 0; d < hd; ++d) s += qv[d] * kr[d];
-          s *= attn_scale;
-          scores[j] = s;
-          mx = std::max(mx, s);
-        }
-        float sum = 0.0f;
-        for (int64_t j = 0; j <= p; ++j) {
-          scores[j] = std::exp(scores[j] - mx);
-          sum += scores[j];
-        }
-        const float inv = 1.0f / sum;
-        float* o = att.data() + t * qd + hh * hd;
-        std::fill_n(o, hd, 0.0f);
-        for (int64_t j = 0; j <= p; ++j) {
-          const float* vr = cache.v(cache_layer, j) + kvh * hd;
-          const float a = scores[j] * inv;
-#pragma omp simd
-          for (int64_t d = 0; d < hd; ++d) o[d] += a * vr[d];
-        }
-      }
-    }
-  }
+  causal_attention(q.data(), n, pos0, cache.k(cache_layer, 0), cache.v(cache_layer, 0), {nh, nkv, hd}, attn_scale,
+                   att.data());
   if (hook_) {
     // Calibration sees o_proj's input in the basis its weights live in.
     std::vector<float> rotated = att;

@@ -16,8 +16,12 @@
 
 namespace quarot {
 
-// Accumulates H = 2 X^T X / N over calibration rows, in double. add() may be called
-// from several threads at once (calls are serialized).
+// Rows whose X^T X is formed in FP32 before being added to the double sum.
+inline constexpr int64_t kHessianChunk = 256;
+
+// Accumulates H = 2 X^T X / N over calibration rows: FP32 products of up to
+// kHessianChunk rows, summed in double. add() may be called from several threads
+// at once (calls are serialized).
 class HessianAccumulator {
  public:
   explicit HessianAccumulator(int64_t dim);

@@ -12,7 +12,7 @@
 #pragma GCC optimize("no-trapping-math")
 #endif
 
-#include "quant/fast_math.h"
+#include "kernels/cpu/fast_math.h"
 
 namespace quarot {
 

@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "common/error.h"
-#include "quant/fast_math.h"
+#include "kernels/cpu/fast_math.h"
 #include "quant/rtn.h"
 #include "quant_test_util.h"
 

@@ -1,10 +1,9 @@
 #pragma once
-// |x|^p for the clip search's L_p error. std::pow is ~20x slower than the rest of
-// the search and does not vectorize without -ffast-math; these polynomial forms
-// vectorize and are accurate to ~1e-6 relative, far below the gap between
-// neighbouring clip candidates. Decisions are made on the integer bit patterns:
+// exp2, log2 and |x|^p as polynomials that vectorize (std::exp / std::pow do not
+// without -ffast-math): softmax in attention and the clip search's L_p error.
+// Accurate to ~1e-6 relative. Decisions are made on the integer bit patterns:
 // under -ftrapping-math GCC will not if-convert a float comparison, which would
-// keep the search loop scalar.
+// keep the loops scalar.
 #include <bit>
 #include <cmath>
 #include <cstdint>
