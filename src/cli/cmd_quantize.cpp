@@ -1,5 +1,6 @@
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdio>
 
 #include "cli/commands.h"
@@ -9,6 +10,7 @@
 #include "model/model_registry.h"
 #include "quant/pipeline/calibration_data.h"
 #include "quant/pipeline/quarot_pipeline.h"
+#include "quant/pipeline/runtime_scheme.h"
 #include "quant/quantized_model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -17,7 +19,7 @@ namespace quarot::cli {
 void add_quantize(CLI::App& app, Action& action) {
   struct Opts {
     std::string model = "smollm2-135m", scheme = "W4A4KV4", weights = "rtn", rotate = "hadamard";
-    std::string calib, output;
+    std::string calib, output, weights_from;
     uint64_t seed = 0;
     int64_t calib_windows = 128, calib_seqlen = 2048, w_group = 0, a_group = 0, kv_group = 0;
     float a_clip = 0.0f, kv_clip = 0.95f;
@@ -59,6 +61,9 @@ void add_quantize(CLI::App& app, Action& action) {
   cmd->add_flag("--static-groups", o->static_groups,
                 "GPTQ with --w-group: group scales from the original weights (needed with --act-order)");
   cmd->add_option("--percdamp", o->percdamp, "GPTQ damping, fraction of mean(diag H)")->capture_default_str();
+  cmd->add_option("--weights-from", o->weights_from,
+                  "reuse the weights of this quantized file (no calibration); only the activation/KV options apply")
+      ->check(CLI::ExistingFile);
   cmd->add_option("-o,--output", o->output, "output file (.quarot.safetensors)")->required();
   cmd->add_flag("--json", o->json, "print the report as JSON on stdout");
   cmd->callback([o, &action] {
@@ -83,6 +88,22 @@ void add_quantize(CLI::App& app, Action& action) {
       opt.gptq.static_groups = o->static_groups;
       opt.calib_windows = o->calib_windows;
       opt.calib_seqlen = o->calib_seqlen;
+      if (!o->weights_from.empty()) {
+        opt.validate();
+        const auto t0 = std::chrono::steady_clock::now();
+        const RetargetReport r = retarget_runtime_scheme(o->weights_from, o->output, opt);
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (o->json) {
+          nlohmann::json j = {{"scheme", r.scheme}, {"weights_from", o->weights_from},
+                              {"source_scheme", r.source_scheme}, {"options", r.options},
+                              {"output", o->output}, {"total_seconds", seconds}};
+          std::printf("%s\n", j.dump(2).c_str());
+        } else {
+          std::printf("weights of   %s (%s)\nscheme       %s\nwrote        %s\n", o->weights_from.c_str(),
+                      r.source_scheme.c_str(), r.scheme.c_str(), o->output.c_str());
+        }
+        return 0;
+      }
       const bool calibrate = opt.weights == WeightMethod::kGptq && opt.scheme.quantizes_weights();
       if (calibrate)
         opt.calib_path = o->calib.empty() ? default_data_path("wikitext-2-v1.valid.tokenized.txt") : o->calib;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <tuple>
 
@@ -10,6 +11,7 @@
 #include "common/rng.h"
 #include "model/llama_model.h"
 #include "quant/pipeline/quarot_pipeline.h"
+#include "quant/pipeline/runtime_scheme.h"
 #include "quant/quantized_model.h"
 #include "test_support.h"
 
@@ -270,6 +272,42 @@ TEST_F(QuarotPipeline, SaveLoadRoundTripGivesIdenticalLogits) {
   EXPECT_EQ(loaded.qweights.at("layers.1.w_up").codes, r.layers[1].w_up.codes);
   EXPECT_TRUE(loaded.recipe.intact_kv);
   EXPECT_EQ(all_logits(loaded.weights, loaded.recipe, tokens), all_logits(r.weights, r.recipe, tokens));
+}
+
+// Weights do not depend on the activation scheme, so re-targeting a W4A16 file to
+// W4A4KV4 must give exactly the model a direct W4A4KV4 quantization gives.
+TEST_F(QuarotPipeline, RetargetedSchemeEqualsDirectQuantization) {
+  const QuantizeOptions w4 = options_for("W4A16", RotationMode::kHadamard);
+  const std::string src = test::temp_dir() + "/w4a16.quarot.safetensors";
+  save_quantization_result(src, quantize_model(fp, w4, {}), w4, "{}", "synthetic");
+
+  QuantizeOptions target = options_for("W4A4KV4", RotationMode::kHadamard);
+  target.intact_kv = true;
+  target.a_group = 8;
+  const std::string out = test::temp_dir() + "/w4a4kv4.retargeted.safetensors";
+  const RetargetReport rep = retarget_runtime_scheme(src, out, target);
+  EXPECT_EQ(rep.source_scheme, "W4A16");
+  EXPECT_EQ(rep.scheme, "W4A4KV4");
+
+  const QuantizationResult direct = quantize_model(fp, target, {});
+  const LoadedQuantizedModel got = load_quantized_model(out, true);
+  EXPECT_EQ(got.info["scheme"], "W4A4KV4");
+  EXPECT_EQ(got.info["weights_from"]["scheme"], "W4A16");
+  EXPECT_EQ(got.recipe.act.bits, 4);
+  EXPECT_EQ(got.recipe.act.group, 8);
+  EXPECT_TRUE(got.recipe.intact_kv);
+  EXPECT_EQ(got.qweights.at("layers.0.wq").codes, direct.layers[0].wq.codes);
+  EXPECT_EQ(all_logits(got.weights, got.recipe, tokens), all_logits(direct.weights, direct.recipe, tokens));
+
+  // Another weight width needs a new quantization; nothing is written.
+  const std::string bad = test::temp_dir() + "/w8a8.retargeted.safetensors";
+  try {
+    retarget_runtime_scheme(src, bad, options_for("W8A8", RotationMode::kHadamard));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("4-bit"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(bad));
 }
 
 }  // namespace

@@ -1,0 +1,38 @@
+#include "quant/pipeline/runtime_scheme.h"
+
+#include "common/error.h"
+#include "quant/quantized_model.h"
+
+namespace quarot {
+
+RetargetReport retarget_runtime_scheme(const std::string& source, const std::string& output,
+                                       const QuantizeOptions& options) {
+  LoadedQuantizedModel m = load_quantized_model(source, /*keep_quantized=*/true);
+  nlohmann::json info = m.info;  // format keys in it are rewritten by the save
+  QuantizeOptions merged =
+      info.contains("options") ? quantize_options_from_json(info["options"], source) : QuantizeOptions{};
+  const std::string source_scheme = merged.scheme.name;
+  if (merged.scheme.w_bits != options.scheme.w_bits)
+    fail("{}: its weights are {}-bit ({}); scheme {} needs {}-bit weights, which takes a new quantization", source,
+         merged.scheme.w_bits, source_scheme, options.scheme.name, options.scheme.w_bits);
+  merged.scheme = options.scheme;
+  merged.a_clip = options.a_clip;
+  merged.a_group = options.a_group;
+  merged.a_sym = options.a_sym;
+  merged.kv_clip = options.kv_clip;
+  merged.kv_group = options.kv_group;
+  merged.kv_sym = options.kv_sym;
+  merged.intact_kv = options.intact_kv;
+  merged.validate();
+  merged.validate_for(m.weights.config, source);
+  apply_quant_specs(merged, m.recipe);
+
+  info["scheme"] = merged.scheme.name;
+  info["options"] = to_json(merged);
+  info["weights_from"] = {{"path", source}, {"scheme", source_scheme}};
+  if (info.contains("report") && info["report"].is_object()) info["report"]["scheme"] = merged.scheme.name;
+  save_quantized_model(output, m.weights, m.qweights, m.recipe, info, m.tokenizer_json);
+  return {source_scheme, merged.scheme.name, info["options"]};
+}
+
+}  // namespace quarot
