@@ -5,6 +5,10 @@
 #   QUAROT=build/release/quarot CHUNKS=0 HS_LIMIT=2000 CALIB_WINDOWS=128 scripts/accuracy_table.sh OUTDIR
 # JOBS=N runs N rows at once, each with THREADS threads (many small jobs use a
 # many-core machine better than one job with all cores).
+# GPTQ weights do not depend on the activation/KV scheme (calibration runs with them
+# off), so w4a16_gptq_had and w4a8kv4_gptq_had reuse w4a4kv4_gptq_had's weights
+# (`quantize --weights-from`) instead of calibrating three times; *_best rows add the
+# beyond-paper options (weight groups of 64, asymmetric weights, activation groups of 64).
 # Writes OUTDIR/<row>.quantize.json, OUTDIR/<row>.ppl.json, OUTDIR/<row>.hellaswag.json, OUTDIR/table.md.
 set -euo pipefail
 out=${1:?usage: accuracy_table.sh OUTDIR}
@@ -17,7 +21,7 @@ hs_limit=${HS_LIMIT:-2000}
 calib_windows=${CALIB_WINDOWS:-128}
 jobs=${JOBS:-1}
 threads=${THREADS:-0}
-rows=${ROWS:-"fp w4a4kv4_gptq_had w8a8_rtn_had w16a16 w4a4kv4_rtn_had w4a4kv4_rtn_none w8a8_rtn_none w6a6_rtn_had w4a16_rtn_had w4a16_gptq_had w4a8kv4_gptq_had k4v4_had"}
+rows=${ROWS:-"fp w4a4kv4_gptq_had w8a8_rtn_had w16a16 w4a4kv4_rtn_had w4a4kv4_rtn_none w8a8_rtn_none w6a6_rtn_had w4a16_rtn_had w4a16_gptq_had w4a8kv4_gptq_had k4v4_had w4a4kv4_gptq_had_best"}
 hs_rows=${HS_ROWS:-"fp w8a8_rtn_had w4a4kv4_gptq_had"}
 
 spec() {  # row -> "scheme weights rotate"
@@ -33,6 +37,8 @@ spec() {  # row -> "scheme weights rotate"
     w4a4kv4_rtn_had) echo "W4A4KV4 rtn hadamard" ;;
     w4a4kv4_gptq_had) echo "W4A4KV4 gptq hadamard" ;;
     k4v4_had) echo "K4V4 rtn hadamard" ;;
+    w4a16_gptq_had_best) echo "W4A16 gptq hadamard --w-group 64 --w-asym" ;;
+    w4a4kv4_gptq_had_best) echo "W4A4KV4 gptq hadamard --w-group 64 --w-asym --a-group 64" ;;
     *) echo "accuracy_table.sh: unknown row $1" >&2; exit 2 ;;
   esac
 }
@@ -41,14 +47,36 @@ model_for() {
   if [ "$1" = fp ]; then echo "$model"; else echo "$out/$1.quarot.safetensors"; fi
 }
 
-run_row() {
-  local row=$1
-  if [ "$row" != fp ] && [ ! -f "$out/$row.quarot.safetensors" ]; then
-    read -r scheme weights rotate <<<"$(spec "$row")"
-    $q -q -t "$threads" quantize -m "$model" --scheme "$scheme" --weights "$weights" --rotate "$rotate" \
+# The row whose weights a row reuses, if any.
+weights_source() {
+  case $1 in
+    w4a16_gptq_had | w4a8kv4_gptq_had) echo w4a4kv4_gptq_had ;;
+    w4a4kv4_gptq_had_best) echo w4a16_gptq_had_best ;;
+  esac
+}
+
+quantize_row() {
+  local row=$1 scheme weights rotate extra src
+  [ -f "$out/$row.quarot.safetensors" ] && return 0
+  read -r scheme weights rotate extra <<<"$(spec "$row")"
+  src=$(weights_source "$row")
+  if [ -n "$src" ]; then
+    # One calibration per weight recipe, even with parallel jobs.
+    (flock 9; quantize_row "$src") 9>"$out/.$src.lock"
+    # shellcheck disable=SC2086  # extra holds several flags
+    $q -q quantize --weights-from "$out/$src.quarot.safetensors" --scheme "$scheme" $extra \
+      -o "$out/$row.quarot.safetensors" --json > "$out/$row.quantize.json" 2> "$out/$row.quantize.log"
+  else
+    # shellcheck disable=SC2086
+    $q -q -t "$threads" quantize -m "$model" --scheme "$scheme" --weights "$weights" --rotate "$rotate" $extra \
       --calib "$data/wikitext-2-v1.valid.tokenized.txt" --calib-windows "$calib_windows" \
       -o "$out/$row.quarot.safetensors" --json > "$out/$row.quantize.json" 2> "$out/$row.quantize.log"
   fi
+}
+
+run_row() {
+  local row=$1
+  [ "$row" = fp ] || quantize_row "$row"
   [ -f "$out/$row.ppl.json" ] || $q -q -t "$threads" ppl -m "$(model_for "$row")" \
       --text "$data/wikitext-2-raw-v1.test.txt" --max-chunks "$chunks" --json > "$out/$row.ppl.json" 2> "$out/$row.ppl.log"
   echo "$row: $(grep -m1 '"ppl"' "$out/$row.ppl.json")" >&2
@@ -74,11 +102,18 @@ def load(p):
     return json.load(open(p)) if os.path.exists(p) else None
 fp = load(f"{out}/fp.ppl.json")
 lines = ["| row | ppl | vs FP | quantize s | HellaSwag acc_norm |", "|---|---|---|---|---|"]
+def secs_of(qz):
+    if not qz:
+        return ""
+    if "weights_from" in qz:  # re-targeted: the calibration is the source row's
+        src = os.path.basename(qz["weights_from"]).split(".")[0]
+        return f"(weights of {src})"
+    return f"{qz.get('total_seconds', float('nan')):.1f}"
 for r in rows:
     p, qz, hs = load(f"{out}/{r}.ppl.json"), load(f"{out}/{r}.quantize.json"), load(f"{out}/{r}.hellaswag.json")
     ppl = p["ppl"] if p else float("nan")
     rel = f"{100*(ppl/fp['ppl']-1):+.2f}%" if (p and fp) else ""
-    secs = f"{qz.get('total_seconds', float('nan')):.1f}" if qz else ""
+    secs = secs_of(qz)
     acc = f"{hs['acc_norm']:.4f}" if hs else ""
     lines.append(f"| {r} | {ppl:.4f} | {rel} | {secs} | {acc} |")
 open(f"{out}/table.md", "w").write("\n".join(lines) + "\n")

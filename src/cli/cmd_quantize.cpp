@@ -1,5 +1,6 @@
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 
@@ -26,6 +27,7 @@ void add_quantize(CLI::App& app, Action& action) {
     double percdamp = 0.01;
     bool w_asym = false, no_clip_search = false, intact_kv = false, act_order = false, force_calib = false;
     bool a_asym = false, kv_sym = false, static_groups = false;
+    std::vector<std::string> a_bits_at;
     bool json = false;
   };
   auto o = std::make_shared<Opts>();
@@ -50,6 +52,8 @@ void add_quantize(CLI::App& app, Action& action) {
   cmd->add_option("--a-group", o->a_group, "activation group size (0 = one scale per token)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  cmd->add_option("--a-bits-at", o->a_bits_at,
+                  "another width for one linear input, SLOT=BITS with SLOT qkv|o|gate_up|down (repeatable; e.g. down=8)");
   cmd->add_flag("--a-asym", o->a_asym, "asymmetric activation grid (default symmetric)");
   cmd->add_option("--kv-clip", o->kv_clip, "KV cache clip ratio")->capture_default_str();
   cmd->add_option("--kv-group", o->kv_group, "KV cache group size (0 = head_dim)")
@@ -79,6 +83,15 @@ void add_quantize(CLI::App& app, Action& action) {
       opt.a_clip = o->a_clip;
       opt.a_group = o->a_group;
       opt.a_sym = !o->a_asym;
+      for (const std::string& item : o->a_bits_at) {
+        const size_t eq = item.find('=');
+        int bits = 0;
+        const char* end = item.data() + item.size();
+        if (eq == std::string::npos || eq == 0 || std::from_chars(item.data() + eq + 1, end, bits).ptr != end ||
+            eq + 1 == item.size())
+          fail("--a-bits-at '{}': expected SLOT=BITS, e.g. down=8", item);
+        opt.a_bits_at[item.substr(0, eq)] = bits;
+      }
       opt.kv_clip = o->kv_clip;
       opt.kv_group = o->kv_group;
       opt.kv_sym = o->kv_sym;

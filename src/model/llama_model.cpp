@@ -69,6 +69,9 @@ LlamaModel::LlamaModel(const ModelWeights& w, RuntimeRecipe recipe, std::shared_
   if (!recipe_.down_proj_input.is_identity() && recipe_.down_proj_input.size() != c.intermediate)
     fail("recipe: down_proj input rotation of size {} does not match {}", recipe_.down_proj_input.size(),
          c.intermediate);
+  for (const auto& [slot, spec] : recipe_.act_overrides)
+    if (slot != "qkv" && slot != "o" && slot != "gate_up" && slot != "down")
+      fail("recipe: activation override for unknown slot '{}' (qkv, o, gate_up, down)", slot);
 
   auto make_linear = [&](const Tensor& weight, const Tensor& bias, const OnlineRotation* rot, ActQuantSpec act) {
     Linear l;
@@ -83,13 +86,13 @@ LlamaModel::LlamaModel(const ModelWeights& w, RuntimeRecipe recipe, std::shared_
     auto layer = std::make_shared<Layer>();
     layer->attn_norm = lw.attn_norm.data;
     layer->ffn_norm = lw.ffn_norm.data;
-    layer->wq = make_linear(lw.wq, lw.bq, nullptr, recipe_.act);
-    layer->wk = make_linear(lw.wk, lw.bk, nullptr, recipe_.act);
-    layer->wv = make_linear(lw.wv, lw.bv, nullptr, recipe_.act);
-    layer->wo = make_linear(lw.wo, none, &recipe_.o_proj_input, recipe_.act);
-    layer->w_gate = make_linear(lw.w_gate, none, nullptr, recipe_.act);
-    layer->w_up = make_linear(lw.w_up, none, nullptr, recipe_.act);
-    layer->w_down = make_linear(lw.w_down, none, &recipe_.down_proj_input, recipe_.act);
+    layer->wq = make_linear(lw.wq, lw.bq, nullptr, recipe_.act_for("qkv"));
+    layer->wk = make_linear(lw.wk, lw.bk, nullptr, recipe_.act_for("qkv"));
+    layer->wv = make_linear(lw.wv, lw.bv, nullptr, recipe_.act_for("qkv"));
+    layer->wo = make_linear(lw.wo, none, &recipe_.o_proj_input, recipe_.act_for("o"));
+    layer->w_gate = make_linear(lw.w_gate, none, nullptr, recipe_.act_for("gate_up"));
+    layer->w_up = make_linear(lw.w_up, none, nullptr, recipe_.act_for("gate_up"));
+    layer->w_down = make_linear(lw.w_down, none, &recipe_.down_proj_input, recipe_.act_for("down"));
     layers_.push_back(std::move(layer));
   }
   lm_head_ = std::make_shared<Linear>(make_linear(w.output_matrix(), none, nullptr, recipe_.lm_head_act));

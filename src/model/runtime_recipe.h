@@ -4,6 +4,7 @@
 // has an empty recipe. transform/ fills the rotations, quant/ the quantizer specs,
 // the quantized file stores it, and LlamaModel executes it through the Backend.
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "kernels/backend.h"
@@ -27,8 +28,16 @@ struct RuntimeRecipe {
   OnlineRotation down_proj_input;  // on the SwiGLU output, before down_proj
   // Activation quantization of every linear layer's input...
   ActQuantSpec act;
-  // ...except lm_head (stays FP by default).
+  // ...except lm_head (stays FP by default)...
   ActQuantSpec lm_head_act;
+  // ...and except the slots named here ("qkv", "o", "gate_up", "down"): mixed
+  // precision beyond QuaRot, e.g. 8-bit down_proj inputs in a W4A4 model. bits 0
+  // keeps that input FP.
+  std::map<std::string, ActQuantSpec> act_overrides;
+  const ActQuantSpec& act_for(const std::string& slot) const {
+    const auto it = act_overrides.find(slot);
+    return it == act_overrides.end() ? act : it->second;
+  }
   KvQuantSpec k_cache, v_cache;
   bool intact_kv = false;  // keep the first position's K/V in full precision (IntactKV)
   // True once norm scales are folded into the following linears (norms keep only

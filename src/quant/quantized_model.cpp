@@ -277,7 +277,7 @@ LlamaConfig config_from_json(const json& j, const std::string& source) {
 }
 
 json recipe_to_json(const RuntimeRecipe& r) {
-  return {{"qk_rotation", rotation_to_json(r.qk_rotation)},
+  json j = {{"qk_rotation", rotation_to_json(r.qk_rotation)},
           {"o_proj_input", rotation_to_json(r.o_proj_input)},
           {"down_proj_input", rotation_to_json(r.down_proj_input)},
           {"act", act_to_json(r.act)},
@@ -286,6 +286,13 @@ json recipe_to_json(const RuntimeRecipe& r) {
           {"v_cache", kv_to_json(r.v_cache)},
           {"intact_kv", r.intact_kv},
           {"norms_folded", r.norms_folded}};
+  // Written only when used, so files without mixed precision stay as version 1 wrote them.
+  if (!r.act_overrides.empty()) {
+    json o = json::object();
+    for (const auto& [slot, spec] : r.act_overrides) o[slot] = act_to_json(spec);
+    j["act_overrides"] = o;
+  }
+  return j;
 }
 
 RuntimeRecipe recipe_from_json(const json& j, const std::string& source) {
@@ -296,6 +303,8 @@ RuntimeRecipe recipe_from_json(const json& j, const std::string& source) {
     r.down_proj_input = rotation_from_json(j.at("down_proj_input"));
     r.act = act_from_json(j.at("act"));
     r.lm_head_act = act_from_json(j.at("lm_head_act"));
+    if (j.contains("act_overrides"))
+      for (const auto& [slot, spec] : j.at("act_overrides").items()) r.act_overrides[slot] = act_from_json(spec);
     r.k_cache = kv_from_json(j.at("k_cache"));
     r.v_cache = kv_from_json(j.at("v_cache"));
     r.intact_kv = j.at("intact_kv").get<bool>();
@@ -319,6 +328,11 @@ RuntimeRecipe recipe_from_json(const json& j, const std::string& source) {
   };
   check_spec(r.act.bits, r.act.clip_ratio, r.act.group, "activation");
   check_spec(r.lm_head_act.bits, r.lm_head_act.clip_ratio, r.lm_head_act.group, "lm_head activation");
+  for (const auto& [slot, spec] : r.act_overrides) {
+    if (slot != "qkv" && slot != "o" && slot != "gate_up" && slot != "down")
+      fail("{}: runtime recipe overrides the activations of unknown slot '{}'", source, slot);
+    check_spec(spec.bits, spec.clip_ratio, spec.group, "activation override");
+  }
   check_spec(r.k_cache.bits, r.k_cache.clip_ratio, r.k_cache.group, "key cache");
   check_spec(r.v_cache.bits, r.v_cache.clip_ratio, r.v_cache.group, "value cache");
   return r;

@@ -131,6 +131,14 @@ void QuantizeOptions::validate() const {
   ratio(kv_clip, "KV cache");
   if (w_group < 0) fail("weight group {} must not be negative", w_group);
   if (a_group < 0) fail("activation group {} must not be negative", a_group);
+  for (const auto& [slot, bits] : a_bits_at) {
+    if (slot != "qkv" && slot != "o" && slot != "gate_up" && slot != "down")
+      fail("activation width for unknown linear input '{}' (valid: qkv, o, gate_up, down)", slot);
+    check_bits(bits, "activation (" + slot + ")");
+    if (!scheme.quantizes_activations())
+      fail("per-slot activation width {}={} needs a scheme that quantizes activations ({} keeps them FP)", slot, bits,
+           scheme.name);
+  }
   if (kv_group < 0) fail("KV cache group {} must not be negative", kv_group);
   if (gptq.block <= 0) fail("GPTQ block size {} must be positive", gptq.block);
   if (!(gptq.percdamp > 0.0 && gptq.percdamp < 10.0)) fail("GPTQ percdamp {} must be in (0, 10)", gptq.percdamp);
@@ -164,6 +172,13 @@ void apply_quant_specs(const QuantizeOptions& o, RuntimeRecipe& recipe) {
     recipe.act.group = o.a_group;
     recipe.act.symmetric = o.a_sym;
   }
+  recipe.act_overrides.clear();
+  for (const auto& [slot, bits] : o.a_bits_at) {
+    ActQuantSpec spec = recipe.act;
+    spec.bits = bits < 16 ? bits : 0;
+    spec.clip_ratio = o.resolved_a_clip(bits);
+    recipe.act_overrides[slot] = spec;
+  }
   recipe.lm_head_act = ActQuantSpec{};  // lm_head input stays FP (QuaRot keeps lm_head in 16 bits)
   auto kv = [&](int bits) {
     KvQuantSpec spec;
@@ -196,6 +211,7 @@ nlohmann::json to_json(const QuantizeOptions& o) {
       {"a_clip", o.resolved_a_clip()},
       {"a_group", o.a_group},
       {"a_sym", o.a_sym},
+      {"a_bits_at", o.a_bits_at},
       {"kv_clip", o.kv_clip},
       {"kv_group", o.kv_group},
       {"kv_sym", o.kv_sym},
@@ -229,6 +245,7 @@ QuantizeOptions quantize_options_from_json(const nlohmann::json& j, const std::s
     get(j, "a_clip", o.a_clip);
     get(j, "a_group", o.a_group);
     get(j, "a_sym", o.a_sym);
+    get(j, "a_bits_at", o.a_bits_at);
     get(j, "kv_clip", o.kv_clip);
     get(j, "kv_group", o.kv_group);
     get(j, "kv_sym", o.kv_sym);

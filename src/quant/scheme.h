@@ -5,6 +5,7 @@
 // calibration). Defaults follow the QuaRot paper's main results.
 #include "transform/residual_rotation.h"
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,6 +67,10 @@ struct QuantizeOptions {
   float a_clip = 0.0f;
   int64_t a_group = 0;
   bool a_sym = true;
+  // Other widths for some linear inputs, by slot ("qkv", "o", "gate_up", "down"):
+  // e.g. {"down": 8}. 16 keeps that input FP. Clip: a_clip if set, else the default
+  // for that width.
+  std::map<std::string, int> a_bits_at;
 
   // KV cache: per head vector (kv_group 0 = head_dim), asymmetric by default.
   float kv_clip = 0.95f;
@@ -81,7 +86,8 @@ struct QuantizeOptions {
 
   int lm_head_bits = 16;  // lm_head weights; 16 keeps them in full precision
 
-  float resolved_a_clip() const { return a_clip > 0.0f ? a_clip : (scheme.a_bits <= 4 ? 0.9f : 1.0f); }
+  float resolved_a_clip() const { return resolved_a_clip(scheme.a_bits); }
+  float resolved_a_clip(int bits) const { return a_clip > 0.0f ? a_clip : (bits <= 4 ? 0.9f : 1.0f); }
   // Checks values that do not depend on the model (bits, ratios, counts).
   void validate() const;
   // Also checks that groups divide the dimensions they split. `source` names the model.

@@ -178,6 +178,12 @@ std::string describe_act(const ActQuantSpec& a) {
                      a.group > 0 ? fmt::format("group of {}", a.group) : std::string("token"), a.clip_ratio);
 }
 
+nlohmann::json overrides_json(const RuntimeRecipe& r) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [slot, spec] : r.act_overrides) j[slot] = describe_act(spec);
+  return j;
+}
+
 std::string describe_kv(const KvQuantSpec& k, int64_t head_dim) {
   if (!k.enabled()) return "FP";
   return fmt::format("{}-bit {} group {} (clip {})", k.bits, k.symmetric ? "sym" : "asym",
@@ -276,6 +282,7 @@ nlohmann::json QuantizeReport::to_json() const {
           {"weight_method", weight_method},
           {"rotation", rot},
           {"activations", describe_act(recipe.act)},
+          {"activation_overrides", overrides_json(recipe)},
           {"lm_head_activations", describe_act(recipe.lm_head_act)},
           {"k_cache", describe_kv(recipe.k_cache, head_dim)},
           {"v_cache", describe_kv(recipe.v_cache, head_dim)},
@@ -293,6 +300,8 @@ std::string QuantizeReport::to_text() const {
   s += fmt::format("model        {}\n", model);
   s += fmt::format("scheme       {}  (weights: {})\n", scheme, weight_method);
   s += fmt::format("activations  {}; lm_head input {}\n", describe_act(recipe.act), describe_act(recipe.lm_head_act));
+  for (const auto& [slot, spec] : recipe.act_overrides)
+    s += fmt::format("             {} input: {}\n", slot, describe_act(spec));
   s += fmt::format("KV cache     K {}, V {}{}\n", describe_kv(recipe.k_cache, head_dim), describe_kv(recipe.v_cache, head_dim),
                    recipe.intact_kv ? ", first token intact (IntactKV)" : "");
   s += fmt::format("rotation     {}: residual {}\n", rotation.mode, rotation.residual);

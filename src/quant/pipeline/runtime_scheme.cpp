@@ -19,6 +19,7 @@ RetargetReport retarget_runtime_scheme(const std::string& source, const std::str
   merged.a_clip = options.a_clip;
   merged.a_group = options.a_group;
   merged.a_sym = options.a_sym;
+  merged.a_bits_at = options.a_bits_at;
   merged.kv_clip = options.kv_clip;
   merged.kv_group = options.kv_group;
   merged.kv_sym = options.kv_sym;
