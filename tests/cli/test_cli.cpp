@@ -86,6 +86,11 @@ TEST(Cli, BadTextAndPromptInputs) {
   expect_clean_error(run_cli("generate -m " + model + " -n 4 -p '" + long_prompt + "'"), "context");
   expect_clean_error(run_cli("quantize -m " + model + " --scheme W3Z9 -o /tmp/x.safetensors"), "W3Z9");
   expect_clean_error(run_cli("ppl -m " + model + " --protocol nonsense --text " + short_text), "nonsense");
+  expect_clean_error(run_cli("quantize -m " + model + " --a-bits-at down -o /tmp/x.safetensors"), "SLOT=BITS");
+  expect_clean_error(run_cli("quantize -m " + model + " --a-bits-at down=8x -o /tmp/x.safetensors"), "SLOT=BITS");
+  expect_clean_error(run_cli("quantize -m " + model + " --a-bits-at lm_head=8 -o /tmp/x.safetensors"), "lm_head");
+  expect_clean_error(run_cli("quantize -m " + model + " --weights-from " + model + " -o /tmp/x.safetensors"),
+                     "not a quarot quantized model");
 }
 
 TEST(Cli, GenerateIsDeterministicForASeed) {

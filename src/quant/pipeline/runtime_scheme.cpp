@@ -7,6 +7,8 @@ namespace quarot {
 
 RetargetReport retarget_runtime_scheme(const std::string& source, const std::string& output,
                                        const QuantizeOptions& options) {
+  if (!is_quantized_model_file(source))
+    fail("{}: not a quarot quantized model (the weights to reuse must come from `quarot quantize`)", source);
   LoadedQuantizedModel m = load_quantized_model(source, /*keep_quantized=*/true);
   nlohmann::json info = m.info;  // format keys in it are rewritten by the save
   QuantizeOptions merged =

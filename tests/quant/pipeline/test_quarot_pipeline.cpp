@@ -310,5 +310,48 @@ TEST_F(QuarotPipeline, RetargetedSchemeEqualsDirectQuantization) {
   EXPECT_FALSE(std::filesystem::exists(bad));
 }
 
+// Per-slot widths: every slot back at 16 bits is the rotated FP model exactly; one
+// slot at 16 is neither that nor the uniform A4 model; the file keeps the overrides.
+TEST_F(QuarotPipeline, PerSlotActivationWidthsReachTheLinears) {
+  const QuantizeOptions plain = options_for("W16A4", RotationMode::kHadamard);
+  QuantizeOptions all_fp = plain;
+  all_fp.a_bits_at = {{"qkv", 16}, {"o", 16}, {"gate_up", 16}, {"down", 16}};
+  QuantizeOptions down8 = plain;
+  down8.a_bits_at = {{"down", 8}};
+  const QuantizationResult r_plain = quantize_model(fp, plain, {});
+  const QuantizationResult r_all = quantize_model(fp, all_fp, {});
+  const QuantizationResult r_down = quantize_model(fp, down8, {});
+  EXPECT_EQ(r_down.recipe.act_for("down").bits, 8);
+  EXPECT_FLOAT_EQ(r_down.recipe.act_for("down").clip_ratio, 1.0f);  // the default for 8 bits
+  EXPECT_EQ(r_down.recipe.act_for("qkv").bits, 4);
+
+  RuntimeRecipe rotation_only = r_plain.recipe;
+  rotation_only.act = ActQuantSpec{};
+  const auto want_fp = all_logits(r_plain.weights, rotation_only, tokens);
+  EXPECT_EQ(all_logits(r_all.weights, r_all.recipe, tokens), want_fp);
+  const auto a4 = all_logits(r_plain.weights, r_plain.recipe, tokens);
+  const auto mixed = all_logits(r_down.weights, r_down.recipe, tokens);
+  EXPECT_NE(mixed, a4);
+  EXPECT_NE(mixed, want_fp);
+  EXPECT_LT(rms_rel_err(mixed, want_fp), rms_rel_err(a4, want_fp));
+
+  const std::string path = test::temp_dir() + "/down8.quarot.safetensors";
+  save_quantization_result(path, r_down, down8, "{}", "synthetic");
+  const LoadedQuantizedModel loaded = load_quantized_model(path);
+  EXPECT_EQ(loaded.recipe.act_for("down").bits, 8);
+  EXPECT_EQ(all_logits(loaded.weights, loaded.recipe, tokens), mixed);
+
+  QuantizeOptions bad = plain;
+  bad.a_bits_at = {{"lm_head", 8}};
+  EXPECT_THROW(bad.validate(), Error);
+  bad.a_bits_at = {{"down", 3}};
+  EXPECT_NO_THROW(bad.validate());
+  bad.a_bits_at = {{"down", 9}};
+  EXPECT_THROW(bad.validate(), Error);
+  QuantizeOptions weights_only = options_for("W4A16", RotationMode::kHadamard);
+  weights_only.a_bits_at = {{"down", 8}};
+  EXPECT_THROW(weights_only.validate(), Error);
+}
+
 }  // namespace
 }  // namespace quarot
