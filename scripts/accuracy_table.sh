@@ -3,12 +3,13 @@
 # (seqlen 2048, all windows unless CHUNKS is set) for FP and each scheme, plus the
 # time every quantize took, and HellaSwag acc_norm for FP, W8A8 and W4A4KV4-GPTQ.
 #   QUAROT=build/release/quarot CHUNKS=0 HS_LIMIT=2000 CALIB_WINDOWS=128 scripts/accuracy_table.sh OUTDIR
-# JOBS=N runs N rows at once, each with THREADS threads (many small jobs use a
+# HS_ROWS="" skips HellaSwag. JOBS=N runs N rows at once, each with THREADS threads (many small jobs use a
 # many-core machine better than one job with all cores).
 # GPTQ weights do not depend on the activation/KV scheme (calibration runs with them
 # off), so w4a16_gptq_had and w4a8kv4_gptq_had reuse w4a4kv4_gptq_had's weights
 # (`quantize --weights-from`) instead of calibrating three times; *_best rows add the
-# beyond-paper options (weight groups of 64, asymmetric weights, activation groups of 64).
+# beyond-paper options (weight groups of 64, asymmetric weights, asymmetric
+# activation groups of 64; _down8 keeps down_proj inputs at 8 bits).
 # Writes OUTDIR/<row>.quantize.json, OUTDIR/<row>.ppl.json, OUTDIR/<row>.hellaswag.json, OUTDIR/table.md.
 set -euo pipefail
 out=${1:?usage: accuracy_table.sh OUTDIR}
@@ -21,8 +22,8 @@ hs_limit=${HS_LIMIT:-2000}
 calib_windows=${CALIB_WINDOWS:-128}
 jobs=${JOBS:-1}
 threads=${THREADS:-0}
-rows=${ROWS:-"fp w4a4kv4_gptq_had w8a8_rtn_had w16a16 w4a4kv4_rtn_had w4a4kv4_rtn_none w8a8_rtn_none w6a6_rtn_had w4a16_rtn_had w4a16_gptq_had w4a8kv4_gptq_had k4v4_had w4a4kv4_gptq_had_best"}
-hs_rows=${HS_ROWS:-"fp w8a8_rtn_had w4a4kv4_gptq_had"}
+rows=${ROWS:-"fp w16a16 w8a8_rtn_none w8a8_rtn_had w6a6_rtn_had w4a16_rtn_had w4a16_gptq_had w4a8kv4_gptq_had w4a4kv4_rtn_none w4a4kv4_rtn_had w4a4kv4_gptq_had k4v4_had w8a8_rtn_had_wasym w4a16_gptq_had_best w4a4kv4_gptq_had_best"}
+hs_rows=${HS_ROWS-"fp w8a8_rtn_had w4a4kv4_gptq_had"}
 
 spec() {  # row -> "scheme weights rotate"
   case $1 in
@@ -38,7 +39,9 @@ spec() {  # row -> "scheme weights rotate"
     w4a4kv4_gptq_had) echo "W4A4KV4 gptq hadamard" ;;
     k4v4_had) echo "K4V4 rtn hadamard" ;;
     w4a16_gptq_had_best) echo "W4A16 gptq hadamard --w-group 64 --w-asym" ;;
-    w4a4kv4_gptq_had_best) echo "W4A4KV4 gptq hadamard --w-group 64 --w-asym --a-group 64" ;;
+    w4a4kv4_gptq_had_best) echo "W4A4KV4 gptq hadamard --a-group 64 --a-asym" ;;
+    w4a4kv4_gptq_had_best_down8) echo "W4A4KV4 gptq hadamard --a-group 64 --a-asym --a-bits-at down=8" ;;
+    w8a8_rtn_had_wasym) echo "W8A8 rtn hadamard --w-asym" ;;
     *) echo "accuracy_table.sh: unknown row $1" >&2; exit 2 ;;
   esac
 }
@@ -51,7 +54,7 @@ model_for() {
 weights_source() {
   case $1 in
     w4a16_gptq_had | w4a8kv4_gptq_had) echo w4a4kv4_gptq_had ;;
-    w4a4kv4_gptq_had_best) echo w4a16_gptq_had_best ;;
+    w4a4kv4_gptq_had_best | w4a4kv4_gptq_had_best_down8) echo w4a16_gptq_had_best ;;
   esac
 }
 

@@ -217,16 +217,7 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
     if (t.offset > data_size || t.nbytes > data_size - t.offset)
       fail("{}: tensor {} data ({} bytes at offset {}) extends past end of file", p, t.name, t.nbytes, t.offset);
   }
-  std::vector<const TensorInfo*> by_offset;
-  for (const TensorInfo& t : tensors_) by_offset.push_back(&t);
-  std::sort(by_offset.begin(), by_offset.end(),
-            [](const TensorInfo* a, const TensorInfo* b) { return a->offset < b->offset; });
-  for (size_t i = 1; i < by_offset.size(); ++i) {
-    const TensorInfo& a = *by_offset[i - 1];
-    const TensorInfo& b = *by_offset[i];
-    if (a.offset + a.nbytes > b.offset && a.nbytes > 0 && b.nbytes > 0)
-      fail("{}: tensors {} and {} have overlapping data", p, a.name, b.name);
-  }
+  check_tensor_data_disjoint(tensors_, p);
   // TensorInfo::offset is documented as the offset within the file.
   for (TensorInfo& t : tensors_) t.offset += data_start_;
 }

@@ -114,16 +114,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
     t.nbytes = end - begin;
     tensors_.push_back(std::move(t));
   }
-  std::vector<const TensorInfo*> by_offset;
-  for (const TensorInfo& t : tensors_) by_offset.push_back(&t);
-  std::sort(by_offset.begin(), by_offset.end(),
-            [](const TensorInfo* a, const TensorInfo* b) { return a->offset < b->offset; });
-  for (size_t i = 1; i < by_offset.size(); ++i) {
-    const TensorInfo& a = *by_offset[i - 1];
-    const TensorInfo& b = *by_offset[i];
-    if (a.offset + a.nbytes > b.offset && a.nbytes > 0 && b.nbytes > 0)
-      fail("{}: tensors {} and {} have overlapping data", p, a.name, b.name);
-  }
+  check_tensor_data_disjoint(tensors_, p);
 }
 
 std::span<const uint8_t> SafetensorsFile::raw(const std::string& name) const {

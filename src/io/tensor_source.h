@@ -19,6 +19,10 @@ struct TensorInfo {
   int file_index = 0;          // which shard (HF sharded checkpoints)
 };
 
+// Throws Error("<path>: tensors A and B have overlapping data") when two non-empty
+// tensors' byte ranges (offset, nbytes; already checked to lie inside the file) overlap.
+void check_tensor_data_disjoint(const std::vector<TensorInfo>& tensors, const std::string& path);
+
 class TensorSource {
  public:
   virtual ~TensorSource() = default;

@@ -29,7 +29,9 @@ void softmax_row(float* scores, int64_t len) {
   float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
   for (int64_t j = 0; j < len; ++j) {
-    const float e = detail::fast_exp2(scores[j] * kLog2e - shift);
+    // Clamped so the float-to-int step inside fast_exp2 stays defined for any input;
+    // 2^-150 is already below the smallest result it returns (and a NaN maps to it).
+    const float e = detail::fast_exp2(std::max(-150.0f, scores[j] * kLog2e - shift));
     scores[j] = e;
     sum += e;
   }
