@@ -14,6 +14,7 @@ void add_bench(CLI::App& app, Action& action) {
   struct Opts {
     std::string model = "smollm2-135m";
     BenchOptions bench;
+    bool json = true;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("bench", "prefill and decode throughput of a model (JSON on stdout)");
@@ -24,6 +25,8 @@ void add_bench(CLI::App& app, Action& action) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--repeats", o->bench.repeats, "prefill repetitions (best is kept)")->capture_default_str()
       ->check(CLI::PositiveNumber);
+  // bench always prints JSON; the flag is accepted so `--json` works on every subcommand.
+  cmd->add_flag("--json", o->json, "print JSON (the default and only output of bench)");
   cmd->callback([o, &action] {
     action = [o]() -> int {
       ModelSession s = open_model(o->model);
