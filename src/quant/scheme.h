@@ -86,6 +86,19 @@ struct QuantizeOptions {
 
   int lm_head_bits = 16;  // lm_head weights; 16 keeps them in full precision
 
+  // Copies what is applied at run time (scheme, activation and KV options) from `o`,
+  // keeping this object's weight, rotation and calibration options.
+  void take_runtime_options(const QuantizeOptions& o) {
+    scheme = o.scheme;
+    a_clip = o.a_clip;
+    a_group = o.a_group;
+    a_sym = o.a_sym;
+    a_bits_at = o.a_bits_at;
+    kv_clip = o.kv_clip;
+    kv_group = o.kv_group;
+    kv_sym = o.kv_sym;
+    intact_kv = o.intact_kv;
+  }
   float resolved_a_clip() const { return resolved_a_clip(scheme.a_bits); }
   float resolved_a_clip(int bits) const { return a_clip > 0.0f ? a_clip : (bits <= 4 ? 0.9f : 1.0f); }
   // Checks values that do not depend on the model (bits, ratios, counts).

@@ -17,15 +17,7 @@ RetargetReport retarget_runtime_scheme(const std::string& source, const std::str
   if (merged.scheme.w_bits != options.scheme.w_bits)
     fail("{}: its weights are {}-bit ({}); scheme {} needs {}-bit weights, which takes a new quantization", source,
          merged.scheme.w_bits, source_scheme, options.scheme.name, options.scheme.w_bits);
-  merged.scheme = options.scheme;
-  merged.a_clip = options.a_clip;
-  merged.a_group = options.a_group;
-  merged.a_sym = options.a_sym;
-  merged.a_bits_at = options.a_bits_at;
-  merged.kv_clip = options.kv_clip;
-  merged.kv_group = options.kv_group;
-  merged.kv_sym = options.kv_sym;
-  merged.intact_kv = options.intact_kv;
+  merged.take_runtime_options(options);
   merged.validate();
   merged.validate_for(m.weights.config, source);
   apply_quant_specs(merged, m.recipe);
