@@ -10,6 +10,9 @@
 # (`quantize --weights-from`) instead of calibrating three times; *_best rows add the
 # beyond-paper options (weight groups of 64, asymmetric weights, asymmetric
 # activation groups of 64; _down8 keeps down_proj inputs at 8 bits).
+# EVALUATOR=torch scores the quantized files with tools/reference/quarot_runtime.py (an independent
+# PyTorch implementation of the runtime, e.g. on a GPU: PYTHON names its interpreter, TORCH_DEVICE its
+# device) instead of `quarot ppl|eval`; the fp row is then the unrotated W16A16 file.
 # Writes OUTDIR/<row>.quantize.json, OUTDIR/<row>.ppl.json, OUTDIR/<row>.hellaswag.json, OUTDIR/table.md.
 set -euo pipefail
 out=${1:?usage: accuracy_table.sh OUTDIR}
@@ -24,9 +27,15 @@ jobs=${JOBS:-1}
 threads=${THREADS:-0}
 rows=${ROWS:-"fp w16a16 w8a8_rtn_none w8a8_rtn_had w6a6_rtn_had w4a16_rtn_had w4a16_gptq_had w4a8kv4_gptq_had w4a4kv4_rtn_none w4a4kv4_rtn_had w4a4kv4_gptq_had k4v4_had w8a8_rtn_had_wasym w4a16_gptq_had_best w4a4kv4_gptq_had_best"}
 hs_rows=${HS_ROWS-"fp w8a8_rtn_had w4a4kv4_gptq_had"}
+evaluator=${EVALUATOR:-quarot}
+py=${PYTHON:-python3}
+torch_device=${TORCH_DEVICE:-cuda}
+runtime_py="$(dirname "$0")/../tools/reference/quarot_runtime.py"
+case $evaluator in quarot | torch) ;; *) echo "accuracy_table.sh: EVALUATOR must be quarot or torch" >&2; exit 2 ;; esac
 
 spec() {  # row -> "scheme weights rotate"
   case $1 in
+    fp) echo "W16A16 rtn none" ;;  # only for EVALUATOR=torch, which needs a file
     w16a16) echo "W16A16 rtn hadamard" ;;
     w8a8_rtn_none) echo "W8A8 rtn none" ;;
     w8a8_rtn_had) echo "W8A8 rtn hadamard" ;;
@@ -47,7 +56,7 @@ spec() {  # row -> "scheme weights rotate"
 }
 
 model_for() {
-  if [ "$1" = fp ]; then echo "$model"; else echo "$out/$1.quarot.safetensors"; fi
+  if [ "$1" = fp ] && [ "$evaluator" = quarot ]; then echo "$model"; else echo "$out/$1.quarot.safetensors"; fi
 }
 
 # The row whose weights a row reuses, if any.
@@ -79,14 +88,26 @@ quantize_row() {
 
 run_row() {
   local row=$1
-  [ "$row" = fp ] || quantize_row "$row"
-  [ -f "$out/$row.ppl.json" ] || $q -q -t "$threads" ppl -m "$(model_for "$row")" \
+  [ "$row" = fp ] && [ "$evaluator" = quarot ] || quantize_row "$row"
+  if [ -f "$out/$row.ppl.json" ]; then
+    :
+  elif [ "$evaluator" = torch ]; then
+    "$py" "$runtime_py" ppl "$(model_for "$row")" --device "$torch_device" --text "$data/wikitext-2-raw-v1.test.txt" \
+      --max-chunks "$chunks" --json "$out/$row.ppl.json" > /dev/null 2> "$out/$row.ppl.log"
+  else
+    $q -q -t "$threads" ppl -m "$(model_for "$row")" \
       --text "$data/wikitext-2-raw-v1.test.txt" --max-chunks "$chunks" --json > "$out/$row.ppl.json" 2> "$out/$row.ppl.log"
+  fi
   echo "$row: $(grep -m1 '"ppl"' "$out/$row.ppl.json")" >&2
   case " $hs_rows " in *" $row "*) run_hellaswag "$row" ;; esac
 }
 run_hellaswag() {
   local row=$1
+  if [ ! -f "$out/$row.hellaswag.json" ] && [ "$evaluator" = torch ]; then
+    "$py" "$runtime_py" hellaswag "$(model_for "$row")" --device "$torch_device" --batch 16 \
+      --data "$data/hellaswag_val_full.txt.bz2" --limit "$hs_limit" --json "$out/$row.hellaswag.json" > /dev/null \
+      2> "$out/$row.hellaswag.log"
+  fi
   [ -f "$out/$row.hellaswag.json" ] || $q -q -t "$threads" eval --task hellaswag -m "$(model_for "$row")" \
       --data "$data/hellaswag_val_full.txt.bz2" --limit "$hs_limit" --json > "$out/$row.hellaswag.json" \
       2> "$out/$row.hellaswag.log"
