@@ -22,6 +22,7 @@ void add_quantize(CLI::App& app, Action& action) {
     std::string model = "smollm2-135m", scheme = "W4A4KV4", weights = "rtn", rotate = "hadamard";
     std::string calib, output, weights_from;
     uint64_t seed = 0;
+    int64_t seed_trials = 1, seed_trial_windows = 4;
     int64_t calib_windows = 128, calib_seqlen = 2048, w_group = 0, a_group = 0, kv_group = 0;
     float a_clip = 0.0f, kv_clip = 0.95f;
     double percdamp = 0.01;
@@ -37,6 +38,14 @@ void add_quantize(CLI::App& app, Action& action) {
   cmd->add_option("--weights", o->weights, "weight quantizer: rtn or gptq")->capture_default_str();
   cmd->add_option("--rotate", o->rotate, "residual rotation: hadamard, random or none")->capture_default_str();
   cmd->add_option("--seed", o->seed, "seed of the rotations and calibration sampling")->capture_default_str();
+  cmd->add_option("--seed-trials", o->seed_trials,
+                  "try N rotation seeds (seed, seed+1, ...) and keep the one with the lowest NLL on calibration "
+                  "windows (best-of-N rotations)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  cmd->add_option("--seed-trial-windows", o->seed_trial_windows, "calibration windows that score each seed")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--calib", o->calib,
                   "calibration text for GPTQ (default: WikiText-2 validation from $QUAROT_DATA or ../shared/data)");
   cmd->add_option("--calib-windows", o->calib_windows, "number of calibration windows")
@@ -77,6 +86,8 @@ void add_quantize(CLI::App& app, Action& action) {
       opt.weights = parse_weight_method(o->weights);
       opt.rotate = parse_rotation_mode(o->rotate);
       opt.seed = o->seed;
+      opt.seed_trials = o->seed_trials;
+      opt.seed_trial_windows = o->seed_trial_windows;
       opt.w_sym = !o->w_asym;
       opt.w_group = o->w_group;
       opt.w_clip_search = !o->no_clip_search;
@@ -117,7 +128,8 @@ void add_quantize(CLI::App& app, Action& action) {
         }
         return 0;
       }
-      const bool calibrate = opt.weights == WeightMethod::kGptq && opt.scheme.quantizes_weights();
+      const bool calibrate =
+          (opt.weights == WeightMethod::kGptq && opt.scheme.quantizes_weights()) || opt.seed_trials > 1;
       if (calibrate)
         opt.calib_path = o->calib.empty() ? default_data_path("wikitext-2-v1.valid.tokenized.txt") : o->calib;
       opt.validate();

@@ -145,6 +145,10 @@ void QuantizeOptions::validate() const {
   if (weights == WeightMethod::kGptq && gptq.act_order && w_group > 0 && !gptq.static_groups)
     fail("GPTQ act_order with weight groups needs static_groups (stored groups must follow the original column order)");
   if (calib_windows <= 0) fail("calibration windows {} must be positive", calib_windows);
+  if (seed_trials < 1 || seed_trials > 1000) fail("seed trials {} must be in 1..1000", seed_trials);
+  if (seed_trial_windows < 1) fail("seed trial windows {} must be positive", seed_trial_windows);
+  if (seed_trials > 1 && rotate == RotationMode::kNone)
+    fail("seed trials {} need a rotation to vary (--rotate hadamard or random, not none)", seed_trials);
   if (calib_seqlen <= 0) fail("calibration sequence length {} must be positive", calib_seqlen);
 }
 
@@ -205,6 +209,8 @@ nlohmann::json to_json(const QuantizeOptions& o) {
       {"weights", to_string(o.weights)},
       {"rotate", to_string(o.rotate)},
       {"seed", o.seed},
+      {"seed_trials", o.seed_trials},
+      {"seed_trial_windows", o.seed_trial_windows},
       {"w_sym", o.w_sym},
       {"w_group", o.w_group},
       {"w_clip_search", o.w_clip_search},
@@ -239,6 +245,8 @@ QuantizeOptions quantize_options_from_json(const nlohmann::json& j, const std::s
     if (j.contains("weights")) o.weights = parse_weight_method(j.at("weights").get<std::string>());
     if (j.contains("rotate")) o.rotate = parse_rotation_mode(j.at("rotate").get<std::string>());
     get(j, "seed", o.seed);
+    get(j, "seed_trials", o.seed_trials);
+    get(j, "seed_trial_windows", o.seed_trial_windows);
     get(j, "w_sym", o.w_sym);
     get(j, "w_group", o.w_group);
     get(j, "w_clip_search", o.w_clip_search);

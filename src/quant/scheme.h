@@ -57,6 +57,10 @@ struct QuantizeOptions {
   WeightMethod weights = WeightMethod::kRtn;
   RotationMode rotate = RotationMode::kHadamard;
   uint64_t seed = 0;
+  // Best-of-N rotation seeds (quant/pipeline/seed_search.h): try seed, seed+1, ...,
+  // seed+seed_trials-1 and keep the lowest NLL on seed_trial_windows calibration windows.
+  int64_t seed_trials = 1;
+  int64_t seed_trial_windows = 4;
 
   // Weights: per output channel (w_group 0) or per group of w_group input columns.
   bool w_sym = true;

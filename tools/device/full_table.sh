@@ -9,6 +9,7 @@
 #   call 2  carry .device/b (quarot, libs, model.part01):   tools/device/full_table.sh start 540
 #   call 3+ (no carry, within 30 s of the last):            tools/device/full_table.sh wait 560
 #   last                                                   tools/device/full_table.sh pack
+# `seeds` instead of `start` runs tools/device/seed_trials.sh (best-of-N rotation seeds).
 #
 # Jobs run under setsid so they outlive one call while the machine stays warm.
 set -uo pipefail
@@ -24,7 +25,7 @@ export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVL
 wait_for_jobs() {
   local t0=$SECONDS
   while [ $((SECONDS - t0)) -lt "$budget" ]; do
-    if ! pgrep -f "accuracy_table.sh|crosscheck_rows|run_reference" > /dev/null; then
+    if ! pgrep -f "accuracy_table.sh|crosscheck_rows|run_reference|seed_trials.sh" > /dev/null; then
       echo "all jobs done"
       return 0
     fi
@@ -40,12 +41,17 @@ case $cmd in
     nproc; grep -m1 'model name' /proc/cpuinfo; nvidia-smi -L
     python3 -c 'import torch, transformers, tokenizers, safetensors; print("torch", torch.__version__, "transformers", transformers.__version__, "cuda", torch.cuda.is_available())'
     ;;
-  start)
+  start | seeds)
     mkdir -p $QUAROT_CACHE/models/smollm2-135m $q $res
     cat $stage/model.part00 .device/b/model.part01 > $QUAROT_CACHE/models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf
     sha256sum $QUAROT_CACHE/models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf
     cp .device/b/quarot $q/ && cp -r .device/b/lib $q/
     $q/quarot --version 2>&1 | head -1
+    if [ "$cmd" = seeds ]; then
+      setsid nohup bash "$repo/tools/device/seed_trials.sh" $q/quarot $res > $res/seeds.log 2>&1 < /dev/null &
+      wait_for_jobs
+      exit 0
+    fi
     # The table: GPTQ sources first so their calibrations start at once.
     ROWS="w4a4kv4_gptq_had w4a16_gptq_had_best fp w16a16 w8a8_rtn_had w8a8_rtn_none w8a8_rtn_had_wasym w6a6_rtn_had \
 w4a16_rtn_had k4v4_had w4a4kv4_rtn_had w4a4kv4_rtn_none w4a16_gptq_had w4a8kv4_gptq_had w4a4kv4_gptq_had_best"

@@ -198,11 +198,24 @@ QuantizationResult quantize_model(const ModelWeights& fp, const QuantizeOptions&
   const std::string source = fp.config.name.empty() ? "model" : fp.config.name;
   options.validate_for(fp.config, source);
 
+  if (options.seed_trials > 1) {
+    // Pick the seed, then run the pass once with it.
+    SeedSearchResult search = search_rotation_seed(fp, options, calib_windows);
+    QuantizeOptions chosen = options;
+    chosen.seed = search.best_seed;
+    chosen.seed_trials = 1;
+    QuantizationResult r = quantize_model(fp, chosen, calib_windows);
+    r.report.seed_search = std::move(search);
+    r.report.total_seconds = seconds_since(t_start);
+    return r;
+  }
+
   QuantizationResult r;
   r.weights = fp;
   r.report.model = fp.config.name;
   r.report.scheme = options.scheme.name;
   r.report.head_dim = fp.config.head_dim;
+  r.report.seed = options.seed;
 
   const auto t_rot = Clock::now();
   r.report.rotation = apply_rotation_stage(r.weights, r.recipe, to_string(options.rotate), options.seed);
@@ -254,7 +267,7 @@ void save_quantization_result(const std::string& path, const QuantizationResult&
                               const std::string& tokenizer_json, const std::string& source_path,
                               const std::string& tokenizer_config_json) {
   nlohmann::json rotation = r.report.to_json()["rotation"];
-  rotation["seed"] = options.seed;
+  rotation["seed"] = r.report.seed;
   rotation["description"] = r.report.rotation.residual;
   nlohmann::json info = {{"scheme", options.scheme.name},
                                {"options", to_json(options)},
@@ -277,8 +290,18 @@ nlohmann::json QuantizeReport::to_json() const {
                         {"all_exact_hadamard", rotation.all_exact_hadamard},
                         {"max_orthogonality_error", rotation.max_orthogonality_error},
                         {"fallbacks", rotation.fallbacks}};
+  nlohmann::json search = nullptr;
+  if (seed_search) {
+    nlohmann::json trials = nlohmann::json::array();
+    for (const SeedTrial& t : seed_search->trials)
+      trials.push_back({{"seed", t.seed}, {"calib_nll", t.calib_nll}, {"seconds", t.seconds}});
+    search = {{"best_seed", seed_search->best_seed}, {"windows", seed_search->windows},
+              {"seqlen", seed_search->seqlen}, {"proxy", seed_search->proxy}, {"trials", trials}};
+  }
   return {{"model", model},
           {"scheme", scheme},
+          {"seed", seed},
+          {"seed_search", search},
           {"weight_method", weight_method},
           {"rotation", rot},
           {"activations", describe_act(recipe.act)},
@@ -316,6 +339,14 @@ std::string QuantizeReport::to_text() const {
       pos += 14;
     }
     s += fmt::format("fallbacks    {}\n", lines);
+  }
+  if (seed_search) {
+    s += fmt::format("seed search  {} seeds on {} calibration windows of {} tokens, scored as {}; best seed {}\n",
+                     seed_search->trials.size(), seed_search->windows, seed_search->seqlen, seed_search->proxy,
+                     seed_search->best_seed);
+    for (const SeedTrial& t : seed_search->trials)
+      s += fmt::format("             seed {:<4} calib NLL {:.5f}{}\n", t.seed, t.calib_nll,
+                       t.seed == seed_search->best_seed ? "  <- chosen" : "");
   }
   if (calib_windows > 0) s += fmt::format("calibration  {} windows x {} tokens\n", calib_windows, calib_seqlen);
   s += fmt::format("time         rotate {:.1f} s, quantize weights {:.1f} s", rotate_seconds, quantize_seconds);

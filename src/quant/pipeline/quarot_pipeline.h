@@ -18,6 +18,7 @@
 #include "model/runtime_recipe.h"
 #include "model/weights.h"
 #include "quant/pipeline/rotation_step.h"
+#include "quant/pipeline/seed_search.h"
 #include "quant/quantized_matrix.h"
 #include "quant/scheme.h"
 
@@ -33,6 +34,8 @@ struct QuantizeReport {
   std::string scheme;            // e.g. "W4A4KV4"
   std::string weight_method;     // "rtn" | "gptq" | "none" (weights kept FP)
   RotationSummary rotation;
+  uint64_t seed = 0;             // the rotation seed used (the search's pick with seed_trials > 1)
+  std::optional<SeedSearchResult> seed_search;
   RuntimeRecipe recipe;          // what the runtime will do
   int64_t head_dim = 0;          // for describing the KV groups (group 0 = head_dim)
   int64_t calib_windows = 0;     // GPTQ only
@@ -54,7 +57,8 @@ struct QuantizationResult {
 };
 
 // Runs the whole pass on a copy of `fp`. calib_windows (token windows, see
-// quant/pipeline/calibration_data.h) are required for GPTQ and ignored by RTN.
+// quant/pipeline/calibration_data.h) are required for GPTQ and for a rotation seed
+// search (options.seed_trials > 1), and otherwise ignored.
 // Throws Error on invalid options for this model, missing calibration data, or
 // token ids outside the vocabulary.
 QuantizationResult quantize_model(const ModelWeights& fp, const QuantizeOptions& options,
