@@ -26,7 +26,7 @@ void add_quantize(CLI::App& app, Action& action) {
     int64_t calib_windows = 128, calib_seqlen = 2048, w_group = 0, a_group = 0, kv_group = 0;
     float a_clip = 0.0f, kv_clip = 0.95f;
     double percdamp = 0.01;
-    bool w_asym = false, no_clip_search = false, intact_kv = false, act_order = false, force_calib = false;
+    bool calib_quantized = false, w_asym = false, no_clip_search = false, intact_kv = false, act_order = false, force_calib = false;
     bool a_asym = false, kv_sym = false, static_groups = false;
     std::vector<std::string> a_bits_at;
     bool json = false;
@@ -70,6 +70,9 @@ void add_quantize(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_flag("--kv-sym", o->kv_sym, "symmetric KV cache grid (default asymmetric)");
   cmd->add_flag("--intact-kv", o->intact_kv, "keep the first token's K/V in full precision (IntactKV)");
+  cmd->add_flag("--calib-quantized", o->calib_quantized,
+                "GPTQ: calibrate through the quantized model (activation/KV quantization on, Hessians from "
+                "quantized inputs); beyond the paper");
   cmd->add_flag("--act-order", o->act_order, "GPTQ: quantize columns by decreasing Hessian diagonal");
   cmd->add_flag("--static-groups", o->static_groups,
                 "GPTQ with --w-group: group scales from the original weights (needed with --act-order)");
@@ -108,6 +111,7 @@ void add_quantize(CLI::App& app, Action& action) {
       opt.kv_sym = o->kv_sym;
       opt.intact_kv = o->intact_kv;
       opt.gptq.act_order = o->act_order;
+      opt.calib_quantized = o->calib_quantized;
       opt.gptq.percdamp = o->percdamp;
       opt.gptq.static_groups = o->static_groups;
       opt.calib_windows = o->calib_windows;

@@ -227,6 +227,7 @@ nlohmann::json to_json(const QuantizeOptions& o) {
         {"percdamp", o.gptq.percdamp},
         {"act_order", o.gptq.act_order},
         {"static_groups", o.gptq.static_groups}}},
+      {"calib_quantized", o.calib_quantized},
       {"calib_path", o.calib_path},
       {"calib_windows", o.calib_windows},
       {"calib_seqlen", o.calib_seqlen},
@@ -265,6 +266,7 @@ QuantizeOptions quantize_options_from_json(const nlohmann::json& j, const std::s
       get(g, "act_order", o.gptq.act_order);
       get(g, "static_groups", o.gptq.static_groups);
     }
+    get(j, "calib_quantized", o.calib_quantized);
     get(j, "calib_path", o.calib_path);
     get(j, "calib_windows", o.calib_windows);
     get(j, "calib_seqlen", o.calib_seqlen);

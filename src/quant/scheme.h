@@ -84,6 +84,11 @@ struct QuantizeOptions {
 
   GptqOptions gptq;
 
+  // GPTQ calibration through the quantized model: activation and KV quantization on
+  // while calibrating, Hessians from quantized inputs (beyond the paper, which
+  // calibrates with them off). The weights then depend on the activation scheme.
+  bool calib_quantized = false;
+
   std::string calib_path;
   int64_t calib_windows = 128;
   int64_t calib_seqlen = 2048;

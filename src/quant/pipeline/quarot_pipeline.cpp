@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/progress.h"
 #include "kernels/backend.h"
+#include "kernels/cpu/fake_quant.h"
 #include "model/llama_model.h"
 #include "quant/gptq.h"
 #include "quant/quantized_model.h"
@@ -109,11 +110,23 @@ void quantize_layers_gptq(QuantizationResult& r, const QuantizeOptions& o, const
     for (int64_t t = 0; t < seqlen; ++t)
       std::copy_n(r.weights.tok_embeddings.row(windows[w][t]), H, hidden.data() + (w * seqlen + t) * H);
 
-  RuntimeRecipe calib_recipe;  // the rotations only
+  // The paper's calibration: the rotations only. With calib_quantized the layers run
+  // as deployed (activation and KV quantization on) and each Hessian is built from
+  // the quantized inputs its linear will multiply.
+  RuntimeRecipe calib_recipe;
   calib_recipe.qk_rotation = r.recipe.qk_rotation;
   calib_recipe.o_proj_input = r.recipe.o_proj_input;
   calib_recipe.down_proj_input = r.recipe.down_proj_input;
   calib_recipe.norms_folded = r.recipe.norms_folded;
+  if (o.calib_quantized) apply_quant_specs(o, calib_recipe);
+  std::vector<float> quantized_input;
+  auto hessian_input = [&](LinearSlot slot, const float* x, int64_t n, int64_t dim) -> const float* {
+    const ActQuantSpec& a = calib_recipe.act_for(linear_slot_name(slot));
+    if (!a.enabled()) return x;
+    quantized_input.assign(x, x + n * dim);
+    fake_quant_rows(quantized_input.data(), n, dim, a.bits, a.clip_ratio, a.group, a.symmetric);
+    return quantized_input.data();
+  };
   const std::shared_ptr<const Backend> backend = make_cpu_backend();
 
   std::vector<float> scratch(static_cast<size_t>(seqlen * H));
@@ -125,7 +138,8 @@ void quantize_layers_gptq(QuantizationResult& r, const QuantizeOptions& o, const
     HessianAccumulator h_qkv(H), h_o(c.q_dim()), h_gate_up(H), h_down(c.intermediate);
     {
       LlamaModel layer(single_layer_model(r.weights, li), calib_recipe, backend);
-      layer.set_activation_hook([&](int, LinearSlot slot, const float* x, int64_t n, int64_t dim) {
+      layer.set_activation_hook([&](int, LinearSlot slot, const float* raw, int64_t n, int64_t dim) {
+        const float* x = hessian_input(slot, raw, n, dim);
         switch (slot) {
           case LinearSlot::kQkv: h_qkv.add(x, n, dim); break;
           case LinearSlot::kO: h_o.add(x, n, dim); break;

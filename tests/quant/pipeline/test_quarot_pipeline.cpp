@@ -238,6 +238,28 @@ TEST_F(QuarotPipeline, GptqHasLowerLayerOutputErrorThanRtn) {
             rms_rel_err(all_logits(rtn.weights, rtn.recipe, probe), ref_logits));
 }
 
+TEST_F(QuarotPipeline, CalibratingThroughTheQuantizedModel) {
+  std::vector<std::vector<int32_t>> calib;
+  for (int i = 0; i < 4; ++i) calib.push_back(text_like_tokens(64, config.vocab_size, 300 + i));
+  auto gptq = [&](const std::string& scheme, bool quantized) {
+    QuantizeOptions o = options_for(scheme, RotationMode::kHadamard, WeightMethod::kGptq);
+    o.calib_quantized = quantized;
+    return quantize_model(fp, o, calib);
+  };
+  // Nothing to quantize at run time besides the weights: the same calibration.
+  EXPECT_EQ(gptq("W4A16", true).weights.layers[1].w_down.data, gptq("W4A16", false).weights.layers[1].w_down.data);
+  // With 4-bit activations and KV, layer 0's Hessians (its inputs are the embeddings,
+  // identical in both) come from quantized inputs, and layer 1 sees layer 0 as deployed.
+  const QuantizationResult plain = gptq("W4A4KV4", false), through = gptq("W4A4KV4", true);
+  EXPECT_NE(through.weights.layers[0].wq.data, plain.weights.layers[0].wq.data);
+  EXPECT_NE(through.weights.layers[1].w_down.data, plain.weights.layers[1].w_down.data);
+  EXPECT_EQ(through.recipe.act.bits, 4);
+  // The option travels with the file's options.
+  QuantizeOptions o;
+  o.calib_quantized = true;
+  EXPECT_TRUE(quantize_options_from_json(to_json(o), "test").calib_quantized);
+}
+
 TEST_F(QuarotPipeline, GptqWithoutCalibrationDataIsAnError) {
   EXPECT_THROW(quantize_model(fp, options_for("W4A16", RotationMode::kHadamard, WeightMethod::kGptq), {}), Error);
   // Token ids outside the vocabulary.
