@@ -9,7 +9,11 @@
 #   call 2  carry .device/b (quarot, libs, model.part01):   tools/device/full_table.sh start 540
 #   call 3+ (no carry, within 30 s of the last):            tools/device/full_table.sh wait 560
 #   last                                                   tools/device/full_table.sh pack
-# `seeds` instead of `start` runs tools/device/seed_trials.sh (best-of-N rotation seeds).
+# `seeds` instead of `start` runs tools/device/seed_trials.sh (best-of-N rotation seeds),
+# `ref` runs tools/device/reference_and_calib.sh (spcl/QuaRot itself; --calib-quantized);
+# `calib` runs tools/device/calib_size.sh (128 calibration windows; the reference at 16).
+# Carry .ref/spcl_quarot for `ref` and `calib` in EVERY call of that lease: a call that
+# does not carry an ignored path deletes it on the machine.
 #
 # Jobs run under setsid so they outlive one call while the machine stays warm.
 set -uo pipefail
@@ -25,7 +29,7 @@ export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVL
 wait_for_jobs() {
   local t0=$SECONDS
   while [ $((SECONDS - t0)) -lt "$budget" ]; do
-    if ! pgrep -f "accuracy_table.sh|crosscheck_rows|run_reference|seed_trials.sh" > /dev/null; then
+    if ! pgrep -f "accuracy_table.sh|crosscheck_rows|run_reference|seed_trials.sh|reference_and_calib.sh|calib_size.sh" > /dev/null; then
       echo "all jobs done"
       return 0
     fi
@@ -41,12 +45,24 @@ case $cmd in
     nproc; grep -m1 'model name' /proc/cpuinfo; nvidia-smi -L
     python3 -c 'import torch, transformers, tokenizers, safetensors; print("torch", torch.__version__, "transformers", transformers.__version__, "cuda", torch.cuda.is_available())'
     ;;
-  start | seeds)
+  start | seeds | ref | calib)
     mkdir -p $QUAROT_CACHE/models/smollm2-135m $q $res
     cat $stage/model.part00 .device/b/model.part01 > $QUAROT_CACHE/models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf
     sha256sum $QUAROT_CACHE/models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf
     cp .device/b/quarot $q/ && cp -r .device/b/lib $q/
     $q/quarot --version 2>&1 | head -1
+    if [ "$cmd" = ref ]; then
+      setsid nohup bash "$repo/tools/device/reference_and_calib.sh" $q/quarot \
+        $QUAROT_CACHE/models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf $res > $res/ref.log 2>&1 < /dev/null &
+      wait_for_jobs
+      exit 0
+    fi
+    if [ "$cmd" = calib ]; then
+      setsid nohup bash "$repo/tools/device/calib_size.sh" $q/quarot \
+        $QUAROT_CACHE/models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf $res > $res/calib.log 2>&1 < /dev/null &
+      wait_for_jobs
+      exit 0
+    fi
     if [ "$cmd" = seeds ]; then
       setsid nohup bash "$repo/tools/device/seed_trials.sh" $q/quarot $res > $res/seeds.log 2>&1 < /dev/null &
       wait_for_jobs
