@@ -8,20 +8,7 @@
 set -uo pipefail
 q=${1:?usage: seed_trials.sh QUAROT OUTDIR}
 out=${2:?}
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-data=$QUAROT_DATA
-calib="$data/wikitext-2-v1.valid.tokenized.txt"
-score() {  # row
-  python3 "$repo/tools/reference/quarot_runtime.py" ppl "$out/$1.quarot.safetensors" --text "$data/wikitext-2-raw-v1.test.txt" \
-    --json "$out/$1.ppl.json" > /dev/null 2> "$out/$1.ppl.log"
-  echo "$1: $(grep -m1 '"ppl"' "$out/$1.ppl.json")"
-}
-row() {  # name, threads, quantize flags...
-  local name=$1 threads=$2
-  shift 2
-  $q -q -t "$threads" quantize "$@" --calib "$calib" -o "$out/$name.quarot.safetensors" --json \
-    > "$out/$name.quantize.json" 2> "$out/$name.quantize.log" && score "$name"
-}
+source "$(dirname "$0")/lib.sh"
 (for s in 0 1 2 3 4 5 6 7; do row "w4a4kv4_rtn_had_seed$s" 4 --scheme W4A4KV4 --seed $s; done) &
 row w4a4kv4_rtn_had_trials8 4 --scheme W4A4KV4 --seed-trials 8 &
 row w4a4kv4_gptq_had_trials8 4 --scheme W4A4KV4 --weights gptq --calib-windows 16 --seed-trials 8 &

@@ -29,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hf_model  # noqa: E402  (sets offline env before transformers loads)
+from json_out import write_json_atomic  # noqa: E402
 import torch  # noqa: E402
 
 DEFAULT_TEXT = "/work/shared/data/wikitext-2-raw-v1.test.txt"
@@ -187,11 +188,7 @@ def main() -> None:
     log(f"{args.protocol} ppl = {out['ppl']:.6f} (nll {out['nll']:.6f}, {out['chunks']} chunks of {seqlen}, "
         f"{out['tokens']} tokens, {seconds:.1f}s)")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json + ".part"
-        with open(tmp, "w") as f:
-            json.dump(out, f, indent=1)
-        os.replace(tmp, args.json)
+        write_json_atomic(args.json, out)
         log(f"wrote {args.json}")
 
 

@@ -36,6 +36,9 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from json_out import write_json_atomic  # noqa: E402
+
 DATA = Path(os.environ.get("QUAROT_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 
 
@@ -369,12 +372,8 @@ def main():
                    "device_name": torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu",
                    "torch": torch.__version__, "load_seconds": load_s, "seconds": time.time() - t0,
                    "engine": "tools/reference/quarot_runtime.py"})
-    out = json.dumps(result, indent=2)
     if a.json:
-        tmp = a.json + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(out + "\n")
-        os.replace(tmp, a.json)
+        write_json_atomic(a.json, result, indent=2)
     summary = {k: v for k, v in result.items() if k != "chunk_nll"}
     print(json.dumps(summary, indent=2))
 

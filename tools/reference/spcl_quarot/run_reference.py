@@ -59,6 +59,9 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import torch  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from json_out import write_json_atomic  # noqa: E402
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_REF_DIR = REPO_ROOT / ".ref" / "spcl_quarot" / "fake_quant"
 DEFAULT_MODEL_DIR = Path.home() / ".cache" / "quarot" / "reference" / "smollm2-135m-hf"
@@ -468,11 +471,7 @@ def main():
     }
     log(f"row {opts.row}: ppl {out['ppl']:.6f} over {out['windows']} windows, {seconds:.1f}s")
     if opts.out_json:
-        Path(opts.out_json).parent.mkdir(parents=True, exist_ok=True)
-        tmp = opts.out_json + ".part"
-        with open(tmp, "w") as f:
-            json.dump(out, f, indent=1)
-        os.replace(tmp, opts.out_json)
+        write_json_atomic(opts.out_json, out)
         log(f"wrote {opts.out_json}")
 
 
