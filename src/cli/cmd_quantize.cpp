@@ -47,7 +47,8 @@ void add_quantize(CLI::App& app, Action& action) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--calib", o->calib,
-                  "calibration text for GPTQ (default: WikiText-2 validation from $QUAROT_DATA or ../shared/data)");
+                  "calibration text for GPTQ and --seed-trials (default: WikiText-2 validation from $QUAROT_DATA "
+                  "or ../shared/data)");
   cmd->add_option("--calib-windows", o->calib_windows, "number of calibration windows")
       ->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--calib-seqlen", o->calib_seqlen, "tokens per calibration window")
