@@ -177,13 +177,20 @@ class Runtime:
         exponent = torch.arange(0, half, dtype=torch.float32) * 2.0 / c["head_dim"]
         self.inv_freq = (1.0 / torch.pow(torch.tensor(float(c["rope_theta"]), dtype=torch.float32), exponent)).to(device)
 
+    perturb = 0.0  # > 0: multiply every linear output by (1 + perturb * N(0,1)), seeded (sensitivity probe)
+
     def linear(self, x, name, slot, rotation=None):
         if rotation is not None:
             x = rotation(x)
         x = act_quant(x, self.act[slot])
         y = x @ self.w[name].T
         bias = self.w.get(name.replace(".w", ".b")) if name.split(".")[-1] in ("wq", "wk", "wv") else None
-        return y + bias if bias is not None else y
+        y = y + bias if bias is not None else y
+        if self.perturb > 0.0:
+            if not hasattr(self, "_noise"):
+                self._noise = torch.Generator(device=y.device).manual_seed(1)
+            y = y * (1.0 + self.perturb * torch.randn(y.shape, generator=self._noise, device=y.device))
+        return y
 
     def rmsnorm(self, x, weight):
         inv = torch.rsqrt((x * x).mean(dim=-1, keepdim=True) + self.c["rms_eps"])
@@ -344,6 +351,9 @@ def main():
     ap.add_argument("--max-chunks", type=int, default=0, help="first N windows only (0 = all)")
     ap.add_argument("--limit", type=int, default=0, help="first N HellaSwag tasks only (0 = all)")
     ap.add_argument("--batch", type=int, default=4, help="windows (ppl) or tasks (hellaswag) per forward")
+    ap.add_argument("--perturb", type=float, default=0.0,
+                    help="multiply every linear output by (1 + P*N(0,1)), seeded: how much FP32-level noise moves "
+                         "the result (4-bit activation codes flip); 0 = off")
     ap.add_argument("--json", help="write the result JSON here")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args()
@@ -356,6 +366,7 @@ def main():
     t0 = time.time()
     qf = QuarotFile(a.model, a.device)
     rt = Runtime(qf, a.device)
+    rt.perturb = a.perturb
     encode = make_tokenizer(qf)
     load_s = time.time() - t0
     t0 = time.time()
@@ -370,7 +381,7 @@ def main():
         result = hellaswag(rt, encode, tasks, a.batch, log)
     result.update({"model": a.model, "scheme": qf.info.get("scheme"), "device": a.device,
                    "device_name": torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu",
-                   "torch": torch.__version__, "load_seconds": load_s, "seconds": time.time() - t0,
+                   "torch": torch.__version__, "perturb": a.perturb, "load_seconds": load_s, "seconds": time.time() - t0,
                    "engine": "tools/reference/quarot_runtime.py"})
     if a.json:
         write_json_atomic(a.json, result, indent=2)
