@@ -26,7 +26,8 @@ void add_quantize(CLI::App& app, Action& action) {
     int64_t calib_windows = 128, calib_seqlen = 2048, w_group = 0, a_group = 0, kv_group = 0;
     float a_clip = 0.0f, kv_clip = 0.95f;
     double percdamp = 0.01;
-    bool calib_quantized = false, w_asym = false, no_clip_search = false, intact_kv = false, act_order = false, force_calib = false;
+    bool w_asym = false, no_clip_search = false, intact_kv = false, act_order = false, force_calib = false;
+    bool calib_quantized = false;
     bool a_asym = false, kv_sym = false, static_groups = false;
     std::vector<std::string> a_bits_at;
     bool json = false;
@@ -112,9 +113,9 @@ void add_quantize(CLI::App& app, Action& action) {
       opt.kv_sym = o->kv_sym;
       opt.intact_kv = o->intact_kv;
       opt.gptq.act_order = o->act_order;
-      opt.calib_quantized = o->calib_quantized;
       opt.gptq.percdamp = o->percdamp;
       opt.gptq.static_groups = o->static_groups;
+      opt.calib_quantized = o->calib_quantized;
       opt.calib_windows = o->calib_windows;
       opt.calib_seqlen = o->calib_seqlen;
       if (!o->weights_from.empty()) {

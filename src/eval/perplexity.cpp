@@ -14,14 +14,6 @@ PplProtocol parse_ppl_protocol(const std::string& name) {
   fail("--protocol: unknown protocol '{}' (expected gptq or llama.cpp)", name);
 }
 
-double token_nll(const float* row, int64_t vocab, int32_t target) {
-  double mx = row[0];
-  for (int64_t i = 1; i < vocab; ++i) mx = std::max(mx, static_cast<double>(row[i]));
-  double sum = 0.0;
-  for (int64_t i = 0; i < vocab; ++i) sum += std::exp(static_cast<double>(row[i]) - mx);
-  return (std::log(sum) + mx) - static_cast<double>(row[target]);
-}
-
 PerplexityResult evaluate_perplexity(const LlamaModel& model, const std::vector<int32_t>& ids,
                                      const PerplexityOptions& opt) {
   const bool llamacpp = opt.protocol == PplProtocol::kLlamaCpp;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/vec_ops.h"  // token_nll
 #include "model/llama_model.h"
 
 namespace quarot {
@@ -40,8 +41,5 @@ struct PerplexityResult {
 
 PerplexityResult evaluate_perplexity(const LlamaModel& model, const std::vector<int32_t>& ids,
                                      const PerplexityOptions& opt);
-
-// NLL (nats) of `target` under one row of logits: logsumexp(row) - row[target], in double.
-double token_nll(const float* logits_row, int64_t vocab, int32_t target);
 
 }  // namespace quarot

@@ -1,5 +1,6 @@
 #include "kernels/cpu/vec_ops.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace quarot {
@@ -54,6 +55,14 @@ void axpy(float a, const float* x, int64_t n, float* y) {
 void scale(float* x, int64_t n, float a) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) x[i] *= a;
+}
+
+double token_nll(const float* row, int64_t vocab, int32_t target) {
+  double mx = row[0];
+  for (int64_t i = 1; i < vocab; ++i) mx = std::max(mx, static_cast<double>(row[i]));
+  double sum = 0.0;
+  for (int64_t i = 0; i < vocab; ++i) sum += std::exp(static_cast<double>(row[i]) - mx);
+  return (std::log(sum) + mx) - static_cast<double>(row[target]);
 }
 
 }  // namespace quarot

@@ -9,6 +9,9 @@ namespace quarot {
 // out[i] = x[i] / sqrt(mean(x^2) + eps) * w[i]  (w == null means all ones).
 // out may alias x.
 void rmsnorm(const float* x, const float* w, int64_t n, float eps, float* out);
+
+// NLL (nats) of `target` under one row of logits: logsumexp(row) - row[target], in double.
+double token_nll(const float* logits_row, int64_t vocab, int32_t target);
 // x <- exp(x - max x) / sum exp(x - max x), in place. n >= 1.
 void softmax_inplace(float* x, int64_t n);
 // out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)). out may alias gate or up.

@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/progress.h"
 #include "kernels/backend.h"
+#include "kernels/cpu/vec_ops.h"
 #include "model/llama_model.h"
 #include "quant/pipeline/quarot_pipeline.h"
 
@@ -15,7 +16,7 @@ namespace quarot {
 
 namespace {
 
-// Mean next-token NLL of the model over the windows (log-sum-exp in double).
+// Mean next-token NLL of the model over the first `count` windows.
 double mean_nll(const LlamaModel& model, const std::vector<std::vector<int32_t>>& windows, int64_t count) {
   const int64_t vocab = model.config().vocab_size;
   double total = 0.0;
@@ -26,15 +27,8 @@ double mean_nll(const LlamaModel& model, const std::vector<std::vector<int32_t>>
     const auto n = static_cast<int64_t>(ids.size());
     KvCache cache = model.make_cache(n);
     model.forward(ids.data(), n, cache, logits, true);
-    for (int64_t t = 0; t + 1 < n; ++t) {
-      const float* row = logits.data() + t * vocab;
-      double mx = row[0];
-      for (int64_t i = 1; i < vocab; ++i) mx = std::max(mx, static_cast<double>(row[i]));
-      double sum = 0.0;
-      for (int64_t i = 0; i < vocab; ++i) sum += std::exp(static_cast<double>(row[i]) - mx);
-      total += std::log(sum) + mx - static_cast<double>(row[ids[t + 1]]);
-      ++scored;
-    }
+    for (int64_t t = 0; t + 1 < n; ++t) total += token_nll(logits.data() + t * vocab, vocab, ids[t + 1]);
+    scored += n - 1;
   }
   if (scored == 0) fail("rotation seed search: the scoring windows hold no next-token predictions");
   return total / static_cast<double>(scored);
