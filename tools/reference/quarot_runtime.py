@@ -86,12 +86,8 @@ class QuarotFile:
                 zeros = f.get_tensor(name + ".zeros") if not tinfo["symmetric"] else None
                 self.weights[name] = dequantize(f.get_tensor(name + ".qweight"), f.get_tensor(name + ".scales"),
                                                 zeros, tinfo).to(device)
-            for name in names:
-                base = name.rsplit(".", 1)[0]
-                if base in self.weights and name != base:
-                    continue
-                if name in self.weights:
-                    continue
+            quantized_parts = {f"{q}.{part}" for q in self.weights for part in ("qweight", "scales", "zeros")}
+            for name in names - quantized_parts:
                 self.weights[name] = f.get_tensor(name).to(torch.float32).to(device)
         if "lm_head" not in self.weights:
             self.weights["lm_head"] = self.weights["tok_embeddings"]
@@ -292,7 +288,6 @@ def load_hellaswag(path: str):
 
 
 def hellaswag(rt: Runtime, encode, tasks, batch_tasks: int, log):
-    vocab = rt.c["vocab_size"]
     correct = correct_norm = 0
     done = 0
     pad = 0
@@ -333,7 +328,6 @@ def hellaswag(rt: Runtime, encode, tasks, batch_tasks: int, log):
             correct_norm += best_norm == label
             done += 1
         log(f"[{done}/{len(tasks)}] acc {correct / done:.4f} acc_norm {correct_norm / done:.4f}")
-    del vocab
     se = lambda p: math.sqrt(p * (1 - p) / (done - 1)) if done > 1 else 0.0  # noqa: E731
     return {"tasks": done, "acc": correct / done, "acc_stderr": se(correct / done),
             "acc_norm": correct_norm / done, "acc_norm_stderr": se(correct_norm / done)}
