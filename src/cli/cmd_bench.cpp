@@ -29,7 +29,7 @@ void add_bench(CLI::App& app, Action& action) {
   cmd->add_flag("--json", o->json, "print JSON (the default and only output of bench)");
   cmd->callback([o, &action] {
     action = [o]() -> int {
-      ModelSession s = open_model(o->model);
+      ModelSession s = open_model(o->model, cli_backend());
       const BenchResult r = run_bench(*s.model, o->bench);
       nlohmann::json j = {
           {"model", s.path},

@@ -30,7 +30,7 @@ void add_eval(CLI::App& app, Action& action) {
       if (o->task != "hellaswag") fail("--task: unknown task '{}' (available: hellaswag)", o->task);
       const std::string data = o->data.empty() ? default_data_path("hellaswag_val_full.txt.bz2") : o->data;
       const std::vector<HellaswagTask> tasks = load_hellaswag(data);
-      ModelSession s = open_model(o->model);
+      ModelSession s = open_model(o->model, cli_backend());
       HellaswagOptions opt;
       opt.limit = o->limit;
       const HellaswagResult r = evaluate_hellaswag(*s.model, *s.tokenizer, tasks, opt);

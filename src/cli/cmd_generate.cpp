@@ -34,7 +34,7 @@ void add_generate(CLI::App& app, Action& action) {
   cmd->add_flag("--json", o->json, "print the result (text, token counts, speeds) as JSON instead of streaming");
   cmd->callback([o, &action] {
     action = [o]() -> int {
-      ModelSession s = open_model(o->model);
+      ModelSession s = open_model(o->model, cli_backend());
       const Tokenizer& tok = *s.tokenizer;
       std::string text = o->prompt;
       if (o->chat) text = apply_chat_template(tok.chat_template(), text);

@@ -55,7 +55,7 @@ void add_inspect(CLI::App& app, Action& action) {
         j["path"] = path;
         j["format"] = "quarot quantized (safetensors)";
         j["config"] = config_json(q.weights.config);
-        j["parameters"] = q.weights.parameter_count();
+        j["parameters"] = q.parameter_count();
         j["quantization"] = q.info;
         tok = tokenizer_from_quantized(q, path);
       } else {

@@ -31,7 +31,7 @@ void add_ppl(CLI::App& app, Action& action) {
       const std::string text_path =
           o->text.empty() ? default_data_path("wikitext-2-raw-v1.test.txt") : o->text;
       const std::string text = read_text_file(text_path);
-      ModelSession s = open_model(o->model);
+      ModelSession s = open_model(o->model, cli_backend());
       PerplexityOptions opt;
       opt.protocol = protocol;
       opt.seqlen = o->seqlen > 0 ? o->seqlen : (protocol == PplProtocol::kLlamaCpp ? 512 : 2048);

@@ -25,6 +25,7 @@ void add_quantize(CLI::App& app, Action& action) {
     int64_t seed_trials = 1, seed_trial_windows = 4;
     int64_t calib_windows = 128, calib_seqlen = 2048, w_group = 0, a_group = 0, kv_group = 0;
     float a_clip = 0.0f, kv_clip = 0.95f;
+    int lm_head_bits = 16, embed_bits = 16;
     double percdamp = 0.01;
     bool w_asym = false, no_clip_search = false, intact_kv = false, act_order = false, force_calib = false;
     bool calib_quantized = false;
@@ -78,6 +79,11 @@ void add_quantize(CLI::App& app, Action& action) {
   cmd->add_flag("--act-order", o->act_order, "GPTQ: quantize columns by decreasing Hessian diagonal");
   cmd->add_flag("--static-groups", o->static_groups,
                 "GPTQ with --w-group: group scales from the original weights (needed with --act-order)");
+  cmd->add_option("--lm-head-bits", o->lm_head_bits, "lm_head weights: 16 (16-bit floats) or 2..8 (RTN)")
+      ->capture_default_str();
+  cmd->add_option("--embed-bits", o->embed_bits,
+                  "embedding table: 16 (16-bit floats) or 2..8 (per-row RTN; a tied lm_head shares it)")
+      ->capture_default_str();
   cmd->add_option("--percdamp", o->percdamp, "GPTQ damping, fraction of mean(diag H)")->capture_default_str();
   cmd->add_option("--weights-from", o->weights_from,
                   "reuse the weights of this quantized file (no calibration); only the activation/KV options apply")
@@ -117,6 +123,8 @@ void add_quantize(CLI::App& app, Action& action) {
       opt.gptq.static_groups = o->static_groups;
       opt.calib_quantized = o->calib_quantized;
       opt.calib_windows = o->calib_windows;
+      opt.lm_head_bits = o->lm_head_bits;
+      opt.embed_bits = o->embed_bits;
       opt.calib_seqlen = o->calib_seqlen;
       if (!o->weights_from.empty()) {
         opt.validate();

@@ -123,7 +123,8 @@ void QuantizeOptions::validate() const {
   check_bits(scheme.a_bits, "activation");
   check_bits(scheme.k_bits, "key cache");
   check_bits(scheme.v_bits, "value cache");
-  check_bits(lm_head_bits, "lm_head");
+  for (auto [bits, what] : {std::pair{lm_head_bits, "lm_head"}, {embed_bits, "embedding"}})
+    if (bits != 32) check_bits(bits, what);
   auto ratio = [](float r, const char* what) {
     if (!(r > 0.0f && r <= 1.0f)) fail("{} clip ratio {} must be in (0, 1]", what, r);
   };
@@ -232,6 +233,7 @@ nlohmann::json to_json(const QuantizeOptions& o) {
       {"calib_windows", o.calib_windows},
       {"calib_seqlen", o.calib_seqlen},
       {"lm_head_bits", o.lm_head_bits},
+      {"embed_bits", o.embed_bits},
   };
 }
 
@@ -271,6 +273,7 @@ QuantizeOptions quantize_options_from_json(const nlohmann::json& j, const std::s
     get(j, "calib_windows", o.calib_windows);
     get(j, "calib_seqlen", o.calib_seqlen);
     get(j, "lm_head_bits", o.lm_head_bits);
+    get(j, "embed_bits", o.embed_bits);
   } catch (const nlohmann::json::exception& e) {
     fail("{}: malformed quantization options: {}", source, e.what());
   } catch (const Error& e) {

@@ -93,7 +93,11 @@ struct QuantizeOptions {
   int64_t calib_windows = 128;
   int64_t calib_seqlen = 2048;
 
-  int lm_head_bits = 16;  // lm_head weights; 16 keeps them in full precision
+  // lm_head weights by RTN (2..8 bits), or stored as 16- or 32-bit floats.
+  int lm_head_bits = 16;
+  // The embedding table by per-row RTN (2..8 bits), or stored as 16- or 32-bit
+  // floats. With tied embeddings and lm_head_bits 16 or 32, lm_head shares the table.
+  int embed_bits = 16;
 
   // Copies what is applied at run time (scheme, activation and KV options) from `o`,
   // keeping this object's weight, rotation and calibration options.
