@@ -189,7 +189,7 @@ TEST(Cli, GenerateEndsTheTextWithANewline) {
 // llama-perplexity's rules on the default model (no BOS: its vocabulary does not add
 // one). Reference: llama.cpp's llama-perplexity -c 512 --chunks 40, 2 threads, on an
 // F32 GGUF made from the default model: 22.9387 (issue 11); the bound is 0.02%.
-TEST(Cli, LlamaCppProtocolReproducesLlamaPerplexity) {
+TEST(CliSlow, LlamaCppProtocolReproducesLlamaPerplexity) {
   const std::string model = quarot::test::default_model_path();
   const std::string text = wikitext_test_path();
   if (model.empty() || text.empty()) GTEST_SKIP() << "default model or WikiText-2 not present";
