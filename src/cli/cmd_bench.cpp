@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/numeric_option.h"
 #include "common/threads.h"
 #include "eval/bench.h"
 #include "eval/model_session.h"
@@ -19,12 +20,10 @@ void add_bench(CLI::App& app, Action& action) {
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("bench", "prefill and decode throughput of a model (JSON on stdout)");
   cmd->add_option("-m,--model", o->model, "model: name, .gguf, HF dir or quantized file")->capture_default_str();
-  cmd->add_option("--prefill", o->bench.prefill_tokens, "prompt tokens")->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--decode", o->bench.decode_tokens, "new tokens")->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--repeats", o->bench.repeats, "prefill repetitions (best is kept)")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  add_number(cmd, "--prefill", o->bench.prefill_tokens, "prompt tokens", BenchOptions::kTokens)->capture_default_str();
+  add_number(cmd, "--decode", o->bench.decode_tokens, "new tokens", BenchOptions::kTokens)->capture_default_str();
+  add_number(cmd, "--repeats", o->bench.repeats, "prefill repetitions (best is kept)", BenchOptions::kRepeats)
+      ->capture_default_str();
   // bench always prints JSON; the flag is accepted so `--json` works on every subcommand.
   cmd->add_flag("--json", o->json, "print JSON (the default and only output of bench)");
   cmd->callback([o, &action] {

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/numeric_option.h"
 #include "common/error.h"
 #include "common/threads.h"
 #include "eval/hellaswag.h"
@@ -23,7 +24,7 @@ void add_eval(CLI::App& app, Action& action) {
   cmd->add_option("--data", o->data,
                   "task file, 6 lines per task, plain or .bz2 (default: hellaswag_val_full.txt.bz2 from "
                   "$QUAROT_DATA or ../shared/data)");
-  cmd->add_option("--limit", o->limit, "evaluate only the first N tasks (0 = all)")->check(CLI::NonNegativeNumber);
+  add_number(cmd, "--limit", o->limit, "evaluate only the first N tasks (0 = all)", HellaswagOptions::kLimit);
   cmd->add_flag("--json", o->json, "print the result as JSON on stdout");
   cmd->callback([o, &action] {
     action = [o]() -> int {

@@ -7,6 +7,7 @@
 #include <new>
 
 #include "cli/commands.h"
+#include "cli/numeric_option.h"
 #include "common/error.h"
 #include "common/progress.h"
 #include "common/threads.h"
@@ -47,8 +48,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "quarot 0.1.0");
   app.require_subcommand(1);
   auto& g = global_options();
-  app.add_option("-t,--threads", g.threads, "worker threads (default: all cores, or $QUAROT_THREADS)")
-      ->check(CLI::NonNegativeNumber);
+  add_number(&app, "-t,--threads", g.threads, "worker threads (0 = all cores, or $QUAROT_THREADS)",
+             quarot::kThreadsRange);
   app.add_flag("-q,--quiet", g.quiet, "no progress bars on stderr");
   app.add_flag("--simulate", g.simulate,
                "run quantized models with the FP32 reference arithmetic (quantize-dequantize) instead of integer kernels");

@@ -45,7 +45,9 @@ double measure_read_bandwidth_gbs() {
 
 BenchResult run_bench(const LlamaModel& model, const BenchOptions& opt) {
   const LlamaConfig& c = model.config();
-  if (opt.prefill_tokens < 1 || opt.decode_tokens < 1) fail("bench: token counts must be positive");
+  BenchOptions::kTokens.check(opt.prefill_tokens, "bench prefill tokens");
+  BenchOptions::kTokens.check(opt.decode_tokens, "bench decode tokens");
+  BenchOptions::kRepeats.check(opt.repeats, "bench repeats");
   if (opt.prefill_tokens + opt.decode_tokens > c.max_context)
     fail("bench: {} + {} tokens exceed the model's context of {}", opt.prefill_tokens, opt.decode_tokens,
          c.max_context);

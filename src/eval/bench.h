@@ -5,11 +5,15 @@
 #include <cstdint>
 #include <string>
 
+#include "common/value_range.h"
 #include "model/llama_model.h"
 
 namespace quarot {
 
 struct BenchOptions {
+  static constexpr ValueRange<int64_t> kTokens{1, int64_t{1} << 20};  // the model's context limits the sum
+  static constexpr ValueRange<int> kRepeats{1, 1000};
+
   int64_t prefill_tokens = 512;
   int64_t decode_tokens = 128;
   int repeats = 3;  // best-of for prefill

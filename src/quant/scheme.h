@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/value_range.h"
 #include "model/config.h"
 #include "model/runtime_recipe.h"
 
@@ -53,6 +54,16 @@ struct GptqOptions {
 };
 
 struct QuantizeOptions {
+  // Meaningful ranges, declared once: validate() and the command line check against them.
+  static constexpr ValueRange<int64_t> kSeedTrials{1, 1000};
+  static constexpr ValueRange<int64_t> kSeedTrialWindows{1, 4096};
+  static constexpr ValueRange<int64_t> kGroup{0, 65536};             // 0 = no groups
+  static constexpr ValueRange<float> kActClip{0.0f, 1.0f};           // 0 = default for the width
+  static constexpr ValueRange<float> kKvClip{0.0f, 1.0f, true};      // (0, 1]
+  static constexpr ValueRange<double> kPercdamp{0.0, 10.0, true, true};
+  static constexpr ValueRange<int64_t> kCalibWindows{1, 100000};
+  static constexpr ValueRange<int64_t> kCalibSeqlen{1, 1 << 20};
+
   QuantScheme scheme = parse_quant_scheme("W4A4KV4");
   WeightMethod weights = WeightMethod::kRtn;
   RotationMode rotate = RotationMode::kHadamard;
