@@ -1,0 +1,163 @@
+#include "kernels/cpu/kv_attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "common/error.h"
+#include "common/threads.h"
+#include "kernels/cpu/fast_math.h"
+#include "kernels/cpu/kv_dequant.h"
+
+namespace quarot {
+
+namespace {
+
+// Below this many new rows the on-the-fly path runs (attention.cpp's GEMM threshold).
+constexpr int64_t kMinPrefillRows = 16;
+// Positions per work item: one FP32 tile of K (then V) of this many rows, 32 KiB at
+// head_dim 64, stays in L2 while every query that shares the KV head uses it.
+constexpr int64_t kTile = 128;
+
+constexpr float kLog2e = 1.4426950408889634f;
+
+// What one tile contributes to one query vector: with m the tile's largest visible
+// score, l = sum_j exp(s_j - m) and o = sum_j exp(s_j - m) v_j. l == 0 when the tile
+// holds no position the query may see.
+struct Partial {
+  float m, l;
+};
+
+void fetch_rows(const QuantKvLayerStore& store, kv_detail::DequantRowsFn kernel, int64_t head, int64_t p0,
+                int64_t rows, float* tile) {
+  const QuantKvLayout& l = store.layout();
+  kernel(store.codes(head, p0), store.params(head, p0), rows, l.head_dim, l.group_size(), l.packed(), tile);
+  if (p0 == 0 && store.first_fp_row() != nullptr)
+    std::copy_n(store.first_fp_row() + head * l.head_dim, l.head_dim, tile);
+}
+
+void attention_decode(const float* q, int64_t n, int64_t pos0, const QuantKvLayerStore& k,
+                      const QuantKvLayerStore& v, const AttentionShape& s, float scale, float* out) {
+  const int64_t hd = s.head_dim, qd = s.n_heads * hd, group = s.n_heads / s.n_kv_heads;
+  const int64_t len = pos0 + n, n_tiles = (len + kTile - 1) / kTile, nq = n * group;
+  const int64_t items = s.n_kv_heads * n_tiles;
+  const Isa isa = best_isa();
+  const kv_detail::DequantRowsFn k_kernel = kv_detail::dequant_rows_for(isa, k.layout().group_size());
+  const kv_detail::DequantRowsFn v_kernel = kv_detail::dequant_rows_for(isa, v.layout().group_size());
+  // Per (item, query vector): the tile's Partial and its hd-wide o.
+  std::vector<Partial> parts(static_cast<size_t>(items * nq));
+  std::vector<float> outs(static_cast<size_t>(items * nq * hd));
+  // Query vector i = t * group + (h - g * group) reads q row t, head h.
+#pragma omp parallel num_threads(num_threads()) if (items > 1 && len * nq > 512)
+  {
+    std::vector<float> tile(static_cast<size_t>(kTile * hd)), scores(static_cast<size_t>(nq * kTile));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < items; ++item) {
+      const int64_t g = item / n_tiles, c0 = (item % n_tiles) * kTile, rows = std::min(kTile, len - c0);
+      Partial* part = parts.data() + item * nq;
+      float* o_all = outs.data() + item * nq * hd;
+      fetch_rows(k, k_kernel, g, c0, rows, tile.data());
+      for (int64_t j = 0; j < rows; ++j) {
+        const float* kr = tile.data() + j * hd;
+        for (int64_t i = 0; i < nq; ++i) {
+          const float* qv = q + (i / group) * qd + (g * group + i % group) * hd;
+          float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+          for (int64_t d = 0; d < hd; ++d) dot += qv[d] * kr[d];
+          scores[i * kTile + j] = dot * scale;
+        }
+      }
+      for (int64_t i = 0; i < nq; ++i) {
+        // Row t sees positions up to pos0 + t.
+        const int64_t visible = std::clamp<int64_t>(pos0 + i / group + 1 - c0, 0, rows);
+        float* sc = scores.data() + i * kTile;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < visible; ++j) mx = std::max(mx, sc[j]);
+        const float shift = mx * kLog2e;
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t j = 0; j < visible; ++j) {
+          // As attention.cpp's softmax: the clamp keeps fast_exp2 defined for any input.
+          const float e = detail::fast_exp2(std::max(-150.0f, sc[j] * kLog2e - shift));
+          sc[j] = e;
+          sum += e;
+        }
+        std::fill(sc + visible, sc + rows, 0.0f);
+        part[i] = {mx, sum};
+      }
+      std::fill_n(o_all, nq * hd, 0.0f);
+      fetch_rows(v, v_kernel, g, c0, rows, tile.data());
+      for (int64_t j = 0; j < rows; ++j) {
+        const float* vr = tile.data() + j * hd;
+        for (int64_t i = 0; i < nq; ++i) {
+          const float a = scores[i * kTile + j];
+          float* o = o_all + i * hd;
+#pragma omp simd
+          for (int64_t d = 0; d < hd; ++d) o[d] += a * vr[d];
+        }
+      }
+    }
+  }
+  // Merge the tiles of each query vector in tile order (fixed, whatever the threads).
+  for (int64_t g = 0; g < s.n_kv_heads; ++g) {
+    for (int64_t i = 0; i < nq; ++i) {
+      float mx = -INFINITY;
+      for (int64_t c = 0; c < n_tiles; ++c) {
+        const Partial& p = parts[(g * n_tiles + c) * nq + i];
+        if (p.l > 0.0f) mx = std::max(mx, p.m);
+      }
+      float* o = out + (i / group) * qd + (g * group + i % group) * hd;
+      std::fill_n(o, hd, 0.0f);
+      float total = 0.0f;
+      for (int64_t c = 0; c < n_tiles; ++c) {
+        const Partial& p = parts[(g * n_tiles + c) * nq + i];
+        if (!(p.l > 0.0f)) continue;
+        const float w = std::exp2((p.m - mx) * kLog2e);
+        total += w * p.l;
+        const float* oc = outs.data() + ((g * n_tiles + c) * nq + i) * hd;
+#pragma omp simd
+        for (int64_t d = 0; d < hd; ++d) o[d] += w * oc[d];
+      }
+      const float inv = 1.0f / total;
+#pragma omp simd
+      for (int64_t d = 0; d < hd; ++d) o[d] *= inv;
+    }
+  }
+}
+
+void attention_prefill(const float* q, int64_t n, int64_t pos0, const QuantKvLayerStore& k,
+                       const QuantKvLayerStore& v, const AttentionShape& s, float scale, float* out) {
+  const int64_t len = pos0 + n, kvd = s.n_kv_heads * s.head_dim;
+  std::vector<float> kf(static_cast<size_t>(len * kvd)), vf(static_cast<size_t>(len * kvd));
+  k.dequantize(0, len, kf.data());
+  v.dequantize(0, len, vf.data());
+  causal_attention(q, n, pos0, kf.data(), vf.data(), s, scale, out);
+}
+
+void check_store(const QuantKvLayerStore& store, const char* name, const AttentionShape& s, int64_t len) {
+  const QuantKvLayout& l = store.layout();
+  QUAROT_CHECK(l.n_kv_heads == s.n_kv_heads && l.head_dim == s.head_dim,
+               "attention: the {} cache holds {} heads of dimension {}, attention needs {} of {}", name, l.n_kv_heads,
+               l.head_dim, s.n_kv_heads, s.head_dim);
+  QUAROT_CHECK(store.size() >= len, "attention: the {} cache holds {} positions, attention needs {}", name,
+               store.size(), len);
+}
+
+}  // namespace
+
+void causal_attention_quant_kv(const float* q, int64_t n, int64_t pos0, const QuantKvLayerStore& k,
+                               const QuantKvLayerStore& v, const AttentionShape& shape, float scale, float* out) {
+  if (shape.n_heads <= 0 || shape.n_kv_heads <= 0 || shape.head_dim <= 0 || shape.n_heads % shape.n_kv_heads != 0)
+    fail("attention: {} query heads, {} KV heads, head_dim {}: need positive sizes with KV heads dividing heads",
+         shape.n_heads, shape.n_kv_heads, shape.head_dim);
+  if (pos0 < 0) fail("attention: negative start position {}", pos0);
+  if (n <= 0) return;
+  check_store(k, "key", shape, pos0 + n);
+  check_store(v, "value", shape, pos0 + n);
+  if (n < kMinPrefillRows)
+    attention_decode(q, n, pos0, k, v, shape, scale, out);
+  else
+    attention_prefill(q, n, pos0, k, v, shape, scale, out);
+}
+
+}  // namespace quarot
