@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "common/error.h"
 #include "common/rng.h"
 #include "common/threads.h"
@@ -138,20 +140,21 @@ TEST_P(KvQuantAttentionTest, MatchesAttentionOnTheSimulatedCache) {
   } else {
     // fast_exp2 is ~1e-6 relative, the sums' order differs from causal_attention's.
     const double err = max_rel_error(got, want, c.head_dim);
-    RecordProperty("max_rel_error", std::to_string(err));
+    RecordProperty("max_rel_error", fmt::format("{:.3g}", err));
     EXPECT_LT(err, 1e-5);
   }
   // The cache really is quantized: the FP cache gives a visibly different result
   // (a kernel reading raw values would fail the comparison above instead).
-  // With IntactKV and only position 0 cached, nothing is quantized.
+  // With IntactKV and only position 0 cached, nothing is quantized: the output is
+  // that FP32 value row, up to the rounding of p / sum p.
   const double vs_fp = max_rel_error(got, s.reference(c, false), c.head_dim);
   if (c.intact && c.pos0 + c.n == 1)
-    EXPECT_EQ(vs_fp, 0.0);
+    EXPECT_LT(vs_fp, 3e-7);
   else
     EXPECT_GT(vs_fp, c.k_bits == 8 && c.v_bits == 8 ? 1e-4 : 1e-3);
 }
 
-TEST_P(KvQuantAttentionTest, SameBitsForAnyThreadCountAndIsaPath) {
+TEST_P(KvQuantAttentionTest, SameBitsForAnyThreadCountAndEveryIsaPathAgrees) {
   const Case c = GetParam();
   const CacheFixture s(c);
   const int saved = num_threads();
@@ -164,11 +167,12 @@ TEST_P(KvQuantAttentionTest, SameBitsForAnyThreadCountAndIsaPath) {
   for (Isa isa : test::supported_isas()) {
     const ScopedIsaEnv env(isa_name(isa));
     const auto path = s.run(c);
-    // Decode: the dequantization is bit-exact on every path and the float loops
-    // around it are the same code, so the result is too. Prefill: the GEMM path
-    // changes the summation order, and causal_attention changes with it.
-    const auto want = c.n >= 16 ? s.reference(c, true) : one;
-    EXPECT_EQ(std::memcmp(want.data(), path.data(), want.size() * sizeof(float)), 0) << isa_name(isa);
+    const auto want = s.reference(c, true);  // causal_attention on this path too
+    if (c.n >= 16) {
+      EXPECT_EQ(std::memcmp(want.data(), path.data(), want.size() * sizeof(float)), 0) << isa_name(isa);
+    } else {
+      EXPECT_LT(max_rel_error(path, want, c.head_dim), 1e-5) << isa_name(isa);
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "common/threads.h"
 #include "kernels/cpu/fast_math.h"
+#include "kernels/cpu/kv_attention_tiles.h"
 #include "kernels/cpu/kv_dequant.h"
 
 namespace quarot {
@@ -44,10 +45,16 @@ void attention_decode(const float* q, int64_t n, int64_t pos0, const QuantKvLaye
   const Isa isa = best_isa();
   const kv_detail::DequantRowsFn k_kernel = kv_detail::dequant_rows_for(isa, k.layout().group_size());
   const kv_detail::DequantRowsFn v_kernel = kv_detail::dequant_rows_for(isa, v.layout().group_size());
+  const kv_detail::TileKernels& tiles = kv_detail::tile_kernels_for(isa, hd);
+  // The query vectors of KV head g, contiguous: qbuf[g][i] = q row i / group, head
+  // g * group + i % group.
+  std::vector<float> qbuf(static_cast<size_t>(s.n_kv_heads * nq * hd));
+  for (int64_t g = 0; g < s.n_kv_heads; ++g)
+    for (int64_t i = 0; i < nq; ++i)
+      std::copy_n(q + (i / group) * qd + (g * group + i % group) * hd, hd, qbuf.data() + (g * nq + i) * hd);
   // Per (item, query vector): the tile's Partial and its hd-wide o.
   std::vector<Partial> parts(static_cast<size_t>(items * nq));
   std::vector<float> outs(static_cast<size_t>(items * nq * hd));
-  // Query vector i = t * group + (h - g * group) reads q row t, head h.
 #pragma omp parallel num_threads(num_threads()) if (items > 1 && len * nq > 512)
   {
     std::vector<float> tile(static_cast<size_t>(kTile * hd)), scores(static_cast<size_t>(nq * kTile));
@@ -56,17 +63,9 @@ void attention_decode(const float* q, int64_t n, int64_t pos0, const QuantKvLaye
       const int64_t g = item / n_tiles, c0 = (item % n_tiles) * kTile, rows = std::min(kTile, len - c0);
       Partial* part = parts.data() + item * nq;
       float* o_all = outs.data() + item * nq * hd;
+      const float* qg = qbuf.data() + g * nq * hd;
       fetch_rows(k, k_kernel, g, c0, rows, tile.data());
-      for (int64_t j = 0; j < rows; ++j) {
-        const float* kr = tile.data() + j * hd;
-        for (int64_t i = 0; i < nq; ++i) {
-          const float* qv = q + (i / group) * qd + (g * group + i % group) * hd;
-          float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-          for (int64_t d = 0; d < hd; ++d) dot += qv[d] * kr[d];
-          scores[i * kTile + j] = dot * scale;
-        }
-      }
+      tiles.scores(qg, nq, tile.data(), rows, hd, scale, scores.data(), kTile);
       for (int64_t i = 0; i < nq; ++i) {
         // Row t sees positions up to pos0 + t.
         const int64_t visible = std::clamp<int64_t>(pos0 + i / group + 1 - c0, 0, rows);
@@ -85,17 +84,8 @@ void attention_decode(const float* q, int64_t n, int64_t pos0, const QuantKvLaye
         std::fill(sc + visible, sc + rows, 0.0f);
         part[i] = {mx, sum};
       }
-      std::fill_n(o_all, nq * hd, 0.0f);
       fetch_rows(v, v_kernel, g, c0, rows, tile.data());
-      for (int64_t j = 0; j < rows; ++j) {
-        const float* vr = tile.data() + j * hd;
-        for (int64_t i = 0; i < nq; ++i) {
-          const float a = scores[i * kTile + j];
-          float* o = o_all + i * hd;
-#pragma omp simd
-          for (int64_t d = 0; d < hd; ++d) o[d] += a * vr[d];
-        }
-      }
+      tiles.weighted_sum(scores.data(), nq, kTile, tile.data(), rows, hd, o_all);
     }
   }
   // Merge the tiles of each query vector in tile order (fixed, whatever the threads).
