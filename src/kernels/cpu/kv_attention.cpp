@@ -16,9 +16,11 @@ namespace {
 
 // Below this many new rows the on-the-fly path runs (attention.cpp's GEMM threshold).
 constexpr int64_t kMinPrefillRows = 16;
-// Positions per work item: one FP32 tile of K (then V) of this many rows, 32 KiB at
-// head_dim 64, stays in L2 while every query that shares the KV head uses it.
+// Positions per work item (the unit of the split softmax), dequantized kSubTile rows
+// at a time into an FP32 tile that stays in L1 (8 KiB at head_dim 64) while every
+// query sharing the KV head uses it.
 constexpr int64_t kTile = 128;
+constexpr int64_t kSubTile = 32;
 
 constexpr float kLog2e = 1.4426950408889634f;
 
@@ -57,15 +59,18 @@ void attention_decode(const float* q, int64_t n, int64_t pos0, const QuantKvLaye
   std::vector<float> outs(static_cast<size_t>(items * nq * hd));
 #pragma omp parallel num_threads(num_threads()) if (items > 1 && len * nq > 512)
   {
-    std::vector<float> tile(static_cast<size_t>(kTile * hd)), scores(static_cast<size_t>(nq * kTile));
+    std::vector<float> tile(static_cast<size_t>(kSubTile * hd)), scores(static_cast<size_t>(nq * kTile));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t g = item / n_tiles, c0 = (item % n_tiles) * kTile, rows = std::min(kTile, len - c0);
       Partial* part = parts.data() + item * nq;
       float* o_all = outs.data() + item * nq * hd;
       const float* qg = qbuf.data() + g * nq * hd;
-      fetch_rows(k, k_kernel, g, c0, rows, tile.data());
-      tiles.scores(qg, nq, tile.data(), rows, hd, scale, scores.data(), kTile);
+      for (int64_t j0 = 0; j0 < rows; j0 += kSubTile) {
+        const int64_t sub = std::min(kSubTile, rows - j0);
+        fetch_rows(k, k_kernel, g, c0 + j0, sub, tile.data());
+        tiles.scores(qg, nq, tile.data(), sub, hd, scale, scores.data() + j0, kTile);
+      }
       for (int64_t i = 0; i < nq; ++i) {
         // Row t sees positions up to pos0 + t.
         const int64_t visible = std::clamp<int64_t>(pos0 + i / group + 1 - c0, 0, rows);
@@ -84,8 +89,11 @@ void attention_decode(const float* q, int64_t n, int64_t pos0, const QuantKvLaye
         std::fill(sc + visible, sc + rows, 0.0f);
         part[i] = {mx, sum};
       }
-      fetch_rows(v, v_kernel, g, c0, rows, tile.data());
-      tiles.weighted_sum(scores.data(), nq, kTile, tile.data(), rows, hd, o_all);
+      for (int64_t j0 = 0; j0 < rows; j0 += kSubTile) {
+        const int64_t sub = std::min(kSubTile, rows - j0);
+        fetch_rows(v, v_kernel, g, c0 + j0, sub, tile.data());
+        tiles.weighted_sum(scores.data() + j0, nq, kTile, tile.data(), sub, hd, o_all, j0 > 0);
+      }
     }
   }
   // Merge the tiles of each query vector in tile order (fixed, whatever the threads).

@@ -13,10 +13,12 @@ void scores_scalar(const float* q, int64_t nq, const float* k, int64_t rows, int
     }
 }
 
-void weighted_sum_scalar(const float* p, int64_t nq, int64_t ld, const float* v, int64_t rows, int64_t hd, float* o) {
+void weighted_sum_scalar(const float* p, int64_t nq, int64_t ld, const float* v, int64_t rows, int64_t hd, float* o,
+                         bool accumulate) {
   for (int64_t i = 0; i < nq; ++i) {
     float* oi = o + i * hd;
-    for (int64_t d = 0; d < hd; ++d) oi[d] = 0.0f;
+    if (!accumulate)
+      for (int64_t d = 0; d < hd; ++d) oi[d] = 0.0f;
     for (int64_t j = 0; j < rows; ++j) {
       const float a = p[i * ld + j];
       for (int64_t d = 0; d < hd; ++d) oi[d] += a * v[j * hd + d];

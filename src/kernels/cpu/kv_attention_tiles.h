@@ -12,8 +12,10 @@ struct TileKernels {
   // scores[i * ld + j] = scale * (q[i * hd ..] . k[j * hd ..]) for i < nq, j < rows.
   void (*scores)(const float* q, int64_t nq, const float* k, int64_t rows, int64_t hd, float scale, float* scores,
                  int64_t ld);
-  // o[i * hd + d] = sum_j p[i * ld + j] * v[j * hd + d] for i < nq, j < rows (o overwritten).
-  void (*weighted_sum)(const float* p, int64_t nq, int64_t ld, const float* v, int64_t rows, int64_t hd, float* o);
+  // o[i * hd + d] = (accumulate ? o[i * hd + d] : 0) + sum_j p[i * ld + j] * v[j * hd + d]
+  // for i < nq, j < rows.
+  void (*weighted_sum)(const float* p, int64_t nq, int64_t ld, const float* v, int64_t rows, int64_t hd, float* o,
+                       bool accumulate);
 };
 
 const TileKernels& tile_kernels_scalar();

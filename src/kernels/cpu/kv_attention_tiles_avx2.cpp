@@ -50,9 +50,9 @@ void scores(const float* q, int64_t nq, const float* k, int64_t rows, int64_t hd
 }
 
 template <int W>  // W vectors of 8 lanes
-void weighted_sum_block(const float* p, const float* v, int64_t rows, int64_t hd, float* o) {
+void weighted_sum_block(const float* p, const float* v, int64_t rows, int64_t hd, float* o, bool accumulate) {
   __m256 acc[W];
-  for (int u = 0; u < W; ++u) acc[u] = _mm256_setzero_ps();
+  for (int u = 0; u < W; ++u) acc[u] = accumulate ? _mm256_loadu_ps(o + 8 * u) : _mm256_setzero_ps();
   for (int64_t j = 0; j < rows; ++j) {
     const __m256 a = _mm256_broadcast_ss(p + j);
 #pragma GCC unroll 8
@@ -61,12 +61,13 @@ void weighted_sum_block(const float* p, const float* v, int64_t rows, int64_t hd
   for (int u = 0; u < W; ++u) _mm256_storeu_ps(o + 8 * u, acc[u]);
 }
 
-void weighted_sum(const float* p, int64_t nq, int64_t ld, const float* v, int64_t rows, int64_t hd, float* o) {
+void weighted_sum(const float* p, int64_t nq, int64_t ld, const float* v, int64_t rows, int64_t hd, float* o,
+                  bool accumulate) {
   for (int64_t i = 0; i < nq; ++i) {
     int64_t d = 0;
-    for (; d + 64 <= hd; d += 64) weighted_sum_block<8>(p + i * ld, v + d, rows, hd, o + i * hd + d);
-    for (; d + 32 <= hd; d += 32) weighted_sum_block<4>(p + i * ld, v + d, rows, hd, o + i * hd + d);
-    for (; d < hd; d += 8) weighted_sum_block<1>(p + i * ld, v + d, rows, hd, o + i * hd + d);
+    for (; d + 64 <= hd; d += 64) weighted_sum_block<8>(p + i * ld, v + d, rows, hd, o + i * hd + d, accumulate);
+    for (; d + 32 <= hd; d += 32) weighted_sum_block<4>(p + i * ld, v + d, rows, hd, o + i * hd + d, accumulate);
+    for (; d < hd; d += 8) weighted_sum_block<1>(p + i * ld, v + d, rows, hd, o + i * hd + d, accumulate);
   }
 }
 
