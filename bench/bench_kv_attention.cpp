@@ -3,8 +3,8 @@
 // (9 query heads, 3 KV heads x 64, 30 layers) and a 7B-class shape (32 / 8 x 128,
 // 32 layers). Every layer has its own cache and the benchmark visits the layers in
 // turn, as a decode step does, so the caches compete for the CPU caches as in the
-// model (one iteration = one layer). Counters: KV bytes read per token per layer,
-// and that traffic as a rate. A prefill row (512 new tokens on an empty cache) shows
+// model (one iteration = one layer). Counters: KV bytes read per token for one
+// layer and for all layers, and that traffic as a rate. A prefill row (512 new tokens on an empty cache) shows
 // what dequantizing before the blocked GEMMs costs.
 #include <benchmark/benchmark.h>
 #include <omp.h>
@@ -66,7 +66,8 @@ void BM_Attention(benchmark::State& state) {
     layer = (layer + 1) % layers;
   }
   const double bytes = 2.0 * ctx * (bits == 0 ? 4.0 * kvd : static_cast<double>(layout.bytes_per_position()));
-  state.counters["KV_bytes"] = bytes;
+  state.counters["KV_bytes"] = bytes;                     // one layer, one step
+  state.counters["KV_bytes_model"] = bytes * layers;     // every layer: one decode token
   state.counters["B/s"] =
       benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1024);
   state.counters["threads"] = omp_get_max_threads();
