@@ -1,5 +1,6 @@
 // AVX2 dequantization of KV codes: 16 packed nibbles (8 bytes) or 8 bytes per step,
-// widened to int32, converted, then (code - zero) * scale per group of 8 lanes.
+// widened to int32, converted, then (code - zero) * scale with the group's
+// parameters broadcast once per group (group % 8 == 0).
 // Internal linkage except the entry point (ODR: see gemm_avx2.cpp).
 #include <immintrin.h>
 
@@ -11,9 +12,27 @@
 namespace quarot::kv_detail {
 namespace {
 
-inline __m256 dequant8(__m128i bytes8, const float* param) {
+inline __m256 dequant8(__m128i bytes8, __m256 scale, __m256 zero) {
   const __m256 c = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes8));
-  return _mm256_mul_ps(_mm256_sub_ps(c, _mm256_set1_ps(param[1])), _mm256_set1_ps(param[0]));
+  return _mm256_mul_ps(_mm256_sub_ps(c, zero), scale);
+}
+
+inline __m128i load8(const uint8_t* p) {
+  uint64_t raw;
+  std::memcpy(&raw, p, 8);
+  return _mm_cvtsi64_si128(static_cast<long long>(raw));
+}
+
+inline __m128i load4(const uint8_t* p) {
+  uint32_t raw;
+  std::memcpy(&raw, p, 4);
+  return _mm_cvtsi32_si128(static_cast<int>(raw));
+}
+
+// Nibbles of the low bytes of b, in element order (low nibble first).
+inline __m128i unpack_nibbles(__m128i b) {
+  const __m128i low4 = _mm_set1_epi8(0x0f);
+  return _mm_unpacklo_epi8(_mm_and_si128(b, low4), _mm_and_si128(_mm_srli_epi16(b, 4), low4));
 }
 
 }  // namespace
@@ -21,34 +40,24 @@ inline __m256 dequant8(__m128i bytes8, const float* param) {
 void dequant_rows_avx2(const uint8_t* codes, const float* params, int64_t rows, int64_t head_dim, int64_t group,
                        bool packed, float* out) {
   const int64_t code_bytes = packed ? (head_dim + 1) / 2 : head_dim, groups = head_dim / group;
-  const __m128i low4 = _mm_set1_epi8(0x0f);
   for (int64_t r = 0; r < rows; ++r) {
     const uint8_t* c = codes + r * code_bytes;
     const float* p = params + r * 2 * groups;
     float* o = out + r * head_dim;
-    if (packed) {
-      int64_t d = 0;
-      for (; d + 16 <= head_dim; d += 16) {
-        uint64_t raw;
-        std::memcpy(&raw, c + d / 2, 8);
-        const __m128i b = _mm_cvtsi64_si128(static_cast<long long>(raw));
-        const __m128i lo = _mm_and_si128(b, low4), hi = _mm_and_si128(_mm_srli_epi16(b, 4), low4);
-        const __m128i elems = _mm_unpacklo_epi8(lo, hi);  // element order 0..15
-        _mm256_storeu_ps(o + d, dequant8(elems, p + 2 * (d / group)));
-        _mm256_storeu_ps(o + d + 8, dequant8(_mm_srli_si128(elems, 8), p + 2 * ((d + 8) / group)));
-      }
-      if (d < head_dim) {  // head_dim % 16 == 8
-        uint32_t raw;
-        std::memcpy(&raw, c + d / 2, 4);
-        const __m128i b = _mm_cvtsi32_si128(static_cast<int>(raw));
-        const __m128i lo = _mm_and_si128(b, low4), hi = _mm_and_si128(_mm_srli_epi16(b, 4), low4);
-        _mm256_storeu_ps(o + d, dequant8(_mm_unpacklo_epi8(lo, hi), p + 2 * (d / group)));
-      }
-    } else {
-      for (int64_t d = 0; d < head_dim; d += 8) {
-        uint64_t raw;
-        std::memcpy(&raw, c + d, 8);
-        _mm256_storeu_ps(o + d, dequant8(_mm_cvtsi64_si128(static_cast<long long>(raw)), p + 2 * (d / group)));
+    // Group by group, so the scale and zero are broadcast once per group.
+    for (int64_t g = 0; g < groups; ++g) {
+      const __m256 scale = _mm256_set1_ps(p[2 * g]), zero = _mm256_set1_ps(p[2 * g + 1]);
+      const int64_t end = (g + 1) * group;
+      int64_t d = g * group;
+      if (packed) {
+        for (; d + 16 <= end; d += 16) {
+          const __m128i e = unpack_nibbles(load8(c + d / 2));
+          _mm256_storeu_ps(o + d, dequant8(e, scale, zero));
+          _mm256_storeu_ps(o + d + 8, dequant8(_mm_srli_si128(e, 8), scale, zero));
+        }
+        if (d < end) _mm256_storeu_ps(o + d, dequant8(unpack_nibbles(load4(c + d / 2)), scale, zero));
+      } else {
+        for (; d < end; d += 8) _mm256_storeu_ps(o + d, dequant8(load8(c + d), scale, zero));
       }
     }
   }
