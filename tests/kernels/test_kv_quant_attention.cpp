@@ -194,6 +194,28 @@ INSTANTIATE_TEST_SUITE_P(
         Case{130, 57, 32, 8, 128, 4, 32, true, 4, 32, true, false},    // chunked prefill, sym groups
         Case{64, 256, 32, 8, 128, 8, 32, false, 8, 32, false, true})); // 8-bit asym
 
+// Recipes that quantize only K (or only V): the other side stays FP32.
+TEST(KvQuantAttention, OneSideFp32MatchesTheSimulatedPath) {
+  for (const int64_t n : {1, 5, 40})
+    for (const bool k_fp : {true, false}) {
+      const Case c{n, 150, 9, 3, 64, 4, 0, false, 4, 32, false, true};
+      const CacheFixture s(c);
+      const KvSource k = k_fp ? KvSource{nullptr, s.k_raw.data()} : KvSource{&s.k, nullptr};
+      const KvSource v = k_fp ? KvSource{&s.v, nullptr} : KvSource{nullptr, s.v_raw.data()};
+      std::vector<float> got(static_cast<size_t>(n * 9 * 64), -7.0f), want(got.size()), fp(got.size());
+      causal_attention_kv(s.q.data(), n, c.pos0, k, v, s.shape, s.scale, got.data());
+      causal_attention(s.q.data(), n, c.pos0, k_fp ? s.k_raw.data() : s.k_sim.data(),
+                       k_fp ? s.v_sim.data() : s.v_raw.data(), s.shape, s.scale, want.data());
+      causal_attention(s.q.data(), n, c.pos0, s.k_raw.data(), s.v_raw.data(), s.shape, s.scale, fp.data());
+      if (n >= 16) {
+        EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << n << " " << k_fp;
+      } else {
+        EXPECT_LT(max_rel_error(got, want, 64), 1e-5) << n << " " << k_fp;
+      }
+      EXPECT_GT(max_rel_error(got, fp, 64), 1e-3) << n << " " << k_fp;  // one side is quantized
+    }
+}
+
 TEST(KvQuantAttention, RejectsMismatchedCaches) {
   const QuantKvLayout l{3, 64, 0, 4, false, 0.95f};
   QuantKvLayerStore k(l, 8), v(l, 8);
@@ -207,6 +229,11 @@ TEST(KvQuantAttention, RejectsMismatchedCaches) {
   EXPECT_THROW(causal_attention_quant_kv(q.data(), 1, 2, k, v, {10, 3, 64}, 0.125f, out.data()), Error);  // GQA
   EXPECT_THROW(causal_attention_quant_kv(q.data(), 1, -1, k, v, {9, 3, 64}, 0.125f, out.data()), Error);
   EXPECT_NO_THROW(causal_attention_quant_kv(q.data(), 1, 2, k, v, {9, 3, 64}, 0.125f, out.data()));
+  EXPECT_THROW(causal_attention_kv(q.data(), 1, 2, KvSource{}, KvSource{&v, nullptr}, {9, 3, 64}, 0.125f, out.data()),
+               Error);  // no key source
+  EXPECT_THROW(causal_attention_kv(q.data(), 1, 2, KvSource{&k, rows.data()}, KvSource{&v, nullptr}, {9, 3, 64},
+                                   0.125f, out.data()),
+               Error);  // two key sources
 }
 
 }  // namespace

@@ -31,22 +31,32 @@ struct Partial {
   float m, l;
 };
 
-void fetch_rows(const QuantKvLayerStore& store, kv_detail::DequantRowsFn kernel, int64_t head, int64_t p0,
-                int64_t rows, float* tile) {
+// Rows p0 .. p0 + rows - 1 of KV head `head` into tile [rows, head_dim].
+void fetch_rows(const KvSource& src, kv_detail::DequantRowsFn kernel, int64_t head, int64_t p0, int64_t rows,
+                int64_t kvd, int64_t hd, float* tile) {
+  if (src.quant == nullptr) {
+    for (int64_t j = 0; j < rows; ++j) std::copy_n(src.fp + (p0 + j) * kvd + head * hd, hd, tile + j * hd);
+    return;
+  }
+  const QuantKvLayerStore& store = *src.quant;
   const QuantKvLayout& l = store.layout();
   kernel(store.codes(head, p0), store.params(head, p0), rows, l.head_dim, l.group_size(), l.packed(), tile);
   if (p0 == 0 && store.first_fp_row() != nullptr)
     std::copy_n(store.first_fp_row() + head * l.head_dim, l.head_dim, tile);
 }
 
-void attention_decode(const float* q, int64_t n, int64_t pos0, const QuantKvLayerStore& k,
-                      const QuantKvLayerStore& v, const AttentionShape& s, float scale, float* out) {
+kv_detail::DequantRowsFn dequant_kernel(const KvSource& src, Isa isa) {
+  return src.quant == nullptr ? nullptr : kv_detail::dequant_rows_for(isa, src.quant->layout().group_size());
+}
+
+void attention_decode(const float* q, int64_t n, int64_t pos0, const KvSource& k, const KvSource& v,
+                      const AttentionShape& s, float scale, float* out) {
   const int64_t hd = s.head_dim, qd = s.n_heads * hd, group = s.n_heads / s.n_kv_heads;
   const int64_t len = pos0 + n, n_tiles = (len + kTile - 1) / kTile, nq = n * group;
   const int64_t items = s.n_kv_heads * n_tiles;
   const Isa isa = best_isa();
-  const kv_detail::DequantRowsFn k_kernel = kv_detail::dequant_rows_for(isa, k.layout().group_size());
-  const kv_detail::DequantRowsFn v_kernel = kv_detail::dequant_rows_for(isa, v.layout().group_size());
+  const int64_t kvd = s.n_kv_heads * hd;
+  const kv_detail::DequantRowsFn k_kernel = dequant_kernel(k, isa), v_kernel = dequant_kernel(v, isa);
   const kv_detail::TileKernels& tiles = kv_detail::tile_kernels_for(isa, hd);
   // The query vectors of KV head g, contiguous: qbuf[g][i] = q row i / group, head
   // g * group + i % group.
@@ -68,7 +78,7 @@ void attention_decode(const float* q, int64_t n, int64_t pos0, const QuantKvLaye
       const float* qg = qbuf.data() + g * nq * hd;
       for (int64_t j0 = 0; j0 < rows; j0 += kSubTile) {
         const int64_t sub = std::min(kSubTile, rows - j0);
-        fetch_rows(k, k_kernel, g, c0 + j0, sub, tile.data());
+        fetch_rows(k, k_kernel, g, c0 + j0, sub, kvd, hd, tile.data());
         tiles.scores(qg, nq, tile.data(), sub, hd, scale, scores.data() + j0, kTile);
       }
       for (int64_t i = 0; i < nq; ++i) {
@@ -91,7 +101,7 @@ void attention_decode(const float* q, int64_t n, int64_t pos0, const QuantKvLaye
       }
       for (int64_t j0 = 0; j0 < rows; j0 += kSubTile) {
         const int64_t sub = std::min(kSubTile, rows - j0);
-        fetch_rows(v, v_kernel, g, c0 + j0, sub, tile.data());
+        fetch_rows(v, v_kernel, g, c0 + j0, sub, kvd, hd, tile.data());
         tiles.weighted_sum(scores.data() + j0, nq, kTile, tile.data(), sub, hd, o_all, j0 > 0);
       }
     }
@@ -123,39 +133,55 @@ void attention_decode(const float* q, int64_t n, int64_t pos0, const QuantKvLaye
   }
 }
 
-void attention_prefill(const float* q, int64_t n, int64_t pos0, const QuantKvLayerStore& k,
-                       const QuantKvLayerStore& v, const AttentionShape& s, float scale, float* out) {
+void attention_prefill(const float* q, int64_t n, int64_t pos0, const KvSource& k, const KvSource& v,
+                       const AttentionShape& s, float scale, float* out) {
   const int64_t len = pos0 + n, kvd = s.n_kv_heads * s.head_dim;
-  std::vector<float> kf(static_cast<size_t>(len * kvd)), vf(static_cast<size_t>(len * kvd));
-  k.dequantize(0, len, kf.data());
-  v.dequantize(0, len, vf.data());
-  causal_attention(q, n, pos0, kf.data(), vf.data(), s, scale, out);
+  std::vector<float> kf, vf;
+  auto fp_rows = [&](const KvSource& src, std::vector<float>& buf) {
+    if (src.quant == nullptr) return src.fp;
+    buf.resize(static_cast<size_t>(len * kvd));
+    src.quant->dequantize(0, len, buf.data());
+    return static_cast<const float*>(buf.data());
+  };
+  const float* kp = fp_rows(k, kf);
+  const float* vp = fp_rows(v, vf);
+  causal_attention(q, n, pos0, kp, vp, s, scale, out);
 }
 
-void check_store(const QuantKvLayerStore& store, const char* name, const AttentionShape& s, int64_t len) {
-  const QuantKvLayout& l = store.layout();
+void check_source(const KvSource& src, const char* name, const AttentionShape& s, int64_t len) {
+  QUAROT_CHECK((src.quant == nullptr) != (src.fp == nullptr), "attention: the {} cache needs exactly one source",
+               name);
+  if (src.quant == nullptr) return;
+  const QuantKvLayout& l = src.quant->layout();
   QUAROT_CHECK(l.n_kv_heads == s.n_kv_heads && l.head_dim == s.head_dim,
                "attention: the {} cache holds {} heads of dimension {}, attention needs {} of {}", name, l.n_kv_heads,
                l.head_dim, s.n_kv_heads, s.head_dim);
-  QUAROT_CHECK(store.size() >= len, "attention: the {} cache holds {} positions, attention needs {}", name,
-               store.size(), len);
+  QUAROT_CHECK(src.quant->size() >= len, "attention: the {} cache holds {} positions, attention needs {}", name,
+               src.quant->size(), len);
 }
 
 }  // namespace
 
-void causal_attention_quant_kv(const float* q, int64_t n, int64_t pos0, const QuantKvLayerStore& k,
-                               const QuantKvLayerStore& v, const AttentionShape& shape, float scale, float* out) {
+void causal_attention_kv(const float* q, int64_t n, int64_t pos0, const KvSource& k, const KvSource& v,
+                         const AttentionShape& shape, float scale, float* out) {
   if (shape.n_heads <= 0 || shape.n_kv_heads <= 0 || shape.head_dim <= 0 || shape.n_heads % shape.n_kv_heads != 0)
     fail("attention: {} query heads, {} KV heads, head_dim {}: need positive sizes with KV heads dividing heads",
          shape.n_heads, shape.n_kv_heads, shape.head_dim);
   if (pos0 < 0) fail("attention: negative start position {}", pos0);
   if (n <= 0) return;
-  check_store(k, "key", shape, pos0 + n);
-  check_store(v, "value", shape, pos0 + n);
-  if (n < kMinPrefillRows)
+  check_source(k, "key", shape, pos0 + n);
+  check_source(v, "value", shape, pos0 + n);
+  if (k.quant == nullptr && v.quant == nullptr)
+    causal_attention(q, n, pos0, k.fp, v.fp, shape, scale, out);
+  else if (n < kMinPrefillRows)
     attention_decode(q, n, pos0, k, v, shape, scale, out);
   else
     attention_prefill(q, n, pos0, k, v, shape, scale, out);
+}
+
+void causal_attention_quant_kv(const float* q, int64_t n, int64_t pos0, const QuantKvLayerStore& k,
+                               const QuantKvLayerStore& v, const AttentionShape& shape, float scale, float* out) {
+  causal_attention_kv(q, n, pos0, KvSource{&k, nullptr}, KvSource{&v, nullptr}, shape, scale, out);
 }
 
 }  // namespace quarot

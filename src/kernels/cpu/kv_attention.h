@@ -25,4 +25,15 @@ namespace quarot {
 void causal_attention_quant_kv(const float* q, int64_t n, int64_t pos0, const QuantKvLayerStore& k,
                                const QuantKvLayerStore& v, const AttentionShape& shape, float scale, float* out);
 
+// One side of the cache: a quantized store, or FP32 rows (position j's row at
+// fp + j * n_kv_heads * head_dim, as causal_attention takes), for recipes that
+// quantize only K or only V. Exactly one of the two is set.
+struct KvSource {
+  const QuantKvLayerStore* quant = nullptr;
+  const float* fp = nullptr;
+};
+// causal_attention_quant_kv with either side FP32 (both FP32: causal_attention).
+void causal_attention_kv(const float* q, int64_t n, int64_t pos0, const KvSource& k, const KvSource& v,
+                         const AttentionShape& shape, float scale, float* out);
+
 }  // namespace quarot
