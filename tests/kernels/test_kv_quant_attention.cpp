@@ -189,6 +189,8 @@ INSTANTIATE_TEST_SUITE_P(
         Case{15, 100, 9, 3, 64, 4, 32, true, 4, 32, true, true},       // largest on-the-fly n
         Case{2, 40, 9, 3, 64, 4, 0, false, 8, 32, true, true},         // K and V differ
         Case{2, 150, 4, 2, 20, 4, 0, false, 4, 10, true, false},       // head_dim % 8 != 0: scalar kernels
+        Case{1, 200, 8, 2, 64, 8, 8, true, 8, 16, false, true},        // 8-bit, groups of 8 / 16, nq = 4
+        Case{1, 170, 6, 3, 48, 4, 24, false, 4, 8, true, false},       // groups of 24 (16 + 8 values)
         Case{16, 0, 9, 3, 64, 4, 0, false, 4, 0, false, true},         // smallest prefill
         Case{300, 0, 9, 3, 64, 4, 0, false, 4, 0, false, true},        // prompt: blocks + remainder
         Case{130, 57, 32, 8, 128, 4, 32, true, 4, 32, true, false},    // chunked prefill, sym groups
