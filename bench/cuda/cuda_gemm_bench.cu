@@ -191,6 +191,7 @@ const char* path_name(IntGemmPath p) {
     case IntGemmPath::Tile64: return "tile64";
     case IntGemmPath::Tile128: return "tile128";
     case IntGemmPath::Tile128x256: return "tile128x256";
+    case IntGemmPath::Wgmma: return "wgmma";
   }
   return "?";
 }
@@ -392,7 +393,7 @@ int main(int argc, char** argv) {
         std::string paths_json;
         if (all_paths) {
           for (IntGemmPath p : {IntGemmPath::Skinny, IntGemmPath::Tile64, IntGemmPath::Tile128,
-                                IntGemmPath::Tile128x256}) {
+                                IntGemmPath::Tile128x256, IntGemmPath::Wgmma}) {
             if (p == IntGemmPath::Skinny && m > 64) continue;
             if (p != IntGemmPath::Skinny && m <= 16) continue;
             const double t = ours(IntGemmKind::W4A4, p);

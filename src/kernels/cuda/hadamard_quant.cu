@@ -1,233 +1,248 @@
 #include "kernels/cuda/hadamard_quant.cuh"
 
+#include <algorithm>
 #include <cmath>
 
 namespace quarot::cuda {
 namespace {
 
 constexpr int kMaxThreads = 512;
-constexpr int kLaneStages = 256;  // butterflies with h < 256 stay inside a warp (8 values x 32 lanes)
+constexpr int kPerThread = 32;  // contiguous values a thread owns at load and at store
 
-// One block per row. Thread t holds the 8-value chunks c = t + j * blockDim.x
-// (j < J), so a value's index is [j | warp | lane | e] in bits, low to high; the
-// butterfly stages run in increasing h as in the CPU reference: h = 1, 2, 4 inside
-// a thread's registers, h = 8 .. 128 across lanes (shuffles), h >= 256 in shared
-// memory. blockDim.x is a multiple of 32, so a chunk's low five bits are its lane.
+// Where value i of a row lives in shared memory: the 16-byte chunk index (bits 2..4)
+// XOR-ed with bits 5..7, so 8 threads storing their 32 contiguous values as float4
+// hit 8 different bank groups, and a warp reading 32 consecutive values (the
+// strided butterfly groups) stays conflict-free.
+__device__ __forceinline__ int swz(int i) { return i ^ (((i >> 5) & 7) << 2); }
+
 template <typename T>
-__device__ __forceinline__ void load8(const T* src, float (&v)[8]);
+__device__ __forceinline__ void load32(const T* src, float (&v)[kPerThread]);
 
 template <>
-__device__ __forceinline__ void load8<__half>(const __half* src, float (&v)[8]) {
-  const uint4 raw = __ldg(reinterpret_cast<const uint4*>(src));
-  const __half2* h = reinterpret_cast<const __half2*>(&raw);
+__device__ __forceinline__ void load32<__half>(const __half* src, float (&v)[kPerThread]) {
+  uint4 raw[4];
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 f = __half22float2(h[i]);
-    v[2 * i] = f.x;
-    v[2 * i + 1] = f.y;
+  for (int c = 0; c < 4; ++c) raw[c] = __ldg(reinterpret_cast<const uint4*>(src) + c);
+#pragma unroll
+  for (int c = 0; c < 4; ++c) {
+    const __half2* h = reinterpret_cast<const __half2*>(&raw[c]);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const float2 f = __half22float2(h[i]);
+      v[8 * c + 2 * i] = f.x;
+      v[8 * c + 2 * i + 1] = f.y;
+    }
   }
 }
 
 template <>
-__device__ __forceinline__ void load8<float>(const float* src, float (&v)[8]) {
-  const float4 a = __ldg(reinterpret_cast<const float4*>(src));
-  const float4 b = __ldg(reinterpret_cast<const float4*>(src) + 1);
-  v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+__device__ __forceinline__ void load32<float>(const float* src, float (&v)[kPerThread]) {
+  float4 raw[8];
+#pragma unroll
+  for (int c = 0; c < 8; ++c) raw[c] = __ldg(reinterpret_cast<const float4*>(src) + c);
+#pragma unroll
+  for (int c = 0; c < 8; ++c) {
+    v[4 * c] = raw[c].x, v[4 * c + 1] = raw[c].y, v[4 * c + 2] = raw[c].z, v[4 * c + 3] = raw[c].w;
+  }
 }
 
-template <typename T, int J, int BITS>
-__global__ void __launch_bounds__(kMaxThreads) hadamard_quant_kernel(const T* __restrict__ x, int cols, int p,
+// Butterfly stages h = 1, 2, .., 2^(NB-1) over w (lower index a + b, upper a - b, as fwht_axis).
+template <int NB>
+__device__ __forceinline__ void butterflies(float* w, int stages) {
+#pragma unroll
+  for (int st = 0; st < NB; ++st) {
+    if (st < stages) {
+      const int h = 1 << st;
+#pragma unroll
+      for (int e = 0; e < (1 << NB); ++e)
+        if ((e & h) == 0) {
+          const float a = w[e], b = w[e + h];
+          w[e] = __fadd_rn(a, b);
+          w[e + h] = __fsub_rn(a, b);
+        }
+    }
+  }
+}
+
+// Stages on index bits b0 .. b0 + NB - 1 (b0 >= 5): each thread gathers 2^NB values
+// at stride 2^b0 from shared memory, transforms them in registers, scatters back.
+template <int NB>
+__device__ __forceinline__ void smem_group(float* sm, int cols, int b0) {
+  const int lines = cols >> NB;
+  for (int l = threadIdx.x; l < lines; l += blockDim.x) {
+    const int low = l & ((1 << b0) - 1), high = l >> b0;
+    const int base = low + (high << (b0 + NB));
+    float w[1 << NB];
+#pragma unroll
+    for (int i = 0; i < (1 << NB); ++i) w[i] = sm[swz(base + (i << b0))];
+    butterflies<NB>(w, NB);
+#pragma unroll
+    for (int i = 0; i < (1 << NB); ++i) sm[swz(base + (i << b0))] = w[i];
+  }
+}
+
+// q = clamp(rint(y / s)) without a division per value: t = y * (1 / s) differs from
+// the correctly rounded y / s by a few ulp, which changes rint() only when y / s
+// is within that distance of a half-integer; such values (and only they) take
+// the exact IEEE division. Clamping first is the same because the bounds are integers.
+// Rounding adds 1.5 * 2^23: the float's low mantissa bits are then the two's
+// complement integer, so no float -> int conversion (a quarter-rate instruction) runs.
+template <int BITS>
+__device__ __forceinline__ uint32_t quant_code(float y, float r, bool& near_tie) {
+  constexpr float qmax = static_cast<float>((1 << (BITS - 1)) - 1);
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+  // |t| <= 2^(BITS-1) + 1 after clamping, |t - y/s| <= 2^-22 * that; margin x4.
+  constexpr float kTieEps = BITS == 4 ? 1.0f / (1 << 17) : 1.0f / (1 << 13);
+  const float t = fminf(fmaxf(__fmul_rn(y, r), -qmax - 1.0f), qmax);
+  const float big = __fadd_rn(t, kMagic);
+  const float rounded = __fsub_rn(big, kMagic);
+  near_tie |= fabsf(fabsf(__fsub_rn(t, rounded)) - 0.5f) < kTieEps;
+  return __float_as_uint(big);
+}
+
+template <int BITS>
+__device__ __forceinline__ uint32_t quant_code_exact(float y, float s) {
+  constexpr float qmax = static_cast<float>((1 << (BITS - 1)) - 1);
+  const float q = fminf(fmaxf(rintf(__fdiv_rn(y, s)), -qmax - 1.0f), qmax);
+  return static_cast<uint32_t>(static_cast<int>(q));
+}
+
+// One block per row. Index bits of a value: bits 0..4 inside a thread (stages
+// h = 1 .. 16 in registers, straight from the coalesced load), bits 5.. in groups
+// of up to 5 through shared memory, so the stages run in the reference order
+// h = 1, 2, 4, ...; then each thread re-reads its own runs of 32 values to find
+// the row's max, and once more to scale, quantize and pack them (16-byte stores).
+// Thread t owns the 32-value runs t, t + blockDim.x, ...
+template <typename T, int BITS>
+__global__ void __launch_bounds__(kMaxThreads) hadamard_quant_kernel(const T* __restrict__ x, int cols, int log2p,
                                                                     float inv_sqrt_p, float clip_ratio,
                                                                     uint8_t* __restrict__ q,
                                                                     float* __restrict__ scales,
                                                                     __half* __restrict__ scales_h) {
-  extern __shared__ float row_smem[];  // cols floats, only when p > kLaneStages
-  __shared__ float warp_max[kMaxThreads / 32];
-  __shared__ int warp_bad[kMaxThreads / 32];
-  const int chunks = cols / 8;
-  const int lane = threadIdx.x & 31;
+  extern __shared__ float4 smem4[];  // cols floats
+  float* sm = reinterpret_cast<float*>(smem4);
+  __shared__ uint32_t warp_max[kMaxThreads / 32];
+  const int t = threadIdx.x, lane = t & 31;
+  const int runs = cols / kPerThread;
   const int64_t row = blockIdx.x;
-  const T* xr = x + row * cols;
+  const int p = 1 << log2p;
 
-  float v[J][8];
+  float v[kPerThread];
+  for (int g = t; g < runs; g += blockDim.x) {
+    load32(x + row * cols + g * kPerThread, v);
+    butterflies<5>(v, min(log2p, 5));
 #pragma unroll
-  for (int j = 0; j < J; ++j) {
-    const int c = threadIdx.x + j * blockDim.x;
-    if (c < chunks) {
-      load8(xr + c * 8, v[j]);
-    } else {
-#pragma unroll
-      for (int e = 0; e < 8; ++e) v[j][e] = 0.0f;
-    }
-  }
-
-  if (p > 1) {
-    // h = 1, 2, 4: inside the chunk. Lower index gets a + b, upper a - b, as fwht_axis.
-#pragma unroll
-    for (int h = 1; h < 8; h *= 2) {
-      if (h < p) {
-#pragma unroll
-        for (int j = 0; j < J; ++j)
-#pragma unroll
-          for (int e = 0; e < 8; ++e)
-            if ((e & h) == 0) {
-              const float a = v[j][e], b = v[j][e + h];
-              v[j][e] = __fadd_rn(a, b);
-              v[j][e + h] = __fsub_rn(a, b);
-            }
-      }
-    }
-    // h = 8 .. 128: partner chunk is lane ^ (h / 8), same j.
-#pragma unroll
-    for (int m = 1; m < 32; m *= 2) {
-      if (8 * m < p) {
-        const bool upper = (lane & m) != 0;
-#pragma unroll
-        for (int j = 0; j < J; ++j)
-#pragma unroll
-          for (int e = 0; e < 8; ++e) {
-            const float other = __shfl_xor_sync(0xffffffffu, v[j][e], m);
-            v[j][e] = upper ? __fsub_rn(other, v[j][e]) : __fadd_rn(v[j][e], other);
-          }
-      }
-    }
-    // h >= 256: through shared memory, one barrier per stage.
-    if (p > kLaneStages) {
-#pragma unroll
-      for (int j = 0; j < J; ++j) {
-        const int c = threadIdx.x + j * blockDim.x;
-        if (c < chunks)
-#pragma unroll
-          for (int e = 0; e < 8; ++e) row_smem[c * 8 + e] = v[j][e];
-      }
-      __syncthreads();
-      for (int h = kLaneStages; h < p; h *= 2) {
-        for (int idx = threadIdx.x; idx < cols / 2; idx += blockDim.x) {
-          const int i = (idx / h) * 2 * h + (idx % h);
-          const float a = row_smem[i], b = row_smem[i + h];
-          row_smem[i] = __fadd_rn(a, b);
-          row_smem[i + h] = __fsub_rn(a, b);
-        }
-        __syncthreads();
-      }
-#pragma unroll
-      for (int j = 0; j < J; ++j) {
-        const int c = threadIdx.x + j * blockDim.x;
-        if (c < chunks)
-#pragma unroll
-          for (int e = 0; e < 8; ++e) v[j][e] = row_smem[c * 8 + e];
-      }
-    }
-#pragma unroll
-    for (int j = 0; j < J; ++j)
-#pragma unroll
-      for (int e = 0; e < 8; ++e) v[j][e] = __fmul_rn(v[j][e], inv_sqrt_p);
-  }
-
-  // Row max|y| and a non-finite flag (fmaxf would drop a NaN silently).
-  float amax = 0.0f;
-  int bad = 0;
-#pragma unroll
-  for (int j = 0; j < J; ++j)
-#pragma unroll
-    for (int e = 0; e < 8; ++e) {
-      amax = fmaxf(amax, fabsf(v[j][e]));
-      bad |= !isfinite(v[j][e]);
-    }
-#pragma unroll
-  for (int m = 16; m > 0; m /= 2) {
-    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, m));
-    bad |= __shfl_xor_sync(0xffffffffu, bad, m);
-  }
-  if (lane == 0) {
-    warp_max[threadIdx.x / 32] = amax;
-    warp_bad[threadIdx.x / 32] = bad;
+    for (int c = 0; c < 8; ++c)
+      smem4[g * 8 + (c ^ (g & 7))] = make_float4(v[4 * c], v[4 * c + 1], v[4 * c + 2], v[4 * c + 3]);
   }
   __syncthreads();
-  amax = 0.0f;
-  bad = 0;
-  for (int w = 0; w < static_cast<int>(blockDim.x / 32); ++w) {
-    amax = fmaxf(amax, warp_max[w]);
-    bad |= warp_bad[w];
+  for (int b0 = 5; b0 < log2p; b0 += 5) {
+    switch (min(5, log2p - b0)) {
+      case 1: smem_group<1>(sm, cols, b0); break;
+      case 2: smem_group<2>(sm, cols, b0); break;
+      case 3: smem_group<3>(sm, cols, b0); break;
+      case 4: smem_group<4>(sm, cols, b0); break;
+      default: smem_group<5>(sm, cols, b0); break;
+    }
+    __syncthreads();
   }
+  // Run g's final values y = Hx / sqrt(p) (the same float ops every time it is called).
+  auto read_run = [&](int g) {
+#pragma unroll
+    for (int c = 0; c < 8; ++c) {
+      const float4 f = smem4[g * 8 + (c ^ (g & 7))];
+      v[4 * c] = f.x, v[4 * c + 1] = f.y, v[4 * c + 2] = f.z, v[4 * c + 3] = f.w;
+    }
+    if (p > 1)
+#pragma unroll
+      for (int e = 0; e < kPerThread; ++e) v[e] = __fmul_rn(v[e], inv_sqrt_p);
+  };
+
+  // max|y| on the bit patterns: for |y| integer order is float order, and NaN / inf
+  // patterns exceed every finite one, so one max also flags a non-finite row.
+  uint32_t mbits = 0;
+  for (int g = t; g < runs; g += blockDim.x) {
+    read_run(g);
+#pragma unroll
+    for (int e = 0; e < kPerThread; ++e) mbits = max(mbits, __float_as_uint(v[e]) & 0x7fffffffu);
+  }
+#pragma unroll
+  for (int m = 16; m > 0; m /= 2) mbits = max(mbits, __shfl_xor_sync(0xffffffffu, mbits, m));
+  if (lane == 0) warp_max[t / 32] = mbits;
+  __syncthreads();
+  mbits = 0;
+  for (int w = 0; w < static_cast<int>(blockDim.x / 32); ++w) mbits = max(mbits, warp_max[w]);
+  const bool bad = mbits >= 0x7f800000u;
 
   constexpr float qmax = static_cast<float>((1 << (BITS - 1)) - 1);
-  const float s = bad ? __int_as_float(0x7fc00000) : __fdiv_rn(__fmul_rn(clip_ratio, amax), qmax);
-  const bool encode = !bad && s != 0.0f;
-  if (threadIdx.x == 0) {
+  const float s = bad ? __int_as_float(0x7fc00000) : __fdiv_rn(__fmul_rn(clip_ratio, __uint_as_float(mbits)), qmax);
+  if (t == 0) {
     scales[row] = s;
     if (scales_h != nullptr) scales_h[row] = __float2half_rn(s);
   }
+  const bool encode = !bad && s != 0.0f;
+  const float r = encode ? __frcp_rn(s) : 0.0f;
+  const bool fast = encode && isfinite(r) && s > 1e-30f;
+  constexpr int kPerWord = 32 / BITS;
+  constexpr uint32_t kMask = (1u << BITS) - 1;
+  for (int g = t; g < runs; g += blockDim.x) {
+    read_run(g);
+    uint32_t packed[kPerThread / kPerWord];
 #pragma unroll
-  for (int j = 0; j < J; ++j) {
-    const int c = threadIdx.x + j * blockDim.x;
-    if (c >= chunks) continue;
-    int qi[8];
+    for (int w = 0; w < kPerThread / kPerWord; ++w) packed[w] = 0;
+    bool near_tie = !fast;
+    if (fast)
 #pragma unroll
-    for (int e = 0; e < 8; ++e)
-      qi[e] = encode ? static_cast<int>(fminf(fmaxf(rintf(__fdiv_rn(v[j][e], s)), -qmax - 1.0f), qmax)) : 0;
-    if constexpr (BITS == 4) {
-      uint32_t packed = 0;
+      for (int e = 0; e < kPerThread; ++e)
+        packed[e / kPerWord] |= (quant_code<BITS>(v[e], r, near_tie) & kMask) << (BITS * (e % kPerWord));
+    if (near_tie) {  // rare: this run again with the exact division
+      read_run(g);
 #pragma unroll
-      for (int e = 0; e < 8; ++e) packed |= static_cast<uint32_t>(qi[e] & 0xF) << (4 * e);
-      reinterpret_cast<uint32_t*>(q + row * (cols / 2))[c] = packed;
-    } else {
-      uint2 packed{0, 0};
+      for (int w = 0; w < kPerThread / kPerWord; ++w) packed[w] = 0;
+      if (encode)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        packed.x |= static_cast<uint32_t>(qi[e] & 0xFF) << (8 * e);
-        packed.y |= static_cast<uint32_t>(qi[e + 4] & 0xFF) << (8 * e);
-      }
-      reinterpret_cast<uint2*>(q + row * cols)[c] = packed;
+        for (int e = 0; e < kPerThread; ++e)
+          packed[e / kPerWord] |= (quant_code_exact<BITS>(v[e], s) & kMask) << (BITS * (e % kPerWord));
     }
+    uint4* dst = reinterpret_cast<uint4*>(q + row * (cols / (8 / BITS))) + g * (BITS / 4);
+#pragma unroll
+    for (int i = 0; i < BITS / 4; ++i)
+      dst[i] = make_uint4(packed[4 * i], packed[4 * i + 1], packed[4 * i + 2], packed[4 * i + 3]);
   }
 }
 
-template <typename T, int J, int BITS>
-cudaError_t launch_j(const T* x, int64_t rows, int cols, int p, float clip, uint8_t* q, float* scales,
-                     __half* scales_h, int threads, cudaStream_t stream) {
-  const size_t smem = p > kLaneStages ? static_cast<size_t>(cols) * sizeof(float) : 0;
-  auto kernel = hadamard_quant_kernel<T, J, BITS>;
+template <typename T, int BITS>
+cudaError_t launch(const T* x, int64_t rows, int cols, int p, float clip, uint8_t* q, float* scales,
+                   __half* scales_h, cudaStream_t stream) {
+  int log2p = 0;
+  while ((1 << log2p) < p) ++log2p;
+  const size_t smem = static_cast<size_t>(cols) * sizeof(float);
+  auto kernel = hadamard_quant_kernel<T, BITS>;
   if (smem > 48 * 1024) {
     const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                  static_cast<int>(smem));
     if (err != cudaSuccess) return err;
   }
+  const int threads = std::min(kMaxThreads, (cols / kPerThread + 31) / 32 * 32);
   const float inv_sqrt_p = static_cast<float>(1.0 / std::sqrt(static_cast<double>(p)));
-  kernel<<<static_cast<unsigned>(rows), threads, smem, stream>>>(x, cols, p, inv_sqrt_p, clip, q, scales, scales_h);
+  kernel<<<static_cast<unsigned>(rows), threads, smem, stream>>>(x, cols, log2p, inv_sqrt_p, clip, q, scales,
+                                                                 scales_h);
   return cudaGetLastError();
-}
-
-template <typename T, int BITS>
-cudaError_t launch_bits(const T* x, int64_t rows, int cols, int p, float clip, uint8_t* q, float* scales,
-                        __half* scales_h, cudaStream_t stream) {
-  const int chunks = cols / 8;
-  // The fewest chunks per thread that keep the block within kMaxThreads.
-  for (int j = 1; j <= 8; j *= 2) {
-    const int threads = ((chunks + j - 1) / j + 31) / 32 * 32;
-    if (threads > kMaxThreads) continue;
-    switch (j) {
-      case 1: return launch_j<T, 1, BITS>(x, rows, cols, p, clip, q, scales, scales_h, threads, stream);
-      case 2: return launch_j<T, 2, BITS>(x, rows, cols, p, clip, q, scales, scales_h, threads, stream);
-      case 4: return launch_j<T, 4, BITS>(x, rows, cols, p, clip, q, scales, scales_h, threads, stream);
-      default: return launch_j<T, 8, BITS>(x, rows, cols, p, clip, q, scales, scales_h, threads, stream);
-    }
-  }
-  return cudaErrorInvalidValue;
 }
 
 template <typename T>
 cudaError_t dispatch(const T* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip, uint8_t* q,
                      float* scales, __half* scales_h, cudaStream_t stream) {
   const bool p_ok = p > 0 && (p & (p - 1)) == 0 && cols % p == 0;
-  if (rows < 0 || rows > 0x7fffffff || cols < 8 || cols > 32768 || cols % 8 != 0 || !p_ok ||
-      (bits != 4 && bits != 8) || !(clip > 0.0f) || !std::isfinite(clip) ||
-      reinterpret_cast<uintptr_t>(x) % 16 != 0 || x == nullptr || q == nullptr || scales == nullptr)
+  if (rows < 0 || rows > 0x7fffffff || cols < kPerThread || cols > 32768 ||
+      cols % kPerThread != 0 || !p_ok || (bits != 4 && bits != 8) || !(clip > 0.0f) || !std::isfinite(clip) ||
+      x == nullptr || q == nullptr || scales == nullptr || reinterpret_cast<uintptr_t>(x) % 16 != 0 ||
+      reinterpret_cast<uintptr_t>(q) % 16 != 0)
     return cudaErrorInvalidValue;
   if (rows == 0) return cudaSuccess;
   const int c = static_cast<int>(cols), pp = static_cast<int>(p);
-  return bits == 4 ? launch_bits<T, 4>(x, rows, c, pp, clip, q, scales, scales_h, stream)
-                   : launch_bits<T, 8>(x, rows, c, pp, clip, q, scales, scales_h, stream);
+  return bits == 4 ? launch<T, 4>(x, rows, c, pp, clip, q, scales, scales_h, stream)
+                   : launch<T, 8>(x, rows, c, pp, clip, q, scales, scales_h, stream);
 }
 
 }  // namespace

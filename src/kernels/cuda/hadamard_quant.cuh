@@ -17,9 +17,9 @@
 // A row holding NaN or infinity cannot be encoded: its scale is NaN and its q are 0,
 // so every product using it comes out NaN rather than silently finite.
 //
-// Accepted shapes (cudaErrorInvalidValue otherwise, nothing launched): cols % 8 == 0,
-// 8 <= cols <= 32768, p a power of two dividing cols, bits 4 or 8, clip > 0 finite,
-// x 16-byte aligned. Not covered: the k x k non-Hadamard factor of backend.h's
+// Accepted shapes (cudaErrorInvalidValue otherwise, nothing launched): cols % 32 == 0,
+// 32 <= cols <= 32768, p a power of two dividing cols, bits 4 or 8, clip > 0 finite,
+// x and q 16-byte aligned. Not covered: the k x k non-Hadamard factor of backend.h's
 // OnlineRotation (k > 1 with a matrix M) and group-wise scales.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>

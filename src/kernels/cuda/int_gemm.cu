@@ -403,6 +403,194 @@ __global__ void __launch_bounds__(KW * 32) skinny_gemm_kernel(Params p) {
   }
 }
 
+
+// ---------------------------------------------------------------------------
+// Warpgroup kernel (prefill on Hopper): wgmma.mma_async m64n128k32 s8, the int8
+// tensor-core path that runs at full rate on sm_90a (mma.sync tops out near a
+// third of it). A block of two warpgroups computes a 128 x 128 tile, each
+// warpgroup 64 rows. The activations (A) go from packed shared memory through
+// ldmatrix into registers and are widened there, in the m16n8k32 fragment layout
+// wgmma takes for a register A. The weights (B) must come from shared memory as
+// int8: each k-block of packed weights is widened once per block into a
+// 128-byte-swizzled int8 tile (double-buffered) that the tensor cores read through
+// a matrix descriptor. The widening puts the even k of a weight word in logical
+// bytes 4 tig .. 4 tig + 3 of its 32-byte k-step and the odd k 16 bytes further,
+// the same permutation the register A fragment gets, so the dot products are unchanged.
+
+__device__ __forceinline__ uint64_t wgmma_desc_sw128(uint32_t smem_byte_addr) {
+  // start address, leading offset (unused for K-major swizzled tiles: 1), stride
+  // offset 1024 bytes between 8-row groups, 128-byte swizzle.
+  return (static_cast<uint64_t>((smem_byte_addr & 0x3FFFF) >> 4)) | (static_cast<uint64_t>(1) << 16) |
+         (static_cast<uint64_t>(1024 >> 4) << 32) | (static_cast<uint64_t>(1) << 62);
+}
+
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+// Pins the accumulators in place around the asynchronous products, so the compiler
+// neither reads nor moves them while a wgmma is in flight.
+__device__ __forceinline__ void fence_operands(int32_t (&d)[64]) {
+#pragma unroll
+  for (int i = 0; i < 64; ++i) asm volatile("" : "+r"(d[i])::"memory");
+}
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+__device__ __forceinline__ void wgmma_m64n128k32_s8(int32_t (&d)[64], const uint32_t (&a)[4], uint64_t desc_b) {
+  asm volatile(
+      "{\n"
+      "wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+      "{%64, %65, %66, %67}, %68, 1;\n"
+      "}\n"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]), "+r"(d[8]), "+r"(d[9]), "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]), "+r"(d[16]), "+r"(d[17]), "+r"(d[18]), "+r"(d[19]), "+r"(d[20]), "+r"(d[21]), "+r"(d[22]), "+r"(d[23]), "+r"(d[24]), "+r"(d[25]), "+r"(d[26]), "+r"(d[27]), "+r"(d[28]), "+r"(d[29]), "+r"(d[30]), "+r"(d[31]), "+r"(d[32]), "+r"(d[33]), "+r"(d[34]), "+r"(d[35]), "+r"(d[36]), "+r"(d[37]), "+r"(d[38]), "+r"(d[39]), "+r"(d[40]), "+r"(d[41]), "+r"(d[42]), "+r"(d[43]), "+r"(d[44]), "+r"(d[45]), "+r"(d[46]), "+r"(d[47]), "+r"(d[48]), "+r"(d[49]), "+r"(d[50]), "+r"(d[51]), "+r"(d[52]), "+r"(d[53]), "+r"(d[54]), "+r"(d[55]), "+r"(d[56]), "+r"(d[57]), "+r"(d[58]), "+r"(d[59]), "+r"(d[60]), "+r"(d[61]), "+r"(d[62]), "+r"(d[63])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b)
+      : "memory");
+}
+
+template <IntGemmKind KIND>
+struct WgmmaConfig {
+  static constexpr int kBM = 128, kBN = 128, kStages = 4, kThreads = 256;
+  static constexpr int kRowA = a_is_int4(KIND) ? 64 : 128;
+  static constexpr int kStageA = kBM * kRowA, kStageB = kBN * 64;
+  static constexpr int kStageBytes = kStageA + kStageB;
+  static constexpr int kB8 = kBN * 128;  // one widened int8 weight tile
+  static constexpr int kSmem = 1024 /* alignment slack */ + 2 * kB8 + kStages * kStageBytes;
+};
+
+template <IntGemmKind KIND>
+__global__ void __launch_bounds__(256, KIND == IntGemmKind::W4A4 ? 2 : 1) wgmma_gemm_kernel(Params p) {
+  static_assert(b_is_int4(KIND), "the warpgroup kernel widens int4 weights");
+  using C = WgmmaConfig<KIND>;
+  constexpr int BM = C::kBM, BN = C::kBN, STAGES = C::kStages;
+  extern __shared__ uint8_t smem_raw[];
+  // The swizzle works on address bits, so the int8 tiles start on 1024 bytes.
+  const uint32_t raw_addr = smem_addr(smem_raw);
+  uint8_t* smem = smem_raw + ((1024 - (raw_addr & 1023)) & 1023);
+  uint8_t* b8_tiles = smem;
+  uint8_t* stage_base = smem + 2 * C::kB8;
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int g = lane >> 2, tig = lane & 3;
+  const int wg = warp >> 2, warp_in_wg = warp & 3;
+
+  const int tiles_m = (p.m + BM - 1) / BM, tiles_n = (p.n + BN - 1) / BN;
+  constexpr int kGroup = 8;
+  const int bid = blockIdx.x;
+  const int group = bid / (kGroup * tiles_n);
+  const int first_m = group * kGroup;
+  const int group_m = min(tiles_m - first_m, kGroup);
+  const int tile_m = first_m + (bid % (kGroup * tiles_n)) % group_m;
+  const int tile_n = (bid % (kGroup * tiles_n)) / group_m;
+  const int m0 = tile_m * BM, n0 = tile_n * BN;
+
+  const int64_t lda = a_is_int4(KIND) ? p.k / 2 : p.k;
+  const int64_t ldb = p.k / 2;
+  const int ktiles = p.k / kKBlock;
+
+  auto load_stage = [&](int stage, int kt) {
+    uint8_t* sa = stage_base + stage * C::kStageBytes;
+    uint8_t* sb = sa + C::kStageA;
+    constexpr int kChunksA = BM * C::kRowA / 16, kChunksB = BN * 64 / 16;
+    constexpr int kPerRowA = C::kRowA / 16;
+#pragma unroll
+    for (int i = tid; i < kChunksA; i += C::kThreads) {
+      const int row = i / kPerRowA, ch = i % kPerRowA;
+      const bool ok = m0 + row < p.m;
+      const uint8_t* src = ok ? p.qa + (m0 + row) * lda + kt * C::kRowA + ch * 16 : p.qa;
+      cp_async16(smem_addr(sa + swizzled<C::kRowA>(row, ch)), src, ok);
+    }
+#pragma unroll
+    for (int i = tid; i < kChunksB; i += C::kThreads) {
+      const int row = i / 4, ch = i % 4;
+      const bool ok = n0 + row < p.n;
+      const uint8_t* src = ok ? p.qb + (n0 + row) * ldb + kt * 64 + ch * 16 : p.qb;
+      cp_async16(smem_addr(sb + swizzled<64>(row, ch)), src, ok);
+    }
+  };
+
+  int32_t acc[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i) acc[i] = 0;
+
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (s < ktiles) load_stage(s, s);
+    cp_async_commit();
+  }
+
+  const int a_row0 = wg * 64 + warp_in_wg * 16;
+  for (int kt = 0; kt < ktiles; ++kt) {
+    cp_async_wait<STAGES - 2>();
+    __syncthreads();  // stage kt landed; every warpgroup's wgmma of kt - 2 is done
+    if (kt + STAGES - 1 < ktiles) load_stage((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
+    cp_async_commit();
+
+    const uint8_t* sa = stage_base + (kt % STAGES) * C::kStageBytes;
+    const uint8_t* sb = sa + C::kStageA;
+    uint8_t* b8 = b8_tiles + (kt & 1) * C::kB8;
+    // Widen the weights: packed chunk c of row n (32 k) -> logical int8 chunks 2c
+    // (even k) and 2c + 1 (odd k), stored 128-byte swizzled.
+#pragma unroll
+    for (int i = tid; i < BN * 4; i += C::kThreads) {
+      const int n = i >> 2, c = i & 3;
+      const uint4 w = *reinterpret_cast<const uint4*>(sb + swizzled<64>(n, c));
+      uint8_t* rowp = b8 + n * 128;
+      *reinterpret_cast<uint4*>(rowp + (((2 * c) ^ (n & 7)) << 4)) =
+          make_uint4(nib_lo(w.x), nib_lo(w.y), nib_lo(w.z), nib_lo(w.w));
+      *reinterpret_cast<uint4*>(rowp + (((2 * c + 1) ^ (n & 7)) << 4)) =
+          make_uint4(nib_hi(w.x), nib_hi(w.y), nib_hi(w.z), nib_hi(w.w));
+    }
+    fence_proxy_async();  // make the generic-proxy stores visible to the tensor cores
+    __syncthreads();
+
+    uint32_t a[4][4];
+    if constexpr (KIND == IntGemmKind::W4A4) {
+#pragma unroll
+      for (int s = 0; s < 4; s += 2) {
+        uint32_t r[4];
+        const int row = a_row0 + ((lane >> 3) & 1) * 8 + (lane & 7);
+        ldmatrix_x4(r, smem_addr(sa + swizzled<64>(row, s + (lane >> 4))));
+        a[s][0] = nib_lo(r[0]), a[s][1] = nib_lo(r[1]), a[s][2] = nib_hi(r[0]), a[s][3] = nib_hi(r[1]);
+        a[s + 1][0] = nib_lo(r[2]), a[s + 1][1] = nib_lo(r[3]), a[s + 1][2] = nib_hi(r[2]), a[s + 1][3] = nib_hi(r[3]);
+      }
+    } else {
+#pragma unroll
+      for (int s = 0; s < 4; ++s) {
+        const int row = a_row0 + g;
+        const int ch = 2 * s + (tig >> 1), off = (tig & 1) * 8;
+        const uint2 x0 = *reinterpret_cast<const uint2*>(sa + swizzled<128>(row, ch) + off);
+        const uint2 x1 = *reinterpret_cast<const uint2*>(sa + swizzled<128>(row + 8, ch) + off);
+        a[s][0] = even_bytes(x0.x, x0.y), a[s][1] = even_bytes(x1.x, x1.y);
+        a[s][2] = odd_bytes(x0.x, x0.y), a[s][3] = odd_bytes(x1.x, x1.y);
+      }
+    }
+    fence_operands(acc);  // accumulators written before the fence below, as wgmma requires
+    wgmma_fence();
+    const uint32_t b8_addr = smem_addr(b8);
+#pragma unroll
+    for (int s = 0; s < 4; ++s) wgmma_m64n128k32_s8(acc, a[s], wgmma_desc_sw128(b8_addr + 32 * s));
+    wgmma_commit();
+    // Waiting here, not before the next k-block's products, keeps the compiler from
+    // serializing the wgmmas (C7514/C7515); the second resident block fills the gap.
+    wgmma_wait<0>();
+    fence_operands(acc);
+  }
+  cp_async_wait<0>();
+
+  // Accumulator layout per n8 block j: acc[4j], acc[4j+1] at row g, columns 8j + 2 tig (+1);
+  // acc[4j+2], acc[4j+3] at row g + 8.
+#pragma unroll
+  for (int j = 0; j < 16; ++j) {
+    const int row = m0 + a_row0 + g;
+    const int col = n0 + 8 * j + 2 * tig;
+    store_pair<acc_shift(KIND)>(p, row, col, acc[4 * j], acc[4 * j + 1]);
+    store_pair<acc_shift(KIND)>(p, row + 8, col, acc[4 * j + 2], acc[4 * j + 3]);
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Launchers.
 
@@ -427,6 +615,18 @@ cudaError_t launch_skinny(const Params& p, cudaStream_t stream) {
 }
 
 template <IntGemmKind KIND>
+cudaError_t launch_wgmma(const Params& p, cudaStream_t stream) {
+  using C = WgmmaConfig<KIND>;
+  auto kernel = wgmma_gemm_kernel<KIND>;
+  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem);
+  if (err != cudaSuccess) return err;
+  const int64_t blocks = static_cast<int64_t>((p.m + C::kBM - 1) / C::kBM) * ((p.n + C::kBN - 1) / C::kBN);
+  if (blocks > 0x7fffffff) return cudaErrorInvalidValue;
+  kernel<<<static_cast<unsigned>(blocks), C::kThreads, C::kSmem, stream>>>(p);
+  return cudaGetLastError();
+}
+
+template <IntGemmKind KIND>
 cudaError_t launch_kind(const Params& p, IntGemmPath path, cudaStream_t stream) {
   switch (path) {
     case IntGemmPath::Skinny:
@@ -440,6 +640,9 @@ cudaError_t launch_kind(const Params& p, IntGemmPath path, cudaStream_t stream) 
       return launch_tile<KIND, 128, 128, 64, 32, 4>(p, stream);
     case IntGemmPath::Tile128x256:
       return launch_tile<KIND, 128, 256, 64, 64, 3>(p, stream);
+    case IntGemmPath::Wgmma:
+      if constexpr (b_is_int4(KIND)) return launch_wgmma<KIND>(p, stream);
+      return cudaErrorInvalidValue;
     default:
       return cudaErrorInvalidValue;
   }
@@ -452,9 +655,11 @@ bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 =
 IntGemmPath int_gemm_auto_path(IntGemmKind kind, int64_t m, int64_t n, int64_t k) {
   (void)kind;
   (void)k;
+  // From the H200 measurements in docs/cuda.md: the weight stream wins while few
+  // tiles would fill the machine; 64-row tiles up to M = 256; the largest tile beyond.
   if (m <= 32) return IntGemmPath::Skinny;
+  if (m <= 64) return n >= 16384 ? IntGemmPath::Tile64 : IntGemmPath::Skinny;
   if (m <= 256) return IntGemmPath::Tile64;
-  if (m * n <= int64_t{4096} * 4096) return IntGemmPath::Tile128;
   return IntGemmPath::Tile128x256;
 }
 

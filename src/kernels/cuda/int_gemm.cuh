@@ -1,5 +1,6 @@
 #pragma once
-// Integer GEMMs on Hopper's int8 tensor cores (mma.sync m16n8k32 s8.s8.s32), the
+// Integer GEMMs on Hopper's int8 tensor cores (mma.sync m16n8k32 and wgmma m64n128k32,
+// s8.s8.s32), the
 // products behind QuaRot's W4A4 / W4A8 / W8A8 linear layers:
 //   acc[m, n] = sum_k qa[m, k] * qb[n, k]                     (exact, int32)
 //   y[m, n]   = fp16( float(acc[m, n]) * (sa[m] * sb[n]) [+ float(residual[m, n])] )
@@ -46,7 +47,8 @@ enum class IntGemmPath {
   Skinny,      // M <= 64: weights streamed from memory into registers, K split across warps
   Tile64,      // 64 x 128 block tile, 4 warps
   Tile128,     // 128 x 128 block tile, 8 warps
-  Tile128x256  // 128 x 256 block tile, 8 warps
+  Tile128x256,  // 128 x 256 block tile, 8 warps
+  Wgmma         // 128 x 128 block tile, two warpgroups on wgmma (int4 weights: W4A4, W4A8)
 };
 
 cudaError_t int_gemm(const IntGemmArgs& args, cudaStream_t stream, IntGemmPath path = IntGemmPath::Auto);

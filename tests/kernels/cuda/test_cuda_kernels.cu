@@ -160,15 +160,51 @@ void test_hadamard_quant(std::mt19937& rng, int64_t rows, int64_t cols, int64_t 
   check(extreme >= plain_rows, std::string(what) + ": rows do not reach qmax");
 }
 
+// Exact and near rounding ties (y / s = k + 1/2, and one ulp either side), where a
+// reciprocal-multiply shortcut would round differently from the IEEE division.
+void test_quant_ties(int bits) {
+  const int64_t cols = 256;
+  const float qmax = static_cast<float>((1 << (bits - 1)) - 1);
+  std::vector<float> x;
+  for (float unit : {1.0f, 3.0f, 0.1f}) {  // the row's scale comes out as `unit` (up to rounding)
+    std::vector<float> row(cols);
+    row[0] = qmax * unit;
+    for (int64_t c = 1; c < cols; ++c) {
+      const float half = (static_cast<float>(c % (2 * static_cast<int>(qmax))) - qmax + 0.5f) * unit;
+      const int which = static_cast<int>(c % 3);
+      row[c] = which == 0 ? half : which == 1 ? std::nextafter(half, 1e30f) : std::nextafter(half, -1e30f);
+    }
+    x.insert(x.end(), row.begin(), row.end());
+  }
+  const int64_t rows = static_cast<int64_t>(x.size()) / cols;
+  DevBuf<float> dx(x.size());
+  DevBuf<uint8_t> dq(bits == 4 ? x.size() / 2 : x.size());
+  DevBuf<float> ds(rows);
+  dx.upload(x);
+  dq.poison();
+  CUDA_OK(hadamard_quant_rows(dx.p, rows, cols, 1, bits, 1.0f, dq.p, ds.p, nullptr, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  const auto q = dq.download();
+  const auto s = ds.download();
+  int64_t bad = 0;
+  std::vector<int8_t> ref(cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float sref = quantize_sym(x.data() + r * cols, cols, bits, 1.0f, ref.data());
+    bad += bits_of(sref) != bits_of(s[r]);
+    for (int64_t c = 0; c < cols; ++c) bad += unpack_q(q, r, c, cols, bits) != ref[c];
+  }
+  check(bad == 0, "quantize ties, " + std::to_string(bits) + " bits: " + std::to_string(bad) + " mismatches");
+}
+
 void test_hadamard_quant_rejects() {
   DevBuf<__half> dx(1024);
   DevBuf<uint8_t> dq(1024);
   DevBuf<float> ds(4);
-  check(hadamard_quant_rows(dx.p, 2, 12, 4, 4, 1.0f, dq.p, ds.p, nullptr, nullptr) == cudaErrorInvalidValue,
-        "hadamard_quant accepts cols % 8 != 0");
-  check(hadamard_quant_rows(dx.p, 2, 48, 3, 4, 1.0f, dq.p, ds.p, nullptr, nullptr) == cudaErrorInvalidValue,
+  check(hadamard_quant_rows(dx.p, 2, 48, 16, 4, 1.0f, dq.p, ds.p, nullptr, nullptr) == cudaErrorInvalidValue,
+        "hadamard_quant accepts cols % 32 != 0");
+  check(hadamard_quant_rows(dx.p, 2, 96, 3, 4, 1.0f, dq.p, ds.p, nullptr, nullptr) == cudaErrorInvalidValue,
         "hadamard_quant accepts p = 3");
-  check(hadamard_quant_rows(dx.p, 2, 48, 32, 4, 1.0f, dq.p, ds.p, nullptr, nullptr) == cudaErrorInvalidValue,
+  check(hadamard_quant_rows(dx.p, 2, 96, 64, 4, 1.0f, dq.p, ds.p, nullptr, nullptr) == cudaErrorInvalidValue,
         "hadamard_quant accepts p not dividing cols");
   check(hadamard_quant_rows(dx.p, 2, 64, 64, 5, 1.0f, dq.p, ds.p, nullptr, nullptr) == cudaErrorInvalidValue,
         "hadamard_quant accepts 5 bits");
@@ -191,6 +227,7 @@ const char* path_name(IntGemmPath p) {
     case IntGemmPath::Tile64: return "tile64";
     case IntGemmPath::Tile128: return "tile128";
     case IntGemmPath::Tile128x256: return "tile128x256";
+    case IntGemmPath::Wgmma: return "wgmma";
   }
   return "?";
 }
@@ -307,6 +344,9 @@ void test_int_gemm_rejects() {
   b = a;
   b.m = 100;
   check(int_gemm(b, nullptr, IntGemmPath::Skinny) == cudaErrorInvalidValue, "skinny path accepts M > 64");
+  b = a;
+  b.kind = IntGemmKind::W8A8;
+  check(int_gemm(b, nullptr, IntGemmPath::Wgmma) == cudaErrorInvalidValue, "wgmma path accepts int8 weights");
 }
 
 // Activations through the fused quantizer straight into the W4A4 GEMM: the
@@ -367,9 +407,12 @@ int main(int argc, char** argv) {
   std::mt19937 rng(20261201);
 
   test_hadamard_quant_rejects();
+  test_quant_ties(4);
+  test_quant_ties(8);
   const struct { int64_t rows, cols, p; } hq_shapes[] = {
       {6, 64, 64},     {5, 4096, 4096}, {7, 8192, 8192}, {5, 11008, 256}, {4, 28672, 4096},
       {4, 4096, 1},    {9, 1024, 128},  {4, 14336, 2048}, {1, 32768, 32768}, {300, 512, 512},
+      {5, 96, 2},      {5, 160, 32},    {4, 24576, 8},    {5, 2048, 16},    {4, 32768, 1024},
   };
   int hq_count = 0;
   for (const auto& s : hq_shapes) {
@@ -387,12 +430,13 @@ int main(int argc, char** argv) {
       {200, 300, 512}, {128, 256, 11008}, {257, 520, 640}, {512, 512, 256},
   };
   const IntGemmPath paths[] = {IntGemmPath::Skinny, IntGemmPath::Tile64, IntGemmPath::Tile128,
-                               IntGemmPath::Tile128x256, IntGemmPath::Auto};
+                               IntGemmPath::Tile128x256, IntGemmPath::Wgmma, IntGemmPath::Auto};
   for (IntGemmKind kind : kinds)
     for (const auto& s : shapes)
       for (IntGemmPath path : paths) {
         if (quick && (s.m * s.n * s.k > 64 * 384 * 1024)) continue;
         if (path == IntGemmPath::Skinny && s.m > 64) continue;
+        if (path == IntGemmPath::Wgmma && kind == IntGemmKind::W8A8) continue;
         test_int_gemm(rng, kind, path, s.m, s.n, s.k, (s.m + s.n) % 2 == 0);
       }
   test_pipeline(rng);
