@@ -653,14 +653,15 @@ bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 =
 }  // namespace
 
 IntGemmPath int_gemm_auto_path(IntGemmKind kind, int64_t m, int64_t n, int64_t k) {
-  (void)kind;
   (void)k;
   // From the H200 measurements in docs/cuda.md: the weight stream wins while few
-  // tiles would fill the machine; 64-row tiles up to M = 256; the largest tile beyond.
+  // tiles would fill the machine; mma.sync 64-row tiles up to M = 256 unless the
+  // layer is wide; the warpgroup kernel beyond (int4 weights only).
+  const bool int4_weights = kind != IntGemmKind::W8A8;
   if (m <= 32) return IntGemmPath::Skinny;
   if (m <= 64) return n >= 16384 ? IntGemmPath::Tile64 : IntGemmPath::Skinny;
-  if (m <= 256) return IntGemmPath::Tile64;
-  return IntGemmPath::Tile128x256;
+  if (m <= 256) return (n >= 11008 && int4_weights) ? IntGemmPath::Wgmma : IntGemmPath::Tile64;
+  return int4_weights ? IntGemmPath::Wgmma : IntGemmPath::Tile128x256;
 }
 
 cudaError_t int_gemm(const IntGemmArgs& args, cudaStream_t stream, IntGemmPath path) {
