@@ -192,6 +192,7 @@ const char* path_name(IntGemmPath p) {
     case IntGemmPath::Tile128: return "tile128";
     case IntGemmPath::Tile128x256: return "tile128x256";
     case IntGemmPath::Wgmma: return "wgmma";
+    case IntGemmPath::WgmmaSerial: return "wgmma_serial";
   }
   return "?";
 }
@@ -393,7 +394,7 @@ int main(int argc, char** argv) {
         std::string paths_json;
         if (all_paths) {
           for (IntGemmPath p : {IntGemmPath::Skinny, IntGemmPath::Tile64, IntGemmPath::Tile128,
-                                IntGemmPath::Tile128x256, IntGemmPath::Wgmma}) {
+                                IntGemmPath::Tile128x256, IntGemmPath::Wgmma, IntGemmPath::WgmmaSerial}) {
             if (p == IntGemmPath::Skinny && m > 64) continue;
             if (p != IntGemmPath::Skinny && m <= 16) continue;
             const double t = ours(IntGemmKind::W4A4, p);

@@ -279,14 +279,12 @@ template <typename T, int BITS, bool PREFETCH>
 cudaError_t launch_variant(const T* x, int64_t rows, int cols, int log2p, int p, float clip, uint8_t* q,
                            float* scales, __half* scales_h, size_t smem, cudaStream_t stream) {
   auto kernel = hadamard_quant_kernel<T, BITS, PREFETCH>;
-  if (smem > 48 * 1024) {
-    const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                 static_cast<int>(smem));
-    if (err != cudaSuccess) return err;
-  }
+  // Always raised: the static reduction buffer counts against the default 48 KB too.
+  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  if (err != cudaSuccess) return err;
   const int threads = std::min(kMaxThreads, (cols / kPerThread + 31) / 32 * 32);
   int dev = 0, sms = 0, per_sm = 0;
-  cudaError_t err = cudaGetDevice(&dev);
+  err = cudaGetDevice(&dev);
   if (err == cudaSuccess) err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
   if (err == cudaSuccess) err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem);
   if (err != cudaSuccess) return err;

@@ -460,8 +460,11 @@ struct WgmmaConfig {
   static constexpr int kSmem = 1024 /* alignment slack */ + 2 * kB8 + kStages * kStageBytes;
 };
 
-template <IntGemmKind KIND>
-__global__ void __launch_bounds__(256, KIND == IntGemmKind::W4A4 ? 2 : 1) wgmma_gemm_kernel(Params p) {
+// OVERLAP = false: widen k-block kt, then multiply it, then wait. OVERLAP = true:
+// while the tensor cores multiply k-block kt, the threads widen k-block kt + 1
+// into the other int8 tile and load its activation fragments, then wait.
+template <IntGemmKind KIND, bool OVERLAP>
+__global__ void __launch_bounds__(256, (KIND == IntGemmKind::W4A4 && !OVERLAP) ? 2 : 1) wgmma_gemm_kernel(Params p) {
   static_assert(b_is_int4(KIND), "the warpgroup kernel widens int4 weights");
   using C = WgmmaConfig<KIND>;
   constexpr int BM = C::kBM, BN = C::kBN, STAGES = C::kStages;
@@ -522,17 +525,11 @@ __global__ void __launch_bounds__(256, KIND == IntGemmKind::W4A4 ? 2 : 1) wgmma_
   }
 
   const int a_row0 = wg * 64 + warp_in_wg * 16;
-  for (int kt = 0; kt < ktiles; ++kt) {
-    cp_async_wait<STAGES - 2>();
-    __syncthreads();  // stage kt landed; every warpgroup's wgmma of kt - 2 is done
-    if (kt + STAGES - 1 < ktiles) load_stage((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
-    cp_async_commit();
-
-    const uint8_t* sa = stage_base + (kt % STAGES) * C::kStageBytes;
-    const uint8_t* sb = sa + C::kStageA;
-    uint8_t* b8 = b8_tiles + (kt & 1) * C::kB8;
-    // Widen the weights: packed chunk c of row n (32 k) -> logical int8 chunks 2c
-    // (even k) and 2c + 1 (odd k), stored 128-byte swizzled.
+  // Widen packed weight stage `stage` into int8 tile `buf`: packed chunk c of row n
+  // (32 k) -> logical int8 chunks 2c (even k) and 2c + 1 (odd k), 128-byte swizzled.
+  auto widen_b = [&](int stage, int buf) {
+    const uint8_t* sb = stage_base + stage * C::kStageBytes + C::kStageA;
+    uint8_t* b8 = b8_tiles + buf * C::kB8;
 #pragma unroll
     for (int i = tid; i < BN * 4; i += C::kThreads) {
       const int n = i >> 2, c = i & 3;
@@ -544,9 +541,10 @@ __global__ void __launch_bounds__(256, KIND == IntGemmKind::W4A4 ? 2 : 1) wgmma_
           make_uint4(nib_hi(w.x), nib_hi(w.y), nib_hi(w.z), nib_hi(w.w));
     }
     fence_proxy_async();  // make the generic-proxy stores visible to the tensor cores
-    __syncthreads();
-
-    uint32_t a[4][4];
+  };
+  // This warp's activation fragments of packed stage `stage`, four k32 steps.
+  auto load_a = [&](int stage, uint32_t (&a)[4][4]) {
+    const uint8_t* sa = stage_base + stage * C::kStageBytes;
     if constexpr (KIND == IntGemmKind::W4A4) {
 #pragma unroll
       for (int s = 0; s < 4; s += 2) {
@@ -554,7 +552,8 @@ __global__ void __launch_bounds__(256, KIND == IntGemmKind::W4A4 ? 2 : 1) wgmma_
         const int row = a_row0 + ((lane >> 3) & 1) * 8 + (lane & 7);
         ldmatrix_x4(r, smem_addr(sa + swizzled<64>(row, s + (lane >> 4))));
         a[s][0] = nib_lo(r[0]), a[s][1] = nib_lo(r[1]), a[s][2] = nib_hi(r[0]), a[s][3] = nib_hi(r[1]);
-        a[s + 1][0] = nib_lo(r[2]), a[s + 1][1] = nib_lo(r[3]), a[s + 1][2] = nib_hi(r[2]), a[s + 1][3] = nib_hi(r[3]);
+        a[s + 1][0] = nib_lo(r[2]), a[s + 1][1] = nib_lo(r[3]), a[s + 1][2] = nib_hi(r[2]),
+               a[s + 1][3] = nib_hi(r[3]);
       }
     } else {
 #pragma unroll
@@ -567,16 +566,65 @@ __global__ void __launch_bounds__(256, KIND == IntGemmKind::W4A4 ? 2 : 1) wgmma_
         a[s][2] = odd_bytes(x0.x, x0.y), a[s][3] = odd_bytes(x1.x, x1.y);
       }
     }
+  };
+  auto multiply = [&](int buf, const uint32_t (&a)[4][4]) {
     fence_operands(acc);  // accumulators written before the fence below, as wgmma requires
     wgmma_fence();
-    const uint32_t b8_addr = smem_addr(b8);
+    const uint32_t b8_addr = smem_addr(b8_tiles + buf * C::kB8);
 #pragma unroll
     for (int s = 0; s < 4; ++s) wgmma_m64n128k32_s8(acc, a[s], wgmma_desc_sw128(b8_addr + 32 * s));
     wgmma_commit();
-    // Waiting here, not before the next k-block's products, keeps the compiler from
-    // serializing the wgmmas (C7514/C7515); the second resident block fills the gap.
-    wgmma_wait<0>();
-    fence_operands(acc);
+  };
+
+  uint32_t a[4][4];
+  if constexpr (!OVERLAP) {
+    for (int kt = 0; kt < ktiles; ++kt) {
+      cp_async_wait<STAGES - 2>();
+      __syncthreads();  // stage kt landed; every warpgroup's wgmma of kt - 1 is done
+      if (kt + STAGES - 1 < ktiles) load_stage((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
+      cp_async_commit();
+      widen_b(kt % STAGES, kt & 1);
+      __syncthreads();
+      load_a(kt % STAGES, a);
+      multiply(kt & 1, a);
+      // Waiting here, not before the next k-block's products, keeps the compiler from
+      // serializing the wgmmas (C7514/C7515); the second resident block fills the gap.
+      wgmma_wait<0>();
+      fence_operands(acc);
+    }
+  } else {
+    cp_async_wait<STAGES - 2>();
+    __syncthreads();
+    if (ktiles > 0) {
+      widen_b(0, 0);
+      load_a(0, a);
+    }
+    // Two fragment sets used in turn (no register copies between the asynchronous steps).
+    uint32_t a_odd[4][4];
+    auto step = [&](int kt, uint32_t (&cur)[4][4], uint32_t (&next)[4][4]) {
+      __syncthreads();  // int8 tile kt written and fenced by every thread
+      if (kt + STAGES - 1 < ktiles) load_stage((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
+      cp_async_commit();
+      multiply(kt & 1, cur);
+      if (kt + 1 < ktiles) {
+        cp_async_wait<STAGES - 2>();  // stage kt + 1 landed (this thread's copies)
+        __syncthreads();              // ... and everyone's
+        widen_b((kt + 1) % STAGES, (kt + 1) & 1);
+        load_a((kt + 1) % STAGES, next);
+      }
+      wgmma_wait<0>();
+      fence_operands(acc);
+      // This step's fragments stay live until the products are done, so the next
+      // step's cannot take their registers.
+#pragma unroll
+      for (int s = 0; s < 4; ++s)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) asm volatile("" : "+r"(cur[s][i])::"memory");
+    };
+    for (int kt = 0; kt < ktiles; kt += 2) {
+      step(kt, a, a_odd);
+      if (kt + 1 < ktiles) step(kt + 1, a_odd, a);
+    }
   }
   cp_async_wait<0>();
 
@@ -614,10 +662,10 @@ cudaError_t launch_skinny(const Params& p, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-template <IntGemmKind KIND>
+template <IntGemmKind KIND, bool OVERLAP>
 cudaError_t launch_wgmma(const Params& p, cudaStream_t stream) {
   using C = WgmmaConfig<KIND>;
-  auto kernel = wgmma_gemm_kernel<KIND>;
+  auto kernel = wgmma_gemm_kernel<KIND, OVERLAP>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem);
   if (err != cudaSuccess) return err;
   const int64_t blocks = static_cast<int64_t>((p.m + C::kBM - 1) / C::kBM) * ((p.n + C::kBN - 1) / C::kBN);
@@ -641,7 +689,10 @@ cudaError_t launch_kind(const Params& p, IntGemmPath path, cudaStream_t stream) 
     case IntGemmPath::Tile128x256:
       return launch_tile<KIND, 128, 256, 64, 64, 3>(p, stream);
     case IntGemmPath::Wgmma:
-      if constexpr (b_is_int4(KIND)) return launch_wgmma<KIND>(p, stream);
+      if constexpr (b_is_int4(KIND)) return launch_wgmma<KIND, true>(p, stream);
+      return cudaErrorInvalidValue;
+    case IntGemmPath::WgmmaSerial:
+      if constexpr (b_is_int4(KIND)) return launch_wgmma<KIND, false>(p, stream);
       return cudaErrorInvalidValue;
     default:
       return cudaErrorInvalidValue;

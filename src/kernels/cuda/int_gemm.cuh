@@ -48,7 +48,9 @@ enum class IntGemmPath {
   Tile64,      // 64 x 128 block tile, 4 warps
   Tile128,     // 128 x 128 block tile, 8 warps
   Tile128x256,  // 128 x 256 block tile, 8 warps
-  Wgmma         // 128 x 128 block tile, two warpgroups on wgmma (int4 weights: W4A4, W4A8)
+  Wgmma,        // 128 x 128 block tile, two warpgroups on wgmma (int4 weights: W4A4, W4A8),
+                // widening the next k-block while the tensor cores work on this one
+  WgmmaSerial   // the same, widening and multiplying in turn (the simpler reference variant)
 };
 
 cudaError_t int_gemm(const IntGemmArgs& args, cudaStream_t stream, IntGemmPath path = IntGemmPath::Auto);
