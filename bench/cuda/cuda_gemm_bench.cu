@@ -192,7 +192,7 @@ const char* path_name(IntGemmPath p) {
     case IntGemmPath::Tile128: return "tile128";
     case IntGemmPath::Tile128x256: return "tile128x256";
     case IntGemmPath::Wgmma: return "wgmma";
-    case IntGemmPath::WgmmaSerial: return "wgmma_serial";
+    case IntGemmPath::WgmmaOverlap: return "wgmma_overlap";
   }
   return "?";
 }
@@ -369,11 +369,12 @@ int main(int argc, char** argv) {
         // Ours.
         auto ours = [&](IntGemmKind kind, IntGemmPath path) {
           const size_t xa = kind == IntGemmKind::W4A4 ? x4 : x8;
-          const int copies = copies_for(xa + w4);
+          const size_t wb = kind == IntGemmKind::W8A8 ? w8 : w4;
+          const int copies = copies_for(xa + wb);
           std::vector<std::unique_ptr<Buf>> xs, wsb;
           for (int c = 0; c < copies; ++c) {
             xs.push_back(std::make_unique<Buf>(xa));
-            wsb.push_back(std::make_unique<Buf>(w4));
+            wsb.push_back(std::make_unique<Buf>(wb));
             random_fill(*xs.back(), 31 + c);
             random_fill(*wsb.back(), 301 + c);
           }
@@ -394,13 +395,19 @@ int main(int argc, char** argv) {
         std::string paths_json;
         if (all_paths) {
           for (IntGemmPath p : {IntGemmPath::Skinny, IntGemmPath::Tile64, IntGemmPath::Tile128,
-                                IntGemmPath::Tile128x256, IntGemmPath::Wgmma, IntGemmPath::WgmmaSerial}) {
+                                IntGemmPath::Tile128x256, IntGemmPath::Wgmma, IntGemmPath::WgmmaOverlap}) {
             if (p == IntGemmPath::Skinny && m > 64) continue;
             if (p != IntGemmPath::Skinny && m <= 16) continue;
             const double t = ours(IntGemmKind::W4A4, p);
             std::snprintf(buf, sizeof buf, "%s\"%s\": %.2f", paths_json.empty() ? "" : ", ", path_name(p), t);
             paths_json += buf;
             std::printf("    path %-12s %9.2f us  %7.1f TOPS\n", path_name(p), t, ops / t / 1e6);
+          }
+          if (m >= 1024) {  // int8 x int8 on the same mma.sync tile: the IMMA rate without widening
+            const double t = ours(IntGemmKind::W8A8, IntGemmPath::Tile128x256);
+            std::snprintf(buf, sizeof buf, ", \"w8a8_tile128x256\": %.2f", t);
+            paths_json += buf;
+            std::printf("    W8A8 tile128x256 %9.2f us  %7.1f TOPS\n", t, ops / t / 1e6);
           }
         }
         std::printf("%5dx%-6d %-5d %9.2f %9.2f %9.2f %9.2f %9.1f | %7.2f %7.2f %7.2f %7.2f  %s\n", k, n, m, t_fp16,

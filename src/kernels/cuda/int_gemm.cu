@@ -689,10 +689,10 @@ cudaError_t launch_kind(const Params& p, IntGemmPath path, cudaStream_t stream) 
     case IntGemmPath::Tile128x256:
       return launch_tile<KIND, 128, 256, 64, 64, 3>(p, stream);
     case IntGemmPath::Wgmma:
-      if constexpr (b_is_int4(KIND)) return launch_wgmma<KIND, true>(p, stream);
-      return cudaErrorInvalidValue;
-    case IntGemmPath::WgmmaSerial:
       if constexpr (b_is_int4(KIND)) return launch_wgmma<KIND, false>(p, stream);
+      return cudaErrorInvalidValue;
+    case IntGemmPath::WgmmaOverlap:
+      if constexpr (b_is_int4(KIND)) return launch_wgmma<KIND, true>(p, stream);
       return cudaErrorInvalidValue;
     default:
       return cudaErrorInvalidValue;
@@ -707,7 +707,7 @@ IntGemmPath int_gemm_auto_path(IntGemmKind kind, int64_t m, int64_t n, int64_t k
   (void)k;
   // From the H200 measurements in docs/cuda.md: the weight stream wins while few
   // tiles would fill the machine; mma.sync 64-row tiles up to M = 256 unless the
-  // layer is wide; the warpgroup kernel beyond (int4 weights only).
+  // layer is wide; the warpgroup kernel (two blocks per SM) beyond, int4 weights only.
   const bool int4_weights = kind != IntGemmKind::W8A8;
   if (m <= 32) return IntGemmPath::Skinny;
   if (m <= 64) return n >= 16384 ? IntGemmPath::Tile64 : IntGemmPath::Skinny;

@@ -48,9 +48,10 @@ enum class IntGemmPath {
   Tile64,      // 64 x 128 block tile, 4 warps
   Tile128,     // 128 x 128 block tile, 8 warps
   Tile128x256,  // 128 x 256 block tile, 8 warps
-  Wgmma,        // 128 x 128 block tile, two warpgroups on wgmma (int4 weights: W4A4, W4A8),
-                // widening the next k-block while the tensor cores work on this one
-  WgmmaSerial   // the same, widening and multiplying in turn (the simpler reference variant)
+  Wgmma,        // 128 x 128 block tile, two warpgroups on wgmma (int4 weights: W4A4, W4A8);
+                // widens and multiplies in turn, two blocks per multiprocessor
+  WgmmaOverlap  // the same, widening the next k-block while the tensor cores run, one
+                // block per multiprocessor (more registers); slower on the H200 (docs/cuda.md)
 };
 
 cudaError_t int_gemm(const IntGemmArgs& args, cudaStream_t stream, IntGemmPath path = IntGemmPath::Auto);

@@ -230,7 +230,7 @@ const char* path_name(IntGemmPath p) {
     case IntGemmPath::Tile128: return "tile128";
     case IntGemmPath::Tile128x256: return "tile128x256";
     case IntGemmPath::Wgmma: return "wgmma";
-    case IntGemmPath::WgmmaSerial: return "wgmma_serial";
+    case IntGemmPath::WgmmaOverlap: return "wgmma_overlap";
   }
   return "?";
 }
@@ -433,14 +433,14 @@ int main(int argc, char** argv) {
       {200, 300, 512}, {128, 256, 11008}, {257, 520, 640}, {512, 512, 256},
   };
   const IntGemmPath paths[] = {IntGemmPath::Skinny, IntGemmPath::Tile64, IntGemmPath::Tile128,
-                               IntGemmPath::Tile128x256, IntGemmPath::Wgmma, IntGemmPath::WgmmaSerial,
+                               IntGemmPath::Tile128x256, IntGemmPath::Wgmma, IntGemmPath::WgmmaOverlap,
                                IntGemmPath::Auto};
   for (IntGemmKind kind : kinds)
     for (const auto& s : shapes)
       for (IntGemmPath path : paths) {
         if (quick && (s.m * s.n * s.k > 64 * 384 * 1024)) continue;
         if (path == IntGemmPath::Skinny && s.m > 64) continue;
-        if ((path == IntGemmPath::Wgmma || path == IntGemmPath::WgmmaSerial) && kind == IntGemmKind::W8A8) continue;
+        if ((path == IntGemmPath::Wgmma || path == IntGemmPath::WgmmaOverlap) && kind == IntGemmKind::W8A8) continue;
         test_int_gemm(rng, kind, path, s.m, s.n, s.k, (s.m + s.n) % 2 == 0);
       }
   test_pipeline(rng);
