@@ -14,12 +14,19 @@ function(quarot_target_options target)
 endfunction()
 
 # Kernels are compiled once per instruction set and picked at run time
-# (kernels/cpu/cpu_features.h). Files named *_avx512.cpp / *_avx2.cpp get the
-# matching target flags even in the portable build, so one binary carries every path.
+# (kernels/cpu/cpu_features.h). Files named *_amx.cpp, *_avx512vnni.cpp, *_avx512.cpp
+# and *_avx2.cpp get the matching target flags even in the portable build, so one
+# binary carries every path.
 function(quarot_isa_sources target)
   get_target_property(srcs ${target} SOURCES)
   foreach(src IN LISTS srcs)
-    if(src MATCHES "_avx512\\.cpp$")
+    if(src MATCHES "_amx\\.cpp$")
+      set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS
+        "-mamx-tile;-mamx-int8;-mavx512vnni;-mavx512f;-mavx512bw;-mavx512vl;-mavx512dq;-mfma;-mavx2;-mf16c")
+    elseif(src MATCHES "_avx512vnni\\.cpp$")
+      set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS
+        "-mavx512vnni;-mavx512f;-mavx512bw;-mavx512vl;-mavx512dq;-mfma;-mavx2;-mf16c")
+    elseif(src MATCHES "_avx512\\.cpp$")
       set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS
         "-mavx512f;-mavx512bw;-mavx512vl;-mavx512dq;-mfma;-mavx2;-mf16c")
     elseif(src MATCHES "_avx2\\.cpp$")
