@@ -15,7 +15,6 @@ namespace quarot {
 namespace act_quant_detail {
 namespace {
 
-// Scalar reference: fake_quant.cpp's sym_group / asym_group producing integers.
 bool all_finite_scalar(const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     if (!std::isfinite(x[i])) return false;
@@ -23,62 +22,37 @@ bool all_finite_scalar(const float* x, int64_t n) {
   return true;
 }
 
-GroupQuant quantize_sym_scalar(const float* x, int64_t n, int bits, float clip_ratio, uint8_t* codes) {
-  GroupQuant g;
-  g.offset = 1 << (bits - 1);
+float abs_max_scalar(const float* x, int64_t n) {
   float amax = 0.0f;
   for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
-  const float qmax = static_cast<float>((1 << (bits - 1)) - 1);
-  const float qmin = -qmax - 1.0f;
-  const float s = clip_ratio * amax / qmax;
-  if (amax == 0.0f || s == 0.0f) {
-    std::fill(codes, codes + n, static_cast<uint8_t>(g.offset));
-    g.code_sum = static_cast<int32_t>(n * g.offset);
-    return g;
-  }
-  g.scale = s;
-  int32_t sum = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const int32_t code = static_cast<int32_t>(std::clamp(std::nearbyint(x[i] / s), qmin, qmax)) + g.offset;
-    codes[i] = static_cast<uint8_t>(code);
-    sum += code;
-  }
-  g.code_sum = sum;
-  return g;
+  return amax;
 }
 
-GroupQuant quantize_asym_scalar(const float* x, int64_t n, int bits, float clip_ratio, uint8_t* codes) {
-  GroupQuant g;
-  float lo = 0.0f, hi = 0.0f;
+void min_max_scalar(const float* x, int64_t n, float* lo, float* hi) {
+  float l = 0.0f, h = 0.0f;
   for (int64_t i = 0; i < n; ++i) {
-    lo = std::min(lo, x[i]);
-    hi = std::max(hi, x[i]);
+    l = std::min(l, x[i]);
+    h = std::max(h, x[i]);
   }
-  lo *= clip_ratio;
-  hi *= clip_ratio;
-  const float qmax = static_cast<float>((1 << bits) - 1);
-  const float s = (hi - lo) / qmax;
-  if (s == 0.0f) {
-    std::fill(codes, codes + n, uint8_t{0});
-    return g;
-  }
-  g.scale = s;
-  const float z = std::nearbyint(-lo / s);
-  g.offset = static_cast<int32_t>(z);
+  *lo = l;
+  *hi = h;
+}
+
+int32_t encode_scalar(const float* x, int64_t n, float s, float add, float lo, float hi, int32_t offset,
+                      uint8_t* codes) {
   int32_t sum = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const int32_t code = static_cast<int32_t>(std::clamp(std::nearbyint(x[i] / s) + z, 0.0f, qmax));
+    const int32_t code = static_cast<int32_t>(std::clamp(std::nearbyint(x[i] / s) + add, lo, hi)) + offset;
     codes[i] = static_cast<uint8_t>(code);
     sum += code;
   }
-  g.code_sum = sum;
-  return g;
+  return sum;
 }
 
 }  // namespace
 
 const ActQuantKernels& act_quant_kernels_scalar() {
-  static const ActQuantKernels kernels{&all_finite_scalar, &quantize_sym_scalar, &quantize_asym_scalar};
+  static const ActQuantKernels kernels{&all_finite_scalar, &abs_max_scalar, &min_max_scalar, &encode_scalar};
   return kernels;
 }
 
@@ -146,6 +120,53 @@ void rotate_row(const OnlineRotation& r, float* x, float* mixed) {
   }
 }
 
+struct GroupQuant {
+  float scale = 0.0f;
+  int32_t offset = 0;
+  int32_t code_sum = 0;
+};
+
+// fake_quant.cpp's sym_group / asym_group, producing integers: the scale and zero
+// point use the very same expressions (so the same rounding, FMA contraction
+// included, under the same compile flags); an all-zero group gets scale 0.
+GroupQuant quantize_sym(const ActQuantKernels& k, const float* x, int64_t n, int bits, float clip_ratio,
+                        uint8_t* codes) {
+  GroupQuant g;
+  g.offset = 1 << (bits - 1);
+  const float amax = k.abs_max(x, n);
+  const float qmax = static_cast<float>((1 << (bits - 1)) - 1);
+  const float qmin = -qmax - 1.0f;
+  const float s = clip_ratio * amax / qmax;
+  if (amax == 0.0f || s == 0.0f) {
+    std::memset(codes, g.offset, n);
+    g.code_sum = static_cast<int32_t>(n * g.offset);
+    return g;
+  }
+  g.scale = s;
+  g.code_sum = k.encode(x, n, s, 0.0f, qmin, qmax, g.offset, codes);
+  return g;
+}
+
+GroupQuant quantize_asym(const ActQuantKernels& k, const float* x, int64_t n, int bits, float clip_ratio,
+                         uint8_t* codes) {
+  GroupQuant g;
+  float lo = 0.0f, hi = 0.0f;
+  k.min_max(x, n, &lo, &hi);
+  lo *= clip_ratio;
+  hi *= clip_ratio;
+  const float qmax = static_cast<float>((1 << bits) - 1);
+  const float s = (hi - lo) / qmax;
+  if (s == 0.0f) {
+    std::memset(codes, 0, n);
+    return g;
+  }
+  g.scale = s;
+  const float z = std::nearbyint(-lo / s);
+  g.offset = static_cast<int32_t>(z);
+  g.code_sum = k.encode(x, n, s, z, 0.0f, qmax, 0, codes);
+  return g;
+}
+
 const ActQuantKernels& kernels_for(Isa isa) {
   return isa == Isa::kScalar ? act_quant_detail::act_quant_kernels_scalar()
                              : act_quant_detail::act_quant_kernels_avx2();
@@ -209,9 +230,9 @@ void quantize_activations(const float* x, int64_t rows, int64_t cols, const Onli
           finite = false;
           break;
         }
-        const act_quant_detail::GroupQuant q =
-            spec.symmetric ? k.quantize_sym(src, group, spec.bits, spec.clip_ratio, codes + g * group)
-                           : k.quantize_asym(src, group, spec.bits, spec.clip_ratio, codes + g * group);
+        const GroupQuant q = spec.symmetric
+                                 ? quantize_sym(k, src, group, spec.bits, spec.clip_ratio, codes + g * group)
+                                 : quantize_asym(k, src, group, spec.bits, spec.clip_ratio, codes + g * group);
         out.scales[r * groups + g] = q.scale;
         out.offsets[r * groups + g] = q.offset;
         out.code_sums[r * groups + g] = q.code_sum;

@@ -1,5 +1,5 @@
-// AVX2 activation quantization: the scalar formulas of act_quant.cpp on 8 floats
-// at a time. IEEE division and round-half-even (vroundps, as std::nearbyint) keep
+// AVX2 activation quantization kernels: the scalar ones of act_quant.cpp on 8
+// floats at a time. IEEE division and round-half-even (vroundps, as std::nearbyint) keep
 // every code identical to the scalar path; max/min reductions are exact in any
 // order. Internal linkage except the table, and no std:: templates or inline
 // library functions (std::clamp, std::max, ...): an instantiation compiled with
@@ -69,9 +69,34 @@ void store_codes32(__m256i a, __m256i b, __m256i c, __m256i d, uint8_t* out) {
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), ordered);
 }
 
-// code = clamp(round(x / s) + add, lo, hi), where add is 0 (symmetric: lo/hi are
-// qmin/qmax and the offset is added after clamping) or the zero point (asymmetric).
-template <bool Symmetric>
+float abs_max(const float* x, int64_t n) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  __m256 vmax = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) vmax = _mm256_max_ps(vmax, _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask));
+  float amax = hmax(vmax);
+  for (; i < n; ++i) amax = max_f(amax, abs_f(x[i]));
+  return amax;
+}
+
+void min_max(const float* x, int64_t n, float* lo, float* hi) {
+  __m256 vlo = _mm256_setzero_ps();
+  __m256 vhi = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    vlo = _mm256_min_ps(vlo, v);
+    vhi = _mm256_max_ps(vhi, v);
+  }
+  float l = hmin(vlo), h = hmax(vhi);
+  for (; i < n; ++i) {
+    l = min_f(l, x[i]);
+    h = max_f(h, x[i]);
+  }
+  *lo = l;
+  *hi = h;
+}
+
 int32_t encode(const float* x, int64_t n, float s, float add, float lo, float hi, int32_t offset, uint8_t* codes) {
   const __m256 vs = _mm256_set1_ps(s);
   const __m256 vadd = _mm256_set1_ps(add);
@@ -81,10 +106,8 @@ int32_t encode(const float* x, int64_t n, float s, float add, float lo, float hi
   __m256i sum = _mm256_setzero_si256();
   auto code8 = [&](const float* p) {
     __m256 q = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(p), vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    if (!Symmetric) q = _mm256_add_ps(q, vadd);
-    q = _mm256_min_ps(_mm256_max_ps(q, vlo), vhi);
-    __m256i c = _mm256_cvtps_epi32(q);
-    if (Symmetric) c = _mm256_add_epi32(c, voff);
+    q = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(q, vadd), vlo), vhi);
+    const __m256i c = _mm256_add_epi32(_mm256_cvtps_epi32(q), voff);
     sum = _mm256_add_epi32(sum, c);
     return c;
   };
@@ -98,71 +121,17 @@ int32_t encode(const float* x, int64_t n, float s, float add, float lo, float hi
   }
   int32_t total = hsum(sum);
   for (; i < n; ++i) {
-    float q = round_even(x[i] / s);
-    if (!Symmetric) q = q + add;
-    const int32_t code = static_cast<int32_t>(clamp_f(q, lo, hi)) + (Symmetric ? offset : 0);
+    const int32_t code = static_cast<int32_t>(clamp_f(round_even(x[i] / s) + add, lo, hi)) + offset;
     codes[i] = static_cast<uint8_t>(code);
     total += code;
   }
   return total;
 }
 
-GroupQuant quantize_sym(const float* x, int64_t n, int bits, float clip_ratio, uint8_t* codes) {
-  GroupQuant g;
-  g.offset = 1 << (bits - 1);
-  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  __m256 vmax = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) vmax = _mm256_max_ps(vmax, _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask));
-  float amax = hmax(vmax);
-  for (; i < n; ++i) amax = max_f(amax, abs_f(x[i]));
-  const float qmax = static_cast<float>((1 << (bits - 1)) - 1);
-  const float qmin = -qmax - 1.0f;
-  const float s = clip_ratio * amax / qmax;
-  if (amax == 0.0f || s == 0.0f) {
-    std::memset(codes, g.offset, n);
-    g.code_sum = static_cast<int32_t>(n * g.offset);
-    return g;
-  }
-  g.scale = s;
-  g.code_sum = encode<true>(x, n, s, 0.0f, qmin, qmax, g.offset, codes);
-  return g;
-}
-
-GroupQuant quantize_asym(const float* x, int64_t n, int bits, float clip_ratio, uint8_t* codes) {
-  GroupQuant g;
-  __m256 vlo = _mm256_setzero_ps();
-  __m256 vhi = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 v = _mm256_loadu_ps(x + i);
-    vlo = _mm256_min_ps(vlo, v);
-    vhi = _mm256_max_ps(vhi, v);
-  }
-  float lo = hmin(vlo), hi = hmax(vhi);
-  for (; i < n; ++i) {
-    lo = min_f(lo, x[i]);
-    hi = max_f(hi, x[i]);
-  }
-  lo *= clip_ratio;
-  hi *= clip_ratio;
-  const float qmax = static_cast<float>((1 << bits) - 1);
-  const float s = (hi - lo) / qmax;
-  if (s == 0.0f) {
-    std::memset(codes, 0, n);
-    return g;
-  }
-  g.scale = s;
-  const float z = round_even(-lo / s);
-  g.offset = static_cast<int32_t>(z);
-  g.code_sum = encode<false>(x, n, s, z, 0.0f, qmax, 0, codes);
-  return g;
-}
-
 }  // namespace
 
 const ActQuantKernels& act_quant_kernels_avx2() {
-  static const ActQuantKernels kernels{&all_finite, &quantize_sym, &quantize_asym};
+  static const ActQuantKernels kernels{&all_finite, &abs_max, &min_max, &encode};
   return kernels;
 }
 
