@@ -311,10 +311,23 @@ IntGemmWeight pack_int_gemm_weight(const IntWeightSource& src, Isa isa) {
     }
   }
   if (src.bits < 8) {
+    // Load-time check of every code, in parallel (a 7B model has billions); the
+    // first bad row is reported.
+    int64_t bad_row = src.rows;
+#pragma omp parallel for schedule(static) reduction(min : bad_row) num_threads(num_threads())
     for (int64_t n = 0; n < src.rows; ++n) {
       for (int64_t k = 0; k < src.cols; ++k) {
-        const int code = source_code(src, n, k);
-        QUAROT_CHECK(code <= code_max, "int weight: code {} at ({}, {}) exceeds {} bits", code, n, k, src.bits);
+        if (source_code(src, n, k) > code_max) {
+          bad_row = std::min(bad_row, n);
+          break;
+        }
+      }
+    }
+    if (bad_row < src.rows) {
+      for (int64_t k = 0; k < src.cols; ++k) {
+        const int code = source_code(src, bad_row, k);
+        QUAROT_CHECK(code <= code_max, "int weight: code {} at ({}, {}) exceeds {} bits", code, bad_row, k,
+                     src.bits);
       }
     }
   }
