@@ -1,36 +1,62 @@
 #include "kernels/cpu/cpu_backend.h"
 
+#include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "common/error.h"
 #include "common/threads.h"
+#include "kernels/cpu/act_quant.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/fake_quant.h"
 #include "kernels/cpu/fp32_kv_storage.h"
 #include "kernels/cpu/fwht.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/int_gemm.h"
+#include "kernels/cpu/kv_attention.h"
+#include "kernels/cpu/quant_kv_storage.h"
 
 namespace quarot {
 namespace {
 
+// A linear weight as this backend runs it: FP32 panels, or the integer codes
+// repacked for the integer kernels. An integer weight met by full-precision
+// activations (no activation quantizer: W4A16, an FP lm_head input) is dequantized
+// once, on first such use, from the encoding it keeps a view of.
 class CpuPackedWeight final : public PackedWeight {
  public:
-  GemmWeight gemm;
+  bool integer = false;
+  IntGemmWeight int_gemm;
+  WeightEncoding source;  // integer weights: for the FP32 fallback
+  const GemmWeight& fp32(Isa isa) const {
+    std::call_once(fp32_once_, [&] {
+      if (!integer) return;
+      const std::vector<float> w = source.dequantize();
+      gemm_ = pack_gemm_weight(w.data(), source.rows, source.cols, isa);
+    });
+    return gemm_;
+  }
+  void set_fp32(GemmWeight g) { gemm_ = std::move(g); }
+
+ private:
+  mutable std::once_flag fp32_once_;
+  mutable GemmWeight gemm_;
 };
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(Isa isa) : isa_(isa) {
+  CpuBackend(Isa isa, bool simulate) : isa_(isa), simulate_(simulate) {
     QUAROT_CHECK(isa_supported(isa), "cpu backend: instruction set {} is not supported by this CPU ({})",
                  isa_name(isa), cpu_features().brand);
   }
 
   std::string name() const override {
     const int threads = num_threads();
-    return fmt::format("cpu-fp32 {} ({} thread{})", isa_name(isa_), threads, threads == 1 ? "" : "s");
+    return fmt::format("cpu-{} {} ({} thread{})", simulate_ ? "fp32" : "int", isa_name(isa_), threads,
+                       threads == 1 ? "" : "s");
   }
 
   using Backend::pack;
@@ -38,13 +64,17 @@ class CpuBackend final : public Backend {
     auto packed = std::make_unique<CpuPackedWeight>();
     packed->out_features = weight.rows;
     packed->in_features = weight.cols;
-    if (weight.kind == WeightKind::kF32) {
-      packed->gemm = pack_gemm_weight(static_cast<const float*>(weight.data), weight.rows, weight.cols, isa_);
+    if (weight.kind == WeightKind::kIntGrid && !simulate_) {
+      packed->integer = true;
+      packed->int_gemm = pack_int_gemm_weight(int_source(weight), isa_);
+      packed->source = weight;
+    } else if (weight.kind == WeightKind::kF32) {
+      packed->set_fp32(pack_gemm_weight(static_cast<const float*>(weight.data), weight.rows, weight.cols, isa_));
     } else {
       // The simulated reference: integer codes (or FP16) become the exact FP32
       // values the formula gives, then the FP32 kernels run.
       const std::vector<float> w = weight.dequantize();
-      packed->gemm = pack_gemm_weight(w.data(), weight.rows, weight.cols, isa_);
+      packed->set_fp32(pack_gemm_weight(w.data(), weight.rows, weight.cols, isa_));
     }
     return packed;
   }
@@ -61,6 +91,13 @@ class CpuBackend final : public Backend {
     if (rotate) validate_online_rotation(*op.input_rotation, in);
     if (n == 0) return;
 
+    if (w->integer && quantize && op.act.bits <= 8 && groups_fit(w->int_gemm, op.act)) {
+      // The integer path: rotate + quantize in one pass, int32 GEMM, fused epilogue.
+      thread_local QuantizedActivations qa;
+      quantize_activations(x, n, in, rotate ? op.input_rotation : nullptr, op.act, qa, isa_);
+      int_gemm(w->int_gemm, qa, op.bias, nullptr, y);
+      return;
+    }
     const float* input = x;
     if (rotate || quantize) {
       // x is const and shared; the online work happens on a private copy that is
@@ -74,35 +111,67 @@ class CpuBackend final : public Backend {
       }
       input = scratch.data();
     }
-    gemm(w->gemm, input, n, op.bias, y);
+    gemm(w->fp32(isa_), input, n, op.bias, y);
   }
 
   std::unique_ptr<KvStorage> make_kv_storage(const KvCacheSpec& spec) const override {
+    // Packed integer codes where the spec quantizes the cache (2..8 bits); the
+    // reference FP32 rows otherwise, and always when simulating.
+    if (!simulate_ && QuantKvStorage::supports(spec)) return std::make_unique<QuantKvStorage>(spec);
     return std::make_unique<Fp32KvStorage>(spec);
   }
 
   void attention(const float* q, int64_t n, int64_t pos0, const KvStorage& kv, int64_t layer,
                  const AttentionShape& shape, float scale, float* out) const override {
-    const auto* s = dynamic_cast<const Fp32KvStorage*>(&kv);
-    QUAROT_CHECK(s != nullptr, "cpu backend: attention() got a KV cache made by another backend");
-    QUAROT_CHECK(layer >= 0 && layer < s->spec().n_layers, "attention: layer {} out of range", layer);
-    QUAROT_CHECK(pos0 + n <= s->spec().capacity, "attention: positions beyond the cache's {}", s->spec().capacity);
-    causal_attention(q, n, pos0, s->k(layer), s->v(layer), shape, scale, out);
+    QUAROT_CHECK(layer >= 0 && layer < kv.spec().n_layers, "attention: layer {} out of range", layer);
+    QUAROT_CHECK(pos0 >= 0 && pos0 + n <= kv.spec().capacity, "attention: positions beyond the cache's {}",
+                 kv.spec().capacity);
+    if (const auto* s = dynamic_cast<const Fp32KvStorage*>(&kv)) {
+      causal_attention(q, n, pos0, s->k(layer), s->v(layer), shape, scale, out);
+    } else if (const auto* s = dynamic_cast<const QuantKvStorage*>(&kv)) {
+      causal_attention_kv(q, n, pos0, s->k(layer), s->v(layer), shape, scale, out);
+    } else {
+      fail("cpu backend: attention() got a KV cache made by another backend");
+    }
   }
 
  private:
+  // The integer product sums over blocks of the finer group, which must divide the coarser.
+  static bool groups_fit(const IntGemmWeight& w, const ActQuantSpec& act) {
+    const int64_t ga = act.group > 0 ? act.group : w.cols, gw = w.group > 0 ? w.group : w.cols;
+    const int64_t block = std::min(ga, gw);
+    return std::max(ga, gw) % block == 0 && (block == gw || block % 8 == 0);
+  }
+
+  // The kernels read the nibbles as one continuous stream; the file pads each row
+  // to a whole byte, which differs only for an odd number of columns.
+  static IntWeightSource int_source(const WeightEncoding& e) {
+    QUAROT_CHECK(e.bits > 4 || e.cols % 2 == 0,
+                 "cpu backend: integer kernels need an even row length for {}-bit codes, got {}", e.bits, e.cols);
+    IntWeightSource s;
+    s.rows = e.rows;
+    s.cols = e.cols;
+    s.bits = e.bits;
+    s.group = e.group;
+    s.packed_codes = static_cast<const uint8_t*>(e.data);
+    s.scales = e.scales;
+    s.zeros = e.symmetric ? nullptr : e.zeros;
+    return s;
+  }
+
   Isa isa_;
+  bool simulate_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(Isa isa) { return std::make_unique<CpuBackend>(isa); }
+std::unique_ptr<Backend> make_cpu_backend(Isa isa) { return std::make_unique<CpuBackend>(isa, true); }
 
 std::unique_ptr<Backend> make_cpu_backend() { return make_cpu_backend(best_isa()); }
 
 std::shared_ptr<const Backend> make_cpu_backend(const CpuBackendOptions& options) {
   const Isa isa = options.isa.empty() ? best_isa() : parse_isa(options.isa, "instruction set");
-  return make_cpu_backend(isa);
+  return std::make_shared<CpuBackend>(isa, options.simulate);
 }
 
 }  // namespace quarot

@@ -1,0 +1,137 @@
+// The CPU backend's integer path (encoded weights, integer activations, packed KV
+// cache) against its own simulated reference (CpuBackendOptions::simulate): the
+// activation codes are the same bit for bit, so one linear differs only by the FP32
+// summation order of the reference (int32 sums are exact).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "common/error.h"
+#include "kernel_test_util.h"
+#include "kernels/cpu/cpu_backend.h"
+
+namespace quarot {
+namespace {
+
+WeightEncoding random_int_weight(int64_t rows, int64_t cols, int bits, bool symmetric, int64_t group, uint64_t seed) {
+  Rng rng(seed);
+  const int64_t ng = group > 0 ? cols / group : 1;
+  std::vector<uint8_t> codes(rows * cols);
+  for (auto& c : codes) c = static_cast<uint8_t>(rng.below(1u << bits));
+  std::vector<float> scales(rows * ng), zeros;
+  for (auto& s : scales) s = static_cast<float>(0.001 + 0.01 * rng.uniform());
+  if (!symmetric) {
+    zeros.resize(rows * ng);
+    for (auto& z : zeros) z = static_cast<float>(rng.below(1u << bits));
+  }
+  return make_int_grid_weight(bits, symmetric, group, rows, cols, codes, scales, zeros);
+}
+
+double max_rel_err(const std::vector<float>& got, const std::vector<float>& want) {
+  double num = 0.0, den = 0.0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    num = std::max(num, std::fabs(static_cast<double>(got[i]) - want[i]));
+    den = std::max(den, std::fabs(static_cast<double>(want[i])));
+  }
+  return num / den;
+}
+
+struct Case {
+  int w_bits, a_bits;
+  bool w_sym, a_sym;
+  int64_t w_group, a_group;
+};
+
+TEST(CpuBackendInteger, LinearAgreesWithTheSimulatedReference) {
+  const int64_t out = 37, in = 256;
+  OnlineRotation rot;  // H_64 x 4 blocks, as QuaRot's online down_proj rotation
+  rot.k = 4;
+  rot.p = 64;
+  rot.m = test::random_orthogonal(4, 5);
+  const auto bias = test::random_floats(out, 3);
+  for (const Case& c : {Case{4, 4, true, true, 0, 0}, Case{4, 8, true, true, 0, 0}, Case{8, 8, true, true, 0, 0},
+                        Case{4, 4, false, false, 64, 64}, Case{4, 4, true, true, 128, 0}, Case{8, 8, false, true, 0, 32}}) {
+    const WeightEncoding w = random_int_weight(out, in, c.w_bits, c.w_sym, c.w_group, 7);
+    for (Isa isa : test::supported_isas()) {
+      const auto integer = make_cpu_backend(CpuBackendOptions{.simulate = false, .isa = isa_name(isa)});
+      const auto reference = make_cpu_backend(CpuBackendOptions{.simulate = true, .isa = isa_name(isa)});
+      const auto pi = integer->pack(w);
+      const auto pr = reference->pack(w);
+      for (int64_t n : {1, 3, 40}) {
+        const auto x = test::random_floats(n * in, 100 + n, -3.0, 3.0);
+        LinearOp op;
+        op.bias = bias.data();
+        op.input_rotation = &rot;
+        op.act.bits = c.a_bits;
+        op.act.clip_ratio = 0.9f;
+        op.act.group = c.a_group;
+        op.act.symmetric = c.a_sym;
+        std::vector<float> yi(n * out), yr(n * out);
+        op.weight = pi.get();
+        integer->linear(op, x.data(), n, yi.data());
+        op.weight = pr.get();
+        reference->linear(op, x.data(), n, yr.data());
+        const double err = max_rel_err(yi, yr);
+        // Float rounding of a 256-term FP32 sum, not quantization noise (>= 1e-2).
+        EXPECT_LT(err, 2e-6) << "W" << c.w_bits << "A" << c.a_bits << " groups " << c.w_group << "/" << c.a_group
+                             << " n " << n << " " << isa_name(isa);
+      }
+    }
+  }
+}
+
+TEST(CpuBackendInteger, FullPrecisionActivationsUseTheDequantizedWeight) {
+  const WeightEncoding w = random_int_weight(9, 64, 4, true, 0, 8);
+  const auto integer = make_cpu_backend(CpuBackendOptions{});
+  const auto reference = make_cpu_backend(CpuBackendOptions{.simulate = true});
+  const auto pi = integer->pack(w), pr = reference->pack(w);
+  const auto x = test::random_floats(2 * 64, 9);
+  std::vector<float> yi(18), yr(18);
+  LinearOp op;  // no activation quantizer (W4A16)
+  op.weight = pi.get();
+  integer->linear(op, x.data(), 2, yi.data());
+  op.weight = pr.get();
+  reference->linear(op, x.data(), 2, yr.data());
+  EXPECT_EQ(yi, yr);
+}
+
+TEST(CpuBackendInteger, PackedKvCacheAttentionAgreesWithTheReference) {
+  KvCacheSpec spec;
+  spec.n_layers = 2;
+  spec.n_kv_heads = 3;
+  spec.head_dim = 64;
+  spec.capacity = 40;
+  spec.k.bits = spec.v.bits = 4;
+  spec.intact_kv = true;
+  const AttentionShape shape{9, 3, 64};
+  const auto integer = make_cpu_backend(CpuBackendOptions{});
+  const auto reference = make_cpu_backend(CpuBackendOptions{.simulate = true});
+  auto ki = integer->make_kv_storage(spec), kr = reference->make_kv_storage(spec);
+  // The packed cache holds a fraction of the FP32 bytes: 4-bit codes + scale and zero per head.
+  EXPECT_EQ(ki->bytes_per_position(), 2 * 2 * 3 * (32 + 8));
+  EXPECT_EQ(kr->bytes_per_position(), 2 * 2 * 3 * 64 * 4);
+  int64_t pos = 0;
+  for (int64_t n : {17, 1, 1, 5}) {
+    const auto k = test::random_floats(n * 192, 20 + pos), v = test::random_floats(n * 192, 40 + pos);
+    const auto q = test::random_floats(n * 9 * 64, 60 + pos);
+    for (int64_t layer = 0; layer < 2; ++layer) {
+      ki->append(layer, pos, n, k.data(), v.data());
+      kr->append(layer, pos, n, k.data(), v.data());
+      std::vector<float> oi(n * 9 * 64), orf(n * 9 * 64);
+      integer->attention(q.data(), n, pos, *ki, layer, shape, 0.125f, oi.data());
+      reference->attention(q.data(), n, pos, *kr, layer, shape, 0.125f, orf.data());
+      EXPECT_LT(max_rel_err(oi, orf), 1e-5) << "n " << n << " pos " << pos;
+    }
+    pos += n;
+  }
+}
+
+TEST(CpuBackendInteger, NameSaysWhichArithmeticRuns) {
+  EXPECT_EQ(make_cpu_backend(CpuBackendOptions{})->name().rfind("cpu-int ", 0), 0u);
+  EXPECT_EQ(make_cpu_backend(CpuBackendOptions{.simulate = true})->name().rfind("cpu-fp32 ", 0), 0u);
+  EXPECT_THROW(make_cpu_backend(CpuBackendOptions{.isa = "sse9"}), Error);
+}
+
+}  // namespace
+}  // namespace quarot
