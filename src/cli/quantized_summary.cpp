@@ -161,6 +161,7 @@ std::string quantized_file_summary(const std::string& path, const json& meta) {
   // Bytes by tensor kind, quantized codes and their scales/zeros apart.
   struct Bytes {
     uint64_t fp = 0, codes = 0, scales = 0;
+    std::set<std::string> fp_dtypes;  // as stored
   };
   std::map<std::string, Bytes> kinds;
   uint64_t tensor_bytes = 0;
@@ -174,8 +175,10 @@ std::string quantized_file_summary(const std::string& path, const json& meta) {
       b.codes += t.nbytes;
     else if (ends_with(".scales") || ends_with(".zeros"))
       b.scales += t.nbytes;
-    else
+    else {
       b.fp += t.nbytes;
+      b.fp_dtypes.insert(dtype_name(t.dtype));
+    }
     tensor_bytes += t.nbytes;
   }
   std::error_code ec;
@@ -192,7 +195,7 @@ std::string quantized_file_summary(const std::string& path, const json& meta) {
                            mib(static_cast<double>(b.scales)),
                            b.fp > 0 ? ", FP " + mib(static_cast<double>(b.fp)) : "");
     else
-      sizes += fmt::format("  ({})", text_of(meta, "fp_dtype", "FP"));
+      sizes += fmt::format("  ({})", fmt::join(b.fp_dtypes, ", "));
   }
   if (!ec && file_bytes > tensor_bytes)
     sizes += fmt::format("\n             {:<11}{:>10}  (tokenizer, recipe, rotations)", "metadata",
