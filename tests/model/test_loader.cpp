@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <numbers>
+#include <stdexcept>
 
 #include "common/error.h"
 #include "io/gguf.h"
