@@ -20,7 +20,9 @@ TEST(CpuBackend, NameSaysWhichPathRuns) {
     EXPECT_EQ(backend->name().rfind(std::string("cpu-fp32 ") + isa_name(isa), 0), 0u) << backend->name();
   }
   EXPECT_NE(make_cpu_backend()->name().find(isa_name(best_isa())), std::string::npos);
-  if (!isa_supported(Isa::kAvx512)) EXPECT_THROW(make_cpu_backend(Isa::kAvx512), Error);
+  if (!isa_supported(Isa::kAvx512)) {
+    EXPECT_THROW(make_cpu_backend(Isa::kAvx512), Error);
+  }
 }
 
 class CpuBackendPath : public ::testing::TestWithParam<Isa> {
