@@ -18,19 +18,21 @@ namespace quarot::fuzz {
 
 inline constexpr std::string_view kSplit = "\n#####\n";
 
-// A directory of this process, created once and emptied at exit.
+// A directory of this process, created once and removed at exit. The path lives on
+// the heap, never destroyed: the exit handler runs after static destructors would have
+// freed a static string (a use-after-free the first version of this had).
 inline const std::string& scratch_dir() {
-  static const std::string dir = [] {
+  static const std::string* dir = [] {
     const std::string root = std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : "/tmp";
-    const std::string d = root + "/quarot_fuzz_" + std::to_string(::getpid());
-    std::filesystem::create_directories(d);
+    auto* d = new std::string(root + "/quarot_fuzz_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(*d);
     std::atexit([] {
       std::error_code ec;
       std::filesystem::remove_all(scratch_dir(), ec);
     });
     return d;
   }();
-  return dir;
+  return *dir;
 }
 
 inline std::string write_file(const std::string& name, std::string_view bytes) {
