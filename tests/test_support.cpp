@@ -57,4 +57,18 @@ std::string reference_file(const std::string& name) {
   return fs::exists(p) ? p : "";
 }
 
+std::string reference_fixture(const std::string& name) { return std::string(QUAROT_SOURCE_DIR) + "/tests/reference/" + name; }
+
+std::string data_file(const std::string& name) {
+  const char* env = std::getenv("QUAROT_DATA");
+  const std::string dir = env != nullptr ? std::string(env) : std::string(QUAROT_SOURCE_DIR) + "/../shared/data";
+  const std::string p = dir + "/" + name;
+  return fs::exists(p) ? p : "";
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
 }  // namespace quarot::test

@@ -14,5 +14,12 @@ std::vector<uint8_t> read_bytes(const std::string& path);
 std::string default_model_path();
 // ${QUAROT_CACHE:-~/.cache/quarot}/reference/<name>, or "" when absent.
 std::string reference_file(const std::string& name);
+// <source>/tests/reference/<name>: the committed transformers fixtures
+// (tools/reference/make_fixtures.sh). Always present in a checkout.
+std::string reference_fixture(const std::string& name);
+// ${QUAROT_DATA:-<source>/../shared/data}/<name>, or "" when absent.
+std::string data_file(const std::string& name);
+// Whole file as a string; "" when unreadable.
+std::string read_text(const std::string& path);
 
 }  // namespace quarot::test

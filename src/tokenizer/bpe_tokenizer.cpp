@@ -164,6 +164,17 @@ void parse_decoder(const json& j, DecoderSpec& d, const std::string& source) {
   }
 }
 
+// JSON text of j. Strings that came from a GGUF are raw bytes and JSON cannot hold
+// invalid UTF-8 (nlohmann throws its own type_error): such a tokenizer cannot be
+// written out, which is an Error for the caller, not a crash (found by fuzz_gguf_tokenizer).
+std::string dump_json(const json& j, const char* what) {
+  try {
+    return j.dump();
+  } catch (const json::type_error& e) {
+    fail("cannot write {}: a token or template is not valid UTF-8 ({})", what, e.what());
+  }
+}
+
 std::vector<std::pair<std::string, std::string>> parse_merges(const json& merges, const std::string& source) {
   std::vector<std::pair<std::string, std::string>> out;
   out.reserve(merges.size());
@@ -254,8 +265,10 @@ class BpeTokenizer final : public Tokenizer {
                        vocab_size_, model_->merge_count());
   }
 
-  std::string to_hf_json() const override { return json_.dump(); }
-  std::string to_hf_config_json() const override { return tokenizer_config_to_json(config_).dump(); }
+  std::string to_hf_json() const override { return dump_json(json_, "tokenizer.json"); }
+  std::string to_hf_config_json() const override {
+    return dump_json(tokenizer_config_to_json(config_), "tokenizer_config.json");
+  }
 
  private:
   struct AddedMatch {

@@ -237,9 +237,14 @@ TEST(Cli, GenerateIsDeterministicForASeed) {
   const std::string args = "generate -m " + model + " -p 'Once upon a time' -n 8 --temperature 0.8 --seed 7 --json";
   const CliRun a = run_cli(args), b = run_cli(args);
   EXPECT_EQ(a.code, 0) << a.out;
-  // Speeds differ between runs; the text and token ids must not.
-  auto tail = [](const std::string& s) { return s.substr(std::min(s.size(), s.find("\"prompt\""))); };
-  EXPECT_EQ(tail(a.out), tail(b.out));
+  EXPECT_EQ(b.code, 0) << b.out;
+  // Speeds differ between runs; the text and token ids must not. Both outputs must
+  // hold the JSON part, or two failed runs would compare equal.
+  const size_t at_a = a.out.find("\"prompt\""), at_b = b.out.find("\"prompt\"");
+  ASSERT_NE(at_a, std::string::npos) << a.out;
+  ASSERT_NE(at_b, std::string::npos) << b.out;
+  EXPECT_EQ(a.out.substr(at_a), b.out.substr(at_b));
+  EXPECT_NE(a.out.find("\"tokens\""), std::string::npos) << a.out;
   EXPECT_NE(a.out.find("\"generated_tokens\": 8"), std::string::npos) << a.out;
 }
 

@@ -3,12 +3,14 @@
 
 #include <chrono>
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "quant/cholesky.h"
 #include "quant/gptq.h"
 #include "quant/rtn.h"
 #include "quant_test_util.h"
+#include "test_support.h"
 
 namespace quarot {
 namespace {
@@ -209,9 +211,70 @@ TEST(Gptq, BeatsRtnOnCorrelatedInputs) {
     ASSERT_NO_THROW(g.validate("test", "w"));
     const double e_gptq = output_error(x, w, g.dequantize());
     const double e_rtn = output_error(x, w, quantize_rtn(w, spec).dequantize());
+    std::printf("GPTQ / RTN output error, sym %d group %lld act_order %d static %d: %.3f\n", c.sym,
+                static_cast<long long>(c.group), c.act_order, c.static_groups, e_gptq / e_rtn);
+    // GPTQ without its error feedback is RTN (ratio 1); exactness is checked against the
+    // independent implementation in MatchesIndependentPyTorchGptq. Here the ratio only
+    // has to show that the feedback helps on every option path: 0.7 is well above the
+    // ratios printed above and well below 1.
     EXPECT_LT(e_gptq, 0.7 * e_rtn) << "sym " << c.sym << " group " << c.group << " act_order " << c.act_order
                                    << " static " << c.static_groups;
   }
+}
+
+// Against an independent GPTQ: tools/reference/gptq_reference.py (PyTorch, float64,
+// written from the paper) on one 16 x 48 layer whose Hessian comes from correlated
+// inputs with four dominant directions, committed in tests/reference/gptq_layer.json.
+// quarot runs the error feedback in FP32, so a code may differ where the updated weight
+// lands within FP32 noise of a rounding boundary (measured: 0 of 768 in each case, on
+// AVX2; the bound allows 1% for other summation orders); the proxy
+// loss tr((W - Q) H (W - Q)^T) must then still equal the reference's to within 1%, while
+// RTN (GPTQ without feedback) is 15-30x worse on this layer (fixture: 2.92 / 1.52 vs
+// 0.161 / 0.104 / 0.096).
+TEST(Gptq, MatchesIndependentPyTorchGptq) {
+  const auto ref = nlohmann::json::parse(test::read_text(test::reference_fixture("gptq_layer.json")));
+  const int64_t rows = ref["rows"].get<int64_t>(), cols = ref["cols"].get<int64_t>();
+  Tensor w({rows, cols});
+  w.data = ref["weight"].get<std::vector<float>>();
+  const auto h = ref["hessian"].get<std::vector<double>>();
+  ASSERT_EQ(static_cast<int64_t>(h.size()), cols * cols);
+  auto proxy_loss = [&](const Tensor& q) {
+    double total = 0.0;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t i = 0; i < cols; ++i)
+        for (int64_t j = 0; j < cols; ++j)
+          total += (static_cast<double>(w.at(r, i)) - q.at(r, i)) * h[i * cols + j] *
+                   (static_cast<double>(w.at(r, j)) - q.at(r, j));
+    return total;
+  };
+  int checked = 0;
+  for (const auto& c : ref["cases"]) {
+    const WeightQuantSpec spec = spec_of(ref["bits"].get<int>(), c["symmetric"].get<bool>(), c["group"].get<int64_t>(), false);
+    GptqOptions o;
+    o.block = c["block"].get<int64_t>();
+    o.act_order = c["act_order"].get<bool>();
+    o.percdamp = ref["percdamp"].get<double>();
+    const QuantizedMatrix g = quantize_gptq(w, h, spec, o);
+    const auto want = c["codes"].get<std::vector<int>>();
+    ASSERT_EQ(want.size(), g.codes.size());
+    int64_t mismatches = 0;
+    for (size_t i = 0; i < want.size(); ++i) mismatches += want[i] != g.codes[i];
+    const double loss = proxy_loss(g.dequantize());
+    const double want_loss = c["loss_gptq"].get<double>(), rtn_loss = c["loss_rtn"].get<double>();
+    const std::string label = "symmetric " + c["symmetric"].dump() + " group " + c["group"].dump() +
+                              " act_order " + c["act_order"].dump();
+    std::printf("GPTQ vs PyTorch reference (%s): %lld of %zu codes differ, loss %.6g vs %.6g (RTN %.6g)\n",
+                label.c_str(), static_cast<long long>(mismatches), want.size(), loss, want_loss, rtn_loss);
+    EXPECT_LE(mismatches, static_cast<int64_t>(want.size()) / 100) << label;
+    EXPECT_NEAR(loss, want_loss, 0.01 * want_loss) << label;
+    EXPECT_LT(want_loss, 0.8 * rtn_loss) << "the fixture's layer must make GPTQ matter";
+    // The grids agree to FP32 rounding (dynamic groups are taken from updated weights).
+    const auto want_scales = c["scales"].get<std::vector<double>>();
+    ASSERT_EQ(want_scales.size(), g.scales.size());
+    for (size_t i = 0; i < want_scales.size(); ++i) EXPECT_NEAR(g.scales[i], want_scales[i], 1e-5 * want_scales[i]) << label;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 3);
 }
 
 TEST(Gptq, DeadColumnsAreZeroed) {

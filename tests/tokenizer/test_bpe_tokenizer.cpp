@@ -254,5 +254,29 @@ TEST(TokenizerErrors, NameTheFileAndProblem) {
   EXPECT_NE(error_of([&] { tok->token_text(-1); }).find("out of range"), std::string::npos);
 }
 
+// Regression (found by fuzz_gguf_tokenizer): a GGUF token or chat template that is not
+// valid UTF-8 loads (GGUF strings are raw bytes), but tokenizer.json cannot hold it;
+// to_hf_json() threw nlohmann's type_error, which ended `quarot quantize` with
+// std::terminate. It must be a quarot::Error naming the problem.
+TEST(BpeGguf, InvalidUtf8CannotBeWrittenAsJsonAndSaysSo) {
+  const std::string dir = test::temp_dir();
+  testing::GgufBuilder b;
+  b.add_string("tokenizer.ggml.model", "gpt2")
+      .add_string_array("tokenizer.ggml.tokens", {"a", "b", "ab", "\xff\xfe"})
+      .add_string_array("tokenizer.ggml.merges", {"a b"});
+  b.write(dir + "/bad_token.gguf");
+  const auto tok = Tokenizer::load(dir + "/bad_token.gguf");
+  EXPECT_NE(error_of([&] { (void)tok->to_hf_json(); }).find("not valid UTF-8"), std::string::npos);
+  testing::GgufBuilder t;
+  t.add_string("tokenizer.ggml.model", "gpt2")
+      .add_string_array("tokenizer.ggml.tokens", {"a", "b", "ab"})
+      .add_string_array("tokenizer.ggml.merges", {"a b"})
+      .add_string("tokenizer.chat_template", "{{ \xc3 }}");
+  t.write(dir + "/bad_template.gguf");
+  const auto tok2 = Tokenizer::load(dir + "/bad_template.gguf");
+  EXPECT_NO_THROW((void)tok2->to_hf_json());
+  EXPECT_NE(error_of([&] { (void)tok2->to_hf_config_json(); }).find("not valid UTF-8"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace quarot

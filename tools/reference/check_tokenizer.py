@@ -12,7 +12,8 @@ Loads the HF tokenizer that transformers builds from the GGUF (offline), and:
     TokenizerReference.WholeWikitextMatchesHf), compares them and prints the number of
     tokens, mismatches, and the first mismatch with context.
 
-Run: /root/.cache/quarot/venv/bin/python tools/reference/check_tokenizer.py [--write-cases]
+Run: $(scripts/setup_reference.sh) tools/reference/check_tokenizer.py [--write-cases]
+(the committed fixtures come from tools/reference/make_fixtures.sh)
 """
 import argparse
 import json
@@ -25,10 +26,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[2]
-MODEL_DIR = Path("/root/.cache/quarot/models/smollm2-135m")
+CACHE = Path(os.environ.get("QUAROT_CACHE", Path.home() / ".cache" / "quarot"))
+MODEL_DIR = CACHE / "models" / "smollm2-135m"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-REFERENCE_DIR = Path("/root/.cache/quarot/reference")
-WIKITEXT = Path("/work/shared/data/wikitext-2-raw-v1.test.txt")
+REFERENCE_DIR = CACHE / "reference"
+WIKITEXT = Path(os.environ.get("QUAROT_DATA", REPO.parent / "shared" / "data")) / "wikitext-2-raw-v1.test.txt"
 CASES_PATH = REPO / "tests/tokenizer/data/smollm2_cases.json"
 
 TRICKY_STRINGS = [

@@ -32,7 +32,8 @@ import hf_model  # noqa: E402  (sets offline env before transformers loads)
 from json_out import write_json_atomic  # noqa: E402
 import torch  # noqa: E402
 
-DEFAULT_TEXT = "/work/shared/data/wikitext-2-raw-v1.test.txt"
+DEFAULT_TEXT = str(Path(os.environ.get("QUAROT_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+                   / "wikitext-2-raw-v1.test.txt")
 
 
 def read_text(path: str, protocol: str) -> str:

@@ -55,6 +55,7 @@ TEST(CalibrationFile, RefusesEvaluationSplitsUnlessForced) {
   EXPECT_NO_THROW(check_calibration_file("/tmp/test-run/train.txt", false));
   try {
     check_calibration_file("/data/x.test.txt", false);
+    FAIL() << "a test-split file name was accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("--force-calib"), std::string::npos);
   }
