@@ -140,7 +140,7 @@ echo "==== test.sh summary ===="
 printf '%s\n' "${summary[@]}"
 for log in "$logs"/release.log "$logs"/asan-ubsan.log; do
   [ -f "$log" ] || continue
-  skipped_list=$(grep -E "^[[:space:]]*[0-9]+ - .* \((Skipped|Disabled|Not Run)\)$" "$log" | sed -E 's/^[[:space:]]*[0-9]+ - //' | tr '\n' ' ')
+  skipped_list=$(grep -E "^[[:space:]]*[0-9]+ - .* \((Skipped|Disabled|Not Run)\)$" "$log" | sed -E 's/^[[:space:]]*[0-9]+ - //; s/[[:space:]]+#.*\((Skipped|Disabled|Not Run)\)$/ (\1)/' | tr '\n' ' ')
   [ -n "$skipped_list" ] && echo "skipped in $(basename "$log" .log): $skipped_list"
 done
 echo "test.sh: $total_passed passed, $total_failed failed, $total_skipped skipped"

@@ -355,10 +355,10 @@ TEST(LoaderRealModel, DefaultModelLoadsWithExpectedConfig) {
 // Strong check of the Q/K un-permutation and of Q4_1/F32 dequantization: values of
 // transformers' own GGUF import of this file at seeded random positions, committed in
 // tests/reference/gguf_weights.json (tools/reference/make_fixtures.sh). Both sides
-// compute d * q + m in FP32 from the same FP16 block constants; measured max
-// difference: MEASURED. The bound is one FP32 rounding of the largest
-// magnitude (2^-23 relative), where a Q/K row in the wrong head or a wrong block
-// constant is off by the size of the weights themselves.
+// compute d * q + m in FP32 from the same FP16 block constants; measured: all 640
+// values bit-identical. The bound allows one FP32 rounding (2^-23 relative, for an
+// FMA on another ISA), where a Q/K row in the wrong head or a wrong block constant is
+// off by the size of the weights themselves.
 TEST(LoaderRealModel, GgufWeightsMatchTransformersImport) {
   const std::string path = test::default_model_path();
   if (path.empty()) GTEST_SKIP() << "default model not fetched (scripts/fetch_model.sh)";

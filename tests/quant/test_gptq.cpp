@@ -214,10 +214,10 @@ TEST(Gptq, BeatsRtnOnCorrelatedInputs) {
     std::printf("GPTQ / RTN output error, sym %d group %lld act_order %d static %d: %.3f\n", c.sym,
                 static_cast<long long>(c.group), c.act_order, c.static_groups, e_gptq / e_rtn);
     // GPTQ without its error feedback is RTN (ratio 1); exactness is checked against the
-    // independent implementation in MatchesIndependentPyTorchGptq. Here the ratio only
-    // has to show that the feedback helps on every option path: 0.7 is well above the
-    // ratios printed above and well below 1.
-    EXPECT_LT(e_gptq, 0.7 * e_rtn) << "sym " << c.sym << " group " << c.group << " act_order " << c.act_order
+    // independent implementation in MatchesIndependentPyTorchGptq. Here the ratio shows
+    // that the feedback works on every option path: measured 0.056-0.078 on these
+    // inputs (4 dominant directions make RTN's error large), bound 0.2.
+    EXPECT_LT(e_gptq, 0.2 * e_rtn) << "sym " << c.sym << " group " << c.group << " act_order " << c.act_order
                                    << " static " << c.static_groups;
   }
 }

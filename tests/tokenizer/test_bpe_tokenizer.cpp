@@ -261,9 +261,13 @@ TEST(TokenizerErrors, NameTheFileAndProblem) {
 TEST(BpeGguf, InvalidUtf8CannotBeWrittenAsJsonAndSaysSo) {
   const std::string dir = test::temp_dir();
   testing::GgufBuilder b;
-  b.add_string("tokenizer.ggml.model", "gpt2")
-      .add_string_array("tokenizer.ggml.tokens", {"a", "b", "ab", "\xff\xfe"})
-      .add_string_array("tokenizer.ggml.merges", {"a b"});
+  b.add_string("tokenizer.ggml.model", "llama")
+      .add_string_array("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "a", "\xff\xfe"})
+      .add_f32_array("tokenizer.ggml.scores", {0, 0, 0, -1, -2})
+      .add_i32_array("tokenizer.ggml.token_type", {2, 3, 3, 1, 1})
+      .add_u32("tokenizer.ggml.unknown_token_id", 0)
+      .add_u32("tokenizer.ggml.bos_token_id", 1)
+      .add_u32("tokenizer.ggml.eos_token_id", 2);
   b.write(dir + "/bad_token.gguf");
   const auto tok = Tokenizer::load(dir + "/bad_token.gguf");
   EXPECT_NE(error_of([&] { (void)tok->to_hf_json(); }).find("not valid UTF-8"), std::string::npos);
