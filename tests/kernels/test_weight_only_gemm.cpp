@@ -99,9 +99,11 @@ INSTANTIATE_TEST_SUITE_P(Isa, WeightOnlyPath, ::testing::ValuesIn(test::all_isas
 
 std::vector<WeightCase> weight_cases(int64_t cols) {
   std::vector<WeightCase> cases = {{WeightKind::kF16}};
-  // Groups: per row, one that is a multiple of 8 where cols allows, and one that is not
-  // (chunks of 8 columns straddle groups).
-  const std::vector<int64_t> groups = cols % 32 == 0 ? std::vector<int64_t>{0, 32, 36} : std::vector<int64_t>{0, 20, 25};
+  // Groups: per row; multiples of 8 with an even (32) and odd (72) number of 8-column
+  // chunks where cols allows; and sizes that are not multiples of 8 (chunks straddle
+  // groups). groups[1] and groups[2] are used below for the 3- and 5-bit cases.
+  const std::vector<int64_t> groups = cols % 288 == 0 ? std::vector<int64_t>{0, 32, 36, 72}
+                                                      : std::vector<int64_t>{0, 20, cols / 4};
   for (int bits : {4, 8})
     for (bool sym : {true, false})
       for (int64_t g : groups) cases.push_back({WeightKind::kIntGrid, bits, sym, g});
@@ -114,7 +116,8 @@ std::vector<WeightCase> weight_cases(int64_t cols) {
 TEST_P(WeightOnlyPath, MatchesDoubleReference) {
   const Isa isa = GetParam();
   const int64_t rows = 37;
-  for (int64_t cols : {576, 100}) {
+  // 100 and 60: a ragged last chunk of 4 columns after an even / odd number of chunks.
+  for (int64_t cols : {576, 100, 60}) {
     for (const WeightCase& wc : weight_cases(cols)) {
       std::vector<uint16_t> halves;
       const WeightEncoding w = make_weight(wc, rows, cols, 11 + cols, halves);

@@ -5,6 +5,7 @@
 // Internal linkage except the table (see weight_only_gemm_kernels.h on the ODR).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -81,32 +82,74 @@ float hsum(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
 }
 
-// Two accumulator chains per activation row (even / odd chunks) while they fit in
-// registers, so one FMA's latency does not bound an n = 1 GEMV.
-template <int N>
-void dot_rows(const RowView& row, const float* x, float* out) {
+// Stored formats with a constant scale / zero point over each run of 8 columns.
+enum class Fmt { kF16, kNibble, kByte };
+
+// W[c .. c + 8) for a chunk inside one group (scale and zero broadcast by the caller).
+template <Fmt F>
+__m256 convert8(const uint8_t* bytes, __m256 scale, __m256i zero) {
+  if constexpr (F == Fmt::kF16) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes)));
+  } else {
+    __m256i codes;
+    if constexpr (F == Fmt::kNibble) {
+      uint32_t packed;
+      std::memcpy(&packed, bytes, 4);
+      const __m128i b = _mm_cvtsi32_si128(static_cast<int>(packed));
+      const __m128i mask = _mm_set1_epi8(0x0f);
+      codes = _mm256_cvtepu8_epi32(_mm_unpacklo_epi8(_mm_and_si128(b, mask), _mm_and_si128(_mm_srli_epi16(b, 4), mask)));
+    } else {
+      codes = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(bytes)));
+    }
+    return _mm256_mul_ps(scale, _mm256_cvtepi32_ps(_mm256_sub_epi32(codes, zero)));
+  }
+}
+
+template <Fmt F>
+constexpr int64_t chunk_bytes() {
+  return F == Fmt::kF16 ? 16 : F == Fmt::kNibble ? 4 : 8;
+}
+
+// Two accumulator chains per activation row (even / odd chunks of a group) while they
+// fit in registers, so one FMA's latency does not bound an n = 1 GEMV. Groups are
+// walked in column order, each with its scale and zero point broadcast once.
+template <int N, Fmt F>
+void dot_rows_grouped(const RowView& row, const float* x, float* out) {
   constexpr int kChains = N <= 4 ? 2 : 1;
   const int64_t cols = row.cols;
+  const int64_t seg = F == Fmt::kF16 ? cols : row.group_size;
   __m256 acc[kChains][N];
   for (int h = 0; h < kChains; ++h)
     for (int i = 0; i < N; ++i) acc[h][i] = _mm256_setzero_ps();
-  const int64_t full = cols / 8 * 8;
-  int64_t c = 0;
-  for (; c + 8 * kChains <= full; c += 8 * kChains) {
+  for (int64_t s0 = 0, g = 0; s0 < cols; s0 += seg, ++g) {
+    __m256 scale = _mm256_setzero_ps();
+    __m256i zero = _mm256_setzero_si256();
+    if constexpr (F != Fmt::kF16) {
+      scale = _mm256_set1_ps(row.scales[g]);
+      zero = _mm256_set1_epi32(row.zeros != nullptr ? static_cast<int32_t>(row.zeros[g]) : row.sym_zero);
+    }
+    const int64_t full = s0 + (std::min(cols, s0 + seg) - s0) / 8 * 8;
+    const uint8_t* bytes = row.data + byte_offset(row, s0);
+    int64_t c = s0;
+    for (; c + 8 * kChains <= full; c += 8 * kChains) {
 #pragma GCC unroll 2
-    for (int h = 0; h < kChains; ++h) {
-      const int64_t cc = c + 8 * h;
-      const __m256 w = weights8(row, row.data + byte_offset(row, cc), cc, 8);
+      for (int h = 0; h < kChains; ++h) {
+        const __m256 w = convert8<F>(bytes + h * chunk_bytes<F>(), scale, zero);
 #pragma GCC unroll 8
-      for (int i = 0; i < N; ++i) acc[h][i] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + i * cols + cc), acc[h][i]);
+        for (int i = 0; i < N; ++i)
+          acc[h][i] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + i * cols + c + 8 * h), acc[h][i]);
+      }
+      bytes += kChains * chunk_bytes<F>();
+    }
+    for (; c < full; c += 8) {
+      const __m256 w = convert8<F>(bytes, scale, zero);
+#pragma GCC unroll 8
+      for (int i = 0; i < N; ++i) acc[0][i] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + i * cols + c), acc[0][i]);
+      bytes += chunk_bytes<F>();
     }
   }
-  for (; c < full; c += 8) {
-    const __m256 w = weights8(row, row.data + byte_offset(row, c), c, 8);
-#pragma GCC unroll 8
-    for (int i = 0; i < N; ++i) acc[0][i] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + i * cols + c), acc[0][i]);
-  }
-  if (c < cols) {
+  const int64_t c = cols / 8 * 8;
+  if (c < cols) {  // only the last group can be ragged (group size % 8 == 0 or one group)
     const int64_t valid = cols - c;
     const __m256i mask = lane_mask(valid);
     const __m256 w = _mm256_and_ps(tail_weights(row, c, valid), _mm256_castsi256_ps(mask));
@@ -119,6 +162,40 @@ void dot_rows(const RowView& row, const float* x, float* out) {
     for (int h = 1; h < kChains; ++h) s = _mm256_add_ps(s, acc[h][i]);
     out[i] = hsum(s);
   }
+}
+
+// Groups whose size is not a multiple of 8: each chunk looks up its lanes' groups.
+template <int N>
+void dot_rows_straddling(const RowView& row, const float* x, float* out) {
+  const int64_t cols = row.cols;
+  __m256 acc[N];
+  for (int i = 0; i < N; ++i) acc[i] = _mm256_setzero_ps();
+  int64_t c = 0;
+  for (; c + 8 <= cols; c += 8) {
+    const __m256 w = weights8(row, row.data + byte_offset(row, c), c, 8);
+#pragma GCC unroll 8
+    for (int i = 0; i < N; ++i) acc[i] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + i * cols + c), acc[i]);
+  }
+  if (c < cols) {
+    const int64_t valid = cols - c;
+    const __m256i mask = lane_mask(valid);
+    const __m256 w = _mm256_and_ps(tail_weights(row, c, valid), _mm256_castsi256_ps(mask));
+#pragma GCC unroll 8
+    for (int i = 0; i < N; ++i) acc[i] = _mm256_fmadd_ps(w, _mm256_maskload_ps(x + i * cols + c, mask), acc[i]);
+  }
+  for (int i = 0; i < N; ++i) out[i] = hsum(acc[i]);
+}
+
+bool chunks_within_groups(const RowView& row) {
+  return row.f16 || row.group_size % 8 == 0 || row.group_size == row.cols;
+}
+
+template <int N>
+void dot_rows(const RowView& row, const float* x, float* out) {
+  if (!chunks_within_groups(row)) return dot_rows_straddling<N>(row, x, out);
+  if (row.f16) return dot_rows_grouped<N, Fmt::kF16>(row, x, out);
+  if (row.bits <= 4) return dot_rows_grouped<N, Fmt::kNibble>(row, x, out);
+  dot_rows_grouped<N, Fmt::kByte>(row, x, out);
 }
 
 void dot_row(const RowView& row, const float* x, int64_t n, float* out) {
@@ -134,10 +211,39 @@ void dot_row(const RowView& row, const float* x, int64_t n, float* out) {
   }
 }
 
+template <Fmt F>
+void decode_row_grouped(const RowView& row, float* out) {
+  const int64_t cols = row.cols;
+  const int64_t seg = F == Fmt::kF16 ? cols : row.group_size;
+  for (int64_t s0 = 0, g = 0; s0 < cols; s0 += seg, ++g) {
+    __m256 scale = _mm256_setzero_ps();
+    __m256i zero = _mm256_setzero_si256();
+    if constexpr (F != Fmt::kF16) {
+      scale = _mm256_set1_ps(row.scales[g]);
+      zero = _mm256_set1_epi32(row.zeros != nullptr ? static_cast<int32_t>(row.zeros[g]) : row.sym_zero);
+    }
+    const int64_t full = s0 + (std::min(cols, s0 + seg) - s0) / 8 * 8;
+    const uint8_t* bytes = row.data + byte_offset(row, s0);
+    for (int64_t c = s0; c < full; c += 8, bytes += chunk_bytes<F>())
+      _mm256_storeu_ps(out + c, convert8<F>(bytes, scale, zero));
+  }
+}
+
 void decode_row(const RowView& row, float* out) {
   const int64_t cols = row.cols;
   int64_t c = 0;
-  for (; c + 8 <= cols; c += 8) _mm256_storeu_ps(out + c, weights8(row, row.data + byte_offset(row, c), c, 8));
+  if (chunks_within_groups(row)) {
+    if (row.f16) {
+      decode_row_grouped<Fmt::kF16>(row, out);
+    } else if (row.bits <= 4) {
+      decode_row_grouped<Fmt::kNibble>(row, out);
+    } else {
+      decode_row_grouped<Fmt::kByte>(row, out);
+    }
+    c = cols / 8 * 8;
+  } else {
+    for (; c + 8 <= cols; c += 8) _mm256_storeu_ps(out + c, weights8(row, row.data + byte_offset(row, c), c, 8));
+  }
   if (c < cols) {
     const int64_t valid = cols - c;
     _mm256_maskstore_ps(out + c, lane_mask(valid), tail_weights(row, c, valid));
