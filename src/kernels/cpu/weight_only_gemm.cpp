@@ -1,0 +1,160 @@
+#include "kernels/cpu/weight_only_gemm.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "common/error.h"
+#include "kernels/cpu/aligned_buffer.h"
+#include "kernels/cpu/gemm_kernels.h"
+#include "kernels/cpu/weight_only_gemm_kernels.h"
+
+namespace quarot {
+namespace {
+
+using weight_only_detail::RowView;
+using weight_only_detail::WeightOnlyKernels;
+
+constexpr int64_t kPanel = 16;           // W rows per FP32 panel (the AVX2 gemm tile width)
+constexpr int64_t kPanelsPerBlock = 4;   // a thread's unit of prefill work: 64 W rows
+constexpr int64_t kScalarRowBlock = 64;  // W rows the scalar prefill dequantizes at once
+
+RowView row_view(const WeightEncoding& w, int64_t r) {
+  RowView v;
+  v.f16 = w.kind == WeightKind::kF16;
+  v.cols = w.cols;
+  v.data = w.row_data(r);
+  if (!v.f16) {
+    v.bits = w.bits;
+    v.group_size = w.group_size();
+    v.scales = w.scales + r * w.n_groups();
+    v.zeros = w.symmetric ? nullptr : w.zeros + r * w.n_groups();
+    v.sym_zero = 1 << (w.bits - 1);
+  }
+  return v;
+}
+
+// Decode: every W row is read once and dotted with all n (<= 8) activation rows.
+void gemv(const WeightEncoding& w, const WeightOnlyKernels& k, const float* x, int64_t n, const float* bias,
+          float* y) {
+  const int64_t rows = w.rows;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    float out[kWeightOnlyGemvMaxRows];
+    k.dot_row(row_view(w, r), x, n, out);
+    for (int64_t i = 0; i < n; ++i) y[i * rows + r] = bias != nullptr ? out[i] + bias[r] : out[i];
+  }
+}
+
+// Scalar prefill: dequantize a block of W rows, then plain dot products.
+void scalar_gemm(const WeightEncoding& w, const WeightOnlyKernels& k, const float* x, int64_t n, const float* bias,
+                 float* y) {
+  const int64_t rows = w.rows, cols = w.cols;
+  const int64_t blocks = (rows + kScalarRowBlock - 1) / kScalarRowBlock;
+#pragma omp parallel
+  {
+    std::vector<float> tile(kScalarRowBlock * cols);
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t r0 = b * kScalarRowBlock;
+      const int64_t m = std::min(kScalarRowBlock, rows - r0);
+      for (int64_t j = 0; j < m; ++j) k.decode_row(row_view(w, r0 + j), tile.data() + j * cols);
+      for (int64_t i = 0; i < n; ++i) {
+        const float* xi = x + i * cols;
+        for (int64_t j = 0; j < m; ++j) {
+          const float* wr = tile.data() + j * cols;
+          float s = 0.0f;
+          for (int64_t c = 0; c < cols; ++c) s += wr[c] * xi[c];
+          y[i * rows + r0 + j] = bias != nullptr ? s + bias[r0 + j] : s;
+        }
+      }
+    }
+  }
+}
+
+// SIMD prefill: W rows go, 16 at a time, into the FP32 gemm's packed panel layout
+// (panel[c * 16 + j] = W[r0 + j, c], zero past the last row) in a thread-local tile,
+// and the gemm's 6 x 16 register tile multiplies them against all n rows. A block of
+// 4 panels shares each 6-row activation tile while it sits in L1.
+void panel_gemm(const WeightEncoding& w, const WeightOnlyKernels& k, const float* x, int64_t n, const float* bias,
+                float* y) {
+  const auto& g = gemm_detail::gemm_kernels_avx2();
+  QUAROT_CHECK(g.panel_width == kPanel, "weight_only_gemm: unexpected gemm panel width {}", g.panel_width);
+  const int64_t rows = w.rows, cols = w.cols;
+  const int64_t mr = g.rows_per_tile;
+  const int64_t panels = (rows + kPanel - 1) / kPanel;
+  const int64_t blocks = (panels + kPanelsPerBlock - 1) / kPanelsPerBlock;
+#pragma omp parallel
+  {
+    AlignedFloats tile(kPanelsPerBlock * kPanel * cols);
+    std::vector<float> row(cols);
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t p0 = b * kPanelsPerBlock;
+      const int64_t np = std::min(kPanelsPerBlock, panels - p0);
+      for (int64_t p = 0; p < np; ++p) {
+        float* panel = tile.data() + p * kPanel * cols;
+        for (int64_t j = 0; j < kPanel; ++j) {
+          const int64_t r = (p0 + p) * kPanel + j;
+          if (r < rows) {
+            k.decode_row(row_view(w, r), row.data());
+            for (int64_t c = 0; c < cols; ++c) panel[c * kPanel + j] = row[c];
+          } else {
+            for (int64_t c = 0; c < cols; ++c) panel[c * kPanel + j] = 0.0f;
+          }
+        }
+      }
+      for (int64_t i0 = 0; i0 < n; i0 += mr) {
+        const int64_t m = std::min(mr, n - i0);
+        for (int64_t p = 0; p < np; ++p) {
+          const int64_t col0 = (p0 + p) * kPanel;
+          const int64_t valid = std::min(kPanel, rows - col0);
+          const float* panel = tile.data() + p * kPanel * cols;
+          float padded_bias[kPanel] = {};
+          const float* pb = nullptr;
+          if (bias != nullptr) {
+            std::memcpy(padded_bias, bias + col0, valid * sizeof(float));
+            pb = padded_bias;
+          }
+          if (valid == kPanel) {
+            g.tile(m, x + i0 * cols, cols, panel, cols, y + i0 * rows + col0, rows, false, pb);
+          } else {
+            float padded_c[8 * kPanel];
+            g.tile(m, x + i0 * cols, cols, panel, cols, padded_c, kPanel, false, pb);
+            for (int64_t i = 0; i < m; ++i)
+              std::memcpy(y + (i0 + i) * rows + col0, padded_c + i * kPanel, valid * sizeof(float));
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void weight_only_gemm(const WeightEncoding& w, const float* x, int64_t n, const float* bias, float* y, Isa isa) {
+  QUAROT_CHECK(w.kind == WeightKind::kF16 || w.kind == WeightKind::kIntGrid,
+               "weight_only_gemm: weight kind {} is not a stored encoding (FP32 weights use the FP32 gemm)",
+               weight_kind_name(w.kind));
+  QUAROT_CHECK(w.rows > 0 && w.cols > 0, "weight_only_gemm: invalid weight shape [{}, {}]", w.rows, w.cols);
+  QUAROT_CHECK(w.data != nullptr, "weight_only_gemm: weight has no data");
+  if (w.kind == WeightKind::kIntGrid) {
+    QUAROT_CHECK(w.bits >= 2 && w.bits <= 8, "weight_only_gemm: {} bits is out of range (2..8)", w.bits);
+    QUAROT_CHECK(w.scales != nullptr && (w.symmetric || w.zeros != nullptr),
+                 "weight_only_gemm: integer weight lacks scales or zero points");
+    QUAROT_CHECK(w.group >= 0 && (w.group == 0 || w.cols % w.group == 0),
+                 "weight_only_gemm: group {} does not divide {} columns", w.group, w.cols);
+  }
+  QUAROT_CHECK(n >= 0, "weight_only_gemm: negative row count {}", n);
+  QUAROT_CHECK(isa_supported(isa), "weight_only_gemm: instruction set {} is not supported by this CPU",
+               isa_name(isa));
+  if (n == 0) return;
+  QUAROT_CHECK(x != nullptr && y != nullptr, "weight_only_gemm: null activation or output");
+  const WeightOnlyKernels& k = isa == Isa::kScalar ? weight_only_detail::weight_only_kernels_scalar()
+                                                   : weight_only_detail::weight_only_kernels_avx2();
+  if (n <= kWeightOnlyGemvMaxRows) return gemv(w, k, x, n, bias, y);
+  if (isa == Isa::kScalar) return scalar_gemm(w, k, x, n, bias, y);
+  panel_gemm(w, k, x, n, bias, y);
+}
+
+}  // namespace quarot

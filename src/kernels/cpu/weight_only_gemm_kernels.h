@@ -1,0 +1,33 @@
+#pragma once
+// Internal: per-instruction-set inner kernels behind weight_only_gemm(). The AVX2
+// ones live in weight_only_gemm_avx2.cpp (compiled with AVX2 flags) and are reached
+// only through this table, so the weight is described by a plain struct with no
+// inline member functions (an inline function compiled with AVX2 flags and shared
+// with portable code would break the ODR and could run AVX2 code on any CPU).
+#include <cstdint>
+
+namespace quarot::weight_only_detail {
+
+// One stored row of a kF16 or kIntGrid weight.
+struct RowView {
+  bool f16 = false;               // true: data holds cols IEEE halves
+  int64_t cols = 0;
+  const uint8_t* data = nullptr;  // the row's halves or packed codes
+  int bits = 0;                   // int: 2..8; <= 4 packs two codes per byte, low nibble first
+  int64_t group_size = 0;         // int: columns per scale
+  const float* scales = nullptr;  // int: this row's [n_groups] scales
+  const float* zeros = nullptr;   // int: this row's [n_groups] zero points; null = symmetric
+  int32_t sym_zero = 0;           // int: 2^(bits-1), used when zeros is null
+};
+
+struct WeightOnlyKernels {
+  // out[i] = sum_c W[c] * x[i * cols + c] for i < n, 1 <= n <= 8 (no bias).
+  void (*dot_row)(const RowView& row, const float* x, int64_t n, float* out);
+  // out[c] = W[c] for c < cols (the exact dequantized values).
+  void (*decode_row)(const RowView& row, float* out);
+};
+
+const WeightOnlyKernels& weight_only_kernels_scalar();
+const WeightOnlyKernels& weight_only_kernels_avx2();
+
+}  // namespace quarot::weight_only_detail
