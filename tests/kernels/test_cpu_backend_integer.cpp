@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/half.h"
 #include "kernel_test_util.h"
 #include "kernels/cpu/cpu_backend.h"
 
@@ -81,19 +82,28 @@ TEST(CpuBackendInteger, LinearAgreesWithTheSimulatedReference) {
   }
 }
 
-TEST(CpuBackendInteger, FullPrecisionActivationsUseTheDequantizedWeight) {
-  const WeightEncoding w = random_int_weight(9, 64, 4, true, 0, 8);
-  const auto integer = make_cpu_backend(CpuBackendOptions{});
-  const auto reference = make_cpu_backend(CpuBackendOptions{.simulate = true});
-  const auto pi = integer->pack(w), pr = reference->pack(w);
-  const auto x = test::random_floats(2 * 64, 9);
-  std::vector<float> yi(18), yr(18);
-  LinearOp op;  // no activation quantizer (W4A16)
-  op.weight = pi.get();
-  integer->linear(op, x.data(), 2, yi.data());
-  op.weight = pr.get();
-  reference->linear(op, x.data(), 2, yr.data());
-  EXPECT_EQ(yi, yr);
+// Full-precision activations (W4A16, an FP16 lm_head) read the encoding in place
+// (weight-only GEMM) and agree with the reference's FP32 copy to float rounding.
+TEST(CpuBackendInteger, FullPrecisionActivationsReadTheEncodingInPlace) {
+  std::vector<uint16_t> half(9 * 64);
+  const auto hv = test::random_floats(9 * 64, 10);
+  for (size_t i = 0; i < half.size(); ++i) half[i] = fp32_to_fp16(hv[i]);
+  for (const WeightEncoding& w : {random_int_weight(9, 64, 4, true, 0, 8), random_int_weight(9, 64, 8, false, 32, 8),
+                                  f16_weight(half.data(), 9, 64)}) {
+    const auto integer = make_cpu_backend(CpuBackendOptions{});
+    const auto reference = make_cpu_backend(CpuBackendOptions{.simulate = true});
+    const auto pi = integer->pack(w), pr = reference->pack(w);
+    for (int64_t n : {1, 2, 20}) {
+      const auto x = test::random_floats(n * 64, 9 + n);
+      std::vector<float> yi(n * 9), yr(n * 9);
+      LinearOp op;  // no activation quantizer
+      op.weight = pi.get();
+      integer->linear(op, x.data(), n, yi.data());
+      op.weight = pr.get();
+      reference->linear(op, x.data(), n, yr.data());
+      EXPECT_LT(max_rel_err(yi, yr), 2e-6) << weight_kind_name(w.kind) << " n " << n;
+    }
+  }
 }
 
 TEST(CpuBackendInteger, PackedKvCacheAttentionAgreesWithTheReference) {

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <mutex>
 #include <vector>
 
 #include <fmt/format.h>
@@ -18,32 +17,23 @@
 #include "kernels/cpu/int_gemm.h"
 #include "kernels/cpu/kv_attention.h"
 #include "kernels/cpu/quant_kv_storage.h"
+#include "kernels/cpu/weight_only_gemm.h"
 
 namespace quarot {
 namespace {
 
-// A linear weight as this backend runs it: FP32 panels, or the integer codes
-// repacked for the integer kernels. An integer weight met by full-precision
-// activations (no activation quantizer: W4A16, an FP lm_head input) is dequantized
-// once, on first such use, from the encoding it keeps a view of.
+// A linear weight as this backend runs it: FP32 panels (FP32 weights, and every
+// weight of the simulated reference), or the stored encoding read in place: integer
+// codes repacked for the integer kernels, and the encoding itself (a view of the
+// mapped file) for products with full-precision activations (weight-only GEMM: an
+// FP16 lm_head, W4A16), so no FP32 copy of an encoded weight is ever made.
 class CpuPackedWeight final : public PackedWeight {
  public:
+  bool fp32 = false;
+  GemmWeight gemm;
   bool integer = false;
   IntGemmWeight int_gemm;
-  WeightEncoding source;  // integer weights: for the FP32 fallback
-  const GemmWeight& fp32(Isa isa) const {
-    std::call_once(fp32_once_, [&] {
-      if (!integer) return;
-      const std::vector<float> w = source.dequantize();
-      gemm_ = pack_gemm_weight(w.data(), source.rows, source.cols, isa);
-    });
-    return gemm_;
-  }
-  void set_fp32(GemmWeight g) { gemm_ = std::move(g); }
-
- private:
-  mutable std::once_flag fp32_once_;
-  mutable GemmWeight gemm_;
+  WeightEncoding source;
 };
 
 class CpuBackend final : public Backend {
@@ -64,17 +54,21 @@ class CpuBackend final : public Backend {
     auto packed = std::make_unique<CpuPackedWeight>();
     packed->out_features = weight.rows;
     packed->in_features = weight.cols;
-    if (weight.kind == WeightKind::kIntGrid && !simulate_) {
-      packed->integer = true;
-      packed->int_gemm = pack_int_gemm_weight(int_source(weight), isa_);
-      packed->source = weight;
-    } else if (weight.kind == WeightKind::kF32) {
-      packed->set_fp32(pack_gemm_weight(static_cast<const float*>(weight.data), weight.rows, weight.cols, isa_));
-    } else {
+    if (weight.kind == WeightKind::kF32) {
+      packed->fp32 = true;
+      packed->gemm = pack_gemm_weight(static_cast<const float*>(weight.data), weight.rows, weight.cols, isa_);
+    } else if (simulate_) {
       // The simulated reference: integer codes (or FP16) become the exact FP32
       // values the formula gives, then the FP32 kernels run.
       const std::vector<float> w = weight.dequantize();
-      packed->set_fp32(pack_gemm_weight(w.data(), weight.rows, weight.cols, isa_));
+      packed->fp32 = true;
+      packed->gemm = pack_gemm_weight(w.data(), weight.rows, weight.cols, isa_);
+    } else {
+      packed->source = weight;
+      if (weight.kind == WeightKind::kIntGrid && (weight.bits > 4 || weight.cols % 2 == 0)) {
+        packed->integer = true;
+        packed->int_gemm = pack_int_gemm_weight(int_source(weight), isa_);
+      }
     }
     return packed;
   }
@@ -111,7 +105,10 @@ class CpuBackend final : public Backend {
       }
       input = scratch.data();
     }
-    gemm(w->fp32(isa_), input, n, op.bias, y);
+    if (w->fp32)
+      gemm(w->gemm, input, n, op.bias, y);
+    else
+      weight_only_gemm(w->source, input, n, op.bias, y, isa_);
   }
 
   std::unique_ptr<KvStorage> make_kv_storage(const KvCacheSpec& spec) const override {
@@ -146,8 +143,6 @@ class CpuBackend final : public Backend {
   // The kernels read the nibbles as one continuous stream; the file pads each row
   // to a whole byte, which differs only for an odd number of columns.
   static IntWeightSource int_source(const WeightEncoding& e) {
-    QUAROT_CHECK(e.bits > 4 || e.cols % 2 == 0,
-                 "cpu backend: integer kernels need an even row length for {}-bit codes, got {}", e.bits, e.cols);
     IntWeightSource s;
     s.rows = e.rows;
     s.cols = e.cols;
