@@ -14,16 +14,32 @@ function(quarot_target_options target)
 endfunction()
 
 # Kernels are compiled once per instruction set and picked at run time
-# (kernels/cpu/cpu_features.h). Files named *_avx512.cpp / *_avx2.cpp get the
-# matching target flags even in the portable build, so one binary carries every path.
+# (kernels/cpu/cpu_features.h). Files named *_amx.cpp, *_avx512vnni.cpp, *_avx512.cpp
+# and *_avx2.cpp get the matching target flags even in the portable build, so one
+# binary carries every path.
+# The quantization contract (fake_quant, int_quant, fwht, act_quant*) is compiled
+# without floating-point contraction: GCC fuses a*b - c*d into an FMA wherever the
+# target has one, and which product it fuses depends on the surrounding code, so the
+# simulated quantizer gave different scales in native and portable builds, and the
+# integer path could not reproduce it bit for bit.
 function(quarot_isa_sources target)
   get_target_property(srcs ${target} SOURCES)
   foreach(src IN LISTS srcs)
-    if(src MATCHES "_avx512\\.cpp$")
-      set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS
-        "-mavx512f;-mavx512bw;-mavx512vl;-mavx512dq;-mfma;-mavx2;-mf16c")
+    set(opts "")
+    if(src MATCHES "_amx\\.cpp$")
+      set(opts -mamx-tile -mamx-int8 -mavx512vnni -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2 -mf16c)
+    elseif(src MATCHES "_avx512vnni\\.cpp$")
+      set(opts -mavx512vnni -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2 -mf16c)
+    elseif(src MATCHES "_avx512\\.cpp$")
+      set(opts -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2 -mf16c)
     elseif(src MATCHES "_avx2\\.cpp$")
-      set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mf16c")
+      set(opts -mavx2 -mfma -mf16c)
+    endif()
+    if(src MATCHES "/(fake_quant|int_quant|fwht|act_quant[a-z0-9_]*)\\.cpp$")
+      list(APPEND opts -ffp-contract=off)
+    endif()
+    if(opts)
+      set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "${opts}")
     endif()
   endforeach()
 endfunction()

@@ -122,9 +122,13 @@ def cmd_prepare(args):
 # ---------------------------------------------------------------- bench
 
 
+_log_lines = []
+
+
 @L.llama_log_callback
-def _quiet_log(level, text, user_data):
-    pass
+def _keep_log(level, text, user_data):
+    # llama.cpp's log stays off stderr; the lines that say how it runs go into the JSON.
+    _log_lines.append(text.decode(errors="replace") if text else "")
 
 
 class Runner:
@@ -202,7 +206,7 @@ def summary(count, seconds):
 
 
 def cmd_bench(args):
-    L.llama_log_set(_quiet_log, ctypes.c_void_p())
+    L.llama_log_set(_keep_log, ctypes.c_void_p())
     L.llama_backend_init()
     n_ctx = args.prompt + args.decode + 16
     runners = [Runner(p, args.threads, n_ctx, args.prompt) for p in args.gguf]
@@ -247,7 +251,9 @@ def cmd_bench(args):
         "threads": args.threads,
         "repeats": args.repeats,
         "statistic": "median over repeats (best and all also given)",
-        "flash_attn_type": runners[0].flash_attn_type,
+        "flash_attn_type_requested": runners[0].flash_attn_type,
+        "log_flash_attn": sorted({l.strip() for l in "".join(_log_lines).splitlines() if "flash_attn" in l}),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset (OpenMP default: spinning)"),
         "kv_cache_types": [runners[0].type_k, runners[0].type_v],
         "prompt_tokens": args.prompt,
         "decode_tokens": args.decode,

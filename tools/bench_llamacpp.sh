@@ -35,6 +35,10 @@ if ! "$venv/bin/python" -c "import llama_cpp, gguf, numpy; assert llama_cpp.__ve
     "$venv/bin/pip" install --no-cache-dir "llama-cpp-python==$version" numpy gguf >&2
 fi
 
+# quarot runs its OpenMP threads with passive waiting (src/cli/main.cpp: spinning
+# threads on a shared 2-core machine made decode many times slower); llama.cpp's
+# OpenMP build gets the same setting unless the caller chose one.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 listing=$("$venv/bin/python" tools/bench_llamacpp.py prepare "$source_gguf" "$models" --types "$types")
 mapfile -t files <<< "$listing"
 [[ $setup_only == 1 ]] && exit 0

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/numeric_option.h"
 #include "eval/bench.h"
 #include "eval/model_session.h"
 
@@ -22,19 +23,17 @@ void add_bench(CLI::App& app, Action& action) {
                   "model(s): name, .gguf, HF dir or quantized file; repeat the flag or separate by commas")
       ->capture_default_str();
   cmd->add_option("--baseline", o->baseline, "model the ratios refer to (default: the first)");
-  cmd->add_option("--prefill", o->bench.prefill_tokens, "prompt tokens")->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--decode", o->bench.decode_tokens, "new tokens")->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--repeats", o->bench.repeats, "interleaved repetitions (the median is reported)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+  add_number(cmd, "--prefill", o->bench.prefill_tokens, "prompt tokens", BenchOptions::kTokens)->capture_default_str();
+  add_number(cmd, "--decode", o->bench.decode_tokens, "new tokens", BenchOptions::kTokens)->capture_default_str();
+  add_number(cmd, "--repeats", o->bench.repeats, "interleaved repetitions (the median is reported)",
+             BenchOptions::kRepeats)->capture_default_str();
   // bench always prints JSON; the flag is accepted so `--json` works on every subcommand.
   cmd->add_flag("--json", o->json, "print JSON (the default and only output of bench)");
   cmd->callback([o, &action] {
     action = [o]() -> int {
       const std::vector<std::string> models = split_model_list(o->models);
       const size_t baseline = baseline_index(models, o->baseline);
-      BenchReport r = run_bench(models, [](const std::string& name) { return open_model(name); }, o->bench);
+      BenchReport r = run_bench(models, [](const std::string& name) { return open_model(name, cli_backend()); }, o->bench);
       r.baseline = baseline;
       std::printf("%s\n", bench_report_json(r).dump(2).c_str());
       return 0;

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/numeric_option.h"
 #include "common/error.h"
 #include "common/threads.h"
 #include "eval/hellaswag.h"
@@ -23,14 +24,14 @@ void add_eval(CLI::App& app, Action& action) {
   cmd->add_option("--data", o->data,
                   "task file, 6 lines per task, plain or .bz2 (default: hellaswag_val_full.txt.bz2 from "
                   "$QUAROT_DATA or ../shared/data)");
-  cmd->add_option("--limit", o->limit, "evaluate only the first N tasks (0 = all)")->check(CLI::NonNegativeNumber);
+  add_number(cmd, "--limit", o->limit, "evaluate only the first N tasks (0 = all)", HellaswagOptions::kLimit);
   cmd->add_flag("--json", o->json, "print the result as JSON on stdout");
   cmd->callback([o, &action] {
     action = [o]() -> int {
       if (o->task != "hellaswag") fail("--task: unknown task '{}' (available: hellaswag)", o->task);
       const std::string data = o->data.empty() ? default_data_path("hellaswag_val_full.txt.bz2") : o->data;
       const std::vector<HellaswagTask> tasks = load_hellaswag(data);
-      ModelSession s = open_model(o->model);
+      ModelSession s = open_model(o->model, cli_backend());
       HellaswagOptions opt;
       opt.limit = o->limit;
       const HellaswagResult r = evaluate_hellaswag(*s.model, *s.tokenizer, tasks, opt);

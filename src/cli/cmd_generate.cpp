@@ -4,12 +4,17 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/numeric_option.h"
 #include "common/error.h"
 #include "eval/chat_template.h"
 #include "eval/model_session.h"
 #include "model/sampler.h"
 
 namespace quarot::cli {
+
+namespace {
+constexpr ValueRange<int64_t> kPredictRange{1, int64_t{1} << 20};  // the model's context limits it further
+}  // namespace
 
 void add_generate(CLI::App& app, Action& action) {
   struct Opts {
@@ -22,19 +27,18 @@ void add_generate(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand("generate", "generate text from a prompt (streams to stdout)");
   cmd->add_option("-m,--model", o->model, "model: name, .gguf, HF dir or quantized file")->capture_default_str();
   cmd->add_option("-p,--prompt", o->prompt, "prompt text")->required();
-  cmd->add_option("-n,--n-predict", o->n, "tokens to generate")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--temperature", o->sampler.temperature, "0 = greedy")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--top-k", o->sampler.top_k, "keep the k most likely tokens (0 = all)")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--top-p", o->sampler.top_p, "nucleus sampling mass")->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
+  add_number(cmd, "-n,--n-predict", o->n, "tokens to generate", kPredictRange)->capture_default_str();
+  add_number(cmd, "--temperature", o->sampler.temperature, "0 = greedy", SamplerOptions::kTemperature)
+      ->capture_default_str();
+  add_number(cmd, "--top-k", o->sampler.top_k, "keep the k most likely tokens (0 = all)", SamplerOptions::kTopK)
+      ->capture_default_str();
+  add_number(cmd, "--top-p", o->sampler.top_p, "nucleus sampling mass", SamplerOptions::kTopP)->capture_default_str();
   cmd->add_option("--seed", o->sampler.seed, "sampling seed")->capture_default_str();
   cmd->add_flag("--chat", o->chat, "wrap the prompt in the model's chat template (user turn)");
   cmd->add_flag("--json", o->json, "print the result (text, token counts, speeds) as JSON instead of streaming");
   cmd->callback([o, &action] {
     action = [o]() -> int {
-      ModelSession s = open_model(o->model);
+      ModelSession s = open_model(o->model, cli_backend());
       const Tokenizer& tok = *s.tokenizer;
       std::string text = o->prompt;
       if (o->chat) text = apply_chat_template(tok.chat_template(), text);
@@ -83,7 +87,12 @@ void add_generate(CLI::App& app, Action& action) {
                             {"decode_tokens_per_s", generated.size() / std::max(decode_s, 1e-9)}};
         std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       } else {
-        std::printf("\n");
+        // The text ends with a newline, on stdout before the timing line goes to stderr:
+        // where both reach one pipe or file, stdout is block-buffered and an unflushed
+        // newline would land after the timing line.
+        const std::string shown = o->prompt + (o->chat ? "\n" : "") + out;
+        if (shown.empty() || shown.back() != '\n') std::fputs("\n", stdout);
+        std::fflush(stdout);
         std::fprintf(stderr, "[%zu prompt tokens at %.1f tok/s, %zu generated at %.1f tok/s]\n", ids.size(),
                      ids.size() / prefill_s, generated.size(), generated.size() / std::max(decode_s, 1e-9));
       }

@@ -1,8 +1,10 @@
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/quantized_summary.h"
 #include "eval/model_session.h"
 #include "kernels/cpu/cpu_features.h"
 #include "model/loader.h"
@@ -42,9 +44,11 @@ void add_inspect(CLI::App& app, Action& action) {
     bool json = false;
   };
   auto o = std::make_shared<Opts>();
-  auto* cmd = app.add_subcommand("inspect", "architecture, shapes, dtypes, tokenizer, parameter count, memory needed");
+  auto* cmd = app.add_subcommand(
+      "inspect", "architecture, shapes, dtypes, tokenizer, parameter count, memory; for a quantized file what was "
+                 "quantized how and the sizes (--json: the full metadata)");
   cmd->add_option("-m,--model", o->model, "model: name, .gguf, HF dir or quantized file")->capture_default_str();
-  cmd->add_flag("--json", o->json, "print as JSON");
+  cmd->add_flag("--json", o->json, "print as JSON (for a quantized file: its whole metadata)");
   cmd->callback([o, &action] {
     action = [o]() -> int {
       const std::string path = resolve_model_path(o->model);
@@ -53,9 +57,10 @@ void add_inspect(CLI::App& app, Action& action) {
       if (is_quantized_model_file(path)) {
         LoadedQuantizedModel q = load_quantized_model(path);
         j["path"] = path;
-        j["format"] = "quarot quantized (safetensors)";
+        j["format"] = fmt::format("quarot quantized (safetensors), format {}",
+                                  q.info.value("format_version", nlohmann::json()).dump());
         j["config"] = config_json(q.weights.config);
-        j["parameters"] = q.weights.parameter_count();
+        j["parameters"] = q.parameter_count();
         j["quantization"] = q.info;
         tok = tokenizer_from_quantized(q, path);
       } else {
@@ -102,7 +107,8 @@ void add_inspect(CLI::App& app, Action& action) {
                     j["file_bytes"].get<double>() / 1048576.0, j["fp32_weight_bytes"].get<double>() / 1048576.0,
                     j["kv_cache_bytes_per_token_fp32"].get<double>() / 1024.0);
       }
-      if (j.contains("quantization")) std::printf("quantization %s\n", j["quantization"].dump().c_str());
+      if (j.contains("quantization"))
+        std::fputs(quantized_file_summary(j["path"].get<std::string>(), j["quantization"]).c_str(), stdout);
       std::printf("tokenizer    %s\ncpu          %s\n", tok->describe().c_str(), j["cpu"].get<std::string>().c_str());
       return 0;
     };

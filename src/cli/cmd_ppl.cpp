@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/numeric_option.h"
 #include "common/threads.h"
 #include "eval/model_session.h"
 #include "eval/perplexity.h"
@@ -12,18 +13,22 @@ namespace quarot::cli {
 void add_ppl(CLI::App& app, Action& action) {
   struct Opts {
     std::string model = "smollm2-135m", text, protocol = "gptq";
-    int64_t seqlen = 0, max_chunks = 0;
+    int64_t seqlen = 0, max_chunks = 0, batch = PerplexityOptions{}.batch;
     bool json = false;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("ppl", "perplexity of a model on a text file (GPTQ/QuaRot or llama.cpp protocol)");
   cmd->add_option("-m,--model", o->model, "model: name, .gguf, HF dir or quantized file")->capture_default_str();
   cmd->add_option("--text", o->text, "text file (default: WikiText-2 test from $QUAROT_DATA or ../shared/data)");
-  cmd->add_option("--protocol", o->protocol, "gptq (non-overlapping windows) or llama.cpp")->capture_default_str();
-  cmd->add_option("--seqlen", o->seqlen, "window length in tokens (default 2048; 512 for llama.cpp)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--max-chunks", o->max_chunks, "score only the first N windows (0 = all)")
-      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--protocol", o->protocol, "gptq (non-overlapping windows) or llama.cpp (llama-perplexity's rules)")
+      ->capture_default_str();
+  add_number(cmd, "--seqlen", o->seqlen, "window length in tokens (default 2048; 512 for llama.cpp)",
+             PerplexityOptions::kSeqlen);
+  add_number(cmd, "--max-chunks", o->max_chunks, "score only the first N windows (0 = all)",
+             PerplexityOptions::kMaxChunks);
+  add_number(cmd, "--batch", o->batch, "llama.cpp protocol: tokens per forward call (llama-perplexity's -b)",
+             PerplexityOptions::kBatch)
+      ->capture_default_str();
   cmd->add_flag("--json", o->json, "print the result as JSON on stdout");
   cmd->callback([o, &action] {
     action = [o]() -> int {
@@ -31,30 +36,32 @@ void add_ppl(CLI::App& app, Action& action) {
       const std::string text_path =
           o->text.empty() ? default_data_path("wikitext-2-raw-v1.test.txt") : o->text;
       const std::string text = read_text_file(text_path);
-      ModelSession s = open_model(o->model);
+      ModelSession s = open_model(o->model, cli_backend());
       PerplexityOptions opt;
       opt.protocol = protocol;
       opt.seqlen = o->seqlen > 0 ? o->seqlen : (protocol == PplProtocol::kLlamaCpp ? 512 : 2048);
       opt.max_chunks = o->max_chunks;
-      opt.bos_id = s.tokenizer->bos_id();
-      const bool add_bos = protocol == PplProtocol::kLlamaCpp ? true : s.tokenizer->add_bos_default();
-      const std::vector<int32_t> ids = s.tokenizer->encode(text, add_bos && s.tokenizer->bos_id() >= 0);
+      opt.batch = o->batch;
+      const std::vector<int32_t> ids = tokenize_for_perplexity(*s.tokenizer, text, opt);
       const PerplexityResult r = evaluate_perplexity(*s.model, ids, opt);
       if (o->json) {
         nlohmann::json j = {{"ppl", r.ppl},         {"nll", r.nll},
                             {"tokens", r.tokens},   {"scored_tokens", r.scored_tokens},
                             {"chunks", r.chunks},   {"seqlen", r.seqlen},
                             {"seconds", r.seconds}, {"protocol", r.protocol},
-                            {"model", s.path},      {"model_kind", s.description},
+                            {"bos", opt.add_bos},   {"model", s.path},
+                            {"model_kind", s.description},
                             {"text", text_path},    {"backend", s.backend->name()},
                             {"threads", num_threads()}};
+        if (protocol == PplProtocol::kLlamaCpp) j["batch"] = opt.batch;
         std::printf("%s\n", j.dump(2).c_str());
       } else {
-        std::printf("model     %s (%s)\ntext      %s (%lld tokens)\nprotocol  %s, seqlen %lld, %lld windows\n"
+        std::printf("model     %s (%s)\ntext      %s (%lld tokens%s)\nprotocol  %s, seqlen %lld, %lld windows\n"
                     "ppl       %.4f   (mean NLL %.6f over %lld scored tokens)\ntime      %.1f s on %s\n",
                     s.path.c_str(), s.description.c_str(), text_path.c_str(), static_cast<long long>(r.tokens),
-                    r.protocol.c_str(), static_cast<long long>(r.seqlen), static_cast<long long>(r.chunks), r.ppl,
-                    r.nll, static_cast<long long>(r.scored_tokens), r.seconds, s.backend->name().c_str());
+                    opt.add_bos ? ", BOS first" : ", no BOS", r.protocol.c_str(), static_cast<long long>(r.seqlen),
+                    static_cast<long long>(r.chunks), r.ppl, r.nll, static_cast<long long>(r.scored_tokens),
+                    r.seconds, s.backend->name().c_str());
       }
       return 0;
     };

@@ -5,6 +5,8 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/numeric_option.h"
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/threads.h"
 #include "model/loader.h"
@@ -25,6 +27,7 @@ void add_quantize(CLI::App& app, Action& action) {
     int64_t seed_trials = 1, seed_trial_windows = 4;
     int64_t calib_windows = 128, calib_seqlen = 2048, w_group = 0, a_group = 0, kv_group = 0;
     float a_clip = 0.0f, kv_clip = 0.95f;
+    int lm_head_bits = 16, embed_bits = 16;
     double percdamp = 0.01;
     bool w_asym = false, no_clip_search = false, intact_kv = false, act_order = false, force_calib = false;
     bool calib_quantized = false;
@@ -39,36 +42,35 @@ void add_quantize(CLI::App& app, Action& action) {
   cmd->add_option("--weights", o->weights, "weight quantizer: rtn or gptq")->capture_default_str();
   cmd->add_option("--rotate", o->rotate, "residual rotation: hadamard, random or none")->capture_default_str();
   cmd->add_option("--seed", o->seed, "seed of the rotations and calibration sampling")->capture_default_str();
-  cmd->add_option("--seed-trials", o->seed_trials,
-                  "try N rotation seeds (seed, seed+1, ...) and keep the one with the lowest NLL on calibration "
-                  "windows (best-of-N rotations)")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 1000));
-  cmd->add_option("--seed-trial-windows", o->seed_trial_windows, "calibration windows that score each seed")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  add_number(cmd, "--seed-trials", o->seed_trials,
+             "try N rotation seeds (seed, seed+1, ...) and keep the one with the lowest NLL on calibration "
+             "windows (best-of-N rotations)",
+             QuantizeOptions::kSeedTrials)
+      ->capture_default_str();
+  add_number(cmd, "--seed-trial-windows", o->seed_trial_windows, "calibration windows that score each seed",
+             QuantizeOptions::kSeedTrialWindows)
+      ->capture_default_str();
   cmd->add_option("--calib", o->calib,
                   "calibration text for GPTQ and --seed-trials (default: WikiText-2 validation from $QUAROT_DATA "
                   "or ../shared/data)");
-  cmd->add_option("--calib-windows", o->calib_windows, "number of calibration windows")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--calib-seqlen", o->calib_seqlen, "tokens per calibration window")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+  add_number(cmd, "--calib-windows", o->calib_windows, "number of calibration windows", QuantizeOptions::kCalibWindows)
+      ->capture_default_str();
+  add_number(cmd, "--calib-seqlen", o->calib_seqlen, "tokens per calibration window", QuantizeOptions::kCalibSeqlen)
+      ->capture_default_str();
   cmd->add_flag("--force-calib", o->force_calib, "allow a calibration file whose name contains 'test'");
-  cmd->add_option("--w-group", o->w_group, "weight group size (0 = per output channel)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  add_number(cmd, "--w-group", o->w_group, "weight group size (0 = per output channel)", QuantizeOptions::kGroup)
+      ->capture_default_str();
   cmd->add_flag("--w-asym", o->w_asym, "asymmetric weight grid (default symmetric)");
   cmd->add_flag("--no-clip-search", o->no_clip_search, "no MSE search of the weight clipping range");
-  cmd->add_option("--a-clip", o->a_clip, "activation clip ratio (default 0.9 at <= 4 bits, else 1.0)");
-  cmd->add_option("--a-group", o->a_group, "activation group size (0 = one scale per token)")
-      ->check(CLI::NonNegativeNumber)
+  add_number(cmd, "--a-clip", o->a_clip, "activation clip ratio (0 = 0.9 at <= 4 bits, else 1.0)",
+             QuantizeOptions::kActClip);
+  add_number(cmd, "--a-group", o->a_group, "activation group size (0 = one scale per token)", QuantizeOptions::kGroup)
       ->capture_default_str();
   cmd->add_option("--a-bits-at", o->a_bits_at,
                   "another width for one linear input, SLOT=BITS with SLOT qkv|o|gate_up|down (repeatable; e.g. down=8)");
   cmd->add_flag("--a-asym", o->a_asym, "asymmetric activation grid (default symmetric)");
-  cmd->add_option("--kv-clip", o->kv_clip, "KV cache clip ratio")->capture_default_str();
-  cmd->add_option("--kv-group", o->kv_group, "KV cache group size (0 = head_dim)")
-      ->check(CLI::NonNegativeNumber)
+  add_number(cmd, "--kv-clip", o->kv_clip, "KV cache clip ratio", QuantizeOptions::kKvClip)->capture_default_str();
+  add_number(cmd, "--kv-group", o->kv_group, "KV cache group size (0 = head_dim)", QuantizeOptions::kGroup)
       ->capture_default_str();
   cmd->add_flag("--kv-sym", o->kv_sym, "symmetric KV cache grid (default asymmetric)");
   cmd->add_flag("--intact-kv", o->intact_kv, "keep the first token's K/V in full precision (IntactKV)");
@@ -78,7 +80,13 @@ void add_quantize(CLI::App& app, Action& action) {
   cmd->add_flag("--act-order", o->act_order, "GPTQ: quantize columns by decreasing Hessian diagonal");
   cmd->add_flag("--static-groups", o->static_groups,
                 "GPTQ with --w-group: group scales from the original weights (needed with --act-order)");
-  cmd->add_option("--percdamp", o->percdamp, "GPTQ damping, fraction of mean(diag H)")->capture_default_str();
+  cmd->add_option("--lm-head-bits", o->lm_head_bits, "lm_head weights: 16 or 32 (floats of that width) or 2..8 (RTN)")
+      ->capture_default_str();
+  cmd->add_option("--embed-bits", o->embed_bits,
+                  "embedding table: 16 or 32 (floats of that width) or 2..8 (per-row RTN; a tied lm_head shares it)")
+      ->capture_default_str();
+  add_number(cmd, "--percdamp", o->percdamp, "GPTQ damping, fraction of mean(diag H)", QuantizeOptions::kPercdamp)
+      ->capture_default_str();
   cmd->add_option("--weights-from", o->weights_from,
                   "reuse the weights of this quantized file (no calibration); only the activation/KV options apply")
       ->check(CLI::ExistingFile);
@@ -86,6 +94,8 @@ void add_quantize(CLI::App& app, Action& action) {
   cmd->add_flag("--json", o->json, "print the report as JSON on stdout");
   cmd->callback([o, &action] {
     action = [o]() -> int {
+      // A quantization can run for many minutes: find out now that its output can be written.
+      check_output_writable(o->output);
       QuantizeOptions opt;
       opt.scheme = parse_quant_scheme(o->scheme);
       opt.weights = parse_weight_method(o->weights);
@@ -117,6 +127,8 @@ void add_quantize(CLI::App& app, Action& action) {
       opt.gptq.static_groups = o->static_groups;
       opt.calib_quantized = o->calib_quantized;
       opt.calib_windows = o->calib_windows;
+      opt.lm_head_bits = o->lm_head_bits;
+      opt.embed_bits = o->embed_bits;
       opt.calib_seqlen = o->calib_seqlen;
       if (!o->weights_from.empty()) {
         opt.validate();

@@ -4,7 +4,10 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <memory>
 #include <string>
+
+#include "kernels/backend.h"
 
 namespace quarot::cli {
 
@@ -13,8 +16,12 @@ using Action = std::function<int()>;
 struct GlobalOptions {
   int threads = 0;
   bool quiet = false;
+  bool simulate = false;  // FP32 reference arithmetic instead of the integer kernels
+  std::string isa;        // forced instruction-set path, empty = best
 };
 GlobalOptions& global_options();
+// The backend the global options ask for (--simulate, --isa).
+std::shared_ptr<const Backend> cli_backend();
 
 void add_ppl(CLI::App& app, Action& action);
 void add_generate(CLI::App& app, Action& action);

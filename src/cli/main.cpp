@@ -7,14 +7,21 @@
 #include <new>
 
 #include "cli/commands.h"
+#include "cli/numeric_option.h"
 #include "common/error.h"
 #include "common/progress.h"
 #include "common/threads.h"
+#include "kernels/cpu/cpu_backend.h"
 
 namespace quarot::cli {
 GlobalOptions& global_options() {
   static GlobalOptions g;
   return g;
+}
+
+std::shared_ptr<const Backend> cli_backend() {
+  const GlobalOptions& g = global_options();
+  return make_cpu_backend(CpuBackendOptions{g.simulate, g.isa});
 }
 }  // namespace quarot::cli
 
@@ -41,9 +48,14 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "quarot 0.1.0");
   app.require_subcommand(1);
   auto& g = global_options();
-  app.add_option("-t,--threads", g.threads, "worker threads (default: all cores, or $QUAROT_THREADS)")
-      ->check(CLI::NonNegativeNumber);
+  add_number(&app, "-t,--threads", g.threads, "worker threads (0 = all cores, or $QUAROT_THREADS)",
+             quarot::kThreadsRange);
   app.add_flag("-q,--quiet", g.quiet, "no progress bars on stderr");
+  app.add_flag("--simulate", g.simulate,
+               "run quantized models with the FP32 reference arithmetic (quantize-dequantize) instead of integer kernels");
+  app.add_option("--isa", g.isa, "force an instruction-set path (scalar, avx2, avx512, ...; default: best, or $QUAROT_ISA)");
+  // Global options may also follow the subcommand: `quarot ppl --simulate -m ...`.
+  app.fallthrough();
   Action action;
   add_ppl(app, action);
   add_generate(app, action);
@@ -54,7 +66,7 @@ int main(int argc, char** argv) {
   // CLI11 reports a mistyped subcommand only as "A subcommand is required"; name it.
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "-t" || a == "--threads") {
+    if (a == "-t" || a == "--threads" || a == "--isa") {
       ++i;
       continue;
     }

@@ -10,4 +10,10 @@ namespace quarot {
 
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write);
 
+// Checks, before a long job starts, that its output can be written at `path`: the path
+// names no folder, its folder exists and is a folder, and a file can be created there
+// (the temporary file write_file_atomic would use is created and removed again).
+// Throws Error with one line naming the path and the problem.
+void check_output_writable(const std::string& path);
+
 }  // namespace quarot

@@ -9,6 +9,7 @@ namespace quarot {
 int num_threads() { return omp_get_max_threads(); }
 
 void set_num_threads(int n) {
+  kThreadsRange.check(n, "thread count");
   if (n <= 0) {
     const char* env = std::getenv("QUAROT_THREADS");
     n = env != nullptr ? std::atoi(env) : 0;

@@ -121,7 +121,7 @@ class ModelRunner {
   }
 
   nlohmann::json info() const {
-    const DecodeTraffic t = decode_traffic(*s_.model);
+    const DecodeTraffic t = decode_traffic(*s_.model, cache_);
     return {{"path", s_.path},
             {"description", s_.description},
             {"backend", s_.backend ? s_.backend->name() : std::string("unknown")},
@@ -287,9 +287,10 @@ double measure_read_bandwidth_gbs(int64_t bytes) {
   return best;
 }
 
-DecodeTraffic decode_traffic(const LlamaModel& model) {
-  // Today's backend packs every linear (lm_head included) as FP32 and keeps the
-  // embedding table and the KV cache in FP32.
+DecodeTraffic decode_traffic(const LlamaModel& model, const KvCache& cache) {
+  // The CPU backend packs every linear (lm_head included) as FP32, whatever the
+  // file stores: the simulated reference reads 4 bytes per weight. An integer
+  // backend will have to report its own packed bytes here.
   const LlamaConfig& c = model.config();
   const double layer_params = static_cast<double>(c.hidden * (c.q_dim() + 2 * c.kv_dim()) + c.q_dim() * c.hidden +
                                                   3 * c.hidden * c.intermediate);
@@ -297,7 +298,9 @@ DecodeTraffic decode_traffic(const LlamaModel& model) {
   DecodeTraffic t;
   t.weight_bytes = 4.0 * (c.n_layers * (layer_params + small) + static_cast<double>(c.vocab_size) * c.hidden +
                           2.0 * c.hidden);  // + output norm and one embedding row
-  t.kv_bytes_per_position = 4.0 * 2.0 * static_cast<double>(c.n_layers * c.kv_dim());
+  // The KV cache as the backend stores it.
+  t.kv_bytes_per_position =
+      cache.capacity() > 0 ? static_cast<double>(cache.bytes()) / static_cast<double>(cache.capacity()) : 0.0;
   return t;
 }
 
@@ -313,8 +316,9 @@ double prefill_flops_per_token(const LlamaConfig& c, int64_t prompt_tokens) {
 
 BenchReport run_bench(const std::vector<std::string>& models, const ModelOpener& open, const BenchOptions& opt) {
   if (models.empty()) fail("bench: no model given");
-  if (opt.prefill_tokens < 1 || opt.decode_tokens < 1) fail("bench: token counts must be positive");
-  if (opt.repeats < 1) fail("bench: the number of repetitions must be positive");
+  BenchOptions::kTokens.check(opt.prefill_tokens, "bench prefill tokens");
+  BenchOptions::kTokens.check(opt.decode_tokens, "bench decode tokens");
+  BenchOptions::kRepeats.check(opt.repeats, "bench repeats");
   BenchReport rep;
   rep.cpu = cpu_description();
   rep.threads = num_threads();

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/value_range.h"
 #include "eval/bench_report.h"
 #include "eval/model_session.h"
 #include "model/llama_model.h"
@@ -22,6 +23,9 @@
 namespace quarot {
 
 struct BenchOptions {
+  static constexpr ValueRange<int64_t> kTokens{1, int64_t{1} << 20};  // the model's context limits the sum
+  static constexpr ValueRange<int> kRepeats{1, 1000};
+
   int64_t prefill_tokens = 512;
   int64_t decode_tokens = 128;
   int repeats = 3;  // interleaved repetitions; the median is reported
@@ -32,8 +36,9 @@ struct BenchOptions {
 // caches), best of three, GB/s.
 double measure_read_bandwidth_gbs(int64_t bytes = int64_t{512} << 20);
 
-// Bytes one decoded token reads from `model`'s packed weights and KV cache.
-DecodeTraffic decode_traffic(const LlamaModel& model);
+// Bytes one decoded token reads from `model`'s packed weights and, per cached
+// position, from `cache` (one of the model's caches).
+DecodeTraffic decode_traffic(const LlamaModel& model, const KvCache& cache);
 
 // Floating-point operations of one prefill token (linear layers and attention over
 // a prompt of `prompt_tokens`), for the GFLOP/s figure.

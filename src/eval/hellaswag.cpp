@@ -142,7 +142,7 @@ HellaswagTaskTokens tokenize_hellaswag_task(const Tokenizer& tokenizer, const He
     if (whole.size() <= out.context.size())
       fail("HellaSwag ending '{}' adds no tokens to its context", task.endings[e]);
     out.continuations[e].assign(whole.begin() + static_cast<std::ptrdiff_t>(out.context.size()), whole.end());
-    out.continuation_chars[e] = count_code_points(" " + task.endings[e]);
+    out.ending_chars[e] = count_code_points(task.endings[e]);
   }
   return out;
 }
@@ -188,6 +188,7 @@ int hellaswag_choice_normalized(const std::array<double, 4>& loglik, const std::
 
 HellaswagResult evaluate_hellaswag(const LlamaModel& model, const Tokenizer& tokenizer,
                                    const std::vector<HellaswagTask>& tasks, const HellaswagOptions& options) {
+  HellaswagOptions::kLimit.check(options.limit, "HellaSwag task limit");
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t n = options.limit > 0 ? std::min<int64_t>(options.limit, static_cast<int64_t>(tasks.size()))
                                       : static_cast<int64_t>(tasks.size());
@@ -200,7 +201,7 @@ HellaswagResult evaluate_hellaswag(const LlamaModel& model, const Tokenizer& tok
     const HellaswagTaskTokens tokens = tokenize_hellaswag_task(tokenizer, tasks[i]);
     const std::array<double, 4> loglik = score_hellaswag_endings(model, tokens);
     correct += hellaswag_choice(loglik) == tasks[i].label;
-    correct_norm += hellaswag_choice_normalized(loglik, tokens.continuation_chars) == tasks[i].label;
+    correct_norm += hellaswag_choice_normalized(loglik, tokens.ending_chars) == tasks[i].label;
     if (bar)
       bar->update(i + 1, fmt::format("acc {:.3f} acc_norm {:.3f}", static_cast<double>(correct) / (i + 1),
                                      static_cast<double>(correct_norm) / (i + 1)));

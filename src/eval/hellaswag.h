@@ -3,8 +3,11 @@
 // does: each of the four endings is the continuation " " + ending of the context;
 // its score is the sum of the log-probabilities of its tokens given the context.
 //   acc      = argmax of the raw sum
-//   acc_norm = argmax of sum / len(continuation), len in characters (Unicode code
-//              points, as Python's len(); equal to bytes for ASCII text)
+//   acc_norm = argmax of sum / len(ending), len in characters (Unicode code points,
+//              as Python's len(); equal to bytes for ASCII text) of the ending alone,
+//              without the " " delimiter: lm-eval's multiple-choice scoring divides by
+//              completion_len = [len(c) for c in doc_to_choice(doc)], the choices
+//              before target_delimiter is prepended to form the continuations.
 // Standard errors are those of a mean of 0/1 outcomes: sqrt(p (1 - p) / (n - 1)).
 //
 // Data: the layout llama.cpp's hellaswag scorer reads, 6 lines per task:
@@ -15,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "common/value_range.h"
 #include "model/llama_model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -39,7 +43,7 @@ std::string read_bz2_file(const std::string& path);
 struct HellaswagTaskTokens {
   std::vector<int32_t> context;
   std::array<std::vector<int32_t>, 4> continuations;
-  std::array<int64_t, 4> continuation_chars{};  // len(" " + ending) in code points
+  std::array<int64_t, 4> ending_chars{};  // len(ending) in code points, delimiter excluded
 };
 HellaswagTaskTokens tokenize_hellaswag_task(const Tokenizer& tokenizer, const HellaswagTask& task);
 
@@ -48,6 +52,8 @@ HellaswagTaskTokens tokenize_hellaswag_task(const Tokenizer& tokenizer, const He
 std::array<double, 4> score_hellaswag_endings(const LlamaModel& model, const HellaswagTaskTokens& tokens);
 
 struct HellaswagOptions {
+  static constexpr ValueRange<int64_t> kLimit{0, int64_t{1} << 30};
+
   int64_t limit = 0;  // first N tasks (0 = all)
   bool progress = true;
 };
@@ -62,7 +68,7 @@ struct HellaswagResult {
 HellaswagResult evaluate_hellaswag(const LlamaModel& model, const Tokenizer& tokenizer,
                                    const std::vector<HellaswagTask>& tasks, const HellaswagOptions& options);
 
-// Index of the best ending for acc (raw sums) and acc_norm (per-character).
+// Index of the best ending for acc (raw sums) and acc_norm (per character of the ending).
 int hellaswag_choice(const std::array<double, 4>& loglik);
 int hellaswag_choice_normalized(const std::array<double, 4>& loglik, const std::array<int64_t, 4>& chars);
 

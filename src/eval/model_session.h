@@ -19,7 +19,9 @@ struct ModelSession {
   std::unique_ptr<Tokenizer> tokenizer;
 };
 
-ModelSession open_model(const std::string& name_or_path);
+// The model runs on `backend` (e.g. kernels/cpu/cpu_backend.h make_cpu_backend).
+// Quantized files hand their integer codes to it as stored (mapped, not copied).
+ModelSession open_model(const std::string& name_or_path, std::shared_ptr<const Backend> backend);
 
 struct LoadedQuantizedModel;
 // The tokenizer a quantized file carries (tokenizer.json plus, when present, the

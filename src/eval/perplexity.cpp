@@ -1,5 +1,6 @@
 #include "eval/perplexity.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -11,31 +12,47 @@ namespace quarot {
 PplProtocol parse_ppl_protocol(const std::string& name) {
   if (name == "gptq" || name == "quarot") return PplProtocol::kGptq;
   if (name == "llama.cpp" || name == "llamacpp") return PplProtocol::kLlamaCpp;
-  fail("--protocol: unknown protocol '{}' (expected gptq or llama.cpp)", name);
+  fail("unknown perplexity protocol '{}' (expected gptq or llama.cpp)", name);
+}
+
+std::vector<int32_t> tokenize_for_perplexity(const Tokenizer& tokenizer, std::string_view text,
+                                             PerplexityOptions& opt) {
+  opt.bos_id = tokenizer.bos_id();
+  opt.add_bos = tokenizer.add_bos_default() && opt.bos_id >= 0;
+  if (opt.protocol == PplProtocol::kLlamaCpp && !text.empty() && text.back() == '\n') text.remove_suffix(1);
+  return tokenizer.encode(text, opt.add_bos);
 }
 
 PerplexityResult evaluate_perplexity(const LlamaModel& model, const std::vector<int32_t>& ids,
                                      const PerplexityOptions& opt) {
   const bool llamacpp = opt.protocol == PplProtocol::kLlamaCpp;
   const int64_t seqlen = opt.seqlen;
-  if (seqlen < 2) fail("--seqlen must be at least 2, got {}", seqlen);
+  PerplexityOptions::kSeqlen.check(seqlen, "perplexity window length");
+  PerplexityOptions::kMaxChunks.check(opt.max_chunks, "perplexity window count");
   if (seqlen > model.config().max_context)
-    fail("--seqlen {} exceeds the model's context of {} tokens", seqlen, model.config().max_context);
-  if (llamacpp && opt.bos_id < 0) fail("the llama.cpp protocol needs a BOS token, and this tokenizer has none");
-  int64_t chunks = static_cast<int64_t>(ids.size()) / seqlen;
-  if (chunks == 0)
-    fail("the text has {} tokens, fewer than one window of --seqlen {}", ids.size(), seqlen);
+    fail("perplexity window of {} tokens exceeds the model's context of {} tokens", seqlen, model.config().max_context);
+  if (llamacpp && opt.add_bos && opt.bos_id < 0)
+    fail("the vocabulary adds BOS but defines no BOS token");
+  PerplexityOptions::kBatch.check(opt.batch, "perplexity batch");
+  const int64_t n = static_cast<int64_t>(ids.size());
+  // llama-perplexity refuses a text shorter than two windows.
+  if (llamacpp && n < 2 * seqlen)
+    fail("the text has {} tokens; the llama.cpp protocol needs at least 2 windows of {} ({} tokens)", n, seqlen,
+         2 * seqlen);
+  int64_t chunks = n / seqlen;
+  if (chunks == 0) fail("the text has {} tokens, fewer than one window of {}", n, seqlen);
   if (opt.max_chunks > 0) chunks = std::min(chunks, opt.max_chunks);
 
   PerplexityResult r;
-  r.tokens = static_cast<int64_t>(ids.size());
+  r.tokens = n;
   r.chunks = chunks;
   r.seqlen = seqlen;
   r.protocol = llamacpp ? "llama.cpp" : "gptq";
   const auto start = std::chrono::steady_clock::now();
   const int64_t vocab = model.config().vocab_size;
+  const int64_t batch = llamacpp ? std::min(opt.batch, seqlen) : seqlen;
   KvCache cache = model.make_cache(seqlen);
-  std::vector<float> logits;
+  std::vector<float> logits, piece;
   std::vector<int32_t> window(seqlen);
   double total_nll = 0.0;
   int64_t total_count = 0;
@@ -44,9 +61,18 @@ PerplexityResult evaluate_perplexity(const LlamaModel& model, const std::vector<
   if (!opt.progress) ProgressBar::set_enabled(false);
   for (int64_t c = 0; c < chunks; ++c) {
     std::copy_n(ids.begin() + c * seqlen, seqlen, window.begin());
-    if (llamacpp) window[0] = opt.bos_id;
+    if (llamacpp && opt.add_bos) window[0] = opt.bos_id;
     cache.clear();
-    model.forward(window.data(), seqlen, cache, logits, /*all_logits=*/true);
+    if (batch == seqlen) {
+      model.forward(window.data(), seqlen, cache, logits, /*all_logits=*/true);
+    } else {
+      logits.resize(static_cast<size_t>(seqlen * vocab));
+      for (int64_t b = 0; b < seqlen; b += batch) {
+        const int64_t len = std::min(batch, seqlen - b);
+        model.forward(window.data() + b, len, cache, piece, /*all_logits=*/true);
+        std::copy_n(piece.begin(), len * vocab, logits.begin() + b * vocab);
+      }
+    }
     const int64_t first = llamacpp ? seqlen / 2 : 0;
     double nll = 0.0;
     int64_t count = 0;

@@ -1,16 +1,20 @@
 #pragma once
-// The seam between the model graph and whoever computes its matrix products.
-// The model hands the backend an opaque PackedWeight plus a LinearOp describing
-// the online work around the product (rotation of the input, activation
-// quantization); it never knows whether FP32 SIMD, int8 VNNI/AMX or CUDA runs it.
-// The FP32 CPU backend computes the *simulated* quantized arithmetic (quantize ->
-// dequantize, then an FP32 product); integer backends must reproduce those numbers.
+// The seam between the model graph and whoever computes it: matrix products,
+// attention and the KV cache. The model hands the backend each weight once as a
+// WeightEncoding (kernels/weight_encoding.h: FP32, FP16 or integer codes, usually a
+// view of the mapped file) and gets back an opaque PackedWeight; a LinearOp then
+// describes the online work around each product (rotation of the input, activation
+// quantization). The model never knows whether FP32 SIMD, int8 VNNI/AMX or CUDA
+// runs it. The FP32 CPU backend computes the *simulated* quantized arithmetic
+// (weights dequantized at pack time; activations and KV quantize -> dequantize, then
+// FP32 math); integer backends must reproduce those numbers within float rounding.
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "common/tensor.h"
+#include "kernels/weight_encoding.h"
 
 namespace quarot {
 
@@ -41,6 +45,53 @@ struct ActQuantSpec {
   bool enabled() const { return bits > 0 && bits < 16; }
 };
 
+// KV cache quantization: each head's vector of head_dim values at one position is
+// split into groups of `group` values (0 = head_dim), each with its own scale (and
+// zero point when asymmetric, QuaRot's default for the cache).
+struct KvQuantSpec {
+  int bits = 0;  // 0 = FP cache
+  float clip_ratio = 0.95f;
+  int64_t group = 0;
+  bool symmetric = false;
+  bool enabled() const { return bits > 0 && bits < 16; }
+};
+
+// Everything a backend needs to lay out a KV cache.
+struct KvCacheSpec {
+  int64_t n_layers = 0;
+  int64_t n_kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t capacity = 0;  // positions
+  KvQuantSpec k, v;
+  bool intact_kv = false;  // position 0 stays full precision (IntactKV)
+  int64_t kv_dim() const { return n_kv_heads * head_dim; }
+};
+
+// A backend's storage for the K and V rows of every layer. Positions are appended
+// in order; LlamaModel's KvCache (model/kv_cache.h) tracks how many are filled.
+class KvStorage {
+ public:
+  virtual ~KvStorage() = default;
+  const KvCacheSpec& spec() const { return spec_; }
+  // Stores k, v [n, kv_dim] at positions pos0 .. pos0 + n - 1 of `layer`,
+  // quantizing them as the spec says.
+  virtual void append(int64_t layer, int64_t pos0, int64_t n, const float* k, const float* v) = 0;
+  // A deep copy holding the first `positions` positions (e.g. a shared prompt prefix).
+  virtual std::unique_ptr<KvStorage> clone(int64_t positions) const = 0;
+  // Bytes held per cached position, all layers, K and V.
+  virtual int64_t bytes_per_position() const = 0;
+
+ protected:
+  explicit KvStorage(KvCacheSpec spec) : spec_(std::move(spec)) {}
+  KvCacheSpec spec_;
+};
+
+struct AttentionShape {
+  int64_t n_heads = 0;
+  int64_t n_kv_heads = 0;  // divides n_heads
+  int64_t head_dim = 0;
+};
+
 class PackedWeight {
  public:
   virtual ~PackedWeight() = default;
@@ -60,11 +111,22 @@ class Backend {
   virtual ~Backend() = default;
   // Human-readable name with the instruction-set path, e.g. "cpu-fp32 avx512".
   virtual std::string name() const = 0;
-  // Packs a [out_features, in_features] FP32 weight into the backend's layout.
-  virtual std::unique_ptr<PackedWeight> pack(const Tensor& weight) const = 0;
+  // Packs a [out_features, in_features] weight into the backend's layout. The
+  // encoding must be valid (WeightEncoding::validate); the backend may keep a
+  // reference to its owner (mapped file) instead of copying.
+  virtual std::unique_ptr<PackedWeight> pack(const WeightEncoding& weight) const = 0;
+  // Convenience for an FP32 tensor (copied or packed; the tensor may be dropped afterwards).
+  std::unique_ptr<PackedWeight> pack(const Tensor& weight) const;
   // y[n, out] = Q(R(x))[n, in] * W^T + b, rows of x contiguous with stride in_features.
   // x is not modified.
   virtual void linear(const LinearOp& op, const float* x, int64_t n, float* y) const = 0;
+
+  virtual std::unique_ptr<KvStorage> make_kv_storage(const KvCacheSpec& spec) const = 0;
+  // Causal attention of n query rows q [n, n_heads * head_dim] at positions
+  // pos0 .. pos0 + n - 1 against positions 0 .. pos0 + n - 1 of `layer` in the
+  // storage (the new rows already appended): out[n, n_heads * head_dim].
+  virtual void attention(const float* q, int64_t n, int64_t pos0, const KvStorage& kv, int64_t layer,
+                         const AttentionShape& shape, float scale, float* out) const = 0;
 };
 
 // The FP32 CPU backend, using the best instruction set this CPU supports

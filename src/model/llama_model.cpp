@@ -3,27 +3,16 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
+#include <set>
 #include <cmath>
 
 #include "common/error.h"
-#include "kernels/cpu/attention.h"
-#include "kernels/cpu/fake_quant.h"
 #include "kernels/cpu/fwht.h"
 #include "kernels/cpu/vec_ops.h"
 #include "model/rope.h"
 
 namespace quarot {
-
-const char* linear_slot_name(LinearSlot s) {
-  switch (s) {
-    case LinearSlot::kQkv: return "qkv";
-    case LinearSlot::kO: return "o";
-    case LinearSlot::kGateUp: return "gate_up";
-    case LinearSlot::kDown: return "down";
-    case LinearSlot::kLmHead: return "lm_head";
-  }
-  return "?";
-}
 
 struct LlamaModel::Linear {
   std::unique_ptr<PackedWeight> weight;
@@ -43,7 +32,14 @@ struct LlamaModel::Linear {
 
 struct LlamaModel::Layer {
   std::vector<float> attn_norm, ffn_norm;
-  Linear wq, wk, wv, wo, w_gate, w_up, w_down;
+  std::array<Linear, kLayerLinearCount> linears;  // in kLayerLinears order
+  const Linear& wq() const { return linears[0]; }
+  const Linear& wk() const { return linears[1]; }
+  const Linear& wv() const { return linears[2]; }
+  const Linear& wo() const { return linears[3]; }
+  const Linear& w_gate() const { return linears[4]; }
+  const Linear& w_up() const { return linears[5]; }
+  const Linear& w_down() const { return linears[6]; }
 };
 
 namespace {
@@ -55,11 +51,34 @@ void rmsnorm_rows(const float* x, const float* w, float* out, int64_t n, int64_t
 
 }  // namespace
 
-LlamaModel::LlamaModel(const ModelWeights& w, RuntimeRecipe recipe, std::shared_ptr<const Backend> backend)
+namespace {
+
+// Keeps a copy of an FP tensor alive behind an encoding.
+WeightEncoding owned_f32(const Tensor& t) {
+  auto data = std::make_shared<std::vector<float>>(t.data);
+  return f32_weight(data->data(), t.shape[0], t.shape[1], data);
+}
+
+}  // namespace
+
+LlamaModel::LlamaModel(const ModelWeights& w, RuntimeRecipe recipe, std::shared_ptr<const Backend> backend,
+                       const WeightEncodings& encoded)
     : config_(w.config), recipe_(std::move(recipe)), backend_(std::move(backend)) {
-  w.validate(config_.name.empty() ? "model" : config_.name);
+  QUAROT_CHECK(backend_ != nullptr, "model: no backend given");
+  const std::string source = config_.name.empty() ? "model" : config_.name;
+  std::set<std::string> supplied;
+  for (const auto& [name, e] : encoded) supplied.insert(name);
+  w.validate(source, supplied);
   const LlamaConfig& c = config_;
-  tok_embeddings_ = w.tok_embeddings.data;
+  auto encoding_of = [&](const std::string& name, const Tensor& t, int64_t rows, int64_t cols) {
+    const auto it = encoded.find(name);
+    if (it == encoded.end()) return owned_f32(t);
+    const WeightEncoding& e = it->second;
+    if (e.rows != rows || e.cols != cols)
+      fail("{}: encoded tensor {} is {}x{}, the model needs {}x{}", source, name, e.rows, e.cols, rows, cols);
+    return e;
+  };
+  tok_embeddings_ = encoding_of("tok_embeddings", w.tok_embeddings, c.vocab_size, c.hidden);
   output_norm_ = w.output_norm.data;
   rope_inv_freq_ = rope_inverse_frequencies(c);
   if (!recipe_.qk_rotation.is_identity() && recipe_.qk_rotation.size() != c.head_dim)
@@ -70,37 +89,54 @@ LlamaModel::LlamaModel(const ModelWeights& w, RuntimeRecipe recipe, std::shared_
     fail("recipe: down_proj input rotation of size {} does not match {}", recipe_.down_proj_input.size(),
          c.intermediate);
   for (const auto& [slot, spec] : recipe_.act_overrides)
-    if (slot != "qkv" && slot != "o" && slot != "gate_up" && slot != "down")
-      fail("recipe: activation override for unknown slot '{}' (qkv, o, gate_up, down)", slot);
+    if (!parse_layer_slot(slot)) fail("recipe: activation override for unknown slot '{}' (qkv, o, gate_up, down)", slot);
 
-  auto make_linear = [&](const Tensor& weight, const Tensor& bias, const OnlineRotation* rot, ActQuantSpec act) {
-    Linear l;
-    l.weight = backend_->pack(weight);
-    l.bias = bias.data;
-    l.rotation = rot;
-    l.act = act;
-    return l;
+  auto input_rotation = [&](LinearSlot slot) -> const OnlineRotation* {
+    if (slot == LinearSlot::kO) return &recipe_.o_proj_input;
+    if (slot == LinearSlot::kDown) return &recipe_.down_proj_input;
+    return nullptr;
   };
-  const Tensor none;
-  for (const LayerWeights& lw : w.layers) {
+  for (int64_t li = 0; li < c.n_layers; ++li) {
+    const LayerWeights& lw = w.layers[li];
     auto layer = std::make_shared<Layer>();
     layer->attn_norm = lw.attn_norm.data;
     layer->ffn_norm = lw.ffn_norm.data;
-    layer->wq = make_linear(lw.wq, lw.bq, nullptr, recipe_.act_for("qkv"));
-    layer->wk = make_linear(lw.wk, lw.bk, nullptr, recipe_.act_for("qkv"));
-    layer->wv = make_linear(lw.wv, lw.bv, nullptr, recipe_.act_for("qkv"));
-    layer->wo = make_linear(lw.wo, none, &recipe_.o_proj_input, recipe_.act_for("o"));
-    layer->w_gate = make_linear(lw.w_gate, none, nullptr, recipe_.act_for("gate_up"));
-    layer->w_up = make_linear(lw.w_up, none, nullptr, recipe_.act_for("gate_up"));
-    layer->w_down = make_linear(lw.w_down, none, &recipe_.down_proj_input, recipe_.act_for("down"));
+    for (int i = 0; i < kLayerLinearCount; ++i) {
+      const LayerLinear& d = kLayerLinears[i];
+      Linear& l = layer->linears[i];
+      const WeightEncoding e = encoding_of(layer_linear_name(li, d), lw.*d.weight, d.rows(c), d.cols(c));
+      l.weight = backend_->pack(e);
+      if (d.bias != nullptr) l.bias = (lw.*d.bias).data;
+      l.rotation = input_rotation(d.slot);
+      l.act = recipe_.act_for(linear_slot_name(d.slot));
+    }
     layers_.push_back(std::move(layer));
   }
-  lm_head_ = std::make_shared<Linear>(make_linear(w.output_matrix(), none, nullptr, recipe_.lm_head_act));
+  lm_head_ = std::make_shared<Linear>();
+  if (encoded.count("lm_head"))
+    lm_head_->weight = backend_->pack(encoding_of("lm_head", w.lm_head, c.vocab_size, c.hidden));
+  else if (!w.lm_head.empty())
+    lm_head_->weight = backend_->pack(w.lm_head);
+  else
+    lm_head_->weight = backend_->pack(tok_embeddings_);  // tied
+  lm_head_->act = recipe_.lm_head_act;
+}
+
+KvCacheSpec LlamaModel::kv_spec(int64_t n_layers, int64_t max_tokens) const {
+  KvCacheSpec s;
+  s.n_layers = n_layers;
+  s.n_kv_heads = config_.n_kv_heads;
+  s.head_dim = config_.head_dim;
+  s.capacity = max_tokens;
+  s.k = recipe_.k_cache;
+  s.v = recipe_.v_cache;
+  s.intact_kv = recipe_.intact_kv;
+  return s;
 }
 
 KvCache LlamaModel::make_cache(int64_t max_tokens) const {
   if (max_tokens <= 0) fail("KV cache size must be positive, got {}", max_tokens);
-  return KvCache(config_.n_layers, config_.kv_dim(), max_tokens);
+  return KvCache(backend_->make_kv_storage(kv_spec(config_.n_layers, max_tokens)));
 }
 
 void LlamaModel::forward(const int32_t* tokens, int64_t n, KvCache& cache, std::vector<float>& logits,
@@ -117,7 +153,7 @@ void LlamaModel::forward(const int32_t* tokens, int64_t n, KvCache& cache, std::
   const int64_t H = c.hidden;
   std::vector<float> x(n * H), h(n * H);
   embed(tokens, n, x.data());
-  for (int64_t li = 0; li < c.n_layers; ++li) layer_forward(li, x.data(), n, pos0, cache, li);
+  for (int64_t li = 0; li < c.n_layers; ++li) layer_forward(li, x.data(), n, pos0, cache.storage(), li);
   cache.advance(n);
 
   const int64_t first = all_logits ? 0 : n - 1;
@@ -134,19 +170,18 @@ void LlamaModel::embed(const int32_t* tokens, int64_t n, float* x) const {
     if (tokens[t] < 0 || tokens[t] >= c.vocab_size)
       fail("token id {} at position {} is outside the vocabulary (size {})", tokens[t], t, c.vocab_size);
   }
-  for (int64_t t = 0; t < n; ++t)
-    std::copy_n(tok_embeddings_.data() + static_cast<int64_t>(tokens[t]) * c.hidden, c.hidden, x + t * c.hidden);
+  for (int64_t t = 0; t < n; ++t) tok_embeddings_.dequantize_rows(tokens[t], 1, x + t * c.hidden);
 }
 
 void LlamaModel::run_layer(int layer, float* x, int64_t n) const {
   if (layer < 0 || layer >= config_.n_layers)
     fail("run_layer: layer {} out of range (model has {} layers)", layer, config_.n_layers);
   if (n <= 0) fail("run_layer: no tokens to run");
-  KvCache cache(1, config_.kv_dim(), n);
-  layer_forward(layer, x, n, 0, cache, 0);
+  const std::unique_ptr<KvStorage> cache = backend_->make_kv_storage(kv_spec(1, n));
+  layer_forward(layer, x, n, 0, *cache, 0);
 }
 
-void LlamaModel::layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, KvCache& cache,
+void LlamaModel::layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, KvStorage& cache,
                                int64_t cache_layer) const {
   const LlamaConfig& c = config_;
   const int64_t H = c.hidden, hd = c.head_dim, nh = c.n_heads, nkv = c.n_kv_heads;
@@ -154,16 +189,14 @@ void LlamaModel::layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, Kv
   std::vector<float> h(n * H), q(n * qd), k(n * kvd), v(n * kvd), att(n * qd), tmp(n * H);
   std::vector<float> gate(n * F), up(n * F);
   const float attn_scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const KvQuantSpec& kq = recipe_.k_cache;
-  const KvQuantSpec& vq = recipe_.v_cache;
   const Layer& L = *layers_[li];
   const int layer = static_cast<int>(li);
   // --- attention ---
   rmsnorm_rows(x, L.attn_norm.data(), h.data(), n, H, c.rms_eps);
   if (hook_) hook_(layer, LinearSlot::kQkv, h.data(), n, H);
-  L.wq.run(*backend_, h.data(), n, q.data());
-  L.wk.run(*backend_, h.data(), n, k.data());
-  L.wv.run(*backend_, h.data(), n, v.data());
+  L.wq().run(*backend_, h.data(), n, q.data());
+  L.wk().run(*backend_, h.data(), n, k.data());
+  L.wv().run(*backend_, h.data(), n, v.data());
 #pragma omp parallel for if (n > 1)
   for (int64_t t = 0; t < n; ++t) {
     apply_rope(q.data() + t * qd, nh, hd, pos0 + t, rope_inv_freq_);
@@ -173,33 +206,22 @@ void LlamaModel::layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, Kv
     apply_online_rotation(recipe_.qk_rotation, q.data(), n * nh, hd);
     apply_online_rotation(recipe_.qk_rotation, k.data(), n * nkv, hd);
   }
-  for (int64_t t = 0; t < n; ++t) {
-    float* kc = cache.k(cache_layer, pos0 + t);
-    float* vc = cache.v(cache_layer, pos0 + t);
-    std::copy_n(k.data() + t * kvd, kvd, kc);
-    std::copy_n(v.data() + t * kvd, kvd, vc);
-    const bool keep_fp = recipe_.intact_kv && pos0 + t == 0;
-    if (kq.enabled() && !keep_fp)
-      fake_quant_rows(kc, nkv, hd, kq.bits, kq.clip_ratio, kq.group, kq.symmetric);
-    if (vq.enabled() && !keep_fp)
-      fake_quant_rows(vc, nkv, hd, vq.bits, vq.clip_ratio, vq.group, vq.symmetric);
-  }
-  causal_attention(q.data(), n, pos0, cache.k(cache_layer, 0), cache.v(cache_layer, 0), {nh, nkv, hd}, attn_scale,
-                   att.data());
+  cache.append(cache_layer, pos0, n, k.data(), v.data());
+  backend_->attention(q.data(), n, pos0, cache, cache_layer, {nh, nkv, hd}, attn_scale, att.data());
   if (hook_) {
     // Calibration sees o_proj's input in the basis its weights live in.
     std::vector<float> rotated = att;
     if (!recipe_.o_proj_input.is_identity()) apply_online_rotation(recipe_.o_proj_input, rotated.data(), n, qd);
     hook_(layer, LinearSlot::kO, rotated.data(), n, qd);
   }
-  L.wo.run(*backend_, att.data(), n, tmp.data());
+  L.wo().run(*backend_, att.data(), n, tmp.data());
   for (int64_t i = 0; i < n * H; ++i) x[i] += tmp[i];
 
   // --- SwiGLU MLP ---
   rmsnorm_rows(x, L.ffn_norm.data(), h.data(), n, H, c.rms_eps);
   if (hook_) hook_(layer, LinearSlot::kGateUp, h.data(), n, H);
-  L.w_gate.run(*backend_, h.data(), n, gate.data());
-  L.w_up.run(*backend_, h.data(), n, up.data());
+  L.w_gate().run(*backend_, h.data(), n, gate.data());
+  L.w_up().run(*backend_, h.data(), n, up.data());
 #pragma omp parallel for
   for (int64_t i = 0; i < n * F; ++i) {
     const float g = gate[i];
@@ -211,7 +233,7 @@ void LlamaModel::layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, Kv
       apply_online_rotation(recipe_.down_proj_input, rotated.data(), n, F);
     hook_(layer, LinearSlot::kDown, rotated.data(), n, F);
   }
-  L.w_down.run(*backend_, gate.data(), n, tmp.data());
+  L.w_down().run(*backend_, gate.data(), n, tmp.data());
   for (int64_t i = 0; i < n * H; ++i) x[i] += tmp[i];
 }
 

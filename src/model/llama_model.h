@@ -4,20 +4,23 @@
 // rotations and quantization around them come from the RuntimeRecipe.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "kernels/backend.h"
+#include "kernels/weight_encoding.h"
 #include "model/kv_cache.h"
+#include "model/linear_slots.h"
 #include "model/runtime_recipe.h"
 #include "model/weights.h"
 
 namespace quarot {
 
-// Which linear layer an activation belongs to (for calibration hooks).
-enum class LinearSlot { kQkv, kO, kGateUp, kDown, kLmHead };
-const char* linear_slot_name(LinearSlot s);
+// Weights given in encoded form, by name ("tok_embeddings", "lm_head",
+// "layers.<i>.<field>"): they replace the FP tensor of that name, which may be empty.
+using WeightEncodings = std::map<std::string, WeightEncoding>;
 
 // Called with the exact input rows (after online rotation, before activation
 // quantization) that a linear layer receives: used to collect GPTQ Hessians.
@@ -25,13 +28,18 @@ using ActivationHook = std::function<void(int layer, LinearSlot slot, const floa
 
 class LlamaModel {
  public:
-  // Keeps its own copy of the weights packed for the backend; `weights` may be dropped afterwards.
-  LlamaModel(const ModelWeights& weights, RuntimeRecipe recipe, std::shared_ptr<const Backend> backend);
+  // Keeps its own copy of the weights packed for the backend; `weights` may be
+  // dropped afterwards. Encoded weights are handed to Backend::pack as they are
+  // (the backend may keep referring to their owner, e.g. a mapped file); an encoded
+  // "tok_embeddings" is read row by row on lookup.
+  LlamaModel(const ModelWeights& weights, RuntimeRecipe recipe, std::shared_ptr<const Backend> backend,
+             const WeightEncodings& encoded = {});
 
   const LlamaConfig& config() const { return config_; }
   const RuntimeRecipe& recipe() const { return recipe_; }
   const Backend& backend() const { return *backend_; }
 
+  // A cache for up to max_tokens positions, laid out by the backend as the recipe says.
   KvCache make_cache(int64_t max_tokens) const;
 
   // Runs n tokens at positions cache.size() .. cache.size()+n-1 and appends their K/V.
@@ -56,11 +64,12 @@ class LlamaModel {
   struct Layer;
   // One decoder layer over x[n, hidden] in place at positions pos0.., appending K/V
   // to `cache` under index cache_layer (== li in forward(), 0 for run_layer()).
-  void layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, KvCache& cache, int64_t cache_layer) const;
+  void layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, KvStorage& cache, int64_t cache_layer) const;
+  KvCacheSpec kv_spec(int64_t n_layers, int64_t max_tokens) const;
   LlamaConfig config_;
   RuntimeRecipe recipe_;
   std::shared_ptr<const Backend> backend_;
-  std::vector<float> tok_embeddings_;
+  WeightEncoding tok_embeddings_;
   std::vector<float> output_norm_;
   std::vector<std::shared_ptr<Layer>> layers_;
   std::shared_ptr<Linear> lm_head_;

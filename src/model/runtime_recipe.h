@@ -11,16 +11,6 @@
 
 namespace quarot {
 
-// KV cache quantization (simulated): each head's vector of head_dim values at one
-// position is one group (group 0 = head_dim), asymmetric by default as in QuaRot.
-struct KvQuantSpec {
-  int bits = 0;  // 0 = FP cache
-  float clip_ratio = 0.95f;
-  int64_t group = 0;
-  bool symmetric = false;
-  bool enabled() const { return bits > 0 && bits < 16; }
-};
-
 struct RuntimeRecipe {
   // Online rotations (identity when is_identity()).
   OnlineRotation qk_rotation;      // per head, on q and k after RoPE: {k=1, p=head_dim}

@@ -9,9 +9,9 @@
 namespace quarot {
 
 Sampler::Sampler(SamplerOptions opt) : opt_(opt), rng_(opt.seed) {
-  if (!(opt_.temperature >= 0.0f)) fail("--temperature must be >= 0, got {}", opt_.temperature);
-  if (!(opt_.top_p > 0.0f && opt_.top_p <= 1.0f)) fail("--top-p must be in (0, 1], got {}", opt_.top_p);
-  if (opt_.top_k < 0) fail("--top-k must be >= 0, got {}", opt_.top_k);
+  SamplerOptions::kTemperature.check(opt_.temperature, "sampling temperature");
+  SamplerOptions::kTopP.check(opt_.top_p, "sampling top-p");
+  SamplerOptions::kTopK.check(opt_.top_k, "sampling top-k");
 }
 
 int32_t Sampler::sample(const float* logits, int64_t vocab) {

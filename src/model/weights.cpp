@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "common/rng.h"
+#include "model/linear_slots.h"
 
 namespace quarot {
 
@@ -31,10 +32,14 @@ void check_tensor(const std::string& source, const std::string& name, const Tens
 }
 }  // namespace
 
-void ModelWeights::validate(const std::string& source) const {
+void ModelWeights::validate(const std::string& source, const std::set<std::string>& supplied_elsewhere) const {
   const LlamaConfig& c = config;
   c.validate(source);
-  check_tensor(source, "token embeddings", tok_embeddings, {c.vocab_size, c.hidden});
+  auto check = [&](const std::string& key, const std::string& label, const Tensor& t, std::vector<int64_t> want) {
+    if (t.empty() && supplied_elsewhere.count(key)) return;
+    check_tensor(source, label, t, std::move(want));
+  };
+  check("tok_embeddings", "token embeddings", tok_embeddings, {c.vocab_size, c.hidden});
   check_tensor(source, "output norm", output_norm, {c.hidden});
   if (!lm_head.empty()) check_tensor(source, "lm_head", lm_head, {c.vocab_size, c.hidden});
   if (static_cast<int64_t>(layers.size()) != c.n_layers)
@@ -43,18 +48,12 @@ void ModelWeights::validate(const std::string& source) const {
     const LayerWeights& l = layers[i];
     const std::string p = "layer " + std::to_string(i) + " ";
     check_tensor(source, p + "attn_norm", l.attn_norm, {c.hidden});
-    check_tensor(source, p + "q_proj", l.wq, {c.q_dim(), c.hidden});
-    check_tensor(source, p + "k_proj", l.wk, {c.kv_dim(), c.hidden});
-    check_tensor(source, p + "v_proj", l.wv, {c.kv_dim(), c.hidden});
-    check_tensor(source, p + "o_proj", l.wo, {c.hidden, c.q_dim()});
     check_tensor(source, p + "ffn_norm", l.ffn_norm, {c.hidden});
-    check_tensor(source, p + "gate_proj", l.w_gate, {c.intermediate, c.hidden});
-    check_tensor(source, p + "up_proj", l.w_up, {c.intermediate, c.hidden});
-    check_tensor(source, p + "down_proj", l.w_down, {c.hidden, c.intermediate});
-    if (c.qkv_bias) {
-      check_tensor(source, p + "q bias", l.bq, {c.q_dim()});
-      check_tensor(source, p + "k bias", l.bk, {c.kv_dim()});
-      check_tensor(source, p + "v bias", l.bv, {c.kv_dim()});
+    for (const LayerLinear& lin : kLayerLinears) {
+      check(layer_linear_name(static_cast<int64_t>(i), lin), p + lin.hf_name, l.*lin.weight,
+            {lin.rows(c), lin.cols(c)});
+      if (c.qkv_bias && lin.bias != nullptr)
+        check_tensor(source, p + lin.hf_name + " bias", l.*lin.bias, {lin.rows(c)});
     }
   }
 }

@@ -4,6 +4,8 @@
 // Q/K projections use HF's "rotate_half" RoPE layout; GGUF readers undo
 // llama.cpp's interleaving permutation so one RoPE convention holds everywhere.
 // This is what io/ produces, what transform/ rewrites and what quant/ consumes.
+#include <set>
+#include <string>
 #include <vector>
 
 #include "common/tensor.h"
@@ -29,7 +31,10 @@ struct ModelWeights {
   const Tensor& output_matrix() const { return lm_head.empty() ? tok_embeddings : lm_head; }
   int64_t parameter_count() const;
   // Throws Error naming the tensor if any weight has the wrong shape or holds NaN/Inf.
-  void validate(const std::string& source) const;
+  // Tensors named in `supplied_elsewhere` ("tok_embeddings", "lm_head",
+  // "layers.<i>.<field>", as model/linear_slots.h names them) may be empty: their
+  // values come in another form (an encoded weight).
+  void validate(const std::string& source, const std::set<std::string>& supplied_elsewhere = {}) const;
 };
 
 // A randomly initialised model of the given shape (for tests and benchmarks):

@@ -22,6 +22,30 @@ Tensor QuantizedMatrix::dequantize() const {
   return out;
 }
 
+WeightEncoding QuantizedMatrix::encode() const {
+  return make_int_grid_weight(bits, symmetric, group, rows, cols, codes, scales, zeros);
+}
+
+QuantizedMatrix QuantizedMatrix::from_encoding(const WeightEncoding& e) {
+  QUAROT_CHECK(e.kind == WeightKind::kIntGrid, "not an integer-grid weight ({})", weight_kind_name(e.kind));
+  QuantizedMatrix q;
+  q.bits = e.bits;
+  q.symmetric = e.symmetric;
+  q.group = e.group;
+  q.rows = e.rows;
+  q.cols = e.cols;
+  q.codes.resize(static_cast<size_t>(e.rows * e.cols));
+  for (int64_t r = 0; r < e.rows; ++r) {
+    const uint8_t* p = e.row_data(r);
+    for (int64_t c = 0; c < e.cols; ++c)
+      q.codes[r * e.cols + c] = e.bits <= 4 ? (p[c / 2] >> ((c & 1) * 4)) & 0x0f : p[c];
+  }
+  const int64_t np = e.rows * e.n_groups();
+  q.scales.assign(e.scales, e.scales + np);
+  if (!e.symmetric) q.zeros.assign(e.zeros, e.zeros + np);
+  return q;
+}
+
 void QuantizedMatrix::validate(const std::string& source, const std::string& name) const {
   if (!((bits >= 2 && bits <= 8))) fail("{}: {}: {} bits is out of range (2..8)", source, name, bits);
   if (rows <= 0 || cols <= 0) fail("{}: {}: empty shape [{}, {}]", source, name, rows, cols);

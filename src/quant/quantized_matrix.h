@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/tensor.h"
+#include "kernels/weight_encoding.h"
 #include "quant/weight_quantizer.h"
 
 namespace quarot {
@@ -34,6 +35,9 @@ struct QuantizedMatrix {
     return symmetric ? code - (1 << (bits - 1)) : code;
   }
   Tensor dequantize() const;  // [rows, cols] FP32
+  // The same matrix as a self-owning packed encoding for a Backend, and back.
+  WeightEncoding encode() const;
+  static QuantizedMatrix from_encoding(const WeightEncoding& e);
   // Throws Error("<source>: <name>: ...") on inconsistent sizes, codes out of range,
   // non-finite or non-positive scales, or zero points off the grid.
   void validate(const std::string& source, const std::string& name) const;

@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/half.h"
 #include "io/safetensors.h"
+#include "model/linear_slots.h"
 
 namespace quarot {
 
@@ -31,31 +32,40 @@ void for_each_tensor(Weights& w, Visit&& visit) {
     auto& l = w.layers[i];
     const std::string p = "layers." + std::to_string(i) + ".";
     visit(p + "attn_norm", l.attn_norm);
-    visit(p + "wq", l.wq);
-    visit(p + "wk", l.wk);
-    visit(p + "wv", l.wv);
-    visit(p + "wo", l.wo);
-    visit(p + "bq", l.bq);
-    visit(p + "bk", l.bk);
-    visit(p + "bv", l.bv);
+    for (const LayerLinear& lin : kLayerLinears) visit(p + lin.field, l.*lin.weight);
+    for (const LayerLinear& lin : kLayerLinears)
+      if (lin.bias != nullptr) visit(p + "b" + std::string(lin.field).substr(1), l.*lin.bias);
     visit(p + "ffn_norm", l.ffn_norm);
-    visit(p + "w_gate", l.w_gate);
-    visit(p + "w_up", l.w_up);
-    visit(p + "w_down", l.w_down);
   }
   visit("output_norm", w.output_norm);
   visit("lm_head", w.lm_head);
 }
 
-std::vector<int64_t> linear_shape(const LlamaConfig& c, const std::string& name) {
-  if (name == "lm_head") return {c.vocab_size, c.hidden};
+// The tensor of `w` stored under `name` (one of encodable_weight_names()).
+template <typename Weights>
+auto& tensor_by_name(Weights& w, const std::string& name) {
+  decltype(&w.tok_embeddings) found = nullptr;
+  for_each_tensor(w, [&](const std::string& n, auto& t) {
+    if (n == name) found = &t;
+  });
+  if (found == nullptr) fail("no tensor named {}", name);
+  return *found;
+}
+
+// Matrices that may be stored encoded: every linear, lm_head and the embedding table.
+std::vector<std::string> encodable_weight_names(const LlamaConfig& c) {
+  std::vector<std::string> names = linear_weight_names(c);
+  names.push_back("tok_embeddings");
+  return names;
+}
+
+std::vector<int64_t> encoded_shape(const LlamaConfig& c, const std::string& name) {
+  if (name == "lm_head" || name == "tok_embeddings") return {c.vocab_size, c.hidden};
   const size_t dot = name.rfind('.');
   const std::string field = dot == std::string::npos ? name : name.substr(dot + 1);
-  if (field == "wq") return {c.q_dim(), c.hidden};
-  if (field == "wk" || field == "wv") return {c.kv_dim(), c.hidden};
-  if (field == "wo") return {c.hidden, c.q_dim()};
-  if (field == "w_gate" || field == "w_up") return {c.intermediate, c.hidden};
-  return {c.hidden, c.intermediate};  // w_down
+  for (const LayerLinear& l : kLayerLinears)
+    if (field == l.field) return {l.rows(c), l.cols(c)};
+  fail("no linear named {}", name);
 }
 
 json rotation_to_json(const OnlineRotation& r) {
@@ -144,55 +154,88 @@ std::vector<uint8_t> pack_rows(const QuantizedMatrix& q) {
   return out;
 }
 
-std::vector<float> read_f32(const SafetensorsFile& file, const std::string& name, std::vector<int64_t> shape) {
+// A view of an F32 tensor in the mapped file (a copy only when the file leaves it
+// unaligned; quarot's writer aligns every tensor).
+const float* f32_view(const SafetensorsFile& file, const std::shared_ptr<const SafetensorsFile>& keep,
+                      const std::string& name, const std::vector<int64_t>& shape,
+                      std::vector<std::shared_ptr<const void>>& owners) {
   const TensorInfo* info = file.find(name);
   if (info == nullptr) fail("{}: tensor {} is missing", file.path(), name);
   if (info->dtype != DType::kF32) fail("{}: tensor {} has dtype {}, expected F32", file.path(), name, dtype_name(info->dtype));
   if (info->shape != shape)
     fail("{}: tensor {} has shape [{}], expected [{}]", file.path(), name, fmt::join(info->shape, ", "),
          fmt::join(shape, ", "));
-  return file.read(name).data;
+  const uint8_t* p = file.tensor_data(*info);
+  if (reinterpret_cast<uintptr_t>(p) % alignof(float) == 0) return reinterpret_cast<const float*>(p);
+  auto copy = std::make_shared<std::vector<float>>(file.read(name).data);
+  owners.push_back(copy);
+  return copy->data();
 }
 
-QuantizedMatrix read_quantized(const SafetensorsFile& file, const std::string& name, const json& meta,
-                               const std::vector<int64_t>& shape) {
-  const std::string& path = file.path();
+struct EncodingOwners {
+  std::shared_ptr<const SafetensorsFile> file;
+  std::vector<std::shared_ptr<const void>> extra;
+};
+
+// The integer encoding of `name` as stored, viewed in place (no unpacking).
+WeightEncoding read_int_encoding(const std::shared_ptr<const SafetensorsFile>& file, const std::string& name,
+                                 const json& meta, const std::vector<int64_t>& shape) {
+  const std::string& path = file->path();
   const std::string kind = meta.value("kind", std::string("int"));
   if (kind != "int")
     fail("{}: tensor {} uses encoding '{}', which this build cannot read (it reads 'int')", path, name, kind);
-  QuantizedMatrix q;
-  q.bits = meta.at("bits").get<int>();
-  q.group = meta.at("group").get<int64_t>();
-  q.symmetric = meta.at("symmetric").get<bool>();
+  WeightEncoding e;
+  e.kind = WeightKind::kIntGrid;
+  e.bits = meta.at("bits").get<int>();
+  e.group = meta.at("group").get<int64_t>();
+  e.symmetric = meta.at("symmetric").get<bool>();
   const auto stored_shape = meta.at("shape").get<std::vector<int64_t>>();
   if (stored_shape != shape)
     fail("{}: tensor {} has shape [{}], expected [{}]", path, name, fmt::join(stored_shape, ", "), fmt::join(shape, ", "));
-  q.rows = shape[0];
-  q.cols = shape[1];
-  if (q.bits < 2 || q.bits > 8) fail("{}: tensor {}: {} bits is out of range (2..8)", path, name, q.bits);
-  if (q.group < 0 || (q.group > 0 && q.cols % q.group != 0))
-    fail("{}: tensor {}: group {} does not divide {} columns", path, name, q.group, q.cols);
+  e.rows = shape[0];
+  e.cols = shape[1];
+  if (e.bits < 2 || e.bits > 8) fail("{}: tensor {}: {} bits is out of range (2..8)", path, name, e.bits);
+  if (e.group < 0 || (e.group > 0 && e.cols % e.group != 0))
+    fail("{}: tensor {}: group {} does not divide {} columns", path, name, e.group, e.cols);
 
   const std::string qname = name + ".qweight";
-  const TensorInfo* info = file.find(qname);
+  const TensorInfo* info = file->find(qname);
   if (info == nullptr) fail("{}: tensor {} is missing", path, qname);
   if (info->dtype != DType::kU8 && info->dtype != DType::kI8)
     fail("{}: tensor {} has dtype {}, expected U8", path, qname, dtype_name(info->dtype));
-  const int64_t row_bytes = packed_size(q.cols, q.bits);
-  const std::vector<int64_t> want{q.rows, row_bytes};
-  if (info->shape != want || static_cast<int64_t>(info->nbytes) != q.rows * row_bytes)
+  const int64_t row_bytes = packed_row_bytes(e.cols, e.bits);
+  const std::vector<int64_t> want{e.rows, row_bytes};
+  if (info->shape != want || static_cast<int64_t>(info->nbytes) != e.rows * row_bytes)
     fail("{}: tensor {} holds {} bytes in shape [{}], expected [{}, {}] for {}-bit codes of a {}x{} matrix", path,
-         qname, info->nbytes, fmt::join(info->shape, ", "), q.rows, row_bytes, q.bits, q.rows, q.cols);
-  const uint8_t* data = file.tensor_data(*info);
-  q.codes.resize(static_cast<size_t>(q.rows * q.cols));
-  for (int64_t r = 0; r < q.rows; ++r) {
-    const std::vector<uint8_t> row = unpack_codes(data + r * row_bytes, row_bytes, q.cols, q.bits, path + ": " + qname);
-    std::copy(row.begin(), row.end(), q.codes.begin() + r * q.cols);
+         qname, info->nbytes, fmt::join(info->shape, ", "), e.rows, row_bytes, e.bits, e.rows, e.cols);
+  auto owners = std::make_shared<EncodingOwners>();
+  owners->file = file;
+  e.data = file->tensor_data(*info);
+  e.scales = f32_view(*file, file, name + ".scales", {e.rows, e.n_groups()}, owners->extra);
+  if (!e.symmetric) e.zeros = f32_view(*file, file, name + ".zeros", {e.rows, e.n_groups()}, owners->extra);
+  e.owner = owners;
+  e.validate(path + ": " + name);
+  return e;
+}
+
+// A 16-bit float matrix viewed in place; F32 and BF16 are converted into an owned copy.
+WeightEncoding read_float_encoding(const std::shared_ptr<const SafetensorsFile>& file, const std::string& name,
+                                   const std::vector<int64_t>& shape) {
+  const TensorInfo* info = file->find(name);
+  if (info == nullptr) fail("{}: tensor {} is missing", file->path(), name);
+  if (info->shape != shape)
+    fail("{}: tensor {} has shape [{}], expected [{}]", file->path(), name, fmt::join(info->shape, ", "),
+         fmt::join(shape, ", "));
+  const uint8_t* p = file->tensor_data(*info);
+  WeightEncoding e;
+  if (info->dtype == DType::kF16 && reinterpret_cast<uintptr_t>(p) % 2 == 0) {
+    e = f16_weight(reinterpret_cast<const uint16_t*>(p), shape[0], shape[1], file);
+  } else {
+    auto copy = std::make_shared<std::vector<float>>(file->read(name).data);
+    e = f32_weight(copy->data(), shape[0], shape[1], copy);
   }
-  q.scales = read_f32(file, name + ".scales", {q.rows, q.n_groups()});
-  if (!q.symmetric) q.zeros = read_f32(file, name + ".zeros", {q.rows, q.n_groups()});
-  q.validate(path, name);
-  return q;
+  e.validate(file->path() + ": " + name);
+  return e;
 }
 
 }  // namespace
@@ -200,8 +243,7 @@ QuantizedMatrix read_quantized(const SafetensorsFile& file, const std::string& n
 std::vector<std::string> linear_weight_names(const LlamaConfig& c) {
   std::vector<std::string> names;
   for (int64_t i = 0; i < c.n_layers; ++i)
-    for (const char* f : {"wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down"})
-      names.push_back("layers." + std::to_string(i) + "." + f);
+    for (const LayerLinear& l : kLayerLinears) names.push_back(layer_linear_name(i, l));
   names.push_back("lm_head");
   return names;
 }
@@ -344,16 +386,16 @@ void save_quantized_model(const std::string& path, const ModelWeights& weights,
                           const QuantizedModelWriteOptions& options) {
   const LlamaConfig& c = weights.config;
   if (!info.is_object() && !info.is_null()) fail("{}: quantization info must be a JSON object", path);
-  const std::vector<std::string> linears = linear_weight_names(c);
+  const std::vector<std::string> linears = encodable_weight_names(c);
   const std::set<std::string> linear_set(linears.begin(), linears.end());
 
   json tensor_meta = json::object();
   std::vector<SafetensorsEntry> entries;
   for (const auto& [name, q] : qweights) {
     if (!linear_set.count(name))
-      fail("{}: cannot store quantized tensor '{}': not a linear layer of this model (e.g. layers.0.wq, lm_head)", path,
+      fail("{}: cannot store quantized tensor '{}': not a matrix of this model (e.g. layers.0.wq, lm_head, tok_embeddings)", path,
            name);
-    const std::vector<int64_t> shape = linear_shape(c, name);
+    const std::vector<int64_t> shape = encoded_shape(c, name);
     if (q.rows != shape[0] || q.cols != shape[1])
       fail("{}: quantized tensor {} is {}x{}, the model needs {}x{}", path, name, q.rows, q.cols, shape[0], shape[1]);
     q.validate(path, name);
@@ -377,7 +419,11 @@ void save_quantized_model(const std::string& path, const ModelWeights& weights,
     if (t.empty() || qweights.count(name)) return;
     for (float v : t.data)
       if (!std::isfinite(v)) fail("{}: tensor {} holds a non-finite value", path, name);
-    entries.push_back(fp_entry(name, t, options.fp16_tensors));
+    // The large matrices (embedding table, lm_head) in 16 bits unless asked otherwise;
+    // norms and biases are tiny and stay FP32.
+    const bool half = options.fp16_tensors || (name == "tok_embeddings" && options.fp16_embedding) ||
+                      (name == "lm_head" && options.fp16_lm_head);
+    entries.push_back(fp_entry(name, t, half));
   });
 
   json meta = info.is_object() ? info : json::object();
@@ -390,6 +436,7 @@ void save_quantized_model(const std::string& path, const ModelWeights& weights,
   meta["tensors"] = tensor_meta;
   meta["fp_dtype"] = options.fp16_tensors ? "F16" : "F32";
 
+
   std::map<std::string, std::string> metadata;
   metadata[kMetadataKey] = meta.dump();
   metadata[kTokenizerKey] = tokenizer_json;
@@ -397,7 +444,8 @@ void save_quantized_model(const std::string& path, const ModelWeights& weights,
 }
 
 LoadedQuantizedModel load_quantized_model(const std::string& path, bool keep_quantized) {
-  SafetensorsFile file(path);
+  const auto file_ptr = std::make_shared<const SafetensorsFile>(path);
+  const SafetensorsFile& file = *file_ptr;
   const auto it = file.metadata().find(kMetadataKey);
   if (it == file.metadata().end())
     fail("{}: not a quarot quantized model (safetensors without '{}' metadata)", path, kMetadataKey);
@@ -425,24 +473,21 @@ LoadedQuantizedModel load_quantized_model(const std::string& path, bool keep_qua
   if (tok != file.metadata().end()) out.tokenizer_json = tok->second;
 
   const json& tensor_meta = meta["tensors"];
-  const std::vector<std::string> linears = linear_weight_names(c);
-  const std::set<std::string> linear_set(linears.begin(), linears.end());
+  const std::vector<std::string> encodable = encodable_weight_names(c);
+  const std::set<std::string> encodable_set(encodable.begin(), encodable.end());
   for (const auto& [name, m] : tensor_meta.items())
-    if (!linear_set.count(name)) fail("{}: metadata describes unknown quantized tensor '{}'", path, name);
+    if (!encodable_set.count(name)) fail("{}: metadata describes unknown quantized tensor '{}'", path, name);
 
   ModelWeights& w = out.weights;
   w.config = c;
   w.layers.resize(static_cast<size_t>(c.n_layers));
   for_each_tensor(w, [&](const std::string& name, Tensor& t) {
     if (tensor_meta.contains(name)) {
-      QuantizedMatrix q;
       try {
-        q = read_quantized(file, name, tensor_meta[name], linear_shape(c, name));
+        out.encoded.emplace(name, read_int_encoding(file_ptr, name, tensor_meta[name], encoded_shape(c, name)));
       } catch (const json::exception& e) {
         fail("{}: malformed metadata for tensor {}: {}", path, name, e.what());
       }
-      t = q.dequantize();
-      if (keep_quantized) out.qweights.emplace(name, std::move(q));
       return;
     }
     const bool optional = name == "lm_head" || ((name.ends_with(".bq") || name.ends_with(".bk") || name.ends_with(".bv")) && !c.qkv_bias);
@@ -450,10 +495,39 @@ LoadedQuantizedModel load_quantized_model(const std::string& path, bool keep_qua
       if (optional) return;
       fail("{}: tensor {} is missing", path, name);
     }
+    if (encodable_set.count(name)) {
+      // Matrices stay as stored (16-bit floats are used in place).
+      out.encoded.emplace(name, read_float_encoding(file_ptr, name, encoded_shape(c, name)));
+      return;
+    }
     t = file.read(name);
   });
-  w.validate(path);
+  std::set<std::string> supplied;
+  for (const auto& [name, e] : out.encoded) supplied.insert(name);
+  w.validate(path, supplied);
+  if (keep_quantized) {
+    for (const auto& [name, e] : out.encoded)
+      if (e.kind == WeightKind::kIntGrid) out.qweights.emplace(name, QuantizedMatrix::from_encoding(e));
+    out.weights = out.dequantized_weights();
+  }
   return out;
+}
+
+int64_t LoadedQuantizedModel::parameter_count() const {
+  int64_t n = weights.parameter_count();
+  for (const auto& [name, e] : encoded)
+    if (tensor_by_name(weights, name).empty()) n += e.rows * e.cols;  // not also converted into `weights`
+  return n;
+}
+
+ModelWeights LoadedQuantizedModel::dequantized_weights() const {
+  ModelWeights w = weights;
+  for (const auto& [name, e] : encoded) {
+    Tensor& t = tensor_by_name(w, name);
+    t = Tensor({e.rows, e.cols});
+    t.data = e.dequantize();
+  }
+  return w;
 }
 
 bool is_quantized_model_file(const std::string& path) {

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/llama_model.h"
 #include "model/runtime_recipe.h"
 #include "model/weights.h"
 #include "quant/quantized_matrix.h"
@@ -23,7 +24,9 @@ namespace quarot {
 inline constexpr int kQuantizedFormatVersion = 1;
 
 struct QuantizedModelWriteOptions {
-  bool fp16_tensors = false;  // store the FP tensors (embeddings, norms, lm_head...) as F16
+  bool fp16_tensors = false;   // store every FP tensor (norms and biases too) as F16
+  bool fp16_embedding = true;  // store an FP embedding table as F16 (else F32)
+  bool fp16_lm_head = true;    // store an FP (untied) lm_head as F16 (else F32)
 };
 
 // Writes atomically (nothing is left behind on failure). `weights` supplies every
@@ -38,11 +41,22 @@ void save_quantized_model(const std::string& path, const ModelWeights& weights,
                           const QuantizedModelWriteOptions& options = {});
 
 struct LoadedQuantizedModel {
-  ModelWeights weights;  // quantized linears dequantized to FP32
+  // The FP tensors (norms, biases, FP32-stored matrices). Matrices held in
+  // `encoded` are empty here unless loaded with keep_quantized.
+  ModelWeights weights;
+  // Integer linears and 16-bit matrices as stored, viewed in the mapped file (the
+  // views keep it mapped): what LlamaModel hands to the backend.
+  WeightEncodings encoded;
   RuntimeRecipe recipe;
   nlohmann::json info;   // the whole "quarot" metadata object (the caller's info keys included)
   std::string tokenizer_json;
-  std::map<std::string, QuantizedMatrix> qweights;  // filled only with keep_quantized
+  // Filled only with keep_quantized: the integer linears unpacked (and then every
+  // encoded matrix is also dequantized into `weights`, for re-quantizing tools).
+  std::map<std::string, QuantizedMatrix> qweights;
+
+  // `weights` with every encoded matrix dequantized to FP32 (the simulated model).
+  ModelWeights dequantized_weights() const;
+  int64_t parameter_count() const;  // FP tensors and encoded matrices together
 };
 
 // Throws Error("<path>: ...") on a newer format version, missing or misshapen

@@ -123,14 +123,12 @@ void QuantizeOptions::validate() const {
   check_bits(scheme.a_bits, "activation");
   check_bits(scheme.k_bits, "key cache");
   check_bits(scheme.v_bits, "value cache");
-  check_bits(lm_head_bits, "lm_head");
-  auto ratio = [](float r, const char* what) {
-    if (!(r > 0.0f && r <= 1.0f)) fail("{} clip ratio {} must be in (0, 1]", what, r);
-  };
-  if (a_clip != 0.0f) ratio(a_clip, "activation");
-  ratio(kv_clip, "KV cache");
-  if (w_group < 0) fail("weight group {} must not be negative", w_group);
-  if (a_group < 0) fail("activation group {} must not be negative", a_group);
+  for (auto [bits, what] : {std::pair{lm_head_bits, "lm_head"}, {embed_bits, "embedding"}})
+    if (bits != 32) check_bits(bits, what);
+  kActClip.check(a_clip, "activation clip ratio");
+  kKvClip.check(kv_clip, "KV cache clip ratio");
+  kGroup.check(w_group, "weight group");
+  kGroup.check(a_group, "activation group");
   for (const auto& [slot, bits] : a_bits_at) {
     if (slot != "qkv" && slot != "o" && slot != "gate_up" && slot != "down")
       fail("activation width for unknown linear input '{}' (valid: qkv, o, gate_up, down)", slot);
@@ -139,17 +137,17 @@ void QuantizeOptions::validate() const {
       fail("per-slot activation width {}={} needs a scheme that quantizes activations ({} keeps them FP)", slot, bits,
            scheme.name);
   }
-  if (kv_group < 0) fail("KV cache group {} must not be negative", kv_group);
+  kGroup.check(kv_group, "KV cache group");
   if (gptq.block <= 0) fail("GPTQ block size {} must be positive", gptq.block);
-  if (!(gptq.percdamp > 0.0 && gptq.percdamp < 10.0)) fail("GPTQ percdamp {} must be in (0, 10)", gptq.percdamp);
+  kPercdamp.check(gptq.percdamp, "GPTQ percdamp");
   if (weights == WeightMethod::kGptq && gptq.act_order && w_group > 0 && !gptq.static_groups)
     fail("GPTQ act_order with weight groups needs static_groups (stored groups must follow the original column order)");
-  if (calib_windows <= 0) fail("calibration windows {} must be positive", calib_windows);
-  if (seed_trials < 1 || seed_trials > 1000) fail("seed trials {} must be in 1..1000", seed_trials);
-  if (seed_trial_windows < 1) fail("seed trial windows {} must be positive", seed_trial_windows);
+  kCalibWindows.check(calib_windows, "calibration windows");
+  kSeedTrials.check(seed_trials, "seed trials");
+  kSeedTrialWindows.check(seed_trial_windows, "seed trial windows");
   if (seed_trials > 1 && rotate == RotationMode::kNone)
     fail("seed trials {} need a rotation to vary (--rotate hadamard or random, not none)", seed_trials);
-  if (calib_seqlen <= 0) fail("calibration sequence length {} must be positive", calib_seqlen);
+  kCalibSeqlen.check(calib_seqlen, "calibration sequence length");
 }
 
 void QuantizeOptions::validate_for(const LlamaConfig& c, const std::string& source) const {
@@ -232,6 +230,7 @@ nlohmann::json to_json(const QuantizeOptions& o) {
       {"calib_windows", o.calib_windows},
       {"calib_seqlen", o.calib_seqlen},
       {"lm_head_bits", o.lm_head_bits},
+      {"embed_bits", o.embed_bits},
   };
 }
 
@@ -271,6 +270,7 @@ QuantizeOptions quantize_options_from_json(const nlohmann::json& j, const std::s
     get(j, "calib_windows", o.calib_windows);
     get(j, "calib_seqlen", o.calib_seqlen);
     get(j, "lm_head_bits", o.lm_head_bits);
+    get(j, "embed_bits", o.embed_bits);
   } catch (const nlohmann::json::exception& e) {
     fail("{}: malformed quantization options: {}", source, e.what());
   } catch (const Error& e) {

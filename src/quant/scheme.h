@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/value_range.h"
 #include "model/config.h"
 #include "model/runtime_recipe.h"
 
@@ -53,6 +54,16 @@ struct GptqOptions {
 };
 
 struct QuantizeOptions {
+  // Meaningful ranges, declared once: validate() and the command line check against them.
+  static constexpr ValueRange<int64_t> kSeedTrials{1, 1000};
+  static constexpr ValueRange<int64_t> kSeedTrialWindows{1, 4096};
+  static constexpr ValueRange<int64_t> kGroup{0, 65536};             // 0 = no groups
+  static constexpr ValueRange<float> kActClip{0.0f, 1.0f};           // 0 = default for the width
+  static constexpr ValueRange<float> kKvClip{0.0f, 1.0f, true};      // (0, 1]
+  static constexpr ValueRange<double> kPercdamp{0.0, 10.0, true, true};
+  static constexpr ValueRange<int64_t> kCalibWindows{1, 100000};
+  static constexpr ValueRange<int64_t> kCalibSeqlen{1, 1 << 20};
+
   QuantScheme scheme = parse_quant_scheme("W4A4KV4");
   WeightMethod weights = WeightMethod::kRtn;
   RotationMode rotate = RotationMode::kHadamard;
@@ -93,7 +104,11 @@ struct QuantizeOptions {
   int64_t calib_windows = 128;
   int64_t calib_seqlen = 2048;
 
-  int lm_head_bits = 16;  // lm_head weights; 16 keeps them in full precision
+  // lm_head weights by RTN (2..8 bits), or stored as 16- or 32-bit floats.
+  int lm_head_bits = 16;
+  // The embedding table by per-row RTN (2..8 bits), or stored as 16- or 32-bit
+  // floats. With tied embeddings and lm_head_bits 16 or 32, lm_head shares the table.
+  int embed_bits = 16;
 
   // Copies what is applied at run time (scheme, activation and KV options) from `o`,
   // keeping this object's weight, rotation and calibration options.

@@ -69,7 +69,7 @@ TEST(BenchTraffic, MeanContextOfTheDecodeSteps) {
 TEST(BenchTraffic, Fp32ModelReadsFourBytesPerParameter) {
   const LlamaConfig c = tiny_test_config();
   const LlamaModel model(make_synthetic_model(c, 3), RuntimeRecipe{}, make_cpu_backend());
-  const DecodeTraffic t = decode_traffic(model);
+  const DecodeTraffic t = decode_traffic(model, model.make_cache(16));
   const double layer = c.hidden * (c.q_dim() + 2 * c.kv_dim()) + c.q_dim() * c.hidden + 3 * c.hidden * c.intermediate;
   const double lm_head = static_cast<double>(c.vocab_size) * c.hidden;
   // Linear weights dominate; norms and one embedding row add a little, never less.

@@ -6,40 +6,11 @@
 #include "common/error.h"
 #include "eval/hellaswag.h"
 #include "eval/perplexity.h"
+#include "byte_tokenizer.h"
 #include "test_support.h"
 
 namespace quarot {
 namespace {
-
-// One token per byte: ids 0..255 fit the tiny synthetic model's vocabulary, and the
-// expected token split of every string is obvious.
-class ByteTokenizer : public Tokenizer {
- public:
-  explicit ByteTokenizer(bool bos) : bos_(bos) {}
-  std::vector<int32_t> encode(std::string_view text, bool add_bos) const override {
-    std::vector<int32_t> ids;
-    if (add_bos) ids.push_back(1);
-    for (unsigned char c : text) ids.push_back(c);
-    return ids;
-  }
-  std::string decode(const std::vector<int32_t>& ids) const override {
-    std::string s;
-    for (int32_t i : ids) s += static_cast<char>(i);
-    return s;
-  }
-  std::string token_text(int32_t id) const override { return std::string(1, static_cast<char>(id)); }
-  int64_t vocab_size() const override { return 256; }
-  int32_t bos_id() const override { return 1; }
-  int32_t eos_id() const override { return 2; }
-  bool add_bos_default() const override { return bos_; }
-  std::string chat_template() const override { return ""; }
-  std::string describe() const override { return "bytes"; }
-  std::string to_hf_json() const override { return "{}"; }
-  std::string to_hf_config_json() const override { return "{}"; }
-
- private:
-  bool bos_;
-};
 
 const char* kTwoTasks =
     "Cooking: A man cracks an egg. he\n"
@@ -121,8 +92,24 @@ TEST(Hellaswag, TokenizesAsLmEval) {
   const HellaswagTaskTokens t = tokenize_hellaswag_task(tok, task);
   EXPECT_EQ(t.context, (std::vector<int32_t>{1, 'a', 'b'}));
   EXPECT_EQ(t.continuations[0], (std::vector<int32_t>{' ', ' ', 'c'}));
-  EXPECT_EQ(t.continuation_chars[1], 3);  // " de"
-  EXPECT_EQ(t.continuation_chars[2], 4);  // " été": 4 characters, 6 bytes
+  // lm-eval normalizes by len(choice): the ending without the " " delimiter.
+  EXPECT_EQ(t.ending_chars[0], 1);  // "c"
+  EXPECT_EQ(t.ending_chars[1], 2);  // "de"
+  EXPECT_EQ(t.ending_chars[2], 3);  // "été": 3 characters, 5 bytes
+  EXPECT_EQ(t.ending_chars[3], 1);  // "f"
+}
+
+// Log-likelihoods for which dividing by len(" " + ending) and by len(ending) choose
+// different endings: -3/1 = -3 < -5.5/2 = -2.75 picks "de", while the delimiter-counting
+// normalization (-3/2 = -1.5 > -5.5/3) would pick "c".
+TEST(Hellaswag, AccNormDividesByTheEndingWithoutItsDelimiter) {
+  const ByteTokenizer tok(false);
+  HellaswagTask task;
+  task.context = "ab";
+  task.endings = {"c", "de", "xyz", "uvw"};
+  const HellaswagTaskTokens t = tokenize_hellaswag_task(tok, task);
+  EXPECT_EQ(hellaswag_choice_normalized({-3.0, -5.5, -100.0, -100.0}, t.ending_chars), 1);
+  EXPECT_EQ(hellaswag_choice({-3.0, -5.5, -100.0, -100.0}), 0);
 }
 
 TEST(Hellaswag, ScoresEqualADirectComputation) {
@@ -164,7 +151,7 @@ TEST(Hellaswag, AccuracyAndStandardErrors) {
     const auto t = tokenize_hellaswag_task(tok, task);
     const auto s = score_hellaswag_endings(model, t);
     correct += hellaswag_choice(s) == task.label;
-    correct_norm += hellaswag_choice_normalized(s, t.continuation_chars) == task.label;
+    correct_norm += hellaswag_choice_normalized(s, t.ending_chars) == task.label;
   }
   HellaswagOptions opt;
   opt.progress = false;

@@ -19,7 +19,7 @@ inline std::vector<float> random_floats(int64_t count, uint64_t seed, double lo 
 
 inline std::vector<Isa> supported_isas() {
   std::vector<Isa> isas;
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAvx512Vnni, Isa::kAmx}) {
     if (isa_supported(isa)) isas.push_back(isa);
   }
   return isas;
@@ -44,6 +44,9 @@ inline std::vector<double> sylvester_matrix(int64_t n) {
   }
   return h;
 }
+
+// Every instruction-set path, supported here or not (tests skip the others by name).
+inline std::vector<Isa> all_isas() { return {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAvx512Vnni, Isa::kAmx}; }
 
 // A random k x k orthogonal matrix: Gram-Schmidt on Gaussian columns, in double.
 inline std::vector<float> random_orthogonal(int64_t k, uint64_t seed) {

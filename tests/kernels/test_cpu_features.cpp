@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/error.h"
 
@@ -44,7 +45,39 @@ TEST(CpuFeatures, ParseIsaNames) {
   EXPECT_EQ(parse_isa("scalar", "t"), Isa::kScalar);
   EXPECT_EQ(parse_isa("avx2", "t"), Isa::kAvx2);
   EXPECT_EQ(parse_isa("avx512", "t"), Isa::kAvx512);
+  EXPECT_EQ(parse_isa("avx512vnni", "t"), Isa::kAvx512Vnni);
+  EXPECT_EQ(parse_isa("amx", "t"), Isa::kAmx);
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAvx512Vnni, Isa::kAmx}) {
+    EXPECT_EQ(parse_isa(isa_name(isa), "t"), isa);
+  }
   EXPECT_THROW(parse_isa("sse9", "t"), Error);
+}
+
+TEST(CpuFeatures, PathsImplyTheOnesBefore) {
+  const std::vector<Isa> order = {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAvx512Vnni, Isa::kAmx};
+  for (size_t i = 1; i < order.size(); ++i) {
+    if (isa_supported(order[i])) {
+      EXPECT_TRUE(isa_supported(order[i - 1])) << isa_name(order[i]);
+    }
+  }
+  for (Isa isa : order) {
+    EXPECT_EQ(isa_supported(isa), isa_unsupported_reason(isa).empty()) << isa_name(isa);
+    if (isa_supported(isa)) {
+      EXPECT_LE(static_cast<int>(isa), static_cast<int>(detected_isa()));
+    }
+  }
+}
+
+TEST(CpuFeatures, AmxPermissionIsConsistent) {
+  const AmxPermission& p = amx_permission();
+  EXPECT_EQ(p.granted, p.reason.empty()) << p.reason;
+  if (!cpu_features().has_amx_hardware()) {
+    EXPECT_FALSE(p.granted);
+  }
+  EXPECT_EQ(isa_supported(Isa::kAmx), p.granted);
+  if (cpu_features().has_amx_hardware() && !p.granted) {
+    EXPECT_NE(cpu_description().find("amx unused"), std::string::npos) << cpu_description();
+  }
 }
 
 TEST(CpuFeatures, ForcedIsaIsHonored) {
@@ -64,13 +97,23 @@ TEST(CpuFeatures, ForcedIsaUnknownThrows) {
 }
 
 TEST(CpuFeatures, ForcedUnsupportedIsaThrows) {
-  if (isa_supported(Isa::kAvx512)) GTEST_SKIP() << "every path is supported on this CPU";
-  ScopedIsaEnv env("avx512");
+  if (isa_supported(Isa::kAmx)) GTEST_SKIP() << "every path is supported on this CPU";
+  // The widest path this CPU lacks.
+  Isa missing = Isa::kAmx;
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512, Isa::kAvx512Vnni, Isa::kAmx}) {
+    if (!isa_supported(isa)) {
+      missing = isa;
+      break;
+    }
+  }
+  ScopedIsaEnv env(isa_name(missing));
   try {
     best_isa();
     FAIL() << "forcing an unsupported ISA must throw";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("QUAROT_ISA=avx512"), std::string::npos) << e.what();
+    const std::string what = e.what();
+    EXPECT_NE(what.find(std::string("QUAROT_ISA=") + isa_name(missing)), std::string::npos) << what;
+    EXPECT_NE(what.find(isa_unsupported_reason(missing)), std::string::npos) << what;
   }
 }
 

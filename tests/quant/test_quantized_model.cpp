@@ -77,7 +77,7 @@ std::string save_fixture(const Fixture& f, const std::string& name, QuantizedMod
 
 TEST(QuantizedModelFile, RoundTripIsExact) {
   const Fixture f = make_fixture();
-  const std::string path = save_fixture(f, "model.safetensors");
+  const std::string path = save_fixture(f, "model.safetensors", {.fp16_embedding = false, .fp16_lm_head = false});
   EXPECT_TRUE(is_quantized_model_file(path));
   const LoadedQuantizedModel m = load_quantized_model(path, true);
   EXPECT_EQ(m.tokenizer_json, "{\"model\": {}}");
@@ -150,11 +150,45 @@ TEST(QuantizedModelFile, Fp16OptionStoresHalfTensors) {
   const std::string path = save_fixture(f, "half.safetensors", {.fp16_tensors = true});
   SafetensorsFile file(path);
   EXPECT_EQ(file.find("tok_embeddings")->dtype, DType::kF16);
+  EXPECT_EQ(file.find("output_norm")->dtype, DType::kF16);
   const LoadedQuantizedModel m = load_quantized_model(path);
+  const ModelWeights w = m.dequantized_weights();
   for (size_t i = 0; i < f.weights.tok_embeddings.data.size(); ++i)
-    ASSERT_NEAR(m.weights.tok_embeddings.data[i], f.weights.tok_embeddings.data[i],
+    ASSERT_NEAR(w.tok_embeddings.data[i], f.weights.tok_embeddings.data[i],
                 1e-3 * std::fabs(f.weights.tok_embeddings.data[i]) + 1e-7);
-  EXPECT_EQ(m.weights.layers[0].wq.data, f.weights.layers[0].wq.data);  // integer tensors unaffected
+  EXPECT_EQ(w.layers[0].wq.data, f.weights.layers[0].wq.data);  // integer tensors unaffected
+}
+
+TEST(QuantizedModelFile, MatricesAreSixteenBitByDefaultAndNormsStayF32) {
+  const Fixture f = make_fixture();
+  const std::string path = save_fixture(f, "default.safetensors");
+  SafetensorsFile file(path);
+  EXPECT_EQ(file.find("tok_embeddings")->dtype, DType::kF16);
+  EXPECT_EQ(file.find("output_norm")->dtype, DType::kF32);
+  // Loaded without a copy: the embedding stays an F16 view, the linears integer views.
+  const LoadedQuantizedModel m = load_quantized_model(path);
+  ASSERT_TRUE(m.encoded.count("tok_embeddings"));
+  EXPECT_EQ(m.encoded.at("tok_embeddings").kind, WeightKind::kF16);
+  EXPECT_TRUE(m.weights.tok_embeddings.empty());
+  EXPECT_EQ(m.encoded.at("layers.0.wq").kind, WeightKind::kIntGrid);
+  EXPECT_TRUE(m.weights.layers[0].wq.empty());
+  EXPECT_EQ(m.parameter_count(), f.weights.parameter_count());
+}
+
+TEST(QuantizedModelFile, EncodedWeightsAreViewsOfTheMappedFile) {
+  const Fixture f = make_fixture();
+  const std::string path = save_fixture(f, "views.safetensors");
+  const LoadedQuantizedModel m = load_quantized_model(path);
+  SafetensorsFile file(path);
+  const WeightEncoding& e = m.encoded.at("layers.1.w_down");
+  const QuantizedMatrix& q = f.qweights.at("layers.1.w_down");
+  // The codes are the file's packed bytes, unchanged.
+  const TensorInfo* t = file.find("layers.1.w_down.qweight");
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(0, std::memcmp(e.data, file.tensor_data(*t), t->nbytes));
+  EXPECT_EQ(e.bits, q.bits);
+  // Dequantizing the view gives exactly the quantizer's FP32 weights.
+  EXPECT_EQ(e.dequantize(), q.dequantize().data);
 }
 
 // Rewrites a saved file with `mutate` applied to its tensors and metadata.

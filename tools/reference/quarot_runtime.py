@@ -22,7 +22,7 @@ The WikiText-2 protocol is the GPTQ/QuaRot one (tools/reference/perplexity.py):
 the whole text tokenized in one call, numel // seqlen windows, each scored on its
 own, ppl = exp(mean of the per-window mean NLLs). HellaSwag follows
 src/eval/hellaswag.cpp (lm-eval's acc / acc_norm, normalization by the ending's
-length in characters).
+length in characters, without the " " delimiter).
 """
 import argparse
 import bz2
@@ -303,7 +303,7 @@ def hellaswag(rt: Runtime, encode, tasks, batch_tasks: int, log):
                 if len(whole) <= len(ctx_ids):
                     sys.exit(f"HellaSwag ending '{e}' adds no tokens to its context")
                 conts.append(whole[len(ctx_ids):])
-                chars.append(len(" " + e))
+                chars.append(len(e))  # lm-eval: len(choice), the " " delimiter excluded
             for cont in conts:
                 seq = ctx_ids + cont[:-1]
                 seqs.append(seq)

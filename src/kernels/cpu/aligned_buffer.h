@@ -1,37 +1,45 @@
 #pragma once
-// A fixed-size float array aligned to a cache line (64 bytes), so packed weight
-// panels start on a line and aligned SIMD loads never split one.
+// A fixed-size array of trivially copyable values aligned to a cache line (64
+// bytes), so packed weight panels start on a line and aligned SIMD loads never
+// split one. Contents are uninitialized.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <type_traits>
 
 namespace quarot {
 
-class AlignedFloats {
+template <typename T>
+class AlignedArray {
+  static_assert(std::is_trivially_copyable_v<T>, "AlignedArray holds plain values only");
+
  public:
   static constexpr size_t kAlignment = 64;
 
-  AlignedFloats() = default;
-  explicit AlignedFloats(int64_t count) : size_(count) {
+  AlignedArray() = default;
+  explicit AlignedArray(int64_t count) : size_(count) {
     if (count <= 0) return;
-    const size_t bytes = (static_cast<size_t>(count) * sizeof(float) + kAlignment - 1) / kAlignment * kAlignment;
+    const size_t bytes = (static_cast<size_t>(count) * sizeof(T) + kAlignment - 1) / kAlignment * kAlignment;
     void* p = std::aligned_alloc(kAlignment, bytes);
     if (p == nullptr) throw std::bad_alloc();
-    data_.reset(static_cast<float*>(p));
+    data_.reset(static_cast<T*>(p));
   }
 
-  float* data() { return data_.get(); }
-  const float* data() const { return data_.get(); }
+  T* data() { return data_.get(); }
+  const T* data() const { return data_.get(); }
   int64_t size() const { return size_; }
 
  private:
   struct FreeDeleter {
-    void operator()(float* p) const { std::free(p); }
+    void operator()(T* p) const { std::free(p); }
   };
-  std::unique_ptr<float, FreeDeleter> data_;
+  std::unique_ptr<T, FreeDeleter> data_;
   int64_t size_ = 0;
 };
+
+using AlignedFloats = AlignedArray<float>;
+using AlignedBytes = AlignedArray<uint8_t>;
 
 }  // namespace quarot

@@ -7,13 +7,9 @@
 // (decode) take a direct loop, which reads each cached row once.
 #include <cstdint>
 
-namespace quarot {
+#include "kernels/backend.h"  // AttentionShape
 
-struct AttentionShape {
-  int64_t n_heads = 0;
-  int64_t n_kv_heads = 0;  // divides n_heads
-  int64_t head_dim = 0;
-};
+namespace quarot {
 
 // q: [n, n_heads * head_dim]; k, v: the cache, position j's row at k + j * n_kv_heads * head_dim;
 // out: [n, n_heads * head_dim]. Threads with OpenMP; results do not depend on the thread count.

@@ -7,7 +7,9 @@
 
 #include "common/error.h"
 #include "common/threads.h"
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/fake_quant.h"
+#include "kernels/cpu/fp32_kv_storage.h"
 #include "kernels/cpu/fwht.h"
 #include "kernels/cpu/gemm.h"
 
@@ -31,12 +33,19 @@ class CpuBackend final : public Backend {
     return fmt::format("cpu-fp32 {} ({} thread{})", isa_name(isa_), threads, threads == 1 ? "" : "s");
   }
 
-  std::unique_ptr<PackedWeight> pack(const Tensor& weight) const override {
-    QUAROT_CHECK(weight.ndim() == 2, "cpu backend: a linear weight must be 2-D, got shape {}", weight.shape_str());
+  using Backend::pack;
+  std::unique_ptr<PackedWeight> pack(const WeightEncoding& weight) const override {
     auto packed = std::make_unique<CpuPackedWeight>();
-    packed->out_features = weight.shape[0];
-    packed->in_features = weight.shape[1];
-    packed->gemm = pack_gemm_weight(weight.data.data(), weight.shape[0], weight.shape[1], isa_);
+    packed->out_features = weight.rows;
+    packed->in_features = weight.cols;
+    if (weight.kind == WeightKind::kF32) {
+      packed->gemm = pack_gemm_weight(static_cast<const float*>(weight.data), weight.rows, weight.cols, isa_);
+    } else {
+      // The simulated reference: integer codes (or FP16) become the exact FP32
+      // values the formula gives, then the FP32 kernels run.
+      const std::vector<float> w = weight.dequantize();
+      packed->gemm = pack_gemm_weight(w.data(), weight.rows, weight.cols, isa_);
+    }
     return packed;
   }
 
@@ -68,6 +77,19 @@ class CpuBackend final : public Backend {
     gemm(w->gemm, input, n, op.bias, y);
   }
 
+  std::unique_ptr<KvStorage> make_kv_storage(const KvCacheSpec& spec) const override {
+    return std::make_unique<Fp32KvStorage>(spec);
+  }
+
+  void attention(const float* q, int64_t n, int64_t pos0, const KvStorage& kv, int64_t layer,
+                 const AttentionShape& shape, float scale, float* out) const override {
+    const auto* s = dynamic_cast<const Fp32KvStorage*>(&kv);
+    QUAROT_CHECK(s != nullptr, "cpu backend: attention() got a KV cache made by another backend");
+    QUAROT_CHECK(layer >= 0 && layer < s->spec().n_layers, "attention: layer {} out of range", layer);
+    QUAROT_CHECK(pos0 + n <= s->spec().capacity, "attention: positions beyond the cache's {}", s->spec().capacity);
+    causal_attention(q, n, pos0, s->k(layer), s->v(layer), shape, scale, out);
+  }
+
  private:
   Isa isa_;
 };
@@ -77,5 +99,10 @@ class CpuBackend final : public Backend {
 std::unique_ptr<Backend> make_cpu_backend(Isa isa) { return std::make_unique<CpuBackend>(isa); }
 
 std::unique_ptr<Backend> make_cpu_backend() { return make_cpu_backend(best_isa()); }
+
+std::shared_ptr<const Backend> make_cpu_backend(const CpuBackendOptions& options) {
+  const Isa isa = options.isa.empty() ? best_isa() : parse_isa(options.isa, "instruction set");
+  return make_cpu_backend(isa);
+}
 
 }  // namespace quarot

@@ -2,6 +2,7 @@
 // The FP32 CPU backend (backend.h) for an explicit instruction set, for tests and
 // benchmarks that compare paths; make_cpu_backend() picks best_isa().
 #include <memory>
+#include <string>
 
 #include "kernels/backend.h"
 #include "kernels/cpu/cpu_features.h"
@@ -10,5 +11,15 @@ namespace quarot {
 
 // Throws quarot::Error if `isa` is not supported by this CPU.
 std::unique_ptr<Backend> make_cpu_backend(Isa isa);
+
+struct CpuBackendOptions {
+  // Compute the simulated arithmetic in FP32 (the reference), even where integer
+  // kernels could run the encoded weights.
+  bool simulate = false;
+  // Instruction-set path by name ("scalar", "avx2", ...); empty = best_isa()
+  // (which honours QUAROT_ISA).
+  std::string isa;
+};
+std::shared_ptr<const Backend> make_cpu_backend(const CpuBackendOptions& options);
 
 }  // namespace quarot

@@ -1,6 +1,10 @@
 #include "kernels/cpu/cpu_features.h"
 
 #include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <cstdint>
 #include <cstdlib>
@@ -97,6 +101,27 @@ const CpuFeatures& cpu_features() {
   return features;
 }
 
+const AmxPermission& amx_permission() {
+  static const AmxPermission permission = [] {
+    AmxPermission p;
+    if (!cpu_features().has_amx_hardware()) {
+      p.reason = "the CPU or OS lacks AMX-INT8 tile state";
+      return p;
+    }
+    // Linux >= 5.16 keeps the 8 KiB tile-data state off until a process asks for it;
+    // the first tile instruction without this permission dies with SIGILL.
+    constexpr long kArchReqXcompPerm = 0x1023;
+    constexpr long kXfeatureXtiledata = 18;
+    if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) != 0) {
+      p.reason = fmt::format("the kernel refused AMX tile permission (arch_prctl: {})", std::strerror(errno));
+      return p;
+    }
+    p.granted = true;
+    return p;
+  }();
+  return permission;
+}
+
 const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::kScalar:
@@ -105,31 +130,47 @@ const char* isa_name(Isa isa) {
       return "avx2";
     case Isa::kAvx512:
       return "avx512";
+    case Isa::kAvx512Vnni:
+      return "avx512vnni";
+    case Isa::kAmx:
+      return "amx";
   }
   return "unknown";
 }
 
 Isa parse_isa(const std::string& text, const std::string& where) {
-  if (text == "scalar") return Isa::kScalar;
-  if (text == "avx2") return Isa::kAvx2;
-  if (text == "avx512") return Isa::kAvx512;
-  fail("{}: unknown instruction set '{}' (expected scalar, avx2 or avx512)", where, text);
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAvx512Vnni, Isa::kAmx}) {
+    if (text == isa_name(isa)) return isa;
+  }
+  fail("{}: unknown instruction set '{}' (expected scalar, avx2, avx512, avx512vnni or amx)", where, text);
 }
 
-bool isa_supported(Isa isa) {
+std::string isa_unsupported_reason(Isa isa) {
   const CpuFeatures& f = cpu_features();
   switch (isa) {
     case Isa::kScalar:
-      return true;
+      return "";
     case Isa::kAvx2:
-      return f.has_avx2_path();
+      return f.has_avx2_path() ? "" : "the CPU or OS lacks AVX2+FMA";
     case Isa::kAvx512:
-      return f.has_avx512_path();
+      return f.has_avx512_path() ? "" : "the CPU or OS lacks AVX-512 F/BW/VL/DQ";
+    case Isa::kAvx512Vnni:
+      return f.has_avx512_vnni_path() ? "" : "the CPU or OS lacks AVX-512 VNNI";
+    case Isa::kAmx: {
+      const AmxPermission& p = amx_permission();
+      return p.granted ? "" : p.reason;
+    }
   }
-  return false;
+  return "unknown instruction set";
 }
 
+bool isa_supported(Isa isa) { return isa_unsupported_reason(isa).empty(); }
+
 Isa detected_isa() {
+  // AMX is preferred only once the kernel granted tile permission; if it refused,
+  // the VNNI path runs instead and cpu_description() says why.
+  if (isa_supported(Isa::kAmx)) return Isa::kAmx;
+  if (isa_supported(Isa::kAvx512Vnni)) return Isa::kAvx512Vnni;
   if (isa_supported(Isa::kAvx512)) return Isa::kAvx512;
   if (isa_supported(Isa::kAvx2)) return Isa::kAvx2;
   return Isa::kScalar;
@@ -140,8 +181,8 @@ Isa best_isa() {
   if (forced == nullptr || forced[0] == '\0') return detected_isa();
   const Isa isa = parse_isa(forced, "QUAROT_ISA");
   if (!isa_supported(isa)) {
-    fail("QUAROT_ISA={}: this CPU ({}) does not support that instruction set; supported up to {}", forced,
-         cpu_features().brand, isa_name(detected_isa()));
+    fail("QUAROT_ISA={}: not usable on this CPU ({}): {}; supported up to {}", forced, cpu_features().brand,
+         isa_unsupported_reason(isa), isa_name(detected_isa()));
   }
   return isa;
 }
@@ -168,7 +209,9 @@ std::string cpu_description() {
   std::string joined;
   for (const auto& flag : flags) joined += (joined.empty() ? "" : " ") + flag;
   if (joined.empty()) joined = "no AVX";
-  return fmt::format("{} [{}] isa={}", f.brand, joined, isa_name(detected_isa()));
+  std::string description = fmt::format("{} [{}] isa={}", f.brand, joined, isa_name(detected_isa()));
+  if (f.has_amx_hardware() && !amx_permission().granted) description += " (amx unused: " + amx_permission().reason + ")";
+  return description;
 }
 
 }  // namespace quarot

@@ -19,8 +19,9 @@ constexpr int64_t kRowBlock = 144;            // at most; multiple of 6 and of 8
 constexpr int64_t kPanelsPerColumnBlock = 4;  // a thread's unit of work: 64/128 output columns
 constexpr int kMaxTileFloats = 8 * 32;
 
+// FP32 has no VNNI/AMX kernels: those paths imply AVX-512 and use its kernels.
 const GemmKernels& kernels_for(Isa isa) {
-  return isa == Isa::kAvx512 ? gemm_detail::gemm_kernels_avx512() : gemm_detail::gemm_kernels_avx2();
+  return isa >= Isa::kAvx512 ? gemm_detail::gemm_kernels_avx512() : gemm_detail::gemm_kernels_avx2();
 }
 
 // One panel of a GEMV; a panel that runs past out_features computes into a padded

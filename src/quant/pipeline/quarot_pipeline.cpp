@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "common/half.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "common/progress.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/fake_quant.h"
@@ -127,7 +129,8 @@ void quantize_layers_gptq(QuantizationResult& r, const QuantizeOptions& o, const
     fake_quant_rows(quantized_input.data(), n, dim, a.bits, a.clip_ratio, a.group, a.symmetric);
     return quantized_input.data();
   };
-  const std::shared_ptr<const Backend> backend = make_cpu_backend();
+  // Calibration computes the simulated reference arithmetic by definition.
+  const std::shared_ptr<const Backend> backend = make_cpu_backend(CpuBackendOptions{.simulate = true});
 
   std::vector<float> scratch(static_cast<size_t>(seqlen * H));
   double calib_seconds = 0.0;
@@ -257,6 +260,21 @@ QuantizationResult quantize_model(const ModelWeights& fp, const QuantizeOptions&
     r.lm_head = quantize_rtn(r.weights.lm_head, weight_spec(options, options.lm_head_bits), "lm_head");
     r.weights.lm_head = r.lm_head->dequantize();
   }
+  if (options.embed_bits < 16) {
+    // Per-row symmetric grid: a token's row is what a lookup reads.
+    WeightQuantSpec spec = weight_spec(options, options.embed_bits);
+    spec.group = 0;
+    spec.symmetric = true;
+    r.embedding = quantize_rtn(r.weights.tok_embeddings, spec, "tok_embeddings");
+    r.weights.tok_embeddings = r.embedding->dequantize();
+  }
+  // The file keeps the FP embedding table and lm_head in 16 bits: round them here, so
+  // that the result evaluated in memory is exactly the model a saved file holds.
+  auto round_to_fp16 = [](Tensor& t) {
+    for (float& v : t.data) v = fp16_to_fp32(fp32_to_fp16(v));
+  };
+  if (options.embed_bits == 16) round_to_fp16(r.weights.tok_embeddings);
+  if (options.lm_head_bits == 16 && !r.weights.lm_head.empty()) round_to_fp16(r.weights.lm_head);
   r.report.quantize_seconds = seconds_since(t_quant);
 
   apply_quant_specs(options, r.recipe);
@@ -274,6 +292,7 @@ std::map<std::string, QuantizedMatrix> quantized_weight_map(const QuantizationRe
   for (size_t i = 0; i < r.layers.size(); ++i)
     for (const auto& [name, field] : fields) m[fmt::format("layers.{}.{}", i, name)] = r.layers[i].*field;
   if (r.lm_head) m["lm_head"] = *r.lm_head;
+  if (r.embedding) m["tok_embeddings"] = *r.embedding;
   return m;
 }
 
@@ -291,7 +310,10 @@ void save_quantization_result(const std::string& path, const QuantizationResult&
   // tokenizer.json cannot hold EOS or the chat template (HF rejects unknown keys);
   // tokenizer_config.json carries them, as in an HF checkpoint.
   if (!tokenizer_config_json.empty()) info["tokenizer_config"] = tokenizer_config_json;
-  save_quantized_model(path, r.weights, quantized_weight_map(r), r.recipe, info, tokenizer_json);
+  QuantizedModelWriteOptions write;
+  write.fp16_embedding = options.embed_bits == 16;
+  write.fp16_lm_head = options.lm_head_bits == 16;
+  save_quantized_model(path, r.weights, quantized_weight_map(r), r.recipe, info, tokenizer_json, write);
 }
 
 nlohmann::json QuantizeReport::to_json() const {

@@ -52,7 +52,8 @@ struct QuantizationResult {
   ModelWeights weights;                 // rotated; quantized linears dequantized
   RuntimeRecipe recipe;
   std::vector<QuantizedLayer> layers;   // empty when the scheme keeps weights in full precision
-  std::optional<QuantizedMatrix> lm_head;  // only when options.lm_head_bits < 16 (RTN)
+  std::optional<QuantizedMatrix> lm_head;    // only when options.lm_head_bits < 16 (RTN)
+  std::optional<QuantizedMatrix> embedding;  // only when options.embed_bits < 16 (RTN, per row)
   QuantizeReport report;
 };
 

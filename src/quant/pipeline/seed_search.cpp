@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "common/progress.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/vec_ops.h"
@@ -55,7 +56,8 @@ SeedSearchResult search_rotation_seed(const ModelWeights& fp, const QuantizeOpti
   result.proxy = trial.scheme.w_bits == options.scheme.w_bits
                      ? options.scheme.name
                      : fmt::format("{} with FP weights (GPTQ runs once, on the chosen seed)", options.scheme.name);
-  const std::shared_ptr<const Backend> backend = make_cpu_backend();
+  // Calibration computes the simulated reference arithmetic by definition.
+  const std::shared_ptr<const Backend> backend = make_cpu_backend(CpuBackendOptions{.simulate = true});
   double best_nll = 0.0;
   ProgressBar bar("seeds", options.seed_trials, "seed");
   for (int64_t i = 0; i < options.seed_trials; ++i) {

@@ -1,0 +1,445 @@
+// GEMM and Hadamard+quantize benchmarks on the GPU, against cuBLAS in the same
+// process. Writes JSON (atomically: a temporary file renamed into place).
+//   cuda_gemm_bench OUT.json [--ms 1,16,...] [--shapes 4096x4096,...] [--paths] [--no-w4a8-above M]
+// Times with CUDA events: one warm-up, then batches of launches rotating over
+// enough operand copies that the weights do not sit in L2; the median batch
+// gives the time of one launch. Inputs are random (never zeros).
+#include <cublasLt.h>
+#include <cublas_v2.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cuda/hadamard_quant.cuh"
+#include "kernels/cuda/int_gemm.cuh"
+
+namespace {
+
+using namespace quarot::cuda;
+
+#define CUDA_OK(call)                                                                                  \
+  do {                                                                                                 \
+    const cudaError_t e_ = (call);                                                                     \
+    if (e_ != cudaSuccess) {                                                                           \
+      std::fprintf(stderr, "CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__);    \
+      std::exit(2);                                                                                    \
+    }                                                                                                  \
+  } while (0)
+#define CUBLAS_OK(call)                                                                                \
+  do {                                                                                                 \
+    const cublasStatus_t s_ = (call);                                                                  \
+    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                                 \
+      std::fprintf(stderr, "cuBLAS status %d at %s:%d\n", static_cast<int>(s_), __FILE__, __LINE__);   \
+      std::exit(2);                                                                                    \
+    }                                                                                                  \
+  } while (0)
+
+constexpr size_t kRotateBytes = size_t{256} << 20;  // > 4x the 60 MB L2
+
+// Fills device memory with random bytes (a cheap hash of the index; int4/int8
+// codes and fp16 values then cover their whole range, fp16 patterns that are
+// NaN/inf are avoided by the fp16 fill below).
+__global__ void fill_bytes(uint8_t* p, size_t n, uint32_t seed) {
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n; i += size_t{gridDim.x} * blockDim.x) {
+    uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
+    h ^= h >> 15;
+    h *= 2246822519u;
+    h ^= h >> 13;
+    p[i] = static_cast<uint8_t>(h);
+  }
+}
+__global__ void fill_half(__half* p, size_t n, uint32_t seed, float scale) {
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n; i += size_t{gridDim.x} * blockDim.x) {
+    uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
+    h ^= h >> 15;
+    h *= 2246822519u;
+    h ^= h >> 13;
+    p[i] = __float2half_rn(scale * ((h & 0xFFFF) / 32768.0f - 1.0f));
+  }
+}
+__global__ void fill_float(float* p, size_t n, float v) {
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n; i += size_t{gridDim.x} * blockDim.x) p[i] = v;
+}
+
+struct Buf {
+  void* p = nullptr;
+  size_t bytes = 0;
+  explicit Buf(size_t b) : bytes(b) { CUDA_OK(cudaMalloc(&p, std::max<size_t>(b, 16))); }
+  ~Buf() { cudaFree(p); }
+  Buf(const Buf&) = delete;
+  template <typename T>
+  T* as() const { return static_cast<T*>(p); }
+};
+
+void random_fill(Buf& b, uint32_t seed) {
+  fill_bytes<<<1024, 256>>>(b.as<uint8_t>(), b.bytes, seed);
+  CUDA_OK(cudaGetLastError());
+}
+void random_half(Buf& b, uint32_t seed, float scale) {
+  fill_half<<<1024, 256>>>(b.as<__half>(), b.bytes / 2, seed, scale);
+  CUDA_OK(cudaGetLastError());
+}
+
+// Median time (microseconds) of one call of fn(copy) over batches of launches.
+double time_us(const std::function<void(int)>& fn, int copies, double budget_ms = 40.0) {
+  cudaEvent_t e0, e1;
+  CUDA_OK(cudaEventCreate(&e0));
+  CUDA_OK(cudaEventCreate(&e1));
+  // Warm-up (module load, cuBLAS heuristics, clocks), also sizes the batches.
+  CUDA_OK(cudaEventRecord(e0));
+  for (int c = 0; c < copies; ++c) fn(c);
+  CUDA_OK(cudaEventRecord(e1));
+  CUDA_OK(cudaEventSynchronize(e1));
+  float ms = 0;
+  CUDA_OK(cudaEventElapsedTime(&ms, e0, e1));
+  const double est_us = 1000.0 * ms / copies;
+  int batch = copies;
+  while (batch * est_us < 200.0 && batch < 4096) batch += copies;  // batches of >= 0.2 ms
+  int reps = static_cast<int>(budget_ms * 1000.0 / std::max(1.0, batch * est_us));
+  reps = std::clamp(reps, 3, 15);
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    CUDA_OK(cudaEventRecord(e0));
+    for (int i = 0; i < batch; ++i) fn(i % copies);
+    CUDA_OK(cudaEventRecord(e1));
+    CUDA_OK(cudaEventSynchronize(e1));
+    CUDA_OK(cudaEventElapsedTime(&ms, e0, e1));
+    t.push_back(1000.0 * ms / batch);
+  }
+  CUDA_OK(cudaGetLastError());
+  std::sort(t.begin(), t.end());
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  return t[t.size() / 2];
+}
+
+int copies_for(size_t bytes) {
+  return static_cast<int>(std::clamp<size_t>((kRotateBytes + bytes - 1) / std::max<size_t>(bytes, 1), 1, 32));
+}
+
+struct Shape {
+  int k, n;
+};
+
+std::vector<int> parse_ints(const char* s) {
+  std::vector<int> v;
+  for (const char* p = s; *p;) {
+    v.push_back(std::atoi(p));
+    while (*p && *p != ',') ++p;
+    if (*p == ',') ++p;
+  }
+  return v;
+}
+
+// cuBLASLt int8 x int8 -> int32, the TN layout Lt requires for IMMA.
+struct LtInt8 {
+  cublasLtHandle_t lt;
+  cublasLtMatmulDesc_t op{};
+  cublasLtMatrixLayout_t la{}, lb{}, lc{};
+  cublasLtMatmulAlgo_t algo{};
+  void* ws;
+  size_t ws_bytes;
+  bool ok = false;
+  LtInt8(cublasLtHandle_t h, int m, int n, int k, void* workspace, size_t wsb) : lt(h), ws(workspace), ws_bytes(wsb) {
+    CUBLAS_OK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32I, CUDA_R_32I));
+    const cublasOperation_t t = CUBLAS_OP_T, nn = CUBLAS_OP_N;
+    CUBLAS_OK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof t));
+    CUBLAS_OK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &nn, sizeof nn));
+    // Column-major view: C^T[n, m] = W[n, k] . X[m, k]^T.
+    CUBLAS_OK(cublasLtMatrixLayoutCreate(&la, CUDA_R_8I, k, n, k));
+    CUBLAS_OK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_8I, k, m, k));
+    CUBLAS_OK(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32I, n, m, n));
+    cublasLtMatmulPreference_t pref;
+    CUBLAS_OK(cublasLtMatmulPreferenceCreate(&pref));
+    CUBLAS_OK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes,
+                                                   sizeof ws_bytes));
+    cublasLtMatmulHeuristicResult_t res{};
+    int found = 0;
+    if (cublasLtMatmulAlgoGetHeuristic(lt, op, la, lb, lc, lc, pref, 1, &res, &found) == CUBLAS_STATUS_SUCCESS &&
+        found > 0) {
+      algo = res.algo;
+      ok = true;
+    }
+    cublasLtMatmulPreferenceDestroy(pref);
+  }
+  ~LtInt8() {
+    cublasLtMatrixLayoutDestroy(la);
+    cublasLtMatrixLayoutDestroy(lb);
+    cublasLtMatrixLayoutDestroy(lc);
+    cublasLtMatmulDescDestroy(op);
+  }
+  void run(const void* w, const void* x, void* c) const {
+    const int32_t alpha = 1, beta = 0;
+    CUBLAS_OK(cublasLtMatmul(lt, op, &alpha, w, la, x, lb, &beta, c, lc, c, lc, &algo, ws, ws_bytes, nullptr));
+  }
+};
+
+const char* path_name(IntGemmPath p) {
+  switch (p) {
+    case IntGemmPath::Auto: return "auto";
+    case IntGemmPath::Skinny: return "skinny";
+    case IntGemmPath::Tile64: return "tile64";
+    case IntGemmPath::Tile128: return "tile128";
+    case IntGemmPath::Tile128x256: return "tile128x256";
+    case IntGemmPath::Wgmma: return "wgmma";
+    case IntGemmPath::WgmmaOverlap: return "wgmma_overlap";
+  }
+  return "?";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr,
+                 "usage: %s OUT.json [--ms 1,16] [--shapes 4096x4096,...] [--paths] [--w4a8-max-m M] "
+                 "[--no-hadamard] [--no-gemm]\n",
+                 argv[0]);
+    return 2;
+  }
+  const std::string out_path = argv[1];
+  std::vector<int> ms = {1, 16, 64, 256, 1024, 2048, 4096, 8192};
+  std::vector<Shape> shapes = {{4096, 4096}, {4096, 11008}, {11008, 4096}, {8192, 8192}, {8192, 28672}, {28672, 8192}};
+  bool all_paths = false, hadamard = true, gemm = true;
+  int w4a8_max_m = 1 << 30;
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--ms" && i + 1 < argc) {
+      ms = parse_ints(argv[++i]);
+    } else if (a == "--shapes" && i + 1 < argc) {
+      shapes.clear();
+      for (const char* p = argv[++i]; *p;) {
+        Shape s{std::atoi(p), 0};
+        while (*p && *p != 'x') ++p;
+        if (*p) ++p;
+        s.n = std::atoi(p);
+        while (*p && *p != ',') ++p;
+        if (*p == ',') ++p;
+        shapes.push_back(s);
+      }
+    } else if (a == "--paths") {
+      all_paths = true;
+    } else if (a == "--w4a8-max-m" && i + 1 < argc) {
+      w4a8_max_m = std::atoi(argv[++i]);
+    } else if (a == "--no-hadamard") {
+      hadamard = false;
+    } else if (a == "--no-gemm") {
+      gemm = false;
+    } else {
+      std::fprintf(stderr, "unknown argument %s\n", a.c_str());
+      return 2;
+    }
+  }
+
+  cudaDeviceProp prop{};
+  CUDA_OK(cudaGetDeviceProperties(&prop, 0));
+  int driver = 0, runtime = 0;
+  cudaDriverGetVersion(&driver);
+  cudaRuntimeGetVersion(&runtime);
+  std::string json;
+  char buf[1024];
+  std::snprintf(buf, sizeof buf,
+                "{\n  \"gpu\": \"%s\", \"sm\": \"%d%d\", \"sms\": %d, \"l2_mib\": %d, \"driver\": %d, \"runtime\": %d,\n"
+                "  \"timing\": \"CUDA events, 1 warm-up, median of 3..15 batches of >= 0.2 ms, operands rotated over "
+                ">= 256 MiB\",\n",
+                prop.name, prop.major, prop.minor, prop.multiProcessorCount, prop.l2CacheSize >> 20, driver, runtime);
+  json += buf;
+  std::printf("%s\n", buf);
+
+  // Device-to-device copy: the bandwidth ceiling (bytes read + written).
+  {
+    const size_t bytes = size_t{1} << 30;
+    Buf a(bytes), b(bytes);
+    random_fill(a, 1);
+    const double us = time_us([&](int) { CUDA_OK(cudaMemcpyAsync(b.p, a.p, bytes, cudaMemcpyDeviceToDevice)); }, 1);
+    std::snprintf(buf, sizeof buf, "  \"copy_1GiB\": {\"us\": %.1f, \"GBps\": %.0f},\n", us, 2.0 * bytes / us / 1e3);
+    json += buf;
+    std::printf("copy 1 GiB: %.1f us, %.0f GB/s (read+write)\n", us, 2.0 * bytes / us / 1e3);
+  }
+
+  if (hadamard) {
+    json += "  \"hadamard_quant\": [\n";
+    std::printf("\n%-6s %-6s %-6s %10s %9s %10s %9s %6s\n", "M", "K", "p", "ours_us", "GB/s", "copy_us", "GB/s",
+                "ratio");
+    const struct { int k, p; } hk[] = {{4096, 4096}, {8192, 8192}, {11008, 256}, {14336, 2048}, {28672, 4096}};
+    bool first = true;
+    for (int m : {1, 16, 2048, 8192})
+      for (const auto& s : hk) {
+        const size_t in_bytes = size_t{2} * m * s.k, out_bytes = static_cast<size_t>(m) * s.k / 2 + 4 * static_cast<size_t>(m);
+        const int copies = copies_for(in_bytes + out_bytes);
+        std::vector<std::unique_ptr<Buf>> x, q, sc;
+        for (int c = 0; c < copies; ++c) {
+          x.push_back(std::make_unique<Buf>(in_bytes));
+          q.push_back(std::make_unique<Buf>(static_cast<size_t>(m) * s.k / 2));
+          sc.push_back(std::make_unique<Buf>(4 * static_cast<size_t>(m)));
+          random_half(*x.back(), 7 + c, 3.0f);
+        }
+        const double ours = time_us(
+            [&](int c) {
+              CUDA_OK(hadamard_quant_rows(x[c]->as<__half>(), m, s.k, s.p, 4, 1.0f, q[c]->as<uint8_t>(),
+                                          sc[c]->as<float>(), nullptr, nullptr));
+            },
+            copies);
+        // A copy of the activations (the same bytes read), into the next copy slot.
+        const double copy = time_us(
+            [&](int c) {
+              CUDA_OK(cudaMemcpyAsync(x[(c + 1) % copies]->p, x[c]->p, in_bytes, cudaMemcpyDeviceToDevice));
+            },
+            copies);
+        const double ours_gbps = (in_bytes + out_bytes) / ours / 1e3, copy_gbps = 2.0 * in_bytes / copy / 1e3;
+        std::printf("%-6d %-6d %-6d %10.2f %9.0f %10.2f %9.0f %6.2f\n", m, s.k, s.p, ours, ours_gbps, copy, copy_gbps,
+                    ours_gbps / copy_gbps);
+        std::snprintf(buf, sizeof buf,
+                      "%s    {\"m\": %d, \"k\": %d, \"p\": %d, \"in\": \"fp16\", \"bits\": 4, \"us\": %.2f, \"GBps\": "
+                      "%.0f, \"copy_us\": %.2f, \"copy_GBps\": %.0f, \"bw_ratio\": %.3f}",
+                      first ? "" : ",\n", m, s.k, s.p, ours, ours_gbps, copy, copy_gbps, ours_gbps / copy_gbps);
+        json += buf;
+        first = false;
+      }
+    json += "\n  ],\n";
+  }
+
+  json += "  \"gemm\": [\n";
+  if (gemm) {
+    cublasHandle_t blas;
+    cublasLtHandle_t lt;
+    CUBLAS_OK(cublasCreate(&blas));
+    CUBLAS_OK(cublasLtCreate(&lt));
+    const size_t ws_bytes = size_t{64} << 20;
+    Buf ws(ws_bytes);
+    CUBLAS_OK(cublasSetWorkspace(blas, ws.p, ws_bytes));
+    std::printf("\n%-12s %-5s %9s %9s %9s %9s %9s | %7s %7s %7s %7s  %s\n", "KxN", "M", "fp16_us", "int8_us",
+                "w4a4_us", "w4a8_us", "w4a4TOPS", "x_fp16", "x_int8", "8/16", "a8/16", "path");
+    bool first = true;
+    for (const Shape& s : shapes) {
+      for (int m : ms) {
+        const int k = s.k, n = s.n;
+        const double ops = 2.0 * m * n * k;
+        // FP16 operands for cuBLAS; int8 for cuBLASLt; int4 packed and int8 for ours.
+        const size_t x16 = size_t{2} * m * k, w16 = size_t{2} * n * k, y16 = size_t{2} * m * n;
+        const size_t x8 = static_cast<size_t>(m) * k, w8 = static_cast<size_t>(n) * k, x4 = x8 / 2, w4 = w8 / 2;
+        Buf scale_a(4 * static_cast<size_t>(m)), scale_b(4 * static_cast<size_t>(n)), y(std::max(y16, size_t{4} * m * n));
+        fill_float<<<64, 256>>>(scale_a.as<float>(), m, 0.01f);
+        fill_float<<<64, 256>>>(scale_b.as<float>(), n, 0.01f);
+
+        // cuBLAS FP16 (FP32 accumulate, FP16 out).
+        double t_fp16;
+        {
+          const int copies = copies_for(x16 + w16);
+          std::vector<std::unique_ptr<Buf>> xs, wsb;
+          for (int c = 0; c < copies; ++c) {
+            xs.push_back(std::make_unique<Buf>(x16));
+            wsb.push_back(std::make_unique<Buf>(w16));
+            random_half(*xs.back(), 11 + c, 1.0f);
+            random_half(*wsb.back(), 101 + c, 0.05f);
+          }
+          const float alpha = 1.0f, beta = 0.0f;
+          t_fp16 = time_us(
+              [&](int c) {
+                CUBLAS_OK(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &alpha, wsb[c]->p, CUDA_R_16F, k,
+                                       xs[c]->p, CUDA_R_16F, k, &beta, y.p, CUDA_R_16F, n, CUBLAS_COMPUTE_32F,
+                                       CUBLAS_GEMM_DEFAULT));
+              },
+              copies);
+        }
+        // cuBLASLt INT8 (int32 out).
+        double t_int8 = -1;
+        {
+          const int copies = copies_for(x8 + w8);
+          std::vector<std::unique_ptr<Buf>> xs, wsb;
+          for (int c = 0; c < copies; ++c) {
+            xs.push_back(std::make_unique<Buf>(x8));
+            wsb.push_back(std::make_unique<Buf>(w8));
+            random_fill(*xs.back(), 21 + c);
+            random_fill(*wsb.back(), 201 + c);
+          }
+          LtInt8 op(lt, m, n, k, ws.p, ws_bytes);
+          if (op.ok) t_int8 = time_us([&](int c) { op.run(wsb[c]->p, xs[c]->p, y.p); }, copies);
+        }
+        // Ours.
+        auto ours = [&](IntGemmKind kind, IntGemmPath path) {
+          const size_t xa = kind == IntGemmKind::W4A4 ? x4 : x8;
+          const size_t wb = kind == IntGemmKind::W8A8 ? w8 : w4;
+          const int copies = copies_for(xa + wb);
+          std::vector<std::unique_ptr<Buf>> xs, wsb;
+          for (int c = 0; c < copies; ++c) {
+            xs.push_back(std::make_unique<Buf>(xa));
+            wsb.push_back(std::make_unique<Buf>(wb));
+            random_fill(*xs.back(), 31 + c);
+            random_fill(*wsb.back(), 301 + c);
+          }
+          IntGemmArgs a;
+          a.kind = kind;
+          a.m = m, a.n = n, a.k = k, a.sa = scale_a.as<float>(), a.sb = scale_b.as<float>(), a.y = y.as<__half>();
+          return time_us(
+              [&](int c) {
+                a.qa = xs[c]->p;
+                a.qb = wsb[c]->p;
+                CUDA_OK(int_gemm(a, nullptr, path));
+              },
+              copies);
+        };
+        const IntGemmPath auto_path = int_gemm_auto_path(IntGemmKind::W4A4, m, n, k);
+        const double t_w4a4 = ours(IntGemmKind::W4A4, IntGemmPath::Auto);
+        const double t_w4a8 = m <= w4a8_max_m ? ours(IntGemmKind::W4A8, IntGemmPath::Auto) : -1;
+        std::string paths_json;
+        if (all_paths) {
+          for (IntGemmPath p : {IntGemmPath::Skinny, IntGemmPath::Tile64, IntGemmPath::Tile128,
+                                IntGemmPath::Tile128x256, IntGemmPath::Wgmma, IntGemmPath::WgmmaOverlap}) {
+            if (p == IntGemmPath::Skinny && m > 64) continue;
+            if (p != IntGemmPath::Skinny && m <= 16) continue;
+            const double t = ours(IntGemmKind::W4A4, p);
+            std::snprintf(buf, sizeof buf, "%s\"%s\": %.2f", paths_json.empty() ? "" : ", ", path_name(p), t);
+            paths_json += buf;
+            std::printf("    path %-12s %9.2f us  %7.1f TOPS\n", path_name(p), t, ops / t / 1e6);
+          }
+          if (m >= 1024) {  // int8 x int8 on the same mma.sync tile: the IMMA rate without widening
+            const double t = ours(IntGemmKind::W8A8, IntGemmPath::Tile128x256);
+            std::snprintf(buf, sizeof buf, ", \"w8a8_tile128x256\": %.2f", t);
+            paths_json += buf;
+            std::printf("    W8A8 tile128x256 %9.2f us  %7.1f TOPS\n", t, ops / t / 1e6);
+          }
+        }
+        std::printf("%5dx%-6d %-5d %9.2f %9.2f %9.2f %9.2f %9.1f | %7.2f %7.2f %7.2f %7.2f  %s\n", k, n, m, t_fp16,
+                    t_int8, t_w4a4, t_w4a8, ops / t_w4a4 / 1e6, t_fp16 / t_w4a4, t_int8 > 0 ? t_int8 / t_w4a4 : 0.0,
+                    t_int8 > 0 ? t_fp16 / t_int8 : 0.0, t_w4a8 > 0 ? t_fp16 / t_w4a8 : 0.0, path_name(auto_path));
+        std::fflush(stdout);
+        auto tops = [&](double t) { return t > 0 ? ops / t / 1e6 : -1.0; };
+        std::snprintf(buf, sizeof buf,
+                      "%s    {\"k\": %d, \"n\": %d, \"m\": %d, \"us\": {\"cublas_fp16\": %.2f, \"cublaslt_int8\": "
+                      "%.2f, \"w4a4\": %.2f, \"w4a8\": %.2f}, \"tops\": {\"cublas_fp16\": %.1f, \"cublaslt_int8\": "
+                      "%.1f, \"w4a4\": %.1f, \"w4a8\": %.1f}, \"w4a4_vs_fp16\": %.3f, \"w4a4_vs_int8\": %.3f, "
+                      "\"w4a8_vs_fp16\": %.3f, \"w4a4_path\": \"%s\"%s%s%s}",
+                      first ? "" : ",\n", k, n, m, t_fp16, t_int8, t_w4a4, t_w4a8, tops(t_fp16), tops(t_int8),
+                      tops(t_w4a4), tops(t_w4a8), t_fp16 / t_w4a4, t_int8 > 0 ? t_int8 / t_w4a4 : -1.0,
+                      t_w4a8 > 0 ? t_fp16 / t_w4a8 : -1.0, path_name(auto_path),
+                      all_paths ? ", \"w4a4_paths_us\": {" : "", paths_json.c_str(), all_paths ? "}" : "");
+        json += buf;
+        first = false;
+      }
+    }
+    cublasLtDestroy(lt);
+    cublasDestroy(blas);
+  }
+  json += "\n  ]\n}\n";
+
+  const std::string tmp = out_path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (f == nullptr || std::fwrite(json.data(), 1, json.size(), f) != json.size() || std::fclose(f) != 0 ||
+      std::rename(tmp.c_str(), out_path.c_str()) != 0) {
+    std::fprintf(stderr, "cannot write %s\n", out_path.c_str());
+    return 1;
+  }
+  std::printf("wrote %s\n", out_path.c_str());
+  return 0;
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Builds the CUDA kernel checks and benchmark for sm_90a and runs them, or stages
+# them for the GPU machine (build where quarot's dependencies are, run where the GPU is).
+#   scripts/cuda_test.sh [--build DIR] --run OUT_DIR [test|bench|sanitize|all] [bench args...]
+#       build, then run here (this machine has the GPU)
+#   scripts/cuda_test.sh [--build DIR] --stage STAGE_DIR
+#       build, then copy the binaries and the shared libraries the GPU image lacks
+#       into STAGE_DIR; on the GPU machine run
+#       tools/device/cuda_run.sh STAGE_DIR OUT_DIR [test|bench|sanitize|all] [bench args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=build/cuda
+if [[ ${1:-} == --build ]]; then build=$2; shift 2; fi
+mode=${1:?usage: cuda_test.sh [--build DIR] --run OUT_DIR [what] | --stage STAGE_DIR}
+dest=${2:?missing directory}
+shift 2
+nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+# Portable host code: the GPU machine's processor may lack this one's extensions.
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DQUAROT_CUDA=ON -DQUAROT_NATIVE=OFF \
+  -DQUAROT_BUILD_BENCH=OFF -DCMAKE_CUDA_COMPILER="$nvcc" >/dev/null
+cmake --build "$build" --target test_cuda_kernels cuda_gemm_bench -j "$(nproc)"
+case $mode in
+  --run)
+    stage=$(mktemp -d)
+    trap 'rm -rf "$stage"' EXIT
+    mkdir -p "$stage/lib"
+    cp "$build/tests/kernels/cuda/test_cuda_kernels" "$build/bench/cuda/cuda_gemm_bench" "$stage/"
+    tools/device/cuda_run.sh "$stage" "$dest" "$@"
+    ;;
+  --stage)
+    mkdir -p "$dest/lib"
+    cp "$build/tests/kernels/cuda/test_cuda_kernels" "$build/bench/cuda/cuda_gemm_bench" tools/device/cuda_run.sh \
+      "$dest/"
+    # Libraries the test links that a bare CUDA image may not have (fmt, OpenMP's runtime).
+    for lib in $(ldd "$build/tests/kernels/cuda/test_cuda_kernels" | awk '/libfmt|libgomp/ {print $3}'); do
+      cp -L "$lib" "$dest/lib/"
+    done
+    echo "staged into $dest"
+    ;;
+  *)
+    echo "unknown mode $mode" >&2
+    exit 2
+    ;;
+esac

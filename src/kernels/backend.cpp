@@ -1,0 +1,12 @@
+#include "kernels/backend.h"
+
+#include "common/error.h"
+
+namespace quarot {
+
+std::unique_ptr<PackedWeight> Backend::pack(const Tensor& weight) const {
+  QUAROT_CHECK(weight.ndim() == 2, "backend: a linear weight must be 2-D, got shape {}", weight.shape_str());
+  return pack(f32_weight(weight.data.data(), weight.shape[0], weight.shape[1]));
+}
+
+}  // namespace quarot

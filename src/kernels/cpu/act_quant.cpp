@@ -1,0 +1,259 @@
+#include "kernels/cpu/act_quant.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "common/error.h"
+#include "common/threads.h"
+#include "kernels/cpu/act_quant_kernels.h"
+#include "kernels/cpu/fwht.h"
+
+namespace quarot {
+namespace act_quant_detail {
+namespace {
+
+bool all_finite_scalar(const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (!std::isfinite(x[i])) return false;
+  }
+  return true;
+}
+
+float abs_max_scalar(const float* x, int64_t n) {
+  float amax = 0.0f;
+  for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+  return amax;
+}
+
+void min_max_scalar(const float* x, int64_t n, float* lo, float* hi) {
+  float l = 0.0f, h = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    l = std::min(l, x[i]);
+    h = std::max(h, x[i]);
+  }
+  *lo = l;
+  *hi = h;
+}
+
+int32_t encode_scalar(const float* x, int64_t n, float s, float add, float lo, float hi, int32_t offset,
+                      uint8_t* codes) {
+  int32_t sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t code = static_cast<int32_t>(std::clamp(std::nearbyint(x[i] / s) + add, lo, hi)) + offset;
+    codes[i] = static_cast<uint8_t>(code);
+    sum += code;
+  }
+  return sum;
+}
+
+}  // namespace
+
+const ActQuantKernels& act_quant_kernels_scalar() {
+  static const ActQuantKernels kernels{&all_finite_scalar, &abs_max_scalar, &min_max_scalar, &encode_scalar};
+  return kernels;
+}
+
+}  // namespace act_quant_detail
+
+namespace {
+
+using act_quant_detail::ActQuantKernels;
+
+// The butterflies of fwht.cpp in the same order (stage by stage, u + v then u - v),
+// so every element sees the same float operations; only the loop over independent
+// elements is vectorized.
+void hadamard_axis(float* x, int64_t p, int64_t inner) {
+  for (int64_t h = 1; h < p; h *= 2) {
+    for (int64_t block = 0; block < p; block += 2 * h) {
+      if (inner == 1) {
+        float* u = x + block;
+        float* v = x + block + h;
+#pragma omp simd
+        for (int64_t j = 0; j < h; ++j) {
+          const float a = u[j];
+          const float b = v[j];
+          u[j] = a + b;
+          v[j] = a - b;
+        }
+        continue;
+      }
+      for (int64_t j = block; j < block + h; ++j) {
+        float* u = x + j * inner;
+        float* v = x + (j + h) * inner;
+#pragma omp simd
+        for (int64_t c = 0; c < inner; ++c) {
+          const float a = u[c];
+          const float b = v[c];
+          u[c] = a + b;
+          v[c] = a - b;
+        }
+      }
+    }
+  }
+}
+
+// One row of apply_online_rotation (fwht.cpp), same arithmetic; `mixed` holds n floats.
+void rotate_row(const OnlineRotation& r, float* x, float* mixed) {
+  const int64_t n = r.size();
+  const int64_t block = r.p * r.inner;
+  if (r.p > 1) {
+    const float hadamard_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(r.p)));
+    for (int64_t a = 0; a < r.k; ++a) hadamard_axis(x + a * block, r.p, r.inner);
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) x[i] *= hadamard_scale;
+  }
+  if (!r.m.empty()) {
+    for (int64_t a = 0; a < r.k; ++a) {
+      float* dst = mixed + a * block;
+      for (int64_t c = 0; c < block; ++c) dst[c] = 0.0f;
+      for (int64_t a2 = 0; a2 < r.k; ++a2) {
+        const float coef = r.m[a * r.k + a2];
+        const float* src = x + a2 * block;
+#pragma omp simd
+        for (int64_t c = 0; c < block; ++c) dst[c] += coef * src[c];
+      }
+    }
+    std::memcpy(x, mixed, n * sizeof(float));
+  }
+}
+
+struct GroupQuant {
+  float scale = 0.0f;
+  int32_t offset = 0;
+  int32_t code_sum = 0;
+};
+
+// fake_quant.cpp's sym_group / asym_group, producing integers: the scale and zero
+// point use the very same expressions (so the same rounding, FMA contraction
+// included, under the same compile flags); an all-zero group gets scale 0.
+GroupQuant quantize_sym(const ActQuantKernels& k, const float* x, int64_t n, int bits, float clip_ratio,
+                        uint8_t* codes) {
+  GroupQuant g;
+  g.offset = 1 << (bits - 1);
+  const float amax = k.abs_max(x, n);
+  const float qmax = static_cast<float>((1 << (bits - 1)) - 1);
+  const float qmin = -qmax - 1.0f;
+  const float s = clip_ratio * amax / qmax;
+  if (amax == 0.0f || s == 0.0f) {
+    std::memset(codes, g.offset, n);
+    g.code_sum = static_cast<int32_t>(n * g.offset);
+    return g;
+  }
+  g.scale = s;
+  g.code_sum = k.encode(x, n, s, 0.0f, qmin, qmax, g.offset, codes);
+  return g;
+}
+
+GroupQuant quantize_asym(const ActQuantKernels& k, const float* x, int64_t n, int bits, float clip_ratio,
+                         uint8_t* codes) {
+  GroupQuant g;
+  float lo = 0.0f, hi = 0.0f;
+  k.min_max(x, n, &lo, &hi);
+  lo *= clip_ratio;
+  hi *= clip_ratio;
+  const float qmax = static_cast<float>((1 << bits) - 1);
+  const float s = (hi - lo) / qmax;
+  if (s == 0.0f) {
+    std::memset(codes, 0, n);
+    return g;
+  }
+  g.scale = s;
+  const float z = std::nearbyint(-lo / s);
+  g.offset = static_cast<int32_t>(z);
+  g.code_sum = k.encode(x, n, s, z, 0.0f, qmax, 0, codes);
+  return g;
+}
+
+const ActQuantKernels& kernels_for(Isa isa) {
+  return isa == Isa::kScalar ? act_quant_detail::act_quant_kernels_scalar()
+                             : act_quant_detail::act_quant_kernels_avx2();
+}
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+}  // namespace
+
+void quantize_activations(const float* x, int64_t rows, int64_t cols, const OnlineRotation* rotation,
+                          const ActQuantSpec& spec, QuantizedActivations& out, Isa isa) {
+  QUAROT_CHECK(rows >= 0 && cols > 0, "quantize_activations: invalid shape [{}, {}]", rows, cols);
+  QUAROT_CHECK(spec.bits >= 2 && spec.bits <= 8, "quantize_activations: bit width {} is outside 2..8", spec.bits);
+  QUAROT_CHECK(std::isfinite(spec.clip_ratio) && spec.clip_ratio > 0.0f,
+               "quantize_activations: clip ratio {} is not positive", spec.clip_ratio);
+  QUAROT_CHECK(spec.group >= 0, "quantize_activations: negative group size {}", spec.group);
+  const int64_t group = spec.group == 0 ? cols : spec.group;
+  QUAROT_CHECK(cols % group == 0, "quantize_activations: group size {} does not divide the row length {}", group,
+               cols);
+  QUAROT_CHECK(isa_supported(isa), "quantize_activations: instruction set {} is not supported by this CPU",
+               isa_name(isa));
+  const OnlineRotation* rot = nullptr;
+  if (rotation != nullptr && !(rotation->is_identity() && rotation->m.empty())) {
+    validate_online_rotation(*rotation, cols);
+    if (rotation->p > 1 || !rotation->m.empty()) rot = rotation;
+  }
+  QUAROT_CHECK(x != nullptr || rows == 0, "quantize_activations: null input");
+
+  out.rows = rows;
+  out.cols = cols;
+  out.group = group;
+  out.bits = spec.bits;
+  out.symmetric = spec.symmetric;
+  out.stride = round_up(cols, 64) + 64;
+  out.padded_rows = round_up(std::max<int64_t>(rows, 1), 32);
+  const int64_t bytes = out.padded_rows * out.stride;
+  if (out.codes.size() < bytes) out.codes = AlignedBytes(bytes);
+  std::memset(out.codes.data() + rows * out.stride, 0, (out.padded_rows - rows) * out.stride);
+  const int64_t groups = cols / group;
+  out.scales.resize(rows * groups);
+  out.offsets.resize(rows * groups);
+  out.code_sums.resize(rows * groups);
+
+  const ActQuantKernels& k = kernels_for(isa);
+  constexpr int64_t kNoError = std::numeric_limits<int64_t>::max();
+  std::atomic<int64_t> bad_row{kNoError};
+#pragma omp parallel num_threads(num_threads()) if (rows > 1 && rows * cols >= 16384)
+  {
+    AlignedFloats buffer(cols);
+    AlignedFloats mixed(rot != nullptr && !rot->m.empty() ? cols : 0);
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      float* v = buffer.data();
+      std::memcpy(v, x + r * cols, cols * sizeof(float));
+      if (rot != nullptr) rotate_row(*rot, v, mixed.data());
+      uint8_t* codes = out.codes.data() + r * out.stride;
+      bool finite = true;
+      for (int64_t g = 0; g < groups && finite; ++g) {
+        const float* src = v + g * group;
+        if (!k.all_finite(src, group)) {
+          finite = false;
+          break;
+        }
+        const GroupQuant q = spec.symmetric
+                                 ? quantize_sym(k, src, group, spec.bits, spec.clip_ratio, codes + g * group)
+                                 : quantize_asym(k, src, group, spec.bits, spec.clip_ratio, codes + g * group);
+        out.scales[r * groups + g] = q.scale;
+        out.offsets[r * groups + g] = q.offset;
+        out.code_sums[r * groups + g] = q.code_sum;
+      }
+      if (!finite) {
+        int64_t expected = bad_row.load();
+        while (r < expected && !bad_row.compare_exchange_weak(expected, r)) {
+        }
+      }
+      std::memset(codes + cols, 0, out.stride - cols);
+    }
+  }
+  const int64_t bad = bad_row.load();
+  if (bad != kNoError) {
+    for (int64_t c = 0; c < cols; ++c) {
+      if (!std::isfinite(x[bad * cols + c])) {
+        fail("quantize_activations: non-finite value {} in row {}, column {}", x[bad * cols + c], bad, c);
+      }
+    }
+    fail("quantize_activations: row {} became non-finite in the online rotation (values too large)", bad);
+  }
+}
+
+}  // namespace quarot

@@ -1,0 +1,138 @@
+// AVX2 activation quantization kernels: the scalar ones of act_quant.cpp on 8
+// floats at a time. IEEE division and round-half-even (vroundps, as std::nearbyint) keep
+// every code identical to the scalar path; max/min reductions are exact in any
+// order. Internal linkage except the table, and no std:: templates or inline
+// library functions (std::clamp, std::max, ...): an instantiation compiled with
+// AVX2 flags could be the one the linker keeps for portable code too (ODR).
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/cpu/act_quant_kernels.h"
+
+namespace quarot::act_quant_detail {
+namespace {
+
+float max_f(float a, float b) { return a > b ? a : b; }
+float min_f(float a, float b) { return a < b ? a : b; }
+float abs_f(float a) { return _mm_cvtss_f32(_mm_andnot_ps(_mm_set_ss(-0.0f), _mm_set_ss(a))); }
+// Round half to even in the default rounding mode, as std::nearbyint.
+float round_even(float a) {
+  return _mm_cvtss_f32(_mm_round_ss(_mm_set_ss(a), _mm_set_ss(a), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+// std::clamp for non-NaN values.
+float clamp_f(float v, float lo, float hi) { return v < lo ? lo : (hi < v ? hi : v); }
+
+float hmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
+}
+
+float hmin(__m256 v) {
+  __m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_min_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
+}
+
+int32_t hsum(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+
+bool all_finite(const float* x, int64_t n) {
+  // x * 0 is 0 for finite x and NaN for NaN or +-inf.
+  const __m256 zero = _mm256_setzero_ps();
+  __m256 bad = zero;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    bad = _mm256_or_ps(bad, _mm256_cmp_ps(_mm256_mul_ps(v, zero), zero, _CMP_NEQ_UQ));
+  }
+  if (_mm256_movemask_ps(bad) != 0) return false;
+  for (; i < n; ++i) {
+    if (x[i] * 0.0f != 0.0f) return false;
+  }
+  return true;
+}
+
+// Codes of 32 floats (already integral, in [0, 255]) to bytes in order.
+void store_codes32(__m256i a, __m256i b, __m256i c, __m256i d, uint8_t* out) {
+  const __m256i ab = _mm256_packus_epi32(a, b);  // [a0-3 b0-3 | a4-7 b4-7] as u16
+  const __m256i cd = _mm256_packus_epi32(c, d);
+  const __m256i bytes = _mm256_packus_epi16(ab, cd);  // dwords: a0-3 b0-3 c0-3 d0-3 | a4-7 b4-7 c4-7 d4-7
+  const __m256i ordered = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), ordered);
+}
+
+float abs_max(const float* x, int64_t n) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  __m256 vmax = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) vmax = _mm256_max_ps(vmax, _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask));
+  float amax = hmax(vmax);
+  for (; i < n; ++i) amax = max_f(amax, abs_f(x[i]));
+  return amax;
+}
+
+void min_max(const float* x, int64_t n, float* lo, float* hi) {
+  __m256 vlo = _mm256_setzero_ps();
+  __m256 vhi = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    vlo = _mm256_min_ps(vlo, v);
+    vhi = _mm256_max_ps(vhi, v);
+  }
+  float l = hmin(vlo), h = hmax(vhi);
+  for (; i < n; ++i) {
+    l = min_f(l, x[i]);
+    h = max_f(h, x[i]);
+  }
+  *lo = l;
+  *hi = h;
+}
+
+int32_t encode(const float* x, int64_t n, float s, float add, float lo, float hi, int32_t offset, uint8_t* codes) {
+  const __m256 vs = _mm256_set1_ps(s);
+  const __m256 vadd = _mm256_set1_ps(add);
+  const __m256 vlo = _mm256_set1_ps(lo);
+  const __m256 vhi = _mm256_set1_ps(hi);
+  const __m256i voff = _mm256_set1_epi32(offset);
+  __m256i sum = _mm256_setzero_si256();
+  auto code8 = [&](const float* p) {
+    __m256 q = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(p), vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    q = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(q, vadd), vlo), vhi);
+    const __m256i c = _mm256_add_epi32(_mm256_cvtps_epi32(q), voff);
+    sum = _mm256_add_epi32(sum, c);
+    return c;
+  };
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m256i a = code8(x + i);
+    const __m256i b = code8(x + i + 8);
+    const __m256i c = code8(x + i + 16);
+    const __m256i d = code8(x + i + 24);
+    store_codes32(a, b, c, d, codes + i);
+  }
+  int32_t total = hsum(sum);
+  for (; i < n; ++i) {
+    const int32_t code = static_cast<int32_t>(clamp_f(round_even(x[i] / s) + add, lo, hi)) + offset;
+    codes[i] = static_cast<uint8_t>(code);
+    total += code;
+  }
+  return total;
+}
+
+}  // namespace
+
+const ActQuantKernels& act_quant_kernels_avx2() {
+  static const ActQuantKernels kernels{&all_finite, &abs_max, &min_max, &encode};
+  return kernels;
+}
+
+}  // namespace quarot::act_quant_detail

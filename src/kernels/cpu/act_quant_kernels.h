@@ -1,0 +1,28 @@
+#pragma once
+// Internal: per-instruction-set kernels behind quantize_activations(), reached
+// through function pointers so no AVX code leaks into portable paths (see
+// gemm_kernels.h). They do only what is exact in any order or width (reductions by
+// max/min, division, rounding, clamping); the scale and zero point are computed in
+// act_quant.cpp with the same expressions and compile flags as fake_quant.cpp,
+// because compilers contract a * b - c * d into an FMA differently per target.
+#include <cstdint>
+
+namespace quarot::act_quant_detail {
+
+struct ActQuantKernels {
+  // False when x holds a NaN or an infinity.
+  bool (*all_finite)(const float* x, int64_t n);
+  // max(0, max |x|) over n finite values.
+  float (*abs_max)(const float* x, int64_t n);
+  // *lo = min(0, min x), *hi = max(0, max x) over n finite values.
+  void (*min_max)(const float* x, int64_t n, float* lo, float* hi);
+  // codes[i] = clamp(round_half_even(x[i] / s) + add, lo, hi) + offset; returns the
+  // sum of the codes. Codes must land in [0, 255].
+  int32_t (*encode)(const float* x, int64_t n, float s, float add, float lo, float hi, int32_t offset,
+                    uint8_t* codes);
+};
+
+const ActQuantKernels& act_quant_kernels_scalar();
+const ActQuantKernels& act_quant_kernels_avx2();
+
+}  // namespace quarot::act_quant_detail

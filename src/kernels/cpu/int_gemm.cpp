@@ -1,0 +1,446 @@
+#include "kernels/cpu/int_gemm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "common/error.h"
+#include "common/threads.h"
+#include "kernels/cpu/int_gemm_kernels.h"
+
+namespace quarot {
+namespace {
+
+using int_gemm_detail::IntGemmKernels;
+using int_gemm_detail::IntTileArgs;
+using int_gemm_detail::ProductMode;
+using int_gemm_detail::WeightFormat;
+
+constexpr int64_t kPanel = 16;        // output columns per panel
+constexpr int64_t kGemvRows = 8;      // up to this many rows: stream packed weights, no prepare
+constexpr int64_t kRowBlock = 128;    // prefill: activation rows per task (rounded to the tile height)
+constexpr int64_t kColumnBlock = 64;  // prefill: output columns per task
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+const IntGemmKernels& kernels_for(Isa isa) {
+  switch (isa) {
+    case Isa::kAmx:
+      return int_gemm_detail::int_gemm_kernels_amx();
+    case Isa::kAvx512Vnni:
+      return int_gemm_detail::int_gemm_kernels_avx512vnni();
+    default:
+      return int_gemm_detail::int_gemm_kernels_avx2();
+  }
+}
+
+// Decode reads codes through the GEMV kernels; AMX tiles only pay off with more rows.
+const IntGemmKernels& gemv_kernels_for(Isa isa) {
+  return isa == Isa::kAmx ? int_gemm_detail::int_gemm_kernels_avx512vnni() : kernels_for(isa);
+}
+
+int source_code(const IntWeightSource& s, int64_t n, int64_t k) {
+  const int64_t i = n * s.cols + k;
+  if (s.bits <= 4) return (s.packed_codes[i / 2] >> (4 * (i % 2))) & 0xF;
+  return s.packed_codes[i];
+}
+
+// The stored value s = code - c at panel position kp of column `col` in `panel`.
+int stored_value(const IntGemmWeight& w, const uint8_t* panel, int64_t col, int64_t kp) {
+  const int64_t byte = (kp / 8) * 64 + col * 4 + kp % 4;
+  if (w.nibbles) return (panel[byte] >> (4 * ((kp / 4) % 2))) & 0xF;
+  return static_cast<int8_t>(panel[(kp / 4) * 64 + col * 4 + kp % 4]);
+}
+
+// Block sums per row, taken from the group's own sum when the block is the group.
+struct ActBlocks {
+  const float* scale;
+  const int32_t* offset;
+  const int32_t* sum;
+  std::vector<float> scale_store;
+  std::vector<int32_t> offset_store, sum_store;
+};
+
+void act_blocks(const QuantizedActivations& a, int64_t kb, ActBlocks& out) {
+  if (kb == a.group) {
+    out.scale = a.scales.data();
+    out.offset = a.offsets.data();
+    out.sum = a.code_sums.data();
+    return;
+  }
+  const int64_t nb = a.cols / kb, ga = a.groups(), per = a.group / kb;
+  out.scale_store.resize(a.rows * nb);
+  out.offset_store.resize(a.rows * nb);
+  out.sum_store.resize(a.rows * nb);
+  for (int64_t m = 0; m < a.rows; ++m) {
+    const uint8_t* codes = a.row(m);
+    for (int64_t b = 0; b < nb; ++b) {
+      out.scale_store[m * nb + b] = a.scales[m * ga + b / per];
+      out.offset_store[m * nb + b] = a.offsets[m * ga + b / per];
+      int32_t sum = 0;
+      for (int64_t k = b * kb; k < (b + 1) * kb; ++k) sum += codes[k];
+      out.sum_store[m * nb + b] = sum;
+    }
+  }
+  out.scale = out.scale_store.data();
+  out.offset = out.offset_store.data();
+  out.sum = out.sum_store.data();
+}
+
+struct WeightBlocks {
+  const float* scale;
+  const int32_t* zero_term;
+  const int32_t* sum;
+  AlignedFloats scale_store;
+  AlignedArray<int32_t> zero_store, sum_store;
+};
+
+// SIMD layout: [panel][block][16]; blocks finer than the weight group (kb < group,
+// a multiple of 8 so blocks start on a nibble vector) get their sums recomputed.
+void weight_blocks(const IntGemmWeight& w, int64_t kb, WeightBlocks& out) {
+  if (kb == w.group) {
+    out.scale = w.scales.data();
+    out.zero_term = w.zero_terms.data();
+    out.sum = w.sums.data();
+    return;
+  }
+  const int64_t nb = w.cols / kb, per = w.group / kb;
+  out.scale_store = AlignedFloats(w.panels * nb * kPanel);
+  out.zero_store = AlignedArray<int32_t>(w.panels * nb * kPanel);
+  out.sum_store = AlignedArray<int32_t>(w.panels * nb * kPanel);
+#pragma omp parallel for schedule(static) num_threads(num_threads())
+  for (int64_t p = 0; p < w.panels; ++p) {
+    const uint8_t* panel = w.data.data() + p * w.panel_bytes;
+    for (int64_t b = 0; b < nb; ++b) {
+      const int64_t g = b / per;
+      for (int64_t c = 0; c < kPanel; ++c) {
+        const int64_t src = (p * w.groups + g) * kPanel + c;
+        const int64_t dst = (p * nb + b) * kPanel + c;
+        out.scale_store.data()[dst] = w.scales.data()[src];
+        const int32_t zt = w.zero_terms.data()[src];
+        out.zero_store.data()[dst] = zt;
+        // sum(code - zero) = sum(s) + kb * (c - zero)
+        int32_t sum = 0;
+        if (p * kPanel + c < w.rows) {
+          const int64_t kp0 = g * w.group_padded + (b % per) * kb;
+          for (int64_t kp = kp0; kp < kp0 + kb; ++kp) sum += stored_value(w, panel, c, kp);
+          sum += static_cast<int32_t>(kb) * zt;
+        }
+        out.sum_store.data()[dst] = sum;
+      }
+    }
+  }
+  out.scale = out.scale_store.data();
+  out.zero_term = out.zero_store.data();
+  out.sum = out.sum_store.data();
+}
+
+ProductMode product_mode(const IntGemmWeight& w, int act_bits) {
+  const int64_t amax = (int64_t{1} << act_bits) - 1;
+  const int64_t wmax = w.nibbles ? 15 : (int64_t{1} << (w.bits - 1));
+  if (4 * amax * wmax <= 32767) return ProductMode::kFast;
+  if (2 * amax * wmax <= 32767) return ProductMode::kPlain;
+  return ProductMode::kSplit;
+}
+
+// y = (f + bias) + residual for the tile's valid columns: the contract's order.
+void finish_tile(const float* out, int64_t ld_out, int64_t m, int64_t col0, int64_t cols, int64_t n_total,
+                 const float* bias, const float* residual, float* y, int64_t row0) {
+  for (int64_t i = 0; i < m; ++i) {
+    const float* f = out + i * ld_out;
+    float* yr = y + (row0 + i) * n_total + col0;
+    const float* rr = residual != nullptr ? residual + (row0 + i) * n_total + col0 : nullptr;
+    for (int64_t c = 0; c < cols; ++c) {
+      float v = f[c];
+      if (bias != nullptr) v = v + bias[col0 + c];
+      if (rr != nullptr) v = v + rr[c];
+      yr[c] = v;
+    }
+  }
+}
+
+void int_gemm_scalar(const IntGemmWeight& w, const QuantizedActivations& a, int64_t kb, const ActBlocks& ab,
+                     const float* bias, const float* residual, float* y) {
+  const int64_t nb = w.cols / kb, n_out = w.rows;
+#pragma omp parallel for collapse(2) schedule(static) num_threads(num_threads())
+  for (int64_t m = 0; m < a.rows; ++m) {
+    for (int64_t n = 0; n < n_out; ++n) {
+      const uint8_t* ac = a.row(m);
+      const uint8_t* wc = w.data.data() + n * w.cols;
+      float f = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        const int64_t g = b * kb / w.group;
+        const int64_t zero = w.zeros.data()[n * w.groups + g];
+        const int64_t offset = ab.offset[m * nb + b];
+        int64_t d = 0;
+        for (int64_t k = b * kb; k < (b + 1) * kb; ++k) d += (ac[k] - offset) * (wc[k] - zero);
+        const float t = ab.scale[m * nb + b] * w.scales.data()[n * w.groups + g];
+        f = std::fma(t, static_cast<float>(static_cast<int32_t>(d)), f);
+      }
+      float v = f;
+      if (bias != nullptr) v = v + bias[n];
+      if (residual != nullptr) v = v + residual[m * n_out + n];
+      y[m * n_out + n] = v;
+    }
+  }
+}
+
+void int_gemm_simd(const IntGemmWeight& w, const QuantizedActivations& a, int64_t kb, const ActBlocks& ab,
+                   const float* bias, const float* residual, float* y) {
+  const int64_t nb = w.cols / kb;
+  WeightBlocks wb;
+  weight_blocks(w, kb, wb);
+  IntTileArgs base;
+  base.lda = a.stride;
+  base.w_panel_stride = w.panel_bytes;
+  base.format = w.nibbles ? WeightFormat::kNibbles : WeightFormat::kInt8;
+  base.mode = product_mode(w, a.bits);
+  base.blocks = nb;
+  base.kb = kb;
+  base.kbw = kb == w.group ? w.group_padded : kb;
+  const int64_t M = a.rows, N = w.rows;
+
+  if (M <= kGemvRows) {
+    const IntGemmKernels& k = gemv_kernels_for(w.isa);
+    const int64_t np = k.panels_per_tile, mr = k.rows_per_tile;
+    const int64_t tiles = (w.panels + np - 1) / np;
+#pragma omp parallel num_threads(num_threads())
+    {
+      std::vector<float> out(kGemvRows * np * kPanel);
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < tiles; ++t) {
+        const int64_t p0 = t * np;
+        IntTileArgs args = base;
+        args.np = std::min(np, w.panels - p0);
+        args.w = w.data.data() + p0 * w.panel_bytes;
+        args.w_scale = wb.scale + p0 * nb * kPanel;
+        args.w_zero_term = wb.zero_term + p0 * nb * kPanel;
+        args.w_sum = wb.sum + p0 * nb * kPanel;
+        for (int64_t i0 = 0; i0 < M; i0 += mr) {
+          args.m = std::min(mr, M - i0);
+          args.a = a.row(i0);
+          args.a_scale = ab.scale + i0 * nb;
+          args.a_offset = ab.offset + i0 * nb;
+          args.a_sum = ab.sum + i0 * nb;
+          args.out = out.data() + i0 * args.np * kPanel;
+          k.tile(args);
+        }
+        const int64_t col0 = p0 * kPanel;
+        finish_tile(out.data(), args.np * kPanel, M, col0, std::min(args.np * kPanel, N - col0), N, bias, residual,
+                    y, 0);
+      }
+    }
+    return;
+  }
+
+  const IntGemmKernels& k = kernels_for(w.isa);
+  const int64_t np = k.panels_per_tile, mr = k.rows_per_tile;
+  // Equal row blocks rounded to whole tiles, as gemm.cpp, for balanced threads.
+  const int64_t row_blocks = (M + kRowBlock - 1) / kRowBlock;
+  const int64_t row_block = round_up((M + row_blocks - 1) / row_blocks, mr);
+  const int64_t panels_per_block = std::max(np, kColumnBlock / kPanel / np * np);
+  const int64_t column_blocks = (w.panels + panels_per_block - 1) / panels_per_block;
+  const bool prepare = w.nibbles || k.prepared_kbw(base.kbw) != base.kbw;
+  const int64_t kbw_prepared = k.prepared_kbw(base.kbw);
+  const int64_t prepared_bytes = nb * kbw_prepared * kPanel;
+#pragma omp parallel num_threads(num_threads())
+  {
+    std::vector<float> out(mr * np * kPanel);
+    AlignedBytes scratch(prepare ? np * prepared_bytes : 0);
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t rb = 0; rb < row_blocks; ++rb) {
+      for (int64_t cb = 0; cb < column_blocks; ++cb) {
+        const int64_t row_begin = rb * row_block, row_end = std::min(M, row_begin + row_block);
+        const int64_t panel_end = std::min(w.panels, (cb + 1) * panels_per_block);
+        for (int64_t p0 = cb * panels_per_block; p0 < panel_end; p0 += np) {
+          IntTileArgs args = base;
+          args.np = std::min(np, panel_end - p0);
+          args.w = w.data.data() + p0 * w.panel_bytes;
+          if (prepare) {
+            for (int64_t j = 0; j < args.np; ++j) {
+              k.prepare_panel(args.w + j * w.panel_bytes, base.format, nb, base.kbw,
+                              scratch.data() + j * prepared_bytes);
+            }
+            args.w = scratch.data();
+            args.w_panel_stride = prepared_bytes;
+            args.format = WeightFormat::kInt8;
+            args.kbw = kbw_prepared;
+          }
+          args.w_scale = wb.scale + p0 * nb * kPanel;
+          args.w_zero_term = wb.zero_term + p0 * nb * kPanel;
+          args.w_sum = wb.sum + p0 * nb * kPanel;
+          const int64_t col0 = p0 * kPanel;
+          const int64_t cols = std::min(args.np * kPanel, N - col0);
+          for (int64_t i0 = row_begin; i0 < row_end; i0 += mr) {
+            args.m = std::min(mr, row_end - i0);
+            args.a = a.row(i0);
+            args.a_scale = ab.scale + i0 * nb;
+            args.a_offset = ab.offset + i0 * nb;
+            args.a_sum = ab.sum + i0 * nb;
+            args.out = out.data();
+            k.tile(args);
+            finish_tile(out.data(), args.np * kPanel, args.m, col0, cols, N, bias, residual, y, i0);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+IntGemmWeight pack_int_gemm_weight(const IntWeightSource& src, Isa isa) {
+  QUAROT_CHECK(src.rows > 0 && src.cols > 0, "int weight: invalid shape [{}, {}]", src.rows, src.cols);
+  QUAROT_CHECK(src.bits >= 2 && src.bits <= 8, "int weight: bit width {} is outside 2..8", src.bits);
+  QUAROT_CHECK(src.group >= 0, "int weight: negative group size {}", src.group);
+  const int64_t group = src.group == 0 ? src.cols : src.group;
+  QUAROT_CHECK(src.cols % group == 0, "int weight: group size {} does not divide the row length {}", group, src.cols);
+  QUAROT_CHECK(src.packed_codes != nullptr && src.scales != nullptr, "int weight: missing codes or scales");
+  QUAROT_CHECK(isa_supported(isa), "int weight: instruction set {} is not supported by this CPU", isa_name(isa));
+  const int64_t groups = src.cols / group;
+  const int code_max = (1 << src.bits) - 1;
+  for (int64_t i = 0; i < src.rows * groups; ++i) {
+    QUAROT_CHECK(std::isfinite(src.scales[i]), "int weight: non-finite scale {} (row {}, group {})", src.scales[i],
+                 i / groups, i % groups);
+    if (src.zeros != nullptr) {
+      const float z = src.zeros[i];
+      QUAROT_CHECK(z >= 0.0f && z <= static_cast<float>(code_max) && z == std::nearbyint(z),
+                   "int weight: zero point {} (row {}, group {}) is not an integer in 0..{}", z, i / groups,
+                   i % groups, code_max);
+    }
+  }
+  if (src.bits < 8) {
+    // Load-time check of every code, in parallel (a 7B model has billions); the
+    // first bad row is reported.
+    int64_t bad_row = src.rows;
+#pragma omp parallel for schedule(static) reduction(min : bad_row) num_threads(num_threads())
+    for (int64_t n = 0; n < src.rows; ++n) {
+      for (int64_t k = 0; k < src.cols; ++k) {
+        if (source_code(src, n, k) > code_max) {
+          bad_row = std::min(bad_row, n);
+          break;
+        }
+      }
+    }
+    if (bad_row < src.rows) {
+      for (int64_t k = 0; k < src.cols; ++k) {
+        const int code = source_code(src, bad_row, k);
+        QUAROT_CHECK(code <= code_max, "int weight: code {} at ({}, {}) exceeds {} bits", code, bad_row, k,
+                     src.bits);
+      }
+    }
+  }
+  auto zero_of = [&](int64_t n, int64_t g) -> int32_t {
+    return src.zeros != nullptr ? static_cast<int32_t>(src.zeros[n * groups + g]) : (1 << (src.bits - 1));
+  };
+
+  IntGemmWeight w;
+  w.isa = isa;
+  w.rows = src.rows;
+  w.cols = src.cols;
+  w.bits = src.bits;
+  w.group = group;
+  w.groups = groups;
+  if (isa == Isa::kScalar) {
+    w.data = AlignedBytes(src.rows * src.cols);
+    w.scales = AlignedFloats(src.rows * groups);
+    w.zeros = AlignedArray<int32_t>(src.rows * groups);
+    for (int64_t n = 0; n < src.rows; ++n) {
+      for (int64_t k = 0; k < src.cols; ++k) w.data.data()[n * src.cols + k] = static_cast<uint8_t>(source_code(src, n, k));
+      for (int64_t g = 0; g < groups; ++g) {
+        w.scales.data()[n * groups + g] = src.scales[n * groups + g];
+        w.zeros.data()[n * groups + g] = zero_of(n, g);
+      }
+    }
+    return w;
+  }
+
+  w.nibbles = src.bits <= 4;
+  w.code_bias = w.nibbles ? 0 : 1 << (src.bits - 1);
+  w.group_padded = round_up(group, 8);
+  w.panels = (src.rows + kPanel - 1) / kPanel;
+  const int64_t positions = groups * w.group_padded;
+  w.panel_bytes = positions * (w.nibbles ? 8 : 16);
+  w.data = AlignedBytes(w.panels * w.panel_bytes);
+  w.scales = AlignedFloats(w.panels * groups * kPanel);
+  w.zero_terms = AlignedArray<int32_t>(w.panels * groups * kPanel);
+  w.sums = AlignedArray<int32_t>(w.panels * groups * kPanel);
+  std::memset(w.data.data(), 0, w.panels * w.panel_bytes);  // padding: s = 0
+#pragma omp parallel for schedule(static) num_threads(num_threads())
+  for (int64_t p = 0; p < w.panels; ++p) {
+    uint8_t* panel = w.data.data() + p * w.panel_bytes;
+    for (int64_t c = 0; c < kPanel; ++c) {
+      const int64_t n = p * kPanel + c;
+      for (int64_t g = 0; g < groups; ++g) {
+        const int64_t meta = (p * groups + g) * kPanel + c;
+        if (n >= src.rows) {
+          w.scales.data()[meta] = 0.0f;
+          w.zero_terms.data()[meta] = 0;
+          w.sums.data()[meta] = 0;
+          continue;
+        }
+        const int32_t zero = zero_of(n, g);
+        int32_t sum = 0;
+        for (int64_t kk = 0; kk < group; ++kk) {
+          const int code = source_code(src, n, g * group + kk);
+          sum += code - zero;
+          const int64_t kp = g * w.group_padded + kk;
+          if (w.nibbles) {
+            panel[(kp / 8) * 64 + c * 4 + kp % 4] |= static_cast<uint8_t>(code << (4 * ((kp / 4) % 2)));
+          } else {
+            panel[(kp / 4) * 64 + c * 4 + kp % 4] = static_cast<uint8_t>(static_cast<int8_t>(code - w.code_bias));
+          }
+        }
+        w.scales.data()[meta] = src.scales[n * groups + g];
+        w.zero_terms.data()[meta] = w.code_bias - zero;
+        w.sums.data()[meta] = sum;
+      }
+    }
+  }
+  return w;
+}
+
+void int_gemm(const IntGemmWeight& w, const QuantizedActivations& a, const float* bias, const float* residual,
+              float* y) {
+  QUAROT_CHECK(w.data.size() > 0, "int_gemm: weight was not packed");
+  QUAROT_CHECK(a.cols == w.cols, "int_gemm: activations have {} columns, the weight {}", a.cols, w.cols);
+  QUAROT_CHECK(a.bits >= 2 && a.bits <= 8 && a.group > 0 && a.cols % a.group == 0 &&
+                   a.codes.size() >= a.padded_rows * a.stride && a.padded_rows >= a.rows,
+               "int_gemm: activations were not quantized by quantize_activations");
+  const int64_t kb = std::min(a.group, w.group);
+  const int64_t coarse = std::max(a.group, w.group);
+  QUAROT_CHECK(coarse % kb == 0,
+               "int_gemm: activation group {} and weight group {} do not nest (the finer must divide the coarser)",
+               a.group, w.group);
+  QUAROT_CHECK(w.isa == Isa::kScalar || kb == w.group || kb % 8 == 0,
+               "int_gemm: activation group {} is finer than the weight group {} but not a multiple of 8", a.group,
+               w.group);
+  const int64_t bound = kb * ((int64_t{1} << a.bits) - 1) * ((int64_t{1} << w.bits) - 1);
+  QUAROT_CHECK(bound < (int64_t{1} << 31),
+               "int_gemm: blocks of {} products of {}-bit by {}-bit codes could overflow int32", kb, a.bits, w.bits);
+  QUAROT_CHECK(y != nullptr || a.rows == 0, "int_gemm: null output");
+  if (a.rows == 0) return;
+  ActBlocks ab;
+  act_blocks(a, kb, ab);
+  if (w.isa == Isa::kScalar) {
+    int_gemm_scalar(w, a, kb, ab, bias, residual, y);
+  } else {
+    int_gemm_simd(w, a, kb, ab, bias, residual, y);
+  }
+}
+
+const char* int_gemm_path(const IntGemmWeight& w, int64_t rows) {
+  switch (w.isa) {
+    case Isa::kScalar:
+      return "scalar";
+    case Isa::kAmx:
+      return rows <= kGemvRows ? "avx512vnni gemv" : "amx";
+    case Isa::kAvx512Vnni:
+      return rows <= kGemvRows ? "avx512vnni gemv" : "avx512vnni";
+    default:
+      return rows <= kGemvRows ? "avx2 gemv" : "avx2";
+  }
+}
+
+}  // namespace quarot

@@ -1,0 +1,131 @@
+// AMX-INT8 integer GEMM tile: 32 activation rows x two 16-column panels as 2 x 2
+// accumulator tiles (tmm0-3, 16 x 16 int32), A tiles of 16 rows x 64 codes
+// (tmm4-5) loaded straight from the activation rows, B tiles of 16 quads x 16
+// columns (tmm6-7) from the prepared panel: the packed quad layout is exactly
+// tdpbusd's B layout, so preparing only widens nibbles and pads each K block to
+// 64 positions with zeros (a block's tail then multiplies zero weights; the codes
+// read past it belong to the next block or to the zeroed row padding).
+// Accumulators go to memory once per K block for the AVX-512 epilogue.
+// Callers must hold AMX permission (cpu_features.h: amx_permission()).
+#include <immintrin.h>
+
+// GCC 12 warns inside its own _mm512_cvtepi32_ps (an intentionally undefined
+// pass-through operand); nothing here is uninitialized.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <cstring>
+
+#include "kernels/cpu/int_gemm_kernels.h"
+
+namespace quarot::int_gemm_detail {
+namespace {
+
+constexpr int kRows = 32;
+constexpr int kPanels = 2;
+
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+void configure() {
+  TileConfig c;
+  for (int i = 0; i < 8; ++i) {
+    c.colsb[i] = 64;
+    c.rows[i] = 16;
+  }
+  _tile_loadconfig(&c);
+}
+
+void epilogue(const int32_t* acc, int64_t ld_acc, const IntTileArgs& t, int64_t b) {
+  const int64_t ldo = t.np * 16;
+  for (int64_t i = 0; i < t.m; ++i) {
+    const int64_t ia = i * t.blocks + b;
+    const __m512i a_sum = _mm512_set1_epi32(t.a_sum[ia]);
+    const __m512i a_off = _mm512_set1_epi32(t.a_offset[ia]);
+    const __m512 a_scale = _mm512_set1_ps(t.a_scale[ia]);
+    for (int64_t j = 0; j < t.np; ++j) {
+      const int64_t iw = (j * t.blocks + b) * 16;
+      const __m512i dot = _mm512_loadu_si512(acc + i * ld_acc + j * 16);
+      const __m512i zt = _mm512_loadu_si512(t.w_zero_term + iw);
+      const __m512i ws = _mm512_loadu_si512(t.w_sum + iw);
+      const __m512i d =
+          _mm512_add_epi32(dot, _mm512_sub_epi32(_mm512_mullo_epi32(zt, a_sum), _mm512_mullo_epi32(a_off, ws)));
+      const __m512 scale = _mm512_mul_ps(a_scale, _mm512_loadu_ps(t.w_scale + iw));
+      float* f = t.out + i * ldo + j * 16;
+      _mm512_storeu_ps(f, _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(d), _mm512_loadu_ps(f)));
+    }
+  }
+}
+
+void tile(const IntTileArgs& t) {
+  configure();
+  alignas(64) int32_t acc[32 * 32];
+  const int64_t ldo = t.np * 16;
+  for (int64_t i = 0; i < t.m; ++i) std::memset(t.out + i * ldo, 0, ldo * sizeof(float));
+  const bool two_row_tiles = t.m > 16;
+  const bool two_panels = t.np == 2;
+  for (int64_t b = 0; b < t.blocks; ++b) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    const uint8_t* ab = t.a + b * t.kb;
+    const uint8_t* wb = t.w + b * t.kbw * 16;
+    for (int64_t k = 0; k < t.kbw; k += 64) {
+      _tile_loadd(4, ab + k, t.lda);
+      _tile_loadd(6, wb + k * 16, 64);
+      _tile_dpbusd(0, 4, 6);
+      if (two_panels) {
+        _tile_loadd(7, wb + t.w_panel_stride + k * 16, 64);
+        _tile_dpbusd(1, 4, 7);
+      }
+      if (two_row_tiles) {
+        _tile_loadd(5, ab + 16 * t.lda + k, t.lda);
+        _tile_dpbusd(2, 5, 6);
+        if (two_panels) _tile_dpbusd(3, 5, 7);
+      }
+    }
+    _tile_stored(0, acc, 128);
+    _tile_stored(1, acc + 16, 128);
+    _tile_stored(2, acc + 16 * 32, 128);
+    _tile_stored(3, acc + 16 * 32 + 16, 128);
+    epilogue(acc, 32, t, b);
+  }
+  _tile_release();
+}
+
+int64_t prepared_kbw(int64_t kbw) { return (kbw + 63) / 64 * 64; }
+
+// Packed panel (nibbles or int8, blocks of kbw positions) to int8 quads, each
+// block padded with zero quads to a multiple of 64 positions.
+void prepare_panel(const uint8_t* packed, WeightFormat format, int64_t blocks, int64_t kbw, uint8_t* out) {
+  const int64_t kbw64 = prepared_kbw(kbw);
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  for (int64_t b = 0; b < blocks; ++b) {
+    uint8_t* dst = out + b * kbw64 * 16;
+    if (format == WeightFormat::kInt8) {
+      std::memcpy(dst, packed + b * kbw * 16, kbw * 16);
+    } else {
+      const uint8_t* src = packed + b * kbw * 8;
+      for (int64_t s = 0; s < kbw / 8; ++s) {
+        const __m512i v = _mm512_load_si512(src + s * 64);
+        _mm512_store_si512(dst + s * 128, _mm512_and_si512(v, low4));
+        _mm512_store_si512(dst + s * 128 + 64, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4));
+      }
+    }
+    std::memset(dst + kbw * 16, 0, (kbw64 - kbw) * 16);
+  }
+}
+
+}  // namespace
+
+const IntGemmKernels& int_gemm_kernels_amx() {
+  static const IntGemmKernels kernels{kRows, kPanels, &prepared_kbw, &prepare_panel, &tile};
+  return kernels;
+}
+
+}  // namespace quarot::int_gemm_detail

@@ -1,0 +1,153 @@
+// AVX2 integer GEMM tile: up to 4 activation rows x one 16-column panel, two ymm
+// int32 accumulators per row. vpmaddubsw multiplies u8 activation codes by s8
+// weights into int16 pair sums, vpmaddwd widens them to int32; ProductMode
+// (int_gemm_kernels.h) says which variant is exact for the bit widths at hand.
+// Internal linkage except the table; no std:: templates (see act_quant_avx2.cpp).
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/cpu/int_gemm_kernels.h"
+
+namespace quarot::int_gemm_detail {
+namespace {
+
+constexpr int kRows = 4;
+
+__m256i broadcast4(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+// The epilogue of one block for one row: f += (sa * sw) * float(d), d corrected.
+void block_epilogue(__m256i acc_lo, __m256i acc_hi, const IntTileArgs& t, int64_t i, int64_t b, float* out) {
+  const int64_t ia = i * t.blocks + b;
+  const __m256i a_sum = _mm256_set1_epi32(t.a_sum[ia]);
+  const __m256i a_off = _mm256_set1_epi32(t.a_offset[ia]);
+  const __m256 a_scale = _mm256_set1_ps(t.a_scale[ia]);
+  const __m256i acc[2] = {acc_lo, acc_hi};
+  for (int h = 0; h < 2; ++h) {
+    const int64_t iw = b * 16 + h * 8;
+    const __m256i zt = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.w_zero_term + iw));
+    const __m256i ws = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.w_sum + iw));
+    // Wrapping int32 arithmetic: the true d fits in int32 (int_gemm checks), so the
+    // wrapped intermediate terms still give it exactly.
+    const __m256i d = _mm256_add_epi32(acc[h], _mm256_sub_epi32(_mm256_mullo_epi32(zt, a_sum), _mm256_mullo_epi32(a_off, ws)));
+    const __m256 scale = _mm256_mul_ps(a_scale, _mm256_loadu_ps(t.w_scale + iw));
+    float* f = out + i * 16 + h * 8;
+    _mm256_storeu_ps(f, _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(d), _mm256_loadu_ps(f)));
+  }
+}
+
+template <int M, WeightFormat F, ProductMode P>
+void tile_rows(const IntTileArgs& t) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i sixteen = _mm256_set1_epi16(16);
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  for (int i = 0; i < M; ++i) {
+    _mm256_storeu_ps(t.out + i * 16, _mm256_setzero_ps());
+    _mm256_storeu_ps(t.out + i * 16 + 8, _mm256_setzero_ps());
+  }
+  const int64_t w_block_bytes = t.kbw * (F == WeightFormat::kNibbles ? 8 : 16);
+  for (int64_t b = 0; b < t.blocks; ++b) {
+    __m256i acc[M][2];
+#pragma GCC unroll 4
+    for (int i = 0; i < M; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+    const uint8_t* ab = t.a + b * t.kb;
+    const uint8_t* wb = t.w + b * w_block_bytes;
+    for (int64_t k = 0; k < t.kbw; k += 8) {
+      __m256i w0[2], w1[2];  // positions k..k+3 and k+4..k+7; columns 0-7 and 8-15
+      if constexpr (F == WeightFormat::kNibbles) {
+        const uint8_t* p = wb + (k / 8) * 64;
+        for (int h = 0; h < 2; ++h) {
+          const __m256i v = _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 32 * h));
+          w0[h] = _mm256_and_si256(v, low4);
+          w1[h] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+        }
+      } else {
+        const uint8_t* p = wb + (k / 4) * 64;
+        for (int h = 0; h < 2; ++h) {
+          w0[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 32 * h));
+          w1[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 64 + 32 * h));
+        }
+      }
+#pragma GCC unroll 4
+      for (int i = 0; i < M; ++i) {
+        const uint8_t* ar = ab + i * t.lda + k;
+        const __m256i x0 = broadcast4(ar);
+        const __m256i x1 = broadcast4(ar + 4);
+        if constexpr (P == ProductMode::kSplit) {
+          const __m256i lo0 = _mm256_and_si256(x0, low4), hi0 = _mm256_and_si256(_mm256_srli_epi16(x0, 4), low4);
+          const __m256i lo1 = _mm256_and_si256(x1, low4), hi1 = _mm256_and_si256(_mm256_srli_epi16(x1, 4), low4);
+          for (int h = 0; h < 2; ++h) {
+            const __m256i plo = _mm256_add_epi16(_mm256_maddubs_epi16(lo0, w0[h]), _mm256_maddubs_epi16(lo1, w1[h]));
+            const __m256i phi = _mm256_add_epi16(_mm256_maddubs_epi16(hi0, w0[h]), _mm256_maddubs_epi16(hi1, w1[h]));
+            acc[i][h] = _mm256_add_epi32(
+                acc[i][h], _mm256_add_epi32(_mm256_madd_epi16(plo, ones), _mm256_madd_epi16(phi, sixteen)));
+          }
+        } else if constexpr (P == ProductMode::kFast) {
+          for (int h = 0; h < 2; ++h) {
+            const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(x0, w0[h]), _mm256_maddubs_epi16(x1, w1[h]));
+            acc[i][h] = _mm256_add_epi32(acc[i][h], _mm256_madd_epi16(p, ones));
+          }
+        } else {
+          for (int h = 0; h < 2; ++h) {
+            acc[i][h] = _mm256_add_epi32(acc[i][h], _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(x0, w0[h]), ones),
+                                                                     _mm256_madd_epi16(_mm256_maddubs_epi16(x1, w1[h]), ones)));
+          }
+        }
+      }
+    }
+    for (int i = 0; i < M; ++i) block_epilogue(acc[i][0], acc[i][1], t, i, b, t.out);
+  }
+}
+
+template <WeightFormat F, ProductMode P>
+void tile_format(const IntTileArgs& t) {
+  switch (t.m) {
+    case 4: return tile_rows<4, F, P>(t);
+    case 3: return tile_rows<3, F, P>(t);
+    case 2: return tile_rows<2, F, P>(t);
+    default: return tile_rows<1, F, P>(t);
+  }
+}
+
+void tile(const IntTileArgs& t) {
+  if (t.format == WeightFormat::kNibbles) return tile_format<WeightFormat::kNibbles, ProductMode::kFast>(t);
+  switch (t.mode) {
+    case ProductMode::kFast: return tile_format<WeightFormat::kInt8, ProductMode::kFast>(t);
+    case ProductMode::kPlain: return tile_format<WeightFormat::kInt8, ProductMode::kPlain>(t);
+    case ProductMode::kSplit: return tile_format<WeightFormat::kInt8, ProductMode::kSplit>(t);
+  }
+}
+
+int64_t prepared_kbw(int64_t kbw) { return kbw; }
+
+// Nibbles to int8 quads at the same positions: one 64-byte vector of nibbles
+// becomes two 64-byte quads.
+void prepare_panel(const uint8_t* packed, WeightFormat format, int64_t blocks, int64_t kbw, uint8_t* out) {
+  const int64_t positions = blocks * kbw;
+  if (format == WeightFormat::kInt8) {
+    std::memcpy(out, packed, positions * 16);
+    return;
+  }
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  for (int64_t s = 0; s < positions / 8; ++s) {
+    for (int h = 0; h < 2; ++h) {
+      const __m256i v = _mm256_load_si256(reinterpret_cast<const __m256i*>(packed + s * 64 + 32 * h));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(out + s * 128 + 32 * h), _mm256_and_si256(v, low4));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(out + s * 128 + 64 + 32 * h),
+                         _mm256_and_si256(_mm256_srli_epi16(v, 4), low4));
+    }
+  }
+}
+
+}  // namespace
+
+const IntGemmKernels& int_gemm_kernels_avx2() {
+  static const IntGemmKernels kernels{kRows, 1, &prepared_kbw, &prepare_panel, &tile};
+  return kernels;
+}
+
+}  // namespace quarot::int_gemm_detail

@@ -1,0 +1,62 @@
+#pragma once
+// Internal: the per-instruction-set inner kernels behind int_gemm(), each in a file
+// compiled with that ISA's flags, reached only through these function pointers
+// (see gemm_kernels.h for why). int_gemm.cpp owns validation, blocking, threading
+// and the bias/residual/ragged-edge epilogue.
+#include <cstdint>
+
+namespace quarot::int_gemm_detail {
+
+enum class WeightFormat { kInt8, kNibbles };
+
+// How AVX2 multiplies u8 activations by s8 weights without int16 saturation
+// (vpmaddubsw saturates each pair sum to int16):
+//   kFast:  two vpmaddubsw results are added in int16 before vpmaddwd; exact when
+//           4 * amax * wmax <= 32767 (amax = largest activation code, wmax = largest |s|).
+//   kPlain: one vpmaddwd per vpmaddubsw; exact when 2 * amax * wmax <= 32767.
+//   kSplit: activation codes split into nibbles a = 16 * hi + lo; each half is
+//           <= 15, so 4 * 15 * 128 = 7680 <= 32767 for any s8 weight, and
+//           16 * (pair sums) is formed by vpmaddwd with 16 in int32: exact for
+//           every 8-bit x 8-bit product.
+enum class ProductMode { kFast, kPlain, kSplit };
+
+struct IntTileArgs {
+  const uint8_t* a = nullptr;  // activation codes of the tile's first row
+  int64_t lda = 0;             // bytes between activation rows
+  int64_t m = 0;               // rows in this tile, 1..rows_per_tile
+  const uint8_t* w = nullptr;  // the tile's first panel (packed or prepared)
+  int64_t w_panel_stride = 0;  // bytes between consecutive panels
+  int64_t np = 0;              // panels in this tile, 1..panels_per_tile
+  WeightFormat format = WeightFormat::kInt8;
+  ProductMode mode = ProductMode::kFast;
+  int64_t blocks = 0;  // K blocks
+  int64_t kb = 0;      // activation positions per block
+  int64_t kbw = 0;     // weight positions per block (kb rounded up to 8, or to 64 once prepared for AMX)
+  // Activation block terms of row i, block b at [i * blocks + b].
+  const float* a_scale = nullptr;
+  const int32_t* a_offset = nullptr;
+  const int32_t* a_sum = nullptr;
+  // Weight block terms of panel j, block b, column c at [(j * blocks + b) * 16 + c].
+  const float* w_scale = nullptr;
+  const int32_t* w_zero_term = nullptr;  // c - zero
+  const int32_t* w_sum = nullptr;        // sum of (code - zero)
+  // out[i * np * 16 + j * 16 + c] = the epilogue's f (no bias/residual), row i < m.
+  float* out = nullptr;
+};
+
+struct IntGemmKernels {
+  int rows_per_tile;
+  int panels_per_tile;
+  // Weight positions per block after prepare_panel (kbw itself unless the kernel pads).
+  int64_t (*prepared_kbw)(int64_t kbw);
+  // Prefill: rewrites one panel (all blocks) into the int8 layout `tile` reads with
+  // WeightFormat::kInt8 and prepared_kbw; `out` holds blocks * prepared_kbw * 16 bytes.
+  void (*prepare_panel)(const uint8_t* packed, WeightFormat format, int64_t blocks, int64_t kbw, uint8_t* out);
+  void (*tile)(const IntTileArgs& args);
+};
+
+const IntGemmKernels& int_gemm_kernels_avx2();
+const IntGemmKernels& int_gemm_kernels_avx512vnni();
+const IntGemmKernels& int_gemm_kernels_amx();
+
+}  // namespace quarot::int_gemm_detail

@@ -1,0 +1,187 @@
+#include "kernels/cpu/kv_attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "common/error.h"
+#include "common/threads.h"
+#include "kernels/cpu/fast_math.h"
+#include "kernels/cpu/kv_attention_tiles.h"
+#include "kernels/cpu/kv_dequant.h"
+
+namespace quarot {
+
+namespace {
+
+// Below this many new rows the on-the-fly path runs (attention.cpp's GEMM threshold).
+constexpr int64_t kMinPrefillRows = 16;
+// Positions per work item (the unit of the split softmax), dequantized kSubTile rows
+// at a time into an FP32 tile that stays in L1 (8 KiB at head_dim 64) while every
+// query sharing the KV head uses it.
+constexpr int64_t kTile = 128;
+constexpr int64_t kSubTile = 32;
+
+constexpr float kLog2e = 1.4426950408889634f;
+
+// What one tile contributes to one query vector: with m the tile's largest visible
+// score, l = sum_j exp(s_j - m) and o = sum_j exp(s_j - m) v_j. l == 0 when the tile
+// holds no position the query may see.
+struct Partial {
+  float m, l;
+};
+
+// Rows p0 .. p0 + rows - 1 of KV head `head` into tile [rows, head_dim].
+void fetch_rows(const KvSource& src, kv_detail::DequantRowsFn kernel, int64_t head, int64_t p0, int64_t rows,
+                int64_t kvd, int64_t hd, float* tile) {
+  if (src.quant == nullptr) {
+    for (int64_t j = 0; j < rows; ++j) std::copy_n(src.fp + (p0 + j) * kvd + head * hd, hd, tile + j * hd);
+    return;
+  }
+  const QuantKvLayerStore& store = *src.quant;
+  const QuantKvLayout& l = store.layout();
+  kernel(store.codes(head, p0), store.params(head, p0), rows, l.head_dim, l.group_size(), l.packed(), tile);
+  if (p0 == 0 && store.first_fp_row() != nullptr)
+    std::copy_n(store.first_fp_row() + head * l.head_dim, l.head_dim, tile);
+}
+
+kv_detail::DequantRowsFn dequant_kernel(const KvSource& src, Isa isa) {
+  return src.quant == nullptr ? nullptr : kv_detail::dequant_rows_for(isa, src.quant->layout().group_size());
+}
+
+void attention_decode(const float* q, int64_t n, int64_t pos0, const KvSource& k, const KvSource& v,
+                      const AttentionShape& s, float scale, float* out) {
+  const int64_t hd = s.head_dim, qd = s.n_heads * hd, group = s.n_heads / s.n_kv_heads;
+  const int64_t len = pos0 + n, n_tiles = (len + kTile - 1) / kTile, nq = n * group;
+  const int64_t items = s.n_kv_heads * n_tiles;
+  const Isa isa = best_isa();
+  const int64_t kvd = s.n_kv_heads * hd;
+  const kv_detail::DequantRowsFn k_kernel = dequant_kernel(k, isa), v_kernel = dequant_kernel(v, isa);
+  const kv_detail::TileKernels& tiles = kv_detail::tile_kernels_for(isa, hd);
+  // The query vectors of KV head g, contiguous: qbuf[g][i] = q row i / group, head
+  // g * group + i % group.
+  std::vector<float> qbuf(static_cast<size_t>(s.n_kv_heads * nq * hd));
+  for (int64_t g = 0; g < s.n_kv_heads; ++g)
+    for (int64_t i = 0; i < nq; ++i)
+      std::copy_n(q + (i / group) * qd + (g * group + i % group) * hd, hd, qbuf.data() + (g * nq + i) * hd);
+  // Per (item, query vector): the tile's Partial and its hd-wide o.
+  std::vector<Partial> parts(static_cast<size_t>(items * nq));
+  std::vector<float> outs(static_cast<size_t>(items * nq * hd));
+#pragma omp parallel num_threads(num_threads()) if (items > 1 && len * nq > 512)
+  {
+    std::vector<float> tile(static_cast<size_t>(kSubTile * hd)), scores(static_cast<size_t>(nq * kTile));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < items; ++item) {
+      const int64_t g = item / n_tiles, c0 = (item % n_tiles) * kTile, rows = std::min(kTile, len - c0);
+      Partial* part = parts.data() + item * nq;
+      float* o_all = outs.data() + item * nq * hd;
+      const float* qg = qbuf.data() + g * nq * hd;
+      for (int64_t j0 = 0; j0 < rows; j0 += kSubTile) {
+        const int64_t sub = std::min(kSubTile, rows - j0);
+        fetch_rows(k, k_kernel, g, c0 + j0, sub, kvd, hd, tile.data());
+        tiles.scores(qg, nq, tile.data(), sub, hd, scale, scores.data() + j0, kTile);
+      }
+      for (int64_t i = 0; i < nq; ++i) {
+        // Row t sees positions up to pos0 + t.
+        const int64_t visible = std::clamp<int64_t>(pos0 + i / group + 1 - c0, 0, rows);
+        float* sc = scores.data() + i * kTile;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < visible; ++j) mx = std::max(mx, sc[j]);
+        const float shift = mx * kLog2e;
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t j = 0; j < visible; ++j) {
+          // As attention.cpp's softmax: the clamp keeps fast_exp2 defined for any input.
+          const float e = detail::fast_exp2(std::max(-150.0f, sc[j] * kLog2e - shift));
+          sc[j] = e;
+          sum += e;
+        }
+        std::fill(sc + visible, sc + rows, 0.0f);
+        part[i] = {mx, sum};
+      }
+      for (int64_t j0 = 0; j0 < rows; j0 += kSubTile) {
+        const int64_t sub = std::min(kSubTile, rows - j0);
+        fetch_rows(v, v_kernel, g, c0 + j0, sub, kvd, hd, tile.data());
+        tiles.weighted_sum(scores.data() + j0, nq, kTile, tile.data(), sub, hd, o_all, j0 > 0);
+      }
+    }
+  }
+  // Merge the tiles of each query vector in tile order (fixed, whatever the threads).
+  for (int64_t g = 0; g < s.n_kv_heads; ++g) {
+    for (int64_t i = 0; i < nq; ++i) {
+      float mx = -INFINITY;
+      for (int64_t c = 0; c < n_tiles; ++c) {
+        const Partial& p = parts[(g * n_tiles + c) * nq + i];
+        if (p.l > 0.0f) mx = std::max(mx, p.m);
+      }
+      float* o = out + (i / group) * qd + (g * group + i % group) * hd;
+      std::fill_n(o, hd, 0.0f);
+      float total = 0.0f;
+      for (int64_t c = 0; c < n_tiles; ++c) {
+        const Partial& p = parts[(g * n_tiles + c) * nq + i];
+        if (!(p.l > 0.0f)) continue;
+        const float w = std::exp2((p.m - mx) * kLog2e);
+        total += w * p.l;
+        const float* oc = outs.data() + ((g * n_tiles + c) * nq + i) * hd;
+#pragma omp simd
+        for (int64_t d = 0; d < hd; ++d) o[d] += w * oc[d];
+      }
+      const float inv = 1.0f / total;
+#pragma omp simd
+      for (int64_t d = 0; d < hd; ++d) o[d] *= inv;
+    }
+  }
+}
+
+void attention_prefill(const float* q, int64_t n, int64_t pos0, const KvSource& k, const KvSource& v,
+                       const AttentionShape& s, float scale, float* out) {
+  const int64_t len = pos0 + n, kvd = s.n_kv_heads * s.head_dim;
+  std::vector<float> kf, vf;
+  auto fp_rows = [&](const KvSource& src, std::vector<float>& buf) {
+    if (src.quant == nullptr) return src.fp;
+    buf.resize(static_cast<size_t>(len * kvd));
+    src.quant->dequantize(0, len, buf.data());
+    return static_cast<const float*>(buf.data());
+  };
+  const float* kp = fp_rows(k, kf);
+  const float* vp = fp_rows(v, vf);
+  causal_attention(q, n, pos0, kp, vp, s, scale, out);
+}
+
+void check_source(const KvSource& src, const char* name, const AttentionShape& s, int64_t len) {
+  QUAROT_CHECK((src.quant == nullptr) != (src.fp == nullptr), "attention: the {} cache needs exactly one source",
+               name);
+  if (src.quant == nullptr) return;
+  const QuantKvLayout& l = src.quant->layout();
+  QUAROT_CHECK(l.n_kv_heads == s.n_kv_heads && l.head_dim == s.head_dim,
+               "attention: the {} cache holds {} heads of dimension {}, attention needs {} of {}", name, l.n_kv_heads,
+               l.head_dim, s.n_kv_heads, s.head_dim);
+  QUAROT_CHECK(src.quant->size() >= len, "attention: the {} cache holds {} positions, attention needs {}", name,
+               src.quant->size(), len);
+}
+
+}  // namespace
+
+void causal_attention_kv(const float* q, int64_t n, int64_t pos0, const KvSource& k, const KvSource& v,
+                         const AttentionShape& shape, float scale, float* out) {
+  if (shape.n_heads <= 0 || shape.n_kv_heads <= 0 || shape.head_dim <= 0 || shape.n_heads % shape.n_kv_heads != 0)
+    fail("attention: {} query heads, {} KV heads, head_dim {}: need positive sizes with KV heads dividing heads",
+         shape.n_heads, shape.n_kv_heads, shape.head_dim);
+  if (pos0 < 0) fail("attention: negative start position {}", pos0);
+  if (n <= 0) return;
+  check_source(k, "key", shape, pos0 + n);
+  check_source(v, "value", shape, pos0 + n);
+  if (k.quant == nullptr && v.quant == nullptr)
+    causal_attention(q, n, pos0, k.fp, v.fp, shape, scale, out);
+  else if (n < kMinPrefillRows)
+    attention_decode(q, n, pos0, k, v, shape, scale, out);
+  else
+    attention_prefill(q, n, pos0, k, v, shape, scale, out);
+}
+
+void causal_attention_quant_kv(const float* q, int64_t n, int64_t pos0, const QuantKvLayerStore& k,
+                               const QuantKvLayerStore& v, const AttentionShape& shape, float scale, float* out) {
+  causal_attention_kv(q, n, pos0, KvSource{&k, nullptr}, KvSource{&v, nullptr}, shape, scale, out);
+}
+
+}  // namespace quarot

@@ -1,0 +1,39 @@
+#pragma once
+// Causal grouped-query attention of n new query rows over a quantized KV cache
+// (kv_store_q.h) holding positions 0 .. pos0 + n - 1 (the new rows already appended):
+// the same result as causal_attention (attention.h) on the dequantized cache.
+//   - Few rows (decode, n < 16): each KV head's codes are read once and dequantized
+//     on the fly into a small L1-resident FP32 tile, used there by all the query
+//     heads and rows that share the KV head. Runs of 128 positions are independent
+//     work items (split softmax, merged in a fixed order), so results do not depend
+//     on the thread count. Agrees with causal_attention on the dequantized values
+//     to float rounding (measured <= 2e-6 relative).
+//   - Prefill (n >= 16): dequantizes the visible cache into FP32 once and runs
+//     causal_attention's blocked GEMM path on it: bit-identical to the simulated
+//     (fake-quantized FP32 cache) path; the dequantization is O(cache) against
+//     O(n * cache) attention work.
+#include <cstdint>
+
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/kv_store_q.h"
+
+namespace quarot {
+
+// q: [n, n_heads * head_dim]; out: [n, n_heads * head_dim]. k and v must match the
+// shape's n_kv_heads and head_dim and hold at least pos0 + n positions; otherwise
+// quarot::Error.
+void causal_attention_quant_kv(const float* q, int64_t n, int64_t pos0, const QuantKvLayerStore& k,
+                               const QuantKvLayerStore& v, const AttentionShape& shape, float scale, float* out);
+
+// One side of the cache: a quantized store, or FP32 rows (position j's row at
+// fp + j * n_kv_heads * head_dim, as causal_attention takes), for recipes that
+// quantize only K or only V. Exactly one of the two is set.
+struct KvSource {
+  const QuantKvLayerStore* quant = nullptr;
+  const float* fp = nullptr;
+};
+// causal_attention_quant_kv with either side FP32 (both FP32: causal_attention).
+void causal_attention_kv(const float* q, int64_t n, int64_t pos0, const KvSource& k, const KvSource& v,
+                         const AttentionShape& shape, float scale, float* out);
+
+}  // namespace quarot

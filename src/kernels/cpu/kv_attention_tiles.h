@@ -1,0 +1,28 @@
+#pragma once
+// Internal: the float work of decode attention over one tile of dequantized K / V
+// rows (kv_attention.cpp), per instruction set. ISA kernels live in files compiled
+// with that ISA's flags (kv_attention_tiles_avx2.cpp); no inline code here (ODR).
+#include <cstdint>
+
+#include "kernels/cpu/cpu_features.h"
+
+namespace quarot::kv_detail {
+
+struct TileKernels {
+  // scores[i * ld + j] = scale * (q[i * hd ..] . k[j * hd ..]) for i < nq, j < rows.
+  void (*scores)(const float* q, int64_t nq, const float* k, int64_t rows, int64_t hd, float scale, float* scores,
+                 int64_t ld);
+  // o[i * hd + d] = (accumulate ? o[i * hd + d] : 0) + sum_j p[i * ld + j] * v[j * hd + d]
+  // for i < nq, j < rows.
+  void (*weighted_sum)(const float* p, int64_t nq, int64_t ld, const float* v, int64_t rows, int64_t hd, float* o,
+                       bool accumulate);
+};
+
+const TileKernels& tile_kernels_scalar();
+// Needs hd % 8 == 0.
+const TileKernels& tile_kernels_avx2();
+
+// The fastest kernels `isa` allows for this head dimension.
+const TileKernels& tile_kernels_for(Isa isa, int64_t hd);
+
+}  // namespace quarot::kv_detail

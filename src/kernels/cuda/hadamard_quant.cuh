@@ -1,0 +1,36 @@
+#pragma once
+// Fused online Hadamard rotation + dynamic per-token symmetric quantization on the
+// GPU (one pass over the activations: read FP16/FP32, write packed integers).
+//
+// For each row x of a [rows, cols] row-major matrix:
+//   1. y = blockdiag(H_p / sqrt(p)) x: the normalized Sylvester Hadamard of order p
+//      on each contiguous run of p values (p = 1: no rotation; p = cols: whole row),
+//      computed as kernels/cpu/fwht.h does (butterfly stages h = 1, 2, 4, ... in
+//      float, then one multiply by the float 1/sqrt(p)), so y is bit-identical.
+//   2. Over the whole row, kernels/cpu/int_quant.h's quantize_sym:
+//        qmax = 2^(bits-1) - 1, s = clip * max|y| / qmax,
+//        q = clamp(rint(y / s), -qmax - 1, qmax)   (round half to even)
+//      bit for bit (IEEE division, no fast math); an all-zero row gives s = 0, q = 0.
+// Output: bits = 4: q packed two per byte, low nibble first (byte i holds q[2i] in
+// bits 0..3, q[2i+1] in bits 4..7), rows of cols/2 bytes; bits = 8: one int8 per value.
+// scales[row] = s (FP32) and, when scales_h is not null, also rounded to FP16.
+// A row holding NaN or infinity cannot be encoded: its scale is NaN and its q are 0,
+// so every product using it comes out NaN rather than silently finite.
+//
+// Accepted shapes (cudaErrorInvalidValue otherwise, nothing launched): cols % 32 == 0,
+// 32 <= cols <= 32768, p a power of two dividing cols, bits 4 or 8, clip > 0 finite,
+// x and q 16-byte aligned. Not covered: the k x k non-Hadamard factor of backend.h's
+// OnlineRotation (k > 1 with a matrix M) and group-wise scales.
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace quarot::cuda {
+
+cudaError_t hadamard_quant_rows(const __half* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip_ratio,
+                                uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream);
+cudaError_t hadamard_quant_rows(const float* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip_ratio,
+                                uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream);
+
+}  // namespace quarot::cuda

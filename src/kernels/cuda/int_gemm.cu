@@ -1,0 +1,739 @@
+#include "kernels/cuda/int_gemm.cuh"
+
+namespace quarot::cuda {
+namespace {
+
+// ---------------------------------------------------------------------------
+// Register-level helpers.
+
+// int4 -> int8 widening: a 32-bit word of 8 nibbles (k = 0..7, low nibble first)
+// becomes two words of 4 int8 each holding 16 * q: `lo` the even k, `hi` the odd k.
+// Which k a tensor-core lane sees is a permutation both operands share, so a dot
+// product over it is unchanged.
+__device__ __forceinline__ uint32_t nib_lo(uint32_t w) { return (w << 4) & 0xF0F0F0F0u; }
+__device__ __forceinline__ uint32_t nib_hi(uint32_t w) { return w & 0xF0F0F0F0u; }
+// The int8 bytes of the same k split: bytes 0, 2, 4, 6 and 1, 3, 5, 7 of x0:x1.
+__device__ __forceinline__ uint32_t even_bytes(uint32_t x0, uint32_t x1) { return __byte_perm(x0, x1, 0x6420); }
+__device__ __forceinline__ uint32_t odd_bytes(uint32_t x0, uint32_t x1) { return __byte_perm(x0, x1, 0x7531); }
+
+__device__ __forceinline__ void mma_s8(int32_t (&c)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// Weights are read once per launch: keep them out of L1.
+__device__ __forceinline__ uint4 ld_stream(const void* p) {
+  uint4 r;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+               : "l"(p));
+  return r;
+}
+
+__host__ __device__ constexpr bool a_is_int4(IntGemmKind k) { return k == IntGemmKind::W4A4; }
+__host__ __device__ constexpr bool b_is_int4(IntGemmKind k) { return k != IntGemmKind::W8A8; }
+// log2 of the factor by which the widened operands inflate the sums (16 per int4 side).
+__host__ __device__ constexpr int acc_shift(IntGemmKind k) { return k == IntGemmKind::W4A4 ? 8 : k == IntGemmKind::W4A8 ? 4 : 0; }
+
+struct Params {
+  int m, n, k;
+  const uint8_t* qa;
+  const uint8_t* qb;
+  const float* sa;
+  const float* sb;
+  const __half* residual;
+  __half* y;
+  int32_t* acc_out;
+};
+
+// The epilogue for two adjacent columns (col, col + 1) of one row.
+template <int SHIFT>
+__device__ __forceinline__ void store_pair(const Params& p, int row, int col, int32_t c0, int32_t c1) {
+  if (row >= p.m || col >= p.n) return;
+  const int64_t idx = static_cast<int64_t>(row) * p.n + col;
+  const int32_t v0 = c0 >> SHIFT, v1 = c1 >> SHIFT;  // exact: the sums are multiples of 2^SHIFT
+  const bool two = col + 1 < p.n;
+  if (p.acc_out != nullptr) {
+    p.acc_out[idx] = v0;
+    if (two) p.acc_out[idx + 1] = v1;
+    return;
+  }
+  const float sa = p.sa[row];
+  float y0 = __fmul_rn(static_cast<float>(v0), __fmul_rn(sa, p.sb[col]));
+  float y1 = two ? __fmul_rn(static_cast<float>(v1), __fmul_rn(sa, p.sb[col + 1])) : 0.0f;
+  if (p.residual != nullptr) {
+    y0 = __fadd_rn(y0, __half2float(p.residual[idx]));
+    if (two) y1 = __fadd_rn(y1, __half2float(p.residual[idx + 1]));
+  }
+  if (two) {
+    *reinterpret_cast<__half2*>(p.y + idx) = __floats2half2_rn(y0, y1);
+  } else {
+    p.y[idx] = __float2half_rn(y0);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Tiled kernel (prefill). Block tile BM x BN, K in steps of 128 values staged
+// through shared memory by cp.async (STAGES deep); each warp owns a WM x WN tile
+// of m16n8k32 products. Shared rows are 64 (int4) or 128 (int8) bytes, their
+// 16-byte chunks XOR-swizzled by row so every ldmatrix / 8-byte read of 8 rows
+// hits distinct banks.
+
+constexpr int kKBlock = 128;
+
+template <int ROW_BYTES>
+__device__ __forceinline__ int swizzled(int row, int chunk) {
+  if constexpr (ROW_BYTES == 64) {
+    return row * 64 + ((chunk ^ ((row >> 1) & 3)) << 4);
+  } else {
+    return row * 128 + ((chunk ^ (row & 7)) << 4);
+  }
+}
+
+template <IntGemmKind KIND, int BM, int BN, int WM, int WN, int STAGES>
+struct TileConfig {
+  static constexpr int kRowA = a_is_int4(KIND) ? 64 : 128;
+  static constexpr int kRowB = b_is_int4(KIND) ? 64 : 128;
+  static constexpr int kWarpsM = BM / WM, kWarpsN = BN / WN;
+  static constexpr int kThreads = kWarpsM * kWarpsN * 32;
+  static constexpr int kStageBytes = BM * kRowA + BN * kRowB;
+  static constexpr int kSmem = STAGES * kStageBytes;
+  static constexpr int kMT = WM / 16, kNT = WN / 8;
+};
+
+template <IntGemmKind KIND, int BM, int BN, int WM, int WN, int STAGES>
+__global__ void __launch_bounds__(TileConfig<KIND, BM, BN, WM, WN, STAGES>::kThreads, 1)
+    tile_gemm_kernel(Params p) {
+  using C = TileConfig<KIND, BM, BN, WM, WN, STAGES>;
+  constexpr int MT = C::kMT, NT = C::kNT;
+  extern __shared__ __align__(128) uint8_t smem[];
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int warp_m = warp % C::kWarpsM, warp_n = warp / C::kWarpsM;
+  const int g = lane >> 2, tig = lane & 3;
+
+  // Grouped raster: 8 consecutive block rows share each weight block column in L2.
+  const int tiles_m = (p.m + BM - 1) / BM, tiles_n = (p.n + BN - 1) / BN;
+  constexpr int kGroup = 8;
+  const int bid = blockIdx.x;
+  const int group = bid / (kGroup * tiles_n);
+  const int first_m = group * kGroup;
+  const int group_m = min(tiles_m - first_m, kGroup);
+  const int tile_m = first_m + (bid % (kGroup * tiles_n)) % group_m;
+  const int tile_n = (bid % (kGroup * tiles_n)) / group_m;
+  const int m0 = tile_m * BM, n0 = tile_n * BN;
+
+  const int64_t lda = a_is_int4(KIND) ? p.k / 2 : p.k;
+  const int64_t ldb = b_is_int4(KIND) ? p.k / 2 : p.k;
+  const int ktiles = p.k / kKBlock;
+
+  auto load_stage = [&](int stage, int kt) {
+    uint8_t* sa = smem + stage * C::kStageBytes;
+    uint8_t* sb = sa + BM * C::kRowA;
+    constexpr int kChunksA = BM * C::kRowA / 16, kChunksB = BN * C::kRowB / 16;
+    constexpr int kPerRowA = C::kRowA / 16, kPerRowB = C::kRowB / 16;
+#pragma unroll
+    for (int i = tid; i < kChunksA; i += C::kThreads) {
+      const int row = i / kPerRowA, ch = i % kPerRowA;
+      const bool ok = m0 + row < p.m;
+      const uint8_t* src = ok ? p.qa + (m0 + row) * lda + kt * C::kRowA + ch * 16 : p.qa;
+      cp_async16(smem_addr(sa + swizzled<C::kRowA>(row, ch)), src, ok);
+    }
+#pragma unroll
+    for (int i = tid; i < kChunksB; i += C::kThreads) {
+      const int row = i / kPerRowB, ch = i % kPerRowB;
+      const bool ok = n0 + row < p.n;
+      const uint8_t* src = ok ? p.qb + (n0 + row) * ldb + kt * C::kRowB + ch * 16 : p.qb;
+      cp_async16(smem_addr(sb + swizzled<C::kRowB>(row, ch)), src, ok);
+    }
+  };
+
+  int32_t acc[MT][NT][4];
+#pragma unroll
+  for (int i = 0; i < MT; ++i)
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) acc[i][j][r] = 0;
+
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (s < ktiles) load_stage(s, s);
+    cp_async_commit();
+  }
+
+  const int a_row0 = warp_m * WM, b_row0 = warp_n * WN;
+  for (int kt = 0; kt < ktiles; ++kt) {
+    cp_async_wait<STAGES - 2>();
+    __syncthreads();
+    if (kt + STAGES - 1 < ktiles) load_stage((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
+    cp_async_commit();
+
+    const uint8_t* sa = smem + (kt % STAGES) * C::kStageBytes;
+    const uint8_t* sb = sa + BM * C::kRowA;
+#pragma unroll
+    for (int s = 0; s < 4; ++s) {  // k32 steps
+      uint32_t a[MT][4];
+      uint32_t b[NT][2];
+      if constexpr (KIND == IntGemmKind::W4A4) {
+        // 16-byte chunk s of each row holds this step's 32 values.
+#pragma unroll
+        for (int mt = 0; mt < MT; mt += 2) {
+          uint32_t r[4];
+          const int row = a_row0 + mt * 16 + (lane >> 3) * 8 + (lane & 7);
+          ldmatrix_x4(r, smem_addr(sa + swizzled<64>(row, s)));
+          a[mt][0] = nib_lo(r[0]), a[mt][1] = nib_lo(r[1]), a[mt][2] = nib_hi(r[0]), a[mt][3] = nib_hi(r[1]);
+          if (mt + 1 < MT)
+            a[mt + 1][0] = nib_lo(r[2]), a[mt + 1][1] = nib_lo(r[3]), a[mt + 1][2] = nib_hi(r[2]),
+                      a[mt + 1][3] = nib_hi(r[3]);
+        }
+      } else if constexpr (KIND == IntGemmKind::W8A8) {
+        // Natural mma layout: chunks 2s and 2s + 1 of each 128-byte row.
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          uint32_t r[4];
+          const int row = a_row0 + mt * 16 + ((lane >> 3) & 1) * 8 + (lane & 7);
+          ldmatrix_x4(r, smem_addr(sa + swizzled<128>(row, 2 * s + (lane >> 4))));
+          a[mt][0] = r[0], a[mt][1] = r[1], a[mt][2] = r[2], a[mt][3] = r[3];
+        }
+      } else {
+        // W4A8: lane (g, tig) needs bytes 32s + 8 tig .. + 7 of rows g and g + 8,
+        // the k of the int4 weight word it pairs with, split even / odd.
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          const int row = a_row0 + mt * 16 + g;
+          const int ch = 2 * s + (tig >> 1), off = (tig & 1) * 8;
+          const uint2 x0 = *reinterpret_cast<const uint2*>(sa + swizzled<128>(row, ch) + off);
+          const uint2 x1 = *reinterpret_cast<const uint2*>(sa + swizzled<128>(row + 8, ch) + off);
+          a[mt][0] = even_bytes(x0.x, x0.y), a[mt][1] = even_bytes(x1.x, x1.y);
+          a[mt][2] = odd_bytes(x0.x, x0.y), a[mt][3] = odd_bytes(x1.x, x1.y);
+        }
+      }
+      if constexpr (b_is_int4(KIND)) {
+#pragma unroll
+        for (int nt = 0; nt < NT; nt += 4) {
+          uint32_t r[4];
+          const int row = b_row0 + nt * 8 + (lane >> 3) * 8 + (lane & 7);
+          ldmatrix_x4(r, smem_addr(sb + swizzled<64>(row, s)));
+#pragma unroll
+          for (int i = 0; i < 4; ++i)
+            if (nt + i < NT) b[nt + i][0] = nib_lo(r[i]), b[nt + i][1] = nib_hi(r[i]);
+        }
+      } else {
+#pragma unroll
+        for (int nt = 0; nt < NT; nt += 2) {
+          uint32_t r[4];
+          const int row = b_row0 + nt * 8 + ((lane >> 3) & 1) * 8 + (lane & 7);
+          ldmatrix_x4(r, smem_addr(sb + swizzled<128>(row, 2 * s + (lane >> 4))));
+          b[nt][0] = r[0], b[nt][1] = r[2];
+          if (nt + 1 < NT) b[nt + 1][0] = r[1], b[nt + 1][1] = r[3];
+        }
+      }
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) mma_s8(acc[mt][nt], a[mt], b[nt]);
+    }
+  }
+  cp_async_wait<0>();
+
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      const int row = m0 + a_row0 + mt * 16 + g;
+      const int col = n0 + b_row0 + nt * 8 + 2 * tig;
+      store_pair<acc_shift(KIND)>(p, row, col, acc[mt][nt][0], acc[mt][nt][1]);
+      store_pair<acc_shift(KIND)>(p, row + 8, col, acc[mt][nt][2], acc[mt][nt][3]);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Skinny kernel (decode, M <= 16 * MT): a memory-bound stream over the weights.
+// A block owns NT n8 tiles and splits K across KW warps, interleaved by 128-value
+// chunks so the warps of a block read adjacent bytes. Each lane loads 16 (int4)
+// or 32 (int8) contiguous bytes of a row per chunk straight into registers; k-step
+// j of the chunk takes word j of those (both operands use the same permutation of
+// k). The KW partial sums are added in shared memory (int32: order-free, exact).
+
+template <IntGemmKind KIND, int MT, int NT, int KW>
+__global__ void __launch_bounds__(KW * 32) skinny_gemm_kernel(Params p) {
+  __shared__ int32_t red[KW][MT * NT * 128];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, tig = lane & 3;
+  const int n0 = blockIdx.x * NT * 8;
+  constexpr int kBytesA = a_is_int4(KIND) ? 16 : 32;  // per lane per chunk
+  constexpr int kBytesB = b_is_int4(KIND) ? 16 : 32;
+  const int64_t lda = a_is_int4(KIND) ? p.k / 2 : p.k;
+  const int64_t ldb = b_is_int4(KIND) ? p.k / 2 : p.k;
+  const int chunks = p.k / kKBlock;
+
+  // Row pointers (rows past M or N read as zeros).
+  const uint8_t* arow[MT][2];
+  bool aok[MT][2];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int row = mt * 16 + h * 8 + g;
+      aok[mt][h] = row < p.m;
+      arow[mt][h] = p.qa + (aok[mt][h] ? row : 0) * lda + tig * kBytesA;
+    }
+  const uint8_t* brow[NT];
+  bool bok[NT];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    const int row = n0 + nt * 8 + g;
+    bok[nt] = row < p.n;
+    brow[nt] = p.qb + (bok[nt] ? row : 0) * ldb + tig * kBytesB;
+  }
+
+  int32_t acc[MT][NT][4];
+#pragma unroll
+  for (int i = 0; i < MT; ++i)
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) acc[i][j][r] = 0;
+
+  constexpr int kWordsA = kBytesA / 4, kWordsB = kBytesB / 4;
+  constexpr int kUnroll = 2;
+  for (int c0 = warp; c0 < chunks; c0 += KW * kUnroll) {
+    uint4 bw[kUnroll][NT][kBytesB / 16];
+    uint4 aw[kUnroll][MT][2][kBytesA / 16];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int c = c0 + u * KW;
+      const bool live = c < chunks;
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int v = 0; v < kBytesB / 16; ++v)
+          bw[u][nt][v] = (live && bok[nt]) ? ld_stream(brow[nt] + c * (kBytesB * 4) + v * 16) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+#pragma unroll
+          for (int v = 0; v < kBytesA / 16; ++v)
+            aw[u][mt][h][v] = (live && aok[mt][h])
+                                  ? __ldg(reinterpret_cast<const uint4*>(arow[mt][h] + c * (kBytesA * 4) + v * 16))
+                                  : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {  // k32 steps of the chunk
+        uint32_t a[MT][4];
+        uint32_t b[NT][2];
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          const uint32_t* w0 = reinterpret_cast<const uint32_t*>(aw[u][mt][0]);
+          const uint32_t* w1 = reinterpret_cast<const uint32_t*>(aw[u][mt][1]);
+          if constexpr (KIND == IntGemmKind::W4A4) {
+            a[mt][0] = nib_lo(w0[j]), a[mt][1] = nib_lo(w1[j]), a[mt][2] = nib_hi(w0[j]), a[mt][3] = nib_hi(w1[j]);
+          } else if constexpr (KIND == IntGemmKind::W4A8) {
+            // int4 weight word j (k = 8 j' .. 8 j' + 7) pairs with activation bytes 8 j .. 8 j + 7.
+            a[mt][0] = even_bytes(w0[2 * j], w0[2 * j + 1]), a[mt][1] = even_bytes(w1[2 * j], w1[2 * j + 1]);
+            a[mt][2] = odd_bytes(w0[2 * j], w0[2 * j + 1]), a[mt][3] = odd_bytes(w1[2 * j], w1[2 * j + 1]);
+          } else {
+            a[mt][0] = w0[2 * j], a[mt][1] = w1[2 * j], a[mt][2] = w0[2 * j + 1], a[mt][3] = w1[2 * j + 1];
+          }
+        }
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+          const uint32_t* w = reinterpret_cast<const uint32_t*>(bw[u][nt]);
+          if constexpr (b_is_int4(KIND)) {
+            b[nt][0] = nib_lo(w[j]), b[nt][1] = nib_hi(w[j]);
+          } else {
+            b[nt][0] = w[2 * j], b[nt][1] = w[2 * j + 1];
+          }
+        }
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int nt = 0; nt < NT; ++nt) mma_s8(acc[mt][nt], a[mt], b[nt]);
+      }
+    }
+  }
+  (void)kWordsA;
+  (void)kWordsB;
+
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) red[warp][(mt * NT + nt) * 128 + lane * 4 + r] = acc[mt][nt][r];
+  __syncthreads();
+  // Thread t finalizes fragment pairs (r = 0,1 or 2,3) of one lane of one tile.
+  for (int t = threadIdx.x; t < MT * NT * 64; t += KW * 32) {
+    const int tile = t / 64, l = (t % 64) / 2, half = t % 2;
+    const int mt = tile / NT, nt = tile % NT;
+    int32_t s0 = 0, s1 = 0;
+#pragma unroll
+    for (int w = 0; w < KW; ++w) {
+      s0 += red[w][tile * 128 + l * 4 + 2 * half];
+      s1 += red[w][tile * 128 + l * 4 + 2 * half + 1];
+    }
+    const int row = mt * 16 + (l >> 2) + 8 * half;
+    const int col = n0 + nt * 8 + 2 * (l & 3);
+    store_pair<acc_shift(KIND)>(p, row, col, s0, s1);
+  }
+}
+
+
+// ---------------------------------------------------------------------------
+// Warpgroup kernel (prefill on Hopper): wgmma.mma_async m64n128k32 s8, the int8
+// tensor-core path that runs at full rate on sm_90a (mma.sync tops out near a
+// third of it). A block of two warpgroups computes a 128 x 128 tile, each
+// warpgroup 64 rows. The activations (A) go from packed shared memory through
+// ldmatrix into registers and are widened there, in the m16n8k32 fragment layout
+// wgmma takes for a register A. The weights (B) must come from shared memory as
+// int8: each k-block of packed weights is widened once per block into a
+// 128-byte-swizzled int8 tile (double-buffered) that the tensor cores read through
+// a matrix descriptor. The widening puts the even k of a weight word in logical
+// bytes 4 tig .. 4 tig + 3 of its 32-byte k-step and the odd k 16 bytes further,
+// the same permutation the register A fragment gets, so the dot products are unchanged.
+
+__device__ __forceinline__ uint64_t wgmma_desc_sw128(uint32_t smem_byte_addr) {
+  // start address, leading offset (unused for K-major swizzled tiles: 1), stride
+  // offset 1024 bytes between 8-row groups, 128-byte swizzle.
+  return (static_cast<uint64_t>((smem_byte_addr & 0x3FFFF) >> 4)) | (static_cast<uint64_t>(1) << 16) |
+         (static_cast<uint64_t>(1024 >> 4) << 32) | (static_cast<uint64_t>(1) << 62);
+}
+
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+// Pins the accumulators in place around the asynchronous products, so the compiler
+// neither reads nor moves them while a wgmma is in flight.
+__device__ __forceinline__ void fence_operands(int32_t (&d)[64]) {
+#pragma unroll
+  for (int i = 0; i < 64; ++i) asm volatile("" : "+r"(d[i])::"memory");
+}
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+__device__ __forceinline__ void wgmma_m64n128k32_s8(int32_t (&d)[64], const uint32_t (&a)[4], uint64_t desc_b) {
+  asm volatile(
+      "{\n"
+      "wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+      "{%64, %65, %66, %67}, %68, 1;\n"
+      "}\n"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]), "+r"(d[8]), "+r"(d[9]), "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]), "+r"(d[16]), "+r"(d[17]), "+r"(d[18]), "+r"(d[19]), "+r"(d[20]), "+r"(d[21]), "+r"(d[22]), "+r"(d[23]), "+r"(d[24]), "+r"(d[25]), "+r"(d[26]), "+r"(d[27]), "+r"(d[28]), "+r"(d[29]), "+r"(d[30]), "+r"(d[31]), "+r"(d[32]), "+r"(d[33]), "+r"(d[34]), "+r"(d[35]), "+r"(d[36]), "+r"(d[37]), "+r"(d[38]), "+r"(d[39]), "+r"(d[40]), "+r"(d[41]), "+r"(d[42]), "+r"(d[43]), "+r"(d[44]), "+r"(d[45]), "+r"(d[46]), "+r"(d[47]), "+r"(d[48]), "+r"(d[49]), "+r"(d[50]), "+r"(d[51]), "+r"(d[52]), "+r"(d[53]), "+r"(d[54]), "+r"(d[55]), "+r"(d[56]), "+r"(d[57]), "+r"(d[58]), "+r"(d[59]), "+r"(d[60]), "+r"(d[61]), "+r"(d[62]), "+r"(d[63])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b)
+      : "memory");
+}
+
+template <IntGemmKind KIND>
+struct WgmmaConfig {
+  static constexpr int kBM = 128, kBN = 128, kStages = 4, kThreads = 256;
+  static constexpr int kRowA = a_is_int4(KIND) ? 64 : 128;
+  static constexpr int kStageA = kBM * kRowA, kStageB = kBN * 64;
+  static constexpr int kStageBytes = kStageA + kStageB;
+  static constexpr int kB8 = kBN * 128;  // one widened int8 weight tile
+  static constexpr int kSmem = 1024 /* alignment slack */ + 2 * kB8 + kStages * kStageBytes;
+};
+
+// OVERLAP = false: widen k-block kt, then multiply it, then wait. OVERLAP = true:
+// while the tensor cores multiply k-block kt, the threads widen k-block kt + 1
+// into the other int8 tile and load its activation fragments, then wait.
+template <IntGemmKind KIND, bool OVERLAP>
+__global__ void __launch_bounds__(256, (KIND == IntGemmKind::W4A4 && !OVERLAP) ? 2 : 1) wgmma_gemm_kernel(Params p) {
+  static_assert(b_is_int4(KIND), "the warpgroup kernel widens int4 weights");
+  using C = WgmmaConfig<KIND>;
+  constexpr int BM = C::kBM, BN = C::kBN, STAGES = C::kStages;
+  extern __shared__ uint8_t smem_raw[];
+  // The swizzle works on address bits, so the int8 tiles start on 1024 bytes.
+  const uint32_t raw_addr = smem_addr(smem_raw);
+  uint8_t* smem = smem_raw + ((1024 - (raw_addr & 1023)) & 1023);
+  uint8_t* b8_tiles = smem;
+  uint8_t* stage_base = smem + 2 * C::kB8;
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int g = lane >> 2, tig = lane & 3;
+  const int wg = warp >> 2, warp_in_wg = warp & 3;
+
+  const int tiles_m = (p.m + BM - 1) / BM, tiles_n = (p.n + BN - 1) / BN;
+  constexpr int kGroup = 8;
+  const int bid = blockIdx.x;
+  const int group = bid / (kGroup * tiles_n);
+  const int first_m = group * kGroup;
+  const int group_m = min(tiles_m - first_m, kGroup);
+  const int tile_m = first_m + (bid % (kGroup * tiles_n)) % group_m;
+  const int tile_n = (bid % (kGroup * tiles_n)) / group_m;
+  const int m0 = tile_m * BM, n0 = tile_n * BN;
+
+  const int64_t lda = a_is_int4(KIND) ? p.k / 2 : p.k;
+  const int64_t ldb = p.k / 2;
+  const int ktiles = p.k / kKBlock;
+
+  auto load_stage = [&](int stage, int kt) {
+    uint8_t* sa = stage_base + stage * C::kStageBytes;
+    uint8_t* sb = sa + C::kStageA;
+    constexpr int kChunksA = BM * C::kRowA / 16, kChunksB = BN * 64 / 16;
+    constexpr int kPerRowA = C::kRowA / 16;
+#pragma unroll
+    for (int i = tid; i < kChunksA; i += C::kThreads) {
+      const int row = i / kPerRowA, ch = i % kPerRowA;
+      const bool ok = m0 + row < p.m;
+      const uint8_t* src = ok ? p.qa + (m0 + row) * lda + kt * C::kRowA + ch * 16 : p.qa;
+      cp_async16(smem_addr(sa + swizzled<C::kRowA>(row, ch)), src, ok);
+    }
+#pragma unroll
+    for (int i = tid; i < kChunksB; i += C::kThreads) {
+      const int row = i / 4, ch = i % 4;
+      const bool ok = n0 + row < p.n;
+      const uint8_t* src = ok ? p.qb + (n0 + row) * ldb + kt * 64 + ch * 16 : p.qb;
+      cp_async16(smem_addr(sb + swizzled<64>(row, ch)), src, ok);
+    }
+  };
+
+  int32_t acc[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i) acc[i] = 0;
+
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (s < ktiles) load_stage(s, s);
+    cp_async_commit();
+  }
+
+  const int a_row0 = wg * 64 + warp_in_wg * 16;
+  // Widen packed weight stage `stage` into int8 tile `buf`: packed chunk c of row n
+  // (32 k) -> logical int8 chunks 2c (even k) and 2c + 1 (odd k), 128-byte swizzled.
+  auto widen_b = [&](int stage, int buf) {
+    const uint8_t* sb = stage_base + stage * C::kStageBytes + C::kStageA;
+    uint8_t* b8 = b8_tiles + buf * C::kB8;
+#pragma unroll
+    for (int i = tid; i < BN * 4; i += C::kThreads) {
+      const int n = i >> 2, c = i & 3;
+      const uint4 w = *reinterpret_cast<const uint4*>(sb + swizzled<64>(n, c));
+      uint8_t* rowp = b8 + n * 128;
+      *reinterpret_cast<uint4*>(rowp + (((2 * c) ^ (n & 7)) << 4)) =
+          make_uint4(nib_lo(w.x), nib_lo(w.y), nib_lo(w.z), nib_lo(w.w));
+      *reinterpret_cast<uint4*>(rowp + (((2 * c + 1) ^ (n & 7)) << 4)) =
+          make_uint4(nib_hi(w.x), nib_hi(w.y), nib_hi(w.z), nib_hi(w.w));
+    }
+    fence_proxy_async();  // make the generic-proxy stores visible to the tensor cores
+  };
+  // This warp's activation fragments of packed stage `stage`, four k32 steps.
+  auto load_a = [&](int stage, uint32_t (&a)[4][4]) {
+    const uint8_t* sa = stage_base + stage * C::kStageBytes;
+    if constexpr (KIND == IntGemmKind::W4A4) {
+#pragma unroll
+      for (int s = 0; s < 4; s += 2) {
+        uint32_t r[4];
+        const int row = a_row0 + ((lane >> 3) & 1) * 8 + (lane & 7);
+        ldmatrix_x4(r, smem_addr(sa + swizzled<64>(row, s + (lane >> 4))));
+        a[s][0] = nib_lo(r[0]), a[s][1] = nib_lo(r[1]), a[s][2] = nib_hi(r[0]), a[s][3] = nib_hi(r[1]);
+        a[s + 1][0] = nib_lo(r[2]), a[s + 1][1] = nib_lo(r[3]), a[s + 1][2] = nib_hi(r[2]),
+               a[s + 1][3] = nib_hi(r[3]);
+      }
+    } else {
+#pragma unroll
+      for (int s = 0; s < 4; ++s) {
+        const int row = a_row0 + g;
+        const int ch = 2 * s + (tig >> 1), off = (tig & 1) * 8;
+        const uint2 x0 = *reinterpret_cast<const uint2*>(sa + swizzled<128>(row, ch) + off);
+        const uint2 x1 = *reinterpret_cast<const uint2*>(sa + swizzled<128>(row + 8, ch) + off);
+        a[s][0] = even_bytes(x0.x, x0.y), a[s][1] = even_bytes(x1.x, x1.y);
+        a[s][2] = odd_bytes(x0.x, x0.y), a[s][3] = odd_bytes(x1.x, x1.y);
+      }
+    }
+  };
+  auto multiply = [&](int buf, const uint32_t (&a)[4][4]) {
+    fence_operands(acc);  // accumulators written before the fence below, as wgmma requires
+    wgmma_fence();
+    const uint32_t b8_addr = smem_addr(b8_tiles + buf * C::kB8);
+#pragma unroll
+    for (int s = 0; s < 4; ++s) wgmma_m64n128k32_s8(acc, a[s], wgmma_desc_sw128(b8_addr + 32 * s));
+    wgmma_commit();
+  };
+
+  uint32_t a[4][4];
+  if constexpr (!OVERLAP) {
+    for (int kt = 0; kt < ktiles; ++kt) {
+      cp_async_wait<STAGES - 2>();
+      __syncthreads();  // stage kt landed; every warpgroup's wgmma of kt - 1 is done
+      if (kt + STAGES - 1 < ktiles) load_stage((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
+      cp_async_commit();
+      widen_b(kt % STAGES, kt & 1);
+      __syncthreads();
+      load_a(kt % STAGES, a);
+      multiply(kt & 1, a);
+      // Waiting here, not before the next k-block's products, keeps the compiler from
+      // serializing the wgmmas (C7514/C7515); the second resident block fills the gap.
+      wgmma_wait<0>();
+      fence_operands(acc);
+    }
+  } else {
+    cp_async_wait<STAGES - 2>();
+    __syncthreads();
+    if (ktiles > 0) {
+      widen_b(0, 0);
+      load_a(0, a);
+    }
+    // Two fragment sets used in turn (no register copies between the asynchronous steps).
+    uint32_t a_odd[4][4];
+    auto step = [&](int kt, uint32_t (&cur)[4][4], uint32_t (&next)[4][4]) {
+      __syncthreads();  // int8 tile kt written and fenced by every thread
+      if (kt + STAGES - 1 < ktiles) load_stage((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
+      cp_async_commit();
+      multiply(kt & 1, cur);
+      if (kt + 1 < ktiles) {
+        cp_async_wait<STAGES - 2>();  // stage kt + 1 landed (this thread's copies)
+        __syncthreads();              // ... and everyone's
+        widen_b((kt + 1) % STAGES, (kt + 1) & 1);
+        load_a((kt + 1) % STAGES, next);
+      }
+      wgmma_wait<0>();
+      fence_operands(acc);
+      // This step's fragments stay live until the products are done, so the next
+      // step's cannot take their registers.
+#pragma unroll
+      for (int s = 0; s < 4; ++s)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) asm volatile("" : "+r"(cur[s][i])::"memory");
+    };
+    for (int kt = 0; kt < ktiles; kt += 2) {
+      step(kt, a, a_odd);
+      if (kt + 1 < ktiles) step(kt + 1, a_odd, a);
+    }
+  }
+  cp_async_wait<0>();
+
+  // Accumulator layout per n8 block j: acc[4j], acc[4j+1] at row g, columns 8j + 2 tig (+1);
+  // acc[4j+2], acc[4j+3] at row g + 8.
+#pragma unroll
+  for (int j = 0; j < 16; ++j) {
+    const int row = m0 + a_row0 + g;
+    const int col = n0 + 8 * j + 2 * tig;
+    store_pair<acc_shift(KIND)>(p, row, col, acc[4 * j], acc[4 * j + 1]);
+    store_pair<acc_shift(KIND)>(p, row + 8, col, acc[4 * j + 2], acc[4 * j + 3]);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Launchers.
+
+template <IntGemmKind KIND, int BM, int BN, int WM, int WN, int STAGES>
+cudaError_t launch_tile(const Params& p, cudaStream_t stream) {
+  using C = TileConfig<KIND, BM, BN, WM, WN, STAGES>;
+  auto kernel = tile_gemm_kernel<KIND, BM, BN, WM, WN, STAGES>;
+  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem);
+  if (err != cudaSuccess) return err;
+  const int64_t blocks = static_cast<int64_t>((p.m + BM - 1) / BM) * ((p.n + BN - 1) / BN);
+  if (blocks > 0x7fffffff) return cudaErrorInvalidValue;
+  kernel<<<static_cast<unsigned>(blocks), C::kThreads, C::kSmem, stream>>>(p);
+  return cudaGetLastError();
+}
+
+template <IntGemmKind KIND, int MT>
+cudaError_t launch_skinny(const Params& p, cudaStream_t stream) {
+  constexpr int NT = 2, KW = 8;
+  const int64_t blocks = (p.n + NT * 8 - 1) / (NT * 8);
+  skinny_gemm_kernel<KIND, MT, NT, KW><<<static_cast<unsigned>(blocks), KW * 32, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+
+template <IntGemmKind KIND, bool OVERLAP>
+cudaError_t launch_wgmma(const Params& p, cudaStream_t stream) {
+  using C = WgmmaConfig<KIND>;
+  auto kernel = wgmma_gemm_kernel<KIND, OVERLAP>;
+  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem);
+  if (err != cudaSuccess) return err;
+  const int64_t blocks = static_cast<int64_t>((p.m + C::kBM - 1) / C::kBM) * ((p.n + C::kBN - 1) / C::kBN);
+  if (blocks > 0x7fffffff) return cudaErrorInvalidValue;
+  kernel<<<static_cast<unsigned>(blocks), C::kThreads, C::kSmem, stream>>>(p);
+  return cudaGetLastError();
+}
+
+template <IntGemmKind KIND>
+cudaError_t launch_kind(const Params& p, IntGemmPath path, cudaStream_t stream) {
+  switch (path) {
+    case IntGemmPath::Skinny:
+      if (p.m <= 16) return launch_skinny<KIND, 1>(p, stream);
+      if (p.m <= 32) return launch_skinny<KIND, 2>(p, stream);
+      if (p.m <= 64) return launch_skinny<KIND, 4>(p, stream);
+      return cudaErrorInvalidValue;
+    case IntGemmPath::Tile64:
+      return launch_tile<KIND, 64, 128, 64, 32, 4>(p, stream);
+    case IntGemmPath::Tile128:
+      return launch_tile<KIND, 128, 128, 64, 32, 4>(p, stream);
+    case IntGemmPath::Tile128x256:
+      return launch_tile<KIND, 128, 256, 64, 64, 3>(p, stream);
+    case IntGemmPath::Wgmma:
+      if constexpr (b_is_int4(KIND)) return launch_wgmma<KIND, false>(p, stream);
+      return cudaErrorInvalidValue;
+    case IntGemmPath::WgmmaOverlap:
+      if constexpr (b_is_int4(KIND)) return launch_wgmma<KIND, true>(p, stream);
+      return cudaErrorInvalidValue;
+    default:
+      return cudaErrorInvalidValue;
+  }
+}
+
+bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
+
+}  // namespace
+
+IntGemmPath int_gemm_auto_path(IntGemmKind kind, int64_t m, int64_t n, int64_t k) {
+  (void)k;
+  // From the H200 measurements in docs/cuda.md: the weight stream wins while few
+  // tiles would fill the machine; mma.sync 64-row tiles up to M = 256 unless the
+  // layer is wide; the warpgroup kernel (two blocks per SM) beyond, int4 weights only.
+  const bool int4_weights = kind != IntGemmKind::W8A8;
+  if (m <= 32) return IntGemmPath::Skinny;
+  if (m <= 64) return n >= 16384 ? IntGemmPath::Tile64 : IntGemmPath::Skinny;
+  if (m <= 256) return (n >= 11008 && int4_weights) ? IntGemmPath::Wgmma : IntGemmPath::Tile64;
+  return int4_weights ? IntGemmPath::Wgmma : IntGemmPath::Tile128x256;
+}
+
+cudaError_t int_gemm(const IntGemmArgs& args, cudaStream_t stream, IntGemmPath path) {
+  const bool shape_ok = args.m >= 1 && args.n >= 1 && args.m < (int64_t{1} << 31) && args.n < (int64_t{1} << 31) &&
+                        args.k >= kKBlock && args.k <= 131072 && args.k % kKBlock == 0 && args.n % 2 == 0;
+  const bool ptr_ok = args.qa != nullptr && args.qb != nullptr && aligned16(args.qa) && aligned16(args.qb) &&
+                      (args.acc_out != nullptr ||
+                       (args.y != nullptr && args.sa != nullptr && args.sb != nullptr && aligned16(args.y) &&
+                        (args.residual == nullptr || aligned16(args.residual)))) &&
+                      (args.acc_out == nullptr || aligned16(args.acc_out));
+  if (!shape_ok || !ptr_ok) return cudaErrorInvalidValue;
+  Params p{static_cast<int>(args.m), static_cast<int>(args.n), static_cast<int>(args.k),
+           static_cast<const uint8_t*>(args.qa), static_cast<const uint8_t*>(args.qb), args.sa, args.sb,
+           args.residual, args.y, args.acc_out};
+  if (path == IntGemmPath::Auto) path = int_gemm_auto_path(args.kind, args.m, args.n, args.k);
+  switch (args.kind) {
+    case IntGemmKind::W4A4: return launch_kind<IntGemmKind::W4A4>(p, path, stream);
+    case IntGemmKind::W4A8: return launch_kind<IntGemmKind::W4A8>(p, path, stream);
+    case IntGemmKind::W8A8: return launch_kind<IntGemmKind::W8A8>(p, path, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace quarot::cuda

@@ -1,0 +1,62 @@
+#pragma once
+// Integer GEMMs on Hopper's int8 tensor cores (mma.sync m16n8k32 and wgmma m64n128k32,
+// s8.s8.s32), the
+// products behind QuaRot's W4A4 / W4A8 / W8A8 linear layers:
+//   acc[m, n] = sum_k qa[m, k] * qb[n, k]                     (exact, int32)
+//   y[m, n]   = fp16( float(acc[m, n]) * (sa[m] * sb[n]) [+ float(residual[m, n])] )
+// qa: activations [M, K], qb: weights [N, K] (an nn.Linear's [out, in]), both
+// K-contiguous. int4 operands are packed two per byte, low nibble first (as
+// hadamard_quant.cuh writes them), rows of K/2 bytes; int8 operands one per byte.
+// The float arithmetic of the epilogue is exactly the expression above (product of
+// the two scales first, then times the accumulator, then the residual, each rounded
+// to float, one final round to FP16), so a host reference can reproduce y bit for bit.
+//
+// int4 values are widened in registers with a nibble shift: (byte & 0xF0) and
+// (byte << 4) are int8 bytes holding 16 * q exactly, so the tensor cores see
+// 16 * qa and/or 16 * qb and the kernels shift the exact int32 sums back before the
+// epilogue. |16 q| <= 128 keeps every int32 partial sum exact for K <= 2^17.
+//
+// Shapes (cudaErrorInvalidValue otherwise, nothing launched): M, N >= 1,
+// K % 128 == 0, 128 <= K <= 131072, every pointer 16-byte aligned; N % 2 == 0.
+// residual may be null. When acc_out is not null the kernels write the exact int32
+// acc[m, n] there instead of y (the bit-exactness hook for tests).
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace quarot::cuda {
+
+enum class IntGemmKind { W4A4, W4A8, W8A8 };
+
+struct IntGemmArgs {
+  IntGemmKind kind = IntGemmKind::W4A4;
+  int64_t m = 0, n = 0, k = 0;
+  const void* qa = nullptr;            // [M, K] int4 packed (W4A4) or int8
+  const void* qb = nullptr;            // [N, K] int4 packed (W4A4, W4A8) or int8
+  const float* sa = nullptr;           // [M] per-token scales
+  const float* sb = nullptr;           // [N] per-output-channel scales
+  const __half* residual = nullptr;    // [M, N] or null
+  __half* y = nullptr;                 // [M, N]
+  int32_t* acc_out = nullptr;          // [M, N]: raw sums instead of y, or null
+};
+
+// Kernel families the dispatcher picks from; exposed so benchmarks can time each.
+enum class IntGemmPath {
+  Auto,        // the dispatcher's choice for the shape
+  Skinny,      // M <= 64: weights streamed from memory into registers, K split across warps
+  Tile64,      // 64 x 128 block tile, 4 warps
+  Tile128,     // 128 x 128 block tile, 8 warps
+  Tile128x256,  // 128 x 256 block tile, 8 warps
+  Wgmma,        // 128 x 128 block tile, two warpgroups on wgmma (int4 weights: W4A4, W4A8);
+                // widens and multiplies in turn, two blocks per multiprocessor
+  WgmmaOverlap  // the same, widening the next k-block while the tensor cores run, one
+                // block per multiprocessor (more registers); slower on the H200 (docs/cuda.md)
+};
+
+cudaError_t int_gemm(const IntGemmArgs& args, cudaStream_t stream, IntGemmPath path = IntGemmPath::Auto);
+
+// The path int_gemm takes for this shape under IntGemmPath::Auto.
+IntGemmPath int_gemm_auto_path(IntGemmKind kind, int64_t m, int64_t n, int64_t k);
+
+}  // namespace quarot::cuda

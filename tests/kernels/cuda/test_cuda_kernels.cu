@@ -1,0 +1,450 @@
+// Self-contained checks of the CUDA kernels against the CPU reference math, run on
+// the GPU machine (no GoogleTest there): exit status 0 only when every check holds.
+//   hadamard_quant_rows == per-block fwht_normalized + quantize_sym (bit for bit)
+//   int_gemm acc        == exact int64 host sums (bit for bit, every kind and path)
+//   int_gemm y          == the documented FP32 epilogue rounded to FP16 (bit for bit)
+// Inputs are seeded random; outputs are poisoned before each launch so an element
+// the kernel never writes cannot pass.
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/fwht.h"
+#include "kernels/cpu/int_quant.h"
+#include "kernels/cuda/hadamard_quant.cuh"
+#include "kernels/cuda/int_gemm.cuh"
+
+namespace {
+
+using namespace quarot;
+using namespace quarot::cuda;
+
+int g_failures = 0;
+int g_checks = 0;
+
+void check(bool ok, const std::string& what) {
+  ++g_checks;
+  if (!ok) {
+    ++g_failures;
+    std::printf("FAIL: %s\n", what.c_str());
+  }
+}
+
+#define CUDA_OK(call)                                                                            \
+  do {                                                                                           \
+    const cudaError_t e_ = (call);                                                               \
+    if (e_ != cudaSuccess) {                                                                     \
+      std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__);       \
+      std::exit(2);                                                                              \
+    }                                                                                            \
+  } while (0)
+
+template <typename T>
+struct DevBuf {
+  T* p = nullptr;
+  size_t n = 0;
+  explicit DevBuf(size_t count) : n(count) { CUDA_OK(cudaMalloc(&p, std::max<size_t>(count, 1) * sizeof(T))); }
+  ~DevBuf() { cudaFree(p); }
+  DevBuf(const DevBuf&) = delete;
+  void upload(const std::vector<T>& h) { CUDA_OK(cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice)); }
+  std::vector<T> download() const {
+    std::vector<T> h(n);
+    CUDA_OK(cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost));
+    return h;
+  }
+  void poison() { CUDA_OK(cudaMemset(p, 0xA5, n * sizeof(T))); }
+};
+
+uint32_t bits_of(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+int unpack_q(const std::vector<uint8_t>& q, int64_t row, int64_t col, int64_t cols, int bits) {
+  if (bits == 8) return static_cast<int8_t>(q[row * cols + col]);
+  const uint8_t byte = q[row * (cols / 2) + col / 2];
+  const int nib = (col % 2 == 0) ? (byte & 0xF) : (byte >> 4);
+  return nib >= 8 ? nib - 16 : nib;
+}
+
+// ---------------------------------------------------------------------------
+// Hadamard + quantize.
+
+template <typename T>
+void test_hadamard_quant(std::mt19937& rng, int64_t rows, int64_t cols, int64_t p, int bits, float clip) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<T> x(rows * cols);
+  std::vector<float> xf(rows * cols);
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    float v = normal(rng);
+    // Outlier channels (what the rotation is for), where the rotation is wide enough
+    // to spread them; otherwise most 4-bit codes would round to zero.
+    if (p >= 64 && rng() % 97 == 0) v *= 40.0f;
+    if constexpr (std::is_same_v<T, __half>) {
+      x[i] = __float2half_rn(v);
+      xf[i] = __half2float(x[i]);
+    } else {
+      x[i] = v;
+      xf[i] = v;
+    }
+  }
+  // Special rows: all zero, one NaN, one infinity.
+  if (rows >= 4) {
+    for (int64_t c = 0; c < cols; ++c) xf[c] = 0.0f;
+    xf[cols + 5] = NAN;
+    xf[2 * cols + cols - 1] = INFINITY;
+    for (int64_t r = 0; r < 3; ++r)
+      for (int64_t c = 0; c < cols; ++c) {
+        if constexpr (std::is_same_v<T, __half>) {
+          x[r * cols + c] = __float2half_rn(xf[r * cols + c]);
+        } else {
+          x[r * cols + c] = xf[r * cols + c];
+        }
+      }
+  }
+  const int64_t qbytes = bits == 4 ? rows * cols / 2 : rows * cols;
+  DevBuf<T> dx(rows * cols);
+  DevBuf<uint8_t> dq(qbytes);
+  DevBuf<float> ds(rows);
+  DevBuf<__half> dsh(rows);
+  dx.upload(x);
+  dq.poison();
+  ds.poison();
+  dsh.poison();
+  CUDA_OK(hadamard_quant_rows(dx.p, rows, cols, p, bits, clip, dq.p, ds.p, dsh.p, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  const auto q = dq.download();
+  const auto s = ds.download();
+  const auto sh = dsh.download();
+
+  int64_t q_mismatch = 0, s_mismatch = 0, nonzero = 0, extreme = 0;
+  std::vector<float> row(cols);
+  std::vector<int8_t> ref(cols);
+  const float qmax = static_cast<float>((1 << (bits - 1)) - 1);
+  for (int64_t r = 0; r < rows; ++r) {
+    std::memcpy(row.data(), xf.data() + r * cols, cols * sizeof(float));
+    bool finite = true;
+    for (float v : row) finite &= std::isfinite(v);
+    if (!finite) {  // the CPU reference throws here; the GPU marks the row NaN
+      s_mismatch += !std::isnan(s[r]);
+      for (int64_t c = 0; c < cols; ++c) q_mismatch += unpack_q(q, r, c, cols, bits) != 0;
+      continue;
+    }
+    if (p > 1)
+      for (int64_t b = 0; b < cols; b += p) fwht_normalized(row.data() + b, p);
+    const float sref = quantize_sym(row.data(), cols, bits, clip, ref.data());
+    s_mismatch += bits_of(sref) != bits_of(s[r]);
+    s_mismatch += bits_of(__half2float(__float2half_rn(sref))) != bits_of(__half2float(sh[r]));
+    for (int64_t c = 0; c < cols; ++c) {
+      const int got = unpack_q(q, r, c, cols, bits);
+      q_mismatch += got != ref[c];
+      nonzero += got != 0;
+      extreme += std::fabs(static_cast<float>(got)) >= qmax;
+    }
+  }
+  char what[200];
+  std::snprintf(what, sizeof what, "hadamard_quant<%s> rows=%lld cols=%lld p=%lld bits=%d clip=%.2f",
+                std::is_same_v<T, __half> ? "fp16" : "fp32", (long long)rows, (long long)cols, (long long)p, bits,
+                clip);
+  check(q_mismatch == 0, std::string(what) + ": " + std::to_string(q_mismatch) + " codes differ");
+  check(s_mismatch == 0, std::string(what) + ": " + std::to_string(s_mismatch) + " scales differ");
+  // Not a no-op: most codes are nonzero and each non-special row reaches qmax.
+  const int64_t plain_rows = rows >= 4 ? rows - 3 : rows;
+  check(nonzero > plain_rows * cols / 2, std::string(what) + ": too few nonzero codes");
+  check(extreme >= plain_rows, std::string(what) + ": rows do not reach qmax");
+}
+
+// Exact and near rounding ties (y / s = k + 1/2, and one ulp either side), where a
+// reciprocal-multiply shortcut would round differently from the IEEE division.
+void test_quant_ties(int bits) {
+  const int64_t cols = 256;
+  const float qmax = static_cast<float>((1 << (bits - 1)) - 1);
+  std::vector<float> x;
+  for (float unit : {1.0f, 3.0f, 0.1f}) {  // the row's scale comes out as `unit` (up to rounding)
+    std::vector<float> row(cols);
+    row[0] = qmax * unit;
+    for (int64_t c = 1; c < cols; ++c) {
+      const float half = (static_cast<float>(c % (2 * static_cast<int>(qmax))) - qmax + 0.5f) * unit;
+      const int which = static_cast<int>(c % 3);
+      row[c] = which == 0 ? half : which == 1 ? std::nextafter(half, 1e30f) : std::nextafter(half, -1e30f);
+    }
+    x.insert(x.end(), row.begin(), row.end());
+  }
+  const int64_t rows = static_cast<int64_t>(x.size()) / cols;
+  DevBuf<float> dx(x.size());
+  DevBuf<uint8_t> dq(bits == 4 ? x.size() / 2 : x.size());
+  DevBuf<float> ds(rows);
+  dx.upload(x);
+  dq.poison();
+  CUDA_OK(hadamard_quant_rows(dx.p, rows, cols, 1, bits, 1.0f, dq.p, ds.p, nullptr, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  const auto q = dq.download();
+  const auto s = ds.download();
+  int64_t bad = 0;
+  std::vector<int8_t> ref(cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float sref = quantize_sym(x.data() + r * cols, cols, bits, 1.0f, ref.data());
+    bad += bits_of(sref) != bits_of(s[r]);
+    for (int64_t c = 0; c < cols; ++c) bad += unpack_q(q, r, c, cols, bits) != ref[c];
+  }
+  check(bad == 0, "quantize ties, " + std::to_string(bits) + " bits: " + std::to_string(bad) + " mismatches");
+}
+
+void test_hadamard_quant_rejects() {
+  DevBuf<__half> dx(1024);
+  DevBuf<uint8_t> dq(1024);
+  DevBuf<float> ds(4);
+  check(hadamard_quant_rows(dx.p, 2, 48, 16, 4, 1.0f, dq.p, ds.p, nullptr, nullptr) == cudaErrorInvalidValue,
+        "hadamard_quant accepts cols % 32 != 0");
+  check(hadamard_quant_rows(dx.p, 2, 96, 3, 4, 1.0f, dq.p, ds.p, nullptr, nullptr) == cudaErrorInvalidValue,
+        "hadamard_quant accepts p = 3");
+  check(hadamard_quant_rows(dx.p, 2, 96, 64, 4, 1.0f, dq.p, ds.p, nullptr, nullptr) == cudaErrorInvalidValue,
+        "hadamard_quant accepts p not dividing cols");
+  check(hadamard_quant_rows(dx.p, 2, 64, 64, 5, 1.0f, dq.p, ds.p, nullptr, nullptr) == cudaErrorInvalidValue,
+        "hadamard_quant accepts 5 bits");
+  check(hadamard_quant_rows(dx.p, 2, 64, 64, 4, 0.0f, dq.p, ds.p, nullptr, nullptr) == cudaErrorInvalidValue,
+        "hadamard_quant accepts clip 0");
+  check(hadamard_quant_rows(dx.p + 1, 2, 64, 64, 4, 1.0f, dq.p, ds.p, nullptr, nullptr) == cudaErrorInvalidValue,
+        "hadamard_quant accepts a misaligned input");
+}
+
+// ---------------------------------------------------------------------------
+// Integer GEMM.
+
+const char* kind_name(IntGemmKind k) {
+  return k == IntGemmKind::W4A4 ? "W4A4" : k == IntGemmKind::W4A8 ? "W4A8" : "W8A8";
+}
+const char* path_name(IntGemmPath p) {
+  switch (p) {
+    case IntGemmPath::Auto: return "auto";
+    case IntGemmPath::Skinny: return "skinny";
+    case IntGemmPath::Tile64: return "tile64";
+    case IntGemmPath::Tile128: return "tile128";
+    case IntGemmPath::Tile128x256: return "tile128x256";
+    case IntGemmPath::Wgmma: return "wgmma";
+    case IntGemmPath::WgmmaOverlap: return "wgmma_overlap";
+  }
+  return "?";
+}
+
+// Random codes over the full range (extremes included, so an overflow or a wrong
+// sign extension shows), stored as the kernels expect.
+std::vector<uint8_t> random_codes(std::mt19937& rng, int64_t rows, int64_t k, bool int4, std::vector<int>& values) {
+  values.resize(rows * k);
+  std::vector<uint8_t> packed(int4 ? rows * k / 2 : rows * k);
+  for (int64_t i = 0; i < rows * k; ++i) {
+    const int v = int4 ? static_cast<int>(rng() % 16) - 8 : static_cast<int>(rng() % 256) - 128;
+    values[i] = v;
+    if (int4) {
+      packed[i / 2] |= static_cast<uint8_t>((v & 0xF) << (4 * (i % 2)));
+    } else {
+      packed[i] = static_cast<uint8_t>(v);
+    }
+  }
+  return packed;
+}
+
+void test_int_gemm(std::mt19937& rng, IntGemmKind kind, IntGemmPath path, int64_t m, int64_t n, int64_t k,
+                   bool residual) {
+  const bool a4 = kind == IntGemmKind::W4A4, b4 = kind != IntGemmKind::W8A8;
+  std::vector<int> av, bv;
+  const auto ha = random_codes(rng, m, k, a4, av);
+  const auto hb = random_codes(rng, n, k, b4, bv);
+  std::uniform_real_distribution<float> uni(0.001f, 0.05f);
+  std::vector<float> hsa(m), hsb(n);
+  for (auto& v : hsa) v = uni(rng);
+  for (auto& v : hsb) v = uni(rng);
+  std::vector<__half> hres(m * n);
+  std::normal_distribution<float> normal(0.0f, 4.0f);
+  for (auto& v : hres) v = __float2half_rn(normal(rng));
+
+  DevBuf<uint8_t> da(ha.size()), db(hb.size());
+  DevBuf<float> dsa(m), dsb(n);
+  DevBuf<__half> dres(m * n), dy(m * n);
+  DevBuf<int32_t> dacc(m * n);
+  da.upload(ha);
+  db.upload(hb);
+  dsa.upload(hsa);
+  dsb.upload(hsb);
+  dres.upload(hres);
+  dy.poison();
+  dacc.poison();
+
+  IntGemmArgs args;
+  args.kind = kind;
+  args.m = m, args.n = n, args.k = k;
+  args.qa = da.p, args.qb = db.p, args.sa = dsa.p, args.sb = dsb.p;
+  args.residual = residual ? dres.p : nullptr;
+  args.y = dy.p;
+  char what[200];
+  std::snprintf(what, sizeof what, "int_gemm %s %s M=%lld N=%lld K=%lld%s", kind_name(kind), path_name(path),
+                (long long)m, (long long)n, (long long)k, residual ? " +residual" : "");
+  const cudaError_t e1 = int_gemm(args, nullptr, path);
+  args.acc_out = dacc.p;
+  const cudaError_t e2 = int_gemm(args, nullptr, path);
+  const cudaError_t e3 = cudaDeviceSynchronize();
+  if (e1 != cudaSuccess || e2 != cudaSuccess || e3 != cudaSuccess) {
+    check(false, std::string(what) + ": launch failed: " + cudaGetErrorString(e1 != cudaSuccess ? e1 : e2 != cudaSuccess ? e2 : e3));
+    return;
+  }
+  const auto acc = dacc.download();
+  const auto y = dy.download();
+
+  int64_t acc_bad = 0, y_bad = 0;
+  int64_t big = 0;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      int64_t ref = 0;
+      const int* ar = av.data() + i * k;
+      const int* br = bv.data() + j * k;
+      for (int64_t t = 0; t < k; ++t) ref += static_cast<int64_t>(ar[t]) * br[t];
+      acc_bad += acc[i * n + j] != ref;
+      big += std::llabs(ref) > 64;
+      float yr = static_cast<float>(ref) * (hsa[i] * hsb[j]);
+      if (residual) yr = yr + __half2float(hres[i * n + j]);
+      const __half yh = __float2half_rn(yr);
+      uint16_t u1, u2;
+      std::memcpy(&u1, &yh, 2);
+      std::memcpy(&u2, &y[i * n + j], 2);
+      y_bad += u1 != u2;
+    }
+  check(acc_bad == 0, std::string(what) + ": " + std::to_string(acc_bad) + " int32 sums differ");
+  check(y_bad == 0, std::string(what) + ": " + std::to_string(y_bad) + " fp16 outputs differ");
+  check(big > m * n / 2, std::string(what) + ": degenerate data");
+}
+
+void test_int_gemm_rejects() {
+  DevBuf<uint8_t> d(1 << 16);
+  DevBuf<float> s(256);
+  DevBuf<__half> y(1 << 16);
+  IntGemmArgs a;
+  a.m = 4, a.n = 64, a.k = 256, a.qa = d.p, a.qb = d.p, a.sa = s.p, a.sb = s.p, a.y = y.p;
+  check(int_gemm(a, nullptr) == cudaSuccess, "int_gemm rejects a valid shape");
+  CUDA_OK(cudaDeviceSynchronize());
+  IntGemmArgs b = a;
+  b.k = 200;
+  check(int_gemm(b, nullptr) == cudaErrorInvalidValue, "int_gemm accepts K % 128 != 0");
+  b = a;
+  b.m = 0;
+  check(int_gemm(b, nullptr) == cudaErrorInvalidValue, "int_gemm accepts M = 0");
+  b = a;
+  b.n = 63;
+  check(int_gemm(b, nullptr) == cudaErrorInvalidValue, "int_gemm accepts odd N");
+  b = a;
+  b.sa = nullptr;
+  check(int_gemm(b, nullptr) == cudaErrorInvalidValue, "int_gemm accepts missing scales");
+  b = a;
+  b.qa = d.p + 4;
+  check(int_gemm(b, nullptr) == cudaErrorInvalidValue, "int_gemm accepts a misaligned operand");
+  b = a;
+  b.m = 100;
+  check(int_gemm(b, nullptr, IntGemmPath::Skinny) == cudaErrorInvalidValue, "skinny path accepts M > 64");
+  b = a;
+  b.kind = IntGemmKind::W8A8;
+  check(int_gemm(b, nullptr, IntGemmPath::Wgmma) == cudaErrorInvalidValue, "wgmma path accepts int8 weights");
+}
+
+// Activations through the fused quantizer straight into the W4A4 GEMM: the
+// product equals the host's exact sums over the host-quantized activations.
+void test_pipeline(std::mt19937& rng) {
+  const int64_t m = 40, n = 96, k = 4096;
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<__half> x(m * k);
+  std::vector<float> xf(m * k);
+  for (int64_t i = 0; i < m * k; ++i) {
+    x[i] = __float2half_rn(normal(rng));
+    xf[i] = __half2float(x[i]);
+  }
+  std::vector<int> wv;
+  const auto hw = random_codes(rng, n, k, true, wv);
+  std::vector<float> hsb(n, 0.02f);
+  DevBuf<__half> dx(m * k);
+  DevBuf<uint8_t> dq(m * k / 2), dw(hw.size());
+  DevBuf<float> dsa(m), dsb(n);
+  DevBuf<__half> dy(m * n);
+  dx.upload(x);
+  dw.upload(hw);
+  dsb.upload(hsb);
+  dy.poison();
+  CUDA_OK(hadamard_quant_rows(dx.p, m, k, k, 4, 1.0f, dq.p, dsa.p, nullptr, nullptr));
+  IntGemmArgs a;
+  a.m = m, a.n = n, a.k = k, a.qa = dq.p, a.qb = dw.p, a.sa = dsa.p, a.sb = dsb.p, a.y = dy.p;
+  CUDA_OK(int_gemm(a, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  const auto y = dy.download();
+  int64_t bad = 0;
+  std::vector<int8_t> q(k);
+  for (int64_t i = 0; i < m; ++i) {
+    fwht_normalized(xf.data() + i * k, k);
+    const float sa = quantize_sym(xf.data() + i * k, k, 4, 1.0f, q.data());
+    for (int64_t j = 0; j < n; ++j) {
+      int64_t acc = 0;
+      for (int64_t t = 0; t < k; ++t) acc += static_cast<int64_t>(q[t]) * wv[j * k + t];
+      const __half yh = __float2half_rn(static_cast<float>(acc) * (sa * hsb[j]));
+      bad += std::memcmp(&yh, &y[i * n + j], 2) != 0;
+    }
+  }
+  check(bad == 0, "pipeline hadamard_quant -> W4A4 GEMM: " + std::to_string(bad) + " outputs differ");
+}
+
+}  // namespace
+
+// --quick: a few small shapes, for the slow compute-sanitizer runs.
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  int dev = 0;
+  cudaDeviceProp prop{};
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaGetDeviceProperties(&prop, dev) != cudaSuccess) {
+    std::printf("no CUDA device\n");
+    return 2;
+  }
+  std::printf("device: %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);
+  std::mt19937 rng(20261201);
+
+  test_hadamard_quant_rejects();
+  test_quant_ties(4);
+  test_quant_ties(8);
+  const struct { int64_t rows, cols, p; } hq_shapes[] = {
+      {6, 64, 64},     {5, 4096, 4096}, {7, 8192, 8192}, {5, 11008, 256}, {4, 28672, 4096},
+      {4, 4096, 1},    {9, 1024, 128},  {4, 14336, 2048}, {1, 32768, 32768}, {300, 512, 512},
+      {5, 96, 2},      {5, 160, 32},    {4, 24576, 8},    {5, 2048, 16},    {4, 32768, 1024},
+  };
+  int hq_count = 0;
+  for (const auto& s : hq_shapes) {
+    if (quick && ++hq_count > 3) break;
+    test_hadamard_quant<__half>(rng, s.rows, s.cols, s.p, 4, 1.0f);
+    test_hadamard_quant<float>(rng, s.rows, s.cols, s.p, 4, 0.9f);
+  }
+  test_hadamard_quant<__half>(rng, 5, 4096, 4096, 8, 1.0f);
+  test_hadamard_quant<float>(rng, 5, 11008, 256, 8, 0.95f);
+
+  test_int_gemm_rejects();
+  const IntGemmKind kinds[] = {IntGemmKind::W4A4, IntGemmKind::W4A8, IntGemmKind::W8A8};
+  const struct { int64_t m, n, k; } shapes[] = {
+      {1, 256, 4096}, {16, 512, 1024}, {13, 250, 384}, {29, 96, 512}, {64, 384, 1024},
+      {200, 300, 512}, {128, 256, 11008}, {257, 520, 640}, {512, 512, 256},
+  };
+  const IntGemmPath paths[] = {IntGemmPath::Skinny, IntGemmPath::Tile64, IntGemmPath::Tile128,
+                               IntGemmPath::Tile128x256, IntGemmPath::Wgmma, IntGemmPath::WgmmaOverlap,
+                               IntGemmPath::Auto};
+  for (IntGemmKind kind : kinds)
+    for (const auto& s : shapes)
+      for (IntGemmPath path : paths) {
+        if (quick && (s.m * s.n * s.k > 64 * 384 * 1024)) continue;
+        if (path == IntGemmPath::Skinny && s.m > 64) continue;
+        if ((path == IntGemmPath::Wgmma || path == IntGemmPath::WgmmaOverlap) && kind == IntGemmKind::W8A8) continue;
+        test_int_gemm(rng, kind, path, s.m, s.n, s.k, (s.m + s.n) % 2 == 0);
+      }
+  test_pipeline(rng);
+
+  std::printf("%d checks, %d failures\n", g_checks, g_failures);
+  return g_failures == 0 ? 0 : 1;
+}

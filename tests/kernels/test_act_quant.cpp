@@ -1,0 +1,202 @@
+#include "kernels/cpu/act_quant.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "kernel_test_util.h"
+#include "kernels/cpu/fake_quant.h"
+#include "kernels/cpu/fwht.h"
+
+namespace quarot {
+namespace {
+
+class ActQuantPath : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    if (!isa_supported(GetParam())) {
+      GTEST_SKIP() << isa_name(GetParam()) << " path not testable here: " << isa_unsupported_reason(GetParam());
+    }
+  }
+};
+
+// scale * (code - offset) must equal the simulated path's value element by element,
+// and the per-group bookkeeping must be consistent with the codes.
+void expect_matches_simulation(const std::vector<float>& x, int64_t rows, int64_t cols, const OnlineRotation* rot,
+                               const ActQuantSpec& spec, Isa isa, const std::string& what) {
+  QuantizedActivations q;
+  quantize_activations(x.data(), rows, cols, rot, spec, q, isa);
+  std::vector<float> ref = x;
+  if (rot != nullptr) apply_online_rotation(*rot, ref.data(), rows, cols);
+  fake_quant_rows(ref.data(), rows, cols, spec.bits, spec.clip_ratio, spec.group, spec.symmetric);
+  const int64_t group = spec.group == 0 ? cols : spec.group;
+  ASSERT_EQ(q.group, group);
+  ASSERT_EQ(q.groups(), cols / group);
+  const int code_max = (1 << spec.bits) - 1;
+  int64_t mismatches = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t g = 0; g < cols / group; ++g) {
+      const float scale = q.scales[r * q.groups() + g];
+      const int32_t offset = q.offsets[r * q.groups() + g];
+      if (spec.symmetric) {
+        EXPECT_EQ(offset, 1 << (spec.bits - 1)) << what;
+      }
+      EXPECT_GE(offset, 0) << what;
+      EXPECT_LE(offset, code_max) << what;
+      int64_t sum = 0;
+      for (int64_t c = g * group; c < (g + 1) * group; ++c) {
+        const int code = q.row(r)[c];
+        sum += code;
+        EXPECT_LE(code, code_max) << what;
+        const float value = scale * static_cast<float>(code - offset);
+        if (value != ref[r * cols + c] && ++mismatches <= 5) {
+          ADD_FAILURE() << what << ": row " << r << " col " << c << " integer path " << value << " vs simulated "
+                        << ref[r * cols + c] << " (code " << code << ", offset " << offset << ", scale " << scale
+                        << ")";
+        }
+      }
+      EXPECT_EQ(sum, q.code_sums[r * q.groups() + g]) << what;
+    }
+    for (int64_t c = cols; c < q.stride; ++c) ASSERT_EQ(q.row(r)[c], 0) << what << ": row padding";
+  }
+  for (int64_t r = rows; r < q.padded_rows; ++r) {
+    for (int64_t c = 0; c < q.stride; ++c) ASSERT_EQ(q.row(r)[c], 0) << what << ": padding row";
+  }
+  EXPECT_EQ(mismatches, 0) << what;
+}
+
+TEST_P(ActQuantPath, MatchesSimulatedPathBitForBit) {
+  const Isa isa = GetParam();
+  // 192 = 3 x 64: rotations with a Hadamard per head, with a 3x3 mixing matrix,
+  // and over interleaved vectors (inner > 1).
+  OnlineRotation hadamard{1, 64, 3, {}};
+  OnlineRotation mixed{3, 64, 1, test::random_orthogonal(3, 5)};
+  OnlineRotation interleaved{3, 1, 64, test::random_orthogonal(3, 6)};
+  const std::vector<std::pair<const OnlineRotation*, const char*>> rotations = {
+      {nullptr, "none"}, {&hadamard, "hadamard"}, {&mixed, "hadamard+mix"}, {&interleaved, "mix"}};
+  const int64_t cols = 192;
+  uint64_t seed = 100;
+  for (int64_t rows : {1, 5, 17}) {
+    for (const auto& [rot, rot_name] : rotations) {
+      for (int bits : {2, 3, 4, 6, 8}) {
+        for (bool symmetric : {true, false}) {
+          for (int64_t group : {0, 32, 64, 96}) {
+            for (float clip : {1.0f, 0.85f}) {
+              // Outliers in a few channels, as real activations have.
+              auto x = test::random_floats(rows * cols, ++seed, -1.0, 1.0);
+              for (int64_t r = 0; r < rows; ++r) x[r * cols + (r * 37) % cols] *= 20.0f;
+              const ActQuantSpec spec{bits, clip, group, symmetric};
+              expect_matches_simulation(x, rows, cols, rot, spec, isa,
+                                        std::string(isa_name(isa)) + " rows=" + std::to_string(rows) + " rot=" +
+                                            rot_name + " bits=" + std::to_string(bits) +
+                                            (symmetric ? " sym" : " asym") + " group=" + std::to_string(group) +
+                                            " clip=" + std::to_string(clip));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(ActQuantPath, RowLengthsOffTheVectorWidth) {
+  // 100 and 37 values per row exercise every SIMD tail; 100 = 4 x 25 with a
+  // Hadamard of order 4 over interleaved vectors of 25.
+  OnlineRotation r100{1, 4, 25, {}};
+  for (int64_t cols : {100, 37}) {
+    const auto x = test::random_floats(3 * cols, 7 + cols, -3.0, 2.0);
+    for (bool symmetric : {true, false}) {
+      expect_matches_simulation(x, 3, cols, cols == 100 ? &r100 : nullptr, ActQuantSpec{4, 1.0f, 0, symmetric},
+                                GetParam(), "cols=" + std::to_string(cols));
+    }
+  }
+}
+
+TEST_P(ActQuantPath, HandComputedCodesAndTies) {
+  // 4-bit symmetric: codes are clamp(round-half-even(x / s), -8, 7) + 8.
+  const std::vector<float> x = {7.0f, 2.5f, -3.5f, 0.5f, -1.5f, 1.0f, -8.0f, 0.0f,
+                                0.0f, 0.0f, 0.0f,  0.0f, 0.0f,  0.0f, 0.0f,  0.0f};
+  QuantizedActivations q;
+  quantize_activations(x.data(), 2, 8, nullptr, ActQuantSpec{4, 1.0f, 0, true}, q, GetParam());
+  // Row 0 holds -8, so max|x| = 8 and s = 8/7.
+  const float s = 1.0f * 8.0f / 7.0f;
+  EXPECT_EQ(q.scales[0], s);
+  for (int c = 0; c < 8; ++c) {
+    const int want = static_cast<int>(std::clamp(std::nearbyint(x[c] / s), -8.0f, 7.0f)) + 8;
+    EXPECT_EQ(q.row(0)[c], want) << c;
+  }
+  EXPECT_EQ(q.row(0)[6], 1);  // -8 / (8/7) = -7
+  // An all-zero row: scale 0, every code at the offset.
+  EXPECT_EQ(q.scales[1], 0.0f);
+  for (int c = 0; c < 8; ++c) EXPECT_EQ(q.row(1)[c], 8);
+  EXPECT_EQ(q.code_sums[1], 64);
+  // Exact ties with s = 1: 2.5 -> 2, -3.5 -> -4, 0.5 -> 0, -1.5 -> -2.
+  const std::vector<float> ties = {7.0f, 2.5f, -3.5f, 0.5f, -1.5f, 1.0f, 3.5f, 0.0f};
+  quantize_activations(ties.data(), 1, 8, nullptr, ActQuantSpec{4, 1.0f, 0, true}, q, GetParam());
+  EXPECT_EQ(q.scales[0], 1.0f);
+  const std::vector<int> tie_codes = {15, 10, 4, 8, 6, 9, 12, 8};
+  for (int c = 0; c < 8; ++c) EXPECT_EQ(q.row(0)[c], tie_codes[c]) << c;
+}
+
+TEST_P(ActQuantPath, NonFiniteInputThrowsNamingTheRow) {
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    auto x = test::random_floats(4 * 64, 3);
+    x[2 * 64 + 41] = bad;
+    QuantizedActivations q;
+    try {
+      quantize_activations(x.data(), 4, 64, nullptr, ActQuantSpec{4, 1.0f, 0, true}, q, GetParam());
+      ADD_FAILURE() << "non-finite input must throw";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("row 2, column 41"), std::string::npos) << e.what();
+    }
+  }
+  // Finite inputs that overflow in the rotation.
+  std::vector<float> huge(64, 3.0e38f);
+  OnlineRotation h{1, 64, 1, {}};
+  QuantizedActivations q;
+  EXPECT_THROW(quantize_activations(huge.data(), 1, 64, &h, ActQuantSpec{4, 1.0f, 0, true}, q, GetParam()), Error);
+}
+
+TEST_P(ActQuantPath, ReusedOutputKeepsPaddingZero) {
+  QuantizedActivations q;
+  const auto big = test::random_floats(40 * 96, 11);
+  quantize_activations(big.data(), 40, 96, nullptr, ActQuantSpec{8, 1.0f, 0, false}, q, GetParam());
+  const auto small = test::random_floats(3 * 64, 12);
+  expect_matches_simulation(small, 3, 64, nullptr, ActQuantSpec{4, 1.0f, 0, true}, GetParam(), "reused");
+  quantize_activations(small.data(), 3, 64, nullptr, ActQuantSpec{4, 1.0f, 0, true}, q, GetParam());
+  for (int64_t r = 3; r < q.padded_rows; ++r) {
+    for (int64_t c = 0; c < q.stride; ++c) ASSERT_EQ(q.row(r)[c], 0) << r << "," << c;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Paths, ActQuantPath, ::testing::ValuesIn(test::all_isas()),
+                         [](const auto& info) { return std::string(isa_name(info.param)); });
+
+TEST(ActQuant, BadSpecsThrow) {
+  const auto x = test::random_floats(2 * 64, 1);
+  QuantizedActivations q;
+  EXPECT_THROW(quantize_activations(x.data(), 2, 64, nullptr, ActQuantSpec{1, 1.0f, 0, true}, q, Isa::kScalar), Error);
+  EXPECT_THROW(quantize_activations(x.data(), 2, 64, nullptr, ActQuantSpec{9, 1.0f, 0, true}, q, Isa::kScalar), Error);
+  EXPECT_THROW(quantize_activations(x.data(), 2, 64, nullptr, ActQuantSpec{16, 1.0f, 0, true}, q, Isa::kScalar),
+               Error);
+  EXPECT_THROW(quantize_activations(x.data(), 2, 64, nullptr, ActQuantSpec{4, 0.0f, 0, true}, q, Isa::kScalar), Error);
+  EXPECT_THROW(quantize_activations(x.data(), 2, 64, nullptr, ActQuantSpec{4, 1.0f, 48, true}, q, Isa::kScalar),
+               Error);
+  EXPECT_THROW(quantize_activations(x.data(), 2, 64, nullptr, ActQuantSpec{4, 1.0f, -1, true}, q, Isa::kScalar),
+               Error);
+  OnlineRotation wrong{1, 32, 1, {}};
+  EXPECT_THROW(quantize_activations(x.data(), 2, 64, &wrong, ActQuantSpec{4, 1.0f, 0, true}, q, Isa::kScalar), Error);
+  for (Isa isa : test::all_isas()) {
+    if (!isa_supported(isa)) {
+      EXPECT_THROW(quantize_activations(x.data(), 2, 64, nullptr, ActQuantSpec{4, 1.0f, 0, true}, q, isa), Error);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace quarot

@@ -1,0 +1,340 @@
+#include "kernels/cpu/int_gemm.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/rng.h"
+#include "common/threads.h"
+#include "kernel_test_util.h"
+
+namespace quarot {
+namespace {
+
+// A weight as a quantized file holds it, plus the plain codes for the reference.
+struct TestWeight {
+  int64_t rows = 0, cols = 0, group = 0;
+  int bits = 0;
+  bool symmetric = true;
+  std::vector<int> codes;
+  std::vector<uint8_t> packed;
+  std::vector<float> scales, zeros;
+
+  int64_t g() const { return group == 0 ? cols : group; }
+  int zero(int64_t n, int64_t grp) const {
+    return symmetric ? 1 << (bits - 1) : static_cast<int>(zeros[n * (cols / g()) + grp]);
+  }
+  IntWeightSource source() const {
+    return IntWeightSource{rows, cols, bits, group, packed.data(), scales.data(), symmetric ? nullptr : zeros.data()};
+  }
+};
+
+void pack_codes(TestWeight& w) {
+  const int64_t count = w.rows * w.cols;
+  if (w.bits <= 4) {
+    w.packed.assign((count + 1) / 2, 0);
+    for (int64_t i = 0; i < count; ++i) w.packed[i / 2] |= static_cast<uint8_t>(w.codes[i] << (4 * (i % 2)));
+  } else {
+    w.packed.assign(count, 0);
+    for (int64_t i = 0; i < count; ++i) w.packed[i] = static_cast<uint8_t>(w.codes[i]);
+  }
+}
+
+TestWeight make_weight(int64_t rows, int64_t cols, int bits, int64_t group, bool symmetric, uint64_t seed) {
+  TestWeight w;
+  w.rows = rows;
+  w.cols = cols;
+  w.bits = bits;
+  w.group = group;
+  w.symmetric = symmetric;
+  Rng rng(seed);
+  const int levels = 1 << bits;
+  w.codes.resize(rows * cols);
+  for (auto& c : w.codes) c = static_cast<int>(rng.below(levels));
+  const int64_t groups = cols / w.g();
+  w.scales.resize(rows * groups);
+  for (auto& s : w.scales) s = static_cast<float>(0.005 + 0.02 * rng.uniform());
+  if (!symmetric) {
+    w.zeros.resize(rows * groups);
+    for (auto& z : w.zeros) z = static_cast<float>(rng.below(levels));
+  }
+  pack_codes(w);
+  return w;
+}
+
+QuantizedActivations make_activations(int64_t rows, int64_t cols, int bits, int64_t group, bool symmetric,
+                                      uint64_t seed) {
+  auto x = test::random_floats(rows * cols, seed, -1.0, 1.0);
+  for (int64_t r = 0; r < rows; ++r) x[r * cols + (r * 13) % cols] *= 8.0f;  // an outlier per row
+  QuantizedActivations a;
+  quantize_activations(x.data(), rows, cols, nullptr, ActQuantSpec{bits, 1.0f, group, symmetric}, a, Isa::kScalar);
+  return a;
+}
+
+struct Reference {
+  std::vector<float> y;          // the contract's epilogue on exact integer dots
+  std::vector<double> exact;     // FP64 product of the dequantized operands (+ bias + residual)
+  std::vector<double> tolerance; // float rounding bound of the epilogue
+};
+
+Reference reference(const TestWeight& w, const QuantizedActivations& a, const float* bias, const float* residual) {
+  const int64_t M = a.rows, N = w.rows, K = w.cols;
+  const int64_t kb = std::min(a.group, w.g());
+  const int64_t nb = K / kb;
+  Reference r;
+  r.y.resize(M * N);
+  r.exact.resize(M * N);
+  r.tolerance.resize(M * N);
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t n = 0; n < N; ++n) {
+      float f = 0.0f;
+      double exact = 0.0, magnitude = 0.0;
+      for (int64_t b = 0; b < nb; ++b) {
+        const int64_t ga = b * kb / a.group, gw = b * kb / w.g();
+        const int64_t offset = a.offsets[m * a.groups() + ga];
+        const int64_t zero = w.zero(n, gw);
+        int64_t d = 0;
+        for (int64_t k = b * kb; k < (b + 1) * kb; ++k) d += (a.row(m)[k] - offset) * (w.codes[n * K + k] - zero);
+        const float sa = a.scales[m * a.groups() + ga];
+        const float sw = w.scales[n * (K / w.g()) + gw];
+        f = std::fma(sa * sw, static_cast<float>(d), f);
+        const double term = static_cast<double>(sa) * sw * static_cast<double>(d);
+        exact += term;
+        magnitude += std::fabs(term);
+      }
+      if (bias != nullptr) {
+        f = f + bias[n];
+        exact += bias[n];
+        magnitude += std::fabs(bias[n]);
+      }
+      if (residual != nullptr) {
+        f = f + residual[m * N + n];
+        exact += residual[m * N + n];
+        magnitude += std::fabs(residual[m * N + n]);
+      }
+      r.y[m * N + n] = f;
+      r.exact[m * N + n] = exact;
+      // Each block adds one fma rounding, each product and conversion one more.
+      r.tolerance[m * N + n] = static_cast<double>(nb + 4) * 0x1.0p-24 * magnitude;
+    }
+  }
+  return r;
+}
+
+class IntGemmPath : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    if (!isa_supported(GetParam())) {
+      GTEST_SKIP() << isa_name(GetParam()) << " path not testable here: " << isa_unsupported_reason(GetParam());
+    }
+  }
+
+  // Runs int_gemm on every M and checks the exact and FP64 references.
+  void check(const std::string& name, int64_t N, int64_t K, int wbits, int64_t wgroup, bool wsym, int abits,
+             int64_t agroup, bool asym, const std::vector<int64_t>& ms, uint64_t seed) {
+    const TestWeight w = make_weight(N, K, wbits, wgroup, wsym, seed);
+    const IntGemmWeight packed = pack_int_gemm_weight(w.source(), GetParam());
+    int variant = 0;
+    for (int64_t M : ms) {
+      const QuantizedActivations a = make_activations(M, K, abits, agroup, asym, seed + M);
+      const auto bias = test::random_floats(N, seed + 1, -0.5, 0.5);
+      const auto residual = test::random_floats(M * N, seed + 2, -2.0, 2.0);
+      // Cycle through no epilogue terms, bias only, bias + residual.
+      const float* b = variant % 3 >= 1 ? bias.data() : nullptr;
+      const float* res = variant % 3 == 2 ? residual.data() : nullptr;
+      ++variant;
+      std::vector<float> y(M * N, -777.0f);
+      int_gemm(packed, a, b, res, y.data());
+      const Reference ref = reference(w, a, b, res);
+      int64_t bad = 0;
+      for (int64_t i = 0; i < M * N; ++i) {
+        if (y[i] != ref.y[i] && ++bad <= 5) {
+          ADD_FAILURE() << name << " " << isa_name(GetParam()) << " M=" << M << " (" << i / N << ", " << i % N
+                        << "): " << y[i] << " vs exact-integer reference " << ref.y[i];
+        }
+        if (!(std::fabs(y[i] - ref.exact[i]) <= ref.tolerance[i]) && ++bad <= 5) {
+          ADD_FAILURE() << name << " M=" << M << " (" << i / N << ", " << i % N << "): " << y[i] << " vs FP64 "
+                        << ref.exact[i] << " beyond " << ref.tolerance[i];
+        }
+      }
+      EXPECT_EQ(bad, 0) << name << " M=" << M;
+    }
+  }
+};
+
+const std::vector<int64_t> kAllRows = {1, 2, 3, 4, 5, 6, 7, 8, 17, 64, 513};
+
+TEST_P(IntGemmPath, W4A4PerRowOddShapes) {
+  // K = 100: one block per row that is not a multiple of 8, 64 or any SIMD width.
+  check("W4A4 sym", 33, 100, 4, 0, true, 4, 0, true, kAllRows, 1);
+  check("W4A4 asym", 7, 100, 4, 0, false, 4, 0, false, {1, 5, 17, 64}, 2);
+  check("W4A4 N=1", 1, 72, 4, 0, true, 4, 0, true, {1, 3, 17}, 3);
+}
+
+TEST_P(IntGemmPath, W4A8Grouped) {
+  check("W4A8 wgroup 32", 33, 256, 4, 32, false, 8, 0, true, kAllRows, 4);
+  check("W4A8 wgroup 128 asym act", 17, 384, 4, 128, true, 8, 0, false, {1, 8, 17, 64}, 5);
+}
+
+TEST_P(IntGemmPath, W8A8SaturationFree) {
+  // 8-bit x 8-bit is where vpmaddubsw would saturate: extreme codes in both.
+  check("W8A8 per row", 33, 200, 8, 0, false, 8, 0, false, kAllRows, 6);
+  check("W8A8 group 64", 7, 256, 8, 64, true, 8, 64, true, {1, 6, 17, 64}, 7);
+}
+
+TEST_P(IntGemmPath, MixedGroupSizes) {
+  // Activation groups finer than weight groups, and the other way round.
+  check("A group 32, W per row", 33, 128, 4, 0, true, 4, 32, true, {1, 8, 17, 64}, 8);
+  check("A group 64, W group 128", 7, 256, 4, 128, false, 6, 64, false, {2, 17}, 9);
+  check("A per row, W group 64", 17, 192, 6, 64, false, 4, 0, true, {1, 7, 64}, 10);
+  check("W3A5 group 32", 33, 96, 3, 32, true, 5, 32, false, {1, 4, 17}, 11);
+  check("W2A2", 7, 64, 2, 0, false, 2, 0, true, {1, 17}, 12);
+  check("W7A7", 7, 64, 7, 0, true, 7, 0, false, {1, 17}, 13);
+}
+
+TEST_P(IntGemmPath, LongRows) {
+  // LLaMA-2-70B's FFN width; per-row blocks of 28672 products.
+  check("W4A8 K=28672", 7, 28672, 4, 0, true, 8, 0, true, {1, 3, 17}, 14);
+  check("W8A8 K=28672", 17, 28672, 8, 0, false, 8, 0, false, {2, 9}, 15);
+}
+
+TEST_P(IntGemmPath, NearInt32LimitIsExact) {
+  // Every product at the extreme: d = 28672 * 255 * 255 = 1864396800 < 2^31.
+  const int64_t K = 28672;
+  TestWeight w;
+  w.rows = 3;
+  w.cols = K;
+  w.bits = 8;
+  w.symmetric = false;
+  w.codes.assign(3 * K, 255);
+  w.scales = {1.0f, 1.0f, 1.0f};
+  w.zeros = {0.0f, 0.0f, 255.0f};  // the third row: (code - zero) = 0
+  pack_codes(w);
+  QuantizedActivations a;
+  const std::vector<float> x(K, 1.0f);
+  quantize_activations(x.data(), 1, K, nullptr, ActQuantSpec{8, 1.0f, 0, false}, a, Isa::kScalar);
+  ASSERT_EQ(a.offsets[0], 0);  // lo = 0, so codes are all 255 and the zero point 0
+  ASSERT_EQ(a.row(0)[0], 255);
+  std::vector<float> y(3);
+  int_gemm(pack_int_gemm_weight(w.source(), GetParam()), a, nullptr, nullptr, y.data());
+  const float s = a.scales[0];
+  EXPECT_EQ(y[0], s * static_cast<float>(1864396800));
+  EXPECT_EQ(y[1], s * static_cast<float>(1864396800));
+  EXPECT_EQ(y[2], 0.0f);
+}
+
+TEST_P(IntGemmPath, ResultsDoNotDependOnThreadCount) {
+  const TestWeight w = make_weight(70, 256, 4, 64, false, 21);
+  const IntGemmWeight packed = pack_int_gemm_weight(w.source(), GetParam());
+  for (int64_t M : {3, 130}) {
+    const QuantizedActivations a = make_activations(M, 256, 4, 0, true, 22);
+    std::vector<float> one(M * 70), many(M * 70);
+    const int saved = num_threads();
+    set_num_threads(1);
+    int_gemm(packed, a, nullptr, nullptr, one.data());
+    set_num_threads(3);
+    int_gemm(packed, a, nullptr, nullptr, many.data());
+    set_num_threads(saved);
+    EXPECT_EQ(0, std::memcmp(one.data(), many.data(), one.size() * sizeof(float))) << "M=" << M;
+  }
+}
+
+TEST_P(IntGemmPath, ResidualMayAliasOutput) {
+  const TestWeight w = make_weight(33, 128, 4, 0, true, 31);
+  const IntGemmWeight packed = pack_int_gemm_weight(w.source(), GetParam());
+  const QuantizedActivations a = make_activations(9, 128, 4, 0, true, 32);
+  const auto bias = test::random_floats(33, 33);
+  auto y = test::random_floats(9 * 33, 34);
+  const Reference ref = reference(w, a, bias.data(), y.data());
+  int_gemm(packed, a, bias.data(), y.data(), y.data());
+  EXPECT_EQ(y, ref.y);
+}
+
+INSTANTIATE_TEST_SUITE_P(Paths, IntGemmPath, ::testing::ValuesIn(test::all_isas()),
+                         [](const auto& info) { return std::string(isa_name(info.param)); });
+
+TEST(IntGemm, PathNamesTheKernel) {
+  const TestWeight w = make_weight(16, 64, 4, 0, true, 41);
+  const IntGemmWeight scalar = pack_int_gemm_weight(w.source(), Isa::kScalar);
+  EXPECT_STREQ(int_gemm_path(scalar, 1), "scalar");
+  if (isa_supported(Isa::kAvx2)) {
+    const IntGemmWeight avx2 = pack_int_gemm_weight(w.source(), Isa::kAvx2);
+    EXPECT_STREQ(int_gemm_path(avx2, 1), "avx2 gemv");
+    EXPECT_STREQ(int_gemm_path(avx2, 64), "avx2");
+  }
+}
+
+TEST(IntGemm, BadWeightsThrow) {
+  TestWeight w = make_weight(4, 64, 4, 0, true, 51);
+  auto expect_bad = [](IntWeightSource s, const char* what) {
+    EXPECT_THROW(pack_int_gemm_weight(s, Isa::kScalar), Error) << what;
+  };
+  IntWeightSource s = w.source();
+  s.rows = 0;
+  expect_bad(s, "no rows");
+  s = w.source();
+  s.bits = 9;
+  expect_bad(s, "9 bits");
+  s.bits = 1;
+  expect_bad(s, "1 bit");
+  s = w.source();
+  s.group = 48;
+  expect_bad(s, "group does not divide");
+  s = w.source();
+  s.packed_codes = nullptr;
+  expect_bad(s, "no codes");
+  // A 3-bit weight whose nibble holds 9.
+  TestWeight w3 = make_weight(4, 64, 3, 0, true, 52);
+  w3.packed[5] = 0x9;
+  expect_bad(w3.source(), "code out of range");
+  TestWeight wa = make_weight(4, 64, 4, 32, false, 53);
+  wa.zeros[3] = 2.5f;
+  expect_bad(wa.source(), "fractional zero point");
+  wa.zeros[3] = 16.0f;
+  expect_bad(wa.source(), "zero point out of range");
+  wa.zeros[3] = -1.0f;
+  expect_bad(wa.source(), "negative zero point");
+  wa.zeros[3] = 1.0f;
+  wa.scales[2] = std::nanf("");
+  expect_bad(wa.source(), "NaN scale");
+  for (Isa isa : test::all_isas()) {
+    if (!isa_supported(isa)) {
+      EXPECT_THROW(pack_int_gemm_weight(w.source(), isa), Error) << isa_name(isa);
+    }
+  }
+}
+
+TEST(IntGemm, MismatchedOperandsThrow) {
+  const TestWeight w = make_weight(8, 96, 4, 32, true, 61);
+  const Isa isa = detected_isa();
+  const IntGemmWeight packed = pack_int_gemm_weight(w.source(), isa);
+  std::vector<float> y(64 * 8);
+  // Columns differ.
+  EXPECT_THROW(int_gemm(packed, make_activations(2, 64, 4, 0, true, 1), nullptr, nullptr, y.data()), Error);
+  // Groups 48 and 32 do not nest.
+  EXPECT_THROW(int_gemm(packed, make_activations(2, 96, 4, 48, true, 2), nullptr, nullptr, y.data()), Error);
+  // Never quantized.
+  EXPECT_THROW(int_gemm(packed, QuantizedActivations{}, nullptr, nullptr, y.data()), Error);
+  // An unpacked weight.
+  EXPECT_THROW(int_gemm(IntGemmWeight{}, make_activations(2, 96, 4, 0, true, 3), nullptr, nullptr, y.data()), Error);
+  // Blocks of 40000 8-bit x 8-bit products could overflow int32.
+  const TestWeight wide = make_weight(1, 40000, 8, 0, true, 62);
+  const IntGemmWeight wide_packed = pack_int_gemm_weight(wide.source(), isa);
+  EXPECT_THROW(int_gemm(wide_packed, make_activations(1, 40000, 8, 0, true, 4), nullptr, nullptr, y.data()), Error);
+  // The same block with 4-bit activations is fine.
+  EXPECT_NO_THROW(int_gemm(wide_packed, make_activations(1, 40000, 4, 0, true, 5), nullptr, nullptr, y.data()));
+  // Activation groups of 4 inside per-row weight blocks: SIMD blocks start on 8 positions.
+  if (isa != Isa::kScalar) {
+    const TestWeight w64 = make_weight(8, 64, 4, 0, true, 63);
+    EXPECT_THROW(int_gemm(pack_int_gemm_weight(w64.source(), isa), make_activations(2, 64, 4, 4, true, 6), nullptr,
+                          nullptr, y.data()),
+                 Error);
+  }
+}
+
+}  // namespace
+}  // namespace quarot
