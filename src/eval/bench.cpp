@@ -1,21 +1,265 @@
 #include "eval/bench.h"
 
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
-#include <vector>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <utility>
 
 #include "common/error.h"
 #include "common/rng.h"
+#include "common/threads.h"
+#include "kernels/cpu/cpu_features.h"
 
 namespace quarot {
 namespace {
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
+
+// A /proc/self/status field in bytes ("VmHWM", "VmRSS"); 0 where unavailable.
+int64_t proc_status_bytes(const char* field) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  const std::string key = std::string(field) + ":";
+  while (std::getline(f, line))
+    if (line.rfind(key, 0) == 0) return std::atoll(line.c_str() + key.size()) * 1024;  // reported in kB
+  return 0;
+}
+
+// Size of the weights on disk: the file, or the files of a checkpoint directory.
+int64_t model_file_bytes(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) {
+    const auto n = fs::file_size(path, ec);
+    return ec ? 0 : static_cast<int64_t>(n);
+  }
+  int64_t total = 0;
+  for (const auto& e : fs::directory_iterator(path, ec))
+    if (e.is_regular_file(ec) && e.path().extension() == ".safetensors") total += static_cast<int64_t>(e.file_size(ec));
+  return total;
+}
+
+// ---- length-prefixed JSON messages over pipes
+
+void write_all(int fd, const void* p, size_t n) {
+  const char* c = static_cast<const char*>(p);
+  while (n > 0) {
+    const ssize_t w = ::write(fd, c, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) fail("bench: writing to a worker process failed: {}", std::strerror(errno));
+    c += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+// False on end of file before the first byte.
+bool read_all(int fd, void* p, size_t n) {
+  char* c = static_cast<char*>(p);
+  size_t got = 0;
+  while (got < n) {
+    const ssize_t r = ::read(fd, c + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) fail("bench: reading from a worker process failed: {}", std::strerror(errno));
+    if (r == 0) {
+      if (got == 0) return false;
+      fail("bench: a worker process sent a truncated message");
+    }
+    got += static_cast<size_t>(r);
+  }
+  return true;
+}
+
+void send_json(int fd, const nlohmann::json& j) {
+  const std::string s = j.dump();
+  const uint64_t n = s.size();
+  write_all(fd, &n, sizeof n);
+  write_all(fd, s.data(), s.size());
+}
+
+bool recv_json(int fd, nlohmann::json& j) {
+  uint64_t n = 0;
+  if (!read_all(fd, &n, sizeof n)) return false;
+  if (n > (uint64_t{1} << 30)) fail("bench: a worker process sent a message of {} bytes", n);
+  std::string s(n, '\0');
+  if (n > 0 && !read_all(fd, s.data(), n)) fail("bench: a worker process sent a truncated message");
+  j = nlohmann::json::parse(s);
+  return true;
+}
+
+// ---- one model, inside its process
+
+class ModelRunner {
+ public:
+  ModelRunner(const std::string& name, const ModelOpener& open, const BenchOptions& opt) : opt_(opt) {
+    const auto t0 = std::chrono::steady_clock::now();
+    s_ = open(name);
+    const LlamaConfig& c = s_.model->config();
+    if (opt.prefill_tokens + opt.decode_tokens > c.max_context)
+      fail("bench: {}: {} + {} tokens exceed the model's context of {}", name, opt.prefill_tokens, opt.decode_tokens,
+           c.max_context);
+    Rng rng(1234);
+    prompt_.resize(opt.prefill_tokens);
+    for (auto& t : prompt_) t = static_cast<int32_t>(rng.below(c.vocab_size));
+    cache_ = s_.model->make_cache(opt.prefill_tokens + opt.decode_tokens);
+    // Warm-up: page the weights in, size the scratch buffers, start the threads.
+    s_.model->forward(prompt_.data(), std::min<int64_t>(16, opt.prefill_tokens), cache_, logits_, false);
+    decode(prompt_.back(), 2);
+    cache_.clear();
+    load_seconds_ = seconds_since(t0);
+  }
+
+  nlohmann::json info() const {
+    const DecodeTraffic t = decode_traffic(*s_.model, cache_);
+    return {{"path", s_.path},
+            {"description", s_.description},
+            {"backend", s_.backend ? s_.backend->name() : std::string("unknown")},
+            {"file_bytes", model_file_bytes(s_.path)},
+            {"rss_after_load_bytes", proc_status_bytes("VmRSS")},
+            {"load_seconds", load_seconds_},
+            {"weight_bytes", t.weight_bytes},
+            {"kv_bytes_per_position", t.kv_bytes_per_position},
+            {"prefill_flops_per_token", prefill_flops_per_token(s_.model->config(), opt_.prefill_tokens)}};
+  }
+
+  // Prefill, decode after the prompt, decode from an empty cache: seconds each.
+  nlohmann::json repetition() {
+    cache_.clear();
+    auto t0 = std::chrono::steady_clock::now();
+    s_.model->forward(prompt_.data(), opt_.prefill_tokens, cache_, logits_, false);
+    const double prefill = seconds_since(t0);
+    const int32_t next = argmax();
+    t0 = std::chrono::steady_clock::now();
+    decode(next, opt_.decode_tokens);
+    const double after = seconds_since(t0);
+    cache_.clear();
+    t0 = std::chrono::steady_clock::now();
+    decode(prompt_.front(), opt_.decode_tokens);
+    const double empty = seconds_since(t0);
+    return {{"prefill_s", prefill}, {"decode_after_prompt_s", after}, {"decode_empty_s", empty}};
+  }
+
+ private:
+  int32_t argmax() const {
+    return static_cast<int32_t>(std::max_element(logits_.begin(), logits_.end()) - logits_.begin());
+  }
+  // Greedy decoding of n tokens; the argmax is part of the timed step.
+  void decode(int32_t token, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+      s_.model->forward(&token, 1, cache_, logits_, false);
+      token = argmax();
+    }
+  }
+
+  BenchOptions opt_;
+  ModelSession s_;
+  std::vector<int32_t> prompt_;
+  KvCache cache_;
+  std::vector<float> logits_;
+  double load_seconds_ = 0;
+};
+
+// ---- child processes
+
+// A forked worker: commands go down one pipe, JSON replies come up the other.
+class Worker {
+ public:
+  // Runs body(command_fd, reply_fd) in a child process that exits with its return code.
+  template <typename Body>
+  explicit Worker(Body&& body) {
+    int down[2], up[2];
+    if (::pipe(down) != 0) fail("bench: pipe: {}", std::strerror(errno));
+    if (::pipe(up) != 0) {
+      ::close(down[0]);
+      ::close(down[1]);
+      fail("bench: pipe: {}", std::strerror(errno));
+    }
+    std::fflush(nullptr);  // nothing buffered may be written twice
+    pid_ = ::fork();
+    if (pid_ < 0) {
+      for (int fd : {down[0], down[1], up[0], up[1]}) ::close(fd);
+      fail("bench: fork: {}", std::strerror(errno));
+    }
+    if (pid_ == 0) {
+      ::close(down[1]);
+      ::close(up[0]);
+      int code = 1;
+      try {
+        code = body(down[0], up[1]);
+      } catch (const std::exception& e) {
+        try {
+          send_json(up[1], {{"error", e.what()}});
+        } catch (...) {
+        }
+      }
+      std::fflush(nullptr);
+      ::_exit(code);  // no atexit handlers or destructors of the parent's objects
+    }
+    ::close(down[0]);
+    ::close(up[1]);
+    to_ = down[1];
+    from_ = up[0];
+  }
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+  ~Worker() {
+    if (to_ >= 0) ::close(to_);
+    if (from_ >= 0) ::close(from_);
+    if (pid_ > 0) {
+      if (!finished_) ::kill(pid_, SIGKILL);  // abandoned mid-way (an error elsewhere)
+      int status = 0;
+      while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+      }
+    }
+  }
+
+  void command(char c) const { write_all(to_, &c, 1); }
+  // The next reply; throws Error naming `who` on an error reply or a dead worker.
+  nlohmann::json reply(const std::string& who) const {
+    nlohmann::json j;
+    if (!recv_json(from_, j)) fail("bench: the process running {} ended unexpectedly", who);
+    if (j.contains("error")) throw Error(j["error"].get<std::string>());
+    return j;
+  }
+  void mark_finished() { finished_ = true; }
+
+ private:
+  pid_t pid_ = -1;
+  int to_ = -1, from_ = -1;
+  bool finished_ = false;
+};
+
+int model_worker(int cmd_fd, int reply_fd, const std::string& name, const ModelOpener& open,
+                 const BenchOptions& opt) {
+  ModelRunner runner(name, open, opt);
+  send_json(reply_fd, runner.info());
+  char c = 0;
+  while (read_all(cmd_fd, &c, 1)) {
+    if (c == 'r') {
+      send_json(reply_fd, runner.repetition());
+    } else if (c == 'q') {
+      send_json(reply_fd, {{"peak_rss_bytes", proc_status_bytes("VmHWM")}});
+      return 0;
+    }
+  }
+  return 0;  // the parent went away
+}
+
 }  // namespace
 
-double measure_read_bandwidth_gbs() {
-  const int64_t n = int64_t{1} << 27;  // 512 MiB of floats
+double measure_read_bandwidth_gbs(int64_t bytes) {
+  const int64_t n = std::max<int64_t>(16, bytes / static_cast<int64_t>(sizeof(float)) / 16 * 16);
   std::vector<float> buf(n);
 #pragma omp parallel for
   for (int64_t i = 0; i < n; ++i) buf[i] = static_cast<float>(i & 1023);
@@ -43,48 +287,96 @@ double measure_read_bandwidth_gbs() {
   return best;
 }
 
-BenchResult run_bench(const LlamaModel& model, const BenchOptions& opt) {
+DecodeTraffic decode_traffic(const LlamaModel& model, const KvCache& cache) {
+  // The CPU backend packs every linear (lm_head included) as FP32, whatever the
+  // file stores: the simulated reference reads 4 bytes per weight. An integer
+  // backend will have to report its own packed bytes here.
   const LlamaConfig& c = model.config();
+  const double layer_params = static_cast<double>(c.hidden * (c.q_dim() + 2 * c.kv_dim()) + c.q_dim() * c.hidden +
+                                                  3 * c.hidden * c.intermediate);
+  const double small = static_cast<double>(2 * c.hidden) + (c.qkv_bias ? c.q_dim() + 2 * c.kv_dim() : 0);
+  DecodeTraffic t;
+  t.weight_bytes = 4.0 * (c.n_layers * (layer_params + small) + static_cast<double>(c.vocab_size) * c.hidden +
+                          2.0 * c.hidden);  // + output norm and one embedding row
+  // The KV cache as the backend stores it.
+  t.kv_bytes_per_position =
+      cache.capacity() > 0 ? static_cast<double>(cache.bytes()) / static_cast<double>(cache.capacity()) : 0.0;
+  return t;
+}
+
+double prefill_flops_per_token(const LlamaConfig& c, int64_t prompt_tokens) {
+  const double layer_params = static_cast<double>(c.hidden * (c.q_dim() + 2 * c.kv_dim()) + c.q_dim() * c.hidden +
+                                                  3 * c.hidden * c.intermediate);
+  // Q.K and P.V: 2 * head_dim multiply-adds each per head and key; a causal prompt
+  // sees (P + 1) / 2 keys per token on average. lm_head runs for the last token only.
+  const double attention = 2.0 * 2.0 * static_cast<double>(c.n_heads * c.head_dim) * (prompt_tokens + 1) / 2.0;
+  return c.n_layers * (2.0 * layer_params + attention) +
+         2.0 * static_cast<double>(c.vocab_size * c.hidden) / static_cast<double>(prompt_tokens);
+}
+
+BenchReport run_bench(const std::vector<std::string>& models, const ModelOpener& open, const BenchOptions& opt) {
+  if (models.empty()) fail("bench: no model given");
   BenchOptions::kTokens.check(opt.prefill_tokens, "bench prefill tokens");
   BenchOptions::kTokens.check(opt.decode_tokens, "bench decode tokens");
   BenchOptions::kRepeats.check(opt.repeats, "bench repeats");
-  if (opt.prefill_tokens + opt.decode_tokens > c.max_context)
-    fail("bench: {} + {} tokens exceed the model's context of {}", opt.prefill_tokens, opt.decode_tokens,
-         c.max_context);
-  Rng rng(1234);
-  std::vector<int32_t> prompt(opt.prefill_tokens);
-  for (auto& t : prompt) t = static_cast<int32_t>(rng.below(c.vocab_size));
-  BenchResult r;
-  std::vector<float> logits;
-  KvCache cache = model.make_cache(opt.prefill_tokens + opt.decode_tokens);
-  // Warm-up (page in weights, allocate scratch).
-  model.forward(prompt.data(), std::min<int64_t>(16, opt.prefill_tokens), cache, logits, false);
-  double best = 1e30;
-  for (int rep = 0; rep < std::max(1, opt.repeats); ++rep) {
-    cache.clear();
-    const auto t0 = std::chrono::steady_clock::now();
-    model.forward(prompt.data(), opt.prefill_tokens, cache, logits, false);
-    best = std::min(best, seconds_since(t0));
-  }
-  r.prefill_tokens_per_s = opt.prefill_tokens / best;
-  const double linear_params = static_cast<double>(
-      c.n_layers * (c.hidden * (c.q_dim() + 2 * c.kv_dim()) + c.q_dim() * c.hidden + 3 * c.hidden * c.intermediate) +
-      c.vocab_size * c.hidden);
-  const double attn_flops = 2.0 * 2.0 * c.n_layers * c.n_heads * c.head_dim * (opt.prefill_tokens / 2.0);
-  r.prefill_gflops = r.prefill_tokens_per_s * (2.0 * linear_params + attn_flops) / 1e9;
+  BenchReport rep;
+  rep.cpu = cpu_description();
+  rep.threads = num_threads();
+  rep.prefill_tokens = opt.prefill_tokens;
+  rep.decode_tokens = opt.decode_tokens;
+  rep.repeats = opt.repeats;
+  rep.method =
+      "each model loaded and run in a child process of its own, one at a time, repetitions interleaved "
+      "model by model; peak_rss_bytes is that process's VmHWM (weights, mapped file pages, KV cache, scratch)";
 
-  int32_t next = prompt.back();
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t i = 0; i < opt.decode_tokens; ++i) {
-    model.forward(&next, 1, cache, logits, false);
-    next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  // One model loads at a time, so a load does not disturb another's measurements.
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (const std::string& name : models) {
+    workers.push_back(std::make_unique<Worker>(
+        [&](int cmd_fd, int reply_fd) { return model_worker(cmd_fd, reply_fd, name, open, opt); }));
+    const nlohmann::json info = workers.back()->reply(name);
+    ModelBenchResult m;
+    m.model = name;
+    m.path = info.at("path").get<std::string>();
+    m.description = info.at("description").get<std::string>();
+    m.backend = info.at("backend").get<std::string>();
+    m.file_bytes = info.at("file_bytes").get<int64_t>();
+    m.rss_after_load_bytes = info.at("rss_after_load_bytes").get<int64_t>();
+    m.load_seconds = info.at("load_seconds").get<double>();
+    m.traffic.weight_bytes = info.at("weight_bytes").get<double>();
+    m.traffic.kv_bytes_per_position = info.at("kv_bytes_per_position").get<double>();
+    m.prefill_flops_per_token = info.at("prefill_flops_per_token").get<double>();
+    rep.models.push_back(std::move(m));
   }
-  r.decode_tokens_per_s = opt.decode_tokens / seconds_since(t0);
-  const double avg_ctx = opt.prefill_tokens + opt.decode_tokens / 2.0;
-  r.decode_bytes_per_token = linear_params * sizeof(float) + 2.0 * c.n_layers * c.kv_dim() * avg_ctx * sizeof(float);
-  r.memory_bandwidth_gbs = measure_read_bandwidth_gbs();
-  r.decode_bandwidth_bound_tokens_per_s = r.memory_bandwidth_gbs * 1e9 / r.decode_bytes_per_token;
-  return r;
+  {
+    // The bandwidth buffer is large: its own process gives the memory back at once.
+    Worker bw([&](int, int reply_fd) {
+      send_json(reply_fd, {{"gbs", measure_read_bandwidth_gbs(opt.bandwidth_buffer_bytes)}});
+      return 0;
+    });
+    rep.read_bandwidth_gbs = bw.reply("the bandwidth measurement").at("gbs").get<double>();
+    bw.mark_finished();
+  }
+
+  std::vector<std::vector<double>> prefill(models.size()), after(models.size()), empty(models.size());
+  for (int r = 0; r < opt.repeats; ++r) {
+    for (size_t i = 0; i < models.size(); ++i) {
+      workers[i]->command('r');
+      const nlohmann::json t = workers[i]->reply(models[i]);
+      prefill[i].push_back(t.at("prefill_s").get<double>());
+      after[i].push_back(t.at("decode_after_prompt_s").get<double>());
+      empty[i].push_back(t.at("decode_empty_s").get<double>());
+    }
+  }
+  for (size_t i = 0; i < models.size(); ++i) {
+    workers[i]->command('q');
+    rep.models[i].peak_rss_bytes = workers[i]->reply(models[i]).at("peak_rss_bytes").get<int64_t>();
+    workers[i]->mark_finished();
+    rep.models[i].prefill = rates_from_seconds(opt.prefill_tokens, prefill[i]);
+    rep.models[i].decode_after_prompt = rates_from_seconds(opt.decode_tokens, after[i]);
+    rep.models[i].decode_empty = rates_from_seconds(opt.decode_tokens, empty[i]);
+  }
+  return rep;
 }
 
 }  // namespace quarot

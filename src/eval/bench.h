@@ -1,11 +1,23 @@
 #pragma once
-// End-to-end throughput of a model: prefill tokens/s on a prompt of N tokens and
-// decode tokens/s over M new tokens, compared with the memory-bandwidth limit
-// (decode must read every weight once per token).
+// End-to-end throughput of one or several models, side by side: prefill tokens/s on
+// a prompt of N tokens, decode tokens/s over M new tokens after that prompt and from
+// an empty context, peak memory, file size, and the bytes a decoded token reads
+// against the measured memory bandwidth (decode must read every weight once per
+// token). The figures and JSON are in eval/bench_report.h.
+//
+// Isolation: every model is loaded and run in a child process of its own (fork), so
+// its peak RSS is its own and one model's pages or caches do not count for another;
+// the parent only sends "run one repetition" and collects the timings, model after
+// model (A B C A B C ...), so slow drifts of the machine hit every model alike. The
+// memory bandwidth is measured in another child.
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "common/value_range.h"
+#include "eval/bench_report.h"
+#include "eval/model_session.h"
 #include "model/llama_model.h"
 
 namespace quarot {
@@ -16,21 +28,31 @@ struct BenchOptions {
 
   int64_t prefill_tokens = 512;
   int64_t decode_tokens = 128;
-  int repeats = 3;  // best-of for prefill
+  int repeats = 3;  // interleaved repetitions; the median is reported
+  int64_t bandwidth_buffer_bytes = int64_t{512} << 20;  // far beyond the caches
 };
 
-struct BenchResult {
-  double prefill_tokens_per_s = 0.0;
-  double decode_tokens_per_s = 0.0;
-  double decode_bytes_per_token = 0.0;  // weights + KV cache read per decoded token
-  double memory_bandwidth_gbs = 0.0;    // measured read bandwidth, all threads
-  double decode_bandwidth_bound_tokens_per_s = 0.0;
-  double prefill_gflops = 0.0;
-};
+// Multi-threaded streaming read of a buffer of `bytes` (much larger than the
+// caches), best of three, GB/s.
+double measure_read_bandwidth_gbs(int64_t bytes = int64_t{512} << 20);
 
-// Multi-threaded streaming read of a buffer much larger than the caches, GB/s.
-double measure_read_bandwidth_gbs();
+// Bytes one decoded token reads from `model`'s packed weights and, per cached
+// position, from `cache` (one of the model's caches).
+DecodeTraffic decode_traffic(const LlamaModel& model, const KvCache& cache);
 
-BenchResult run_bench(const LlamaModel& model, const BenchOptions& opt);
+// Floating-point operations of one prefill token (linear layers and attention over
+// a prompt of `prompt_tokens`), for the GFLOP/s figure.
+double prefill_flops_per_token(const LlamaConfig& c, int64_t prompt_tokens);
+
+// Opens a model by the name the user gave (runs in the child process).
+using ModelOpener = std::function<ModelSession(const std::string& name)>;
+
+// Benchmarks `models` (names for `open`) and returns the report (baseline index 0;
+// the caller may change it). Forks: call it before this process has run an OpenMP
+// parallel region (the GNU OpenMP runtime does not survive a fork after its threads
+// have started), which holds for a process that only benchmarks. Throws Error naming
+// the model when one cannot be opened, is too short for the token counts, or its
+// process dies.
+BenchReport run_bench(const std::vector<std::string>& models, const ModelOpener& open, const BenchOptions& opt);
 
 }  // namespace quarot

@@ -1,0 +1,217 @@
+// The untimed parts of the multi-model benchmark: model lists, baseline choice,
+// summaries, ratios, bytes per token, the JSON shape, and the worker-process
+// protocol on a tiny synthetic model (its figures are only checked for sanity,
+// never against a time).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "common/error.h"
+#include "common/threads.h"
+#include "eval/bench.h"
+#include "eval/bench_report.h"
+#include "kernels/backend.h"
+
+namespace quarot {
+namespace {
+
+TEST(BenchModelList, SplitsCommasAndRepeatedEntries) {
+  EXPECT_EQ(split_model_list({"a,b", "c"}), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(split_model_list({" a , b "}), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(split_model_list({"x.gguf"}), (std::vector<std::string>{"x.gguf"}));
+  // The same model twice is allowed (a check of the measurement noise).
+  EXPECT_EQ(split_model_list({"a", "a"}).size(), 2u);
+}
+
+TEST(BenchModelList, RejectsEmptyNames) {
+  EXPECT_THROW(split_model_list({}), Error);
+  EXPECT_THROW(split_model_list({""}), Error);
+  EXPECT_THROW(split_model_list({"a,,b"}), Error);
+  EXPECT_THROW(split_model_list({"a,"}), Error);
+  EXPECT_THROW(split_model_list({" "}), Error);
+}
+
+TEST(BenchBaseline, DefaultsToFirstAndFindsByName) {
+  const std::vector<std::string> m{"fp", "w4", "w8", "w4"};
+  EXPECT_EQ(baseline_index(m, ""), 0u);
+  EXPECT_EQ(baseline_index(m, "w8"), 2u);
+  EXPECT_EQ(baseline_index(m, "w4"), 1u);  // the first of equal names
+  try {
+    baseline_index(m, "nope");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("nope"), std::string::npos);
+  }
+}
+
+TEST(BenchSummary, MedianBestAndRates) {
+  const RateSummary odd = rates_from_seconds(100, {2.0, 1.0, 4.0});
+  EXPECT_EQ(odd.all, (std::vector<double>{50.0, 100.0, 25.0}));  // order of measurement kept
+  EXPECT_DOUBLE_EQ(odd.median(), 50.0);
+  EXPECT_DOUBLE_EQ(odd.best(), 100.0);
+  const RateSummary even = rates_from_seconds(10, {1.0, 2.0, 0.5, 0.25});
+  EXPECT_DOUBLE_EQ(even.median(), (10.0 + 20.0) / 2.0);
+  EXPECT_THROW(rates_from_seconds(10, {1.0, 0.0}), Error);
+  EXPECT_THROW(rates_from_seconds(10, {-1.0}), Error);
+  EXPECT_THROW(rates_from_seconds(0, {1.0}), Error);
+}
+
+TEST(BenchTraffic, MeanContextOfTheDecodeSteps) {
+  DecodeTraffic t;
+  t.weight_bytes = 1000;
+  t.kv_bytes_per_position = 10;
+  // One step from an empty cache attends to its own position only.
+  EXPECT_DOUBLE_EQ(t.bytes_per_token(0, 1), 1010.0);
+  // Steps over contexts 6, 7, 8, 9 (after a prompt of 5): mean 7.5 positions.
+  EXPECT_DOUBLE_EQ(t.bytes_per_token(5, 4), 1000.0 + 75.0);
+}
+
+TEST(BenchTraffic, Fp32ModelReadsFourBytesPerParameter) {
+  const LlamaConfig c = tiny_test_config();
+  const LlamaModel model(make_synthetic_model(c, 3), RuntimeRecipe{}, make_cpu_backend());
+  const DecodeTraffic t = decode_traffic(model, model.make_cache(16));
+  const double layer = c.hidden * (c.q_dim() + 2 * c.kv_dim()) + c.q_dim() * c.hidden + 3 * c.hidden * c.intermediate;
+  const double lm_head = static_cast<double>(c.vocab_size) * c.hidden;
+  // Linear weights dominate; norms and one embedding row add a little, never less.
+  EXPECT_GE(t.weight_bytes, 4.0 * (c.n_layers * layer + lm_head));
+  EXPECT_LE(t.weight_bytes, 4.0 * (c.n_layers * layer + lm_head) + 4.0 * (2 * c.n_layers + 2) * c.hidden + 1);
+  EXPECT_DOUBLE_EQ(t.kv_bytes_per_position, 4.0 * 2 * c.n_layers * c.kv_dim());
+}
+
+ModelBenchResult fake_result(const std::string& name, double prefill_s, double decode_s, int64_t file, int64_t rss) {
+  ModelBenchResult m;
+  m.model = name;
+  m.path = name + ".file";
+  m.backend = "test-backend";
+  m.file_bytes = file;
+  m.peak_rss_bytes = rss;
+  m.traffic.weight_bytes = 1e6;
+  m.traffic.kv_bytes_per_position = 100;
+  m.prefill_flops_per_token = 1e6;
+  m.prefill = rates_from_seconds(512, {prefill_s, prefill_s * 2, prefill_s / 2});
+  m.decode_after_prompt = rates_from_seconds(128, {decode_s});
+  m.decode_empty = rates_from_seconds(128, {decode_s / 2});
+  return m;
+}
+
+TEST(BenchReportJson, RatiosToTheChosenBaselineAndShape) {
+  BenchReport r;
+  r.cpu = "test cpu";
+  r.threads = 2;
+  r.prefill_tokens = 512;
+  r.decode_tokens = 128;
+  r.repeats = 3;
+  r.read_bandwidth_gbs = 10.0;
+  r.models = {fake_result("fp", 1.0, 4.0, 400, 800), fake_result("w4", 0.25, 1.0, 100, 200)};
+  r.baseline = 0;
+  nlohmann::json j = bench_report_json(r);
+  EXPECT_EQ(j["cpu"], "test cpu");
+  EXPECT_EQ(j["baseline"], "fp");
+  ASSERT_EQ(j["models"].size(), 2u);
+  const auto& w4 = j["models"][1];
+  EXPECT_EQ(w4["backend"], "test-backend");
+  EXPECT_DOUBLE_EQ(w4["prefill"]["tokens_per_s"].get<double>(), 512 / 0.25);
+  EXPECT_EQ(w4["prefill"]["tokens_per_s_all"].size(), 3u);
+  EXPECT_DOUBLE_EQ(w4["prefill"]["gflops"].get<double>(), 512 / 0.25 * 1e6 / 1e9);
+  EXPECT_DOUBLE_EQ(w4["ratio_to_baseline"]["prefill"].get<double>(), 4.0);
+  EXPECT_DOUBLE_EQ(w4["ratio_to_baseline"]["decode_after_prompt"].get<double>(), 4.0);
+  EXPECT_DOUBLE_EQ(w4["ratio_to_baseline"]["decode_empty"].get<double>(), 4.0);
+  EXPECT_DOUBLE_EQ(w4["ratio_to_baseline"]["file_bytes"].get<double>(), 0.25);
+  EXPECT_DOUBLE_EQ(w4["ratio_to_baseline"]["peak_rss_bytes"].get<double>(), 0.25);
+  EXPECT_DOUBLE_EQ(j["models"][0]["ratio_to_baseline"]["prefill"].get<double>(), 1.0);
+  // Decode after the prompt: mean context 512 + 64.5 positions.
+  const auto& d = w4["decode_after_prompt"];
+  EXPECT_EQ(d["context"], 512);
+  EXPECT_DOUBLE_EQ(d["bytes_per_token"].get<double>(), 1e6 + 100 * 576.5);
+  EXPECT_DOUBLE_EQ(d["bandwidth_bound_tokens_per_s"].get<double>(), 10e9 / (1e6 + 100 * 576.5));
+  EXPECT_DOUBLE_EQ(d["fraction_of_bandwidth_bound"].get<double>(), 128.0 / (10e9 / (1e6 + 100 * 576.5)));
+  EXPECT_DOUBLE_EQ(w4["decode_empty"]["bytes_per_token"].get<double>(), 1e6 + 100 * 64.5);
+
+  r.baseline = 1;
+  j = bench_report_json(r);
+  EXPECT_EQ(j["baseline"], "w4");
+  EXPECT_DOUBLE_EQ(j["models"][0]["ratio_to_baseline"]["prefill"].get<double>(), 0.25);
+  r.baseline = 2;
+  EXPECT_THROW(bench_report_json(r), Error);
+}
+
+TEST(BenchReportJson, UnmeasuredBaselineGivesNullRatios) {
+  BenchReport r;
+  r.prefill_tokens = 512;
+  r.decode_tokens = 128;
+  r.read_bandwidth_gbs = 10.0;
+  r.models = {fake_result("a", 1.0, 1.0, 0, 0), fake_result("b", 1.0, 1.0, 10, 10)};
+  const nlohmann::json j = bench_report_json(r);
+  EXPECT_TRUE(j["models"][1]["ratio_to_baseline"]["file_bytes"].is_null());
+  EXPECT_TRUE(j["models"][1]["ratio_to_baseline"]["peak_rss_bytes"].is_null());
+}
+
+// The worker processes on a tiny model: one report per model in the given order,
+// one timing per repetition, memory figures from each worker. One thread: a forked
+// child must not depend on an OpenMP pool that an earlier test of this process
+// may have started.
+ModelSession synthetic_session(uint64_t seed) {
+  ModelSession s;
+  s.path = "synthetic-" + std::to_string(seed);
+  s.description = "synthetic";
+  s.backend = make_cpu_backend();
+  s.model = std::make_unique<LlamaModel>(make_synthetic_model(tiny_test_config(), seed), RuntimeRecipe{}, s.backend);
+  return s;
+}
+
+TEST(BenchRun, WorkersReportEveryModelAndRepetition) {
+  set_num_threads(1);
+  BenchOptions opt;
+  opt.prefill_tokens = 8;
+  opt.decode_tokens = 4;
+  opt.repeats = 2;
+  opt.bandwidth_buffer_bytes = 16 << 20;
+  const BenchReport r = run_bench({"m1", "m2"}, [](const std::string& name) {
+    return synthetic_session(name == "m1" ? 1 : 2);
+  }, opt);
+  set_num_threads(0);
+  ASSERT_EQ(r.models.size(), 2u);
+  EXPECT_EQ(r.models[0].model, "m1");
+  EXPECT_EQ(r.models[1].path, "synthetic-2");
+  EXPECT_EQ(r.threads, 1);
+  EXPECT_GT(r.read_bandwidth_gbs, 0.0);
+  for (const ModelBenchResult& m : r.models) {
+    EXPECT_EQ(m.prefill.all.size(), 2u);
+    EXPECT_EQ(m.decode_after_prompt.all.size(), 2u);
+    EXPECT_EQ(m.decode_empty.all.size(), 2u);
+    EXPECT_GT(m.rss_after_load_bytes, 0);
+    EXPECT_GE(m.peak_rss_bytes, m.rss_after_load_bytes);
+    EXPECT_EQ(m.file_bytes, 0);  // no such file
+    EXPECT_FALSE(m.backend.empty());
+  }
+  EXPECT_NO_THROW(bench_report_json(r));
+}
+
+TEST(BenchRun, ErrorsInAWorkerReachTheCaller) {
+  set_num_threads(1);
+  BenchOptions opt;
+  opt.prefill_tokens = 8;
+  opt.decode_tokens = 4;
+  opt.repeats = 1;
+  try {
+    run_bench({"ok", "bad"}, [](const std::string& name) -> ModelSession {
+      if (name == "bad") fail("cannot open {}", name);
+      return synthetic_session(1);
+    }, opt);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "cannot open bad");
+  }
+  // More tokens than the model's context.
+  opt.prefill_tokens = tiny_test_config().max_context;
+  try {
+    run_bench({"long"}, [](const std::string&) { return synthetic_session(1); }, opt);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("context"), std::string::npos) << e.what();
+  }
+  set_num_threads(0);
+}
+
+}  // namespace
+}  // namespace quarot

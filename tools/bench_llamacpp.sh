@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# llama.cpp baseline beside `quarot bench` (issue 8): JSON on stdout, progress on stderr.
+#   tools/bench_llamacpp.sh [--setup-only] [--source GGUF] [--types F32,F16,Q8_0,Q4_0] [bench options...]
+# bench options go to tools/bench_llamacpp.py bench (--threads 2 --prompt 512 --decode 128
+# --repeats 3 by default). First run: makes a venv in build/llamacpp-venv and installs
+# llama-cpp-python from PyPI, which compiles llama.cpp from source for this CPU
+# (GGML_NATIVE; takes long on 2 cores), then writes the GGUFs to build/llamacpp-models.
+# Environment: LLAMACPP_VENV, LLAMACPP_MODELS override those folders; JOBS the build jobs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=${LLAMACPP_VENV:-build/llamacpp-venv}
+models=${LLAMACPP_MODELS:-build/llamacpp-models}
+version=0.3.36  # pinned: tools/bench_llamacpp.py knows the llama.cpp commit it vendors
+source_gguf="${HOME}/.cache/quarot/models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf"
+types=F32,F16,Q8_0,Q4_0
+bench_args=()
+setup_only=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --source) source_gguf=$2; shift 2 ;;
+    --types) types=$2; shift 2 ;;
+    --setup-only) setup_only=1; shift ;;
+    *) bench_args+=("$1"); shift ;;
+  esac
+done
+[[ -f "$source_gguf" ]] || { echo "source GGUF $source_gguf missing (scripts/fetch_model.sh fetches it)" >&2; exit 1; }
+
+if ! "$venv/bin/python" -c "import llama_cpp, gguf, numpy; assert llama_cpp.__version__ == '$version'" 2>/dev/null; then
+  echo "installing llama-cpp-python $version into $venv (compiles llama.cpp)..." >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip >&2
+  CMAKE_ARGS="-DGGML_NATIVE=ON -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_BLAS=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF \
+-DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF" \
+  CMAKE_BUILD_PARALLEL_LEVEL=${JOBS:-2} \
+    "$venv/bin/pip" install --no-cache-dir "llama-cpp-python==$version" numpy gguf >&2
+fi
+
+# quarot runs its OpenMP threads with passive waiting (src/cli/main.cpp: spinning
+# threads on a shared 2-core machine made decode many times slower); llama.cpp's
+# OpenMP build gets the same setting unless the caller chose one.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+listing=$("$venv/bin/python" tools/bench_llamacpp.py prepare "$source_gguf" "$models" --types "$types")
+mapfile -t files <<< "$listing"
+[[ $setup_only == 1 ]] && exit 0
+exec "$venv/bin/python" tools/bench_llamacpp.py bench "${files[@]}" "${bench_args[@]}"

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# quarot and llama.cpp side by side on this machine (issue 8, "Performance"): one
+# `quarot bench` run over the FP model and its W8A8 / W4A8KV4 / W4A4KV4 files
+# (repetitions interleaved), then tools/bench_llamacpp.sh over F32 / F16 / Q8_0 / Q4_0
+# GGUFs of the same model, same prompt and decode lengths, same threads; both JSONs
+# and a short table are combined into docs/results/<date>-<cpu>/bench_side_by_side.json.
+#
+#   tools/bench_side_by_side.sh [OUTDIR]
+# Environment: QUAROT (binary, default build/release/quarot), THREADS (default 2),
+# REPEATS (default 3), PREFILL (512), DECODE (128), MODEL (FP model, default
+# smollm2-135m), SCHEMES (default "W8A8 W4A8KV4 W4A4KV4"), QUANT_DIR (where the
+# quantized files are made once with RTN + Hadamard: the scheme, not the quantizer,
+# sets the speed; default build/bench-models), EXTRA_MODELS (more files for
+# quarot bench, comma separated), SKIP_LLAMACPP=1 to leave llama.cpp out.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+q=${QUAROT:-build/release/quarot}
+threads=${THREADS:-2}
+repeats=${REPEATS:-3}
+prefill=${PREFILL:-512}
+decode=${DECODE:-128}
+model=${MODEL:-smollm2-135m}
+schemes=${SCHEMES:-"W8A8 W4A8KV4 W4A4KV4"}
+qdir=${QUANT_DIR:-build/bench-models}
+[[ -x "$q" ]] || { echo "quarot binary $q not found (scripts/build.sh builds it; QUAROT= names another)" >&2; exit 1; }
+
+cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
+slug=$(echo "$cpu" | tr 'A-Z' 'a-z' | sed 's/([^)]*)//g; s/[^a-z0-9]\+/-/g; s/^-//; s/-$//' | cut -c1-40)
+out=${1:-docs/results/$(date -u +%Y-%m-%d)-${slug}-${threads}t}
+mkdir -p "$out" "$qdir"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+models=$model
+for s in $schemes; do
+  f="$qdir/$(echo "$s" | tr 'A-Z' 'a-z')_rtn_had.quarot.safetensors"
+  if [[ ! -f "$f" ]]; then
+    echo "quantizing $model to $s -> $f" >&2
+    "$q" -q -t "$threads" quantize -m "$model" --scheme "$s" --weights rtn --rotate hadamard -o "$f" >&2
+  fi
+  models="$models,$f"
+done
+[[ -n "${EXTRA_MODELS:-}" ]] && models="$models,$EXTRA_MODELS"
+
+echo "quarot bench: $models" >&2
+"$q" -q -t "$threads" bench -m "$models" --prefill "$prefill" --decode "$decode" --repeats "$repeats" \
+  > "$tmp/quarot.json"
+if [[ "${SKIP_LLAMACPP:-0}" != 1 ]]; then
+  echo "llama.cpp" >&2
+  tools/bench_llamacpp.sh --threads "$threads" --prompt "$prefill" --decode "$decode" --repeats "$repeats" \
+    > "$tmp/llamacpp.json"
+else
+  echo '{}' > "$tmp/llamacpp.json"
+fi
+
+python3 - "$tmp/quarot.json" "$tmp/llamacpp.json" "$out/bench_side_by_side.json" "$cpu" <<'PY'
+import json, os, sys, datetime
+qj, lj, dst, cpu = sys.argv[1:5]
+quarot = json.load(open(qj))
+llama = json.load(open(lj))
+rows = []
+for m in quarot["models"]:
+    rows.append({"engine": "quarot", "model": os.path.basename(m["model"]), "backend": m["backend"],
+                 "prefill_tok_s": m["prefill"]["tokens_per_s"],
+                 "decode_after_prompt_tok_s": m["decode_after_prompt"]["tokens_per_s"],
+                 "decode_empty_tok_s": m["decode_empty"]["tokens_per_s"],
+                 "file_mb": m["file_bytes"] / 1e6, "peak_rss_mb": m["peak_rss_bytes"] / 1e6})
+for m in llama.get("models", []):
+    rows.append({"engine": "llama.cpp", "model": m["file"], "backend": llama.get("system_info", ""),
+                 "prefill_tok_s": m["prefill"]["tokens_per_s"],
+                 "decode_after_prompt_tok_s": m["decode_after_prompt"]["tokens_per_s"],
+                 "decode_empty_tok_s": m["decode_empty"]["tokens_per_s"],
+                 "file_mb": m["file_bytes"] / 1e6, "peak_rss_mb": None})
+# Ratios of every row to llama.cpp Q4_0 (the issue's reference), where it ran.
+ref = next((r for r in rows if r["engine"] == "llama.cpp" and "Q4_0" in r["model"]), None)
+if ref:
+    for r in rows:
+        r["vs_llamacpp_q4_0"] = {k: r[k] / ref[k] for k in ("prefill_tok_s", "decode_after_prompt_tok_s", "decode_empty_tok_s")}
+combined = {
+    "cpu": cpu,
+    "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    "order": "quarot bench (its models interleaved), then llama.cpp (its models interleaved), one after the other",
+    "summary": rows,
+    "quarot": quarot,
+    "llama_cpp": llama,
+}
+tmp = dst + ".tmp"
+with open(tmp, "w") as f:
+    json.dump(combined, f, indent=2)
+    f.write("\n")
+os.replace(tmp, dst)
+w = max(len(r["model"]) for r in rows)
+print(f"{'engine':10} {'model':{w}} {'prefill':>9} {'dec@512':>8} {'dec@0':>8} {'file MB':>8}")
+for r in rows:
+    print(f"{r['engine']:10} {r['model']:{w}} {r['prefill_tok_s']:9.1f} {r['decode_after_prompt_tok_s']:8.1f} "
+          f"{r['decode_empty_tok_s']:8.1f} {r['file_mb']:8.1f}")
+print(f"written: {dst}")
+PY
