@@ -288,16 +288,10 @@ double measure_read_bandwidth_gbs(int64_t bytes) {
 }
 
 DecodeTraffic decode_traffic(const LlamaModel& model, const KvCache& cache) {
-  // The CPU backend packs every linear (lm_head included) as FP32, whatever the
-  // file stores: the simulated reference reads 4 bytes per weight. An integer
-  // backend will have to report its own packed bytes here.
-  const LlamaConfig& c = model.config();
-  const double layer_params = static_cast<double>(c.hidden * (c.q_dim() + 2 * c.kv_dim()) + c.q_dim() * c.hidden +
-                                                  3 * c.hidden * c.intermediate);
-  const double small = static_cast<double>(2 * c.hidden) + (c.qkv_bias ? c.q_dim() + 2 * c.kv_dim() : 0);
+  // The weights as the backend packed them (FP32 for the simulated reference,
+  // codes and scales or FP16 read in place for the integer path).
   DecodeTraffic t;
-  t.weight_bytes = 4.0 * (c.n_layers * (layer_params + small) + static_cast<double>(c.vocab_size) * c.hidden +
-                          2.0 * c.hidden);  // + output norm and one embedding row
+  t.weight_bytes = static_cast<double>(model.weight_bytes_per_token());
   // The KV cache as the backend stores it.
   t.kv_bytes_per_position =
       cache.capacity() > 0 ? static_cast<double>(cache.bytes()) / static_cast<double>(cache.capacity()) : 0.0;

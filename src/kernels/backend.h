@@ -97,6 +97,7 @@ class PackedWeight {
   virtual ~PackedWeight() = default;
   int64_t out_features = 0;
   int64_t in_features = 0;
+  int64_t bytes = 0;  // what one product reads of the weight (codes, scales, or floats)
 };
 
 struct LinearOp {

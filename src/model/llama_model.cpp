@@ -122,6 +122,15 @@ LlamaModel::LlamaModel(const ModelWeights& w, RuntimeRecipe recipe, std::shared_
   lm_head_->act = recipe_.lm_head_act;
 }
 
+int64_t LlamaModel::weight_bytes_per_token() const {
+  int64_t b = lm_head_->weight->bytes + static_cast<int64_t>(output_norm_.size()) * 4 + tok_embeddings_.row_bytes();
+  for (const auto& layer : layers_) {
+    b += static_cast<int64_t>(layer->attn_norm.size() + layer->ffn_norm.size()) * 4;
+    for (const Linear& l : layer->linears) b += l.weight->bytes + static_cast<int64_t>(l.bias.size()) * 4;
+  }
+  return b;
+}
+
 KvCacheSpec LlamaModel::kv_spec(int64_t n_layers, int64_t max_tokens) const {
   KvCacheSpec s;
   s.n_layers = n_layers;

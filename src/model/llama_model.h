@@ -38,6 +38,9 @@ class LlamaModel {
   const LlamaConfig& config() const { return config_; }
   const RuntimeRecipe& recipe() const { return recipe_; }
   const Backend& backend() const { return *backend_; }
+  // Bytes of weights one decoded token reads: every packed linear (as the backend
+  // stores it), the norms and one embedding row.
+  int64_t weight_bytes_per_token() const;
 
   // A cache for up to max_tokens positions, laid out by the backend as the recipe says.
   KvCache make_cache(int64_t max_tokens) const;

@@ -70,6 +70,7 @@ class CpuBackend final : public Backend {
         packed->int_gemm = pack_int_gemm_weight(int_source(weight), isa_);
       }
     }
+    packed->bytes = packed->fp32 ? weight.rows * weight.cols * 4 : weight.stored_bytes();
     return packed;
   }
 
