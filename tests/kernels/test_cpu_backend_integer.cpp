@@ -91,7 +91,7 @@ TEST(CpuBackendInteger, FullPrecisionActivationsReadTheEncodingInPlace) {
   for (const WeightEncoding& w : {random_int_weight(9, 64, 4, true, 0, 8), random_int_weight(9, 64, 8, false, 32, 8),
                                   f16_weight(half.data(), 9, 64)}) {
     const auto integer = make_cpu_backend(CpuBackendOptions{});
-    const auto reference = make_cpu_backend(CpuBackendOptions{.simulate = true});
+    const auto reference = make_cpu_backend(CpuBackendOptions{.simulate = true, .isa = {}});
     const auto pi = integer->pack(w), pr = reference->pack(w);
     for (int64_t n : {1, 2, 20}) {
       const auto x = test::random_floats(n * 64, 9 + n);
@@ -116,7 +116,7 @@ TEST(CpuBackendInteger, PackedKvCacheAttentionAgreesWithTheReference) {
   spec.intact_kv = true;
   const AttentionShape shape{9, 3, 64};
   const auto integer = make_cpu_backend(CpuBackendOptions{});
-  const auto reference = make_cpu_backend(CpuBackendOptions{.simulate = true});
+  const auto reference = make_cpu_backend(CpuBackendOptions{.simulate = true, .isa = {}});
   auto ki = integer->make_kv_storage(spec), kr = reference->make_kv_storage(spec);
   // The packed cache holds a fraction of the FP32 bytes: 4-bit codes + scale and zero per head.
   EXPECT_EQ(ki->bytes_per_position(), 2 * 2 * 3 * (32 + 8));
@@ -139,7 +139,7 @@ TEST(CpuBackendInteger, PackedKvCacheAttentionAgreesWithTheReference) {
 
 TEST(CpuBackendInteger, NameSaysWhichArithmeticRuns) {
   EXPECT_EQ(make_cpu_backend(CpuBackendOptions{})->name().rfind("cpu-int ", 0), 0u);
-  EXPECT_EQ(make_cpu_backend(CpuBackendOptions{.simulate = true})->name().rfind("cpu-fp32 ", 0), 0u);
+  EXPECT_EQ(make_cpu_backend(CpuBackendOptions{.simulate = true, .isa = {}})->name().rfind("cpu-fp32 ", 0), 0u);
   EXPECT_THROW(make_cpu_backend(CpuBackendOptions{.isa = "sse9"}), Error);
 }
 

@@ -63,7 +63,7 @@ TEST(EncodedWeights, ReferenceBackendMatchesDequantizedModelExactly) {
   RuntimeRecipe recipe;
   recipe.act.bits = 8;
   recipe.k_cache.bits = recipe.v_cache.bits = 4;
-  const auto backend = make_cpu_backend(CpuBackendOptions{.simulate = true});
+  const auto backend = make_cpu_backend(CpuBackendOptions{.simulate = true, .isa = {}});
   LlamaModel encoded(fp, recipe, backend, enc);
   LlamaModel dequantized(deq, recipe, backend);
   std::vector<int32_t> toks;
@@ -93,7 +93,7 @@ TEST(EncodedWeights, IntegerPathMatchesTheSimulatedModel) {
   recipe.act.bits = 8;
   recipe.k_cache.bits = recipe.v_cache.bits = 8;
   LlamaModel integer(w, recipe, make_cpu_backend(CpuBackendOptions{}), enc);
-  LlamaModel simulated(w, recipe, make_cpu_backend(CpuBackendOptions{.simulate = true}), enc);
+  LlamaModel simulated(w, recipe, make_cpu_backend(CpuBackendOptions{.simulate = true, .isa = {}}), enc);
   ASSERT_EQ(integer.backend().name().rfind("cpu-int", 0), 0u);
   std::vector<int32_t> toks;
   for (int i = 0; i < 24; ++i) toks.push_back((i * 29 + 3) % c.vocab_size);

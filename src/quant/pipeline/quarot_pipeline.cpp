@@ -130,7 +130,7 @@ void quantize_layers_gptq(QuantizationResult& r, const QuantizeOptions& o, const
     return quantized_input.data();
   };
   // Calibration computes the simulated reference arithmetic by definition.
-  const std::shared_ptr<const Backend> backend = make_cpu_backend(CpuBackendOptions{.simulate = true});
+  const std::shared_ptr<const Backend> backend = make_cpu_backend(CpuBackendOptions{.simulate = true, .isa = {}});
 
   std::vector<float> scratch(static_cast<size_t>(seqlen * H));
   double calib_seconds = 0.0;

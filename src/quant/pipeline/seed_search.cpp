@@ -57,7 +57,7 @@ SeedSearchResult search_rotation_seed(const ModelWeights& fp, const QuantizeOpti
                      ? options.scheme.name
                      : fmt::format("{} with FP weights (GPTQ runs once, on the chosen seed)", options.scheme.name);
   // Calibration computes the simulated reference arithmetic by definition.
-  const std::shared_ptr<const Backend> backend = make_cpu_backend(CpuBackendOptions{.simulate = true});
+  const std::shared_ptr<const Backend> backend = make_cpu_backend(CpuBackendOptions{.simulate = true, .isa = {}});
   double best_nll = 0.0;
   ProgressBar bar("seeds", options.seed_trials, "seed");
   for (int64_t i = 0; i < options.seed_trials; ++i) {
