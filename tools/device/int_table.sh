@@ -126,6 +126,15 @@ log "bench rc=$?"
 (
   int_ppl w8a8_rtn_had 8
   int_ppl w4a4kv4_rtn_had 8
+  # Each ISA path end to end on 4 windows, and the simulated reference.
+  for isa in amx avx512vnni avx512 avx2 scalar; do
+    $q -q -t 8 --isa $isa ppl -m "$res/w4a4kv4_rtn_had.quarot.safetensors" --text "$text" --max-chunks 4 --json \
+      > "$res/w4a4kv4_rtn_had.$isa.ppl4.json" 2> "$res/w4a4kv4_rtn_had.$isa.ppl4.log"
+    log "isa $isa rc=$? $(grep -m1 '"ppl"' "$res/w4a4kv4_rtn_had.$isa.ppl4.json")"
+  done
+  $q -q -t 8 --simulate ppl -m "$res/w4a4kv4_rtn_had.quarot.safetensors" --text "$text" --max-chunks 4 --json \
+    > "$res/w4a4kv4_rtn_had.simulate.ppl4.json" 2> "$res/w4a4kv4_rtn_had.simulate.ppl4.log"
+  log "simulate rc=$? $(grep -m1 '"ppl"' "$res/w4a4kv4_rtn_had.simulate.ppl4.json")"
   wait_file w4a4kv4_gptq_had
   int_hs w4a4kv4_gptq_had 8 2000
   log "cpu lane 1 done"
