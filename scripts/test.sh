@@ -120,8 +120,21 @@ ctest_sanitized() {
       ctest --test-dir build/asan --output-on-failure -j "$jobs" --timeout 1800 -LE slow
 }
 
+# The CUDA part (QUAROT_CUDA=ON, sm_90a) compiles and links wherever nvcc is; its
+# tests and benchmarks run only on a GPU machine (scripts/cuda_test.sh, docs/cuda.md).
+cuda_build() {
+  local nvcc
+  nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+  [ -x "$nvcc" ] || { echo "cuda-build: nvcc not found; the CUDA part was not compiled"; return 4; }
+  cmake -S . -B build/cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DQUAROT_CUDA=ON -DQUAROT_NATIVE=OFF \
+    -DQUAROT_BUILD_BENCH=OFF -DCMAKE_CUDA_COMPILER="$nvcc" > /dev/null &&
+    cmake --build build/cuda --target test_cuda_kernels cuda_gemm_bench -j "$jobs" &&
+    echo "cuda-build: test_cuda_kernels and cuda_gemm_bench built for sm_90a (not run: no GPU here)"
+}
+
 stage release ctest_release
 if [ "${FAST:-0}" != 1 ]; then
+  stage cuda-build cuda_build
   stage asan-ubsan ctest_sanitized
   quiet_stage fuzz scripts/run_fuzz.sh "${FUZZ_SECONDS:-20}"
 fi
