@@ -85,7 +85,10 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
-    quarot::set_num_threads(g.threads);
+    const quarot::ThreadSetting threads = quarot::set_num_threads(g.threads, /*cap_at_processors=*/true);
+    if (threads.capped())
+      std::fprintf(stderr, "quarot: %d threads requested, this machine has %d processors: using %d\n",
+                   threads.requested, threads.processors, threads.used);
     if (g.quiet) quarot::ProgressBar::set_enabled(false);
     return action ? action() : 0;
   } catch (const quarot::Error& e) {

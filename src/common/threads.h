@@ -5,6 +5,20 @@
 
 namespace quarot {
 inline constexpr ValueRange<int> kThreadsRange{0, 4096};  // 0 = the default above
+
 int num_threads();
-void set_num_threads(int n);  // n == 0 means the default above
+
+// What set_num_threads settled on. More threads than the machine has processors only
+// make OpenMP's barriers wait for descheduled threads (every decode step passes
+// hundreds of them), so programs cap a larger request at the processor count; tests
+// may oversubscribe on purpose (uneven splits on a 2-core machine).
+struct ThreadSetting {
+  int requested = 0;  // after resolving 0 through QUAROT_THREADS / OMP_NUM_THREADS / cores
+  int used = 0;
+  int processors = 0;
+  bool capped() const { return used < requested; }
+};
+// n == 0 means the default above. Throws Error on n outside kThreadsRange or a
+// QUAROT_THREADS that is not a count in that range.
+ThreadSetting set_num_threads(int n, bool cap_at_processors = false);
 }  // namespace quarot

@@ -118,6 +118,18 @@ TEST(Cli, NumericOptionsHaveMeaningfulRanges) {
   EXPECT_NE(run_cli("ppl --help").out.find("2..1048576"), std::string::npos);
 }
 
+// More threads than processors are capped with a note (oversubscribed OpenMP barriers
+// stall every decode step); a malformed QUAROT_THREADS is an error, not a silent 0.
+TEST(Cli, ThreadCountsAreCheckedAndCapped) {
+  CliRun r = run_cli("-t 4096 inspect -m no-such-model");
+  EXPECT_NE(r.out.find("4096 threads requested, this machine has"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("no-such-model"), std::string::npos) << r.out;
+  ::setenv("QUAROT_THREADS", "abc", 1);
+  r = run_cli("inspect -m no-such-model");
+  ::unsetenv("QUAROT_THREADS");
+  expect_clean_error(r, "QUAROT_THREADS='abc' is not a thread count in 0..4096");
+}
+
 // Commands that write a file check the output before any work: the model named here
 // does not exist either, and the error is the output's, so nothing was loaded first.
 TEST(Cli, UnwritableOutputFailsBeforeAnyWork) {
