@@ -80,7 +80,13 @@ inline void widen_table(const uint16_t* t, int b, float* out) {
 }
 
 template <int M, int G, int B>
-inline void accumulate_width(const CodebookView& w, const uint8_t* base, int64_t g0, const float* xp, __m256 (&acc)[M][G]) {
+inline void accumulate_width(const CodebookView& w, const uint8_t* base, int64_t g0, const float* xp,
+                             __m256 (&acc_io)[M][G]) {
+  // A private copy: with the caller's array the compiler stores every accumulator
+  // after each column, since the byte loads of the indices might alias it.
+  __m256 acc[M][G];
+  for (int i = 0; i < M; ++i)
+    for (int g = 0; g < G; ++g) acc[i][g] = acc_io[i][g];
   const __m256i shifts = lane_shifts<B>();
   const __m256i sel_shifts = _mm256_setr_epi32(28, 24, 20, 16, 12, 8, 4, 0);
   const int64_t k0 = w.width_start[B], k1 = w.width_start[B + 1];
@@ -96,6 +102,8 @@ inline void accumulate_width(const CodebookView& w, const uint8_t* base, int64_t
       for (int i = 0; i < M; ++i) acc[i][g] = _mm256_fmadd_ps(wv, xb[i], acc[i][g]);
     }
   }
+  for (int i = 0; i < M; ++i)
+    for (int g = 0; g < G; ++g) acc_io[i][g] = acc[i][g];
 }
 
 // Rows 8 g0 .. 8 (g0 + G) - 1 of the stripe for M activation rows.

@@ -79,7 +79,12 @@ inline void widen_table(const uint16_t* t, int b, float* out) {
 
 template <int M, int Q, int B>
 inline void accumulate_width(const CodebookView& w, const uint8_t* base, int64_t q0, const float* xp,
-                             __m512 (&acc)[M][Q]) {
+                             __m512 (&acc_io)[M][Q]) {
+  // A private copy: with the caller's array the compiler stores every accumulator
+  // after each column, since the byte loads of the indices might alias it.
+  __m512 acc[M][Q];
+  for (int i = 0; i < M; ++i)
+    for (int q = 0; q < Q; ++q) acc[i][q] = acc_io[i][q];
   const __m512i shifts = lane_shifts<B>();
   const uint8_t* slice = base + w.slice_start[B];
   const uint16_t* table = w.centroids + w.centroid_start[B];
@@ -92,6 +97,8 @@ inline void accumulate_width(const CodebookView& w, const uint8_t* base, int64_t
       for (int i = 0; i < M; ++i) acc[i][q] = _mm512_fmadd_ps(wv, xb[i], acc[i][q]);
     }
   }
+  for (int i = 0; i < M; ++i)
+    for (int q = 0; q < Q; ++q) acc_io[i][q] = acc[i][q];
 }
 
 // Rows 16 q0 .. 16 (q0 + Q) - 1 of the stripe for M activation rows.
