@@ -78,11 +78,15 @@ TEST(CodebookGemm, EveryIsaMatchesTheFormula) {
         std::vector<double> ref, mag;
         reference(w, s.rows, s.cols, x, n, b, ref, mag);
         for (Isa isa : test::supported_isas()) {
-          std::vector<float> y(n * s.rows, 1e30f);
-          codebook_gemm(packed, x.data(), n, b, y.data(), isa);
-          expect_close(y, ref, mag, s.cols,
-                       std::string(isa_name(isa)) + " " + std::to_string(s.rows) + "x" + std::to_string(s.cols) +
-                           " n=" + std::to_string(n) + (b ? " bias" : ""));
+          for (CodebookPath path : {CodebookPath::kAuto, CodebookPath::kLut, CodebookPath::kPanels}) {
+            if (path == CodebookPath::kLut && n > kCodebookLutMaxRows) continue;
+            std::vector<float> y(n * s.rows, 1e30f);
+            codebook_gemm(packed, x.data(), n, b, y.data(), isa, path);
+            expect_close(y, ref, mag, s.cols,
+                         std::string(isa_name(isa)) + " path " + std::to_string(static_cast<int>(path)) + " " +
+                             std::to_string(s.rows) + "x" + std::to_string(s.cols) + " n=" + std::to_string(n) +
+                             (b ? " bias" : ""));
+          }
         }
       }
     }
@@ -102,7 +106,7 @@ TEST(CodebookGemm, OutliersAreApplied) {
   x[39] = 2.0f;
   x[5] = -1.0f;
   for (Isa isa : test::supported_isas()) {
-    for (int64_t n : {1, 12}) {
+    for (int64_t n : {1, 2, 12}) {
       std::vector<float> xs;
       for (int64_t i = 0; i < n; ++i) xs.insert(xs.end(), x.begin(), x.end());
       std::vector<float> yp(n * 70), yo(n * 70);
@@ -143,6 +147,8 @@ TEST(CodebookGemm, RejectsBadCalls) {
   std::vector<float> x(8), y(8), wf(64);
   EXPECT_THROW(pack_codebook_weight(f32_weight(wf.data(), 8, 8)), Error);
   EXPECT_THROW(codebook_gemm(packed, x.data(), -1, nullptr, y.data(), Isa::kScalar), Error);
+  std::vector<float> x9(9 * 8), y9(9 * 8);
+  EXPECT_THROW(codebook_gemm(packed, x9.data(), 9, nullptr, y9.data(), Isa::kScalar, CodebookPath::kLut), Error);
   EXPECT_THROW(codebook_gemm(packed, nullptr, 1, nullptr, y.data(), Isa::kScalar), Error);
   EXPECT_THROW(codebook_gemm(CodebookGemmWeight{}, x.data(), 1, nullptr, y.data(), Isa::kScalar), Error);
   codebook_gemm(packed, nullptr, 0, nullptr, nullptr, Isa::kScalar);  // nothing to do

@@ -53,7 +53,7 @@ void gemv(const CodebookGemmWeight& w, const CodebookKernels& k, const float* x,
   const float* xpp = xp.data();
 #pragma omp parallel for schedule(static)
   for (int64_t s = 0; s < w.layout.stripes; ++s) {
-    alignas(64) float out[kCodebookGemvMaxRows * kStripe];
+    alignas(64) float out[kCodebookLutMaxRows * kStripe];
     k.gemv_stripe(v, s, xpp, n, out);
     const int64_t r0 = s * kStripe, m = std::min(kStripe, rows - r0);
     for (int64_t j = 0; j < m; ++j) {
@@ -175,15 +175,19 @@ CodebookGemmWeight pack_codebook_weight(const WeightEncoding& w) {
   return p;
 }
 
-void codebook_gemm(const CodebookGemmWeight& w, const float* x, int64_t n, const float* bias, float* y, Isa isa) {
+void codebook_gemm(const CodebookGemmWeight& w, const float* x, int64_t n, const float* bias, float* y, Isa isa,
+                   CodebookPath path) {
   QUAROT_CHECK(w.source.kind == WeightKind::kCodebook && w.layout.cols == w.source.cols && w.source.cols > 0,
                "codebook_gemm: weight was not prepared by pack_codebook_weight");
   QUAROT_CHECK(n >= 0, "codebook_gemm: negative row count {}", n);
   QUAROT_CHECK(isa_supported(isa), "codebook_gemm: instruction set {} is not supported by this CPU", isa_name(isa));
   if (n == 0) return;
   QUAROT_CHECK(x != nullptr && y != nullptr, "codebook_gemm: null activation or output");
+  QUAROT_CHECK(path != CodebookPath::kLut || n <= kCodebookLutMaxRows,
+               "codebook_gemm: the lookup-table GEMV takes at most {} rows, got {}", kCodebookLutMaxRows, n);
   const CodebookKernels& k = kernels_for(isa);
-  if (n <= kCodebookGemvMaxRows) return gemv(w, k, x, n, bias, y);
+  if (path == CodebookPath::kLut || (path == CodebookPath::kAuto && n <= kCodebookGemvMaxRows))
+    return gemv(w, k, x, n, bias, y);
   if (isa == Isa::kScalar) return scalar_gemm(w, k, x, n, bias, y);
   panel_gemm(w, k, isa >= Isa::kAvx512 ? gemm_detail::gemm_kernels_avx512() : gemm_detail::gemm_kernels_avx2(), x, n,
              bias, y);

@@ -29,8 +29,20 @@
 
 namespace quarot {
 
-// Activation rows up to which codebook_gemm runs the lookup-table GEMV.
-inline constexpr int64_t kCodebookGemvMaxRows = 8;
+// Rows the lookup-table GEMV can take at once (its register tiles).
+inline constexpr int64_t kCodebookLutMaxRows = 8;
+// Rows up to which the automatic choice runs the GEMV. Measured on a 2-core AVX2 EPYC
+// (bench_codebook_gemm, BM_CodebookPath, 2.3-bit weights): the GEMV is 2-3x faster at
+// n = 1..2, even at n = 4 (4096x4096: 16.2 vs 17.5 ms; 1536x576: 0.86 vs 1.0 ms) and
+// slower from n = 6 (it re-reads each index slice and re-widens its table once per
+// group of accumulators, while panels decode once and reuse the FP32 gemm's tiles).
+inline constexpr int64_t kCodebookGemvMaxRows = 4;
+
+enum class CodebookPath {
+  kAuto,    // the GEMV for n <= kCodebookGemvMaxRows, panels above
+  kLut,     // the lookup-table GEMV (n <= kCodebookLutMaxRows)
+  kPanels,  // FP32 panels + gemm tiles, any n
+};
 
 // A codebook weight prepared for the kernels: the layout derived once, and each
 // outlier's correction (value - centroid it replaces) in FP32. Views `source`.
@@ -42,6 +54,8 @@ struct CodebookGemmWeight {
 
 CodebookGemmWeight pack_codebook_weight(const WeightEncoding& w);
 
-void codebook_gemm(const CodebookGemmWeight& w, const float* x, int64_t n, const float* bias, float* y, Isa isa);
+// `path` forces one algorithm (benchmarks and tests); kLut with n > kCodebookLutMaxRows throws.
+void codebook_gemm(const CodebookGemmWeight& w, const float* x, int64_t n, const float* bias, float* y, Isa isa,
+                   CodebookPath path = CodebookPath::kAuto);
 
 }  // namespace quarot
