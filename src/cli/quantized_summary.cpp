@@ -45,10 +45,12 @@ std::string describe_quantizer(const json& spec, const char* unit_when_group0) {
                      number_of(spec, "clip_ratio", 1.0));
 }
 
-// Linear field of a tensor name: "layers.3.wq.qweight" -> "wq", "lm_head.scales" -> "lm_head".
+// Linear field of a tensor name: "layers.3.wq.qweight" -> "wq", "lm_head.scales" -> "lm_head",
+// "layers.0.w_up.cb_indices" -> "w_up".
 std::string linear_field(const std::string& name) {
   std::string base = name;
-  for (const char* part : {".qweight", ".scales", ".zeros"}) {
+  for (const char* part : {".qweight", ".scales", ".zeros", ".cb_bits", ".cb_centroids", ".cb_indices",
+                           ".cb_outlier_row_ptr", ".cb_outlier_cols", ".cb_outlier_values"}) {
     const std::string p = part;
     if (base.size() > p.size() && base.compare(base.size() - p.size(), p.size(), p) == 0)
       base.resize(base.size() - p.size());
