@@ -134,6 +134,36 @@ int main(int argc, char** argv) {
     std::filesystem::remove(tmp);
   }
 
+  // Quantized model file with codebook (CLAQ) linears: mixed 2/3/4-bit columns with
+  // outliers in wq, 2-bit without outliers in w_down (format version 2).
+  {
+    std::map<std::string, quarot::WeightEncoding> cb;
+    const auto& l = micro.layers[0];
+    int seed = 0;
+    for (const auto& [name, t] : std::map<std::string, const quarot::Tensor*>{{"layers.0.wq", &l.wq},
+                                                                              {"layers.0.w_down", &l.w_down}}) {
+      const int64_t rows = t->shape[0], cols = t->shape[1];
+      std::vector<uint8_t> bits(cols);
+      std::vector<float> centroids;
+      for (int64_t c = 0; c < cols; ++c) {
+        bits[c] = static_cast<uint8_t>(name == "layers.0.wq" ? 2 + (c + seed) % 3 : 2);
+        for (int i = 0; i < (1 << bits[c]); ++i) centroids.push_back(0.01f * static_cast<float>(i - c % 5));
+      }
+      std::vector<uint8_t> idx(rows * cols);
+      for (int64_t i = 0; i < rows * cols; ++i) idx[i] = static_cast<uint8_t>((i * 7 + seed) % (1 << bits[i % cols]));
+      std::vector<quarot::CodebookOutlier> outliers;
+      if (name == "layers.0.wq") outliers = {{0, 0, 0.5f}, {0, static_cast<int32_t>(cols - 1), -0.25f},
+                                              {static_cast<int32_t>(rows - 1), 1, 1.0f}};
+      cb[name] = quarot::make_codebook_weight(rows, cols, bits, centroids, idx, outliers);
+      ++seed;
+    }
+    const std::string tmp = root + "/.seed.safetensors";
+    quarot::save_quantized_model(tmp, micro, {}, quarot::RuntimeRecipe{}, {{"scheme", "W2A16"}},
+                                 quarot::fuzz::byte_level_tokenizer_json().dump(), {}, cb);
+    put("quantized_model", "micro_claq.safetensors", slurp(tmp));
+    std::filesystem::remove(tmp);
+  }
+
   // tokenizer.json (+ kSplit + tokenizer_config.json).
   const std::string tok_json = quarot::fuzz::byte_level_tokenizer_json().dump();
   put("hf_tokenizer", "byte_level.json", tok_json);

@@ -45,10 +45,12 @@ std::string describe_quantizer(const json& spec, const char* unit_when_group0) {
                      number_of(spec, "clip_ratio", 1.0));
 }
 
-// Linear field of a tensor name: "layers.3.wq.qweight" -> "wq", "lm_head.scales" -> "lm_head".
+// Linear field of a tensor name: "layers.3.wq.qweight" -> "wq", "lm_head.scales" -> "lm_head",
+// "layers.0.w_up.cb_indices" -> "w_up".
 std::string linear_field(const std::string& name) {
   std::string base = name;
-  for (const char* part : {".qweight", ".scales", ".zeros"}) {
+  for (const char* part : {".qweight", ".scales", ".zeros", ".cb_bits", ".cb_centroids", ".cb_indices",
+                           ".cb_outlier_row_ptr", ".cb_outlier_cols", ".cb_outlier_values"}) {
     const std::string p = part;
     if (base.size() > p.size() && base.compare(base.size() - p.size(), p.size(), p) == 0)
       base.resize(base.size() - p.size());
@@ -78,6 +80,10 @@ std::string weights_line(const json& meta) {
   if (tensors.is_object()) {
     for (const auto& [name, t] : tensors.items()) {
       const int bits = static_cast<int>(number_of(t, "bits"));
+      if (text_of(t, "kind", "int") == "codebook") {
+        ++by_field[linear_field(name)][fmt::format("CLAQ codebooks, columns up to {}-bit", bits)];
+        continue;
+      }
       const int64_t group = static_cast<int64_t>(number_of(t, "group"));
       const std::string enc =
           fmt::format("{}-bit {}, {}", bits, flag_of(t, "symmetric") ? "symmetric" : "asymmetric",
@@ -108,6 +114,27 @@ std::string weights_line(const json& meta) {
   return s;
 }
 
+// "30 x 7 linears, 2.131 bits/weight (indices, tables, outliers), 0.50% outliers"; empty without codebooks.
+std::string codebook_line(const json& meta) {
+  const json& tensors = member(meta, "tensors");
+  if (!tensors.is_object()) return "";
+  int64_t count = 0;
+  double weights = 0.0, bits = 0.0, outliers = 0.0;
+  for (const auto& [name, t] : tensors.items()) {
+    if (text_of(t, "kind", "int") != "codebook") continue;
+    const json& shape = member(t, "shape");
+    if (!shape.is_array() || shape.size() != 2 || !shape[0].is_number() || !shape[1].is_number()) continue;
+    const double n = shape[0].get<double>() * shape[1].get<double>();
+    ++count;
+    weights += n;
+    bits += n * number_of(t, "effective_bits");
+    outliers += number_of(t, "outliers");
+  }
+  if (count == 0 || weights <= 0.0) return "";
+  return fmt::format("{} linears, {:.3f} bits/weight (indices, tables, outliers), {:.2f}% outliers", count,
+                     bits / weights, 100.0 * outliers / weights);
+}
+
 }  // namespace
 
 std::string quantized_file_summary(const std::string& path, const json& meta) {
@@ -120,6 +147,8 @@ std::string quantized_file_summary(const std::string& path, const json& meta) {
   std::string method = text_of(report, "weight_method", text_of(options, "weights"));
   s += fmt::format("scheme       {}, weights by {}\n", text_of(meta, "scheme"), method);
   s += fmt::format("weights      {}\n", weights_line(meta));
+  const std::string codebooks = codebook_line(meta);
+  if (!codebooks.empty()) s += fmt::format("codebooks    {}\n", codebooks);
   s += fmt::format("activations  {}\n", describe_quantizer(member(recipe, "act"), "per token"));
   const json& overrides = member(recipe, "act_overrides");
   if (overrides.is_object())
@@ -161,6 +190,7 @@ std::string quantized_file_summary(const std::string& path, const json& meta) {
   // Bytes by tensor kind, quantized codes and their scales/zeros apart.
   struct Bytes {
     uint64_t fp = 0, codes = 0, scales = 0;
+    uint64_t cb_indices = 0, cb_tables = 0, cb_outliers = 0;  // codebook (CLAQ) linears
     std::set<std::string> fp_dtypes;  // as stored
   };
   std::map<std::string, Bytes> kinds;
@@ -173,6 +203,12 @@ std::string quantized_file_summary(const std::string& path, const json& meta) {
     };
     if (ends_with(".qweight"))
       b.codes += t.nbytes;
+    else if (ends_with(".cb_indices"))
+      b.cb_indices += t.nbytes;
+    else if (ends_with(".cb_centroids") || ends_with(".cb_bits"))
+      b.cb_tables += t.nbytes;
+    else if (t.name.find(".cb_outlier_") != std::string::npos)
+      b.cb_outliers += t.nbytes;
     else if (ends_with(".scales") || ends_with(".zeros"))
       b.scales += t.nbytes;
     else {
@@ -189,8 +225,14 @@ std::string quantized_file_summary(const std::string& path, const json& meta) {
     if (it == kinds.end()) continue;
     const Bytes& b = it->second;
     if (!sizes.empty()) sizes += "\n             ";
-    sizes += fmt::format("{:<11}{:>10}", kind, mib(static_cast<double>(b.fp + b.codes + b.scales)));
-    if (b.codes > 0)
+    const uint64_t cb = b.cb_indices + b.cb_tables + b.cb_outliers;
+    sizes += fmt::format("{:<11}{:>10}", kind, mib(static_cast<double>(b.fp + b.codes + b.scales + cb)));
+    if (cb > 0)
+      sizes += fmt::format("  (codebook indices {}, tables {}, outliers {}{}{})", mib(static_cast<double>(b.cb_indices)),
+                           mib(static_cast<double>(b.cb_tables)), mib(static_cast<double>(b.cb_outliers)),
+                           b.codes > 0 ? ", int codes + scales " + mib(static_cast<double>(b.codes + b.scales)) : "",
+                           b.fp > 0 ? ", FP " + mib(static_cast<double>(b.fp)) : "");
+    else if (b.codes > 0)
       sizes += fmt::format("  (int codes {}, scales/zeros {}{})", mib(static_cast<double>(b.codes)),
                            mib(static_cast<double>(b.scales)),
                            b.fp > 0 ? ", FP " + mib(static_cast<double>(b.fp)) : "");

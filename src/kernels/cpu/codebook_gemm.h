@@ -1,0 +1,61 @@
+#pragma once
+// FP32-activation product with a CLAQ codebook weight (WeightKind::kCodebook) read in
+// its stored form:  y[n, rows] = x[n, cols] * W^T (+ bias[rows]).
+//
+// Decode (n <= kCodebookGemvMaxRows) is a lookup-table GEMV: the weight streams once,
+// stripe by stripe (64 rows, columns grouped by width), each group of 8 (AVX2) or 16
+// (AVX-512) indices becomes FP32 weights by a register permute of the column's
+// centroid table (vpermps; two and a blend for 16 entries on AVX2), multiplied into
+// per-row accumulators. Outliers are a sparse correction (value - centroid) * x
+// added afterwards, so the dense loop has no branches.
+// Prefill (larger n) decodes panels of rows into FP32 in a thread-local tile (the
+// same lookups) and multiplies them with the FP32 gemm's register tiles.
+//
+// Exactness contract: every weight used equals WeightEncoding::dequantize_rows'
+// value (FP16 -> FP32 is exact); outliers enter as centroid + (value - centroid) in
+// the GEMV, so results differ from an FP32 gemm on dequantize() only by FP32
+// summation order and that one extra rounding per outlier.
+// Threads: OpenMP, static schedule over stripes / row blocks; every output element is
+// one thread's sum in a fixed order, so results do not depend on the thread count.
+// isa: kScalar is the reference; kAvx2 needs AVX2+FMA+F16C; kAvx512 and above use the
+// AVX-512 kernels. Throws quarot::Error on a weight that is not kCodebook, n < 0,
+// null x / y (n > 0) or an instruction set this CPU cannot run. The encoding must have
+// passed validate().
+#include <cstdint>
+#include <vector>
+
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/weight_encoding.h"
+
+namespace quarot {
+
+// Rows the lookup-table GEMV can take at once (its register tiles).
+inline constexpr int64_t kCodebookLutMaxRows = 8;
+// Rows up to which the automatic choice runs the GEMV. Measured on a 2-core AVX2 EPYC
+// (bench_codebook_gemm, BM_CodebookPath, 2.3-bit weights): the GEMV is 2-3x faster at
+// n = 1..2, even at n = 4 (4096x4096: 16.2 vs 17.5 ms; 1536x576: 0.86 vs 1.0 ms) and
+// slower from n = 6 (it re-reads each index slice and re-widens its table once per
+// group of accumulators, while panels decode once and reuse the FP32 gemm's tiles).
+inline constexpr int64_t kCodebookGemvMaxRows = 4;
+
+enum class CodebookPath {
+  kAuto,    // the GEMV for n <= kCodebookGemvMaxRows, panels above
+  kLut,     // the lookup-table GEMV (n <= kCodebookLutMaxRows)
+  kPanels,  // FP32 panels + gemm tiles, any n
+};
+
+// A codebook weight prepared for the kernels: the layout derived once, and each
+// outlier's correction (value - centroid it replaces) in FP32. Views `source`.
+struct CodebookGemmWeight {
+  WeightEncoding source;
+  CodebookLayout layout;
+  std::vector<float> outlier_delta;  // [n_outliers]
+};
+
+CodebookGemmWeight pack_codebook_weight(const WeightEncoding& w);
+
+// `path` forces one algorithm (benchmarks and tests); kLut with n > kCodebookLutMaxRows throws.
+void codebook_gemm(const CodebookGemmWeight& w, const float* x, int64_t n, const float* bias, float* y, Isa isa,
+                   CodebookPath path = CodebookPath::kAuto);
+
+}  // namespace quarot
