@@ -231,7 +231,7 @@ void LlamaModel::layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, Kv
   if (hook_) hook_(layer, LinearSlot::kGateUp, h.data(), n, H);
   L.w_gate().run(*backend_, h.data(), n, gate.data());
   L.w_up().run(*backend_, h.data(), n, up.data());
-#pragma omp parallel for
+#pragma omp parallel for if (n > 1)  // one token: not worth waking the threads
   for (int64_t i = 0; i < n * F; ++i) {
     const float g = gate[i];
     gate[i] = g / (1.0f + std::exp(-g)) * up[i];

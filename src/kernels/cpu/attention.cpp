@@ -23,8 +23,11 @@ constexpr float kLog2e = 1.4426950408889634f;
 
 // scores[0, len) -> softmax probabilities, in place. scores are already scaled.
 void softmax_row(float* scores, int64_t len) {
+  // A max reduction gives the same value in any order (scores are finite), so it
+  // may run in vector lanes; std::max's NaN rule would keep it scalar.
   float mx = -INFINITY;
-  for (int64_t j = 0; j < len; ++j) mx = std::max(mx, scores[j]);
+#pragma omp simd reduction(max : mx)
+  for (int64_t j = 0; j < len; ++j) mx = mx > scores[j] ? mx : scores[j];
   const float shift = mx * kLog2e;
   float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
