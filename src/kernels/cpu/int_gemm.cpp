@@ -142,9 +142,17 @@ void weight_blocks(const IntGemmWeight& w, int64_t kb, WeightBlocks& out) {
   out.sum = out.sum_store.data();
 }
 
+// Steps of 8 positions whose kFast int16 sums may be added before widening (kDeep).
+int64_t deep_steps(const IntGemmWeight& w, int act_bits) {
+  const int64_t amax = (int64_t{1} << act_bits) - 1;
+  const int64_t wmax = w.nibbles ? 15 : (int64_t{1} << (w.bits - 1));
+  return std::min<int64_t>(32, 32767 / (4 * amax * wmax));
+}
+
 ProductMode product_mode(const IntGemmWeight& w, int act_bits) {
   const int64_t amax = (int64_t{1} << act_bits) - 1;
   const int64_t wmax = w.nibbles ? 15 : (int64_t{1} << (w.bits - 1));
+  if (deep_steps(w, act_bits) >= 2) return ProductMode::kDeep;
   if (4 * amax * wmax <= 32767) return ProductMode::kFast;
   if (2 * amax * wmax <= 32767) return ProductMode::kPlain;
   return ProductMode::kSplit;
@@ -202,6 +210,7 @@ void int_gemm_simd(const IntGemmWeight& w, const QuantizedActivations& a, int64_
   base.w_panel_stride = w.panel_bytes;
   base.format = w.nibbles ? WeightFormat::kNibbles : WeightFormat::kInt8;
   base.mode = product_mode(w, a.bits);
+  base.deep_steps = base.mode == ProductMode::kDeep ? deep_steps(w, a.bits) : 1;
   base.blocks = nb;
   base.kb = kb;
   base.kbw = kb == w.group ? w.group_padded : kb;
