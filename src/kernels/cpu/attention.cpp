@@ -88,7 +88,9 @@ void attention_blocked(const float* q, int64_t n, int64_t pos0, const float* k, 
   // (nested OpenMP regions are inactive), so results do not depend on thread count.
 #pragma omp parallel num_threads(num_threads())
   {
-    std::vector<float> kh, vt, qb, scores, ob;
+    // Per-thread buffers kept across calls (a prompt's layers reuse them instead of
+    // faulting in fresh pages each time); each is fully written before it is read.
+    thread_local std::vector<float> kh, vt, qb, scores, ob;
 #pragma omp for collapse(2) schedule(dynamic, 1)
     for (int64_t b = n_blocks - 1; b >= 0; --b) {  // longest blocks first
       for (int64_t g = 0; g < s.n_kv_heads; ++g) {
