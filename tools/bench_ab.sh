@@ -6,7 +6,8 @@
 # the same machine load. Medians per engine and model, and the ratios NEW/OLD and
 # to llama.cpp Q4_0, go to OUT (JSON); the raw per-round JSONs are kept beside it.
 #   OLD=build/quarot.base NEW=build/rel/quarot MODELS=a,b tools/bench_ab.sh OUT.json
-# Environment: THREADS (2), ROUNDS (3), PREFILL (512), DECODE (128), SKIP_LLAMACPP=1.
+# Environment: THREADS (2), ROUNDS (3), PREFILL (512), DECODE (128), SKIP_LLAMACPP=1,
+# LLAMA_TYPES (Q4_0,Q8_0), LLAMACPP_VENV / LLAMACPP_MODELS (see bench_llamacpp.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: OLD=... NEW=... MODELS=... tools/bench_ab.sh OUT.json}
@@ -22,7 +23,7 @@ for r in $(seq 1 "$rounds"); do
   done
   if [[ "${SKIP_LLAMACPP:-0}" != 1 ]]; then
     echo "round $r: llama.cpp" >&2
-    tools/bench_llamacpp.sh --types Q4_0,Q8_0 --threads "$threads" --prompt "$prefill" --decode "$decode" \
+    tools/bench_llamacpp.sh --types "${LLAMA_TYPES:-Q4_0,Q8_0}" --threads "$threads" --prompt "$prefill" --decode "$decode" \
       --repeats 1 > "$raw/llamacpp.$r.json"
   fi
 done
