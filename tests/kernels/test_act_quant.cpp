@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/error.h"
@@ -171,6 +172,24 @@ TEST_P(ActQuantPath, ReusedOutputKeepsPaddingZero) {
   quantize_activations(small.data(), 3, 64, nullptr, ActQuantSpec{4, 1.0f, 0, true}, q, GetParam());
   for (int64_t r = 3; r < q.padded_rows; ++r) {
     for (int64_t c = 0; c < q.stride; ++c) ASSERT_EQ(q.row(r)[c], 0) << r << "," << c;
+  }
+}
+
+// The buffer re-zeroes only what earlier calls wrote: a sequence of shapes whose
+// strides shrink and grow (decode rows of 576 and 1536, a prefill block) must still
+// leave every byte past the rows' codes zero.
+TEST_P(ActQuantPath, PaddingStaysZeroAcrossShapeChanges) {
+  QuantizedActivations q;
+  const std::vector<std::pair<int64_t, int64_t>> shapes = {{1, 1536}, {1, 576}, {40, 576}, {1, 1536},
+                                                           {2, 64},   {33, 96}, {1, 576},  {1, 1536}};
+  uint64_t seed = 21;
+  for (const auto& [rows, cols] : shapes) {
+    const auto x = test::random_floats(rows * cols, seed++);
+    quantize_activations(x.data(), rows, cols, nullptr, ActQuantSpec{4, 1.0f, 0, true}, q, GetParam());
+    for (int64_t r = 0; r < q.padded_rows; ++r) {
+      for (int64_t c = r < rows ? cols : 0; c < q.stride; ++c)
+        ASSERT_EQ(q.row(r)[c], 0) << rows << "x" << cols << ": byte " << c << " of row " << r;
+    }
   }
 }
 

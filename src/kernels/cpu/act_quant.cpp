@@ -66,20 +66,9 @@ using act_quant_detail::ActQuantKernels;
 // so every element sees the same float operations; only the loop over independent
 // elements is vectorized.
 void hadamard_axis(float* x, int64_t p, int64_t inner) {
+  if (inner == 1) return fwht(x, p);  // the contiguous transform, staged in registers
   for (int64_t h = 1; h < p; h *= 2) {
     for (int64_t block = 0; block < p; block += 2 * h) {
-      if (inner == 1) {
-        float* u = x + block;
-        float* v = x + block + h;
-#pragma omp simd
-        for (int64_t j = 0; j < h; ++j) {
-          const float a = u[j];
-          const float b = v[j];
-          u[j] = a + b;
-          v[j] = a - b;
-        }
-        continue;
-      }
       for (int64_t j = block; j < block + h; ++j) {
         float* u = x + j * inner;
         float* v = x + (j + h) * inner;
@@ -203,8 +192,15 @@ void quantize_activations(const float* x, int64_t rows, int64_t cols, const Onli
   out.stride = round_up(cols, 64) + 64;
   out.padded_rows = round_up(std::max<int64_t>(rows, 1), 32);
   const int64_t bytes = out.padded_rows * out.stride;
-  if (out.codes.size() < bytes) out.codes = AlignedBytes(bytes);
-  std::memset(out.codes.data() + rows * out.stride, 0, (out.padded_rows - rows) * out.stride);
+  if (out.codes.size() < bytes) {
+    out.codes = AlignedBytes(bytes);
+    out.dirty_bytes = bytes;  // uninitialized
+  }
+  // Rows >= rows must read as zero; only bytes below dirty_bytes can be nonzero.
+  const int64_t written = rows * out.stride;
+  const int64_t clear_end = std::min(out.dirty_bytes, bytes);
+  if (clear_end > written) std::memset(out.codes.data() + written, 0, clear_end - written);
+  out.dirty_bytes = out.dirty_bytes > bytes ? out.dirty_bytes : written;
   const int64_t groups = cols / group;
   out.scales.resize(rows * groups);
   out.offsets.resize(rows * groups);

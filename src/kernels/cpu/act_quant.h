@@ -37,6 +37,10 @@ struct QuantizedActivations {
   std::vector<float> scales;        // [rows, groups()]
   std::vector<int32_t> offsets;     // [rows, groups()]
   std::vector<int32_t> code_sums;   // [rows, groups()]: sum of the group's codes (for the GEMM's zero-point terms)
+  // Bookkeeping of quantize_activations: bytes of `codes` from the start that may be
+  // nonzero, so a reused buffer re-zeroes only what earlier calls wrote (decode pads
+  // one row to 32; zeroing all 32 on every call was a measurable share of a token).
+  int64_t dirty_bytes = 0;
 
   int64_t groups() const { return group == 0 ? 0 : cols / group; }
   const uint8_t* row(int64_t r) const { return codes.data() + r * stride; }

@@ -23,8 +23,11 @@ constexpr float kLog2e = 1.4426950408889634f;
 
 // scores[0, len) -> softmax probabilities, in place. scores are already scaled.
 void softmax_row(float* scores, int64_t len) {
+  // A max reduction gives the same value in any order (scores are finite), so it
+  // may run in vector lanes; std::max's NaN rule would keep it scalar.
   float mx = -INFINITY;
-  for (int64_t j = 0; j < len; ++j) mx = std::max(mx, scores[j]);
+#pragma omp simd reduction(max : mx)
+  for (int64_t j = 0; j < len; ++j) mx = mx > scores[j] ? mx : scores[j];
   const float shift = mx * kLog2e;
   float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
@@ -85,7 +88,9 @@ void attention_blocked(const float* q, int64_t n, int64_t pos0, const float* k, 
   // (nested OpenMP regions are inactive), so results do not depend on thread count.
 #pragma omp parallel num_threads(num_threads())
   {
-    std::vector<float> kh, vt, qb, scores, ob;
+    // Per-thread buffers kept across calls (a prompt's layers reuse them instead of
+    // faulting in fresh pages each time); each is fully written before it is read.
+    thread_local std::vector<float> kh, vt, qb, scores, ob;
 #pragma omp for collapse(2) schedule(dynamic, 1)
     for (int64_t b = n_blocks - 1; b >= 0; --b) {  // longest blocks first
       for (int64_t g = 0; g < s.n_kv_heads; ++g) {

@@ -21,6 +21,12 @@ constexpr int64_t kPanel = 16;        // output columns per panel
 constexpr int64_t kGemvRows = 8;      // up to this many rows: stream packed weights, no prepare
 constexpr int64_t kRowBlock = 128;    // prefill: activation rows per task (rounded to the tile height)
 constexpr int64_t kColumnBlock = 64;  // prefill: output columns per task
+// Decode: a product that reads fewer weight bytes (times rows) than this runs on the
+// calling thread. Waking the other threads costs microseconds on an idle machine and
+// far more on a loaded one, more than streaming e.g. a 576 x 576 int4 weight (166 KB)
+// on one core; results do not depend on it (each panel is computed alone).
+constexpr int64_t kGemvSerialBytes = 192 * 1024;
+constexpr int64_t kMaxPanelsPerTile = 4;  // the widest kernel's tile, for a stack buffer
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
@@ -136,9 +142,17 @@ void weight_blocks(const IntGemmWeight& w, int64_t kb, WeightBlocks& out) {
   out.sum = out.sum_store.data();
 }
 
+// Steps of 8 positions whose kFast int16 sums may be added before widening (kDeep).
+int64_t deep_steps(const IntGemmWeight& w, int act_bits) {
+  const int64_t amax = (int64_t{1} << act_bits) - 1;
+  const int64_t wmax = w.nibbles ? 15 : (int64_t{1} << (w.bits - 1));
+  return std::min<int64_t>(32, 32767 / (4 * amax * wmax));
+}
+
 ProductMode product_mode(const IntGemmWeight& w, int act_bits) {
   const int64_t amax = (int64_t{1} << act_bits) - 1;
   const int64_t wmax = w.nibbles ? 15 : (int64_t{1} << (w.bits - 1));
+  if (deep_steps(w, act_bits) >= 2) return ProductMode::kDeep;
   if (4 * amax * wmax <= 32767) return ProductMode::kFast;
   if (2 * amax * wmax <= 32767) return ProductMode::kPlain;
   return ProductMode::kSplit;
@@ -196,6 +210,7 @@ void int_gemm_simd(const IntGemmWeight& w, const QuantizedActivations& a, int64_
   base.w_panel_stride = w.panel_bytes;
   base.format = w.nibbles ? WeightFormat::kNibbles : WeightFormat::kInt8;
   base.mode = product_mode(w, a.bits);
+  base.deep_steps = base.mode == ProductMode::kDeep ? deep_steps(w, a.bits) : 1;
   base.blocks = nb;
   base.kb = kb;
   base.kbw = kb == w.group ? w.group_padded : kb;
@@ -205,9 +220,11 @@ void int_gemm_simd(const IntGemmWeight& w, const QuantizedActivations& a, int64_
     const IntGemmKernels& k = gemv_kernels_for(w.isa);
     const int64_t np = k.panels_per_tile, mr = k.rows_per_tile;
     const int64_t tiles = (w.panels + np - 1) / np;
-#pragma omp parallel num_threads(num_threads())
+    QUAROT_CHECK(np <= kMaxPanelsPerTile, "int_gemm: a tile of {} panels exceeds the decode buffer", np);
+    const bool parallel = w.panels * w.panel_bytes * M > kGemvSerialBytes;
+#pragma omp parallel num_threads(num_threads()) if (parallel)
     {
-      std::vector<float> out(kGemvRows * np * kPanel);
+      alignas(64) float out[kGemvRows * kMaxPanelsPerTile * kPanel];
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < tiles; ++t) {
         const int64_t p0 = t * np;
@@ -223,11 +240,11 @@ void int_gemm_simd(const IntGemmWeight& w, const QuantizedActivations& a, int64_
           args.a_scale = ab.scale + i0 * nb;
           args.a_offset = ab.offset + i0 * nb;
           args.a_sum = ab.sum + i0 * nb;
-          args.out = out.data() + i0 * args.np * kPanel;
+          args.out = out + i0 * args.np * kPanel;
           k.tile(args);
         }
         const int64_t col0 = p0 * kPanel;
-        finish_tile(out.data(), args.np * kPanel, M, col0, std::min(args.np * kPanel, N - col0), N, bias, residual,
+        finish_tile(out, args.np * kPanel, M, col0, std::min(args.np * kPanel, N - col0), N, bias, residual,
                     y, 0);
       }
     }

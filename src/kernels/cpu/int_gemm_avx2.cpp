@@ -40,8 +40,82 @@ void block_epilogue(__m256i acc_lo, __m256i acc_hi, const IntTileArgs& t, int64_
   }
 }
 
+// The weights of positions k..k+3 (w0) and k+4..k+7 (w1), columns 0-7 and 8-15.
+template <WeightFormat F>
+inline void load_step(const uint8_t* wb, int64_t k, __m256i* w0, __m256i* w1) {
+  if constexpr (F == WeightFormat::kNibbles) {
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    const uint8_t* p = wb + (k / 8) * 64;
+    for (int h = 0; h < 2; ++h) {
+      const __m256i v = _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 32 * h));
+      w0[h] = _mm256_and_si256(v, low4);
+      w1[h] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+    }
+  } else {
+    const uint8_t* p = wb + (k / 4) * 64;
+    for (int h = 0; h < 2; ++h) {
+      w0[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 32 * h));
+      w1[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 64 + 32 * h));
+    }
+  }
+}
+
+// kDeep: the kFast int16 pair sums of up to deep_steps steps are added in int16,
+// then widened once (int_gemm_kernels.h gives the bound that keeps this exact).
+template <int M, WeightFormat F>
+void tile_rows_deep(const IntTileArgs& t) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int i = 0; i < M; ++i) {
+    _mm256_storeu_ps(t.out + i * 16, _mm256_setzero_ps());
+    _mm256_storeu_ps(t.out + i * 16 + 8, _mm256_setzero_ps());
+  }
+  const int64_t w_block_bytes = t.kbw * (F == WeightFormat::kNibbles ? 8 : 16);
+  const int64_t chunk = 8 * t.deep_steps;
+  // The int32 sums live in memory (L1): they change once per chunk, and leaving the
+  // 16 ymm registers to the int16 sums, weights and broadcasts avoids spills in the
+  // inner loop.
+  alignas(32) int32_t acc[M * 16];
+  for (int64_t b = 0; b < t.blocks; ++b) {
+    for (int i = 0; i < M * 16; ++i) acc[i] = 0;
+    const uint8_t* ab = t.a + b * t.kb;
+    const uint8_t* wb = t.w + b * w_block_bytes;
+    for (int64_t k0 = 0; k0 < t.kbw; k0 += chunk) {
+      const int64_t k1 = k0 + chunk < t.kbw ? k0 + chunk : t.kbw;
+      __m256i s16[M][2];
+#pragma GCC unroll 4
+      for (int i = 0; i < M; ++i) s16[i][0] = s16[i][1] = _mm256_setzero_si256();
+      for (int64_t k = k0; k < k1; k += 8) {
+        __m256i w0[2], w1[2];
+        load_step<F>(wb, k, w0, w1);
+#pragma GCC unroll 4
+        for (int i = 0; i < M; ++i) {
+          const uint8_t* ar = ab + i * t.lda + k;
+          const __m256i x0 = broadcast4(ar);
+          const __m256i x1 = broadcast4(ar + 4);
+          for (int h = 0; h < 2; ++h) {
+            s16[i][h] = _mm256_add_epi16(
+                s16[i][h], _mm256_add_epi16(_mm256_maddubs_epi16(x0, w0[h]), _mm256_maddubs_epi16(x1, w1[h])));
+          }
+        }
+      }
+#pragma GCC unroll 4
+      for (int i = 0; i < M; ++i) {
+        for (int h = 0; h < 2; ++h) {
+          __m256i* a32 = reinterpret_cast<__m256i*>(acc + i * 16 + h * 8);
+          _mm256_store_si256(a32, _mm256_add_epi32(_mm256_load_si256(a32), _mm256_madd_epi16(s16[i][h], ones)));
+        }
+      }
+    }
+    for (int i = 0; i < M; ++i) {
+      block_epilogue(_mm256_load_si256(reinterpret_cast<const __m256i*>(acc + i * 16)),
+                     _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + i * 16 + 8)), t, i, b, t.out);
+    }
+  }
+}
+
 template <int M, WeightFormat F, ProductMode P>
 void tile_rows(const IntTileArgs& t) {
+  if constexpr (P == ProductMode::kDeep) return tile_rows_deep<M, F>(t);
   const __m256i ones = _mm256_set1_epi16(1);
   const __m256i sixteen = _mm256_set1_epi16(16);
   const __m256i low4 = _mm256_set1_epi8(0x0F);
@@ -114,8 +188,12 @@ void tile_format(const IntTileArgs& t) {
 }
 
 void tile(const IntTileArgs& t) {
-  if (t.format == WeightFormat::kNibbles) return tile_format<WeightFormat::kNibbles, ProductMode::kFast>(t);
+  if (t.format == WeightFormat::kNibbles) {
+    if (t.mode == ProductMode::kDeep) return tile_format<WeightFormat::kNibbles, ProductMode::kDeep>(t);
+    return tile_format<WeightFormat::kNibbles, ProductMode::kFast>(t);
+  }
   switch (t.mode) {
+    case ProductMode::kDeep: return tile_format<WeightFormat::kInt8, ProductMode::kDeep>(t);
     case ProductMode::kFast: return tile_format<WeightFormat::kInt8, ProductMode::kFast>(t);
     case ProductMode::kPlain: return tile_format<WeightFormat::kInt8, ProductMode::kPlain>(t);
     case ProductMode::kSplit: return tile_format<WeightFormat::kInt8, ProductMode::kSplit>(t);

@@ -18,7 +18,12 @@ enum class WeightFormat { kInt8, kNibbles };
 //           <= 15, so 4 * 15 * 128 = 7680 <= 32767 for any s8 weight, and
 //           16 * (pair sums) is formed by vpmaddwd with 16 in int32: exact for
 //           every 8-bit x 8-bit product.
-enum class ProductMode { kFast, kPlain, kSplit };
+//   kDeep:  as kFast, but the int16 sums of `deep_steps` consecutive 8-position steps
+//           are added in int16 before one vpmaddwd widens them; exact when
+//           deep_steps * 4 * amax * wmax <= 32767 (W4A4: 36 steps). vpmaddubsw and
+//           vpmaddwd share one execution port on many cores (one on Zen 1), so the
+//           widening was a third of that port's work.
+enum class ProductMode { kFast, kPlain, kSplit, kDeep };
 
 struct IntTileArgs {
   const uint8_t* a = nullptr;  // activation codes of the tile's first row
@@ -29,6 +34,7 @@ struct IntTileArgs {
   int64_t np = 0;              // panels in this tile, 1..panels_per_tile
   WeightFormat format = WeightFormat::kInt8;
   ProductMode mode = ProductMode::kFast;
+  int64_t deep_steps = 1;  // kDeep: 8-position steps summed in int16 before widening
   int64_t blocks = 0;  // K blocks
   int64_t kb = 0;      // activation positions per block
   int64_t kbw = 0;     // weight positions per block (kb rounded up to 8, or to 64 once prepared for AMX)

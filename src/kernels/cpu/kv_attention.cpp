@@ -86,7 +86,8 @@ void attention_decode(const float* q, int64_t n, int64_t pos0, const KvSource& k
         const int64_t visible = std::clamp<int64_t>(pos0 + i / group + 1 - c0, 0, rows);
         float* sc = scores.data() + i * kTile;
         float mx = -INFINITY;
-        for (int64_t j = 0; j < visible; ++j) mx = std::max(mx, sc[j]);
+#pragma omp simd reduction(max : mx)
+        for (int64_t j = 0; j < visible; ++j) mx = mx > sc[j] ? mx : sc[j];
         const float shift = mx * kLog2e;
         float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
