@@ -94,8 +94,8 @@ LlamaModel::LlamaModel(const ModelWeights& w, RuntimeRecipe recipe, std::shared_
   if (!recipe_.down_proj_input.is_identity() && recipe_.down_proj_input.size() != c.intermediate)
     fail("recipe: down_proj input rotation of size {} does not match {}", recipe_.down_proj_input.size(),
          c.intermediate);
-  for (const auto& [slot, spec] : recipe_.act_overrides)
-    if (!parse_layer_slot(slot)) fail("recipe: activation override for unknown slot '{}' (qkv, o, gate_up, down)", slot);
+  if (recipe_.act_overrides.count(LinearSlot::kLmHead))
+    fail("recipe: activation override for lm_head (its input has its own spec; overrides: qkv, o, gate_up, down)");
 
   auto input_rotation = [&](LinearSlot slot) -> const OnlineRotation* {
     if (slot == LinearSlot::kO) return &recipe_.o_proj_input;
@@ -114,7 +114,7 @@ LlamaModel::LlamaModel(const ModelWeights& w, RuntimeRecipe recipe, std::shared_
       l.weight = backend_->pack(e);
       if (d.bias != nullptr && !(lw.*d.bias).empty()) l.bias = upload_vector(*backend_, (lw.*d.bias).data);
       l.rotation = input_rotation(d.slot);
-      l.act = recipe_.act_for(linear_slot_name(d.slot));
+      l.act = recipe_.act_for(d.slot);
     }
     layers_.push_back(std::move(layer));
   }
