@@ -135,7 +135,7 @@ class CpuBackend final : public Backend {
               float* out) const override {
     const bool identity = r.is_identity() && r.m.empty();
     if (!identity) validate_online_rotation(r, row_length);
-    upload(x, n_rows * row_length, out);
+    if (out != x && n_rows > 0) std::memcpy(out, x, n_rows * row_length * sizeof(float));
     if (!identity) apply_online_rotation(r, out, n_rows, row_length);
   }
 
