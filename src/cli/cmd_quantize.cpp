@@ -116,7 +116,9 @@ void add_quantize(CLI::App& app, Action& action) {
         if (eq == std::string::npos || eq == 0 || std::from_chars(item.data() + eq + 1, end, bits).ptr != end ||
             eq + 1 == item.size())
           fail("--a-bits-at '{}': expected SLOT=BITS, e.g. down=8", item);
-        opt.a_bits_at[item.substr(0, eq)] = bits;
+        const std::optional<LinearSlot> slot = parse_layer_slot(std::string_view(item).substr(0, eq));
+        if (!slot) fail("--a-bits-at '{}': unknown slot (valid: {})", item, layer_slot_names());
+        opt.a_bits_at[*slot] = bits;
       }
       opt.kv_clip = o->kv_clip;
       opt.kv_group = o->kv_group;

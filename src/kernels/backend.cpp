@@ -4,6 +4,12 @@
 
 namespace quarot {
 
+BackendBuffer Backend::upload(const float* host, int64_t n) const {
+  BackendBuffer buffer = alloc(n);
+  upload(host, n, buffer.data());
+  return buffer;
+}
+
 std::unique_ptr<PackedWeight> Backend::pack(const Tensor& weight) const {
   QUAROT_CHECK(weight.ndim() == 2, "backend: a linear weight must be 2-D, got shape {}", weight.shape_str());
   return pack(f32_weight(weight.data.data(), weight.shape[0], weight.shape[1]));

@@ -1,13 +1,32 @@
 #pragma once
-// The seam between the model graph and whoever computes it: matrix products,
-// attention and the KV cache. The model hands the backend each weight once as a
+// The seam between the model graph and whoever computes it. LlamaModel runs every
+// numeric step through a Backend: matrix products, attention and the KV cache, and
+// also the glue between them (RMSNorm, RoPE, the online rotations, SwiGLU, residual
+// adds, the embedding lookup), so a backend whose memory is not the host's (a GPU)
+// can run the whole model. The model hands the backend each weight once as a
 // WeightEncoding (kernels/weight_encoding.h: FP32, FP16 or integer codes, usually a
-// view of the mapped file) and gets back an opaque PackedWeight; a LinearOp then
-// describes the online work around each product (rotation of the input, activation
-// quantization). The model never knows whether FP32 SIMD, int8 VNNI/AMX or CUDA
-// runs it. The FP32 CPU backend computes the *simulated* quantized arithmetic
-// (weights dequantized at pack time; activations and KV quantize -> dequantize, then
-// FP32 math); integer backends must reproduce those numbers within float rounding.
+// view of the mapped file) and gets back an opaque PackedWeight (PackedEmbedding for
+// the token table); a LinearOp then describes the online work around each product
+// (rotation of the input, activation quantization). The model never knows whether
+// FP32 SIMD, int8 VNNI/AMX or CUDA runs it. The FP32 CPU backend computes the
+// *simulated* quantized arithmetic (weights dequantized at pack time; activations
+// and KV quantize -> dequantize, then FP32 math); integer backends must reproduce
+// those numbers within float rounding.
+//
+// Memory contract:
+//  - Activations: every `float*` an op reads or writes is backend memory: a
+//    BackendBuffer from alloc(), or, where host_memory() is true (the CPU backend),
+//    any host memory. Data crosses with upload()/download().
+//  - Parameters: linear weights and the embedding table are packed (pack(),
+//    pack_embedding()); small parameter vectors (norm weights, biases, RoPE
+//    frequencies) are uploaded once into buffers by their owner.
+//  - Descriptors and indices are host memory: OnlineRotation (matrix included),
+//    ActQuantSpec, shapes, token ids. A device backend may keep a device copy of a
+//    descriptor keyed by its address, so its owner keeps it alive and unchanged
+//    while ops that use it may run (LlamaModel: for its lifetime).
+//  - Ordering: ops take effect in call order; download() returns once the data is
+//    on the host. A backend may run ops asynchronously in between.
+//  - Ops never resize: the caller sizes every output; rows are contiguous.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -73,8 +92,8 @@ class KvStorage {
  public:
   virtual ~KvStorage() = default;
   const KvCacheSpec& spec() const { return spec_; }
-  // Stores k, v [n, kv_dim] at positions pos0 .. pos0 + n - 1 of `layer`,
-  // quantizing them as the spec says.
+  // Stores k, v [n, kv_dim] (backend memory) at positions pos0 .. pos0 + n - 1 of
+  // `layer`, quantizing them as the spec says.
   virtual void append(int64_t layer, int64_t pos0, int64_t n, const float* k, const float* v) = 0;
   // A deep copy holding the first `positions` positions (e.g. a shared prompt prefix).
   virtual std::unique_ptr<KvStorage> clone(int64_t positions) const = 0;
@@ -100,9 +119,36 @@ class PackedWeight {
   int64_t bytes = 0;  // what one product reads of the weight (codes, scales, or floats)
 };
 
+// The token embedding table [rows = vocab, cols = hidden] as a backend keeps it for
+// row lookups (not for products: a tied lm_head packs the same encoding with pack()).
+class PackedEmbedding {
+ public:
+  virtual ~PackedEmbedding() = default;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  int64_t row_bytes = 0;  // what one lookup reads
+};
+
+// `size` floats of backend memory (uninitialized), kept alive by `owner`. Copies
+// share the memory.
+class BackendBuffer {
+ public:
+  BackendBuffer() = default;
+  BackendBuffer(float* data, int64_t size, std::shared_ptr<void> owner)
+      : data_(data), size_(size), owner_(std::move(owner)) {}
+  float* data() const { return data_; }
+  int64_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+
+ private:
+  float* data_ = nullptr;
+  int64_t size_ = 0;
+  std::shared_ptr<void> owner_;
+};
+
 struct LinearOp {
   const PackedWeight* weight = nullptr;
-  const float* bias = nullptr;                   // [out_features] or null
+  const float* bias = nullptr;                   // [out_features] backend memory, or null
   const OnlineRotation* input_rotation = nullptr;  // applied to each input row, or null
   ActQuantSpec act;                               // applied after the rotation
 };
@@ -112,16 +158,56 @@ class Backend {
   virtual ~Backend() = default;
   // Human-readable name with the instruction-set path, e.g. "cpu-fp32 avx512".
   virtual std::string name() const = 0;
+
+  // --- memory (see the contract above) ---
+  // True when backend memory is host memory: ops accept any host pointer and the
+  // caller may skip upload()/download().
+  virtual bool host_memory() const = 0;
+  // n >= 0 floats, uninitialized.
+  virtual BackendBuffer alloc(int64_t n) const = 0;
+  // dst[0, n) = host[0, n) / host[0, n) = src[0, n). A no-op when the two coincide.
+  virtual void upload(const float* host, int64_t n, float* dst) const = 0;
+  virtual void download(const float* src, int64_t n, float* host) const = 0;
+  // A buffer holding a copy of host[0, n).
+  BackendBuffer upload(const float* host, int64_t n) const;
+
+  // --- weights ---
   // Packs a [out_features, in_features] weight into the backend's layout. The
   // encoding must be valid (WeightEncoding::validate); the backend may keep a
   // reference to its owner (mapped file) instead of copying.
   virtual std::unique_ptr<PackedWeight> pack(const WeightEncoding& weight) const = 0;
   // Convenience for an FP32 tensor (copied or packed; the tensor may be dropped afterwards).
   std::unique_ptr<PackedWeight> pack(const Tensor& weight) const;
+  // The embedding table for embed(); same ownership rules as pack().
+  virtual std::unique_ptr<PackedEmbedding> pack_embedding(const WeightEncoding& table) const = 0;
+
+  // --- ops ---
   // y[n, out] = Q(R(x))[n, in] * W^T + b, rows of x contiguous with stride in_features.
   // x is not modified.
   virtual void linear(const LinearOp& op, const float* x, int64_t n, float* y) const = 0;
+  // out[t, :] = row tokens[t] of the table as FP32 (the exact values the encoding
+  // gives), t < n. tokens are host memory, each in [0, table.rows).
+  virtual void embed(const PackedEmbedding& table, const int32_t* tokens, int64_t n, float* out) const = 0;
+  // RMSNorm of n rows of dim values: out[t, i] = x[t, i] / sqrt(mean_i(x[t, :]^2) + eps) * w[i]
+  // (w null = all ones). out may alias x.
+  virtual void rmsnorm(const float* x, const float* w, int64_t n, int64_t dim, float eps, float* out) const = 0;
+  // Rotary position embedding (HF rotate_half layout, kernels/cpu/rope.h) in place on
+  // n rows of n_heads * head_dim values, row t at position pos0 + t; inv_freq holds
+  // head_dim / 2 frequencies.
+  virtual void rope(float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t pos0,
+                    const float* inv_freq) const = 0;
+  // out = R(x) for n_rows rows of row_length values (OnlineRotation's formula);
+  // row_length must equal r.size() unless r is the default identity (then out = x).
+  // out may alias x.
+  virtual void rotate(const OnlineRotation& r, const float* x, int64_t n_rows, int64_t row_length,
+                      float* out) const = 0;
+  // SwiGLU's gating: out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)), i < n.
+  // out may alias gate or up.
+  virtual void swiglu(const float* gate, const float* up, int64_t n, float* out) const = 0;
+  // Residual add: x[i] += y[i], i < n.
+  virtual void add(float* x, const float* y, int64_t n) const = 0;
 
+  // --- attention and the KV cache ---
   virtual std::unique_ptr<KvStorage> make_kv_storage(const KvCacheSpec& spec) const = 0;
   // Causal attention of n query rows q [n, n_heads * head_dim] at positions
   // pos0 .. pos0 + n - 1 against positions 0 .. pos0 + n - 1 of `layer` in the

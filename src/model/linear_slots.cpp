@@ -3,20 +3,25 @@
 namespace quarot {
 
 const char* linear_slot_name(LinearSlot s) {
-  switch (s) {
-    case LinearSlot::kQkv: return "qkv";
-    case LinearSlot::kO: return "o";
-    case LinearSlot::kGateUp: return "gate_up";
-    case LinearSlot::kDown: return "down";
-    case LinearSlot::kLmHead: return "lm_head";
-  }
+  for (const LinearSlotInfo& i : kLinearSlots)
+    if (i.slot == s) return i.name;
   return "?";
 }
 
 std::optional<LinearSlot> parse_layer_slot(std::string_view name) {
-  for (LinearSlot s : {LinearSlot::kQkv, LinearSlot::kO, LinearSlot::kGateUp, LinearSlot::kDown})
-    if (name == linear_slot_name(s)) return s;
+  for (const LinearSlotInfo& i : kLinearSlots)
+    if (i.in_layer && name == i.name) return i.slot;
   return std::nullopt;
+}
+
+const std::string& layer_slot_names() {
+  static const std::string names = [] {
+    std::string s;
+    for (const LinearSlotInfo& i : kLinearSlots)
+      if (i.in_layer) s += (s.empty() ? "" : ", ") + std::string(i.name);
+    return s;
+  }();
+  return names;
 }
 
 namespace {

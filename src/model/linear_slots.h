@@ -15,10 +15,28 @@
 namespace quarot {
 
 // The input an activation quantizer sees: linears that share an input share a slot.
+// The library keys everything per slot by this enum; the names below are for files,
+// JSON and the command line only (parsed once, where the text comes in).
 enum class LinearSlot { kQkv, kO, kGateUp, kDown, kLmHead };
+
+struct LinearSlotInfo {
+  LinearSlot slot;
+  const char* name;  // "qkv", ...
+  bool in_layer;     // an input inside a decoder layer (may get its own activation width)
+};
+inline constexpr std::array<LinearSlotInfo, 5> kLinearSlots = {{
+    {LinearSlot::kQkv, "qkv", true},
+    {LinearSlot::kO, "o", true},
+    {LinearSlot::kGateUp, "gate_up", true},
+    {LinearSlot::kDown, "down", true},
+    {LinearSlot::kLmHead, "lm_head", false},
+}};
+
 const char* linear_slot_name(LinearSlot s);  // "qkv", "o", "gate_up", "down", "lm_head"
-// The slot a decoder-layer input may be overridden for ("qkv", "o", "gate_up", "down").
+// The decoder-layer slot of that name ("qkv", "o", "gate_up", "down"); nullopt otherwise.
 std::optional<LinearSlot> parse_layer_slot(std::string_view name);
+// "qkv, o, gate_up, down", for messages.
+const std::string& layer_slot_names();
 
 struct LayerLinear {
   const char* field;     // file name part: "layers.<i>.<field>" ("wq", ...)

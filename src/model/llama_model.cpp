@@ -1,22 +1,17 @@
 #include "model/llama_model.h"
 
-#include <omp.h>
-
-#include <algorithm>
 #include <array>
-#include <set>
 #include <cmath>
+#include <set>
 
 #include "common/error.h"
-#include "kernels/cpu/fwht.h"
-#include "kernels/cpu/vec_ops.h"
 #include "model/rope.h"
 
 namespace quarot {
 
 struct LlamaModel::Linear {
   std::unique_ptr<PackedWeight> weight;
-  std::vector<float> bias;
+  BackendBuffer bias;
   const OnlineRotation* rotation = nullptr;
   ActQuantSpec act;
 
@@ -31,7 +26,7 @@ struct LlamaModel::Linear {
 };
 
 struct LlamaModel::Layer {
-  std::vector<float> attn_norm, ffn_norm;
+  BackendBuffer attn_norm, ffn_norm;
   std::array<Linear, kLayerLinearCount> linears;  // in kLayerLinears order
   const Linear& wq() const { return linears[0]; }
   const Linear& wk() const { return linears[1]; }
@@ -42,27 +37,20 @@ struct LlamaModel::Layer {
   const Linear& w_down() const { return linears[6]; }
 };
 
-namespace {
-
-// Every buffer is written before it is read, so growing keeps old values and
-// shrinking frees nothing.
-struct LayerScratch {
-  std::vector<float> h, q, k, v, att, tmp, gate, up;
-  LayerScratch& sized(int64_t hidden, int64_t q_size, int64_t kv_size, int64_t ffn) {
-    for (auto* b : {&h, &tmp}) b->resize(hidden);
-    for (auto* b : {&q, &att}) b->resize(q_size);
-    for (auto* b : {&k, &v}) b->resize(kv_size);
-    for (auto* b : {&gate, &up}) b->resize(ffn);
-    return *this;
-  }
+// The intermediates of one decoder layer over n rows, in backend memory; allocated
+// once per forward() and reused by every layer.
+struct LlamaModel::Workspace {
+  BackendBuffer h, q, k, v, att, tmp, gate, up;
+  Workspace(const Backend& b, const LlamaConfig& c, int64_t n)
+      : h(b.alloc(n * c.hidden)),
+        q(b.alloc(n * c.q_dim())),
+        k(b.alloc(n * c.kv_dim())),
+        v(b.alloc(n * c.kv_dim())),
+        att(b.alloc(n * c.q_dim())),
+        tmp(b.alloc(n * c.hidden)),
+        gate(b.alloc(n * c.intermediate)),
+        up(b.alloc(n * c.intermediate)) {}
 };
-
-void rmsnorm_rows(const float* x, const float* w, float* out, int64_t n, int64_t dim, float eps) {
-#pragma omp parallel for if (n > 1)
-  for (int64_t t = 0; t < n; ++t) rmsnorm(x + t * dim, w, dim, eps, out + t * dim);
-}
-
-}  // namespace
 
 namespace {
 
@@ -70,6 +58,10 @@ namespace {
 WeightEncoding owned_f32(const Tensor& t) {
   auto data = std::make_shared<std::vector<float>>(t.data);
   return f32_weight(data->data(), t.shape[0], t.shape[1], data);
+}
+
+BackendBuffer upload_vector(const Backend& backend, const std::vector<float>& v) {
+  return backend.upload(v.data(), static_cast<int64_t>(v.size()));
 }
 
 }  // namespace
@@ -91,9 +83,10 @@ LlamaModel::LlamaModel(const ModelWeights& w, RuntimeRecipe recipe, std::shared_
       fail("{}: encoded tensor {} is {}x{}, the model needs {}x{}", source, name, e.rows, e.cols, rows, cols);
     return e;
   };
-  tok_embeddings_ = encoding_of("tok_embeddings", w.tok_embeddings, c.vocab_size, c.hidden);
-  output_norm_ = w.output_norm.data;
-  rope_inv_freq_ = rope_inverse_frequencies(c);
+  const WeightEncoding tok_embeddings = encoding_of("tok_embeddings", w.tok_embeddings, c.vocab_size, c.hidden);
+  tok_embeddings_ = backend_->pack_embedding(tok_embeddings);
+  output_norm_ = upload_vector(*backend_, w.output_norm.data);
+  rope_inv_freq_ = upload_vector(*backend_, rope_inverse_frequencies(c));
   if (!recipe_.qk_rotation.is_identity() && recipe_.qk_rotation.size() != c.head_dim)
     fail("recipe: q/k rotation of size {} does not match head_dim {}", recipe_.qk_rotation.size(), c.head_dim);
   if (!recipe_.o_proj_input.is_identity() && recipe_.o_proj_input.size() != c.q_dim())
@@ -101,8 +94,8 @@ LlamaModel::LlamaModel(const ModelWeights& w, RuntimeRecipe recipe, std::shared_
   if (!recipe_.down_proj_input.is_identity() && recipe_.down_proj_input.size() != c.intermediate)
     fail("recipe: down_proj input rotation of size {} does not match {}", recipe_.down_proj_input.size(),
          c.intermediate);
-  for (const auto& [slot, spec] : recipe_.act_overrides)
-    if (!parse_layer_slot(slot)) fail("recipe: activation override for unknown slot '{}' (qkv, o, gate_up, down)", slot);
+  if (recipe_.act_overrides.count(LinearSlot::kLmHead))
+    fail("recipe: activation override for lm_head (its input has its own spec; overrides: qkv, o, gate_up, down)");
 
   auto input_rotation = [&](LinearSlot slot) -> const OnlineRotation* {
     if (slot == LinearSlot::kO) return &recipe_.o_proj_input;
@@ -112,16 +105,16 @@ LlamaModel::LlamaModel(const ModelWeights& w, RuntimeRecipe recipe, std::shared_
   for (int64_t li = 0; li < c.n_layers; ++li) {
     const LayerWeights& lw = w.layers[li];
     auto layer = std::make_shared<Layer>();
-    layer->attn_norm = lw.attn_norm.data;
-    layer->ffn_norm = lw.ffn_norm.data;
+    layer->attn_norm = upload_vector(*backend_, lw.attn_norm.data);
+    layer->ffn_norm = upload_vector(*backend_, lw.ffn_norm.data);
     for (int i = 0; i < kLayerLinearCount; ++i) {
       const LayerLinear& d = kLayerLinears[i];
       Linear& l = layer->linears[i];
       const WeightEncoding e = encoding_of(layer_linear_name(li, d), lw.*d.weight, d.rows(c), d.cols(c));
       l.weight = backend_->pack(e);
-      if (d.bias != nullptr) l.bias = (lw.*d.bias).data;
+      if (d.bias != nullptr && !(lw.*d.bias).empty()) l.bias = upload_vector(*backend_, (lw.*d.bias).data);
       l.rotation = input_rotation(d.slot);
-      l.act = recipe_.act_for(linear_slot_name(d.slot));
+      l.act = recipe_.act_for(d.slot);
     }
     layers_.push_back(std::move(layer));
   }
@@ -131,15 +124,15 @@ LlamaModel::LlamaModel(const ModelWeights& w, RuntimeRecipe recipe, std::shared_
   else if (!w.lm_head.empty())
     lm_head_->weight = backend_->pack(w.lm_head);
   else
-    lm_head_->weight = backend_->pack(tok_embeddings_);  // tied
+    lm_head_->weight = backend_->pack(tok_embeddings);  // tied
   lm_head_->act = recipe_.lm_head_act;
 }
 
 int64_t LlamaModel::weight_bytes_per_token() const {
-  int64_t b = lm_head_->weight->bytes + static_cast<int64_t>(output_norm_.size()) * 4 + tok_embeddings_.row_bytes();
+  int64_t b = lm_head_->weight->bytes + output_norm_.size() * 4 + tok_embeddings_->row_bytes;
   for (const auto& layer : layers_) {
-    b += static_cast<int64_t>(layer->attn_norm.size() + layer->ffn_norm.size()) * 4;
-    for (const Linear& l : layer->linears) b += l.weight->bytes + static_cast<int64_t>(l.bias.size()) * 4;
+    b += (layer->attn_norm.size() + layer->ffn_norm.size()) * 4;
+    for (const Linear& l : layer->linears) b += l.weight->bytes + l.bias.size() * 4;
   }
   return b;
 }
@@ -172,18 +165,26 @@ void LlamaModel::forward(const int32_t* tokens, int64_t n, KvCache& cache, std::
     if (tokens[t] < 0 || tokens[t] >= c.vocab_size)
       fail("token id {} at position {} is outside the vocabulary (size {})", tokens[t], pos0 + t, c.vocab_size);
   }
+  const Backend& be = *backend_;
   const int64_t H = c.hidden;
-  std::vector<float> x(n * H), h(n * H);
-  embed(tokens, n, x.data());
-  for (int64_t li = 0; li < c.n_layers; ++li) layer_forward(li, x.data(), n, pos0, cache.storage(), li);
+  const BackendBuffer x = be.alloc(n * H);
+  const Workspace ws(be, c, n);
+  be.embed(*tok_embeddings_, tokens, n, x.data());
+  for (int64_t li = 0; li < c.n_layers; ++li) layer_forward(li, x.data(), n, pos0, cache.storage(), li, ws);
   cache.advance(n);
 
   const int64_t first = all_logits ? 0 : n - 1;
   const int64_t rows = n - first;
-  rmsnorm_rows(x.data() + first * H, output_norm_.data(), h.data(), rows, H, c.rms_eps);
-  if (hook_) hook_(static_cast<int>(c.n_layers), LinearSlot::kLmHead, h.data(), rows, H);
+  be.rmsnorm(x.data() + first * H, output_norm_.data(), rows, H, c.rms_eps, ws.h.data());
+  if (hook_) call_hook(static_cast<int>(c.n_layers), LinearSlot::kLmHead, ws.h.data(), rows, H);
   logits.resize(rows * c.vocab_size);
-  lm_head_->run(*backend_, h.data(), rows, logits.data());
+  if (be.host_memory()) {
+    lm_head_->run(be, ws.h.data(), rows, logits.data());
+  } else {
+    const BackendBuffer out = be.alloc(rows * c.vocab_size);
+    lm_head_->run(be, ws.h.data(), rows, out.data());
+    be.download(out.data(), rows * c.vocab_size, logits.data());
+  }
 }
 
 void LlamaModel::embed(const int32_t* tokens, int64_t n, float* x) const {
@@ -192,85 +193,89 @@ void LlamaModel::embed(const int32_t* tokens, int64_t n, float* x) const {
     if (tokens[t] < 0 || tokens[t] >= c.vocab_size)
       fail("token id {} at position {} is outside the vocabulary (size {})", tokens[t], t, c.vocab_size);
   }
-  for (int64_t t = 0; t < n; ++t) tok_embeddings_.dequantize_rows(tokens[t], 1, x + t * c.hidden);
+  if (backend_->host_memory()) {
+    backend_->embed(*tok_embeddings_, tokens, n, x);
+    return;
+  }
+  const BackendBuffer out = backend_->alloc(n * c.hidden);
+  backend_->embed(*tok_embeddings_, tokens, n, out.data());
+  backend_->download(out.data(), n * c.hidden, x);
 }
 
 void LlamaModel::run_layer(int layer, float* x, int64_t n) const {
   if (layer < 0 || layer >= config_.n_layers)
     fail("run_layer: layer {} out of range (model has {} layers)", layer, config_.n_layers);
   if (n <= 0) fail("run_layer: no tokens to run");
-  const std::unique_ptr<KvStorage> cache = backend_->make_kv_storage(kv_spec(1, n));
-  layer_forward(layer, x, n, 0, *cache, 0);
+  const Backend& be = *backend_;
+  const std::unique_ptr<KvStorage> cache = be.make_kv_storage(kv_spec(1, n));
+  const Workspace ws(be, config_, n);
+  if (be.host_memory()) {
+    layer_forward(layer, x, n, 0, *cache, 0, ws);
+    return;
+  }
+  const int64_t count = n * config_.hidden;
+  const BackendBuffer rows = be.upload(x, count);
+  layer_forward(layer, rows.data(), n, 0, *cache, 0, ws);
+  be.download(rows.data(), count, x);
+}
+
+void LlamaModel::call_hook(int layer, LinearSlot slot, const float* x, int64_t n, int64_t dim) const {
+  if (backend_->host_memory()) {
+    hook_(layer, slot, x, n, dim);
+    return;
+  }
+  std::vector<float> host(n * dim);
+  backend_->download(x, n * dim, host.data());
+  hook_(layer, slot, host.data(), n, dim);
 }
 
 void LlamaModel::layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, KvStorage& cache,
-                               int64_t cache_layer) const {
+                               int64_t cache_layer, const Workspace& ws) const {
   const LlamaConfig& c = config_;
+  const Backend& be = *backend_;
   const int64_t H = c.hidden, hd = c.head_dim, nh = c.n_heads, nkv = c.n_kv_heads;
-  const int64_t qd = c.q_dim(), kvd = c.kv_dim(), F = c.intermediate;
-  // Activation buffers reused across layers and calls (per calling thread): fresh
-  // vectors of a 512-token prompt were ~13 MB of new, zeroed pages per layer.
-  // A hook that runs a model on this thread re-enters here: it gets buffers of its own.
-  thread_local LayerScratch shared;
-  thread_local bool in_use = false;
-  LayerScratch own;
-  LayerScratch& scratch = in_use ? own : shared;
-  const bool owner = !in_use;
-  in_use = true;
-  struct Release {
-    bool owner;
-    ~Release() {
-      if (owner) in_use = false;
-    }
-  } release{owner};
-  auto& [h, q, k, v, att, tmp, gate, up] = scratch.sized(n * H, n * qd, n * kvd, n * F);
+  const int64_t qd = c.q_dim(), F = c.intermediate;
+  float *h = ws.h.data(), *q = ws.q.data(), *k = ws.k.data(), *v = ws.v.data();
+  float *att = ws.att.data(), *tmp = ws.tmp.data(), *gate = ws.gate.data(), *up = ws.up.data();
   const float attn_scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const Layer& L = *layers_[li];
   const int layer = static_cast<int>(li);
   // --- attention ---
-  rmsnorm_rows(x, L.attn_norm.data(), h.data(), n, H, c.rms_eps);
-  if (hook_) hook_(layer, LinearSlot::kQkv, h.data(), n, H);
-  L.wq().run(*backend_, h.data(), n, q.data());
-  L.wk().run(*backend_, h.data(), n, k.data());
-  L.wv().run(*backend_, h.data(), n, v.data());
-#pragma omp parallel for if (n > 1)
-  for (int64_t t = 0; t < n; ++t) {
-    apply_rope(q.data() + t * qd, nh, hd, pos0 + t, rope_inv_freq_);
-    apply_rope(k.data() + t * kvd, nkv, hd, pos0 + t, rope_inv_freq_);
-  }
+  be.rmsnorm(x, L.attn_norm.data(), n, H, c.rms_eps, h);
+  if (hook_) call_hook(layer, LinearSlot::kQkv, h, n, H);
+  L.wq().run(be, h, n, q);
+  L.wk().run(be, h, n, k);
+  L.wv().run(be, h, n, v);
+  be.rope(q, n, nh, hd, pos0, rope_inv_freq_.data());
+  be.rope(k, n, nkv, hd, pos0, rope_inv_freq_.data());
   if (!recipe_.qk_rotation.is_identity()) {
-    apply_online_rotation(recipe_.qk_rotation, q.data(), n * nh, hd);
-    apply_online_rotation(recipe_.qk_rotation, k.data(), n * nkv, hd);
+    be.rotate(recipe_.qk_rotation, q, n * nh, hd, q);
+    be.rotate(recipe_.qk_rotation, k, n * nkv, hd, k);
   }
-  cache.append(cache_layer, pos0, n, k.data(), v.data());
-  backend_->attention(q.data(), n, pos0, cache, cache_layer, {nh, nkv, hd}, attn_scale, att.data());
+  cache.append(cache_layer, pos0, n, k, v);
+  be.attention(q, n, pos0, cache, cache_layer, {nh, nkv, hd}, attn_scale, att);
   if (hook_) {
     // Calibration sees o_proj's input in the basis its weights live in.
-    std::vector<float> rotated = att;
-    if (!recipe_.o_proj_input.is_identity()) apply_online_rotation(recipe_.o_proj_input, rotated.data(), n, qd);
-    hook_(layer, LinearSlot::kO, rotated.data(), n, qd);
+    const BackendBuffer rotated = be.alloc(n * qd);
+    be.rotate(recipe_.o_proj_input, att, n, qd, rotated.data());
+    call_hook(layer, LinearSlot::kO, rotated.data(), n, qd);
   }
-  L.wo().run(*backend_, att.data(), n, tmp.data());
-  for (int64_t i = 0; i < n * H; ++i) x[i] += tmp[i];
+  L.wo().run(be, att, n, tmp);
+  be.add(x, tmp, n * H);
 
   // --- SwiGLU MLP ---
-  rmsnorm_rows(x, L.ffn_norm.data(), h.data(), n, H, c.rms_eps);
-  if (hook_) hook_(layer, LinearSlot::kGateUp, h.data(), n, H);
-  L.w_gate().run(*backend_, h.data(), n, gate.data());
-  L.w_up().run(*backend_, h.data(), n, up.data());
-#pragma omp parallel for if (n > 1)  // one token: not worth waking the threads
-  for (int64_t i = 0; i < n * F; ++i) {
-    const float g = gate[i];
-    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
-  }
+  be.rmsnorm(x, L.ffn_norm.data(), n, H, c.rms_eps, h);
+  if (hook_) call_hook(layer, LinearSlot::kGateUp, h, n, H);
+  L.w_gate().run(be, h, n, gate);
+  L.w_up().run(be, h, n, up);
+  be.swiglu(gate, up, n * F, gate);
   if (hook_) {
-    std::vector<float> rotated = gate;
-    if (!recipe_.down_proj_input.is_identity())
-      apply_online_rotation(recipe_.down_proj_input, rotated.data(), n, F);
-    hook_(layer, LinearSlot::kDown, rotated.data(), n, F);
+    const BackendBuffer rotated = be.alloc(n * F);
+    be.rotate(recipe_.down_proj_input, gate, n, F, rotated.data());
+    call_hook(layer, LinearSlot::kDown, rotated.data(), n, F);
   }
-  L.w_down().run(*backend_, gate.data(), n, tmp.data());
-  for (int64_t i = 0; i < n * H; ++i) x[i] += tmp[i];
+  L.w_down().run(be, gate, n, tmp);
+  be.add(x, tmp, n * H);
 }
 
 }  // namespace quarot

@@ -1,7 +1,8 @@
 #pragma once
 // The Llama-family decoder at run time: batched prefill and incremental decode
-// with a KV cache. Matrix products go through a Backend (kernels/backend.h);
-// rotations and quantization around them come from the RuntimeRecipe.
+// with a KV cache. Every numeric step runs on a Backend (kernels/backend.h), whose
+// memory holds the weights and activations; the model keeps the graph, the shapes
+// and the bookkeeping. Rotations and quantization come from the RuntimeRecipe.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -31,7 +32,7 @@ class LlamaModel {
   // Keeps its own copy of the weights packed for the backend; `weights` may be
   // dropped afterwards. Encoded weights are handed to Backend::pack as they are
   // (the backend may keep referring to their owner, e.g. a mapped file); an encoded
-  // "tok_embeddings" is read row by row on lookup.
+  // "tok_embeddings" is packed for row lookups (Backend::pack_embedding).
   LlamaModel(const ModelWeights& weights, RuntimeRecipe recipe, std::shared_ptr<const Backend> backend,
              const WeightEncodings& encoded = {});
 
@@ -59,24 +60,30 @@ class LlamaModel {
   // embed(): x[n, hidden] = token embeddings. run_layer(): applies decoder layer
   // `layer` in place to one whole sequence x[n, hidden] at positions 0..n-1, with a
   // private cache; the activation hook sees its linear inputs as in forward().
+  // x is host memory (copied to and from the backend where its memory differs).
   void embed(const int32_t* tokens, int64_t n, float* x) const;
   void run_layer(int layer, float* x, int64_t n) const;
 
  private:
   struct Linear;
   struct Layer;
-  // One decoder layer over x[n, hidden] in place at positions pos0.., appending K/V
-  // to `cache` under index cache_layer (== li in forward(), 0 for run_layer()).
-  void layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, KvStorage& cache, int64_t cache_layer) const;
+  struct Workspace;
+  // One decoder layer over x[n, hidden] (backend memory) in place at positions
+  // pos0.., appending K/V to `cache` under index cache_layer (== li in forward(), 0
+  // for run_layer()); `ws` holds the intermediates of n rows.
+  void layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, KvStorage& cache, int64_t cache_layer,
+                     const Workspace& ws) const;
+  // Passes rows x[n, dim] of backend memory to the activation hook (as host memory).
+  void call_hook(int layer, LinearSlot slot, const float* x, int64_t n, int64_t dim) const;
   KvCacheSpec kv_spec(int64_t n_layers, int64_t max_tokens) const;
   LlamaConfig config_;
   RuntimeRecipe recipe_;
   std::shared_ptr<const Backend> backend_;
-  WeightEncoding tok_embeddings_;
-  std::vector<float> output_norm_;
+  std::shared_ptr<const PackedEmbedding> tok_embeddings_;
+  BackendBuffer output_norm_;
   std::vector<std::shared_ptr<Layer>> layers_;
   std::shared_ptr<Linear> lm_head_;
-  std::vector<float> rope_inv_freq_;
+  BackendBuffer rope_inv_freq_;
   ActivationHook hook_;
 };
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "kernels/backend.h"
+#include "model/linear_slots.h"
 
 namespace quarot {
 
@@ -20,11 +21,11 @@ struct RuntimeRecipe {
   ActQuantSpec act;
   // ...except lm_head (stays FP by default)...
   ActQuantSpec lm_head_act;
-  // ...and except the slots named here ("qkv", "o", "gate_up", "down"): mixed
+  // ...and except the decoder-layer slots given here (never kLmHead): mixed
   // precision beyond QuaRot, e.g. 8-bit down_proj inputs in a W4A4 model. bits 0
   // keeps that input FP.
-  std::map<std::string, ActQuantSpec> act_overrides;
-  const ActQuantSpec& act_for(const std::string& slot) const {
+  std::map<LinearSlot, ActQuantSpec> act_overrides;
+  const ActQuantSpec& act_for(LinearSlot slot) const {
     const auto it = act_overrides.find(slot);
     return it == act_overrides.end() ? act : it->second;
   }

@@ -429,7 +429,7 @@ json recipe_to_json(const RuntimeRecipe& r) {
   // Written only when used, so files without mixed precision stay as version 1 wrote them.
   if (!r.act_overrides.empty()) {
     json o = json::object();
-    for (const auto& [slot, spec] : r.act_overrides) o[slot] = act_to_json(spec);
+    for (const auto& [slot, spec] : r.act_overrides) o[linear_slot_name(slot)] = act_to_json(spec);
     j["act_overrides"] = o;
   }
   return j;
@@ -444,7 +444,11 @@ RuntimeRecipe recipe_from_json(const json& j, const std::string& source) {
     r.act = act_from_json(j.at("act"));
     r.lm_head_act = act_from_json(j.at("lm_head_act"));
     if (j.contains("act_overrides"))
-      for (const auto& [slot, spec] : j.at("act_overrides").items()) r.act_overrides[slot] = act_from_json(spec);
+      for (const auto& [name, spec] : j.at("act_overrides").items()) {
+        const std::optional<LinearSlot> slot = parse_layer_slot(name);
+        if (!slot) fail("{}: runtime recipe overrides the activations of unknown slot '{}'", source, name);
+        r.act_overrides[*slot] = act_from_json(spec);
+      }
     r.k_cache = kv_from_json(j.at("k_cache"));
     r.v_cache = kv_from_json(j.at("v_cache"));
     r.intact_kv = j.at("intact_kv").get<bool>();
@@ -468,11 +472,8 @@ RuntimeRecipe recipe_from_json(const json& j, const std::string& source) {
   };
   check_spec(r.act.bits, r.act.clip_ratio, r.act.group, "activation");
   check_spec(r.lm_head_act.bits, r.lm_head_act.clip_ratio, r.lm_head_act.group, "lm_head activation");
-  for (const auto& [slot, spec] : r.act_overrides) {
-    if (slot != "qkv" && slot != "o" && slot != "gate_up" && slot != "down")
-      fail("{}: runtime recipe overrides the activations of unknown slot '{}'", source, slot);
+  for (const auto& [slot, spec] : r.act_overrides)
     check_spec(spec.bits, spec.clip_ratio, spec.group, "activation override");
-  }
   check_spec(r.k_cache.bits, r.k_cache.clip_ratio, r.k_cache.group, "key cache");
   check_spec(r.v_cache.bits, r.v_cache.clip_ratio, r.v_cache.group, "value cache");
   return r;

@@ -130,11 +130,12 @@ void QuantizeOptions::validate() const {
   kGroup.check(w_group, "weight group");
   kGroup.check(a_group, "activation group");
   for (const auto& [slot, bits] : a_bits_at) {
-    if (slot != "qkv" && slot != "o" && slot != "gate_up" && slot != "down")
-      fail("activation width for unknown linear input '{}' (valid: qkv, o, gate_up, down)", slot);
-    check_bits(bits, "activation (" + slot + ")");
+    const std::string name = linear_slot_name(slot);
+    if (slot == LinearSlot::kLmHead)
+      fail("activation width for linear input '{}' (valid: {})", name, layer_slot_names());
+    check_bits(bits, "activation (" + name + ")");
     if (!scheme.quantizes_activations())
-      fail("per-slot activation width {}={} needs a scheme that quantizes activations ({} keeps them FP)", slot, bits,
+      fail("per-slot activation width {}={} needs a scheme that quantizes activations ({} keeps them FP)", name, bits,
            scheme.name);
   }
   kGroup.check(kv_group, "KV cache group");
@@ -197,6 +198,27 @@ void apply_quant_specs(const QuantizeOptions& o, RuntimeRecipe& recipe) {
   recipe.intact_kv = o.intact_kv;
 }
 
+namespace {
+
+// a_bits_at as JSON spells it: {"down": 8, ...}.
+nlohmann::json slot_widths_to_json(const std::map<LinearSlot, int>& widths) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [slot, bits] : widths) j[linear_slot_name(slot)] = bits;
+  return j;
+}
+
+std::map<LinearSlot, int> slot_widths_from_json(const nlohmann::json& j) {
+  std::map<LinearSlot, int> widths;
+  for (const auto& [name, bits] : j.get<std::map<std::string, int>>()) {
+    const std::optional<LinearSlot> slot = parse_layer_slot(name);
+    if (!slot) fail("activation width for unknown linear input '{}' (valid: {})", name, layer_slot_names());
+    widths[*slot] = bits;
+  }
+  return widths;
+}
+
+}  // namespace
+
 nlohmann::json to_json(const QuantScheme& s) {
   return {{"name", s.name}, {"w_bits", s.w_bits}, {"a_bits", s.a_bits}, {"k_bits", s.k_bits}, {"v_bits", s.v_bits}};
 }
@@ -215,7 +237,7 @@ nlohmann::json to_json(const QuantizeOptions& o) {
       {"a_clip", o.resolved_a_clip()},
       {"a_group", o.a_group},
       {"a_sym", o.a_sym},
-      {"a_bits_at", o.a_bits_at},
+      {"a_bits_at", slot_widths_to_json(o.a_bits_at)},
       {"kv_clip", o.kv_clip},
       {"kv_group", o.kv_group},
       {"kv_sym", o.kv_sym},
@@ -253,7 +275,7 @@ QuantizeOptions quantize_options_from_json(const nlohmann::json& j, const std::s
     get(j, "a_clip", o.a_clip);
     get(j, "a_group", o.a_group);
     get(j, "a_sym", o.a_sym);
-    get(j, "a_bits_at", o.a_bits_at);
+    if (j.contains("a_bits_at")) o.a_bits_at = slot_widths_from_json(j.at("a_bits_at"));
     get(j, "kv_clip", o.kv_clip);
     get(j, "kv_group", o.kv_group);
     get(j, "kv_sym", o.kv_sym);

@@ -14,6 +14,7 @@
 
 #include "common/value_range.h"
 #include "model/config.h"
+#include "model/linear_slots.h"
 #include "model/runtime_recipe.h"
 
 namespace quarot {
@@ -82,10 +83,10 @@ struct QuantizeOptions {
   float a_clip = 0.0f;
   int64_t a_group = 0;
   bool a_sym = true;
-  // Other widths for some linear inputs, by slot ("qkv", "o", "gate_up", "down"):
-  // e.g. {"down": 8}. 16 keeps that input FP. Clip: a_clip if set, else the default
-  // for that width.
-  std::map<std::string, int> a_bits_at;
+  // Other widths for some decoder-layer inputs, e.g. {kDown: 8} (JSON and the
+  // command line spell the slots "qkv", "o", "gate_up", "down"). 16 keeps that input
+  // FP. Clip: a_clip if set, else the default for that width.
+  std::map<LinearSlot, int> a_bits_at;
 
   // KV cache: per head vector (kv_group 0 = head_dim), asymmetric by default.
   float kv_clip = 0.95f;

@@ -180,5 +180,17 @@ TEST(QuantizeOptions, JsonRoundTrip) {
   EXPECT_THROW(quantize_options_from_json(nlohmann::json{{"scheme", "W4Q"}}, "f"), Error);
 }
 
+// Per-slot widths are keyed by LinearSlot in the library and by slot name in JSON.
+TEST(QuantizeOptions, SlotWidthsAreNamedInJson) {
+  QuantizeOptions o;
+  o.a_bits_at = {{LinearSlot::kDown, 8}, {LinearSlot::kQkv, 16}};
+  const nlohmann::json j = to_json(o);
+  EXPECT_EQ(j.at("a_bits_at"), (nlohmann::json{{"down", 8}, {"qkv", 16}}));
+  const QuantizeOptions back = quantize_options_from_json(j, "test");
+  EXPECT_EQ(back.a_bits_at, o.a_bits_at);
+  for (const char* bad : {"lm_head", "mlp", ""})
+    EXPECT_THROW(quantize_options_from_json(nlohmann::json{{"a_bits_at", {{bad, 8}}}}, "f"), Error) << bad;
+}
+
 }  // namespace
 }  // namespace quarot

@@ -18,6 +18,8 @@
 #include "kernels/cpu/int_gemm.h"
 #include "kernels/cpu/kv_attention.h"
 #include "kernels/cpu/quant_kv_storage.h"
+#include "kernels/cpu/rope.h"
+#include "kernels/cpu/vec_ops.h"
 #include "kernels/cpu/weight_only_gemm.h"
 
 namespace quarot {
@@ -40,6 +42,13 @@ class CpuPackedWeight final : public PackedWeight {
   WeightEncoding source;
 };
 
+// The table read in place (the encoding's owner keeps it alive): a lookup
+// dequantizes one row, so an FP16 or integer table is never widened as a whole.
+class CpuPackedEmbedding final : public PackedEmbedding {
+ public:
+  WeightEncoding table;
+};
+
 class CpuBackend final : public Backend {
  public:
   CpuBackend(Isa isa, bool simulate) : isa_(isa), simulate_(simulate) {
@@ -53,6 +62,23 @@ class CpuBackend final : public Backend {
                        threads == 1 ? "" : "s");
   }
 
+  bool host_memory() const override { return true; }
+
+  BackendBuffer alloc(int64_t n) const override {
+    QUAROT_CHECK(n >= 0, "cpu backend: negative buffer size {}", n);
+    std::shared_ptr<float[]> data(new float[static_cast<size_t>(std::max<int64_t>(n, 1))]);
+    float* p = data.get();
+    return BackendBuffer(p, n, std::move(data));
+  }
+
+  void upload(const float* host, int64_t n, float* dst) const override {
+    if (n > 0 && host != dst) std::memcpy(dst, host, n * sizeof(float));
+  }
+  void download(const float* src, int64_t n, float* host) const override {
+    if (n > 0 && src != host) std::memcpy(host, src, n * sizeof(float));
+  }
+
+  using Backend::upload;
   using Backend::pack;
   std::unique_ptr<PackedWeight> pack(const WeightEncoding& weight) const override {
     auto packed = std::make_unique<CpuPackedWeight>();
@@ -81,6 +107,58 @@ class CpuBackend final : public Backend {
     packed->bytes = packed->fp32 ? weight.rows * weight.cols * 4 : weight.stored_bytes();
     return packed;
   }
+
+  std::unique_ptr<PackedEmbedding> pack_embedding(const WeightEncoding& table) const override {
+    auto packed = std::make_unique<CpuPackedEmbedding>();
+    packed->rows = table.rows;
+    packed->cols = table.cols;
+    packed->row_bytes = table.row_bytes();
+    packed->table = table;
+    return packed;
+  }
+
+  void embed(const PackedEmbedding& table, const int32_t* tokens, int64_t n, float* out) const override {
+    const auto* t = dynamic_cast<const CpuPackedEmbedding*>(&table);
+    QUAROT_CHECK(t != nullptr, "cpu backend: embed() got a table packed by another backend");
+    for (int64_t i = 0; i < n; ++i) {
+      QUAROT_CHECK(tokens[i] >= 0 && tokens[i] < t->rows, "embed: token id {} outside the table's {} rows",
+                   tokens[i], t->rows);
+      t->table.dequantize_rows(tokens[i], 1, out + i * t->cols);
+    }
+  }
+
+  void rmsnorm(const float* x, const float* w, int64_t n, int64_t dim, float eps, float* out) const override {
+#pragma omp parallel for if (n > 1)
+    for (int64_t t = 0; t < n; ++t) quarot::rmsnorm(x + t * dim, w, dim, eps, out + t * dim);
+  }
+
+  void rope(float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t pos0,
+            const float* inv_freq) const override {
+    const int64_t row = n_heads * head_dim;
+#pragma omp parallel for if (n > 1)
+    for (int64_t t = 0; t < n; ++t) apply_rope(x + t * row, n_heads, head_dim, pos0 + t, inv_freq);
+  }
+
+  void rotate(const OnlineRotation& r, const float* x, int64_t n_rows, int64_t row_length,
+              float* out) const override {
+    const bool identity = r.is_identity() && r.m.empty();
+    if (!identity) validate_online_rotation(r, row_length);
+    if (out != x && n_rows > 0) std::memcpy(out, x, n_rows * row_length * sizeof(float));
+    if (!identity) apply_online_rotation(r, out, n_rows, row_length);
+  }
+
+  void swiglu(const float* gate, const float* up, int64_t n, float* out) const override {
+    // Elementwise, so any split gives the same numbers; chunks keep small calls serial.
+    constexpr int64_t kChunk = 4096;
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for if (chunks > 1)
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      const int64_t i = ch * kChunk;
+      silu_mul(gate + i, up + i, std::min(kChunk, n - i), out + i);
+    }
+  }
+
+  void add(float* x, const float* y, int64_t n) const override { add_to(x, y, n); }
 
   void linear(const LinearOp& op, const float* x, int64_t n, float* y) const override {
     const auto* w = dynamic_cast<const CpuPackedWeight*>(op.weight);

@@ -21,5 +21,7 @@ float dot(const float* a, const float* b, int64_t n);
 void axpy(float a, const float* x, int64_t n, float* y);
 // x *= a
 void scale(float* x, int64_t n, float a);
+// y += x (the residual add)
+void add_to(float* y, const float* x, int64_t n);
 
 }  // namespace quarot

@@ -123,7 +123,7 @@ void quantize_layers_gptq(QuantizationResult& r, const QuantizeOptions& o, const
   if (o.calib_quantized) apply_quant_specs(o, calib_recipe);
   std::vector<float> quantized_input;
   auto hessian_input = [&](LinearSlot slot, const float* x, int64_t n, int64_t dim) -> const float* {
-    const ActQuantSpec& a = calib_recipe.act_for(linear_slot_name(slot));
+    const ActQuantSpec& a = calib_recipe.act_for(slot);
     if (!a.enabled()) return x;
     quantized_input.assign(x, x + n * dim);
     fake_quant_rows(quantized_input.data(), n, dim, a.bits, a.clip_ratio, a.group, a.symmetric);
@@ -197,7 +197,7 @@ std::string describe_act(const ActQuantSpec& a) {
 
 nlohmann::json overrides_json(const RuntimeRecipe& r) {
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& [slot, spec] : r.act_overrides) j[slot] = describe_act(spec);
+  for (const auto& [slot, spec] : r.act_overrides) j[linear_slot_name(slot)] = describe_act(spec);
   return j;
 }
 
@@ -360,7 +360,7 @@ std::string QuantizeReport::to_text() const {
   s += fmt::format("scheme       {}  (weights: {})\n", scheme, weight_method);
   s += fmt::format("activations  {}; lm_head input {}\n", describe_act(recipe.act), describe_act(recipe.lm_head_act));
   for (const auto& [slot, spec] : recipe.act_overrides)
-    s += fmt::format("             {} input: {}\n", slot, describe_act(spec));
+    s += fmt::format("             {} input: {}\n", linear_slot_name(slot), describe_act(spec));
   s += fmt::format("KV cache     K {}, V {}{}\n", describe_kv(recipe.k_cache, head_dim), describe_kv(recipe.v_cache, head_dim),
                    recipe.intact_kv ? ", first token intact (IntactKV)" : "");
   s += fmt::format("rotation     {}: residual {}\n", rotation.mode, rotation.residual);

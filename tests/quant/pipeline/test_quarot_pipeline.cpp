@@ -360,15 +360,15 @@ TEST_F(QuarotPipeline, RetargetedSchemeEqualsDirectQuantization) {
 TEST_F(QuarotPipeline, PerSlotActivationWidthsReachTheLinears) {
   const QuantizeOptions plain = options_for("W16A4", RotationMode::kHadamard);
   QuantizeOptions all_fp = plain;
-  all_fp.a_bits_at = {{"qkv", 16}, {"o", 16}, {"gate_up", 16}, {"down", 16}};
+  all_fp.a_bits_at = {{LinearSlot::kQkv, 16}, {LinearSlot::kO, 16}, {LinearSlot::kGateUp, 16}, {LinearSlot::kDown, 16}};
   QuantizeOptions down8 = plain;
-  down8.a_bits_at = {{"down", 8}};
+  down8.a_bits_at = {{LinearSlot::kDown, 8}};
   const QuantizationResult r_plain = quantize_model(fp, plain, {});
   const QuantizationResult r_all = quantize_model(fp, all_fp, {});
   const QuantizationResult r_down = quantize_model(fp, down8, {});
-  EXPECT_EQ(r_down.recipe.act_for("down").bits, 8);
-  EXPECT_FLOAT_EQ(r_down.recipe.act_for("down").clip_ratio, 1.0f);  // the default for 8 bits
-  EXPECT_EQ(r_down.recipe.act_for("qkv").bits, 4);
+  EXPECT_EQ(r_down.recipe.act_for(LinearSlot::kDown).bits, 8);
+  EXPECT_FLOAT_EQ(r_down.recipe.act_for(LinearSlot::kDown).clip_ratio, 1.0f);  // the default for 8 bits
+  EXPECT_EQ(r_down.recipe.act_for(LinearSlot::kQkv).bits, 4);
 
   RuntimeRecipe rotation_only = r_plain.recipe;
   rotation_only.act = ActQuantSpec{};
@@ -383,18 +383,18 @@ TEST_F(QuarotPipeline, PerSlotActivationWidthsReachTheLinears) {
   const std::string path = test::temp_dir() + "/down8.quarot.safetensors";
   save_quantization_result(path, r_down, down8, "{}", "synthetic");
   const LoadedQuantizedModel loaded = load_quantized_model(path);
-  EXPECT_EQ(loaded.recipe.act_for("down").bits, 8);
+  EXPECT_EQ(loaded.recipe.act_for(LinearSlot::kDown).bits, 8);
   EXPECT_EQ(all_logits(loaded.dequantized_weights(), loaded.recipe, tokens), mixed);
 
   QuantizeOptions bad = plain;
-  bad.a_bits_at = {{"lm_head", 8}};
+  bad.a_bits_at = {{LinearSlot::kLmHead, 8}};
   EXPECT_THROW(bad.validate(), Error);
-  bad.a_bits_at = {{"down", 3}};
+  bad.a_bits_at = {{LinearSlot::kDown, 3}};
   EXPECT_NO_THROW(bad.validate());
-  bad.a_bits_at = {{"down", 9}};
+  bad.a_bits_at = {{LinearSlot::kDown, 9}};
   EXPECT_THROW(bad.validate(), Error);
   QuantizeOptions weights_only = options_for("W4A16", RotationMode::kHadamard);
-  weights_only.a_bits_at = {{"down", 8}};
+  weights_only.a_bits_at = {{LinearSlot::kDown, 8}};
   EXPECT_THROW(weights_only.validate(), Error);
 }
 
