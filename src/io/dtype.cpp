@@ -13,6 +13,8 @@ std::string dtype_name(DType t) {
     case DType::kI32: return "I32";
     case DType::kI64: return "I64";
     case DType::kU8: return "U8";
+    case DType::kU16: return "U16";
+    case DType::kU32: return "U32";
     case DType::kBool: return "BOOL";
     case DType::kQ4_0: return "Q4_0";
     case DType::kQ4_1: return "Q4_1";
@@ -53,6 +55,8 @@ int64_t dtype_block_bytes(DType t) {
     case DType::kI32: return 4;
     case DType::kI64: return 8;
     case DType::kU8: return 1;
+    case DType::kU16: return 2;
+    case DType::kU32: return 4;
     case DType::kBool: return 1;
     case DType::kQ4_0: return 18;
     case DType::kQ4_1: return 20;

@@ -7,7 +7,7 @@ namespace quarot {
 
 enum class DType {
   kF32, kF16, kBF16, kF64,
-  kI8, kI16, kI32, kI64, kU8, kBool,
+  kI8, kI16, kI32, kI64, kU8, kU16, kU32, kBool,
   kQ4_0, kQ4_1, kQ5_0, kQ5_1, kQ8_0,
   kQ4_K, kQ5_K, kQ6_K,
 };

@@ -206,6 +206,8 @@ void dequantize_row(DType type, const void* src_v, float* dst, int64_t n) {
     case DType::kI32: convert_plain<int32_t>(src, dst, n); return;
     case DType::kI64: convert_plain<int64_t>(src, dst, n); return;
     case DType::kU8: convert_plain<uint8_t>(src, dst, n); return;
+    case DType::kU16: convert_plain<uint16_t>(src, dst, n); return;
+    case DType::kU32: convert_plain<uint32_t>(src, dst, n); return;
     case DType::kBool:
       for (int64_t i = 0; i < n; ++i) dst[i] = src[i] != 0 ? 1.0f : 0.0f;
       return;

@@ -33,7 +33,7 @@ DType dtype_from_safetensors(const std::string& s, const std::string& source) {
   static const std::map<std::string, DType> kTypes = {
       {"F32", DType::kF32}, {"F16", DType::kF16}, {"BF16", DType::kBF16}, {"F64", DType::kF64},
       {"I8", DType::kI8},   {"I16", DType::kI16}, {"I32", DType::kI32},   {"I64", DType::kI64},
-      {"U8", DType::kU8},   {"BOOL", DType::kBool}};
+      {"U8", DType::kU8},   {"U16", DType::kU16}, {"U32", DType::kU32},   {"BOOL", DType::kBool}};
   auto it = kTypes.find(s);
   if (it == kTypes.end()) fail("{}: unsupported safetensors dtype '{}'", source, s);
   return it->second;

@@ -14,8 +14,34 @@
 //               bits <= 4, one per byte otherwise; a row occupies
 //               packed_row_bytes(cols, bits) bytes (an odd row leaves the last high
 //               nibble 0). scales/zeros are [rows, n_groups] FP32.
-//   (A codebook kind, one small table of centroids per column, is reserved for CLAQ.)
+//   kCodebook:  CLAQ (column-level adaptive codebooks). Every input column c has its
+//               own table of 2^b[c] centroids (b[c] = col_bits[c] in 1..8), each weight
+//               is an index into its column's table, and a sparse set of outliers
+//               replaces single weights by their own value:
+//                 w[r, c] = outlier value      when (r, c) is an outlier,
+//                           T_c[idx[r, c]]     otherwise.
+//               Centroids and outlier values are stored as FP16: the encoding holds
+//               codebook_round(v) for every value v it was given, and the formula
+//               yields exactly those FP16 values (widened to FP32). The stored form
+//               (CodebookLayout below) groups columns by bit width so kernels loop
+//               over same-width columns without branching:
+//                 column order: ascending (b, c); position k holds column order[k].
+//                 centroids:    FP16, position k's table of 2^b values at
+//                               centroid_offset(k) (tables concatenated in order).
+//                 indices:      rows in stripes of kCodebookStripeRows (64); stripe s,
+//                               position k is a slice of 8 * b bytes at
+//                               s * stripe_bytes + slice_offset(k), holding the 64
+//                               indices of rows 64 s .. 64 s + 63 as a little-endian
+//                               bit stream, b bits each (row j at bits [j b, j b + b)).
+//                               Rows past the last are index 0. The stream ends with
+//                               kCodebookIndexPadBytes zero bytes, so kernels may
+//                               load 4 bytes anywhere inside it.
+//                 outliers:     CSR by row: row_ptr[rows + 1] (uint32), then per
+//                               outlier its column (uint16, strictly increasing
+//                               within a row) and FP16 value. No outliers: all three
+//                               pointers may be null. Columns are limited to 65536.
 // Every consumer may rely on validate() having passed.
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -23,13 +49,13 @@
 
 namespace quarot {
 
-enum class WeightKind { kF32, kF16, kIntGrid };
+enum class WeightKind { kF32, kF16, kIntGrid, kCodebook };
 const char* weight_kind_name(WeightKind k);
 
 struct WeightEncoding {
   WeightKind kind = WeightKind::kF32;
   int64_t rows = 0, cols = 0;
-  const void* data = nullptr;  // kF32/kF16 values, or kIntGrid packed codes
+  const void* data = nullptr;  // kF32/kF16 values, kIntGrid packed codes, kCodebook index stream
 
   // kIntGrid only.
   int bits = 0;
@@ -38,7 +64,15 @@ struct WeightEncoding {
   const float* scales = nullptr;  // [rows, n_groups()]
   const float* zeros = nullptr;   // [rows, n_groups()], integral values; null when symmetric
 
-  std::shared_ptr<const void> owner;  // keeps data/scales/zeros alive
+  // kCodebook only (layout in the contract above; `bits` is the widest column's b).
+  const uint8_t* col_bits = nullptr;          // [cols], original column order
+  const uint16_t* centroids = nullptr;        // FP16, grouped by width (CodebookLayout)
+  int64_t n_outliers = 0;
+  const uint32_t* outlier_row_ptr = nullptr;  // [rows + 1]; null when n_outliers == 0
+  const uint16_t* outlier_cols = nullptr;     // [n_outliers]
+  const uint16_t* outlier_values = nullptr;   // [n_outliers] FP16
+
+  std::shared_ptr<const void> owner;  // keeps every pointer above alive
 
   int64_t group_size() const { return group > 0 ? group : cols; }
   int64_t n_groups() const { return group > 0 ? cols / group : 1; }
@@ -47,8 +81,11 @@ struct WeightEncoding {
   int32_t zero_point(int64_t r, int64_t g) const {
     return symmetric ? (1 << (bits - 1)) : static_cast<int32_t>(zeros[r * n_groups() + g]);
   }
-  // Bytes of weight data a product reads (codes or values, plus scales and zeros).
+  // Bytes of weight data a product reads (codes or values, plus scales and zeros;
+  // for kCodebook: col_bits + centroids + index stream with its padding + outliers).
   int64_t stored_bytes() const;
+  // stored_bytes() * 8 / (rows * cols): bits per weight, everything included.
+  double effective_bits() const;
 
   // Throws Error("<what>: ...") on a shape, bit width, group, scale, zero point or
   // code that the formula above cannot use. Checks every value (O(rows * cols)).
@@ -61,6 +98,47 @@ struct WeightEncoding {
 
 int64_t packed_row_bytes(int64_t cols, int bits);  // (cols + 1) / 2 when bits <= 4, else cols
 
+// ---- kCodebook ----
+inline constexpr int64_t kCodebookStripeRows = 64;
+inline constexpr int64_t kCodebookIndexPadBytes = 4;
+inline constexpr int64_t kCodebookMaxCols = 65536;
+
+// The value a centroid or outlier takes once encoded (FP16 round to nearest even,
+// widened back). Quantizers that want their error estimate to match the stored
+// weight should use it.
+float codebook_round(float v);
+
+// Where everything of a codebook weight lives, derived from (rows, cols, col_bits).
+// Throws Error("<what>: ...") on a shape or a bit width outside 1..8.
+struct CodebookLayout {
+  int64_t rows = 0, cols = 0;
+  std::array<int64_t, 9> width_count{};   // columns of each width b (index b, 1..8)
+  std::array<int64_t, 10> width_start{};  // first position of width b; width_start[9] = cols
+  std::array<int64_t, 10> slice_start{};  // slice_offset of width_start[b]
+  std::array<int64_t, 10> centroid_start{};
+  std::vector<int32_t> order;     // [cols] position -> column
+  std::vector<int32_t> position;  // [cols] column -> position
+  int64_t stripes = 0;            // ceil(rows / 64)
+  int64_t stripe_bytes = 0;       // 8 * sum(b)
+  int64_t index_bytes = 0;        // stripes * stripe_bytes + kCodebookIndexPadBytes
+  int64_t centroid_count = 0;     // sum(2^b)
+
+  CodebookLayout() = default;
+  CodebookLayout(int64_t rows, int64_t cols, const uint8_t* col_bits, const std::string& what);
+  int bits_at(int64_t k) const;  // width of position k
+  int64_t slice_offset(int64_t k) const { return slice_start[bits_at(k)] + 8 * bits_at(k) * (k - width_start[bits_at(k)]); }
+  int64_t centroid_offset(int64_t k) const {
+    return centroid_start[bits_at(k)] + (int64_t{1} << bits_at(k)) * (k - width_start[bits_at(k)]);
+  }
+  // Index of (r, c) in the stream `indices` (c is an original column).
+  int index_at(const uint8_t* indices, int64_t r, int64_t c) const;
+};
+
+struct CodebookOutlier {
+  int32_t row = 0, col = 0;
+  float value = 0.0f;
+};
+
 // Views over caller-owned memory (no copy). `owner` may be null when the caller
 // guarantees the lifetime.
 WeightEncoding f32_weight(const float* data, int64_t rows, int64_t cols, std::shared_ptr<const void> owner = nullptr);
@@ -72,5 +150,22 @@ WeightEncoding f16_weight(const uint16_t* data, int64_t rows, int64_t cols,
 WeightEncoding make_int_grid_weight(int bits, bool symmetric, int64_t group, int64_t rows, int64_t cols,
                                     const std::vector<uint8_t>& codes, std::vector<float> scales,
                                     std::vector<float> zeros);
+
+// A codebook encoding that owns its buffers, from the quantizer's natural form:
+// col_bits [cols] in 1..8; centroids concatenated in column order (column c holds
+// 2^col_bits[c] values, any order within the table, stored as codebook_round(v));
+// indices [rows, cols] row-major, each < 2^col_bits[c]; outliers in any order, each
+// (row, col) at most once, values stored as codebook_round(v). Throws Error on sizes,
+// ranges, duplicates or non-finite values.
+WeightEncoding make_codebook_weight(int64_t rows, int64_t cols, const std::vector<uint8_t>& col_bits,
+                                    const std::vector<float>& centroids, const std::vector<uint8_t>& indices,
+                                    std::vector<CodebookOutlier> outliers);
+
+// A view of an already stored codebook encoding (e.g. in a mapped file); no copy, no
+// check (call validate()).
+WeightEncoding codebook_weight_view(int64_t rows, int64_t cols, const uint8_t* col_bits, const uint16_t* centroids,
+                                    const uint8_t* indices, int64_t n_outliers, const uint32_t* outlier_row_ptr,
+                                    const uint16_t* outlier_cols, const uint16_t* outlier_values,
+                                    std::shared_ptr<const void> owner);
 
 }  // namespace quarot

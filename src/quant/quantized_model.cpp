@@ -177,13 +177,111 @@ struct EncodingOwners {
   std::vector<std::shared_ptr<const void>> extra;
 };
 
+// A view of a 1-D tensor of T in the mapped file (copied when the file leaves it
+// unaligned). `dtypes` lists the accepted dtypes, the first being the one written.
+template <typename T>
+const T* typed_view(const SafetensorsFile& file, const std::string& name, std::initializer_list<DType> dtypes,
+                    int64_t count, EncodingOwners& owners) {
+  const TensorInfo* info = file.find(name);
+  if (info == nullptr) fail("{}: tensor {} is missing", file.path(), name);
+  bool ok = false;
+  for (DType d : dtypes) ok = ok || info->dtype == d;
+  if (!ok)
+    fail("{}: tensor {} has dtype {}, expected {}", file.path(), name, dtype_name(info->dtype),
+         dtype_name(*dtypes.begin()));
+  if (info->shape != std::vector<int64_t>{count} || static_cast<int64_t>(info->nbytes) != count * int64_t{sizeof(T)})
+    fail("{}: tensor {} has shape [{}] ({} bytes), expected [{}]", file.path(), name, fmt::join(info->shape, ", "),
+         info->nbytes, count);
+  const uint8_t* p = file.tensor_data(*info);
+  if (reinterpret_cast<uintptr_t>(p) % alignof(T) == 0) return reinterpret_cast<const T*>(p);
+  auto copy = std::make_shared<std::vector<T>>(static_cast<size_t>(count));
+  if (count > 0) std::memcpy(copy->data(), p, count * sizeof(T));
+  owners.extra.push_back(copy);
+  return copy->data();
+}
+
+template <typename T>
+SafetensorsEntry raw_entry(const std::string& name, DType dtype, const T* data, int64_t count) {
+  SafetensorsEntry e;
+  e.name = name;
+  e.dtype = dtype;
+  e.shape = {count};
+  e.data.resize(static_cast<size_t>(count) * sizeof(T));
+  if (count > 0) std::memcpy(e.data.data(), data, e.data.size());
+  return e;
+}
+
+// A codebook (CLAQ) linear as stored: its tensors and its metadata entry.
+json write_codebook_entries(const std::string& name, const WeightEncoding& e, std::vector<SafetensorsEntry>& entries) {
+  const CodebookLayout l(e.rows, e.cols, e.col_bits, name);
+  entries.push_back(raw_entry(name + ".cb_bits", DType::kU8, e.col_bits, e.cols));
+  entries.push_back(raw_entry(name + ".cb_centroids", DType::kF16, e.centroids, l.centroid_count));
+  entries.push_back(raw_entry(name + ".cb_indices", DType::kU8, static_cast<const uint8_t*>(e.data), l.index_bytes));
+  if (e.n_outliers > 0) {
+    entries.push_back(raw_entry(name + ".cb_outlier_row_ptr", DType::kU32, e.outlier_row_ptr, e.rows + 1));
+    entries.push_back(raw_entry(name + ".cb_outlier_cols", DType::kU16, e.outlier_cols, e.n_outliers));
+    entries.push_back(raw_entry(name + ".cb_outlier_values", DType::kF16, e.outlier_values, e.n_outliers));
+  }
+  return {{"kind", "codebook"},
+          {"shape", {e.rows, e.cols}},
+          {"bits", e.bits},
+          {"stripe_rows", kCodebookStripeRows},
+          {"outliers", e.n_outliers},
+          {"effective_bits", e.effective_bits()}};
+}
+
+// The codebook encoding of `name` as stored, viewed in place.
+WeightEncoding read_codebook_encoding(const std::shared_ptr<const SafetensorsFile>& file, const std::string& name,
+                                      const json& meta, const std::vector<int64_t>& shape) {
+  const std::string& path = file->path();
+  const auto stored_shape = meta.at("shape").get<std::vector<int64_t>>();
+  if (stored_shape != shape)
+    fail("{}: tensor {} has shape [{}], expected [{}]", path, name, fmt::join(stored_shape, ", "), fmt::join(shape, ", "));
+  const int64_t stripe = meta.at("stripe_rows").get<int64_t>();
+  if (stripe != kCodebookStripeRows)
+    fail("{}: tensor {} stores indices in stripes of {} rows; this build reads {}", path, name, stripe,
+         kCodebookStripeRows);
+  const int64_t n_outliers = meta.at("outliers").get<int64_t>();
+  const int64_t rows = shape[0], cols = shape[1];
+  if (cols > kCodebookMaxCols) fail("{}: tensor {}: {} columns exceed the codebook limit", path, name, cols);
+  if (n_outliers < 0 || n_outliers > rows * cols)
+    fail("{}: tensor {}: outlier count {} is out of range", path, name, n_outliers);
+  auto owners = std::make_shared<EncodingOwners>();
+  owners->file = file;
+  const uint8_t* bits = typed_view<uint8_t>(*file, name + ".cb_bits", {DType::kU8}, cols, *owners);
+  const CodebookLayout l(rows, cols, bits, path + ": " + name);
+  const uint16_t* centroids =
+      typed_view<uint16_t>(*file, name + ".cb_centroids", {DType::kF16}, l.centroid_count, *owners);
+  const uint8_t* indices = typed_view<uint8_t>(*file, name + ".cb_indices", {DType::kU8}, l.index_bytes, *owners);
+  const uint32_t* row_ptr = nullptr;
+  const uint16_t *ocols = nullptr, *ovals = nullptr;
+  if (n_outliers > 0) {
+    row_ptr = typed_view<uint32_t>(*file, name + ".cb_outlier_row_ptr", {DType::kU32}, rows + 1, *owners);
+    ocols = typed_view<uint16_t>(*file, name + ".cb_outlier_cols", {DType::kU16}, n_outliers, *owners);
+    ovals = typed_view<uint16_t>(*file, name + ".cb_outlier_values", {DType::kF16}, n_outliers, *owners);
+  }
+  WeightEncoding e =
+      codebook_weight_view(rows, cols, bits, centroids, indices, n_outliers, row_ptr, ocols, ovals, owners);
+  const int stored_bits = meta.at("bits").get<int>();
+  if (stored_bits != e.bits)
+    fail("{}: tensor {}: metadata says {} bits, its widest column has {}", path, name, stored_bits, e.bits);
+  e.validate(path + ": " + name);
+  return e;
+}
+
 // The integer encoding of `name` as stored, viewed in place (no unpacking).
 WeightEncoding read_int_encoding(const std::shared_ptr<const SafetensorsFile>& file, const std::string& name,
                                  const json& meta, const std::vector<int64_t>& shape) {
   const std::string& path = file->path();
   const std::string kind = meta.value("kind", std::string("int"));
+  if (kind == "codebook") {
+    // The embedding table is read row by row on lookup, which the striped layout does not offer.
+    if (name == "tok_embeddings") fail("{}: tensor tok_embeddings cannot use encoding 'codebook'", path);
+    return read_codebook_encoding(file, name, meta, shape);
+  }
   if (kind != "int")
-    fail("{}: tensor {} uses encoding '{}', which this build cannot read (it reads 'int')", path, name, kind);
+    fail("{}: tensor {} uses encoding '{}', which this build cannot read (it reads 'int', 'codebook')", path, name,
+         kind);
   WeightEncoding e;
   e.kind = WeightKind::kIntGrid;
   e.bits = meta.at("bits").get<int>();
@@ -383,7 +481,8 @@ RuntimeRecipe recipe_from_json(const json& j, const std::string& source) {
 void save_quantized_model(const std::string& path, const ModelWeights& weights,
                           const std::map<std::string, QuantizedMatrix>& qweights, const RuntimeRecipe& recipe,
                           const json& info, const std::string& tokenizer_json,
-                          const QuantizedModelWriteOptions& options) {
+                          const QuantizedModelWriteOptions& options,
+                          const std::map<std::string, WeightEncoding>& codebook_weights) {
   const LlamaConfig& c = weights.config;
   if (!info.is_object() && !info.is_null()) fail("{}: quantization info must be a JSON object", path);
   const std::vector<std::string> linears = encodable_weight_names(c);
@@ -391,6 +490,8 @@ void save_quantized_model(const std::string& path, const ModelWeights& weights,
 
   json tensor_meta = json::object();
   std::vector<SafetensorsEntry> entries;
+  for (const auto& [name, e] : codebook_weights)
+    if (qweights.count(name)) fail("{}: tensor {} is given both as an integer and as a codebook weight", path, name);
   for (const auto& [name, q] : qweights) {
     if (!linear_set.count(name))
       fail("{}: cannot store quantized tensor '{}': not a matrix of this model (e.g. layers.0.wq, lm_head, tok_embeddings)", path,
@@ -415,8 +516,20 @@ void save_quantized_model(const std::string& path, const ModelWeights& weights,
                          {"packing", q.bits <= 4 ? "nibbles-low-first" : "bytes"},
                          {"code_offset", q.symmetric ? (1 << (q.bits - 1)) : 0}};
   }
+  for (const auto& [name, e] : codebook_weights) {
+    if (!linear_set.count(name) || name == "tok_embeddings")
+      fail("{}: cannot store codebook tensor '{}': not a linear of this model (e.g. layers.0.wq, lm_head)", path,
+           name);
+    if (e.kind != WeightKind::kCodebook)
+      fail("{}: codebook tensor {} has encoding {}", path, name, weight_kind_name(e.kind));
+    const std::vector<int64_t> shape = encoded_shape(c, name);
+    if (e.rows != shape[0] || e.cols != shape[1])
+      fail("{}: codebook tensor {} is {}x{}, the model needs {}x{}", path, name, e.rows, e.cols, shape[0], shape[1]);
+    e.validate(path + ": " + name);
+    tensor_meta[name] = write_codebook_entries(name, e, entries);
+  }
   for_each_tensor(weights, [&](const std::string& name, const Tensor& t) {
-    if (t.empty() || qweights.count(name)) return;
+    if (t.empty() || qweights.count(name) || codebook_weights.count(name)) return;
     for (float v : t.data)
       if (!std::isfinite(v)) fail("{}: tensor {} holds a non-finite value", path, name);
     // The large matrices (embedding table, lm_head) in 16 bits unless asked otherwise;
@@ -428,7 +541,7 @@ void save_quantized_model(const std::string& path, const ModelWeights& weights,
 
   json meta = info.is_object() ? info : json::object();
   meta["format"] = kFormatName;
-  meta["format_version"] = kQuantizedFormatVersion;
+  meta["format_version"] = codebook_weights.empty() ? 1 : 2;  // the lowest that expresses the file
   meta["quarot_version"] = kWriterVersion;
   meta["created"] = utc_timestamp();
   meta["config"] = config_to_json(c);

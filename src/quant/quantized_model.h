@@ -20,8 +20,9 @@
 
 namespace quarot {
 
-// The format version this build writes and the newest it reads.
-inline constexpr int kQuantizedFormatVersion = 1;
+// The newest format version this build reads. A file is written with the lowest
+// version that can express it: 1 without codebook (CLAQ) linears, 2 with them.
+inline constexpr int kQuantizedFormatVersion = 2;
 
 struct QuantizedModelWriteOptions {
   bool fp16_tensors = false;   // store every FP tensor (norms and biases too) as F16
@@ -33,25 +34,30 @@ struct QuantizedModelWriteOptions {
 // tensor not in `qweights`; keys of `qweights` must be linear names ("layers.3.wq",
 // "lm_head") whose shapes match the config. `info` (an object) is stored in the
 // metadata; by convention it holds "scheme" (string), "options", "rotation"
-// {mode, seed, sizes, description} and "source" {path, sha256}. Throws Error naming
-// `path` on inconsistent input.
+// {mode, seed, sizes, description} and "source" {path, sha256}.
+// `codebook_weights` holds linears encoded as WeightKind::kCodebook (CLAQ), stored
+// in their encoded form (docs/file-format.md, kind "codebook"); a name may appear in
+// qweights or codebook_weights, not both. Throws Error naming `path` on inconsistent
+// input (including an encoding that fails WeightEncoding::validate).
 void save_quantized_model(const std::string& path, const ModelWeights& weights,
                           const std::map<std::string, QuantizedMatrix>& qweights, const RuntimeRecipe& recipe,
                           const nlohmann::json& info, const std::string& tokenizer_json,
-                          const QuantizedModelWriteOptions& options = {});
+                          const QuantizedModelWriteOptions& options = {},
+                          const std::map<std::string, WeightEncoding>& codebook_weights = {});
 
 struct LoadedQuantizedModel {
   // The FP tensors (norms, biases, FP32-stored matrices). Matrices held in
   // `encoded` are empty here unless loaded with keep_quantized.
   ModelWeights weights;
-  // Integer linears and 16-bit matrices as stored, viewed in the mapped file (the
-  // views keep it mapped): what LlamaModel hands to the backend.
+  // Integer and codebook linears and 16-bit matrices as stored, viewed in the mapped
+  // file (the views keep it mapped): what LlamaModel hands to the backend.
   WeightEncodings encoded;
   RuntimeRecipe recipe;
   nlohmann::json info;   // the whole "quarot" metadata object (the caller's info keys included)
   std::string tokenizer_json;
   // Filled only with keep_quantized: the integer linears unpacked (and then every
-  // encoded matrix is also dequantized into `weights`, for re-quantizing tools).
+  // encoded matrix, codebook ones included, is also dequantized into `weights`, for
+  // re-quantizing tools).
   std::map<std::string, QuantizedMatrix> qweights;
 
   // `weights` with every encoded matrix dequantized to FP32 (the simulated model).
@@ -60,7 +66,8 @@ struct LoadedQuantizedModel {
 };
 
 // Throws Error("<path>: ...") on a newer format version, missing or misshapen
-// tensors, corrupt packed data, non-finite or non-positive scales, unknown encodings.
+// tensors, corrupt packed data, non-finite or non-positive scales, unknown encodings,
+// codebook tensors whose sizes, bit widths, centroids or outliers are inconsistent.
 LoadedQuantizedModel load_quantized_model(const std::string& path, bool keep_quantized = false);
 
 // True for a safetensors file carrying quarot metadata; false (never throws) otherwise.

@@ -236,8 +236,8 @@ SafetensorsEntry& entry(Entries& es, const std::string& name) {
 
 TEST(QuantizedModelFile, NewerFormatVersionIsRefused) {
   const std::string src = save_fixture(make_fixture(), "v.safetensors");
-  const std::string path = rewrite(src, "v2.safetensors", [](Entries&, Json& m) { m["format_version"] = 2; });
-  expect_load_error(path, "written by a newer quarot: format 2, this build reads 1");
+  const std::string path = rewrite(src, "v3.safetensors", [](Entries&, Json& m) { m["format_version"] = 3; });
+  expect_load_error(path, "written by a newer quarot: format 3, this build reads 2");
 }
 
 TEST(QuantizedModelFile, CorruptionIsReported) {
@@ -275,8 +275,8 @@ TEST(QuantizedModelFile, CorruptionIsReported) {
                               e.shape = {e.shape[0] / 2, 2};
                             }),
                     "output norm");
-  expect_load_error(rewrite(src, "kind.safetensors", [](Entries&, Json& m) { m["tensors"]["layers.0.wq"]["kind"] = "codebook"; }),
-                    "encoding 'codebook'");
+  expect_load_error(rewrite(src, "kind.safetensors", [](Entries&, Json& m) { m["tensors"]["layers.0.wq"]["kind"] = "lattice"; }),
+                    "encoding 'lattice'");
   expect_load_error(rewrite(src, "bits.safetensors", [](Entries&, Json& m) { m["tensors"]["layers.0.wk"]["bits"] = 8; }),
                     "layers.0.wk.qweight holds");
   expect_load_error(rewrite(src, "meta.safetensors", [](Entries&, Json& m) { m.erase("recipe"); }), "lacks");

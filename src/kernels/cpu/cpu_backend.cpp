@@ -10,6 +10,7 @@
 #include "common/threads.h"
 #include "kernels/cpu/act_quant.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/codebook_gemm.h"
 #include "kernels/cpu/fake_quant.h"
 #include "kernels/cpu/fp32_kv_storage.h"
 #include "kernels/cpu/fwht.h"
@@ -26,13 +27,16 @@ namespace {
 // weight of the simulated reference), or the stored encoding read in place: integer
 // codes repacked for the integer kernels, and the encoding itself (a view of the
 // mapped file) for products with full-precision activations (weight-only GEMM: an
-// FP16 lm_head, W4A16), so no FP32 copy of an encoded weight is ever made.
+// FP16 lm_head, W4A16), so no FP32 copy of an encoded weight is ever made; codebook
+// (CLAQ) weights run the lookup-table kernels on their stored indices.
 class CpuPackedWeight final : public PackedWeight {
  public:
   bool fp32 = false;
   GemmWeight gemm;
   bool integer = false;
   IntGemmWeight int_gemm;
+  bool codebook = false;
+  CodebookGemmWeight cb;
   WeightEncoding source;
 };
 
@@ -65,6 +69,10 @@ class CpuBackend final : public Backend {
       packed->gemm = pack_gemm_weight(w.data(), weight.rows, weight.cols, isa_);
     } else {
       packed->source = weight;
+      if (weight.kind == WeightKind::kCodebook) {
+        packed->codebook = true;
+        packed->cb = pack_codebook_weight(weight);
+      }
       if (weight.kind == WeightKind::kIntGrid && (weight.bits > 4 || weight.cols % 2 == 0)) {
         packed->integer = true;
         packed->int_gemm = pack_int_gemm_weight(int_source(weight), isa_);
@@ -108,6 +116,8 @@ class CpuBackend final : public Backend {
     }
     if (w->fp32)
       gemm(w->gemm, input, n, op.bias, y);
+    else if (w->codebook)
+      codebook_gemm(w->cb, input, n, op.bias, y, isa_);
     else
       weight_only_gemm(w->source, input, n, op.bias, y, isa_);
   }

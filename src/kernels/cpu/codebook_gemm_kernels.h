@@ -1,0 +1,37 @@
+#pragma once
+// Internal: per-instruction-set inner kernels behind codebook_gemm(). The SIMD ones
+// live in codebook_gemm_avx2.cpp / codebook_gemm_avx512.cpp (compiled with those
+// flags) and are reached only through this table; the weight is described by a
+// plain struct with no inline code (see weight_only_gemm_kernels.h on the ODR).
+#include <cstdint>
+
+namespace quarot::codebook_detail {
+
+// The dense part of a kCodebook weight (kernels/weight_encoding.h, CodebookLayout):
+// per-width position ranges and offsets; position k of width b holds an index slice
+// of 8 b bytes per stripe and a table of 2^b FP16 centroids.
+struct CodebookView {
+  int64_t cols = 0;
+  int64_t stripe_bytes = 0;
+  int64_t width_start[10] = {};     // positions [width_start[b], width_start[b + 1]) have width b
+  int64_t slice_start[10] = {};     // byte offset of width_start[b]'s slice in a stripe
+  int64_t centroid_start[10] = {};  // centroid index of width_start[b]'s table
+  const uint8_t* indices = nullptr;
+  const uint16_t* centroids = nullptr;
+};
+
+struct CodebookKernels {
+  // out[i * 64 + j] = sum_k T_k[idx(64 s + j, k)] * xp[i * cols + k] for i < n (1..8),
+  // j < 64: the codebook part of one stripe's 64 rows (padding rows included), with
+  // x given in position order (xp[k] = x[order[k]]). Outliers are not applied.
+  void (*gemv_stripe)(const CodebookView& w, int64_t stripe, const float* xp, int64_t n, float* out);
+  // dst[order[k] * ld + j] = T_k[idx(r0 + j, k)] for j < 16, every position k; r0 a
+  // multiple of 16 (rows past the end decode their stored index 0).
+  void (*decode16)(const CodebookView& w, int64_t r0, const int32_t* order, float* dst, int64_t ld);
+};
+
+const CodebookKernels& codebook_kernels_scalar();
+const CodebookKernels& codebook_kernels_avx2();
+const CodebookKernels& codebook_kernels_avx512();
+
+}  // namespace quarot::codebook_detail

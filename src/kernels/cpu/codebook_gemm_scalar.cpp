@@ -1,0 +1,57 @@
+// Scalar reference kernels for codebook_gemm: one index at a time, read from the bit
+// stream exactly as the layout contract states.
+#include <cstring>
+
+#include "common/half.h"
+#include "kernels/cpu/codebook_gemm_kernels.h"
+
+namespace quarot::codebook_detail {
+namespace {
+
+constexpr int64_t kStripe = 64;
+
+// Index of row j (0..63) in a slice of width b.
+inline unsigned index_in_slice(const uint8_t* slice, int64_t j, int b) {
+  const int64_t bit = j * b;
+  const unsigned v = slice[bit / 8] | (static_cast<unsigned>(slice[bit / 8 + 1]) << 8);  // the stream is padded
+  return (v >> (bit % 8)) & ((1u << b) - 1);
+}
+
+void gemv_stripe(const CodebookView& w, int64_t stripe, const float* xp, int64_t n, float* out) {
+  std::memset(out, 0, sizeof(float) * n * kStripe);
+  const uint8_t* base = w.indices + stripe * w.stripe_bytes;
+  for (int b = 1; b <= 8; ++b) {
+    for (int64_t k = w.width_start[b]; k < w.width_start[b + 1]; ++k) {
+      const int64_t rel = k - w.width_start[b];
+      const uint8_t* slice = base + w.slice_start[b] + 8 * b * rel;
+      const uint16_t* table = w.centroids + w.centroid_start[b] + (int64_t{1} << b) * rel;
+      for (int64_t j = 0; j < kStripe; ++j) {
+        const float v = fp16_to_fp32(table[index_in_slice(slice, j, b)]);
+        for (int64_t i = 0; i < n; ++i) out[i * kStripe + j] += v * xp[i * w.cols + k];
+      }
+    }
+  }
+}
+
+void decode16(const CodebookView& w, int64_t r0, const int32_t* order, float* dst, int64_t ld) {
+  const uint8_t* base = w.indices + (r0 / kStripe) * w.stripe_bytes;
+  const int64_t j0 = r0 % kStripe;
+  for (int b = 1; b <= 8; ++b) {
+    for (int64_t k = w.width_start[b]; k < w.width_start[b + 1]; ++k) {
+      const int64_t rel = k - w.width_start[b];
+      const uint8_t* slice = base + w.slice_start[b] + 8 * b * rel;
+      const uint16_t* table = w.centroids + w.centroid_start[b] + (int64_t{1} << b) * rel;
+      float* d = dst + order[k] * ld;
+      for (int64_t j = 0; j < 16; ++j) d[j] = fp16_to_fp32(table[index_in_slice(slice, j0 + j, b)]);
+    }
+  }
+}
+
+}  // namespace
+
+const CodebookKernels& codebook_kernels_scalar() {
+  static const CodebookKernels k{&gemv_stripe, &decode16};
+  return k;
+}
+
+}  // namespace quarot::codebook_detail
