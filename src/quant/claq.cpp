@@ -5,7 +5,7 @@
 #include <numeric>
 
 #include "common/error.h"
-#include "common/half.h"
+#include "kernels/weight_encoding.h"
 #include "common/threads.h"
 #include "quant/cholesky.h"
 #include "quant/kmeans_1d.h"
@@ -129,8 +129,9 @@ std::vector<int64_t> claq_outlier_quota(const std::vector<int64_t>& ranking, int
 
 namespace {
 
+// The value the file will hold (FP16), so the fed-back error is the stored one's.
 float to_fp16_value(float v, const std::string& name) {
-  const float h = fp16_to_fp32(fp32_to_fp16(v));
+  const float h = codebook_round(v);
   if (!std::isfinite(h)) fail("{}: value {} is outside the FP16 range of a codebook", name, v);
   return h;
 }
@@ -282,7 +283,7 @@ CodebookMatrix quantize_claq(const Tensor& w_in, const std::vector<double>& h_in
       }
     }
   }
-  std::sort(out.outliers.begin(), out.outliers.end(), [](const CodebookEntryOutlier& a, const CodebookEntryOutlier& b) {
+  std::sort(out.outliers.begin(), out.outliers.end(), [](const CodebookOutlier& a, const CodebookOutlier& b) {
     return a.row != b.row ? a.row < b.row : a.col < b.col;
   });
   return out;

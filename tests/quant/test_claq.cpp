@@ -99,7 +99,9 @@ TEST(Claq, BudgetIsMetToOneColumn) {
   }
   // The same through the quantizer, with the storage accounting.
   const CodebookMatrix q = quantize_claq(w, identity(301), claq_opts(2.12));
-  EXPECT_NEAR(q.storage_bits().index_per_weight(), 2.12, 2.0 / (2.0 * 301) + 1e-12);
+  EXPECT_NEAR(q.storage_bits().index_width_per_weight(), 2.12, 2.0 / (2.0 * 301) + 1e-12);
+  // 32 rows are stored in one 64-row stripe: the stream is twice the widths, plus 4 bytes.
+  EXPECT_DOUBLE_EQ(q.storage_bits().index, 2.0 * q.storage_bits().index_width + 32.0);
 }
 
 TEST(Claq, OutlierRichColumnsRankFirstAndGetTheHighWidth) {
@@ -148,7 +150,7 @@ TEST(Claq, KeepsTheRequestedFractionOfOutliersExactly) {
   const std::vector<int64_t> quota = claq_outlier_quota(claq_column_ranking(w, 13.0), 64, o);
   std::map<int, int64_t> per_col;
   const Tensor dq = q.dequantize();
-  for (const CodebookEntryOutlier& x : q.outliers) {
+  for (const CodebookOutlier& x : q.outliers) {
     ++per_col[x.col];
     EXPECT_EQ(x.value, fp16(w.at(x.row, x.col)));
     EXPECT_EQ(dq.at(x.row, x.col), x.value);
@@ -156,7 +158,10 @@ TEST(Claq, KeepsTheRequestedFractionOfOutliersExactly) {
   for (int c = 0; c < 40; ++c) EXPECT_EQ(per_col[c], quota[c]) << c;
   for (int i = 0; i < 5; ++i) EXPECT_EQ(dq.at(7 * i + 3, planted_cols[i]), fp16(w.at(7 * i + 3, planted_cols[i]))) << i;
   // Storage: the outliers cost their value and position.
-  EXPECT_EQ(q.storage_bits().outlier, static_cast<double>(q.outliers.size()) * kOutlierStorageBits);
+  // Storage: each outlier its 16-bit column and 16-bit value, plus 32-bit CSR row pointers.
+  EXPECT_EQ(q.storage_bits().outlier, 32.0 * (64 + 1) + 32.0 * static_cast<double>(q.outliers.size()));
+  // The packed encoding (what the file stores and the kernels run) gives the same weights.
+  EXPECT_EQ(q.encode().dequantize(), dq.data);
 }
 
 TEST(Claq, StorageBitsCountIndicesCodebooksAndOutliers) {
@@ -169,10 +174,18 @@ TEST(Claq, StorageBitsCountIndicesCodebooksAndOutliers) {
   m.outliers = {{0, 1, 1.0f}, {3, 0, 2.0f}};
   EXPECT_NO_THROW(m.validate("m"));
   const CodebookBits b = m.storage_bits();
-  EXPECT_EQ(b.index, 10 * 2 + 10 * 4);
-  EXPECT_EQ(b.codebook, 16 * 20);
-  EXPECT_EQ(b.outlier, 2 * 48);
-  EXPECT_DOUBLE_EQ(b.effective_per_weight(), (60.0 + 320.0 + 96.0) / 20.0);
+  // One stripe of 64 rows: 8 * (2 + 4) bytes of indices, then 4 bytes of end padding.
+  EXPECT_EQ(b.index_width, 10 * 2 + 10 * 4);
+  EXPECT_EQ(b.index, 8.0 * (8 * (2 + 4) + 4));
+  EXPECT_EQ(b.codebook, 16.0 * (4 + 16) + 8.0 * 2);  // FP16 centroids and the widths
+  EXPECT_EQ(b.outlier, 32.0 * (10 + 1) + 32.0 * 2);
+  EXPECT_DOUBLE_EQ(b.effective_per_weight(), (416.0 + 336.0 + 416.0) / 20.0);
+  // A model-sized matrix: the overheads vanish and the index bits are the widths.
+  CodebookMatrix big;
+  big.rows = 576;
+  big.cols = 64;
+  big.col_bits.assign(64, 3);
+  EXPECT_NEAR(big.storage_bits().index_per_weight(), 3.0, 4.0 * 8 / (576.0 * 64));
   m.indices[2 * 2 + 1] = 4;  // row 2, column 1: a 4-bit codebook
   EXPECT_NO_THROW(m.validate("m"));
   m.indices[2 * 2 + 0] = 4;  // row 2, column 0: only 2 bits

@@ -348,7 +348,9 @@ void save_quantization_result(const std::string& path, const QuantizationResult&
   QuantizedModelWriteOptions write;
   write.fp16_embedding = options.embed_bits == 16;
   write.fp16_lm_head = options.lm_head_bits == 16;
-  save_quantized_model(path, r.weights, quantized_weight_map(r), r.recipe, info, tokenizer_json, write);
+  std::map<std::string, WeightEncoding> codebooks;
+  for (const auto& [name, m] : r.codebooks) codebooks.emplace(name, m.encode());
+  save_quantized_model(path, r.weights, quantized_weight_map(r), r.recipe, info, tokenizer_json, write, codebooks);
 }
 
 nlohmann::json QuantizeReport::to_json() const {
@@ -398,10 +400,10 @@ nlohmann::json QuantizeReport::claq_json() const {
           {"outlier_fraction", outlier_fraction},
           {"weights", b.weights},
           {"outliers", b.outliers},
-          {"index_bits_per_weight", b.index / n},
+          {"index_bits_per_weight", b.index_width / n},
+          {"index_stream_bits_per_weight", b.index / n},
           {"codebook_bits_per_weight", b.codebook / n},
           {"outlier_bits_per_weight", b.outlier / n},
-          {"outlier_storage_bits", kOutlierStorageBits},
           {"effective_bits_per_weight", b.total() / n}};
 }
 
@@ -440,8 +442,9 @@ std::string QuantizeReport::to_text() const {
     const double n = static_cast<double>(std::max<int64_t>(1, b.weights));
     s += fmt::format("CLAQ         budget {:.3f} index bits, {:.3f}% outliers kept FP16\n", w_bits_budget,
                      100.0 * outlier_fraction);
-    s += fmt::format("             bits/weight: index {:.4f} + codebooks {:.4f} + outliers {:.4f} = {:.4f} effective\n",
-                     b.index / n, b.codebook / n, b.outlier / n, b.total() / n);
+    s += fmt::format("             bits/weight: index widths {:.4f}; stored: indices {:.4f} + codebooks {:.4f} + "
+                     "outliers {:.4f} = {:.4f} effective\n",
+                     b.index_width / n, b.index / n, b.codebook / n, b.outlier / n, b.total() / n);
   }
   if (calib_windows > 0) s += fmt::format("calibration  {} windows x {} tokens\n", calib_windows, calib_seqlen);
   s += fmt::format("time         rotate {:.1f} s, quantize weights {:.1f} s", rotate_seconds, quantize_seconds);

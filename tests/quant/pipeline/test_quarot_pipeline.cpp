@@ -295,6 +295,20 @@ TEST_F(QuarotPipeline, ClaqRunsLayerByLayerAndBeatsGptqAtThreeBits) {
   EXPECT_NEAR(bits.at("outliers").get<double>() / bits.at("weights").get<double>(), 0.01, 1e-3);
   EXPECT_THROW(quantize_model(fp, o, {}), Error);  // CLAQ needs calibration data
   EXPECT_NE(r.report.to_text().find("effective"), std::string::npos);
+  // The file stores the codebooks; loaded, they give the weights the pipeline ran,
+  // and the model (through the codebook kernels) the same logits up to FP32 summation order.
+  const std::string path = test::temp_dir() + "/claq.quarot.safetensors";
+  save_quantization_result(path, r, o, "{}", "synthetic");
+  const LoadedQuantizedModel loaded = load_quantized_model(path);
+  ASSERT_TRUE(loaded.encoded.count("layers.1.w_down"));
+  EXPECT_EQ(loaded.encoded.at("layers.1.w_down").kind, WeightKind::kCodebook);
+  EXPECT_EQ(loaded.dequantized_weights().layers[1].w_down.data, r.weights.layers[1].w_down.data);
+  EXPECT_EQ(loaded.info["options"]["claq"]["w_bits_budget"].get<double>(), 2.12);
+  LlamaModel model(loaded.weights, loaded.recipe, make_cpu_backend(), loaded.encoded);
+  KvCache cache = model.make_cache(static_cast<int64_t>(tokens.size()));
+  std::vector<float> logits;
+  model.forward(tokens.data(), static_cast<int64_t>(tokens.size()), cache, logits, true);
+  EXPECT_LT(max_rel_err(logits, all_logits(r.weights, r.recipe, tokens)), 1e-4);
 }
 
 TEST_F(QuarotPipeline, CalibratingThroughTheQuantizedModel) {
