@@ -5,7 +5,7 @@
 # Env: QUAROT (binary), QUAROT_THREADS (1), CALIB_WINDOWS (4), CALIB_SEQLEN (512), CHUNKS (1 window of 2048), OUT (this folder), TMPDIR.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-QUAROT=${QUAROT:-build/rel/quarot-table}
+QUAROT=${QUAROT:-build/rel/quarot}
 CALIB_WINDOWS=${CALIB_WINDOWS:-4}
 CALIB_SEQLEN=${CALIB_SEQLEN:-512}
 CHUNKS=${CHUNKS:-1}

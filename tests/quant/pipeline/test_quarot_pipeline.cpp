@@ -309,6 +309,13 @@ TEST_F(QuarotPipeline, ClaqRunsLayerByLayerAndBeatsGptqAtThreeBits) {
   std::vector<float> logits;
   model.forward(tokens.data(), static_cast<int64_t>(tokens.size()), cache, logits, true);
   EXPECT_LT(max_rel_err(logits, all_logits(r.weights, r.recipe, tokens)), 1e-4);
+  // With 8-bit activations: the same codebooks (calibration runs without activation
+  // quantization), and the runtime quantizes the activations.
+  QuantizeOptions a8 = o;
+  a8.scheme = parse_quant_scheme("W2A8");
+  const QuantizationResult r8 = quantize_model(fp, a8, calib);
+  EXPECT_EQ(r8.recipe.act.bits, 8);
+  EXPECT_EQ(r8.codebooks.at("layers.0.wq").indices, r.codebooks.at("layers.0.wq").indices);
 }
 
 TEST_F(QuarotPipeline, CalibratingThroughTheQuantizedModel) {
