@@ -2,7 +2,10 @@
 
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+
+#include <fmt/format.h>
 
 #include "cli/commands.h"
 #include "cli/numeric_option.h"
@@ -19,6 +22,25 @@
 
 namespace quarot::cli {
 
+namespace {
+
+// "0.5%" -> 0.005, "0.005" -> 0.005.
+double parse_fraction(const std::string& text, const char* flag) {
+  std::string digits = text;
+  double scale = 1.0;
+  if (!digits.empty() && digits.back() == '%') {
+    digits.pop_back();
+    scale = 0.01;
+  }
+  double v = 0.0;
+  const char* end = digits.data() + digits.size();
+  const auto [ptr, ec] = std::from_chars(digits.data(), end, v);
+  if (digits.empty() || ec != std::errc() || ptr != end) fail("{}: '{}' is not a fraction (e.g. 0.5% or 0.005)", flag, text);
+  return v * scale;
+}
+
+}  // namespace
+
 void add_quantize(CLI::App& app, Action& action) {
   struct Opts {
     std::string model = "smollm2-135m", scheme = "W4A4KV4", weights = "rtn", rotate = "hadamard";
@@ -28,7 +50,9 @@ void add_quantize(CLI::App& app, Action& action) {
     int64_t calib_windows = 128, calib_seqlen = 2048, w_group = 0, a_group = 0, kv_group = 0;
     float a_clip = 0.0f, kv_clip = 0.95f;
     int lm_head_bits = 16, embed_bits = 16;
-    double percdamp = 0.01;
+    double percdamp = 0.01, w_bits = 0.0;
+    std::string outliers;
+    bool scheme_given = false;
     bool w_asym = false, no_clip_search = false, intact_kv = false, act_order = false, force_calib = false;
     bool calib_quantized = false;
     bool a_asym = false, kv_sym = false, static_groups = false;
@@ -39,7 +63,14 @@ void add_quantize(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand("quantize", "rotate (QuaRot) and quantize a model; writes a .quarot.safetensors file");
   cmd->add_option("-m,--model", o->model, "FP model: name, .gguf or HF dir")->capture_default_str();
   cmd->add_option("--scheme", o->scheme, "bit widths, e.g. W4A4KV4, W4A16, W8A8, K4V4")->capture_default_str();
-  cmd->add_option("--weights", o->weights, "weight quantizer: rtn or gptq")->capture_default_str();
+  cmd->add_option("--weights", o->weights, "weight quantizer: rtn, gptq or claq (column codebooks, docs/claq.md)")
+      ->capture_default_str();
+  add_number(cmd, "--w-bits", o->w_bits,
+             "CLAQ: average weight index bits, fractional allowed (2.12 = 2-bit columns, outlier-rich ones 4-bit); "
+             "without --scheme the scheme becomes W<integer part>A16",
+             QuantizeOptions::kWBitsBudget);
+  cmd->add_option("--outliers", o->outliers,
+                  "CLAQ: fraction of the weights kept exact in FP16, e.g. 0.5% or 0.005 (at most 10%)");
   cmd->add_option("--rotate", o->rotate, "residual rotation: hadamard, random or none")->capture_default_str();
   cmd->add_option("--seed", o->seed, "seed of the rotations and calibration sampling")->capture_default_str();
   add_number(cmd, "--seed-trials", o->seed_trials,
@@ -92,12 +123,18 @@ void add_quantize(CLI::App& app, Action& action) {
       ->check(CLI::ExistingFile);
   cmd->add_option("-o,--output", o->output, "output file (.quarot.safetensors)")->required();
   cmd->add_flag("--json", o->json, "print the report as JSON on stdout");
-  cmd->callback([o, &action] {
+  cmd->callback([o, cmd, &action] {
+    o->scheme_given = cmd->count("--scheme") > 0;
     action = [o]() -> int {
       // A quantization can run for many minutes: find out now that its output can be written.
       check_output_writable(o->output);
       QuantizeOptions opt;
-      opt.scheme = parse_quant_scheme(o->scheme);
+      std::string scheme = o->scheme;
+      if (o->w_bits > 0.0 && !o->scheme_given)
+        scheme = fmt::format("W{}A16", static_cast<int>(std::floor(o->w_bits)));
+      opt.scheme = parse_quant_scheme(scheme);
+      opt.w_bits_budget = o->w_bits;
+      if (!o->outliers.empty()) opt.outlier_fraction = parse_fraction(o->outliers, "--outliers");
       opt.weights = parse_weight_method(o->weights);
       opt.rotate = parse_rotation_mode(o->rotate);
       opt.seed = o->seed;
@@ -149,7 +186,7 @@ void add_quantize(CLI::App& app, Action& action) {
         return 0;
       }
       const bool calibrate =
-          (opt.weights == WeightMethod::kGptq && opt.scheme.quantizes_weights()) || opt.seed_trials > 1;
+          (opt.weights != WeightMethod::kRtn && opt.scheme.quantizes_weights()) || opt.seed_trials > 1;
       if (calibrate)
         opt.calib_path = o->calib.empty() ? default_data_path("wikitext-2-v1.valid.tokenized.txt") : o->calib;
       opt.validate();

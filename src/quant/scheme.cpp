@@ -96,7 +96,14 @@ QuantScheme parse_quant_scheme(std::string_view name) {
   return s;
 }
 
-std::string to_string(WeightMethod m) { return m == WeightMethod::kRtn ? "rtn" : "gptq"; }
+std::string to_string(WeightMethod m) {
+  switch (m) {
+    case WeightMethod::kRtn: return "rtn";
+    case WeightMethod::kGptq: return "gptq";
+    case WeightMethod::kClaq: return "claq";
+  }
+  return "rtn";
+}
 
 std::string to_string(RotationMode m) {
   switch (m) {
@@ -110,7 +117,8 @@ std::string to_string(RotationMode m) {
 WeightMethod parse_weight_method(std::string_view s) {
   if (s == "rtn") return WeightMethod::kRtn;
   if (s == "gptq") return WeightMethod::kGptq;
-  fail("unknown weight quantizer '{}' (valid: rtn, gptq)", s);
+  if (s == "claq") return WeightMethod::kClaq;
+  fail("unknown weight quantizer '{}' (valid: rtn, gptq, claq)", s);
 }
 
 void check_group_divides(int64_t group, int64_t size, std::string_view what) {
@@ -143,6 +151,19 @@ void QuantizeOptions::validate() const {
   kPercdamp.check(gptq.percdamp, "GPTQ percdamp");
   if (weights == WeightMethod::kGptq && gptq.act_order && w_group > 0 && !gptq.static_groups)
     fail("GPTQ act_order with weight groups needs static_groups (stored groups must follow the original column order)");
+  if (w_bits_budget != 0.0) {
+    kWBitsBudget.check(w_bits_budget, "weight bit budget");
+    if (weights != WeightMethod::kClaq && w_bits_budget != std::floor(w_bits_budget))
+      fail("a fractional weight bit budget ({}) needs the CLAQ weight quantizer", w_bits_budget);
+    if (scheme.w_bits != static_cast<int>(std::floor(w_bits_budget)))
+      fail("weight bit budget {} does not match the scheme's weight width {} ({})", w_bits_budget, scheme.w_bits,
+           scheme.name);
+  }
+  kOutlierFraction.check(outlier_fraction, "outlier fraction");
+  if (outlier_fraction > 0.0 && weights != WeightMethod::kClaq)
+    fail("keeping a fraction of the weights as outliers ({}) needs the CLAQ weight quantizer", outlier_fraction);
+  if (weights == WeightMethod::kClaq && w_group > 0)
+    fail("CLAQ quantizes with per-column codebooks; weight groups ({}) do not apply", w_group);
   kCalibWindows.check(calib_windows, "calibration windows");
   kSeedTrials.check(seed_trials, "seed trials");
   kSeedTrialWindows.check(seed_trial_windows, "seed trial windows");
@@ -247,6 +268,7 @@ nlohmann::json to_json(const QuantizeOptions& o) {
         {"percdamp", o.gptq.percdamp},
         {"act_order", o.gptq.act_order},
         {"static_groups", o.gptq.static_groups}}},
+      {"claq", {{"w_bits_budget", o.w_bits_budget}, {"outlier_fraction", o.outlier_fraction}}},
       {"calib_quantized", o.calib_quantized},
       {"calib_path", o.calib_path},
       {"calib_windows", o.calib_windows},
@@ -286,6 +308,11 @@ QuantizeOptions quantize_options_from_json(const nlohmann::json& j, const std::s
       get(g, "percdamp", o.gptq.percdamp);
       get(g, "act_order", o.gptq.act_order);
       get(g, "static_groups", o.gptq.static_groups);
+    }
+    if (j.contains("claq")) {
+      const auto& c = j.at("claq");
+      get(c, "w_bits_budget", o.w_bits_budget);
+      get(c, "outlier_fraction", o.outlier_fraction);
     }
     get(j, "calib_quantized", o.calib_quantized);
     get(j, "calib_path", o.calib_path);

@@ -41,10 +41,10 @@ const std::vector<std::string>& preset_scheme_names();
 // Throws Error unless bits is 2..8 or 16. `what` names the field in the message.
 void check_bits(int bits, std::string_view what);
 
-enum class WeightMethod { kRtn, kGptq };
+enum class WeightMethod { kRtn, kGptq, kClaq };
 std::string to_string(WeightMethod m);
 std::string to_string(RotationMode m);
-WeightMethod parse_weight_method(std::string_view s);  // "rtn" | "gptq"
+WeightMethod parse_weight_method(std::string_view s);  // "rtn" | "gptq" | "claq"
 // RotationMode and parse_rotation_mode come from transform/residual_rotation.h.
 
 struct GptqOptions {
@@ -64,6 +64,8 @@ struct QuantizeOptions {
   static constexpr ValueRange<double> kPercdamp{0.0, 10.0, true, true};
   static constexpr ValueRange<int64_t> kCalibWindows{1, 100000};
   static constexpr ValueRange<int64_t> kCalibSeqlen{1, 1 << 20};
+  static constexpr ValueRange<double> kWBitsBudget{2.0, 8.0};        // CLAQ average index bits
+  static constexpr ValueRange<double> kOutlierFraction{0.0, 0.1};    // CLAQ weights kept in FP16
 
   QuantScheme scheme = parse_quant_scheme("W4A4KV4");
   WeightMethod weights = WeightMethod::kRtn;
@@ -95,6 +97,14 @@ struct QuantizeOptions {
   bool intact_kv = false;
 
   GptqOptions gptq;
+
+  // CLAQ (quant/claq.h; weights kClaq): the average index bits per weight, which may
+  // be fractional (2.12 = most columns at 2 bits, the outlier-rich ones at 4); 0 =
+  // the scheme's weight width. When set, the scheme's weight width is its integer part.
+  double w_bits_budget = 0.0;
+  // CLAQ outlier reservation: this fraction of each matrix's weights stays FP16.
+  double outlier_fraction = 0.0;
+  double resolved_w_bits() const { return w_bits_budget > 0.0 ? w_bits_budget : scheme.w_bits; }
 
   // GPTQ calibration through the quantized model: activation and KV quantization on
   // while calibrating, Hessians from quantized inputs (beyond the paper, which

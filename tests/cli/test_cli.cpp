@@ -106,6 +106,13 @@ TEST(Cli, NumericOptionsHaveMeaningfulRanges) {
       {"quantize -o x.safetensors --percdamp 10", "--percdamp: 10 is out of range (0, 10)"},
       {"quantize -o x.safetensors --w-group -64", "--w-group: -64 is out of range 0..65536"},
       {"quantize -o x.safetensors --calib-windows 0", "--calib-windows: 0 is out of range 1..100000"},
+      {"quantize -o x.safetensors --weights claq --w-bits 1.5", "--w-bits: 1.5 is out of range 2..8"},
+      {"quantize -o x.safetensors --weights claq --w-bits 8.5", "--w-bits: 8.5 is out of range 2..8"},
+      {"quantize -o x.safetensors --weights claq --outliers 20%", "outlier fraction 0.2 is out of range 0..0.1"},
+      {"quantize -o x.safetensors --weights claq --outliers abc", "--outliers: 'abc' is not a fraction"},
+      {"quantize -o x.safetensors --weights gptq --w-bits 2.5", "needs the CLAQ weight quantizer"},
+      {"quantize -o x.safetensors --weights rtn --outliers 1%", "needs the CLAQ weight quantizer"},
+      {"quantize -o x.safetensors --weights claq --scheme W3A16 --w-bits 2.12", "does not match the scheme"},
   };
   for (const auto& c : cases) {
     const CliRun r = run_cli(c.args);

@@ -114,6 +114,64 @@ TEST(QuantizeOptions, RejectsBadValues) {
   EXPECT_NO_THROW(o.validate());
 }
 
+TEST(QuantizeOptions, ClaqBudgetAndOutliers) {
+  EXPECT_EQ(parse_weight_method("claq"), WeightMethod::kClaq);
+  EXPECT_EQ(to_string(WeightMethod::kClaq), "claq");
+  QuantizeOptions o;
+  o.scheme = parse_quant_scheme("W2A16");
+  o.weights = WeightMethod::kClaq;
+  o.w_bits_budget = 2.12;
+  o.outlier_fraction = 0.005;
+  EXPECT_NO_THROW(o.validate());
+  EXPECT_DOUBLE_EQ(o.resolved_w_bits(), 2.12);
+  auto message = [](const QuantizeOptions& q) -> std::string {
+    try {
+      q.validate();
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  QuantizeOptions b = o;
+  b.w_bits_budget = 8.5;
+  EXPECT_EQ(message(b), "weight bit budget 8.5 is out of range 2..8");
+  b = o;
+  b.w_bits_budget = 1.5;
+  EXPECT_EQ(message(b), "weight bit budget 1.5 is out of range 2..8");
+  b = o;
+  b.outlier_fraction = 0.2;
+  EXPECT_EQ(message(b), "outlier fraction 0.2 is out of range 0..0.1");
+  b = o;
+  b.outlier_fraction = -0.001;
+  EXPECT_NE(message(b), "");
+  b = o;
+  b.weights = WeightMethod::kGptq;
+  b.outlier_fraction = 0.0;
+  EXPECT_EQ(message(b), "a fractional weight bit budget (2.12) needs the CLAQ weight quantizer");
+  b.w_bits_budget = 2.0;
+  EXPECT_EQ(message(b), "");  // an integral budget is the scheme's width for any quantizer
+  b = o;
+  b.weights = WeightMethod::kRtn;
+  b.w_bits_budget = 0.0;
+  EXPECT_EQ(message(b), "keeping a fraction of the weights as outliers (0.005) needs the CLAQ weight quantizer");
+  b = o;
+  b.scheme = parse_quant_scheme("W3A16");
+  EXPECT_EQ(message(b), "weight bit budget 2.12 does not match the scheme's weight width 3 (W3A16)");
+  b = o;
+  b.w_group = 64;
+  EXPECT_EQ(message(b), "CLAQ quantizes with per-column codebooks; weight groups (64) do not apply");
+  // Without a budget CLAQ uses the scheme's width.
+  b = o;
+  b.w_bits_budget = 0.0;
+  EXPECT_DOUBLE_EQ(b.resolved_w_bits(), 2.0);
+  // The options travel through JSON.
+  const QuantizeOptions back = quantize_options_from_json(to_json(o), "test");
+  EXPECT_EQ(back.weights, WeightMethod::kClaq);
+  EXPECT_DOUBLE_EQ(back.w_bits_budget, 2.12);
+  EXPECT_DOUBLE_EQ(back.outlier_fraction, 0.005);
+  EXPECT_EQ(to_json(back), to_json(o));
+}
+
 TEST(QuantizeOptions, GroupsMustDivideTheModelDimensions) {
   const LlamaConfig c = tiny_test_config();  // hidden 64, ffn 160, head_dim 16
   QuantizeOptions o;

@@ -1,6 +1,7 @@
 #include "quant/pipeline/quarot_pipeline.h"
 
 #include <chrono>
+#include <functional>
 #include <memory>
 
 #include <fmt/format.h>
@@ -12,6 +13,7 @@
 #include "kernels/backend.h"
 #include "kernels/cpu/fake_quant.h"
 #include "model/llama_model.h"
+#include "quant/claq.h"
 #include "quant/gptq.h"
 #include "quant/quantized_model.h"
 #include "quant/rtn.h"
@@ -29,21 +31,32 @@ double seconds_since(Clock::time_point t0) {
 // The seven linears of a decoder layer, with the activation slot whose inputs they read.
 struct LinearRef {
   const char* name;
+  const char* field;  // as quant/quantized_model.h names it
+
   Tensor LayerWeights::*weight;
   QuantizedMatrix QuantizedLayer::*quantized;
   LinearSlot slot;
 };
 constexpr LinearRef kLayerLinears[] = {
-    {"q_proj", &LayerWeights::wq, &QuantizedLayer::wq, LinearSlot::kQkv},
-    {"k_proj", &LayerWeights::wk, &QuantizedLayer::wk, LinearSlot::kQkv},
-    {"v_proj", &LayerWeights::wv, &QuantizedLayer::wv, LinearSlot::kQkv},
-    {"o_proj", &LayerWeights::wo, &QuantizedLayer::wo, LinearSlot::kO},
-    {"gate_proj", &LayerWeights::w_gate, &QuantizedLayer::w_gate, LinearSlot::kGateUp},
-    {"up_proj", &LayerWeights::w_up, &QuantizedLayer::w_up, LinearSlot::kGateUp},
-    {"down_proj", &LayerWeights::w_down, &QuantizedLayer::w_down, LinearSlot::kDown},
+    {"q_proj", "wq", &LayerWeights::wq, &QuantizedLayer::wq, LinearSlot::kQkv},
+    {"k_proj", "wk", &LayerWeights::wk, &QuantizedLayer::wk, LinearSlot::kQkv},
+    {"v_proj", "wv", &LayerWeights::wv, &QuantizedLayer::wv, LinearSlot::kQkv},
+    {"o_proj", "wo", &LayerWeights::wo, &QuantizedLayer::wo, LinearSlot::kO},
+    {"gate_proj", "w_gate", &LayerWeights::w_gate, &QuantizedLayer::w_gate, LinearSlot::kGateUp},
+    {"up_proj", "w_up", &LayerWeights::w_up, &QuantizedLayer::w_up, LinearSlot::kGateUp},
+    {"down_proj", "w_down", &LayerWeights::w_down, &QuantizedLayer::w_down, LinearSlot::kDown},
 };
 
 std::string linear_name(int64_t layer, const char* name) { return fmt::format("layer {} {}", layer, name); }
+
+ClaqOptions claq_options(const QuantizeOptions& o) {
+  ClaqOptions c;
+  c.bits = o.resolved_w_bits();
+  c.outlier_fraction = o.outlier_fraction;
+  c.seed = o.seed;
+  c.gptq = o.gptq;
+  return c;
+}
 
 WeightQuantSpec weight_spec(const QuantizeOptions& o, int bits) {
   WeightQuantSpec s;
@@ -90,10 +103,16 @@ void quantize_layers_rtn(QuantizationResult& r, const WeightQuantSpec& spec) {
 // inputs of the layer's FP weights (one Hessian pass per layer, not QuaRot's four
 // "true sequential" sub-passes), and activation / KV quantization is off during
 // calibration (as in QuaRot, which enables the activation quantizers after GPTQ).
-void quantize_layers_gptq(QuantizationResult& r, const QuantizeOptions& o, const WeightQuantSpec& spec,
-                          const std::vector<std::vector<int32_t>>& windows) {
+// Quantizes one linear of layer `li` against its Hessian and returns the dequantized
+// weight (what the next layer's calibration runs on); stores the encoded form itself.
+using CalibratedQuantizer =
+    std::function<Tensor(int64_t li, const LinearRef& l, const Tensor& w, const std::vector<double>& h)>;
+
+void quantize_layers_calibrated(QuantizationResult& r, const QuantizeOptions& o,
+                                const std::vector<std::vector<int32_t>>& windows, const char* label,
+                                const CalibratedQuantizer& quantize_one) {
   const LlamaConfig& c = r.weights.config;
-  if (windows.empty()) fail("GPTQ needs calibration data (no calibration windows given)");
+  if (windows.empty()) fail("{} needs calibration data (no calibration windows given)", label);
   const int64_t n_windows = static_cast<int64_t>(windows.size());
   const int64_t seqlen = static_cast<int64_t>(windows.front().size());
   if (seqlen <= 0) fail("calibration: empty window");
@@ -134,7 +153,7 @@ void quantize_layers_gptq(QuantizationResult& r, const QuantizeOptions& o, const
 
   std::vector<float> scratch(static_cast<size_t>(seqlen * H));
   double calib_seconds = 0.0;
-  ProgressBar bar("gptq", c.n_layers * 2 * n_windows, "win");
+  ProgressBar bar(label, c.n_layers * 2 * n_windows, "win");
   for (int64_t li = 0; li < c.n_layers; ++li) {
     const std::string where = fmt::format("layer {}/{}", li + 1, c.n_layers);
     const auto t0 = Clock::now();
@@ -169,11 +188,7 @@ void quantize_layers_gptq(QuantizationResult& r, const QuantizeOptions& o, const
       }
     };
     LayerWeights& lw = r.weights.layers[li];
-    QuantizedLayer& ql = r.layers[li];
-    for (const LinearRef& l : kLayerLinears) {
-      ql.*l.quantized = quantize_gptq(lw.*l.weight, hessian_of(l.slot), spec, o.gptq, linear_name(li, l.name));
-      lw.*l.weight = (ql.*l.quantized).dequantize();
-    }
+    for (const LinearRef& l : kLayerLinears) lw.*l.weight = quantize_one(li, l, lw.*l.weight, hessian_of(l.slot));
     // The next layer's inputs come from this layer as quantized.
     const auto t1 = Clock::now();
     LlamaModel layer(single_layer_model(r.weights, li), calib_recipe, backend);
@@ -241,12 +256,32 @@ QuantizationResult quantize_model(const ModelWeights& fp, const QuantizeOptions&
   const auto t_quant = Clock::now();
   if (options.scheme.quantizes_weights()) {
     const WeightQuantSpec spec = weight_spec(options, options.scheme.w_bits);
-    r.layers.resize(fp.config.n_layers);
     r.report.weight_method = to_string(options.weights);
-    if (options.weights == WeightMethod::kGptq)
-      quantize_layers_gptq(r, options, spec, calib_windows);
-    else
+    if (options.weights == WeightMethod::kGptq) {
+      r.layers.resize(fp.config.n_layers);
+      quantize_layers_calibrated(r, options, calib_windows, "gptq",
+                                 [&](int64_t li, const LinearRef& l, const Tensor& w, const std::vector<double>& h) {
+                                   QuantizedMatrix& q = r.layers[li].*l.quantized;
+                                   q = quantize_gptq(w, h, spec, options.gptq, linear_name(li, l.name));
+                                   return q.dequantize();
+                                 });
+    } else if (options.weights == WeightMethod::kClaq) {
+      const ClaqOptions claq = claq_options(options);
+      r.report.w_bits_budget = claq.bits;
+      r.report.outlier_fraction = claq.outlier_fraction;
+      r.report.codebook_bits = CodebookBits{};
+      quantize_layers_calibrated(r, options, calib_windows, "claq",
+                                 [&](int64_t li, const LinearRef& l, const Tensor& w, const std::vector<double>& h) {
+                                   CodebookMatrix q = quantize_claq(w, h, claq, linear_name(li, l.name));
+                                   *r.report.codebook_bits += q.storage_bits();
+                                   Tensor dq = q.dequantize();
+                                   r.codebooks[fmt::format("layers.{}.{}", li, l.field)] = std::move(q);
+                                   return dq;
+                                 });
+    } else {
+      r.layers.resize(fp.config.n_layers);
       quantize_layers_rtn(r, spec);
+    }
   } else {
     r.report.weight_method = "none";
   }
@@ -313,7 +348,9 @@ void save_quantization_result(const std::string& path, const QuantizationResult&
   QuantizedModelWriteOptions write;
   write.fp16_embedding = options.embed_bits == 16;
   write.fp16_lm_head = options.lm_head_bits == 16;
-  save_quantized_model(path, r.weights, quantized_weight_map(r), r.recipe, info, tokenizer_json, write);
+  std::map<std::string, WeightEncoding> codebooks;
+  for (const auto& [name, m] : r.codebooks) codebooks.emplace(name, m.encode());
+  save_quantized_model(path, r.weights, quantized_weight_map(r), r.recipe, info, tokenizer_json, write, codebooks);
 }
 
 nlohmann::json QuantizeReport::to_json() const {
@@ -348,10 +385,26 @@ nlohmann::json QuantizeReport::to_json() const {
           {"intact_kv", recipe.intact_kv},
           {"calib_windows", calib_windows},
           {"calib_seqlen", calib_seqlen},
+          {"claq", claq_json()},
           {"rotate_seconds", rotate_seconds},
           {"calibrate_seconds", calibrate_seconds},
           {"quantize_seconds", quantize_seconds},
           {"total_seconds", total_seconds}};
+}
+
+nlohmann::json QuantizeReport::claq_json() const {
+  if (!codebook_bits) return nullptr;
+  const CodebookBits& b = *codebook_bits;
+  const double n = static_cast<double>(std::max<int64_t>(1, b.weights));
+  return {{"w_bits_budget", w_bits_budget},
+          {"outlier_fraction", outlier_fraction},
+          {"weights", b.weights},
+          {"outliers", b.outliers},
+          {"index_bits_per_weight", b.index_width / n},
+          {"index_stream_bits_per_weight", b.index / n},
+          {"codebook_bits_per_weight", b.codebook / n},
+          {"outlier_bits_per_weight", b.outlier / n},
+          {"effective_bits_per_weight", b.total() / n}};
 }
 
 std::string QuantizeReport::to_text() const {
@@ -383,6 +436,15 @@ std::string QuantizeReport::to_text() const {
     for (const SeedTrial& t : seed_search->trials)
       s += fmt::format("             seed {:<4} calib NLL {:.5f}{}\n", t.seed, t.calib_nll,
                        t.seed == seed_search->best_seed ? "  <- chosen" : "");
+  }
+  if (codebook_bits) {
+    const CodebookBits& b = *codebook_bits;
+    const double n = static_cast<double>(std::max<int64_t>(1, b.weights));
+    s += fmt::format("CLAQ         budget {:.3f} index bits, {:.3f}% outliers kept FP16\n", w_bits_budget,
+                     100.0 * outlier_fraction);
+    s += fmt::format("             bits/weight: index widths {:.4f}; stored: indices {:.4f} + codebooks {:.4f} + "
+                     "outliers {:.4f} = {:.4f} effective\n",
+                     b.index_width / n, b.index / n, b.codebook / n, b.outlier / n, b.total() / n);
   }
   if (calib_windows > 0) s += fmt::format("calibration  {} windows x {} tokens\n", calib_windows, calib_seqlen);
   s += fmt::format("time         rotate {:.1f} s, quantize weights {:.1f} s", rotate_seconds, quantize_seconds);

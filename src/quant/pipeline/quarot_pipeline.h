@@ -19,6 +19,7 @@
 #include "model/weights.h"
 #include "quant/pipeline/rotation_step.h"
 #include "quant/pipeline/seed_search.h"
+#include "quant/codebook_matrix.h"
 #include "quant/quantized_matrix.h"
 #include "quant/scheme.h"
 
@@ -32,26 +33,33 @@ struct QuantizedLayer {
 struct QuantizeReport {
   std::string model;             // config name
   std::string scheme;            // e.g. "W4A4KV4"
-  std::string weight_method;     // "rtn" | "gptq" | "none" (weights kept FP)
+  std::string weight_method;     // "rtn" | "gptq" | "claq" | "none" (weights kept FP)
   RotationSummary rotation;
   uint64_t seed = 0;             // the rotation seed used (the search's pick with seed_trials > 1)
   std::optional<SeedSearchResult> seed_search;
   RuntimeRecipe recipe;          // what the runtime will do
   int64_t head_dim = 0;          // for describing the KV groups (group 0 = head_dim)
-  int64_t calib_windows = 0;     // GPTQ only
+  int64_t calib_windows = 0;     // GPTQ and CLAQ only
+  // CLAQ only: the budget asked for and the storage of every codebook matrix together.
+  double w_bits_budget = 0.0;
+  double outlier_fraction = 0.0;
+  std::optional<CodebookBits> codebook_bits;
   int64_t calib_seqlen = 0;
   double rotate_seconds = 0.0;
   double calibrate_seconds = 0.0;  // GPTQ: forwards + Hessians (inside quantize_seconds)
   double quantize_seconds = 0.0;   // weight quantization, calibration included
   double total_seconds = 0.0;
   nlohmann::json to_json() const;
+  nlohmann::json claq_json() const;  // null unless CLAQ ran
   std::string to_text() const;   // multi-line human summary
 };
 
 struct QuantizationResult {
   ModelWeights weights;                 // rotated; quantized linears dequantized
   RuntimeRecipe recipe;
-  std::vector<QuantizedLayer> layers;   // empty when the scheme keeps weights in full precision
+  std::vector<QuantizedLayer> layers;   // empty when the scheme keeps weights in full precision, or with CLAQ
+  // CLAQ: every linear as per-column codebooks, keyed like quantized_weight_map ("layers.3.wq").
+  std::map<std::string, CodebookMatrix> codebooks;
   std::optional<QuantizedMatrix> lm_head;    // only when options.lm_head_bits < 16 (RTN)
   std::optional<QuantizedMatrix> embedding;  // only when options.embed_bits < 16 (RTN, per row)
   QuantizeReport report;

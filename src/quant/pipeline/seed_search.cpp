@@ -48,7 +48,11 @@ SeedSearchResult search_rotation_seed(const ModelWeights& fp, const QuantizeOpti
   // Each candidate as the model it will become; GPTQ weights stay FP (see header).
   QuantizeOptions trial = options;
   trial.seed_trials = 1;
-  if (trial.weights == WeightMethod::kGptq) trial.scheme.w_bits = 16;
+  if (trial.weights != WeightMethod::kRtn) {
+    trial.scheme.w_bits = 16;
+    trial.w_bits_budget = 0.0;
+    trial.outlier_fraction = 0.0;
+  }
 
   SeedSearchResult result;
   result.windows = count;

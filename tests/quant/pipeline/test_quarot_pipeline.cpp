@@ -261,6 +261,63 @@ TEST_F(QuarotPipeline, GptqHasLowerLayerOutputErrorThanRtn) {
             rms_rel_err(all_logits(rtn.weights, rtn.recipe, probe), ref_logits));
 }
 
+TEST_F(QuarotPipeline, ClaqRunsLayerByLayerAndBeatsGptqAtThreeBits) {
+  std::vector<std::vector<int32_t>> calib, held_out;
+  for (int i = 0; i < 8; ++i) calib.push_back(text_like_tokens(64, config.vocab_size, 100 + i));
+  for (int i = 0; i < 4; ++i) held_out.push_back(text_like_tokens(64, config.vocab_size, 200 + i));
+  for (RotationMode rotate : {RotationMode::kNone, RotationMode::kHadamard}) {
+    const QuantizationResult reference = quantize_model(fp, options_for("W16A16", rotate), {});
+    const QuantizationResult gptq = quantize_model(fp, options_for("W3A16", rotate, WeightMethod::kGptq), calib);
+    QuantizeOptions o = options_for("W3A16", rotate, WeightMethod::kClaq);
+    const QuantizationResult claq = quantize_model(fp, o, calib);
+    EXPECT_EQ(claq.report.weight_method, "claq");
+    EXPECT_TRUE(claq.layers.empty());
+    ASSERT_EQ(static_cast<int64_t>(claq.codebooks.size()), 7 * config.n_layers);
+    // The weights the model runs are the codebooks' values.
+    EXPECT_EQ(claq.codebooks.at("layers.1.w_down").dequantize().data, claq.weights.layers[1].w_down.data);
+    const nlohmann::json bits = claq.report.to_json().at("claq");
+    EXPECT_DOUBLE_EQ(bits.at("index_bits_per_weight").get<double>(), 3.0);
+    EXPECT_GT(bits.at("effective_bits_per_weight").get<double>(), 3.0);  // codebooks cost something
+    EXPECT_EQ(bits.at("outliers").get<int64_t>(), 0);
+    const auto inputs = linear_inputs(reference.weights, reference.recipe, held_out);
+    const std::vector<float>& x = inputs.at({0, LinearSlot::kGateUp});
+    const Tensor& w = reference.weights.layers[0].w_up;
+    EXPECT_LT(output_error(x, w, claq.weights.layers[0].w_up), output_error(x, w, gptq.weights.layers[0].w_up))
+        << to_string(rotate);
+  }
+  // A fractional budget with outliers: both reported, the outliers counted.
+  QuantizeOptions o = options_for("W2A16", RotationMode::kHadamard, WeightMethod::kClaq);
+  o.w_bits_budget = 2.12;
+  o.outlier_fraction = 0.01;
+  const QuantizationResult r = quantize_model(fp, o, calib);
+  const nlohmann::json bits = r.report.to_json().at("claq");
+  EXPECT_NEAR(bits.at("index_bits_per_weight").get<double>(), 2.12, 0.02);
+  EXPECT_NEAR(bits.at("outliers").get<double>() / bits.at("weights").get<double>(), 0.01, 1e-3);
+  EXPECT_THROW(quantize_model(fp, o, {}), Error);  // CLAQ needs calibration data
+  EXPECT_NE(r.report.to_text().find("effective"), std::string::npos);
+  // The file stores the codebooks; loaded, they give the weights the pipeline ran,
+  // and the model (through the codebook kernels) the same logits up to FP32 summation order.
+  const std::string path = test::temp_dir() + "/claq.quarot.safetensors";
+  save_quantization_result(path, r, o, "{}", "synthetic");
+  const LoadedQuantizedModel loaded = load_quantized_model(path);
+  ASSERT_TRUE(loaded.encoded.count("layers.1.w_down"));
+  EXPECT_EQ(loaded.encoded.at("layers.1.w_down").kind, WeightKind::kCodebook);
+  EXPECT_EQ(loaded.dequantized_weights().layers[1].w_down.data, r.weights.layers[1].w_down.data);
+  EXPECT_EQ(loaded.info["options"]["claq"]["w_bits_budget"].get<double>(), 2.12);
+  LlamaModel model(loaded.weights, loaded.recipe, make_cpu_backend(), loaded.encoded);
+  KvCache cache = model.make_cache(static_cast<int64_t>(tokens.size()));
+  std::vector<float> logits;
+  model.forward(tokens.data(), static_cast<int64_t>(tokens.size()), cache, logits, true);
+  EXPECT_LT(max_rel_err(logits, all_logits(r.weights, r.recipe, tokens)), 1e-4);
+  // With 8-bit activations: the same codebooks (calibration runs without activation
+  // quantization), and the runtime quantizes the activations.
+  QuantizeOptions a8 = o;
+  a8.scheme = parse_quant_scheme("W2A8");
+  const QuantizationResult r8 = quantize_model(fp, a8, calib);
+  EXPECT_EQ(r8.recipe.act.bits, 8);
+  EXPECT_EQ(r8.codebooks.at("layers.0.wq").indices, r.codebooks.at("layers.0.wq").indices);
+}
+
 TEST_F(QuarotPipeline, CalibratingThroughTheQuantizedModel) {
   std::vector<std::vector<int32_t>> calib;
   for (int i = 0; i < 4; ++i) calib.push_back(text_like_tokens(64, config.vocab_size, 300 + i));
