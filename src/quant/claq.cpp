@@ -8,6 +8,7 @@
 #include "kernels/weight_encoding.h"
 #include "common/threads.h"
 #include "quant/cholesky.h"
+#include "quant/gptq.h"
 #include "quant/kmeans_1d.h"
 
 namespace quarot {
@@ -144,23 +145,9 @@ CodebookMatrix quantize_claq(const Tensor& w_in, const std::vector<double>& h_in
   if (w_in.ndim() != 2) fail("{}: expected a matrix, got shape {}", name, w_in.shape_str());
   const int64_t rows = w_in.rows(), n = w_in.cols();
   if (rows <= 0 || n <= 0) fail("{}: empty matrix {}", name, w_in.shape_str());
-  if (static_cast<int64_t>(h_in.size()) != n * n)
-    fail("{}: Hessian holds {} values, expected {} x {} for {} input columns", name, h_in.size(), n, n, n);
-  for (int64_t i = 0; i < n * n; ++i)
-    if (!std::isfinite(h_in[i])) fail("{}: Hessian holds a non-finite value at index {}", name, i);
-  for (float v : w_in.data)
-    if (!std::isfinite(v)) fail("{}: weight holds a non-finite value", name);
-
-  Tensor w = w_in;
-  std::vector<double> h = h_in;
-  // Inputs that never fire carry no information: zero their weights and give the
-  // Hessian a unit diagonal there to keep it invertible (as GPTQ does).
-  for (int64_t i = 0; i < n; ++i) {
-    if (h[i * n + i] == 0.0) {
-      h[i * n + i] = 1.0;
-      for (int64_t r = 0; r < rows; ++r) w.at(r, i) = 0.0f;
-    }
-  }
+  FeedbackInputs inputs = prepare_feedback_inputs(w_in, h_in, name);
+  Tensor& w = inputs.w;
+  std::vector<double>& h = inputs.h;
 
   const std::vector<int64_t> ranking = claq_column_ranking(w, options.outlier_threshold);
   CodebookMatrix out;

@@ -56,6 +56,25 @@ std::vector<double> HessianAccumulator::finalize() const {
   return h;
 }
 
+FeedbackInputs prepare_feedback_inputs(const Tensor& w_in, const std::vector<double>& h_in, const std::string& name) {
+  if (w_in.ndim() != 2) fail("{}: expected a matrix, got shape {}", name, w_in.shape_str());
+  const int64_t rows = w_in.rows(), n = w_in.cols();
+  if (static_cast<int64_t>(h_in.size()) != n * n)
+    fail("{}: Hessian holds {} values, expected {} x {} for {} input columns", name, h_in.size(), n, n, n);
+  for (int64_t i = 0; i < n * n; ++i)
+    if (!std::isfinite(h_in[i])) fail("{}: Hessian holds a non-finite value at index {}", name, i);
+  for (float v : w_in.data)
+    if (!std::isfinite(v)) fail("{}: weight holds a non-finite value", name);
+  FeedbackInputs in{w_in, h_in};
+  for (int64_t i = 0; i < n; ++i) {
+    if (in.h[i * n + i] == 0.0) {
+      in.h[i * n + i] = 1.0;
+      for (int64_t r = 0; r < rows; ++r) in.w.at(r, i) = 0.0f;
+    }
+  }
+  return in;
+}
+
 namespace {
 
 // Rows processed together, so each row of the inverse-Hessian factor is read once per tile.
@@ -68,27 +87,13 @@ QuantizedMatrix quantize_gptq(const Tensor& w_in, const std::vector<double>& h_i
   if (w_in.ndim() != 2) fail("{}: expected a matrix, got shape {}", name, w_in.shape_str());
   const int64_t rows = w_in.rows(), n = w_in.cols();
   check_weight_spec(spec, n, name);
-  if (static_cast<int64_t>(h_in.size()) != n * n)
-    fail("{}: Hessian holds {} values, expected {} x {} for {} input columns", name, h_in.size(), n, n, n);
   if (options.block <= 0) fail("{}: GPTQ block size {} must be positive", name, options.block);
   if (!(options.percdamp > 0.0)) fail("{}: GPTQ percdamp {} must be positive", name, options.percdamp);
   if (options.act_order && spec.group > 0 && !options.static_groups)
     fail("{}: GPTQ act_order with groups needs static_groups", name);
-  for (int64_t i = 0; i < n * n; ++i)
-    if (!std::isfinite(h_in[i])) fail("{}: Hessian holds a non-finite value at index {}", name, i);
-  for (float v : w_in.data)
-    if (!std::isfinite(v)) fail("{}: weight holds a non-finite value", name);
-
-  Tensor w = w_in;
-  std::vector<double> h = h_in;
-  // Inputs that never fire carry no information: their weights do not matter, so
-  // zero them and give the Hessian a unit diagonal there to keep it invertible.
-  for (int64_t i = 0; i < n; ++i) {
-    if (h[i * n + i] == 0.0) {
-      h[i * n + i] = 1.0;
-      for (int64_t r = 0; r < rows; ++r) w.at(r, i) = 0.0f;
-    }
-  }
+  FeedbackInputs inputs = prepare_feedback_inputs(w_in, h_in, name);
+  Tensor& w = inputs.w;
+  std::vector<double>& h = inputs.h;
 
   QuantizedMatrix out;
   out.bits = spec.bits;

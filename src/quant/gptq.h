@@ -39,6 +39,16 @@ class HessianAccumulator {
   mutable std::mutex mutex_;
 };
 
+// A weight and its Hessian made ready for column-by-column error feedback (GPTQ,
+// CLAQ): both checked (shapes, finite values), and inputs that never fire (h_ii = 0)
+// have their weights zeroed and a unit diagonal, so the Hessian stays invertible and
+// they carry no error forward. Throws Error naming `name`.
+struct FeedbackInputs {
+  Tensor w;               // [out, in]
+  std::vector<double> h;  // [in, in]
+};
+FeedbackInputs prepare_feedback_inputs(const Tensor& w, const std::vector<double>& h, const std::string& name);
+
 // Quantizes w [out, in] against the Hessian h [in, in] (row-major). Columns with
 // h_ii = 0 (never activated) are zeroed. With spec.group > 0 and dynamic groups,
 // each group's scales come from the weights as updated when the group is reached.
