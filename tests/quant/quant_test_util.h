@@ -1,11 +1,12 @@
 #pragma once
-// Random matrices and exact reference error measures for the quant tests.
+// Random matrices, calibration-like inputs and exact reference error measures for the quant tests.
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
 #include "common/rng.h"
 #include "common/tensor.h"
+#include "quant/gptq.h"
 
 namespace quarot::test {
 
@@ -34,6 +35,31 @@ inline double output_error(const Tensor& x, const Tensor& a, const Tensor& b) {
     }
   }
   return s;
+}
+
+// Inputs with a few large-variance directions (the first 4 latent dimensions scaled by
+// `dominant`) and strong correlation between columns, as LLM activations have.
+inline Tensor correlated_inputs(int64_t n, int64_t dim, uint64_t seed, float dominant) {
+  Rng rng(seed);
+  const Tensor mix = random_matrix(dim, dim, seed + 1, 1.0f / std::sqrt(static_cast<float>(dim)));
+  Tensor x({n, dim});
+  std::vector<float> z(dim);
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t k = 0; k < dim; ++k) z[k] = static_cast<float>(rng.normal()) * (k < 4 ? dominant : 1.0f);
+    for (int64_t j = 0; j < dim; ++j) {
+      float s = z[j];
+      for (int64_t k = 0; k < dim; ++k) s += mix.at(j, k) * z[k];
+      x.at(t, j) = s;
+    }
+  }
+  return x;
+}
+
+// GPTQ's Hessian 2 X^T X / N of the rows of x.
+inline std::vector<double> hessian_of(const Tensor& x) {
+  HessianAccumulator acc(x.cols());
+  acc.add(x.data.data(), x.rows(), x.cols());
+  return acc.finalize();
 }
 
 }  // namespace quarot::test

@@ -18,6 +18,8 @@ namespace quarot {
 namespace {
 
 using test::output_error;
+using test::correlated_inputs;
+using test::hessian_of;
 using test::random_matrix;
 
 std::vector<double> identity(int64_t n) {
@@ -27,29 +29,6 @@ std::vector<double> identity(int64_t n) {
 }
 
 float fp16(float v) { return fp16_to_fp32(fp32_to_fp16(v)); }
-
-// Correlated inputs with a few dominant directions, as LLM activations have.
-Tensor correlated_inputs(int64_t n, int64_t dim, uint64_t seed) {
-  Rng rng(seed);
-  const Tensor mix = random_matrix(dim, dim, seed + 1, 1.0f / std::sqrt(static_cast<float>(dim)));
-  Tensor x({n, dim});
-  std::vector<float> z(dim);
-  for (int64_t t = 0; t < n; ++t) {
-    for (int64_t k = 0; k < dim; ++k) z[k] = static_cast<float>(rng.normal()) * (k < 4 ? 10.0f : 1.0f);
-    for (int64_t j = 0; j < dim; ++j) {
-      float s = z[j];
-      for (int64_t k = 0; k < dim; ++k) s += mix.at(j, k) * z[k];
-      x.at(t, j) = s;
-    }
-  }
-  return x;
-}
-
-std::vector<double> hessian_of(const Tensor& x) {
-  HessianAccumulator acc(x.cols());
-  acc.add(x.data.data(), x.rows(), x.cols());
-  return acc.finalize();
-}
 
 // Heavy tails: 2% of the weights 8x larger, and every column its own scale, so
 // per-column codebooks have something to adapt to that a per-row grid cannot.
@@ -197,7 +176,7 @@ TEST(Claq, BeatsRtnAndGptqAtThreeAndTwoBitsOnAHeavyTailedLayer) {
   // (it is reported separately as effective bits).
   const int64_t rows = 192, cols = 64;
   const Tensor w = heavy_tailed_layer(rows, cols, 7);
-  const Tensor x = correlated_inputs(512, cols, 8);
+  const Tensor x = correlated_inputs(512, cols, 8, 10.0f);
   const std::vector<double> h = hessian_of(x);
   for (int bits : {3, 2}) {
     WeightQuantSpec spec;
@@ -224,7 +203,7 @@ TEST(Claq, BeatsRtnAndGptqAtThreeAndTwoBitsOnAHeavyTailedLayer) {
 
 TEST(Claq, SameSeedSameCodes) {
   const Tensor w = heavy_tailed_layer(96, 48, 11);
-  const std::vector<double> h = hessian_of(correlated_inputs(256, 48, 12));
+  const std::vector<double> h = hessian_of(correlated_inputs(256, 48, 12, 10.0f));
   ClaqOptions o = claq_opts(2.12, 0.01);
   o.kmeans_restarts = 2;
   o.seed = 5;
@@ -265,7 +244,7 @@ TEST(Claq, ConstantZeroAndDeadColumnsAreExact) {
     w.at(r, 5) = 0.0f;   // zero
     w.at(r, 8) = r % 2 ? 1.0f : -2.0f;  // two values
   }
-  std::vector<double> h = hessian_of(correlated_inputs(128, 12, 15));
+  std::vector<double> h = hessian_of(correlated_inputs(128, 12, 15, 10.0f));
   for (int64_t j = 0; j < 12; ++j) h[10 * 12 + j] = h[j * 12 + 10] = 0.0;  // input 10 never fires
   // Identity Hessian: no feedback moves the constant columns before they are quantized.
   ClaqOptions o = claq_opts(3.0);

@@ -16,36 +16,14 @@ namespace quarot {
 namespace {
 
 using test::output_error;
+using test::correlated_inputs;
+using test::hessian_of;
 using test::random_matrix;
 
 std::vector<double> identity(int64_t n, double scale = 1.0) {
   std::vector<double> h(n * n, 0.0);
   for (int64_t i = 0; i < n; ++i) h[i * n + i] = scale;
   return h;
-}
-
-// Inputs with a few large-variance directions and strong correlation between
-// columns, as LLM activations have.
-Tensor correlated_inputs(int64_t n, int64_t dim, uint64_t seed) {
-  Rng rng(seed);
-  const Tensor mix = random_matrix(dim, dim, seed + 1, 1.0f / std::sqrt(static_cast<float>(dim)));
-  Tensor x({n, dim});
-  std::vector<float> z(dim);
-  for (int64_t t = 0; t < n; ++t) {
-    for (int64_t k = 0; k < dim; ++k) z[k] = static_cast<float>(rng.normal()) * (k < 4 ? 20.0f : 1.0f);
-    for (int64_t j = 0; j < dim; ++j) {
-      float s = z[j];
-      for (int64_t k = 0; k < dim; ++k) s += mix.at(j, k) * z[k];
-      x.at(t, j) = s;
-    }
-  }
-  return x;
-}
-
-std::vector<double> hessian_of(const Tensor& x) {
-  HessianAccumulator acc(x.cols());
-  acc.add(x.data.data(), x.rows(), x.cols());
-  return acc.finalize();
 }
 
 WeightQuantSpec spec_of(int bits, bool sym, int64_t group, bool clip_search) {
@@ -197,7 +175,7 @@ struct GptqCase {
 
 TEST(Gptq, BeatsRtnOnCorrelatedInputs) {
   const int64_t in = 128, out = 48;
-  const Tensor x = correlated_inputs(1024, in, 17);
+  const Tensor x = correlated_inputs(1024, in, 17, 20.0f);
   const Tensor w = random_matrix(out, in, 18, 0.05f);
   const std::vector<double> h = hessian_of(x);
   const GptqCase cases[] = {{true, 0, false, false}, {false, 0, false, false}, {true, 0, true, false},
