@@ -66,6 +66,8 @@ struct Params {
   const __half* residual;
   __half* y;
   int32_t* acc_out;
+  float* y_f32;
+  const float* bias;
 };
 
 // The epilogue for two adjacent columns (col, col + 1) of one row.
@@ -83,6 +85,18 @@ __device__ __forceinline__ void store_pair(const Params& p, int row, int col, in
   const float sa = p.sa[row];
   float y0 = __fmul_rn(static_cast<float>(v0), __fmul_rn(sa, p.sb[col]));
   float y1 = two ? __fmul_rn(static_cast<float>(v1), __fmul_rn(sa, p.sb[col + 1])) : 0.0f;
+  if (p.y_f32 != nullptr) {
+    if (p.bias != nullptr) {
+      y0 = __fadd_rn(y0, p.bias[col]);
+      if (two) y1 = __fadd_rn(y1, p.bias[col + 1]);
+    }
+    if (two) {
+      *reinterpret_cast<float2*>(p.y_f32 + idx) = make_float2(y0, y1);
+    } else {
+      p.y_f32[idx] = y0;
+    }
+    return;
+  }
   if (p.residual != nullptr) {
     y0 = __fadd_rn(y0, __half2float(p.residual[idx]));
     if (two) y1 = __fadd_rn(y1, __half2float(p.residual[idx + 1]));
@@ -720,13 +734,15 @@ cudaError_t int_gemm(const IntGemmArgs& args, cudaStream_t stream, IntGemmPath p
                         args.k >= kKBlock && args.k <= 131072 && args.k % kKBlock == 0 && args.n % 2 == 0;
   const bool ptr_ok = args.qa != nullptr && args.qb != nullptr && aligned16(args.qa) && aligned16(args.qb) &&
                       (args.acc_out != nullptr ||
-                       (args.y != nullptr && args.sa != nullptr && args.sb != nullptr && aligned16(args.y) &&
-                        (args.residual == nullptr || aligned16(args.residual)))) &&
+                       (args.y_f32 != nullptr && args.y == nullptr && args.sa != nullptr && args.sb != nullptr &&
+                        reinterpret_cast<uintptr_t>(args.y_f32) % 8 == 0) ||
+                       (args.y != nullptr && args.y_f32 == nullptr && args.sa != nullptr && args.sb != nullptr &&
+                        aligned16(args.y) && (args.residual == nullptr || aligned16(args.residual)))) &&
                       (args.acc_out == nullptr || aligned16(args.acc_out));
   if (!shape_ok || !ptr_ok) return cudaErrorInvalidValue;
   Params p{static_cast<int>(args.m), static_cast<int>(args.n), static_cast<int>(args.k),
            static_cast<const uint8_t*>(args.qa), static_cast<const uint8_t*>(args.qb), args.sa, args.sb,
-           args.residual, args.y, args.acc_out};
+           args.residual, args.y, args.acc_out, args.y_f32, args.bias};
   if (path == IntGemmPath::Auto) path = int_gemm_auto_path(args.kind, args.m, args.n, args.k);
   switch (args.kind) {
     case IntGemmKind::W4A4: return launch_kind<IntGemmKind::W4A4>(p, path, stream);

@@ -20,6 +20,12 @@
 // K % 128 == 0, 128 <= K <= 131072, every pointer 16-byte aligned; N % 2 == 0.
 // residual may be null. When acc_out is not null the kernels write the exact int32
 // acc[m, n] there instead of y (the bit-exactness hook for tests).
+// FP32 output (the CUDA backend's linear layers): when y_f32 is not null (and y,
+// acc_out are null) the epilogue writes
+//   y_f32[m, n] = float(acc[m, n]) * (sa[m] * sb[n]) [+ bias[n]]
+// in FP32, each operation rounded to float: the CPU integer GEMM's epilogue
+// (kernels/cpu/int_gemm.h, one block) bit for bit. y_f32 must be 8-byte aligned;
+// residual is not used on this path.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -39,6 +45,8 @@ struct IntGemmArgs {
   const __half* residual = nullptr;    // [M, N] or null
   __half* y = nullptr;                 // [M, N]
   int32_t* acc_out = nullptr;          // [M, N]: raw sums instead of y, or null
+  float* y_f32 = nullptr;              // [M, N]: FP32 output instead of y, or null
+  const float* bias = nullptr;         // [N], FP32 output only, or null
 };
 
 // Kernel families the dispatcher picks from; exposed so benchmarks can time each.

@@ -1,0 +1,216 @@
+#include "kernels/cuda/cuda_backend.h"
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "common/error.h"
+#include "kernels/cuda/cuda_context.h"
+#include "kernels/cuda/cuda_elementwise.cuh"
+#include "kernels/cuda/cuda_kv_attention.h"
+#include "kernels/cuda/cuda_linear.h"
+#include "kernels/cuda/cuda_rotate.cuh"
+
+namespace quarot {
+namespace {
+
+using cuda::check;
+using cuda::CudaContext;
+using cuda::DeviceMemory;
+
+// The token table in device memory, in the form the lookup kernel reads: FP32 and
+// FP16 tables as stored, integer grids as codes + scales (+ zeros), codebooks
+// dequantized to FP32 at packing (their exact values).
+class CudaPackedEmbedding final : public PackedEmbedding {
+ public:
+  WeightKind kind = WeightKind::kF32;
+  DeviceMemory data, scales, zeros;
+  int bits = 0;
+  int64_t group = 0;
+  int64_t stored_row_bytes = 0;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(const CudaBackendOptions& o)
+      : ctx_(std::make_shared<CudaContext>(o.device)), simulate_(o.simulate) {}
+
+  std::string name() const override {
+    std::string gpu = ctx_->props.name;
+    if (gpu.rfind("NVIDIA ", 0) == 0) gpu = gpu.substr(7);
+    return fmt::format("cuda {} sm_{}{} {}", gpu, ctx_->props.major, ctx_->props.minor,
+                       simulate_ ? "fp16-sim" : "int8-tc");
+  }
+
+  bool host_memory() const override { return false; }
+
+  BackendBuffer alloc(int64_t n) const override {
+    QUAROT_CHECK(n >= 0, "cuda backend: negative buffer size {}", n);
+    void* p = nullptr;
+    const size_t bytes = static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(float);
+    const cudaError_t e = cudaMallocAsync(&p, bytes, ctx_->stream);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      fail("cuda backend: cannot allocate {:.1f} MiB of device memory ({})", bytes / 1048576.0,
+           cudaGetErrorString(e));
+    }
+    std::shared_ptr<CudaContext> ctx = ctx_;
+    // Freed in stream order: ops queued before the buffer is dropped still see it.
+    std::shared_ptr<void> owner(p, [ctx](void* q) { cudaFreeAsync(q, ctx->stream); });
+    return BackendBuffer(static_cast<float*>(p), n, std::move(owner));
+  }
+
+  void upload(const float* host, int64_t n, float* dst) const override {
+    if (n <= 0) return;
+    // From pageable memory the call returns once `host` has been read.
+    check(cudaMemcpyAsync(dst, host, n * sizeof(float), cudaMemcpyHostToDevice, ctx_->stream), "upload");
+  }
+
+  void download(const float* src, int64_t n, float* host) const override {
+    if (n > 0) check(cudaMemcpyAsync(host, src, n * sizeof(float), cudaMemcpyDeviceToHost, ctx_->stream), "download");
+    ctx_->synchronize();
+  }
+
+  using Backend::pack;
+  using Backend::upload;
+  std::unique_ptr<PackedWeight> pack(const WeightEncoding& weight) const override {
+    weight.validate("cuda backend: weight");
+    return cuda::pack_cuda_weight(*ctx_, weight, simulate_);
+  }
+
+  std::unique_ptr<PackedEmbedding> pack_embedding(const WeightEncoding& table) const override {
+    table.validate("cuda backend: embedding table");
+    auto p = std::make_unique<CudaPackedEmbedding>();
+    p->rows = table.rows;
+    p->cols = table.cols;
+    p->row_bytes = table.row_bytes();
+    p->kind = table.kind;
+    const int64_t count = table.rows * table.cols;
+    switch (table.kind) {
+      case WeightKind::kF32:
+        p->data = DeviceMemory(count * sizeof(float), "the embedding table");
+        p->data.upload(table.data, count * sizeof(float));
+        break;
+      case WeightKind::kF16:
+        p->data = DeviceMemory(count * sizeof(uint16_t), "the embedding table");
+        p->data.upload(table.data, count * sizeof(uint16_t));
+        break;
+      case WeightKind::kIntGrid: {
+        p->bits = table.bits;
+        p->group = table.group_size();
+        p->stored_row_bytes = table.row_bytes();
+        const int64_t pairs = table.rows * table.n_groups();
+        p->data = DeviceMemory(table.rows * p->stored_row_bytes, "the embedding table");
+        p->data.upload(table.data, table.rows * p->stored_row_bytes);
+        p->scales = DeviceMemory(pairs * sizeof(float), "the embedding scales");
+        p->scales.upload(table.scales, pairs * sizeof(float));
+        if (!table.symmetric) {
+          p->zeros = DeviceMemory(pairs * sizeof(float), "the embedding zero points");
+          p->zeros.upload(table.zeros, pairs * sizeof(float));
+        }
+        break;
+      }
+      case WeightKind::kCodebook: {
+        p->kind = WeightKind::kF32;
+        const std::vector<float> values = table.dequantize();
+        p->data = DeviceMemory(count * sizeof(float), "the embedding table");
+        p->data.upload(values.data(), count * sizeof(float));
+        break;
+      }
+    }
+    return p;
+  }
+
+  void embed(const PackedEmbedding& table, const int32_t* tokens, int64_t n, float* out) const override {
+    const auto* t = dynamic_cast<const CudaPackedEmbedding*>(&table);
+    QUAROT_CHECK(t != nullptr, "cuda backend: embed() got a table packed by another backend");
+    for (int64_t i = 0; i < n; ++i)
+      QUAROT_CHECK(tokens[i] >= 0 && tokens[i] < t->rows, "embed: token id {} outside the table's {} rows", tokens[i],
+                   t->rows);
+    if (n <= 0) return;
+    std::lock_guard lock(ctx_->mutex);
+    auto* ids = static_cast<int32_t*>(tokens_.get(*ctx_, n * sizeof(int32_t), "token ids"));
+    check(cudaMemcpyAsync(ids, tokens, n * sizeof(int32_t), cudaMemcpyHostToDevice, ctx_->stream),
+          "uploading token ids");
+    cudaError_t e = cudaSuccess;
+    switch (t->kind) {
+      case WeightKind::kF16:
+        e = cuda::embed_f16(t->data.as<uint16_t>(), t->cols, ids, n, out, ctx_->stream);
+        break;
+      case WeightKind::kIntGrid:
+        e = cuda::embed_int(t->data.as<uint8_t>(), t->stored_row_bytes, t->scales.as<float>(),
+                            t->zeros.as<float>(), t->bits, t->cols, t->group, ids, n, out, ctx_->stream);
+        break;
+      default:
+        e = cuda::embed_f32(t->data.as<float>(), t->cols, ids, n, out, ctx_->stream);
+        break;
+    }
+    check(e, "embedding lookup");
+  }
+
+  void rmsnorm(const float* x, const float* w, int64_t n, int64_t dim, float eps, float* out) const override {
+    QUAROT_CHECK(n >= 0 && dim > 0, "cuda backend: rmsnorm of [{}, {}]", n, dim);
+    check(cuda::rmsnorm_rows(x, w, n, dim, eps, out, ctx_->stream), "rmsnorm");
+  }
+
+  void rope(float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t pos0,
+            const float* inv_freq) const override {
+    QUAROT_CHECK(n >= 0 && n_heads >= 0 && head_dim % 2 == 0, "cuda backend: rope of {} rows, {} heads of {}", n,
+                 n_heads, head_dim);
+    check(cuda::rope_rows(x, n, n_heads, head_dim, pos0, inv_freq, ctx_->stream), "rope");
+  }
+
+  void rotate(const OnlineRotation& r, const float* x, int64_t n_rows, int64_t row_length,
+              float* out) const override {
+    QUAROT_CHECK(n_rows >= 0 && row_length >= 0, "cuda backend: rotate of [{}, {}]", n_rows, row_length);
+    std::lock_guard lock(ctx_->mutex);
+    const cuda::RotationArgs a = rotations_.get(*ctx_, &r, row_length);
+    if (n_rows == 0) return;
+    if (!a.active()) {
+      if (out != x)
+        check(cudaMemcpyAsync(out, x, n_rows * row_length * sizeof(float), cudaMemcpyDeviceToDevice, ctx_->stream),
+              "rotate (copy)");
+      return;
+    }
+    check(cuda::rotate_rows(a, x, n_rows, out, ctx_->stream), "online rotation (row too long for shared memory?)");
+  }
+
+  void swiglu(const float* gate, const float* up, int64_t n, float* out) const override {
+    check(cuda::swiglu(gate, up, n, out, ctx_->stream), "swiglu");
+  }
+
+  void add(float* x, const float* y, int64_t n) const override {
+    check(cuda::add_inplace(x, y, n, ctx_->stream), "add");
+  }
+
+  void linear(const LinearOp& op, const float* x, int64_t n, float* y) const override {
+    std::lock_guard lock(ctx_->mutex);
+    linear_.run(*ctx_, rotations_, op, x, n, y);
+  }
+
+  std::unique_ptr<KvStorage> make_kv_storage(const KvCacheSpec& spec) const override {
+    return cuda::make_cuda_kv_storage(spec, ctx_->stream);
+  }
+
+  void attention(const float* q, int64_t n, int64_t pos0, const KvStorage& kv, int64_t layer,
+                 const AttentionShape& shape, float scale, float* out) const override {
+    cuda::cuda_attention(q, n, pos0, kv, layer, shape, scale, out, ctx_->stream);
+  }
+
+ private:
+  std::shared_ptr<CudaContext> ctx_;  // first: outlives the scratch below
+  bool simulate_;
+  mutable cuda::DeviceRotations rotations_;
+  mutable cuda::CudaLinear linear_;
+  mutable cuda::Scratch tokens_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend(const CudaBackendOptions& options) {
+  return std::make_unique<CudaBackend>(options);
+}
+
+}  // namespace quarot
