@@ -18,21 +18,23 @@ nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
 # Portable host code: the GPU machine's processor may lack this one's extensions.
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DQUAROT_CUDA=ON -DQUAROT_NATIVE=OFF \
   -DQUAROT_BUILD_BENCH=OFF -DCMAKE_CUDA_COMPILER="$nvcc" >/dev/null
-cmake --build "$build" --target test_cuda_kernels cuda_gemm_bench -j "$(nproc)"
+cmake --build "$build" --target test_cuda_kernels cuda_gemm_bench test_cuda_backend -j "$(nproc)"
 case $mode in
   --run)
     stage=$(mktemp -d)
     trap 'rm -rf "$stage"' EXIT
     mkdir -p "$stage/lib"
-    cp "$build/tests/kernels/cuda/test_cuda_kernels" "$build/bench/cuda/cuda_gemm_bench" "$stage/"
+    cp "$build/tests/kernels/cuda/test_cuda_kernels" "$build/tests/kernels/cuda/test_cuda_backend" \
+      "$build/bench/cuda/cuda_gemm_bench" "$stage/"
     tools/device/cuda_run.sh "$stage" "$dest" "$@"
     ;;
   --stage)
     mkdir -p "$dest/lib"
-    cp "$build/tests/kernels/cuda/test_cuda_kernels" "$build/bench/cuda/cuda_gemm_bench" tools/device/cuda_run.sh \
-      "$dest/"
+    cp "$build/tests/kernels/cuda/test_cuda_kernels" "$build/tests/kernels/cuda/test_cuda_backend" \
+      "$build/bench/cuda/cuda_gemm_bench" tools/device/cuda_run.sh "$dest/"
     # Libraries the test links that a bare CUDA image may not have (fmt, OpenMP's runtime).
-    for lib in $(ldd "$build/tests/kernels/cuda/test_cuda_kernels" | awk '/libfmt|libgomp/ {print $3}'); do
+    for lib in $(ldd "$build/tests/kernels/cuda/test_cuda_kernels" "$build/tests/kernels/cuda/test_cuda_backend" |
+      awk '/libfmt|libgomp/ {print $3}' | sort -u); do
       cp -L "$lib" "$dest/lib/"
     done
     echo "staged into $dest"

@@ -85,6 +85,7 @@ void add_inspect(CLI::App& app, Action& action) {
                         {"add_bos", tok->add_bos_default()},
                         {"chat_template", !tok->chat_template().empty()}};
       j["cpu"] = cpu_description();
+      j["backend"] = cli_backend()->name();  // what ppl / bench / eval would run on
       if (o->json) {
         std::printf("%s\n", j.dump(2).c_str());
         return 0;
@@ -109,7 +110,8 @@ void add_inspect(CLI::App& app, Action& action) {
       }
       if (j.contains("quantization"))
         std::fputs(quantized_file_summary(j["path"].get<std::string>(), j["quantization"]).c_str(), stdout);
-      std::printf("tokenizer    %s\ncpu          %s\n", tok->describe().c_str(), j["cpu"].get<std::string>().c_str());
+      std::printf("tokenizer    %s\ncpu          %s\nbackend      %s\n", tok->describe().c_str(),
+                  j["cpu"].get<std::string>().c_str(), j["backend"].get<std::string>().c_str());
       return 0;
     };
   });

@@ -12,6 +12,9 @@
 #include "common/progress.h"
 #include "common/threads.h"
 #include "kernels/cpu/cpu_backend.h"
+#ifdef QUAROT_HAVE_CUDA
+#include "kernels/cuda/cuda_backend.h"
+#endif
 
 namespace quarot::cli {
 GlobalOptions& global_options() {
@@ -19,8 +22,22 @@ GlobalOptions& global_options() {
   return g;
 }
 
+// Rejects a --device this build cannot serve before any work starts.
+void check_device_option() {
+  const GlobalOptions& g = global_options();
+  if (g.device != "cuda") return;
+  if (!g.isa.empty()) fail("--isa picks a CPU instruction set; it does not apply to --device cuda");
+#ifndef QUAROT_HAVE_CUDA
+  fail("this build has no CUDA backend (configure with -DQUAROT_CUDA=ON to use --device cuda)");
+#endif
+}
+
 std::shared_ptr<const Backend> cli_backend() {
   const GlobalOptions& g = global_options();
+  check_device_option();
+#ifdef QUAROT_HAVE_CUDA
+  if (g.device == "cuda") return make_cuda_backend(CudaBackendOptions{0, g.simulate});
+#endif
   return make_cpu_backend(CpuBackendOptions{g.simulate, g.isa});
 }
 }  // namespace quarot::cli
@@ -52,7 +69,10 @@ int main(int argc, char** argv) {
              quarot::kThreadsRange);
   app.add_flag("-q,--quiet", g.quiet, "no progress bars on stderr");
   app.add_flag("--simulate", g.simulate,
-               "run quantized models with the FP32 reference arithmetic (quantize-dequantize) instead of integer kernels");
+               "run quantized models with the simulated arithmetic (quantize-dequantize; FP32 on the CPU, FP16 on CUDA) "
+               "instead of integer kernels");
+  app.add_option("--device", g.device, "where the model runs: cpu (default) or cuda (an sm_90 GPU; builds with CUDA)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_option("--isa", g.isa, "force an instruction-set path (scalar, avx2, avx512, ...; default: best, or $QUAROT_ISA)");
   // Global options may also follow the subcommand: `quarot ppl --simulate -m ...`.
   app.fallthrough();
@@ -66,7 +86,7 @@ int main(int argc, char** argv) {
   // CLI11 reports a mistyped subcommand only as "A subcommand is required"; name it.
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "-t" || a == "--threads" || a == "--isa") {
+    if (a == "-t" || a == "--threads" || a == "--isa" || a == "--device") {
       ++i;
       continue;
     }
@@ -90,6 +110,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "quarot: %d threads requested, this machine has %d processors: using %d\n",
                    threads.requested, threads.processors, threads.used);
     if (g.quiet) quarot::ProgressBar::set_enabled(false);
+    check_device_option();
     return action ? action() : 0;
   } catch (const quarot::Error& e) {
     std::fflush(stdout);

@@ -155,6 +155,20 @@ TEST(Cli, UnwritableOutputFailsBeforeAnyWork) {
   EXPECT_TRUE(std::filesystem::is_empty(ok_dir));
 }
 
+// --device cuda needs a build with the CUDA backend; a build without says so before
+// loading anything (the model named here does not exist).
+TEST(Cli, DeviceOption) {
+  expect_clean_error(run_cli("--device tpu inspect -m no-such-model"), "--device");
+  expect_clean_error(run_cli("--device cuda --isa avx2 inspect -m no-such-model"), "does not apply to --device cuda");
+#ifdef QUAROT_HAVE_CUDA
+  GTEST_SKIP() << "this build has the CUDA backend";
+#else
+  const CliRun r = run_cli("--device cuda inspect -m no-such-model");
+  expect_clean_error(r, "this build has no CUDA backend");
+  EXPECT_EQ(r.out.find("no-such-model"), std::string::npos) << r.out;
+#endif
+}
+
 TEST(Cli, UnknownModelNameListsKnownOnes) {
   expect_clean_error(run_cli("inspect -m no-such-model"), "smollm2-135m");
 }

@@ -3,7 +3,7 @@
 # staged by scripts/cuda_test.sh (binaries + the few shared libraries the GPU
 # image lacks). Needs only the NVIDIA driver, the CUDA 13 runtime and cuBLAS there.
 #   tools/device/cuda_run.sh STAGE_DIR OUT_DIR [test|bench|sanitize|all] [bench args...]
-# Writes OUT_DIR/test.log, OUT_DIR/bench.log, OUT_DIR/cuda_gemm_bench.json.
+# Writes OUT_DIR/test.log (and test_backend.log), OUT_DIR/bench.log, OUT_DIR/cuda_gemm_bench.json.
 set -uo pipefail
 stage=$1 out=$2 what=${3:-all}
 shift 3 2>/dev/null || shift $#
@@ -18,6 +18,12 @@ if [[ $what == test || $what == all ]]; then
   "$stage/test_cuda_kernels" 2>&1 | tee "$out/test.log" | tail -25
   rc=${PIPESTATUS[0]}
   echo "test_cuda_kernels exit $rc"
+  if [[ -x $stage/test_cuda_backend ]]; then
+    "$stage/test_cuda_backend" 2>&1 | tee "$out/test_backend.log" | tail -25
+    brc=${PIPESTATUS[0]}
+    echo "test_cuda_backend exit $brc"
+    [[ $rc == 0 ]] && rc=$brc
+  fi
 fi
 if [[ $what == bench || $what == all ]]; then
   "$stage/cuda_gemm_bench" "$out/cuda_gemm_bench.json" "$@" 2>&1 | tee "$out/bench.log"

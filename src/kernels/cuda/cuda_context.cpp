@@ -44,6 +44,8 @@ CudaContext::CudaContext(int dev) : device(dev) {
   *error_flag_host = 0;
   check(cublasCreate(&cublas), "creating the cuBLAS handle");
   check(cublasSetStream(cublas, stream), "binding cuBLAS to the stream");
+  // The memset above ran on the legacy stream, which the non-blocking one does not wait for.
+  check(cudaDeviceSynchronize(), "initializing the device");
 }
 
 CudaContext::~CudaContext() {
@@ -92,6 +94,9 @@ DeviceMemory& DeviceMemory::operator=(DeviceMemory&& o) noexcept {
 
 void DeviceMemory::upload(const void* host, size_t bytes) {
   check(cudaMemcpy(p_, host, bytes, cudaMemcpyHostToDevice), "uploading parameters");
+  // From pageable memory cudaMemcpy may return before the DMA lands, and the
+  // backend's stream does not wait for the legacy stream: wait here.
+  check(cudaStreamSynchronize(cudaStreamLegacy), "uploading parameters");
 }
 
 void* Scratch::get(CudaContext& ctx, size_t bytes, const char* what) {

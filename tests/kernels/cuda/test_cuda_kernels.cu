@@ -3,6 +3,7 @@
 //   hadamard_quant_rows == per-block fwht_normalized + quantize_sym (bit for bit)
 //   int_gemm acc        == exact int64 host sums (bit for bit, every kind and path)
 //   int_gemm y          == the documented FP32 epilogue rounded to FP16 (bit for bit)
+//   int_gemm y_f32      == the FP32 epilogue with bias, unrounded (bit for bit)
 // Inputs are seeded random; outputs are poisoned before each launch so an element
 // the kernel never writes cannot pass.
 #include <cuda_fp16.h>
@@ -287,18 +288,31 @@ void test_int_gemm(std::mt19937& rng, IntGemmKind kind, IntGemmPath path, int64_
   char what[200];
   std::snprintf(what, sizeof what, "int_gemm %s %s M=%lld N=%lld K=%lld%s", kind_name(kind), path_name(path),
                 (long long)m, (long long)n, (long long)k, residual ? " +residual" : "");
+  // The FP32 epilogue (y_f32 + bias), as the CUDA backend's linear layers use it.
+  std::vector<float> hbias(n);
+  for (auto& v : hbias) v = normal(rng);
+  DevBuf<float> dbias(n), dyf(m * n);
+  dbias.upload(hbias);
+  dyf.poison();
+  IntGemmArgs fargs = args;
+  fargs.y = nullptr;
+  fargs.residual = nullptr;
+  fargs.y_f32 = dyf.p;
+  fargs.bias = residual ? dbias.p : nullptr;
+  const cudaError_t e0 = int_gemm(fargs, nullptr, path);
   const cudaError_t e1 = int_gemm(args, nullptr, path);
   args.acc_out = dacc.p;
   const cudaError_t e2 = int_gemm(args, nullptr, path);
   const cudaError_t e3 = cudaDeviceSynchronize();
-  if (e1 != cudaSuccess || e2 != cudaSuccess || e3 != cudaSuccess) {
+  if (e0 != cudaSuccess || e1 != cudaSuccess || e2 != cudaSuccess || e3 != cudaSuccess) {
     check(false, std::string(what) + ": launch failed: " + cudaGetErrorString(e1 != cudaSuccess ? e1 : e2 != cudaSuccess ? e2 : e3));
     return;
   }
   const auto acc = dacc.download();
   const auto y = dy.download();
+  const auto yf = dyf.download();
 
-  int64_t acc_bad = 0, y_bad = 0;
+  int64_t acc_bad = 0, y_bad = 0, yf_bad = 0;
   int64_t big = 0;
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j) {
@@ -309,6 +323,8 @@ void test_int_gemm(std::mt19937& rng, IntGemmKind kind, IntGemmPath path, int64_
       acc_bad += acc[i * n + j] != ref;
       big += std::llabs(ref) > 64;
       float yr = static_cast<float>(ref) * (hsa[i] * hsb[j]);
+      const float yf_ref = residual ? yr + hbias[j] : yr;
+      yf_bad += bits_of(yf_ref) != bits_of(yf[i * n + j]);
       if (residual) yr = yr + __half2float(hres[i * n + j]);
       const __half yh = __float2half_rn(yr);
       uint16_t u1, u2;
@@ -318,6 +334,7 @@ void test_int_gemm(std::mt19937& rng, IntGemmKind kind, IntGemmPath path, int64_
     }
   check(acc_bad == 0, std::string(what) + ": " + std::to_string(acc_bad) + " int32 sums differ");
   check(y_bad == 0, std::string(what) + ": " + std::to_string(y_bad) + " fp16 outputs differ");
+  check(yf_bad == 0, std::string(what) + ": " + std::to_string(yf_bad) + " fp32 outputs (+bias) differ");
   check(big > m * n / 2, std::string(what) + ": degenerate data");
 }
 

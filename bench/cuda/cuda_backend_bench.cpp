@@ -1,0 +1,179 @@
+// The CUDA backend on a model of SmolLM2-135M's shape with random weights (no model
+// file needed on the GPU machine): prefill and decode timings for the FP model
+// (FP16 path) and a QuaRot W4A4 KV4 model (integer path: rotations, int4 GEMMs,
+// 4-bit KV cache), plus a model-scale agreement check of the W4A4 logits against the
+// CPU integer backend on the same prompt.
+//   cuda_backend_bench OUT.json [--prefill 512] [--decode 64] [--check 64]
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/rng.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cuda/cuda_backend.h"
+#include "model/llama_model.h"
+
+namespace {
+
+using namespace quarot;
+using Clock = std::chrono::steady_clock;
+
+LlamaConfig smollm2_shape() {
+  LlamaConfig c;
+  c.name = "smollm2-135m-shaped (random weights)";
+  c.vocab_size = 49152;
+  c.hidden = 576;
+  c.intermediate = 1536;
+  c.n_layers = 30;
+  c.n_heads = 9;
+  c.n_kv_heads = 3;
+  c.head_dim = 64;
+  c.max_context = 8192;
+  c.rope_theta = 100000.0f;
+  c.tied_embeddings = true;
+  return c;
+}
+
+std::vector<float> random_orthogonal(int64_t k, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<double> m(k * k);
+  for (auto& v : m) v = rng.normal();
+  for (int64_t i = 0; i < k; ++i) {
+    for (int64_t j = 0; j < i; ++j) {
+      double d = 0;
+      for (int64_t c = 0; c < k; ++c) d += m[i * k + c] * m[j * k + c];
+      for (int64_t c = 0; c < k; ++c) m[i * k + c] -= d * m[j * k + c];
+    }
+    double n = 0;
+    for (int64_t c = 0; c < k; ++c) n += m[i * k + c] * m[i * k + c];
+    for (int64_t c = 0; c < k; ++c) m[i * k + c] /= std::sqrt(n);
+  }
+  return std::vector<float>(m.begin(), m.end());
+}
+
+WeightEncoding rtn4(const Tensor& t) {
+  const int64_t rows = t.shape[0], cols = t.shape[1];
+  std::vector<uint8_t> codes(rows * cols);
+  std::vector<float> scales(rows);
+  for (int64_t r = 0; r < rows; ++r) {
+    float amax = 0;
+    for (int64_t c = 0; c < cols; ++c) amax = std::max(amax, std::fabs(t.data[r * cols + c]));
+    scales[r] = amax > 0 ? amax / 7.0f : 1.0f;
+    for (int64_t c = 0; c < cols; ++c)
+      codes[r * cols + c] = static_cast<uint8_t>(
+          std::clamp(static_cast<int>(std::nearbyint(t.data[r * cols + c] / scales[r])), -8, 7) + 8);
+  }
+  return make_int_grid_weight(4, true, 0, rows, cols, codes, scales, {});
+}
+
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+nlohmann::json time_model(const LlamaModel& m, const std::vector<int32_t>& prompt, int decode) {
+  std::vector<float> logits;
+  {  // warm-up: allocations, cuBLAS heuristics, first launches
+    KvCache warm = m.make_cache(64);
+    m.forward(prompt.data(), std::min<int64_t>(16, prompt.size()), warm, logits, false);
+  }
+  KvCache cache = m.make_cache(static_cast<int64_t>(prompt.size()) + decode + 1);
+  const auto t0 = Clock::now();
+  m.forward(prompt.data(), static_cast<int64_t>(prompt.size()), cache, logits, false);
+  const double prefill_ms = ms_since(t0);
+  int32_t tok = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  const auto t1 = Clock::now();
+  for (int i = 0; i < decode; ++i) {
+    m.forward(&tok, 1, cache, logits, false);
+    tok = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  }
+  const double decode_ms = ms_since(t1);
+  return {{"prefill_tokens", prompt.size()},
+          {"prefill_ms", prefill_ms},
+          {"prefill_tokens_per_s", prompt.size() / (prefill_ms / 1000.0)},
+          {"decode_tokens", decode},
+          {"decode_ms_per_token", decode_ms / decode}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: cuda_backend_bench OUT.json [--prefill N] [--decode N] [--check N]\n");
+    return 2;
+  }
+  int prefill = 512, decode = 64, check = 64;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    const std::string a = argv[i];
+    const int v = std::atoi(argv[i + 1]);
+    if (a == "--prefill") prefill = v;
+    else if (a == "--decode") decode = v;
+    else if (a == "--check") check = v;
+  }
+  try {
+    const LlamaConfig c = smollm2_shape();
+    const ModelWeights w = make_synthetic_model(c, 2024);
+    const std::shared_ptr<const Backend> gpu = make_cuda_backend();
+    Rng rng(7);
+    std::vector<int32_t> prompt(prefill);
+    for (auto& t : prompt) t = static_cast<int32_t>(rng.below(c.vocab_size));
+
+    RuntimeRecipe q;
+    q.act.bits = 4;
+    q.qk_rotation.p = c.head_dim;
+    q.o_proj_input = OnlineRotation{c.n_heads, 1, c.head_dim, random_orthogonal(c.n_heads, 3)};
+    q.down_proj_input = OnlineRotation{12, 128, 1, random_orthogonal(12, 4)};
+    q.k_cache.bits = q.v_cache.bits = 4;
+    WeightEncodings enc;
+    for (int64_t li = 0; li < c.n_layers; ++li)
+      for (const LayerLinear& l : kLayerLinears) enc[layer_linear_name(li, l)] = rtn4(w.layers[li].*l.weight);
+
+    nlohmann::json out;
+    out["backend"] = gpu->name();
+    out["model"] = c.name;
+    {
+      const LlamaModel fp(w, RuntimeRecipe{}, gpu);
+      out["fp16"] = time_model(fp, prompt, decode);
+    }
+    const LlamaModel w4(w, q, gpu, enc);
+    out["w4a4_kv4"] = time_model(w4, prompt, decode);
+
+    if (check > 0) {
+      // The same W4A4 KV4 model on the CPU integer backend: all logits of a prompt.
+      const std::vector<int32_t> p(prompt.begin(), prompt.begin() + std::min<int64_t>(check, prompt.size()));
+      const LlamaModel cpu_model(w, q, make_cpu_backend(CpuBackendOptions{false, ""}), enc);
+      std::vector<float> lg, lc;
+      KvCache cg = w4.make_cache(static_cast<int64_t>(p.size())), cc = cpu_model.make_cache(static_cast<int64_t>(p.size()));
+      w4.forward(p.data(), static_cast<int64_t>(p.size()), cg, lg, true);
+      cpu_model.forward(p.data(), static_cast<int64_t>(p.size()), cc, lc, true);
+      double max_diff = 0, max_abs = 0;
+      int64_t argmax_agree = 0;
+      const int64_t V = c.vocab_size;
+      for (size_t i = 0; i < lg.size(); ++i) {
+        max_diff = std::max(max_diff, std::fabs(static_cast<double>(lg[i]) - lc[i]));
+        max_abs = std::max(max_abs, std::fabs(static_cast<double>(lc[i])));
+      }
+      for (size_t t = 0; t < p.size(); ++t) {
+        const auto g = std::max_element(lg.begin() + t * V, lg.begin() + (t + 1) * V) - lg.begin();
+        const auto h = std::max_element(lc.begin() + t * V, lc.begin() + (t + 1) * V) - lc.begin();
+        argmax_agree += g == h;
+      }
+      out["w4a4_kv4_vs_cpu_int"] = {{"positions", p.size()},
+                                    {"max_abs_logit", max_abs},
+                                    {"max_abs_diff", max_diff},
+                                    {"argmax_agree", argmax_agree}};
+    }
+    const std::string text = out.dump(2);
+    std::printf("%s\n", text.c_str());
+    std::ofstream(argv[1]) << text << "\n";
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cuda_backend_bench: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
