@@ -85,7 +85,8 @@ class CudaBackend final : public Backend {
     auto p = std::make_unique<CudaPackedEmbedding>();
     p->rows = table.rows;
     p->cols = table.cols;
-    p->row_bytes = table.row_bytes();
+    // A codebook table is widened to FP32 rows here (its stored rows are not contiguous).
+    p->row_bytes = table.kind == WeightKind::kCodebook ? table.cols * 4 : table.row_bytes();
     p->kind = table.kind;
     const int64_t count = table.rows * table.cols;
     switch (table.kind) {

@@ -157,10 +157,17 @@ TEST(CudaBackend, EmbedMatchesEncodingExactly) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   for (const WeightEncoding& t : tables) {
     SCOPED_TRACE(weight_kind_name(t.kind));
-    const auto pc = cpu_sim().pack_embedding(t);
-    const auto pg = gpu().pack_embedding(t);
+    // The reference is the encoding's own formula (the CPU backend's embed reads the
+    // same rows; it takes no codebook tables, whose rows are not contiguous).
     std::vector<float> want(n * cols);
-    cpu_sim().embed(*pc, tokens.data(), n, want.data());
+    for (int64_t i = 0; i < n; ++i) t.dequantize_rows(tokens[i], 1, want.data() + i * cols);
+    if (t.kind != WeightKind::kCodebook) {
+      const auto pc = cpu_sim().pack_embedding(t);
+      std::vector<float> cpu(n * cols);
+      cpu_sim().embed(*pc, tokens.data(), n, cpu.data());
+      EXPECT_EQ(bit_mismatches(cpu, want), 0);
+    }
+    const auto pg = gpu().pack_embedding(t);
     const BackendBuffer out = gpu().alloc(n * cols);
     gpu().embed(*pg, tokens.data(), n, out.data());
     EXPECT_EQ(bit_mismatches(host(out, n * cols), want), 0);
@@ -537,6 +544,15 @@ TEST(CudaBackend, TinyModelForward) {
   // The backends differ only where glue rounding (norm / attention sums, libm)
   // flips an activation code; that must stay far below what quantization itself does.
   EXPECT_LE(q_err, 0.1 * quant_effect);
+
+  // simulate = true: the same model on the FP16 path (quantize-dequantize in FP32,
+  // products on FP16 operands) against the CPU's FP32 simulation.
+  const std::shared_ptr<const Backend> gpu_sim = make_cuda_backend(CudaBackendOptions{0, true});
+  EXPECT_NE(gpu_sim->name().find("fp16-sim"), std::string::npos) << gpu_sim->name();
+  const std::vector<float> q_gsim = model_logits(LlamaModel(wq, q, gpu_sim, enc));
+  const double sim_err = max_abs_diff(q_gsim, q_sim);
+  std::printf("  tiny W4A4 model, simulated: max |cuda-fp16sim - cpu-fp32sim| %.3g\n", sim_err);
+  EXPECT_LE(sim_err, 0.1 * quant_effect);
 }
 
 }  // namespace
