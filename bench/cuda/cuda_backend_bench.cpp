@@ -21,6 +21,7 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "model/llama_model.h"
+#include "model/rope.h"
 
 namespace {
 
@@ -203,6 +204,92 @@ int main(int argc, char** argv) {
         }
         chk[std::string(label) + "_layer0_gpu_vs_cpu_int"] = {
             {"max_abs", a}, {"max_abs_diff", d}, {"values_differing", differ}, {"values", xg.size()}};
+      }
+      // Layer 0's attention with the 4-bit cache, step by step: the CPU integer
+      // backend computes q, k, v; the GPU then (a) stores the CPU's k, v rows and
+      // attends with the CPU's q, (b) applies its own RoPE + rotation to the CPU's
+      // pre-RoPE q, k first. (a) isolates the cache and attention kernels; (b) adds
+      // RoPE's last-ulp differences (CUDA's sinf/cosf vs glibc) and the cache codes
+      // they flip.
+      {
+        const LayerWeights& L = w.layers[0];
+        const Backend& ci = *cpu_int;
+        const std::vector<float> inv = rope_inverse_frequencies(c);
+        const LlamaModel mi(w, q, cpu_int, enc);
+        std::vector<float> x0(n * c.hidden), h(n * c.hidden);
+        mi.embed(p.data(), n, x0.data());
+        ci.rmsnorm(x0.data(), L.attn_norm.data.data(), n, c.hidden, c.rms_eps, h.data());
+        auto lin = [&](const char* field, int64_t rows, std::vector<float>& y) {
+          const auto pw = ci.pack(enc.at(std::string("layers.0.") + field));
+          LinearOp op;
+          op.weight = pw.get();
+          op.act = q.act;
+          y.resize(n * rows);
+          ci.linear(op, h.data(), n, y.data());
+        };
+        std::vector<float> qv, kv, vv;
+        lin("wq", c.q_dim(), qv);
+        lin("wk", c.kv_dim(), kv);
+        lin("wv", c.kv_dim(), vv);
+        const std::vector<float> q_pre = qv, k_pre = kv;
+        ci.rope(qv.data(), n, c.n_heads, c.head_dim, 0, inv.data());
+        ci.rope(kv.data(), n, c.n_kv_heads, c.head_dim, 0, inv.data());
+        ci.rotate(q.qk_rotation, qv.data(), n * c.n_heads, c.head_dim, qv.data());
+        ci.rotate(q.qk_rotation, kv.data(), n * c.n_kv_heads, c.head_dim, kv.data());
+        KvCacheSpec spec;
+        spec.n_layers = 1;
+        spec.n_kv_heads = c.n_kv_heads;
+        spec.head_dim = c.head_dim;
+        spec.capacity = n;
+        spec.k = q.k_cache;
+        spec.v = q.v_cache;
+        const AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim};
+        const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+        std::vector<float> att_cpu(n * c.q_dim());
+        {
+          auto st = ci.make_kv_storage(spec);
+          st->append(0, 0, n, kv.data(), vv.data());
+          ci.attention(qv.data(), n, 0, *st, 0, shape, scale, att_cpu.data());
+        }
+        auto gpu_attention = [&](bool own_rope, int64_t* k_differ) {
+          const BackendBuffer gq = gpu->upload(own_rope ? q_pre.data() : qv.data(), n * c.q_dim());
+          const BackendBuffer gk = gpu->upload(own_rope ? k_pre.data() : kv.data(), n * c.kv_dim());
+          const BackendBuffer gv = gpu->upload(vv.data(), n * c.kv_dim());
+          const BackendBuffer gi = gpu->upload(inv.data(), static_cast<int64_t>(inv.size()));
+          if (own_rope) {
+            gpu->rope(gq.data(), n, c.n_heads, c.head_dim, 0, gi.data());
+            gpu->rope(gk.data(), n, c.n_kv_heads, c.head_dim, 0, gi.data());
+            gpu->rotate(q.qk_rotation, gq.data(), n * c.n_heads, c.head_dim, gq.data());
+            gpu->rotate(q.qk_rotation, gk.data(), n * c.n_kv_heads, c.head_dim, gk.data());
+            std::vector<float> kg(n * c.kv_dim());
+            gpu->download(gk.data(), n * c.kv_dim(), kg.data());
+            *k_differ = 0;
+            for (size_t i = 0; i < kg.size(); ++i) *k_differ += kg[i] != kv[i];
+          }
+          auto st = gpu->make_kv_storage(spec);
+          st->append(0, 0, n, gk.data(), gv.data());
+          const BackendBuffer go = gpu->alloc(n * c.q_dim());
+          gpu->attention(gq.data(), n, 0, *st, 0, shape, scale, go.data());
+          std::vector<float> o(n * c.q_dim());
+          gpu->download(go.data(), n * c.q_dim(), o.data());
+          return o;
+        };
+        auto diff = [&](const std::vector<float>& a) {
+          double d = 0, m = 0;
+          for (size_t i = 0; i < a.size(); ++i) {
+            d = std::max(d, std::fabs(static_cast<double>(a[i]) - att_cpu[i]));
+            m = std::max(m, std::fabs(static_cast<double>(att_cpu[i])));
+          }
+          return std::pair{d, m};
+        };
+        int64_t k_differ = 0;
+        const auto [da, ma] = diff(gpu_attention(false, nullptr));
+        const auto [db, mb] = diff(gpu_attention(true, &k_differ));
+        chk["kv4_layer0_attention"] = {{"max_abs", ma},
+                                       {"same_qkv_max_abs_diff", da},
+                                       {"gpu_rope_max_abs_diff", db},
+                                       {"gpu_rope_k_values_differing", k_differ},
+                                       {"k_values", n * c.kv_dim()}};
       }
       out["agreement"] = chk;
     }
