@@ -566,17 +566,24 @@ int main(int argc, char** argv) {
       test_errors();
       std::printf("storage checks done: %d checks, %d failures\n", g_checks, g_failures);
     }
-    const Shape shapes[] = {{8, 8, 64}, {6, 2, 128}, {16, 2, 64}, {32, 8, 128}};
+    // head_dim 64 / 128 run the compiled-size kernels, 96 the any-size one; groups of
+    // 4 and 2 values take the per-byte dequantization inside either.
+    const Shape shapes[] = {{8, 8, 64}, {6, 2, 128}, {16, 2, 64}, {32, 8, 128}, {4, 2, 96}};
     KvCacheSpec fp;
     const KvCacheSpec specs[] = {
         fp,
         quant_spec(4, false, 0, 4, false, 0, 0.95f, true),   // QuaRot's default cache, IntactKV
         quant_spec(8, true, 32, 4, true, 16, 1.0f, false),   // int8 K, int4 V, groups
         quant_spec(4, false, 32, 0, false, 0, 0.95f, false),  // K only
+        quant_spec(4, true, 4, 8, false, 2, 1.0f, true),      // small groups
     };
+    std::vector<std::pair<int, int>> runs;
     for (int i = 0; i < 4; ++i)
       for (int j = 0; j < 4; ++j)
-        if (!g_quick || i == j) test_attention(specs[i], shapes[j], rng);
+        if (!g_quick || i == j) runs.emplace_back(i, j);
+    runs.insert(runs.end(), {{4, 4}, {4, 0}});
+    if (!g_quick) runs.insert(runs.end(), {{0, 4}, {1, 4}});
+    for (const auto& [i, j] : runs) test_attention(specs[i], shapes[j], rng);
   } catch (const Error& e) {
     std::printf("FAIL: quarot::Error: %s\n", e.what());
     ++g_failures;
