@@ -34,7 +34,7 @@ constexpr int kMaxQ = 16;      // query vectors per block
 constexpr int kMaxHeadDim = 256;
 constexpr int kMaxPerThread = kMaxQ * kMaxHeadDim / kThreads;  // o values each thread keeps
 // Chunks at least this long: below it the partials cost more than they save.
-constexpr int kMinChunk = 128;
+constexpr int kMinChunk = 64;
 
 struct AttnArgs {
   const float* q = nullptr;
@@ -51,7 +51,8 @@ struct AttnArgs {
 // Positions t0 .. t0 + rows - 1 of KV head `head` into dst [kTile, head_dim + 1]
 // (the +1 keeps the column reads of the score loop free of bank conflicts); rows
 // rows .. kTile - 1 are zeroed so masked weights never meet garbage (0 * NaN).
-__device__ void load_tile(const KvSideView& s, int head, int t0, int rows, float* dst) {
+// The scalar reference path: any even head_dim, any group size.
+__device__ void load_tile_any(const KvSideView& s, int head, int t0, int rows, float* dst) {
   const int hd = s.head_dim, ld = hd + 1;
   if (s.fp != nullptr) {
     const int64_t kvd = static_cast<int64_t>(s.n_kv_heads) * hd;
@@ -92,6 +93,87 @@ __device__ void load_tile(const KvSideView& s, int head, int t0, int rows, float
   for (int e = threadIdx.x; e < (kTile - rows) * ld; e += kThreads) dst[rows * ld + e] = 0.0f;
 }
 
+// The same tile for a compile-time head_dim: every thread issues all its loads
+// (16-byte FP32 vectors, or 4-byte words of codes plus their {scale, zero}) before
+// using any, so a tile costs one memory latency instead of one per element.
+template <int HD>
+__device__ void load_tile_fp(const KvSideView& s, int head, int t0, int rows, float* dst) {
+  constexpr int kVec = HD / 4;  // float4 per row
+  constexpr int kPer = (kTile * kVec + kThreads - 1) / kThreads;
+  constexpr int ld = HD + 1;
+  const int64_t kvd = static_cast<int64_t>(s.n_kv_heads) * HD;
+  float4 buf[kPer];
+#pragma unroll
+  for (int i = 0; i < kPer; ++i) {
+    const int e = threadIdx.x + i * kThreads, j = e / kVec, c = e % kVec;
+    buf[i] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (e < kTile * kVec && j < rows)
+      buf[i] = __ldg(reinterpret_cast<const float4*>(s.fp + (t0 + j) * kvd + static_cast<int64_t>(head) * HD) + c);
+  }
+#pragma unroll
+  for (int i = 0; i < kPer; ++i) {
+    const int e = threadIdx.x + i * kThreads, j = e / kVec, c = e % kVec;
+    if (e < kTile * kVec) {
+      float* o = dst + j * ld + 4 * c;
+      o[0] = buf[i].x;
+      o[1] = buf[i].y;
+      o[2] = buf[i].z;
+      o[3] = buf[i].w;
+    }
+  }
+}
+
+// Needs group_size % (PACKED ? 8 : 4) == 0, so the values of one word share a group.
+template <int HD, bool PACKED>
+__device__ void load_tile_words(const KvSideView& s, int head, int t0, int rows, float* dst) {
+  constexpr int kEpw = PACKED ? 8 : 4;  // values per 32-bit word
+  constexpr int kWpp = HD / kEpw;       // words per position
+  constexpr int kWords = kTile * kWpp;
+  constexpr int kPer = (kWords + kThreads - 1) / kThreads;
+  constexpr int ld = HD + 1;
+  const int64_t slot0 = static_cast<int64_t>(head) * s.capacity + t0;
+  const uint32_t* codes = reinterpret_cast<const uint32_t*>(s.codes + slot0 * (PACKED ? HD / 2 : HD));
+  const float2* params = reinterpret_cast<const float2*>(s.params + slot0 * 2 * s.groups);
+  uint32_t w[kPer];
+  float2 p[kPer];
+#pragma unroll
+  for (int i = 0; i < kPer; ++i) {
+    const int e = threadIdx.x + i * kThreads, j = e / kWpp, c = e % kWpp;
+    w[i] = 0;
+    p[i] = make_float2(0.0f, 0.0f);  // rows past `rows` read (0 - 0) * 0 = 0
+    if (e < kWords && j < rows) {
+      w[i] = __ldg(codes + e);
+      p[i] = __ldg(params + j * s.groups + (c * kEpw) / s.group_size);
+    }
+  }
+  const float* first = (s.first_row != nullptr && t0 == 0) ? s.first_row + static_cast<int64_t>(head) * HD : nullptr;
+#pragma unroll
+  for (int i = 0; i < kPer; ++i) {
+    const int e = threadIdx.x + i * kThreads, j = e / kWpp, c = e % kWpp;
+    if (e < kWords) {
+      float* o = dst + j * ld + c * kEpw;
+#pragma unroll
+      for (int u = 0; u < kEpw; ++u) {
+        const uint32_t code = PACKED ? (w[i] >> (4 * u)) & 15u : (w[i] >> (8 * u)) & 255u;
+        o[u] = __fmul_rn(__fsub_rn(static_cast<float>(code), p[i].y), p[i].x);
+      }
+      if (first != nullptr && j == 0)
+#pragma unroll
+        for (int u = 0; u < kEpw; ++u) o[u] = first[c * kEpw + u];
+    }
+  }
+}
+
+template <int HD>
+__device__ void load_tile(const KvSideView& s, int head, int t0, int rows, float* dst) {
+  if constexpr (HD > 0) {
+    if (s.fp != nullptr) return load_tile_fp<HD>(s, head, t0, rows, dst);
+    if (s.packed && s.group_size % 8 == 0) return load_tile_words<HD, true>(s, head, t0, rows, dst);
+    if (!s.packed && s.group_size % 4 == 0) return load_tile_words<HD, false>(s, head, t0, rows, dst);
+  }
+  load_tile_any(s, head, t0, rows, dst);
+}
+
 __device__ float warp_max(float x) {
   for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
   return x;
@@ -101,9 +183,11 @@ __device__ float warp_sum(float x) {
   return x;
 }
 
+// HD > 0: head_dim fixed at compile time (loops unrolled, wide loads); 0: any.
+template <int HD>
 __global__ void __launch_bounds__(kThreads) attention_kernel(AttnArgs a) {
   extern __shared__ float smem[];
-  const int hd = a.head_dim, ld = hd + 1, qb = a.q_per_block;
+  const int hd = HD > 0 ? HD : a.head_dim, ld = hd + 1, qb = a.q_per_block;
   float* qs = smem;                  // [qb, hd]
   float* kv = qs + kMaxQ * hd;       // [kTile, hd + 1]
   float* pr = kv + kTile * ld;       // [kMaxQ, kTile] scores, then weights
@@ -137,7 +221,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttnArgs a) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   for (int t0 = c_begin; t0 < c_end; t0 += kTile) {
     const int rows = min(kTile, c_end - t0);
-    load_tile(a.k, kv_head, t0, rows, kv);
+    load_tile<HD>(a.k, kv_head, t0, rows, kv);
     __syncthreads();
     for (int idx = threadIdx.x; idx < nqb * kTile; idx += kThreads) {
       const int qi = idx / kTile, j = idx % kTile;
@@ -147,7 +231,20 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttnArgs a) {
         const float* qv = qs + qi * hd;
         const float* kr = kv + j * ld;
         float dot = 0.0f;
-        for (int d = 0; d < hd; ++d) dot = fmaf(qv[d], kr[d], dot);
+        if constexpr (HD > 0 && HD % 4 == 0) {
+          // Four independent chains: the FMA latency, not the issue rate, bounds a single one.
+          float d1 = 0.0f, d2 = 0.0f, d3 = 0.0f;
+#pragma unroll 8
+          for (int d = 0; d < HD; d += 4) {
+            dot = fmaf(qv[d], kr[d], dot);
+            d1 = fmaf(qv[d + 1], kr[d + 1], d1);
+            d2 = fmaf(qv[d + 2], kr[d + 2], d2);
+            d3 = fmaf(qv[d + 3], kr[d + 3], d3);
+          }
+          dot = (dot + d1) + (d2 + d3);
+        } else {
+          for (int d = 0; d < hd; ++d) dot = fmaf(qv[d], kr[d], dot);
+        }
         s = dot * a.scale;
       }
       pr[idx] = s;
@@ -172,17 +269,36 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttnArgs a) {
       }
     }
     __syncthreads();  // the K tile is no longer read
-    load_tile(a.v, kv_head, t0, rows, kv);
+    load_tile<HD>(a.v, kv_head, t0, rows, kv);
     __syncthreads();
+    if constexpr (HD > 0) {
+      // Positions outer, values inner: the kPer sums are independent chains. Rows past
+      // `rows` hold weight 0 and value 0.
+      constexpr int kPer = kMaxQ * (HD > 0 ? HD : 1) / kThreads;
 #pragma unroll
-    for (int k = 0; k < kMaxPerThread; ++k) {
-      const int e = threadIdx.x + k * kThreads;
-      if (e < nqb * hd) {
-        const int qi = e / hd, d = e % hd;
-        const float* p = pr + qi * kTile;
-        float acc = o[k] * alpha[qi];
-        for (int j = 0; j < rows; ++j) acc = fmaf(p[j], kv[j * ld + d], acc);
-        o[k] = acc;
+      for (int k = 0; k < kPer; ++k) {
+        const int e = threadIdx.x + k * kThreads;
+        if (e < nqb * HD) o[k] *= alpha[e / HD];
+      }
+#pragma unroll 4
+      for (int j = 0; j < kTile; ++j) {
+#pragma unroll
+        for (int k = 0; k < kPer; ++k) {
+          const int e = threadIdx.x + k * kThreads;
+          if (e < nqb * HD) o[k] = fmaf(pr[(e / HD) * kTile + j], kv[j * ld + e % HD], o[k]);
+        }
+      }
+    } else {
+#pragma unroll
+      for (int k = 0; k < kMaxPerThread; ++k) {
+        const int e = threadIdx.x + k * kThreads;
+        if (e < nqb * hd) {
+          const int qi = e / hd, d = e % hd;
+          const float* p = pr + qi * kTile;
+          float acc = o[k] * alpha[qi];
+          for (int j = 0; j < rows; ++j) acc = fmaf(p[j], kv[j * ld + d], acc);
+          o[k] = acc;
+        }
       }
     }
     __syncthreads();  // before the next tile overwrites kv and pr
@@ -229,6 +345,14 @@ __global__ void combine_kernel(const float* __restrict__ part_o, const float* __
   }
 }
 
+void launch(void (*kernel)(AttnArgs), dim3 grid, size_t smem, const AttnArgs& a, cudaStream_t stream) {
+  if (smem > 48 * 1024)  // above the default limit: opt in (idempotent, cheap)
+    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)),
+               "cudaFuncSetAttribute");
+  kernel<<<grid, kThreads, smem, stream>>>(a);
+  check_cuda(cudaGetLastError(), "the attention kernel");
+}
+
 int sm_count() {
   int dev = 0, count = 0;
   check_cuda(cudaGetDevice(&dev), "cudaGetDevice");
@@ -271,8 +395,9 @@ void cuda_attention(const float* q, int64_t n, int64_t pos0, const KvStorage& kv
   a.q_per_block = static_cast<int>(std::min<int64_t>(kMaxQ, nq));
   const int64_t q_blocks = (nq + a.q_per_block - 1) / a.q_per_block;
   const int64_t base_blocks = q_blocks * shape.n_kv_heads;
-  // Two waves of blocks; split the positions only when the query blocks fall short.
-  const int64_t target = 2 * static_cast<int64_t>(sm_count());
+  // Several blocks per SM, so one block's memory latency overlaps another's work;
+  // split the positions only when the query blocks fall short.
+  const int64_t target = 4 * static_cast<int64_t>(sm_count());
   int64_t chunks = 1;
   if (base_blocks < target) {
     chunks = std::min<int64_t>((target + base_blocks - 1) / base_blocks, (a.len + kMinChunk - 1) / kMinChunk);
@@ -292,17 +417,13 @@ void cuda_attention(const float* q, int64_t n, int64_t pos0, const KvStorage& kv
   }
   const size_t smem =
       sizeof(float) * (kMaxQ * shape.head_dim + kTile * (shape.head_dim + 1) + kMaxQ * kTile + 3 * kMaxQ);
-  static bool smem_set = false;
-  if (!smem_set) {
-    const int max_smem =
-        static_cast<int>(sizeof(float) * (kMaxQ * kMaxHeadDim + kTile * (kMaxHeadDim + 1) + kMaxQ * kTile + 3 * kMaxQ));
-    check_cuda(cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, max_smem),
-               "cudaFuncSetAttribute");
-    smem_set = true;
-  }
   const dim3 grid(static_cast<unsigned>(q_blocks * chunks), static_cast<unsigned>(shape.n_kv_heads));
-  attention_kernel<<<grid, kThreads, smem, stream>>>(a);
-  check_cuda(cudaGetLastError(), "the attention kernel");
+  switch (shape.head_dim) {
+    case 64: launch(attention_kernel<64>, grid, smem, a, stream); break;
+    case 128: launch(attention_kernel<128>, grid, smem, a, stream); break;
+    case 256: launch(attention_kernel<256>, grid, smem, a, stream); break;
+    default: launch(attention_kernel<0>, grid, smem, a, stream); break;
+  }
   if (chunks > 1) {
     combine_kernel<<<static_cast<unsigned>(n * shape.n_heads), 128, 0, stream>>>(
         a.part_o, a.part_ml, a.n_chunks, a.head_dim, out);
