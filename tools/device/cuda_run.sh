@@ -28,7 +28,7 @@ if [[ $what == test || $what == all ]]; then
     [[ $rc == 0 ]] && rc=$trc
   done
   for tool in memcheck racecheck; do
-    timeout 200 compute-sanitizer --tool $tool --error-exitcode 3 "$stage/test_cuda_attention" --quick \
+    timeout 90 compute-sanitizer --tool $tool --error-exitcode 3 "$stage/test_cuda_attention" --quick \
       > "$out/layer_sanitize_$tool.log" 2>&1
     echo "compute-sanitizer $tool (attention) exit $?"; tail -2 "$out/layer_sanitize_$tool.log"
   done
@@ -66,7 +66,7 @@ if [[ $what == layer || $what == all ]]; then
     [[ $rc == 0 ]] && rc=$trc
   done
   for tool in memcheck racecheck; do
-    timeout 200 compute-sanitizer --tool $tool --error-exitcode 3 "$stage/test_cuda_attention" --quick \
+    timeout 90 compute-sanitizer --tool $tool --error-exitcode 3 "$stage/test_cuda_attention" --quick \
       > "$out/layer_sanitize_$tool.log" 2>&1
     echo "compute-sanitizer $tool (attention) exit $?"; tail -2 "$out/layer_sanitize_$tool.log"
   done
