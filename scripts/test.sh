@@ -128,8 +128,9 @@ cuda_build() {
   [ -x "$nvcc" ] || { echo "cuda-build: nvcc not found; the CUDA part was not compiled"; return 4; }
   cmake -S . -B build/cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DQUAROT_CUDA=ON -DQUAROT_NATIVE=OFF \
     -DQUAROT_BUILD_BENCH=OFF -DCMAKE_CUDA_COMPILER="$nvcc" > /dev/null &&
-    cmake --build build/cuda --target test_cuda_kernels cuda_gemm_bench test_cuda_backend quarot_cli -j "$jobs" &&
-    echo "cuda-build: test_cuda_kernels, cuda_gemm_bench, test_cuda_backend and quarot_cli (--device cuda) built for sm_90a (not run: no GPU here)"
+    cmake --build build/cuda --target test_cuda_kernels test_cuda_attention test_cuda_layer_ops test_cuda_backend \
+      cuda_gemm_bench cuda_layer_bench cuda_backend_bench quarot_cli -j "$jobs" &&
+    echo "cuda-build: the CUDA checks and benchmarks, and quarot with --device cuda, built for sm_90a (not run: no GPU here)"
 }
 
 stage release ctest_release

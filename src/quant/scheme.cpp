@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "quant/quantize_option_table.h"
 
 namespace quarot {
 
@@ -133,10 +134,12 @@ void QuantizeOptions::validate() const {
   check_bits(scheme.v_bits, "value cache");
   for (auto [bits, what] : {std::pair{lm_head_bits, "lm_head"}, {embed_bits, "embedding"}})
     if (bits != 32) check_bits(bits, what);
-  kActClip.check(a_clip, "activation clip ratio");
-  kKvClip.check(kv_clip, "KV cache clip ratio");
-  kGroup.check(w_group, "weight group");
-  kGroup.check(a_group, "activation group");
+  // Every ranged number, from the option table.
+  for_each_quantize_option(*this, [](const OptionField& f, const auto& member, const auto&... range) {
+    if constexpr (sizeof...(range) == 1) {
+      if (!(f.zero_is_unset && member == 0)) (range.check(member, f.what), ...);
+    }
+  });
   for (const auto& [slot, bits] : a_bits_at) {
     const std::string name = linear_slot_name(slot);
     if (slot == LinearSlot::kLmHead)
@@ -146,30 +149,21 @@ void QuantizeOptions::validate() const {
       fail("per-slot activation width {}={} needs a scheme that quantizes activations ({} keeps them FP)", name, bits,
            scheme.name);
   }
-  kGroup.check(kv_group, "KV cache group");
-  if (gptq.block <= 0) fail("GPTQ block size {} must be positive", gptq.block);
-  kPercdamp.check(gptq.percdamp, "GPTQ percdamp");
   if (weights == WeightMethod::kGptq && gptq.act_order && w_group > 0 && !gptq.static_groups)
     fail("GPTQ act_order with weight groups needs static_groups (stored groups must follow the original column order)");
   if (w_bits_budget != 0.0) {
-    kWBitsBudget.check(w_bits_budget, "weight bit budget");
     if (weights != WeightMethod::kClaq && w_bits_budget != std::floor(w_bits_budget))
       fail("a fractional weight bit budget ({}) needs the CLAQ weight quantizer", w_bits_budget);
     if (scheme.w_bits != static_cast<int>(std::floor(w_bits_budget)))
       fail("weight bit budget {} does not match the scheme's weight width {} ({})", w_bits_budget, scheme.w_bits,
            scheme.name);
   }
-  kOutlierFraction.check(outlier_fraction, "outlier fraction");
   if (outlier_fraction > 0.0 && weights != WeightMethod::kClaq)
     fail("keeping a fraction of the weights as outliers ({}) needs the CLAQ weight quantizer", outlier_fraction);
   if (weights == WeightMethod::kClaq && w_group > 0)
     fail("CLAQ quantizes with per-column codebooks; weight groups ({}) do not apply", w_group);
-  kCalibWindows.check(calib_windows, "calibration windows");
-  kSeedTrials.check(seed_trials, "seed trials");
-  kSeedTrialWindows.check(seed_trial_windows, "seed trial windows");
   if (seed_trials > 1 && rotate == RotationMode::kNone)
-    fail("seed trials {} need a rotation to vary (--rotate hadamard or random, not none)", seed_trials);
-  kCalibSeqlen.check(calib_seqlen, "calibration sequence length");
+    fail("seed trials {} need a rotation to vary (a Hadamard or random rotation, not none)", seed_trials);
 }
 
 void QuantizeOptions::validate_for(const LlamaConfig& c, const std::string& source) const {
@@ -221,21 +215,35 @@ void apply_quant_specs(const QuantizeOptions& o, RuntimeRecipe& recipe) {
 
 namespace {
 
-// a_bits_at as JSON spells it: {"down": 8, ...}.
-nlohmann::json slot_widths_to_json(const std::map<LinearSlot, int>& widths) {
+// Option values as JSON spells them: enums and the scheme by name, slot widths as
+// {"down": 8, ...}, everything else as itself.
+nlohmann::json json_value(const QuantScheme& v) { return v.name; }
+nlohmann::json json_value(WeightMethod v) { return to_string(v); }
+nlohmann::json json_value(RotationMode v) { return to_string(v); }
+nlohmann::json json_value(const std::map<LinearSlot, int>& widths) {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& [slot, bits] : widths) j[linear_slot_name(slot)] = bits;
   return j;
 }
+template <typename T>
+nlohmann::json json_value(const T& v) {
+  return v;
+}
 
-std::map<LinearSlot, int> slot_widths_from_json(const nlohmann::json& j) {
-  std::map<LinearSlot, int> widths;
+void read_json_value(const nlohmann::json& j, QuantScheme& v) { v = parse_quant_scheme(j.get<std::string>()); }
+void read_json_value(const nlohmann::json& j, WeightMethod& v) { v = parse_weight_method(j.get<std::string>()); }
+void read_json_value(const nlohmann::json& j, RotationMode& v) { v = parse_rotation_mode(j.get<std::string>()); }
+void read_json_value(const nlohmann::json& j, std::map<LinearSlot, int>& widths) {
+  widths.clear();
   for (const auto& [name, bits] : j.get<std::map<std::string, int>>()) {
     const std::optional<LinearSlot> slot = parse_layer_slot(name);
     if (!slot) fail("activation width for unknown linear input '{}' (valid: {})", name, layer_slot_names());
     widths[*slot] = bits;
   }
-  return widths;
+}
+template <typename T>
+void read_json_value(const nlohmann::json& j, T& v) {
+  v = j.get<T>();
 }
 
 }  // namespace
@@ -245,81 +253,29 @@ nlohmann::json to_json(const QuantScheme& s) {
 }
 
 nlohmann::json to_json(const QuantizeOptions& o) {
-  return {
-      {"scheme", o.scheme.name},
-      {"weights", to_string(o.weights)},
-      {"rotate", to_string(o.rotate)},
-      {"seed", o.seed},
-      {"seed_trials", o.seed_trials},
-      {"seed_trial_windows", o.seed_trial_windows},
-      {"w_sym", o.w_sym},
-      {"w_group", o.w_group},
-      {"w_clip_search", o.w_clip_search},
-      {"a_clip", o.resolved_a_clip()},
-      {"a_group", o.a_group},
-      {"a_sym", o.a_sym},
-      {"a_bits_at", slot_widths_to_json(o.a_bits_at)},
-      {"kv_clip", o.kv_clip},
-      {"kv_group", o.kv_group},
-      {"kv_sym", o.kv_sym},
-      {"intact_kv", o.intact_kv},
-      {"gptq",
-       {{"block", o.gptq.block},
-        {"percdamp", o.gptq.percdamp},
-        {"act_order", o.gptq.act_order},
-        {"static_groups", o.gptq.static_groups}}},
-      {"claq", {{"w_bits_budget", o.w_bits_budget}, {"outlier_fraction", o.outlier_fraction}}},
-      {"calib_quantized", o.calib_quantized},
-      {"calib_path", o.calib_path},
-      {"calib_windows", o.calib_windows},
-      {"calib_seqlen", o.calib_seqlen},
-      {"lm_head_bits", o.lm_head_bits},
-      {"embed_bits", o.embed_bits},
-  };
+  nlohmann::json j = nlohmann::json::object();
+  for_each_quantize_option(o, [&](const OptionField& f, const auto& member, const auto&...) {
+    nlohmann::json& dst = f.group.empty() ? j : j[std::string(f.group)];
+    dst[std::string(f.key)] = json_value(member);
+  });
+  j["a_clip"] = o.resolved_a_clip();  // the clip that was applied, not "0 = default"
+  return j;
 }
 
 QuantizeOptions quantize_options_from_json(const nlohmann::json& j, const std::string& source) {
   QuantizeOptions o;
   if (!j.is_object()) fail("{}: quantization options are not a JSON object", source);
   try {
-    auto get = [&](const nlohmann::json& obj, const char* key, auto& out) {
-      if (obj.contains(key)) out = obj.at(key).get<std::decay_t<decltype(out)>>();
-    };
-    if (j.contains("scheme")) o.scheme = parse_quant_scheme(j.at("scheme").get<std::string>());
-    if (j.contains("weights")) o.weights = parse_weight_method(j.at("weights").get<std::string>());
-    if (j.contains("rotate")) o.rotate = parse_rotation_mode(j.at("rotate").get<std::string>());
-    get(j, "seed", o.seed);
-    get(j, "seed_trials", o.seed_trials);
-    get(j, "seed_trial_windows", o.seed_trial_windows);
-    get(j, "w_sym", o.w_sym);
-    get(j, "w_group", o.w_group);
-    get(j, "w_clip_search", o.w_clip_search);
-    get(j, "a_clip", o.a_clip);
-    get(j, "a_group", o.a_group);
-    get(j, "a_sym", o.a_sym);
-    if (j.contains("a_bits_at")) o.a_bits_at = slot_widths_from_json(j.at("a_bits_at"));
-    get(j, "kv_clip", o.kv_clip);
-    get(j, "kv_group", o.kv_group);
-    get(j, "kv_sym", o.kv_sym);
-    get(j, "intact_kv", o.intact_kv);
-    if (j.contains("gptq")) {
-      const auto& g = j.at("gptq");
-      get(g, "block", o.gptq.block);
-      get(g, "percdamp", o.gptq.percdamp);
-      get(g, "act_order", o.gptq.act_order);
-      get(g, "static_groups", o.gptq.static_groups);
-    }
-    if (j.contains("claq")) {
-      const auto& c = j.at("claq");
-      get(c, "w_bits_budget", o.w_bits_budget);
-      get(c, "outlier_fraction", o.outlier_fraction);
-    }
-    get(j, "calib_quantized", o.calib_quantized);
-    get(j, "calib_path", o.calib_path);
-    get(j, "calib_windows", o.calib_windows);
-    get(j, "calib_seqlen", o.calib_seqlen);
-    get(j, "lm_head_bits", o.lm_head_bits);
-    get(j, "embed_bits", o.embed_bits);
+    for_each_quantize_option(o, [&](const OptionField& f, auto& member, const auto&...) {
+      const nlohmann::json* obj = &j;
+      if (!f.group.empty()) {
+        const auto g = j.find(std::string(f.group));
+        if (g == j.end()) return;
+        obj = &*g;
+      }
+      const auto it = obj->find(std::string(f.key));
+      if (it != obj->end()) read_json_value(*it, member);
+    });
   } catch (const nlohmann::json::exception& e) {
     fail("{}: malformed quantization options: {}", source, e.what());
   } catch (const Error& e) {

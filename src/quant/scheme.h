@@ -55,13 +55,15 @@ struct GptqOptions {
 };
 
 struct QuantizeOptions {
-  // Meaningful ranges, declared once: validate() and the command line check against them.
+  // Meaningful ranges, declared once; quant/quantize_option_table.h lists every option
+  // with its range, and validate(), the JSON reader and the command line derive from it.
   static constexpr ValueRange<int64_t> kSeedTrials{1, 1000};
   static constexpr ValueRange<int64_t> kSeedTrialWindows{1, 4096};
   static constexpr ValueRange<int64_t> kGroup{0, 65536};             // 0 = no groups
   static constexpr ValueRange<float> kActClip{0.0f, 1.0f};           // 0 = default for the width
   static constexpr ValueRange<float> kKvClip{0.0f, 1.0f, true};      // (0, 1]
   static constexpr ValueRange<double> kPercdamp{0.0, 10.0, true, true};
+  static constexpr ValueRange<int64_t> kGptqBlock{1, 65536};
   static constexpr ValueRange<int64_t> kCalibWindows{1, 100000};
   static constexpr ValueRange<int64_t> kCalibSeqlen{1, 1 << 20};
   static constexpr ValueRange<double> kWBitsBudget{2.0, 8.0};        // CLAQ average index bits

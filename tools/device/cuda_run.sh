@@ -2,8 +2,12 @@
 # Runs the CUDA kernel checks and benchmarks on the GPU machine, from a folder
 # staged by scripts/cuda_test.sh (binaries + the few shared libraries the GPU
 # image lacks). Needs only the NVIDIA driver, the CUDA 13 runtime and cuBLAS there.
-#   tools/device/cuda_run.sh STAGE_DIR OUT_DIR [test|bench|sanitize|all] [bench args...]
-# Writes OUT_DIR/test.log (and test_backend.log), OUT_DIR/bench.log, OUT_DIR/cuda_gemm_bench.json.
+#   tools/device/cuda_run.sh STAGE_DIR OUT_DIR [test|bench|sanitize|layer|all] [bench args...]
+# Writes OUT_DIR/test.log (and test_backend.log: the CUDA backend's checks), OUT_DIR/bench.log,
+# OUT_DIR/cuda_gemm_bench.json; `layer`
+# (also part of `all`): the attention and layer-kernel checks, compute-sanitizer on the
+# attention checks, the SASS tensor-core counts, and cuda_layer_bench
+# (OUT_DIR/layer_*.log, OUT_DIR/cuda_layer_bench.json).
 set -uo pipefail
 stage=$1 out=$2 what=${3:-all}
 shift 3 2>/dev/null || shift $#
@@ -36,5 +40,29 @@ if [[ $what == sanitize || $what == all ]]; then
     timeout 300 compute-sanitizer --tool $tool --error-exitcode 3 "$stage/test_cuda_kernels" --quick > "$out/sanitize_$tool.log" 2>&1
     echo "compute-sanitizer $tool exit $?"; tail -3 "$out/sanitize_$tool.log"
   done
+fi
+if [[ $what == layer || $what == all ]]; then
+  for t in test_cuda_attention test_cuda_layer_ops; do
+    "$stage/$t" 2>&1 | tee "$out/layer_$t.log" | tail -4
+    trc=${PIPESTATUS[0]}
+    echo "$t exit $trc"
+    [[ $rc == 0 ]] && rc=$trc
+  done
+  for tool in memcheck racecheck; do
+    timeout 90 compute-sanitizer --tool $tool --error-exitcode 3 "$stage/test_cuda_attention" --quick \
+      > "$out/layer_sanitize_$tool.log" 2>&1
+    echo "compute-sanitizer $tool on the attention checks: exit $?"; tail -2 "$out/layer_sanitize_$tool.log"
+  done
+  # Tensor-core instructions in the binaries: HMMA (FP16 attention), IMMA / IGMMA (int GEMMs).
+  for b in test_cuda_attention cuda_layer_bench; do
+    sass=$(cuobjdump --dump-sass "$stage/$b" 2>/dev/null)
+    printf '%s: HMMA %s, IMMA %s, IGMMA %s, LDL/STL %s\n' "$b" "$(grep -c HMMA <<<"$sass")" \
+      "$(grep -c IMMA <<<"$sass")" "$(grep -c IGMMA <<<"$sass")" "$(grep -cE '\b(LDL|STL)\b' <<<"$sass")"
+  done | tee "$out/layer_sass_counts.txt"
+  "$stage/cuda_layer_bench" "$out/cuda_layer_bench.json" 2>&1 | tee "$out/layer_bench.log"
+  lrc=${PIPESTATUS[0]}
+  echo "cuda_layer_bench exit $lrc"
+  [[ $rc == 0 ]] && rc=$lrc
+  nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv 2>&1 | tee -a "$out/gpu.txt"
 fi
 exit $rc

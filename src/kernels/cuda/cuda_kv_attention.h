@@ -23,7 +23,7 @@
 // clone(positions) deep-copies (device to device, on `stream`) the first
 // `positions` positions of every layer; bytes_per_position() equals the CPU
 // storages' (Fp32KvStorage for FP32 sides, QuantKvStorage's formula otherwise).
-// The storage's memory is freed in its destructor (after synchronizing `stream`).
+// The storage's memory is freed in its destructor (cudaFree, which waits for the device).
 //
 // cuda_attention(q, n, pos0, kv, layer, shape, scale, out, stream): causal
 // grouped-query attention, exactly backend.h's Backend::attention:
@@ -35,7 +35,9 @@
 // at most 256. Quantized sides are dequantized on the fly; the softmax is online, in
 // FP32; results agree with the CPU backend's attention on the same rows to FP32
 // rounding (not bit for bit: summation order differs). Asynchronous on `stream`.
-// n <= 0 does nothing.
+// n <= 0 does nothing. Decode splits the positions into chunks whose partial results
+// live in a scratch buffer owned by the storage: calls on one storage must use one
+// stream and one host thread at a time.
 #include <cuda_runtime.h>
 
 #include <cstdint>

@@ -18,7 +18,8 @@
 //
 // Shapes (cudaErrorInvalidValue otherwise, nothing launched): M, N >= 1,
 // K % 128 == 0, 128 <= K <= 131072, every pointer 16-byte aligned; N % 2 == 0.
-// residual may be null. When acc_out is not null the kernels write the exact int32
+// residual may be null, or equal to y (the residual stream updated in place: each
+// element is read and then written by the same thread). When acc_out is not null the kernels write the exact int32
 // acc[m, n] there instead of y (the bit-exactness hook for tests).
 // FP32 output (the CUDA backend's linear layers): when y_f32 is not null (and y,
 // acc_out are null) the epilogue writes

@@ -8,7 +8,6 @@
 
 #include "common/error.h"
 #include "common/half.h"
-#include "kernels/cpu/cpu_backend.h"
 #include "common/progress.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/fake_quant.h"
@@ -108,7 +107,7 @@ void quantize_layers_rtn(QuantizationResult& r, const WeightQuantSpec& spec) {
 using CalibratedQuantizer =
     std::function<Tensor(int64_t li, const LinearRef& l, const Tensor& w, const std::vector<double>& h)>;
 
-void quantize_layers_calibrated(QuantizationResult& r, const QuantizeOptions& o,
+void quantize_layers_calibrated(QuantizationResult& r, const QuantizeOptions& o, const std::shared_ptr<const Backend>& backend,
                                 const std::vector<std::vector<int32_t>>& windows, const char* label,
                                 const CalibratedQuantizer& quantize_one) {
   const LlamaConfig& c = r.weights.config;
@@ -148,8 +147,6 @@ void quantize_layers_calibrated(QuantizationResult& r, const QuantizeOptions& o,
     fake_quant_rows(quantized_input.data(), n, dim, a.bits, a.clip_ratio, a.group, a.symmetric);
     return quantized_input.data();
   };
-  // Calibration computes the simulated reference arithmetic by definition.
-  const std::shared_ptr<const Backend> backend = make_cpu_backend(CpuBackendOptions{.simulate = true, .isa = {}});
 
   std::vector<float> scratch(static_cast<size_t>(seqlen * H));
   double calib_seconds = 0.0;
@@ -225,18 +222,19 @@ std::string describe_kv(const KvQuantSpec& k, int64_t head_dim) {
 }  // namespace
 
 QuantizationResult quantize_model(const ModelWeights& fp, const QuantizeOptions& options,
-                                  const std::vector<std::vector<int32_t>>& calib_windows) {
+                                  const std::vector<std::vector<int32_t>>& calib_windows,
+                                  const std::shared_ptr<const Backend>& calibration_backend) {
   const auto t_start = Clock::now();
   const std::string source = fp.config.name.empty() ? "model" : fp.config.name;
   options.validate_for(fp.config, source);
 
   if (options.seed_trials > 1) {
     // Pick the seed, then run the pass once with it.
-    SeedSearchResult search = search_rotation_seed(fp, options, calib_windows);
+    SeedSearchResult search = search_rotation_seed(fp, options, calib_windows, calibration_backend);
     QuantizeOptions chosen = options;
     chosen.seed = search.best_seed;
     chosen.seed_trials = 1;
-    QuantizationResult r = quantize_model(fp, chosen, calib_windows);
+    QuantizationResult r = quantize_model(fp, chosen, calib_windows, calibration_backend);
     r.report.seed_search = std::move(search);
     r.report.total_seconds = seconds_since(t_start);
     return r;
@@ -259,7 +257,7 @@ QuantizationResult quantize_model(const ModelWeights& fp, const QuantizeOptions&
     r.report.weight_method = to_string(options.weights);
     if (options.weights == WeightMethod::kGptq) {
       r.layers.resize(fp.config.n_layers);
-      quantize_layers_calibrated(r, options, calib_windows, "gptq",
+      quantize_layers_calibrated(r, options, calibration_backend, calib_windows, "gptq",
                                  [&](int64_t li, const LinearRef& l, const Tensor& w, const std::vector<double>& h) {
                                    QuantizedMatrix& q = r.layers[li].*l.quantized;
                                    q = quantize_gptq(w, h, spec, options.gptq, linear_name(li, l.name));
@@ -270,7 +268,7 @@ QuantizationResult quantize_model(const ModelWeights& fp, const QuantizeOptions&
       r.report.w_bits_budget = claq.bits;
       r.report.outlier_fraction = claq.outlier_fraction;
       r.report.codebook_bits = CodebookBits{};
-      quantize_layers_calibrated(r, options, calib_windows, "claq",
+      quantize_layers_calibrated(r, options, calibration_backend, calib_windows, "claq",
                                  [&](int64_t li, const LinearRef& l, const Tensor& w, const std::vector<double>& h) {
                                    CodebookMatrix q = quantize_claq(w, h, claq, linear_name(li, l.name));
                                    *r.report.codebook_bits += q.storage_bits();

@@ -70,8 +70,12 @@ struct QuantizationResult {
 // search (options.seed_trials > 1), and otherwise ignored.
 // Throws Error on invalid options for this model, missing calibration data, or
 // token ids outside the vocabulary.
+// Calibration (GPTQ/CLAQ Hessians, seed trials) runs the model on calibration_backend,
+// which must compute the simulated quantized arithmetic (kernels/backend.h), e.g.
+// make_cpu_backend({.simulate = true}): calibration is defined on it, not on integer kernels.
 QuantizationResult quantize_model(const ModelWeights& fp, const QuantizeOptions& options,
-                                  const std::vector<std::vector<int32_t>>& calib_windows);
+                                  const std::vector<std::vector<int32_t>>& calib_windows,
+                                  const std::shared_ptr<const Backend>& calibration_backend);
 
 // The integer linears keyed as quant/quantized_model.h names them ("layers.3.wq", "lm_head").
 std::map<std::string, QuantizedMatrix> quantized_weight_map(const QuantizationResult& result);

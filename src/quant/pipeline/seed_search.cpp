@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
-#include "kernels/cpu/cpu_backend.h"
 #include "common/progress.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/vec_ops.h"
@@ -38,10 +37,11 @@ double mean_nll(const LlamaModel& model, const std::vector<std::vector<int32_t>>
 }  // namespace
 
 SeedSearchResult search_rotation_seed(const ModelWeights& fp, const QuantizeOptions& options,
-                                      const std::vector<std::vector<int32_t>>& windows) {
+                                      const std::vector<std::vector<int32_t>>& windows,
+                                      const std::shared_ptr<const Backend>& backend) {
   if (options.rotate == RotationMode::kNone)
-    fail("--seed-trials {} needs a rotation to vary (--rotate hadamard or random, not none)", options.seed_trials);
-  if (options.seed_trials < 1) fail("--seed-trials must be at least 1, got {}", options.seed_trials);
+    fail("seed trials {} need a rotation to vary (a Hadamard or random rotation, not none)", options.seed_trials);
+  if (options.seed_trials < 1) fail("seed trials must be at least 1, got {}", options.seed_trials);
   if (windows.empty()) fail("rotation seed search needs calibration windows to score the seeds on");
   const int64_t count = std::min<int64_t>(options.seed_trial_windows, static_cast<int64_t>(windows.size()));
 
@@ -60,14 +60,12 @@ SeedSearchResult search_rotation_seed(const ModelWeights& fp, const QuantizeOpti
   result.proxy = trial.scheme.w_bits == options.scheme.w_bits
                      ? options.scheme.name
                      : fmt::format("{} with FP weights (GPTQ runs once, on the chosen seed)", options.scheme.name);
-  // Calibration computes the simulated reference arithmetic by definition.
-  const std::shared_ptr<const Backend> backend = make_cpu_backend(CpuBackendOptions{.simulate = true, .isa = {}});
   double best_nll = 0.0;
   ProgressBar bar("seeds", options.seed_trials, "seed");
   for (int64_t i = 0; i < options.seed_trials; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     trial.seed = options.seed + static_cast<uint64_t>(i);
-    const QuantizationResult r = quantize_model(fp, trial, {});
+    const QuantizationResult r = quantize_model(fp, trial, {}, backend);
     const LlamaModel model(r.weights, r.recipe, backend);
     SeedTrial t;
     t.seed = trial.seed;

@@ -5,8 +5,10 @@
 // each candidate seed, applies the scheme's quantizers and keeps the seed with the
 // lowest next-token NLL on calibration text (never on the evaluation text).
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "kernels/backend.h"
 #include "model/weights.h"
 #include "quant/scheme.h"
 
@@ -31,8 +33,11 @@ struct SeedSearchResult {
 // kept FP (a GPTQ pass per candidate would cost N calibrations): RTN weights are
 // quantized by RTN, activations and KV cache as the options say. Scores the first
 // options.seed_trial_windows of `windows`. Ties go to the earlier seed.
+// Candidates run on `backend`, which must compute the simulated arithmetic
+// (kernels/backend.h: the reference the quantized model is scored against).
 // Throws Error without a rotation to vary (rotate none), or without windows.
 SeedSearchResult search_rotation_seed(const ModelWeights& fp, const QuantizeOptions& options,
-                                      const std::vector<std::vector<int32_t>>& windows);
+                                      const std::vector<std::vector<int32_t>>& windows,
+                                      const std::shared_ptr<const Backend>& backend);
 
 }  // namespace quarot

@@ -11,6 +11,7 @@
 #include "common/half.h"
 #include "common/rng.h"
 #include "model/llama_model.h"
+#include "quant/pipeline/pipeline_test_util.h"
 #include "quant/pipeline/quarot_pipeline.h"
 #include "quant/pipeline/runtime_scheme.h"
 #include "quant/quantized_model.h"
@@ -105,7 +106,7 @@ TEST_F(QuarotPipeline, FullPrecisionRotatedModelComputesTheSameLogits) {
   for (RotationMode mode : {RotationMode::kHadamard, RotationMode::kRandom, RotationMode::kNone}) {
     QuantizeOptions o = options_for("W16A16", mode);
     o.embed_bits = o.lm_head_bits = 32;  // FP32 matrices: the rotation alone must be exact
-    const QuantizationResult r = quantize_model(fp, o, {});
+    const QuantizationResult r = quantize_model(fp, o, {}, calibration_backend());
     EXPECT_TRUE(r.layers.empty());
     EXPECT_TRUE(r.recipe.norms_folded);
     if (mode == RotationMode::kNone) {
@@ -123,7 +124,7 @@ TEST_F(QuarotPipeline, FullPrecisionRotatedModelComputesTheSameLogits) {
 // The default file keeps the embedding table in 16 bits: the result already holds
 // those values (so a saved file reproduces it), at a cost far below 4-bit noise.
 TEST_F(QuarotPipeline, SixteenBitEmbeddingIsRoundedInTheResult) {
-  const QuantizationResult r16 = quantize_model(fp, options_for("W16A16", RotationMode::kHadamard), {});
+  const QuantizationResult r16 = quantize_model(fp, options_for("W16A16", RotationMode::kHadamard), {}, calibration_backend());
   for (float v : r16.weights.tok_embeddings.data) ASSERT_EQ(v, fp16_to_fp32(fp32_to_fp16(v)));
   const double err = max_rel_err(all_logits(r16.weights, r16.recipe, tokens), fp_logits);
   EXPECT_GT(err, 0.0);
@@ -133,7 +134,7 @@ TEST_F(QuarotPipeline, SixteenBitEmbeddingIsRoundedInTheResult) {
 TEST_F(QuarotPipeline, RecipeFollowsTheSchemeAsInQuarot) {
   QuantizeOptions o = options_for("W4A4KV4", RotationMode::kHadamard);
   o.intact_kv = true;
-  const QuantizationResult r = quantize_model(fp, o, {});
+  const QuantizationResult r = quantize_model(fp, o, {}, calibration_backend());
   EXPECT_EQ(r.recipe.act.bits, 4);
   EXPECT_FLOAT_EQ(r.recipe.act.clip_ratio, 0.9f);
   EXPECT_TRUE(r.recipe.act.symmetric);
@@ -150,14 +151,14 @@ TEST_F(QuarotPipeline, RecipeFollowsTheSchemeAsInQuarot) {
   // The stored weights are exactly the dequantized integer grids.
   EXPECT_EQ(r.layers[1].w_down.dequantize().data, r.weights.layers[1].w_down.data);
   // 8-bit activations are not clipped.
-  const QuantizationResult r8 = quantize_model(fp, options_for("W8A8", RotationMode::kHadamard), {});
+  const QuantizationResult r8 = quantize_model(fp, options_for("W8A8", RotationMode::kHadamard), {}, calibration_backend());
   EXPECT_FLOAT_EQ(r8.recipe.act.clip_ratio, 1.0f);
   EXPECT_FALSE(r8.recipe.k_cache.enabled());
 }
 
 TEST_F(QuarotPipeline, W8A8RotatedIsCloseToFullPrecision) {
-  const QuantizationResult r = quantize_model(fp, options_for("W8A8", RotationMode::kHadamard), {});
-  const QuantizationResult r4 = quantize_model(fp, options_for("W4A4", RotationMode::kHadamard), {});
+  const QuantizationResult r = quantize_model(fp, options_for("W8A8", RotationMode::kHadamard), {}, calibration_backend());
+  const QuantizationResult r4 = quantize_model(fp, options_for("W4A4", RotationMode::kHadamard), {}, calibration_backend());
   const double err8 = rms_rel_err(all_logits(r.weights, r.recipe, tokens), fp_logits);
   const double err4 = rms_rel_err(all_logits(r4.weights, r4.recipe, tokens), fp_logits);
   std::printf("rms relative logit error: W8A8 %.3g, W4A4 %.3g\n", err8, err4);
@@ -172,16 +173,16 @@ TEST_F(QuarotPipeline, W8A8RotatedIsCloseToFullPrecision) {
 }
 
 TEST_F(QuarotPipeline, RotationReducesW4A4KV4ErrorOnOutlierModel) {
-  const QuantizationResult rotated = quantize_model(fp, options_for("W4A4KV4", RotationMode::kHadamard), {});
-  const QuantizationResult plain = quantize_model(fp, options_for("W4A4KV4", RotationMode::kNone), {});
+  const QuantizationResult rotated = quantize_model(fp, options_for("W4A4KV4", RotationMode::kHadamard), {}, calibration_backend());
+  const QuantizationResult plain = quantize_model(fp, options_for("W4A4KV4", RotationMode::kNone), {}, calibration_backend());
   const double err_rotated = rms_rel_err(all_logits(rotated.weights, rotated.recipe, tokens), fp_logits);
   const double err_plain = rms_rel_err(all_logits(plain.weights, plain.recipe, tokens), fp_logits);
   EXPECT_LT(err_rotated, err_plain) << "rotated " << err_rotated << " plain " << err_plain;
   // The outliers hurt activation quantization most (they set every token's scale):
   // there rotation must help clearly. (Random Gaussian weights have no outliers, so
   // weight-only quantization gains nothing from rotation on this model.)
-  const QuantizationResult a4_rot = quantize_model(fp, options_for("W16A4", RotationMode::kHadamard), {});
-  const QuantizationResult a4_plain = quantize_model(fp, options_for("W16A4", RotationMode::kNone), {});
+  const QuantizationResult a4_rot = quantize_model(fp, options_for("W16A4", RotationMode::kHadamard), {}, calibration_backend());
+  const QuantizationResult a4_plain = quantize_model(fp, options_for("W16A4", RotationMode::kNone), {}, calibration_backend());
   const double a4_err_rot = rms_rel_err(all_logits(a4_rot.weights, a4_rot.recipe, tokens), fp_logits);
   const double a4_err_plain = rms_rel_err(all_logits(a4_plain.weights, a4_plain.recipe, tokens), fp_logits);
   EXPECT_LT(a4_err_rot, 0.8 * a4_err_plain) << "rotated " << a4_err_rot << " plain " << a4_err_plain;
@@ -230,10 +231,10 @@ TEST_F(QuarotPipeline, GptqHasLowerLayerOutputErrorThanRtn) {
   std::vector<std::vector<int32_t>> calib, held_out;
   for (int i = 0; i < 8; ++i) calib.push_back(text_like_tokens(64, config.vocab_size, 100 + i));
   for (int i = 0; i < 4; ++i) held_out.push_back(text_like_tokens(64, config.vocab_size, 200 + i));
-  const QuantizationResult reference = quantize_model(fp, options_for("W16A16", RotationMode::kHadamard), {});
-  const QuantizationResult rtn = quantize_model(fp, options_for("W4A16", RotationMode::kHadamard), calib);
+  const QuantizationResult reference = quantize_model(fp, options_for("W16A16", RotationMode::kHadamard), {}, calibration_backend());
+  const QuantizationResult rtn = quantize_model(fp, options_for("W4A16", RotationMode::kHadamard), calib, calibration_backend());
   const QuantizationResult gptq =
-      quantize_model(fp, options_for("W4A16", RotationMode::kHadamard, WeightMethod::kGptq), calib);
+      quantize_model(fp, options_for("W4A16", RotationMode::kHadamard, WeightMethod::kGptq), calib, calibration_backend());
   EXPECT_EQ(gptq.report.calib_windows, 8);
   EXPECT_EQ(gptq.report.calib_seqlen, 64);
   // Layer 0 sees the same inputs in every variant; compare on held-out windows.
@@ -266,10 +267,10 @@ TEST_F(QuarotPipeline, ClaqRunsLayerByLayerAndBeatsGptqAtThreeBits) {
   for (int i = 0; i < 8; ++i) calib.push_back(text_like_tokens(64, config.vocab_size, 100 + i));
   for (int i = 0; i < 4; ++i) held_out.push_back(text_like_tokens(64, config.vocab_size, 200 + i));
   for (RotationMode rotate : {RotationMode::kNone, RotationMode::kHadamard}) {
-    const QuantizationResult reference = quantize_model(fp, options_for("W16A16", rotate), {});
-    const QuantizationResult gptq = quantize_model(fp, options_for("W3A16", rotate, WeightMethod::kGptq), calib);
+    const QuantizationResult reference = quantize_model(fp, options_for("W16A16", rotate), {}, calibration_backend());
+    const QuantizationResult gptq = quantize_model(fp, options_for("W3A16", rotate, WeightMethod::kGptq), calib, calibration_backend());
     QuantizeOptions o = options_for("W3A16", rotate, WeightMethod::kClaq);
-    const QuantizationResult claq = quantize_model(fp, o, calib);
+    const QuantizationResult claq = quantize_model(fp, o, calib, calibration_backend());
     EXPECT_EQ(claq.report.weight_method, "claq");
     EXPECT_TRUE(claq.layers.empty());
     ASSERT_EQ(static_cast<int64_t>(claq.codebooks.size()), 7 * config.n_layers);
@@ -289,11 +290,11 @@ TEST_F(QuarotPipeline, ClaqRunsLayerByLayerAndBeatsGptqAtThreeBits) {
   QuantizeOptions o = options_for("W2A16", RotationMode::kHadamard, WeightMethod::kClaq);
   o.w_bits_budget = 2.12;
   o.outlier_fraction = 0.01;
-  const QuantizationResult r = quantize_model(fp, o, calib);
+  const QuantizationResult r = quantize_model(fp, o, calib, calibration_backend());
   const nlohmann::json bits = r.report.to_json().at("claq");
   EXPECT_NEAR(bits.at("index_bits_per_weight").get<double>(), 2.12, 0.02);
   EXPECT_NEAR(bits.at("outliers").get<double>() / bits.at("weights").get<double>(), 0.01, 1e-3);
-  EXPECT_THROW(quantize_model(fp, o, {}), Error);  // CLAQ needs calibration data
+  EXPECT_THROW(quantize_model(fp, o, {}, calibration_backend()), Error);  // CLAQ needs calibration data
   EXPECT_NE(r.report.to_text().find("effective"), std::string::npos);
   // The file stores the codebooks; loaded, they give the weights the pipeline ran,
   // and the model (through the codebook kernels) the same logits up to FP32 summation order.
@@ -313,7 +314,7 @@ TEST_F(QuarotPipeline, ClaqRunsLayerByLayerAndBeatsGptqAtThreeBits) {
   // quantization), and the runtime quantizes the activations.
   QuantizeOptions a8 = o;
   a8.scheme = parse_quant_scheme("W2A8");
-  const QuantizationResult r8 = quantize_model(fp, a8, calib);
+  const QuantizationResult r8 = quantize_model(fp, a8, calib, calibration_backend());
   EXPECT_EQ(r8.recipe.act.bits, 8);
   EXPECT_EQ(r8.codebooks.at("layers.0.wq").indices, r.codebooks.at("layers.0.wq").indices);
 }
@@ -324,7 +325,7 @@ TEST_F(QuarotPipeline, CalibratingThroughTheQuantizedModel) {
   auto gptq = [&](const std::string& scheme, bool quantized) {
     QuantizeOptions o = options_for(scheme, RotationMode::kHadamard, WeightMethod::kGptq);
     o.calib_quantized = quantized;
-    return quantize_model(fp, o, calib);
+    return quantize_model(fp, o, calib, calibration_backend());
   };
   // Nothing to quantize at run time besides the weights: the same calibration.
   EXPECT_EQ(gptq("W4A16", true).weights.layers[1].w_down.data, gptq("W4A16", false).weights.layers[1].w_down.data);
@@ -341,14 +342,14 @@ TEST_F(QuarotPipeline, CalibratingThroughTheQuantizedModel) {
 }
 
 TEST_F(QuarotPipeline, GptqWithoutCalibrationDataIsAnError) {
-  EXPECT_THROW(quantize_model(fp, options_for("W4A16", RotationMode::kHadamard, WeightMethod::kGptq), {}), Error);
+  EXPECT_THROW(quantize_model(fp, options_for("W4A16", RotationMode::kHadamard, WeightMethod::kGptq), {}, calibration_backend()), Error);
   // Token ids outside the vocabulary.
   std::vector<std::vector<int32_t>> bad = {std::vector<int32_t>(16, static_cast<int32_t>(config.vocab_size))};
-  EXPECT_THROW(quantize_model(fp, options_for("W4A16", RotationMode::kHadamard, WeightMethod::kGptq), bad), Error);
+  EXPECT_THROW(quantize_model(fp, options_for("W4A16", RotationMode::kHadamard, WeightMethod::kGptq), bad, calibration_backend()), Error);
 }
 
 TEST_F(QuarotPipeline, ReportDescribesTheRun) {
-  const QuantizationResult r = quantize_model(fp, options_for("W4A4KV4", RotationMode::kHadamard), {});
+  const QuantizationResult r = quantize_model(fp, options_for("W4A4KV4", RotationMode::kHadamard), {}, calibration_backend());
   EXPECT_EQ(r.report.scheme, "W4A4KV4");
   EXPECT_EQ(r.report.weight_method, "rtn");
   EXPECT_EQ(r.report.rotation.mode, "hadamard");
@@ -364,7 +365,7 @@ TEST_F(QuarotPipeline, ReportDescribesTheRun) {
 TEST_F(QuarotPipeline, SaveLoadRoundTripGivesIdenticalLogits) {
   QuantizeOptions o = options_for("W4A4KV4", RotationMode::kHadamard);
   o.intact_kv = true;
-  const QuantizationResult r = quantize_model(fp, o, {});
+  const QuantizationResult r = quantize_model(fp, o, {}, calibration_backend());
   const std::string path = test::temp_dir() + "/tiny.quarot.safetensors";
   save_quantization_result(path, r, o, "{}", "synthetic");
   ASSERT_TRUE(is_quantized_model_file(path));
@@ -381,7 +382,7 @@ TEST_F(QuarotPipeline, SaveLoadRoundTripGivesIdenticalLogits) {
 TEST_F(QuarotPipeline, RetargetedSchemeEqualsDirectQuantization) {
   const QuantizeOptions w4 = options_for("W4A16", RotationMode::kHadamard);
   const std::string src = test::temp_dir() + "/w4a16.quarot.safetensors";
-  save_quantization_result(src, quantize_model(fp, w4, {}), w4, "{}", "synthetic");
+  save_quantization_result(src, quantize_model(fp, w4, {}, calibration_backend()), w4, "{}", "synthetic");
 
   QuantizeOptions target = options_for("W4A4KV4", RotationMode::kHadamard);
   target.intact_kv = true;
@@ -391,7 +392,7 @@ TEST_F(QuarotPipeline, RetargetedSchemeEqualsDirectQuantization) {
   EXPECT_EQ(rep.source_scheme, "W4A16");
   EXPECT_EQ(rep.scheme, "W4A4KV4");
 
-  const QuantizationResult direct = quantize_model(fp, target, {});
+  const QuantizationResult direct = quantize_model(fp, target, {}, calibration_backend());
   const LoadedQuantizedModel got = load_quantized_model(out, true);
   EXPECT_EQ(got.info["scheme"], "W4A4KV4");
   EXPECT_EQ(got.info["weights_from"]["scheme"], "W4A16");
@@ -420,9 +421,9 @@ TEST_F(QuarotPipeline, PerSlotActivationWidthsReachTheLinears) {
   all_fp.a_bits_at = {{LinearSlot::kQkv, 16}, {LinearSlot::kO, 16}, {LinearSlot::kGateUp, 16}, {LinearSlot::kDown, 16}};
   QuantizeOptions down8 = plain;
   down8.a_bits_at = {{LinearSlot::kDown, 8}};
-  const QuantizationResult r_plain = quantize_model(fp, plain, {});
-  const QuantizationResult r_all = quantize_model(fp, all_fp, {});
-  const QuantizationResult r_down = quantize_model(fp, down8, {});
+  const QuantizationResult r_plain = quantize_model(fp, plain, {}, calibration_backend());
+  const QuantizationResult r_all = quantize_model(fp, all_fp, {}, calibration_backend());
+  const QuantizationResult r_down = quantize_model(fp, down8, {}, calibration_backend());
   EXPECT_EQ(r_down.recipe.act_for(LinearSlot::kDown).bits, 8);
   EXPECT_FLOAT_EQ(r_down.recipe.act_for(LinearSlot::kDown).clip_ratio, 1.0f);  // the default for 8 bits
   EXPECT_EQ(r_down.recipe.act_for(LinearSlot::kQkv).bits, 4);

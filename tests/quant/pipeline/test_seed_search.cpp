@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/rng.h"
 #include "model/llama_model.h"
+#include "quant/pipeline/pipeline_test_util.h"
 #include "quant/pipeline/quarot_pipeline.h"
 #include "quant/pipeline/seed_search.h"
 
@@ -64,7 +65,7 @@ class SeedSearch : public ::testing::Test {
 };
 
 TEST_F(SeedSearch, PicksTheSeedWithTheLowestCalibrationNll) {
-  const SeedSearchResult s = search_rotation_seed(fp, options(4), windows);
+  const SeedSearchResult s = search_rotation_seed(fp, options(4), windows, calibration_backend());
   ASSERT_EQ(s.trials.size(), 4u);
   EXPECT_EQ(s.windows, 2);
   EXPECT_EQ(s.seqlen, 40);
@@ -83,18 +84,18 @@ TEST_F(SeedSearch, PicksTheSeedWithTheLowestCalibrationNll) {
   for (const SeedTrial& t : s.trials) {
     QuantizeOptions one = options(1);
     one.seed = t.seed;
-    EXPECT_NEAR(reference_nll(quantize_model(fp, one, {}), windows, 2), t.calib_nll, 1e-6 * std::fabs(t.calib_nll));
+    EXPECT_NEAR(reference_nll(quantize_model(fp, one, {}, calibration_backend()), windows, 2), t.calib_nll, 1e-6 * std::fabs(t.calib_nll));
   }
 }
 
 TEST_F(SeedSearch, QuantizeModelUsesTheChosenSeed) {
-  const QuantizationResult searched = quantize_model(fp, options(3), windows);
+  const QuantizationResult searched = quantize_model(fp, options(3), windows, calibration_backend());
   ASSERT_TRUE(searched.report.seed_search.has_value());
   const uint64_t best = searched.report.seed_search->best_seed;
   EXPECT_EQ(searched.report.seed, best);
   QuantizeOptions direct = options(1);
   direct.seed = best;
-  const QuantizationResult plain = quantize_model(fp, direct, {});
+  const QuantizationResult plain = quantize_model(fp, direct, {}, calibration_backend());
   EXPECT_FALSE(plain.report.seed_search.has_value());
   EXPECT_EQ(searched.weights.layers[1].w_down.data, plain.weights.layers[1].w_down.data);
   EXPECT_EQ(searched.weights.tok_embeddings.data, plain.weights.tok_embeddings.data);
@@ -104,12 +105,12 @@ TEST_F(SeedSearch, QuantizeModelUsesTheChosenSeed) {
 }
 
 TEST_F(SeedSearch, GptqCandidatesAreScoredWithFpWeights) {
-  const SeedSearchResult s = search_rotation_seed(fp, options(2, WeightMethod::kGptq), windows);
+  const SeedSearchResult s = search_rotation_seed(fp, options(2, WeightMethod::kGptq), windows, calibration_backend());
   EXPECT_NE(s.proxy.find("FP weights"), std::string::npos) << s.proxy;
   QuantizeOptions w16 = options(1);
   w16.scheme = parse_quant_scheme("W16A4KV4");
   w16.seed = s.trials[1].seed;
-  EXPECT_NEAR(reference_nll(quantize_model(fp, w16, {}), windows, 2), s.trials[1].calib_nll,
+  EXPECT_NEAR(reference_nll(quantize_model(fp, w16, {}, calibration_backend()), windows, 2), s.trials[1].calib_nll,
               1e-6 * std::fabs(s.trials[1].calib_nll));
 }
 
@@ -117,12 +118,12 @@ TEST_F(SeedSearch, RejectsWhatCannotBeSearched) {
   QuantizeOptions none = options(3);
   none.rotate = RotationMode::kNone;
   EXPECT_THROW(none.validate(), Error);
-  EXPECT_THROW(search_rotation_seed(fp, none, windows), Error);
-  EXPECT_THROW(search_rotation_seed(fp, options(3), {}), Error);
+  EXPECT_THROW(search_rotation_seed(fp, none, windows, calibration_backend()), Error);
+  EXPECT_THROW(search_rotation_seed(fp, options(3), {}, calibration_backend()), Error);
   QuantizeOptions zero = options(0);
   EXPECT_THROW(zero.validate(), Error);
   // A search without calibration windows fails with a message, not a crash.
-  EXPECT_THROW(quantize_model(fp, options(2), {}), Error);
+  EXPECT_THROW(quantize_model(fp, options(2), {}, calibration_backend()), Error);
 }
 
 }  // namespace
