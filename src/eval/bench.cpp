@@ -125,6 +125,7 @@ class ModelRunner {
     return {{"path", s_.path},
             {"description", s_.description},
             {"backend", s_.backend ? s_.backend->name() : std::string("unknown")},
+            {"host_memory", s_.backend ? s_.backend->host_memory() : true},
             {"file_bytes", model_file_bytes(s_.path)},
             {"rss_after_load_bytes", proc_status_bytes("VmRSS")},
             {"load_seconds", load_seconds_},
@@ -334,6 +335,7 @@ BenchReport run_bench(const std::vector<std::string>& models, const ModelOpener&
     m.path = info.at("path").get<std::string>();
     m.description = info.at("description").get<std::string>();
     m.backend = info.at("backend").get<std::string>();
+    m.host_memory = info.at("host_memory").get<bool>();
     m.file_bytes = info.at("file_bytes").get<int64_t>();
     m.rss_after_load_bytes = info.at("rss_after_load_bytes").get<int64_t>();
     m.load_seconds = info.at("load_seconds").get<double>();

@@ -26,15 +26,22 @@ nlohmann::json rate_json(int64_t tokens, const RateSummary& r) {
           {"tokens_per_s_all", r.all}};
 }
 
+// bandwidth_gbs is the host's: it bounds a backend that computes in host memory only
+// (a GPU reads its own memory, many times faster), so other backends get no bound.
 nlohmann::json decode_json(int64_t context0, int64_t tokens, const RateSummary& r, const DecodeTraffic& t,
-                           double bandwidth_gbs) {
+                           double bandwidth_gbs, bool host_memory) {
   nlohmann::json j = rate_json(tokens, r);
   const double bytes = t.bytes_per_token(context0, tokens);
-  const double bound = bandwidth_gbs * 1e9 / bytes;
   j["context"] = context0;
   j["bytes_per_token"] = bytes;
-  j["bandwidth_bound_tokens_per_s"] = bound;
-  j["fraction_of_bandwidth_bound"] = ratio(r.median(), bound);
+  if (host_memory) {
+    const double bound = bandwidth_gbs * 1e9 / bytes;
+    j["bandwidth_bound_tokens_per_s"] = bound;
+    j["fraction_of_bandwidth_bound"] = ratio(r.median(), bound);
+  } else {
+    j["bandwidth_bound_tokens_per_s"] = nullptr;
+    j["fraction_of_bandwidth_bound"] = nullptr;
+  }
   return j;
 }
 }  // namespace
@@ -111,8 +118,8 @@ nlohmann::json bench_report_json(const BenchReport& rep) {
         {"kv_bytes_per_position", m.traffic.kv_bytes_per_position},
         {"prefill", prefill},
         {"decode_after_prompt",
-         decode_json(rep.prefill_tokens, rep.decode_tokens, m.decode_after_prompt, m.traffic, rep.read_bandwidth_gbs)},
-        {"decode_empty", decode_json(0, rep.decode_tokens, m.decode_empty, m.traffic, rep.read_bandwidth_gbs)},
+         decode_json(rep.prefill_tokens, rep.decode_tokens, m.decode_after_prompt, m.traffic, rep.read_bandwidth_gbs, m.host_memory)},
+        {"decode_empty", decode_json(0, rep.decode_tokens, m.decode_empty, m.traffic, rep.read_bandwidth_gbs, m.host_memory)},
         {"ratio_to_baseline",
          {{"prefill", ratio(m.prefill.median(), base.prefill.median())},
           {"decode_after_prompt", ratio(m.decode_after_prompt.median(), base.decode_after_prompt.median())},

@@ -44,6 +44,7 @@ struct ModelBenchResult {
   std::string path;         // resolved file
   std::string description;  // e.g. "quarot quantized model W4A4KV4"
   std::string backend;      // backend name with its ISA path
+  bool host_memory = true;  // the backend computes in host memory (else its own, e.g. a GPU's)
   int64_t file_bytes = 0;
   int64_t peak_rss_bytes = 0;        // VmHWM of the process that ran only this model
   int64_t rss_after_load_bytes = 0;  // VmRSS after loading and warm-up

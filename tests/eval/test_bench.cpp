@@ -126,6 +126,13 @@ TEST(BenchReportJson, RatiosToTheChosenBaselineAndShape) {
   EXPECT_DOUBLE_EQ(d["bandwidth_bound_tokens_per_s"].get<double>(), 10e9 / (1e6 + 100 * 576.5));
   EXPECT_DOUBLE_EQ(d["fraction_of_bandwidth_bound"].get<double>(), 128.0 / (10e9 / (1e6 + 100 * 576.5)));
   EXPECT_DOUBLE_EQ(w4["decode_empty"]["bytes_per_token"].get<double>(), 1e6 + 100 * 64.5);
+  // A backend with memory of its own (a GPU) is not bounded by the host's bandwidth.
+  r.models[1].host_memory = false;
+  j = bench_report_json(r);
+  EXPECT_TRUE(j["models"][1]["decode_after_prompt"]["bandwidth_bound_tokens_per_s"].is_null());
+  EXPECT_TRUE(j["models"][1]["decode_empty"]["fraction_of_bandwidth_bound"].is_null());
+  EXPECT_FALSE(j["models"][0]["decode_empty"]["fraction_of_bandwidth_bound"].is_null());
+  r.models[1].host_memory = true;
 
   r.baseline = 1;
   j = bench_report_json(r);

@@ -20,7 +20,7 @@ case $cmd in
     data=${QUAROT_DATA:-$repo/../shared/data}
     a=$repo/.device/e2e_a b=$repo/.device/e2e_b
     rm -rf "$a" "$b" && mkdir -p "$a/data" "$b/lib"
-    split -b 50M -d "$model" "$a/model.part"
+    split -n 2 -d "$model" "$a/model.part"
     mv "$a/model.part01" "$b/"
     cp "$data/wikitext-2-raw-v1.test.txt" "$a/data/"
     cp "$build/quarot" "$b/"
@@ -72,9 +72,19 @@ case $cmd in
     step ppl_fp_cuda_all "$q" -q --device cuda ppl -m "$fp" --max-chunks 0 --json
     # Speed: FP16 vs W8A8 vs W4A4KV4 in one run on the GPU.
     step bench_cuda "$q" -q --device cuda bench -m "$fp,$w8,$w4" --json
+    # One file with every step's JSON (a call brings back at most 8 files).
     python3 - "$out" <<'EOF'
-import json, sys, os
+import json, sys, os, glob
 out = sys.argv[1]
+steps = {}
+for f in sorted(glob.glob(os.path.join(out, "*.json"))):
+    if os.path.basename(f) == "e2e_results.json":
+        continue
+    try:
+        steps[os.path.basename(f)[:-5]] = json.load(open(f))
+    except Exception as e:
+        steps[os.path.basename(f)[:-5]] = {"error": str(e)}
+json.dump(steps, open(os.path.join(out, "e2e_results.json"), "w"), indent=1)
 def ppl(name):
     try:
         return json.load(open(os.path.join(out, name + ".json")))["ppl"]
