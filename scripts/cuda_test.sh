@@ -19,7 +19,8 @@ nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DQUAROT_CUDA=ON -DQUAROT_NATIVE=OFF \
   -DQUAROT_BUILD_BENCH=OFF -DCMAKE_CUDA_COMPILER="$nvcc" >/dev/null
 bins=(tests/kernels/cuda/test_cuda_kernels tests/kernels/cuda/test_cuda_attention tests/kernels/cuda/test_cuda_layer_ops
-  tests/kernels/cuda/test_cuda_backend bench/cuda/cuda_gemm_bench bench/cuda/cuda_layer_bench bench/cuda/cuda_backend_bench)
+  tests/kernels/cuda/test_cuda_backend tests/kernels/cuda/test_cuda_kv_attention bench/cuda/cuda_gemm_bench
+  bench/cuda/cuda_layer_bench bench/cuda/cuda_backend_bench bench/cuda/cuda_attention_bench)
 cmake --build "$build" --target "${bins[@]##*/}" -j "$(nproc)"
 case $mode in
   --run)

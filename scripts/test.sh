@@ -129,8 +129,12 @@ cuda_build() {
   cmake -S . -B build/cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DQUAROT_CUDA=ON -DQUAROT_NATIVE=OFF \
     -DQUAROT_BUILD_BENCH=OFF -DCMAKE_CUDA_COMPILER="$nvcc" > /dev/null &&
     cmake --build build/cuda --target test_cuda_kernels test_cuda_attention test_cuda_layer_ops test_cuda_backend \
-      cuda_gemm_bench cuda_layer_bench cuda_backend_bench quarot_cli -j "$jobs" &&
-    echo "cuda-build: the CUDA checks and benchmarks, and quarot with --device cuda, built for sm_90a (not run: no GPU here)"
+      test_cuda_kv_attention cuda_gemm_bench cuda_layer_bench cuda_backend_bench cuda_attention_bench quarot_cli \
+      -j "$jobs" &&
+    # The KV-attention check's host half (reference and error bounds) needs no GPU.
+    build/cuda/tests/kernels/cuda/test_cuda_kv_attention --cpu-only > build/cuda/kv_attention_cpu_only.log 2>&1 &&
+    echo "cuda-build: the CUDA checks and benchmarks, and quarot with --device cuda, built for sm_90a (run on a GPU" \
+      "machine: scripts/cuda_test.sh); test_cuda_kv_attention --cpu-only passed"
 }
 
 stage release ctest_release

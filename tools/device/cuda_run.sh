@@ -3,8 +3,9 @@
 # staged by scripts/cuda_test.sh (binaries + the few shared libraries the GPU
 # image lacks). Needs only the NVIDIA driver, the CUDA 13 runtime and cuBLAS there.
 #   tools/device/cuda_run.sh STAGE_DIR OUT_DIR [test|bench|sanitize|layer|all] [bench args...]
-# Writes OUT_DIR/test.log (and test_backend.log: the CUDA backend's checks), OUT_DIR/bench.log,
-# OUT_DIR/cuda_gemm_bench.json; `layer`
+# Writes OUT_DIR/test.log, test_cuda_backend.log and test_cuda_kv_attention.log (the CUDA
+# backend's and the KV cache + attention checks), OUT_DIR/bench.log, OUT_DIR/cuda_gemm_bench.json,
+# OUT_DIR/cuda_attention_bench.json; `layer`
 # (also part of `all`): the attention and layer-kernel checks, compute-sanitizer on the
 # attention checks, the SASS tensor-core counts, and cuda_layer_bench
 # (OUT_DIR/layer_*.log, OUT_DIR/cuda_layer_bench.json).
@@ -22,18 +23,23 @@ if [[ $what == test || $what == all ]]; then
   "$stage/test_cuda_kernels" 2>&1 | tee "$out/test.log" | tail -25
   rc=${PIPESTATUS[0]}
   echo "test_cuda_kernels exit $rc"
-  if [[ -x $stage/test_cuda_backend ]]; then
-    "$stage/test_cuda_backend" 2>&1 | tee "$out/test_backend.log" | tail -25
+  for t in test_cuda_backend test_cuda_kv_attention; do
+    [[ -x $stage/$t ]] || continue
+    "$stage/$t" 2>&1 | tee "$out/$t.log" | tail -25
     brc=${PIPESTATUS[0]}
-    echo "test_cuda_backend exit $brc"
+    echo "$t exit $brc"
     [[ $rc == 0 ]] && rc=$brc
-  fi
+  done
 fi
 if [[ $what == bench || $what == all ]]; then
   "$stage/cuda_gemm_bench" "$out/cuda_gemm_bench.json" "$@" 2>&1 | tee "$out/bench.log"
   brc=${PIPESTATUS[0]}
   echo "cuda_gemm_bench exit $brc"
   [[ $rc == 0 ]] && rc=$brc
+  if [[ -x $stage/cuda_attention_bench ]]; then
+    "$stage/cuda_attention_bench" "$out/cuda_attention_bench.json" > "$out/attention_bench.log" 2>&1
+    echo "cuda_attention_bench exit $?"
+  fi
 fi
 if [[ $what == sanitize || $what == all ]]; then
   for tool in memcheck racecheck; do
