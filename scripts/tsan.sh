@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
 # Runs the threaded tests under ThreadSanitizer:  scripts/tsan.sh [build-dir]
-#   TSAN_THREADS="2 4"  OpenMP thread counts, one full pass per count (default 2 and 4;
-#                       4 oversubscribes a 2-core machine, which shuffles the schedules)
-#   JOBS=N              build parallelism (default: nproc)
+#   TSAN_THREADS="2 3 4"  OpenMP thread counts, one full pass per count (3 splits work
+#                         unevenly; 3 and 4 oversubscribe a 2-core machine, which
+#                         shuffles the interleavings)
+#   JOBS=N                build parallelism (default: nproc)
 # GCC's libgomp is not instrumented, so TSan would report its barriers as races; this
 # build uses clang with LLVM's libomp and loads Archer (LLVM's OpenMP tool that tells
 # TSan about OpenMP's synchronization) through OMP_TOOL_LIBRARIES. Before the tests,
 # a canary (scripts/tsan_canary.cpp) checks the setup: barrier-ordered accesses must
 # give no report and a real race must give one, so "0 reports" below means something.
 # Each test binary runs whole, in one process per thread count (see "Runs" below for
-# the two exceptions). Logs go to <build-dir>/tsan-logs/<name>-t<threads>.log. Exit
+# the one exception). Logs go to <build-dir>/tsan-logs/<name>-t<threads>.log. Exit
 # status 0 only when every run passed with no TSan report; the last line is
 #   tsan.sh: N runs, N TSan reports, N failed runs
 set -uo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-build/tsan}
 jobs=${JOBS:-$(nproc)}
-thread_counts=${TSAN_THREADS:-2 4}
+thread_counts=${TSAN_THREADS:-2 3 4}
 cxx=$(command -v clang++ || true)
 [ -n "$cxx" ] || { echo "tsan.sh: clang++ is needed (scripts/install_deps.sh installs it)" >&2; exit 2; }
 archer=$(ls /usr/lib/llvm-*/lib/libarcher.so 2>/dev/null | sort -V | tail -1 || true)
@@ -58,18 +59,12 @@ fi
 echo "tsan.sh: canary ok (barriers understood, a real race reported)"
 
 # Runs: one process per binary and thread count, the whole binary (threads persist
-# across tests, as in a program), except:
-#  - LlamaModel.MatchesTransformersLogits, the one forward of the real 135M model (8 min
-#    under TSan on 2 cores), runs in the last pass only; the synthetic models' forwards
-#    cover the same code at every thread count.
-#  - BenchRun.* fork a child per model that then starts OpenMP threads. TSan supports
-#    that only when the parent had not started threads (otherwise it kills the child:
-#    "starting new threads after multi-threaded fork is not supported"), which holds
-#    for `quarot bench` but not after the binary's other tests, so they get a process
-#    of their own.
-once="LlamaModel.MatchesTransformersLogits"
+# across tests, as in a program), except BenchRun.*: they fork a child per model that
+# then starts OpenMP threads. TSan supports that only when the parent had not started
+# threads (otherwise it kills the child: "starting new threads after multi-threaded
+# fork is not supported"), which holds for `quarot bench` but not after the binary's
+# other tests, so they get a process of their own, first.
 forks="BenchRun.*"
-last_count=${thread_counts##* }
 runs=0
 reports=0
 failed_runs=0
@@ -91,7 +86,6 @@ run() {
 for t in $thread_counts; do
   for b in $binaries; do
     exclude=""
-    [ "$t" != "$last_count" ] && [ "$b" = test_model ] && exclude=$once
     if [ "$b" = test_eval ]; then
       run test_eval-fork "$t" "$b" "$forks"
       exclude=$forks
