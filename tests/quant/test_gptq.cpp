@@ -278,8 +278,16 @@ TEST(Gptq, Errors) {
   EXPECT_THROW(quantize_gptq(w, identity(32), spec_of(4, true, 5, false), GptqOptions{}), Error);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
+// GCC defines __SANITIZE_*__; clang 14 defines only __SANITIZE_ADDRESS__, and tells
+// of ThreadSanitizer through __has_feature.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
 #else
 constexpr bool kSanitized = false;
 #endif
