@@ -48,13 +48,21 @@ for r in range(1, rounds + 1):
         for m in j.get("models", []):
             d = runs.setdefault(("llama.cpp", m["file"], "llama.cpp"), {k: [] for k in keys})
             for k in keys: d[k].append(m[k]["tokens_per_s"])
+            bits = m.get("bits", {})
+            if "decode_weight_bytes" in bits and "kv_bytes_per_position" in bits:
+                # Its tensors as stored (embedding only when tied to the output) plus its
+                # F16 KV cache at the mean position of the decode after the prompt.
+                pos = j["prompt_tokens"] + (j["decode_tokens"] + 1) / 2
+                d.setdefault("bytes_per_token", bits["decode_weight_bytes"] + bits["kv_bytes_per_position"] * pos)
 rows = []
+all_bw = [b for (e, _, _), d in runs.items() if e.startswith("quarot") for b in d.get("bw", [])]
 for (engine, model, backend), d in runs.items():
     row = {"engine": engine, "model": model, "backend": backend}
     for k in keys:
         row[k + "_tok_s"] = statistics.median(d[k]); row[k + "_all"] = d[k]
     if d.get("bytes_per_token"):
-        bw = statistics.median([b for b in d["bw"] if b])
+        # The bandwidth quarot bench measured in the same rounds (llama.cpp rows too).
+        bw = statistics.median([b for b in (d.get("bw") or all_bw) if b])
         row["bytes_per_token"] = d["bytes_per_token"]; row["measured_read_bandwidth_gbs"] = bw
         row["decode_after_prompt_fraction_of_bandwidth_bound"] = row["decode_after_prompt_tok_s"] * d["bytes_per_token"] / (bw * 1e9)
     rows.append(row)
@@ -68,10 +76,11 @@ res = {"method": f"{rounds} rounds of: old binary bench (repeats 1), new binary 
        "meta": meta, "rows": rows}
 with open(dst + ".tmp", "w") as f: json.dump(res, f, indent=2); f.write("\n")
 os.replace(dst + ".tmp", dst)
-print(f"{'engine':11} {'model':38} {'prefill':>8} {'dec@P':>7} {'dec@0':>7}  ratios")
+print(f"{'engine':11} {'model':38} {'prefill':>8} {'dec@P':>7} {'dec@0':>7} {'MB/tok':>7} {'bound':>6}  ratios")
 for r in rows:
     extra = ""
     if "vs_old" in r: extra += " vs old " + " ".join(f"{v:.2f}" for v in r["vs_old"].values())
     if "vs_llamacpp_q4_0" in r: extra += " vs Q4_0 " + " ".join(f"{v:.2f}" for v in r["vs_llamacpp_q4_0"].values())
-    print(f"{r['engine']:11} {r['model'][:38]:38} {r['prefill_tok_s']:8.1f} {r['decode_after_prompt_tok_s']:7.1f} {r['decode_empty_tok_s']:7.1f} {extra}")
+    mb = f"{r['bytes_per_token'] / 1e6:7.1f} {100 * r['decode_after_prompt_fraction_of_bandwidth_bound']:5.0f}%" if "bytes_per_token" in r else " " * 14
+    print(f"{r['engine']:11} {r['model'][:38]:38} {r['prefill_tok_s']:8.1f} {r['decode_after_prompt_tok_s']:7.1f} {r['decode_empty_tok_s']:7.1f} {mb} {extra}")
 PY

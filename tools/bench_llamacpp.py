@@ -17,6 +17,17 @@ builds llama.cpp from source, plus numpy and gguf). Two steps:
            is the numpy argmax of its logits (included in the time: it is part of
            decoding, and quarot bench does the same). JSON on stdout.
 
+  ppl      GGUF [GGUF ...] --tokens IDS.json
+           perplexity by `quarot ppl`'s default (GPTQ) protocol on the token ids that
+           `quarot ppl --tokens-out` wrote (our tokenizer's stream): windows of
+           --seqlen tokens cut without overlap from the start, each evaluated alone
+           from an empty cache as one batch with every position's logits, every token
+           after the first scored (NLL = log-sum-exp of the logits minus the target's,
+           in float64); ppl = exp(mean over windows of each window's mean NLL). The
+           first --windows windows, the same ones `quarot ppl --max-chunks N` scores.
+           Also reports whether llama.cpp's own tokenizer gives the same ids, and each
+           file's bits per weight (all tensors, and the linears of the blocks alone).
+
 Token ids are random (seeded) and uniform over the vocabulary: the cost of a forward
 pass does not depend on which ids they are.
 """
@@ -38,7 +49,17 @@ import llama_cpp as L
 # a source build from the sdist reports "unknown" itself.
 LLAMA_CPP_COMMITS = {"0.3.36": "0c1e57098"}
 
-FTYPES = {"F16": L.LLAMA_FTYPE_MOSTLY_F16, "Q8_0": L.LLAMA_FTYPE_MOSTLY_Q8_0, "Q4_0": L.LLAMA_FTYPE_MOSTLY_Q4_0}
+# Q3_K is llama-quantize's alias for Q3_K_M (its "Q3_K" row); Q2_K is llama.cpp's mixed
+# Q2_K recipe (some tensors at Q3_K/Q4_K/Q6_K). No importance matrix: the plain recipes.
+FTYPES = {
+    "F16": L.LLAMA_FTYPE_MOSTLY_F16,
+    "Q8_0": L.LLAMA_FTYPE_MOSTLY_Q8_0,
+    "Q4_0": L.LLAMA_FTYPE_MOSTLY_Q4_0,
+    "Q4_K": L.LLAMA_FTYPE_MOSTLY_Q4_K_M,
+    "Q3_K": L.LLAMA_FTYPE_MOSTLY_Q3_K_M,
+    "Q3_K_S": L.LLAMA_FTYPE_MOSTLY_Q3_K_S,
+    "Q2_K": L.LLAMA_FTYPE_MOSTLY_Q2_K,
+}
 
 
 def cpu_name():
@@ -117,6 +138,156 @@ def cmd_prepare(args):
             quantize(f32, dst, FTYPES[name], args.threads)
         made.append(str(dst))
     print("\n".join(made))
+
+
+# ---------------------------------------------------------------- bits per weight
+
+
+def gguf_bits(path):
+    """Bytes and elements per tensor class: the block linears (blk.*.weight, 2-D),
+    the embedding / output, the rest (norms)."""
+    import gguf
+
+    reader = gguf.GGUFReader(str(path))
+    acc = {}
+    types = {}
+    for t in reader.tensors:
+        n = int(np.prod([int(d) for d in t.shape]))
+        cls = "linears" if t.name.startswith("blk.") and len(t.shape) == 2 else (
+            "embedding_output" if t.name.startswith(("token_embd", "output.")) else "other")
+        a = acc.setdefault(cls, {"bytes": 0, "elements": 0})
+        a["bytes"] += int(t.n_bytes)
+        a["elements"] += n
+        if cls != "other":
+            key = f"{cls}:{t.tensor_type.name}"
+            types[key] = types.get(key, 0) + n
+    out = {k: dict(v, bits_per_weight=8.0 * v["bytes"] / v["elements"]) for k, v in acc.items()}
+    total_b = sum(v["bytes"] for v in acc.values())
+    total_n = sum(v["elements"] for v in acc.values())
+    out["all_tensors"] = {"bytes": total_b, "elements": total_n, "bits_per_weight": 8.0 * total_b / total_n}
+    out["file_bytes"] = os.path.getsize(path)
+    out["file_bits_per_param"] = 8.0 * os.path.getsize(path) / total_n
+    out["elements_by_type"] = types
+    # What one decode step reads: every tensor but the embedding table, which is one
+    # row per token, unless it is also the output matrix (tied, no output.weight).
+    names = {t.name: int(t.n_bytes) for t in reader.tensors}
+    tied = "output.weight" not in names
+    out["decode_weight_bytes"] = total_b - (0 if tied else names.get("token_embd.weight", 0))
+    out["tied_embedding"] = tied
+    arch = reader.fields[gguf.Keys.General.ARCHITECTURE].contents()
+
+    def meta(key):
+        f = reader.fields.get(f"{arch}.{key}")
+        return int(f.contents()) if f is not None else None
+
+    n_layer, n_embd = meta("block_count"), meta("embedding_length")
+    n_head, n_head_kv = meta("attention.head_count"), meta("attention.head_count_kv") or meta("attention.head_count")
+    if None not in (n_layer, n_embd, n_head, n_head_kv):
+        # llama.cpp's default cache: K and V in F16 (type_k = type_v = 1).
+        out["kv_bytes_per_position"] = n_layer * 2 * (n_embd * n_head_kv // n_head) * 2
+    return out
+
+
+# ---------------------------------------------------------------- ppl
+
+
+def llama_tokenize_text(model, text):
+    vocab = L.llama_model_get_vocab(model)
+    raw = text.encode()
+    cap = len(raw) + 16
+    buf = (L.llama_token * cap)()
+    n = L.llama_tokenize(vocab, raw, len(raw), buf, cap, False, False)
+    if n < 0:
+        sys.exit(f"llama_tokenize needs {-n} tokens, more than {cap}")
+    return list(buf[:n])
+
+
+def cmd_ppl(args):
+    L.llama_log_set(_keep_log, ctypes.c_void_p())
+    L.llama_backend_init()
+    tok = json.load(open(args.tokens))
+    ids = np.asarray(tok["ids"], dtype=np.int64)
+    seqlen = args.seqlen if args.seqlen else int(tok["seqlen"])
+    if tok.get("protocol", "gptq") != "gptq":
+        sys.exit(f"{args.tokens}: written for protocol {tok.get('protocol')}, this scores the gptq protocol")
+    if tok.get("bos"):
+        sys.exit(f"{args.tokens}: a stream with BOS is not handled here")
+    total = len(ids) // seqlen
+    windows = min(total, args.windows) if args.windows > 0 else total
+    results = []
+    for path in args.gguf:
+        mp = L.llama_model_default_params()
+        model = L.llama_model_load_from_file(path.encode(), mp)
+        if not model:
+            sys.exit(f"{path}: llama.cpp could not load it")
+        same = None
+        if tok.get("text") and os.path.exists(tok["text"]):
+            same = llama_tokenize_text(model, open(tok["text"], encoding="utf-8").read()) == ids.tolist()
+        cp = L.llama_context_default_params()
+        cp.n_ctx = seqlen
+        cp.n_batch = seqlen
+        cp.n_ubatch = min(seqlen, 512)
+        cp.n_threads = args.threads
+        cp.n_threads_batch = args.threads
+        cp.no_perf = True
+        ctx = L.llama_init_from_model(model, cp)
+        if not ctx:
+            sys.exit(f"{path}: llama.cpp could not create a context")
+        n_vocab = L.llama_vocab_n_tokens(L.llama_model_get_vocab(model))
+        batch = L.llama_batch_init(seqlen, 0, 1)
+        nlls = []
+        t0 = time.perf_counter()
+        for w in range(windows):
+            win = ids[w * seqlen:(w + 1) * seqlen]
+            L.llama_memory_clear(L.llama_get_memory(ctx), True)
+            batch.n_tokens = seqlen
+            for i in range(seqlen):
+                batch.token[i] = int(win[i])
+                batch.pos[i] = i
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = 0
+                batch.logits[i] = 1
+            rc = L.llama_decode(ctx, batch)
+            if rc != 0:
+                sys.exit(f"{path}: llama_decode returned {rc}")
+            logits = np.ctypeslib.as_array(L.llama_get_logits(ctx), shape=(seqlen, n_vocab))
+            nll = 0.0
+            for r0 in range(0, seqlen - 1, 256):
+                r1 = min(seqlen - 1, r0 + 256)
+                z = logits[r0:r1].astype(np.float64)
+                m = z.max(axis=1)
+                lse = m + np.log(np.exp(z - m[:, None]).sum(axis=1))
+                nll += float((lse - z[np.arange(r1 - r0), win[r0 + 1:r1 + 1]]).sum())
+            nlls.append(nll / (seqlen - 1))
+            print(f"{os.path.basename(path)} window {w + 1}/{windows}: nll {nlls[-1]:.6f}", file=sys.stderr)
+        seconds = time.perf_counter() - t0
+        L.llama_batch_free(batch)
+        L.llama_free(ctx)
+        L.llama_model_free(model)
+        mean = float(np.mean(nlls))
+        results.append({
+            "file": os.path.basename(path),
+            "ppl": float(np.exp(mean)),
+            "nll": mean,
+            "window_nll": nlls,
+            "chunks": windows,
+            "scored_tokens": windows * (seqlen - 1),
+            "seconds": seconds,
+            "llama_cpp_tokenization_identical": same,
+            "bits": gguf_bits(path),
+        })
+    ver = getattr(L, "__version__", "unknown")
+    print(json.dumps({
+        "tool": "llama.cpp via llama-cpp-python (low-level API), NLL in numpy float64",
+        "llama_cpp_python_version": ver,
+        "llama_cpp_commit": LLAMA_CPP_COMMITS.get(ver, "unknown"),
+        "protocol": "gptq (quarot ppl default): non-overlapping windows from the start, each alone, every token after the first scored",
+        "tokens_file": os.path.basename(args.tokens),
+        "tokens": int(len(ids)),
+        "seqlen": seqlen,
+        "threads": args.threads,
+        "models": results,
+    }, indent=2))
 
 
 # ---------------------------------------------------------------- bench
@@ -231,6 +402,7 @@ def cmd_bench(args):
             "description": r.desc,
             "file_bytes": os.path.getsize(r.path),
             "weight_bytes": r.model_bytes,
+            "bits": gguf_bits(r.path),
             "params": r.n_params,
             "prefill": summary(args.prompt, t["prefill"]),
             "decode_after_prompt": dict(summary(args.decode, t["decode_after_prompt"]), context=args.prompt),
@@ -279,6 +451,13 @@ def main():
     b.add_argument("--repeats", type=int, default=3)
     b.add_argument("--seed", type=int, default=1234)
     b.set_defaults(fn=cmd_bench)
+    q = sub.add_parser("ppl", help="perplexity of GGUF files on quarot's token stream (GPTQ protocol)")
+    q.add_argument("gguf", nargs="+")
+    q.add_argument("--tokens", required=True, help="JSON from quarot ppl --tokens-out")
+    q.add_argument("--seqlen", type=int, default=0, help="window length (default: the file's)")
+    q.add_argument("--windows", type=int, default=4, help="first N windows (0 = all)")
+    q.add_argument("--threads", type=int, default=2)
+    q.set_defaults(fn=cmd_ppl)
     args = ap.parse_args()
     args.fn(args)
 

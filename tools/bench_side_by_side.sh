@@ -11,7 +11,14 @@
 # smollm2-135m), SCHEMES (default "W8A8 W4A8KV4 W4A4KV4"), QUANT_DIR (where the
 # quantized files are made once with RTN + Hadamard: the scheme, not the quantizer,
 # sets the speed; default build/bench-models), EXTRA_MODELS (more files for
-# quarot bench, comma separated), SKIP_LLAMACPP=1 to leave llama.cpp out.
+# quarot bench, comma separated; e.g. CLAQ files, which `quarot quantize --weights claq`
+# makes), LLAMA_TYPES (GGUF types for llama.cpp, default F32,F16,Q8_0,Q4_0; Q2_K, Q3_K,
+# Q3_K_S, Q4_K too), SKIP_LLAMACPP=1 to leave llama.cpp out, LLAMACPP_VENV /
+# LLAMACPP_MODELS (see bench_llamacpp.sh).
+# Every row gets bytes read per decoded token and the fraction of the bandwidth bound
+# (quarot bench's measured read bandwidth, the same for both engines); llama.cpp's bytes
+# are its tensors as stored (the embedding table counted only when it is also the
+# output matrix) plus its F16 KV cache at the mean decode position.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 q=${QUAROT:-build/release/quarot}
@@ -40,14 +47,14 @@ for s in $schemes; do
   fi
   models="$models,$f"
 done
-[[ -n "${EXTRA_MODELS:-}" ]] && models="$models,$EXTRA_MODELS"
+if [[ -n "${EXTRA_MODELS:-}" ]]; then models="$models,$EXTRA_MODELS"; fi
 
 echo "quarot bench: $models" >&2
 "$q" -q -t "$threads" bench -m "$models" --prefill "$prefill" --decode "$decode" --repeats "$repeats" \
   > "$tmp/quarot.json"
 if [[ "${SKIP_LLAMACPP:-0}" != 1 ]]; then
   echo "llama.cpp" >&2
-  tools/bench_llamacpp.sh --threads "$threads" --prompt "$prefill" --decode "$decode" --repeats "$repeats" \
+  tools/bench_llamacpp.sh --types "${LLAMA_TYPES:-F32,F16,Q8_0,Q4_0}" --threads "$threads" --prompt "$prefill" --decode "$decode" --repeats "$repeats" \
     > "$tmp/llamacpp.json"
 else
   echo '{}' > "$tmp/llamacpp.json"
@@ -59,18 +66,31 @@ qj, lj, dst, cpu = sys.argv[1:5]
 quarot = json.load(open(qj))
 llama = json.load(open(lj))
 rows = []
+bw = quarot["measured_read_bandwidth_gbs"] * 1e9
 for m in quarot["models"]:
+    a, e = m["decode_after_prompt"], m["decode_empty"]
     rows.append({"engine": "quarot", "model": os.path.basename(m["model"]), "backend": m["backend"],
                  "prefill_tok_s": m["prefill"]["tokens_per_s"],
-                 "decode_after_prompt_tok_s": m["decode_after_prompt"]["tokens_per_s"],
-                 "decode_empty_tok_s": m["decode_empty"]["tokens_per_s"],
-                 "file_mb": m["file_bytes"] / 1e6, "peak_rss_mb": m["peak_rss_bytes"] / 1e6})
+                 "decode_after_prompt_tok_s": a["tokens_per_s"],
+                 "decode_empty_tok_s": e["tokens_per_s"],
+                 "file_mb": m["file_bytes"] / 1e6, "peak_rss_mb": m["peak_rss_bytes"] / 1e6,
+                 "bytes_per_token_after_prompt": a["bytes_per_token"], "bytes_per_token_empty": e["bytes_per_token"],
+                 "bound_fraction_after_prompt": a["fraction_of_bandwidth_bound"],
+                 "bound_fraction_empty": e["fraction_of_bandwidth_bound"]})
 for m in llama.get("models", []):
-    rows.append({"engine": "llama.cpp", "model": m["file"], "backend": llama.get("system_info", ""),
-                 "prefill_tok_s": m["prefill"]["tokens_per_s"],
-                 "decode_after_prompt_tok_s": m["decode_after_prompt"]["tokens_per_s"],
-                 "decode_empty_tok_s": m["decode_empty"]["tokens_per_s"],
-                 "file_mb": m["file_bytes"] / 1e6, "peak_rss_mb": None})
+    row = {"engine": "llama.cpp", "model": m["file"], "backend": llama.get("system_info", ""),
+           "prefill_tok_s": m["prefill"]["tokens_per_s"],
+           "decode_after_prompt_tok_s": m["decode_after_prompt"]["tokens_per_s"],
+           "decode_empty_tok_s": m["decode_empty"]["tokens_per_s"],
+           "file_mb": m["file_bytes"] / 1e6, "peak_rss_mb": None}
+    bits = m.get("bits", {})
+    if "decode_weight_bytes" in bits and "kv_bytes_per_position" in bits:
+        n = llama["decode_tokens"]
+        for key, ctx0 in (("after_prompt", llama["prompt_tokens"]), ("empty", 0)):
+            b = bits["decode_weight_bytes"] + bits["kv_bytes_per_position"] * (ctx0 + (n + 1) / 2)
+            row["bytes_per_token_" + key] = b
+            row["bound_fraction_" + key] = row[f"decode_{key}_tok_s"] * b / bw
+    rows.append(row)
 # Ratios of every row to llama.cpp Q4_0 (the issue's reference), where it ran.
 ref = next((r for r in rows if r["engine"] == "llama.cpp" and "Q4_0" in r["model"]), None)
 if ref:
@@ -90,9 +110,14 @@ with open(tmp, "w") as f:
     f.write("\n")
 os.replace(tmp, dst)
 w = max(len(r["model"]) for r in rows)
-print(f"{'engine':10} {'model':{w}} {'prefill':>9} {'dec@512':>8} {'dec@0':>8} {'file MB':>8}")
+print(f"read bandwidth {bw / 1e9:.2f} GB/s (quarot bench's measurement)")
+print(f"{'engine':10} {'model':{w}} {'prefill':>9} {'dec@P':>8} {'dec@0':>8} {'file MB':>8} {'MB/tok@P':>9} {'bound@P':>8} {'bound@0':>8}")
 for r in rows:
+    extra = ""
+    if "bytes_per_token_after_prompt" in r:
+        extra = (f" {r['bytes_per_token_after_prompt'] / 1e6:9.1f} {100 * r['bound_fraction_after_prompt']:7.0f}%"
+                 f" {100 * r['bound_fraction_empty']:7.0f}%")
     print(f"{r['engine']:10} {r['model']:{w}} {r['prefill_tok_s']:9.1f} {r['decode_after_prompt_tok_s']:8.1f} "
-          f"{r['decode_empty_tok_s']:8.1f} {r['file_mb']:8.1f}")
+          f"{r['decode_empty_tok_s']:8.1f} {r['file_mb']:8.1f}{extra}")
 print(f"written: {dst}")
 PY

@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/numeric_option.h"
+#include "common/atomic_file.h"
 #include "common/threads.h"
 #include "eval/model_session.h"
 #include "eval/perplexity.h"
@@ -12,7 +13,7 @@ namespace quarot::cli {
 
 void add_ppl(CLI::App& app, Action& action) {
   struct Opts {
-    std::string model = "smollm2-135m", text, protocol = "gptq";
+    std::string model = "smollm2-135m", text, protocol = "gptq", tokens_out;
     int64_t seqlen = 0, max_chunks = 0, batch = PerplexityOptions{}.batch;
     bool json = false;
   };
@@ -30,6 +31,9 @@ void add_ppl(CLI::App& app, Action& action) {
              PerplexityOptions::kBatch)
       ->capture_default_str();
   cmd->add_flag("--json", o->json, "print the result as JSON on stdout");
+  cmd->add_option("--tokens-out", o->tokens_out,
+                  "also write the token ids the windows are cut from (JSON) to this file, e.g. to score the same "
+                  "windows with another engine");
   cmd->callback([o, &action] {
     action = [o]() -> int {
       const PplProtocol protocol = parse_ppl_protocol(o->protocol);
@@ -43,6 +47,11 @@ void add_ppl(CLI::App& app, Action& action) {
       opt.max_chunks = o->max_chunks;
       opt.batch = o->batch;
       const std::vector<int32_t> ids = tokenize_for_perplexity(*s.tokenizer, text, opt);
+      if (!o->tokens_out.empty()) {
+        const nlohmann::json t = {{"text", text_path},     {"protocol", o->protocol}, {"seqlen", opt.seqlen},
+                                  {"bos", opt.add_bos},    {"model", s.path},         {"ids", ids}};
+        write_file_atomic(o->tokens_out, [&](std::ostream& f) { f << t.dump() << "\n"; });
+      }
       const PerplexityResult r = evaluate_perplexity(*s.model, ids, opt);
       if (o->json) {
         nlohmann::json j = {{"ppl", r.ppl},         {"nll", r.nll},

@@ -51,12 +51,15 @@ void gemv(const CodebookGemmWeight& w, const CodebookKernels& k, const float* x,
     for (int64_t p = 0; p < cols; ++p) xp[i * cols + p] = x[i * cols + w.layout.order[p]];
   const CodebookView v = view_of(w);
   const float* xpp = xp.data();
+  constexpr int64_t kHalf = kStripe / 2;
+  const int64_t halves = (rows + kHalf - 1) / kHalf;  // a last stripe's empty half is skipped
 #pragma omp parallel for schedule(static)
-  for (int64_t s = 0; s < w.layout.stripes; ++s) {
+  for (int64_t h = 0; h < halves; ++h) {
     alignas(64) float out[kCodebookLutMaxRows * kStripe];
-    k.gemv_stripe(v, s, xpp, n, out);
-    const int64_t r0 = s * kStripe, m = std::min(kStripe, rows - r0);
-    for (int64_t j = 0; j < m; ++j) {
+    const int64_t s = h / 2, j0 = (h % 2) * kHalf;
+    k.gemv_stripe(v, s, static_cast<int>(h % 2), xpp, n, out);
+    const int64_t r0 = s * kStripe, m = std::min(j0 + kHalf, rows - r0);
+    for (int64_t j = j0; j < m; ++j) {
       const int64_t r = r0 + j;
       if (e.n_outliers > 0) {
         for (uint32_t t = e.outlier_row_ptr[r]; t < e.outlier_row_ptr[r + 1]; ++t) {

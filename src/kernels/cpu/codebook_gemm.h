@@ -15,8 +15,9 @@
 // value (FP16 -> FP32 is exact); outliers enter as centroid + (value - centroid) in
 // the GEMV, so results differ from an FP32 gemm on dequantize() only by FP32
 // summation order and that one extra rounding per outlier.
-// Threads: OpenMP, static schedule over stripes / row blocks; every output element is
-// one thread's sum in a fixed order, so results do not depend on the thread count.
+// Threads: OpenMP, static schedule over half stripes (decode) / row blocks
+// (prefill); every output element is one thread's sum in a fixed order, so results
+// do not depend on the thread count.
 // isa: kScalar is the reference; kAvx2 needs AVX2+FMA+F16C; kAvx512 and above use the
 // AVX-512 kernels. Throws quarot::Error on a weight that is not kCodebook, n < 0,
 // null x / y (n > 0) or an instruction set this CPU cannot run. The encoding must have

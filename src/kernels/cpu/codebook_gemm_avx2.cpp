@@ -134,24 +134,25 @@ void stripe_pass(const CodebookView& w, const uint8_t* base, int64_t g0, const f
 }
 
 // Accumulators per pass: M x G registers of 8 rows, at most 8 so tables, shifts and
-// broadcasts still fit in the 16 ymm registers.
+// broadcasts still fit in the 16 ymm registers; G at most 4 (a half stripe).
 template <int M>
-void stripe_m(const CodebookView& w, const uint8_t* base, const float* xp, float* out) {
-  constexpr int G = M == 1 ? 8 : M == 2 ? 4 : M <= 4 ? 2 : 1;
-  for (int64_t g0 = 0; g0 < kStripe / 8; g0 += G) stripe_pass<M, G>(w, base, g0, xp, out);
+void stripe_m(const CodebookView& w, const uint8_t* base, int half, const float* xp, float* out) {
+  constexpr int G = M <= 2 ? 4 : M <= 4 ? 2 : 1;
+  constexpr int64_t kHalfGroups = kStripe / 16;
+  for (int64_t g0 = half * kHalfGroups; g0 < (half + 1) * kHalfGroups; g0 += G) stripe_pass<M, G>(w, base, g0, xp, out);
 }
 
-void gemv_stripe(const CodebookView& w, int64_t stripe, const float* xp, int64_t n, float* out) {
+void gemv_stripe(const CodebookView& w, int64_t stripe, int half, const float* xp, int64_t n, float* out) {
   const uint8_t* base = w.indices + stripe * w.stripe_bytes;
   switch (n) {
-    case 1: return stripe_m<1>(w, base, xp, out);
-    case 2: return stripe_m<2>(w, base, xp, out);
-    case 3: return stripe_m<3>(w, base, xp, out);
-    case 4: return stripe_m<4>(w, base, xp, out);
-    case 5: return stripe_m<5>(w, base, xp, out);
-    case 6: return stripe_m<6>(w, base, xp, out);
-    case 7: return stripe_m<7>(w, base, xp, out);
-    default: return stripe_m<8>(w, base, xp, out);
+    case 1: return stripe_m<1>(w, base, half, xp, out);
+    case 2: return stripe_m<2>(w, base, half, xp, out);
+    case 3: return stripe_m<3>(w, base, half, xp, out);
+    case 4: return stripe_m<4>(w, base, half, xp, out);
+    case 5: return stripe_m<5>(w, base, half, xp, out);
+    case 6: return stripe_m<6>(w, base, half, xp, out);
+    case 7: return stripe_m<7>(w, base, half, xp, out);
+    default: return stripe_m<8>(w, base, half, xp, out);
   }
 }
 

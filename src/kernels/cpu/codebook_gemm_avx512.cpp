@@ -127,24 +127,23 @@ void stripe_pass(const CodebookView& w, const uint8_t* base, int64_t q0, const f
     for (int q = 0; q < Q; ++q) _mm512_storeu_ps(out + i * kStripe + (q0 + q) * 16, acc[i][q]);
 }
 
-// At most 16 accumulators of the 32 zmm registers.
+// One pass over a half stripe: 2 x M accumulators (at most 16 of the 32 zmm registers).
 template <int M>
-void stripe_m(const CodebookView& w, const uint8_t* base, const float* xp, float* out) {
-  constexpr int Q = M <= 4 ? 4 : 2;
-  for (int64_t q0 = 0; q0 < kStripe / 16; q0 += Q) stripe_pass<M, Q>(w, base, q0, xp, out);
+void stripe_m(const CodebookView& w, const uint8_t* base, int half, const float* xp, float* out) {
+  stripe_pass<M, 2>(w, base, 2 * half, xp, out);
 }
 
-void gemv_stripe(const CodebookView& w, int64_t stripe, const float* xp, int64_t n, float* out) {
+void gemv_stripe(const CodebookView& w, int64_t stripe, int half, const float* xp, int64_t n, float* out) {
   const uint8_t* base = w.indices + stripe * w.stripe_bytes;
   switch (n) {
-    case 1: return stripe_m<1>(w, base, xp, out);
-    case 2: return stripe_m<2>(w, base, xp, out);
-    case 3: return stripe_m<3>(w, base, xp, out);
-    case 4: return stripe_m<4>(w, base, xp, out);
-    case 5: return stripe_m<5>(w, base, xp, out);
-    case 6: return stripe_m<6>(w, base, xp, out);
-    case 7: return stripe_m<7>(w, base, xp, out);
-    default: return stripe_m<8>(w, base, xp, out);
+    case 1: return stripe_m<1>(w, base, half, xp, out);
+    case 2: return stripe_m<2>(w, base, half, xp, out);
+    case 3: return stripe_m<3>(w, base, half, xp, out);
+    case 4: return stripe_m<4>(w, base, half, xp, out);
+    case 5: return stripe_m<5>(w, base, half, xp, out);
+    case 6: return stripe_m<6>(w, base, half, xp, out);
+    case 7: return stripe_m<7>(w, base, half, xp, out);
+    default: return stripe_m<8>(w, base, half, xp, out);
   }
 }
 

@@ -22,9 +22,12 @@ struct CodebookView {
 
 struct CodebookKernels {
   // out[i * 64 + j] = sum_k T_k[idx(64 s + j, k)] * xp[i * cols + k] for i < n (1..8),
-  // j < 64: the codebook part of one stripe's 64 rows (padding rows included), with
-  // x given in position order (xp[k] = x[order[k]]). Outliers are not applied.
-  void (*gemv_stripe)(const CodebookView& w, int64_t stripe, const float* xp, int64_t n, float* out);
+  // j in [32 half, 32 half + 32): the codebook part of one half of a stripe's 64 rows
+  // (padding rows included; the other half of out is left alone), with x given in
+  // position order (xp[k] = x[order[k]]). Outliers are not applied. Half stripes are
+  // the unit of decode work: a 576-row matrix is 9 stripes, which two threads split
+  // 5:4, but 18 halves split evenly.
+  void (*gemv_stripe)(const CodebookView& w, int64_t stripe, int half, const float* xp, int64_t n, float* out);
   // dst[order[k] * ld + j] = T_k[idx(r0 + j, k)] for j < 16, every position k; r0 a
   // multiple of 16 (rows past the end decode their stored index 0).
   void (*decode16)(const CodebookView& w, int64_t r0, const int32_t* order, float* dst, int64_t ld);

@@ -17,15 +17,16 @@ inline unsigned index_in_slice(const uint8_t* slice, int64_t j, int b) {
   return (v >> (bit % 8)) & ((1u << b) - 1);
 }
 
-void gemv_stripe(const CodebookView& w, int64_t stripe, const float* xp, int64_t n, float* out) {
-  std::memset(out, 0, sizeof(float) * n * kStripe);
+void gemv_stripe(const CodebookView& w, int64_t stripe, int half, const float* xp, int64_t n, float* out) {
+  const int64_t j0 = half * (kStripe / 2), j1 = j0 + kStripe / 2;
+  for (int64_t i = 0; i < n; ++i) std::memset(out + i * kStripe + j0, 0, sizeof(float) * (kStripe / 2));
   const uint8_t* base = w.indices + stripe * w.stripe_bytes;
   for (int b = 1; b <= 8; ++b) {
     for (int64_t k = w.width_start[b]; k < w.width_start[b + 1]; ++k) {
       const int64_t rel = k - w.width_start[b];
       const uint8_t* slice = base + w.slice_start[b] + 8 * b * rel;
       const uint16_t* table = w.centroids + w.centroid_start[b] + (int64_t{1} << b) * rel;
-      for (int64_t j = 0; j < kStripe; ++j) {
+      for (int64_t j = j0; j < j1; ++j) {
         const float v = fp16_to_fp32(table[index_in_slice(slice, j, b)]);
         for (int64_t i = 0; i < n; ++i) out[i * kStripe + j] += v * xp[i * w.cols + k];
       }
