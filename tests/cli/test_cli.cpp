@@ -204,6 +204,31 @@ TEST(Cli, BadTextAndPromptInputs) {
                      "not a quarot quantized model");
 }
 
+// --tokens-out writes the token stream the windows are cut from, so another engine
+// can score exactly the same windows: as many ids as the run tokenized, each in the
+// vocabulary, and the window length the run used.
+TEST(Cli, PplWritesTheTokenStream) {
+  const std::string model = quarot::test::default_model_path();
+  if (model.empty()) GTEST_SKIP() << "default model not fetched";
+  std::string words;
+  for (int i = 0; i < 40; ++i) words += "The quick brown fox jumps over the lazy dog. ";
+  const std::string text = write_file("fox.txt", words);
+  const std::string out = quarot::test::temp_dir() + "/fox_tokens.json";
+  const CliRun r = run_cli("ppl -m " + model + " --text " + text + " --seqlen 64 --max-chunks 2 --json --tokens-out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json result = json_of(r);
+  std::ifstream f(out);
+  ASSERT_TRUE(f.good()) << out;
+  const nlohmann::json t = nlohmann::json::parse(f);
+  EXPECT_EQ(t.at("seqlen"), 64);
+  EXPECT_EQ(t.at("ids").size(), result.at("tokens").get<size_t>());
+  EXPECT_GE(t.at("ids").size(), 2u * 64u);
+  for (const auto& id : t.at("ids")) {
+    EXPECT_GE(id.get<int>(), 0);
+    EXPECT_LT(id.get<int>(), 49152);
+  }
+}
+
 // stdout and stderr into one pipe (block-buffered stdout): the generated text still
 // ends with a newline before the timing line.
 TEST(Cli, GenerateEndsTheTextWithANewline) {
