@@ -15,7 +15,8 @@
 //                        into place).
 // The GEMM and layer benchmarks link the CUDA runtime (and cuBLAS) alone, so this
 // header uses nothing of quarot's other libraries. Every benchmark is one translation
-// unit: the kernels below are defined here, in an unnamed namespace.
+// unit, so the fill kernels are defined here (in a named namespace: nvcc's kernel stubs
+// cannot tell two unnamed namespaces apart when the including file has its own).
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -74,7 +75,7 @@ struct Buf {
   }
 };
 
-namespace {
+namespace detail {
 
 __device__ __forceinline__ uint32_t index_hash(size_t i, uint32_t seed) {
   uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
@@ -95,18 +96,18 @@ __global__ void fill_float(float* p, size_t n, float v) {
   for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n; i += size_t{gridDim.x} * blockDim.x) p[i] = v;
 }
 
-}  // namespace
+}  // namespace detail
 
 inline void rand_bytes(Buf& b, uint32_t seed) {
-  fill_bytes<<<2048, 256>>>(b.as<uint8_t>(), b.bytes, seed);
+  detail::fill_bytes<<<2048, 256>>>(b.as<uint8_t>(), b.bytes, seed);
   CUDA_OK(cudaGetLastError());
 }
 inline void rand_half(Buf& b, uint32_t seed, float scale) {
-  fill_half<<<2048, 256>>>(b.as<__half>(), b.bytes / 2, seed, scale);
+  detail::fill_half<<<2048, 256>>>(b.as<__half>(), b.bytes / 2, seed, scale);
   CUDA_OK(cudaGetLastError());
 }
 inline void const_float(Buf& b, float v) {
-  fill_float<<<256, 256>>>(b.as<float>(), b.bytes / 4, v);
+  detail::fill_float<<<256, 256>>>(b.as<float>(), b.bytes / 4, v);
   CUDA_OK(cudaGetLastError());
 }
 
