@@ -15,20 +15,12 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "cuda_bench_util.cuh"
 #include "kernels/cuda/cuda_kv_attention.h"
 
 namespace {
 
 using namespace quarot;
-
-#define CUDA_OK(call)                                                                      \
-  do {                                                                                     \
-    const cudaError_t e_ = (call);                                                         \
-    if (e_ != cudaSuccess) {                                                               \
-      std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); \
-      std::exit(2);                                                                        \
-    }                                                                                      \
-  } while (0)
 
 struct Result {
   std::string cache;
@@ -76,17 +68,10 @@ Result run(const std::string& kind, int64_t context, int64_t n, int64_t layers, 
   const float scale = 0.08838834764f;
   const int64_t pos0 = context - n;
   for (int i = 0; i < 5; ++i) cuda::cuda_attention(dq, n, pos0, *kv, i % layers, shape, scale, dout, nullptr);
-  cudaEvent_t a, b;
-  CUDA_OK(cudaEventCreate(&a));
-  CUDA_OK(cudaEventCreate(&b));
-  CUDA_OK(cudaEventRecord(a));
+  cuda::bench::EventSpan span;
+  span.start();
   for (int i = 0; i < iters; ++i) cuda::cuda_attention(dq, n, pos0, *kv, i % layers, shape, scale, dout, nullptr);
-  CUDA_OK(cudaEventRecord(b));
-  CUDA_OK(cudaEventSynchronize(b));
-  float ms = 0.0f;
-  CUDA_OK(cudaEventElapsedTime(&ms, a, b));
-  CUDA_OK(cudaEventDestroy(a));
-  CUDA_OK(cudaEventDestroy(b));
+  const float ms = span.stop_ms();
   CUDA_OK(cudaFree(dq));
   CUDA_OK(cudaFree(dout));
   Result r;

@@ -22,6 +22,7 @@
 #include "kernels/cuda/cuda_backend.h"
 #include "model/llama_model.h"
 #include "model/rope.h"
+#include "transform/random_orthogonal.h"
 
 namespace {
 
@@ -44,21 +45,10 @@ LlamaConfig smollm2_shape() {
   return c;
 }
 
-std::vector<float> random_orthogonal(int64_t k, uint64_t seed) {
-  Rng rng(seed);
-  std::vector<double> m(k * k);
-  for (auto& v : m) v = rng.normal();
-  for (int64_t i = 0; i < k; ++i) {
-    for (int64_t j = 0; j < i; ++j) {
-      double d = 0;
-      for (int64_t c = 0; c < k; ++c) d += m[i * k + c] * m[j * k + c];
-      for (int64_t c = 0; c < k; ++c) m[i * k + c] -= d * m[j * k + c];
-    }
-    double n = 0;
-    for (int64_t c = 0; c < k; ++c) n += m[i * k + c] * m[i * k + c];
-    for (int64_t c = 0; c < k; ++c) m[i * k + c] /= std::sqrt(n);
-  }
-  return std::vector<float>(m.begin(), m.end());
+// The rotations' dense factors (transform/random_orthogonal.h), as OnlineRotation holds them.
+std::vector<float> random_orthogonal_f32(int64_t k, uint64_t seed) {
+  const std::vector<double> m = random_orthogonal(k, seed);
+  return {m.begin(), m.end()};
 }
 
 WeightEncoding rtn4(const Tensor& t) {
@@ -128,8 +118,8 @@ int main(int argc, char** argv) {
     RuntimeRecipe q;
     q.act.bits = 4;
     q.qk_rotation.p = c.head_dim;
-    q.o_proj_input = OnlineRotation{c.n_heads, 1, c.head_dim, random_orthogonal(c.n_heads, 3)};
-    q.down_proj_input = OnlineRotation{12, 128, 1, random_orthogonal(12, 4)};
+    q.o_proj_input = OnlineRotation{c.n_heads, 1, c.head_dim, random_orthogonal_f32(c.n_heads, 3)};
+    q.down_proj_input = OnlineRotation{12, 128, 1, random_orthogonal_f32(12, 4)};
     q.k_cache.bits = q.v_cache.bits = 4;
     WeightEncodings enc;
     for (int64_t li = 0; li < c.n_layers; ++li)

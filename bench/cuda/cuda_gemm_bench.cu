@@ -20,107 +20,36 @@
 #include <string>
 #include <vector>
 
+#include "cuda_bench_util.cuh"
 #include "kernels/cuda/hadamard_quant.cuh"
 #include "kernels/cuda/int_gemm.cuh"
 
 namespace {
 
 using namespace quarot::cuda;
-
-#define CUDA_OK(call)                                                                                  \
-  do {                                                                                                 \
-    const cudaError_t e_ = (call);                                                                     \
-    if (e_ != cudaSuccess) {                                                                           \
-      std::fprintf(stderr, "CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__);    \
-      std::exit(2);                                                                                    \
-    }                                                                                                  \
-  } while (0)
-#define CUBLAS_OK(call)                                                                                \
-  do {                                                                                                 \
-    const cublasStatus_t s_ = (call);                                                                  \
-    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                                 \
-      std::fprintf(stderr, "cuBLAS status %d at %s:%d\n", static_cast<int>(s_), __FILE__, __LINE__);   \
-      std::exit(2);                                                                                    \
-    }                                                                                                  \
-  } while (0)
+using namespace quarot::cuda::bench;
 
 constexpr size_t kRotateBytes = size_t{256} << 20;  // > 4x the 60 MB L2
 
-// Fills device memory with random bytes (a cheap hash of the index; int4/int8
-// codes and fp16 values then cover their whole range, fp16 patterns that are
-// NaN/inf are avoided by the fp16 fill below).
-__global__ void fill_bytes(uint8_t* p, size_t n, uint32_t seed) {
-  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n; i += size_t{gridDim.x} * blockDim.x) {
-    uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
-    h ^= h >> 15;
-    h *= 2246822519u;
-    h ^= h >> 13;
-    p[i] = static_cast<uint8_t>(h);
-  }
-}
-__global__ void fill_half(__half* p, size_t n, uint32_t seed, float scale) {
-  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n; i += size_t{gridDim.x} * blockDim.x) {
-    uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
-    h ^= h >> 15;
-    h *= 2246822519u;
-    h ^= h >> 13;
-    p[i] = __float2half_rn(scale * ((h & 0xFFFF) / 32768.0f - 1.0f));
-  }
-}
-__global__ void fill_float(float* p, size_t n, float v) {
-  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n; i += size_t{gridDim.x} * blockDim.x) p[i] = v;
-}
-
-struct Buf {
-  void* p = nullptr;
-  size_t bytes = 0;
-  explicit Buf(size_t b) : bytes(b) { CUDA_OK(cudaMalloc(&p, std::max<size_t>(b, 16))); }
-  ~Buf() { cudaFree(p); }
-  Buf(const Buf&) = delete;
-  template <typename T>
-  T* as() const { return static_cast<T*>(p); }
-};
-
-void random_fill(Buf& b, uint32_t seed) {
-  fill_bytes<<<1024, 256>>>(b.as<uint8_t>(), b.bytes, seed);
-  CUDA_OK(cudaGetLastError());
-}
-void random_half(Buf& b, uint32_t seed, float scale) {
-  fill_half<<<1024, 256>>>(b.as<__half>(), b.bytes / 2, seed, scale);
-  CUDA_OK(cudaGetLastError());
-}
-
 // Median time (microseconds) of one call of fn(copy) over batches of launches.
 double time_us(const std::function<void(int)>& fn, int copies, double budget_ms = 40.0) {
-  cudaEvent_t e0, e1;
-  CUDA_OK(cudaEventCreate(&e0));
-  CUDA_OK(cudaEventCreate(&e1));
+  EventSpan span;
   // Warm-up (module load, cuBLAS heuristics, clocks), also sizes the batches.
-  CUDA_OK(cudaEventRecord(e0));
+  span.start();
   for (int c = 0; c < copies; ++c) fn(c);
-  CUDA_OK(cudaEventRecord(e1));
-  CUDA_OK(cudaEventSynchronize(e1));
-  float ms = 0;
-  CUDA_OK(cudaEventElapsedTime(&ms, e0, e1));
-  const double est_us = 1000.0 * ms / copies;
+  const double est_us = 1000.0 * span.stop_ms() / copies;
   int batch = copies;
   while (batch * est_us < 200.0 && batch < 4096) batch += copies;  // batches of >= 0.2 ms
   int reps = static_cast<int>(budget_ms * 1000.0 / std::max(1.0, batch * est_us));
   reps = std::clamp(reps, 3, 15);
   std::vector<double> t;
   for (int r = 0; r < reps; ++r) {
-    CUDA_OK(cudaEventRecord(e0));
+    span.start();
     for (int i = 0; i < batch; ++i) fn(i % copies);
-    CUDA_OK(cudaEventRecord(e1));
-    CUDA_OK(cudaEventSynchronize(e1));
-    CUDA_OK(cudaEventElapsedTime(&ms, e0, e1));
-    t.push_back(1000.0 * ms / batch);
+    t.push_back(1000.0 * span.stop_ms() / batch);
   }
   CUDA_OK(cudaGetLastError());
-  std::sort(t.begin(), t.end());
-  cudaEventDestroy(e0);
-  cudaEventDestroy(e1);
-  return t[t.size() / 2];
+  return median(std::move(t));
 }
 
 int copies_for(size_t bytes) {
@@ -130,16 +59,6 @@ int copies_for(size_t bytes) {
 struct Shape {
   int k, n;
 };
-
-std::vector<int> parse_ints(const char* s) {
-  std::vector<int> v;
-  for (const char* p = s; *p;) {
-    v.push_back(std::atoi(p));
-    while (*p && *p != ',') ++p;
-    if (*p == ',') ++p;
-  }
-  return v;
-}
 
 // cuBLASLt int8 x int8 -> int32, the TN layout Lt requires for IMMA.
 struct LtInt8 {
@@ -260,7 +179,7 @@ int main(int argc, char** argv) {
   {
     const size_t bytes = size_t{1} << 30;
     Buf a(bytes), b(bytes);
-    random_fill(a, 1);
+    rand_bytes(a, 1);
     const double us = time_us([&](int) { CUDA_OK(cudaMemcpyAsync(b.p, a.p, bytes, cudaMemcpyDeviceToDevice)); }, 1);
     std::snprintf(buf, sizeof buf, "  \"copy_1GiB\": {\"us\": %.1f, \"GBps\": %.0f},\n", us, 2.0 * bytes / us / 1e3);
     json += buf;
@@ -282,7 +201,7 @@ int main(int argc, char** argv) {
           x.push_back(std::make_unique<Buf>(in_bytes));
           q.push_back(std::make_unique<Buf>(static_cast<size_t>(m) * s.k / 2));
           sc.push_back(std::make_unique<Buf>(4 * static_cast<size_t>(m)));
-          random_half(*x.back(), 7 + c, 3.0f);
+          rand_half(*x.back(), 7 + c, 3.0f);
         }
         const double ours = time_us(
             [&](int c) {
@@ -329,8 +248,8 @@ int main(int argc, char** argv) {
         const size_t x16 = size_t{2} * m * k, w16 = size_t{2} * n * k, y16 = size_t{2} * m * n;
         const size_t x8 = static_cast<size_t>(m) * k, w8 = static_cast<size_t>(n) * k, x4 = x8 / 2, w4 = w8 / 2;
         Buf scale_a(4 * static_cast<size_t>(m)), scale_b(4 * static_cast<size_t>(n)), y(std::max(y16, size_t{4} * m * n));
-        fill_float<<<64, 256>>>(scale_a.as<float>(), m, 0.01f);
-        fill_float<<<64, 256>>>(scale_b.as<float>(), n, 0.01f);
+        const_float(scale_a, 0.01f);
+        const_float(scale_b, 0.01f);
 
         // cuBLAS FP16 (FP32 accumulate, FP16 out).
         double t_fp16;
@@ -340,8 +259,8 @@ int main(int argc, char** argv) {
           for (int c = 0; c < copies; ++c) {
             xs.push_back(std::make_unique<Buf>(x16));
             wsb.push_back(std::make_unique<Buf>(w16));
-            random_half(*xs.back(), 11 + c, 1.0f);
-            random_half(*wsb.back(), 101 + c, 0.05f);
+            rand_half(*xs.back(), 11 + c, 1.0f);
+            rand_half(*wsb.back(), 101 + c, 0.05f);
           }
           const float alpha = 1.0f, beta = 0.0f;
           t_fp16 = time_us(
@@ -360,8 +279,8 @@ int main(int argc, char** argv) {
           for (int c = 0; c < copies; ++c) {
             xs.push_back(std::make_unique<Buf>(x8));
             wsb.push_back(std::make_unique<Buf>(w8));
-            random_fill(*xs.back(), 21 + c);
-            random_fill(*wsb.back(), 201 + c);
+            rand_bytes(*xs.back(), 21 + c);
+            rand_bytes(*wsb.back(), 201 + c);
           }
           LtInt8 op(lt, m, n, k, ws.p, ws_bytes);
           if (op.ok) t_int8 = time_us([&](int c) { op.run(wsb[c]->p, xs[c]->p, y.p); }, copies);
@@ -375,8 +294,8 @@ int main(int argc, char** argv) {
           for (int c = 0; c < copies; ++c) {
             xs.push_back(std::make_unique<Buf>(xa));
             wsb.push_back(std::make_unique<Buf>(wb));
-            random_fill(*xs.back(), 31 + c);
-            random_fill(*wsb.back(), 301 + c);
+            rand_bytes(*xs.back(), 31 + c);
+            rand_bytes(*wsb.back(), 301 + c);
           }
           IntGemmArgs a;
           a.kind = kind;
@@ -433,10 +352,7 @@ int main(int argc, char** argv) {
   }
   json += "\n  ]\n}\n";
 
-  const std::string tmp = out_path + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "w");
-  if (f == nullptr || std::fwrite(json.data(), 1, json.size(), f) != json.size() || std::fclose(f) != 0 ||
-      std::rename(tmp.c_str(), out_path.c_str()) != 0) {
+  if (!write_text_atomic(out_path, json)) {
     std::fprintf(stderr, "cannot write %s\n", out_path.c_str());
     return 1;
   }

@@ -33,11 +33,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
-#include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "cuda_bench_util.cuh"
 #include "decode_attention.cuh"
 #include "kernels/cuda/flash_attention.cuh"
 #include "kernels/cuda/hadamard_quant.cuh"
@@ -50,23 +50,7 @@
 namespace {
 
 using namespace quarot::cuda;
-
-#define CUDA_OK(call)                                                                                  \
-  do {                                                                                                 \
-    const cudaError_t e_ = (call);                                                                     \
-    if (e_ != cudaSuccess) {                                                                           \
-      std::fprintf(stderr, "CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__);    \
-      std::exit(2);                                                                                    \
-    }                                                                                                  \
-  } while (0)
-#define CUBLAS_OK(call)                                                                                \
-  do {                                                                                                 \
-    const cublasStatus_t s_ = (call);                                                                  \
-    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                                 \
-      std::fprintf(stderr, "cuBLAS status %d at %s:%d\n", static_cast<int>(s_), __FILE__, __LINE__);   \
-      std::exit(2);                                                                                    \
-    }                                                                                                  \
-  } while (0)
+using namespace quarot::cuda::bench;
 
 // LLaMA2-70B's shapes.
 constexpr int kHidden = 8192, kHeads = 64, kKvHeads = 8, kHeadDim = 128, kInter = 28672;
@@ -75,71 +59,12 @@ constexpr int kLayers = 80, kVocab = 32000;
 constexpr float kEps = 1e-5f, kTheta = 10000.0f, kKvClip = 0.95f, kActClip = 1.0f;
 constexpr int kMixK = 7, kMixBlock = kInter / kMixK;  // 28672 = 7 x 4096
 
-__global__ void fill_bytes(uint8_t* p, size_t n, uint32_t seed) {
-  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n; i += size_t{gridDim.x} * blockDim.x) {
-    uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
-    h ^= h >> 15;
-    h *= 2246822519u;
-    h ^= h >> 13;
-    p[i] = static_cast<uint8_t>(h);
-  }
-}
-__global__ void fill_half(__half* p, size_t n, uint32_t seed, float scale) {
-  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n; i += size_t{gridDim.x} * blockDim.x) {
-    uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
-    h ^= h >> 15;
-    h *= 2246822519u;
-    h ^= h >> 13;
-    p[i] = __float2half_rn(scale * ((h & 0xFFFF) / 32768.0f - 1.0f));
-  }
-}
-__global__ void fill_float(float* p, size_t n, float v) {
-  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n; i += size_t{gridDim.x} * blockDim.x) p[i] = v;
-}
 // (scale, zero) pairs of a plausible int4 KV cache: scale ~ 0.02..0.05, zero 6..9.
 __global__ void fill_sz(__half2* p, size_t n, uint32_t seed) {
   for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n; i += size_t{gridDim.x} * blockDim.x) {
     const uint32_t h = (static_cast<uint32_t>(i) * 2654435761u ^ seed) >> 8;
     p[i] = __floats2half2_rn(0.02f + 0.03f * (h & 0xFF) / 255.0f, 6.0f + ((h >> 8) & 3));
   }
-}
-
-// Device memory, counted: `allocated` sums every live buffer's bytes.
-size_t g_allocated = 0;
-struct Buf {
-  void* p = nullptr;
-  size_t bytes = 0;
-  Buf() = default;
-  explicit Buf(size_t b) : bytes(b) {
-    CUDA_OK(cudaMalloc(&p, std::max<size_t>(b, 16)));
-    g_allocated += bytes;
-  }
-  ~Buf() {
-    if (p != nullptr) cudaFree(p), g_allocated -= bytes;
-  }
-  Buf(const Buf&) = delete;
-  Buf(Buf&& o) noexcept { *this = std::move(o); }
-  Buf& operator=(Buf&& o) noexcept {
-    std::swap(p, o.p);
-    std::swap(bytes, o.bytes);
-    return *this;
-  }
-  template <typename T>
-  T* as() const {
-    return static_cast<T*>(p);
-  }
-};
-void rand_bytes(Buf& b, uint32_t seed) {
-  fill_bytes<<<2048, 256>>>(b.as<uint8_t>(), b.bytes, seed);
-  CUDA_OK(cudaGetLastError());
-}
-void rand_half(Buf& b, uint32_t seed, float scale) {
-  fill_half<<<2048, 256>>>(b.as<__half>(), b.bytes / 2, seed, scale);
-  CUDA_OK(cudaGetLastError());
-}
-void const_float(Buf& b, float v) {
-  fill_float<<<256, 256>>>(b.as<float>(), b.bytes / 4, v);
-  CUDA_OK(cudaGetLastError());
 }
 
 size_t free_bytes() {
@@ -342,11 +267,6 @@ void layer_w4a4(Ctx& c, int64_t rows, int seq, int pos0, bool decode, KvCache& c
 
 using LayerFn = std::function<void(Stages&)>;
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 // Whole-layer median (ms) and per-stage medians (ms). restore() runs before each call, untimed.
 struct Timing {
   double ms = 0, min_ms = 0;
@@ -355,23 +275,18 @@ struct Timing {
 Timing time_layer(Ctx& c, const LayerFn& fn, const std::function<void()>& restore, int reps, int warmup,
                   cudaGraphExec_t graph = nullptr) {
   Timing t;
-  cudaEvent_t e0, e1;
-  CUDA_OK(cudaEventCreate(&e0));
-  CUDA_OK(cudaEventCreate(&e1));
+  EventSpan span;
   Stages off;
   std::vector<double> all;
   for (int r = 0; r < warmup + reps; ++r) {
     restore();
-    CUDA_OK(cudaEventRecord(e0, c.stream));
+    span.start(c.stream);
     if (graph != nullptr) {
       CUDA_OK(cudaGraphLaunch(graph, c.stream));
     } else {
       fn(off);
     }
-    CUDA_OK(cudaEventRecord(e1, c.stream));
-    CUDA_OK(cudaEventSynchronize(e1));
-    float ms = 0;
-    CUDA_OK(cudaEventElapsedTime(&ms, e0, e1));
+    const float ms = span.stop_ms(c.stream);
     if (r >= warmup) all.push_back(ms);
   }
   t.ms = median(all);
@@ -399,8 +314,6 @@ Timing time_layer(Ctx& c, const LayerFn& fn, const std::function<void()>& restor
     for (auto& m : st.marks) cudaEventDestroy(m.second);
     cudaEventDestroy(st.start);
   }
-  cudaEventDestroy(e0);
-  cudaEventDestroy(e1);
   return t;
 }
 
@@ -475,16 +388,6 @@ double check_decode_attention(Ctx& c, const KvCache& cache, int batch, int ctx) 
   return worst;
 }
 
-std::vector<int> parse_ints(const char* s) {
-  std::vector<int> v;
-  for (const char* p = s; *p;) {
-    v.push_back(std::atoi(p));
-    while (*p && *p != ',') ++p;
-    if (*p == ',') ++p;
-  }
-  return v;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -524,25 +427,15 @@ int main(int argc, char** argv) {
   CUBLAS_OK(cublasSetStream(c.blas, c.stream));
   Buf blas_ws(size_t{64} << 20);
   CUBLAS_OK(cublasSetWorkspace(c.blas, blas_ws.p, blas_ws.bytes));
-  // 7 x 7 orthogonal factor (Gram-Schmidt of a seeded random matrix): any orthogonal
-  // matrix costs the same; QuaRot's own choice for 28672 would be H_28 (x) H_1024.
-  {
-    std::mt19937 rng(7);
-    std::normal_distribution<double> nd;
-    std::vector<double> m(kMixK * kMixK);
-    for (auto& v : m) v = nd(rng);
-    for (int i = 0; i < kMixK; ++i) {
-      for (int j = 0; j < i; ++j) {
-        double d = 0;
-        for (int e = 0; e < kMixK; ++e) d += m[i * kMixK + e] * m[j * kMixK + e];
-        for (int e = 0; e < kMixK; ++e) m[i * kMixK + e] -= d * m[j * kMixK + e];
-      }
-      double n = 0;
-      for (int e = 0; e < kMixK; ++e) n += m[i * kMixK + e] * m[i * kMixK + e];
-      for (int e = 0; e < kMixK; ++e) m[i * kMixK + e] /= std::sqrt(n);
-    }
-    c.mix7.assign(m.begin(), m.end());
-  }
+  // 7 x 7 orthogonal factor: the orthonormal DCT-II matrix, dense and exactly
+  // orthogonal in closed form. Any orthogonal matrix costs the same; QuaRot's own
+  // choice for 28672 would be H_28 (x) H_1024.
+  c.mix7.resize(kMixK * kMixK);
+  const double pi = std::acos(-1.0);
+  for (int i = 0; i < kMixK; ++i)
+    for (int j = 0; j < kMixK; ++j)
+      c.mix7[i * kMixK + j] = static_cast<float>(std::sqrt((i == 0 ? 1.0 : 2.0) / kMixK) *
+                                                 std::cos(pi * (2 * j + 1) * i / (2.0 * kMixK)));
 
   // --- Memory: weights + KV cache of one layer at the decode shape, per variant. ---
   const size_t alloc0 = g_allocated, free0 = free_bytes();
@@ -686,10 +579,7 @@ int main(int argc, char** argv) {
   }
   json += "  ]\n}\n";
 
-  const std::string tmp = std::string(out_path) + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr || std::fwrite(json.data(), 1, json.size(), f) != json.size() || std::fclose(f) != 0 ||
-      std::rename(tmp.c_str(), out_path) != 0) {
+  if (!write_text_atomic(out_path, json)) {
     std::fprintf(stderr, "cannot write %s\n", out_path);
     return 1;
   }

@@ -21,46 +21,13 @@
 #include <string>
 #include <vector>
 
+#include "cuda_check_harness.cuh"
 #include "kernels/cuda/flash_attention.cuh"
 
 namespace {
 
 using namespace quarot::cuda;
-
-int g_failures = 0;
-int g_checks = 0;
-
-void check(bool ok, const std::string& what) {
-  ++g_checks;
-  if (!ok) {
-    ++g_failures;
-    std::printf("FAIL: %s\n", what.c_str());
-  }
-}
-
-#define CUDA_OK(call)                                                                            \
-  do {                                                                                           \
-    const cudaError_t e_ = (call);                                                               \
-    if (e_ != cudaSuccess) {                                                                     \
-      std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__);       \
-      std::exit(2);                                                                              \
-    }                                                                                            \
-  } while (0)
-
-template <typename T>
-struct DevBuf {
-  T* p = nullptr;
-  size_t n = 0;
-  explicit DevBuf(size_t count) : n(count) { CUDA_OK(cudaMalloc(&p, std::max<size_t>(count, 1) * sizeof(T))); }
-  ~DevBuf() { cudaFree(p); }
-  DevBuf(const DevBuf&) = delete;
-  void upload(const std::vector<T>& h) { CUDA_OK(cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice)); }
-  std::vector<T> download() const {
-    std::vector<T> h(n);
-    CUDA_OK(cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost));
-    return h;
-  }
-};
+using namespace quarot::cuda::check_harness;
 
 struct Case {
   int batch, seq, heads_q, heads_kv, d;
@@ -209,13 +176,7 @@ void test_rejects() {
 
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
-  int dev = 0;
-  cudaDeviceProp prop{};
-  if (cudaGetDevice(&dev) != cudaSuccess || cudaGetDeviceProperties(&prop, dev) != cudaSuccess) {
-    std::printf("no CUDA device\n");
-    return 2;
-  }
-  std::printf("device: %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);
+  if (!open_device()) return 2;
   std::mt19937 rng(20261202);
   test_rejects();
   const Case cases[] = {
@@ -229,6 +190,5 @@ int main(int argc, char** argv) {
     if (quick && ++n > 4) break;
     test_attention(rng, c);
   }
-  std::printf("%d checks, %d failures\n", g_checks, g_failures);
-  return g_failures == 0 ? 0 : 1;
+  return finish();
 }

@@ -28,6 +28,7 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "model/llama_model.h"
+#include "transform/random_orthogonal.h"
 
 namespace quarot {
 namespace {
@@ -86,30 +87,15 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   return m;
 }
 
-// Random orthonormal k x k (Gram-Schmidt in double).
-std::vector<float> random_orthogonal(int64_t k, uint64_t seed) {
-  Rng rng(seed);
-  std::vector<double> m(k * k);
-  for (auto& v : m) v = rng.normal();
-  for (int64_t i = 0; i < k; ++i) {
-    for (int64_t j = 0; j < i; ++j) {
-      double d = 0;
-      for (int64_t c = 0; c < k; ++c) d += m[i * k + c] * m[j * k + c];
-      for (int64_t c = 0; c < k; ++c) m[i * k + c] -= d * m[j * k + c];
-    }
-    double n = 0;
-    for (int64_t c = 0; c < k; ++c) n += m[i * k + c] * m[i * k + c];
-    for (int64_t c = 0; c < k; ++c) m[i * k + c] /= std::sqrt(n);
-  }
-  return std::vector<float>(m.begin(), m.end());
-}
-
 OnlineRotation rotation(int64_t k, int64_t p, int64_t inner, uint64_t seed) {
   OnlineRotation r;
   r.k = k;
   r.p = p;
   r.inner = inner;
-  if (k > 1) r.m = random_orthogonal(k, seed);
+  if (k > 1) {
+    const std::vector<double> m = random_orthogonal(k, seed);
+    r.m.assign(m.begin(), m.end());
+  }
   return r;
 }
 

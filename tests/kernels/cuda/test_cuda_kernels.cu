@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda_check_harness.cuh"
 #include "kernels/cpu/fwht.h"
 #include "kernels/cpu/int_quant.h"
 #include "kernels/cuda/hadamard_quant.cuh"
@@ -26,48 +27,9 @@ namespace {
 
 using namespace quarot;
 using namespace quarot::cuda;
+using namespace quarot::cuda::check_harness;
 
-int g_failures = 0;
-int g_checks = 0;
-
-void check(bool ok, const std::string& what) {
-  ++g_checks;
-  if (!ok) {
-    ++g_failures;
-    std::printf("FAIL: %s\n", what.c_str());
-  }
-}
-
-#define CUDA_OK(call)                                                                            \
-  do {                                                                                           \
-    const cudaError_t e_ = (call);                                                               \
-    if (e_ != cudaSuccess) {                                                                     \
-      std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__);       \
-      std::exit(2);                                                                              \
-    }                                                                                            \
-  } while (0)
-
-template <typename T>
-struct DevBuf {
-  T* p = nullptr;
-  size_t n = 0;
-  explicit DevBuf(size_t count) : n(count) { CUDA_OK(cudaMalloc(&p, std::max<size_t>(count, 1) * sizeof(T))); }
-  ~DevBuf() { cudaFree(p); }
-  DevBuf(const DevBuf&) = delete;
-  void upload(const std::vector<T>& h) { CUDA_OK(cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice)); }
-  std::vector<T> download() const {
-    std::vector<T> h(n);
-    CUDA_OK(cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost));
-    return h;
-  }
-  void poison() { CUDA_OK(cudaMemset(p, 0xA5, n * sizeof(T))); }
-};
-
-uint32_t bits_of(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
+constexpr uint8_t kPoison = 0xA5;  // outputs' bytes before each launch
 
 int unpack_q(const std::vector<uint8_t>& q, int64_t row, int64_t col, int64_t cols, int bits) {
   if (bits == 8) return static_cast<int8_t>(q[row * cols + col]);
@@ -117,9 +79,9 @@ void test_hadamard_quant(std::mt19937& rng, int64_t rows, int64_t cols, int64_t 
   DevBuf<float> ds(rows);
   DevBuf<__half> dsh(rows);
   dx.upload(x);
-  dq.poison();
-  ds.poison();
-  dsh.poison();
+  dq.poison(kPoison);
+  ds.poison(kPoison);
+  dsh.poison(kPoison);
   CUDA_OK(hadamard_quant_rows(dx.p, rows, cols, p, bits, clip, dq.p, ds.p, dsh.p, nullptr));
   CUDA_OK(cudaDeviceSynchronize());
   const auto q = dq.download();
@@ -184,7 +146,7 @@ void test_quant_ties(int bits) {
   DevBuf<uint8_t> dq(bits == 4 ? x.size() / 2 : x.size());
   DevBuf<float> ds(rows);
   dx.upload(x);
-  dq.poison();
+  dq.poison(kPoison);
   CUDA_OK(hadamard_quant_rows(dx.p, rows, cols, 1, bits, 1.0f, dq.p, ds.p, nullptr, nullptr));
   CUDA_OK(cudaDeviceSynchronize());
   const auto q = dq.download();
@@ -276,8 +238,8 @@ void test_int_gemm(std::mt19937& rng, IntGemmKind kind, IntGemmPath path, int64_
   dsa.upload(hsa);
   dsb.upload(hsb);
   dres.upload(hres);
-  dy.poison();
-  dacc.poison();
+  dy.poison(kPoison);
+  dacc.poison(kPoison);
 
   IntGemmArgs args;
   args.kind = kind;
@@ -293,7 +255,7 @@ void test_int_gemm(std::mt19937& rng, IntGemmKind kind, IntGemmPath path, int64_
   for (auto& v : hbias) v = normal(rng);
   DevBuf<float> dbias(n), dyf(m * n);
   dbias.upload(hbias);
-  dyf.poison();
+  dyf.poison(kPoison);
   IntGemmArgs fargs = args;
   fargs.y = nullptr;
   fargs.residual = nullptr;
@@ -390,7 +352,7 @@ void test_pipeline(std::mt19937& rng) {
   dx.upload(x);
   dw.upload(hw);
   dsb.upload(hsb);
-  dy.poison();
+  dy.poison(kPoison);
   CUDA_OK(hadamard_quant_rows(dx.p, m, k, k, 4, 1.0f, dq.p, dsa.p, nullptr, nullptr));
   IntGemmArgs a;
   a.m = m, a.n = n, a.k = k, a.qa = dq.p, a.qb = dw.p, a.sa = dsa.p, a.sb = dsb.p, a.y = dy.p;
@@ -417,13 +379,7 @@ void test_pipeline(std::mt19937& rng) {
 // --quick: a few small shapes, for the slow compute-sanitizer runs.
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
-  int dev = 0;
-  cudaDeviceProp prop{};
-  if (cudaGetDevice(&dev) != cudaSuccess || cudaGetDeviceProperties(&prop, dev) != cudaSuccess) {
-    std::printf("no CUDA device\n");
-    return 2;
-  }
-  std::printf("device: %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);
+  if (!open_device()) return 2;
   std::mt19937 rng(20261201);
 
   test_hadamard_quant_rejects();
@@ -462,6 +418,5 @@ int main(int argc, char** argv) {
       }
   test_pipeline(rng);
 
-  std::printf("%d checks, %d failures\n", g_checks, g_failures);
-  return g_failures == 0 ? 0 : 1;
+  return finish();
 }

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "cuda_check_harness.cuh"
 #include "kernels/backend.h"
 #include "kernels/cpu/fp32_kv_storage.h"
 #include "kernels/cpu/kv_store_q.h"
@@ -39,56 +40,10 @@ namespace {
 
 using namespace quarot;
 using namespace quarot::cuda;
+using namespace quarot::cuda::check_harness;
 
-int g_failures = 0;
-int g_checks = 0;
 bool g_gpu = true;
 bool g_quick = false;  // fewer attention configurations (for compute-sanitizer)
-
-void check(bool ok, const std::string& what) {
-  ++g_checks;
-  if (!ok) {
-    ++g_failures;
-    std::printf("FAIL: %s\n", what.c_str());
-  }
-}
-
-#define CUDA_OK(call)                                                                      \
-  do {                                                                                     \
-    const cudaError_t e_ = (call);                                                         \
-    if (e_ != cudaSuccess) {                                                               \
-      std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); \
-      std::exit(2);                                                                        \
-    }                                                                                      \
-  } while (0)
-
-template <typename T>
-struct DevBuf {
-  T* p = nullptr;
-  size_t n = 0;
-  explicit DevBuf(size_t count) : n(count) { CUDA_OK(cudaMalloc(&p, std::max<size_t>(count, 1) * sizeof(T))); }
-  ~DevBuf() { cudaFree(p); }
-  DevBuf(const DevBuf&) = delete;
-  void upload(const T* h) { CUDA_OK(cudaMemcpy(p, h, n * sizeof(T), cudaMemcpyHostToDevice)); }
-  std::vector<T> download() const {
-    std::vector<T> h(n);
-    CUDA_OK(cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost));
-    return h;
-  }
-};
-
-template <typename T>
-std::vector<T> download(const T* p, size_t n) {
-  std::vector<T> h(n);
-  if (n > 0) CUDA_OK(cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost));
-  return h;
-}
-
-uint32_t bits_of(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
 
 std::string spec_name(const KvCacheSpec& s) {
   auto side = [](const KvQuantSpec& q) {

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda_check_harness.cuh"
 #include "kernels/cuda/kv_cache.cuh"
 #include "kernels/cuda/rmsnorm.cuh"
 #include "kernels/cuda/rope.cuh"
@@ -25,42 +26,9 @@
 namespace {
 
 using namespace quarot::cuda;
+using namespace quarot::cuda::check_harness;
 
-int g_failures = 0;
-int g_checks = 0;
-
-void check(bool ok, const std::string& what) {
-  ++g_checks;
-  if (!ok) {
-    ++g_failures;
-    std::printf("FAIL: %s\n", what.c_str());
-  }
-}
-
-#define CUDA_OK(call)                                                                            \
-  do {                                                                                           \
-    const cudaError_t e_ = (call);                                                               \
-    if (e_ != cudaSuccess) {                                                                     \
-      std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__);       \
-      std::exit(2);                                                                              \
-    }                                                                                            \
-  } while (0)
-
-template <typename T>
-struct DevBuf {
-  T* p = nullptr;
-  size_t n = 0;
-  explicit DevBuf(size_t count) : n(count) { CUDA_OK(cudaMalloc(&p, std::max<size_t>(count, 1) * sizeof(T))); }
-  ~DevBuf() { cudaFree(p); }
-  DevBuf(const DevBuf&) = delete;
-  void upload(const std::vector<T>& h) { CUDA_OK(cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice)); }
-  std::vector<T> download() const {
-    std::vector<T> h(n);
-    CUDA_OK(cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost));
-    return h;
-  }
-  void poison() { CUDA_OK(cudaMemset(p, 0xFF, n * sizeof(T))); }
-};
+constexpr uint8_t kPoison = 0xFF;  // NaN in FP16 and FP32
 
 double hf(__half h) { return static_cast<double>(__half2float(h)); }
 std::vector<__half> random_half(std::mt19937& rng, size_t n, float sigma) {
@@ -76,7 +44,7 @@ void test_rmsnorm(std::mt19937& rng, int64_t rows, int64_t cols) {
   const auto x = random_half(rng, rows * cols, 2.0f), gamma = random_half(rng, cols, 1.0f);
   DevBuf<__half> dx(x.size()), dg(gamma.size()), dy(x.size());
   DevBuf<float> ds(rows);
-  dx.upload(x), dg.upload(gamma), dy.poison();
+  dx.upload(x), dg.upload(gamma), dy.poison(kPoison);
   std::vector<float> s0(rows);
   for (int64_t r = 0; r < rows; ++r) s0[r] = 0.01f * static_cast<float>(r + 1);
   ds.upload(s0);
@@ -174,7 +142,7 @@ void test_swiglu(std::mt19937& rng, int64_t rows, int64_t inter, int k) {
   std::normal_distribution<float> normal(0.0f, 1.0f / std::sqrt(static_cast<float>(k)));
   for (auto& m : mix) m = normal(rng);
   DevBuf<__half> dgu(gu.size()), dy(rows * inter);
-  dgu.upload(gu), dy.poison();
+  dgu.upload(gu), dy.poison(kPoison);
   CUDA_OK(swiglu_rows(dgu.p, rows, inter, k, k > 1 ? mix.data() : nullptr, dy.p, nullptr));
   CUDA_OK(cudaDeviceSynchronize());
   const auto y = dy.download();
@@ -292,13 +260,7 @@ void test_rejects() {
 }  // namespace
 
 int main() {
-  int dev = 0;
-  cudaDeviceProp prop{};
-  if (cudaGetDevice(&dev) != cudaSuccess || cudaGetDeviceProperties(&prop, dev) != cudaSuccess) {
-    std::printf("no CUDA device\n");
-    return 2;
-  }
-  std::printf("device: %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);
+  if (!open_device()) return 2;
   std::mt19937 rng(20261203);
   test_rejects();
   test_rmsnorm(rng, 7, 8192);
@@ -315,6 +277,5 @@ int main() {
     test_kv_store(rng, true, false, d);
     test_kv_store(rng, true, true, d);
   }
-  std::printf("%d checks, %d failures\n", g_checks, g_failures);
-  return g_failures == 0 ? 0 : 1;
+  return finish();
 }
