@@ -5,7 +5,6 @@
 // ("--seqlen: -5 is out of range 2..1048576"), and --help shows the range.
 #include <CLI/CLI.hpp>
 
-#include <charconv>
 #include <string>
 #include <type_traits>
 
@@ -20,12 +19,9 @@ CLI::Option* add_number(CLI::App* cmd, const std::string& flags, T& value, const
   CLI::Validator check(
       [range](std::string& text) -> std::string {
         T v{};
-        const char* end = text.data() + text.size();
-        const auto [ptr, ec] = std::from_chars(text.data(), end, v);
-        if (ec == std::errc::result_out_of_range) return text + " is out of range " + range.describe();
-        if (ec != std::errc() || ptr != end)
-          return "'" + text + "' is not " + (std::is_integral_v<T> ? "an integer" : "a number");
-        if (!range.contains(v)) return text + " is out of range " + range.describe();
+        const NumberParse parsed = parse_number(text, v);
+        if (parsed == NumberParse::kNotANumber) return "'" + text + "' is not " + number_kind<T>();
+        if (parsed == NumberParse::kOverflow || !range.contains(v)) return text + " is out of range " + range.describe();
         return {};
       },
       range.describe(), "range");

@@ -5,8 +5,10 @@
 // messages, which print it briefly ("1..1000", "(0, 1]") rather than a type's limits.
 #include <fmt/format.h>
 
+#include <charconv>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "common/error.h"
 
@@ -31,5 +33,21 @@ struct ValueRange {
     if (!contains(v)) fail("{} {} is out of range {}", what, v, describe());
   }
 };
+
+// Parses the whole of `text` as a T (decimal, no spaces). Shared by every place numbers
+// arrive as text, so they accept and reject the same spellings.
+enum class NumberParse { kOk, kNotANumber, kOverflow };
+template <typename T>
+NumberParse parse_number(std::string_view text, T& out) {
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, out);
+  if (ec == std::errc::result_out_of_range) return NumberParse::kOverflow;
+  if (text.empty() || ec != std::errc() || ptr != end) return NumberParse::kNotANumber;
+  return NumberParse::kOk;
+}
+template <typename T>
+constexpr const char* number_kind() {
+  return std::is_integral_v<T> ? "an integer" : "a number";
+}
 
 }  // namespace quarot

@@ -1,6 +1,5 @@
 #include "quant/quantize_option_table.h"
 
-#include <charconv>
 #include <string>
 
 #include <fmt/format.h>
@@ -12,7 +11,7 @@ namespace quarot {
 namespace {
 
 template <typename T>
-T parse_number(const OptionField& f, std::string_view text) {
+T parse_option_number(const OptionField& f, std::string_view text) {
   std::string_view digits = text;
   double percent_scale = 1.0;
   if constexpr (std::is_floating_point_v<T>) {
@@ -22,18 +21,16 @@ T parse_number(const OptionField& f, std::string_view text) {
     }
   }
   T v{};
-  const char* end = digits.data() + digits.size();
-  const auto [ptr, ec] = std::from_chars(digits.data(), end, v);
-  if (ec == std::errc::result_out_of_range) fail("{} '{}' is out of range", f.what, text);
-  if (digits.empty() || ec != std::errc() || ptr != end)
-    fail("{} '{}' is not {}", f.what, text, std::is_integral_v<T> ? "an integer" : "a number");
+  const NumberParse parsed = parse_number(digits, v);
+  if (parsed == NumberParse::kOverflow) fail("{} '{}' is out of range", f.what, text);
+  if (parsed == NumberParse::kNotANumber) fail("{} '{}' is not {}", f.what, text, number_kind<T>());
   if constexpr (std::is_floating_point_v<T>) v = static_cast<T>(v * percent_scale);
   return v;
 }
 
 template <typename T>
 void assign_number(const OptionField& f, std::string_view text, T& member, const ValueRange<T>* range) {
-  const T v = parse_number<T>(f, text);
+  const T v = parse_option_number<T>(f, text);
   if (range != nullptr && !(f.zero_is_unset && v == T{0})) range->check(v, f.what);
   member = v;
 }
@@ -58,9 +55,7 @@ void assign_option_text(const OptionField& f, std::string_view text, std::map<Li
   const std::optional<LinearSlot> slot = parse_layer_slot(text.substr(0, eq));
   if (!slot) fail("{} '{}': unknown slot (valid: {})", f.what, text, layer_slot_names());
   int bits = 0;
-  const std::string_view digits = text.substr(eq + 1);
-  const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), bits);
-  if (ec != std::errc() || ptr != digits.data() + digits.size())
+  if (parse_number(text.substr(eq + 1), bits) != NumberParse::kOk)
     fail("{} '{}': expected SLOT=BITS, e.g. down=8", f.what, text);
   member[*slot] = bits;
 }
@@ -76,10 +71,10 @@ void assign_option_text(const OptionField& f, std::string_view text, bool& membe
 }
 
 void assign_option_text(const OptionField& f, std::string_view text, int& member) {
-  member = parse_number<int>(f, text);
+  member = parse_option_number<int>(f, text);
 }
 void assign_option_text(const OptionField& f, std::string_view text, uint64_t& member) {
-  member = parse_number<uint64_t>(f, text);
+  member = parse_option_number<uint64_t>(f, text);
 }
 void assign_option_text(const OptionField& f, std::string_view text, int64_t& member,
                         const ValueRange<int64_t>* range) {
