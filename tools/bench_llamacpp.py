@@ -426,6 +426,7 @@ def cmd_bench(args):
         "flash_attn_type_requested": runners[0].flash_attn_type,
         "log_flash_attn": sorted({l.strip() for l in "".join(_log_lines).splitlines() if "flash_attn" in l}),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset (OpenMP default: spinning)"),
+        "gomp_spincount": os.environ.get("GOMP_SPINCOUNT", "unset"),
         "kv_cache_types": [runners[0].type_k, runners[0].type_v],
         "prompt_tokens": args.prompt,
         "decode_tokens": args.decode,

@@ -35,10 +35,17 @@ if ! "$venv/bin/python" -c "import llama_cpp, gguf, numpy; assert llama_cpp.__ve
     "$venv/bin/pip" install --no-cache-dir "llama-cpp-python==$version" numpy gguf >&2
 fi
 
-# quarot runs its OpenMP threads with passive waiting (src/cli/main.cpp: spinning
-# threads on a shared 2-core machine made decode many times slower); llama.cpp's
-# OpenMP build gets the same setting unless the caller chose one.
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+# llama.cpp's OpenMP threads wait the way quarot's do (src/common/wait_policy.h): bounded
+# spinning when the machine is idle (1-minute load average below 0.5), passive waiting
+# otherwise; tools/bench_side_by_side.sh decides once for both engines. A caller's own
+# OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+if [[ -z "${OMP_WAIT_POLICY:-}" && -z "${GOMP_SPINCOUNT:-}" ]]; then
+  if awk '{exit !($1 < 0.5)}' /proc/loadavg && [[ $(nproc) -gt 1 ]]; then
+    export GOMP_SPINCOUNT=300000
+  else
+    export OMP_WAIT_POLICY=PASSIVE
+  fi
+fi
 listing=$("$venv/bin/python" tools/bench_llamacpp.py prepare "$source_gguf" "$models" --types "$types")
 mapfile -t files <<< "$listing"
 [[ $setup_only == 1 ]] && exit 0

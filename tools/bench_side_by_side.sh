@@ -49,7 +49,16 @@ for s in $schemes; do
 done
 if [[ -n "${EXTRA_MODELS:-}" ]]; then models="$models,$EXTRA_MODELS"; fi
 
-echo "quarot bench: $models" >&2
+# One OpenMP wait setting for both engines, chosen once before either runs (the rule of
+# src/common/wait_policy.h): bounded spinning on an idle machine, passive waiting otherwise.
+if [[ -z "${OMP_WAIT_POLICY:-}" && -z "${GOMP_SPINCOUNT:-}" ]]; then
+  if awk '{exit !($1 < 0.5)}' /proc/loadavg && [[ $(nproc) -gt 1 ]]; then
+    export GOMP_SPINCOUNT=300000
+  else
+    export OMP_WAIT_POLICY=PASSIVE
+  fi
+fi
+echo "quarot bench: $models (OpenMP wait: ${OMP_WAIT_POLICY:+OMP_WAIT_POLICY=$OMP_WAIT_POLICY}${GOMP_SPINCOUNT:+GOMP_SPINCOUNT=$GOMP_SPINCOUNT})" >&2
 "$q" -q -t "$threads" bench -m "$models" --prefill "$prefill" --decode "$decode" --repeats "$repeats" \
   > "$tmp/quarot.json"
 if [[ "${SKIP_LLAMACPP:-0}" != 1 ]]; then

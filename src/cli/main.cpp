@@ -5,12 +5,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <new>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/numeric_option.h"
 #include "common/error.h"
 #include "common/progress.h"
 #include "common/threads.h"
+#include "common/wait_policy.h"
 #include "kernels/cpu/cpu_backend.h"
 #ifdef QUAROT_HAVE_CUDA
 #include "kernels/cuda/cuda_backend.h"
@@ -43,23 +45,23 @@ std::shared_ptr<const Backend> cli_backend() {
 }  // namespace quarot::cli
 
 namespace {
-// libgomp's default is to spin for a long time at every barrier. The model runs
-// hundreds of short parallel regions per decoded token, and on a machine where
-// other processes compete for the cores a spinning thread can hold a core its
-// sleeping partner needs: decode was measured 40x slower that way (and still 6x
-// slower with GOMP_SPINCOUNT=20000). Passive waiting costs a few microseconds per
-// region on an idle machine and degrades gracefully under load. The OpenMP
-// runtime reads its settings before main(), so the process re-executes itself
-// once with the setting in place; an explicit user setting always wins.
-void bound_openmp_spinning(char** argv) {
+// The OpenMP runtime reads its wait settings before main(), so the process re-executes
+// itself once with the chosen setting in place (common/wait_policy.h says which and why);
+// an explicit user setting always wins.
+void choose_openmp_waiting(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) return;
-  setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  const long processors = sysconf(_SC_NPROCESSORS_ONLN);
+  const std::optional<double> load = quarot::read_load_average();
+  const quarot::WaitPolicy policy =
+      load ? quarot::choose_wait_policy(*load, static_cast<int>(processors)) : quarot::WaitPolicy::kPassive;
+  const quarot::EnvSetting env = quarot::wait_policy_env(policy);
+  setenv(env.name, env.value, 1);
   execv("/proc/self/exe", argv);  // returns only on failure: carry on with the defaults
 }
 }  // namespace
 
 int main(int argc, char** argv) {
-  bound_openmp_spinning(argv);
+  choose_openmp_waiting(argv);
   using namespace quarot::cli;
   CLI::App app{"quarot: 4-bit Llama-family inference and quantization (QuaRot, GPTQ)"};
   app.set_version_flag("--version", "quarot 0.1.0");

@@ -19,6 +19,7 @@
 #include "common/error.h"
 #include "common/rng.h"
 #include "common/threads.h"
+#include "common/wait_policy.h"
 #include "kernels/cpu/cpu_features.h"
 
 namespace quarot {
@@ -316,6 +317,7 @@ BenchReport run_bench(const std::vector<std::string>& models, const ModelOpener&
   BenchOptions::kRepeats.check(opt.repeats, "bench repeats");
   BenchReport rep;
   rep.cpu = cpu_description();
+  rep.openmp_wait = describe_wait_policy();
   rep.threads = num_threads();
   rep.prefill_tokens = opt.prefill_tokens;
   rep.decode_tokens = opt.decode_tokens;

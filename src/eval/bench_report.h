@@ -56,6 +56,7 @@ struct ModelBenchResult {
 
 struct BenchReport {
   std::string cpu;
+  std::string openmp_wait;  // how OpenMP threads wait between regions (common/wait_policy.h)
   int threads = 0;
   int64_t prefill_tokens = 0, decode_tokens = 0;
   int repeats = 0;

@@ -1,0 +1,40 @@
+#pragma once
+// How OpenMP threads wait between parallel regions. A decode step passes hundreds
+// of short regions, so the choice moves decode speed by tens of percent:
+//   - spinning (libgomp's default) answers a wake-up within a microsecond, but on a
+//     machine whose cores are busy with other work a spinning thread keeps a core its
+//     descheduled partner needs: decode was measured 5-40x slower that way;
+//   - passive waiting (futex sleep) costs a few microseconds per region on an idle
+//     machine and degrades gracefully under load.
+// quarot spins only when the machine looks idle as the program starts (1-minute load
+// average below 0.5, more than one processor) and sleeps otherwise. An explicit
+// OMP_WAIT_POLICY or GOMP_SPINCOUNT in the environment always wins.
+#include <optional>
+#include <string>
+
+namespace quarot {
+
+enum class WaitPolicy { kSpin, kPassive };
+
+// The policy for a machine with `processors` online processors and 1-minute load
+// average `load1` (runnable threads, excluding this program). Pure: the rule above.
+WaitPolicy choose_wait_policy(double load1, int processors);
+
+// /proc/loadavg's first field; nullopt where it cannot be read (not Linux).
+std::optional<double> read_load_average();
+
+// What governs this process's OpenMP waiting, for reports: e.g. "spin (OMP_WAIT_POLICY=ACTIVE)",
+// "passive (OMP_WAIT_POLICY=PASSIVE)", "GOMP_SPINCOUNT=3000", "OpenMP default (spin)".
+std::string describe_wait_policy();
+
+// The OpenMP (libgomp) environment setting that implements `p`, as NAME and VALUE:
+// spinning is bounded (GOMP_SPINCOUNT, about a millisecond, then sleep) rather than
+// OMP_WAIT_POLICY=ACTIVE, which spins forever and would keep a core busy through every
+// serial phase (loading, sampling, a parent process waiting for its children).
+struct EnvSetting {
+  const char* name;
+  const char* value;
+};
+EnvSetting wait_policy_env(WaitPolicy p);
+
+}  // namespace quarot
