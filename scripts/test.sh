@@ -105,9 +105,17 @@ record() {
   fi
 }
 
+# The CUDA part (QUAROT_CUDA=ON, sm_90a) is compiled in the release tree wherever nvcc
+# is, so the CPU libraries are built once for both; its tests need a GPU and run on a GPU
+# machine (scripts/cuda_test.sh, docs/cuda.md), so ctest leaves the label cuda out here.
+# FAST=1 (release tests only) leaves the CUDA part out.
+nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+release_args=(-DQUAROT_BUILD_BENCH=OFF)
+if [ -x "$nvcc" ] && [ "${FAST:-0}" != 1 ]; then release_args+=(-DQUAROT_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc"); fi
+
 ctest_release() {
-  scripts/build.sh build/release -DQUAROT_BUILD_BENCH=OFF &&
-    ctest --test-dir build/release --output-on-failure -j "$jobs" --timeout 900
+  scripts/build.sh build/release "${release_args[@]}" &&
+    ctest --test-dir build/release --output-on-failure -j "$jobs" --timeout 900 -LE cuda
 }
 
 # The sanitized stage leaves out the tests labelled slow (whole-model reference runs
@@ -120,19 +128,17 @@ ctest_sanitized() {
       ctest --test-dir build/asan --output-on-failure -j "$jobs" --timeout 1800 -LE slow
 }
 
-# The CUDA part (QUAROT_CUDA=ON, sm_90a) compiles and links wherever nvcc is; its
-# tests and benchmarks run only on a GPU machine (scripts/cuda_test.sh, docs/cuda.md).
+# What the release stage compiled of the CUDA part: every CUDA check and benchmark, and
+# quarot with --device cuda, for sm_90a; the KV-attention check's host half (reference and
+# error bounds) needs no GPU and runs here.
 cuda_build() {
-  local nvcc
-  nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
   [ -x "$nvcc" ] || { echo "cuda-build: nvcc not found; the CUDA part was not compiled"; return 4; }
-  cmake -S . -B build/cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DQUAROT_CUDA=ON -DQUAROT_NATIVE=OFF \
-    -DQUAROT_BUILD_BENCH=OFF -DCMAKE_CUDA_COMPILER="$nvcc" > /dev/null &&
-    cmake --build build/cuda --target test_cuda_kernels test_cuda_attention test_cuda_layer_ops test_cuda_backend \
+  grep -q '^QUAROT_CUDA:BOOL=ON' build/release/CMakeCache.txt ||
+    { echo "cuda-build: build/release was configured without QUAROT_CUDA"; return 4; }
+  cmake --build build/release --target test_cuda_kernels test_cuda_attention test_cuda_layer_ops test_cuda_backend \
       test_cuda_kv_attention cuda_gemm_bench cuda_layer_bench cuda_backend_bench cuda_attention_bench quarot_cli \
       -j "$jobs" &&
-    # The KV-attention check's host half (reference and error bounds) needs no GPU.
-    build/cuda/tests/kernels/cuda/test_cuda_kv_attention --cpu-only > build/cuda/kv_attention_cpu_only.log 2>&1 &&
+    build/release/tests/kernels/cuda/test_cuda_kv_attention --cpu-only > build/release/kv_attention_cpu_only.log 2>&1 &&
     echo "cuda-build: the CUDA checks and benchmarks, and quarot with --device cuda, built for sm_90a (run on a GPU" \
       "machine: scripts/cuda_test.sh); test_cuda_kv_attention --cpu-only passed"
 }
