@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The rows of the accuracy table that the C++ integer engine had not yet scored
+# (issue 8): all 148 WikiText-2 windows and HellaSwag by quarot itself, on the GPU
+# machine. Started by `tools/device/full_table.sh rows` (which brings the model and a
+# portable CUDA-enabled quarot over); two lanes at once:
+#   cpu lane (16 threads, AVX-512 VNNI / AMX integer kernels): the GPTQ calibrations
+#     (paper recipe, best options), then the rows only the CPU runs as integers (the
+#     best-options row has group-wise asymmetric weights and activations, which the
+#     CUDA backend serves through its FP16 fallback), then the others as time allows;
+#   gpu lane (--device cuda: the same integer GEMMs, bit-exact with the CPU's, on int8
+#     tensor cores): the per-channel symmetric rows.
+# Every output is <row>.<engine>.<what>.json in RES (engine cpu or cuda).
+#   usage: int_rows.sh QUAROT MODEL RES   (QUAROT_DATA must hold the data files)
+set -uo pipefail
+q=${1:?usage: int_rows.sh QUAROT MODEL RES}
+model=${2:?}
+res=${3:?}
+data=${QUAROT_DATA:?}
+text="$data/wikitext-2-raw-v1.test.txt"
+hs="$data/hellaswag_val_full.txt.bz2"
+calib=(--calib "$data/wikitext-2-v1.valid.tokenized.txt" --calib-windows "${CALIB_WINDOWS:-16}")
+mkdir -p "$res"
+log() { echo "$(date -u +%T) $*" >> "$res/int_rows.log"; }
+
+spec() {  # the recipes of scripts/accuracy_table.sh
+  case $1 in
+    w8a8_rtn_had) echo "--scheme W8A8 --weights rtn --rotate hadamard" ;;
+    w4a4kv4_gptq_had) echo "--scheme W4A4KV4 --weights gptq --rotate hadamard" ;;
+    w4a16_gptq_had_best) echo "--scheme W4A16 --weights gptq --rotate hadamard --w-group 64 --w-asym" ;;
+  esac
+}
+quantize() {  # row threads
+  local row=$1 t=$2
+  [ -f "$res/$row.quarot.safetensors" ] && return 0
+  log "quantize $row"
+  # shellcheck disable=SC2046  # spec holds several flags
+  $q -q -t "$t" quantize -m "$model" $(spec "$row") "${calib[@]}" -o "$res/$row.quarot.safetensors" \
+    --json > "$res/$row.quantize.json" 2> "$res/$row.quantize.log"
+  log "quantized $row rc=$?"
+}
+retarget() {  # row source scheme-args...: the source's weights, another activation/KV scheme
+  local row=$1 src=$2
+  shift 2
+  $q -q quantize --weights-from "$res/$src.quarot.safetensors" "$@" -o "$res/$row.quarot.safetensors" \
+    --json > "$res/$row.quantize.json" 2> "$res/$row.quantize.log"
+  log "retargeted $row rc=$?"
+}
+wait_file() { while [ ! -f "$res/$1.quarot.safetensors" ]; do sleep 5; done; }
+ppl() {  # engine row threads
+  local engine=$1 row=$2 t=$3
+  wait_file "$row"
+  log "$engine ppl $row"
+  $q -q -t "$t" --device "$engine" ppl -m "$res/$row.quarot.safetensors" --text "$text" --max-chunks 0 --json \
+    > "$res/$row.$engine.ppl.json" 2> "$res/$row.$engine.ppl.log"
+  log "$engine ppl $row rc=$? $(grep -m1 '"ppl"' "$res/$row.$engine.ppl.json") $(grep -m1 '"seconds"' "$res/$row.$engine.ppl.json")"
+}
+hellaswag() {  # engine row threads limit (0 = all 10,042)
+  local engine=$1 row=$2 t=$3 limit=$4
+  wait_file "$row"
+  log "$engine hellaswag $row limit $limit"
+  $q -q -t "$t" --device "$engine" eval --task hellaswag -m "$res/$row.quarot.safetensors" --data "$hs" \
+    --limit "$limit" --json > "$res/$row.$engine.hs$limit.json" 2> "$res/$row.$engine.hs$limit.log"
+  log "$engine hellaswag $row limit $limit rc=$? $(grep -m1 '"acc_norm"' "$res/$row.$engine.hs$limit.json") $(grep -m1 '"seconds"' "$res/$row.$engine.hs$limit.json")"
+}
+
+log "start on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x$(nproc); $(nvidia-smi -L | head -1)"
+quantize w8a8_rtn_had 16
+
+(  # gpu lane
+  ppl cuda w8a8_rtn_had 2
+  hellaswag cuda w8a8_rtn_had 2 0
+  ppl cuda w4a4kv4_gptq_had 2
+  ppl cuda w4a8kv4_gptq_had 2
+  hellaswag cuda w4a4kv4_gptq_had 2 2000
+  hellaswag cuda w4a4kv4_gptq_had 2 0
+  hellaswag cuda w4a8kv4_gptq_had 2 0
+  log "gpu lane done"
+) &
+
+(  # cpu lane
+  quantize w4a4kv4_gptq_had 14
+  retarget w4a8kv4_gptq_had w4a4kv4_gptq_had --scheme W4A8KV4
+  quantize w4a16_gptq_had_best 14
+  retarget w4a4kv4_gptq_had_best w4a16_gptq_had_best --scheme W4A4KV4 --a-group 64 --a-asym
+  ppl cpu w4a4kv4_gptq_had_best 14
+  ppl cpu w4a8kv4_gptq_had 14
+  hellaswag cpu w4a4kv4_gptq_had 14 2000
+  hellaswag cpu w4a4kv4_gptq_had_best 14 0
+  log "cpu lane done"
+) &
+wait
+log "all done"
