@@ -15,6 +15,7 @@ void add_bench(CLI::App& app, Action& action) {
     std::string baseline;
     BenchOptions bench;
     bool json = true;
+    bool profile = false;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand(
@@ -29,11 +30,21 @@ void add_bench(CLI::App& app, Action& action) {
              BenchOptions::kRepeats)->capture_default_str();
   // bench always prints JSON; the flag is accepted so `--json` works on every subcommand.
   cmd->add_flag("--json", o->json, "print JSON (the default and only output of bench)");
+  cmd->add_flag("--profile", o->profile,
+                "also time every op (products by name, attention, norms, ...) of the last repetition's prefill and "
+                "decode; profiled runs are slower, so compare shares");
   cmd->callback([o, &action] {
     action = [o]() -> int {
       const std::vector<std::string> models = split_model_list(o->models);
       const size_t baseline = baseline_index(models, o->baseline);
-      BenchReport r = run_bench(models, [](const std::string& name) { return open_model(name, cli_backend()); }, o->bench);
+      if (o->profile) o->bench.profile = std::make_shared<OpProfile>();
+      const std::shared_ptr<OpProfile> profile = o->bench.profile;
+      BenchReport r = run_bench(
+          models,
+          [profile](const std::string& name) {
+            return open_model(name, profile ? make_profiling_backend(cli_backend(), profile) : cli_backend());
+          },
+          o->bench);
       r.baseline = baseline;
       std::printf("%s\n", bench_report_json(r).dump(2).c_str());
       return 0;

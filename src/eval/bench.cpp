@@ -101,6 +101,26 @@ bool recv_json(int fd, nlohmann::json& j) {
 
 // ---- one model, inside its process
 
+// One phase's profile: each op's share of the phase's wall time, time per token, and
+// for products the weight bytes streamed per second. What the ops do not account for
+// (sampling, the model's own bookkeeping, profiling overhead) is "other".
+nlohmann::json profile_json(const OpProfile& profile, double wall_seconds, int64_t tokens) {
+  nlohmann::json ops = nlohmann::json::array();
+  for (const OpProfile::Entry& e : profile.entries()) {
+    nlohmann::json j = {{"op", e.op},
+                        {"calls", e.calls},
+                        {"seconds", e.seconds},
+                        {"share", wall_seconds > 0 ? e.seconds / wall_seconds : 0.0},
+                        {"us_per_token", 1e6 * e.seconds / static_cast<double>(tokens)}};
+    if (e.weight_bytes > 0 && e.seconds > 0) j["weight_gbs"] = e.weight_bytes / e.seconds / 1e9;
+    ops.push_back(std::move(j));
+  }
+  return {{"wall_seconds", wall_seconds},
+          {"op_seconds", profile.total_seconds()},
+          {"other_seconds", wall_seconds - profile.total_seconds()},
+          {"ops", ops}};
+}
+
 class ModelRunner {
  public:
   ModelRunner(const std::string& name, const ModelOpener& open, const BenchOptions& opt) : opt_(opt) {
@@ -135,21 +155,30 @@ class ModelRunner {
             {"prefill_flops_per_token", prefill_flops_per_token(s_.model->config(), opt_.prefill_tokens)}};
   }
 
-  // Prefill, decode after the prompt, decode from an empty cache: seconds each.
+  // Prefill, decode after the prompt, decode from an empty cache: seconds each (and,
+  // when profiling, the op-by-op time of the first two).
   nlohmann::json repetition() {
+    OpProfile* profile = opt_.profile.get();
+    nlohmann::json profiles;
     cache_.clear();
+    if (profile) profile->reset();
     auto t0 = std::chrono::steady_clock::now();
     s_.model->forward(prompt_.data(), opt_.prefill_tokens, cache_, logits_, false);
     const double prefill = seconds_since(t0);
+    if (profile) profiles["prefill"] = profile_json(*profile, prefill, opt_.prefill_tokens);
     const int32_t next = argmax();
+    if (profile) profile->reset();
     t0 = std::chrono::steady_clock::now();
     decode(next, opt_.decode_tokens);
     const double after = seconds_since(t0);
+    if (profile) profiles["decode_after_prompt"] = profile_json(*profile, after, opt_.decode_tokens);
     cache_.clear();
     t0 = std::chrono::steady_clock::now();
     decode(prompt_.front(), opt_.decode_tokens);
     const double empty = seconds_since(t0);
-    return {{"prefill_s", prefill}, {"decode_after_prompt_s", after}, {"decode_empty_s", empty}};
+    nlohmann::json r = {{"prefill_s", prefill}, {"decode_after_prompt_s", after}, {"decode_empty_s", empty}};
+    if (profile) r["profile"] = profiles;
+    return r;
   }
 
  private:
@@ -364,6 +393,7 @@ BenchReport run_bench(const std::vector<std::string>& models, const ModelOpener&
       prefill[i].push_back(t.at("prefill_s").get<double>());
       after[i].push_back(t.at("decode_after_prompt_s").get<double>());
       empty[i].push_back(t.at("decode_empty_s").get<double>());
+      if (t.contains("profile")) rep.models[i].profile = t.at("profile");
     }
   }
   for (size_t i = 0; i < models.size(); ++i) {

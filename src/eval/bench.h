@@ -12,12 +12,14 @@
 // memory bandwidth is measured in another child.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/value_range.h"
 #include "eval/bench_report.h"
 #include "eval/model_session.h"
+#include "kernels/profiling_backend.h"
 #include "model/llama_model.h"
 
 namespace quarot {
@@ -30,6 +32,10 @@ struct BenchOptions {
   int64_t decode_tokens = 128;
   int repeats = 3;  // interleaved repetitions; the median is reported
   int64_t bandwidth_buffer_bytes = int64_t{512} << 20;  // far beyond the caches
+  // When set, the opener is expected to run each model on a profiling backend that
+  // records into this profile (kernels/profiling_backend.h); each model's report then
+  // has the op-by-op time of its last repetition's prefill and decode after the prompt.
+  std::shared_ptr<OpProfile> profile;
 };
 
 // Multi-threaded streaming read of a buffer of `bytes` (much larger than the

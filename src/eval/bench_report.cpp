@@ -128,6 +128,7 @@ nlohmann::json bench_report_json(const BenchReport& rep) {
           {"peak_rss_bytes",
            ratio(static_cast<double>(m.peak_rss_bytes), static_cast<double>(base.peak_rss_bytes))}}},
     };
+    if (!m.profile.is_null()) j["profile"] = m.profile;
     models.push_back(std::move(j));
   }
   return {{"cpu", rep.cpu},

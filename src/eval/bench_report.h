@@ -52,6 +52,7 @@ struct ModelBenchResult {
   double prefill_flops_per_token = 0;  // for the GFLOP/s figure
   DecodeTraffic traffic;
   RateSummary prefill, decode_after_prompt, decode_empty;
+  nlohmann::json profile;  // op-by-op times (BenchOptions::profile), null when not profiled
 };
 
 struct BenchReport {

@@ -151,6 +151,7 @@ struct LinearOp {
   const float* bias = nullptr;                   // [out_features] backend memory, or null
   const OnlineRotation* input_rotation = nullptr;  // applied to each input row, or null
   ActQuantSpec act;                               // applied after the rotation
+  const char* name = nullptr;  // what the product is ("q_proj", "lm_head"), for profiles; may be null
 };
 
 class Backend {
@@ -214,6 +215,10 @@ class Backend {
   // storage (the new rows already appended): out[n, n_heads * head_dim].
   virtual void attention(const float* q, int64_t n, int64_t pos0, const KvStorage& kv, int64_t layer,
                          const AttentionShape& shape, float scale, float* out) const = 0;
+
+  // Returns once every op issued so far has finished (a no-op where ops run
+  // synchronously, as on the CPU); for timing ops one by one.
+  virtual void synchronize() const {}
 };
 
 // The FP32 CPU backend, using the best instruction set this CPU supports

@@ -14,6 +14,7 @@ struct LlamaModel::Linear {
   BackendBuffer bias;
   const OnlineRotation* rotation = nullptr;
   ActQuantSpec act;
+  const char* name = nullptr;  // "q_proj", ..., "lm_head"
 
   void run(const Backend& backend, const float* x, int64_t n, float* y) const {
     LinearOp op;
@@ -21,6 +22,7 @@ struct LlamaModel::Linear {
     op.bias = bias.empty() ? nullptr : bias.data();
     op.input_rotation = (rotation != nullptr && !rotation->is_identity()) ? rotation : nullptr;
     op.act = act;
+    op.name = name;
     backend.linear(op, x, n, y);
   }
 };
@@ -115,10 +117,12 @@ LlamaModel::LlamaModel(const ModelWeights& w, RuntimeRecipe recipe, std::shared_
       if (d.bias != nullptr && !(lw.*d.bias).empty()) l.bias = upload_vector(*backend_, (lw.*d.bias).data);
       l.rotation = input_rotation(d.slot);
       l.act = recipe_.act_for(d.slot);
+      l.name = d.hf_name;
     }
     layers_.push_back(std::move(layer));
   }
   lm_head_ = std::make_shared<Linear>();
+  lm_head_->name = "lm_head";
   if (encoded.count("lm_head"))
     lm_head_->weight = backend_->pack(encoding_of("lm_head", w.lm_head, c.vocab_size, c.hidden));
   else if (!w.lm_head.empty())
