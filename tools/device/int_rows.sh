@@ -65,6 +65,14 @@ hellaswag() {  # engine row threads limit (0 = all 10,042)
 
 log "start on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x$(nproc); $(nvidia-smi -L | head -1)"
 quantize w8a8_rtn_had 16
+spec_rtn4="--scheme W4A4KV4 --weights rtn --rotate hadamard"
+[ -f "$res/w4a4kv4_rtn_had.quarot.safetensors" ] ||
+  $q -q -t 16 quantize -m "$model" $spec_rtn4 -o "$res/w4a4kv4_rtn_had.quarot.safetensors" > /dev/null 2>&1
+# Bench first, alone on the machine, profiled op by op (FP32 vs the integer files).
+log "bench"
+$q -t 16 bench -m "$model,$res/w8a8_rtn_had.quarot.safetensors,$res/w4a4kv4_rtn_had.quarot.safetensors" \
+  --repeats 2 --profile --json > "$res/bench_16_threads_profile.json" 2> "$res/bench.log"
+log "bench rc=$?"
 
 (  # gpu lane
   ppl cuda w8a8_rtn_had 2
