@@ -62,6 +62,52 @@ def dequantize(qweight: torch.Tensor, scales: torch.Tensor, zeros, info: dict) -
     return (scale * (codes - zero)).to(torch.float32)
 
 
+def dequantize_codebook(f, name: str, info: dict) -> torch.Tensor:
+    """A codebook linear (CLAQ; docs/file-format.md "A codebook linear"), decoded from the spec alone."""
+    rows, cols = info["shape"]
+    stripe = info.get("stripe_rows", 64)
+    b = f.get_tensor(name + ".cb_bits").to(torch.int64)
+    centroids = f.get_tensor(name + ".cb_centroids").to(torch.float64)
+    data = f.get_tensor(name + ".cb_indices").to(torch.uint8)
+    if b.numel() != cols or int(b.min()) < 1 or int(b.max()) > 8:
+        sys.exit(f"{name}: cb_bits must hold {cols} widths in 1..8")
+    # Position k holds column order[k]: columns sorted by (width, column).
+    order = sorted(range(cols), key=lambda c: (int(b[c]), c))
+    order_t = torch.tensor(order, dtype=torch.int64)
+    width = b[order_t]
+    table_start = torch.cumsum(torch.cat([torch.zeros(1, dtype=torch.int64), 1 << width]), 0)[:-1]
+    if int(table_start[-1] + (1 << width[-1])) != centroids.numel():
+        sys.exit(f"{name}: cb_centroids holds {centroids.numel()} values, the widths need {int(table_start[-1] + (1 << width[-1]))}")
+    stripes = (rows + stripe - 1) // stripe
+    stripe_bytes = stripe // 8 * int(width.sum())
+    if data.numel() != stripes * stripe_bytes + 4:
+        sys.exit(f"{name}: cb_indices holds {data.numel()} bytes, expected {stripes * stripe_bytes + 4}")
+    data = data[: stripes * stripe_bytes].view(stripes, stripe_bytes)
+    bit_weights = 1 << torch.arange(8, dtype=torch.int64)
+    w = torch.empty(rows, cols, dtype=torch.float64)
+    k0, byte0 = 0, 0
+    while k0 < cols:  # one run of same-width positions at a time
+        wd = int(width[k0])
+        k1 = k0
+        while k1 < cols and int(width[k1]) == wd:
+            k1 += 1
+        n = k1 - k0
+        block = data[:, byte0: byte0 + n * stripe // 8 * wd].to(torch.int64)
+        bits = ((block.unsqueeze(-1) >> torch.arange(8)) & 1).reshape(stripes, n, stripe, wd)  # bit i of byte i//8
+        idx = (bits * bit_weights[:wd]).sum(-1)  # [stripes, n, stripe]
+        idx = idx.permute(0, 2, 1).reshape(stripes * stripe, n)[:rows]
+        w[:, order_t[k0:k1]] = centroids[table_start[k0:k1].unsqueeze(0) + idx]
+        byte0 += n * stripe // 8 * wd
+        k0 = k1
+    if info.get("outliers", 0) > 0:
+        row_ptr = f.get_tensor(name + ".cb_outlier_row_ptr").to(torch.int64)
+        ocols = f.get_tensor(name + ".cb_outlier_cols").to(torch.int64)
+        ovals = f.get_tensor(name + ".cb_outlier_values").to(torch.float64)
+        orows = torch.repeat_interleave(torch.arange(rows), row_ptr[1:] - row_ptr[:-1])
+        w[orows, ocols] = ovals
+    return w.to(torch.float32)
+
+
 class QuarotFile:
     """Config, recipe and FP32 weights of a quarot quantized file."""
 
@@ -72,8 +118,8 @@ class QuarotFile:
             if "quarot" not in meta:
                 sys.exit(f"{path}: not a quarot quantized model (no 'quarot' metadata)")
             info = json.loads(meta["quarot"])
-            if info.get("format_version", 0) > 1:
-                sys.exit(f"{path}: format {info['format_version']}, this script reads 1")
+            if info.get("format_version", 0) > 2:
+                sys.exit(f"{path}: format {info['format_version']}, this script reads 1 and 2")
             self.info = info
             self.config = info["config"]
             self.recipe = info["recipe"]
@@ -81,12 +127,17 @@ class QuarotFile:
             names = set(f.keys())
             self.weights = {}
             for name, tinfo in info.get("tensors", {}).items():
+                if tinfo["kind"] == "codebook":
+                    self.weights[name] = dequantize_codebook(f, name, tinfo).to(device)
+                    continue
                 if tinfo["kind"] != "int":
                     sys.exit(f"{path}: tensor {name} uses encoding '{tinfo['kind']}', not supported here")
                 zeros = f.get_tensor(name + ".zeros") if not tinfo["symmetric"] else None
                 self.weights[name] = dequantize(f.get_tensor(name + ".qweight"), f.get_tensor(name + ".scales"),
                                                 zeros, tinfo).to(device)
-            quantized_parts = {f"{q}.{part}" for q in self.weights for part in ("qweight", "scales", "zeros")}
+            parts = ("qweight", "scales", "zeros", "cb_bits", "cb_centroids", "cb_indices", "cb_outlier_row_ptr",
+                     "cb_outlier_cols", "cb_outlier_values")
+            quantized_parts = {f"{q}.{part}" for q in self.weights for part in parts}
             for name in names - quantized_parts:
                 self.weights[name] = f.get_tensor(name).to(torch.float32).to(device)
         if "lm_head" not in self.weights:
