@@ -25,7 +25,11 @@ stage=/tmp/stage
 res=/tmp/res
 q=/tmp/q
 repo=$(pwd)
-export QUAROT_CACHE=/tmp/cache QUAROT_DATA=$stage LD_LIBRARY_PATH=$q/lib
+export QUAROT_CACHE=/tmp/cache QUAROT_DATA=$stage
+# A CUDA-enabled quarot (the `rows` lanes) finds cudart/cuBLAS where the machine keeps them.
+cuda_libs=$(ls -d /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib 2>/dev/null | tr '\n' ':')
+cublas_wheel=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null || true)
+export LD_LIBRARY_PATH="$q/lib:${cuda_libs}${cublas_wheel}"
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 
 wait_for_jobs() {
