@@ -16,6 +16,7 @@ void add_eval(CLI::App& app, Action& action) {
     std::string model = "smollm2-135m", task = "hellaswag", data;
     int64_t limit = 0;
     bool json = false;
+    std::string parallel_tasks = "auto";
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("eval", "zero-shot task accuracy (HellaSwag, lm-eval-harness scoring)");
@@ -26,6 +27,7 @@ void add_eval(CLI::App& app, Action& action) {
                   "$QUAROT_DATA or ../shared/data)");
   add_number(cmd, "--limit", o->limit, "evaluate only the first N tasks (0 = all)", HellaswagOptions::kLimit);
   cmd->add_flag("--json", o->json, "print the result as JSON on stdout");
+  add_parallel_tasks_option(cmd, o->parallel_tasks);
   cmd->callback([o, &action] {
     action = [o]() -> int {
       if (o->task != "hellaswag") fail("--task: unknown task '{}' (available: hellaswag)", o->task);
@@ -34,6 +36,7 @@ void add_eval(CLI::App& app, Action& action) {
       ModelSession s = open_model(o->model, cli_backend());
       HellaswagOptions opt;
       opt.limit = o->limit;
+      opt.parallel_tasks = parse_task_parallelism(o->parallel_tasks);
       const HellaswagResult r = evaluate_hellaswag(*s.model, *s.tokenizer, tasks, opt);
       if (o->json) {
         const nlohmann::json j = {{"task", "hellaswag"},
@@ -47,7 +50,8 @@ void add_eval(CLI::App& app, Action& action) {
                                   {"model_kind", s.description},
                                   {"data", data},
                                   {"backend", s.backend->name()},
-                                  {"threads", num_threads()}};
+                                  {"threads", num_threads()},
+                                  {"parallel_tasks", r.concurrent}};
         std::printf("%s\n", j.dump(2).c_str());
       } else {
         std::printf("model     %s (%s)\ntask      hellaswag, %lld of %zu tasks (%s)\n"

@@ -16,6 +16,7 @@ void add_ppl(CLI::App& app, Action& action) {
     std::string model = "smollm2-135m", text, protocol = "gptq", tokens_out;
     int64_t seqlen = 0, max_chunks = 0, batch = PerplexityOptions{}.batch;
     bool json = false;
+    std::string parallel_tasks = "auto";
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("ppl", "perplexity of a model on a text file (GPTQ/QuaRot or llama.cpp protocol)");
@@ -31,6 +32,7 @@ void add_ppl(CLI::App& app, Action& action) {
              PerplexityOptions::kBatch)
       ->capture_default_str();
   cmd->add_flag("--json", o->json, "print the result as JSON on stdout");
+  add_parallel_tasks_option(cmd, o->parallel_tasks);
   cmd->add_option("--tokens-out", o->tokens_out,
                   "also write the token ids the windows are cut from (JSON) to this file, e.g. to score the same "
                   "windows with another engine");
@@ -46,6 +48,7 @@ void add_ppl(CLI::App& app, Action& action) {
       opt.seqlen = o->seqlen > 0 ? o->seqlen : (protocol == PplProtocol::kLlamaCpp ? 512 : 2048);
       opt.max_chunks = o->max_chunks;
       opt.batch = o->batch;
+      opt.parallel_tasks = parse_task_parallelism(o->parallel_tasks);
       const std::vector<int32_t> ids = tokenize_for_perplexity(*s.tokenizer, text, opt);
       if (!o->tokens_out.empty()) {
         const nlohmann::json t = {{"text", text_path},     {"protocol", o->protocol}, {"seqlen", opt.seqlen},
@@ -61,7 +64,8 @@ void add_ppl(CLI::App& app, Action& action) {
                             {"bos", opt.add_bos},   {"model", s.path},
                             {"model_kind", s.description},
                             {"text", text_path},    {"backend", s.backend->name()},
-                            {"threads", num_threads()}};
+                            {"threads", num_threads()},
+                            {"parallel_tasks", r.concurrent}};
         if (protocol == PplProtocol::kLlamaCpp) j["batch"] = opt.batch;
         std::printf("%s\n", j.dump(2).c_str());
       } else {

@@ -31,6 +31,10 @@ void add_bench(CLI::App& app, Action& action);
 void add_quantize(CLI::App& app, Action& action);
 void add_eval(CLI::App& app, Action& action);
 
+// --parallel-tasks auto|on|off (eval/task_runner.h parse_task_parallelism), shared by
+// the commands that evaluate independent tasks or windows.
+CLI::Option* add_parallel_tasks_option(CLI::App* cmd, std::string& mode);
+
 // Reads a whole text file; Error if missing or empty.
 std::string read_text_file(const std::string& path);
 // Default data locations: $QUAROT_DATA, else ../shared/data beside the repo checkout.

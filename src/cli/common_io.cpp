@@ -8,6 +8,16 @@
 
 namespace quarot::cli {
 
+CLI::Option* add_parallel_tasks_option(CLI::App* cmd, std::string& mode) {
+  return cmd
+      ->add_option("--parallel-tasks", mode,
+                   "evaluate independent tasks/windows one per thread, each forward single-threaded (auto: with "
+                   "2+ threads on a backend that allows it; off: one at a time, each op using all threads); the "
+                   "results are identical")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
+}
+
 std::string read_text_file(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) fail("{}: no such text file", path);

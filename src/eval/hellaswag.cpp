@@ -193,26 +193,39 @@ HellaswagResult evaluate_hellaswag(const LlamaModel& model, const Tokenizer& tok
   const int64_t n = options.limit > 0 ? std::min<int64_t>(options.limit, static_cast<int64_t>(tasks.size()))
                                       : static_cast<int64_t>(tasks.size());
   if (n == 0) fail("HellaSwag: no tasks to evaluate");
-  HellaswagResult r;
-  int64_t correct = 0, correct_norm = 0;
+  // Tokenized up front, on this thread: the tokenizer may keep a cache.
+  std::vector<HellaswagTaskTokens> tokens;
+  tokens.reserve(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) tokens.push_back(tokenize_hellaswag_task(tokenizer, tasks[i]));
+
+  const TaskRunner runner(options.parallel_tasks, model.backend(), n);
+  std::vector<char> hit(static_cast<size_t>(n)), hit_norm(static_cast<size_t>(n));
+  int64_t finished = 0, correct = 0, correct_norm = 0;  // for the progress line, in completion order
   std::unique_ptr<ProgressBar> bar;
   if (options.progress) bar = std::make_unique<ProgressBar>("hellaswag", n, "task");
-  for (int64_t i = 0; i < n; ++i) {
-    const HellaswagTaskTokens tokens = tokenize_hellaswag_task(tokenizer, tasks[i]);
-    const std::array<double, 4> loglik = score_hellaswag_endings(model, tokens);
-    correct += hellaswag_choice(loglik) == tasks[i].label;
-    correct_norm += hellaswag_choice_normalized(loglik, tokens.ending_chars) == tasks[i].label;
-    if (bar)
-      bar->update(i + 1, fmt::format("acc {:.3f} acc_norm {:.3f}", static_cast<double>(correct) / (i + 1),
-                                     static_cast<double>(correct_norm) / (i + 1)));
-  }
+  runner.run(
+      [&](int64_t i, int) {
+        const std::array<double, 4> loglik = score_hellaswag_endings(model, tokens[i]);
+        hit[i] = hellaswag_choice(loglik) == tasks[i].label;
+        hit_norm[i] = hellaswag_choice_normalized(loglik, tokens[i].ending_chars) == tasks[i].label;
+      },
+      [&](int64_t i) {
+        ++finished;
+        correct += hit[i];
+        correct_norm += hit_norm[i];
+        if (bar)
+          bar->update(finished, fmt::format("acc {:.3f} acc_norm {:.3f}", static_cast<double>(correct) / finished,
+                                            static_cast<double>(correct_norm) / finished));
+      });
   if (bar) bar->finish();
+  HellaswagResult r;
   r.tasks = n;
   r.acc = static_cast<double>(correct) / n;
   r.acc_norm = static_cast<double>(correct_norm) / n;
   r.acc_stderr = stderr_of_rate(r.acc, n);
   r.acc_norm_stderr = stderr_of_rate(r.acc_norm, n);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.concurrent = runner.concurrent();
   return r;
 }
 

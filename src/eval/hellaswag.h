@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/value_range.h"
+#include "eval/task_runner.h"
 #include "model/llama_model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -56,6 +57,8 @@ struct HellaswagOptions {
 
   int64_t limit = 0;  // first N tasks (0 = all)
   bool progress = true;
+  // Tasks one per thread (eval/task_runner.h); the scores are the same either way.
+  TaskParallelism parallel_tasks = TaskParallelism::kAuto;
 };
 
 struct HellaswagResult {
@@ -63,6 +66,7 @@ struct HellaswagResult {
   double acc = 0.0, acc_stderr = 0.0;
   double acc_norm = 0.0, acc_norm_stderr = 0.0;
   double seconds = 0.0;
+  bool concurrent = false;  // tasks ran one per thread
 };
 
 HellaswagResult evaluate_hellaswag(const LlamaModel& model, const Tokenizer& tokenizer,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <memory>
 
 #include "common/error.h"
 #include "common/progress.h"
@@ -51,45 +52,74 @@ PerplexityResult evaluate_perplexity(const LlamaModel& model, const std::vector<
   const auto start = std::chrono::steady_clock::now();
   const int64_t vocab = model.config().vocab_size;
   const int64_t batch = llamacpp ? std::min(opt.batch, seqlen) : seqlen;
-  KvCache cache = model.make_cache(seqlen);
-  std::vector<float> logits, piece;
-  std::vector<int32_t> window(seqlen);
-  double total_nll = 0.0;
+  const int64_t first = llamacpp ? seqlen / 2 : 0;
+  const int64_t count = seqlen - 1 - first;  // scored tokens per window
+  const TaskRunner runner(opt.parallel_tasks, model.backend(), chunks);
+  // What a worker reuses from one window to the next.
+  struct Worker {
+    KvCache cache;
+    std::vector<float> logits, piece;
+    std::vector<int32_t> window;
+    std::vector<double> nll;
+  };
+  std::vector<Worker> workers(static_cast<size_t>(runner.workers()));
+  std::vector<double> window_nll(static_cast<size_t>(chunks));  // NLL sum of each window's scored tokens
+  int64_t finished = 0;
+  double shown_nll = 0.0, shown_means = 0.0;  // for the progress line, in completion order
+  std::unique_ptr<ProgressBar> bar;
+  if (opt.progress) bar = std::make_unique<ProgressBar>(llamacpp ? "ppl (llama.cpp)" : "ppl", chunks, "chunks");
+  runner.run(
+      [&](int64_t c, int w) {
+        Worker& s = workers[static_cast<size_t>(w)];
+        if (s.cache.capacity() == 0) {
+          s.cache = model.make_cache(seqlen);
+          s.window.resize(static_cast<size_t>(seqlen));
+          s.nll.resize(static_cast<size_t>(count));
+        }
+        std::copy_n(ids.begin() + c * seqlen, seqlen, s.window.begin());
+        if (llamacpp && opt.add_bos) s.window[0] = opt.bos_id;
+        s.cache.clear();
+        if (batch == seqlen) {
+          model.forward(s.window.data(), seqlen, s.cache, s.logits, /*all_logits=*/true);
+        } else {
+          s.logits.resize(static_cast<size_t>(seqlen * vocab));
+          for (int64_t b = 0; b < seqlen; b += batch) {
+            const int64_t len = std::min(batch, seqlen - b);
+            model.forward(s.window.data() + b, len, s.cache, s.piece, /*all_logits=*/true);
+            std::copy_n(s.piece.begin(), len * vocab, s.logits.begin() + b * vocab);
+          }
+        }
+        // Per token in parallel, summed in position order: the same bits for any thread count.
+        const float* logits = s.logits.data();
+        const int32_t* window = s.window.data();
+        double* nll_of = s.nll.data();
+#pragma omp parallel for schedule(static)
+        for (int64_t j = 0; j < count; ++j)
+          nll_of[j] = token_nll(logits + (first + j) * vocab, vocab, window[first + j + 1]);
+        double nll = 0.0;
+        for (int64_t j = 0; j < count; ++j) nll += nll_of[j];
+        if (!std::isfinite(nll)) fail("perplexity: non-finite NLL in window {} (the model produced NaN/Inf)", c);
+        window_nll[static_cast<size_t>(c)] = nll;
+      },
+      [&](int64_t c) {
+        ++finished;
+        shown_nll += window_nll[static_cast<size_t>(c)];
+        shown_means += window_nll[static_cast<size_t>(c)] / count;
+        const double running = llamacpp ? shown_nll / (finished * count) : shown_means / finished;
+        if (bar) bar->update(finished, fmt::format("ppl {:.4f}", std::exp(running)));
+      });
+  if (bar) bar->finish();
+  // Combined in window order, as the serial loop adds them.
+  double total_nll = 0.0, sum_window_means = 0.0;
   int64_t total_count = 0;
-  double sum_window_means = 0.0;
-  ProgressBar bar(llamacpp ? "ppl (llama.cpp)" : "ppl", chunks, "chunks");
-  if (!opt.progress) ProgressBar::set_enabled(false);
   for (int64_t c = 0; c < chunks; ++c) {
-    std::copy_n(ids.begin() + c * seqlen, seqlen, window.begin());
-    if (llamacpp && opt.add_bos) window[0] = opt.bos_id;
-    cache.clear();
-    if (batch == seqlen) {
-      model.forward(window.data(), seqlen, cache, logits, /*all_logits=*/true);
-    } else {
-      logits.resize(static_cast<size_t>(seqlen * vocab));
-      for (int64_t b = 0; b < seqlen; b += batch) {
-        const int64_t len = std::min(batch, seqlen - b);
-        model.forward(window.data() + b, len, cache, piece, /*all_logits=*/true);
-        std::copy_n(piece.begin(), len * vocab, logits.begin() + b * vocab);
-      }
-    }
-    const int64_t first = llamacpp ? seqlen / 2 : 0;
-    double nll = 0.0;
-    int64_t count = 0;
-#pragma omp parallel for reduction(+ : nll, count)
-    for (int64_t j = first; j < seqlen - 1; ++j) {
-      nll += token_nll(logits.data() + j * vocab, vocab, window[j + 1]);
-      ++count;
-    }
-    if (!std::isfinite(nll)) fail("perplexity: non-finite NLL in window {} (the model produced NaN/Inf)", c);
+    const double nll = window_nll[static_cast<size_t>(c)];
     total_nll += nll;
     total_count += count;
     r.chunk_nll.push_back(nll / count);
     sum_window_means += nll / count;
-    const double running = llamacpp ? total_nll / total_count : sum_window_means / (c + 1);
-    bar.update(c + 1, fmt::format("ppl {:.4f}", std::exp(running)));
   }
-  bar.finish();
+  r.concurrent = runner.concurrent();
   r.scored_tokens = total_count;
   r.nll = llamacpp ? total_nll / total_count : sum_window_means / chunks;
   r.ppl = std::exp(r.nll);

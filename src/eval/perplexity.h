@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "common/value_range.h"
+#include "eval/task_runner.h"
 #include "kernels/cpu/vec_ops.h"  // token_nll
 #include "model/llama_model.h"
 #include "tokenizer/tokenizer.h"
@@ -47,6 +48,9 @@ struct PerplexityOptions {
   bool add_bos = false;    // the vocabulary adds BOS: llama.cpp puts it first in every window
   int64_t batch = 2048;    // llama.cpp: tokens per forward call (n_batch)
   bool progress = true;
+  // Windows one per thread (eval/task_runner.h); the result is the same either way.
+  // Each concurrent window holds its own KV cache and [seqlen, vocab] logits.
+  TaskParallelism parallel_tasks = TaskParallelism::kAuto;
 };
 
 struct PerplexityResult {
@@ -59,6 +63,7 @@ struct PerplexityResult {
   double seconds = 0.0;
   std::string protocol;
   std::vector<double> chunk_nll;  // per-window mean NLL
+  bool concurrent = false;        // windows ran one per thread
 };
 
 // Encodes `text` as opt.protocol scores it (BOS first only when the tokenizer adds it;

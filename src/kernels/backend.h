@@ -164,6 +164,13 @@ class Backend {
   // True when backend memory is host memory: ops accept any host pointer and the
   // caller may skip upload()/download().
   virtual bool host_memory() const = 0;
+  // True when forwards of independent sequences (each with its own KvCache, output
+  // and workspace) may run at the same time on different host threads of the
+  // calling process: no op mutates state shared between calls (scratch is per call
+  // or thread_local). Evaluators then run one sequence per thread (eval/task_runner.h),
+  // whose ops see an inactive nested OpenMP level and run on that thread alone. False
+  // (the default) for a backend with one stream or one shared workspace.
+  virtual bool concurrent_forwards() const { return false; }
   // n >= 0 floats, uninitialized.
   virtual BackendBuffer alloc(int64_t n) const = 0;
   // dst[0, n) = host[0, n) / host[0, n) = src[0, n). A no-op when the two coincide.

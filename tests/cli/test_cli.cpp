@@ -229,6 +229,28 @@ TEST(Cli, PplWritesTheTokenStream) {
   }
 }
 
+// --parallel-tasks: windows one per thread or one at a time give the same numbers
+// (eval/task_runner.h), and the JSON says which ran; a bad value is one clean line.
+TEST(Cli, PplParallelTasksGiveTheSameResult) {
+  expect_clean_error(run_cli("ppl --parallel-tasks maybe"), "--parallel-tasks");
+  const std::string model = quarot::test::default_model_path();
+  if (model.empty()) GTEST_SKIP() << "default model not fetched";
+  std::string words;
+  for (int i = 0; i < 40; ++i) words += "The quick brown fox jumps over the lazy dog. ";
+  const std::string text = write_file("fox_parallel.txt", words);
+  const std::string args = " ppl -m " + model + " --text " + text + " --seqlen 64 --max-chunks 3 --json";
+  const CliRun serial = run_cli("-t 2" + args + " --parallel-tasks off");
+  const CliRun concurrent = run_cli("-t 2" + args + " --parallel-tasks on");
+  ASSERT_EQ(serial.code, 0) << serial.out;
+  ASSERT_EQ(concurrent.code, 0) << concurrent.out;
+  const nlohmann::json a = json_of(serial), b = json_of(concurrent);
+  EXPECT_EQ(a.at("parallel_tasks"), false);
+  EXPECT_EQ(b.at("parallel_tasks"), true);
+  EXPECT_EQ(a.at("chunks"), 3);
+  EXPECT_EQ(a.at("ppl").get<double>(), b.at("ppl").get<double>());
+  EXPECT_EQ(a.at("nll").get<double>(), b.at("nll").get<double>());
+}
+
 // stdout and stderr into one pipe (block-buffered stdout): the generated text still
 // ends with a newline before the timing line.
 TEST(Cli, GenerateEndsTheTextWithANewline) {

@@ -63,6 +63,10 @@ class CpuBackend final : public Backend {
   }
 
   bool host_memory() const override { return true; }
+  // Every op keeps its scratch per call or thread_local (linear's rotated/quantized
+  // copy, the codebook GEMV's permuted input, blocked attention's tiles); packed
+  // weights are read-only after pack(); each KvCache owns its storage.
+  bool concurrent_forwards() const override { return true; }
 
   BackendBuffer alloc(int64_t n) const override {
     QUAROT_CHECK(n >= 0, "cpu backend: negative buffer size {}", n);
