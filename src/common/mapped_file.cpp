@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -36,6 +37,20 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     data_ = static_cast<const uint8_t*>(p);
   }
   ::close(fd);
+}
+
+void MappedFile::release(const void* p, size_t bytes) const {
+  if (data_ == nullptr || p == nullptr || bytes == 0) return;
+  const auto map_begin = reinterpret_cast<uintptr_t>(data_);
+  const auto map_end = map_begin + size_;
+  const auto begin = std::max(reinterpret_cast<uintptr_t>(p), map_begin);
+  const auto end = std::min(reinterpret_cast<uintptr_t>(p) + bytes, map_end);
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  // Whole pages only: a page shared with a neighbouring tensor stays resident.
+  const uintptr_t first = (begin + page - 1) / page * page;
+  const uintptr_t last = end / page * page;
+  if (first >= last) return;
+  ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 
 MappedFile::~MappedFile() {

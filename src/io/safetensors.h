@@ -26,6 +26,8 @@ class SafetensorsFile : public TensorSource {
   // Raw bytes of a tensor, exactly as stored (bounds already checked).
   std::span<const uint8_t> raw(const std::string& name) const;
   const uint8_t* tensor_data(const TensorInfo& t) const { return file_.data() + t.offset; }
+  // The mapping tensor_data points into (to release pages of data used up).
+  const MappedFile& mapping() const { return file_; }
 
  private:
   MappedFile file_;

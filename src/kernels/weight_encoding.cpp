@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "common/half.h"
+#include "common/mapped_file.h"
 
 namespace quarot {
 
@@ -42,6 +43,12 @@ int64_t WeightEncoding::stored_bytes() const {
   int64_t b = rows * row_bytes();
   if (kind == WeightKind::kIntGrid) b += rows * n_groups() * 4 * (symmetric ? 1 : 2);
   return b;
+}
+
+void WeightEncoding::release_data_pages() const {
+  // Codebook indices are striped, not rows; only row-stored kinds are released.
+  if (mapped == nullptr || data == nullptr || kind == WeightKind::kCodebook) return;
+  mapped->release(data, static_cast<size_t>(rows * row_bytes()));
 }
 
 double WeightEncoding::effective_bits() const {

@@ -49,6 +49,8 @@
 
 namespace quarot {
 
+class MappedFile;
+
 enum class WeightKind { kF32, kF16, kIntGrid, kCodebook };
 const char* weight_kind_name(WeightKind k);
 
@@ -73,6 +75,11 @@ struct WeightEncoding {
   const uint16_t* outlier_values = nullptr;   // [n_outliers] FP16
 
   std::shared_ptr<const void> owner;  // keeps every pointer above alive
+  // Set when `data` is a view of this read-only file mapping: a backend that copied
+  // the weight into its own layout, or reads it sparsely, calls release_data_pages()
+  // so the file's copy stops counting towards the process's memory (the view stays
+  // valid: pages are read back from the file when touched again).
+  std::shared_ptr<const MappedFile> mapped;
 
   int64_t group_size() const { return group > 0 ? group : cols; }
   int64_t n_groups() const { return group > 0 ? cols / group : 1; }
@@ -90,6 +97,10 @@ struct WeightEncoding {
   // Throws Error("<what>: ...") on a shape, bit width, group, scale, zero point or
   // code that the formula above cannot use. Checks every value (O(rows * cols)).
   void validate(const std::string& what) const;
+
+  // Drops the resident pages of `data` when it lies in `mapped` (MappedFile::release);
+  // no effect otherwise.
+  void release_data_pages() const;
 
   // Rows [r0, r0 + n) as FP32 into out[n, cols] (the exact values the formula gives).
   void dequantize_rows(int64_t r0, int64_t n, float* out) const;

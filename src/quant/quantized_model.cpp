@@ -309,6 +309,7 @@ WeightEncoding read_int_encoding(const std::shared_ptr<const SafetensorsFile>& f
   auto owners = std::make_shared<EncodingOwners>();
   owners->file = file;
   e.data = file->tensor_data(*info);
+  e.mapped = std::shared_ptr<const MappedFile>(file, &file->mapping());
   e.scales = f32_view(*file, file, name + ".scales", {e.rows, e.n_groups()}, owners->extra);
   if (!e.symmetric) e.zeros = f32_view(*file, file, name + ".zeros", {e.rows, e.n_groups()}, owners->extra);
   e.owner = owners;
@@ -328,6 +329,7 @@ WeightEncoding read_float_encoding(const std::shared_ptr<const SafetensorsFile>&
   WeightEncoding e;
   if (info->dtype == DType::kF16 && reinterpret_cast<uintptr_t>(p) % 2 == 0) {
     e = f16_weight(reinterpret_cast<const uint16_t*>(p), shape[0], shape[1], file);
+    e.mapped = std::shared_ptr<const MappedFile>(file, &file->mapping());
   } else {
     auto copy = std::make_shared<std::vector<float>>(file->read(name).data);
     e = f32_weight(copy->data(), shape[0], shape[1], copy);

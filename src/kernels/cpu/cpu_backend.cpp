@@ -106,6 +106,9 @@ class CpuBackend final : public Backend {
       if (weight.kind == WeightKind::kIntGrid && (weight.bits > 4 || weight.cols % 2 == 0)) {
         packed->integer = true;
         packed->int_gemm = pack_int_gemm_weight(int_source(weight), isa_);
+        // The packed copy is what products read; the file's codes are needed again
+        // only by the weight-only fallback (which pages them back in).
+        weight.release_data_pages();
       }
     }
     packed->bytes = packed->fp32 ? weight.rows * weight.cols * 4 : weight.stored_bytes();
@@ -118,6 +121,8 @@ class CpuBackend final : public Backend {
     packed->cols = table.cols;
     packed->row_bytes = table.row_bytes();
     packed->table = table;
+    // A lookup touches one row per token; loading (validation) read them all.
+    table.release_data_pages();
     return packed;
   }
 
