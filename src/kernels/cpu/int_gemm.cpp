@@ -5,9 +5,12 @@
 #include <cstring>
 #include <vector>
 
+#include <omp.h>
+
 #include "common/error.h"
 #include "common/threads.h"
 #include "kernels/cpu/int_gemm_kernels.h"
+#include "kernels/cpu/int_gemv_kernels.h"
 
 namespace quarot {
 namespace {
@@ -26,7 +29,7 @@ constexpr int64_t kColumnBlock = 64;  // prefill: output columns per task
 // far more on a loaded one, more than streaming e.g. a 576 x 576 int4 weight (166 KB)
 // on one core; results do not depend on it (each panel is computed alone).
 constexpr int64_t kGemvSerialBytes = 192 * 1024;
-constexpr int64_t kMaxPanelsPerTile = 4;  // the widest kernel's tile, for a stack buffer
+constexpr int64_t kGemvChunkPanels = 16;  // decode: panels per kernel call (a 8 KiB result buffer)
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
@@ -41,9 +44,11 @@ const IntGemmKernels& kernels_for(Isa isa) {
   }
 }
 
-// Decode reads codes through the GEMV kernels; AMX tiles only pay off with more rows.
-const IntGemmKernels& gemv_kernels_for(Isa isa) {
-  return isa == Isa::kAmx ? int_gemm_detail::int_gemm_kernels_avx512vnni() : kernels_for(isa);
+// Decode streams the packed codes through the GEMV kernels; AMX tiles only pay off
+// with more rows, and plain AVX-512 (no VNNI) runs the AVX2 integer code.
+const int_gemv_detail::IntGemvKernels& gemv_kernels_for(Isa isa) {
+  if (isa == Isa::kAmx || isa == Isa::kAvx512Vnni) return int_gemv_detail::int_gemv_kernels_avx512vnni();
+  return int_gemv_detail::int_gemv_kernels_avx2();
 }
 
 int source_code(const IntWeightSource& s, int64_t n, int64_t k) {
@@ -217,35 +222,41 @@ void int_gemm_simd(const IntGemmWeight& w, const QuantizedActivations& a, int64_
   const int64_t M = a.rows, N = w.rows;
 
   if (M <= kGemvRows) {
-    const IntGemmKernels& k = gemv_kernels_for(w.isa);
-    const int64_t np = k.panels_per_tile, mr = k.rows_per_tile;
-    const int64_t tiles = (w.panels + np - 1) / np;
-    QUAROT_CHECK(np <= kMaxPanelsPerTile, "int_gemm: a tile of {} panels exceeds the decode buffer", np);
+    // Decode: each thread streams one contiguous range of panels (int_gemv_kernels.h),
+    // in chunks whose results fit a stack buffer for the bias/residual epilogue.
+    const int_gemv_detail::IntGemvKernels& k = gemv_kernels_for(w.isa);
+    int_gemv_detail::IntGemvArgs g;
+    g.lda = a.stride;
+    g.m = M;
+    g.panel_bytes = w.panel_bytes;
+    g.format = base.format;
+    g.mode = base.mode;
+    g.deep_steps = base.deep_steps;
+    g.blocks = nb;
+    g.kb = kb;
+    g.kbw = base.kbw;
+    g.a = a.row(0);
+    g.a_scale = ab.scale;
+    g.a_offset = ab.offset;
+    g.a_sum = ab.sum;
     const bool parallel = w.panels * w.panel_bytes * M > kGemvSerialBytes;
 #pragma omp parallel num_threads(num_threads()) if (parallel)
     {
-      alignas(64) float out[kGemvRows * kMaxPanelsPerTile * kPanel];
-#pragma omp for schedule(static)
-      for (int64_t t = 0; t < tiles; ++t) {
-        const int64_t p0 = t * np;
-        IntTileArgs args = base;
-        args.np = std::min(np, w.panels - p0);
+      const int64_t threads = omp_get_num_threads(), tid = omp_get_thread_num();
+      const int64_t p_begin = w.panels * tid / threads, p_end = w.panels * (tid + 1) / threads;
+      alignas(64) float out[kGemvRows * kGemvChunkPanels * kPanel];
+      for (int64_t p0 = p_begin; p0 < p_end; p0 += kGemvChunkPanels) {
+        int_gemv_detail::IntGemvArgs args = g;
+        args.panels = std::min(kGemvChunkPanels, p_end - p0);
         args.w = w.data.data() + p0 * w.panel_bytes;
         args.w_scale = wb.scale + p0 * nb * kPanel;
         args.w_zero_term = wb.zero_term + p0 * nb * kPanel;
         args.w_sum = wb.sum + p0 * nb * kPanel;
-        for (int64_t i0 = 0; i0 < M; i0 += mr) {
-          args.m = std::min(mr, M - i0);
-          args.a = a.row(i0);
-          args.a_scale = ab.scale + i0 * nb;
-          args.a_offset = ab.offset + i0 * nb;
-          args.a_sum = ab.sum + i0 * nb;
-          args.out = out + i0 * args.np * kPanel;
-          k.tile(args);
-        }
+        args.out = out;
+        args.ldo = args.panels * kPanel;
+        k.run(args);
         const int64_t col0 = p0 * kPanel;
-        finish_tile(out, args.np * kPanel, M, col0, std::min(args.np * kPanel, N - col0), N, bias, residual,
-                    y, 0);
+        finish_tile(out, args.ldo, M, col0, std::min(args.ldo, N - col0), N, bias, residual, y, 0);
       }
     }
     return;

@@ -21,8 +21,9 @@
 //   d = sum a*s + (c - zero) * sum_block(a) - offset * sum_block(code - zero),
 // with the weight sums precomputed at packing and the activation sums at quantization.
 // Paths: scalar reference (the definition, int64), AVX2 (vpmaddubsw + vpmaddwd),
-// AVX-512 VNNI (vpdpbusd), AMX-INT8 (tdpbusd on 16x64 tiles). Decode (M <= 8) streams
-// the nibble-packed weight once; prefill decodes a panel to int8 once per row block.
+// AVX-512 VNNI (vpdpbusd), AMX-INT8 (tdpbusd on 16x64 tiles). Decode (M <= 8) runs
+// the GEMV kernels of int_gemv_kernels.h, which stream the packed weight once as one
+// linear range of panels per thread; prefill decodes a panel to int8 once per row block.
 #include <cstdint>
 
 #include "kernels/cpu/act_quant.h"
