@@ -12,6 +12,7 @@
 #include "common/half.h"
 #include "common/rng.h"
 #include "kernel_test_util.h"
+#include "kernels/cpu/weight_only_gemm_kernels.h"
 
 namespace quarot {
 namespace {
@@ -215,6 +216,40 @@ TEST(WeightOnlyGemm, Avx2AgreesWithScalar) {
           ASSERT_LE(std::fabs(double(a[i * rows + r]) - b[i * rows + r]), 2 * rounding_bound(cols) * magnitude)
               << wc.name() << " n=" << n << " at (" << i << ", " << r << ")";
         }
+    }
+  }
+}
+
+// Decode's F16 lm_head kernel (several rows at once) gives each row exactly the
+// one-row kernel's result, on every shape of ragged rows and columns.
+TEST(WeightOnlyGemm, F16RowBlocksMatchTheOneRowKernel) {
+  using weight_only_detail::RowView;
+  std::vector<const weight_only_detail::WeightOnlyKernels*> tables = {&weight_only_detail::weight_only_kernels_scalar()};
+  if (isa_supported(Isa::kAvx2)) tables.push_back(&weight_only_detail::weight_only_kernels_avx2());
+  for (const auto* k : tables) {
+    for (int64_t cols : {1, 7, 8, 15, 16, 17, 24, 100, 576, 1000}) {
+      const int64_t rows = 37;
+      std::vector<uint16_t> halves;
+      const WeightEncoding w = make_weight({WeightKind::kF16}, rows, cols, 51 + cols, halves);
+      const auto x = test::random_floats(cols, 61 + cols);
+      for (int64_t count : {1, 3, 4, 5, 8, 37}) {
+        std::vector<float> block(count, -1.0f), single(count, -2.0f);
+        k->f16_rows(w.row_data(0), cols, count, x.data(), block.data());
+        for (int64_t r = 0; r < count; ++r) {
+          RowView v;
+          v.f16 = true;
+          v.cols = cols;
+          v.data = w.row_data(r);
+          k->dot_row(v, x.data(), 1, &single[r]);
+        }
+        EXPECT_EQ(block, single) << "cols=" << cols << " rows=" << count;
+        double magnitude = 0.0;
+        const std::vector<float> wd = w.dequantize();
+        for (int64_t c = 0; c < cols; ++c) magnitude += std::fabs(double(wd[c]) * x[c]);
+        double ref = 0.0;
+        for (int64_t c = 0; c < cols; ++c) ref += double(wd[c]) * x[c];
+        EXPECT_LE(std::fabs(block[0] - ref), rounding_bound(cols) * magnitude) << "cols=" << cols;
+      }
     }
   }
 }

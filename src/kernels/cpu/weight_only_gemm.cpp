@@ -4,6 +4,8 @@
 #include <cstring>
 #include <vector>
 
+#include <omp.h>
+
 #include "common/error.h"
 #include "kernels/cpu/aligned_buffer.h"
 #include "kernels/cpu/gemm_kernels.h"
@@ -38,6 +40,21 @@ RowView row_view(const WeightEncoding& w, int64_t r) {
 void gemv(const WeightEncoding& w, const WeightOnlyKernels& k, const float* x, int64_t n, const float* bias,
           float* y) {
   const int64_t rows = w.rows;
+  if (w.kind == WeightKind::kF16 && n == 1) {
+    // Decode's lm_head: each thread streams one contiguous range of rows, several rows
+    // at a time (the same per-row sums as dot_row).
+#pragma omp parallel
+    {
+      const int64_t threads = omp_get_num_threads(), tid = omp_get_thread_num();
+      const int64_t r0 = rows * tid / threads, r1 = rows * (tid + 1) / threads;
+      if (r1 > r0) {
+        k.f16_rows(w.row_data(r0), w.cols, r1 - r0, x, y + r0);
+        if (bias != nullptr)
+          for (int64_t r = r0; r < r1; ++r) y[r] = y[r] + bias[r];
+      }
+    }
+    return;
+  }
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     float out[kWeightOnlyGemvMaxRows];

@@ -32,10 +32,20 @@ void decode_row(const RowView& row, float* out) {
   for (int64_t c = 0; c < row.cols; ++c) out[c] = weight_at(row, c);
 }
 
+void f16_rows(const uint8_t* data, int64_t cols, int64_t rows, const float* x, float* out) {
+  RowView row;
+  row.f16 = true;
+  row.cols = cols;
+  for (int64_t j = 0; j < rows; ++j) {
+    row.data = data + j * 2 * cols;
+    dot_row(row, x, 1, out + j);
+  }
+}
+
 }  // namespace
 
 const WeightOnlyKernels& weight_only_kernels_scalar() {
-  static const WeightOnlyKernels k{dot_row, decode_row};
+  static const WeightOnlyKernels k{dot_row, decode_row, f16_rows};
   return k;
 }
 
