@@ -1,7 +1,8 @@
 // Integer GEMM/GEMV micro-benchmarks at LLaMA-2-7B linear shapes (N x K: 4096 x 4096
 // attention, 11008 x 4096 gate/up, 4096 x 11008 down) for M = 1, 8, 64, 512 rows,
 // W4A4 / W4A8 / W8A8 on every integer path this CPU has, beside the FP32 gemm on
-// the same shapes. Counters:
+// the same shapes; and W4A4 decode (M = 1, 8) at the default model's shapes
+// (576 x 576, 1536 x 576, 576 x 1536). Counters:
 //   ops/s      2*M*N*K integer (or FP32) operations per second
 //   peak%      of the path's peak (peak_ops/s): a register-only loop of the path's
 //              multiply-add instruction (vpmaddubsw+vpmaddwd / vpdpbusd / tdpbusd /
@@ -29,6 +30,7 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/int_gemm.h"
+#include "bench_memory.h"
 
 // GCC 12 warns inside its own _mm512_reduce_* helpers (an intentionally undefined
 // pass-through operand); nothing here is uninitialized.
@@ -185,39 +187,6 @@ double peak_all_cores(Isa isa, bool fp32) {
     p = measure_peak([](int64_t n) { return int_peak_avx2(n, 3); }, kAvx2OpsPerIteration);
   }
   return p;
-}
-
-// Bytes of the last-level cache (at least 8 MiB), from Google Benchmark's probe.
-int64_t llc_bytes() {
-  int64_t bytes = 8 << 20;
-  for (const auto& c : benchmark::CPUInfo::Get().caches) {
-    if (c.level >= 3) bytes = std::max<int64_t>(bytes, c.size);
-  }
-  return bytes;
-}
-
-// All-core read bandwidth from memory (bytes/s), measured once over a buffer four
-// times the last-level cache. Integer sums: they vectorize (a float sum would not,
-// being order-sensitive) and so stay memory-bound.
-double read_bandwidth() {
-  static double bw = 0.0;
-  if (bw > 0.0) return bw;
-  const int64_t count = std::max<int64_t>(int64_t{512} << 20, 4 * llc_bytes()) / 8;
-  std::vector<uint64_t> data(count);
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < count; ++i) data[i] = static_cast<uint64_t>(i);
-  double best = 0.0;
-  for (int rep = 0; rep < 4; ++rep) {
-    const auto t0 = std::chrono::steady_clock::now();
-    uint64_t total = 0;
-#pragma omp parallel for reduction(+ : total) schedule(static)
-    for (int64_t i = 0; i < count; ++i) total += data[i];
-    benchmark::DoNotOptimize(total);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    best = std::max(best, 8.0 * count / s);
-  }
-  bw = best;
-  return bw;
 }
 
 // Decode streams every weight from memory once per token; a benchmark that runs one
@@ -393,6 +362,8 @@ struct Shape {
 constexpr Shape kShapes[] = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
 constexpr int64_t kRows[] = {1, 8, 64, 512};
 constexpr int kFormats[][2] = {{4, 4}, {4, 8}, {8, 8}};
+// The default model's (SmolLM2-135M) decode linears: q/o, gate/up, down; W4A4 only.
+constexpr Shape kSmallShapes[] = {{576, 576}, {1536, 576}, {576, 1536}};
 
 void register_all() {
   for (const Shape& s : kShapes) {
@@ -413,6 +384,17 @@ void register_all() {
             ->Args({s.n, s.k, m, static_cast<int64_t>(isa)})
             ->UseRealTime()
             ->Unit(benchmark::kMillisecond);
+      }
+    }
+  }
+  for (const Shape& s : kSmallShapes) {
+    for (int64_t m : {1, 8}) {
+      for (Isa isa : {Isa::kAvx2, Isa::kAvx512Vnni}) {
+        benchmark::RegisterBenchmark("int_gemm", BM_IntGemm)
+            ->ArgNames({"N", "K", "M", "wbits", "abits", "isa"})
+            ->Args({s.n, s.k, m, 4, 4, static_cast<int64_t>(isa)})
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
       }
     }
   }
