@@ -110,7 +110,11 @@ void apply_online_rotation(const OnlineRotation& r, float* rows, int64_t n_rows,
   const int64_t block = r.p * r.inner;  // one slice x[a', :, :]
   const float hadamard_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(r.p)));
 
-#pragma omp parallel if (n_rows > 1)
+  // Decode rotates a handful of short rows (e.g. 9 query heads of 64): waking the other
+  // threads costs more than the transform, so only larger batches run in parallel.
+  // Rows are independent, so the results do not depend on this choice.
+  constexpr int64_t kParallelValues = 16384;
+#pragma omp parallel if (n_rows > 1 && n_rows * n >= kParallelValues)
   {
     std::vector<float> mixed(has_m ? n : 0);
 #pragma omp for schedule(static)
