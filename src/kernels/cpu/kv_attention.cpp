@@ -205,18 +205,10 @@ void attention_prefill(const float* q, int64_t n, int64_t pos0, const KvSource& 
             float mx = m[i];
 #pragma omp simd reduction(max : mx)
             for (int64_t j = 0; j < visible; ++j) mx = mx > sc[j] ? mx : sc[j];
-            const float shift = mx * kLog2e;
-            float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-            for (int64_t j = 0; j < visible; ++j) {
-              // As attention.cpp's softmax: the clamp keeps fast_exp2 defined for any input.
-              const float e = detail::fast_exp2(std::max(-150.0f, sc[j] * kLog2e - shift));
-              sc[j] = e;
-              sum += e;
-            }
+            const float sum = tiles.exp_sum(sc, visible, mx);
             std::fill(sc + visible, sc + cols, 0.0f);
             if (mx > m[i] && l[i] > 0.0f) {
-              const float w = detail::fast_exp2(std::max(-150.0f, m[i] * kLog2e - shift));
+              const float w = detail::fast_exp2(std::max(-150.0f, m[i] * kLog2e - mx * kLog2e));
               l[i] *= w;
               float* oi = o.data() + i * hd;
 #pragma omp simd
