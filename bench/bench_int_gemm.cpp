@@ -6,6 +6,9 @@
 //   peak%      of the path's peak (peak_ops/s): a register-only loop of the path's
 //              multiply-add instruction (vpmaddubsw+vpmaddwd / vpdpbusd / tdpbusd /
 //              vfmadd) on one core, measured at start-up, times the thread count
+//   cpu_ops/s, cpu_peak%  ops per process CPU-second times the thread count: the rate
+//              the threads reach while they run (on a shared machine the wall rate
+//              mostly measures the other jobs)
 //   weight_B/s, bw%  weight bytes streamed per second, and as a share of the
 //              measured all-core read bandwidth (what decode, M = 1..8, is bound by).
 //              For M <= 8 the loop cycles through weight_copies copies of the weight
