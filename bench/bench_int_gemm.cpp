@@ -7,6 +7,9 @@
 //   peak%      of the path's peak (peak_ops/s): a register-only loop of the path's
 //              multiply-add instruction (vpmaddubsw+vpmaddwd / vpdpbusd / tdpbusd /
 //              vfmadd) on one core, measured at start-up, times the thread count
+//   cpu_ops/s, cpu_peak%  ops per process CPU-second times the thread count: the rate
+//              the threads reach while they run (on a shared machine the wall rate
+//              mostly measures the other jobs)
 //   weight_B/s, bw%  weight bytes streamed per second, and as a share of the
 //              measured all-core read bandwidth (what decode, M = 1..8, is bound by).
 //              For M <= 8 the loop cycles through weight_copies copies of the weight
@@ -261,6 +264,15 @@ void set_counters(benchmark::State& state, double seconds, double ops, double we
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
+// CPU time of the whole process (every OpenMP thread). On a machine shared with other
+// jobs the wall-clock rate mostly measures the scheduler; ops per CPU-second times the
+// thread count is the rate the threads would reach running alone.
+double process_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 // Args: N, K, M, weight bits, activation bits, isa.
 void BM_IntGemm(benchmark::State& state) {
   const int64_t N = state.range(0), K = state.range(1), M = state.range(2);
@@ -290,17 +302,20 @@ void BM_IntGemm(benchmark::State& state) {
   const double peak = peak_all_cores(isa, false);
   read_bandwidth();
   int64_t next = 0;
-  const double t0 = now();
+  const double t0 = now(), c0 = process_cpu_seconds();
   for (auto _ : state) {
     quarot::int_gemm(weights[next], a, nullptr, nullptr, y.data());
     next = next + 1 == copies ? 0 : next + 1;
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
-  const double seconds = now() - t0;
+  const double seconds = now() - t0, cpu_seconds = process_cpu_seconds() - c0;
   state.SetLabel(std::string("W") + std::to_string(wbits) + "A" + std::to_string(abits) + " " +
                  quarot::int_gemm_path(w, M));
   set_counters(state, seconds, 2.0 * M * N * K, static_cast<double>(w.panels * w.panel_bytes), peak, copies);
+  const double cpu_rate = 2.0 * M * N * K * static_cast<double>(state.iterations()) * omp_get_max_threads() / cpu_seconds;
+  state.counters["cpu_ops/s"] = cpu_rate;
+  state.counters["cpu_peak%"] = 100.0 * cpu_rate / peak;
 }
 
 // Args: N, K, M, isa.
@@ -362,8 +377,9 @@ struct Shape {
 constexpr Shape kShapes[] = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
 constexpr int64_t kRows[] = {1, 8, 64, 512};
 constexpr int kFormats[][2] = {{4, 4}, {4, 8}, {8, 8}};
-// The default model's (SmolLM2-135M) decode linears: q/o, gate/up, down; W4A4 only.
-constexpr Shape kSmallShapes[] = {{576, 576}, {1536, 576}, {576, 1536}};
+// The default model's (SmolLM2-135M) products: q/o, k/v, gate/up, down (decode W4A4 at
+// M = 1, 8; prefill at M = 512).
+constexpr Shape kSmallShapes[] = {{576, 576}, {192, 576}, {1536, 576}, {576, 1536}};
 
 void register_all() {
   for (const Shape& s : kShapes) {
@@ -396,6 +412,13 @@ void register_all() {
             ->UseRealTime()
             ->Unit(benchmark::kMicrosecond);
       }
+    }
+    for (Isa isa : {Isa::kAvx2, Isa::kAvx512Vnni, Isa::kAmx}) {
+      benchmark::RegisterBenchmark("int_gemm_smollm2", BM_IntGemm)
+          ->ArgNames({"N", "K", "M", "wbits", "abits", "isa"})
+          ->Args({s.n, s.k, 512, 4, 4, static_cast<int64_t>(isa)})
+          ->UseRealTime()
+          ->Unit(benchmark::kMillisecond);
     }
   }
   for (int64_t rows : {1, 512}) {

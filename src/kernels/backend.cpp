@@ -15,4 +15,8 @@ std::unique_ptr<PackedWeight> Backend::pack(const Tensor& weight) const {
   return pack(f32_weight(weight.data.data(), weight.shape[0], weight.shape[1]));
 }
 
+void Backend::linears(const LinearOp* ops, int count, const float* x, int64_t n, float* const* ys) const {
+  for (int i = 0; i < count; ++i) linear(ops[i], x, n, ys[i]);
+}
+
 }  // namespace quarot

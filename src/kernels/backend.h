@@ -193,6 +193,11 @@ class Backend {
   // y[n, out] = Q(R(x))[n, in] * W^T + b, rows of x contiguous with stride in_features.
   // x is not modified.
   virtual void linear(const LinearOp& op, const float* x, int64_t n, float* y) const = 0;
+  // linear(ops[i], x, n, ys[i]) for i < count, on one input (q/k/v, gate/up). A backend
+  // may share the input's rotation and quantization between ops with the same
+  // input_rotation and act; the results are those of the separate calls. The default
+  // makes the separate calls. No ys[i] may alias x.
+  virtual void linears(const LinearOp* ops, int count, const float* x, int64_t n, float* const* ys) const;
   // out[t, :] = row tokens[t] of the table as FP32 (the exact values the encoding
   // gives), t < n. tokens are host memory, each in [0, table.rows).
   virtual void embed(const PackedEmbedding& table, const int32_t* tokens, int64_t n, float* out) const = 0;

@@ -16,15 +16,16 @@ struct LlamaModel::Linear {
   ActQuantSpec act;
   const char* name = nullptr;  // "q_proj", ..., "lm_head"
 
-  void run(const Backend& backend, const float* x, int64_t n, float* y) const {
-    LinearOp op;
-    op.weight = weight.get();
-    op.bias = bias.empty() ? nullptr : bias.data();
-    op.input_rotation = (rotation != nullptr && !rotation->is_identity()) ? rotation : nullptr;
-    op.act = act;
-    op.name = name;
-    backend.linear(op, x, n, y);
+  LinearOp op() const {
+    LinearOp o;
+    o.weight = weight.get();
+    o.bias = bias.empty() ? nullptr : bias.data();
+    o.input_rotation = (rotation != nullptr && !rotation->is_identity()) ? rotation : nullptr;
+    o.act = act;
+    o.name = name;
+    return o;
   }
+  void run(const Backend& backend, const float* x, int64_t n, float* y) const { backend.linear(op(), x, n, y); }
 };
 
 struct LlamaModel::Layer {
@@ -247,9 +248,12 @@ void LlamaModel::layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, Kv
   // --- attention ---
   be.rmsnorm(x, L.attn_norm.data(), n, H, c.rms_eps, h);
   if (hook_) call_hook(layer, LinearSlot::kQkv, h, n, H);
-  L.wq().run(be, h, n, q);
-  L.wk().run(be, h, n, k);
-  L.wv().run(be, h, n, v);
+  {
+    // One input for the three: the backend may rotate and quantize it once.
+    const std::array<LinearOp, 3> ops{L.wq().op(), L.wk().op(), L.wv().op()};
+    float* const ys[3] = {q, k, v};
+    be.linears(ops.data(), 3, h, n, ys);
+  }
   be.rope(q, n, nh, hd, pos0, rope_inv_freq_.data());
   be.rope(k, n, nkv, hd, pos0, rope_inv_freq_.data());
   if (!recipe_.qk_rotation.is_identity()) {
@@ -270,8 +274,11 @@ void LlamaModel::layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, Kv
   // --- SwiGLU MLP ---
   be.rmsnorm(x, L.ffn_norm.data(), n, H, c.rms_eps, h);
   if (hook_) call_hook(layer, LinearSlot::kGateUp, h, n, H);
-  L.w_gate().run(be, h, n, gate);
-  L.w_up().run(be, h, n, up);
+  {
+    const std::array<LinearOp, 2> ops{L.w_gate().op(), L.w_up().op()};
+    float* const ys[2] = {gate, up};
+    be.linears(ops.data(), 2, h, n, ys);
+  }
   be.swiglu(gate, up, n * F, gate);
   if (hook_) {
     const BackendBuffer rotated = be.alloc(n * F);

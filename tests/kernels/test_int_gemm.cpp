@@ -202,6 +202,17 @@ TEST_P(IntGemmPath, LongRows) {
   check("W8A8 K=28672", 17, 28672, 8, 0, false, 8, 0, false, {2, 9}, 15);
 }
 
+TEST_P(IntGemmPath, W4A4PrefillTileEdges) {
+  // The prefill tiles (M > 8: 4-row tiles on prepared int8 panels, kDeep chunks):
+  // row counts that leave 1 and 3 rows over, odd N (a part-filled last panel), K
+  // not a multiple of 8 (padded positions in every block), the default model's and
+  // a 70B-class row length.
+  check("W4A4 K=100", 37, 100, 4, 0, true, 4, 0, true, {1, 9, 64, 512}, 31);
+  check("W4A4 K=576 asym", 19, 576, 4, 0, false, 4, 0, false, {9, 64, 512}, 32);
+  check("W4A4 K=1536", 33, 1536, 4, 0, true, 4, 0, true, {9, 63, 512}, 33);
+  check("W4A4 K=28672", 5, 28672, 4, 0, true, 4, 0, false, {9, 64}, 34);
+}
+
 TEST_P(IntGemmPath, NearInt32LimitIsExact) {
   // Every product at the extreme: d = 28672 * 255 * 255 = 1864396800 < 2^31.
   const int64_t K = 28672;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernel_test_util.h"
+#include "kernels/cpu/cpu_features.h"
 
 namespace quarot {
 namespace {
@@ -37,6 +38,28 @@ TEST(VecOps, SoftmaxIsStableAndNormalized) {
   EXPECT_NEAR(x[0], e0 / sum, 1e-6);
   EXPECT_NEAR(x[1], 1.0 / sum, 1e-6);
   EXPECT_NEAR(x[2], e2 / sum, 1e-6);
+}
+
+TEST(VecOps, SiluMulAvx2MatchesTheDefinition) {
+  if (!isa_supported(Isa::kAvx2)) GTEST_SKIP() << "AVX2 not supported here";
+  // Lengths with and without a tail of fewer than 8; gates across the exp's range,
+  // including where e^-g leaves float (|g| > 88) and the signed zeros.
+  for (const int64_t n : {1, 7, 8, 19, 1000}) {
+    auto g = test::random_floats(n, 40 + n, -20.0, 20.0);
+    const auto u = test::random_floats(n, 41 + n, -3.0, 3.0);
+    const float edges[] = {-100.0f, -88.5f, -87.0f, 0.0f, -0.0f, 30.0f, 88.5f, 100.0f};
+    for (int64_t i = 0; i < n && i < 8; ++i) g[i * 7 % n] = edges[i];
+    std::vector<float> got(n, -5.0f), scalar(n);
+    silu_mul_avx2(g.data(), u.data(), n, got.data());
+    silu_mul(g.data(), u.data(), n, scalar.data());
+    for (int64_t i = 0; i < n; ++i) {
+      const double want = g[i] / (1.0 + std::exp(-static_cast<double>(g[i]))) * u[i];
+      // A few float roundings (exp within 2 ulp, add, divide, multiply); below 1e-30
+      // (g < -88) the value only has to be negligible.
+      EXPECT_NEAR(got[i], want, 6e-7 * std::fabs(want) + 1e-30) << "n=" << n << " g=" << g[i];
+      EXPECT_NEAR(got[i], scalar[i], 6e-7 * std::fabs(scalar[i]) + 1e-30) << "n=" << n << " g=" << g[i];
+    }
+  }
 }
 
 TEST(VecOps, SiluMulDotAxpyScale) {

@@ -163,7 +163,10 @@ class CpuBackend final : public Backend {
 #pragma omp parallel for if (chunks > 1)
     for (int64_t ch = 0; ch < chunks; ++ch) {
       const int64_t i = ch * kChunk;
-      silu_mul(gate + i, up + i, std::min(kChunk, n - i), out + i);
+      if (isa_ == Isa::kScalar)
+        silu_mul(gate + i, up + i, std::min(kChunk, n - i), out + i);
+      else
+        silu_mul_avx2(gate + i, up + i, std::min(kChunk, n - i), out + i);
     }
   }
 
@@ -207,6 +210,36 @@ class CpuBackend final : public Backend {
       codebook_gemm(w->cb, input, n, op.bias, y, isa_);
     else
       weight_only_gemm(w->source, input, n, op.bias, y, isa_);
+  }
+
+  void linears(const LinearOp* ops, int count, const float* x, int64_t n, float* const* ys) const override {
+    // One rotation + quantization of x for every op on the integer path with the same
+    // input rotation and activation spec: the codes are what each separate call
+    // would compute, so the outputs are identical.
+    bool shared = count > 1 && n > 0;
+    for (int i = 0; i < count && shared; ++i) {
+      const auto* w = dynamic_cast<const CpuPackedWeight*>(ops[i].weight);
+      const ActQuantSpec& a = ops[i].act, &a0 = ops[0].act;
+      shared = w != nullptr && w->integer && a.enabled() && a.bits <= 8 && groups_fit(w->int_gemm, a) &&
+               w->in_features == dynamic_cast<const CpuPackedWeight*>(ops[0].weight)->in_features &&
+               a.bits == a0.bits && a.clip_ratio == a0.clip_ratio && a.group == a0.group &&
+               a.symmetric == a0.symmetric && ops[i].input_rotation == ops[0].input_rotation;
+    }
+    if (!shared) {
+      Backend::linears(ops, count, x, n, ys);
+      return;
+    }
+    const auto* w0 = static_cast<const CpuPackedWeight*>(ops[0].weight);
+    const int64_t in = w0->in_features;
+    const OnlineRotation* r = ops[0].input_rotation;
+    const bool rotate = r != nullptr && !(r->is_identity() && r->m.empty());
+    if (rotate) validate_online_rotation(*r, in);
+    thread_local QuantizedActivations qa;
+    quantize_activations(x, n, in, rotate ? r : nullptr, ops[0].act, qa, isa_);
+    for (int i = 0; i < count; ++i) {
+      const auto* w = static_cast<const CpuPackedWeight*>(ops[i].weight);
+      int_gemm(w->int_gemm, qa, ops[i].bias, nullptr, ys[i]);
+    }
   }
 
   std::unique_ptr<KvStorage> make_kv_storage(const KvCacheSpec& spec) const override {

@@ -60,6 +60,60 @@ inline void load_step(const uint8_t* wb, int64_t k, __m256i* w0, __m256i* w1) {
   }
 }
 
+// One kDeep chunk of the 4-row tile on int8 weights (prefill's prepared panels):
+// s[i][h] += sum over the chunk's 8-position steps of the kFast int16 pair sums, the
+// exact operations of the generic loop below. Written out because GCC keeps two of the
+// eight int16 sums on the stack when it allocates the registers itself (all 16 ymm
+// are live: 8 sums, 4 weight vectors, 2 broadcasts, 2 products), and the store/load
+// of a sum on every step is a loop-carried chain through memory that cost about a
+// third of the tile's time.
+inline void deep_chunk_4x16(const uint8_t* a0, int64_t lda, const uint8_t* w, int64_t steps, __m256i s[4][2]) {
+  __m256i s00 = s[0][0], s01 = s[0][1], s10 = s[1][0], s11 = s[1][1];
+  __m256i s20 = s[2][0], s21 = s[2][1], s30 = s[3][0], s31 = s[3][1];
+  const uint8_t* a1 = a0 + lda;
+  const uint8_t* a2 = a1 + lda;
+  const uint8_t* a3 = a2 + lda;
+  int64_t k = 0;
+  const int64_t k_end = 8 * steps;
+  // AT&T operand order: vpmaddubsw signed_weights, unsigned_activations, destination.
+#define QUAROT_DEEP_ROW(A, S0, S1)                         \
+  "vpbroadcastd (%[" A "],%[k]), %%ymm12\n\t"              \
+  "vpbroadcastd 4(%[" A "],%[k]), %%ymm13\n\t"             \
+  "vpmaddubsw %%ymm8, %%ymm12, %%ymm14\n\t"                \
+  "vpmaddubsw %%ymm10, %%ymm13, %%ymm15\n\t"               \
+  "vpaddw %%ymm15, %%ymm14, %%ymm14\n\t"                   \
+  "vpaddw %%ymm14, %[" S0 "], %[" S0 "]\n\t"               \
+  "vpmaddubsw %%ymm9, %%ymm12, %%ymm14\n\t"                \
+  "vpmaddubsw %%ymm11, %%ymm13, %%ymm15\n\t"               \
+  "vpaddw %%ymm15, %%ymm14, %%ymm14\n\t"                   \
+  "vpaddw %%ymm14, %[" S1 "], %[" S1 "]\n\t"
+  __asm__(
+      "1:\n\t"
+      "vmovdqa (%[w]), %%ymm8\n\t"     // positions k..k+3, columns 0-7
+      "vmovdqa 32(%[w]), %%ymm9\n\t"   // positions k..k+3, columns 8-15
+      "vmovdqa 64(%[w]), %%ymm10\n\t"  // positions k+4..k+7, columns 0-7
+      "vmovdqa 96(%[w]), %%ymm11\n\t"  // positions k+4..k+7, columns 8-15
+      QUAROT_DEEP_ROW("a0", "s00", "s01") QUAROT_DEEP_ROW("a1", "s10", "s11")
+      QUAROT_DEEP_ROW("a2", "s20", "s21") QUAROT_DEEP_ROW("a3", "s30", "s31")
+      "add $128, %[w]\n\t"
+      "add $8, %[k]\n\t"
+      "cmp %[k_end], %[k]\n\t"
+      "jl 1b\n\t"
+      : [s00] "+x"(s00), [s01] "+x"(s01), [s10] "+x"(s10), [s11] "+x"(s11), [s20] "+x"(s20), [s21] "+x"(s21),
+        [s30] "+x"(s30), [s31] "+x"(s31), [w] "+r"(w), [k] "+r"(k)
+      : [a0] "r"(a0), [a1] "r"(a1), [a2] "r"(a2), [a3] "r"(a3), [k_end] "r"(k_end)
+      : "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory");
+#undef QUAROT_DEEP_ROW
+  s[0][0] = s00;
+  s[0][1] = s01;
+  s[1][0] = s10;
+  s[1][1] = s11;
+  s[2][0] = s20;
+  s[2][1] = s21;
+  s[3][0] = s30;
+  s[3][1] = s31;
+}
+
 // kDeep: the kFast int16 pair sums of up to deep_steps steps are added in int16,
 // then widened once (int_gemm_kernels.h gives the bound that keeps this exact).
 template <int M, WeightFormat F>
@@ -84,6 +138,9 @@ void tile_rows_deep(const IntTileArgs& t) {
       __m256i s16[M][2];
 #pragma GCC unroll 4
       for (int i = 0; i < M; ++i) s16[i][0] = s16[i][1] = _mm256_setzero_si256();
+      if constexpr (M == 4 && F == WeightFormat::kInt8) {
+        if (k1 > k0) deep_chunk_4x16(ab + k0, t.lda, wb + (k0 / 4) * 64, (k1 - k0) / 8, s16);
+      } else
       for (int64_t k = k0; k < k1; k += 8) {
         __m256i w0[2], w1[2];
         load_step<F>(wb, k, w0, w1);

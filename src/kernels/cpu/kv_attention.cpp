@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "common/threads.h"
+#include "kernels/cpu/aligned_buffer.h"
 #include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/kv_attention_tiles.h"
 #include "kernels/cpu/kv_dequant.h"
@@ -134,19 +135,100 @@ void attention_decode(const float* q, int64_t n, int64_t pos0, const KvSource& k
   }
 }
 
+// Prefill: the visible cache is dequantized once per call into FP32, one contiguous
+// [len, head_dim] run per KV head (buffers kept across calls, so a prompt's layers
+// do not fault in fresh pages), then work items of kQueryBlock new rows x one KV
+// head run a streaming (online) softmax over kTile-position tiles of those rows:
+// scores, running max / sum, rescaled output, weighted sum of V, all in FP32 with
+// the decode tile kernels. Keys past the item's last row are never touched, so the
+// causal mask costs at most kQueryBlock - 1 wasted positions per tile row. Each
+// item's result depends only on its own inputs and a fixed tile order: the same
+// bits for any thread count.
+constexpr int64_t kQueryBlock = 16;
+constexpr int64_t kPrefillTile = 64;
+constexpr int64_t kDequantChunk = 256;
+
 void attention_prefill(const float* q, int64_t n, int64_t pos0, const KvSource& k, const KvSource& v,
                        const AttentionShape& s, float scale, float* out) {
-  const int64_t len = pos0 + n, kvd = s.n_kv_heads * s.head_dim;
-  std::vector<float> kf, vf;
-  auto fp_rows = [&](const KvSource& src, std::vector<float>& buf) {
-    if (src.quant == nullptr) return src.fp;
-    buf.resize(static_cast<size_t>(len * kvd));
-    src.quant->dequantize(0, len, buf.data());
-    return static_cast<const float*>(buf.data());
-  };
-  const float* kp = fp_rows(k, kf);
-  const float* vp = fp_rows(v, vf);
-  causal_attention(q, n, pos0, kp, vp, s, scale, out);
+  const int64_t hd = s.head_dim, qd = s.n_heads * hd, kvd = s.n_kv_heads * hd, group = s.n_heads / s.n_kv_heads;
+  const int64_t len = pos0 + n;
+  const Isa isa = best_isa();
+  const kv_detail::DequantRowsFn k_kernel = dequant_kernel(k, isa), v_kernel = dequant_kernel(v, isa);
+  const kv_detail::TileKernels& tiles = kv_detail::tile_kernels_for(isa, hd);
+  // [head][len][hd] for K, then the same for V.
+  thread_local AlignedFloats rows;
+  const int64_t need = 2 * s.n_kv_heads * len * hd;
+  if (rows.size() < need) rows = AlignedFloats(need);
+  float* kf = rows.data();
+  float* vf = rows.data() + s.n_kv_heads * len * hd;
+  const int64_t chunks = (len + kDequantChunk - 1) / kDequantChunk;
+  const int64_t blocks = (n + kQueryBlock - 1) / kQueryBlock;
+#pragma omp parallel num_threads(num_threads())
+  {
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < 2 * s.n_kv_heads * chunks; ++item) {
+      const bool is_v = item >= s.n_kv_heads * chunks;
+      const int64_t rest = item % (s.n_kv_heads * chunks), g = rest / chunks, p0 = (rest % chunks) * kDequantChunk;
+      const int64_t count = std::min(kDequantChunk, len - p0);
+      float* dst = (is_v ? vf : kf) + (g * len + p0) * hd;
+      fetch_rows(is_v ? v : k, is_v ? v_kernel : k_kernel, g, p0, count, kvd, hd, dst);
+    }
+    const int64_t nq_max = kQueryBlock * group;
+    AlignedFloats qbuf(nq_max * hd), o(nq_max * hd), scores(nq_max * kPrefillTile);
+    std::vector<float> m(static_cast<size_t>(nq_max)), l(static_cast<size_t>(nq_max));
+    // Blocks with more keys first (dynamic: the items' costs differ up to n / kQueryBlock times).
+#pragma omp for collapse(2) schedule(dynamic, 1)
+    for (int64_t b = blocks - 1; b >= 0; --b) {
+      for (int64_t g = 0; g < s.n_kv_heads; ++g) {
+        const int64_t t0 = b * kQueryBlock, rows_q = std::min(kQueryBlock, n - t0), nq = rows_q * group;
+        // Query vector i: row t0 + i / group, head g * group + i % group.
+        for (int64_t i = 0; i < nq; ++i)
+          std::copy_n(q + (t0 + i / group) * qd + (g * group + i % group) * hd, hd, qbuf.data() + i * hd);
+        std::fill_n(o.data(), nq * hd, 0.0f);
+        std::fill_n(m.data(), nq, -INFINITY);
+        std::fill_n(l.data(), nq, 0.0f);
+        const int64_t keys = pos0 + t0 + rows_q;  // what the block's last row sees
+        const float* kh = kf + g * len * hd;
+        const float* vh = vf + g * len * hd;
+        for (int64_t c0 = 0; c0 < keys; c0 += kPrefillTile) {
+          const int64_t cols = std::min(kPrefillTile, keys - c0);
+          tiles.scores(qbuf.data(), nq, kh + c0 * hd, cols, hd, scale, scores.data(), kPrefillTile);
+          for (int64_t i = 0; i < nq; ++i) {
+            // Row t sees positions up to pos0 + t; every row sees position 0, so the
+            // first tile leaves each running max finite.
+            const int64_t visible = std::clamp<int64_t>(pos0 + t0 + i / group + 1 - c0, 0, cols);
+            float* sc = scores.data() + i * kPrefillTile;
+            if (visible == 0) {
+              std::fill_n(sc, cols, 0.0f);
+              continue;
+            }
+            float mx = m[i];
+#pragma omp simd reduction(max : mx)
+            for (int64_t j = 0; j < visible; ++j) mx = mx > sc[j] ? mx : sc[j];
+            const float sum = tiles.exp_sum(sc, visible, mx);
+            std::fill(sc + visible, sc + cols, 0.0f);
+            if (mx > m[i] && l[i] > 0.0f) {
+              const float w = detail::fast_exp2(std::max(-150.0f, m[i] * kLog2e - mx * kLog2e));
+              l[i] *= w;
+              float* oi = o.data() + i * hd;
+#pragma omp simd
+              for (int64_t d = 0; d < hd; ++d) oi[d] *= w;
+            }
+            m[i] = mx;
+            l[i] += sum;
+          }
+          tiles.weighted_sum(scores.data(), nq, kPrefillTile, vh + c0 * hd, cols, hd, o.data(), true);
+        }
+        for (int64_t i = 0; i < nq; ++i) {
+          const float inv = 1.0f / l[i];
+          const float* oi = o.data() + i * hd;
+          float* dst = out + (t0 + i / group) * qd + (g * group + i % group) * hd;
+#pragma omp simd
+          for (int64_t d = 0; d < hd; ++d) dst[d] = oi[d] * inv;
+        }
+      }
+    }
+  }
 }
 
 void check_source(const KvSource& src, const char* name, const AttentionShape& s, int64_t len) {

@@ -8,10 +8,12 @@
 //     work items (split softmax, merged in a fixed order), so results do not depend
 //     on the thread count. Agrees with causal_attention on the dequantized values
 //     to float rounding (measured <= 2e-6 relative).
-//   - Prefill (n >= 16): dequantizes the visible cache into FP32 once and runs
-//     causal_attention's blocked GEMM path on it: bit-identical to the simulated
-//     (fake-quantized FP32 cache) path; the dequantization is O(cache) against
-//     O(n * cache) attention work.
+//   - Prefill (n >= 16): dequantizes the visible cache into FP32 once (O(cache)
+//     against O(n * cache) attention work), then blocks of 16 new rows per KV head
+//     run a streaming softmax over 64-position tiles with the decode tile kernels,
+//     never touching keys past the block's last row. Agrees with causal_attention
+//     on the dequantized values to float rounding (fast_exp2, another summation
+//     order; the tests bound it at 1e-5 relative), the same bits for any thread count.
 #include <cstdint>
 
 #include "kernels/cpu/attention.h"

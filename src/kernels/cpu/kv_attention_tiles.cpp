@@ -1,5 +1,7 @@
 #include "kernels/cpu/kv_attention_tiles.h"
 
+#include "kernels/cpu/fast_math.h"
+
 namespace quarot::kv_detail {
 namespace {
 
@@ -26,10 +28,22 @@ void weighted_sum_scalar(const float* p, int64_t nq, int64_t ld, const float* v,
   }
 }
 
+float exp_sum_scalar(float* s, int64_t n, float mx) {
+  constexpr float kLog2e = 1.4426950408889634f;
+  const float shift = mx * kLog2e;
+  float sum = 0.0f;
+  for (int64_t j = 0; j < n; ++j) {
+    const float y = s[j] * kLog2e - shift;
+    s[j] = detail::fast_exp2(y < -150.0f ? -150.0f : y);
+    sum += s[j];
+  }
+  return sum;
+}
+
 }  // namespace
 
 const TileKernels& tile_kernels_scalar() {
-  static const TileKernels k{scores_scalar, weighted_sum_scalar};
+  static const TileKernels k{scores_scalar, weighted_sum_scalar, exp_sum_scalar};
   return k;
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// Internal: the float work of decode attention over one tile of dequantized K / V
+// Internal: the float work of decode and prefill attention over one tile of dequantized K / V
 // rows (kv_attention.cpp), per instruction set. ISA kernels live in files compiled
 // with that ISA's flags (kv_attention_tiles_avx2.cpp); no inline code here (ODR).
 #include <cstdint>
@@ -16,6 +16,11 @@ struct TileKernels {
   // for i < nq, j < rows.
   void (*weighted_sum)(const float* p, int64_t nq, int64_t ld, const float* v, int64_t rows, int64_t hd, float* o,
                        bool accumulate);
+  // Softmax numerators in place, given the row's running max mx (>= every s[j]):
+  // s[j] = fast_exp2(max(-150, s[j] * log2(e) - mx * log2(e))) (fast_math.h; the clamp
+  // keeps it defined for any input) for j < n; returns their sum. Paths agree to
+  // float rounding (the polynomial's FMA contraction and the sum's order differ).
+  float (*exp_sum)(float* s, int64_t n, float mx);
 };
 
 const TileKernels& tile_kernels_scalar();

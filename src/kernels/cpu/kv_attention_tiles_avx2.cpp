@@ -71,10 +71,51 @@ void weighted_sum(const float* p, int64_t nq, int64_t ld, const float* v, int64_
   }
 }
 
+// fast_exp2 (fast_math.h) on 8 lanes: the same polynomial and exponent clamp.
+__m256 exp2_8(__m256 y) {
+  const __m256 whole = _mm256_floor_ps(y);
+  const __m256 g = _mm256_mul_ps(_mm256_sub_ps(_mm256_sub_ps(y, whole), _mm256_set1_ps(0.5f)),
+                                 _mm256_set1_ps(0.6931471805599453f));
+  __m256 e = _mm256_set1_ps(1.0f / 720);
+  e = _mm256_fmadd_ps(g, e, _mm256_set1_ps(1.0f / 120));
+  e = _mm256_fmadd_ps(g, e, _mm256_set1_ps(1.0f / 24));
+  e = _mm256_fmadd_ps(g, e, _mm256_set1_ps(1.0f / 6));
+  e = _mm256_fmadd_ps(g, e, _mm256_set1_ps(0.5f));
+  e = _mm256_fmadd_ps(g, e, _mm256_set1_ps(1.0f));
+  e = _mm256_fmadd_ps(g, e, _mm256_set1_ps(1.0f));
+  __m256i k = _mm256_cvttps_epi32(whole);  // whole is integral: exact
+  k = _mm256_min_epi32(_mm256_max_epi32(k, _mm256_set1_epi32(-126)), _mm256_set1_epi32(127));
+  const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k, _mm256_set1_epi32(127)), 23));
+  return _mm256_mul_ps(_mm256_mul_ps(scale, _mm256_set1_ps(1.4142135623730951f)), e);
+}
+
+float exp_sum(float* s, int64_t n, float mx) {
+  const float log2e = 1.4426950408889634f;
+  const __m256 l2e = _mm256_set1_ps(log2e), shift = _mm256_set1_ps(mx * log2e), lo = _mm256_set1_ps(-150.0f);
+  __m256 acc = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 y = _mm256_max_ps(_mm256_fmsub_ps(_mm256_loadu_ps(s + j), l2e, shift), lo);
+    const __m256 e = exp2_8(y);
+    _mm256_storeu_ps(s + j, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  if (j < n) {
+    // The tail through a masked load / store: lanes past n read 0 and are not stored.
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n - j)), idx);
+    const __m256 y = _mm256_max_ps(_mm256_fmsub_ps(_mm256_maskload_ps(s + j, mask), l2e, shift), lo);
+    const __m256 e = _mm256_and_ps(exp2_8(y), _mm256_castsi256_ps(mask));
+    _mm256_maskstore_ps(s + j, mask, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  return hsum(acc);
+}
+
 }  // namespace
 
 const TileKernels& tile_kernels_avx2() {
-  static const TileKernels k{scores, weighted_sum};
+  static const TileKernels k{scores, weighted_sum, exp_sum};
   return k;
 }
 
