@@ -8,6 +8,10 @@
 //              streamed per second, and as a share of the measured all-core read
 //              bandwidth. For n <= 8 the loop cycles through weight_copies copies
 //              that together exceed the last-level cache 3x, so weights come from DRAM.
+//   gemv_B/s, gemv_bw%  (BM_Codebook, n <= 8) the same for the bytes the decode GEMV
+//              streams from memory: its repacked index words (kernels/cpu/codebook_lanes.h;
+//              3-bit columns take 6.7% more than the file) plus the outliers; the FP32
+//              tables are read once per half stripe and stay in cache.
 //   us/call    wall time of one product
 //   bits/w     stored bits per weight
 // BM_CodebookPath times n = 1..64 activation rows with each algorithm forced (the
@@ -174,6 +178,13 @@ void BM_Codebook(benchmark::State& state) {
                  quarot::isa_name(isa) +
                  (path == quarot::CodebookPath::kLut ? " lut" : path == quarot::CodebookPath::kPanels ? " panels" : ""));
   set_counters(state, seconds, bytes, static_cast<double>(rows * cols), copies);
+  if (n <= quarot::kCodebookLutMaxRows && path != quarot::CodebookPath::kPanels) {
+    const double gemv_bytes = 4.0 * ws[0].lanes.words.size() +
+                              (first.n_outliers > 0 ? 4.0 * (rows + 1) + 4.0 * first.n_outliers : 0.0);
+    const double it = static_cast<double>(state.iterations());
+    state.counters["gemv_B/s"] = gemv_bytes * it / seconds;
+    state.counters["gemv_bw%"] = 100.0 * gemv_bytes * it / seconds / read_bandwidth();
+  }
 }
 
 // int4 symmetric per-row grid through weight_only_gemm (W4A16). Args: rows, cols, n, isa.
