@@ -1,10 +1,11 @@
 // AVX2 + FMA + F16C kernels for codebook_gemm.
 // GEMV: eight rows of a group of 32 / b same-width columns are one 8-lane vector of the
 // repacked words (kernels/cpu/codebook_lanes.h); column f of the group is that vector
-// loaded at byte offset (b f) / 8 and shifted right by the immediate (b f) % 8, and
-// vpermps (which reads only bits 0..2) looks the weight up in the column's FP32 table
-// held in a register (tables of 2 or 4 entries are repeated to fill 8 lanes, so the
-// fields above do not matter); 16-entry tables use two permutes and a blend on bit 3.
+// loaded at byte offset (b f) / 8 and shifted right by the immediate (b f) % 8, and a
+// permute looks the weight up in the column's FP32 table held in a register: vpermilps
+// (in-lane, reads bits 0..1) for 2- and 4-entry tables, vpermps (reads bits 0..2) for
+// 8 entries; tables are repeated to fill 8 lanes, so the fields above do not matter;
+// 16-entry tables use two vpermps and a blend on bit 3.
 // That is 3 instructions per 8 weights (shift, permute, FMA; 2 when the shift is a
 // multiple of 8) plus, per column and pass, one table load and one broadcast per
 // activation row.
@@ -104,7 +105,15 @@ __attribute__((always_inline)) inline void lane_field(const uint32_t* block, con
         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(reinterpret_cast<const uint8_t*>(block + 8 * g) + kByte));
     __m256i idx = v;
     if constexpr (kShift != 0) idx = _mm256_srli_epi32(v, kShift);
-    __m256 wv = _mm256_permutevar8x32_ps(lo, idx);
+    // Up to 4 entries: the in-lane vpermilps (bits 0..1, the table repeated in both
+    // 128-bit lanes) is much cheaper than the cross-lane vpermps on Zen 3 (measured:
+    // 0.40 vs 0.69 ns per 8 weights, bench in docs/results/2026-12-02-epyc2-claq-gemv).
+    __m256 wv;
+    if constexpr (B <= 2) {
+      wv = _mm256_permutevar_ps(lo, idx);
+    } else {
+      wv = _mm256_permutevar8x32_ps(lo, idx);
+    }
     if constexpr (B == 4) {
       // Bit 3 of the field (bit kShift + 3 of v) to bit 31 drives the blend.
       const __m256 sel = _mm256_castsi256_ps(_mm256_slli_epi32(v, 28 - kShift));
