@@ -5,10 +5,10 @@
 // Decode (n <= kCodebookGemvMaxRows) is a lookup-table GEMV over the indices repacked
 // at pack time (kernels/cpu/codebook_lanes.h: one 32-bit word per row holds 32 / b
 // same-width columns): per 8 (AVX2) or 16 (AVX-512) weights one vector load or an
-// immediate shift, one register permute of the column's FP32 table (vpermps; two and a
-// blend for 16 entries on AVX2) and one FMA into per-row accumulators. Outliers are a
-// sparse correction (value - centroid) * x added afterwards, so the dense loop has no
-// branches.
+// immediate shift, one register permute of the column's FP32 table (AVX2: vpermilps up
+// to 4 entries, vpermps for 8, two vpermps and a blend for 16; AVX-512: one vpermps)
+// and one FMA into per-row accumulators. Outliers are a sparse correction
+// (value - centroid) * x added afterwards, so the dense loop has no branches.
 // Prefill (larger n) decodes panels of rows into FP32 in a thread-local tile (the
 // same lookups) and multiplies them with the FP32 gemm's register tiles.
 //
