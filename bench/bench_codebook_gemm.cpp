@@ -8,6 +8,10 @@
 //              streamed per second, and as a share of the measured all-core read
 //              bandwidth. For n <= 8 the loop cycles through weight_copies copies
 //              that together exceed the last-level cache 3x, so weights come from DRAM.
+//   gemv_B/s, gemv_bw%  (BM_Codebook, n <= 8) the same for the bytes the decode GEMV
+//              streams from memory: its repacked index words (kernels/cpu/codebook_lanes.h;
+//              3-bit columns take 6.7% more than the file) plus the outliers; the FP32
+//              tables are read once per half stripe and stay in cache.
 //   us/call    wall time of one product
 //   bits/w     stored bits per weight
 // BM_CodebookPath times n = 1..64 activation rows with each algorithm forced (the
@@ -174,6 +178,40 @@ void BM_Codebook(benchmark::State& state) {
                  quarot::isa_name(isa) +
                  (path == quarot::CodebookPath::kLut ? " lut" : path == quarot::CodebookPath::kPanels ? " panels" : ""));
   set_counters(state, seconds, bytes, static_cast<double>(rows * cols), copies);
+  if (n <= quarot::kCodebookLutMaxRows && path != quarot::CodebookPath::kPanels) {
+    const double gemv_bytes = 4.0 * ws[0].lanes.words.size() +
+                              (first.n_outliers > 0 ? 4.0 * (rows + 1) + 4.0 * first.n_outliers : 0.0);
+    const double it = static_cast<double>(state.iterations());
+    state.counters["gemv_B/s"] = gemv_bytes * it / seconds;
+    state.counters["gemv_bw%"] = 100.0 * gemv_bytes * it / seconds / read_bandwidth();
+  }
+}
+
+// The decode GEMV's instruction throughput: one weight (cache-resident at these shapes),
+// one OpenMP thread, timed by that thread's CPU time, so other processes' load changes it
+// little (unlike the wall-clock counters above). ns/8w: nanoseconds per 8 weights.
+// Args: rows, cols, enc, isa.
+void BM_CodebookHot(benchmark::State& state) {
+  const int64_t rows = state.range(0), cols = state.range(1);
+  const int enc = static_cast<int>(state.range(2));
+  const auto isa = static_cast<Isa>(state.range(3));
+  if (skip_unsupported(state, isa)) return;
+  const quarot::CodebookGemmWeight w = quarot::pack_codebook_weight(make_codebook(rows, cols, enc));
+  const auto x = random_values(cols, 2);
+  std::vector<float> y(rows);
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  for (auto _ : state) {
+    quarot::codebook_gemm(w, x.data(), 1, nullptr, y.data(), isa, quarot::CodebookPath::kLut);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  omp_set_num_threads(saved);
+  state.SetLabel(std::string("claq") + (enc == 21 ? "2.x+outliers" : std::to_string(enc)) + " " +
+                 quarot::isa_name(isa) + " hot 1 thread");
+  state.counters["ns/8w"] = benchmark::Counter(static_cast<double>(rows * cols) / 8.0 * 1e-9,
+                                               benchmark::Counter::kIsIterationInvariantRate |
+                                                   benchmark::Counter::kInvert);
 }
 
 // int4 symmetric per-row grid through weight_only_gemm (W4A16). Args: rows, cols, n, isa.
@@ -257,6 +295,11 @@ void codebook_args(benchmark::internal::Benchmark* b) {
   }
 }
 
+void hot_args(benchmark::internal::Benchmark* b) {
+  for (const Shape& s : {Shape{576, 576}, Shape{1536, 576}, Shape{576, 1536}})
+    for (int enc : {2, 3, 4, 21}) b->Args({s.rows, s.cols, enc, static_cast<int64_t>(best())});
+}
+
 void int_args(benchmark::internal::Benchmark* b) {
   for (const Shape& s : kShapes) b->Args({s.rows, s.cols, 1, static_cast<int64_t>(best())});
 }
@@ -269,6 +312,7 @@ void path_args(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(BM_Codebook)->Apply(codebook_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_CodebookHot)->Apply(hot_args)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Int4WeightOnly)->Apply(int_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_Int4A8)->Apply(int_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_Codebook)->Name("BM_CodebookPath")->Apply(path_args)->Unit(benchmark::kMicrosecond)->UseRealTime();

@@ -30,6 +30,16 @@ CodebookView view_of(const CodebookGemmWeight& w) {
   }
   v.indices = static_cast<const uint8_t*>(w.source.data);
   v.centroids = w.source.centroids;
+  v.groups_per_stripe = w.lanes.groups_per_stripe;
+  for (int b = 1; b <= kCodebookLaneMaxBits + 1; ++b) {
+    v.group_start[b] = w.lanes.group_start[b];
+    v.slot_start[b] = w.lanes.slot_start[b];
+    v.table_start[b] = w.lanes.table_start[b];
+  }
+  v.words = w.lanes.words.data();
+  v.tables = w.lanes.tables.data();
+  v.x_stride = static_cast<int64_t>(w.x_source.size());
+  v.wide_x = w.lanes.slots;
   return v;
 }
 
@@ -44,11 +54,16 @@ void gemv(const CodebookGemmWeight& w, const CodebookKernels& k, const float* x,
           float* y) {
   const WeightEncoding& e = w.source;
   const int64_t rows = e.rows, cols = e.cols;
-  // x in position order, so the kernels walk same-width columns contiguously.
+  // x in the kernels' slot order (CodebookView::x_stride), so they walk same-width
+  // columns contiguously and unused slots multiply 0.
+  const int64_t stride = static_cast<int64_t>(w.x_source.size());
   thread_local std::vector<float> xp;
-  if (static_cast<int64_t>(xp.size()) < n * cols) xp.resize(n * cols);
+  if (static_cast<int64_t>(xp.size()) < n * stride) xp.resize(n * stride);
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t p = 0; p < cols; ++p) xp[i * cols + p] = x[i * cols + w.layout.order[p]];
+    for (int64_t p = 0; p < stride; ++p) {
+      const int32_t c = w.x_source[p];
+      xp[i * stride + p] = c < 0 ? 0.0f : x[i * cols + c];
+    }
   const CodebookView v = view_of(w);
   const float* xpp = xp.data();
   constexpr int64_t kHalf = kStripe / 2;
@@ -162,6 +177,11 @@ CodebookGemmWeight pack_codebook_weight(const WeightEncoding& w) {
   p.source = w;
   p.layout = CodebookLayout(w.rows, w.cols, w.col_bits, "codebook_gemm");
   QUAROT_CHECK(w.data != nullptr && w.centroids != nullptr, "codebook_gemm: weight has no indices or centroids");
+  p.lanes = make_codebook_lanes(w, p.layout);
+  p.x_source.reserve(p.lanes.slots + w.cols - p.layout.width_start[kCodebookLaneMaxBits + 1]);
+  for (const int32_t k : p.lanes.slot_position) p.x_source.push_back(k < 0 ? -1 : p.layout.order[k]);
+  for (int64_t k = p.layout.width_start[kCodebookLaneMaxBits + 1]; k < w.cols; ++k)
+    p.x_source.push_back(p.layout.order[k]);
   if (w.n_outliers > 0) {
     QUAROT_CHECK(w.outlier_row_ptr != nullptr && w.outlier_cols != nullptr && w.outlier_values != nullptr,
                  "codebook_gemm: weight lacks its outlier arrays");

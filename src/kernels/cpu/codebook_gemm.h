@@ -2,12 +2,13 @@
 // FP32-activation product with a CLAQ codebook weight (WeightKind::kCodebook) read in
 // its stored form:  y[n, rows] = x[n, cols] * W^T (+ bias[rows]).
 //
-// Decode (n <= kCodebookGemvMaxRows) is a lookup-table GEMV: the weight streams once,
-// stripe by stripe (64 rows, columns grouped by width), each group of 8 (AVX2) or 16
-// (AVX-512) indices becomes FP32 weights by a register permute of the column's
-// centroid table (vpermps; two and a blend for 16 entries on AVX2), multiplied into
-// per-row accumulators. Outliers are a sparse correction (value - centroid) * x
-// added afterwards, so the dense loop has no branches.
+// Decode (n <= kCodebookGemvMaxRows) is a lookup-table GEMV over the indices repacked
+// at pack time (kernels/cpu/codebook_lanes.h: one 32-bit word per row holds 32 / b
+// same-width columns): per 8 (AVX2) or 16 (AVX-512) weights one vector load or an
+// immediate shift, one register permute of the column's FP32 table (AVX2: vpermilps up
+// to 4 entries, vpermps for 8, two vpermps and a blend for 16; AVX-512: one vpermps)
+// and one FMA into per-row accumulators. Outliers are a sparse correction
+// (value - centroid) * x added afterwards, so the dense loop has no branches.
 // Prefill (larger n) decodes panels of rows into FP32 in a thread-local tile (the
 // same lookups) and multiplies them with the FP32 gemm's register tiles.
 //
@@ -25,6 +26,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cpu/codebook_lanes.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/weight_encoding.h"
 
@@ -45,11 +47,15 @@ enum class CodebookPath {
   kPanels,  // FP32 panels + gemm tiles, any n
 };
 
-// A codebook weight prepared for the kernels: the layout derived once, and each
-// outlier's correction (value - centroid it replaces) in FP32. Views `source`.
+// A codebook weight prepared for the kernels: the layout derived once, the GEMV's
+// repacked indices and FP32 tables (widths 1..4; lanes.bytes() more memory, about the
+// index stream's size), and each outlier's correction (value - centroid it replaces) in
+// FP32. Views `source` (prefill and widths 5..8 read its stream). Move-only.
 struct CodebookGemmWeight {
   WeightEncoding source;
   CodebookLayout layout;
+  CodebookLanes lanes;
+  std::vector<int32_t> x_source;     // GEMV activation slot -> column, -1 for unused slots
   std::vector<float> outlier_delta;  // [n_outliers]
 };
 

@@ -1,14 +1,22 @@
-// AVX2 + FMA + F16C kernels for codebook_gemm. Eight rows of one column are eight
-// b-bit indices = b contiguous bytes of the column's slice: one 4-byte broadcast and a
-// per-lane variable shift put index j in lane j's low bits, and vpermps (which reads
-// only bits 0..2) looks the weight up in the column's table held in a register. Tables
-// of 2 or 4 entries are repeated to fill 8 lanes, so the bits above an index (its
-// neighbours') do not matter; 16-entry tables use two permutes and a blend on bit 3.
-// Widths 5..8 (not produced by CLAQ) take a slower scalar-lookup path.
+// AVX2 + FMA + F16C kernels for codebook_gemm.
+// GEMV: eight rows of a group of 32 / b same-width columns are one 8-lane vector of the
+// repacked words (kernels/cpu/codebook_lanes.h); column f of the group is that vector
+// loaded at byte offset (b f) / 8 and shifted right by the immediate (b f) % 8, and a
+// permute looks the weight up in the column's FP32 table held in a register: vpermilps
+// (in-lane, reads bits 0..1) for 2- and 4-entry tables, vpermps (reads bits 0..2) for
+// 8 entries; tables are repeated to fill 8 lanes, so the fields above do not matter;
+// 16-entry tables use two vpermps and a blend on bit 3.
+// That is 3 instructions per 8 weights (shift, permute, FMA; 2 when the shift is a
+// multiple of 8) plus, per column and pass, one table load and one broadcast per
+// activation row.
+// Prefill panels (decode16): one 4-byte broadcast and a per-lane variable shift put
+// index j of the file's stream in lane j's low bits, then the same permutes.
+// Widths 5..8 (not produced by CLAQ) take a slower scalar-lookup path from the stream.
 // Internal linkage except the table (see codebook_gemm_kernels.h on the ODR).
 #include <immintrin.h>
 
 #include <cstring>
+#include <utility>
 
 #include "kernels/cpu/codebook_gemm_kernels.h"
 
@@ -79,53 +87,95 @@ inline void widen_table(const uint16_t* t, int b, float* out) {
     _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t + i))));
 }
 
+// Field F of a group of width B for rows 8 g .. 8 g + 7 (g < G) of the block: the
+// words loaded at byte offset (B F) / 8 and shifted by the rest, so the field is in
+// each lane's low bits; vpermps ignores the fields above it.
+template <int M, int G, int B, int F>
+__attribute__((always_inline)) inline void lane_field(const uint32_t* block, const float* table, const float* x,
+                                                      int64_t x_stride, __m256 (&acc)[M][G]) {
+  constexpr int kBit = B * F, kByte = kBit / 8, kShift = kBit % 8;
+  constexpr int kStride = B == 4 ? 16 : 8;
+  __m256 lo = _mm256_load_ps(table + F * kStride);
+  __m256 hi = lo;
+  if constexpr (B == 4) hi = _mm256_load_ps(table + F * kStride + 8);
+  // Keep the tables in registers: left alone, GCC folds the load into every vpermps
+  // (a memory operand per 8 weights), measured 9% slower on Zen 3 (0.71 vs 0.66 ns per
+  // 8 weights at 3 bits).
+  asm("" : "+x"(lo), "+x"(hi));
+  __m256 xb[M];
+  for (int i = 0; i < M; ++i) xb[i] = _mm256_broadcast_ss(x + i * x_stride + F);
+  for (int g = 0; g < G; ++g) {
+    const __m256i v =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(reinterpret_cast<const uint8_t*>(block + 8 * g) + kByte));
+    __m256i idx = v;
+    if constexpr (kShift != 0) idx = _mm256_srli_epi32(v, kShift);
+    // Up to 4 entries: the in-lane vpermilps (bits 0..1, the table repeated in both
+    // 128-bit lanes) is much cheaper than the cross-lane vpermps on Zen 3 (measured:
+    // 0.40 vs 0.69 ns per 8 weights, bench in docs/results/2026-12-02-epyc2-claq-gemv).
+    __m256 wv;
+    if constexpr (B <= 2) {
+      wv = _mm256_permutevar_ps(lo, idx);
+    } else {
+      wv = _mm256_permutevar8x32_ps(lo, idx);
+    }
+    if constexpr (B == 4) {
+      // Bit 3 of the field (bit kShift + 3 of v) to bit 31 drives the blend.
+      const __m256 sel = _mm256_castsi256_ps(_mm256_slli_epi32(v, 28 - kShift));
+      wv = _mm256_blendv_ps(wv, _mm256_permutevar8x32_ps(hi, idx), sel);
+    }
+    for (int i = 0; i < M; ++i) acc[i][g] = _mm256_fmadd_ps(wv, xb[i], acc[i][g]);
+  }
+}
+
+template <int M, int G, int B, int... F>
+__attribute__((always_inline)) inline void lane_group(const uint32_t* block, const float* table, const float* x,
+                                                      int64_t x_stride, __m256 (&acc)[M][G],
+                                                      std::integer_sequence<int, F...>) {
+  (lane_field<M, G, B, F>(block, table, x, x_stride, acc), ...);
+}
+
+// Widths 1..4 from the repacked words: every group of the width, all its fields.
 template <int M, int G, int B>
-inline void accumulate_width(const CodebookView& w, const uint8_t* base, int64_t g0, const float* xp,
+inline void accumulate_width(const CodebookView& w, int64_t stripe, int64_t row0, const float* xs,
                              __m256 (&acc_io)[M][G]) {
-  // A private copy: with the caller's array the compiler stores every accumulator
-  // after each column, since the byte loads of the indices might alias it.
+  // A private copy: with the caller's array the compiler may store every accumulator
+  // after each column, since the index loads might alias it.
   __m256 acc[M][G];
   for (int i = 0; i < M; ++i)
     for (int g = 0; g < G; ++g) acc[i][g] = acc_io[i][g];
-  const __m256i shifts = lane_shifts<B>();
-  const __m256i sel_shifts = _mm256_setr_epi32(28, 24, 20, 16, 12, 8, 4, 0);
-  const int64_t k0 = w.width_start[B], k1 = w.width_start[B + 1];
-  const uint8_t* slice = base + w.slice_start[B];
-  const uint16_t* table = w.centroids + w.centroid_start[B];
-  for (int64_t k = k0; k < k1; ++k, slice += 8 * B, table += 1 << B) {
-    __m256 lo, hi = _mm256_setzero_ps();
-    load_table<B>(table, lo, hi);
-    __m256 xb[M];
-    for (int i = 0; i < M; ++i) xb[i] = _mm256_broadcast_ss(xp + i * w.cols + k);
-    for (int g = 0; g < G; ++g) {
-      const __m256 wv = lookup8<B>(slice, g0 + g, lo, hi, shifts, sel_shifts);
-      for (int i = 0; i < M; ++i) acc[i][g] = _mm256_fmadd_ps(wv, xb[i], acc[i][g]);
-    }
-  }
+  constexpr int kFields = 32 / B, kStride = B == 4 ? 16 : 8;
+  const uint32_t* block = w.words + (stripe * w.groups_per_stripe + w.group_start[B]) * kStripe + row0;
+  const float* table = w.tables + w.table_start[B];
+  const float* x = xs + w.slot_start[B];
+  for (int64_t g = w.group_start[B]; g < w.group_start[B + 1];
+       ++g, block += kStripe, table += kFields * kStride, x += kFields)
+    lane_group<M, G, B>(block, table, x, w.x_stride, acc, std::make_integer_sequence<int, kFields>{});
   for (int i = 0; i < M; ++i)
     for (int g = 0; g < G; ++g) acc_io[i][g] = acc[i][g];
 }
 
 // Rows 8 g0 .. 8 (g0 + G) - 1 of the stripe for M activation rows.
 template <int M, int G>
-void stripe_pass(const CodebookView& w, const uint8_t* base, int64_t g0, const float* xp, float* out) {
+void stripe_pass(const CodebookView& w, int64_t stripe, int64_t g0, const float* xs, float* out) {
   __m256 acc[M][G];
   for (int i = 0; i < M; ++i)
     for (int g = 0; g < G; ++g) acc[i][g] = _mm256_setzero_ps();
-  accumulate_width<M, G, 1>(w, base, g0, xp, acc);
-  accumulate_width<M, G, 2>(w, base, g0, xp, acc);
-  accumulate_width<M, G, 3>(w, base, g0, xp, acc);
-  accumulate_width<M, G, 4>(w, base, g0, xp, acc);
+  accumulate_width<M, G, 1>(w, stripe, 8 * g0, xs, acc);
+  accumulate_width<M, G, 2>(w, stripe, 8 * g0, xs, acc);
+  accumulate_width<M, G, 3>(w, stripe, 8 * g0, xs, acc);
+  accumulate_width<M, G, 4>(w, stripe, 8 * g0, xs, acc);
+  const uint8_t* base = w.indices + stripe * w.stripe_bytes;
   for (int b = 5; b <= 8; ++b) {
     const uint8_t* slice = base + w.slice_start[b];
     const uint16_t* table = w.centroids + w.centroid_start[b];
     for (int64_t k = w.width_start[b]; k < w.width_start[b + 1]; ++k, slice += 8 * b, table += 1 << b) {
       alignas(32) float t[256];
       widen_table(table, b, t);
+      const float* x = xs + w.wide_x + (k - w.width_start[5]);
       for (int g = 0; g < G; ++g) {
         const __m256 wv = lookup8_wide(slice, g0 + g, b, t);
         for (int i = 0; i < M; ++i)
-          acc[i][g] = _mm256_fmadd_ps(wv, _mm256_broadcast_ss(xp + i * w.cols + k), acc[i][g]);
+          acc[i][g] = _mm256_fmadd_ps(wv, _mm256_broadcast_ss(x + i * w.x_stride), acc[i][g]);
       }
     }
   }
@@ -136,23 +186,22 @@ void stripe_pass(const CodebookView& w, const uint8_t* base, int64_t g0, const f
 // Accumulators per pass: M x G registers of 8 rows, at most 8 so tables, shifts and
 // broadcasts still fit in the 16 ymm registers; G at most 4 (a half stripe).
 template <int M>
-void stripe_m(const CodebookView& w, const uint8_t* base, int half, const float* xp, float* out) {
+void stripe_m(const CodebookView& w, int64_t stripe, int half, const float* xs, float* out) {
   constexpr int G = M <= 2 ? 4 : M <= 4 ? 2 : 1;
   constexpr int64_t kHalfGroups = kStripe / 16;
-  for (int64_t g0 = half * kHalfGroups; g0 < (half + 1) * kHalfGroups; g0 += G) stripe_pass<M, G>(w, base, g0, xp, out);
+  for (int64_t g0 = half * kHalfGroups; g0 < (half + 1) * kHalfGroups; g0 += G) stripe_pass<M, G>(w, stripe, g0, xs, out);
 }
 
-void gemv_stripe(const CodebookView& w, int64_t stripe, int half, const float* xp, int64_t n, float* out) {
-  const uint8_t* base = w.indices + stripe * w.stripe_bytes;
+void gemv_stripe(const CodebookView& w, int64_t stripe, int half, const float* xs, int64_t n, float* out) {
   switch (n) {
-    case 1: return stripe_m<1>(w, base, half, xp, out);
-    case 2: return stripe_m<2>(w, base, half, xp, out);
-    case 3: return stripe_m<3>(w, base, half, xp, out);
-    case 4: return stripe_m<4>(w, base, half, xp, out);
-    case 5: return stripe_m<5>(w, base, half, xp, out);
-    case 6: return stripe_m<6>(w, base, half, xp, out);
-    case 7: return stripe_m<7>(w, base, half, xp, out);
-    default: return stripe_m<8>(w, base, half, xp, out);
+    case 1: return stripe_m<1>(w, stripe, half, xs, out);
+    case 2: return stripe_m<2>(w, stripe, half, xs, out);
+    case 3: return stripe_m<3>(w, stripe, half, xs, out);
+    case 4: return stripe_m<4>(w, stripe, half, xs, out);
+    case 5: return stripe_m<5>(w, stripe, half, xs, out);
+    case 6: return stripe_m<6>(w, stripe, half, xs, out);
+    case 7: return stripe_m<7>(w, stripe, half, xs, out);
+    default: return stripe_m<8>(w, stripe, half, xs, out);
   }
 }
 

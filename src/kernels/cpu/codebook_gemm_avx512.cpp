@@ -1,13 +1,19 @@
-// AVX-512 kernels for codebook_gemm. Sixteen rows of one column are sixteen b-bit
-// indices = 2 b contiguous bytes of the column's slice: two 4-byte broadcasts (rows
-// 0..7 and 8..15, b bytes apart) blended into one register and a per-lane variable
-// shift put index j in lane j's low bits, and one vpermps (which reads bits 0..3)
-// looks the weight up in the column's table; a 16-entry table is exactly one zmm, and
-// smaller ones are repeated to fill it. Widths 5..8 take a scalar-lookup path.
+// AVX-512 kernels for codebook_gemm.
+// GEMV: sixteen rows of a group of 32 / b same-width columns are one 16-lane vector of
+// the repacked words (kernels/cpu/codebook_lanes.h); column f is that vector loaded at
+// byte offset (b f) / 8 and shifted right by the immediate (b f) % 8, and one vpermps
+// (which reads bits 0..3) looks the weight up in the column's FP32 table: a 16-entry
+// table is exactly one zmm, smaller ones (8 stored floats, repeated) are broadcast to
+// fill it. 3 instructions per 16 weights (shift, permute, FMA).
+// Prefill panels (decode16): two 4-byte broadcasts of the file's stream (rows 0..7 and
+// 8..15, b bytes apart) blended into one register and a per-lane variable shift put
+// index j in lane j's low bits, then the same permute of the FP16 table widened.
+// Widths 5..8 take a scalar-lookup path from the stream.
 // Internal linkage except the table (see codebook_gemm_kernels.h on the ODR).
 #include <immintrin.h>
 
 #include <cstring>
+#include <utility>
 
 #include "kernels/cpu/codebook_gemm_kernels.h"
 
@@ -77,49 +83,78 @@ inline void widen_table(const uint16_t* t, int b, float* out) {
     _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + i))));
 }
 
+// Field F of a group of width B for rows 16 q .. 16 q + 15 (q < Q) of the block: the
+// words loaded at byte offset (B F) / 8 and shifted by the rest; vpermps reads bits
+// 0..3, and tables below 16 entries are repeated, so the fields above do not matter.
+template <int M, int Q, int B, int F>
+__attribute__((always_inline)) inline void lane_field(const uint32_t* block, const float* table, const float* x,
+                                                      int64_t x_stride, __m512 (&acc)[M][Q]) {
+  constexpr int kBit = B * F, kByte = kBit / 8, kShift = kBit % 8;
+  constexpr int kStride = B == 4 ? 16 : 8;
+  __m512 t;
+  if constexpr (B == 4) {
+    t = _mm512_loadu_ps(table + F * kStride);
+  } else {
+    t = _mm512_broadcast_f32x8(_mm256_loadu_ps(table + F * kStride));
+  }
+  __m512 xb[M];
+  for (int i = 0; i < M; ++i) xb[i] = _mm512_set1_ps(x[i * x_stride + F]);
+  for (int q = 0; q < Q; ++q) {
+    __m512i idx = _mm512_loadu_si512(reinterpret_cast<const uint8_t*>(block + 16 * q) + kByte);
+    if constexpr (kShift != 0) idx = _mm512_srli_epi32(idx, kShift);
+    const __m512 wv = _mm512_permutexvar_ps(idx, t);
+    for (int i = 0; i < M; ++i) acc[i][q] = _mm512_fmadd_ps(wv, xb[i], acc[i][q]);
+  }
+}
+
+template <int M, int Q, int B, int... F>
+__attribute__((always_inline)) inline void lane_group(const uint32_t* block, const float* table, const float* x,
+                                                      int64_t x_stride, __m512 (&acc)[M][Q],
+                                                      std::integer_sequence<int, F...>) {
+  (lane_field<M, Q, B, F>(block, table, x, x_stride, acc), ...);
+}
+
+// Widths 1..4 from the repacked words: every group of the width, all its fields.
 template <int M, int Q, int B>
-inline void accumulate_width(const CodebookView& w, const uint8_t* base, int64_t q0, const float* xp,
+inline void accumulate_width(const CodebookView& w, int64_t stripe, int64_t row0, const float* xs,
                              __m512 (&acc_io)[M][Q]) {
-  // A private copy: with the caller's array the compiler stores every accumulator
-  // after each column, since the byte loads of the indices might alias it.
+  // A private copy: with the caller's array the compiler may store every accumulator
+  // after each column, since the index loads might alias it.
   __m512 acc[M][Q];
   for (int i = 0; i < M; ++i)
     for (int q = 0; q < Q; ++q) acc[i][q] = acc_io[i][q];
-  const __m512i shifts = lane_shifts<B>();
-  const uint8_t* slice = base + w.slice_start[B];
-  const uint16_t* table = w.centroids + w.centroid_start[B];
-  for (int64_t k = w.width_start[B]; k < w.width_start[B + 1]; ++k, slice += 8 * B, table += 1 << B) {
-    const __m512 t = load_table<B>(table);
-    __m512 xb[M];
-    for (int i = 0; i < M; ++i) xb[i] = _mm512_set1_ps(xp[i * w.cols + k]);
-    for (int q = 0; q < Q; ++q) {
-      const __m512 wv = lookup16<B>(slice, q0 + q, t, shifts);
-      for (int i = 0; i < M; ++i) acc[i][q] = _mm512_fmadd_ps(wv, xb[i], acc[i][q]);
-    }
-  }
+  constexpr int kFields = 32 / B, kStride = B == 4 ? 16 : 8;
+  const uint32_t* block = w.words + (stripe * w.groups_per_stripe + w.group_start[B]) * kStripe + row0;
+  const float* table = w.tables + w.table_start[B];
+  const float* x = xs + w.slot_start[B];
+  for (int64_t g = w.group_start[B]; g < w.group_start[B + 1];
+       ++g, block += kStripe, table += kFields * kStride, x += kFields)
+    lane_group<M, Q, B>(block, table, x, w.x_stride, acc, std::make_integer_sequence<int, kFields>{});
   for (int i = 0; i < M; ++i)
     for (int q = 0; q < Q; ++q) acc_io[i][q] = acc[i][q];
 }
 
 // Rows 16 q0 .. 16 (q0 + Q) - 1 of the stripe for M activation rows.
 template <int M, int Q>
-void stripe_pass(const CodebookView& w, const uint8_t* base, int64_t q0, const float* xp, float* out) {
+void stripe_pass(const CodebookView& w, int64_t stripe, int64_t q0, const float* xs, float* out) {
   __m512 acc[M][Q];
   for (int i = 0; i < M; ++i)
     for (int q = 0; q < Q; ++q) acc[i][q] = _mm512_setzero_ps();
-  accumulate_width<M, Q, 1>(w, base, q0, xp, acc);
-  accumulate_width<M, Q, 2>(w, base, q0, xp, acc);
-  accumulate_width<M, Q, 3>(w, base, q0, xp, acc);
-  accumulate_width<M, Q, 4>(w, base, q0, xp, acc);
+  accumulate_width<M, Q, 1>(w, stripe, 16 * q0, xs, acc);
+  accumulate_width<M, Q, 2>(w, stripe, 16 * q0, xs, acc);
+  accumulate_width<M, Q, 3>(w, stripe, 16 * q0, xs, acc);
+  accumulate_width<M, Q, 4>(w, stripe, 16 * q0, xs, acc);
+  const uint8_t* base = w.indices + stripe * w.stripe_bytes;
   for (int b = 5; b <= 8; ++b) {
     const uint8_t* slice = base + w.slice_start[b];
     const uint16_t* table = w.centroids + w.centroid_start[b];
     for (int64_t k = w.width_start[b]; k < w.width_start[b + 1]; ++k, slice += 8 * b, table += 1 << b) {
       alignas(64) float t[256];
       widen_table(table, b, t);
+      const float* x = xs + w.wide_x + (k - w.width_start[5]);
       for (int q = 0; q < Q; ++q) {
         const __m512 wv = lookup16_wide(slice, q0 + q, b, t);
-        for (int i = 0; i < M; ++i) acc[i][q] = _mm512_fmadd_ps(wv, _mm512_set1_ps(xp[i * w.cols + k]), acc[i][q]);
+        for (int i = 0; i < M; ++i) acc[i][q] = _mm512_fmadd_ps(wv, _mm512_set1_ps(x[i * w.x_stride]), acc[i][q]);
       }
     }
   }
@@ -129,21 +164,20 @@ void stripe_pass(const CodebookView& w, const uint8_t* base, int64_t q0, const f
 
 // One pass over a half stripe: 2 x M accumulators (at most 16 of the 32 zmm registers).
 template <int M>
-void stripe_m(const CodebookView& w, const uint8_t* base, int half, const float* xp, float* out) {
-  stripe_pass<M, 2>(w, base, 2 * half, xp, out);
+void stripe_m(const CodebookView& w, int64_t stripe, int half, const float* xs, float* out) {
+  stripe_pass<M, 2>(w, stripe, 2 * half, xs, out);
 }
 
-void gemv_stripe(const CodebookView& w, int64_t stripe, int half, const float* xp, int64_t n, float* out) {
-  const uint8_t* base = w.indices + stripe * w.stripe_bytes;
+void gemv_stripe(const CodebookView& w, int64_t stripe, int half, const float* xs, int64_t n, float* out) {
   switch (n) {
-    case 1: return stripe_m<1>(w, base, half, xp, out);
-    case 2: return stripe_m<2>(w, base, half, xp, out);
-    case 3: return stripe_m<3>(w, base, half, xp, out);
-    case 4: return stripe_m<4>(w, base, half, xp, out);
-    case 5: return stripe_m<5>(w, base, half, xp, out);
-    case 6: return stripe_m<6>(w, base, half, xp, out);
-    case 7: return stripe_m<7>(w, base, half, xp, out);
-    default: return stripe_m<8>(w, base, half, xp, out);
+    case 1: return stripe_m<1>(w, stripe, half, xs, out);
+    case 2: return stripe_m<2>(w, stripe, half, xs, out);
+    case 3: return stripe_m<3>(w, stripe, half, xs, out);
+    case 4: return stripe_m<4>(w, stripe, half, xs, out);
+    case 5: return stripe_m<5>(w, stripe, half, xs, out);
+    case 6: return stripe_m<6>(w, stripe, half, xs, out);
+    case 7: return stripe_m<7>(w, stripe, half, xs, out);
+    default: return stripe_m<8>(w, stripe, half, xs, out);
   }
 }
 

@@ -18,16 +18,29 @@ struct CodebookView {
   int64_t centroid_start[10] = {};  // centroid index of width_start[b]'s table
   const uint8_t* indices = nullptr;
   const uint16_t* centroids = nullptr;
+  // The GEMV's repacked form of widths 1..4 (kernels/cpu/codebook_lanes.h).
+  int64_t groups_per_stripe = 0;
+  int64_t group_start[6] = {};  // index b = 1..5
+  int64_t slot_start[6] = {};
+  int64_t table_start[6] = {};
+  const uint32_t* words = nullptr;
+  const float* tables = nullptr;
+  // Activations as the GEMV kernels read them: row i at xs + i * x_stride, slot s of
+  // widths 1..4 at xs[s] (0 for unused slots), then position k of widths 5..8 at
+  // xs[wide_x + k - width_start[5]].
+  int64_t x_stride = 0;
+  int64_t wide_x = 0;
 };
 
 struct CodebookKernels {
-  // out[i * 64 + j] = sum_k T_k[idx(64 s + j, k)] * xp[i * cols + k] for i < n (1..8),
-  // j in [32 half, 32 half + 32): the codebook part of one half of a stripe's 64 rows
-  // (padding rows included; the other half of out is left alone), with x given in
-  // position order (xp[k] = x[order[k]]). Outliers are not applied. Half stripes are
-  // the unit of decode work: a 576-row matrix is 9 stripes, which two threads split
-  // 5:4, but 18 halves split evenly.
-  void (*gemv_stripe)(const CodebookView& w, int64_t stripe, int half, const float* xp, int64_t n, float* out);
+  // out[i * 64 + j] = sum_k T_k[idx(64 s + j, k)] * x_i[k] for i < n (1..8), j in
+  // [32 half, 32 half + 32): the codebook part of one half of a stripe's 64 rows
+  // (padding rows included; the other half of out is left alone), x given as xs (see
+  // CodebookView), every row's terms summed in position order (widths 1..4 in slot
+  // order, which is position order with zero terms between). Outliers are not applied.
+  // Half stripes are the unit of decode work: a 576-row matrix is 9 stripes, which two
+  // threads split 5:4, but 18 halves split evenly.
+  void (*gemv_stripe)(const CodebookView& w, int64_t stripe, int half, const float* xs, int64_t n, float* out);
   // dst[order[k] * ld + j] = T_k[idx(r0 + j, k)] for j < 16, every position k; r0 a
   // multiple of 16 (rows past the end decode their stored index 0).
   void (*decode16)(const CodebookView& w, int64_t r0, const int32_t* order, float* dst, int64_t ld);
