@@ -294,6 +294,7 @@ class CudaBackend final : public Backend {
     const uint64_t epoch = cuda::device_memory_epoch().load();
     if (g->exec != nullptr && g->exec_epoch == epoch && g->n == n) {
       check(cudaGraphLaunch(g->exec, ctx_->stream), "launching a recorded step");
+      wrote();  // the replay wrote activations without a host-side op
       count(&CudaStepStats::replays);
       return;
     }
@@ -351,6 +352,7 @@ class CudaBackend final : public Backend {
     g->exec = exec;
     g->exec_epoch = epoch;
     check(cudaGraphLaunch(g->exec, ctx_->stream), "launching a recorded step");
+    wrote();
     count(&CudaStepStats::captures);
   }
 
