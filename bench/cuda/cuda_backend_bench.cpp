@@ -134,6 +134,17 @@ int main(int argc, char** argv) {
     }
     const LlamaModel w4(w, q, gpu, enc);
     out["w4a4_kv4"] = time_model(w4, prompt, decode);
+    const CudaStepStats st = cuda_step_stats(*gpu);
+    out["recorded_steps"] = {{"direct", st.direct},     {"warmups", st.warmups},   {"captures", st.captures},
+                             {"replays", st.replays},   {"failures", st.failures}, {"last_failure", st.last_failure}};
+    {
+      // The same models with every op queued one by one (no CUDA graphs).
+      const std::shared_ptr<const Backend> plain = make_cuda_backend(CudaBackendOptions{0, false, false});
+      const LlamaModel fp(w, RuntimeRecipe{}, plain);
+      out["fp16_no_graphs"] = time_model(fp, prompt, decode);
+      const LlamaModel w4p(w, q, plain, enc);
+      out["w4a4_kv4_no_graphs"] = time_model(w4p, prompt, decode);
+    }
 
     if (check > 0) {
       // Agreement with the CPU backends on all logits of a prompt. A W4A4 model whose

@@ -28,6 +28,7 @@
 //    on the host. A backend may run ops asynchronously in between.
 //  - Ops never resize: the caller sizes every output; rows are contiguous.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -154,6 +155,13 @@ struct LinearOp {
   const char* name = nullptr;  // what the product is ("q_proj", "lm_head"), for profiles; may be null
 };
 
+// A slot for one recorded forward step (see Backend::run_step): made by
+// make_step_graph(), owned by the caller, opaque to it.
+class StepGraph {
+ public:
+  virtual ~StepGraph() = default;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -231,6 +239,27 @@ class Backend {
   // Returns once every op issued so far has finished (a no-op where ops run
   // synchronously, as on the CPU); for timing ops one by one.
   virtual void synchronize() const {}
+
+  // --- recorded steps (optional: for backends where launching each op costs more
+  // than running it, e.g. a GPU on a small model's decode step) ---
+  // A slot run_step() may record into, or null when the backend does not record.
+  virtual std::unique_ptr<StepGraph> make_step_graph() const { return nullptr; }
+  // Queues one forward step: enqueue() queues this backend's ops for n tokens at
+  // positions pos0 .. pos0 + n - 1, the token ids `tokens` (host, n values) reaching
+  // the backend through embed(table, tokens, n, ..) and pos0 through rope(),
+  // attention() and KvStorage::append() of a storage this backend made. With a slot
+  // the backend may record what enqueue() queues and, on later calls with the same
+  // slot, replay the recording with the new token ids and pos0 instead of calling
+  // enqueue(). So enqueue() must queue the same ops with the same arguments on the
+  // same buffers and storage every time, except pos0 and the token values; it must
+  // not download, upload or use a result on the host (nothing it queues may have run
+  // when it returns). The slot must not outlive the buffers, storage and weights the
+  // ops use. Default (and graph == null): calls enqueue().
+  virtual void run_step(StepGraph* graph, const int32_t* tokens, int64_t n, int64_t pos0,
+                        const std::function<void()>& enqueue) const {
+    (void)graph, (void)tokens, (void)n, (void)pos0;
+    enqueue();
+  }
 };
 
 // The FP32 CPU backend, using the best instruction set this CPU supports

@@ -1,6 +1,8 @@
 #include "model/llama_model.h"
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <set>
 
@@ -55,7 +57,26 @@ struct LlamaModel::Workspace {
         up(b.alloc(n * c.intermediate)) {}
 };
 
+// One shape of small forward on one cache: its buffers stay put between calls, so a
+// backend can record the step once (run_step) and replay it.
+struct LlamaModel::StepSlot {
+  int64_t n = 0;
+  bool all_logits = false;
+  BackendBuffer x, out;
+  std::unique_ptr<Workspace> ws;
+  std::unique_ptr<StepGraph> graph;
+};
+
+// What a model keeps with a cache (KvCache::sequence_state): a few StepSlots.
+struct LlamaModel::StepState final : SequenceState {
+  uint64_t model_id = 0;
+  std::vector<std::unique_ptr<StepSlot>> slots;  // most recently used first
+};
+
 namespace {
+
+// LlamaModel::id_ values.
+std::atomic<uint64_t> g_next_model_id{1};
 
 // Keeps a copy of an FP tensor alive behind an encoding.
 WeightEncoding owned_f32(const Tensor& t) {
@@ -71,7 +92,7 @@ BackendBuffer upload_vector(const Backend& backend, const std::vector<float>& v)
 
 LlamaModel::LlamaModel(const ModelWeights& w, RuntimeRecipe recipe, std::shared_ptr<const Backend> backend,
                        const WeightEncodings& encoded)
-    : config_(w.config), recipe_(std::move(recipe)), backend_(std::move(backend)) {
+    : config_(w.config), recipe_(std::move(recipe)), backend_(std::move(backend)), id_(g_next_model_id++) {
   QUAROT_CHECK(backend_ != nullptr, "model: no backend given");
   const std::string source = config_.name.empty() ? "model" : config_.name;
   std::set<std::string> supplied;
@@ -172,14 +193,30 @@ void LlamaModel::forward(const int32_t* tokens, int64_t n, KvCache& cache, std::
   }
   const Backend& be = *backend_;
   const int64_t H = c.hidden;
+  const int64_t first = all_logits ? 0 : n - 1;
+  const int64_t rows = n - first;
+  if (!be.host_memory() && !hook_ && n <= kStepRows) {
+    // The same queued ops on the same buffers at every call but for pos0 and the
+    // token ids: what Backend::run_step may record and replay.
+    StepSlot& s = step_slot(cache, n, all_logits);
+    be.run_step(s.graph.get(), tokens, n, pos0, [&] {
+      be.embed(*tok_embeddings_, tokens, n, s.x.data());
+      for (int64_t li = 0; li < c.n_layers; ++li)
+        layer_forward(li, s.x.data(), n, pos0, cache.storage(), li, *s.ws);
+      be.rmsnorm(s.x.data() + first * H, output_norm_.data(), rows, H, c.rms_eps, s.ws->h.data());
+      lm_head_->run(be, s.ws->h.data(), rows, s.out.data());
+    });
+    cache.advance(n);
+    logits.resize(rows * c.vocab_size);
+    be.download(s.out.data(), rows * c.vocab_size, logits.data());
+    return;
+  }
   const BackendBuffer x = be.alloc(n * H);
   const Workspace ws(be, c, n);
   be.embed(*tok_embeddings_, tokens, n, x.data());
   for (int64_t li = 0; li < c.n_layers; ++li) layer_forward(li, x.data(), n, pos0, cache.storage(), li, ws);
   cache.advance(n);
 
-  const int64_t first = all_logits ? 0 : n - 1;
-  const int64_t rows = n - first;
   be.rmsnorm(x.data() + first * H, output_norm_.data(), rows, H, c.rms_eps, ws.h.data());
   if (hook_) call_hook(static_cast<int>(c.n_layers), LinearSlot::kLmHead, ws.h.data(), rows, H);
   logits.resize(rows * c.vocab_size);
@@ -190,6 +227,36 @@ void LlamaModel::forward(const int32_t* tokens, int64_t n, KvCache& cache, std::
     lm_head_->run(be, ws.h.data(), rows, out.data());
     be.download(out.data(), rows * c.vocab_size, logits.data());
   }
+}
+
+LlamaModel::StepSlot& LlamaModel::step_slot(KvCache& cache, int64_t n, bool all_logits) const {
+  constexpr size_t kMaxSlots = 4;  // decode plus a few small-batch shapes
+  auto* state = dynamic_cast<StepState*>(cache.sequence_state());
+  if (state == nullptr || state->model_id != id_) {
+    auto fresh = std::make_unique<StepState>();
+    fresh->model_id = id_;
+    state = fresh.get();
+    cache.set_sequence_state(std::move(fresh));
+  }
+  auto& slots = state->slots;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (slots[i]->n == n && slots[i]->all_logits == all_logits) {
+      std::rotate(slots.begin(), slots.begin() + static_cast<std::ptrdiff_t>(i),
+                  slots.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+      return *slots.front();
+    }
+  }
+  if (slots.size() == kMaxSlots) slots.pop_back();
+  const Backend& be = *backend_;
+  auto slot = std::make_unique<StepSlot>();
+  slot->n = n;
+  slot->all_logits = all_logits;
+  slot->x = be.alloc(n * config_.hidden);
+  slot->out = be.alloc((all_logits ? n : 1) * config_.vocab_size);
+  slot->ws = std::make_unique<Workspace>(be, config_, n);
+  slot->graph = be.make_step_graph();
+  slots.insert(slots.begin(), std::move(slot));
+  return *slots.front();
 }
 
 void LlamaModel::embed(const int32_t* tokens, int64_t n, float* x) const {

@@ -36,6 +36,8 @@ class LlamaModel {
   LlamaModel(const ModelWeights& weights, RuntimeRecipe recipe, std::shared_ptr<const Backend> backend,
              const WeightEncodings& encoded = {});
 
+  static constexpr int64_t kStepRows = 16;
+
   const LlamaConfig& config() const { return config_; }
   const RuntimeRecipe& recipe() const { return recipe_; }
   const Backend& backend() const { return *backend_; }
@@ -48,6 +50,9 @@ class LlamaModel {
 
   // Runs n tokens at positions cache.size() .. cache.size()+n-1 and appends their K/V.
   // logits: [n, vocab] when all_logits, else [1, vocab] for the last token only.
+  // On a device backend (host_memory() false) a forward of at most kStepRows tokens
+  // keeps its buffers with the cache (KvCache::sequence_state) and runs through
+  // Backend::run_step, so the backend may replay a recorded step (CUDA graphs).
   void forward(const int32_t* tokens, int64_t n, KvCache& cache, std::vector<float>& logits,
                bool all_logits) const;
 
@@ -68,6 +73,10 @@ class LlamaModel {
   struct Linear;
   struct Layer;
   struct Workspace;
+  struct StepState;
+  struct StepSlot;
+  // The persistent buffers (and recording slot) of n-token forwards on `cache`.
+  StepSlot& step_slot(KvCache& cache, int64_t n, bool all_logits) const;
   // One decoder layer over x[n, hidden] (backend memory) in place at positions
   // pos0.., appending K/V to `cache` under index cache_layer (== li in forward(), 0
   // for run_layer()); `ws` holds the intermediates of n rows.
@@ -85,6 +94,7 @@ class LlamaModel {
   std::shared_ptr<Linear> lm_head_;
   BackendBuffer rope_inv_freq_;
   ActivationHook hook_;
+  uint64_t id_;  // unique per model in the process: tells a cache's StepState whose it is
 };
 
 }  // namespace quarot

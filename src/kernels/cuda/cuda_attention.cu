@@ -36,7 +36,25 @@ constexpr int kMaxPerThread = kMaxQ * kMaxHeadDim / kThreads;  // o values each 
 // Chunks at least this long: below it the partials cost more than they save.
 constexpr int kMinChunk = 64;
 
+// How positions 0 .. len - 1 are cut into chunks when up to `want` are wanted
+// (chunks of at least kMinChunk positions, a multiple of kTile each). Host and
+// device evaluate the same integer formula, so a recorded step splits exactly as
+// the direct call at its position would.
+struct Split {
+  int64_t chunks, chunk;
+};
+__host__ __device__ inline Split split_positions(int64_t len, int64_t want) {
+  const int64_t by_len = (len + kMinChunk - 1) / kMinChunk;
+  int64_t chunks = want < by_len ? want : by_len;
+  if (chunks < 1) chunks = 1;
+  int64_t chunk = (len + chunks - 1) / chunks;
+  chunk = (chunk + kTile - 1) / kTile * kTile;
+  return {(len + chunk - 1) / chunk, chunk};
+}
+
 struct AttnArgs {
+  const int* dev_pos = nullptr;  // recorded step: pos0 from here, len = pos0 + n, chunk from split_positions
+  int64_t want_chunks = 1;       // with dev_pos: split_positions' `want`
   const float* q = nullptr;
   float* out = nullptr;
   float* part_o = nullptr;   // [n * n_heads, n_chunks, head_dim] when n_chunks > 1
@@ -195,13 +213,21 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttnArgs a) {
   float* m_run = alpha + kMaxQ;       // [kMaxQ]
   float* l_run = m_run + kMaxQ;       // [kMaxQ]
 
+  int pos0 = a.pos0, len = a.len, chunk_len = a.chunk;
+  if (a.dev_pos != nullptr) {
+    // Chunks past the ones this length uses stay empty: they report l = 0, which
+    // the combine skips.
+    pos0 = *a.dev_pos;
+    len = pos0 + a.n;
+    chunk_len = static_cast<int>(split_positions(len, a.want_chunks).chunk);
+  }
   const int kv_head = blockIdx.y;
   const int q_block = blockIdx.x / a.n_chunks, chunk = blockIdx.x % a.n_chunks;
   const int nq = a.n * a.group;
   const int i0 = q_block * qb, nqb = min(qb, nq - i0);
   // The last row of this block sees positions up to pos0 + row.
-  const int vis_end = min(a.len, a.pos0 + (i0 + nqb - 1) / a.group + 1);
-  const int c_begin = chunk * a.chunk, c_end = min(c_begin + a.chunk, vis_end);
+  const int vis_end = min(len, pos0 + (i0 + nqb - 1) / a.group + 1);
+  const int c_begin = chunk * chunk_len, c_end = min(c_begin + chunk_len, vis_end);
   const int64_t qd = static_cast<int64_t>(a.n_heads) * hd;
 
   for (int e = threadIdx.x; e < nqb * hd; e += kThreads) {
@@ -227,7 +253,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttnArgs a) {
       const int qi = idx / kTile, j = idx % kTile;
       const int row = (i0 + qi) / a.group;
       float s = -INFINITY;
-      if (j < rows && t0 + j <= a.pos0 + row) {
+      if (j < rows && t0 + j <= pos0 + row) {
         const float* qv = qs + qi * hd;
         const float* kr = kv + j * ld;
         float dot = 0.0f;
@@ -378,6 +404,7 @@ void cuda_attention(const float* q, int64_t n, int64_t pos0, const KvStorage& kv
                "CUDA attention: head_dim {} is not an even number up to {}", shape.head_dim, kMaxHeadDim);
   QUAROT_CHECK(pos0 >= 0 && pos0 + n <= spec.capacity, "attention: positions beyond the cache's {}", spec.capacity);
   if (n <= 0) return;
+  const int* dev_pos = store->step_position(pos0, n);
 
   AttnArgs a;
   a.q = q;
@@ -398,15 +425,19 @@ void cuda_attention(const float* q, int64_t n, int64_t pos0, const KvStorage& kv
   // Several blocks per SM, so one block's memory latency overlaps another's work;
   // split the positions only when the query blocks fall short.
   const int64_t target = 4 * static_cast<int64_t>(sm_count());
+  const int64_t want = base_blocks < target ? (target + base_blocks - 1) / base_blocks : 1;
   int64_t chunks = 1;
-  if (base_blocks < target) {
-    chunks = std::min<int64_t>((target + base_blocks - 1) / base_blocks, (a.len + kMinChunk - 1) / kMinChunk);
-    chunks = std::max<int64_t>(chunks, 1);
+  if (dev_pos == nullptr) {
+    const Split split = split_positions(a.len, want);
+    chunks = split.chunks;
+    a.chunk = static_cast<int>(split.chunk);
+  } else {
+    // Enough blocks for any position up to the capacity: split_positions never
+    // makes more than min(want, ceil(len / kMinChunk)) chunks.
+    chunks = std::max<int64_t>(std::min<int64_t>(want, (spec.capacity + kMinChunk - 1) / kMinChunk), 1);
+    a.dev_pos = dev_pos;
+    a.want_chunks = want;
   }
-  int64_t chunk = (a.len + chunks - 1) / chunks;
-  chunk = (chunk + kTile - 1) / kTile * kTile;
-  chunks = (a.len + chunk - 1) / chunk;
-  a.chunk = static_cast<int>(chunk);
   a.n_chunks = static_cast<int>(chunks);
   QUAROT_CHECK(q_blocks * chunks < (int64_t{1} << 31), "CUDA attention: {} query rows are too many", n);
   if (chunks > 1) {

@@ -28,10 +28,24 @@
 //        to FP16 rounding of the operands, not float rounding.
 //      simulate = true sends every product down the FP16 path.
 //  - make_kv_storage / attention: kernels/cuda/cuda_kv_attention.h.
+//  - run_step / make_step_graph (backend.h): a step of 1..64 tokens at a position
+//    > 0 is recorded as a CUDA graph and replayed on later calls with the same slot.
+//    Inside a step the position and token ids are read from device memory (written
+//    before each launch), the attention's launch is sized by the cache's capacity,
+//    so one recording serves every position and its results are bit-identical to
+//    running the same ops one by one. The first call with a slot (and the first
+//    after a scratch buffer was reallocated) runs op by op to size the scratch; the
+//    next records. A recording that fails (an op that cannot be captured) is
+//    counted in CudaStepStats and the slot runs op by op from then on. Position 0
+//    always runs op by op (IntactKV's copy of position 0 is decided on the host).
+//    Recording assumes no other host thread queues work on this backend meanwhile.
+//    The environment variable QUAROT_CUDA_GRAPHS=0 turns recording off.
 // Errors (no device, not sm_90, out of memory, a CUDA failure, a non-finite
 // activation reaching an integer quantizer) are quarot::Error; a failure inside an
 // asynchronous kernel surfaces at the next download().
+#include <cstdint>
 #include <memory>
+#include <string>
 
 #include "kernels/backend.h"
 
@@ -40,9 +54,22 @@ namespace quarot {
 struct CudaBackendOptions {
   int device = 0;         // CUDA device index
   bool simulate = false;  // run every product on the FP16 path (no integer kernels)
+  bool graphs = true;     // record run_step() steps as CUDA graphs (unless QUAROT_CUDA_GRAPHS=0)
 };
 
 // Throws quarot::Error when no usable device is present or it is not sm_90.
 std::unique_ptr<Backend> make_cuda_backend(const CudaBackendOptions& options = {});
+
+// How run_step() calls on a CUDA backend ran, since it was made.
+struct CudaStepStats {
+  int64_t direct = 0;    // ops queued one by one: no slot, position 0, recording off or failed before
+  int64_t warmups = 0;   // op by op in step mode, sizing the scratch for a recording
+  int64_t captures = 0;  // recorded, then launched
+  int64_t replays = 0;   // launched from an existing recording
+  int64_t failures = 0;  // recordings that failed (that slot then runs op by op)
+  std::string last_failure;
+};
+// All zero for a backend that is not a CUDA backend.
+CudaStepStats cuda_step_stats(const Backend& backend);
 
 }  // namespace quarot

@@ -1,5 +1,6 @@
 #include "kernels/cuda/cuda_context.h"
 
+#include <cstddef>
 #include <cstdint>
 
 #include "common/error.h"
@@ -44,6 +45,17 @@ CudaContext::CudaContext(int dev) : device(dev) {
   *error_flag_host = 0;
   check(cublasCreate(&cublas), "creating the cuBLAS handle");
   check(cublasSetStream(cublas, stream), "binding cuBLAS to the stream");
+  // A workspace of our own (NVIDIA's recommendation for Hopper is 32 MiB): cuBLAS
+  // then allocates nothing while a step is being recorded.
+  constexpr size_t kCublasWorkspace = size_t{32} << 20;
+  check(cudaMalloc(&cublas_workspace, kCublasWorkspace), "allocating the cuBLAS workspace");
+  check(cublasSetWorkspace(cublas, cublas_workspace, kCublasWorkspace), "giving cuBLAS its workspace");
+  check(cudaMalloc(&device_inputs, sizeof(StepInputs)), "allocating the step inputs");
+  check(cudaMemset(device_inputs, 0, sizeof(StepInputs)), "clearing the step inputs");
+  check(cudaMallocHost(&staged_inputs, sizeof(StepInputs)), "allocating pinned memory");
+  *staged_inputs = StepInputs{};
+  check(cudaEventCreateWithFlags(&inputs_copied, cudaEventDisableTiming), "creating an event");
+  step.pos = reinterpret_cast<const int*>(reinterpret_cast<const char*>(device_inputs) + offsetof(StepInputs, pos));
   // The memset above ran on the legacy stream, which the non-blocking one does not wait for.
   check(cudaDeviceSynchronize(), "initializing the device");
 }
@@ -51,6 +63,10 @@ CudaContext::CudaContext(int dev) : device(dev) {
 CudaContext::~CudaContext() {
   if (stream != nullptr) cudaStreamSynchronize(stream);
   if (cublas != nullptr) cublasDestroy(cublas);
+  if (cublas_workspace != nullptr) cudaFree(cublas_workspace);
+  if (device_inputs != nullptr) cudaFree(device_inputs);
+  if (staged_inputs != nullptr) cudaFreeHost(staged_inputs);
+  if (inputs_copied != nullptr) cudaEventDestroy(inputs_copied);
   if (error_flag != nullptr) cudaFree(error_flag);
   if (error_flag_host != nullptr) cudaFreeHost(error_flag_host);
   if (stream != nullptr) cudaStreamDestroy(stream);
@@ -65,6 +81,17 @@ void CudaContext::synchronize() {
     check(cudaMemsetAsync(error_flag, 0, sizeof(int), stream), "clearing the error flag");
     fail("cuda backend: a quantized linear layer got a non-finite activation (NaN or infinity)");
   }
+}
+
+void CudaContext::stage_step_inputs(int64_t pos0, const int32_t* tokens, int64_t n) {
+  QUAROT_CHECK(n >= 1 && n <= kMaxStepTokens && pos0 >= 0 && pos0 < (int64_t{1} << 31),
+               "cuda backend: a recorded step of {} tokens at position {}", n, pos0);
+  check(cudaEventSynchronize(inputs_copied), "waiting for the previous step's inputs");
+  staged_inputs->pos = static_cast<int>(pos0);
+  for (int64_t i = 0; i < n; ++i) staged_inputs->tokens[i] = tokens[i];
+  const size_t bytes = offsetof(StepInputs, tokens) + static_cast<size_t>(n) * sizeof(int32_t);
+  check(cudaMemcpyAsync(device_inputs, staged_inputs, bytes, cudaMemcpyHostToDevice, stream), "copying step inputs");
+  check(cudaEventRecord(inputs_copied, stream), "recording an event");
 }
 
 DeviceMemory::DeviceMemory(size_t bytes, const char* what) : bytes_(bytes) {
@@ -104,6 +131,7 @@ void* Scratch::get(CudaContext& ctx, size_t bytes, const char* what) {
   if (p_ != nullptr) cudaFreeAsync(p_, stream_);
   p_ = nullptr;
   bytes_ = 0;
+  bump_device_memory_epoch();
   const size_t want = bytes + bytes / 4 + 256;  // headroom, fewer regrowths as n varies
   const cudaError_t e = cudaMallocAsync(&p_, want, ctx.stream);
   if (e != cudaSuccess) {

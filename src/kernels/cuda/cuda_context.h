@@ -11,6 +11,8 @@
 #include <mutex>
 #include <string>
 
+#include "kernels/cuda/cuda_step.h"
+
 namespace quarot::cuda {
 
 // Throws quarot::Error("cuda backend: <what>: <CUDA's message>") unless e == cudaSuccess.
@@ -25,6 +27,19 @@ struct CudaContext {
   int* error_flag = nullptr;       // device int, set to 1 by the activation quantizer
   int* error_flag_host = nullptr;  // pinned copy, read after a synchronization
   std::mutex mutex;                // scratch buffers and descriptor caches
+  void* cublas_workspace = nullptr;  // given to cuBLAS so it never allocates (graph capture)
+
+  // Recorded steps (cuda_step.h): the position and token ids a step reads on the
+  // device, written before each run from the pinned staging copy.
+  static constexpr int kMaxStepTokens = 64;
+  struct StepInputs {
+    int pos = 0;
+    int32_t tokens[kMaxStepTokens] = {};
+  };
+  StepPositions step;                      // step.pos points at device_inputs->pos
+  StepInputs* device_inputs = nullptr;     // device
+  StepInputs* staged_inputs = nullptr;     // pinned host
+  cudaEvent_t inputs_copied = nullptr;     // the staging copy may be overwritten once this completed
 
   explicit CudaContext(int device);  // throws quarot::Error
   ~CudaContext();
@@ -34,6 +49,9 @@ struct CudaContext {
   // Waits for the stream; throws if a kernel failed or raised the error flag (then
   // clears it).
   void synchronize();
+  // Queues the copy of a step's position and token ids (n <= kMaxStepTokens) to
+  // device_inputs; waits only for the previous such copy.
+  void stage_step_inputs(int64_t pos0, const int32_t* tokens, int64_t n);
 };
 
 // Plain device memory for parameters (weights, tables): cudaMalloc / cudaFree.
@@ -61,7 +79,8 @@ class DeviceMemory {
 };
 
 // A grow-only stream-ordered scratch buffer (for per-call intermediates): a bigger
-// request frees the old memory in stream order, so ops already queued keep theirs.
+// request frees the old memory in stream order, so ops already queued keep theirs,
+// and bumps device_memory_epoch() (recorded steps holding the old address are stale).
 class Scratch {
  public:
   void* get(CudaContext& ctx, size_t bytes, const char* what);

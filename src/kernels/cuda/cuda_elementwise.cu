@@ -57,7 +57,8 @@ __global__ void rmsnorm_kernel(const float* x, const float* w, int64_t dim, floa
 
 // One thread per (row, head, i < head_dim / 2): the pair (i, i + half).
 __global__ void rope_kernel(float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t pos0,
-                            const float* inv_freq) {
+                            const float* inv_freq, const int* dev_pos) {
+  if (dev_pos != nullptr) pos0 = *dev_pos;
   const int64_t half = head_dim / 2;
   const int64_t total = n * n_heads * half;
   for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < total;
@@ -135,10 +136,10 @@ cudaError_t rmsnorm_rows(const float* x, const float* w, int64_t n, int64_t dim,
 }
 
 cudaError_t rope_rows(float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t pos0, const float* inv_freq,
-                      cudaStream_t stream) {
+                      cudaStream_t stream, const int* dev_pos) {
   const int64_t total = n * n_heads * (head_dim / 2);
   if (total == 0) return cudaSuccess;
-  rope_kernel<<<capped_blocks(total), kThreads, 0, stream>>>(x, n, n_heads, head_dim, pos0, inv_freq);
+  rope_kernel<<<capped_blocks(total), kThreads, 0, stream>>>(x, n, n_heads, head_dim, pos0, inv_freq, dev_pos);
   return cudaGetLastError();
 }
 

@@ -25,9 +25,10 @@ cudaError_t embed_int(const uint8_t* codes, int64_t row_bytes, const float* scal
 // out[t, i] = x[t, i] * (1 / sqrt(sum_i x^2 / dim + eps)) * w[i]; w may be null; out may alias x.
 cudaError_t rmsnorm_rows(const float* x, const float* w, int64_t n, int64_t dim, float eps, float* out,
                          cudaStream_t stream);
-// HF rotate_half RoPE in place, row t at position pos0 + t.
+// HF rotate_half RoPE in place, row t at position pos0 + t; with dev_pos non-null
+// the kernel reads pos0 from *dev_pos (device int) instead (recorded steps).
 cudaError_t rope_rows(float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t pos0, const float* inv_freq,
-                      cudaStream_t stream);
+                      cudaStream_t stream, const int* dev_pos = nullptr);
 // out[i] = gate[i] / (1 + exp(-gate[i])) * up[i].
 cudaError_t swiglu(const float* gate, const float* up, int64_t n, float* out, cudaStream_t stream);
 // x[i] += y[i].

@@ -24,6 +24,9 @@
 // `positions` positions of every layer; bytes_per_position() equals the CPU
 // storages' (Fp32KvStorage for FP32 sides, QuantKvStorage's formula otherwise).
 // The storage's memory is freed in its destructor (cudaFree, which waits for the device).
+// step (optional): the owning backend's StepPositions (cuda_step.h); while it is
+// active, append() checks pos0 and n against it and its kernels read the position
+// from the device (a recorded step cannot start at position 0).
 //
 // cuda_attention(q, n, pos0, kv, layer, shape, scale, out, stream): causal
 // grouped-query attention, exactly backend.h's Backend::attention:
@@ -38,16 +41,22 @@
 // n <= 0 does nothing. Decode splits the positions into chunks whose partial results
 // live in a scratch buffer owned by the storage: calls on one storage must use one
 // stream and one host thread at a time.
+// Inside a recorded step (the storage's StepPositions active) the kernels read pos0
+// from the device (the host pos0 is checked against the step's); the launch is
+// sized for any position up to the capacity and splits the positions exactly as a
+// call with that pos0 would, so the results are bit-identical to it.
 #include <cuda_runtime.h>
 
 #include <cstdint>
 #include <memory>
 
 #include "kernels/backend.h"
+#include "kernels/cuda/cuda_step.h"
 
 namespace quarot::cuda {
 
-std::unique_ptr<KvStorage> make_cuda_kv_storage(const KvCacheSpec& spec, cudaStream_t stream);
+std::unique_ptr<KvStorage> make_cuda_kv_storage(const KvCacheSpec& spec, cudaStream_t stream,
+                                               std::shared_ptr<const StepPositions> step = nullptr);
 
 void cuda_attention(const float* q, int64_t n, int64_t pos0, const KvStorage& kv, int64_t layer,
                     const AttentionShape& shape, float scale, float* out, cudaStream_t stream);

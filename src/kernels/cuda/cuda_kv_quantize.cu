@@ -1,5 +1,7 @@
 #include "kernels/cuda/cuda_kv_quantize.cuh"
 
+#include <algorithm>
+
 namespace quarot::cuda {
 
 namespace {
@@ -41,9 +43,16 @@ __device__ uint32_t code_of(float x, float scale, float zero, const KvQuantTarge
 // One warp per (row, KV head): the group parameters first (lane 0 writes them to
 // global memory, __syncwarp orders them for the other lanes), then each lane writes
 // whole code bytes, so a byte that holds two groups' codes has a single writer.
-__global__ void kv_quantize_kernel(KvQuantTarget t, const float* __restrict__ rows, int64_t n, int64_t pos0) {
+// Blocks [0, blocks0) serve (t0, rows0), the rest (t1, rows1): K and V in one launch.
+__global__ void kv_quantize_kernel(KvQuantTarget t0, const float* __restrict__ rows0, KvQuantTarget t1,
+                                   const float* __restrict__ rows1, int64_t blocks0, int64_t n, int64_t pos0,
+                                   const int* dev_pos) {
+  if (dev_pos != nullptr) pos0 = *dev_pos;
+  const bool second = blockIdx.x >= blocks0;
+  const KvQuantTarget t = second ? t1 : t0;
+  const float* __restrict__ rows = second ? rows1 : rows0;
   const int lane = threadIdx.x & 31;
-  const int64_t item = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
+  const int64_t item = (static_cast<int64_t>(blockIdx.x) - (second ? blocks0 : 0)) * kWarpsPerBlock + threadIdx.x / 32;
   if (item >= n * t.n_kv_heads) return;
   const int64_t row = item / t.n_kv_heads;
   const int head = static_cast<int>(item % t.n_kv_heads);
@@ -97,14 +106,40 @@ __global__ void kv_quantize_kernel(KvQuantTarget t, const float* __restrict__ ro
   }
 }
 
+__global__ void copy_rows_at_kernel(float* __restrict__ dst, const float* __restrict__ rows, int64_t count,
+                                    int64_t row_len, const int* dev_pos) {
+  float* base = dst + static_cast<int64_t>(*dev_pos) * row_len;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    base[i] = rows[i];
+}
+
 }  // namespace
 
 cudaError_t launch_kv_quantize(const KvQuantTarget& t, const float* rows, int64_t n, int64_t pos0,
-                               cudaStream_t stream) {
+                               cudaStream_t stream, const int* dev_pos) {
+  return launch_kv_quantize_pair(t, rows, nullptr, nullptr, n, pos0, stream, dev_pos);
+}
+
+cudaError_t launch_kv_quantize_pair(const KvQuantTarget& t0, const float* rows0, const KvQuantTarget* t1,
+                                    const float* rows1, int64_t n, int64_t pos0, cudaStream_t stream,
+                                    const int* dev_pos) {
   if (n <= 0) return cudaSuccess;
-  const int64_t items = n * t.n_kv_heads;
-  const int64_t blocks = (items + kWarpsPerBlock - 1) / kWarpsPerBlock;
-  kv_quantize_kernel<<<static_cast<unsigned>(blocks), 32 * kWarpsPerBlock, 0, stream>>>(t, rows, n, pos0);
+  auto blocks_of = [&](const KvQuantTarget& t) { return (n * t.n_kv_heads + kWarpsPerBlock - 1) / kWarpsPerBlock; };
+  const int64_t blocks0 = blocks_of(t0), blocks = blocks0 + (t1 != nullptr ? blocks_of(*t1) : 0);
+  if (blocks >= (int64_t{1} << 31)) return cudaErrorInvalidValue;
+  kv_quantize_kernel<<<static_cast<unsigned>(blocks), 32 * kWarpsPerBlock, 0, stream>>>(
+      t0, rows0, t1 != nullptr ? *t1 : t0, rows1, blocks0, n, pos0, dev_pos);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_copy_rows_at(float* dst, const float* rows, int64_t n, int64_t row_len, const int* dev_pos,
+                                cudaStream_t stream) {
+  const int64_t count = n * row_len;
+  if (count <= 0) return cudaSuccess;
+  if (dev_pos == nullptr) return cudaErrorInvalidValue;
+  const int64_t blocks = std::min<int64_t>((count + 255) / 256, 1024);
+  copy_rows_at_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(dst, rows, count, row_len, dev_pos);
   return cudaGetLastError();
 }
 

@@ -27,9 +27,18 @@ struct KvQuantTarget {
   float clip_ratio = 1.0f;
 };
 
-// rows: [n, n_kv_heads * head_dim] device FP32, stored at positions pos0 .. pos0 + n - 1.
+// rows: [n, n_kv_heads * head_dim] device FP32, stored at positions pos0 .. pos0 + n - 1
+// (pos0 read from *dev_pos, a device int, when dev_pos is non-null: recorded steps).
 // Returns the launch's error code.
 cudaError_t launch_kv_quantize(const KvQuantTarget& t, const float* rows, int64_t n, int64_t pos0,
-                               cudaStream_t stream);
+                               cudaStream_t stream, const int* dev_pos = nullptr);
+// Both sides of a layer in one launch: (t0, rows0) and, when t1 is non-null, (*t1, rows1).
+cudaError_t launch_kv_quantize_pair(const KvQuantTarget& t0, const float* rows0, const KvQuantTarget* t1,
+                                    const float* rows1, int64_t n, int64_t pos0, cudaStream_t stream,
+                                    const int* dev_pos = nullptr);
+// FP32 rows [n, row_len] into dst rows *dev_pos .. *dev_pos + n - 1 (row_len floats
+// each): the FP cache's append inside a recorded step.
+cudaError_t launch_copy_rows_at(float* dst, const float* rows, int64_t n, int64_t row_len, const int* dev_pos,
+                                cudaStream_t stream);
 
 }  // namespace quarot::cuda

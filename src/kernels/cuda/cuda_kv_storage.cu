@@ -33,7 +33,8 @@ int64_t code_bytes(const KvCacheSpec& s, const KvQuantSpec& q) {
 
 }  // namespace
 
-CudaKvStorage::CudaKvStorage(const KvCacheSpec& spec, cudaStream_t stream) : KvStorage(spec), stream_(stream) {
+CudaKvStorage::CudaKvStorage(const KvCacheSpec& spec, cudaStream_t stream, std::shared_ptr<const StepPositions> step)
+    : KvStorage(spec), stream_(stream), step_(std::move(step)) {
   validate_kv_cache_spec(spec);
   for (const KvQuantSpec* q : {&spec.k, &spec.v}) {
     QUAROT_CHECK(!q->enabled() || quantized(*q), "CUDA KV cache: {}-bit codes are not supported (2..8 or 16)",
@@ -83,15 +84,39 @@ KvSideView CudaKvStorage::view(const Side& side, const KvQuantSpec& q) const {
   return v;
 }
 
-void CudaKvStorage::append_side(Side& side, const KvQuantSpec& q, int64_t pos0, int64_t n, const float* rows) {
+const int* CudaKvStorage::step_position(int64_t pos0, int64_t n) const {
+  if (step_ == nullptr || !step_->active) return nullptr;
+  QUAROT_CHECK(pos0 == step_->pos0 && n == step_->n,
+               "CUDA KV cache: positions {}..{} inside a recorded step of {} at {}", pos0, pos0 + n - 1, step_->n,
+               step_->pos0);
+  // IntactKV's copy of position 0 is a host decision on pos0; steps start later.
+  QUAROT_CHECK(pos0 > 0, "CUDA KV cache: a recorded step cannot start at position 0");
+  return step_->pos;
+}
+
+void CudaKvStorage::append_side(Side& side, const KvQuantSpec& q, int64_t pos0, int64_t n, const float* rows,
+                                const int* dev_pos) {
   const KvCacheSpec& s = spec_;
   const int64_t kvd = s.kv_dim();
   if (!quantized(q)) {
+    if (dev_pos != nullptr) {
+      check_cuda(launch_copy_rows_at(static_cast<float*>(side.fp.get()), rows, n, kvd, dev_pos, stream_),
+                 "the KV copy kernel");
+      return;
+    }
     check_cuda(cudaMemcpyAsync(static_cast<float*>(side.fp.get()) + pos0 * kvd, rows, n * kvd * 4,
                                cudaMemcpyDeviceToDevice, stream_),
                "cudaMemcpyAsync");
     return;
   }
+  check_cuda(launch_kv_quantize(target(side, q), rows, n, pos0, stream_, dev_pos), "the quantize kernel");
+  if (s.intact_kv && pos0 == 0)
+    check_cuda(cudaMemcpyAsync(side.first_row.get(), rows, kvd * 4, cudaMemcpyDeviceToDevice, stream_),
+               "cudaMemcpyAsync");
+}
+
+KvQuantTarget CudaKvStorage::target(const Side& side, const KvQuantSpec& q) const {
+  const KvCacheSpec& s = spec_;
   KvQuantTarget t;
   t.codes = static_cast<uint8_t*>(side.codes.get());
   t.params = static_cast<float*>(side.params.get());
@@ -102,10 +127,7 @@ void CudaKvStorage::append_side(Side& side, const KvQuantSpec& q, int64_t pos0, 
   t.bits = q.bits;
   t.symmetric = q.symmetric;
   t.clip_ratio = q.clip_ratio;
-  check_cuda(launch_kv_quantize(t, rows, n, pos0, stream_), "the quantize kernel");
-  if (s.intact_kv && pos0 == 0)
-    check_cuda(cudaMemcpyAsync(side.first_row.get(), rows, kvd * 4, cudaMemcpyDeviceToDevice, stream_),
-               "cudaMemcpyAsync");
+  return t;
 }
 
 void CudaKvStorage::append(int64_t layer, int64_t pos0, int64_t n, const float* k, const float* v) {
@@ -114,8 +136,23 @@ void CudaKvStorage::append(int64_t layer, int64_t pos0, int64_t n, const float* 
   QUAROT_CHECK(n >= 0 && pos0 >= 0 && pos0 + n <= s.capacity, "KV cache: positions {}..{} exceed its {} positions",
                pos0, pos0 + n - 1, s.capacity);
   if (n == 0) return;
-  append_side(k_[layer], s.k, pos0, n, k);
-  append_side(v_[layer], s.v, pos0, n, v);
+  const int* dev_pos = step_position(pos0, n);
+  if (quantized(s.k) && quantized(s.v)) {
+    // Both sides' codes in one launch (a decode step is launch-bound).
+    const KvQuantTarget tv = target(v_[layer], s.v);
+    check_cuda(launch_kv_quantize_pair(target(k_[layer], s.k), k, &tv, v, n, pos0, stream_, dev_pos),
+               "the quantize kernel");
+    if (s.intact_kv && pos0 == 0) {
+      const int64_t bytes = s.kv_dim() * 4;
+      check_cuda(cudaMemcpyAsync(k_[layer].first_row.get(), k, bytes, cudaMemcpyDeviceToDevice, stream_),
+                 "cudaMemcpyAsync");
+      check_cuda(cudaMemcpyAsync(v_[layer].first_row.get(), v, bytes, cudaMemcpyDeviceToDevice, stream_),
+                 "cudaMemcpyAsync");
+    }
+    return;
+  }
+  append_side(k_[layer], s.k, pos0, n, k, dev_pos);
+  append_side(v_[layer], s.v, pos0, n, v, dev_pos);
 }
 
 void CudaKvStorage::copy_side(const Side& from, Side& to, const KvQuantSpec& q, int64_t positions) const {
@@ -141,7 +178,7 @@ void CudaKvStorage::copy_side(const Side& from, Side& to, const KvQuantSpec& q, 
 }
 
 std::unique_ptr<KvStorage> CudaKvStorage::clone(int64_t positions) const {
-  auto c = std::make_unique<CudaKvStorage>(spec_, stream_);
+  auto c = std::make_unique<CudaKvStorage>(spec_, stream_, step_);
   const int64_t count = std::clamp<int64_t>(positions, 0, spec_.capacity);
   if (count == 0) return c;
   for (int64_t l = 0; l < spec_.n_layers; ++l) {
@@ -168,12 +205,14 @@ float* CudaKvStorage::workspace(int64_t floats, cudaStream_t stream) const {
     // Work still queued on the stream may use the old buffer.
     check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
     workspace_ = DeviceMemory::allocate(std::max<int64_t>(floats * 4, 1 << 20));
+    bump_device_memory_epoch();
   }
   return static_cast<float*>(workspace_.get());
 }
 
-std::unique_ptr<KvStorage> make_cuda_kv_storage(const KvCacheSpec& spec, cudaStream_t stream) {
-  return std::make_unique<CudaKvStorage>(spec, stream);
+std::unique_ptr<KvStorage> make_cuda_kv_storage(const KvCacheSpec& spec, cudaStream_t stream,
+                                               std::shared_ptr<const StepPositions> step) {
+  return std::make_unique<CudaKvStorage>(spec, stream, std::move(step));
 }
 
 }  // namespace quarot::cuda

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "kernels/backend.h"
+#include "kernels/cuda/cuda_kv_quantize.cuh"
+#include "kernels/cuda/cuda_step.h"
 
 namespace quarot::cuda {
 
@@ -41,7 +43,8 @@ struct DeviceMemory {
 
 class CudaKvStorage final : public KvStorage {
  public:
-  CudaKvStorage(const KvCacheSpec& spec, cudaStream_t stream);
+  // step: the owning backend's step state (null: never in a recorded step); kept alive.
+  CudaKvStorage(const KvCacheSpec& spec, cudaStream_t stream, std::shared_ptr<const StepPositions> step = nullptr);
   void append(int64_t layer, int64_t pos0, int64_t n, const float* k, const float* v) override;
   std::unique_ptr<KvStorage> clone(int64_t positions) const override;
   int64_t bytes_per_position() const override;
@@ -49,10 +52,14 @@ class CudaKvStorage final : public KvStorage {
   KvSideView k(int64_t layer) const { return view(k_[layer], spec_.k); }
   KvSideView v(int64_t layer) const { return view(v_[layer], spec_.v); }
   cudaStream_t stream() const { return stream_; }
+  // The device position of the step being queued, after checking the call's host
+  // arguments against it; null outside recorded steps.
+  const int* step_position(int64_t pos0, int64_t n) const;
 
   // Scratch device memory for attention's split softmax, at least `floats` floats,
-  // reused across calls on `stream` (growing it waits for that stream's work). Not
-  // thread-safe; attention calls on one storage use one stream.
+  // reused across calls on `stream` (growing it waits for that stream's work and
+  // bumps device_memory_epoch()). Not thread-safe; attention calls on one storage
+  // use one stream.
   float* workspace(int64_t floats, cudaStream_t stream) const;
 
   // True when a side with this spec is stored as codes (bits 2..8).
@@ -64,10 +71,12 @@ class CudaKvStorage final : public KvStorage {
   };
   Side make_side(const KvQuantSpec& q) const;
   KvSideView view(const Side& s, const KvQuantSpec& q) const;
-  void append_side(Side& s, const KvQuantSpec& q, int64_t pos0, int64_t n, const float* rows);
+  void append_side(Side& s, const KvQuantSpec& q, int64_t pos0, int64_t n, const float* rows, const int* dev_pos);
+  KvQuantTarget target(const Side& s, const KvQuantSpec& q) const;  // a quantized side's kernel view
   void copy_side(const Side& from, Side& to, const KvQuantSpec& q, int64_t positions) const;
 
   cudaStream_t stream_;
+  std::shared_ptr<const StepPositions> step_;
   std::vector<Side> k_, v_;
   mutable DeviceMemory workspace_;
 };

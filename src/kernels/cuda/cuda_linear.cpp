@@ -117,10 +117,14 @@ RotationArgs DeviceRotations::get(CudaContext& ctx, const OnlineRotation* r, int
   Entry& e = entries_[r];
   const size_t bytes = r->m.size() * sizeof(float);
   if (e.k != r->k || e.p != r->p || e.inner != r->inner || e.m != r->m) {
-    if (e.device.bytes() != bytes) e.device = DeviceMemory(bytes, "a rotation matrix");
+    if (e.device.bytes() != bytes) {
+      e.device = DeviceMemory(bytes, "a rotation matrix");
+      bump_device_memory_epoch();
+    }
     // Stream-ordered: products queued before still read the previous matrix.
     check(cudaMemcpyAsync(e.device.get(), r->m.data(), bytes, cudaMemcpyHostToDevice, ctx.stream),
           "uploading a rotation matrix");
+    ++uploads_;
     e.k = r->k;
     e.p = r->p;
     e.inner = r->inner;
@@ -135,10 +139,11 @@ void CudaLinear::ensure_half(CudaContext& ctx, CudaPackedWeight& w) {
   (void)ctx;
   w.half = half_of(w.source);
   w.half_ready = true;
+  bump_device_memory_epoch();
 }
 
 void CudaLinear::run(CudaContext& ctx, DeviceRotations& rotations, const LinearOp& op, const float* x, int64_t n,
-                     float* y) {
+                     float* y, uint64_t writes) {
   auto* w = const_cast<CudaPackedWeight*>(dynamic_cast<const CudaPackedWeight*>(op.weight));
   QUAROT_CHECK(w != nullptr, "cuda backend: linear() got a weight packed by another backend");
   QUAROT_CHECK(n >= 0, "cuda backend: negative row count {}", n);
@@ -157,6 +162,26 @@ void CudaLinear::run(CudaContext& ctx, DeviceRotations& rotations, const LinearO
                  act.symmetric ? "symmetric" : "asymmetric");
   }
 
+  Prepared want;
+  want.valid = true;
+  want.x = x;
+  want.n = n;
+  want.in = in;
+  want.k = rot.k;
+  want.p = rot.p;
+  want.inner = rot.inner;
+  want.m = rot.m;
+  want.clip = act.clip_ratio;
+  want.writes = writes;
+  want.rotation_uploads = rotations.uploads();
+  // The output is written after the input was read: the next product may reuse the
+  // prepared input only if y does not overlap x.
+  const auto overlaps = [&](int64_t out) {
+    const auto xb = reinterpret_cast<uintptr_t>(x), yb = reinterpret_cast<uintptr_t>(y);
+    return yb < xb + static_cast<uintptr_t>(n * in) * sizeof(float) &&
+           xb < yb + static_cast<uintptr_t>(n * out) * sizeof(float);
+  };
+
   if (w->integer && quantize && act.bits <= 8 && act.symmetric && (act.group == 0 || act.group == in)) {
     const bool w4 = w->bits <= 4, a4 = act.bits <= 4;
     const IntGemmKind kind = w4 ? (a4 ? IntGemmKind::W4A4 : IntGemmKind::W4A8) : IntGemmKind::W8A8;
@@ -164,9 +189,19 @@ void CudaLinear::run(CudaContext& ctx, DeviceRotations& rotations, const LinearO
     const int64_t kp = w->padded_cols;
     auto* qa = static_cast<uint8_t*>(act_codes_.get(ctx, n * kp * storage_bits / 8, "quantized activations"));
     auto* sa = static_cast<float*>(act_scales_.get(ctx, n * sizeof(float), "activation scales"));
-    check(quantize_rows_int(rot, x, n, in, kp, act.bits, storage_bits, act.clip_ratio, qa, sa, ctx.error_flag,
-                            ctx.stream),
-          "quantizing activations");
+    want.integer = true;
+    want.padded = kp;
+    want.bits = act.bits;
+    want.storage_bits = storage_bits;
+    want.buffer = qa;
+    if (!(prepared_ == want)) {
+      prepared_.valid = false;
+      check(quantize_rows_int(rot, x, n, in, kp, act.bits, storage_bits, act.clip_ratio, qa, sa, ctx.error_flag,
+                              ctx.stream),
+            "quantizing activations");
+      prepared_ = want;
+    }
+    if (overlaps(out)) prepared_.valid = false;
     // The epilogue stores column pairs as float2: an output not 8-byte aligned goes
     // through scratch.
     const bool aligned = reinterpret_cast<uintptr_t>(y) % 8 == 0;
@@ -192,9 +227,19 @@ void CudaLinear::run(CudaContext& ctx, DeviceRotations& rotations, const LinearO
   // FP16 path: rotate, quantize-dequantize (simulated), round to FP16, cuBLAS.
   ensure_half(ctx, *w);
   auto* xh = static_cast<__half*>(act_half_.get(ctx, n * in * sizeof(__half), "FP16 activations"));
-  check(fake_quant_rows_f16(rot, x, n, in, quantize ? act.bits : 0, act.clip_ratio, act.group, act.symmetric, xh,
-                            ctx.stream),
-        "preparing FP16 activations");
+  want.bits = quantize ? act.bits : 0;
+  want.group = quantize ? static_cast<int>(act.group) : 0;
+  want.symmetric = quantize ? act.symmetric : true;
+  if (!quantize) want.clip = 0.0f;
+  want.buffer = xh;
+  if (!(prepared_ == want)) {
+    prepared_.valid = false;
+    check(fake_quant_rows_f16(rot, x, n, in, quantize ? act.bits : 0, act.clip_ratio, act.group, act.symmetric, xh,
+                              ctx.stream),
+          "preparing FP16 activations");
+    prepared_ = want;
+  }
+  if (overlaps(out)) prepared_.valid = false;
   const float alpha = 1.0f, beta = 0.0f;
   // Row-major y[n, out] = x[n, in] W[out, in]^T is column-major y^T = W^T(col-major W) x^T.
   check(cublasGemmEx(ctx.cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(out), static_cast<int>(n),

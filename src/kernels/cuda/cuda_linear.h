@@ -38,8 +38,11 @@ class DeviceRotations {
   // The kernels' view of r (validated for rows of row_length) with M on the device;
   // null or the default identity gives an inactive RotationArgs. Caller holds ctx.mutex.
   RotationArgs get(CudaContext& ctx, const OnlineRotation* r, int64_t row_length);
+  // How many times a matrix was (re)uploaded: a changed descriptor may keep its address.
+  uint64_t uploads() const { return uploads_; }
 
  private:
+  uint64_t uploads_ = 0;
   struct Entry {
     int64_t k = 0, p = 0, inner = 0;
     std::vector<float> m;
@@ -51,11 +54,38 @@ class DeviceRotations {
 class CudaLinear {
  public:
   // backend.h's linear() (x, y device memory). Caller holds ctx.mutex.
-  void run(CudaContext& ctx, DeviceRotations& rotations, const LinearOp& op, const float* x, int64_t n, float* y);
+  // writes: a counter the caller bumps whenever device activations may have changed
+  // other than through run()'s own outputs (every other op, upload). When x, the
+  // rotation and the quantization equal the previous product's and writes has not
+  // moved, that product's quantized (or FP16) activations are reused: q/k/v and
+  // gate/up share one quantization of their input.
+  void run(CudaContext& ctx, DeviceRotations& rotations, const LinearOp& op, const float* x, int64_t n, float* y,
+           uint64_t writes);
 
  private:
+  // What the prepared activations in the scratch below were made from.
+  struct Prepared {
+    bool valid = false;
+    bool integer = false;
+    const float* x = nullptr;
+    int64_t n = 0, in = 0, padded = 0;
+    int k = 0, p = 0, inner = 0;
+    const float* m = nullptr;
+    int bits = 0, storage_bits = 0, group = 0;
+    bool symmetric = true;
+    float clip = 0.0f;
+    uint64_t writes = 0, rotation_uploads = 0;
+    const void* buffer = nullptr;
+    bool operator==(const Prepared& o) const {
+      return valid == o.valid && integer == o.integer && x == o.x && n == o.n && in == o.in && padded == o.padded &&
+             k == o.k && p == o.p && inner == o.inner && m == o.m && bits == o.bits &&
+             storage_bits == o.storage_bits && group == o.group && symmetric == o.symmetric && clip == o.clip &&
+             writes == o.writes && rotation_uploads == o.rotation_uploads && buffer == o.buffer;
+    }
+  };
   void ensure_half(CudaContext& ctx, CudaPackedWeight& w);
   Scratch act_codes_, act_scales_, act_half_, out_;
+  Prepared prepared_;
 };
 
 }  // namespace quarot::cuda

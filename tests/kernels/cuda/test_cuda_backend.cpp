@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -547,6 +548,141 @@ TEST(CudaBackend, TinyModelForward) {
   std::printf("  tiny models, simulated: W4A16 max |cuda-fp16sim - cpu-fp32| %.3g; W4A4 %.3g\n", wo_err, sim_err);
   EXPECT_LE(wo_err, 8 * kH * spread);
   EXPECT_LE(sim_err, 0.5 * quant_effect);
+}
+
+// ---------------------------------------------------------------------------
+// Recorded steps (run_step, CUDA graphs): the same model on a backend that records
+// and replays decode steps and on one that queues every op, fed the same tokens.
+// Inside a recorded step the kernels read the position from the device and the
+// attention is sized by the capacity but splits the positions as the direct call
+// does, so every logit must be bit-identical; a recording that baked in the first
+// position (RoPE angle, cache slot, attention length) or a stale token id would
+// differ from the second replay on. The step counters show the replays happened.
+
+struct StepRun {
+  std::vector<std::vector<float>> logits;  // one entry per forward
+};
+
+// Prefill, 40 greedy decode steps (positions 7..46, crossing the attention's 64-position
+// chunk boundary only with a larger cache, so two capacities are used), a 3-token
+// forward with all logits and one with the last, clear() and 6 steps from position 0,
+// then 5 steps on a copy of the cache. `tokens` are chosen by the first run and
+// replayed by the second, so both see identical inputs.
+StepRun run_steps(const LlamaModel& m, int64_t capacity, std::vector<int32_t>& tokens, bool choose) {
+  StepRun r;
+  KvCache cache = m.make_cache(capacity);
+  std::vector<float> lg;
+  size_t next = 0;
+  auto token = [&](const std::vector<float>& from) {
+    if (choose) {
+      const auto best = std::max_element(from.end() - 256, from.end()) - (from.end() - 256);
+      tokens.push_back(static_cast<int32_t>((best * 7 + tokens.size()) % 256));  // greedy, stirred
+    }
+    return tokens.at(next++);
+  };
+  const std::vector<int32_t> prompt = {1, 17, 42, 200, 3, 99, 7};
+  m.forward(prompt.data(), static_cast<int64_t>(prompt.size()), cache, lg, true);
+  r.logits.push_back(lg);
+  for (int i = 0; i < 40; ++i) {
+    const int32_t t = token(lg);
+    m.forward(&t, 1, cache, lg, false);
+    r.logits.push_back(lg);
+  }
+  int32_t three[3];
+  for (int32_t& t : three) t = token(lg);
+  m.forward(three, 3, cache, lg, true);
+  r.logits.push_back(lg);
+  for (int32_t& t : three) t = token(lg);
+  m.forward(three, 3, cache, lg, false);
+  r.logits.push_back(lg);
+  cache.clear();
+  for (int i = 0; i < 6; ++i) {
+    const int32_t t = token(lg);
+    m.forward(&t, 1, cache, lg, false);
+    r.logits.push_back(lg);
+  }
+  KvCache copy = cache;
+  for (int i = 0; i < 5; ++i) {
+    const int32_t t = token(lg);
+    m.forward(&t, 1, copy, lg, false);
+    r.logits.push_back(lg);
+  }
+  return r;
+}
+
+TEST(CudaBackend, RecordedStepsMatchDirectOps) {
+  unsetenv("QUAROT_CUDA_GRAPHS");
+  const LlamaConfig c = tiny_test_config();
+  const ModelWeights w = make_synthetic_model(c, 23);
+  const std::shared_ptr<const Backend> recorded = make_cuda_backend(CudaBackendOptions{0, false, true});
+  const std::shared_ptr<const Backend> direct = make_cuda_backend(CudaBackendOptions{0, false, false});
+  ASSERT_NE(recorded->make_step_graph(), nullptr);
+  ASSERT_EQ(direct->make_step_graph(), nullptr);
+
+  RuntimeRecipe q;
+  q.act.bits = 4;
+  q.qk_rotation = rotation(1, c.head_dim, 1, 0);
+  q.o_proj_input = rotation(c.n_heads, 1, c.head_dim, 91);
+  q.down_proj_input = rotation(5, 32, 1, 92);
+  q.k_cache.bits = q.v_cache.bits = 4;
+  q.intact_kv = true;
+  WeightEncodings enc;
+  for (int64_t li = 0; li < c.n_layers; ++li)
+    for (const LayerLinear& l : kLayerLinears) enc[layer_linear_name(li, l)] = rtn(w.layers[li].*l.weight, 4);
+  RuntimeRecipe q_fpkv = q;
+  q_fpkv.k_cache = q_fpkv.v_cache = KvQuantSpec{};
+  q_fpkv.intact_kv = false;
+
+  struct Case {
+    const char* name;
+    RuntimeRecipe recipe;
+    bool encoded;
+    int64_t capacity;
+  };
+  const Case cases[] = {{"fp16", RuntimeRecipe{}, false, 64},
+                        {"w4a4 kv4 intact", q, true, 200},
+                        {"w4a4 fp kv", q_fpkv, true, 200}};
+  for (const Case& k : cases) {
+    SCOPED_TRACE(k.name);
+    const CudaStepStats before = cuda_step_stats(*recorded);
+    const WeightEncodings none;
+    const LlamaModel mr(w, k.recipe, recorded, k.encoded ? enc : none);
+    const LlamaModel md(w, k.recipe, direct, k.encoded ? enc : none);
+    std::vector<int32_t> tokens;
+    const StepRun a = run_steps(mr, k.capacity, tokens, true);
+    const StepRun b = run_steps(md, k.capacity, tokens, false);
+    ASSERT_EQ(a.logits.size(), b.logits.size());
+    int64_t bad = 0;
+    double spread = 0;
+    for (size_t i = 0; i < a.logits.size(); ++i) {
+      bad += bit_mismatches(a.logits[i], b.logits[i]);
+      for (float v : a.logits[i]) spread = std::max(spread, std::fabs(static_cast<double>(v)));
+    }
+    EXPECT_EQ(bad, 0);
+    EXPECT_GT(spread, 0.1);  // real logits, not zeros on both sides
+    // Consecutive decode logits differ (the position and token reach the replays).
+    EXPECT_GT(max_abs_diff(a.logits[20], a.logits[21]), 1e-3);
+    const CudaStepStats after = cuda_step_stats(*recorded);
+    const int64_t replays = after.replays - before.replays, captures = after.captures - before.captures;
+    std::printf("  %s: %zu forwards, steps direct %lld warm-up %lld recorded %lld replayed %lld failed %lld %s\n",
+                k.name, a.logits.size(), static_cast<long long>(after.direct - before.direct),
+                static_cast<long long>(after.warmups - before.warmups), static_cast<long long>(captures),
+                static_cast<long long>(replays), static_cast<long long>(after.failures - before.failures),
+                after.last_failure.c_str());
+    EXPECT_EQ(after.failures, before.failures) << after.last_failure;
+    // One-token steps: on the first cache 40 after the prompt (1 warm-up, 1 recording,
+    // 38 replays) and 5 after clear() (position 0 direct, then replays of the same
+    // recording: the 7-token prompt already sized the scratch); on the copy (a cache
+    // of its own) 1 warm-up, 1 recording, 3 replays. The two 3-token forwards are one
+    // warm-up each.
+    EXPECT_GE(captures, 2);
+    EXPECT_GE(replays, 44);
+    // Every forward (all of at most 16 tokens) went through run_step exactly once.
+    EXPECT_EQ((after.direct - before.direct) + (after.warmups - before.warmups) + captures + replays +
+                  (after.failures - before.failures),
+              static_cast<int64_t>(a.logits.size()));
+    EXPECT_EQ(cuda_step_stats(*direct).replays, 0);
+  }
 }
 
 }  // namespace
