@@ -81,6 +81,17 @@ class ProfilingBackend final : public Backend {
     const std::string what = std::string("linear ") + (op.name != nullptr ? op.name : "unnamed");
     timed(what, n, [&] { inner_->linear(op, x, n, y); }, static_cast<double>(op.weight->bytes));
   }
+  // Products sharing one input (q/k/v, gate/up) stay one call, so a backend that shares
+  // their rotation and quantization keeps doing so; they are timed as one entry.
+  void linears(const LinearOp* ops, int count, const float* x, int64_t n, float* const* ys) const override {
+    std::string what = "linear ";
+    double bytes = 0;
+    for (int i = 0; i < count; ++i) {
+      what += (i ? "+" : "") + std::string(ops[i].name != nullptr ? ops[i].name : "unnamed");
+      bytes += static_cast<double>(ops[i].weight->bytes);
+    }
+    timed(what, n, [&] { inner_->linears(ops, count, x, n, ys); }, bytes);
+  }
   void embed(const PackedEmbedding& table, const int32_t* tokens, int64_t n, float* out) const override {
     timed("embed", n, [&] { inner_->embed(table, tokens, n, out); });
   }

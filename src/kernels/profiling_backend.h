@@ -11,7 +11,9 @@
 //   auto backend = make_profiling_backend(make_cpu_backend(), profile);
 //   ... run the model on `backend` ...; profile->entries() / profile->reset()
 //
-// Not thread-safe: one caller issues the ops (as LlamaModel does).
+// Not thread-safe: one caller issues the ops (as LlamaModel does); so it reports no
+// concurrent forwards, and it records no step graphs (a recording cannot hold the
+// synchronizations that time each op): a profiled GPU runs op by op.
 #include <cstdint>
 #include <map>
 #include <memory>

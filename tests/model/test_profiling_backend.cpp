@@ -38,8 +38,8 @@ TEST(ProfilingBackend, SameLogitsAndEveryOpCountedByName) {
 
   std::map<std::string, OpProfile::Entry> by_op;
   for (const auto& e : profile->entries()) by_op[e.op] = e;
-  for (const char* name : {"linear q_proj", "linear k_proj", "linear v_proj", "linear o_proj", "linear gate_proj",
-                           "linear up_proj", "linear down_proj", "attention", "kv append"}) {
+  for (const char* name : {"linear q_proj+k_proj+v_proj", "linear o_proj", "linear gate_proj+up_proj",
+                           "linear down_proj", "attention", "kv append"}) {
     ASSERT_TRUE(by_op.count(name)) << name;
     EXPECT_EQ(by_op[name].calls, c.n_layers) << name;
     EXPECT_EQ(by_op[name].rows, static_cast<double>(n * c.n_layers)) << name;

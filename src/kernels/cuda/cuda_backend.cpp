@@ -94,6 +94,7 @@ class CudaBackend final : public Backend {
   bool host_memory() const override { return false; }
   // One stream and mutable shared scratch (rotations_, linear_, tokens_): forwards run one at a time.
   bool concurrent_forwards() const override { return false; }
+  void synchronize() const override { ctx_->synchronize(); }
 
   BackendBuffer alloc(int64_t n) const override {
     QUAROT_CHECK(n >= 0, "cuda backend: negative buffer size {}", n);
