@@ -68,10 +68,36 @@ quantize w8a8_rtn_had 16
 spec_rtn4="--scheme W4A4KV4 --weights rtn --rotate hadamard"
 [ -f "$res/w4a4kv4_rtn_had.quarot.safetensors" ] ||
   $q -q -t 16 quantize -m "$model" $spec_rtn4 -o "$res/w4a4kv4_rtn_had.quarot.safetensors" > /dev/null 2>&1
-# Bench first, alone on the machine, profiled op by op (FP32 vs the integer files).
+# Checks first: the CPU kernel tests on this CPU's AVX-512 VNNI / AMX paths (a portable
+# test_kernels) beside the CUDA backend's tests and the GPU benchmark (graphs on and off,
+# and the previous binary when one travels as $data/extra/base_quarot.gz).
+extra=$data/extra
+for f in "$extra"/*.gz; do [ -f "$f" ] && gunzip -kf "$f" && chmod +x "${f%.gz}"; done
+(
+  if [ -x "$extra/test_kernels" ]; then
+    log "test_kernels"
+    "$extra/test_kernels" > "$res/test_kernels_xeon.log" 2>&1
+    log "test_kernels rc=$? $(grep -E '^\[  (PASSED|FAILED)  \]' "$res/test_kernels_xeon.log" | tr '\n' ' ') $(grep -c '^\[  SKIPPED \]' "$res/test_kernels_xeon.log") skipped"
+  fi
+) &
+tests_pid=$!
+if [ -x "$extra/test_cuda_backend" ]; then
+  "$extra/test_cuda_backend" > "$res/test_cuda_backend.log" 2>&1
+  log "test_cuda_backend rc=$? $(grep -E '^\[  (PASSED|FAILED)  \]' "$res/test_cuda_backend.log" | tr '\n' ' ')"
+fi
+three="$model,$res/w8a8_rtn_had.quarot.safetensors,$res/w4a4kv4_rtn_had.quarot.safetensors"
+[ -x "$extra/base_quarot" ] && "$extra/base_quarot" -q -t 2 --device cuda bench -m "$three" --repeats 3 --json \
+  > "$res/bench_cuda_base.json" 2> "$res/bench_cuda_base.log"
+log "cuda bench base rc=$?"
+$q -q -t 2 --device cuda bench -m "$three" --repeats 3 --json > "$res/bench_cuda_graphs.json" 2> "$res/bench_cuda_graphs.log"
+log "cuda bench graphs rc=$?"
+QUAROT_CUDA_GRAPHS=0 $q -q -t 2 --device cuda bench -m "$three" --repeats 3 --json \
+  > "$res/bench_cuda_nographs.json" 2> "$res/bench_cuda_nographs.log"
+log "cuda bench no graphs rc=$?"
+wait "$tests_pid"
+# The CPU bench alone on the machine, profiled op by op (FP32 vs the integer files).
 log "bench"
-$q -t 16 bench -m "$model,$res/w8a8_rtn_had.quarot.safetensors,$res/w4a4kv4_rtn_had.quarot.safetensors" \
-  --repeats 2 --profile --json > "$res/bench_16_threads_profile.json" 2> "$res/bench.log"
+$q -t 16 bench -m "$three" --repeats 2 --profile --json > "$res/bench_16_threads_profile.json" 2> "$res/bench.log"
 log "bench rc=$?"
 
 (  # gpu lane
