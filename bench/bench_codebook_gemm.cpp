@@ -37,39 +37,12 @@
 #include "kernels/cpu/weight_only_gemm.h"
 #include "kernels/weight_encoding.h"
 
+#include "bench_memory.h"
+
 namespace {
 
 using quarot::Isa;
 using quarot::WeightEncoding;
-
-int64_t llc_bytes() {
-  int64_t bytes = 8 << 20;
-  for (const auto& c : benchmark::CPUInfo::Get().caches)
-    if (c.level >= 3) bytes = std::max<int64_t>(bytes, c.size);
-  return bytes;
-}
-
-// All-core read bandwidth from memory (bytes/s), over a buffer 4x the last-level cache.
-double read_bandwidth() {
-  static double bw = 0.0;
-  if (bw > 0.0) return bw;
-  const int64_t count = std::max<int64_t>(int64_t{512} << 20, 4 * llc_bytes()) / 8;
-  std::vector<uint64_t> data(count);
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < count; ++i) data[i] = static_cast<uint64_t>(i);
-  double best = 0.0;
-  for (int rep = 0; rep < 4; ++rep) {
-    const auto t0 = std::chrono::steady_clock::now();
-    uint64_t total = 0;
-#pragma omp parallel for reduction(+ : total) schedule(static)
-    for (int64_t i = 0; i < count; ++i) total += data[i];
-    benchmark::DoNotOptimize(total);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    best = std::max(best, 8.0 * count / s);
-  }
-  bw = best;
-  return bw;
-}
 
 int64_t cold_copies(int64_t n, double bytes) {
   if (n > 8) return 1;
