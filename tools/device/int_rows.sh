@@ -10,7 +10,8 @@
 #   gpu lane (--device cuda: the same integer GEMMs, bit-exact with the CPU's, on int8
 #     tensor cores): the per-channel symmetric rows.
 # Every output is <row>.<engine>.<what>.json in RES (engine cpu or cuda).
-#   usage: int_rows.sh QUAROT MODEL RES   (QUAROT_DATA must hold the data files)
+#   usage: [PLAN=checks|full] int_rows.sh QUAROT MODEL RES   (QUAROT_DATA must hold the data files)
+# PLAN=full: the integer HellaSwag rows and the W4A8KV4 three-way check (below).
 set -uo pipefail
 q=${1:?usage: int_rows.sh QUAROT MODEL RES}
 model=${2:?}
@@ -25,6 +26,7 @@ log() { echo "$(date -u +%T) $*" >> "$res/int_rows.log"; }
 spec() {  # the recipes of scripts/accuracy_table.sh
   case $1 in
     w8a8_rtn_had) echo "--scheme W8A8 --weights rtn --rotate hadamard" ;;
+    w8a8_rtn_had_wasym) echo "--scheme W8A8 --weights rtn --rotate hadamard --w-asym" ;;
     w4a4kv4_gptq_had) echo "--scheme W4A4KV4 --weights gptq --rotate hadamard" ;;
     w4a16_gptq_had_best) echo "--scheme W4A16 --weights gptq --rotate hadamard --w-group 64 --w-asym" ;;
   esac
@@ -46,11 +48,15 @@ retarget() {  # row source scheme-args...: the source's weights, another activat
   log "retargeted $row rc=$?"
 }
 wait_file() { while [ ! -f "$res/$1.quarot.safetensors" ]; do sleep 5; done; }
+engine_flags() {  # cpu | cuda | sim (the C++ simulated arithmetic on the CPU)
+  case $1 in sim) echo "--device cpu --simulate" ;; *) echo "--device $1" ;; esac
+}
 ppl() {  # engine row threads
   local engine=$1 row=$2 t=$3
   wait_file "$row"
   log "$engine ppl $row"
-  $q -q -t "$t" --device "$engine" ppl -m "$res/$row.quarot.safetensors" --text "$text" --max-chunks 0 --json \
+  # shellcheck disable=SC2046  # engine_flags holds two flags
+  $q -q -t "$t" $(engine_flags "$engine") ppl -m "$res/$row.quarot.safetensors" --text "$text" --max-chunks 0 --json \
     > "$res/$row.$engine.ppl.json" 2> "$res/$row.$engine.ppl.log"
   log "$engine ppl $row rc=$? $(grep -m1 '"ppl"' "$res/$row.$engine.ppl.json") $(grep -m1 '"seconds"' "$res/$row.$engine.ppl.json")"
 }
@@ -63,7 +69,47 @@ hellaswag() {  # engine row threads limit (0 = all 10,042)
   log "$engine hellaswag $row limit $limit rc=$? $(grep -m1 '"acc_norm"' "$res/$row.$engine.hs$limit.json") $(grep -m1 '"seconds"' "$res/$row.$engine.hs$limit.json")"
 }
 
-log "start on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x$(nproc); $(nvidia-smi -L | head -1)"
+torch_ppl() {  # row: the independent PyTorch runtime (simulated arithmetic) on the GPU
+  wait_file "$1"
+  log "torch ppl $1"
+  python3 "$(dirname "$0")/../reference/quarot_runtime.py" ppl "$res/$1.quarot.safetensors" --device cuda \
+    --text "$text" --max-chunks 0 --json "$res/$1.torch.ppl.json" > /dev/null 2> "$res/$1.torch.ppl.log"
+  log "torch ppl $1 rc=$? $(grep -m1 '"ppl"' "$res/$1.torch.ppl.json")"
+}
+
+log "start on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x$(nproc); $(nvidia-smi -L | head -1); plan ${PLAN:-checks}"
+if [ "${PLAN:-checks}" = full ]; then
+  # Every HellaSwag task by the integer engine for the paper and best-options rows of
+  # W8A8, W4A8KV4 and W4A4KV4, and the W4A8KV4 file scored three ways (integer, C++
+  # simulated, PyTorch simulated) so a gap between them belongs to one file.
+  quantize w8a8_rtn_had 16
+  quantize w4a4kv4_gptq_had 8 &
+  quantize w4a16_gptq_had_best 8 &
+  wait
+  retarget w4a8kv4_gptq_had w4a4kv4_gptq_had --scheme W4A8KV4
+  retarget w4a4kv4_gptq_had_best w4a16_gptq_had_best --scheme W4A4KV4 --a-group 64 --a-asym
+  retarget w4a8kv4_gptq_had_best w4a16_gptq_had_best --scheme W4A8KV4 --a-group 64 --a-asym
+  quantize w8a8_rtn_had_wasym 16
+  (  # gpu lane: the PyTorch runtime on the same files
+    torch_ppl w4a8kv4_gptq_had
+    torch_ppl w8a8_rtn_had_wasym
+    torch_ppl w4a8kv4_gptq_had_best
+    log "gpu lane done"
+  ) &
+  ppl cpu w4a8kv4_gptq_had 16
+  ppl sim w4a8kv4_gptq_had 16
+  hellaswag cpu w4a4kv4_gptq_had 16 0
+  hellaswag cpu w4a4kv4_gptq_had_best 16 0
+  hellaswag cpu w4a8kv4_gptq_had 16 0
+  hellaswag cpu w8a8_rtn_had 16 0
+  ppl cpu w8a8_rtn_had_wasym 16
+  hellaswag cpu w8a8_rtn_had_wasym 16 0
+  ppl cpu w4a8kv4_gptq_had_best 16
+  hellaswag cpu w4a8kv4_gptq_had_best 16 0
+  wait
+  log "all done"
+  exit 0
+fi
 quantize w8a8_rtn_had 16
 spec_rtn4="--scheme W4A4KV4 --weights rtn --rotate hadamard"
 [ -f "$res/w4a4kv4_rtn_had.quarot.safetensors" ] ||
