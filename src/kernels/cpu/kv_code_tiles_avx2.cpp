@@ -9,7 +9,7 @@
 // or the softmax weight (values), else each chunk is scaled by its group's s.
 // Scores: 4 rows x up to 3 queries per pass (12 independent FMA chains, each chunk's
 // conversion shared by the 3 queries), reduced with horizontal adds. Weighted sum:
-// 32 output lanes x up to 3 queries in 12 registers over all rows of the tile.
+// 16 output lanes x 3 queries (32 x 2 for smaller blocks) over all rows of the tile.
 // Internal linkage except the table, and no std:: functions or containers: an
 // instantiation compiled with AVX2 flags could be the one the linker keeps for
 // portable code (ODR); scratch comes from the caller.
@@ -186,23 +186,30 @@ void sum_block(const float* w, int64_t ldw, const CodeRows& v, int64_t d0, float
   });
 }
 
-template <bool Packed, bool OneGroup, int C>
-void sum_queries(const float* w, int64_t ldw, int64_t nq, const CodeRows& v, int64_t d0, float* o) {
+template <bool Packed, bool OneGroup, int QB>
+void sum_queries(const float* w, int64_t ldw, const CodeRows& v, float* o) {
   const int64_t hd = v.head_dim;
-  for (int64_t i = 0; i < nq; i += kQueryBlock) {
-    switch (nq - i >= kQueryBlock ? kQueryBlock : nq - i) {
-      case 3: sum_block<Packed, OneGroup, 3, C>(w + i * ldw, ldw, v, d0, o + i * hd, hd); break;
-      case 2: sum_block<Packed, OneGroup, 2, C>(w + i * ldw, ldw, v, d0, o + i * hd, hd); break;
-      default: sum_block<Packed, OneGroup, 1, C>(w + i * ldw, ldw, v, d0, o + i * hd, hd); break;
-    }
+  int64_t d0 = 0;
+  if constexpr (QB == kQueryBlock) {
+    // 16 lanes per pass: 3 x 4 accumulators and the 4 converted vectors did not fit
+    // the 16 registers (GCC kept one accumulator on the stack, a store / reload per row).
+    for (; d0 < hd; d0 += 16) sum_block<Packed, OneGroup, QB, 1>(w, ldw, v, d0, o, hd);
+  } else {
+    for (; d0 + 32 <= hd; d0 += 32) sum_block<Packed, OneGroup, QB, 2>(w, ldw, v, d0, o, hd);
+    if (d0 < hd) sum_block<Packed, OneGroup, QB, 1>(w, ldw, v, d0, o, hd);
   }
 }
 
 template <bool Packed, bool OneGroup>
 void weighted_sum_impl(const float* w, int64_t ldw, int64_t nq, const CodeRows& v, float* o) {
-  int64_t d0 = 0;
-  for (; d0 + 32 <= v.head_dim; d0 += 32) sum_queries<Packed, OneGroup, 2>(w, ldw, nq, v, d0, o);
-  if (d0 < v.head_dim) sum_queries<Packed, OneGroup, 1>(w, ldw, nq, v, d0, o);
+  const int64_t hd = v.head_dim;
+  for (int64_t i = 0; i < nq; i += kQueryBlock) {
+    switch (nq - i >= kQueryBlock ? kQueryBlock : nq - i) {
+      case 3: sum_queries<Packed, OneGroup, 3>(w + i * ldw, ldw, v, o + i * hd); break;
+      case 2: sum_queries<Packed, OneGroup, 2>(w + i * ldw, ldw, v, o + i * hd); break;
+      default: sum_queries<Packed, OneGroup, 1>(w + i * ldw, ldw, v, o + i * hd); break;
+    }
+  }
 }
 
 void weighted_sum(const float* p, int64_t nq, int64_t ld, const CodeRows& v, float* o, float* work) {
