@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <ostream>
 #include <vector>
 
 #include "kernel_test_util.h"
@@ -22,6 +23,10 @@ struct Layout {
   int bits;
   bool symmetric;
 };
+// Named fields (gtest's default prints the raw bytes, padding included).
+void PrintTo(const Layout& l, std::ostream* os) {
+  *os << "hd " << l.head_dim << " group " << l.group << " bits " << l.bits << (l.symmetric ? " sym" : " asym");
+}
 
 struct Fixture {
   QuantKvLayout l;
