@@ -296,6 +296,45 @@ TEST_P(IntGemmPath, ResidualMayAliasOutput) {
   EXPECT_EQ(y, ref.y);
 }
 
+// Several products of one input in one call (decode's q/k/v and gate/up): each output
+// is exactly the contract's (the exact-integer reference), whether the products run
+// serially (small) or share one parallel region (the first weight alone streams more
+// than the serial limit at one row), for any thread count.
+TEST_P(IntGemmPath, ManyProductsEqualTheContractEach) {
+  const int64_t K = 512;
+  const TestWeight w0 = make_weight(1600, K, 4, 64, false, 41);  // 100 panels: parallel at M = 1
+  const TestWeight w1 = make_weight(192, K, 8, 0, true, 42);
+  const TestWeight w2 = make_weight(40, K, 4, 0, true, 43);      // a partial last panel
+  const IntGemmWeight p0 = pack_int_gemm_weight(w0.source(), GetParam());
+  const IntGemmWeight p1 = pack_int_gemm_weight(w1.source(), GetParam());
+  const IntGemmWeight p2 = pack_int_gemm_weight(w2.source(), GetParam());
+  const TestWeight* ws[3] = {&w0, &w1, &w2};
+  const IntGemmWeight* ps[3] = {&p0, &p1, &p2};
+  for (int64_t M : {1, 3, 8, 17}) {
+    const QuantizedActivations a = make_activations(M, K, 4, 128, false, 44 + M);
+    for (int threads : {1, 3}) {
+      std::vector<std::vector<float>> bias(3), residual(3), y(3);
+      IntGemmProduct prods[3];
+      for (int j = 0; j < 3; ++j) {
+        const int64_t N = ws[j]->rows;
+        bias[j] = test::random_floats(N, 50 + j, -0.5, 0.5);
+        residual[j] = test::random_floats(M * N, 60 + j, -2.0, 2.0);
+        y[j].assign(M * N, -777.0f);
+        // Product 0: bias + residual, 1: bias, 2: neither.
+        prods[j] = {ps[j], j < 2 ? bias[j].data() : nullptr, j == 0 ? residual[j].data() : nullptr, y[j].data()};
+      }
+      const int saved = num_threads();
+      set_num_threads(threads);
+      int_gemm_many(prods, 3, a);
+      set_num_threads(saved);
+      for (int j = 0; j < 3; ++j) {
+        const Reference ref = reference(*ws[j], a, prods[j].bias, prods[j].residual);
+        EXPECT_EQ(y[j], ref.y) << "product " << j << " M=" << M << " threads " << threads;
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Paths, IntGemmPath, ::testing::ValuesIn(test::all_isas()),
                          [](const auto& info) { return std::string(isa_name(info.param)); });
 

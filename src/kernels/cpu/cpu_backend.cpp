@@ -216,7 +216,8 @@ class CpuBackend final : public Backend {
     // One rotation + quantization of x for every op on the integer path with the same
     // input rotation and activation spec: the codes are what each separate call
     // would compute, so the outputs are identical.
-    bool shared = count > 1 && n > 0;
+    constexpr int kMaxSharedOps = 8;
+    bool shared = count > 1 && count <= kMaxSharedOps && n > 0;
     for (int i = 0; i < count && shared; ++i) {
       const auto* w = dynamic_cast<const CpuPackedWeight*>(ops[i].weight);
       const ActQuantSpec& a = ops[i].act, &a0 = ops[0].act;
@@ -236,10 +237,10 @@ class CpuBackend final : public Backend {
     if (rotate) validate_online_rotation(*r, in);
     thread_local QuantizedActivations qa;
     quantize_activations(x, n, in, rotate ? r : nullptr, ops[0].act, qa, isa_);
-    for (int i = 0; i < count; ++i) {
-      const auto* w = static_cast<const CpuPackedWeight*>(ops[i].weight);
-      int_gemm(w->int_gemm, qa, ops[i].bias, nullptr, ys[i]);
-    }
+    IntGemmProduct products[kMaxSharedOps];
+    for (int i = 0; i < count; ++i)
+      products[i] = {&static_cast<const CpuPackedWeight*>(ops[i].weight)->int_gemm, ops[i].bias, nullptr, ys[i]};
+    int_gemm_many(products, count, qa);
   }
 
   std::unique_ptr<KvStorage> make_kv_storage(const KvCacheSpec& spec) const override {

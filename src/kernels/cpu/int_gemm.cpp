@@ -24,11 +24,14 @@ constexpr int64_t kPanel = 16;        // output columns per panel
 constexpr int64_t kGemvRows = 8;      // up to this many rows: stream packed weights, no prepare
 constexpr int64_t kRowBlock = 128;    // prefill: activation rows per task (rounded to the tile height)
 constexpr int64_t kColumnBlock = 64;  // prefill: output columns per task
-// Decode: a product that reads fewer weight bytes (times rows) than this runs on the
-// calling thread. Waking the other threads costs microseconds on an idle machine and
-// far more on a loaded one, more than streaming e.g. a 576 x 576 int4 weight (166 KB)
-// on one core; results do not depend on it (each panel is computed alone).
-constexpr int64_t kGemvSerialBytes = 192 * 1024;
+// Decode: products (one int_gemm_many call) that read fewer weight bytes (times rows)
+// than this run on the calling thread. Waking the other threads costs microseconds on
+// an idle machine and far more on a loaded one, more than streaming e.g. a 576 x 576
+// int4 weight (166 KB) on one core; on the shared 2-vCPU EPYC (passive waiting) the
+// q/k/v of SmolLM2 (276 KB together) decoded faster alone than split: 64.4 vs 59.7
+// tok/s at context 512, medians of 5 alternated runs. Results do not depend on it
+// (each panel is computed alone).
+constexpr int64_t kGemvSerialBytes = 320 * 1024;
 constexpr int64_t kGemvChunkPanels = 16;  // decode: panels per kernel call (a 8 KiB result buffer)
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
@@ -229,47 +232,6 @@ void int_gemm_simd(const IntGemmWeight& w, const QuantizedActivations& a, int64_
   base.kbw = kb == w.group ? w.group_padded : kb;
   const int64_t M = a.rows, N = w.rows;
 
-  if (M <= kGemvRows) {
-    // Decode: each thread streams one contiguous range of panels (int_gemv_kernels.h),
-    // in chunks whose results fit a stack buffer for the bias/residual epilogue.
-    const int_gemv_detail::IntGemvKernels& k = gemv_kernels_for(w.isa);
-    int_gemv_detail::IntGemvArgs g;
-    g.lda = a.stride;
-    g.m = M;
-    g.panel_bytes = w.panel_bytes;
-    g.format = base.format;
-    g.mode = base.mode;
-    g.deep_steps = base.deep_steps;
-    g.blocks = nb;
-    g.kb = kb;
-    g.kbw = base.kbw;
-    g.a = a.row(0);
-    g.a_scale = ab.scale;
-    g.a_offset = ab.offset;
-    g.a_sum = ab.sum;
-    const bool parallel = w.panels * w.panel_bytes * M > kGemvSerialBytes;
-#pragma omp parallel num_threads(num_threads()) if (parallel)
-    {
-      const int64_t threads = omp_get_num_threads(), tid = omp_get_thread_num();
-      const int64_t p_begin = w.panels * tid / threads, p_end = w.panels * (tid + 1) / threads;
-      alignas(64) float out[kGemvRows * kGemvChunkPanels * kPanel];
-      for (int64_t p0 = p_begin; p0 < p_end; p0 += kGemvChunkPanels) {
-        int_gemv_detail::IntGemvArgs args = g;
-        args.panels = std::min(kGemvChunkPanels, p_end - p0);
-        args.w = w.data.data() + p0 * w.panel_bytes;
-        args.w_scale = wb.scale + p0 * nb * kPanel;
-        args.w_zero_term = wb.zero_term + p0 * nb * kPanel;
-        args.w_sum = wb.sum + p0 * nb * kPanel;
-        args.out = out;
-        args.ldo = args.panels * kPanel;
-        k.run(args);
-        const int64_t col0 = p0 * kPanel;
-        finish_tile(out, args.ldo, M, col0, std::min(args.ldo, N - col0), N, bias, residual, y, 0);
-      }
-    }
-    return;
-  }
-
   const IntGemmKernels& k = kernels_for(w.isa);
   const int64_t np = k.panels_per_tile, mr = k.rows_per_tile;
   // Equal row blocks rounded to whole tiles, as gemm.cpp, for balanced threads.
@@ -322,6 +284,80 @@ void int_gemm_simd(const IntGemmWeight& w, const QuantizedActivations& a, int64_
       }
     }
   }
+}
+
+// Decode products of one activation matrix (M <= kGemvRows, SIMD weights): the
+// GEMV kernels (int_gemv_kernels.h) over chunks of kGemvChunkPanels panels, every
+// product's chunks in one list that the threads take in turn, so several products
+// (q/k/v, gate/up) share one parallel region and a thread that wakes late finds
+// the work already moving. Each chunk is computed alone: the same bits for any
+// thread count or order.
+struct GemvJob {
+  const IntGemmWeight* w;
+  const float* bias;
+  const float* residual;
+  float* y;
+  int64_t kb;
+  ActBlocks ab;
+  WeightBlocks wb;
+  int_gemv_detail::IntGemvArgs args;
+};
+
+void gemv_chunk(const GemvJob& job, int64_t p0, int64_t m) {
+  const IntGemmWeight& w = *job.w;
+  const int64_t nb = w.cols / job.kb;
+  alignas(64) float out[kGemvRows * kGemvChunkPanels * kPanel];
+  int_gemv_detail::IntGemvArgs args = job.args;
+  args.panels = std::min(kGemvChunkPanels, w.panels - p0);
+  args.w = w.data.data() + p0 * w.panel_bytes;
+  args.w_scale = job.wb.scale + p0 * nb * kPanel;
+  args.w_zero_term = job.wb.zero_term + p0 * nb * kPanel;
+  args.w_sum = job.wb.sum + p0 * nb * kPanel;
+  args.out = out;
+  args.ldo = args.panels * kPanel;
+  gemv_kernels_for(w.isa).run(args);
+  const int64_t col0 = p0 * kPanel;
+  finish_tile(out, args.ldo, m, col0, std::min(args.ldo, w.rows - col0), w.rows, job.bias, job.residual, job.y, 0);
+}
+
+void gemv_products(GemvJob* jobs, int count, const QuantizedActivations& a) {
+  const int64_t M = a.rows;
+  int64_t chunks = 0, bytes = 0;
+  for (int j = 0; j < count; ++j) {
+    GemvJob& job = jobs[j];
+    const IntGemmWeight& w = *job.w;
+    act_blocks(a, job.kb, job.ab);
+    weight_blocks(w, job.kb, job.wb);
+    int_gemv_detail::IntGemvArgs& g = job.args;
+    g.a = a.row(0);
+    g.lda = a.stride;
+    g.m = M;
+    g.panel_bytes = w.panel_bytes;
+    g.format = w.nibbles ? WeightFormat::kNibbles : WeightFormat::kInt8;
+    g.mode = product_mode(w, a.bits);
+    g.deep_steps = g.mode == ProductMode::kDeep ? deep_steps(w, a.bits) : 1;
+    g.blocks = w.cols / job.kb;
+    g.kb = job.kb;
+    g.kbw = job.kb == w.group ? w.group_padded : job.kb;
+    g.a_scale = job.ab.scale;
+    g.a_offset = job.ab.offset;
+    g.a_sum = job.ab.sum;
+    chunks += (w.panels + kGemvChunkPanels - 1) / kGemvChunkPanels;
+    bytes += w.panels * w.panel_bytes * M;
+  }
+  const auto run = [&](int64_t c) {
+    for (int j = 0; j < count; ++j) {
+      const int64_t n = (jobs[j].w->panels + kGemvChunkPanels - 1) / kGemvChunkPanels;
+      if (c < n) return gemv_chunk(jobs[j], c * kGemvChunkPanels, M);
+      c -= n;
+    }
+  };
+  if (bytes <= kGemvSerialBytes) {
+    for (int64_t c = 0; c < chunks; ++c) run(c);
+    return;
+  }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(num_threads())
+  for (int64_t c = 0; c < chunks; ++c) run(c);
 }
 
 }  // namespace
@@ -437,8 +473,10 @@ IntGemmWeight pack_int_gemm_weight(const IntWeightSource& src, Isa isa) {
   return w;
 }
 
-void int_gemm(const IntGemmWeight& w, const QuantizedActivations& a, const float* bias, const float* residual,
-              float* y) {
+namespace {
+
+// Checks that w and a can be multiplied; returns the block size (the finer group).
+int64_t product_block(const IntGemmWeight& w, const QuantizedActivations& a) {
   QUAROT_CHECK(w.data.size() > 0, "int_gemm: weight was not packed");
   QUAROT_CHECK(a.cols == w.cols, "int_gemm: activations have {} columns, the weight {}", a.cols, w.cols);
   QUAROT_CHECK(a.bits >= 2 && a.bits <= 8 && a.group > 0 && a.cols % a.group == 0 &&
@@ -455,14 +493,51 @@ void int_gemm(const IntGemmWeight& w, const QuantizedActivations& a, const float
   const int64_t bound = kb * ((int64_t{1} << a.bits) - 1) * ((int64_t{1} << w.bits) - 1);
   QUAROT_CHECK(bound < (int64_t{1} << 31),
                "int_gemm: blocks of {} products of {}-bit by {}-bit codes could overflow int32", kb, a.bits, w.bits);
-  QUAROT_CHECK(y != nullptr || a.rows == 0, "int_gemm: null output");
+  return kb;
+}
+
+}  // namespace
+
+void int_gemm(const IntGemmWeight& w, const QuantizedActivations& a, const float* bias, const float* residual,
+              float* y) {
+  const IntGemmProduct p{&w, bias, residual, y};
+  int_gemm_many(&p, 1, a);
+}
+
+void int_gemm_many(const IntGemmProduct* products, int count, const QuantizedActivations& a) {
+  constexpr int kMaxJobs = 8;
+  int64_t kbs[kMaxJobs];
+  bool gemv = a.rows <= kGemvRows && count <= kMaxJobs;
+  for (int j = 0; j < count; ++j) {
+    const IntGemmProduct& p = products[j];
+    QUAROT_CHECK(p.w != nullptr, "int_gemm: null weight");
+    const int64_t kb = product_block(*p.w, a);
+    QUAROT_CHECK(p.y != nullptr || a.rows == 0, "int_gemm: null output");
+    if (j < kMaxJobs) kbs[j] = kb;
+    gemv = gemv && p.w->isa != Isa::kScalar;
+  }
   if (a.rows == 0) return;
-  ActBlocks ab;
-  act_blocks(a, kb, ab);
-  if (w.isa == Isa::kScalar) {
-    int_gemm_scalar(w, a, kb, ab, bias, residual, y);
-  } else {
-    int_gemm_simd(w, a, kb, ab, bias, residual, y);
+  if (gemv) {
+    GemvJob jobs[kMaxJobs];
+    for (int j = 0; j < count; ++j) {
+      jobs[j].w = products[j].w;
+      jobs[j].bias = products[j].bias;
+      jobs[j].residual = products[j].residual;
+      jobs[j].y = products[j].y;
+      jobs[j].kb = kbs[j];
+    }
+    gemv_products(jobs, count, a);
+    return;
+  }
+  for (int j = 0; j < count; ++j) {
+    const IntGemmProduct& p = products[j];
+    const int64_t kb = product_block(*p.w, a);
+    ActBlocks ab;
+    act_blocks(a, kb, ab);
+    if (p.w->isa == Isa::kScalar)
+      int_gemm_scalar(*p.w, a, kb, ab, p.bias, p.residual, p.y);
+    else
+      int_gemm_simd(*p.w, a, kb, ab, p.bias, p.residual, p.y);
   }
 }
 

@@ -87,6 +87,19 @@ IntGemmWeight pack_int_gemm_weight(const IntWeightSource& src, Isa isa);
 void int_gemm(const IntGemmWeight& w, const QuantizedActivations& a, const float* bias, const float* residual,
               float* y);
 
+// One product of int_gemm_many: y = the int_gemm of *w with the shared activations.
+struct IntGemmProduct {
+  const IntGemmWeight* w = nullptr;
+  const float* bias = nullptr;
+  const float* residual = nullptr;
+  float* y = nullptr;
+};
+// int_gemm(*p.w, a, p.bias, p.residual, p.y) for each of `count` products, with the
+// same results. Decode (a.rows <= 8) runs them in one parallel region (the products'
+// panel chunks in one work list), which saves a thread wake-up and join per product
+// (q/k/v, gate/up); products must not write each other's inputs.
+void int_gemm_many(const IntGemmProduct* products, int count, const QuantizedActivations& a);
+
 // The kernel int_gemm runs for `w` and `rows` activation rows, e.g. "amx",
 // "avx512vnni gemv", "avx2", "scalar", for benchmarks and logs.
 const char* int_gemm_path(const IntGemmWeight& w, int64_t rows);

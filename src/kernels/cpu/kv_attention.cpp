@@ -9,6 +9,7 @@
 #include "kernels/cpu/aligned_buffer.h"
 #include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/kv_attention_tiles.h"
+#include "kernels/cpu/kv_code_tiles.h"
 #include "kernels/cpu/kv_dequant.h"
 
 namespace quarot {
@@ -50,6 +51,42 @@ kv_detail::DequantRowsFn dequant_kernel(const KvSource& src, Isa isa) {
   return src.quant == nullptr ? nullptr : kv_detail::dequant_rows_for(isa, src.quant->layout().group_size());
 }
 
+// What decode reads one side of the cache through: the code-domain kernels
+// (kv_code_tiles.h) when they take the store's layout on this ISA, else rows
+// dequantized (or copied, FP32) into an L1 tile for the FP32 tile kernels.
+struct DecodeSide {
+  const KvSource* src = nullptr;
+  const kv_detail::CodeTileKernels* codes = nullptr;
+  kv_detail::DequantRowsFn dequant = nullptr;
+  const float* first_fp = nullptr;  // IntactKV: position 0 in FP32 (all heads), else null
+
+  DecodeSide(const KvSource& s, Isa isa) : src(&s) {
+    if (s.quant == nullptr) return;
+    const QuantKvLayout& l = s.quant->layout();
+    codes = kv_detail::code_tile_kernels_for(isa, l.head_dim, l.group_size());
+    dequant = kv_detail::dequant_rows_for(isa, l.group_size());
+    first_fp = s.quant->first_fp_row();
+  }
+  // Positions p0 .. p0 + rows - 1 of `head` as code rows (codes set only).
+  kv_detail::CodeRows rows_at(int64_t head, int64_t p0, int64_t rows) const {
+    const QuantKvLayout& l = src->quant->layout();
+    return {src->quant->codes(head, p0), src->quant->params(head, p0), rows, l.head_dim, l.group_size(), l.packed()};
+  }
+};
+
+// Scratch reused across calls (decode runs once per layer and token): grown, never shrunk.
+float* grow(std::vector<float>& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+  return v.data();
+}
+
+// Work below this many multiply-adds per side (KV heads x positions x query vectors x
+// head_dim) runs on the calling thread. A decode call at SmolLM2's context 576 (330k)
+// takes ~45 us alone on the 2-vCPU EPYC; splitting it was slower in the model
+// (~80 us per call, 2.4 vs 1.5 ms per token) because waking a passively waiting
+// thread and joining it costs tens of microseconds there. Longer contexts split.
+constexpr int64_t kDecodeSerialWork = int64_t{1} << 20;
+
 void attention_decode(const float* q, int64_t n, int64_t pos0, const KvSource& k, const KvSource& v,
                       const AttentionShape& s, float scale, float* out) {
   const int64_t hd = s.head_dim, qd = s.n_heads * hd, group = s.n_heads / s.n_kv_heads;
@@ -57,54 +94,80 @@ void attention_decode(const float* q, int64_t n, int64_t pos0, const KvSource& k
   const int64_t items = s.n_kv_heads * n_tiles;
   const Isa isa = best_isa();
   const int64_t kvd = s.n_kv_heads * hd;
-  const kv_detail::DequantRowsFn k_kernel = dequant_kernel(k, isa), v_kernel = dequant_kernel(v, isa);
+  const DecodeSide ks(k, isa), vs(v, isa);
   const kv_detail::TileKernels& tiles = kv_detail::tile_kernels_for(isa, hd);
   // The query vectors of KV head g, contiguous: qbuf[g][i] = q row i / group, head
   // g * group + i % group.
-  std::vector<float> qbuf(static_cast<size_t>(s.n_kv_heads * nq * hd));
+  thread_local std::vector<float> qbuf_v, outs_v;
+  thread_local std::vector<Partial> parts_v;
+  float* qbuf = grow(qbuf_v, s.n_kv_heads * nq * hd);
   for (int64_t g = 0; g < s.n_kv_heads; ++g)
     for (int64_t i = 0; i < nq; ++i)
-      std::copy_n(q + (i / group) * qd + (g * group + i % group) * hd, hd, qbuf.data() + (g * nq + i) * hd);
+      std::copy_n(q + (i / group) * qd + (g * group + i % group) * hd, hd, qbuf + (g * nq + i) * hd);
   // Per (item, query vector): the tile's Partial and its hd-wide o.
-  std::vector<Partial> parts(static_cast<size_t>(items * nq));
-  std::vector<float> outs(static_cast<size_t>(items * nq * hd));
-#pragma omp parallel num_threads(num_threads()) if (items > 1 && len * nq > 512)
+  if (static_cast<int64_t>(parts_v.size()) < items * nq) parts_v.resize(static_cast<size_t>(items * nq));
+  Partial* parts = parts_v.data();
+  float* outs = grow(outs_v, items * nq * hd);
+#pragma omp parallel num_threads(num_threads()) if (items > 1 && s.n_kv_heads * len * nq * hd > kDecodeSerialWork)
   {
-    std::vector<float> tile(static_cast<size_t>(kSubTile * hd)), scores(static_cast<size_t>(nq * kTile));
+    thread_local std::vector<float> tile_v, scores_v, work_v;
+    float* tile = grow(tile_v, kSubTile * hd);
+    float* scores = grow(scores_v, nq * kTile);
+    float* work = grow(work_v, kv_detail::work_floats(nq, kTile, hd));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t g = item / n_tiles, c0 = (item % n_tiles) * kTile, rows = std::min(kTile, len - c0);
-      Partial* part = parts.data() + item * nq;
-      float* o_all = outs.data() + item * nq * hd;
-      const float* qg = qbuf.data() + g * nq * hd;
-      for (int64_t j0 = 0; j0 < rows; j0 += kSubTile) {
-        const int64_t sub = std::min(kSubTile, rows - j0);
-        fetch_rows(k, k_kernel, g, c0 + j0, sub, kvd, hd, tile.data());
-        tiles.scores(qg, nq, tile.data(), sub, hd, scale, scores.data() + j0, kTile);
+      Partial* part = parts + item * nq;
+      float* o_all = outs + item * nq * hd;
+      const float* qg = qbuf + g * nq * hd;
+      if (ks.codes != nullptr) {
+        ks.codes->scores(qg, nq, ks.rows_at(g, c0, rows), scale, scores, kTile, work);
+        if (c0 == 0 && ks.first_fp != nullptr) {
+          // IntactKV: position 0 in FP32 replaces its codes' score.
+          const float* k0 = ks.first_fp + g * hd;
+          for (int64_t i = 0; i < nq; ++i) {
+            float dot = 0.0f;
+            for (int64_t d = 0; d < hd; ++d) dot += qg[i * hd + d] * k0[d];
+            scores[i * kTile] = dot * scale;
+          }
+        }
+      } else {
+        for (int64_t j0 = 0; j0 < rows; j0 += kSubTile) {
+          const int64_t sub = std::min(kSubTile, rows - j0);
+          fetch_rows(k, ks.dequant, g, c0 + j0, sub, kvd, hd, tile);
+          tiles.scores(qg, nq, tile, sub, hd, scale, scores + j0, kTile);
+        }
       }
       for (int64_t i = 0; i < nq; ++i) {
         // Row t sees positions up to pos0 + t.
         const int64_t visible = std::clamp<int64_t>(pos0 + i / group + 1 - c0, 0, rows);
-        float* sc = scores.data() + i * kTile;
+        float* sc = scores + i * kTile;
         float mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
         for (int64_t j = 0; j < visible; ++j) mx = mx > sc[j] ? mx : sc[j];
-        const float shift = mx * kLog2e;
-        float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t j = 0; j < visible; ++j) {
-          // As attention.cpp's softmax: the clamp keeps fast_exp2 defined for any input.
-          const float e = detail::fast_exp2(std::max(-150.0f, sc[j] * kLog2e - shift));
-          sc[j] = e;
-          sum += e;
-        }
+        const float sum = visible > 0 ? tiles.exp_sum(sc, visible, mx) : 0.0f;
         std::fill(sc + visible, sc + rows, 0.0f);
         part[i] = {mx, sum};
       }
-      for (int64_t j0 = 0; j0 < rows; j0 += kSubTile) {
-        const int64_t sub = std::min(kSubTile, rows - j0);
-        fetch_rows(v, v_kernel, g, c0 + j0, sub, kvd, hd, tile.data());
-        tiles.weighted_sum(scores.data() + j0, nq, kTile, tile.data(), sub, hd, o_all, j0 > 0);
+      if (vs.codes != nullptr) {
+        // IntactKV: position 0 comes from the FP32 row, the codes from position 1 on.
+        const int64_t skip = c0 == 0 && vs.first_fp != nullptr ? 1 : 0;
+        vs.codes->weighted_sum(scores + skip, nq, kTile, vs.rows_at(g, c0 + skip, rows - skip), o_all, work);
+        if (skip == 1) {
+          const float* v0 = vs.first_fp + g * hd;
+          for (int64_t i = 0; i < nq; ++i) {
+            const float a = scores[i * kTile];
+            float* oi = o_all + i * hd;
+#pragma omp simd
+            for (int64_t d = 0; d < hd; ++d) oi[d] += a * v0[d];
+          }
+        }
+      } else {
+        for (int64_t j0 = 0; j0 < rows; j0 += kSubTile) {
+          const int64_t sub = std::min(kSubTile, rows - j0);
+          fetch_rows(v, vs.dequant, g, c0 + j0, sub, kvd, hd, tile);
+          tiles.weighted_sum(scores + j0, nq, kTile, tile, sub, hd, o_all, j0 > 0);
+        }
       }
     }
   }
@@ -124,7 +187,7 @@ void attention_decode(const float* q, int64_t n, int64_t pos0, const KvSource& k
         if (!(p.l > 0.0f)) continue;
         const float w = std::exp2((p.m - mx) * kLog2e);
         total += w * p.l;
-        const float* oc = outs.data() + ((g * n_tiles + c) * nq + i) * hd;
+        const float* oc = outs + ((g * n_tiles + c) * nq + i) * hd;
 #pragma omp simd
         for (int64_t d = 0; d < hd; ++d) o[d] += w * oc[d];
       }

@@ -2,12 +2,14 @@
 // Causal grouped-query attention of n new query rows over a quantized KV cache
 // (kv_store_q.h) holding positions 0 .. pos0 + n - 1 (the new rows already appended):
 // the same result as causal_attention (attention.h) on the dequantized cache.
-//   - Few rows (decode, n < 16): each KV head's codes are read once and dequantized
-//     on the fly into a small L1-resident FP32 tile, used there by all the query
-//     heads and rows that share the KV head. Runs of 128 positions are independent
-//     work items (split softmax, merged in a fixed order), so results do not depend
-//     on the thread count. Agrees with causal_attention on the dequantized values
-//     to float rounding (measured <= 2e-6 relative).
+//   - Few rows (decode, n < 16): each KV head's codes are read once and used by all
+//     the query heads and rows that share the KV head, straight from the codes
+//     (kv_code_tiles.h: s * (c - z) with the scale taken out of the sums; layouts
+//     the ISA kernels do not take are dequantized on the fly into a small L1 tile
+//     instead). Runs of 128 positions are independent work items (split softmax,
+//     merged in a fixed order), so results do not depend on the thread count; small
+//     calls run on the calling thread. Agrees with causal_attention on the
+//     dequantized values to float rounding (the tests bound it at 1e-5 relative).
 //   - Prefill (n >= 16): dequantizes the visible cache into FP32 once (O(cache)
 //     against O(n * cache) attention work), then blocks of 16 new rows per KV head
 //     run a streaming softmax over 64-position tiles with the decode tile kernels,
