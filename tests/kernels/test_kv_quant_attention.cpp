@@ -223,16 +223,17 @@ TEST(KvPrefillTiles, EveryPathEqualsTheScalarReferenceAndTheFormula) {
       const auto o0 = normal(nq * hd, 24, 1.0);
       const float scale = 0.125f;
       for (const int64_t keys : {kPrefillKeys, int64_t{37}, int64_t{1}}) {
+        const int64_t width = (keys + 15) / 16 * 16;  // the scores written
         std::vector<float> s_ref(nq * ld, -3.0f), o_ref = o0;
-        ref.scores(q.data(), nq, hd, kt.data(), scale, s_ref.data(), ld);
+        ref.scores(q.data(), nq, hd, kt.data(), keys, scale, s_ref.data(), ld);
         ref.weighted_sum(p.data(), nq, ld, v.data(), keys, hd, o_ref.data());
         for (int64_t i = 0; i < nq; ++i) {
-          for (int64_t j = 0; j < kPrefillKeys; ++j) {
+          for (int64_t j = 0; j < width; ++j) {
             double dot = 0.0;
             for (int64_t d = 0; d < hd; ++d) dot += double(q[i * hd + d]) * kt[d * kPrefillKeys + j];
             ASSERT_NEAR(s_ref[i * ld + j], dot * scale, 1e-5 * std::sqrt(double(hd))) << i << " " << j;
           }
-          for (int64_t j = kPrefillKeys; j < ld; ++j) ASSERT_EQ(s_ref[i * ld + j], -3.0f);  // past the tile
+          for (int64_t j = width; j < ld; ++j) ASSERT_EQ(s_ref[i * ld + j], -3.0f);  // left alone
           for (int64_t d = 0; d < hd; ++d) {
             double acc = o0[i * hd + d];
             for (int64_t j = 0; j < keys; ++j) acc += double(p[i * ld + j]) * v[j * hd + d];
@@ -242,7 +243,7 @@ TEST(KvPrefillTiles, EveryPathEqualsTheScalarReferenceAndTheFormula) {
         for (Isa isa : test::supported_isas()) {
           const kv_detail::PrefillKernels& k = kv_detail::prefill_kernels_for(isa, hd);
           std::vector<float> s(nq * ld, -3.0f), o = o0;
-          k.scores(q.data(), nq, hd, kt.data(), scale, s.data(), ld);
+          k.scores(q.data(), nq, hd, kt.data(), keys, scale, s.data(), ld);
           k.weighted_sum(p.data(), nq, ld, v.data(), keys, hd, o.data());
           EXPECT_EQ(s, s_ref) << isa_name(isa) << " hd " << hd << " nq " << nq;
           EXPECT_EQ(o, o_ref) << isa_name(isa) << " hd " << hd << " nq " << nq << " keys " << keys;

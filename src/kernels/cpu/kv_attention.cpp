@@ -210,7 +210,7 @@ void attention_prefill(const float* q, int64_t n, int64_t pos0, const KvSource& 
         const float* vh = vf + g * len * hd;
         for (int64_t c0 = 0; c0 < keys; c0 += kPrefillTile) {
           const int64_t cols = std::min(kPrefillTile, keys - c0);
-          products.scores(qbuf.data(), nq, hd, kh + c0 * hd, scale, scores.data(), kPrefillTile);
+          products.scores(qbuf.data(), nq, hd, kh + c0 * hd, cols, scale, scores.data(), kPrefillTile);
           for (int64_t i = 0; i < nq; ++i) {
             // Row t sees positions up to pos0 + t; every row sees position 0, so the
             // first tile leaves each running max finite.

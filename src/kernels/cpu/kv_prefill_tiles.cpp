@@ -1,5 +1,6 @@
 #include "kernels/cpu/kv_prefill_tiles.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace quarot::kv_detail {
@@ -7,14 +8,16 @@ namespace {
 
 // Loops ordered so each output's sum runs over d (or j) in order while the innermost
 // loop walks independent outputs (which a compiler may vectorize without reordering).
-void scores_scalar(const float* q, int64_t nq, int64_t hd, const float* kt, float scale, float* s, int64_t ld) {
+void scores_scalar(const float* q, int64_t nq, int64_t hd, const float* kt, int64_t keys, float scale, float* s,
+                   int64_t ld) {
+  const int64_t width = std::min(kPrefillKeys, (keys + 15) / 16 * 16);
   for (int64_t i = 0; i < nq; ++i) {
     float acc[kPrefillKeys] = {};
     for (int64_t d = 0; d < hd; ++d) {
       const float a = q[i * hd + d];
-      for (int64_t j = 0; j < kPrefillKeys; ++j) acc[j] = std::fma(a, kt[d * kPrefillKeys + j], acc[j]);
+      for (int64_t j = 0; j < width; ++j) acc[j] = std::fma(a, kt[d * kPrefillKeys + j], acc[j]);
     }
-    for (int64_t j = 0; j < kPrefillKeys; ++j) s[i * ld + j] = acc[j] * scale;
+    for (int64_t j = 0; j < width; ++j) s[i * ld + j] = acc[j] * scale;
   }
 }
 

@@ -20,9 +20,10 @@ inline constexpr int64_t kPrefillKeys = 64;
 
 struct PrefillKernels {
   // s[i * ld + j] = scale * sum_d q[i * hd + d] * kt[d * kPrefillKeys + j] for i < nq,
-  // j < kPrefillKeys (a key past the tile's last one is a zero column: score 0).
-  // Sums run over d in order, one fma per step (the same value on every path).
-  void (*scores)(const float* q, int64_t nq, int64_t hd, const float* kt, float scale, float* s, int64_t ld);
+  // j < keys rounded up to a multiple of 16 (at most kPrefillKeys; s is left alone
+  // past that). Sums run over d in order, one fma per step (the same value on every path).
+  void (*scores)(const float* q, int64_t nq, int64_t hd, const float* kt, int64_t keys, float scale, float* s,
+                 int64_t ld);
   // o[i * hd + d] += sum_{j < keys} p[i * ld + j] * v[j * hd + d] for i < nq, d < hd,
   // summed over j in order, one fma per step.
   void (*weighted_sum)(const float* p, int64_t nq, int64_t ld, const float* v, int64_t keys, int64_t hd, float* o);
