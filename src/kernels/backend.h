@@ -153,6 +153,12 @@ struct LinearOp {
   const OnlineRotation* input_rotation = nullptr;  // applied to each input row, or null
   ActQuantSpec act;                               // applied after the rotation
   const char* name = nullptr;  // what the product is ("q_proj", "lm_head"), for profiles; may be null
+  // The residual add fused into the product: y = y + (Q(R(x)) * W^T + b), y read and
+  // written in place (the residual stream). The add is one float addition of the
+  // finished product (bias included), so the result equals linear() into a separate
+  // buffer followed by add(y, buffer) bit for bit; only the temporary and the extra
+  // pass over memory go away. y must not alias x.
+  bool accumulate = false;
 };
 
 // A slot for one recorded forward step (see Backend::run_step): made by
@@ -198,7 +204,8 @@ class Backend {
   virtual std::unique_ptr<PackedEmbedding> pack_embedding(const WeightEncoding& table) const = 0;
 
   // --- ops ---
-  // y[n, out] = Q(R(x))[n, in] * W^T + b, rows of x contiguous with stride in_features.
+  // y[n, out] = Q(R(x))[n, in] * W^T + b, rows of x contiguous with stride in_features
+  // (y += that when op.accumulate).
   // x is not modified.
   virtual void linear(const LinearOp& op, const float* x, int64_t n, float* y) const = 0;
   // linear(ops[i], x, n, ys[i]) for i < count, on one input (q/k/v, gate/up). A backend

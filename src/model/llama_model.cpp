@@ -28,6 +28,12 @@ struct LlamaModel::Linear {
     return o;
   }
   void run(const Backend& backend, const float* x, int64_t n, float* y) const { backend.linear(op(), x, n, y); }
+  // residual += this product, the add fused into the product (LinearOp::accumulate).
+  void run_into_residual(const Backend& backend, const float* x, int64_t n, float* residual) const {
+    LinearOp o = op();
+    o.accumulate = true;
+    backend.linear(o, x, n, residual);
+  }
 };
 
 struct LlamaModel::Layer {
@@ -45,14 +51,13 @@ struct LlamaModel::Layer {
 // The intermediates of one decoder layer over n rows, in backend memory; allocated
 // once per forward() and reused by every layer.
 struct LlamaModel::Workspace {
-  BackendBuffer h, q, k, v, att, tmp, gate, up;
+  BackendBuffer h, q, k, v, att, gate, up;
   Workspace(const Backend& b, const LlamaConfig& c, int64_t n)
       : h(b.alloc(n * c.hidden)),
         q(b.alloc(n * c.q_dim())),
         k(b.alloc(n * c.kv_dim())),
         v(b.alloc(n * c.kv_dim())),
         att(b.alloc(n * c.q_dim())),
-        tmp(b.alloc(n * c.hidden)),
         gate(b.alloc(n * c.intermediate)),
         up(b.alloc(n * c.intermediate)) {}
 };
@@ -308,7 +313,7 @@ void LlamaModel::layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, Kv
   const int64_t H = c.hidden, hd = c.head_dim, nh = c.n_heads, nkv = c.n_kv_heads;
   const int64_t qd = c.q_dim(), F = c.intermediate;
   float *h = ws.h.data(), *q = ws.q.data(), *k = ws.k.data(), *v = ws.v.data();
-  float *att = ws.att.data(), *tmp = ws.tmp.data(), *gate = ws.gate.data(), *up = ws.up.data();
+  float *att = ws.att.data(), *gate = ws.gate.data(), *up = ws.up.data();
   const float attn_scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const Layer& L = *layers_[li];
   const int layer = static_cast<int>(li);
@@ -335,8 +340,7 @@ void LlamaModel::layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, Kv
     be.rotate(recipe_.o_proj_input, att, n, qd, rotated.data());
     call_hook(layer, LinearSlot::kO, rotated.data(), n, qd);
   }
-  L.wo().run(be, att, n, tmp);
-  be.add(x, tmp, n * H);
+  L.wo().run_into_residual(be, att, n, x);
 
   // --- SwiGLU MLP ---
   be.rmsnorm(x, L.ffn_norm.data(), n, H, c.rms_eps, h);
@@ -352,8 +356,7 @@ void LlamaModel::layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, Kv
     be.rotate(recipe_.down_proj_input, gate, n, F, rotated.data());
     call_hook(layer, LinearSlot::kDown, rotated.data(), n, F);
   }
-  L.w_down().run(be, gate, n, tmp);
-  be.add(x, tmp, n * H);
+  L.w_down().run_into_residual(be, gate, n, x);
 }
 
 }  // namespace quarot

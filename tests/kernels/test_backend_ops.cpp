@@ -12,6 +12,7 @@
 #include "kernel_test_util.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/rope.h"
 
 namespace quarot {
 namespace {
@@ -138,6 +139,37 @@ TEST(BackendOps, RopeRotatesPairsByPositionTimesFrequency) {
     std::vector<float> z = x;
     be->rope(z.data(), 1, heads, hd, 0, inv_freq.data());
     EXPECT_TRUE(std::equal(z.begin(), z.begin() + heads * hd, x.begin()));
+  }
+}
+
+// The backend keeps one forward's cos / sin table per thread and reuses it while the
+// positions and frequencies fit: every call, hit or miss, must give apply_rope's
+// values bit for bit, also when new frequencies arrive at the same address (another
+// model) or the positions move on (decode after a prompt, a rewind).
+TEST(BackendOps, RopeTableReuseGivesApplyRopeBitForBit) {
+  const int64_t heads = 3, hd = 16, half = hd / 2, row = heads * hd;
+  std::vector<float> inv_freq(half);
+  auto set_theta = [&](float theta) {
+    for (int64_t i = 0; i < half; ++i) inv_freq[i] = 1.0f / std::pow(theta, 2.0f * i / hd);
+  };
+  struct Call {
+    int64_t pos0, n;
+    float theta;
+  };
+  // Prompt, q then k over the same rows, decode steps, a rewind inside the table, a
+  // longer prompt, another theta at the same address.
+  const Call calls[] = {{0, 40, 1e4f}, {0, 40, 1e4f}, {40, 1, 1e4f}, {41, 1, 1e4f}, {10, 5, 1e4f},
+                        {0, 64, 1e4f}, {3, 20, 1e4f}, {3, 20, 5e5f}, {23, 1, 5e5f}, {23, 1, 1e4f}};
+  for (const auto& be : cpu_backends()) {
+    for (const Call& c : calls) {
+      set_theta(c.theta);
+      const auto x = test::random_floats(c.n * row, 50 + c.pos0);
+      std::vector<float> got = x, want = x;
+      be->rope(got.data(), c.n, heads, hd, c.pos0, inv_freq.data());
+      for (int64_t t = 0; t < c.n; ++t) apply_rope(want.data() + t * row, heads, hd, c.pos0 + t, inv_freq.data());
+      ASSERT_EQ(got, want) << be->name() << " pos0 " << c.pos0 << " n " << c.n << " theta " << c.theta;
+      if (c.pos0 > 0) EXPECT_NE(got, x);  // it turned something
+    }
   }
 }
 

@@ -4,7 +4,9 @@
 // summation order of the reference (int32 sums are exact).
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "common/error.h"
@@ -77,6 +79,61 @@ TEST(CpuBackendInteger, LinearAgreesWithTheSimulatedReference) {
         // Float rounding of a 256-term FP32 sum, not quantization noise (>= 1e-2).
         EXPECT_LT(err, 2e-6) << "W" << c.w_bits << "A" << c.a_bits << " groups " << c.w_group << "/" << c.a_group
                              << " n " << n << " " << isa_name(isa);
+      }
+    }
+  }
+}
+
+// LinearOp::accumulate (the residual add fused into the product) gives exactly what
+// linear() into a buffer followed by add() gives, on every path that can run a
+// product: integer GEMM and GEMV (n <= 8), the simulated FP32 reference, weight-only
+// GEMM (no activation quantizer), and linears() sharing one quantization.
+TEST(CpuBackendInteger, AccumulateEqualsLinearThenAddBitForBit) {
+  const int64_t out = 40, in = 128;
+  OnlineRotation rot;
+  rot.k = 2;
+  rot.p = 64;
+  rot.m = test::random_orthogonal(2, 6);
+  const auto bias = test::random_floats(out, 4);
+  const WeightEncoding w = random_int_weight(out, in, 4, false, 64, 9);
+  for (Isa isa : test::supported_isas()) {
+    for (bool simulate : {false, true}) {
+      const auto be = make_cpu_backend(CpuBackendOptions{.simulate = simulate, .isa = isa_name(isa)});
+      const auto pw = be->pack(w);
+      for (bool quantize : {true, false}) {
+        for (int64_t n : {1, 5, 40}) {
+          const auto x = test::random_floats(n * in, 200 + n, -2.0, 2.0);
+          const auto residual = test::random_floats(n * out, 300 + n, -5.0, 5.0);
+          LinearOp op;
+          op.weight = pw.get();
+          op.bias = bias.data();
+          op.input_rotation = &rot;
+          if (quantize) {
+            op.act.bits = 4;
+            op.act.clip_ratio = 0.9f;
+          }
+          std::vector<float> product(n * out), want = residual, got = residual;
+          be->linear(op, x.data(), n, product.data());
+          be->add(want.data(), product.data(), n * out);
+          op.accumulate = true;
+          be->linear(op, x.data(), n, got.data());
+          const std::string where = std::string(isa_name(isa)) + (simulate ? " simulated" : " integer") +
+                                    (quantize ? " A4" : " A16") + " n " + std::to_string(n);
+          ASSERT_EQ(got, want) << where;
+          // The add happened: the result is neither the residual nor the product alone.
+          int64_t moved = 0;
+          for (int64_t i = 0; i < n * out; ++i) moved += got[i] != residual[i] && got[i] != product[i];
+          EXPECT_GT(moved, n * out * 9 / 10) << where;
+
+          // Two products on one input (gate/up), the first accumulating.
+          std::vector<float> a = residual, b(n * out, NAN);
+          std::array<LinearOp, 2> ops{op, op};
+          ops[1].accumulate = false;
+          float* const ys[2] = {a.data(), b.data()};
+          be->linears(ops.data(), 2, x.data(), n, ys);
+          EXPECT_EQ(a, want) << where;
+          EXPECT_EQ(b, product) << where;
+        }
       }
     }
   }

@@ -23,6 +23,7 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/fake_quant.h"
 #include "kernels/cpu/kv_attention.h"
+#include "kernels/cpu/kv_prefill_tiles.h"
 #include "kernels/cpu/kv_store_q.h"
 
 namespace quarot {
@@ -184,7 +185,9 @@ INSTANTIATE_TEST_SUITE_P(
         Case{16, 0, 9, 3, 64, 4, 0, false, 4, 0, false, true},         // smallest prefill
         Case{300, 0, 9, 3, 64, 4, 0, false, 4, 0, false, true},        // prompt: blocks + remainder
         Case{130, 57, 32, 8, 128, 4, 32, true, 4, 32, true, false},    // chunked prefill, sym groups
-        Case{64, 256, 32, 8, 128, 8, 32, false, 8, 32, false, true})); // 8-bit asym
+        Case{64, 256, 32, 8, 128, 8, 32, false, 8, 32, false, true},   // 8-bit asym
+        Case{40, 10, 4, 2, 24, 4, 8, false, 4, 0, false, true},        // prefill, head_dim % 16 != 0: scalar products
+        Case{40, 0, 2, 2, 64, 4, 0, false, 4, 0, false, false}));      // no GQA: 16 / 8 query vectors per block
 
 // Recipes that quantize only K (or only V): the other side stays FP32.
 TEST(KvQuantAttention, OneSideFp32MatchesTheSimulatedPath) {
@@ -202,6 +205,52 @@ TEST(KvQuantAttention, OneSideFp32MatchesTheSimulatedPath) {
       EXPECT_LT(max_rel_error(got, want, 64), 1e-5) << n << " " << k_fp;
       EXPECT_GT(max_rel_error(got, fp, 64), 1e-3) << n << " " << k_fp;  // one side is quantized
     }
+}
+
+// The register-blocked prefill products (kv_prefill_tiles.h): every path equals the
+// scalar reference bit for bit (one fma per step in the same order), and the
+// reference is a dot product / weighted sum to float rounding (double sums).
+TEST(KvPrefillTiles, EveryPathEqualsTheScalarReferenceAndTheFormula) {
+  using kv_detail::kPrefillKeys;
+  const kv_detail::PrefillKernels& ref = kv_detail::prefill_kernels_scalar();
+  for (const int64_t hd : {16, 64, 128}) {
+    for (const int64_t nq : {1, 5, 6, 13, 48}) {
+      const int64_t ld = kPrefillKeys + 8;  // a row stride wider than the tile
+      const auto q = normal(nq * hd, 20 + nq, 1.0);
+      const auto kt = normal(hd * kPrefillKeys, 21 + hd, 1.0);
+      const auto p = normal(nq * ld, 22, 1.0);
+      const auto v = normal(kPrefillKeys * hd, 23, 1.0);
+      const auto o0 = normal(nq * hd, 24, 1.0);
+      const float scale = 0.125f;
+      for (const int64_t keys : {kPrefillKeys, int64_t{37}, int64_t{1}}) {
+        const int64_t width = (keys + 15) / 16 * 16;  // the scores written
+        std::vector<float> s_ref(nq * ld, -3.0f), o_ref = o0;
+        ref.scores(q.data(), nq, hd, kt.data(), keys, scale, s_ref.data(), ld);
+        ref.weighted_sum(p.data(), nq, ld, v.data(), keys, hd, o_ref.data());
+        for (int64_t i = 0; i < nq; ++i) {
+          for (int64_t j = 0; j < width; ++j) {
+            double dot = 0.0;
+            for (int64_t d = 0; d < hd; ++d) dot += double(q[i * hd + d]) * kt[d * kPrefillKeys + j];
+            ASSERT_NEAR(s_ref[i * ld + j], dot * scale, 1e-5 * std::sqrt(double(hd))) << i << " " << j;
+          }
+          for (int64_t j = width; j < ld; ++j) ASSERT_EQ(s_ref[i * ld + j], -3.0f);  // left alone
+          for (int64_t d = 0; d < hd; ++d) {
+            double acc = o0[i * hd + d];
+            for (int64_t j = 0; j < keys; ++j) acc += double(p[i * ld + j]) * v[j * hd + d];
+            ASSERT_NEAR(o_ref[i * hd + d], acc, 1e-5 * std::sqrt(double(keys))) << i << " " << d;
+          }
+        }
+        for (Isa isa : test::supported_isas()) {
+          const kv_detail::PrefillKernels& k = kv_detail::prefill_kernels_for(isa, hd);
+          std::vector<float> s(nq * ld, -3.0f), o = o0;
+          k.scores(q.data(), nq, hd, kt.data(), keys, scale, s.data(), ld);
+          k.weighted_sum(p.data(), nq, ld, v.data(), keys, hd, o.data());
+          EXPECT_EQ(s, s_ref) << isa_name(isa) << " hd " << hd << " nq " << nq;
+          EXPECT_EQ(o, o_ref) << isa_name(isa) << " hd " << hd << " nq " << nq << " keys " << keys;
+        }
+      }
+    }
+  }
 }
 
 TEST(KvQuantAttention, RejectsMismatchedCaches) {

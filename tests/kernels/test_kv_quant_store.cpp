@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "common/error.h"
@@ -100,6 +102,37 @@ TEST_P(KvStoreTest, EveryDequantPathAgreesWithScalarBitForBit) {
                                      ref.data());
       kernel(store.codes(head, 0), store.params(head, 0), n, hd, l.group_size(), l.packed(), got.data());
       ASSERT_EQ(std::memcmp(ref.data(), got.data(), ref.size() * sizeof(float)), 0)
+          << isa_name(isa) << " head " << head;
+    }
+  }
+}
+
+// append() quantizes with the best_isa() kernels (QUAROT_ISA forces one): every path
+// writes the same codes and parameters as the scalar one, byte for byte.
+TEST_P(KvStoreTest, EveryQuantizePathStoresTheSameBytes) {
+  const StoreCase c = GetParam();
+  const QuantKvLayout l{c.n_kv_heads, c.head_dim, c.group, c.bits, c.symmetric, c.clip};
+  const int64_t n = 300;  // enough values for the parallel loop
+  const auto x = kv_rows(n, l, 13);
+  auto store_with = [&](const char* isa) {
+    const char* old = std::getenv("QUAROT_ISA");
+    const std::string saved = old != nullptr ? old : "";
+    setenv("QUAROT_ISA", isa, 1);
+    QuantKvLayerStore store(l, n);
+    store.append(x.data(), n, 0, false);
+    if (old != nullptr)
+      setenv("QUAROT_ISA", saved.c_str(), 1);
+    else
+      unsetenv("QUAROT_ISA");
+    return store;
+  };
+  const QuantKvLayerStore ref = store_with("scalar");
+  for (Isa isa : test::supported_isas()) {
+    const QuantKvLayerStore got = store_with(isa_name(isa));
+    for (int64_t head = 0; head < l.n_kv_heads; ++head) {
+      ASSERT_EQ(std::memcmp(ref.codes(head, 0), got.codes(head, 0), n * l.code_bytes_per_head()), 0)
+          << isa_name(isa) << " head " << head;
+      ASSERT_EQ(std::memcmp(ref.params(head, 0), got.params(head, 0), n * 2 * l.groups_per_head() * sizeof(float)), 0)
           << isa_name(isa) << " head " << head;
     }
   }

@@ -144,8 +144,10 @@ class CpuBackend final : public Backend {
   void rope(float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t pos0,
             const float* inv_freq) const override {
     const int64_t row = n_heads * head_dim;
-#pragma omp parallel for if (n > 1)
-    for (int64_t t = 0; t < n; ++t) apply_rope(x + t * row, n_heads, head_dim, pos0 + t, inv_freq);
+    const float* table = rope_table(inv_freq, head_dim / 2, pos0, n);
+    const int64_t per_position = head_dim / 2 * 2;
+#pragma omp parallel for if (n * row >= 16384)
+    for (int64_t t = 0; t < n; ++t) apply_rope_angles(x + t * row, n_heads, head_dim, table + t * per_position);
   }
 
   void rotate(const OnlineRotation& r, const float* x, int64_t n_rows, int64_t row_length,
@@ -170,7 +172,7 @@ class CpuBackend final : public Backend {
     }
   }
 
-  void add(float* x, const float* y, int64_t n) const override { add_to(x, y, n); }
+  void add(float* x, const float* y, int64_t n) const override { add_parallel(x, y, n); }
 
   void linear(const LinearOp& op, const float* x, int64_t n, float* y) const override {
     const auto* w = dynamic_cast<const CpuPackedWeight*>(op.weight);
@@ -188,7 +190,20 @@ class CpuBackend final : public Backend {
       // The integer path: rotate + quantize in one pass, int32 GEMM, fused epilogue.
       thread_local QuantizedActivations qa;
       quantize_activations(x, n, in, rotate ? op.input_rotation : nullptr, op.act, qa, isa_);
-      int_gemm(w->int_gemm, qa, op.bias, nullptr, y);
+      // The epilogue's residual term is the same single add of the finished product.
+      int_gemm(w->int_gemm, qa, op.bias, op.accumulate ? y : nullptr, y);
+      return;
+    }
+    if (op.accumulate) {
+      // The other paths write their output whole: product into scratch, then the add
+      // (rows split over threads; each element is the same single addition).
+      thread_local std::vector<float> product;
+      const int64_t count = n * w->out_features;
+      if (static_cast<int64_t>(product.size()) < count) product.resize(count);
+      LinearOp plain = op;
+      plain.accumulate = false;
+      linear(plain, x, n, product.data());
+      add_parallel(y, product.data(), count);
       return;
     }
     const float* input = x;
@@ -239,7 +254,8 @@ class CpuBackend final : public Backend {
     quantize_activations(x, n, in, rotate ? r : nullptr, ops[0].act, qa, isa_);
     IntGemmProduct products[kMaxSharedOps];
     for (int i = 0; i < count; ++i)
-      products[i] = {&static_cast<const CpuPackedWeight*>(ops[i].weight)->int_gemm, ops[i].bias, nullptr, ys[i]};
+      products[i] = {&static_cast<const CpuPackedWeight*>(ops[i].weight)->int_gemm, ops[i].bias,
+                     ops[i].accumulate ? ys[i] : nullptr, ys[i]};
     int_gemm_many(products, count, qa);
   }
 
@@ -265,6 +281,42 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  // The cos / sin of positions pos0 .. pos0 + n - 1 (rope_angles' layout, one block of
+  // 2 * half per position). A forward's q and k in every layer turn the same positions
+  // by the same frequencies, so the table is made once (the sin / cos calls were most
+  // of rope's time) and kept per calling thread while the frequencies (compared by
+  // value) and the positions still fit; the values are those apply_rope computes.
+  static const float* rope_table(const float* inv_freq, int64_t half, int64_t pos0, int64_t n) {
+    struct Table {
+      std::vector<float> inv_freq;
+      int64_t first = 0, count = 0;
+      std::vector<float> cs;
+    };
+    thread_local Table t;
+    const bool hit = static_cast<int64_t>(t.inv_freq.size()) == half &&
+                     std::equal(t.inv_freq.begin(), t.inv_freq.end(), inv_freq) && pos0 >= t.first &&
+                     pos0 + n <= t.first + t.count;
+    if (!hit) {
+      t.inv_freq.assign(inv_freq, inv_freq + half);
+      t.first = pos0;
+      t.count = n;
+      t.cs.resize(static_cast<size_t>(n * 2 * half));
+      float* cs = t.cs.data();
+#pragma omp parallel for if (n * half >= 4096)
+      for (int64_t i = 0; i < n; ++i) rope_angles(pos0 + i, inv_freq, half, cs + i * 2 * half);
+    }
+    return t.cs.data() + (pos0 - t.first) * 2 * half;
+  }
+
+  // x[i] += y[i]: elementwise, so any split gives the same numbers; chunks keep small
+  // (decode) calls on the calling thread.
+  static void add_parallel(float* x, const float* y, int64_t n) {
+    constexpr int64_t kChunk = 32768;
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for if (chunks > 1)
+    for (int64_t ch = 0; ch < chunks; ++ch) add_to(x + ch * kChunk, y + ch * kChunk, std::min(kChunk, n - ch * kChunk));
+  }
+
   // The integer product sums over blocks of the finer group, which must divide the coarser.
   static bool groups_fit(const IntGemmWeight& w, const ActQuantSpec& act) {
     const int64_t ga = act.group > 0 ? act.group : w.cols, gw = w.group > 0 ? w.group : w.cols;

@@ -11,6 +11,7 @@
 #include "kernels/cpu/kv_attention_tiles.h"
 #include "kernels/cpu/kv_code_tiles.h"
 #include "kernels/cpu/kv_dequant.h"
+#include "kernels/cpu/kv_prefill_tiles.h"
 
 namespace quarot {
 
@@ -198,18 +199,19 @@ void attention_decode(const float* q, int64_t n, int64_t pos0, const KvSource& k
   }
 }
 
-// Prefill: the visible cache is dequantized once per call into FP32, one contiguous
-// [len, head_dim] run per KV head (buffers kept across calls, so a prompt's layers
-// do not fault in fresh pages), then work items of kQueryBlock new rows x one KV
-// head run a streaming (online) softmax over kTile-position tiles of those rows:
-// scores, running max / sum, rescaled output, weighted sum of V, all in FP32 with
-// the decode tile kernels. Keys past the item's last row are never touched, so the
-// causal mask costs at most kQueryBlock - 1 wasted positions per tile row. Each
-// item's result depends only on its own inputs and a fixed tile order: the same
-// bits for any thread count.
+// Prefill: the visible cache is dequantized once per call into FP32 (buffers kept
+// across calls, so a prompt's layers do not fault in fresh pages): V as one
+// contiguous [len, head_dim] run per KV head, K as transposed tiles [tile][head_dim]
+// [kPrefillKeys] per KV head, zero past the last position (what the register-blocked
+// products of kv_prefill_tiles.h read). Work items of kQueryBlock new rows x one KV
+// head then run a streaming (online) softmax over those tiles: scores, running max /
+// sum, rescaled output, weighted sum of V, all in FP32. Keys past the item's last row
+// are never used, so the causal mask costs at most kQueryBlock - 1 wasted positions
+// per tile row. Each item's result depends only on its own inputs and a fixed tile
+// order: the same bits for any thread count.
 constexpr int64_t kQueryBlock = 16;
-constexpr int64_t kPrefillTile = 64;
-constexpr int64_t kDequantChunk = 256;
+constexpr int64_t kPrefillTile = kv_detail::kPrefillKeys;
+constexpr int64_t kDequantChunk = 256;  // a multiple of kPrefillTile
 
 void attention_prefill(const float* q, int64_t n, int64_t pos0, const KvSource& k, const KvSource& v,
                        const AttentionShape& s, float scale, float* out) {
@@ -218,23 +220,39 @@ void attention_prefill(const float* q, int64_t n, int64_t pos0, const KvSource& 
   const Isa isa = best_isa();
   const kv_detail::DequantRowsFn k_kernel = dequant_kernel(k, isa), v_kernel = dequant_kernel(v, isa);
   const kv_detail::TileKernels& tiles = kv_detail::tile_kernels_for(isa, hd);
-  // [head][len][hd] for K, then the same for V.
+  const kv_detail::PrefillKernels& products = kv_detail::prefill_kernels_for(isa, hd);
+  const int64_t key_tiles = (len + kPrefillTile - 1) / kPrefillTile;
+  const int64_t kt_head = key_tiles * kPrefillTile * hd;  // floats of one head's transposed tiles
+  // K tiles [head][tile][hd][kPrefillTile], then V [head][len][hd].
   thread_local AlignedFloats rows;
-  const int64_t need = 2 * s.n_kv_heads * len * hd;
+  const int64_t need = s.n_kv_heads * (kt_head + len * hd);
   if (rows.size() < need) rows = AlignedFloats(need);
-  float* kf = rows.data();
-  float* vf = rows.data() + s.n_kv_heads * len * hd;
+  float* kt = rows.data();
+  float* vf = rows.data() + s.n_kv_heads * kt_head;
   const int64_t chunks = (len + kDequantChunk - 1) / kDequantChunk;
   const int64_t blocks = (n + kQueryBlock - 1) / kQueryBlock;
 #pragma omp parallel num_threads(num_threads())
   {
+    AlignedFloats staged(kDequantChunk * hd);
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < 2 * s.n_kv_heads * chunks; ++item) {
       const bool is_v = item >= s.n_kv_heads * chunks;
       const int64_t rest = item % (s.n_kv_heads * chunks), g = rest / chunks, p0 = (rest % chunks) * kDequantChunk;
       const int64_t count = std::min(kDequantChunk, len - p0);
-      float* dst = (is_v ? vf : kf) + (g * len + p0) * hd;
-      fetch_rows(is_v ? v : k, is_v ? v_kernel : k_kernel, g, p0, count, kvd, hd, dst);
+      if (is_v) {
+        fetch_rows(v, v_kernel, g, p0, count, kvd, hd, vf + (g * len + p0) * hd);
+        continue;
+      }
+      fetch_rows(k, k_kernel, g, p0, count, kvd, hd, staged.data());
+      for (int64_t t0 = 0; t0 < count; t0 += kPrefillTile) {
+        float* dst = kt + g * kt_head + (p0 + t0) / kPrefillTile * kPrefillTile * hd;
+        const int64_t keys = std::min(kPrefillTile, count - t0);
+        for (int64_t d = 0; d < hd; ++d) {
+          float* row = dst + d * kPrefillTile;
+          for (int64_t j = 0; j < keys; ++j) row[j] = staged.data()[(t0 + j) * hd + d];
+          std::fill(row + keys, row + kPrefillTile, 0.0f);
+        }
+      }
     }
     const int64_t nq_max = kQueryBlock * group;
     AlignedFloats qbuf(nq_max * hd), o(nq_max * hd), scores(nq_max * kPrefillTile);
@@ -251,11 +269,11 @@ void attention_prefill(const float* q, int64_t n, int64_t pos0, const KvSource& 
         std::fill_n(m.data(), nq, -INFINITY);
         std::fill_n(l.data(), nq, 0.0f);
         const int64_t keys = pos0 + t0 + rows_q;  // what the block's last row sees
-        const float* kh = kf + g * len * hd;
+        const float* kh = kt + g * kt_head;
         const float* vh = vf + g * len * hd;
         for (int64_t c0 = 0; c0 < keys; c0 += kPrefillTile) {
           const int64_t cols = std::min(kPrefillTile, keys - c0);
-          tiles.scores(qbuf.data(), nq, kh + c0 * hd, cols, hd, scale, scores.data(), kPrefillTile);
+          products.scores(qbuf.data(), nq, hd, kh + c0 * hd, cols, scale, scores.data(), kPrefillTile);
           for (int64_t i = 0; i < nq; ++i) {
             // Row t sees positions up to pos0 + t; every row sees position 0, so the
             // first tile leaves each running max finite.
@@ -280,7 +298,7 @@ void attention_prefill(const float* q, int64_t n, int64_t pos0, const KvSource& 
             m[i] = mx;
             l[i] += sum;
           }
-          tiles.weighted_sum(scores.data(), nq, kPrefillTile, vh + c0 * hd, cols, hd, o.data(), true);
+          products.weighted_sum(scores.data(), nq, kPrefillTile, vh + c0 * hd, cols, hd, o.data());
         }
         for (int64_t i = 0; i < nq; ++i) {
           const float inv = 1.0f / l[i];

@@ -11,9 +11,10 @@
 //     calls run on the calling thread. Agrees with causal_attention on the
 //     dequantized values to float rounding (the tests bound it at 1e-5 relative).
 //   - Prefill (n >= 16): dequantizes the visible cache into FP32 once (O(cache)
-//     against O(n * cache) attention work), then blocks of 16 new rows per KV head
-//     run a streaming softmax over 64-position tiles with the decode tile kernels,
-//     never touching keys past the block's last row. Agrees with causal_attention
+//     against O(n * cache) attention work; K into transposed 64-position tiles), then
+//     blocks of 16 new rows per KV head run a streaming softmax over those tiles with
+//     register-blocked products (kv_prefill_tiles.h), never touching keys past the
+//     block's last row. Agrees with causal_attention
 //     on the dequantized values to float rounding (fast_exp2, another summation
 //     order; the tests bound it at 1e-5 relative), the same bits for any thread count.
 #include <cstdint>

@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "common/error.h"
-#include "kernels/cpu/int_quant.h"
+#include "common/threads.h"
 #include "kernels/cpu/kv_dequant.h"
 
 namespace quarot {
@@ -42,51 +42,85 @@ void QuantKvLayerStore::append(const float* rows, int64_t n, int64_t pos0, bool 
     return;
   }
   const QuantKvLayout& l = layout_;
-  const int64_t hd = l.head_dim, gs = l.group_size(), groups = l.groups_per_head(), kvd = l.row_dim();
-  const int64_t code_bytes = l.code_bytes_per_head();
-  const int offset = 1 << (l.bits - 1);  // symmetric code c is stored as c + 2^(b-1)
+  const int64_t kvd = l.row_dim();
+  const act_quant_detail::ActQuantKernels& k = best_isa() == Isa::kScalar
+                                                   ? act_quant_detail::act_quant_kernels_scalar()
+                                                   : act_quant_detail::act_quant_kernels_avx2();
+  // Non-finite values are rejected before anything is written, so a throw leaves the
+  // store unchanged and none happens inside the parallel region.
+  if (!k.all_finite(rows, n * kvd)) {
+    for (int64_t i = 0; i < n * kvd; ++i)
+      QUAROT_CHECK(std::isfinite(rows[i]), "quantized KV cache: non-finite value {} at position {}", rows[i],
+                   pos0 + i / kvd);
+  }
   if (pos0 == 0) first_fp_ = false;
-  // Scan for non-finite values first, so a throw leaves the store unchanged and
-  // none happens inside the parallel region.
-  for (int64_t i = 0; i < n * kvd; ++i)
-    QUAROT_CHECK(std::isfinite(rows[i]), "quantized KV cache: non-finite value {} at position {}", rows[i],
-                 pos0 + i / kvd);
-#pragma omp parallel if (n * kvd > 65536)
-  {
-    std::vector<uint8_t> q(static_cast<size_t>(gs));
-    std::vector<int8_t> qs(static_cast<size_t>(gs));
-#pragma omp for schedule(static)
-    for (int64_t idx = 0; idx < n * l.n_kv_heads; ++idx) {
-      const int64_t t = idx / l.n_kv_heads, head = idx % l.n_kv_heads, pos = pos0 + t;
-      const float* x = rows + t * kvd + head * hd;
-      uint8_t* c = codes_.data() + (head * capacity_ + pos) * code_bytes;
-      float* p = params_.data() + (head * capacity_ + pos) * 2 * groups;
-      std::fill_n(c, code_bytes, uint8_t{0});
-      for (int64_t g = 0; g < groups; ++g) {
-        if (l.symmetric) {
-          p[2 * g] = quantize_sym(x + g * gs, gs, l.bits, l.clip_ratio, qs.data());
-          p[2 * g + 1] = static_cast<float>(offset);
-          for (int64_t i = 0; i < gs; ++i) q[i] = static_cast<uint8_t>(qs[i] + offset);
-        } else {
-          const AsymQuantParams a = quantize_asym(x + g * gs, gs, l.bits, l.clip_ratio, q.data());
-          p[2 * g] = a.scale;
-          p[2 * g + 1] = static_cast<float>(a.zero);
-        }
-        for (int64_t i = 0; i < gs; ++i) {
-          const int64_t d = g * gs + i;
-          if (l.packed())
-            c[d / 2] |= static_cast<uint8_t>(q[i] << (4 * (d % 2)));
-          else
-            c[d] = q[i];
-        }
-      }
-    }
+  // A head vector costs tens of nanoseconds: a prompt's rows are worth a parallel
+  // loop, a decode step's few are not. Each vector is quantized alone, so the split
+  // does not change the codes.
+  constexpr int64_t kParallelValues = 32768;
+#pragma omp parallel for schedule(static) num_threads(num_threads()) if (n * kvd >= kParallelValues)
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t head = 0; head < l.n_kv_heads; ++head) quantize_head(k, rows + t * kvd + head * l.head_dim, head, pos0 + t);
   }
   if (pos0 == 0 && keep_first_fp) {
     std::copy_n(rows, kvd, first_row_.data());
     first_fp_ = true;
   }
   size_ = pos0 + n;
+}
+
+void QuantKvLayerStore::quantize_head(const act_quant_detail::ActQuantKernels& k, const float* x, int64_t head,
+                                      int64_t pos) {
+  const QuantKvLayout& l = layout_;
+  const int64_t hd = l.head_dim, gs = l.group_size(), groups = l.groups_per_head();
+  uint8_t* c = codes_.data() + (head * capacity_ + pos) * l.code_bytes_per_head();
+  float* p = params_.data() + (head * capacity_ + pos) * 2 * groups;
+  // One code per byte first (the encode kernel's output), packed to nibbles below.
+  alignas(64) uint8_t q[kMaxHeadDim];
+  uint8_t* codes = l.packed() ? q : c;
+  if (hd > kMaxHeadDim && l.packed()) {
+    thread_local std::vector<uint8_t> wide;
+    wide.resize(static_cast<size_t>(hd));
+    codes = wide.data();
+  }
+  for (int64_t g = 0; g < groups; ++g) {
+    const float* src = x + g * gs;
+    uint8_t* dst = codes + g * gs;
+    // int_quant.cpp's quantize_sym / quantize_asym, the same expressions: the scale and
+    // zero point below, codes clamp(nearbyint(x / s) + z, lo, hi) from the kernel.
+    if (l.symmetric) {
+      const int offset = 1 << (l.bits - 1);  // symmetric code c is stored as c + 2^(b-1)
+      const float qmax = static_cast<float>(offset - 1);
+      const float s = l.clip_ratio * k.abs_max(src, gs) / qmax;
+      p[2 * g] = s;
+      p[2 * g + 1] = static_cast<float>(offset);
+      if (s == 0.0f)
+        std::fill_n(dst, gs, static_cast<uint8_t>(offset));
+      else
+        k.encode(src, gs, s, 0.0f, -qmax - 1.0f, qmax, offset, dst);
+    } else {
+      float lo = 0.0f, hi = 0.0f;
+      k.min_max(src, gs, &lo, &hi);
+      lo *= l.clip_ratio;
+      hi *= l.clip_ratio;
+      const float qmax = static_cast<float>((1 << l.bits) - 1);
+      const float s = (hi - lo) / qmax;
+      p[2 * g] = s;
+      if (s == 0.0f) {
+        p[2 * g + 1] = 0.0f;
+        std::fill_n(dst, gs, uint8_t{0});
+        continue;
+      }
+      const float z = std::nearbyint(-lo / s);
+      p[2 * g + 1] = static_cast<float>(static_cast<int32_t>(z));  // +0, never -0, as before
+      k.encode(src, gs, s, z, 0.0f, qmax, 0, dst);
+    }
+  }
+  if (l.packed()) {
+    // Element 2i in the low nibble of byte i; an odd head_dim leaves the last high nibble 0.
+    for (int64_t i = 0; i < hd / 2; ++i) c[i] = static_cast<uint8_t>(codes[2 * i] | (codes[2 * i + 1] << 4));
+    if (hd % 2 != 0) c[hd / 2] = codes[hd - 1];
+  }
 }
 
 void QuantKvLayerStore::dequantize(int64_t pos0, int64_t n, float* out) const {

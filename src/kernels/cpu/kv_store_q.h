@@ -22,6 +22,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cpu/act_quant_kernels.h"
+
 namespace quarot {
 
 struct QuantKvLayout {
@@ -81,6 +83,11 @@ class QuantKvLayerStore {
   int64_t memory_bytes() const;
 
  private:
+  // Head vectors up to this size are staged on the stack before nibble packing.
+  static constexpr int64_t kMaxHeadDim = 256;
+  // Quantizes x[head_dim] (finite) into position `pos` of KV head `head`.
+  void quantize_head(const act_quant_detail::ActQuantKernels& k, const float* x, int64_t head, int64_t pos);
+
   QuantKvLayout layout_;
   int64_t capacity_ = 0, size_ = 0;
   bool first_fp_ = false;

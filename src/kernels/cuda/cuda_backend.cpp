@@ -262,7 +262,20 @@ class CudaBackend final : public Backend {
 
   void linear(const LinearOp& op, const float* x, int64_t n, float* y) const override {
     std::lock_guard lock(ctx_->mutex);
-    linear_.run(*ctx_, rotations_, op, x, n, y, writes_.load());
+    if (!op.accumulate) {
+      linear_.run(*ctx_, rotations_, op, x, n, y, writes_.load());
+      return;
+    }
+    // The fused residual add as its own kernel: the product into scratch, then y +=
+    // it (the same single addition as linear() then add()). The scratch stays put
+    // between calls of one shape, as a recorded step needs.
+    LinearOp plain = op;
+    plain.accumulate = false;
+    const int64_t count = n * op.weight->out_features;
+    auto* product = static_cast<float*>(residual_product_.get(*ctx_, count * sizeof(float), "linear product"));
+    linear_.run(*ctx_, rotations_, plain, x, n, product, writes_.load());
+    wrote();
+    check(cuda::add_inplace(y, product, count, ctx_->stream), "residual add");
   }
 
   std::unique_ptr<KvStorage> make_kv_storage(const KvCacheSpec& spec) const override {
@@ -378,6 +391,7 @@ class CudaBackend final : public Backend {
   mutable cuda::DeviceRotations rotations_;
   mutable cuda::CudaLinear linear_;
   mutable cuda::Scratch tokens_;
+  mutable cuda::Scratch residual_product_;  // linear() with accumulate: the product before the add
 };
 
 }  // namespace
