@@ -10,8 +10,8 @@
 #   gpu lane (--device cuda: the same integer GEMMs, bit-exact with the CPU's, on int8
 #     tensor cores): the per-channel symmetric rows.
 # Every output is <row>.<engine>.<what>.json in RES (engine cpu or cuda).
-#   usage: [PLAN=checks|full] int_rows.sh QUAROT MODEL RES   (QUAROT_DATA must hold the data files)
-# PLAN=full: the integer HellaSwag rows and the W4A8KV4 three-way check (below).
+#   usage: [PLAN=checks|full|bench] int_rows.sh QUAROT MODEL RES   (QUAROT_DATA must hold the data files)
+# PLAN=bench: tests and benchmarks only. PLAN=full: the integer HellaSwag rows and the W4A8KV4 three-way check (below).
 set -uo pipefail
 q=${1:?usage: int_rows.sh QUAROT MODEL RES}
 model=${2:?}
@@ -27,6 +27,7 @@ spec() {  # the recipes of scripts/accuracy_table.sh
   case $1 in
     w8a8_rtn_had) echo "--scheme W8A8 --weights rtn --rotate hadamard" ;;
     w8a8_rtn_had_wasym) echo "--scheme W8A8 --weights rtn --rotate hadamard --w-asym" ;;
+    w4a4kv4_rtn_had) echo "--scheme W4A4KV4 --weights rtn --rotate hadamard" ;;
     w4a4kv4_gptq_had) echo "--scheme W4A4KV4 --weights gptq --rotate hadamard" ;;
     w4a16_gptq_had_best) echo "--scheme W4A16 --weights gptq --rotate hadamard --w-group 64 --w-asym" ;;
   esac
@@ -78,6 +79,25 @@ torch_ppl() {  # row: the independent PyTorch runtime (simulated arithmetic) on 
 }
 
 log "start on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x$(nproc); $(nvidia-smi -L | head -1); plan ${PLAN:-checks}"
+if [ "${PLAN:-checks}" = bench ]; then
+  # The short lease: this CPU's kernel tests, the CUDA backend's tests, the GPU and the
+  # 16-thread CPU benchmarks of FP32 vs the RTN W8A8 / W4A4KV4 files.
+  quantize w8a8_rtn_had 16
+  quantize w4a4kv4_rtn_had 16
+  three="$model,$res/w8a8_rtn_had.quarot.safetensors,$res/w4a4kv4_rtn_had.quarot.safetensors"
+  for f in "$data"/extra/*.gz; do [ -f "$f" ] && gunzip -kf "$f" && chmod +x "${f%.gz}"; done
+  "$data/extra/test_kernels" > "$res/test_kernels_xeon.log" 2>&1 &
+  "$data/extra/test_cuda_backend" > "$res/test_cuda_backend.log" 2>&1
+  log "test_cuda_backend rc=$? $(grep -E '^\[  (PASSED|FAILED)  \]' "$res/test_cuda_backend.log" | tr '\n' ' ')"
+  $q -q -t 2 --device cuda bench -m "$three" --repeats 3 --json > "$res/bench_cuda.json" 2> "$res/bench_cuda.log"
+  log "cuda bench rc=$?"
+  wait
+  log "test_kernels $(grep -E '^\[  (PASSED|FAILED)  \]' "$res/test_kernels_xeon.log" | tr '\n' ' ')"
+  $q -t 16 bench -m "$three" --repeats 2 --profile --json > "$res/bench_16_threads_profile.json" 2> "$res/bench.log"
+  log "bench rc=$?"
+  log "all done"
+  exit 0
+fi
 if [ "${PLAN:-checks}" = full ]; then
   # Every HellaSwag task by the integer engine for the paper and best-options rows of
   # W8A8, W4A8KV4 and W4A4KV4, and the W4A8KV4 file scored three ways (integer, C++
