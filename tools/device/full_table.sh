@@ -9,6 +9,7 @@
 #   call 2  carry .device/b (quarot, libs, model.part01):   tools/device/full_table.sh start 540
 #   call 3+ (no carry, within 30 s of the last):            tools/device/full_table.sh wait 560
 #   last                                                   tools/device/full_table.sh pack
+# `claq` runs tools/device/claq_rows.sh (issue 10's CLAQ / GPTQ / RTN table, then issue 8's rows).
 # `rows` runs tools/device/int_rows.sh (this binary needs -DQUAROT_CUDA=ON: GPU and CPU lanes);
 # `int` instead of `start` runs tools/device/int_table.sh (the C++ integer engine vs the
 # simulated runtime, all windows; full HellaSwag rescored); `seeds` instead of `start` runs tools/device/seed_trials.sh (best-of-N rotation seeds),
@@ -35,13 +36,14 @@ export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVL
 wait_for_jobs() {
   local t0=$SECONDS
   while [ $((SECONDS - t0)) -lt "$budget" ]; do
-    if ! pgrep -f "accuracy_table.sh|int_table.sh|int_rows.sh|crosscheck_rows|run_reference|seed_trials.sh|reference_and_calib.sh|calib_size.sh" > /dev/null; then
+    if ! pgrep -f "accuracy_table.sh|int_table.sh|int_rows.sh|claq_rows.sh|crosscheck_rows|run_reference|seed_trials.sh|reference_and_calib.sh|calib_size.sh" > /dev/null; then
       echo "all jobs done"
       return 0
     fi
     sleep 15
     [ -f $res/int_table.log ] && tail -n 2 $res/int_table.log
     [ -f $res/int_rows.log ] && tail -n 2 $res/int_rows.log
+    [ -f $res/claq_rows.log ] && tail -n 2 $res/claq_rows.log
     echo "$(date -u +%T) $(ls $res/*.ppl.json 2>/dev/null | wc -l) ppl rows, $(ls $res/*.hellaswag.json 2>/dev/null | wc -l) hellaswag rows done; running: $(pgrep -fa 'quarot_runtime.py|/tmp/q/quarot' | grep -v pgrep | awk '{print $NF}' | sort | uniq -c | tr '\n' ' ')"
   done
   echo "still running after ${budget}s"
@@ -53,7 +55,7 @@ case $cmd in
     nproc; grep -m1 'model name' /proc/cpuinfo; nvidia-smi -L
     python3 -c 'import torch, transformers, tokenizers, safetensors; print("torch", torch.__version__, "transformers", transformers.__version__, "cuda", torch.cuda.is_available())'
     ;;
-  start | seeds | ref | calib | int | rows)
+  start | seeds | ref | calib | int | rows | claq)
     mkdir -p $QUAROT_CACHE/models/smollm2-135m $q $res
     cat $stage/model.part00 .device/b/model.part01 > $QUAROT_CACHE/models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf
     sha256sum $QUAROT_CACHE/models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf
@@ -74,6 +76,12 @@ case $cmd in
     if [ "$cmd" = rows ]; then
       setsid nohup bash "$repo/tools/device/int_rows.sh" $q/quarot \
         $QUAROT_CACHE/models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf $res > $res/rows.log 2>&1 < /dev/null &
+      wait_for_jobs
+      exit 0
+    fi
+    if [ "$cmd" = claq ]; then
+      setsid nohup bash "$repo/tools/device/claq_rows.sh" $q/quarot \
+        $QUAROT_CACHE/models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf $res > $res/claq.log 2>&1 < /dev/null &
       wait_for_jobs
       exit 0
     fi
@@ -107,6 +115,7 @@ w4a16_rtn_had k4v4_had w4a4kv4_rtn_had w4a4kv4_rtn_none w4a16_gptq_had w4a8kv4_g
     ;;
   pack)
     tail -30 $res/table.log $res/int_table.log $res/int_rows.log 2>/dev/null
+    cat $res/claq_rows.log 2>/dev/null
     (cd $res && tar czf "$OUT/res.tar.gz" --exclude='*.safetensors' .)
     ls -la "$OUT"
     ;;
