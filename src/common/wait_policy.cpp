@@ -24,6 +24,26 @@ EnvSetting wait_policy_env(WaitPolicy p) {
   return {"OMP_WAIT_POLICY", "PASSIVE"};
 }
 
+bool openmp_threads_spin() {
+  static const bool spin = [] {
+    if (const char* count = std::getenv("GOMP_SPINCOUNT"); count != nullptr) {
+      const std::string c = count;
+      if (c == "infinite" || c == "infinity" || c == "INFINITE" || c == "INFINITY") return true;
+      char* end = nullptr;
+      const double v = std::strtod(count, &end);  // libgomp also takes k / M / G suffixes
+      if (end == count) return true;              // unparsable: libgomp keeps its default
+      const double unit = *end == 'k' || *end == 'K' ? 1e3 : *end == 'M' ? 1e6 : *end == 'G' ? 1e9 : 1.0;
+      return v * unit >= 10000.0;
+    }
+    if (const char* policy = std::getenv("OMP_WAIT_POLICY"); policy != nullptr) {
+      const std::string p = policy;
+      return p == "ACTIVE" || p == "active";
+    }
+    return true;
+  }();
+  return spin;
+}
+
 std::string describe_wait_policy() {
   const char* policy = std::getenv("OMP_WAIT_POLICY");
   const char* spincount = std::getenv("GOMP_SPINCOUNT");
