@@ -30,6 +30,8 @@ std::optional<double> read_load_average();
 // worth splitting: a wake-up costs ~2 us when the threads spin and 10-20 us when they
 // sleep. Read once.
 bool openmp_threads_spin();
+// The rule above for given values of GOMP_SPINCOUNT and OMP_WAIT_POLICY (null = unset). Pure.
+bool openmp_spins_with(const char* gomp_spincount, const char* omp_wait_policy);
 
 // What governs this process's OpenMP waiting, for reports: e.g. "spin (OMP_WAIT_POLICY=ACTIVE)",
 // "passive (OMP_WAIT_POLICY=PASSIVE)", "GOMP_SPINCOUNT=3000", "OpenMP default (spin)".
