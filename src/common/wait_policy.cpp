@@ -24,6 +24,28 @@ EnvSetting wait_policy_env(WaitPolicy p) {
   return {"OMP_WAIT_POLICY", "PASSIVE"};
 }
 
+bool openmp_spins_with(const char* gomp_spincount, const char* omp_wait_policy) {
+  if (gomp_spincount != nullptr) {
+    const std::string c = gomp_spincount;
+    if (c == "infinite" || c == "infinity" || c == "INFINITE" || c == "INFINITY") return true;
+    char* end = nullptr;
+    const double v = std::strtod(gomp_spincount, &end);  // libgomp also takes k / M / G suffixes
+    if (end == gomp_spincount) return true;              // unparsable: libgomp keeps its default
+    const double unit = *end == 'k' || *end == 'K' ? 1e3 : *end == 'M' ? 1e6 : *end == 'G' ? 1e9 : 1.0;
+    return v * unit >= 10000.0;
+  }
+  if (omp_wait_policy != nullptr) {
+    const std::string p = omp_wait_policy;
+    return p == "ACTIVE" || p == "active";
+  }
+  return true;
+}
+
+bool openmp_threads_spin() {
+  static const bool spin = openmp_spins_with(std::getenv("GOMP_SPINCOUNT"), std::getenv("OMP_WAIT_POLICY"));
+  return spin;
+}
+
 std::string describe_wait_policy() {
   const char* policy = std::getenv("OMP_WAIT_POLICY");
   const char* spincount = std::getenv("GOMP_SPINCOUNT");

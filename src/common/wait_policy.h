@@ -23,6 +23,16 @@ WaitPolicy choose_wait_policy(double load1, int processors);
 // /proc/loadavg's first field; nullopt where it cannot be read (not Linux).
 std::optional<double> read_load_average();
 
+// Whether this process's OpenMP threads spin between regions, from the environment
+// libgomp read at start: GOMP_SPINCOUNT when set (spinning from 10000 iterations, a
+// few microseconds, up), else OMP_WAIT_POLICY (ACTIVE spins, PASSIVE sleeps), else
+// libgomp's default (spin). Kernels use it to decide how small a product is still
+// worth splitting: a wake-up costs ~2 us when the threads spin and 10-20 us when they
+// sleep. Read once.
+bool openmp_threads_spin();
+// The rule above for given values of GOMP_SPINCOUNT and OMP_WAIT_POLICY (null = unset). Pure.
+bool openmp_spins_with(const char* gomp_spincount, const char* omp_wait_policy);
+
 // What governs this process's OpenMP waiting, for reports: e.g. "spin (OMP_WAIT_POLICY=ACTIVE)",
 // "passive (OMP_WAIT_POLICY=PASSIVE)", "GOMP_SPINCOUNT=3000", "OpenMP default (spin)".
 std::string describe_wait_policy();

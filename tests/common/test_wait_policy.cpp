@@ -45,5 +45,21 @@ TEST(WaitPolicy, DescriptionNamesTheEnvironmentSetting) {
   if (saved_policy) setenv("OMP_WAIT_POLICY", policy.c_str(), 1);
 }
 
+// Which settings make libgomp's threads spin: what decides how small a decode product
+// still splits (int_gemm, kv_attention).
+TEST(WaitPolicy, SpinningIsReadFromTheEnvironment) {
+  EXPECT_TRUE(openmp_spins_with(nullptr, nullptr));  // libgomp's default spins
+  EXPECT_TRUE(openmp_spins_with("300000", nullptr));
+  EXPECT_TRUE(openmp_spins_with("300k", nullptr));
+  EXPECT_TRUE(openmp_spins_with("infinite", nullptr));
+  EXPECT_FALSE(openmp_spins_with("3000", nullptr));
+  EXPECT_FALSE(openmp_spins_with("0", nullptr));
+  EXPECT_TRUE(openmp_spins_with(nullptr, "ACTIVE"));
+  EXPECT_FALSE(openmp_spins_with(nullptr, "PASSIVE"));
+  // GOMP_SPINCOUNT, when set, decides how long libgomp spins whatever the policy.
+  EXPECT_TRUE(openmp_spins_with("300000", "PASSIVE"));
+  EXPECT_FALSE(openmp_spins_with("1000", "ACTIVE"));
+}
+
 }  // namespace
 }  // namespace quarot

@@ -179,8 +179,10 @@ TEST_P(WeightOnlyPath, WritesNothingOutsideTheOutput) {
 TEST_P(WeightOnlyPath, ResultDoesNotDependOnThreadCount) {
   const int saved = omp_get_max_threads();
   const Isa isa = GetParam();
-  const int64_t rows = 203, cols = 576;
-  for (const WeightCase& wc : {WeightCase{WeightKind::kF16}, WeightCase{WeightKind::kIntGrid, 4, true, 32}}) {
+  // 1203 rows: decode (n = 1) splits them into three runs, the last one ragged.
+  const int64_t rows = 1203, cols = 576;
+  for (const WeightCase& wc : {WeightCase{WeightKind::kF16}, WeightCase{WeightKind::kIntGrid, 8, true, 0},
+                               WeightCase{WeightKind::kIntGrid, 4, true, 32}}) {
     std::vector<uint16_t> halves;
     const WeightEncoding w = make_weight(wc, rows, cols, 21, halves);
     for (int64_t n : {1, 5, 70}) {
@@ -220,35 +222,62 @@ TEST(WeightOnlyGemm, Avx2AgreesWithScalar) {
   }
 }
 
-// Decode's F16 lm_head kernel (several rows at once) gives each row exactly the
-// one-row kernel's result, on every shape of ragged rows and columns.
-TEST(WeightOnlyGemm, F16RowBlocksMatchTheOneRowKernel) {
+// Decode's one-activation-row kernel (several rows at once: the lm_head at F16 or
+// 8 bits) gives each row exactly the one-row kernel's result, for every stored
+// format (per-row and grouped scales, symmetric and not, groups straddling the
+// 8-column chunks) on every shape of ragged rows and columns, and starting at any
+// row (the GEMV hands each thread runs that begin mid-matrix).
+TEST(WeightOnlyGemm, RowBlocksMatchTheOneRowKernel) {
   using weight_only_detail::RowView;
   std::vector<const weight_only_detail::WeightOnlyKernels*> tables = {&weight_only_detail::weight_only_kernels_scalar()};
   if (isa_supported(Isa::kAvx2)) tables.push_back(&weight_only_detail::weight_only_kernels_avx2());
-  for (const auto* k : tables) {
-    for (int64_t cols : {1, 7, 8, 15, 16, 17, 24, 100, 576, 1000}) {
+  for (int64_t cols : {1, 7, 8, 15, 16, 17, 24, 40, 100, 576, 1000}) {
+    std::vector<WeightCase> cases = {{WeightKind::kF16}};
+    for (int bits : {8, 4, 3})
+      for (bool sym : {true, false})
+        for (int64_t g : {int64_t{0}, int64_t{8}, int64_t{20}, int64_t{40}})
+          if (g == 0 || cols % g == 0) cases.push_back({WeightKind::kIntGrid, bits, sym, g});
+    for (const WeightCase& wc : cases) {
       const int64_t rows = 37;
       std::vector<uint16_t> halves;
-      const WeightEncoding w = make_weight({WeightKind::kF16}, rows, cols, 51 + cols, halves);
+      const WeightEncoding w = make_weight(wc, rows, cols, 51 + cols, halves);
       const auto x = test::random_floats(cols, 61 + cols);
-      for (int64_t count : {1, 3, 4, 5, 8, 37}) {
-        std::vector<float> block(count, -1.0f), single(count, -2.0f);
-        k->f16_rows(w.row_data(0), cols, count, x.data(), block.data());
-        for (int64_t r = 0; r < count; ++r) {
-          RowView v;
-          v.f16 = true;
-          v.cols = cols;
-          v.data = w.row_data(r);
-          k->dot_row(v, x.data(), 1, &single[r]);
+      const std::vector<float> wd = w.dequantize();
+      auto view = [&](int64_t r) {
+        RowView v;
+        v.f16 = w.kind == WeightKind::kF16;
+        v.cols = cols;
+        v.data = w.row_data(r);
+        if (!v.f16) {
+          v.bits = w.bits;
+          v.group_size = w.group_size();
+          v.scales = w.scales + r * w.n_groups();
+          v.zeros = w.symmetric ? nullptr : w.zeros + r * w.n_groups();
+          v.sym_zero = 1 << (w.bits - 1);
         }
-        EXPECT_EQ(block, single) << "cols=" << cols << " rows=" << count;
-        double magnitude = 0.0;
-        const std::vector<float> wd = w.dequantize();
-        for (int64_t c = 0; c < cols; ++c) magnitude += std::fabs(double(wd[c]) * x[c]);
-        double ref = 0.0;
-        for (int64_t c = 0; c < cols; ++c) ref += double(wd[c]) * x[c];
-        EXPECT_LE(std::fabs(block[0] - ref), rounding_bound(cols) * magnitude) << "cols=" << cols;
+        return v;
+      };
+      for (const auto* k : tables) {
+        for (int64_t start : {0, 1, 5}) {
+          for (int64_t count : {1, 3, 4, 5, 8, 32}) {
+            std::vector<float> block(count, -1.0f), single(count, -2.0f);
+            k->rows1(view(start), w.row_bytes(), count, x.data(), block.data());
+            for (int64_t r = 0; r < count; ++r) k->dot_row(view(start + r), x.data(), 1, &single[r]);
+            ASSERT_EQ(block, single) << wc.name() << " cols=" << cols << " start=" << start << " rows=" << count;
+            // ... and that result is the product (a kernel that skipped rows or
+            // columns would match itself but not this).
+            for (int64_t r = 0; r < count; ++r) {
+              double ref = 0.0, magnitude = 0.0;
+              for (int64_t c = 0; c < cols; ++c) {
+                const double t = double(wd[(start + r) * cols + c]) * x[c];
+                ref += t;
+                magnitude += std::fabs(t);
+              }
+              ASSERT_LE(std::fabs(block[r] - ref), rounding_bound(cols) * magnitude)
+                  << wc.name() << " cols=" << cols << " row " << start + r;
+            }
+          }
+        }
       }
     }
   }

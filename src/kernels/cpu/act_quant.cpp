@@ -209,8 +209,7 @@ void quantize_activations(const float* x, int64_t rows, int64_t cols, const Onli
   const ActQuantKernels& k = kernels_for(isa);
   constexpr int64_t kNoError = std::numeric_limits<int64_t>::max();
   std::atomic<int64_t> bad_row{kNoError};
-#pragma omp parallel num_threads(num_threads()) if (rows > 1 && rows * cols >= 16384)
-  {
+  parallel_region_if(rows > 1 && rows * cols >= 16384, [&] {
     AlignedFloats buffer(cols);
     AlignedFloats mixed(rot != nullptr && !rot->m.empty() ? cols : 0);
 #pragma omp for schedule(static)
@@ -240,7 +239,7 @@ void quantize_activations(const float* x, int64_t rows, int64_t cols, const Onli
       }
       std::memset(codes + cols, 0, out.stride - cols);
     }
-  }
+  });
   const int64_t bad = bad_row.load();
   if (bad != kNoError) {
     for (int64_t c = 0; c < cols; ++c) {

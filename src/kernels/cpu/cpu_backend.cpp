@@ -137,8 +137,10 @@ class CpuBackend final : public Backend {
   }
 
   void rmsnorm(const float* x, const float* w, int64_t n, int64_t dim, float eps, float* out) const override {
-#pragma omp parallel for if (n > 1)
-    for (int64_t t = 0; t < n; ++t) quarot::rmsnorm(x + t * dim, w, dim, eps, out + t * dim);
+    parallel_region_if(n > 1, [&] {
+#pragma omp for
+      for (int64_t t = 0; t < n; ++t) quarot::rmsnorm(x + t * dim, w, dim, eps, out + t * dim);
+    });
   }
 
   void rope(float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t pos0,
@@ -146,8 +148,10 @@ class CpuBackend final : public Backend {
     const int64_t row = n_heads * head_dim;
     const float* table = rope_table(inv_freq, head_dim / 2, pos0, n);
     const int64_t per_position = head_dim / 2 * 2;
-#pragma omp parallel for if (n * row >= 16384)
-    for (int64_t t = 0; t < n; ++t) apply_rope_angles(x + t * row, n_heads, head_dim, table + t * per_position);
+    parallel_region_if(n * row >= 16384, [&] {
+#pragma omp for
+      for (int64_t t = 0; t < n; ++t) apply_rope_angles(x + t * row, n_heads, head_dim, table + t * per_position);
+    });
   }
 
   void rotate(const OnlineRotation& r, const float* x, int64_t n_rows, int64_t row_length,
@@ -162,14 +166,16 @@ class CpuBackend final : public Backend {
     // Elementwise, so any split gives the same numbers; chunks keep small calls serial.
     constexpr int64_t kChunk = 4096;
     const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for if (chunks > 1)
-    for (int64_t ch = 0; ch < chunks; ++ch) {
-      const int64_t i = ch * kChunk;
-      if (isa_ == Isa::kScalar)
-        silu_mul(gate + i, up + i, std::min(kChunk, n - i), out + i);
-      else
-        silu_mul_avx2(gate + i, up + i, std::min(kChunk, n - i), out + i);
-    }
+    parallel_region_if(chunks > 1, [&] {
+#pragma omp for
+      for (int64_t ch = 0; ch < chunks; ++ch) {
+        const int64_t i = ch * kChunk;
+        if (isa_ == Isa::kScalar)
+          silu_mul(gate + i, up + i, std::min(kChunk, n - i), out + i);
+        else
+          silu_mul_avx2(gate + i, up + i, std::min(kChunk, n - i), out + i);
+      }
+    });
   }
 
   void add(float* x, const float* y, int64_t n) const override { add_parallel(x, y, n); }
@@ -302,8 +308,10 @@ class CpuBackend final : public Backend {
       t.count = n;
       t.cs.resize(static_cast<size_t>(n * 2 * half));
       float* cs = t.cs.data();
-#pragma omp parallel for if (n * half >= 4096)
-      for (int64_t i = 0; i < n; ++i) rope_angles(pos0 + i, inv_freq, half, cs + i * 2 * half);
+      parallel_region_if(n * half >= 4096, [&] {
+#pragma omp for
+        for (int64_t i = 0; i < n; ++i) rope_angles(pos0 + i, inv_freq, half, cs + i * 2 * half);
+      });
     }
     return t.cs.data() + (pos0 - t.first) * 2 * half;
   }
@@ -313,8 +321,11 @@ class CpuBackend final : public Backend {
   static void add_parallel(float* x, const float* y, int64_t n) {
     constexpr int64_t kChunk = 32768;
     const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for if (chunks > 1)
-    for (int64_t ch = 0; ch < chunks; ++ch) add_to(x + ch * kChunk, y + ch * kChunk, std::min(kChunk, n - ch * kChunk));
+    parallel_region_if(chunks > 1, [&] {
+#pragma omp for
+      for (int64_t ch = 0; ch < chunks; ++ch)
+        add_to(x + ch * kChunk, y + ch * kChunk, std::min(kChunk, n - ch * kChunk));
+    });
   }
 
   // The integer product sums over blocks of the finer group, which must divide the coarser.

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/threads.h"
 
 namespace quarot {
 namespace {
@@ -114,8 +115,7 @@ void apply_online_rotation(const OnlineRotation& r, float* rows, int64_t n_rows,
   // threads costs more than the transform, so only larger batches run in parallel.
   // Rows are independent, so the results do not depend on this choice.
   constexpr int64_t kParallelValues = 16384;
-#pragma omp parallel if (n_rows > 1 && n_rows * n >= kParallelValues)
-  {
+  parallel_region_if(n_rows > 1 && n_rows * n >= kParallelValues, [&] {
     std::vector<float> mixed(has_m ? n : 0);
 #pragma omp for schedule(static)
     for (int64_t row = 0; row < n_rows; ++row) {
@@ -139,7 +139,7 @@ void apply_online_rotation(const OnlineRotation& r, float* rows, int64_t n_rows,
         for (int64_t c = 0; c < n; ++c) x[c] = mixed[c];
       }
     }
-  }
+  });
 }
 
 }  // namespace quarot

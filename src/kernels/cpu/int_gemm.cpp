@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/threads.h"
+#include "common/wait_policy.h"
 #include "kernels/cpu/int_gemm_kernels.h"
 #include "kernels/cpu/int_gemv_kernels.h"
 
@@ -32,7 +33,13 @@ constexpr int64_t kColumnBlock = 64;  // prefill: output columns per task
 // tok/s at context 512, medians of 5 alternated runs. Results do not depend on it
 // (each panel is computed alone).
 constexpr int64_t kGemvSerialBytes = 320 * 1024;
-constexpr int64_t kGemvChunkPanels = 16;  // decode: panels per kernel call (a 8 KiB result buffer)
+// The same when the threads spin (common/wait_policy.h): a wake-up then costs ~2 us,
+// what one core streams of an int4 weight in ~15-20 KB, so q/k/v (276 KB) and o_proj
+// (166 KB) of SmolLM2 are worth both cores.
+constexpr int64_t kGemvSerialBytesSpinning = 64 * 1024;
+// Decode: panels per kernel call (2 KiB result buffer). Small, so a product of a few
+// dozen panels (SmolLM2's o_proj: 36) still splits evenly between the threads.
+constexpr int64_t kGemvChunkPanels = 4;
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
@@ -352,7 +359,7 @@ void gemv_products(GemvJob* jobs, int count, const QuantizedActivations& a) {
       c -= n;
     }
   };
-  if (bytes <= kGemvSerialBytes) {
+  if (bytes <= (openmp_threads_spin() ? kGemvSerialBytesSpinning : kGemvSerialBytes)) {
     for (int64_t c = 0; c < chunks; ++c) run(c);
     return;
   }

@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "common/threads.h"
+#include "common/wait_policy.h"
 #include "kernels/cpu/aligned_buffer.h"
 #include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/kv_attention_tiles.h"
@@ -87,6 +88,9 @@ float* grow(std::vector<float>& v, int64_t n) {
 // (~80 us per call, 2.4 vs 1.5 ms per token) because waking a passively waiting
 // thread and joining it costs tens of microseconds there. Longer contexts split.
 constexpr int64_t kDecodeSerialWork = int64_t{1} << 20;
+// The same when the threads spin (common/wait_policy.h): a wake-up then costs ~2 us,
+// so a call of ~20 us (SmolLM2 from context ~230 on) is worth both cores.
+constexpr int64_t kDecodeSerialWorkSpinning = int64_t{1} << 17;
 
 void attention_decode(const float* q, int64_t n, int64_t pos0, const KvSource& k, const KvSource& v,
                       const AttentionShape& s, float scale, float* out) {
@@ -109,8 +113,8 @@ void attention_decode(const float* q, int64_t n, int64_t pos0, const KvSource& k
   if (static_cast<int64_t>(parts_v.size()) < items * nq) parts_v.resize(static_cast<size_t>(items * nq));
   Partial* parts = parts_v.data();
   float* outs = grow(outs_v, items * nq * hd);
-#pragma omp parallel num_threads(num_threads()) if (items > 1 && s.n_kv_heads * len * nq * hd > kDecodeSerialWork)
-  {
+  const int64_t serial_work = openmp_threads_spin() ? kDecodeSerialWorkSpinning : kDecodeSerialWork;
+  parallel_region_if(items > 1 && s.n_kv_heads * len * nq * hd > serial_work, [&] {
     thread_local std::vector<float> tile_v, scores_v, work_v;
     float* tile = grow(tile_v, kSubTile * hd);
     float* scores = grow(scores_v, nq * kTile);
@@ -171,7 +175,7 @@ void attention_decode(const float* q, int64_t n, int64_t pos0, const KvSource& k
         }
       }
     }
-  }
+  });
   // Merge the tiles of each query vector in tile order (fixed, whatever the threads).
   for (int64_t g = 0; g < s.n_kv_heads; ++g) {
     for (int64_t i = 0; i < nq; ++i) {

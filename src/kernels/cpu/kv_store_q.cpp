@@ -58,10 +58,13 @@ void QuantKvLayerStore::append(const float* rows, int64_t n, int64_t pos0, bool 
   // loop, a decode step's few are not. Each vector is quantized alone, so the split
   // does not change the codes.
   constexpr int64_t kParallelValues = 32768;
-#pragma omp parallel for schedule(static) num_threads(num_threads()) if (n * kvd >= kParallelValues)
-  for (int64_t t = 0; t < n; ++t) {
-    for (int64_t head = 0; head < l.n_kv_heads; ++head) quantize_head(k, rows + t * kvd + head * l.head_dim, head, pos0 + t);
-  }
+  parallel_region_if(n * kvd >= kParallelValues, [&] {
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < n; ++t) {
+      for (int64_t head = 0; head < l.n_kv_heads; ++head)
+        quantize_head(k, rows + t * kvd + head * l.head_dim, head, pos0 + t);
+    }
+  });
   if (pos0 == 0 && keep_first_fp) {
     std::copy_n(rows, kvd, first_row_.data());
     first_fp_ = true;

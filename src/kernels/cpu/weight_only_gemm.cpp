@@ -20,7 +20,7 @@ using weight_only_detail::WeightOnlyKernels;
 constexpr int64_t kPanel = 16;           // W rows per FP32 panel (the AVX2 gemm tile width)
 constexpr int64_t kPanelsPerBlock = 4;   // a thread's unit of prefill work: 64 W rows
 constexpr int64_t kScalarRowBlock = 64;  // W rows the scalar prefill dequantizes at once
-constexpr int64_t kF16Chunk = 512;       // decode F16 rows per work item (576 KiB at 576 columns)
+constexpr int64_t kRowChunk = 512;       // decode rows per work item (576 KiB of F16, 288 KiB of int8 at 576 columns)
 
 RowView row_view(const WeightEncoding& w, int64_t r) {
   RowView v;
@@ -41,19 +41,23 @@ RowView row_view(const WeightEncoding& w, int64_t r) {
 void gemv(const WeightEncoding& w, const WeightOnlyKernels& k, const float* x, int64_t n, const float* bias,
           float* y) {
   const int64_t rows = w.rows;
-  if (w.kind == WeightKind::kF16 && n == 1) {
-    // Decode's lm_head: runs of kF16Chunk rows, each streamed several rows at a time
-    // (the same per-row sums as dot_row, so any split gives the same bits), taken by
-    // the threads in turn: a thread that wakes late or loses its core for a while
-    // (2 vCPUs shared with other work) no longer holds up a fixed half of the rows.
-    const int64_t chunks = (rows + kF16Chunk - 1) / kF16Chunk;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int64_t c = 0; c < chunks; ++c) {
-      const int64_t r0 = c * kF16Chunk, r1 = std::min(rows, r0 + kF16Chunk);
-      k.f16_rows(w.row_data(r0), w.cols, r1 - r0, x, y + r0);
+  if (n == 1) {
+    // Decode (the lm_head above all): runs of kRowChunk rows, each streamed four rows
+    // at a time (the same per-row sums as dot_row, so any split gives the same bits),
+    // taken by the threads in turn: a thread that wakes late or loses its core for a
+    // while (2 vCPUs shared with other work) no longer holds up a fixed half of the
+    // rows. A weight of one run (a small W4A16 linear) stays on the calling thread.
+    const int64_t chunks = (rows + kRowChunk - 1) / kRowChunk;
+    const int64_t stride = w.row_bytes();
+    const auto run = [&](int64_t c) {
+      const int64_t r0 = c * kRowChunk, r1 = std::min(rows, r0 + kRowChunk);
+      k.rows1(row_view(w, r0), stride, r1 - r0, x, y + r0);
       if (bias != nullptr)
         for (int64_t r = r0; r < r1; ++r) y[r] = y[r] + bias[r];
-    }
+    };
+    if (chunks == 1) return run(0);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t c = 0; c < chunks; ++c) run(c);
     return;
   }
 #pragma omp parallel for schedule(static)

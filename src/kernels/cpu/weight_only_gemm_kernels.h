@@ -25,10 +25,12 @@ struct WeightOnlyKernels {
   void (*dot_row)(const RowView& row, const float* x, int64_t n, float* out);
   // out[c] = W[c] for c < cols (the exact dequantized values).
   void (*decode_row)(const RowView& row, float* out);
-  // Decode's lm_head: out[j] = sum_c W[j, c] * x[c] for `rows` consecutive rows of an
-  // F16 weight starting at `data` (row stride 2 * cols bytes), one activation row;
-  // each out[j] is bit-identical to dot_row's for that row (same sums, same order).
-  void (*f16_rows)(const uint8_t* data, int64_t cols, int64_t rows, const float* x, float* out);
+  // Decode (one activation row, e.g. the lm_head): out[j] = sum_c W[j, c] * x[c] for
+  // `rows` consecutive rows starting at `first` (any stored format); each out[j] is
+  // bit-identical to dot_row's for that row with n = 1 (same sums, same order), so
+  // any split of the rows gives the same bits. Row first + j: data advances by
+  // row_stride bytes, scales / zeros by one row's cols / group_size groups.
+  void (*rows1)(const RowView& first, int64_t row_stride, int64_t rows, const float* x, float* out);
 };
 
 const WeightOnlyKernels& weight_only_kernels_scalar();

@@ -32,12 +32,15 @@ void decode_row(const RowView& row, float* out) {
   for (int64_t c = 0; c < row.cols; ++c) out[c] = weight_at(row, c);
 }
 
-void f16_rows(const uint8_t* data, int64_t cols, int64_t rows, const float* x, float* out) {
-  RowView row;
-  row.f16 = true;
-  row.cols = cols;
+void rows1(const RowView& first, int64_t row_stride, int64_t rows, const float* x, float* out) {
+  const int64_t groups = first.f16 ? 1 : first.cols / first.group_size;
   for (int64_t j = 0; j < rows; ++j) {
-    row.data = data + j * 2 * cols;
+    RowView row = first;
+    row.data = first.data + j * row_stride;
+    if (!first.f16) {
+      row.scales = first.scales + j * groups;
+      if (first.zeros != nullptr) row.zeros = first.zeros + j * groups;
+    }
     dot_row(row, x, 1, out + j);
   }
 }
@@ -45,7 +48,7 @@ void f16_rows(const uint8_t* data, int64_t cols, int64_t rows, const float* x, f
 }  // namespace
 
 const WeightOnlyKernels& weight_only_kernels_scalar() {
-  static const WeightOnlyKernels k{dot_row, decode_row, f16_rows};
+  static const WeightOnlyKernels k{dot_row, decode_row, rows1};
   return k;
 }
 
