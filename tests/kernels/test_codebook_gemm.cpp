@@ -189,5 +189,144 @@ TEST(CodebookGemm, CpuBackendRunsCodebookWeights) {
   }
 }
 
+// codebook_gemm_many gives each product's codebook_gemm result, bit for bit, plus the
+// residual added after the bias: for serial (small) and parallel (large) work lists,
+// decode and prefill row counts, odd row counts, mixed widths with outliers, and a
+// residual that aliases the output.
+TEST(CodebookGemm, ManyProductsMatchSeparateCalls) {
+  struct Case {
+    std::vector<int64_t> rows;
+    int64_t cols;
+  };
+  // 65 + 192 + 33 rows of 96: serial; 3 x ~600 rows of 576 (> 640K weights): parallel.
+  const std::vector<Case> cases = {{{65, 192, 33}, 96}, {{576, 600, 97}, 576}, {{1536, 1535}, 576}};
+  uint64_t seed = 500;
+  for (const Case& c : cases) {
+    std::vector<CodebookGemmWeight> packed;
+    std::vector<std::vector<float>> bias;
+    for (int64_t r : c.rows) {
+      packed.push_back(pack_codebook_weight(random_codebook(r, c.cols, {2, 3, 4}, seed++, 0.01).encode()));
+      bias.push_back(test::random_floats(r, seed++));
+    }
+    const int count = static_cast<int>(c.rows.size());
+    for (int64_t n : {1, 3, 4, 9}) {
+      const std::vector<float> x = test::random_floats(n * c.cols, seed++);
+      for (Isa isa : test::supported_isas()) {
+        std::vector<std::vector<float>> sep(count), res(count), got(count), aliased(count);
+        std::vector<CodebookGemmProduct> prod(count), prod_alias(count);
+        for (int j = 0; j < count; ++j) {
+          const int64_t size = n * c.rows[j];
+          sep[j].assign(size, 0.0f);
+          codebook_gemm(packed[j], x.data(), n, j % 2 == 0 ? bias[j].data() : nullptr, sep[j].data(), isa);
+          res[j] = test::random_floats(size, seed++);
+          got[j].assign(size, 1e30f);
+          aliased[j] = res[j];
+          const float* b = j % 2 == 0 ? bias[j].data() : nullptr;
+          // Product 1 without a residual, the others with one.
+          prod[j] = {&packed[j], b, j == 1 ? nullptr : res[j].data(), got[j].data()};
+          prod_alias[j] = {&packed[j], b, aliased[j].data(), aliased[j].data()};
+        }
+        codebook_gemm_many(prod.data(), count, x.data(), n, isa);
+        codebook_gemm_many(prod_alias.data(), count, x.data(), n, isa);
+        const std::string what = std::string(isa_name(isa)) + " cols=" + std::to_string(c.cols) +
+                                 " n=" + std::to_string(n);
+        for (int j = 0; j < count; ++j)
+          for (size_t i = 0; i < sep[j].size(); ++i) {
+            const float want = j == 1 ? sep[j][i] : sep[j][i] + res[j][i];
+            ASSERT_EQ(got[j][i], want) << what << " product " << j << " at " << i;
+            ASSERT_EQ(aliased[j][i], sep[j][i] + res[j][i]) << what << " aliased, product " << j << " at " << i;
+          }
+      }
+    }
+  }
+}
+
+TEST(CodebookGemm, ManyProductsDoNotDependOnThreadCount) {
+  std::vector<CodebookGemmWeight> packed;
+  for (int64_t r : {1536, 1536}) packed.push_back(pack_codebook_weight(random_codebook(r, 576, {2, 4}, r + 3).encode()));
+  const int saved = omp_get_max_threads();
+  for (int64_t n : {1, 2}) {
+    const std::vector<float> x = test::random_floats(n * 576, 77);
+    for (Isa isa : test::supported_isas()) {
+      std::vector<float> a1(n * 1536), b1(n * 1536), a3(n * 1536), b3(n * 1536);
+      CodebookGemmProduct p1[2] = {{&packed[0], nullptr, nullptr, a1.data()}, {&packed[1], nullptr, nullptr, b1.data()}};
+      CodebookGemmProduct p3[2] = {{&packed[0], nullptr, nullptr, a3.data()}, {&packed[1], nullptr, nullptr, b3.data()}};
+      omp_set_num_threads(1);
+      codebook_gemm_many(p1, 2, x.data(), n, isa);
+      omp_set_num_threads(3);
+      codebook_gemm_many(p3, 2, x.data(), n, isa);
+      EXPECT_EQ(a1, a3) << isa_name(isa);
+      EXPECT_EQ(b1, b3) << isa_name(isa);
+    }
+  }
+  omp_set_num_threads(saved);
+}
+
+TEST(CodebookGemm, ManyRejectsBadCalls) {
+  const CodebookGemmWeight a = pack_codebook_weight(random_codebook(8, 8, {2}, 3).encode());
+  const CodebookGemmWeight b = pack_codebook_weight(random_codebook(8, 16, {2}, 4).encode());
+  std::vector<float> x(16), y1(8), y2(8);
+  CodebookGemmProduct mixed[2] = {{&a, nullptr, nullptr, y1.data()}, {&b, nullptr, nullptr, y2.data()}};
+  EXPECT_THROW(codebook_gemm_many(mixed, 2, x.data(), 1, Isa::kScalar), Error);
+  CodebookGemmProduct no_out[1] = {{&a, nullptr, nullptr, nullptr}};
+  EXPECT_THROW(codebook_gemm_many(no_out, 1, x.data(), 1, Isa::kScalar), Error);
+  CodebookGemmProduct no_w[1] = {{nullptr, nullptr, nullptr, y1.data()}};
+  EXPECT_THROW(codebook_gemm_many(no_w, 1, x.data(), 1, Isa::kScalar), Error);
+  std::vector<CodebookGemmProduct> many(kCodebookMaxProducts + 1, CodebookGemmProduct{&a, nullptr, nullptr, y1.data()});
+  EXPECT_THROW(codebook_gemm_many(many.data(), static_cast<int>(many.size()), x.data(), 1, Isa::kScalar), Error);
+  codebook_gemm_many(mixed, 0, x.data(), 1, Isa::kScalar);  // nothing to do
+}
+
+// The backend's linears() on codebook weights (one rotation of x, one product call)
+// and linear() with accumulate (the residual added by the GEMV) give exactly what
+// separate linear() calls into scratch plus an add give.
+TEST(CodebookGemm, CpuBackendSharesCodebookLinears) {
+  const int64_t cols = 96;
+  std::vector<WeightEncoding> enc;
+  std::vector<CodebookCase> cases;
+  for (int64_t r : {150, 33, 96}) cases.push_back(random_codebook(r, cols, {2, 3, 4}, 40 + r));
+  for (const CodebookCase& c : cases) enc.push_back(c.encode());
+  const OnlineRotation hadamard{1, 32, 3, {}};
+  for (Isa isa : test::supported_isas()) {
+    const auto be = make_cpu_backend(CpuBackendOptions{.simulate = false, .isa = isa_name(isa)});
+    std::vector<std::unique_ptr<PackedWeight>> pw;
+    for (const WeightEncoding& e : enc) pw.push_back(be->pack(e));
+    for (const OnlineRotation* rot : {static_cast<const OnlineRotation*>(nullptr), &hadamard}) {
+      for (int64_t n : {1, 2, 7}) {
+        const std::vector<float> x = test::random_floats(n * cols, 60 + n);
+        std::vector<LinearOp> ops(3);
+        std::vector<std::vector<float>> sep(3), got(3), prods(3);
+        std::vector<float*> ys(3);
+        for (int j = 0; j < 3; ++j) {
+          ops[j].weight = pw[j].get();
+          ops[j].input_rotation = rot;
+          ops[j].accumulate = j == 2;
+          const int64_t rows = cases[j].rows;
+          // Separate: the plain product, then the residual added by hand.
+          std::vector<float> prod(n * rows);
+          LinearOp plain = ops[j];
+          plain.accumulate = false;
+          be->linear(plain, x.data(), n, prod.data());
+          const std::vector<float> res = test::random_floats(n * rows, 90 + j);
+          sep[j] = prod;
+          prods[j] = prod;
+          if (j == 2)
+            for (int64_t i = 0; i < n * rows; ++i) sep[j][i] = res[i] + prod[i];
+          got[j] = j == 2 ? res : std::vector<float>(n * rows, 1e30f);
+          ys[j] = got[j].data();
+        }
+        be->linears(ops.data(), 3, x.data(), n, ys.data());
+        const std::string what = std::string(isa_name(isa)) + (rot ? " rotated" : "") + " n=" + std::to_string(n);
+        for (int j = 0; j < 3; ++j) EXPECT_EQ(got[j], sep[j]) << what << " op " << j;
+        // linear() with accumulate alone: y = res + product, as the residual add gives.
+        std::vector<float> y2 = test::random_floats(n * cases[2].rows, 92), want2 = y2;
+        for (size_t i = 0; i < want2.size(); ++i) want2[i] = want2[i] + prods[2][i];
+        be->linear(ops[2], x.data(), n, y2.data());
+        EXPECT_EQ(y2, want2) << what << " linear() accumulate";
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace quarot

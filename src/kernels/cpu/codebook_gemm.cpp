@@ -49,43 +49,105 @@ const CodebookKernels& kernels_for(Isa isa) {
   return codebook_detail::codebook_kernels_avx512();
 }
 
-// Decode: each stripe's indices are read once for all n activation rows.
-void gemv(const CodebookGemmWeight& w, const CodebookKernels& k, const float* x, int64_t n, const float* bias,
-          float* y) {
-  const WeightEncoding& e = w.source;
+// Decode products (one codebook_gemm_many call) whose weights times activation rows
+// come to fewer than this many run on the calling thread: waking the other thread and
+// joining it costs microseconds on an idle machine and far more on a loaded one, more
+// than the GEMV of e.g. SmolLM2's q/k/v (553K weights, ~30 us on one Zen 3 core at 2
+// bits). The integer path's threshold (int_gemm.cpp, kGemvSerialBytes: 320 KB of int4
+// = 655K weights) in weights. Results do not depend on it (each half stripe is
+// computed alone, in a fixed order).
+constexpr int64_t kGemvSerialWeights = 640 * 1024;
+
+// One product of a decode call: its activations in the kernels' slot order
+// (CodebookView::x_stride), so the kernels walk same-width columns contiguously and
+// unused slots multiply 0.
+struct GemvJob {
+  const CodebookGemmWeight* w = nullptr;
+  const float* bias = nullptr;
+  const float* residual = nullptr;
+  float* y = nullptr;
+  CodebookView v;
+  const float* xp = nullptr;
+  int64_t halves = 0;
+};
+
+constexpr int64_t kHalf = kStripe / 2;
+
+// Half stripe h of a job: the kernel's sums, outlier corrections, then bias and
+// residual in that order (y = (sum + bias) + residual, the order the separate
+// product-then-add calls had).
+void gemv_half(const GemvJob& job, const CodebookKernels& k, const float* x, int64_t n, int64_t h) {
+  const WeightEncoding& e = job.w->source;
   const int64_t rows = e.rows, cols = e.cols;
-  // x in the kernels' slot order (CodebookView::x_stride), so they walk same-width
-  // columns contiguously and unused slots multiply 0.
-  const int64_t stride = static_cast<int64_t>(w.x_source.size());
-  thread_local std::vector<float> xp;
-  if (static_cast<int64_t>(xp.size()) < n * stride) xp.resize(n * stride);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t p = 0; p < stride; ++p) {
-      const int32_t c = w.x_source[p];
-      xp[i * stride + p] = c < 0 ? 0.0f : x[i * cols + c];
-    }
-  const CodebookView v = view_of(w);
-  const float* xpp = xp.data();
-  constexpr int64_t kHalf = kStripe / 2;
-  const int64_t halves = (rows + kHalf - 1) / kHalf;  // a last stripe's empty half is skipped
-#pragma omp parallel for schedule(static)
-  for (int64_t h = 0; h < halves; ++h) {
-    alignas(64) float out[kCodebookLutMaxRows * kStripe];
-    const int64_t s = h / 2, j0 = (h % 2) * kHalf;
-    k.gemv_stripe(v, s, static_cast<int>(h % 2), xpp, n, out);
-    const int64_t r0 = s * kStripe, m = std::min(j0 + kHalf, rows - r0);
-    for (int64_t j = j0; j < m; ++j) {
-      const int64_t r = r0 + j;
-      if (e.n_outliers > 0) {
-        for (uint32_t t = e.outlier_row_ptr[r]; t < e.outlier_row_ptr[r + 1]; ++t) {
-          const float d = w.outlier_delta[t];
-          const int64_t c = e.outlier_cols[t];
-          for (int64_t i = 0; i < n; ++i) out[i * kStripe + j] += d * x[i * cols + c];
-        }
+  alignas(64) float out[kCodebookLutMaxRows * kStripe];
+  const int64_t s = h / 2, j0 = (h % 2) * kHalf;
+  k.gemv_stripe(job.v, s, static_cast<int>(h % 2), job.xp, n, out);
+  const int64_t r0 = s * kStripe, m = std::min(j0 + kHalf, rows - r0);
+  for (int64_t j = j0; j < m; ++j) {
+    const int64_t r = r0 + j;
+    if (e.n_outliers > 0) {
+      for (uint32_t t = e.outlier_row_ptr[r]; t < e.outlier_row_ptr[r + 1]; ++t) {
+        const float d = job.w->outlier_delta[t];
+        const int64_t c = e.outlier_cols[t];
+        for (int64_t i = 0; i < n; ++i) out[i * kStripe + j] += d * x[i * cols + c];
       }
-      for (int64_t i = 0; i < n; ++i) y[i * rows + r] = bias != nullptr ? out[i * kStripe + j] + bias[r] : out[i * kStripe + j];
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      float v = out[i * kStripe + j];
+      if (job.bias != nullptr) v += job.bias[r];
+      if (job.residual != nullptr) v += job.residual[i * rows + r];
+      job.y[i * rows + r] = v;
     }
   }
+}
+
+// Decode: each stripe's indices are read once for all n activation rows; the half
+// stripes of every product form one work list, run in one parallel region (or on the
+// calling thread below kGemvSerialWeights), taken two at a time (one stripe).
+void gemv_products(const CodebookGemmProduct* products, int count, const CodebookKernels& k, const float* x,
+                   int64_t n) {
+  constexpr int kMaxJobs = 8;
+  GemvJob jobs[kMaxJobs];
+  int64_t stride_sum = 0, weights = 0, halves = 0;
+  for (int j = 0; j < count; ++j) stride_sum += static_cast<int64_t>(products[j].w->x_source.size());
+  thread_local std::vector<float> xp;
+  if (static_cast<int64_t>(xp.size()) < n * stride_sum) xp.resize(n * stride_sum);
+  float* xq = xp.data();
+  for (int j = 0; j < count; ++j) {
+    const CodebookGemmProduct& p = products[j];
+    const CodebookGemmWeight& w = *p.w;
+    const int64_t cols = w.source.cols, stride = static_cast<int64_t>(w.x_source.size());
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t q = 0; q < stride; ++q) {
+        const int32_t c = w.x_source[q];
+        xq[i * stride + q] = c < 0 ? 0.0f : x[i * cols + c];
+      }
+    GemvJob& job = jobs[j];
+    job.w = &w;
+    job.bias = p.bias;
+    job.residual = p.residual;
+    job.y = p.y;
+    job.v = view_of(w);
+    job.xp = xq;
+    job.halves = (w.source.rows + kHalf - 1) / kHalf;  // a last stripe's empty half is skipped
+    xq += n * stride;
+    weights += w.source.rows * cols * n;
+    halves += job.halves;
+  }
+  const auto run = [&](int64_t h) {
+    for (int j = 0; j < count; ++j) {
+      if (h < jobs[j].halves) return gemv_half(jobs[j], k, x, n, h);
+      h -= jobs[j].halves;
+    }
+  };
+  if (weights <= kGemvSerialWeights) {
+    for (int64_t h = 0; h < halves; ++h) run(h);
+    return;
+  }
+  // Dynamic: a thread that wakes late (passive waiting, a loaded machine) finds the
+  // work moving instead of holding up a fixed half of it.
+#pragma omp parallel for schedule(dynamic, 2)
+  for (int64_t h = 0; h < halves; ++h) run(h);
 }
 
 // Rows [r0, r0 + nr) (nr a multiple of 16, inside the padded stripes) into
@@ -200,20 +262,54 @@ CodebookGemmWeight pack_codebook_weight(const WeightEncoding& w) {
 
 void codebook_gemm(const CodebookGemmWeight& w, const float* x, int64_t n, const float* bias, float* y, Isa isa,
                    CodebookPath path) {
-  QUAROT_CHECK(w.source.kind == WeightKind::kCodebook && w.layout.cols == w.source.cols && w.source.cols > 0,
-               "codebook_gemm: weight was not prepared by pack_codebook_weight");
+  const CodebookGemmProduct p{&w, bias, nullptr, y};
+  codebook_gemm_many(&p, 1, x, n, isa, path);
+}
+
+void codebook_gemm_many(const CodebookGemmProduct* products, int count, const float* x, int64_t n, Isa isa,
+                        CodebookPath path) {
+  QUAROT_CHECK(count >= 0 && count <= kCodebookMaxProducts, "codebook_gemm: {} products, at most {} at once", count,
+               kCodebookMaxProducts);
+  QUAROT_CHECK(products != nullptr || count == 0, "codebook_gemm: null product list");
+  for (int j = 0; j < count; ++j) {
+    const CodebookGemmWeight* w = products[j].w;
+    QUAROT_CHECK(w != nullptr && w->source.kind == WeightKind::kCodebook && w->layout.cols == w->source.cols &&
+                     w->source.cols > 0,
+                 "codebook_gemm: weight was not prepared by pack_codebook_weight");
+    QUAROT_CHECK(w->source.cols == products[0].w->source.cols,
+                 "codebook_gemm: products of one call read {} and {} inputs", products[0].w->source.cols,
+                 w->source.cols);
+  }
   QUAROT_CHECK(n >= 0, "codebook_gemm: negative row count {}", n);
   QUAROT_CHECK(isa_supported(isa), "codebook_gemm: instruction set {} is not supported by this CPU", isa_name(isa));
-  if (n == 0) return;
-  QUAROT_CHECK(x != nullptr && y != nullptr, "codebook_gemm: null activation or output");
+  if (n == 0 || count == 0) return;
+  QUAROT_CHECK(x != nullptr, "codebook_gemm: null activation");
+  for (int j = 0; j < count; ++j) QUAROT_CHECK(products[j].y != nullptr, "codebook_gemm: null output");
   QUAROT_CHECK(path != CodebookPath::kLut || n <= kCodebookLutMaxRows,
                "codebook_gemm: the lookup-table GEMV takes at most {} rows, got {}", kCodebookLutMaxRows, n);
   const CodebookKernels& k = kernels_for(isa);
   if (path == CodebookPath::kLut || (path == CodebookPath::kAuto && n <= kCodebookGemvMaxRows))
-    return gemv(w, k, x, n, bias, y);
-  if (isa == Isa::kScalar) return scalar_gemm(w, k, x, n, bias, y);
-  panel_gemm(w, k, isa >= Isa::kAvx512 ? gemm_detail::gemm_kernels_avx512() : gemm_detail::gemm_kernels_avx2(), x, n,
-             bias, y);
+    return gemv_products(products, count, k, x, n);
+  for (int j = 0; j < count; ++j) {
+    const CodebookGemmProduct& p = products[j];
+    const int64_t size = n * p.w->source.rows;
+    // Prefill: the product whole, then the residual (the same single addition per element).
+    thread_local std::vector<float> product;
+    float* out = p.y;
+    if (p.residual != nullptr) {
+      if (static_cast<int64_t>(product.size()) < size) product.resize(size);
+      out = product.data();
+    }
+    if (isa == Isa::kScalar)
+      scalar_gemm(*p.w, k, x, n, p.bias, out);
+    else
+      panel_gemm(*p.w, k, isa >= Isa::kAvx512 ? gemm_detail::gemm_kernels_avx512() : gemm_detail::gemm_kernels_avx2(),
+                 x, n, p.bias, out);
+    if (p.residual != nullptr) {
+#pragma omp parallel for schedule(static) if (size > 16384)
+      for (int64_t i = 0; i < size; ++i) p.y[i] = out[i] + p.residual[i];
+    }
+  }
 }
 
 }  // namespace quarot

@@ -16,9 +16,9 @@
 // value (FP16 -> FP32 is exact); outliers enter as centroid + (value - centroid) in
 // the GEMV, so results differ from an FP32 gemm on dequantize() only by FP32
 // summation order and that one extra rounding per outlier.
-// Threads: OpenMP, static schedule over half stripes (decode) / row blocks
-// (prefill); every output element is one thread's sum in a fixed order, so results
-// do not depend on the thread count.
+// Threads: OpenMP, dynamic schedule over half stripes (decode; small products run on
+// the calling thread) / static over row blocks (prefill); every output element is one thread's
+// sum in a fixed order, so results do not depend on the thread count.
 // isa: kScalar is the reference; kAvx2 needs AVX2+FMA+F16C; kAvx512 and above use the
 // AVX-512 kernels. Throws quarot::Error on a weight that is not kCodebook, n < 0,
 // null x / y (n > 0) or an instruction set this CPU cannot run. The encoding must have
@@ -64,5 +64,25 @@ CodebookGemmWeight pack_codebook_weight(const WeightEncoding& w);
 // `path` forces one algorithm (benchmarks and tests); kLut with n > kCodebookLutMaxRows throws.
 void codebook_gemm(const CodebookGemmWeight& w, const float* x, int64_t n, const float* bias, float* y, Isa isa,
                    CodebookPath path = CodebookPath::kAuto);
+
+// One product of codebook_gemm_many: y = x * w^T + bias + residual, summed as
+// (product + bias) + residual; bias and residual may be null, residual [n, w->rows]
+// may alias y.
+struct CodebookGemmProduct {
+  const CodebookGemmWeight* w = nullptr;
+  const float* bias = nullptr;
+  const float* residual = nullptr;
+  float* y = nullptr;
+};
+inline constexpr int kCodebookMaxProducts = 8;
+// The products of one input x [n, cols] (every w has the same cols; at most
+// kCodebookMaxProducts), each with the results codebook_gemm would give (plus the
+// residual added after the bias). Decode runs them in one parallel region (the half
+// stripes of all products in one work list; on the calling thread when their weights
+// times n are few), which saves a thread wake-up and join per product (q/k/v,
+// gate/up) and the separate pass of a residual add (o, down). No y may alias x or
+// another product's residual.
+void codebook_gemm_many(const CodebookGemmProduct* products, int count, const float* x, int64_t n, Isa isa,
+                        CodebookPath path = CodebookPath::kAuto);
 
 }  // namespace quarot

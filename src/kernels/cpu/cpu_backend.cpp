@@ -200,6 +200,21 @@ class CpuBackend final : public Backend {
       int_gemm(w->int_gemm, qa, op.bias, op.accumulate ? y : nullptr, y);
       return;
     }
+    if (w->codebook && !quantize) {
+      // CLAQ weight-only: the GEMV adds the residual itself (the same single addition
+      // per element as the add below); rotation on a private copy as below.
+      const float* input = x;
+      if (rotate) {
+        thread_local std::vector<float> rotated;
+        if (static_cast<int64_t>(rotated.size()) < n * in) rotated.resize(n * in);
+        std::memcpy(rotated.data(), x, n * in * sizeof(float));
+        apply_online_rotation(*op.input_rotation, rotated.data(), n, in);
+        input = rotated.data();
+      }
+      const CodebookGemmProduct p{&w->cb, op.bias, op.accumulate ? y : nullptr, y};
+      codebook_gemm_many(&p, 1, input, n, isa_);
+      return;
+    }
     if (op.accumulate) {
       // The other paths write their output whole: product into scratch, then the add
       // (rows split over threads; each element is the same single addition).
@@ -234,6 +249,7 @@ class CpuBackend final : public Backend {
   }
 
   void linears(const LinearOp* ops, int count, const float* x, int64_t n, float* const* ys) const override {
+    if (codebook_linears(ops, count, x, n, ys)) return;
     // One rotation + quantization of x for every op on the integer path with the same
     // input rotation and activation spec: the codes are what each separate call
     // would compute, so the outputs are identical.
@@ -263,6 +279,38 @@ class CpuBackend final : public Backend {
       products[i] = {&static_cast<const CpuPackedWeight*>(ops[i].weight)->int_gemm, ops[i].bias,
                      ops[i].accumulate ? ys[i] : nullptr, ys[i]};
     int_gemm_many(products, count, qa);
+  }
+
+  // CLAQ weight-only linears on one input (q/k/v, gate/up): one rotation of x and one
+  // codebook_gemm_many call (one parallel region), the results of the separate calls.
+  // False (nothing done) when the ops do not all qualify.
+  bool codebook_linears(const LinearOp* ops, int count, const float* x, int64_t n, float* const* ys) const {
+    if (count < 2 || count > kCodebookMaxProducts || n <= 0) return false;
+    const auto* w0 = dynamic_cast<const CpuPackedWeight*>(ops[0].weight);
+    if (w0 == nullptr || !w0->codebook) return false;
+    for (int i = 0; i < count; ++i) {
+      const auto* w = dynamic_cast<const CpuPackedWeight*>(ops[i].weight);
+      if (w == nullptr || !w->codebook || ops[i].act.enabled() || w->in_features != w0->in_features ||
+          ops[i].input_rotation != ops[0].input_rotation)
+        return false;
+    }
+    const int64_t in = w0->in_features;
+    const OnlineRotation* r = ops[0].input_rotation;
+    const float* input = x;
+    if (r != nullptr && !(r->is_identity() && r->m.empty())) {
+      validate_online_rotation(*r, in);
+      thread_local std::vector<float> rotated;
+      if (static_cast<int64_t>(rotated.size()) < n * in) rotated.resize(n * in);
+      std::memcpy(rotated.data(), x, n * in * sizeof(float));
+      apply_online_rotation(*r, rotated.data(), n, in);
+      input = rotated.data();
+    }
+    CodebookGemmProduct products[kCodebookMaxProducts];
+    for (int i = 0; i < count; ++i)
+      products[i] = {&static_cast<const CpuPackedWeight*>(ops[i].weight)->cb, ops[i].bias,
+                     ops[i].accumulate ? ys[i] : nullptr, ys[i]};
+    codebook_gemm_many(products, count, input, n, isa_);
+    return true;
   }
 
   std::unique_ptr<KvStorage> make_kv_storage(const KvCacheSpec& spec) const override {

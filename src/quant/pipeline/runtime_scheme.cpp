@@ -1,5 +1,8 @@
 #include "quant/pipeline/runtime_scheme.h"
 
+#include <map>
+#include <string>
+
 #include "common/error.h"
 #include "quant/quantized_model.h"
 
@@ -26,7 +29,12 @@ RetargetReport retarget_runtime_scheme(const std::string& source, const std::str
   info["options"] = to_json(merged);
   info["weights_from"] = {{"path", source}, {"scheme", source_scheme}};
   if (info.contains("report") && info["report"].is_object()) info["report"]["scheme"] = merged.scheme.name;
-  save_quantized_model(output, m.weights, m.qweights, m.recipe, info, m.tokenizer_json);
+  // Codebook (CLAQ) linears are written as they are stored; `weights` also holds them
+  // dequantized (keep_quantized), which the save skips for names given here.
+  std::map<std::string, WeightEncoding> codebooks;
+  for (const auto& [name, e] : m.encoded)
+    if (e.kind == WeightKind::kCodebook) codebooks.emplace(name, e);
+  save_quantized_model(output, m.weights, m.qweights, m.recipe, info, m.tokenizer_json, {}, codebooks);
   return {source_scheme, merged.scheme.name, info["options"]};
 }
 

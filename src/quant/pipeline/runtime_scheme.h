@@ -18,7 +18,10 @@ struct RetargetReport {
 
 // Reads `source` (a quarot quantized file), replaces its activation and KV specs by
 // those of `options` (scheme.a_bits/k_bits/v_bits, a_clip, a_group, a_sym, kv_clip,
-// kv_group, kv_sym, intact_kv) and writes `output` atomically. Throws Error when the
+// kv_group, kv_sym, intact_kv) and writes `output` atomically. Integer linears and
+// codebook (CLAQ) linears are written as the source stores them (a CLAQ W3A16 file
+// becomes e.g. W3A16KV4 with the same codebooks: the KV cache does not depend on the
+// weight encoding). Throws Error when the
 // new scheme's weight width differs from the file's, or on any load/save error.
 RetargetReport retarget_runtime_scheme(const std::string& source, const std::string& output,
                                        const QuantizeOptions& options);

@@ -310,6 +310,23 @@ TEST_F(QuarotPipeline, ClaqRunsLayerByLayerAndBeatsGptqAtThreeBits) {
   std::vector<float> logits;
   model.forward(tokens.data(), static_cast<int64_t>(tokens.size()), cache, logits, true);
   EXPECT_LT(max_rel_err(logits, all_logits(r.weights, r.recipe, tokens)), 1e-4);
+  // Re-targeted to a 4-bit KV cache: the codebooks are written as stored (not
+  // dequantized to FP32), the cache is 4-bit, and the file is as small as the source
+  // (a few bytes of metadata apart).
+  QuantizeOptions kv4 = o;
+  kv4.scheme = parse_quant_scheme("W2A16KV4");
+  const std::string kv4_path = test::temp_dir() + "/claq_kv4.quarot.safetensors";
+  const RetargetReport rk = retarget_runtime_scheme(path, kv4_path, kv4);
+  EXPECT_EQ(rk.scheme, "W2A16KV4");
+  const LoadedQuantizedModel lk = load_quantized_model(kv4_path);
+  ASSERT_TRUE(lk.encoded.count("layers.1.w_down"));
+  EXPECT_EQ(lk.encoded.at("layers.1.w_down").kind, WeightKind::kCodebook);
+  EXPECT_EQ(lk.dequantized_weights().layers[1].w_down.data, r.weights.layers[1].w_down.data);
+  EXPECT_EQ(lk.recipe.k_cache.bits, 4);
+  EXPECT_EQ(lk.recipe.v_cache.bits, 4);
+  EXPECT_TRUE(loaded.recipe.k_cache.bits == 0 || loaded.recipe.k_cache.bits >= 16);  // the source: FP cache
+  EXPECT_LT(std::filesystem::file_size(kv4_path), std::filesystem::file_size(path) + 4096);
+  EXPECT_GT(std::filesystem::file_size(kv4_path) + 4096, std::filesystem::file_size(path));
   // With 8-bit activations: the same codebooks (calibration runs without activation
   // quantization), and the runtime quantizes the activations.
   QuantizeOptions a8 = o;
