@@ -243,20 +243,7 @@ TEST(WeightOnlyGemm, RowBlocksMatchTheOneRowKernel) {
       const WeightEncoding w = make_weight(wc, rows, cols, 51 + cols, halves);
       const auto x = test::random_floats(cols, 61 + cols);
       const std::vector<float> wd = w.dequantize();
-      auto view = [&](int64_t r) {
-        RowView v;
-        v.f16 = w.kind == WeightKind::kF16;
-        v.cols = cols;
-        v.data = w.row_data(r);
-        if (!v.f16) {
-          v.bits = w.bits;
-          v.group_size = w.group_size();
-          v.scales = w.scales + r * w.n_groups();
-          v.zeros = w.symmetric ? nullptr : w.zeros + r * w.n_groups();
-          v.sym_zero = 1 << (w.bits - 1);
-        }
-        return v;
-      };
+      auto view = [&](int64_t r) { return weight_only_detail::row_view(w, r); };
       for (const auto* k : tables) {
         for (int64_t start : {0, 1, 5}) {
           for (int64_t count : {1, 3, 4, 5, 8, 32}) {

@@ -12,17 +12,8 @@
 #include "kernels/cpu/weight_only_gemm_kernels.h"
 
 namespace quarot {
-namespace {
 
-using weight_only_detail::RowView;
-using weight_only_detail::WeightOnlyKernels;
-
-constexpr int64_t kPanel = 16;           // W rows per FP32 panel (the AVX2 gemm tile width)
-constexpr int64_t kPanelsPerBlock = 4;   // a thread's unit of prefill work: 64 W rows
-constexpr int64_t kScalarRowBlock = 64;  // W rows the scalar prefill dequantizes at once
-constexpr int64_t kRowChunk = 512;       // decode rows per work item (576 KiB of F16, 288 KiB of int8 at 576 columns)
-
-RowView row_view(const WeightEncoding& w, int64_t r) {
+weight_only_detail::RowView weight_only_detail::row_view(const WeightEncoding& w, int64_t r) {
   RowView v;
   v.f16 = w.kind == WeightKind::kF16;
   v.cols = w.cols;
@@ -36,6 +27,18 @@ RowView row_view(const WeightEncoding& w, int64_t r) {
   }
   return v;
 }
+
+namespace {
+
+using weight_only_detail::row_view;
+using weight_only_detail::RowView;
+using weight_only_detail::WeightOnlyKernels;
+
+constexpr int64_t kPanel = 16;           // W rows per FP32 panel (the AVX2 gemm tile width)
+constexpr int64_t kPanelsPerBlock = 4;   // a thread's unit of prefill work: 64 W rows
+constexpr int64_t kScalarRowBlock = 64;  // W rows the scalar prefill dequantizes at once
+constexpr int64_t kRowChunk = 512;       // decode rows per work item (576 KiB of F16, 288 KiB of int8 at 576 columns)
+
 
 // Decode: every W row is read once and dotted with all n (<= 8) activation rows.
 void gemv(const WeightEncoding& w, const WeightOnlyKernels& k, const float* x, int64_t n, const float* bias,

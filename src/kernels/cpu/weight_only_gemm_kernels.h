@@ -6,6 +6,10 @@
 // with portable code would break the ODR and could run AVX2 code on any CPU).
 #include <cstdint>
 
+namespace quarot {
+struct WeightEncoding;
+}
+
 namespace quarot::weight_only_detail {
 
 // One stored row of a kF16 or kIntGrid weight.
@@ -19,6 +23,9 @@ struct RowView {
   const float* zeros = nullptr;   // int: this row's [n_groups] zero points; null = symmetric
   int32_t sym_zero = 0;           // int: 2^(bits-1), used when zeros is null
 };
+
+// Row r of a kF16 or kIntGrid weight (defined in portable code, weight_only_gemm.cpp).
+RowView row_view(const WeightEncoding& w, int64_t r);
 
 struct WeightOnlyKernels {
   // out[i] = sum_c W[c] * x[i * cols + c] for i < n, 1 <= n <= 8 (no bias).
