@@ -1,6 +1,8 @@
 #pragma once
 // Thread count used by all OpenMP regions: --threads, else QUAROT_THREADS, else
 // OMP_NUM_THREADS, else all cores.
+#include <omp.h>
+
 #include "common/value_range.h"
 
 namespace quarot {
@@ -26,15 +28,17 @@ ThreadSetting set_num_threads(int n, bool cap_at_processors = false);
 // else once on the calling thread without entering a region. An `if (false)` region
 // is not free: libgomp still sets up a team of one (~0.4 us on the 2-vCPU EPYC), and
 // a decode step passes hundreds of ops too small to split. region() may hold orphaned
-// worksharing loops (`#pragma omp for`): outside a region they run every iteration
-// on the calling thread.
+// worksharing loops (`#pragma omp for`): outside any region they run every iteration
+// on the calling thread. Inside an active outer region (tasks scored concurrently, one
+// per thread) an orphaned loop would bind to the OUTER team and wait for threads that
+// never reach it, so there a team of one is made instead.
 template <class Region>
 void parallel_region_if(bool parallel, Region&& region) {
-  if (!parallel) {
+  if (!parallel && !omp_in_parallel()) {
     region();
     return;
   }
-#pragma omp parallel num_threads(num_threads())
+#pragma omp parallel num_threads(parallel ? num_threads() : 1)
   region();
 }
 }  // namespace quarot
