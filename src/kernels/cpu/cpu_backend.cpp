@@ -200,21 +200,9 @@ class CpuBackend final : public Backend {
       int_gemm(w->int_gemm, qa, op.bias, op.accumulate ? y : nullptr, y);
       return;
     }
-    if (w->codebook && !quantize) {
-      // CLAQ weight-only: the GEMV adds the residual itself (the same single addition
-      // per element as the add below); rotation on a private copy as below.
-      const float* input = x;
-      if (rotate) {
-        thread_local std::vector<float> rotated;
-        if (static_cast<int64_t>(rotated.size()) < n * in) rotated.resize(n * in);
-        std::memcpy(rotated.data(), x, n * in * sizeof(float));
-        apply_online_rotation(*op.input_rotation, rotated.data(), n, in);
-        input = rotated.data();
-      }
-      const CodebookGemmProduct p{&w->cb, op.bias, op.accumulate ? y : nullptr, y};
-      codebook_gemm_many(&p, 1, input, n, isa_);
-      return;
-    }
+    // CLAQ weight-only: the GEMV adds the residual itself (the same single addition per
+    // element as the add below).
+    if (w->codebook && !quantize && codebook_linears(&op, 1, x, n, &y)) return;
     if (op.accumulate) {
       // The other paths write their output whole: product into scratch, then the add
       // (rows split over threads; each element is the same single addition).
@@ -281,11 +269,11 @@ class CpuBackend final : public Backend {
     int_gemm_many(products, count, qa);
   }
 
-  // CLAQ weight-only linears on one input (q/k/v, gate/up): one rotation of x and one
-  // codebook_gemm_many call (one parallel region), the results of the separate calls.
+  // CLAQ weight-only linears on one input (q/k/v, gate/up; or one linear()): one rotation
+  // of x and one codebook_gemm_many call (one parallel region), the results of separate calls.
   // False (nothing done) when the ops do not all qualify.
   bool codebook_linears(const LinearOp* ops, int count, const float* x, int64_t n, float* const* ys) const {
-    if (count < 2 || count > kCodebookMaxProducts || n <= 0) return false;
+    if (count < 1 || count > kCodebookMaxProducts || n <= 0) return false;
     const auto* w0 = dynamic_cast<const CpuPackedWeight*>(ops[0].weight);
     if (w0 == nullptr || !w0->codebook) return false;
     for (int i = 0; i < count; ++i) {
