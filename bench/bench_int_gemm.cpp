@@ -292,9 +292,9 @@ void BM_IntGemm(benchmark::State& state) {
   const quarot::IntWeightSource src{N, K, wbits, 0, codes.data(), scales.data(), nullptr};
   std::vector<quarot::IntGemmWeight> weights;
   weights.push_back(quarot::pack_int_gemm_weight(src, isa));
-  const quarot::IntGemmWeight& w = weights[0];
-  const int64_t copies = cold_copies(M, static_cast<double>(w.panels * w.panel_bytes));
+  const int64_t copies = cold_copies(M, static_cast<double>(weights[0].panels * weights[0].panel_bytes));
   for (int64_t c = 1; c < copies; ++c) weights.push_back(clone(weights[0]));
+  const quarot::IntGemmWeight& w = weights[0];  // after the clones: push_back may move the elements
   const auto x = random_values(M * K, 2);
   quarot::QuantizedActivations a;
   quarot::quantize_activations(x.data(), M, K, nullptr, quarot::ActQuantSpec{abits, 1.0f, 0, true}, a, isa);

@@ -45,8 +45,8 @@ void gemv(const WeightEncoding& w, const WeightOnlyKernels& k, const float* x, i
           float* y) {
   const int64_t rows = w.rows;
   if (n == 1) {
-    // Decode (the lm_head above all): runs of kRowChunk rows, each streamed four rows
-    // at a time (the same per-row sums as dot_row, so any split gives the same bits),
+    // Decode (the lm_head above all): runs of kRowChunk rows, each streamed row after
+    // row (the same per-row sums as dot_row, so any split gives the same bits),
     // taken by the threads in turn: a thread that wakes late or loses its core for a
     // while (2 vCPUs shared with other work) no longer holds up a fixed half of the
     // rows. A weight of one run (a small W4A16 linear) stays on the calling thread.
