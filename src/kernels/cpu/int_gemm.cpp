@@ -295,10 +295,12 @@ void int_gemm_simd(const IntGemmWeight& w, const QuantizedActivations& a, int64_
 
 // Decode products of one activation matrix (M <= kGemvRows, SIMD weights): the
 // GEMV kernels (int_gemv_kernels.h) over chunks of kGemvChunkPanels panels, every
-// product's chunks in one list that the threads take in turn, so several products
-// (q/k/v, gate/up) share one parallel region and a thread that wakes late finds
-// the work already moving. Each chunk is computed alone: the same bits for any
-// thread count or order.
+// product's chunks in one list, so several products (q/k/v, gate/up) share one
+// parallel region. Each thread takes one contiguous run of the list: its panels
+// are then one sequential stream (taking chunks in turn made each thread's reads
+// jump every 18 KB, and a 1536 x 576 int4 GEMV on 2 Zen 4 cores took 25-33 us
+// instead of 17-21). Each chunk is computed alone: the same bits for any thread
+// count or order.
 struct GemvJob {
   const IntGemmWeight* w;
   const float* bias;
@@ -363,8 +365,11 @@ void gemv_products(GemvJob* jobs, int count, const QuantizedActivations& a) {
     for (int64_t c = 0; c < chunks; ++c) run(c);
     return;
   }
-#pragma omp parallel for schedule(dynamic, 1) num_threads(num_threads())
-  for (int64_t c = 0; c < chunks; ++c) run(c);
+#pragma omp parallel num_threads(num_threads())
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    for (int64_t c = chunks * t / nt, end = chunks * (t + 1) / nt; c < end; ++c) run(c);
+  }
 }
 
 }  // namespace
