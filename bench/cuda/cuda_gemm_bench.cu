@@ -1,7 +1,7 @@
 // GEMM and Hadamard+quantize benchmarks on the GPU, against cuBLAS in the same
 // process. Writes JSON (atomically: a temporary file renamed into place).
 //   cuda_gemm_bench OUT.json [--ms 1,16,...] [--shapes 4096x4096,...] [--paths] [--no-w4a8-above M]
-//                   [--hq-variants] [--hq-variant auto|legacy|direct|staged]
+//                   [--hq-variants] [--hq-variant auto|legacy|direct|staged|direct_l2]
 //   (Hadamard+quantize: every implementation, or one, instead of Auto alone)
 // Times with CUDA events: one warm-up, then batches of launches rotating over
 // enough operand copies that the weights do not sit in L2; the median batch
@@ -159,12 +159,13 @@ int main(int argc, char** argv) {
       gemm = false;
     } else if (a == "--hq-variants") {
       variants = {HadamardQuantVariant::Legacy, HadamardQuantVariant::Direct, HadamardQuantVariant::Staged,
-                  HadamardQuantVariant::Auto};
+                  HadamardQuantVariant::DirectL2, HadamardQuantVariant::Auto};
     } else if (a == "--hq-variant" && i + 1 < argc) {
       const std::string name = argv[++i];
       bool found = false;
       for (HadamardQuantVariant v : {HadamardQuantVariant::Auto, HadamardQuantVariant::Legacy,
-                                     HadamardQuantVariant::Direct, HadamardQuantVariant::Staged})
+                                     HadamardQuantVariant::Direct, HadamardQuantVariant::Staged,
+                                     HadamardQuantVariant::DirectL2})
         if (name == hadamard_quant_variant_name(v)) {
           variants = {v};
           found = true;

@@ -532,14 +532,23 @@ struct Plan {
 // a block holds rows_per_block groups and walks the rows with a grid stride.
 // STAGED: the group's next row is copied into its staging buffer (cp.async, unit u at
 // u + u / kUnits, conflict-free for both the coalesced copy and the per-thread reads)
-// once the current one has been read out of it.
-template <typename T, int BITS, int N, bool STAGED>
+// once the current one has been read out of it. L2: one lane per group asks the TMA
+// unit to bring the group's next row into L2 (cp.async.bulk.prefetch) before loading
+// this one, so the next loads hit L2 at no shared-memory or register cost.
+enum RegsMode { kDirect = 0, kStaged = 1, kDirectL2 = 2 };
+
+__device__ __forceinline__ void prefetch_l2(const void* p, uint32_t bytes) {
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(p), "r"(bytes) : "memory");
+}
+
+template <typename T, int BITS, int N, int MODE>
 __global__ void __launch_bounds__(kMaxThreads, 1)
     hadamard_quant_regs_kernel(const T* __restrict__ x, int64_t rows, int cols, int tr_count, int tr_pad,
                                int rows_per_block, int tbuf_floats, int stage_bytes, float inv_sqrt_p,
                                float clip_ratio, uint8_t* __restrict__ q, float* __restrict__ scales,
                                __half* __restrict__ scales_h) {
   using P = Plan<N>;
+  constexpr bool STAGED = MODE == kStaged;
   constexpr int kUnits = kV * static_cast<int>(sizeof(T)) / 16;  // 16-byte units per thread
   extern __shared__ float4 smem4[];
   __shared__ uint32_t red[2][kMaxThreads / 32];
@@ -584,6 +593,8 @@ __global__ void __launch_bounds__(kMaxThreads, 1)
       }
     } else {
       if (N > 6 && warp_local) __syncwarp();  // the previous row's reads of tb are done
+      if (MODE == kDirectL2 && tr == 0 && row + stride < rows)
+        prefetch_l2(x + (row + stride) * cols, static_cast<uint32_t>(cols * sizeof(T)));
       if (active) {
         const uint4* src = reinterpret_cast<const uint4*>(x + row * cols) + tr * kUnits;
         uint4 raw[kUnits];
@@ -698,12 +709,12 @@ RegsGeometry regs_geometry(int cols, int log2p, size_t elem_bytes, bool staged) 
 
 constexpr size_t kMaxDynamicSmem = 227 * 1024 - 256;  // sm_90 opt-in limit, less the static part
 
-template <typename T, int BITS, int N, bool STAGED>
+template <typename T, int BITS, int N, int MODE>
 cudaError_t launch_regs(const T* x, int64_t rows, int cols, float clip, uint8_t* q, float* scales, __half* scales_h,
                         cudaStream_t stream) {
   static LaunchCache cache;
-  auto kernel = hadamard_quant_regs_kernel<T, BITS, N, STAGED>;
-  const RegsGeometry g = regs_geometry(cols, N, sizeof(T), STAGED);
+  auto kernel = hadamard_quant_regs_kernel<T, BITS, N, MODE>;
+  const RegsGeometry g = regs_geometry(cols, N, sizeof(T), MODE == kStaged);
   const int threads = g.tr_pad * g.rows_per_block;
   int dev = 0, per_sm = 0, sms = 0;
   cudaError_t err = cudaGetDevice(&dev);
@@ -733,11 +744,11 @@ cudaError_t launch_regs(const T* x, int64_t rows, int cols, float clip, uint8_t*
   return cudaGetLastError();
 }
 
-template <typename T, int BITS, bool STAGED, int... Ns>
+template <typename T, int BITS, int MODE, int... Ns>
 cudaError_t launch_regs_n(int log2p, const T* x, int64_t rows, int cols, float clip, uint8_t* q, float* scales,
                           __half* scales_h, cudaStream_t stream, std::integer_sequence<int, Ns...>) {
   cudaError_t err = cudaErrorInvalidValue;
-  ((log2p == Ns ? (err = launch_regs<T, BITS, Ns, STAGED>(x, rows, cols, clip, q, scales, scales_h, stream), 0) : 0),
+  ((log2p == Ns ? (err = launch_regs<T, BITS, Ns, MODE>(x, rows, cols, clip, q, scales, scales_h, stream), 0) : 0),
    ...);
   return err;
 }
@@ -753,12 +764,13 @@ int log2_of(int64_t p) {
   return n;
 }
 
-// What Auto runs: Staged where a block holds a long row (few rows per SM, so the
-// next row's load has to overlap this one's arithmetic), Direct otherwise.
+// What Auto runs: Staged where a block holds a long row (1-2 rows per SM, so the next
+// row's load has to overlap this one's arithmetic), DirectL2 otherwise (4-8 rows per
+// SM hide most of the latency; the L2 prefetch the rest).
 HadamardQuantVariant auto_variant(int64_t cols, int64_t p, size_t elem_bytes) {
   if (!regs_ok(cols)) return HadamardQuantVariant::Legacy;
   if (cols > 8192 && staged_ok(cols, log2_of(p), elem_bytes)) return HadamardQuantVariant::Staged;
-  return HadamardQuantVariant::Direct;
+  return HadamardQuantVariant::DirectL2;
 }
 
 template <typename T, int BITS>
@@ -768,13 +780,16 @@ cudaError_t launch(const T* x, int64_t rows, int cols, int p, float clip, uint8_
   if (variant == HadamardQuantVariant::Auto) variant = auto_variant(cols, p, sizeof(T));
   if (variant == HadamardQuantVariant::Staged && !staged_ok(cols, log2p, sizeof(T)))
     variant = HadamardQuantVariant::Direct;
-  if (variant == HadamardQuantVariant::Direct && !regs_ok(cols)) variant = HadamardQuantVariant::Legacy;
+  if ((variant == HadamardQuantVariant::Direct || variant == HadamardQuantVariant::DirectL2) && !regs_ok(cols))
+    variant = HadamardQuantVariant::Legacy;
   constexpr auto kNs = std::make_integer_sequence<int, 16>{};
   switch (variant) {
     case HadamardQuantVariant::Staged:
-      return launch_regs_n<T, BITS, true>(log2p, x, rows, cols, clip, q, scales, scales_h, stream, kNs);
+      return launch_regs_n<T, BITS, kStaged>(log2p, x, rows, cols, clip, q, scales, scales_h, stream, kNs);
+    case HadamardQuantVariant::DirectL2:
+      return launch_regs_n<T, BITS, kDirectL2>(log2p, x, rows, cols, clip, q, scales, scales_h, stream, kNs);
     case HadamardQuantVariant::Direct:
-      return launch_regs_n<T, BITS, false>(log2p, x, rows, cols, clip, q, scales, scales_h, stream, kNs);
+      return launch_regs_n<T, BITS, kDirect>(log2p, x, rows, cols, clip, q, scales, scales_h, stream, kNs);
     default:
       return launch_legacy<T, BITS>(x, rows, cols, p, clip, q, scales, scales_h, stream);
   }
@@ -829,6 +844,7 @@ const char* hadamard_quant_variant_name(HadamardQuantVariant v) {
     case HadamardQuantVariant::Legacy: return "legacy";
     case HadamardQuantVariant::Direct: return "direct";
     case HadamardQuantVariant::Staged: return "staged";
+    case HadamardQuantVariant::DirectL2: return "direct_l2";
   }
   return "?";
 }

@@ -30,8 +30,10 @@
 //           the first six through at most two shared-memory transposes, one barrier
 //           per transpose plus one for the row maximum (cols % 64 == 0);
 //   Staged  Direct, with the next row copied into shared memory (cp.async, coalesced)
-//           while this one is transformed (cols % 64 == 0 and the staging fits).
-// A variant that cannot take a shape runs the next one down (Staged -> Direct -> Legacy).
+//           while this one is transformed (cols % 64 == 0 and the staging fits);
+//   DirectL2  Direct, with the next row prefetched into L2 (cp.async.bulk.prefetch).
+// A variant that cannot take a shape runs the next one down (Staged -> Direct ->
+// Legacy; DirectL2 -> Legacy).
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -39,7 +41,7 @@
 
 namespace quarot::cuda {
 
-enum class HadamardQuantVariant { Auto, Legacy, Direct, Staged };
+enum class HadamardQuantVariant { Auto, Legacy, Direct, Staged, DirectL2 };
 
 cudaError_t hadamard_quant_rows(const __half* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip_ratio,
                                 uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream);

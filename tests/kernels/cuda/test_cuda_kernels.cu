@@ -43,7 +43,8 @@ int unpack_q(const std::vector<uint8_t>& q, int64_t row, int64_t col, int64_t co
 // Hadamard + quantize.
 
 constexpr HadamardQuantVariant kVariants[] = {HadamardQuantVariant::Legacy, HadamardQuantVariant::Direct,
-                                              HadamardQuantVariant::Staged, HadamardQuantVariant::Auto};
+                                              HadamardQuantVariant::Staged, HadamardQuantVariant::DirectL2,
+                                              HadamardQuantVariant::Auto};
 
 template <typename T>
 void test_hadamard_quant(std::mt19937& rng, int64_t rows, int64_t cols, int64_t p, int bits, float clip,
