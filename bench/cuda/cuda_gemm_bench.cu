@@ -1,6 +1,8 @@
 // GEMM and Hadamard+quantize benchmarks on the GPU, against cuBLAS in the same
 // process. Writes JSON (atomically: a temporary file renamed into place).
 //   cuda_gemm_bench OUT.json [--ms 1,16,...] [--shapes 4096x4096,...] [--paths] [--no-w4a8-above M]
+//                   [--hq-variants] [--hq-variant auto|legacy|direct|staged|direct_l2]
+//   (Hadamard+quantize: every implementation, or one, instead of Auto alone)
 // Times with CUDA events: one warm-up, then batches of launches rotating over
 // enough operand copies that the weights do not sit in L2; the median batch
 // gives the time of one launch. Inputs are random (never zeros).
@@ -122,7 +124,7 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: %s OUT.json [--ms 1,16] [--shapes 4096x4096,...] [--paths] [--w4a8-max-m M] "
-                 "[--no-hadamard] [--no-gemm]\n",
+                 "[--no-hadamard] [--no-gemm] [--hq-variants] [--hq-variant NAME]\n",
                  argv[0]);
     return 2;
   }
@@ -130,6 +132,7 @@ int main(int argc, char** argv) {
   std::vector<int> ms = {1, 16, 64, 256, 1024, 2048, 4096, 8192};
   std::vector<Shape> shapes = {{4096, 4096}, {4096, 11008}, {11008, 4096}, {8192, 8192}, {8192, 28672}, {28672, 8192}};
   bool all_paths = false, hadamard = true, gemm = true;
+  std::vector<HadamardQuantVariant> variants = {HadamardQuantVariant::Auto};
   int w4a8_max_m = 1 << 30;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
@@ -154,6 +157,23 @@ int main(int argc, char** argv) {
       hadamard = false;
     } else if (a == "--no-gemm") {
       gemm = false;
+    } else if (a == "--hq-variants") {
+      variants = {HadamardQuantVariant::Legacy, HadamardQuantVariant::Direct, HadamardQuantVariant::Staged,
+                  HadamardQuantVariant::DirectL2, HadamardQuantVariant::Auto};
+    } else if (a == "--hq-variant" && i + 1 < argc) {
+      const std::string name = argv[++i];
+      bool found = false;
+      for (HadamardQuantVariant v : {HadamardQuantVariant::Auto, HadamardQuantVariant::Legacy,
+                                     HadamardQuantVariant::Direct, HadamardQuantVariant::Staged,
+                                     HadamardQuantVariant::DirectL2})
+        if (name == hadamard_quant_variant_name(v)) {
+          variants = {v};
+          found = true;
+        }
+      if (!found) {
+        std::fprintf(stderr, "unknown variant %s\n", name.c_str());
+        return 2;
+      }
     } else {
       std::fprintf(stderr, "unknown argument %s\n", a.c_str());
       return 2;
@@ -188,8 +208,8 @@ int main(int argc, char** argv) {
 
   if (hadamard) {
     json += "  \"hadamard_quant\": [\n";
-    std::printf("\n%-6s %-6s %-6s %10s %9s %10s %9s %6s\n", "M", "K", "p", "ours_us", "GB/s", "copy_us", "GB/s",
-                "ratio");
+    std::printf("\n%-12s %-6s %-6s %-6s %10s %9s %10s %9s %6s\n", "variant", "M", "K", "p", "us", "GB/s", "copy_us",
+                "copy_GB/s", "ratio");
     const struct { int k, p; } hk[] = {{4096, 4096}, {8192, 8192}, {11008, 256}, {14336, 2048}, {28672, 4096}};
     bool first = true;
     for (int m : {1, 16, 2048, 8192})
@@ -203,27 +223,37 @@ int main(int argc, char** argv) {
           sc.push_back(std::make_unique<Buf>(4 * static_cast<size_t>(m)));
           rand_half(*x.back(), 7 + c, 3.0f);
         }
-        const double ours = time_us(
-            [&](int c) {
-              CUDA_OK(hadamard_quant_rows(x[c]->as<__half>(), m, s.k, s.p, 4, 1.0f, q[c]->as<uint8_t>(),
-                                          sc[c]->as<float>(), nullptr, nullptr));
-            },
-            copies);
         // A copy of the activations (the same bytes read), into the next copy slot.
         const double copy = time_us(
             [&](int c) {
               CUDA_OK(cudaMemcpyAsync(x[(c + 1) % copies]->p, x[c]->p, in_bytes, cudaMemcpyDeviceToDevice));
             },
             copies);
-        const double ours_gbps = (in_bytes + out_bytes) / ours / 1e3, copy_gbps = 2.0 * in_bytes / copy / 1e3;
-        std::printf("%-6d %-6d %-6d %10.2f %9.0f %10.2f %9.0f %6.2f\n", m, s.k, s.p, ours, ours_gbps, copy, copy_gbps,
-                    ours_gbps / copy_gbps);
-        std::snprintf(buf, sizeof buf,
-                      "%s    {\"m\": %d, \"k\": %d, \"p\": %d, \"in\": \"fp16\", \"bits\": 4, \"us\": %.2f, \"GBps\": "
-                      "%.0f, \"copy_us\": %.2f, \"copy_GBps\": %.0f, \"bw_ratio\": %.3f}",
-                      first ? "" : ",\n", m, s.k, s.p, ours, ours_gbps, copy, copy_gbps, ours_gbps / copy_gbps);
-        json += buf;
-        first = false;
+        const double copy_gbps = 2.0 * in_bytes / copy / 1e3;
+        for (HadamardQuantVariant v : variants) {
+          const double ours = time_us(
+              [&](int c) {
+                CUDA_OK(hadamard_quant_rows(x[c]->as<__half>(), m, s.k, s.p, 4, 1.0f, q[c]->as<uint8_t>(),
+                                            sc[c]->as<float>(), nullptr, nullptr, v));
+              },
+              copies);
+          const double ours_gbps = (in_bytes + out_bytes) / ours / 1e3;
+          const char* name = v == HadamardQuantVariant::Auto
+                                 ? hadamard_quant_variant_name(hadamard_quant_auto_variant(s.k, s.p, false))
+                                 : hadamard_quant_variant_name(v);
+          char label[32];
+          std::snprintf(label, sizeof label, "%s%s", v == HadamardQuantVariant::Auto ? "auto:" : "", name);
+          std::printf("%-12s %-6d %-6d %-6d %10.2f %9.0f %10.2f %9.0f %6.2f\n", label, m, s.k, s.p, ours, ours_gbps,
+                      copy, copy_gbps, ours_gbps / copy_gbps);
+          std::fflush(stdout);
+          std::snprintf(buf, sizeof buf,
+                        "%s    {\"variant\": \"%s\", \"m\": %d, \"k\": %d, \"p\": %d, \"in\": \"fp16\", \"bits\": 4, "
+                        "\"us\": %.2f, \"GBps\": %.0f, \"copy_us\": %.2f, \"copy_GBps\": %.0f, \"bw_ratio\": %.3f}",
+                        first ? "" : ",\n", label, m, s.k, s.p, ours, ours_gbps, copy, copy_gbps,
+                        ours_gbps / copy_gbps);
+          json += buf;
+          first = false;
+        }
       }
     json += "\n  ],\n";
   }

@@ -1,7 +1,12 @@
 #include "kernels/cuda/hadamard_quant.cuh"
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
+#include <mutex>
+#include <utility>
+
+#include "kernels/cuda/smem_async.cuh"
 
 namespace quarot::cuda {
 namespace {
@@ -107,10 +112,6 @@ __device__ __forceinline__ uint32_t quant_code_exact(float y, float s) {
   return static_cast<uint32_t>(static_cast<int>(q));
 }
 
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src));
-}
-
 // Where 16-byte unit j of a staged input row lives: XOR-ed so that the 32 threads
 // of a warp reading unit c of their own 32-value runs hit distinct bank groups.
 template <typename T>
@@ -171,15 +172,15 @@ __global__ void __launch_bounds__(kMaxThreads) hadamard_quant_kernel(const T* __
   auto prefetch = [&](int64_t r) {
     const uint4* src = reinterpret_cast<const uint4*>(x + r * cols);
     for (int j = t; j < units; j += blockDim.x)
-      cp_async16(static_cast<uint32_t>(__cvta_generic_to_shared(staging + staged_unit<T>(j))), src + j);
-    asm volatile("cp.async.commit_group;\n" ::);
+      cp_async16(smem_addr(staging + staged_unit<T>(j)), src + j, true);
+    cp_async_commit();
   };
   if constexpr (PREFETCH) {
     if (blockIdx.x < rows) prefetch(blockIdx.x);
   }
 
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
-    if constexpr (PREFETCH) asm volatile("cp.async.wait_all;\n" ::);
+    if constexpr (PREFETCH) cp_async_wait<0>();
     __syncthreads();  // the staged row landed; the previous row's reads are done
 
     float v[kPerThread];
@@ -297,8 +298,8 @@ cudaError_t launch_variant(const T* x, int64_t rows, int cols, int log2p, int p,
 }
 
 template <typename T, int BITS>
-cudaError_t launch(const T* x, int64_t rows, int cols, int p, float clip, uint8_t* q, float* scales,
-                   __half* scales_h, cudaStream_t stream) {
+cudaError_t launch_legacy(const T* x, int64_t rows, int cols, int p, float clip, uint8_t* q, float* scales,
+                          __half* scales_h, cudaStream_t stream) {
   int log2p = 0;
   while ((1 << log2p) < p) ++log2p;
   const size_t row_bytes = static_cast<size_t>(cols) * sizeof(float);
@@ -309,9 +310,494 @@ cudaError_t launch(const T* x, int64_t rows, int cols, int p, float clip, uint8_
   return launch_variant<T, BITS, false>(x, rows, cols, log2p, p, clip, q, scales, scales_h, row_bytes, stream);
 }
 
+// ---------------------------------------------------------------------------
+// Register-resident kernels (Direct, Staged).
+//
+// Why: the legacy kernel moves every value through shared memory 5-7 times (staging,
+// each butterfly group with scalar accesses and per-value index arithmetic, a pass for
+// the maximum, a pass to quantize) and applies 1/sqrt(p) twice, so it is bound by
+// instruction issue and shared-memory bandwidth at a quarter of the copy rate. Here a
+// thread holds kV = 64 values from load to store; index bits 0..5 are transformed in
+// registers, the rest in at most two groups, each reached by one 128-bit transpose
+// through shared memory; the row maximum is a register reduction, and the codes are
+// packed straight from registers.
+
+constexpr int kV = 64;  // values a thread holds
+
+// Shared-memory float offset of row index i: 16-byte chunks c padded to c + c/8 + c/16,
+// which keeps every 128-bit access pattern below at most 2-way bank conflicted (most
+// are conflict-free). It is additive over disjoint bit fields, so a thread's part is
+// computed once and the unrolled part folds into immediate offsets.
+__host__ __device__ constexpr int pad_idx(int i) {
+  const int c = i >> 2;
+  return 4 * (c + (c >> 3) + (c >> 4)) + (i & 3);
+}
+
+// The layouts, for the index bits [B, B + G) in registers: a thread holds L = kV >> G
+// lines of 2^G values, lines L*tr .. L*tr + L - 1; value e + L*j of line e, element j
+// is row index f(L*tr) | e | (j << B), f spreading a line number around bits [B, B+G).
+// G = 0 is the contiguous layout: index kV*tr + e.
+template <int B, int G>
+__device__ __forceinline__ int line_base(int tr) {
+  const int l = tr * (kV >> G);
+  return (l & ((1 << B) - 1)) | ((l >> B) << (B + G));
+}
+
+template <int B, int G, bool kWrite>
+__device__ __forceinline__ void transfer(float* tb, int tr, float (&v)[kV]) {
+  constexpr int L = kV >> G, W = L >= 4 ? 4 : L;
+  float* base = tb + pad_idx(line_base<B, G>(tr));
+#pragma unroll
+  for (int j = 0; j < (1 << G); ++j)
+#pragma unroll
+    for (int s = 0; s < L / W; ++s) {
+      float* p = base + pad_idx((W * s) | (j << B));
+      const int i = W * s + L * j;
+      if constexpr (W == 4) {
+        if constexpr (kWrite) {
+          *reinterpret_cast<float4*>(p) = make_float4(v[i], v[i + 1], v[i + 2], v[i + 3]);
+        } else {
+          const float4 f = *reinterpret_cast<const float4*>(p);
+          v[i] = f.x, v[i + 1] = f.y, v[i + 2] = f.z, v[i + 3] = f.w;
+        }
+      } else if constexpr (W == 2) {
+        if constexpr (kWrite) {
+          *reinterpret_cast<float2*>(p) = make_float2(v[i], v[i + 1]);
+        } else {
+          const float2 f = *reinterpret_cast<const float2*>(p);
+          v[i] = f.x, v[i + 1] = f.y;
+        }
+      } else {
+        if constexpr (kWrite) {
+          *p = v[i];
+        } else {
+          v[i] = *p;
+        }
+      }
+    }
+}
+
+// Butterfly stages h = 1, 2, .., 2^(NST-1) over the element index j of a layout with
+// L lines (lower a + b, upper a - b, as fwht_axis).
+template <int L, int G, int NST>
+__device__ __forceinline__ void line_stages(float (&v)[kV]) {
+#pragma unroll
+  for (int st = 0; st < NST; ++st) {
+    constexpr int kJ = 1 << G;
+    const int h = 1 << st;
+#pragma unroll
+    for (int j = 0; j < kJ; ++j)
+      if ((j & h) == 0)
+#pragma unroll
+        for (int e = 0; e < L; ++e) {
+          const float a = v[e + L * j], b = v[e + L * (j + h)];
+          v[e + L * j] = __fadd_rn(a, b);
+          v[e + L * (j + h)] = __fsub_rn(a, b);
+        }
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ void unpack_units(const uint4 (&raw)[kV * sizeof(T) / 16], float (&v)[kV]) {
+  constexpr int kUnits = kV * sizeof(T) / 16;
+#pragma unroll
+  for (int c = 0; c < kUnits; ++c) {
+    if constexpr (sizeof(T) == 2) {
+      const __half2* h = reinterpret_cast<const __half2*>(&raw[c]);
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const float2 f = __half22float2(h[i]);
+        v[8 * c + 2 * i] = f.x;
+        v[8 * c + 2 * i + 1] = f.y;
+      }
+    } else {
+      v[4 * c] = __uint_as_float(raw[c].x), v[4 * c + 1] = __uint_as_float(raw[c].y);
+      v[4 * c + 2] = __uint_as_float(raw[c].z), v[4 * c + 3] = __uint_as_float(raw[c].w);
+    }
+  }
+}
+
+__device__ __forceinline__ float max_abs_nan(float m, float v) {
+  float r;
+  asm("max.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(m), "f"(fabsf(v)));
+  return r;
+}
+
+// Codes of the final layout (B, G), packed: word w holds kPer consecutive row indices.
+// Codes come from the bits of y * (1/s) + 1.5 * 2^23 (the integer in the low mantissa
+// bits, biased by adding (kPer-wide) 2^(BITS-1) per field and flipping its top bit), so
+// packing a value costs one integer multiply-add. Without clamping (clip >= 1) |y / s|
+// stays below qmax + 1/2, so no clamp is needed, and t = y * r is never rounded on its
+// own: one fma gives rint(y * r) and a second the distance to it. CLAMP (clip < 1)
+// clamps t first. kPow2 (p an even power of two, 1/sqrt(p) a power of two): y * r is
+// v * (r / sqrt(p)) exactly, one multiply less (the caller keeps s in [1e-30, 1e30],
+// so neither product is subnormal where it matters). `near` flags a value within eps
+// of a rounding tie, where only the IEEE division is trusted.
+template <int BITS, int B, int G, bool kClamp, bool kPow2>
+__device__ __forceinline__ void quantize_fast(const float (&v)[kV], float c, float r, uint32_t (&words)[kV * BITS / 32],
+                                              bool& near) {
+  constexpr int L = kV >> G, kPer = 32 / BITS;
+  constexpr float qmax = static_cast<float>((1 << (BITS - 1)) - 1);
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+  constexpr uint32_t kMagicBits = 0x4B400000u;
+  constexpr uint32_t kOnes = BITS == 4 ? 0x11111111u : 0x01010101u;
+  constexpr uint32_t kBias = (static_cast<uint32_t>(1u << (BITS - 1)) - kMagicBits) * kOnes;
+  constexpr float kThr = 0.5f - (BITS == 4 ? 1.0f / (1 << 17) : 1.0f / (1 << 13));
+  const float rr = kPow2 ? __fmul_rn(r, c) : r;
+  float dmax = 0.0f;  // the largest |distance to rint|; one compare at the end
+#pragma unroll
+  for (int j = 0; j < (1 << G); ++j)
+#pragma unroll
+    for (int k = 0; k < L / kPer; ++k) {
+      uint32_t acc = kBias;
+#pragma unroll
+      for (int m = 0; m < kPer; ++m) {
+        const int i = k * kPer + m + L * j;
+        const float y = kPow2 ? v[i] : __fmul_rn(v[i], c);
+        float big, d;
+        if constexpr (kClamp) {
+          const float t = fminf(fmaxf(__fmul_rn(y, rr), -qmax - 1.0f), qmax);
+          big = __fadd_rn(t, kMagic);
+          d = __fsub_rn(t, __fsub_rn(big, kMagic));
+        } else {
+          big = __fmaf_rn(y, rr, kMagic);
+          d = __fmaf_rn(y, rr, -__fsub_rn(big, kMagic));
+        }
+        dmax = fmaxf(dmax, fabsf(d));
+        acc += __float_as_uint(big) << (BITS * m);
+      }
+      words[j * (L / kPer) + k] = acc ^ (kOnes << (BITS - 1));
+    }
+  near |= dmax > kThr;
+}
+
+// The reference division for every value (rows with ties, zero or extreme scales).
+template <int BITS, int B, int G>
+__device__ __forceinline__ void quantize_exact(const float (&v)[kV], bool scaled, float c, float s, bool encode,
+                                               uint32_t (&words)[kV * BITS / 32]) {
+  constexpr int L = kV >> G, kPer = 32 / BITS;
+  constexpr float qmax = static_cast<float>((1 << (BITS - 1)) - 1);
+  constexpr float kMagic = 12582912.0f;
+  constexpr uint32_t kOnes = BITS == 4 ? 0x11111111u : 0x01010101u;
+  constexpr uint32_t kBias = (static_cast<uint32_t>(1u << (BITS - 1)) - 0x4B400000u) * kOnes;
+#pragma unroll
+  for (int j = 0; j < (1 << G); ++j)
+#pragma unroll
+    for (int k = 0; k < L / kPer; ++k) {
+      uint32_t acc = kBias;
+#pragma unroll
+      for (int m = 0; m < kPer; ++m) {
+        const int i = k * kPer + m + L * j;
+        const float y = scaled ? __fmul_rn(v[i], c) : v[i];
+        const float qf = encode ? fminf(fmaxf(rintf(__fdiv_rn(y, s)), -qmax - 1.0f), qmax) : 0.0f;
+        acc += __float_as_uint(__fadd_rn(qf, kMagic)) << (BITS * m);
+      }
+      words[j * (L / kPer) + k] = acc ^ (kOnes << (BITS - 1));
+    }
+}
+
+template <int BITS, int B, int G>
+__device__ __forceinline__ void store_codes(uint8_t* qrow, int tr, const uint32_t (&words)[kV * BITS / 32]) {
+  constexpr int L = kV >> G, kWpj = L * BITS / 32;  // words per element j, contiguous
+  uint32_t* base = reinterpret_cast<uint32_t*>(qrow + line_base<B, G>(tr) * BITS / 8);
+#pragma unroll
+  for (int j = 0; j < (1 << G); ++j) {
+    uint32_t* p = base + ((j << B) * BITS / 32);
+    const uint32_t* w = words + j * kWpj;
+    if constexpr (kWpj >= 4) {
+#pragma unroll
+      for (int k = 0; k < kWpj; k += 4)
+        *reinterpret_cast<uint4*>(p + k) = make_uint4(w[k], w[k + 1], w[k + 2], w[k + 3]);
+    } else if constexpr (kWpj == 2) {
+      *reinterpret_cast<uint2*>(p) = make_uint2(w[0], w[1]);
+    } else {
+      *p = w[0];
+    }
+  }
+}
+
+// Index bits of the final layout: [6, N) in two groups when N > 9 (the last of 3 bits,
+// so a thread holds 8 consecutive indices per element and packs whole words).
+template <int N>
+struct Plan {
+  static constexpr int kPhases = N <= 6 ? 1 : N <= 9 ? 2 : 3;
+  static constexpr int kG2 = N <= 9 ? N - 6 : N - 9;
+  static constexpr int kB3 = N - 3;
+  static constexpr int kFinalB = kPhases == 1 ? 6 : kPhases == 2 ? 6 : kB3;
+  static constexpr int kFinalG = kPhases == 1 ? 0 : kPhases == 2 ? kG2 : 3;
+};
+
+// Rows are processed by groups of tr_pad threads (tr_count = cols / kV of them hold
+// values; the padding makes a group a power of two within a warp or whole warps);
+// a block holds rows_per_block groups and walks the rows with a grid stride.
+// STAGED: the group's next row is copied into its staging buffer (cp.async, unit u at
+// u + u / kUnits, conflict-free for both the coalesced copy and the per-thread reads)
+// once the current one has been read out of it. L2: one lane per group asks the TMA
+// unit to bring the group's next row into L2 (cp.async.bulk.prefetch) before loading
+// this one, so the next loads hit L2 at no shared-memory or register cost.
+enum RegsMode { kDirect = 0, kStaged = 1, kDirectL2 = 2 };
+
+__device__ __forceinline__ void prefetch_l2(const void* p, uint32_t bytes) {
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(p), "r"(bytes) : "memory");
+}
+
+template <typename T, int BITS, int N, int MODE>
+__global__ void __launch_bounds__(kMaxThreads, 1)
+    hadamard_quant_regs_kernel(const T* __restrict__ x, int64_t rows, int cols, int tr_count, int tr_pad,
+                               int rows_per_block, int tbuf_floats, int stage_bytes, float inv_sqrt_p,
+                               float clip_ratio, uint8_t* __restrict__ q, float* __restrict__ scales,
+                               __half* __restrict__ scales_h) {
+  using P = Plan<N>;
+  constexpr bool STAGED = MODE == kStaged;
+  constexpr int kUnits = kV * static_cast<int>(sizeof(T)) / 16;  // 16-byte units per thread
+  extern __shared__ float4 smem4[];
+  __shared__ uint32_t red[2][kMaxThreads / 32];
+  const int rg = threadIdx.x / tr_pad, tr = threadIdx.x - rg * tr_pad;
+  float* tb = reinterpret_cast<float*>(smem4) + rg * tbuf_floats;
+  uint4* stage = reinterpret_cast<uint4*>(reinterpret_cast<char*>(smem4) +
+                                          static_cast<size_t>(rows_per_block) * tbuf_floats * sizeof(float) +
+                                          static_cast<size_t>(rg) * stage_bytes);
+  const bool warp_local = tr_pad <= 32;
+  const int units = cols * static_cast<int>(sizeof(T)) / 16;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * rows_per_block;
+  auto group_sync = [&]() {
+    if (STAGED || !warp_local) {
+      __syncthreads();
+    } else {
+      __syncwarp();
+    }
+  };
+  auto prefetch = [&](int64_t r) {
+    if (r < rows) {
+      const uint4* src = reinterpret_cast<const uint4*>(x + r * cols);
+      for (int u = tr; u < units; u += tr_pad)
+        cp_async16(smem_addr(stage + u + static_cast<int>(static_cast<unsigned>(u) / kUnits)), src + u, true);
+    }
+    cp_async_commit();
+  };
+
+  int64_t row0 = static_cast<int64_t>(blockIdx.x) * rows_per_block;
+  if constexpr (STAGED) prefetch(row0 + rg);
+  for (int par = 0; row0 < rows; row0 += stride, par ^= 1) {
+    const int64_t row = row0 + rg;
+    const bool active = row < rows && tr < tr_count;
+    float v[kV];
+    if constexpr (STAGED) {
+      cp_async_wait<0>();
+      __syncthreads();  // the group's row landed; every thread's previous reads are done
+      if (active) {
+        uint4 raw[kUnits];
+#pragma unroll
+        for (int c = 0; c < kUnits; ++c) raw[c] = stage[tr * (kUnits + 1) + c];
+        unpack_units<T>(raw, v);
+      }
+    } else {
+      if (N > 6 && warp_local) __syncwarp();  // the previous row's reads of tb are done
+      if (MODE == kDirectL2 && tr == 0 && row + stride < rows)
+        prefetch_l2(x + (row + stride) * cols, static_cast<uint32_t>(cols * sizeof(T)));
+      if (active) {
+        const uint4* src = reinterpret_cast<const uint4*>(x + row * cols) + tr * kUnits;
+        uint4 raw[kUnits];
+#pragma unroll
+        for (int c = 0; c < kUnits; ++c) raw[c] = __ldg(src + c);
+        unpack_units<T>(raw, v);
+      }
+    }
+    if (active) line_stages<1, 6, (N < 6 ? N : 6)>(v);
+    if constexpr (P::kPhases > 1) {
+      if (active) transfer<6, 0, true>(tb, tr, v);
+      group_sync();
+      if constexpr (STAGED) prefetch(row + stride);
+      if (active) {
+        transfer<6, P::kG2, false>(tb, tr, v);
+        line_stages<(kV >> P::kG2), P::kG2, P::kG2>(v);
+      }
+      if constexpr (P::kPhases > 2) {
+        if (active) transfer<6, P::kG2, true>(tb, tr, v);  // back where this thread read them
+        group_sync();
+        if (active) {
+          transfer<P::kB3, 3, false>(tb, tr, v);
+          line_stages<(kV >> 3), 3, 3>(v);
+        }
+      }
+    }
+
+    // max|y| = max|v| / sqrt(p) (rounding is monotonic); max.NaN keeps a NaN, whose
+    // bit pattern, like infinity's, exceeds every finite one.
+    float m = 0.0f;
+    if (active)
+#pragma unroll
+      for (int i = 0; i < kV; ++i) m = max_abs_nan(m, v[i]);
+    uint32_t mb = __float_as_uint(m);
+    if (warp_local) {
+      for (int off = tr_pad / 2; off > 0; off /= 2) mb = max(mb, __shfl_xor_sync(0xffffffffu, mb, off));
+      if constexpr (STAGED && P::kPhases == 1) {
+        __syncthreads();  // every thread has read its staged values
+        prefetch(row + stride);
+      }
+    } else {
+#pragma unroll
+      for (int off = 16; off > 0; off /= 2) mb = max(mb, __shfl_xor_sync(0xffffffffu, mb, off));
+      if ((threadIdx.x & 31) == 0) red[par][threadIdx.x / 32] = mb;
+      __syncthreads();
+      if constexpr (STAGED && P::kPhases == 1) prefetch(row + stride);
+      mb = 0;
+      const int w0 = rg * (tr_pad / 32);
+      for (int w = 0; w < tr_pad / 32; ++w) mb = max(mb, red[par][w0 + w]);
+    }
+    if (!active) continue;
+
+    constexpr float qmax = static_cast<float>((1 << (BITS - 1)) - 1);
+    const float amax = N > 0 ? __fmul_rn(__uint_as_float(mb), inv_sqrt_p) : __uint_as_float(mb);
+    const bool bad = !(amax <= FLT_MAX);
+    const float s = bad ? __int_as_float(0x7fc00000) : __fdiv_rn(__fmul_rn(clip_ratio, amax), qmax);
+    if (tr == 0) {
+      scales[row] = s;
+      if (scales_h != nullptr) scales_h[row] = __float2half_rn(s);
+    }
+    const bool encode = !bad && s != 0.0f;
+    const bool fast = encode && s > 1e-30f && s < 1e30f;
+    constexpr int kFB = P::kFinalB, kFG = P::kFinalG;
+    constexpr bool kPow2 = N % 2 == 0;
+    uint32_t words[kV * BITS / 32];
+    bool near = !fast;
+    if (fast) {
+      const float r = __frcp_rn(s);
+      if (clip_ratio < 1.0f) {
+        quantize_fast<BITS, kFB, kFG, true, kPow2>(v, inv_sqrt_p, r, words, near);
+      } else {
+        quantize_fast<BITS, kFB, kFG, false, kPow2>(v, inv_sqrt_p, r, words, near);
+      }
+    }
+    if (near) quantize_exact<BITS, kFB, kFG>(v, N > 0, inv_sqrt_p, s, encode, words);
+    store_codes<BITS, kFB, kFG>(q + row * (cols / (8 / BITS)), tr, words);
+  }
+  if constexpr (STAGED) cp_async_wait<0>();
+}
+
+// Per instantiation: the opt-in shared memory and the occupancy, kept for the last
+// (device, block size, shared memory) asked (the attribute calls cost microseconds,
+// as much as a small launch).
+struct LaunchCache {
+  std::mutex mu;
+  int dev = -1, threads = 0, per_sm = 0, sms = 0;
+  size_t smem = 0, smem_set = 0;
+};
+
+int next_pow2(int n) {
+  int p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+struct RegsGeometry {
+  int tr_count, tr_pad, rows_per_block, tbuf_floats, stage_bytes;
+  size_t smem;
+};
+
+RegsGeometry regs_geometry(int cols, int log2p, size_t elem_bytes, bool staged) {
+  RegsGeometry g{};
+  g.tr_count = cols / kV;
+  g.tr_pad = g.tr_count <= 32 ? next_pow2(g.tr_count) : (g.tr_count + 31) / 32 * 32;
+  g.rows_per_block = g.tr_pad >= 64 ? 1 : 128 / g.tr_pad;
+  g.tbuf_floats = log2p > 6 ? (pad_idx(cols - 1) + 4) / 4 * 4 : 0;
+  const int units = static_cast<int>(cols * elem_bytes / 16), per_thread = static_cast<int>(kV * elem_bytes / 16);
+  g.stage_bytes = staged ? (units + units / per_thread) * 16 : 0;
+  g.smem = static_cast<size_t>(g.rows_per_block) * (static_cast<size_t>(g.tbuf_floats) * 4 + g.stage_bytes);
+  return g;
+}
+
+constexpr size_t kMaxDynamicSmem = 227 * 1024 - 256;  // sm_90 opt-in limit, less the static part
+
+template <typename T, int BITS, int N, int MODE>
+cudaError_t launch_regs(const T* x, int64_t rows, int cols, float clip, uint8_t* q, float* scales, __half* scales_h,
+                        cudaStream_t stream) {
+  static LaunchCache cache;
+  auto kernel = hadamard_quant_regs_kernel<T, BITS, N, MODE>;
+  const RegsGeometry g = regs_geometry(cols, N, sizeof(T), MODE == kStaged);
+  const int threads = g.tr_pad * g.rows_per_block;
+  int dev = 0, per_sm = 0, sms = 0;
+  cudaError_t err = cudaGetDevice(&dev);
+  if (err != cudaSuccess) return err;
+  {
+    std::lock_guard<std::mutex> lock(cache.mu);
+    if (cache.dev != dev || cache.threads != threads || cache.smem != g.smem) {
+      if (cache.dev != dev || cache.smem_set < g.smem) {
+        err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(g.smem));
+        if (err != cudaSuccess) return err;
+        cache.smem_set = cache.dev != dev ? g.smem : std::max(cache.smem_set, g.smem);
+      }
+      err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+      if (err == cudaSuccess) err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, g.smem);
+      if (err != cudaSuccess) return err;
+      cache.dev = dev, cache.threads = threads, cache.smem = g.smem, cache.per_sm = per_sm, cache.sms = sms;
+    }
+    per_sm = cache.per_sm, sms = cache.sms;
+  }
+  if (per_sm < 1) return cudaErrorInvalidConfiguration;
+  const int64_t groups = (rows + g.rows_per_block - 1) / g.rows_per_block;
+  const int64_t blocks = std::min<int64_t>(groups, static_cast<int64_t>(per_sm) * sms);
+  const float inv_sqrt_p = static_cast<float>(1.0 / std::sqrt(static_cast<double>(int64_t{1} << N)));
+  kernel<<<static_cast<unsigned>(blocks), threads, g.smem, stream>>>(x, rows, cols, g.tr_count, g.tr_pad,
+                                                                     g.rows_per_block, g.tbuf_floats, g.stage_bytes,
+                                                                     inv_sqrt_p, clip, q, scales, scales_h);
+  return cudaGetLastError();
+}
+
+template <typename T, int BITS, int MODE, int... Ns>
+cudaError_t launch_regs_n(int log2p, const T* x, int64_t rows, int cols, float clip, uint8_t* q, float* scales,
+                          __half* scales_h, cudaStream_t stream, std::integer_sequence<int, Ns...>) {
+  cudaError_t err = cudaErrorInvalidValue;
+  ((log2p == Ns ? (err = launch_regs<T, BITS, Ns, MODE>(x, rows, cols, clip, q, scales, scales_h, stream), 0) : 0),
+   ...);
+  return err;
+}
+
+bool regs_ok(int64_t cols) { return cols % kV == 0; }
+bool staged_ok(int64_t cols, int log2p, size_t elem_bytes) {
+  return regs_ok(cols) && regs_geometry(static_cast<int>(cols), log2p, elem_bytes, true).smem <= kMaxDynamicSmem;
+}
+
+int log2_of(int64_t p) {
+  int n = 0;
+  while ((int64_t{1} << n) < p) ++n;
+  return n;
+}
+
+// What Auto runs: Staged where a block holds a long row (1-2 rows per SM, so the next
+// row's load has to overlap this one's arithmetic), DirectL2 otherwise (4-8 rows per
+// SM hide most of the latency; the L2 prefetch the rest).
+HadamardQuantVariant auto_variant(int64_t cols, int64_t p, size_t elem_bytes) {
+  if (!regs_ok(cols)) return HadamardQuantVariant::Legacy;
+  if (cols > 8192 && staged_ok(cols, log2_of(p), elem_bytes)) return HadamardQuantVariant::Staged;
+  return HadamardQuantVariant::DirectL2;
+}
+
+template <typename T, int BITS>
+cudaError_t launch(const T* x, int64_t rows, int cols, int p, float clip, uint8_t* q, float* scales,
+                   __half* scales_h, cudaStream_t stream, HadamardQuantVariant variant) {
+  const int log2p = log2_of(p);
+  if (variant == HadamardQuantVariant::Auto) variant = auto_variant(cols, p, sizeof(T));
+  if (variant == HadamardQuantVariant::Staged && !staged_ok(cols, log2p, sizeof(T)))
+    variant = HadamardQuantVariant::Direct;
+  if ((variant == HadamardQuantVariant::Direct || variant == HadamardQuantVariant::DirectL2) && !regs_ok(cols))
+    variant = HadamardQuantVariant::Legacy;
+  constexpr auto kNs = std::make_integer_sequence<int, 16>{};
+  switch (variant) {
+    case HadamardQuantVariant::Staged:
+      return launch_regs_n<T, BITS, kStaged>(log2p, x, rows, cols, clip, q, scales, scales_h, stream, kNs);
+    case HadamardQuantVariant::DirectL2:
+      return launch_regs_n<T, BITS, kDirectL2>(log2p, x, rows, cols, clip, q, scales, scales_h, stream, kNs);
+    case HadamardQuantVariant::Direct:
+      return launch_regs_n<T, BITS, kDirect>(log2p, x, rows, cols, clip, q, scales, scales_h, stream, kNs);
+    default:
+      return launch_legacy<T, BITS>(x, rows, cols, p, clip, q, scales, scales_h, stream);
+  }
+}
+
 template <typename T>
 cudaError_t dispatch(const T* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip, uint8_t* q,
-                     float* scales, __half* scales_h, cudaStream_t stream) {
+                     float* scales, __half* scales_h, cudaStream_t stream, HadamardQuantVariant variant) {
   const bool p_ok = p > 0 && (p & (p - 1)) == 0 && cols % p == 0;
   if (rows < 0 || rows > 0x7fffffff || cols < kPerThread || cols > 32768 ||
       cols % kPerThread != 0 || !p_ok || (bits != 4 && bits != 8) || !(clip > 0.0f) || !std::isfinite(clip) ||
@@ -320,20 +806,47 @@ cudaError_t dispatch(const T* x, int64_t rows, int64_t cols, int64_t p, int bits
     return cudaErrorInvalidValue;
   if (rows == 0) return cudaSuccess;
   const int c = static_cast<int>(cols), pp = static_cast<int>(p);
-  return bits == 4 ? launch<T, 4>(x, rows, c, pp, clip, q, scales, scales_h, stream)
-                   : launch<T, 8>(x, rows, c, pp, clip, q, scales, scales_h, stream);
+  return bits == 4 ? launch<T, 4>(x, rows, c, pp, clip, q, scales, scales_h, stream, variant)
+                   : launch<T, 8>(x, rows, c, pp, clip, q, scales, scales_h, stream, variant);
 }
 
 }  // namespace
 
 cudaError_t hadamard_quant_rows(const __half* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip_ratio,
                                 uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream) {
-  return dispatch(x, rows, cols, p, bits, clip_ratio, q, scales, scales_h, stream);
+  return dispatch(x, rows, cols, p, bits, clip_ratio, q, scales, scales_h, stream, HadamardQuantVariant::Auto);
 }
 
 cudaError_t hadamard_quant_rows(const float* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip_ratio,
                                 uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream) {
-  return dispatch(x, rows, cols, p, bits, clip_ratio, q, scales, scales_h, stream);
+  return dispatch(x, rows, cols, p, bits, clip_ratio, q, scales, scales_h, stream, HadamardQuantVariant::Auto);
+}
+
+cudaError_t hadamard_quant_rows(const __half* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip_ratio,
+                                uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream,
+                                HadamardQuantVariant variant) {
+  return dispatch(x, rows, cols, p, bits, clip_ratio, q, scales, scales_h, stream, variant);
+}
+
+cudaError_t hadamard_quant_rows(const float* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip_ratio,
+                                uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream,
+                                HadamardQuantVariant variant) {
+  return dispatch(x, rows, cols, p, bits, clip_ratio, q, scales, scales_h, stream, variant);
+}
+
+HadamardQuantVariant hadamard_quant_auto_variant(int64_t cols, int64_t p, bool fp32_input) {
+  return auto_variant(cols, p, fp32_input ? 4 : 2);
+}
+
+const char* hadamard_quant_variant_name(HadamardQuantVariant v) {
+  switch (v) {
+    case HadamardQuantVariant::Auto: return "auto";
+    case HadamardQuantVariant::Legacy: return "legacy";
+    case HadamardQuantVariant::Direct: return "direct";
+    case HadamardQuantVariant::Staged: return "staged";
+    case HadamardQuantVariant::DirectL2: return "direct_l2";
+  }
+  return "?";
 }
 
 }  // namespace quarot::cuda

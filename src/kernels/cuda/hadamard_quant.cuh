@@ -21,6 +21,19 @@
 // 32 <= cols <= 32768, p a power of two dividing cols, bits 4 or 8, clip > 0 finite,
 // x and q 16-byte aligned. Not covered: the k x k non-Hadamard factor of backend.h's
 // OnlineRotation (k > 1 with a matrix M) and group-wise scales.
+//
+// Implementations (all bit-identical; the overload taking a variant is for benchmarks
+// and tests, the plain one uses Auto):
+//   Legacy  one block per row, 32 values per thread, every butterfly group and both
+//           quantization passes through shared memory (any accepted shape);
+//   Direct  64 values per thread kept in registers from load to store, stages beyond
+//           the first six through at most two shared-memory transposes, one barrier
+//           per transpose plus one for the row maximum (cols % 64 == 0);
+//   Staged  Direct, with the next row copied into shared memory (cp.async, coalesced)
+//           while this one is transformed (cols % 64 == 0 and the staging fits);
+//   DirectL2  Direct, with the next row prefetched into L2 (cp.async.bulk.prefetch).
+// A variant that cannot take a shape runs the next one down (Staged -> Direct ->
+// Legacy; DirectL2 -> Legacy).
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -28,9 +41,20 @@
 
 namespace quarot::cuda {
 
+enum class HadamardQuantVariant { Auto, Legacy, Direct, Staged, DirectL2 };
+
 cudaError_t hadamard_quant_rows(const __half* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip_ratio,
                                 uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream);
 cudaError_t hadamard_quant_rows(const float* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip_ratio,
                                 uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream);
+cudaError_t hadamard_quant_rows(const __half* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip_ratio,
+                                uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream,
+                                HadamardQuantVariant variant);
+cudaError_t hadamard_quant_rows(const float* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip_ratio,
+                                uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream,
+                                HadamardQuantVariant variant);
+// The variant Auto runs for this shape and input type (what a benchmark reports).
+HadamardQuantVariant hadamard_quant_auto_variant(int64_t cols, int64_t p, bool fp32_input);
+const char* hadamard_quant_variant_name(HadamardQuantVariant v);
 
 }  // namespace quarot::cuda

@@ -1,6 +1,7 @@
 // Self-contained checks of the CUDA kernels against the CPU reference math, run on
 // the GPU machine (no GoogleTest there): exit status 0 only when every check holds.
-//   hadamard_quant_rows == per-block fwht_normalized + quantize_sym (bit for bit)
+//   hadamard_quant_rows == per-block fwht_normalized + quantize_sym (bit for bit),
+//                          every implementation (HadamardQuantVariant)
 //   int_gemm acc        == exact int64 host sums (bit for bit, every kind and path)
 //   int_gemm y          == the documented FP32 epilogue rounded to FP16 (bit for bit)
 //   int_gemm y_f32      == the FP32 epilogue with bias, unrounded (bit for bit)
@@ -41,8 +42,13 @@ int unpack_q(const std::vector<uint8_t>& q, int64_t row, int64_t col, int64_t co
 // ---------------------------------------------------------------------------
 // Hadamard + quantize.
 
+constexpr HadamardQuantVariant kVariants[] = {HadamardQuantVariant::Legacy, HadamardQuantVariant::Direct,
+                                              HadamardQuantVariant::Staged, HadamardQuantVariant::DirectL2,
+                                              HadamardQuantVariant::Auto};
+
 template <typename T>
-void test_hadamard_quant(std::mt19937& rng, int64_t rows, int64_t cols, int64_t p, int bits, float clip) {
+void test_hadamard_quant(std::mt19937& rng, int64_t rows, int64_t cols, int64_t p, int bits, float clip,
+                         HadamardQuantVariant variant) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<T> x(rows * cols);
   std::vector<float> xf(rows * cols);
@@ -82,7 +88,7 @@ void test_hadamard_quant(std::mt19937& rng, int64_t rows, int64_t cols, int64_t 
   dq.poison(kPoison);
   ds.poison(kPoison);
   dsh.poison(kPoison);
-  CUDA_OK(hadamard_quant_rows(dx.p, rows, cols, p, bits, clip, dq.p, ds.p, dsh.p, nullptr));
+  CUDA_OK(hadamard_quant_rows(dx.p, rows, cols, p, bits, clip, dq.p, ds.p, dsh.p, nullptr, variant));
   CUDA_OK(cudaDeviceSynchronize());
   const auto q = dq.download();
   const auto s = ds.download();
@@ -114,20 +120,21 @@ void test_hadamard_quant(std::mt19937& rng, int64_t rows, int64_t cols, int64_t 
     }
   }
   char what[200];
-  std::snprintf(what, sizeof what, "hadamard_quant<%s> rows=%lld cols=%lld p=%lld bits=%d clip=%.2f",
-                std::is_same_v<T, __half> ? "fp16" : "fp32", (long long)rows, (long long)cols, (long long)p, bits,
-                clip);
+  std::snprintf(what, sizeof what, "hadamard_quant<%s, %s> rows=%lld cols=%lld p=%lld bits=%d clip=%.2f",
+                std::is_same_v<T, __half> ? "fp16" : "fp32", hadamard_quant_variant_name(variant), (long long)rows,
+                (long long)cols, (long long)p, bits, clip);
   check(q_mismatch == 0, std::string(what) + ": " + std::to_string(q_mismatch) + " codes differ");
   check(s_mismatch == 0, std::string(what) + ": " + std::to_string(s_mismatch) + " scales differ");
-  // Not a no-op: most codes are nonzero and each non-special row reaches qmax.
+  // Not a no-op: most codes are nonzero and each non-special row reaches qmax (with
+  // clip <= 1; a wider clip leaves the codes short of it).
   const int64_t plain_rows = rows >= 4 ? rows - 3 : rows;
   check(nonzero > plain_rows * cols / 2, std::string(what) + ": too few nonzero codes");
-  check(extreme >= plain_rows, std::string(what) + ": rows do not reach qmax");
+  if (clip <= 1.0f) check(extreme >= plain_rows, std::string(what) + ": rows do not reach qmax");
 }
 
 // Exact and near rounding ties (y / s = k + 1/2, and one ulp either side), where a
 // reciprocal-multiply shortcut would round differently from the IEEE division.
-void test_quant_ties(int bits) {
+void test_quant_ties(int bits, HadamardQuantVariant variant) {
   const int64_t cols = 256;
   const float qmax = static_cast<float>((1 << (bits - 1)) - 1);
   std::vector<float> x;
@@ -147,7 +154,7 @@ void test_quant_ties(int bits) {
   DevBuf<float> ds(rows);
   dx.upload(x);
   dq.poison(kPoison);
-  CUDA_OK(hadamard_quant_rows(dx.p, rows, cols, 1, bits, 1.0f, dq.p, ds.p, nullptr, nullptr));
+  CUDA_OK(hadamard_quant_rows(dx.p, rows, cols, 1, bits, 1.0f, dq.p, ds.p, nullptr, nullptr, variant));
   CUDA_OK(cudaDeviceSynchronize());
   const auto q = dq.download();
   const auto s = ds.download();
@@ -158,7 +165,8 @@ void test_quant_ties(int bits) {
     bad += bits_of(sref) != bits_of(s[r]);
     for (int64_t c = 0; c < cols; ++c) bad += unpack_q(q, r, c, cols, bits) != ref[c];
   }
-  check(bad == 0, "quantize ties, " + std::to_string(bits) + " bits: " + std::to_string(bad) + " mismatches");
+  check(bad == 0, "quantize ties, " + std::to_string(bits) + " bits, " + hadamard_quant_variant_name(variant) + ": " +
+                      std::to_string(bad) + " mismatches");
 }
 
 void test_hadamard_quant_rejects() {
@@ -383,21 +391,40 @@ int main(int argc, char** argv) {
   std::mt19937 rng(20261201);
 
   test_hadamard_quant_rejects();
-  test_quant_ties(4);
-  test_quant_ties(8);
+  for (HadamardQuantVariant v : kVariants) {
+    test_quant_ties(4, v);
+    test_quant_ties(8, v);
+  }
+  // Every index-bit plan of the register kernels (log2 p = 0..15, p = cols), rows
+  // held by a part of a warp, a warp, several warps (11008: a padded last warp), and
+  // enough rows that blocks walk several of them; cols % 64 != 0 falls back to Legacy.
   const struct { int64_t rows, cols, p; } hq_shapes[] = {
-      {6, 64, 64},     {5, 4096, 4096}, {7, 8192, 8192}, {5, 11008, 256}, {4, 28672, 4096},
-      {4, 4096, 1},    {9, 1024, 128},  {4, 14336, 2048}, {1, 32768, 32768}, {300, 512, 512},
-      {5, 96, 2},      {5, 160, 32},    {4, 24576, 8},    {5, 2048, 16},    {4, 32768, 1024},
+      {6, 64, 64},       {5, 4096, 4096},  {7, 8192, 8192},  {5, 11008, 256},    {4, 28672, 4096},
+      {4, 4096, 1},      {9, 1024, 128},   {4, 14336, 2048}, {1, 32768, 32768},  {300, 512, 512},
+      {5, 96, 2},        {5, 160, 32},     {4, 24576, 8},    {5, 2048, 16},      {4, 32768, 1024},
+      {4, 16384, 16384}, {5, 2048, 2048},  {5, 256, 4},      {6, 128, 32},       {5, 4096, 32},
+      {9000, 512, 512},  {3000, 4096, 4096}, {600, 14336, 2048}, {5, 32768, 1},  {5, 11008, 1},
+      {5, 192, 64},      {7, 1344, 64},    {5, 2880, 64},    {2000, 2880, 64},
   };
   int hq_count = 0;
   for (const auto& s : hq_shapes) {
     if (quick && ++hq_count > 3) break;
-    test_hadamard_quant<__half>(rng, s.rows, s.cols, s.p, 4, 1.0f);
-    test_hadamard_quant<float>(rng, s.rows, s.cols, s.p, 4, 0.9f);
+    for (HadamardQuantVariant v : kVariants) {
+      test_hadamard_quant<__half>(rng, s.rows, s.cols, s.p, 4, 1.0f, v);
+      test_hadamard_quant<float>(rng, s.rows, s.cols, s.p, 4, 0.9f, v);
+    }
   }
-  test_hadamard_quant<__half>(rng, 5, 4096, 4096, 8, 1.0f);
-  test_hadamard_quant<float>(rng, 5, 11008, 256, 8, 0.95f);
+  const struct { int64_t rows, cols, p; float clip; } hq8_shapes[] = {
+      {5, 4096, 4096, 1.0f}, {5, 11008, 256, 0.95f}, {3, 32768, 32768, 1.0f}, {7, 128, 1, 1.25f},
+      {5, 8192, 8192, 0.9f}, {300, 512, 512, 1.0f},  {5, 2048, 16, 1.0f},
+  };
+  for (const auto& s : hq8_shapes)
+    for (HadamardQuantVariant v : kVariants) {
+      if (quick) break;
+      test_hadamard_quant<__half>(rng, s.rows, s.cols, s.p, 8, s.clip, v);
+      test_hadamard_quant<float>(rng, s.rows, s.cols, s.p, 8, s.clip, v);
+    }
+  test_hadamard_quant<__half>(rng, 5, 4096, 4096, 4, 1.5f, HadamardQuantVariant::Direct);
 
   test_int_gemm_rejects();
   const IntGemmKind kinds[] = {IntGemmKind::W4A4, IntGemmKind::W4A8, IntGemmKind::W8A8};
