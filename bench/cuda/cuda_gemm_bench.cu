@@ -239,7 +239,7 @@ int main(int argc, char** argv) {
               copies);
           const double ours_gbps = (in_bytes + out_bytes) / ours / 1e3;
           const char* name = v == HadamardQuantVariant::Auto
-                                 ? hadamard_quant_variant_name(hadamard_quant_auto_variant(s.k, s.p, false))
+                                 ? hadamard_quant_variant_name(hadamard_quant_auto_variant(m, s.k, s.p, false))
                                  : hadamard_quant_variant_name(v);
           char label[32];
           std::snprintf(label, sizeof label, "%s%s", v == HadamardQuantVariant::Auto ? "auto:" : "", name);

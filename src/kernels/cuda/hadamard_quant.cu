@@ -767,17 +767,21 @@ int log2_of(int64_t p) {
 // What Auto runs: Staged where a block holds a long row (1-2 rows per SM, so the next
 // row's load has to overlap this one's arithmetic), DirectL2 otherwise (4-8 rows per
 // SM hide most of the latency; the L2 prefetch the rest).
-HadamardQuantVariant auto_variant(int64_t cols, int64_t p, size_t elem_bytes) {
-  if (!regs_ok(cols)) return HadamardQuantVariant::Legacy;
+// Measured on the H200 (docs/cuda.md, cuda_gemm_bench --hq-variants): one row per block
+// (Legacy) wins from 2 to 16 rows (5.8-8.9 vs 7.4-9.6 us: the register kernels put a
+// group of rows in one block, so few blocks run); one row and 2048+ rows go to the
+// register kernels, long rows staged.
+HadamardQuantVariant auto_variant(int64_t rows, int64_t cols, int64_t p, size_t elem_bytes) {
+  if (!regs_ok(cols) || (rows > 1 && rows < 128)) return HadamardQuantVariant::Legacy;
   if (cols > 8192 && staged_ok(cols, log2_of(p), elem_bytes)) return HadamardQuantVariant::Staged;
-  return HadamardQuantVariant::DirectL2;
+  return rows == 1 ? HadamardQuantVariant::DirectL2 : HadamardQuantVariant::Direct;
 }
 
 template <typename T, int BITS>
 cudaError_t launch(const T* x, int64_t rows, int cols, int p, float clip, uint8_t* q, float* scales,
                    __half* scales_h, cudaStream_t stream, HadamardQuantVariant variant) {
   const int log2p = log2_of(p);
-  if (variant == HadamardQuantVariant::Auto) variant = auto_variant(cols, p, sizeof(T));
+  if (variant == HadamardQuantVariant::Auto) variant = auto_variant(rows, cols, p, sizeof(T));
   if (variant == HadamardQuantVariant::Staged && !staged_ok(cols, log2p, sizeof(T)))
     variant = HadamardQuantVariant::Direct;
   if ((variant == HadamardQuantVariant::Direct || variant == HadamardQuantVariant::DirectL2) && !regs_ok(cols))
@@ -834,8 +838,8 @@ cudaError_t hadamard_quant_rows(const float* x, int64_t rows, int64_t cols, int6
   return dispatch(x, rows, cols, p, bits, clip_ratio, q, scales, scales_h, stream, variant);
 }
 
-HadamardQuantVariant hadamard_quant_auto_variant(int64_t cols, int64_t p, bool fp32_input) {
-  return auto_variant(cols, p, fp32_input ? 4 : 2);
+HadamardQuantVariant hadamard_quant_auto_variant(int64_t rows, int64_t cols, int64_t p, bool fp32_input) {
+  return auto_variant(rows, cols, p, fp32_input ? 4 : 2);
 }
 
 const char* hadamard_quant_variant_name(HadamardQuantVariant v) {

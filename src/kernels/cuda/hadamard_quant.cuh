@@ -54,7 +54,7 @@ cudaError_t hadamard_quant_rows(const float* x, int64_t rows, int64_t cols, int6
                                 uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream,
                                 HadamardQuantVariant variant);
 // The variant Auto runs for this shape and input type (what a benchmark reports).
-HadamardQuantVariant hadamard_quant_auto_variant(int64_t cols, int64_t p, bool fp32_input);
+HadamardQuantVariant hadamard_quant_auto_variant(int64_t rows, int64_t cols, int64_t p, bool fp32_input);
 const char* hadamard_quant_variant_name(HadamardQuantVariant v);
 
 }  // namespace quarot::cuda

@@ -55,8 +55,9 @@ void test_hadamard_quant(std::mt19937& rng, int64_t rows, int64_t cols, int64_t 
   for (int64_t i = 0; i < rows * cols; ++i) {
     float v = normal(rng);
     // Outlier channels (what the rotation is for), where the rotation is wide enough
-    // to spread them; otherwise most 4-bit codes would round to zero.
-    if (p >= 64 && rng() % 97 == 0) v *= 40.0f;
+    // to spread them; otherwise most 4-bit codes would round to zero (at p = 64 half
+    // of them did, on the H200 run of every variant, the legacy kernel's included).
+    if (p >= 256 && rng() % 97 == 0) v *= 40.0f;
     if constexpr (std::is_same_v<T, __half>) {
       x[i] = __float2half_rn(v);
       xf[i] = __half2float(x[i]);
