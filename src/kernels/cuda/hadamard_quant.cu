@@ -120,15 +120,13 @@ __device__ __forceinline__ int staged_unit(int j) {
   return j ^ ((j >> 3) & kMask);
 }
 
-template <typename T>
-__device__ __forceinline__ void load32_staged(const uint4* staging, int g, float (&v)[kPerThread]) {
-  constexpr int kUnits = kPerThread * sizeof(T) / 16;
-  uint4 raw[kUnits];
+// N values from N * sizeof(T) / 16 raw 16-byte units (FP16 pairs or FP32 words), in order.
+template <typename T, int N>
+__device__ __forceinline__ void unpack_units(const uint4 (&raw)[N * sizeof(T) / 16], float (&v)[N]) {
+  constexpr int kUnits = N * sizeof(T) / 16;
 #pragma unroll
-  for (int c = 0; c < kUnits; ++c) raw[c] = staging[staged_unit<T>(g * kUnits + c)];
-  if constexpr (sizeof(T) == 2) {
-#pragma unroll
-    for (int c = 0; c < kUnits; ++c) {
+  for (int c = 0; c < kUnits; ++c) {
+    if constexpr (sizeof(T) == 2) {
       const __half2* h = reinterpret_cast<const __half2*>(&raw[c]);
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
@@ -136,14 +134,20 @@ __device__ __forceinline__ void load32_staged(const uint4* staging, int g, float
         v[8 * c + 2 * i] = f.x;
         v[8 * c + 2 * i + 1] = f.y;
       }
-    }
-  } else {
-#pragma unroll
-    for (int c = 0; c < kUnits; ++c) {
+    } else {
       v[4 * c] = __uint_as_float(raw[c].x), v[4 * c + 1] = __uint_as_float(raw[c].y);
       v[4 * c + 2] = __uint_as_float(raw[c].z), v[4 * c + 3] = __uint_as_float(raw[c].w);
     }
   }
+}
+
+template <typename T>
+__device__ __forceinline__ void load32_staged(const uint4* staging, int g, float (&v)[kPerThread]) {
+  constexpr int kUnits = kPerThread * sizeof(T) / 16;
+  uint4 raw[kUnits];
+#pragma unroll
+  for (int c = 0; c < kUnits; ++c) raw[c] = staging[staged_unit<T>(g * kUnits + c)];
+  unpack_units<T>(raw, v);
 }
 
 // A persistent grid: block b transforms rows b, b + gridDim.x, ... Index bits of a
@@ -394,26 +398,6 @@ __device__ __forceinline__ void line_stages(float (&v)[kV]) {
           v[e + L * j] = __fadd_rn(a, b);
           v[e + L * (j + h)] = __fsub_rn(a, b);
         }
-  }
-}
-
-template <typename T>
-__device__ __forceinline__ void unpack_units(const uint4 (&raw)[kV * sizeof(T) / 16], float (&v)[kV]) {
-  constexpr int kUnits = kV * sizeof(T) / 16;
-#pragma unroll
-  for (int c = 0; c < kUnits; ++c) {
-    if constexpr (sizeof(T) == 2) {
-      const __half2* h = reinterpret_cast<const __half2*>(&raw[c]);
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const float2 f = __half22float2(h[i]);
-        v[8 * c + 2 * i] = f.x;
-        v[8 * c + 2 * i + 1] = f.y;
-      }
-    } else {
-      v[4 * c] = __uint_as_float(raw[c].x), v[4 * c + 1] = __uint_as_float(raw[c].y);
-      v[4 * c + 2] = __uint_as_float(raw[c].z), v[4 * c + 3] = __uint_as_float(raw[c].w);
-    }
   }
 }
 
