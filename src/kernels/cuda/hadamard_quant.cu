@@ -417,41 +417,49 @@ __device__ __forceinline__ float max_abs_nan(float m, float v) {
 // v * (r / sqrt(p)) exactly, one multiply less (the caller keeps s in [1e-30, 1e30],
 // so neither product is subnormal where it matters). `near` flags a value within eps
 // of a rounding tie, where only the IEEE division is trusted.
-template <int BITS, int B, int G, bool kClamp, bool kPow2>
-__device__ __forceinline__ void quantize_fast(const float (&v)[kV], float c, float r, uint32_t (&words)[kV * BITS / 32],
-                                              bool& near) {
+// Packs the codes of a thread's values into words: value i's code comes from
+// code_bits(i) as the bits of float(q) + 1.5 * 2^23 (q in the low mantissa bits). The
+// codes are biased by 2^(BITS-1) so the fields never carry, and one XOR per word removes
+// the bias.
+template <int BITS, int G, typename CodeBits>
+__device__ __forceinline__ void pack_codes(uint32_t (&words)[kV * BITS / 32], CodeBits&& code_bits) {
   constexpr int L = kV >> G, kPer = 32 / BITS;
-  constexpr float qmax = static_cast<float>((1 << (BITS - 1)) - 1);
-  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
-  constexpr uint32_t kMagicBits = 0x4B400000u;
+  constexpr uint32_t kMagicBits = 0x4B400000u;  // 1.5 * 2^23
   constexpr uint32_t kOnes = BITS == 4 ? 0x11111111u : 0x01010101u;
   constexpr uint32_t kBias = (static_cast<uint32_t>(1u << (BITS - 1)) - kMagicBits) * kOnes;
-  constexpr float kThr = 0.5f - (BITS == 4 ? 1.0f / (1 << 17) : 1.0f / (1 << 13));
-  const float rr = kPow2 ? __fmul_rn(r, c) : r;
-  float dmax = 0.0f;  // the largest |distance to rint|; one compare at the end
 #pragma unroll
   for (int j = 0; j < (1 << G); ++j)
 #pragma unroll
     for (int k = 0; k < L / kPer; ++k) {
       uint32_t acc = kBias;
 #pragma unroll
-      for (int m = 0; m < kPer; ++m) {
-        const int i = k * kPer + m + L * j;
-        const float y = kPow2 ? v[i] : __fmul_rn(v[i], c);
-        float big, d;
-        if constexpr (kClamp) {
-          const float t = fminf(fmaxf(__fmul_rn(y, rr), -qmax - 1.0f), qmax);
-          big = __fadd_rn(t, kMagic);
-          d = __fsub_rn(t, __fsub_rn(big, kMagic));
-        } else {
-          big = __fmaf_rn(y, rr, kMagic);
-          d = __fmaf_rn(y, rr, -__fsub_rn(big, kMagic));
-        }
-        dmax = fmaxf(dmax, fabsf(d));
-        acc += __float_as_uint(big) << (BITS * m);
-      }
+      for (int m = 0; m < kPer; ++m) acc += code_bits(k * kPer + m + L * j) << (BITS * m);
       words[j * (L / kPer) + k] = acc ^ (kOnes << (BITS - 1));
     }
+}
+
+template <int BITS, int B, int G, bool kClamp, bool kPow2>
+__device__ __forceinline__ void quantize_fast(const float (&v)[kV], float c, float r, uint32_t (&words)[kV * BITS / 32],
+                                              bool& near) {
+  constexpr float qmax = static_cast<float>((1 << (BITS - 1)) - 1);
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+  constexpr float kThr = 0.5f - (BITS == 4 ? 1.0f / (1 << 17) : 1.0f / (1 << 13));
+  const float rr = kPow2 ? __fmul_rn(r, c) : r;
+  float dmax = 0.0f;  // the largest |distance to rint|; one compare at the end
+  pack_codes<BITS, G>(words, [&](int i) {
+    const float y = kPow2 ? v[i] : __fmul_rn(v[i], c);
+    float big, d;
+    if constexpr (kClamp) {
+      const float t = fminf(fmaxf(__fmul_rn(y, rr), -qmax - 1.0f), qmax);
+      big = __fadd_rn(t, kMagic);
+      d = __fsub_rn(t, __fsub_rn(big, kMagic));
+    } else {
+      big = __fmaf_rn(y, rr, kMagic);
+      d = __fmaf_rn(y, rr, -__fsub_rn(big, kMagic));
+    }
+    dmax = fmaxf(dmax, fabsf(d));
+    return __float_as_uint(big);
+  });
   near |= dmax > kThr;
 }
 
@@ -459,25 +467,13 @@ __device__ __forceinline__ void quantize_fast(const float (&v)[kV], float c, flo
 template <int BITS, int B, int G>
 __device__ __forceinline__ void quantize_exact(const float (&v)[kV], bool scaled, float c, float s, bool encode,
                                                uint32_t (&words)[kV * BITS / 32]) {
-  constexpr int L = kV >> G, kPer = 32 / BITS;
   constexpr float qmax = static_cast<float>((1 << (BITS - 1)) - 1);
   constexpr float kMagic = 12582912.0f;
-  constexpr uint32_t kOnes = BITS == 4 ? 0x11111111u : 0x01010101u;
-  constexpr uint32_t kBias = (static_cast<uint32_t>(1u << (BITS - 1)) - 0x4B400000u) * kOnes;
-#pragma unroll
-  for (int j = 0; j < (1 << G); ++j)
-#pragma unroll
-    for (int k = 0; k < L / kPer; ++k) {
-      uint32_t acc = kBias;
-#pragma unroll
-      for (int m = 0; m < kPer; ++m) {
-        const int i = k * kPer + m + L * j;
-        const float y = scaled ? __fmul_rn(v[i], c) : v[i];
-        const float qf = encode ? fminf(fmaxf(rintf(__fdiv_rn(y, s)), -qmax - 1.0f), qmax) : 0.0f;
-        acc += __float_as_uint(__fadd_rn(qf, kMagic)) << (BITS * m);
-      }
-      words[j * (L / kPer) + k] = acc ^ (kOnes << (BITS - 1));
-    }
+  pack_codes<BITS, G>(words, [&](int i) {
+    const float y = scaled ? __fmul_rn(v[i], c) : v[i];
+    const float qf = encode ? fminf(fmaxf(rintf(__fdiv_rn(y, s)), -qmax - 1.0f), qmax) : 0.0f;
+    return __float_as_uint(__fadd_rn(qf, kMagic));
+  });
 }
 
 template <int BITS, int B, int G>
