@@ -6,6 +6,7 @@
 #include <numbers>
 
 #include "common/error.h"
+#include "common/json_number.h"
 #include "io/gguf.h"
 #include "io/gguf_qk_permute.h"
 #include "io/hf_checkpoint.h"
@@ -120,17 +121,14 @@ LlamaConfig config_from_gguf(const GgufFile& g) {
 namespace {
 
 int64_t json_int(const nlohmann::json& j, const std::string& key, const std::string& source) {
-  if (!j.contains(key)) fail("{}: missing {}", source, key);
-  if (!j[key].is_number_integer()) fail("{}: {} is not an integer", source, key);
-  return j[key].get<int64_t>();
+  return json_number_field<int64_t>(j, key.c_str(), source);
 }
 int64_t json_int_or(const nlohmann::json& j, const std::string& key, const std::string& source, int64_t def) {
   return j.contains(key) && !j[key].is_null() ? json_int(j, key, source) : def;
 }
 double json_float_or(const nlohmann::json& j, const std::string& key, const std::string& source, double def) {
   if (!j.contains(key) || j[key].is_null()) return def;
-  if (!j[key].is_number()) fail("{}: {} is not a number", source, key);
-  return j[key].get<double>();
+  return json_number<double>(j[key], fmt::format("{}: {}", source, key));
 }
 bool json_bool_or(const nlohmann::json& j, const std::string& key, const std::string& source, bool def) {
   if (!j.contains(key) || j[key].is_null()) return def;
@@ -141,8 +139,7 @@ bool json_bool_or(const nlohmann::json& j, const std::string& key, const std::st
 int32_t json_token_id(const nlohmann::json& j, const std::string& key, const std::string& source) {
   if (!j.contains(key) || j[key].is_null()) return -1;
   const nlohmann::json& v = j[key].is_array() && !j[key].empty() ? j[key][0] : j[key];
-  if (!v.is_number_integer()) fail("{}: {} is not a token id", source, key);
-  return static_cast<int32_t>(v.get<int64_t>());
+  return json_number<int32_t>(v, fmt::format("{}: token id {}", source, key));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/half.h"
+#include "common/json_number.h"
 #include "io/safetensors.h"
 #include "model/linear_slots.h"
 
@@ -72,12 +73,12 @@ json rotation_to_json(const OnlineRotation& r) {
   return {{"k", r.k}, {"p", r.p}, {"inner", r.inner}, {"m", r.m}};
 }
 
-OnlineRotation rotation_from_json(const json& j) {
+OnlineRotation rotation_from_json(const json& j, const std::string& where) {
   OnlineRotation r;
-  r.k = j.at("k").get<int64_t>();
-  r.p = j.at("p").get<int64_t>();
-  r.inner = j.at("inner").get<int64_t>();
-  r.m = j.at("m").get<std::vector<float>>();
+  r.k = json_number<int64_t>(j.at("k"), where + ".k");
+  r.p = json_number<int64_t>(j.at("p"), where + ".p");
+  r.inner = json_number<int64_t>(j.at("inner"), where + ".inner");
+  r.m = json_numbers<float>(j.at("m"), where + ".m");
   return r;
 }
 
@@ -85,11 +86,11 @@ json act_to_json(const ActQuantSpec& a) {
   return {{"bits", a.bits}, {"clip_ratio", a.clip_ratio}, {"group", a.group}, {"symmetric", a.symmetric}};
 }
 
-ActQuantSpec act_from_json(const json& j) {
+ActQuantSpec act_from_json(const json& j, const std::string& where) {
   ActQuantSpec a;
-  a.bits = j.at("bits").get<int>();
-  a.clip_ratio = j.at("clip_ratio").get<float>();
-  a.group = j.at("group").get<int64_t>();
+  a.bits = json_number<int>(j.at("bits"), where + ".bits");
+  a.clip_ratio = json_number<float>(j.at("clip_ratio"), where + ".clip_ratio");
+  a.group = json_number<int64_t>(j.at("group"), where + ".group");
   a.symmetric = j.at("symmetric").get<bool>();
   return a;
 }
@@ -98,11 +99,11 @@ json kv_to_json(const KvQuantSpec& k) {
   return {{"bits", k.bits}, {"clip_ratio", k.clip_ratio}, {"group", k.group}, {"symmetric", k.symmetric}};
 }
 
-KvQuantSpec kv_from_json(const json& j) {
+KvQuantSpec kv_from_json(const json& j, const std::string& where) {
   KvQuantSpec k;
-  k.bits = j.at("bits").get<int>();
-  k.clip_ratio = j.at("clip_ratio").get<float>();
-  k.group = j.at("group").get<int64_t>();
+  k.bits = json_number<int>(j.at("bits"), where + ".bits");
+  k.clip_ratio = json_number<float>(j.at("clip_ratio"), where + ".clip_ratio");
+  k.group = json_number<int64_t>(j.at("group"), where + ".group");
   k.symmetric = j.at("symmetric").get<bool>();
   return k;
 }
@@ -234,14 +235,14 @@ json write_codebook_entries(const std::string& name, const WeightEncoding& e, st
 WeightEncoding read_codebook_encoding(const std::shared_ptr<const SafetensorsFile>& file, const std::string& name,
                                       const json& meta, const std::vector<int64_t>& shape) {
   const std::string& path = file->path();
-  const auto stored_shape = meta.at("shape").get<std::vector<int64_t>>();
+  const auto stored_shape = json_numbers<int64_t>(meta.at("shape"), path + ": tensor " + name + " shape");
   if (stored_shape != shape)
     fail("{}: tensor {} has shape [{}], expected [{}]", path, name, fmt::join(stored_shape, ", "), fmt::join(shape, ", "));
-  const int64_t stripe = meta.at("stripe_rows").get<int64_t>();
+  const int64_t stripe = json_number<int64_t>(meta.at("stripe_rows"), path + ": tensor " + name + " stripe_rows");
   if (stripe != kCodebookStripeRows)
     fail("{}: tensor {} stores indices in stripes of {} rows; this build reads {}", path, name, stripe,
          kCodebookStripeRows);
-  const int64_t n_outliers = meta.at("outliers").get<int64_t>();
+  const int64_t n_outliers = json_number<int64_t>(meta.at("outliers"), path + ": tensor " + name + " outliers");
   const int64_t rows = shape[0], cols = shape[1];
   if (cols > kCodebookMaxCols) fail("{}: tensor {}: {} columns exceed the codebook limit", path, name, cols);
   if (n_outliers < 0 || n_outliers > rows * cols)
@@ -262,7 +263,7 @@ WeightEncoding read_codebook_encoding(const std::shared_ptr<const SafetensorsFil
   }
   WeightEncoding e =
       codebook_weight_view(rows, cols, bits, centroids, indices, n_outliers, row_ptr, ocols, ovals, owners);
-  const int stored_bits = meta.at("bits").get<int>();
+  const int stored_bits = json_number<int>(meta.at("bits"), path + ": tensor " + name + " bits");
   if (stored_bits != e.bits)
     fail("{}: tensor {}: metadata says {} bits, its widest column has {}", path, name, stored_bits, e.bits);
   e.validate(path + ": " + name);
@@ -284,10 +285,10 @@ WeightEncoding read_int_encoding(const std::shared_ptr<const SafetensorsFile>& f
          kind);
   WeightEncoding e;
   e.kind = WeightKind::kIntGrid;
-  e.bits = meta.at("bits").get<int>();
-  e.group = meta.at("group").get<int64_t>();
+  e.bits = json_number<int>(meta.at("bits"), path + ": tensor " + name + " bits");
+  e.group = json_number<int64_t>(meta.at("group"), path + ": tensor " + name + " group");
   e.symmetric = meta.at("symmetric").get<bool>();
-  const auto stored_shape = meta.at("shape").get<std::vector<int64_t>>();
+  const auto stored_shape = json_numbers<int64_t>(meta.at("shape"), path + ": tensor " + name + " shape");
   if (stored_shape != shape)
     fail("{}: tensor {} has shape [{}], expected [{}]", path, name, fmt::join(stored_shape, ", "), fmt::join(shape, ", "));
   e.rows = shape[0];
@@ -382,16 +383,16 @@ LlamaConfig config_from_json(const json& j, const std::string& source) {
   try {
     c.arch = j.at("arch").get<std::string>();
     c.name = j.at("name").get<std::string>();
-    c.vocab_size = j.at("vocab_size").get<int64_t>();
-    c.hidden = j.at("hidden").get<int64_t>();
-    c.intermediate = j.at("intermediate").get<int64_t>();
-    c.n_layers = j.at("n_layers").get<int64_t>();
-    c.n_heads = j.at("n_heads").get<int64_t>();
-    c.n_kv_heads = j.at("n_kv_heads").get<int64_t>();
-    c.head_dim = j.at("head_dim").get<int64_t>();
-    c.max_context = j.at("max_context").get<int64_t>();
-    c.rms_eps = j.at("rms_eps").get<float>();
-    c.rope_theta = j.at("rope_theta").get<float>();
+    c.vocab_size = json_number<int64_t>(j.at("vocab_size"), source + ": config vocab_size");
+    c.hidden = json_number<int64_t>(j.at("hidden"), source + ": config hidden");
+    c.intermediate = json_number<int64_t>(j.at("intermediate"), source + ": config intermediate");
+    c.n_layers = json_number<int64_t>(j.at("n_layers"), source + ": config n_layers");
+    c.n_heads = json_number<int64_t>(j.at("n_heads"), source + ": config n_heads");
+    c.n_kv_heads = json_number<int64_t>(j.at("n_kv_heads"), source + ": config n_kv_heads");
+    c.head_dim = json_number<int64_t>(j.at("head_dim"), source + ": config head_dim");
+    c.max_context = json_number<int64_t>(j.at("max_context"), source + ": config max_context");
+    c.rms_eps = json_number<float>(j.at("rms_eps"), source + ": config rms_eps");
+    c.rope_theta = json_number<float>(j.at("rope_theta"), source + ": config rope_theta");
     const json& rs = j.at("rope_scaling");
     const std::string type = rs.at("type").get<std::string>();
     if (type == "llama3")
@@ -402,14 +403,14 @@ LlamaConfig config_from_json(const json& j, const std::string& source) {
       c.rope_scaling.type = RopeScaling::Type::kNone;
     else
       fail("{}: unknown rope scaling type '{}'", source, type);
-    c.rope_scaling.factor = rs.at("factor").get<float>();
-    c.rope_scaling.low_freq_factor = rs.at("low_freq_factor").get<float>();
-    c.rope_scaling.high_freq_factor = rs.at("high_freq_factor").get<float>();
-    c.rope_scaling.original_max_position = rs.at("original_max_position").get<int64_t>();
+    c.rope_scaling.factor = json_number<float>(rs.at("factor"), source + ": config factor");
+    c.rope_scaling.low_freq_factor = json_number<float>(rs.at("low_freq_factor"), source + ": config low_freq_factor");
+    c.rope_scaling.high_freq_factor = json_number<float>(rs.at("high_freq_factor"), source + ": config high_freq_factor");
+    c.rope_scaling.original_max_position = json_number<int64_t>(rs.at("original_max_position"), source + ": config original_max_position");
     c.tied_embeddings = j.at("tied_embeddings").get<bool>();
     c.qkv_bias = j.at("qkv_bias").get<bool>();
-    c.bos_id = j.at("bos_id").get<int32_t>();
-    c.eos_id = j.at("eos_id").get<int32_t>();
+    c.bos_id = json_number<int32_t>(j.at("bos_id"), source + ": config bos_id");
+    c.eos_id = json_number<int32_t>(j.at("eos_id"), source + ": config eos_id");
     c.add_bos = j.at("add_bos").get<bool>();
   } catch (const json::exception& e) {
     fail("{}: malformed model config in metadata: {}", source, e.what());
@@ -440,19 +441,19 @@ json recipe_to_json(const RuntimeRecipe& r) {
 RuntimeRecipe recipe_from_json(const json& j, const std::string& source) {
   RuntimeRecipe r;
   try {
-    r.qk_rotation = rotation_from_json(j.at("qk_rotation"));
-    r.o_proj_input = rotation_from_json(j.at("o_proj_input"));
-    r.down_proj_input = rotation_from_json(j.at("down_proj_input"));
-    r.act = act_from_json(j.at("act"));
-    r.lm_head_act = act_from_json(j.at("lm_head_act"));
+    r.qk_rotation = rotation_from_json(j.at("qk_rotation"), source + ": recipe qk_rotation");
+    r.o_proj_input = rotation_from_json(j.at("o_proj_input"), source + ": recipe o_proj_input");
+    r.down_proj_input = rotation_from_json(j.at("down_proj_input"), source + ": recipe down_proj_input");
+    r.act = act_from_json(j.at("act"), source + ": recipe act");
+    r.lm_head_act = act_from_json(j.at("lm_head_act"), source + ": recipe lm_head_act");
     if (j.contains("act_overrides"))
       for (const auto& [name, spec] : j.at("act_overrides").items()) {
         const std::optional<LinearSlot> slot = parse_layer_slot(name);
         if (!slot) fail("{}: runtime recipe overrides the activations of unknown slot '{}'", source, name);
-        r.act_overrides[*slot] = act_from_json(spec);
+        r.act_overrides[*slot] = act_from_json(spec, source + ": recipe act_overrides." + name);
       }
-    r.k_cache = kv_from_json(j.at("k_cache"));
-    r.v_cache = kv_from_json(j.at("v_cache"));
+    r.k_cache = kv_from_json(j.at("k_cache"), source + ": recipe k_cache");
+    r.v_cache = kv_from_json(j.at("v_cache"), source + ": recipe v_cache");
     r.intact_kv = j.at("intact_kv").get<bool>();
     r.norms_folded = j.at("norms_folded").get<bool>();
   } catch (const json::exception& e) {
@@ -576,7 +577,7 @@ LoadedQuantizedModel load_quantized_model(const std::string& path, bool keep_qua
     fail("{}: the quarot metadata does not describe a '{}' file", path, kFormatName);
   if (!meta.contains("format_version") || !meta["format_version"].is_number_integer())
     fail("{}: the quarot metadata has no integer format_version", path);
-  const int version = meta["format_version"].get<int>();
+  const int version = json_number<int>(meta["format_version"], path + ": format_version");
   if (version > kQuantizedFormatVersion)
     fail("{}: written by a newer quarot: format {}, this build reads {}", path, version, kQuantizedFormatVersion);
   if (version < 1) fail("{}: invalid format_version {}", path, version);

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/error.h"
+#include "common/json_number.h"
 #include "tokenizer/bpe_model.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/pre_tokenizer.h"
@@ -290,7 +291,7 @@ class BpeTokenizer final : public Tokenizer {
     std::vector<std::string> vocab(vocab_json.size());
     std::vector<bool> seen(vocab_json.size(), false);
     for (const auto& [token, id_json] : vocab_json.items()) {
-      const int64_t id = id_json.get<int64_t>();
+      const int64_t id = json_number<int64_t>(id_json, fmt::format("{}: the id of vocab token '{}'", source, token));
       if (id < 0 || id >= static_cast<int64_t>(vocab.size()) || seen[id])
         fail("{}: vocab ids are not 0..{} without gaps (token '{}' has id {})", source, vocab.size() - 1, token, id);
       vocab[id] = token;
@@ -309,7 +310,7 @@ class BpeTokenizer final : public Tokenizer {
     if (json_.contains("added_tokens")) {
       for (const auto& t : json_["added_tokens"]) {
         AddedToken a;
-        a.id = require(t, "id", source, "added token").get<int32_t>();
+        a.id = json_number<int32_t>(require(t, "id", source, "added token"), source + ": an added token id");
         a.content = require(t, "content", source, "added token").get<std::string>();
         a.special = value_or<bool>(t, "special", false);
         a.lstrip = value_or<bool>(t, "lstrip", false);

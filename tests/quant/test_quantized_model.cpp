@@ -282,7 +282,16 @@ TEST(QuantizedModelFile, CorruptionIsReported) {
   expect_load_error(rewrite(src, "meta.safetensors", [](Entries&, Json& m) { m.erase("recipe"); }), "lacks");
   expect_load_error(rewrite(src, "format.safetensors", [](Entries&, Json& m) { m["format"] = 3; }), "does not describe");
   expect_load_error(rewrite(src, "config.safetensors", [](Entries&, Json& m) { m["config"]["hidden"] = "wide"; }),
-                    "malformed model config");
+                    "config hidden is not an integer (\"wide\")");
+  // Numbers out of their type's range are errors, not undefined casts.
+  expect_load_error(rewrite(src, "theta.safetensors", [](Entries&, Json& m) { m["config"]["rope_theta"] = 1e300; }),
+                    "config rope_theta 1e+300 is out of range");
+  expect_load_error(rewrite(src, "group.safetensors",
+                            [](Entries&, Json& m) { m["tensors"]["layers.0.wv"]["group"] = 5.8e113; }),
+                    "tensor layers.0.wv group is not an integer (5.8e+113)");
+  expect_load_error(rewrite(src, "bits.safetensors",
+                            [](Entries&, Json& m) { m["recipe"]["act"]["bits"] = int64_t{1} << 40; }),
+                    "recipe act.bits 1099511627776 is out of range");
   expect_load_error(rewrite(src, "code.safetensors",
                             [](Entries& es, Json&) {
                               // 3-bit codes live in nibbles: 0xF is out of range.

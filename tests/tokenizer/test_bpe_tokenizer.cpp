@@ -230,6 +230,13 @@ TEST(TokenizerErrors, NameTheFileAndProblem) {
   EXPECT_NE(error_of([&] { from_json(regex); }).find("unsupported Split pre-tokenizer regex"), std::string::npos);
   json no_model = {{"added_tokens", json::array()}};
   EXPECT_EQ(error_of([&] { from_json(no_model); }), "toy.json: tokenizer.json has no 'model'");
+  // Ids that are no int: the fuzzer's 5.8e113 was an undefined float-to-integer cast.
+  json float_id = bpe_json({"a"}, {});
+  float_id["model"]["vocab"]["a"] = 5.8e113;
+  EXPECT_EQ(error_of([&] { from_json(float_id); }), "toy.json: the id of vocab token 'a' is not an integer (5.8e+113)");
+  json huge_added = bpe_json({"a"}, {});
+  huge_added["added_tokens"] = json::array({{{"id", int64_t{1} << 40}, {"content", "<s>"}}});
+  EXPECT_EQ(error_of([&] { from_json(huge_added); }), "toy.json: an added token id 1099511627776 is out of range");
   json bad_merge = bpe_json({"a"}, {});
   bad_merge["model"]["merges"] = json::array({"a"});
   EXPECT_NE(error_of([&] { from_json(bad_merge); }).find("not two tokens"), std::string::npos);
