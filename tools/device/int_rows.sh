@@ -10,7 +10,7 @@
 #   gpu lane (--device cuda: the same integer GEMMs, bit-exact with the CPU's, on int8
 #     tensor cores): the per-channel symmetric rows.
 # Every output is <row>.<engine>.<what>.json in RES (engine cpu or cuda).
-#   usage: [PLAN=checks|full|bench|hs] int_rows.sh QUAROT MODEL RES   (QUAROT_DATA must hold the data files)
+#   usage: [PLAN=checks|full|bench|hs|w4a8] int_rows.sh QUAROT MODEL RES   (QUAROT_DATA must hold the data files)
 # PLAN=bench: tests and benchmarks only. PLAN=full: the integer HellaSwag rows and the W4A8KV4 three-way check (below).
 set -uo pipefail
 q=${1:?usage: int_rows.sh QUAROT MODEL RES}
@@ -129,6 +129,30 @@ if [ "${PLAN:-checks}" = hs ]; then
   hellaswag cpu w8a8_rtn_had_wasym 4 0
   ppl cpu w4a8kv4_gptq_had_best 4
   wait
+  log "all done"
+  exit 0
+fi
+if [ "${PLAN:-checks}" = w4a8 ]; then
+  # What PLAN=hs left unmeasured when the machine was taken back: the 16-thread profile
+  # bench (AMX vs FP32), then the W4A8KV4 paper and best-options rows in two lanes of 8
+  # threads (GPTQ, HellaSwag on all 10,042 tasks), then the best row's ppl on 16 threads.
+  quantize w8a8_rtn_had 16
+  quantize w4a4kv4_rtn_had 16
+  $q -t 16 bench -m "$model,$res/w8a8_rtn_had.quarot.safetensors,$res/w4a4kv4_rtn_had.quarot.safetensors" \
+    --repeats 2 --profile --json > "$res/bench_16_threads_profile.json" 2> "$res/bench.log"
+  log "bench rc=$?"
+  (
+    quantize w4a4kv4_gptq_had 8
+    retarget w4a8kv4_gptq_had w4a4kv4_gptq_had --scheme W4A8KV4
+    hellaswag cpu w4a8kv4_gptq_had 8 0
+  ) &
+  (
+    quantize w4a16_gptq_had_best 8
+    retarget w4a8kv4_gptq_had_best w4a16_gptq_had_best --scheme W4A8KV4 --a-group 64 --a-asym
+    hellaswag cpu w4a8kv4_gptq_had_best 8 0
+  ) &
+  wait
+  ppl cpu w4a8kv4_gptq_had_best 16
   log "all done"
   exit 0
 fi
