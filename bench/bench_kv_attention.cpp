@@ -1,5 +1,5 @@
-// Decode attention over an FP32 KV cache (causal_attention) vs the packed int4 /
-// int8 cache (causal_attention_quant_kv), at context 512 and 2048, for SmolLM2-135M
+// Decode attention over an FP32 KV cache (causal_attention_kv with FP32 sources, as the
+// CPU backend runs it) vs the packed int4 / int8 cache (causal_attention_quant_kv), at context 512 and 2048, for SmolLM2-135M
 // (9 query heads, 3 KV heads x 64, 30 layers) and a 7B-class shape (32 / 8 x 128,
 // 32 layers). Every layer has its own cache and the benchmark visits the layers in
 // turn, as a decode step does, so the caches compete for the CPU caches as in the
@@ -58,7 +58,8 @@ void BM_Attention(benchmark::State& state) {
   int64_t layer = 0;
   for (auto _ : state) {
     if (bits == 0)
-      causal_attention(q.data(), n, pos0, kf[layer].data(), vf[layer].data(), shape, scale, out.data());
+      causal_attention_kv(q.data(), n, pos0, KvSource{nullptr, kf[layer].data()}, KvSource{nullptr, vf[layer].data()},
+                          shape, scale, out.data());
     else
       causal_attention_quant_kv(q.data(), n, pos0, kq[layer], vq[layer], shape, scale, out.data());
     benchmark::DoNotOptimize(out.data());

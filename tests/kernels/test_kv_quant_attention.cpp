@@ -207,6 +207,37 @@ TEST(KvQuantAttention, OneSideFp32MatchesTheSimulatedPath) {
     }
 }
 
+// Both sides FP32 (the FP32 model's cache): decode reads the rows in place (strided by
+// n_kv_heads * head_dim) through the tile kernels; it agrees with causal_attention to
+// float rounding on every ISA path, for any thread count bit for bit, including head
+// dims the vector kernels do not take and contexts that end inside a tile.
+TEST(KvQuantAttention, BothSidesFp32DecodeMatchesCausalAttention) {
+  for (const Case& c : {Case{1, 0, 9, 3, 64, 4, 0, false, 4, 0, false, true},
+                        Case{1, 511, 9, 3, 64, 4, 0, false, 4, 0, false, true},
+                        Case{3, 300, 32, 8, 128, 4, 0, false, 4, 0, false, true},
+                        Case{15, 130, 4, 2, 24, 4, 0, false, 4, 0, false, true}}) {
+    const CacheFixture s(c);
+    const KvSource k{nullptr, s.k_raw.data()}, v{nullptr, s.v_raw.data()};
+    const size_t size = static_cast<size_t>(c.n * c.heads * c.head_dim);
+    std::vector<float> want(size);
+    causal_attention(s.q.data(), c.n, c.pos0, s.k_raw.data(), s.v_raw.data(), s.shape, s.scale, want.data());
+    const int saved = num_threads();
+    std::vector<float> one(size, -7.0f), two(size, -7.0f);
+    set_num_threads(1);
+    causal_attention_kv(s.q.data(), c.n, c.pos0, k, v, s.shape, s.scale, one.data());
+    set_num_threads(2);
+    causal_attention_kv(s.q.data(), c.n, c.pos0, k, v, s.shape, s.scale, two.data());
+    set_num_threads(saved);
+    EXPECT_EQ(std::memcmp(one.data(), two.data(), size * sizeof(float)), 0) << c.n << " " << c.pos0;
+    for (Isa isa : test::supported_isas()) {
+      const ScopedIsaEnv env(isa_name(isa));
+      std::vector<float> got(size, -7.0f);
+      causal_attention_kv(s.q.data(), c.n, c.pos0, k, v, s.shape, s.scale, got.data());
+      EXPECT_LT(max_rel_error(got, want, c.head_dim), 1e-5) << isa_name(isa) << " " << c.n << " " << c.pos0;
+    }
+  }
+}
+
 // The register-blocked prefill products (kv_prefill_tiles.h): every path equals the
 // scalar reference bit for bit (one fma per step in the same order), and the
 // reference is a dot product / weighted sum to float rounding (double sums).

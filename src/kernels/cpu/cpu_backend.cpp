@@ -314,7 +314,8 @@ class CpuBackend final : public Backend {
     QUAROT_CHECK(pos0 >= 0 && pos0 + n <= kv.spec().capacity, "attention: positions beyond the cache's {}",
                  kv.spec().capacity);
     if (const auto* s = dynamic_cast<const Fp32KvStorage*>(&kv)) {
-      causal_attention(q, n, pos0, s->k(layer), s->v(layer), shape, scale, out);
+      causal_attention_kv(q, n, pos0, KvSource{nullptr, s->k(layer)}, KvSource{nullptr, s->v(layer)}, shape, scale,
+                          out);
     } else if (const auto* s = dynamic_cast<const QuantKvStorage*>(&kv)) {
       causal_attention_kv(q, n, pos0, s->k(layer), s->v(layer), shape, scale, out);
     } else {

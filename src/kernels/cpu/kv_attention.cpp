@@ -55,7 +55,8 @@ kv_detail::DequantRowsFn dequant_kernel(const KvSource& src, Isa isa) {
 
 // What decode reads one side of the cache through: the code-domain kernels
 // (kv_code_tiles.h) when they take the store's layout on this ISA, else rows
-// dequantized (or copied, FP32) into an L1 tile for the FP32 tile kernels.
+// dequantized into an L1 tile for the FP32 tile kernels, which read an FP32 side
+// in place (its rows n_kv_heads * head_dim apart).
 struct DecodeSide {
   const KvSource* src = nullptr;
   const kv_detail::CodeTileKernels* codes = nullptr;
@@ -136,11 +137,13 @@ void attention_decode(const float* q, int64_t n, int64_t pos0, const KvSource& k
             scores[i * kTile] = dot * scale;
           }
         }
+      } else if (k.fp != nullptr) {
+        tiles.scores(qg, nq, k.fp + c0 * kvd + g * hd, kvd, rows, hd, scale, scores, kTile);
       } else {
         for (int64_t j0 = 0; j0 < rows; j0 += kSubTile) {
           const int64_t sub = std::min(kSubTile, rows - j0);
           fetch_rows(k, ks.dequant, g, c0 + j0, sub, kvd, hd, tile);
-          tiles.scores(qg, nq, tile, sub, hd, scale, scores + j0, kTile);
+          tiles.scores(qg, nq, tile, hd, sub, hd, scale, scores + j0, kTile);
         }
       }
       for (int64_t i = 0; i < nq; ++i) {
@@ -167,11 +170,13 @@ void attention_decode(const float* q, int64_t n, int64_t pos0, const KvSource& k
             for (int64_t d = 0; d < hd; ++d) oi[d] += a * v0[d];
           }
         }
+      } else if (v.fp != nullptr) {
+        tiles.weighted_sum(scores, nq, kTile, v.fp + c0 * kvd + g * hd, kvd, rows, hd, o_all, false);
       } else {
         for (int64_t j0 = 0; j0 < rows; j0 += kSubTile) {
           const int64_t sub = std::min(kSubTile, rows - j0);
           fetch_rows(v, vs.dequant, g, c0 + j0, sub, kvd, hd, tile);
-          tiles.weighted_sum(scores + j0, nq, kTile, tile, sub, hd, o_all, j0 > 0);
+          tiles.weighted_sum(scores + j0, nq, kTile, tile, hd, sub, hd, o_all, j0 > 0);
         }
       }
     }
@@ -339,10 +344,10 @@ void causal_attention_kv(const float* q, int64_t n, int64_t pos0, const KvSource
   if (n <= 0) return;
   check_source(k, "key", shape, pos0 + n);
   check_source(v, "value", shape, pos0 + n);
-  if (k.quant == nullptr && v.quant == nullptr)
-    causal_attention(q, n, pos0, k.fp, v.fp, shape, scale, out);
-  else if (n < kMinPrefillRows)
+  if (n < kMinPrefillRows)
     attention_decode(q, n, pos0, k, v, shape, scale, out);
+  else if (k.quant == nullptr && v.quant == nullptr)
+    causal_attention(q, n, pos0, k.fp, v.fp, shape, scale, out);
   else
     attention_prefill(q, n, pos0, k, v, shape, scale, out);
 }

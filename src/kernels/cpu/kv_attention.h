@@ -37,7 +37,10 @@ struct KvSource {
   const QuantKvLayerStore* quant = nullptr;
   const float* fp = nullptr;
 };
-// causal_attention_quant_kv with either side FP32 (both FP32: causal_attention).
+// causal_attention_quant_kv with either side FP32. Both FP32 (the FP32 model's cache):
+// decode (n < 16) reads the rows in place through the tile kernels (tiles of 128
+// positions, GQA-shared, split softmax), about 5x faster than causal_attention's
+// direct loop on SmolLM2 at context 512; prefill is causal_attention.
 void causal_attention_kv(const float* q, int64_t n, int64_t pos0, const KvSource& k, const KvSource& v,
                          const AttentionShape& shape, float scale, float* out);
 

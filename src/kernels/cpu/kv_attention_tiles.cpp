@@ -5,25 +5,25 @@
 namespace quarot::kv_detail {
 namespace {
 
-void scores_scalar(const float* q, int64_t nq, const float* k, int64_t rows, int64_t hd, float scale, float* scores,
-                   int64_t ld) {
+void scores_scalar(const float* q, int64_t nq, const float* k, int64_t ldk, int64_t rows, int64_t hd, float scale,
+                   float* scores, int64_t ld) {
   for (int64_t i = 0; i < nq; ++i)
     for (int64_t j = 0; j < rows; ++j) {
       float dot = 0.0f;
-      for (int64_t d = 0; d < hd; ++d) dot += q[i * hd + d] * k[j * hd + d];
+      for (int64_t d = 0; d < hd; ++d) dot += q[i * hd + d] * k[j * ldk + d];
       scores[i * ld + j] = dot * scale;
     }
 }
 
-void weighted_sum_scalar(const float* p, int64_t nq, int64_t ld, const float* v, int64_t rows, int64_t hd, float* o,
-                         bool accumulate) {
+void weighted_sum_scalar(const float* p, int64_t nq, int64_t ld, const float* v, int64_t ldv, int64_t rows,
+                         int64_t hd, float* o, bool accumulate) {
   for (int64_t i = 0; i < nq; ++i) {
     float* oi = o + i * hd;
     if (!accumulate)
       for (int64_t d = 0; d < hd; ++d) oi[d] = 0.0f;
     for (int64_t j = 0; j < rows; ++j) {
       const float a = p[i * ld + j];
-      for (int64_t d = 0; d < hd; ++d) oi[d] += a * v[j * hd + d];
+      for (int64_t d = 0; d < hd; ++d) oi[d] += a * v[j * ldv + d];
     }
   }
 }

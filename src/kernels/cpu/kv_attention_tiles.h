@@ -9,13 +9,15 @@
 namespace quarot::kv_detail {
 
 struct TileKernels {
-  // scores[i * ld + j] = scale * (q[i * hd ..] . k[j * hd ..]) for i < nq, j < rows.
-  void (*scores)(const float* q, int64_t nq, const float* k, int64_t rows, int64_t hd, float scale, float* scores,
-                 int64_t ld);
-  // o[i * hd + d] = (accumulate ? o[i * hd + d] : 0) + sum_j p[i * ld + j] * v[j * hd + d]
+  // scores[i * ld + j] = scale * (q[i * hd ..] . k[j * ldk ..]) for i < nq, j < rows.
+  // Key (value) rows are ldk (ldv) floats apart: hd for a dequantized tile, the whole
+  // cache row (n_kv_heads * hd) when an FP32 cache is read in place.
+  void (*scores)(const float* q, int64_t nq, const float* k, int64_t ldk, int64_t rows, int64_t hd, float scale,
+                 float* scores, int64_t ld);
+  // o[i * hd + d] = (accumulate ? o[i * hd + d] : 0) + sum_j p[i * ld + j] * v[j * ldv + d]
   // for i < nq, j < rows.
-  void (*weighted_sum)(const float* p, int64_t nq, int64_t ld, const float* v, int64_t rows, int64_t hd, float* o,
-                       bool accumulate);
+  void (*weighted_sum)(const float* p, int64_t nq, int64_t ld, const float* v, int64_t ldv, int64_t rows, int64_t hd,
+                       float* o, bool accumulate);
   // Softmax numerators in place, given the row's running max mx (>= every s[j]):
   // s[j] = fast_exp2(max(-150, s[j] * log2(e) - mx * log2(e))) (fast_math.h; the clamp
   // keeps it defined for any input) for j < n; returns their sum. Paths agree to

@@ -20,13 +20,13 @@ float hsum(__m256 v) {
 // Dots of one query with R consecutive key rows; R accumulators keep that many
 // FMA chains in flight.
 template <int R>
-void dots(const float* qi, const float* k, int64_t hd, float scale, float* out) {
+void dots(const float* qi, const float* k, int64_t ldk, int64_t hd, float scale, float* out) {
   __m256 a[R];
   for (int r = 0; r < R; ++r) a[r] = _mm256_setzero_ps();
   for (int64_t d = 0; d < hd; d += 8) {
     const __m256 qv = _mm256_loadu_ps(qi + d);
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) a[r] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + r * hd + d), a[r]);
+    for (int r = 0; r < R; ++r) a[r] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + r * ldk + d), a[r]);
   }
   if constexpr (R == 8) {
     // Lane r of each half holds partial sums of a_r (a_{r+4} in the second call).
@@ -40,34 +40,34 @@ void dots(const float* qi, const float* k, int64_t hd, float scale, float* out) 
   }
 }
 
-void scores(const float* q, int64_t nq, const float* k, int64_t rows, int64_t hd, float scale, float* out,
-            int64_t ld) {
+void scores(const float* q, int64_t nq, const float* k, int64_t ldk, int64_t rows, int64_t hd, float scale,
+            float* out, int64_t ld) {
   for (int64_t i = 0; i < nq; ++i) {
     int64_t j = 0;
-    for (; j + 8 <= rows; j += 8) dots<8>(q + i * hd, k + j * hd, hd, scale, out + i * ld + j);
-    for (; j < rows; ++j) dots<1>(q + i * hd, k + j * hd, hd, scale, out + i * ld + j);
+    for (; j + 8 <= rows; j += 8) dots<8>(q + i * hd, k + j * ldk, ldk, hd, scale, out + i * ld + j);
+    for (; j < rows; ++j) dots<1>(q + i * hd, k + j * ldk, ldk, hd, scale, out + i * ld + j);
   }
 }
 
 template <int W>  // W vectors of 8 lanes
-void weighted_sum_block(const float* p, const float* v, int64_t rows, int64_t hd, float* o, bool accumulate) {
+void weighted_sum_block(const float* p, const float* v, int64_t ldv, int64_t rows, float* o, bool accumulate) {
   __m256 acc[W];
   for (int u = 0; u < W; ++u) acc[u] = accumulate ? _mm256_loadu_ps(o + 8 * u) : _mm256_setzero_ps();
   for (int64_t j = 0; j < rows; ++j) {
     const __m256 a = _mm256_broadcast_ss(p + j);
 #pragma GCC unroll 8
-    for (int u = 0; u < W; ++u) acc[u] = _mm256_fmadd_ps(a, _mm256_loadu_ps(v + j * hd + 8 * u), acc[u]);
+    for (int u = 0; u < W; ++u) acc[u] = _mm256_fmadd_ps(a, _mm256_loadu_ps(v + j * ldv + 8 * u), acc[u]);
   }
   for (int u = 0; u < W; ++u) _mm256_storeu_ps(o + 8 * u, acc[u]);
 }
 
-void weighted_sum(const float* p, int64_t nq, int64_t ld, const float* v, int64_t rows, int64_t hd, float* o,
-                  bool accumulate) {
+void weighted_sum(const float* p, int64_t nq, int64_t ld, const float* v, int64_t ldv, int64_t rows, int64_t hd,
+                  float* o, bool accumulate) {
   for (int64_t i = 0; i < nq; ++i) {
     int64_t d = 0;
-    for (; d + 64 <= hd; d += 64) weighted_sum_block<8>(p + i * ld, v + d, rows, hd, o + i * hd + d, accumulate);
-    for (; d + 32 <= hd; d += 32) weighted_sum_block<4>(p + i * ld, v + d, rows, hd, o + i * hd + d, accumulate);
-    for (; d < hd; d += 8) weighted_sum_block<1>(p + i * ld, v + d, rows, hd, o + i * hd + d, accumulate);
+    for (; d + 64 <= hd; d += 64) weighted_sum_block<8>(p + i * ld, v + d, ldv, rows, o + i * hd + d, accumulate);
+    for (; d + 32 <= hd; d += 32) weighted_sum_block<4>(p + i * ld, v + d, ldv, rows, o + i * hd + d, accumulate);
+    for (; d < hd; d += 8) weighted_sum_block<1>(p + i * ld, v + d, ldv, rows, o + i * hd + d, accumulate);
   }
 }
 
