@@ -40,11 +40,12 @@ void BM_Attention(benchmark::State& state) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const auto q = normal(n * heads * hd, 1);
   const auto rows = normal(ctx * kvd, 2);
-  const QuantKvLayout layout{kv_heads, hd, 0, bits == 0 ? 4 : bits, false, 0.95f};
+  const bool fp32 = bits <= 0;  // -1: the same FP32 cache through causal_attention's direct loop
+  const QuantKvLayout layout{kv_heads, hd, 0, fp32 ? 4 : bits, false, 0.95f};
   std::vector<std::vector<float>> kf, vf;
   std::vector<QuantKvLayerStore> kq, vq;
   for (int64_t l = 0; l < layers; ++l) {
-    if (bits == 0) {
+    if (fp32) {
       kf.push_back(rows);
       vf.push_back(rows);
     } else {
@@ -57,7 +58,9 @@ void BM_Attention(benchmark::State& state) {
   std::vector<float> out(static_cast<size_t>(n * heads * hd));
   int64_t layer = 0;
   for (auto _ : state) {
-    if (bits == 0)
+    if (bits == -1)
+      causal_attention(q.data(), n, pos0, kf[layer].data(), vf[layer].data(), shape, scale, out.data());
+    else if (bits == 0)
       causal_attention_kv(q.data(), n, pos0, KvSource{nullptr, kf[layer].data()}, KvSource{nullptr, vf[layer].data()},
                           shape, scale, out.data());
     else
@@ -66,19 +69,19 @@ void BM_Attention(benchmark::State& state) {
     benchmark::ClobberMemory();
     layer = (layer + 1) % layers;
   }
-  const double bytes = 2.0 * ctx * (bits == 0 ? 4.0 * kvd : static_cast<double>(layout.bytes_per_position()));
+  const double bytes = 2.0 * ctx * (fp32 ? 4.0 * kvd : static_cast<double>(layout.bytes_per_position()));
   state.counters["KV_bytes"] = bytes;                     // one layer, one step
   state.counters["KV_bytes_model"] = bytes * layers;     // every layer: one decode token
   state.counters["B/s"] =
       benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1024);
   state.counters["threads"] = omp_get_max_threads();
-  state.SetLabel(std::string(bits == 0 ? "fp32 cache" : "int" + std::to_string(bits) + " cache") + ", " +
+  state.SetLabel(std::string(bits == -1 ? "fp32 cache, direct loop" : bits == 0 ? "fp32 cache" : "int" + std::to_string(bits) + " cache") + ", " +
                  isa_name(best_isa()));
 }
 
 void register_decode(benchmark::internal::Benchmark* b) {
   for (const int64_t ctx : {512, 2048})
-    for (const int bits : {0, 4, 8}) {
+    for (const int bits : {-1, 0, 4, 8}) {
       b->Args({9, 3, 64, 30, ctx, bits, 1});
       b->Args({32, 8, 128, 32, ctx, bits, 1});
     }
