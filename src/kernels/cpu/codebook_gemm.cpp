@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "common/half.h"
+#include "common/wait_policy.h"
 #include "kernels/cpu/aligned_buffer.h"
 #include "kernels/cpu/codebook_gemm_kernels.h"
 #include "kernels/cpu/gemm_kernels.h"
@@ -43,6 +44,10 @@ CodebookView view_of(const CodebookGemmWeight& w) {
   return v;
 }
 
+// Floats of the pair tables (CodebookView::pair_tables) of a weight: 8 pairs of 16
+// entries per 2-bit group.
+int64_t pair_table_floats(const CodebookLanes& lanes) { return (lanes.group_start[3] - lanes.group_start[2]) * 128; }
+
 const CodebookKernels& kernels_for(Isa isa) {
   if (isa == Isa::kScalar) return codebook_detail::codebook_kernels_scalar();
   if (isa == Isa::kAvx2) return codebook_detail::codebook_kernels_avx2();
@@ -57,6 +62,10 @@ const CodebookKernels& kernels_for(Isa isa) {
 // = 655K weights) in weights. Results do not depend on it (each half stripe is
 // computed alone, in a fixed order).
 constexpr int64_t kGemvSerialWeights = 640 * 1024;
+// The same when the threads spin (common/wait_policy.h): a wake-up then costs ~2 us,
+// what one core looks up of 2-bit weights in ~25K weights, so q/k/v (553K) and o_proj
+// (332K) of SmolLM2 are worth both cores.
+constexpr int64_t kGemvSerialWeightsSpinning = 128 * 1024;
 
 // One product of a decode call: its activations in the kernels' slot order
 // (CodebookView::x_stride), so the kernels walk same-width columns contiguously and
@@ -113,6 +122,14 @@ void gemv_products(const CodebookGemmProduct* products, int count, const Codeboo
   thread_local std::vector<float> xp;
   if (static_cast<int64_t>(xp.size()) < n * stride_sum) xp.resize(n * stride_sum);
   float* xq = xp.data();
+  // One activation row: the 2-bit groups' pair tables, where the kernels use them.
+  const bool pairs = n == 1 && k.pair_tables != nullptr;
+  int64_t pair_floats = 0;
+  if (pairs)
+    for (int j = 0; j < count; ++j) pair_floats += pair_table_floats(products[j].w->lanes);
+  thread_local AlignedFloats pair_buf;
+  if (pair_buf.size() < pair_floats) pair_buf = AlignedFloats(pair_floats);
+  float* pt = pair_buf.data();
   for (int j = 0; j < count; ++j) {
     const CodebookGemmProduct& p = products[j];
     const CodebookGemmWeight& w = *p.w;
@@ -129,6 +146,11 @@ void gemv_products(const CodebookGemmProduct* products, int count, const Codeboo
     job.y = p.y;
     job.v = view_of(w);
     job.xp = xq;
+    if (pairs && pair_table_floats(w.lanes) > 0) {
+      k.pair_tables(job.v, xq, pt);
+      job.v.pair_tables = pt;
+      pt += pair_table_floats(w.lanes);
+    }
     job.halves = (w.source.rows + kHalf - 1) / kHalf;  // a last stripe's empty half is skipped
     xq += n * stride;
     weights += w.source.rows * cols * n;
@@ -140,7 +162,7 @@ void gemv_products(const CodebookGemmProduct* products, int count, const Codeboo
       h -= jobs[j].halves;
     }
   };
-  if (weights <= kGemvSerialWeights) {
+  if (weights <= (openmp_threads_spin() ? kGemvSerialWeightsSpinning : kGemvSerialWeights)) {
     for (int64_t h = 0; h < halves; ++h) run(h);
     return;
   }

@@ -30,6 +30,12 @@ struct CodebookView {
   // xs[wide_x + k - width_start[5]].
   int64_t x_stride = 0;
   int64_t wide_x = 0;
+  // One activation row only (n == 1), where the kernels offer pair_tables: the 2-bit
+  // groups' fields taken two at a time, pair p of group g (fields 2p, 2p + 1, i.e. bits
+  // [4p, 4p + 4) of its words) at pair_tables[((g - group_start[2]) * 8 + p) * 16 + a + 4b]
+  // = T_2p[a] x_2p + T_2p+1[b] x_2p+1, so one lookup replaces two lookups and two
+  // multiply-adds. Null: every width multiplies its own table by x.
+  const float* pair_tables = nullptr;
 };
 
 struct CodebookKernels {
@@ -37,14 +43,20 @@ struct CodebookKernels {
   // [32 half, 32 half + 32): the codebook part of one half of a stripe's 64 rows
   // (padding rows included; the other half of out is left alone), x given as xs (see
   // CodebookView), every row's terms summed in position order (widths 1..4 in slot
-  // order, which is position order with zero terms between). Outliers are not applied.
+  // order, which is position order with zero terms between) except where pair tables
+  // are set (then pairs of 2-bit terms, in two chains). Outliers are not applied.
   // Half stripes are the unit of decode work: a 576-row matrix is 9 stripes, which two
   // threads split 5:4, but 18 halves split evenly.
   void (*gemv_stripe)(const CodebookView& w, int64_t stripe, int half, const float* xs, int64_t n, float* out);
   // dst[order[k] * ld + j] = T_k[idx(r0 + j, k)] for j < 16, every position k; r0 a
   // multiple of 16 (rows past the end decode their stored index 0).
   void (*decode16)(const CodebookView& w, int64_t r0, const int32_t* order, float* dst, int64_t ld);
+  // Fills out[(group_start[3] - group_start[2]) * 128] with CodebookView::pair_tables for the activation
+  // row xs (in slot order), which gemv_stripe then reads for n == 1; null where the
+  // kernels do not use pair tables (gemv_stripe ignores them).
+  void (*pair_tables)(const CodebookView& w, const float* xs, float* out);
 };
+
 
 const CodebookKernels& codebook_kernels_scalar();
 const CodebookKernels& codebook_kernels_avx2();

@@ -69,7 +69,7 @@ void decode16(const CodebookView& w, int64_t r0, const int32_t* order, float* ds
 }  // namespace
 
 const CodebookKernels& codebook_kernels_scalar() {
-  static const CodebookKernels k{&gemv_stripe, &decode16};
+  static const CodebookKernels k{&gemv_stripe, &decode16, nullptr};
   return k;
 }
 
