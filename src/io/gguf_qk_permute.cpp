@@ -12,6 +12,9 @@ namespace {
 Tensor move_rows(const Tensor& w, int64_t n_heads, bool to_gguf) {
   if (w.shape.empty() || n_heads <= 0 || w.shape[0] % n_heads != 0 || (w.shape[0] / n_heads) % 2 != 0)
     fail("cannot undo the GGUF Q/K row permutation: {} rows are not {} heads of even size", w.shape_str(), n_heads);
+  // Nothing to move in an empty tensor, however many rows it claims (a GGUF may declare
+  // [2^41, 0]; the loader's shape checks reject it after this).
+  if (w.numel() == 0) return w;
   const int64_t rows = w.shape[0];
   const int64_t head_dim = rows / n_heads;
   const int64_t half = head_dim / 2;

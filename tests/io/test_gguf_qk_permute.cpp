@@ -48,6 +48,13 @@ TEST(GgufQkPermute, InverseIsIdentityBothWays) {
   EXPECT_EQ(unpermute_qk_from_gguf(permute_qk_to_gguf(bias, 2), 2).data, bias.data);
 }
 
+// A fuzzed GGUF declared attn_q as [2^41, 0]: the row loop ran 2^41 times for no data.
+TEST(GgufQkPermute, EmptyTensorWithManyRowsReturnsAtOnce) {
+  const Tensor empty({int64_t{1} << 41, 0});
+  EXPECT_EQ(unpermute_qk_from_gguf(empty, 2).shape, empty.shape);
+  EXPECT_EQ(permute_qk_to_gguf(empty, 2).numel(), 0);
+}
+
 TEST(GgufQkPermute, RejectsIndivisibleShapes) {
   EXPECT_THROW(unpermute_qk_from_gguf(numbered(10, 2), 3), Error);
   EXPECT_THROW(unpermute_qk_from_gguf(numbered(6, 2), 2), Error);  // odd head_dim 3
