@@ -4,7 +4,9 @@
 //   out[t, h] = softmax_j<=pos0+t(scale * q[t, h] . k[j, h / group]) . v[j, h / group]
 // Prefill-sized blocks run as two GEMMs per (KV head, block of queries) through the
 // packed-GEMM kernels, computing only the key range the block can see; a few rows
-// (decode) take a direct loop, which reads each cached row once.
+// (decode) take a direct loop, which reads each cached row once per query head; the
+// CPU backend decodes an FP32 cache through causal_attention_kv (kv_attention.h)
+// instead, which shares each row between the query heads of its KV head.
 #include <cstdint>
 
 #include "kernels/backend.h"  // AttentionShape
