@@ -188,14 +188,10 @@ void stripe_pass(const CodebookView& w, int64_t stripe, int64_t q0, const float*
   for (int i = 0; i < M; ++i)
     for (int q = 0; q < Q; ++q) acc[i][q] = _mm512_setzero_ps();
   accumulate_width<M, Q, 1>(w, stripe, 16 * q0, xs, acc);
-  if constexpr (M == 1) {
-    if (w.pair_tables != nullptr)
-      accumulate_pairs<Q>(w, stripe, 16 * q0, acc[0]);
-    else
-      accumulate_width<M, Q, 2>(w, stripe, 16 * q0, xs, acc);
-  } else {
+  if (M == 1 && w.pair_tables != nullptr)
+    accumulate_pairs<Q>(w, stripe, 16 * q0, acc[0]);
+  else
     accumulate_width<M, Q, 2>(w, stripe, 16 * q0, xs, acc);
-  }
   accumulate_width<M, Q, 3>(w, stripe, 16 * q0, xs, acc);
   accumulate_width<M, Q, 4>(w, stripe, 16 * q0, xs, acc);
   const uint8_t* base = w.indices + stripe * w.stripe_bytes;

@@ -51,12 +51,11 @@ struct CodebookKernels {
   // dst[order[k] * ld + j] = T_k[idx(r0 + j, k)] for j < 16, every position k; r0 a
   // multiple of 16 (rows past the end decode their stored index 0).
   void (*decode16)(const CodebookView& w, int64_t r0, const int32_t* order, float* dst, int64_t ld);
-  // Fills out[(group_start[3] - group_start[2]) * 128] with CodebookView::pair_tables for the activation
-  // row xs (in slot order), which gemv_stripe then reads for n == 1; null where the
-  // kernels do not use pair tables (gemv_stripe ignores them).
+  // Fills out[(group_start[3] - group_start[2]) * 128] with CodebookView::pair_tables
+  // for the activation row xs (in slot order), which gemv_stripe then reads for n == 1;
+  // null where the kernels do not use pair tables (gemv_stripe ignores them).
   void (*pair_tables)(const CodebookView& w, const float* xs, float* out);
 };
-
 
 const CodebookKernels& codebook_kernels_scalar();
 const CodebookKernels& codebook_kernels_avx2();
