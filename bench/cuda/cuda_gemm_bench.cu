@@ -1,8 +1,9 @@
 // GEMM and Hadamard+quantize benchmarks on the GPU, against cuBLAS in the same
 // process. Writes JSON (atomically: a temporary file renamed into place).
-//   cuda_gemm_bench OUT.json [--ms 1,16,...] [--shapes 4096x4096,...] [--paths] [--no-w4a8-above M]
-//                   [--hq-variants] [--hq-variant auto|legacy|direct|staged|direct_l2]
-//   (Hadamard+quantize: every implementation, or one, instead of Auto alone)
+//   cuda_gemm_bench OUT.json [--ms 1,16,...] [--shapes 4096x4096,...] [--paths] [--w4a8-max-m M]
+//                   [--hq-variants] [--hq-variant auto|legacy|direct|staged|direct_l2] [--hq-ms 1,16,...]
+//   (--paths: every GEMM path, not only Auto's; Hadamard+quantize: every implementation,
+//   or one, instead of Auto alone, at the rows --hq-ms lists)
 // Times with CUDA events: one warm-up, then batches of launches rotating over
 // enough operand copies that the weights do not sit in L2; the median batch
 // gives the time of one launch. Inputs are random (never zeros).
@@ -105,32 +106,20 @@ struct LtInt8 {
   }
 };
 
-const char* path_name(IntGemmPath p) {
-  switch (p) {
-    case IntGemmPath::Auto: return "auto";
-    case IntGemmPath::Skinny: return "skinny";
-    case IntGemmPath::Tile64: return "tile64";
-    case IntGemmPath::Tile128: return "tile128";
-    case IntGemmPath::Tile128x256: return "tile128x256";
-    case IntGemmPath::Wgmma: return "wgmma";
-    case IntGemmPath::WgmmaOverlap: return "wgmma_overlap";
-  }
-  return "?";
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: %s OUT.json [--ms 1,16] [--shapes 4096x4096,...] [--paths] [--w4a8-max-m M] "
-                 "[--no-hadamard] [--no-gemm] [--hq-variants] [--hq-variant NAME]\n",
+                 "[--no-hadamard] [--no-gemm] [--hq-variants] [--hq-variant NAME] [--hq-ms 1,16]\n",
                  argv[0]);
     return 2;
   }
   const std::string out_path = argv[1];
   std::vector<int> ms = {1, 16, 64, 256, 1024, 2048, 4096, 8192};
   std::vector<Shape> shapes = {{4096, 4096}, {4096, 11008}, {11008, 4096}, {8192, 8192}, {8192, 28672}, {28672, 8192}};
+  std::vector<int> hq_ms = {1, 16, 2048, 8192};
   bool all_paths = false, hadamard = true, gemm = true;
   std::vector<HadamardQuantVariant> variants = {HadamardQuantVariant::Auto};
   int w4a8_max_m = 1 << 30;
@@ -149,6 +138,8 @@ int main(int argc, char** argv) {
         if (*p == ',') ++p;
         shapes.push_back(s);
       }
+    } else if (a == "--hq-ms" && i + 1 < argc) {
+      hq_ms = parse_ints(argv[++i]);
     } else if (a == "--paths") {
       all_paths = true;
     } else if (a == "--w4a8-max-m" && i + 1 < argc) {
@@ -212,7 +203,7 @@ int main(int argc, char** argv) {
                 "copy_GB/s", "ratio");
     const struct { int k, p; } hk[] = {{4096, 4096}, {8192, 8192}, {11008, 256}, {14336, 2048}, {28672, 4096}};
     bool first = true;
-    for (int m : {1, 16, 2048, 8192})
+    for (int m : hq_ms)
       for (const auto& s : hk) {
         const size_t in_bytes = size_t{2} * m * s.k, out_bytes = static_cast<size_t>(m) * s.k / 2 + 4 * static_cast<size_t>(m);
         const int copies = copies_for(in_bytes + out_bytes);
@@ -343,14 +334,19 @@ int main(int argc, char** argv) {
         const double t_w4a8 = m <= w4a8_max_m ? ours(IntGemmKind::W4A8, IntGemmPath::Auto) : -1;
         std::string paths_json;
         if (all_paths) {
-          for (IntGemmPath p : {IntGemmPath::Skinny, IntGemmPath::Tile64, IntGemmPath::Tile128,
-                                IntGemmPath::Tile128x256, IntGemmPath::Wgmma, IntGemmPath::WgmmaOverlap}) {
-            if (p == IntGemmPath::Skinny && m > 64) continue;
+          for (IntGemmPath p : kIntGemmPaths) {
+            if (p == IntGemmPath::Auto || !int_gemm_path_supports(p, IntGemmKind::W4A4, m)) continue;
             if (p != IntGemmPath::Skinny && m <= 16) continue;
             const double t = ours(IntGemmKind::W4A4, p);
-            std::snprintf(buf, sizeof buf, "%s\"%s\": %.2f", paths_json.empty() ? "" : ", ", path_name(p), t);
+            std::snprintf(buf, sizeof buf, "%s\"%s\": %.2f", paths_json.empty() ? "" : ", ", int_gemm_path_name(p), t);
             paths_json += buf;
-            std::printf("    path %-12s %9.2f us  %7.1f TOPS\n", path_name(p), t, ops / t / 1e6);
+            std::printf("    path %-12s %9.2f us  %7.1f TOPS\n", int_gemm_path_name(p), t, ops / t / 1e6);
+          }
+          if (m >= 256) {  // W4A8 on the warp-specialized kernel
+            const double t = ours(IntGemmKind::W4A8, IntGemmPath::WgmmaWs);
+            std::snprintf(buf, sizeof buf, ", \"w4a8_wgmma_ws\": %.2f", t);
+            paths_json += buf;
+            std::printf("    W4A8 wgmma_ws    %9.2f us  %7.1f TOPS\n", t, ops / t / 1e6);
           }
           if (m >= 1024) {  // int8 x int8 on the same mma.sync tile: the IMMA rate without widening
             const double t = ours(IntGemmKind::W8A8, IntGemmPath::Tile128x256);
@@ -361,7 +357,7 @@ int main(int argc, char** argv) {
         }
         std::printf("%5dx%-6d %-5d %9.2f %9.2f %9.2f %9.2f %9.1f | %7.2f %7.2f %7.2f %7.2f  %s\n", k, n, m, t_fp16,
                     t_int8, t_w4a4, t_w4a8, ops / t_w4a4 / 1e6, t_fp16 / t_w4a4, t_int8 > 0 ? t_int8 / t_w4a4 : 0.0,
-                    t_int8 > 0 ? t_fp16 / t_int8 : 0.0, t_w4a8 > 0 ? t_fp16 / t_w4a8 : 0.0, path_name(auto_path));
+                    t_int8 > 0 ? t_fp16 / t_int8 : 0.0, t_w4a8 > 0 ? t_fp16 / t_w4a8 : 0.0, int_gemm_path_name(auto_path));
         std::fflush(stdout);
         auto tops = [&](double t) { return t > 0 ? ops / t / 1e6 : -1.0; };
         std::snprintf(buf, sizeof buf,
@@ -371,7 +367,7 @@ int main(int argc, char** argv) {
                       "\"w4a8_vs_fp16\": %.3f, \"w4a4_path\": \"%s\"%s%s%s}",
                       first ? "" : ",\n", k, n, m, t_fp16, t_int8, t_w4a4, t_w4a8, tops(t_fp16), tops(t_int8),
                       tops(t_w4a4), tops(t_w4a8), t_fp16 / t_w4a4, t_int8 > 0 ? t_int8 / t_w4a4 : -1.0,
-                      t_w4a8 > 0 ? t_fp16 / t_w4a8 : -1.0, path_name(auto_path),
+                      t_w4a8 > 0 ? t_fp16 / t_w4a8 : -1.0, int_gemm_path_name(auto_path),
                       all_paths ? ", \"w4a4_paths_us\": {" : "", paths_json.c_str(), all_paths ? "}" : "");
         json += buf;
         first = false;

@@ -1,95 +1,10 @@
 #include "kernels/cuda/int_gemm.cuh"
 
-#include "kernels/cuda/smem_async.cuh"
+#include "kernels/cuda/int_gemm_internal.cuh"
 
 namespace quarot::cuda {
+using namespace int_gemm_detail;
 namespace {
-
-// ---------------------------------------------------------------------------
-// Register-level helpers.
-
-// int4 -> int8 widening: a 32-bit word of 8 nibbles (k = 0..7, low nibble first)
-// becomes two words of 4 int8 each holding 16 * q: `lo` the even k, `hi` the odd k.
-// Which k a tensor-core lane sees is a permutation both operands share, so a dot
-// product over it is unchanged.
-__device__ __forceinline__ uint32_t nib_lo(uint32_t w) { return (w << 4) & 0xF0F0F0F0u; }
-__device__ __forceinline__ uint32_t nib_hi(uint32_t w) { return w & 0xF0F0F0F0u; }
-// The int8 bytes of the same k split: bytes 0, 2, 4, 6 and 1, 3, 5, 7 of x0:x1.
-__device__ __forceinline__ uint32_t even_bytes(uint32_t x0, uint32_t x1) { return __byte_perm(x0, x1, 0x6420); }
-__device__ __forceinline__ uint32_t odd_bytes(uint32_t x0, uint32_t x1) { return __byte_perm(x0, x1, 0x7531); }
-
-__device__ __forceinline__ void mma_s8(int32_t (&c)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
-// Weights are read once per launch: keep them out of L1.
-__device__ __forceinline__ uint4 ld_stream(const void* p) {
-  uint4 r;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-               : "l"(p));
-  return r;
-}
-
-__host__ __device__ constexpr bool a_is_int4(IntGemmKind k) { return k == IntGemmKind::W4A4; }
-__host__ __device__ constexpr bool b_is_int4(IntGemmKind k) { return k != IntGemmKind::W8A8; }
-// log2 of the factor by which the widened operands inflate the sums (16 per int4 side).
-__host__ __device__ constexpr int acc_shift(IntGemmKind k) { return k == IntGemmKind::W4A4 ? 8 : k == IntGemmKind::W4A8 ? 4 : 0; }
-
-struct Params {
-  int m, n, k;
-  const uint8_t* qa;
-  const uint8_t* qb;
-  const float* sa;
-  const float* sb;
-  const __half* residual;
-  __half* y;
-  int32_t* acc_out;
-  float* y_f32;
-  const float* bias;
-};
-
-// The epilogue for two adjacent columns (col, col + 1) of one row.
-template <int SHIFT>
-__device__ __forceinline__ void store_pair(const Params& p, int row, int col, int32_t c0, int32_t c1) {
-  if (row >= p.m || col >= p.n) return;
-  const int64_t idx = static_cast<int64_t>(row) * p.n + col;
-  const int32_t v0 = c0 >> SHIFT, v1 = c1 >> SHIFT;  // exact: the sums are multiples of 2^SHIFT
-  const bool two = col + 1 < p.n;
-  if (p.acc_out != nullptr) {
-    p.acc_out[idx] = v0;
-    if (two) p.acc_out[idx + 1] = v1;
-    return;
-  }
-  const float sa = p.sa[row];
-  float y0 = __fmul_rn(static_cast<float>(v0), __fmul_rn(sa, p.sb[col]));
-  float y1 = two ? __fmul_rn(static_cast<float>(v1), __fmul_rn(sa, p.sb[col + 1])) : 0.0f;
-  if (p.y_f32 != nullptr) {
-    if (p.bias != nullptr) {
-      y0 = __fadd_rn(y0, p.bias[col]);
-      if (two) y1 = __fadd_rn(y1, p.bias[col + 1]);
-    }
-    if (two) {
-      *reinterpret_cast<float2*>(p.y_f32 + idx) = make_float2(y0, y1);
-    } else {
-      p.y_f32[idx] = y0;
-    }
-    return;
-  }
-  if (p.residual != nullptr) {
-    y0 = __fadd_rn(y0, __half2float(p.residual[idx]));
-    if (two) y1 = __fadd_rn(y1, __half2float(p.residual[idx + 1]));
-  }
-  if (two) {
-    *reinterpret_cast<__half2*>(p.y + idx) = __floats2half2_rn(y0, y1);
-  } else {
-    p.y[idx] = __float2half_rn(y0);
-  }
-}
 
 // ---------------------------------------------------------------------------
 // Tiled kernel (prefill). Block tile BM x BN, K in steps of 128 values staged
@@ -97,8 +12,6 @@ __device__ __forceinline__ void store_pair(const Params& p, int row, int col, in
 // of m16n8k32 products. Shared rows are 64 (int4) or 128 (int8) bytes, their
 // 16-byte chunks XOR-swizzled by row so every ldmatrix / 8-byte read of 8 rows
 // hits distinct banks.
-
-constexpr int kKBlock = 128;
 
 template <int ROW_BYTES>
 __device__ __forceinline__ int swizzled(int row, int chunk) {
@@ -130,16 +43,8 @@ __global__ void __launch_bounds__(TileConfig<KIND, BM, BN, WM, WN, STAGES>::kThr
   const int warp_m = warp % C::kWarpsM, warp_n = warp / C::kWarpsM;
   const int g = lane >> 2, tig = lane & 3;
 
-  // Grouped raster: 8 consecutive block rows share each weight block column in L2.
-  const int tiles_m = (p.m + BM - 1) / BM, tiles_n = (p.n + BN - 1) / BN;
-  constexpr int kGroup = 8;
-  const int bid = blockIdx.x;
-  const int group = bid / (kGroup * tiles_n);
-  const int first_m = group * kGroup;
-  const int group_m = min(tiles_m - first_m, kGroup);
-  const int tile_m = first_m + (bid % (kGroup * tiles_n)) % group_m;
-  const int tile_n = (bid % (kGroup * tiles_n)) / group_m;
-  const int m0 = tile_m * BM, n0 = tile_n * BN;
+  const TileCoord tile = grouped_tile<BM, BN>(blockIdx.x, p.m, p.n);
+  const int m0 = tile.m0, n0 = tile.n0;
 
   const int64_t lda = a_is_int4(KIND) ? p.k / 2 : p.k;
   const int64_t ldb = b_is_int4(KIND) ? p.k / 2 : p.k;
@@ -315,7 +220,9 @@ __global__ void __launch_bounds__(KW * 32) skinny_gemm_kernel(Params p) {
       for (int r = 0; r < 4; ++r) acc[i][j][r] = 0;
 
   constexpr int kWordsA = kBytesA / 4, kWordsB = kBytesB / 4;
-  constexpr int kUnroll = 2;
+  // Chunks in flight per warp: decode (MT = 1) is latency-bound, so a K of 4096 (4
+  // chunks per warp) goes out as one round of loads; more rows keep registers in check.
+  constexpr int kUnroll = MT == 1 ? 4 : 2;
   for (int c0 = warp; c0 < chunks; c0 += KW * kUnroll) {
     uint4 bw[kUnroll][NT][kBytesB / 16];
     uint4 aw[kUnroll][MT][2][kBytesA / 16];
@@ -414,27 +321,6 @@ __global__ void __launch_bounds__(KW * 32) skinny_gemm_kernel(Params p) {
 // bytes 4 tig .. 4 tig + 3 of its 32-byte k-step and the odd k 16 bytes further,
 // the same permutation the register A fragment gets, so the dot products are unchanged.
 
-__device__ __forceinline__ uint64_t wgmma_desc_sw128(uint32_t smem_byte_addr) {
-  // start address, leading offset (unused for K-major swizzled tiles: 1), stride
-  // offset 1024 bytes between 8-row groups, 128-byte swizzle.
-  return (static_cast<uint64_t>((smem_byte_addr & 0x3FFFF) >> 4)) | (static_cast<uint64_t>(1) << 16) |
-         (static_cast<uint64_t>(1024 >> 4) << 32) | (static_cast<uint64_t>(1) << 62);
-}
-
-__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void wgmma_wait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-}
-// Pins the accumulators in place around the asynchronous products, so the compiler
-// neither reads nor moves them while a wgmma is in flight.
-__device__ __forceinline__ void fence_operands(int32_t (&d)[64]) {
-#pragma unroll
-  for (int i = 0; i < 64; ++i) asm volatile("" : "+r"(d[i])::"memory");
-}
-__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
-
 __device__ __forceinline__ void wgmma_m64n128k32_s8(int32_t (&d)[64], const uint32_t (&a)[4], uint64_t desc_b) {
   asm volatile(
       "{\n"
@@ -476,15 +362,8 @@ __global__ void __launch_bounds__(256, (KIND == IntGemmKind::W4A4 && !OVERLAP) ?
   const int g = lane >> 2, tig = lane & 3;
   const int wg = warp >> 2, warp_in_wg = warp & 3;
 
-  const int tiles_m = (p.m + BM - 1) / BM, tiles_n = (p.n + BN - 1) / BN;
-  constexpr int kGroup = 8;
-  const int bid = blockIdx.x;
-  const int group = bid / (kGroup * tiles_n);
-  const int first_m = group * kGroup;
-  const int group_m = min(tiles_m - first_m, kGroup);
-  const int tile_m = first_m + (bid % (kGroup * tiles_n)) % group_m;
-  const int tile_n = (bid % (kGroup * tiles_n)) / group_m;
-  const int m0 = tile_m * BM, n0 = tile_n * BN;
+  const TileCoord tile = grouped_tile<BM, BN>(blockIdx.x, p.m, p.n);
+  const int m0 = tile.m0, n0 = tile.n0;
 
   const int64_t lda = a_is_int4(KIND) ? p.k / 2 : p.k;
   const int64_t ldb = p.k / 2;
@@ -691,6 +570,8 @@ cudaError_t launch_kind(const Params& p, IntGemmPath path, cudaStream_t stream) 
     case IntGemmPath::WgmmaOverlap:
       if constexpr (b_is_int4(KIND)) return launch_wgmma<KIND, true>(p, stream);
       return cudaErrorInvalidValue;
+    case IntGemmPath::WgmmaWs:
+      return launch_wgmma_ws(p, KIND, stream);
     default:
       return cudaErrorInvalidValue;
   }
@@ -700,16 +581,40 @@ bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 =
 
 }  // namespace
 
+const char* int_gemm_path_name(IntGemmPath path) {
+  switch (path) {
+    case IntGemmPath::Auto: return "auto";
+    case IntGemmPath::Skinny: return "skinny";
+    case IntGemmPath::Tile64: return "tile64";
+    case IntGemmPath::Tile128: return "tile128";
+    case IntGemmPath::Tile128x256: return "tile128x256";
+    case IntGemmPath::Wgmma: return "wgmma";
+    case IntGemmPath::WgmmaOverlap: return "wgmma_overlap";
+    case IntGemmPath::WgmmaWs: return "wgmma_ws";
+  }
+  return "?";
+}
+
+bool int_gemm_path_supports(IntGemmPath path, IntGemmKind kind, int64_t m) {
+  switch (path) {
+    case IntGemmPath::Skinny: return m <= 64;
+    case IntGemmPath::Wgmma:
+    case IntGemmPath::WgmmaOverlap:
+    case IntGemmPath::WgmmaWs: return kind != IntGemmKind::W8A8;
+    default: return true;
+  }
+}
+
 IntGemmPath int_gemm_auto_path(IntGemmKind kind, int64_t m, int64_t n, int64_t k) {
   (void)k;
   // From the H200 measurements in docs/cuda.md: the weight stream wins while few
   // tiles would fill the machine; mma.sync 64-row tiles up to M = 256 unless the
-  // layer is wide; the warpgroup kernel (two blocks per SM) beyond, int4 weights only.
+  // layer is wide; the warp-specialized warpgroup kernel beyond, int4 weights only.
   const bool int4_weights = kind != IntGemmKind::W8A8;
   if (m <= 32) return IntGemmPath::Skinny;
   if (m <= 64) return n >= 16384 ? IntGemmPath::Tile64 : IntGemmPath::Skinny;
   if (m <= 256) return (n >= 11008 && int4_weights) ? IntGemmPath::Wgmma : IntGemmPath::Tile64;
-  return int4_weights ? IntGemmPath::Wgmma : IntGemmPath::Tile128x256;
+  return int4_weights ? IntGemmPath::WgmmaWs : IntGemmPath::Tile128x256;
 }
 
 cudaError_t int_gemm(const IntGemmArgs& args, cudaStream_t stream, IntGemmPath path) {

@@ -59,9 +59,22 @@ enum class IntGemmPath {
   Tile128x256,  // 128 x 256 block tile, 8 warps
   Wgmma,        // 128 x 128 block tile, two warpgroups on wgmma (int4 weights: W4A4, W4A8);
                 // widens and multiplies in turn, two blocks per multiprocessor
-  WgmmaOverlap  // the same, widening the next k-block while the tensor cores run, one
-                // block per multiprocessor (more registers); slower on the H200 (docs/cuda.md)
+  WgmmaOverlap,  // the same, widening the next k-block while the tensor cores run, one
+                 // block per multiprocessor (more registers); slower on the H200 (docs/cuda.md)
+  WgmmaWs        // warp-specialized: a producer warpgroup loads and widens k-blocks into a
+                 // 4-stage ring, two consumer warpgroups run wgmma m64n256k32 on a 128 x 256
+                 // tile (int4 weights: W4A4, W4A8)
 };
+
+// Every path, in declaration order, and its name ("auto", "skinny", ..., "wgmma_ws").
+inline constexpr IntGemmPath kIntGemmPaths[] = {IntGemmPath::Auto,        IntGemmPath::Skinny, IntGemmPath::Tile64,
+                                                IntGemmPath::Tile128,     IntGemmPath::Tile128x256,
+                                                IntGemmPath::Wgmma,       IntGemmPath::WgmmaOverlap,
+                                                IntGemmPath::WgmmaWs};
+const char* int_gemm_path_name(IntGemmPath path);
+// Whether `path` can run `kind` at all (the warpgroup paths widen int4 weights; the
+// skinny path takes M <= 64).
+bool int_gemm_path_supports(IntGemmPath path, IntGemmKind kind, int64_t m);
 
 cudaError_t int_gemm(const IntGemmArgs& args, cudaStream_t stream, IntGemmPath path = IntGemmPath::Auto);
 
