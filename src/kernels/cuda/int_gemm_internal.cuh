@@ -64,9 +64,11 @@ struct Params {
   const float* bias;
 };
 
-// The epilogue for two adjacent columns (col, col + 1) of one row.
+// The epilogue for two adjacent columns (col, col + 1) of one row, with the row's
+// scale sa and the columns' scales sb0, sb1 already at hand (unused for acc_out).
 template <int SHIFT>
-__device__ __forceinline__ void store_pair(const Params& p, int row, int col, int32_t c0, int32_t c1) {
+__device__ __forceinline__ void store_pair_scaled(const Params& p, int row, int col, int32_t c0, int32_t c1, float sa,
+                                                  float sb0, float sb1) {
   if (row >= p.m || col >= p.n) return;
   const int64_t idx = static_cast<int64_t>(row) * p.n + col;
   const int32_t v0 = c0 >> SHIFT, v1 = c1 >> SHIFT;  // exact: the sums are multiples of 2^SHIFT
@@ -76,9 +78,8 @@ __device__ __forceinline__ void store_pair(const Params& p, int row, int col, in
     if (two) p.acc_out[idx + 1] = v1;
     return;
   }
-  const float sa = p.sa[row];
-  float y0 = __fmul_rn(static_cast<float>(v0), __fmul_rn(sa, p.sb[col]));
-  float y1 = two ? __fmul_rn(static_cast<float>(v1), __fmul_rn(sa, p.sb[col + 1])) : 0.0f;
+  float y0 = __fmul_rn(static_cast<float>(v0), __fmul_rn(sa, sb0));
+  float y1 = two ? __fmul_rn(static_cast<float>(v1), __fmul_rn(sa, sb1)) : 0.0f;
   if (p.y_f32 != nullptr) {
     if (p.bias != nullptr) {
       y0 = __fadd_rn(y0, p.bias[col]);
@@ -100,6 +101,14 @@ __device__ __forceinline__ void store_pair(const Params& p, int row, int col, in
   } else {
     p.y[idx] = __float2half_rn(y0);
   }
+}
+
+// The same, reading the scales from p.
+template <int SHIFT>
+__device__ __forceinline__ void store_pair(const Params& p, int row, int col, int32_t c0, int32_t c1) {
+  if (row >= p.m || col >= p.n) return;
+  if (p.acc_out != nullptr) return store_pair_scaled<SHIFT>(p, row, col, c0, c1, 0.0f, 0.0f, 0.0f);
+  store_pair_scaled<SHIFT>(p, row, col, c0, c1, p.sa[row], p.sb[col], col + 1 < p.n ? p.sb[col + 1] : 0.0f);
 }
 
 // Grouped raster: blocks walk kGroup consecutive block rows per block column, so
