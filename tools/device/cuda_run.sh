@@ -2,7 +2,10 @@
 # Runs the CUDA kernel checks and benchmarks on the GPU machine, from a folder
 # staged by scripts/cuda_test.sh (binaries + the few shared libraries the GPU
 # image lacks). Needs only the NVIDIA driver, the CUDA 13 runtime and cuBLAS there.
-#   tools/device/cuda_run.sh STAGE_DIR OUT_DIR [test|bench|sanitize|layer|all] [bench args...]
+#   tools/device/cuda_run.sh STAGE_DIR OUT_DIR [test|bench|sanitize|layer|all|report] [bench args...]
+# `report` fits one device call (under 10 minutes): the checks, the GEMM benchmark,
+# the layer benchmark and SASS counts, then compute-sanitizer memcheck / racecheck on
+# `test_cuda_kernels --quick` with a bounded time each.
 # Writes OUT_DIR/test.log, test_cuda_backend.log and test_cuda_kv_attention.log (the CUDA
 # backend's and the KV cache + attention checks), OUT_DIR/bench.log, OUT_DIR/cuda_gemm_bench.json,
 # OUT_DIR/cuda_attention_bench.json; `layer`
@@ -19,6 +22,20 @@ py=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas._
 export LD_LIBRARY_PATH="$stage/lib:${extra}${py}:${LD_LIBRARY_PATH:-}"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv 2>&1 | tee "$out/gpu.txt"
 rc=0
+sanitize_timeout=300
+if [[ $what == report ]]; then
+  bash "$0" "$stage" "$out" test || rc=$?
+  bash "$0" "$stage" "$out" bench "$@" || { brc=$?; [[ $rc == 0 ]] && rc=$brc; }
+  for b in test_cuda_kernels cuda_gemm_bench cuda_layer_bench; do
+    sass=$(cuobjdump --dump-sass "$stage/$b" 2>/dev/null)
+    printf '%s: HMMA %s, IMMA %s, IGMMA %s, LDL/STL %s\n' "$b" "$(grep -c HMMA <<<"$sass")" \
+      "$(grep -c IMMA <<<"$sass")" "$(grep -c IGMMA <<<"$sass")" "$(grep -cE '\b(LDL|STL)\b' <<<"$sass")"
+  done | tee "$out/sass_counts.txt"
+  "$stage/cuda_layer_bench" "$out/cuda_layer_bench.json" > "$out/layer_bench.log" 2>&1
+  echo "cuda_layer_bench exit $?"
+  what=sanitize
+  sanitize_timeout=${SANITIZE_TIMEOUT:-100}
+fi
 if [[ $what == test || $what == all ]]; then
   "$stage/test_cuda_kernels" 2>&1 | tee "$out/test.log" | tail -25
   rc=${PIPESTATUS[0]}
@@ -43,7 +60,7 @@ if [[ $what == bench || $what == all ]]; then
 fi
 if [[ $what == sanitize || $what == all ]]; then
   for tool in memcheck racecheck; do
-    timeout 300 compute-sanitizer --tool $tool --error-exitcode 3 "$stage/test_cuda_kernels" --quick > "$out/sanitize_$tool.log" 2>&1
+    timeout "$sanitize_timeout" compute-sanitizer --tool $tool --error-exitcode 3 "$stage/test_cuda_kernels" --quick > "$out/sanitize_$tool.log" 2>&1
     echo "compute-sanitizer $tool exit $?"; tail -3 "$out/sanitize_$tool.log"
   done
 fi
