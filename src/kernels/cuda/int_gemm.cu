@@ -179,7 +179,7 @@ __global__ void __launch_bounds__(TileConfig<KIND, BM, BN, WM, WN, STAGES>::kThr
 // j of the chunk takes word j of those (both operands use the same permutation of
 // k). The KW partial sums are added in shared memory (int32: order-free, exact).
 
-template <IntGemmKind KIND, int MT, int NT, int KW>
+template <IntGemmKind KIND, int MT, int NT, int KW, int UNROLL>
 __global__ void __launch_bounds__(KW * 32) skinny_gemm_kernel(Params p) {
   __shared__ int32_t red[KW][MT * NT * 128];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -220,9 +220,7 @@ __global__ void __launch_bounds__(KW * 32) skinny_gemm_kernel(Params p) {
       for (int r = 0; r < 4; ++r) acc[i][j][r] = 0;
 
   constexpr int kWordsA = kBytesA / 4, kWordsB = kBytesB / 4;
-  // Chunks in flight per warp: decode (MT = 1) is latency-bound, so a K of 4096 (4
-  // chunks per warp) goes out as one round of loads; more rows keep registers in check.
-  constexpr int kUnroll = MT == 1 ? 4 : 2;
+  constexpr int kUnroll = UNROLL;  // chunks in flight per warp
   for (int c0 = warp; c0 < chunks; c0 += KW * kUnroll) {
     uint4 bw[kUnroll][NT][kBytesB / 16];
     uint4 aw[kUnroll][MT][2][kBytesA / 16];
@@ -534,7 +532,15 @@ template <IntGemmKind KIND, int MT>
 cudaError_t launch_skinny(const Params& p, cudaStream_t stream) {
   constexpr int NT = 2, KW = 8;
   const int64_t blocks = (p.n + NT * 8 - 1) / (NT * 8);
-  skinny_gemm_kernel<KIND, MT, NT, KW><<<static_cast<unsigned>(blocks), KW * 32, 0, stream>>>(p);
+  // Decode (MT = 1) on 7B-sized matrices is latency-bound: four chunks in flight per
+  // warp put a K of 4096 in one round of loads (H200: 4096x4096 M=1 2.25x -> 2.69x
+  // cuBLAS FP16). On the 70B shapes the extra registers cost more than they give
+  // (8192x28672 3.47x -> 3.28x, 28672x8192 3.50x -> 2.52x), so two there.
+  if (MT == 1 && p.n <= 11008 && p.k <= 11008) {
+    skinny_gemm_kernel<KIND, MT, NT, KW, 4><<<static_cast<unsigned>(blocks), KW * 32, 0, stream>>>(p);
+  } else {
+    skinny_gemm_kernel<KIND, MT, NT, KW, 2><<<static_cast<unsigned>(blocks), KW * 32, 0, stream>>>(p);
+  }
   return cudaGetLastError();
 }
 

@@ -33,22 +33,9 @@
 namespace quarot::cuda::int_gemm_detail {
 namespace {
 
-constexpr int kBM = 128, kBN = 256, kMaxStages = 4, kRawStages = 3, kThreads = 384, kProducers = 128;
+constexpr int kBM = 128, kBN = 256, kStages = 3, kRawStages = 3, kThreads = 384, kProducers = 128;
 constexpr int kTileA = kBM * 128, kTileB = kBN * 128;  // int8 bytes per k-block
-// W4A4: the consumers take the activations from the raw ring into registers (wgmma
-// with a register A), so an int8 stage holds the widened weights only; W4A8: both.
-template <IntGemmKind KIND>
-__host__ __device__ constexpr bool register_a() {
-  return a_is_int4(KIND);
-}
-template <IntGemmKind KIND>
-__host__ __device__ constexpr int stage_bytes() {
-  return (register_a<KIND>() ? 0 : kTileA) + kTileB;
-}
-template <IntGemmKind KIND>
-__host__ __device__ constexpr int stages() {
-  return register_a<KIND>() ? 4 : 3;
-}
+constexpr int kStageBytes = kTileA + kTileB;
 // Raw (packed) bytes per k-block: int4 activations (W4A4 only) then int4 weights.
 constexpr int kRawA = kBM * 64, kRawB = kBN * 64;
 // The epilogue's scales, staged per tile (two buffers: tile t uses t % 2).
@@ -59,8 +46,8 @@ __host__ __device__ constexpr int raw_bytes() {
 }
 template <IntGemmKind KIND>
 __host__ __device__ constexpr int smem_bytes() {
-  return 1024 /* alignment slack */ + stages<KIND>() * stage_bytes<KIND>() + kRawStages * raw_bytes<KIND>() +
-         8 * (2 * kMaxStages + 2 * kRawStages) + kScaleBytes;
+  return 1024 /* alignment slack */ + kStages * kStageBytes + kRawStages * raw_bytes<KIND>() +
+         8 * (2 * kStages + 2 * kRawStages) + kScaleBytes;
 }
 
 __device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
@@ -113,26 +100,6 @@ __device__ __forceinline__ void wgmma_m64n256k32_ss(int32_t (&d)[128], uint64_t 
       : "memory");
 }
 
-__device__ __forceinline__ void wgmma_m64n256k32_rs(int32_t (&d)[128], const uint32_t (&a)[4], uint64_t desc_b) {
-  asm volatile(
-      "{\n"
-      "wgmma.mma_async.sync.aligned.m64n256k32.s32.s8.s8 "
-      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, {%128, %129, %130, %131}, %132, 1;\n"
-      "}\n"
-      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]), "+r"(d[8]), "+r"(d[9]), "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]), "+r"(d[16]), "+r"(d[17]), "+r"(d[18]), "+r"(d[19]), "+r"(d[20]), "+r"(d[21]), "+r"(d[22]), "+r"(d[23]), "+r"(d[24]), "+r"(d[25]), "+r"(d[26]), "+r"(d[27]), "+r"(d[28]), "+r"(d[29]), "+r"(d[30]), "+r"(d[31]), "+r"(d[32]), "+r"(d[33]), "+r"(d[34]), "+r"(d[35]), "+r"(d[36]), "+r"(d[37]), "+r"(d[38]), "+r"(d[39]), "+r"(d[40]), "+r"(d[41]), "+r"(d[42]), "+r"(d[43]), "+r"(d[44]), "+r"(d[45]), "+r"(d[46]), "+r"(d[47]), "+r"(d[48]), "+r"(d[49]), "+r"(d[50]), "+r"(d[51]), "+r"(d[52]), "+r"(d[53]), "+r"(d[54]), "+r"(d[55]), "+r"(d[56]), "+r"(d[57]), "+r"(d[58]), "+r"(d[59]), "+r"(d[60]), "+r"(d[61]), "+r"(d[62]), "+r"(d[63]), "+r"(d[64]), "+r"(d[65]), "+r"(d[66]), "+r"(d[67]), "+r"(d[68]), "+r"(d[69]), "+r"(d[70]), "+r"(d[71]), "+r"(d[72]), "+r"(d[73]), "+r"(d[74]), "+r"(d[75]), "+r"(d[76]), "+r"(d[77]), "+r"(d[78]), "+r"(d[79]), "+r"(d[80]), "+r"(d[81]), "+r"(d[82]), "+r"(d[83]), "+r"(d[84]), "+r"(d[85]), "+r"(d[86]), "+r"(d[87]), "+r"(d[88]), "+r"(d[89]), "+r"(d[90]), "+r"(d[91]), "+r"(d[92]), "+r"(d[93]), "+r"(d[94]), "+r"(d[95]), "+r"(d[96]), "+r"(d[97]), "+r"(d[98]), "+r"(d[99]), "+r"(d[100]), "+r"(d[101]), "+r"(d[102]), "+r"(d[103]), "+r"(d[104]), "+r"(d[105]), "+r"(d[106]), "+r"(d[107]), "+r"(d[108]), "+r"(d[109]), "+r"(d[110]), "+r"(d[111]), "+r"(d[112]), "+r"(d[113]), "+r"(d[114]), "+r"(d[115]), "+r"(d[116]), "+r"(d[117]), "+r"(d[118]), "+r"(d[119]), "+r"(d[120]), "+r"(d[121]), "+r"(d[122]), "+r"(d[123]), "+r"(d[124]), "+r"(d[125]), "+r"(d[126]), "+r"(d[127])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b)
-      : "memory");
-}
-
-template <int N>
-__device__ __forceinline__ void set_max_registers() {
-  if constexpr (N > 168) {
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
-  } else {
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
-  }
-}
-
 // Logical int8 chunk `chunk` (16 k) of `row` in a 128-byte-swizzled tile.
 __device__ __forceinline__ uint8_t* tile_chunk(uint8_t* tile, int row, int chunk) {
   return tile + row * 128 + ((chunk ^ (row & 7)) << 4);
@@ -161,34 +128,21 @@ __device__ __forceinline__ void store_widened(uint8_t* tile, int row, int c, uin
 
 // Widens one raw stage (rows of 64 packed bytes, as the TMA wrote them) into an int8
 // stage: this thread's 16-byte chunks i = tid + 128 j, row i / 4, chunk i % 4.
-// The weights only: W4A4's activations stay packed for the consumers' registers.
 template <IntGemmKind KIND>
 __device__ __forceinline__ void widen_stage(const uint8_t* raw, uint8_t* stage, int tid) {
-  constexpr int kB = kRawB / 16 / kProducers;
-  const uint4* src = reinterpret_cast<const uint4*>(raw + (a_is_int4(KIND) ? kRawA : 0));
-  uint8_t* dst = stage + (register_a<KIND>() ? 0 : kTileA);
-  uint4 v[kB];
+  constexpr int kA = a_is_int4(KIND) ? kRawA / 16 / kProducers : 0, kB = kRawB / 16 / kProducers;
+  uint4 v[kA + kB];
 #pragma unroll
-  for (int j = 0; j < kB; ++j) v[j] = src[tid + kProducers * j];
+  for (int j = 0; j < kA + kB; ++j) v[j] = reinterpret_cast<const uint4*>(raw)[tid + kProducers * j];
+#pragma unroll
+  for (int j = 0; j < kA; ++j) {
+    const int i = tid + kProducers * j;
+    store_widened<false>(stage, i >> 2, i & 3, v[j]);
+  }
 #pragma unroll
   for (int j = 0; j < kB; ++j) {
     const int i = tid + kProducers * j;
-    store_widened<!a_is_int4(KIND)>(dst, i >> 2, i & 3, v[j]);
-  }
-}
-
-// This warp's W4A4 activation fragments (16 rows from a_row0, four k32 steps) from a
-// raw stage whose rows of 64 packed bytes the TMA wrote 64-byte-swizzled; widened in
-// registers in the m16n8k32 A layout with the same even / odd k order as the weights.
-__device__ __forceinline__ void load_a_fragments(const uint8_t* raw, int a_row0, int lane, uint32_t (&a)[4][4]) {
-#pragma unroll
-  for (int s = 0; s < 4; s += 2) {
-    uint32_t r[4];
-    const int row = a_row0 + ((lane >> 3) & 1) * 8 + (lane & 7);
-    const int chunk = s + (lane >> 4);
-    ldmatrix_x4(r, smem_addr(raw + row * 64 + ((chunk ^ ((row >> 1) & 3)) << 4)));
-    a[s][0] = nib_lo(r[0]), a[s][1] = nib_lo(r[1]), a[s][2] = nib_hi(r[0]), a[s][3] = nib_hi(r[1]);
-    a[s + 1][0] = nib_lo(r[2]), a[s + 1][1] = nib_lo(r[3]), a[s + 1][2] = nib_hi(r[2]), a[s + 1][3] = nib_hi(r[3]);
+    store_widened<!a_is_int4(KIND)>(stage + kTileA, i >> 2, i & 3, v[kA + j]);
   }
 }
 
@@ -196,17 +150,13 @@ template <IntGemmKind KIND>
 __global__ void __launch_bounds__(kThreads, 1)
     wgmma_ws_kernel(const __grid_constant__ CUtensorMap tma_a, const __grid_constant__ CUtensorMap tma_b, Params p) {
   static_assert(b_is_int4(KIND), "the producer widens int4 weights");
-  constexpr int kStages = stages<KIND>(), kStageBytes = stage_bytes<KIND>();
-  constexpr bool kRegA = register_a<KIND>();
-  constexpr int kBOffset = kRegA ? 0 : kTileA;  // the int8 weight tile within a stage
   extern __shared__ uint8_t smem_raw[];
   // The swizzle works on address bits, so the int8 tiles start on 1024 bytes.
   const uint32_t raw_addr = smem_addr(smem_raw);
   uint8_t* smem = smem_raw + ((1024 - (raw_addr & 1023)) & 1023);
   uint8_t* raw_ring = smem + kStages * kStageBytes;
   const uint32_t full0 = smem_addr(raw_ring + kRawStages * raw_bytes<KIND>());
-  const uint32_t empty0 = full0 + 8 * kMaxStages, raw_full0 = empty0 + 8 * kMaxStages,
-                 raw_empty0 = raw_full0 + 8 * kRawStages;
+  const uint32_t empty0 = full0 + 8 * kStages, raw_full0 = empty0 + 8 * kStages, raw_empty0 = raw_full0 + 8 * kRawStages;
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int wg = warp >> 2;
@@ -217,8 +167,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
     for (int s = 0; s < kRawStages; ++s) {
       mbar_init(raw_full0 + 8 * s, 1);
-      // W4A4: the consumer warps read the activations from the raw stage too.
-      mbar_init(raw_empty0 + 8 * s, kProducers + (kRegA ? 8 : 0));
+      mbar_init(raw_empty0 + 8 * s, kProducers);
     }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
@@ -233,7 +182,6 @@ __global__ void __launch_bounds__(kThreads, 1)
   auto tile_of = [&](int t) { return grouped_tile<kBM, kBN>(blockIdx.x + t * gridDim.x, p.m, p.n); };
 
   if (wg == 0) {
-    set_max_registers<88>();  // the TMA does the loads: few registers here, more for the consumers
     // Thread 0 keeps the TMA kRawStages - 1 k-blocks ahead of the widening.
     auto fetch = [&](int j) {
       if (j >= jobs) return;
@@ -271,71 +219,41 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
     return;
   }
-  set_max_registers<208>();
 
   // Consumers: warpgroup cw owns rows 64 cw .. 64 cw + 63 of each block tile.
   const int cw = wg - 1, warp_in_wg = warp & 3;
   const int g = lane >> 2, tig = lane & 3;
   const int ct = tid - kProducers;  // 0..255
   const uint32_t stage0 = smem_addr(smem);
-  float* scale_buf =
-      reinterpret_cast<float*>(raw_ring + kRawStages * raw_bytes<KIND>() + 8 * (2 * kMaxStages + 2 * kRawStages));
+  float* scale_buf = reinterpret_cast<float*>(raw_ring + kRawStages * raw_bytes<KIND>() + 8 * (2 * kStages + 2 * kRawStages));
   const bool scaled = p.acc_out == nullptr;
   int j = 0;
-  int32_t acc[128];
-  // One k-block: wait for its stage, issue its four products, retire the previous
-  // k-block's and release that stage. W4A4 loads its activation fragments into `cur`;
-  // `prev` (the previous k-block's set) stays pinned until its products retired.
-  auto kstep = [&](int kt, uint32_t (&cur)[4][4], uint32_t (&prev)[4][4]) {
-    const int s = j % kStages;
-    mbar_wait(full0 + 8 * s, (j / kStages) & 1);
-    const uint32_t b_addr = stage0 + s * kStageBytes + kBOffset;
-    if constexpr (kRegA) {
-      const int rs = j % kRawStages;
-      mbar_wait(raw_full0 + 8 * rs, (j / kRawStages) & 1);  // already complete: orders the TMA's bytes
-      load_a_fragments(raw_ring + rs * raw_bytes<KIND>(), cw * 64 + warp_in_wg * 16, lane, cur);
-      __syncwarp();
-      if (lane == 0) mbar_arrive(raw_empty0 + 8 * rs);
-    }
-    fence_operands(acc);
-    wgmma_fence();
-#pragma unroll
-    for (int ks = 0; ks < 4; ++ks) {
-      if constexpr (kRegA) {
-        wgmma_m64n256k32_rs(acc, cur[ks], wgmma_desc_sw128(b_addr + 32 * ks));
-      } else {
-        const uint32_t a_addr = stage0 + s * kStageBytes + cw * 64 * 128;
-        wgmma_m64n256k32_ss(acc, wgmma_desc_sw128(a_addr + 32 * ks), wgmma_desc_sw128(b_addr + 32 * ks));
-      }
-    }
-    wgmma_commit();
-    wgmma_wait<1>();  // k-block j - 1's products have read their stage (and `prev`)
-    fence_operands(acc);
-#pragma unroll
-    for (int ks = 0; ks < 4; ++ks)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) asm volatile("" : "+r"(prev[ks][i])::"memory");
-    if (kt > 0 && lane == 0) mbar_arrive(empty0 + 8 * ((j - 1) % kStages));
-    ++j;
-  };
-  uint32_t fa[4][4] = {}, fb[4][4] = {};
   for (int t = 0; t < my_tiles; ++t) {
     // The tile's scales, loaded now so their latency hides behind the products.
     const TileCoord tc = tile_of(t);
     const float pre_sb = scaled && tc.n0 + ct < p.n ? p.sb[tc.n0 + ct] : 0.0f;
     const float pre_sa = scaled && ct < kBM && tc.m0 + ct < p.m ? p.sa[tc.m0 + ct] : 0.0f;
+    int32_t acc[128];
 #pragma unroll
     for (int i = 0; i < 128; ++i) acc[i] = 0;
-    for (int kt = 0; kt < ktiles; kt += 2) {
-      kstep(kt, fa, fb);
-      if (kt + 1 < ktiles) kstep(kt + 1, fb, fa);
+    for (int kt = 0; kt < ktiles; ++kt, ++j) {
+      const int s = j % kStages;
+      mbar_wait(full0 + 8 * s, (j / kStages) & 1);
+      const uint32_t a_addr = stage0 + s * kStageBytes + cw * 64 * 128;
+      const uint32_t b_addr = stage0 + s * kStageBytes + kTileA;
+      fence_operands(acc);
+      wgmma_fence();
+#pragma unroll
+      for (int ks = 0; ks < 4; ++ks) {
+        wgmma_m64n256k32_ss(acc, wgmma_desc_sw128(a_addr + 32 * ks), wgmma_desc_sw128(b_addr + 32 * ks));
+      }
+      wgmma_commit();
+      wgmma_wait<1>();  // k-block j - 1's products have read their stage
+      fence_operands(acc);
+      if (kt > 0 && lane == 0) mbar_arrive(empty0 + 8 * ((j - 1) % kStages));
     }
     wgmma_wait<0>();
     fence_operands(acc);
-#pragma unroll
-    for (int ks = 0; ks < 4; ++ks)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) asm volatile("" : "+r"(fa[ks][i]), "+r"(fb[ks][i])::"memory");
     if (lane == 0) mbar_arrive(empty0 + 8 * ((j - 1) % kStages));  // the tile's last stage
 
     float* sc = scale_buf + (t & 1) * (kBM + kBN);
@@ -387,7 +305,7 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
 
 // A row-major byte matrix [rows, row_bytes] read in boxes of box_x bytes x box_y rows.
 bool encode_rows(CUtensorMap* map, const void* base, int64_t rows, int64_t row_bytes, int box_x, int box_y,
-                 CUtensorMapSwizzle swizzle) {
+                 bool swizzle128) {
   PFN_cuTensorMapEncodeTiled_v12000 fn = encode_tiled();
   if (fn == nullptr) return false;
   const cuuint64_t dims[2] = {static_cast<cuuint64_t>(row_bytes), static_cast<cuuint64_t>(rows)};
@@ -395,16 +313,16 @@ bool encode_rows(CUtensorMap* map, const void* base, int64_t rows, int64_t row_b
   const cuuint32_t box[2] = {static_cast<cuuint32_t>(box_x), static_cast<cuuint32_t>(box_y)};
   const cuuint32_t elem_strides[2] = {1, 1};
   return fn(map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<void*>(base), dims, strides, box, elem_strides,
-            CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle,
+            CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle128 ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_NONE,
             CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
 template <IntGemmKind KIND>
 cudaError_t launch(const Params& p, cudaStream_t stream) {
   CUtensorMap map_a{}, map_b{};
-  const bool ok = a_is_int4(KIND) ? encode_rows(&map_a, p.qa, p.m, p.k / 2, 64, kBM, CU_TENSOR_MAP_SWIZZLE_64B)
-                                  : encode_rows(&map_a, p.qa, p.m, p.k, 128, kBM, CU_TENSOR_MAP_SWIZZLE_128B);
-  if (!ok || !encode_rows(&map_b, p.qb, p.n, p.k / 2, 64, kBN, CU_TENSOR_MAP_SWIZZLE_NONE)) return cudaErrorNotSupported;
+  const bool ok = a_is_int4(KIND) ? encode_rows(&map_a, p.qa, p.m, p.k / 2, 64, kBM, false)
+                                  : encode_rows(&map_a, p.qa, p.m, p.k, 128, kBM, true);
+  if (!ok || !encode_rows(&map_b, p.qb, p.n, p.k / 2, 64, kBN, false)) return cudaErrorNotSupported;
   auto kernel = wgmma_ws_kernel<KIND>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<KIND>());
   if (err != cudaSuccess) return err;
