@@ -421,6 +421,8 @@ int main(int argc, char** argv) {
       {200, 300, 512}, {128, 256, 11008}, {257, 520, 640}, {512, 512, 256},
       // more k-blocks than pipeline stages, ragged in M and N: the ring wraps several times
       {130, 264, 1280}, {384, 512, 4096},
+      // decode on a wide layer (N > 11008): the skinny kernel's two-chunk variant
+      {1, 11264, 256},
   };
   for (IntGemmKind kind : kinds)
     for (const auto& s : shapes)
