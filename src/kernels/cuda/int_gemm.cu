@@ -637,13 +637,21 @@ cudaError_t int_gemm(const IntGemmArgs& args, cudaStream_t stream, IntGemmPath p
   Params p{static_cast<int>(args.m), static_cast<int>(args.n), static_cast<int>(args.k),
            static_cast<const uint8_t*>(args.qa), static_cast<const uint8_t*>(args.qb), args.sa, args.sb,
            args.residual, args.y, args.acc_out, args.y_f32, args.bias};
-  if (path == IntGemmPath::Auto) path = int_gemm_auto_path(args.kind, args.m, args.n, args.k);
-  switch (args.kind) {
-    case IntGemmKind::W4A4: return launch_kind<IntGemmKind::W4A4>(p, path, stream);
-    case IntGemmKind::W4A8: return launch_kind<IntGemmKind::W4A8>(p, path, stream);
-    case IntGemmKind::W8A8: return launch_kind<IntGemmKind::W8A8>(p, path, stream);
-  }
-  return cudaErrorInvalidValue;
+  const bool automatic = path == IntGemmPath::Auto;
+  if (automatic) path = int_gemm_auto_path(args.kind, args.m, args.n, args.k);
+  auto launch = [&](IntGemmPath chosen) {
+    switch (args.kind) {
+      case IntGemmKind::W4A4: return launch_kind<IntGemmKind::W4A4>(p, chosen, stream);
+      case IntGemmKind::W4A8: return launch_kind<IntGemmKind::W4A8>(p, chosen, stream);
+      case IntGemmKind::W8A8: return launch_kind<IntGemmKind::W8A8>(p, chosen, stream);
+    }
+    return cudaErrorInvalidValue;
+  };
+  const cudaError_t err = launch(path);
+  // The warp-specialized path needs the driver's tensor-map encoder (CUDA 12+ driver);
+  // without it the automatic choice falls back to the previous warpgroup kernel.
+  if (automatic && path == IntGemmPath::WgmmaWs && err == cudaErrorNotSupported) return launch(IntGemmPath::Wgmma);
+  return err;
 }
 
 }  // namespace quarot::cuda

@@ -76,6 +76,8 @@ const char* int_gemm_path_name(IntGemmPath path);
 // skinny path takes M <= 64).
 bool int_gemm_path_supports(IntGemmPath path, IntGemmKind kind, int64_t m);
 
+// WgmmaWs builds TMA descriptors through the driver (cuTensorMapEncodeTiled) and returns
+// cudaErrorNotSupported where that is missing; Auto then runs Wgmma instead.
 cudaError_t int_gemm(const IntGemmArgs& args, cudaStream_t stream, IntGemmPath path = IntGemmPath::Auto);
 
 // The path int_gemm takes for this shape under IntGemmPath::Auto.
