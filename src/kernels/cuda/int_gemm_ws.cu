@@ -12,8 +12,11 @@
 //     shared memory) on 64 rows of the 128 x 256 block tile, keeping one k-block's
 //     products in flight while the next is issued.
 // Loads through registers (ld.global per thread) were the first version; on the H200
-// they held the kernel to 650-800 TOPS while the same kernel without loads reached
-// 1.2-1.26 POPS (docs/cuda.md): the TMA keeps memory requests off the threads.
+// they held the kernel to 625-805 TOPS while the same kernel without loads reached
+// 1.2-1.26 POPS (docs/cuda.md): the TMA keeps memory requests off the threads. This
+// version reaches 0.91-1.0 POPS on the 70B shapes; it is bound by shared-memory traffic
+// (the widening's stores and reads on top of the tensor cores' reads). W4A4 activations
+// taken into registers instead (wgmma with a register A) measured slower.
 // Hand-offs are mbarriers: raw_full (the TMA's byte count), raw_empty (128 producer
 // arrivals once a raw stage is read), full (128 producer arrivals after each thread's
 // fence.proxy.async, plus W4A8's activation bytes), empty (one arrival per consumer
