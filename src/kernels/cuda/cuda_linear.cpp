@@ -16,7 +16,7 @@ namespace quarot::cuda {
 namespace {
 
 constexpr int64_t kKAlign = 128;       // int_gemm's K step
-constexpr int64_t kMaxIntK = 131072;   // int_gemm's largest K
+constexpr int64_t kMaxIntK = kIntGemmMaxK;  // int_gemm's largest K
 constexpr float kHalfMax = 65504.0f;
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }

@@ -14,10 +14,11 @@
 // int4 values are widened in registers with a nibble shift: (byte & 0xF0) and
 // (byte << 4) are int8 bytes holding 16 * q exactly, so the tensor cores see
 // 16 * qa and/or 16 * qb and the kernels shift the exact int32 sums back before the
-// epilogue. |16 q| <= 128 keeps every int32 partial sum exact for K <= 2^17.
+// epilogue. |16 q| <= 128 (and |int8 code| <= 128) keeps every int32 partial sum exact
+// for K <= kIntGemmMaxK = 2^16, whatever the codes (2^16 * 128 * 128 = 2^30).
 //
 // Shapes (cudaErrorInvalidValue otherwise, nothing launched): M, N >= 1,
-// K % 128 == 0, 128 <= K <= 131072, every pointer 16-byte aligned; N % 2 == 0.
+// K % 128 == 0, 128 <= K <= kIntGemmMaxK, every pointer 16-byte aligned; N % 2 == 0.
 // residual may be null, or equal to y (the residual stream updated in place: each
 // element is read and then written by the same thread). When acc_out is not null the kernels write the exact int32
 // acc[m, n] there instead of y (the bit-exactness hook for tests).
@@ -33,6 +34,9 @@
 #include <cstdint>
 
 namespace quarot::cuda {
+
+// The largest K: at 2^17 codes of -8 (-128) on both sides would sum to exactly 2^31.
+inline constexpr int64_t kIntGemmMaxK = 65536;
 
 enum class IntGemmKind { W4A4, W4A8, W8A8 };
 

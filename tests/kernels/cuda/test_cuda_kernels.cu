@@ -311,6 +311,9 @@ void test_int_gemm_rejects() {
   b.m = 0;
   check(int_gemm(b, nullptr) == cudaErrorInvalidValue, "int_gemm accepts M = 0");
   b = a;
+  b.k = kIntGemmMaxK + 128;  // int32 sums could wrap past this
+  check(int_gemm(b, nullptr) == cudaErrorInvalidValue, "int_gemm accepts K > kIntGemmMaxK");
+  b = a;
   b.n = 63;
   check(int_gemm(b, nullptr) == cudaErrorInvalidValue, "int_gemm accepts odd N");
   b = a;
