@@ -1,7 +1,6 @@
 #pragma once
-// Integer GEMMs on Hopper's int8 tensor cores (mma.sync m16n8k32 and wgmma m64n128k32,
-// s8.s8.s32), the
-// products behind QuaRot's W4A4 / W4A8 / W8A8 linear layers:
+// Integer GEMMs on Hopper's int8 tensor cores (mma.sync m16n8k32, wgmma m64n128k32 and
+// m64n256k32, s8.s8.s32), the products behind QuaRot's W4A4 / W4A8 / W8A8 linear layers:
 //   acc[m, n] = sum_k qa[m, k] * qb[n, k]                     (exact, int32)
 //   y[m, n]   = fp16( float(acc[m, n]) * (sa[m] * sb[n]) [+ float(residual[m, n])] )
 // qa: activations [M, K], qb: weights [N, K] (an nn.Linear's [out, in]), both
