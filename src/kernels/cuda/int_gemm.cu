@@ -13,15 +13,6 @@ namespace {
 // 16-byte chunks XOR-swizzled by row so every ldmatrix / 8-byte read of 8 rows
 // hits distinct banks.
 
-template <int ROW_BYTES>
-__device__ __forceinline__ int swizzled(int row, int chunk) {
-  if constexpr (ROW_BYTES == 64) {
-    return row * 64 + ((chunk ^ ((row >> 1) & 3)) << 4);
-  } else {
-    return row * 128 + ((chunk ^ (row & 7)) << 4);
-  }
-}
-
 template <IntGemmKind KIND, int BM, int BN, int WM, int WN, int STAGES>
 struct TileConfig {
   static constexpr int kRowA = a_is_int4(KIND) ? 64 : 128;

@@ -111,6 +111,18 @@ __device__ __forceinline__ void store_pair(const Params& p, int row, int col, in
   store_pair_scaled<SHIFT>(p, row, col, c0, c1, p.sa[row], p.sb[col], col + 1 < p.n ? p.sb[col + 1] : 0.0f);
 }
 
+// Byte offset of 16-byte chunk `chunk` of `row` in a tile of ROW_BYTES-byte rows (64:
+// packed int4 k-blocks, 128: int8 ones), the chunks XOR-swizzled by row so 8 rows read
+// or written together hit distinct banks (128: the wgmma / TMA 128-byte swizzle).
+template <int ROW_BYTES>
+__device__ __forceinline__ int swizzled(int row, int chunk) {
+  if constexpr (ROW_BYTES == 64) {
+    return row * 64 + ((chunk ^ ((row >> 1) & 3)) << 4);
+  } else {
+    return row * 128 + ((chunk ^ (row & 7)) << 4);
+  }
+}
+
 // Grouped raster: blocks walk kGroup consecutive block rows per block column, so
 // those rows' activations and the column's weights are read from L2 while they run.
 struct TileCoord {
@@ -146,9 +158,10 @@ __device__ __forceinline__ void wgmma_wait() {
 }
 // Pins the accumulators in place around the asynchronous products, so the compiler
 // neither reads nor moves them while a wgmma is in flight.
-__device__ __forceinline__ void fence_operands(int32_t (&d)[64]) {
+template <int N>
+__device__ __forceinline__ void fence_operands(int32_t (&d)[N]) {
 #pragma unroll
-  for (int i = 0; i < 64; ++i) asm volatile("" : "+r"(d[i])::"memory");
+  for (int i = 0; i < N; ++i) asm volatile("" : "+r"(d[i])::"memory");
 }
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
