@@ -10,7 +10,7 @@
 #   gpu lane (--device cuda: the same integer GEMMs, bit-exact with the CPU's, on int8
 #     tensor cores): the per-channel symmetric rows.
 # Every output is <row>.<engine>.<what>.json in RES (engine cpu or cuda).
-#   usage: [PLAN=checks|full|bench|hs|w4a8] int_rows.sh QUAROT MODEL RES   (QUAROT_DATA must hold the data files)
+#   usage: [PLAN=checks|full|bench|hs|w4a8|w4a8hs] int_rows.sh QUAROT MODEL RES   (QUAROT_DATA must hold the data files)
 # PLAN=bench: tests and benchmarks only. PLAN=full: the integer HellaSwag rows and the W4A8KV4 three-way check (below).
 set -uo pipefail
 q=${1:?usage: int_rows.sh QUAROT MODEL RES}
@@ -129,6 +129,30 @@ if [ "${PLAN:-checks}" = hs ]; then
   hellaswag cpu w8a8_rtn_had_wasym 4 0
   ppl cpu w4a8kv4_gptq_had_best 4
   wait
+  log "all done"
+  exit 0
+fi
+if [ "${PLAN:-checks}" = w4a8hs ]; then
+  # PLAN=w4a8 reordered for a short lease: the two HellaSwag rows first (two lanes of 8
+  # threads), then the best row's ppl, then the 16-thread profile bench (AMX vs FP32) if
+  # the lease lasts. `full_table.sh pack` after every call brings back what is done.
+  (
+    quantize w4a4kv4_gptq_had 8
+    retarget w4a8kv4_gptq_had w4a4kv4_gptq_had --scheme W4A8KV4
+    hellaswag cpu w4a8kv4_gptq_had 8 0
+  ) &
+  (
+    quantize w4a16_gptq_had_best 8
+    retarget w4a8kv4_gptq_had_best w4a16_gptq_had_best --scheme W4A8KV4 --a-group 64 --a-asym
+    hellaswag cpu w4a8kv4_gptq_had_best 8 0
+  ) &
+  wait
+  ppl cpu w4a8kv4_gptq_had_best 16
+  quantize w8a8_rtn_had 16
+  quantize w4a4kv4_rtn_had 16
+  $q -t 16 bench -m "$model,$res/w8a8_rtn_had.quarot.safetensors,$res/w4a4kv4_rtn_had.quarot.safetensors" \
+    --repeats 2 --profile --json > "$res/bench_16_threads_profile.json" 2> "$res/bench.log"
+  log "bench rc=$?"
   log "all done"
   exit 0
 fi
