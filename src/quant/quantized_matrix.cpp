@@ -1,5 +1,6 @@
 #include "quant/quantized_matrix.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/error.h"
@@ -88,6 +89,61 @@ std::vector<uint8_t> unpack_codes(const uint8_t* packed, int64_t packed_bytes, i
   std::vector<uint8_t> codes(n_codes);
   for (int64_t i = 0; i < n_codes; ++i) codes[i] = (packed[i / 2] >> ((i & 1) * 4)) & 0x0f;
   return codes;
+}
+
+const char* code_packing_name(CodePacking p) {
+  switch (p) {
+    case CodePacking::kNibbles: return "nibbles-low-first";
+    case CodePacking::kBytes: return "bytes";
+    case CodePacking::kBits: return "bits-low-first";
+  }
+  return "?";
+}
+
+CodePacking legacy_packing(int bits) { return bits <= 4 ? CodePacking::kNibbles : CodePacking::kBytes; }
+
+CodePacking file_packing(int bits) { return bits < 4 ? CodePacking::kBits : legacy_packing(bits); }
+
+int64_t packed_row_size(int64_t n_codes, int bits, CodePacking p) {
+  switch (p) {
+    case CodePacking::kNibbles: return (n_codes + 1) / 2;
+    case CodePacking::kBytes: return n_codes;
+    case CodePacking::kBits: return (n_codes * bits + 7) / 8;
+  }
+  return 0;
+}
+
+std::vector<uint8_t> pack_codes_dense(const uint8_t* codes, int64_t n_codes, int bits) {
+  std::vector<uint8_t> out(static_cast<size_t>(packed_row_size(n_codes, bits, CodePacking::kBits)), 0);
+  const uint32_t mask = (1u << bits) - 1;
+  for (int64_t i = 0; i < n_codes; ++i) {
+    const int64_t bit = i * bits;
+    const uint32_t v = (codes[i] & mask) << (bit % 8);
+    out[bit / 8] |= static_cast<uint8_t>(v);
+    if ((bit % 8) + bits > 8) out[bit / 8 + 1] |= static_cast<uint8_t>(v >> 8);
+  }
+  return out;
+}
+
+void expand_dense_row(const uint8_t* packed, int64_t n_codes, int bits, uint8_t* out) {
+  const uint32_t mask = (1u << bits) - 1;
+  const int64_t bytes = packed_row_size(n_codes, bits, CodePacking::kBits);
+  if (bits > 4) {
+    for (int64_t i = 0; i < n_codes; ++i) {
+      const int64_t bit = i * bits;
+      uint32_t v = packed[bit / 8];
+      if (bit / 8 + 1 < bytes) v |= static_cast<uint32_t>(packed[bit / 8 + 1]) << 8;
+      out[i] = static_cast<uint8_t>((v >> (bit % 8)) & mask);
+    }
+    return;
+  }
+  std::fill(out, out + (n_codes + 1) / 2, uint8_t{0});
+  for (int64_t i = 0; i < n_codes; ++i) {
+    const int64_t bit = i * bits;
+    uint32_t v = packed[bit / 8];
+    if (bit / 8 + 1 < bytes) v |= static_cast<uint32_t>(packed[bit / 8 + 1]) << 8;
+    out[i / 2] |= static_cast<uint8_t>(((v >> (bit % 8)) & mask) << ((i & 1) * 4));
+  }
 }
 
 }  // namespace quarot

@@ -51,4 +51,26 @@ int64_t packed_size(int64_t n_codes, int bits);
 std::vector<uint8_t> unpack_codes(const uint8_t* packed, int64_t packed_bytes, int64_t n_codes, int bits,
                                   const std::string& what);
 
+// How a file stores one row of codes (docs/file-format.md, "packing"). In memory every
+// grid stays nibbles (bits <= 4) or bytes, the forms the kernels read; 2- and 3-bit rows
+// are stored densely so that a 2-bit file is half a 4-bit one.
+enum class CodePacking {
+  kNibbles,  // "nibbles-low-first": two codes per byte, low nibble first
+  kBytes,    // "bytes": one code per byte
+  kBits,     // "bits-low-first": a little-endian bit stream, code i at bits [i*b, i*b + b)
+};
+inline constexpr CodePacking kCodePackings[] = {CodePacking::kNibbles, CodePacking::kBytes, CodePacking::kBits};
+const char* code_packing_name(CodePacking p);
+// The packing the writer uses for `bits` (the densest the reader expands cheaply).
+CodePacking file_packing(int bits);
+// The packing files before format version 3 used (no "packing" key was needed to read them).
+CodePacking legacy_packing(int bits);
+// Bytes of one row of `n_codes` codes in packing `p`.
+int64_t packed_row_size(int64_t n_codes, int bits, CodePacking p);
+// Codes [n] -> one packed row of packed_row_size(n, bits, kBits) bytes (padding bits 0).
+std::vector<uint8_t> pack_codes_dense(const uint8_t* codes, int64_t n_codes, int bits);
+// One kBits row -> the in-memory form (nibbles when bits <= 4, bytes above), written to
+// `out` (packed_size(n_codes, bits) bytes). Padding bits are ignored.
+void expand_dense_row(const uint8_t* packed, int64_t n_codes, int bits, uint8_t* out);
+
 }  // namespace quarot

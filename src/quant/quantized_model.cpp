@@ -143,16 +143,30 @@ SafetensorsEntry float_vector_entry(const std::string& name, const std::vector<f
 }
 
 // Codes packed row by row, so a row always starts on a byte boundary.
-std::vector<uint8_t> pack_rows(const QuantizedMatrix& q) {
-  const int64_t row_bytes = packed_size(q.cols, q.bits);
+std::vector<uint8_t> pack_rows(const QuantizedMatrix& q, CodePacking packing) {
+  const int64_t row_bytes = packed_row_size(q.cols, q.bits, packing);
   std::vector<uint8_t> out;
   out.reserve(static_cast<size_t>(q.rows * row_bytes));
   for (int64_t r = 0; r < q.rows; ++r) {
     const std::vector<uint8_t> row(q.codes.begin() + r * q.cols, q.codes.begin() + (r + 1) * q.cols);
-    const std::vector<uint8_t> packed = pack_codes(row, q.bits);
+    const std::vector<uint8_t> packed =
+        packing == CodePacking::kBits ? pack_codes_dense(row.data(), q.cols, q.bits) : pack_codes(row, q.bits);
     out.insert(out.end(), packed.begin(), packed.end());
   }
   return out;
+}
+
+// The "packing" of a stored integer linear; files before version 3 may omit it.
+CodePacking read_packing(const json& meta, int bits, const std::string& what) {
+  if (!meta.contains("packing")) return legacy_packing(bits);
+  const json& p = meta.at("packing");
+  for (CodePacking c : kCodePackings)
+    if (p.is_string() && p.get<std::string>() == code_packing_name(c)) {
+      if (c != legacy_packing(bits) && c != file_packing(bits))
+        fail("{}: packing '{}' does not hold {}-bit codes", what, code_packing_name(c), bits);
+      return c;
+    }
+  fail("{}: unknown packing {} (this build reads 'nibbles-low-first', 'bytes', 'bits-low-first')", what, p.dump());
 }
 
 // A view of an F32 tensor in the mapped file (a copy only when the file leaves it
@@ -302,15 +316,26 @@ WeightEncoding read_int_encoding(const std::shared_ptr<const SafetensorsFile>& f
   if (info == nullptr) fail("{}: tensor {} is missing", path, qname);
   if (info->dtype != DType::kU8 && info->dtype != DType::kI8)
     fail("{}: tensor {} has dtype {}, expected U8", path, qname, dtype_name(info->dtype));
-  const int64_t row_bytes = packed_row_bytes(e.cols, e.bits);
+  const CodePacking packing = read_packing(meta, e.bits, path + ": tensor " + name);
+  const int64_t row_bytes = packed_row_size(e.cols, e.bits, packing);
   const std::vector<int64_t> want{e.rows, row_bytes};
   if (info->shape != want || static_cast<int64_t>(info->nbytes) != e.rows * row_bytes)
     fail("{}: tensor {} holds {} bytes in shape [{}], expected [{}, {}] for {}-bit codes of a {}x{} matrix", path,
          qname, info->nbytes, fmt::join(info->shape, ", "), e.rows, row_bytes, e.bits, e.rows, e.cols);
   auto owners = std::make_shared<EncodingOwners>();
   owners->file = file;
-  e.data = file->tensor_data(*info);
-  e.mapped = std::shared_ptr<const MappedFile>(file, &file->mapping());
+  if (packing == legacy_packing(e.bits)) {
+    e.data = file->tensor_data(*info);
+    e.mapped = std::shared_ptr<const MappedFile>(file, &file->mapping());
+  } else {
+    // Dense 2/3-bit rows widen once to the nibbles the kernels read (memory as for int4).
+    const int64_t memory_row = packed_row_bytes(e.cols, e.bits);
+    auto rows = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(e.rows * memory_row));
+    const uint8_t* src = file->tensor_data(*info);
+    for (int64_t r = 0; r < e.rows; ++r) expand_dense_row(src + r * row_bytes, e.cols, e.bits, rows->data() + r * memory_row);
+    e.data = rows->data();
+    owners->extra.push_back(rows);
+  }
   e.scales = f32_view(*file, file, name + ".scales", {e.rows, e.n_groups()}, owners->extra);
   if (!e.symmetric) e.zeros = f32_view(*file, file, name + ".zeros", {e.rows, e.n_groups()}, owners->extra);
   e.owner = owners;
@@ -494,6 +519,7 @@ void save_quantized_model(const std::string& path, const ModelWeights& weights,
 
   json tensor_meta = json::object();
   std::vector<SafetensorsEntry> entries;
+  bool dense_codes = false;
   for (const auto& [name, e] : codebook_weights)
     if (qweights.count(name)) fail("{}: tensor {} is given both as an integer and as a codebook weight", path, name);
   for (const auto& [name, q] : qweights) {
@@ -507,8 +533,10 @@ void save_quantized_model(const std::string& path, const ModelWeights& weights,
     SafetensorsEntry packed;
     packed.name = name + ".qweight";
     packed.dtype = DType::kU8;
-    packed.shape = {q.rows, packed_size(q.cols, q.bits)};
-    packed.data = pack_rows(q);
+    const CodePacking packing = file_packing(q.bits);
+    dense_codes = dense_codes || packing == CodePacking::kBits;
+    packed.shape = {q.rows, packed_row_size(q.cols, q.bits, packing)};
+    packed.data = pack_rows(q, packing);
     entries.push_back(std::move(packed));
     entries.push_back(float_vector_entry(name + ".scales", q.scales, q.rows, q.n_groups()));
     if (!q.symmetric) entries.push_back(float_vector_entry(name + ".zeros", q.zeros, q.rows, q.n_groups()));
@@ -517,7 +545,7 @@ void save_quantized_model(const std::string& path, const ModelWeights& weights,
                          {"group", q.group},
                          {"symmetric", q.symmetric},
                          {"shape", shape},
-                         {"packing", q.bits <= 4 ? "nibbles-low-first" : "bytes"},
+                         {"packing", code_packing_name(packing)},
                          {"code_offset", q.symmetric ? (1 << (q.bits - 1)) : 0}};
   }
   for (const auto& [name, e] : codebook_weights) {
@@ -545,7 +573,8 @@ void save_quantized_model(const std::string& path, const ModelWeights& weights,
 
   json meta = info.is_object() ? info : json::object();
   meta["format"] = kFormatName;
-  meta["format_version"] = codebook_weights.empty() ? 1 : 2;  // the lowest that expresses the file
+  // The lowest version that expresses the file: 2 for codebooks, 3 for dense 2/3-bit codes.
+  meta["format_version"] = dense_codes ? 3 : codebook_weights.empty() ? 1 : 2;
   meta["quarot_version"] = kWriterVersion;
   meta["created"] = utc_timestamp();
   meta["config"] = config_to_json(c);

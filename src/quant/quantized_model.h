@@ -21,8 +21,9 @@
 namespace quarot {
 
 // The newest format version this build reads. A file is written with the lowest
-// version that can express it: 1 without codebook (CLAQ) linears, 2 with them.
-inline constexpr int kQuantizedFormatVersion = 2;
+// version that can express it: 1 without codebook (CLAQ) linears, 2 with them, 3 with
+// 2- or 3-bit integer linears (stored densely, "bits-low-first").
+inline constexpr int kQuantizedFormatVersion = 3;
 
 struct QuantizedModelWriteOptions {
   bool fp16_tensors = false;   // store every FP tensor (norms and biases too) as F16

@@ -82,7 +82,7 @@ TEST(QuantizedModelFile, RoundTripIsExact) {
   const LoadedQuantizedModel m = load_quantized_model(path, true);
   EXPECT_EQ(m.tokenizer_json, "{\"model\": {}}");
   EXPECT_EQ(m.info["scheme"], "W4A4KV4");
-  EXPECT_EQ(m.info["format_version"], 1);
+  EXPECT_EQ(m.info["format_version"], 3);  // the fixture has 3-bit linears, stored densely
   EXPECT_EQ(m.info["rotation"]["mode"], "hadamard");
   EXPECT_EQ(m.weights.config.hidden, f.weights.config.hidden);
   EXPECT_EQ(m.weights.config.bos_id, f.weights.config.bos_id);
@@ -124,25 +124,40 @@ TEST(QuantizedModelFile, RoundTripIsExact) {
   EXPECT_TRUE(r.o_proj_input.is_identity());
 }
 
-TEST(QuantizedModelFile, Int4IsStoredPackedTwoPerByte) {
+TEST(QuantizedModelFile, CodesArePackedAsTheFormatSays) {
   const Fixture f = make_fixture();
   const std::string path = save_fixture(f, "packed.safetensors");
   SafetensorsFile file(path);
+  const nlohmann::json meta = nlohmann::json::parse(file.metadata().at("quarot"));
+  int dense = 0;
   for (const auto& [name, q] : f.qweights) {
     const TensorInfo* t = file.find(name + ".qweight");
     ASSERT_NE(t, nullptr) << name;
     EXPECT_EQ(t->dtype, DType::kU8);
-    const int64_t row_bytes = q.bits <= 4 ? (q.cols + 1) / 2 : q.cols;
+    // 2/3 bits: a bit stream; 4: nibbles; 5..8: bytes. Each row starts on a byte.
+    const int64_t row_bytes = q.bits < 4 ? (q.cols * q.bits + 7) / 8 : q.bits == 4 ? (q.cols + 1) / 2 : q.cols;
     EXPECT_EQ(t->shape, (std::vector<int64_t>{q.rows, row_bytes})) << name;
-    // First byte holds the first two codes, low nibble first.
-    const uint8_t first = file.tensor_data(*t)[0];
-    if (q.bits <= 4)
-      EXPECT_EQ(first, q.codes[0] | (q.codes[1] << 4)) << name;
-    else
-      EXPECT_EQ(first, q.codes[0]) << name;
+    const uint8_t* d = file.tensor_data(*t);
+    if (q.bits < 4) {
+      ++dense;
+      EXPECT_EQ(meta["tensors"][name]["packing"], "bits-low-first") << name;
+      // The first three codes, low bits first; the third straddles a byte for 3 bits.
+      const uint32_t first = d[0] | (d[1] << 8);
+      EXPECT_EQ(first & ((1u << (3 * q.bits)) - 1),
+                q.codes[0] | (q.codes[1] << q.bits) | (q.codes[2] << (2 * q.bits))) << name;
+      // Row 1 starts on its own byte.
+      EXPECT_EQ(d[row_bytes] & ((1u << q.bits) - 1), q.codes[q.cols]) << name;
+    } else if (q.bits == 4) {
+      EXPECT_EQ(meta["tensors"][name]["packing"], "nibbles-low-first") << name;
+      EXPECT_EQ(d[0], q.codes[0] | (q.codes[1] << 4)) << name;
+    } else {
+      EXPECT_EQ(meta["tensors"][name]["packing"], "bytes") << name;
+      EXPECT_EQ(d[0], q.codes[0]) << name;
+    }
     EXPECT_EQ(file.find(name + ".zeros") != nullptr, !q.symmetric) << name;
     EXPECT_EQ(file.find(name), nullptr) << name;  // no FP copy of a quantized linear
   }
+  EXPECT_GT(dense, 0);
 }
 
 TEST(QuantizedModelFile, Fp16OptionStoresHalfTensors) {
@@ -236,8 +251,8 @@ SafetensorsEntry& entry(Entries& es, const std::string& name) {
 
 TEST(QuantizedModelFile, NewerFormatVersionIsRefused) {
   const std::string src = save_fixture(make_fixture(), "v.safetensors");
-  const std::string path = rewrite(src, "v3.safetensors", [](Entries&, Json& m) { m["format_version"] = 3; });
-  expect_load_error(path, "written by a newer quarot: format 3, this build reads 2");
+  const std::string path = rewrite(src, "v4.safetensors", [](Entries&, Json& m) { m["format_version"] = 4; });
+  expect_load_error(path, "written by a newer quarot: format 4, this build reads 3");
 }
 
 TEST(QuantizedModelFile, CorruptionIsReported) {
@@ -278,6 +293,12 @@ TEST(QuantizedModelFile, CorruptionIsReported) {
   expect_load_error(rewrite(src, "kind.safetensors", [](Entries&, Json& m) { m["tensors"]["layers.0.wq"]["kind"] = "lattice"; }),
                     "encoding 'lattice'");
   expect_load_error(rewrite(src, "bits.safetensors", [](Entries&, Json& m) { m["tensors"]["layers.0.wk"]["bits"] = 8; }),
+                    "packing 'nibbles-low-first' does not hold 8-bit codes");
+  expect_load_error(rewrite(src, "bits_legacy.safetensors",
+                            [](Entries&, Json& m) {
+                              m["tensors"]["layers.0.wk"]["bits"] = 8;
+                              m["tensors"]["layers.0.wk"].erase("packing");
+                            }),
                     "layers.0.wk.qweight holds");
   expect_load_error(rewrite(src, "meta.safetensors", [](Entries&, Json& m) { m.erase("recipe"); }), "lacks");
   expect_load_error(rewrite(src, "format.safetensors", [](Entries&, Json& m) { m["format"] = 3; }), "does not describe");
@@ -293,11 +314,29 @@ TEST(QuantizedModelFile, CorruptionIsReported) {
                             [](Entries&, Json& m) { m["recipe"]["act"]["bits"] = int64_t{1} << 40; }),
                     "recipe act.bits 1099511627776 is out of range");
   expect_load_error(rewrite(src, "code.safetensors",
-                            [](Entries& es, Json&) {
-                              // 3-bit codes live in nibbles: 0xF is out of range.
-                              entry(es, "layers.0.wv.qweight").data[0] = 0xff;
+                            [&](Entries& es, Json& m) {
+                              // A 3-bit linear as older files stored it, in nibbles, where 0xF is out of range.
+                              const QuantizedMatrix& q = f.qweights.at("layers.0.wv");
+                              m["tensors"]["layers.0.wv"].erase("packing");
+                              SafetensorsEntry& e = entry(es, "layers.0.wv.qweight");
+                              e.shape = {q.rows, (q.cols + 1) / 2};
+                              e.data.assign(static_cast<size_t>(q.rows * e.shape[1]), 0);
+                              e.data[0] = 0xff;
                             }),
                     "exceeds the 3-bit range");
+  expect_load_error(rewrite(src, "packing.safetensors",
+                            [](Entries&, Json& m) { m["tensors"]["layers.0.wv"]["packing"] = "trits"; }),
+                    "unknown packing \"trits\"");
+  expect_load_error(rewrite(src, "packing_bits.safetensors",
+                            [](Entries&, Json& m) { m["tensors"]["layers.0.wv"]["packing"] = "bytes"; }),
+                    "packing 'bytes' does not hold 3-bit codes");
+  expect_load_error(rewrite(src, "short_dense.safetensors",
+                            [](Entries& es, Json&) {
+                              SafetensorsEntry& e = entry(es, "layers.0.wv.qweight");
+                              e.data.resize(e.data.size() - 1);
+                              e.shape = {static_cast<int64_t>(e.data.size())};
+                            }),
+                    "layers.0.wv.qweight holds");
   // Truncated file: the container itself is checked.
   const std::string truncated = test::temp_dir() + "/truncated.safetensors";
   std::vector<uint8_t> bytes = test::read_bytes(src);
@@ -306,6 +345,58 @@ TEST(QuantizedModelFile, CorruptionIsReported) {
   EXPECT_THROW(load_quantized_model(truncated), Error);
   EXPECT_TRUE(is_quantized_model_file(src));
   EXPECT_FALSE(is_quantized_model_file(truncated));
+}
+
+// Files from before format version 3 kept 2/3-bit codes in nibbles without a "packing"
+// key; they load to the same codes as the dense form.
+TEST(QuantizedModelFile, NibblePackedTwoAndThreeBitFilesStillLoad) {
+  Fixture f = make_fixture();
+  // One 2-bit linear too (the fixture has 3, 4 and 8).
+  WeightQuantSpec two;
+  two.bits = 2;
+  two.symmetric = false;
+  Tensor& t = linear_by_name(f.weights, "layers.1.wo");
+  f.qweights.erase("layers.1.wo");
+  QuantizedMatrix q2 = quantize_rtn(t, two, "layers.1.wo");
+  t = q2.dequantize();
+  f.qweights.emplace("layers.1.wo", std::move(q2));
+  const std::string src = save_fixture(f, "dense.safetensors");
+  const std::string old = rewrite(src, "nibbles.safetensors", [&](Entries& es, Json& m) {
+    m["format_version"] = 1;
+    for (const auto& [name, q] : f.qweights) {
+      if (q.bits >= 4) continue;
+      m["tensors"][name].erase("packing");
+      SafetensorsEntry& e = entry(es, name + ".qweight");
+      e.shape = {q.rows, (q.cols + 1) / 2};
+      e.data.clear();
+      for (int64_t r = 0; r < q.rows; ++r) {
+        const std::vector<uint8_t> row(q.codes.begin() + r * q.cols, q.codes.begin() + (r + 1) * q.cols);
+        const std::vector<uint8_t> p = pack_codes(row, q.bits);
+        e.data.insert(e.data.end(), p.begin(), p.end());
+      }
+    }
+  });
+  const LoadedQuantizedModel a = load_quantized_model(src, true), b = load_quantized_model(old, true);
+  for (const auto& [name, q] : f.qweights) {
+    EXPECT_EQ(a.qweights.at(name).codes, q.codes) << name;
+    EXPECT_EQ(b.qweights.at(name).codes, q.codes) << name;
+    // In memory both are the nibbles the kernels read.
+    const WeightEncoding &ea = a.encoded.at(name), &eb = b.encoded.at(name);
+    EXPECT_EQ(0, std::memcmp(ea.data, eb.data, static_cast<size_t>(ea.rows * ea.row_bytes()))) << name;
+    EXPECT_EQ(ea.dequantize(), q.dequantize().data) << name;
+  }
+  // The dense file is smaller by the 2/3-bit rows' difference.
+  int64_t saved = 0;
+  for (const auto& [name, q] : f.qweights)
+    if (q.bits < 4) saved += q.rows * ((q.cols + 1) / 2 - (q.cols * q.bits + 7) / 8);
+  EXPECT_GT(saved, 0);
+  auto code_bytes = [](const std::string& path) {
+    int64_t n = 0;
+    for (const TensorInfo& t : SafetensorsFile(path).tensors())
+      if (t.name.ends_with(".qweight")) n += static_cast<int64_t>(t.nbytes);
+    return n;
+  };
+  EXPECT_EQ(code_bytes(old) - code_bytes(src), saved);
 }
 
 TEST(QuantizedModelFile, PlainSafetensorsIsNotAQuantizedModel) {

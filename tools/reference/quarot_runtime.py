@@ -50,7 +50,12 @@ def dequantize(qweight: torch.Tensor, scales: torch.Tensor, zeros, info: dict) -
     bits, group, symmetric = info["bits"], info["group"], info["symmetric"]
     rows, cols = info["shape"]
     q = qweight.to(torch.int32)
-    if bits <= 4:
+    packing = info.get("packing", "nibbles-low-first" if bits <= 4 else "bytes")
+    if packing == "bits-low-first":
+        # A little-endian bit stream per row: code i at bits [i*bits, i*bits + bits).
+        stream = ((q.unsqueeze(-1) >> torch.arange(8)) & 1).reshape(rows, -1)[:, : cols * bits]
+        codes = (stream.reshape(rows, cols, bits) << torch.arange(bits)).sum(-1)
+    elif bits <= 4:
         low, high = q & 0xF, q >> 4
         codes = torch.stack([low, high], dim=-1).reshape(rows, -1)[:, :cols]
     else:
@@ -118,8 +123,8 @@ class QuarotFile:
             if "quarot" not in meta:
                 sys.exit(f"{path}: not a quarot quantized model (no 'quarot' metadata)")
             info = json.loads(meta["quarot"])
-            if info.get("format_version", 0) > 2:
-                sys.exit(f"{path}: format {info['format_version']}, this script reads 1 and 2")
+            if info.get("format_version", 0) > 3:
+                sys.exit(f"{path}: format {info['format_version']}, this script reads 1 to 3")
             self.info = info
             self.config = info["config"]
             self.recipe = info["recipe"]
