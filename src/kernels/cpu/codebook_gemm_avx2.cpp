@@ -1,13 +1,14 @@
 // AVX2 + FMA + F16C kernels for codebook_gemm.
 // GEMV: eight rows of a group of 32 / b same-width columns are one 8-lane vector of the
-// repacked words (kernels/cpu/codebook_lanes.h); column f of the group is that vector
-// loaded at byte offset (b f) / 8 and shifted right by the immediate (b f) % 8, and a
+// repacked words (kernels/cpu/codebook_lanes.h), loaded once per group, aligned (loads at
+// byte offsets were 1.1-1.4x slower on Zen 4: some split across cache lines); column f is
+// that vector shifted right by the immediate b f, and a
 // permute looks the weight up in the column's FP32 table held in a register: vpermilps
 // (in-lane, reads bits 0..1) for 2- and 4-entry tables, vpermps (reads bits 0..2) for
 // 8 entries; tables are repeated to fill 8 lanes, so the fields above do not matter;
 // 16-entry tables use two vpermps and a blend on bit 3.
-// That is 3 instructions per 8 weights (shift, permute, FMA; 2 when the shift is a
-// multiple of 8) plus, per column and pass, one table load and one broadcast per
+// That is 3 instructions per 8 weights (shift, permute, FMA; 2 for field 0) plus, per
+// column and pass, one table load and one broadcast per
 // activation row.
 // Prefill panels (decode16): one 4-byte broadcast and a per-lane variable shift put
 // index j of the file's stream in lane j's low bits, then the same permutes.
@@ -88,12 +89,12 @@ inline void widen_table(const uint16_t* t, int b, float* out) {
 }
 
 // Field F of a group of width B for rows 8 g .. 8 g + 7 (g < G) of the block: the
-// words loaded at byte offset (B F) / 8 and shifted by the rest, so the field is in
-// each lane's low bits; vpermps ignores the fields above it.
+// group's words (loaded once, aligned) shifted right by B F, so the field is in each
+// lane's low bits; vpermps ignores the fields above it.
 template <int M, int G, int B, int F>
-__attribute__((always_inline)) inline void lane_field(const uint32_t* block, const float* table, const float* x,
+__attribute__((always_inline)) inline void lane_field(const __m256i (&words)[G], const float* table, const float* x,
                                                       int64_t x_stride, __m256 (&acc)[M][G]) {
-  constexpr int kBit = B * F, kByte = kBit / 8, kShift = kBit % 8;
+  constexpr int kShift = B * F;
   constexpr int kStride = B == 4 ? 16 : 8;
   __m256 lo = _mm256_load_ps(table + F * kStride);
   __m256 hi = lo;
@@ -105,8 +106,7 @@ __attribute__((always_inline)) inline void lane_field(const uint32_t* block, con
   __m256 xb[M];
   for (int i = 0; i < M; ++i) xb[i] = _mm256_broadcast_ss(x + i * x_stride + F);
   for (int g = 0; g < G; ++g) {
-    const __m256i v =
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(reinterpret_cast<const uint8_t*>(block + 8 * g) + kByte));
+    const __m256i v = words[g];
     __m256i idx = v;
     if constexpr (kShift != 0) idx = _mm256_srli_epi32(v, kShift);
     // Up to 4 entries: the in-lane vpermilps (bits 0..1, the table repeated in both
@@ -131,7 +131,9 @@ template <int M, int G, int B, int... F>
 __attribute__((always_inline)) inline void lane_group(const uint32_t* block, const float* table, const float* x,
                                                       int64_t x_stride, __m256 (&acc)[M][G],
                                                       std::integer_sequence<int, F...>) {
-  (lane_field<M, G, B, F>(block, table, x, x_stride, acc), ...);
+  __m256i words[G];
+  for (int g = 0; g < G; ++g) words[g] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 8 * g));
+  (lane_field<M, G, B, F>(words, table, x, x_stride, acc), ...);
 }
 
 // Widths 1..4 from the repacked words: every group of the width, all its fields.
