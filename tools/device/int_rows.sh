@@ -132,6 +132,23 @@ if [ "${PLAN:-checks}" = hs ]; then
   log "all done"
   exit 0
 fi
+if [ "${PLAN:-checks}" = w4a8best ]; then
+  # The next shortest lease: the W4A8KV4 best-options row's HellaSwag on all 16 threads.
+  quantize w4a16_gptq_had_best 16
+  retarget w4a8kv4_gptq_had_best w4a16_gptq_had_best --scheme W4A8KV4 --a-group 64 --a-asym
+  hellaswag cpu w4a8kv4_gptq_had_best 16 0
+  ppl cpu w4a8kv4_gptq_had_best 16
+  log "all done"
+  exit 0
+fi
+if [ "${PLAN:-checks}" = w4a8one ]; then
+  # The shortest lease: the W4A8KV4 paper row's HellaSwag on all 16 threads.
+  quantize w4a4kv4_gptq_had 16
+  retarget w4a8kv4_gptq_had w4a4kv4_gptq_had --scheme W4A8KV4
+  hellaswag cpu w4a8kv4_gptq_had 16 0
+  log "all done"
+  exit 0
+fi
 if [ "${PLAN:-checks}" = w4a8hs ]; then
   # PLAN=w4a8 reordered for a short lease: the two HellaSwag rows first (two lanes of 8
   # threads), then the best row's ppl, then the 16-thread profile bench (AMX vs FP32) if
