@@ -109,10 +109,11 @@ int main(int argc, char** argv) {
     put_builder("gguf_model", "micro_qwen2.gguf", quarot::testing::gguf_from_model(quarot::make_synthetic_model(c, 4)));
   }
 
-  // Quantized model file: RTN 4-bit symmetric per row, and asymmetric groups with F16 FP tensors.
-  for (bool sym : {true, false}) {
+  // Quantized model file: RTN 4-bit symmetric per row, asymmetric groups with F16 FP tensors,
+  // and 2/3-bit rows (format 3's dense bit streams).
+  for (int variant : {0, 1, 2}) {
+    const bool sym = variant != 1;
     quarot::WeightQuantSpec spec;
-    spec.bits = 4;
     spec.symmetric = sym;
     spec.group = sym ? 0 : 4;
     spec.clip_search = false;
@@ -121,7 +122,11 @@ int main(int argc, char** argv) {
     const std::map<std::string, const quarot::Tensor*> linears = {
         {"layers.0.wq", &l.wq}, {"layers.0.wk", &l.wk}, {"layers.0.wv", &l.wv}, {"layers.0.wo", &l.wo},
         {"layers.0.w_gate", &l.w_gate}, {"layers.0.w_up", &l.w_up}, {"layers.0.w_down", &l.w_down}};
-    for (const auto& [name, t] : linears) q[name] = quarot::quantize_rtn(*t, spec, name);
+    int i = 0;
+    for (const auto& [name, t] : linears) {
+      spec.bits = variant == 2 ? 2 + i++ % 2 : 4;
+      q[name] = quarot::quantize_rtn(*t, spec, name);
+    }
     quarot::RuntimeRecipe recipe;
     recipe.act.bits = 4;
     recipe.k_cache.bits = recipe.v_cache.bits = 4;
@@ -130,7 +135,10 @@ int main(int argc, char** argv) {
     const std::string tmp = root + "/.seed.safetensors";
     quarot::save_quantized_model(tmp, micro, q, recipe, {{"scheme", "W4A4KV4"}},
                                  quarot::fuzz::byte_level_tokenizer_json().dump(), o);
-    put("quantized_model", sym ? "micro_w4_sym.safetensors" : "micro_w4_asym_g4_f16.safetensors", slurp(tmp));
+    put("quantized_model",
+        variant == 0 ? "micro_w4_sym.safetensors"
+                     : variant == 1 ? "micro_w4_asym_g4_f16.safetensors" : "micro_w2w3_dense.safetensors",
+        slurp(tmp));
     std::filesystem::remove(tmp);
   }
 
