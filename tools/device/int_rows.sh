@@ -10,7 +10,7 @@
 #   gpu lane (--device cuda: the same integer GEMMs, bit-exact with the CPU's, on int8
 #     tensor cores): the per-channel symmetric rows.
 # Every output is <row>.<engine>.<what>.json in RES (engine cpu or cuda).
-#   usage: [PLAN=checks|full|bench|hs|w4a8|w4a8hs] int_rows.sh QUAROT MODEL RES   (QUAROT_DATA must hold the data files)
+#   usage: [PLAN=checks|full|bench|hs|w4a8|w4a8hs|w4a8one|w4a8best] int_rows.sh QUAROT MODEL RES   (QUAROT_DATA must hold the data files)
 # PLAN=bench: tests and benchmarks only. PLAN=full: the integer HellaSwag rows and the W4A8KV4 three-way check (below).
 set -uo pipefail
 q=${1:?usage: int_rows.sh QUAROT MODEL RES}
@@ -78,6 +78,26 @@ torch_ppl() {  # row: the independent PyTorch runtime (simulated arithmetic) on 
   log "torch ppl $1 rc=$? $(grep -m1 '"ppl"' "$res/$1.torch.ppl.json")"
 }
 
+# The W4A8KV4 rows: GPTQ on QT threads, retargeted to W4A8KV4, HellaSwag on all tasks on HT.
+w4a8_paper() {  # QT HT
+  quantize w4a4kv4_gptq_had "$1"
+  retarget w4a8kv4_gptq_had w4a4kv4_gptq_had --scheme W4A8KV4
+  hellaswag cpu w4a8kv4_gptq_had "$2" 0
+}
+w4a8_best() {  # QT HT
+  quantize w4a16_gptq_had_best "$1"
+  retarget w4a8kv4_gptq_had_best w4a16_gptq_had_best --scheme W4A8KV4 --a-group 64 --a-asym
+  hellaswag cpu w4a8kv4_gptq_had_best "$2" 0
+}
+# The 16-thread profile bench (FP32 vs the RTN W8A8 / W4A4KV4 files), alone on the machine.
+profile_bench() {
+  quantize w8a8_rtn_had 16
+  quantize w4a4kv4_rtn_had 16
+  $q -t 16 bench -m "$model,$res/w8a8_rtn_had.quarot.safetensors,$res/w4a4kv4_rtn_had.quarot.safetensors" \
+    --repeats 2 --profile --json > "$res/bench_16_threads_profile.json" 2> "$res/bench.log"
+  log "bench rc=$?"
+}
+
 log "start on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x$(nproc); $(nvidia-smi -L | head -1); plan ${PLAN:-checks}"
 if [ "${PLAN:-checks}" = bench ]; then
   # The short lease: this CPU's kernel tests, the CUDA backend's tests, the GPU and the
@@ -105,22 +125,10 @@ if [ "${PLAN:-checks}" = hs ]; then
   # the machine: the 16-thread profile bench (FP32 vs the RTN W8A8 / W4A4KV4 files), then
   # this CPU's kernel tests beside the GPTQ calibrations.
   for f in "$data"/extra/*.gz; do [ -f "$f" ] && gunzip -kf "$f" && chmod +x "${f%.gz}"; done
-  quantize w8a8_rtn_had 16
-  quantize w4a4kv4_rtn_had 16
-  $q -t 16 bench -m "$model,$res/w8a8_rtn_had.quarot.safetensors,$res/w4a4kv4_rtn_had.quarot.safetensors" \
-    --repeats 2 --profile --json > "$res/bench_16_threads_profile.json" 2> "$res/bench.log"
-  log "bench rc=$?"
+  profile_bench
   hellaswag cpu w8a8_rtn_had 4 0 &
-  (
-    quantize w4a4kv4_gptq_had 6
-    retarget w4a8kv4_gptq_had w4a4kv4_gptq_had --scheme W4A8KV4
-    hellaswag cpu w4a8kv4_gptq_had 4 0
-  ) &
-  (
-    quantize w4a16_gptq_had_best 6
-    retarget w4a8kv4_gptq_had_best w4a16_gptq_had_best --scheme W4A8KV4 --a-group 64 --a-asym
-    hellaswag cpu w4a8kv4_gptq_had_best 4 0
-  ) &
+  w4a8_paper 6 4 &
+  w4a8_best 6 4 &
   quantize w8a8_rtn_had_wasym 4
   if [ -x "$data/extra/test_kernels" ]; then
     "$data/extra/test_kernels" > "$res/test_kernels_xeon.log" 2>&1
@@ -133,19 +141,15 @@ if [ "${PLAN:-checks}" = hs ]; then
   exit 0
 fi
 if [ "${PLAN:-checks}" = w4a8best ]; then
-  # The next shortest lease: the W4A8KV4 best-options row's HellaSwag on all 16 threads.
-  quantize w4a16_gptq_had_best 16
-  retarget w4a8kv4_gptq_had_best w4a16_gptq_had_best --scheme W4A8KV4 --a-group 64 --a-asym
-  hellaswag cpu w4a8kv4_gptq_had_best 16 0
+  # The next shortest lease: the W4A8KV4 best-options row (HellaSwag, then ppl) on 16 threads.
+  w4a8_best 16 16
   ppl cpu w4a8kv4_gptq_had_best 16
   log "all done"
   exit 0
 fi
 if [ "${PLAN:-checks}" = w4a8one ]; then
   # The shortest lease: the W4A8KV4 paper row's HellaSwag on all 16 threads.
-  quantize w4a4kv4_gptq_had 16
-  retarget w4a8kv4_gptq_had w4a4kv4_gptq_had --scheme W4A8KV4
-  hellaswag cpu w4a8kv4_gptq_had 16 0
+  w4a8_paper 16 16
   log "all done"
   exit 0
 fi
@@ -153,23 +157,11 @@ if [ "${PLAN:-checks}" = w4a8hs ]; then
   # PLAN=w4a8 reordered for a short lease: the two HellaSwag rows first (two lanes of 8
   # threads), then the best row's ppl, then the 16-thread profile bench (AMX vs FP32) if
   # the lease lasts. `full_table.sh pack` after every call brings back what is done.
-  (
-    quantize w4a4kv4_gptq_had 8
-    retarget w4a8kv4_gptq_had w4a4kv4_gptq_had --scheme W4A8KV4
-    hellaswag cpu w4a8kv4_gptq_had 8 0
-  ) &
-  (
-    quantize w4a16_gptq_had_best 8
-    retarget w4a8kv4_gptq_had_best w4a16_gptq_had_best --scheme W4A8KV4 --a-group 64 --a-asym
-    hellaswag cpu w4a8kv4_gptq_had_best 8 0
-  ) &
+  w4a8_paper 8 8 &
+  w4a8_best 8 8 &
   wait
   ppl cpu w4a8kv4_gptq_had_best 16
-  quantize w8a8_rtn_had 16
-  quantize w4a4kv4_rtn_had 16
-  $q -t 16 bench -m "$model,$res/w8a8_rtn_had.quarot.safetensors,$res/w4a4kv4_rtn_had.quarot.safetensors" \
-    --repeats 2 --profile --json > "$res/bench_16_threads_profile.json" 2> "$res/bench.log"
-  log "bench rc=$?"
+  profile_bench
   log "all done"
   exit 0
 fi
@@ -177,21 +169,9 @@ if [ "${PLAN:-checks}" = w4a8 ]; then
   # What PLAN=hs left unmeasured when the machine was taken back: the 16-thread profile
   # bench (AMX vs FP32), then the W4A8KV4 paper and best-options rows in two lanes of 8
   # threads (GPTQ, HellaSwag on all 10,042 tasks), then the best row's ppl on 16 threads.
-  quantize w8a8_rtn_had 16
-  quantize w4a4kv4_rtn_had 16
-  $q -t 16 bench -m "$model,$res/w8a8_rtn_had.quarot.safetensors,$res/w4a4kv4_rtn_had.quarot.safetensors" \
-    --repeats 2 --profile --json > "$res/bench_16_threads_profile.json" 2> "$res/bench.log"
-  log "bench rc=$?"
-  (
-    quantize w4a4kv4_gptq_had 8
-    retarget w4a8kv4_gptq_had w4a4kv4_gptq_had --scheme W4A8KV4
-    hellaswag cpu w4a8kv4_gptq_had 8 0
-  ) &
-  (
-    quantize w4a16_gptq_had_best 8
-    retarget w4a8kv4_gptq_had_best w4a16_gptq_had_best --scheme W4A8KV4 --a-group 64 --a-asym
-    hellaswag cpu w4a8kv4_gptq_had_best 8 0
-  ) &
+  profile_bench
+  w4a8_paper 8 8 &
+  w4a8_best 8 8 &
   wait
   ppl cpu w4a8kv4_gptq_had_best 16
   log "all done"
