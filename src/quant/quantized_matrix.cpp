@@ -128,15 +128,6 @@ std::vector<uint8_t> pack_codes_dense(const uint8_t* codes, int64_t n_codes, int
 void expand_dense_row(const uint8_t* packed, int64_t n_codes, int bits, uint8_t* out) {
   const uint32_t mask = (1u << bits) - 1;
   const int64_t bytes = packed_row_size(n_codes, bits, CodePacking::kBits);
-  if (bits > 4) {
-    for (int64_t i = 0; i < n_codes; ++i) {
-      const int64_t bit = i * bits;
-      uint32_t v = packed[bit / 8];
-      if (bit / 8 + 1 < bytes) v |= static_cast<uint32_t>(packed[bit / 8 + 1]) << 8;
-      out[i] = static_cast<uint8_t>((v >> (bit % 8)) & mask);
-    }
-    return;
-  }
   std::fill(out, out + (n_codes + 1) / 2, uint8_t{0});
   for (int64_t i = 0; i < n_codes; ++i) {
     const int64_t bit = i * bits;

@@ -69,8 +69,8 @@ CodePacking legacy_packing(int bits);
 int64_t packed_row_size(int64_t n_codes, int bits, CodePacking p);
 // Codes [n] -> one packed row of packed_row_size(n, bits, kBits) bytes (padding bits 0).
 std::vector<uint8_t> pack_codes_dense(const uint8_t* codes, int64_t n_codes, int bits);
-// One kBits row -> the in-memory form (nibbles when bits <= 4, bytes above), written to
-// `out` (packed_size(n_codes, bits) bytes). Padding bits are ignored.
+// One kBits row of 1..4-bit codes -> the in-memory nibbles, written to `out`
+// (packed_size(n_codes, bits) bytes). Padding bits are ignored.
 void expand_dense_row(const uint8_t* packed, int64_t n_codes, int bits, uint8_t* out);
 
 }  // namespace quarot

@@ -166,7 +166,9 @@ CodePacking read_packing(const json& meta, int bits, const std::string& what) {
         fail("{}: packing '{}' does not hold {}-bit codes", what, code_packing_name(c), bits);
       return c;
     }
-  fail("{}: unknown packing {} (this build reads 'nibbles-low-first', 'bytes', 'bits-low-first')", what, p.dump());
+  std::vector<std::string> known;
+  for (CodePacking c : kCodePackings) known.push_back(fmt::format("'{}'", code_packing_name(c)));
+  fail("{}: unknown packing {} (this build reads {})", what, p.dump(), fmt::join(known, ", "));
 }
 
 // A view of an F32 tensor in the mapped file (a copy only when the file leaves it
