@@ -392,7 +392,8 @@ TEST(QuantizedModelFile, NibblePackedTwoAndThreeBitFilesStillLoad) {
   EXPECT_GT(saved, 0);
   auto code_bytes = [](const std::string& path) {
     int64_t n = 0;
-    for (const TensorInfo& t : SafetensorsFile(path).tensors())
+    const SafetensorsFile file(path);  // named: a temporary would die before the loop reads its list
+    for (const TensorInfo& t : file.tensors())
       if (t.name.ends_with(".qweight")) n += static_cast<int64_t>(t.nbytes);
     return n;
   };
