@@ -319,22 +319,24 @@ int main(int argc, char** argv) {
           });
           int8.run = [&](int c) { lt_op.run(int8.bufs[2 * c + 1]->p, int8.bufs[2 * c]->p, y.p); };
         }
-        auto ours_contender = [&](Contender& ct, IntGemmKind kind) {
-          operands(ct, kind == IntGemmKind::W4A4 ? x4 : x8, w4, [](Buf& x, Buf& w, int i) {
-            rand_bytes(x, 31 + i);
-            rand_bytes(w, 301 + i);
-          });
-          ct.run = [&, kind, m, n, k](int c) {
+        // Ours on `path`: int4 or int8 operands as the kind stores them.
+        auto ours_contender = [&](Contender& ct, IntGemmKind kind, IntGemmPath path) {
+          operands(ct, kind == IntGemmKind::W4A4 ? x4 : x8, kind == IntGemmKind::W8A8 ? w8 : w4,
+                   [](Buf& x, Buf& w, int i) {
+                     rand_bytes(x, 31 + i);
+                     rand_bytes(w, 301 + i);
+                   });
+          ct.run = [&, kind, path, m, n, k](int c) {
             IntGemmArgs a;
             a.kind = kind;
             a.m = m, a.n = n, a.k = k, a.sa = scale_a.as<float>(), a.sb = scale_b.as<float>(), a.y = y.as<__half>();
             a.qa = ct.bufs[2 * c]->p;
             a.qb = ct.bufs[2 * c + 1]->p;
-            CUDA_OK(int_gemm(a, nullptr, IntGemmPath::Auto));
+            CUDA_OK(int_gemm(a, nullptr, path));
           };
         };
-        ours_contender(w4a4, IntGemmKind::W4A4);
-        if (m <= w4a8_max_m) ours_contender(w4a8, IntGemmKind::W4A8);
+        ours_contender(w4a4, IntGemmKind::W4A4, IntGemmPath::Auto);
+        if (m <= w4a8_max_m) ours_contender(w4a8, IntGemmKind::W4A8, IntGemmPath::Auto);
         Contender* order[] = {&fp16, &int8, &w4a4, &w4a8};
         // Round r runs the contenders forward from r / 2 when r is even, backward from it
         // when odd: over four rounds each follows at least two different contenders
@@ -349,26 +351,9 @@ int main(int argc, char** argv) {
                      t_w4a8 = median_us(w4a8);
         // One path at a time (the --paths detail).
         auto ours = [&](IntGemmKind kind, IntGemmPath path) {
-          const size_t xa = kind == IntGemmKind::W4A4 ? x4 : x8;
-          const size_t wb = kind == IntGemmKind::W8A8 ? w8 : w4;
-          const int copies = copies_for(xa + wb);
-          std::vector<std::unique_ptr<Buf>> xs, wsb;
-          for (int c = 0; c < copies; ++c) {
-            xs.push_back(std::make_unique<Buf>(xa));
-            wsb.push_back(std::make_unique<Buf>(wb));
-            rand_bytes(*xs.back(), 31 + c);
-            rand_bytes(*wsb.back(), 301 + c);
-          }
-          IntGemmArgs a;
-          a.kind = kind;
-          a.m = m, a.n = n, a.k = k, a.sa = scale_a.as<float>(), a.sb = scale_b.as<float>(), a.y = y.as<__half>();
-          return time_us(
-              [&](int c) {
-                a.qa = xs[c]->p;
-                a.qb = wsb[c]->p;
-                CUDA_OK(int_gemm(a, nullptr, path));
-              },
-              copies);
+          Contender c;
+          ours_contender(c, kind, path);
+          return time_us(c.run, c.copies);
         };
         const IntGemmPath auto_path = int_gemm_auto_path(IntGemmKind::W4A4, m, n, k);
         std::string paths_json;

@@ -70,7 +70,7 @@ void QuantizedMatrix::validate(const std::string& source, const std::string& nam
       fail("{}: {}: zero point {} at index {} is not an integer in [0, {}]", source, name, zeros[i], i, top);
 }
 
-int64_t packed_size(int64_t n_codes, int bits) { return bits <= 4 ? (n_codes + 1) / 2 : n_codes; }
+int64_t packed_size(int64_t n_codes, int bits) { return packed_row_size(n_codes, bits, legacy_packing(bits)); }
 
 std::vector<uint8_t> pack_codes(const std::vector<uint8_t>& codes, int bits) {
   if (bits > 4) return codes;
