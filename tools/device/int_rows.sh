@@ -10,7 +10,7 @@
 #   gpu lane (--device cuda: the same integer GEMMs, bit-exact with the CPU's, on int8
 #     tensor cores): the per-channel symmetric rows.
 # Every output is <row>.<engine>.<what>.json in RES (engine cpu or cuda).
-#   usage: [PLAN=checks|full|bench|hs|w4a8|w4a8hs|w4a8one|w4a8best] int_rows.sh QUAROT MODEL RES   (QUAROT_DATA must hold the data files)
+#   usage: [PLAN=checks|full|bench|hs|w4a8|w4a8hs|w4a8one|w4a8best|w4a8bestprof] int_rows.sh QUAROT MODEL RES   (QUAROT_DATA must hold the data files)
 # PLAN=bench: tests and benchmarks only. PLAN=full: the integer HellaSwag rows and the W4A8KV4 three-way check (below).
 set -uo pipefail
 q=${1:?usage: int_rows.sh QUAROT MODEL RES}
@@ -144,6 +144,23 @@ if [ "${PLAN:-checks}" = w4a8best ]; then
   # The next shortest lease: the W4A8KV4 best-options row (HellaSwag, then ppl) on 16 threads.
   w4a8_best 16 16
   ppl cpu w4a8kv4_gptq_had_best 16
+  log "all done"
+  exit 0
+fi
+if [ "${PLAN:-checks}" = w4a8bestprof ]; then
+  # PLAN=w4a8best, then the 16-thread profile bench (AMX vs FP32) alone on the CPUs, while
+  # the GPU runs the GEMM table in alternating rounds (its host thread is one core; it ends
+  # long before the profile bench starts).
+  cudabench="$(dirname "$0")/../../.device/b/cudabench/cuda_gemm_bench"
+  if [ -x "$cudabench" ]; then
+    ( nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,power.limit,temperature.gpu --format=csv > "$res/gpu.txt"
+      "$cudabench" "$res/gemm_rounds.json" --paths --w4a8-max-m 100000 --rounds 4 > "$res/gemm_rounds.log" 2>&1
+      log "gemm rounds rc=$?" ) &
+  fi
+  w4a8_best 16 16
+  ppl cpu w4a8kv4_gptq_had_best 16
+  wait
+  profile_bench
   log "all done"
   exit 0
 fi
