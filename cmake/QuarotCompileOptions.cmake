@@ -41,9 +41,10 @@ function(quarot_isa_sources target)
     endif()
     # GCC 12's AVX-512 intrinsic headers start some results from an undefined register
     # (`__Y = __Y`), which -Wmaybe-uninitialized reports at every inlined use: ~1400 false
-    # lines per build from the codebook kernels' unrolled templates, hiding real warnings.
-    if(src MATCHES "codebook_gemm_avx512\\.cpp$" AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
-      list(APPEND opts -Wno-maybe-uninitialized)
+    # lines per build from the codebook / weight-only kernels' unrolled templates, hiding
+    # real warnings.
+    if(src MATCHES "(codebook_gemm|weight_only_gemm)_avx512\\.cpp$" AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+      list(APPEND opts -Wno-maybe-uninitialized -Wno-uninitialized)
     endif()
     if(src MATCHES "/(fake_quant|int_quant|fwht|act_quant[a-z0-9_]*)\\.cpp$")
       list(APPEND opts -ffp-contract=off)

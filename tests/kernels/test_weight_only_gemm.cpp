@@ -101,9 +101,10 @@ INSTANTIATE_TEST_SUITE_P(Isa, WeightOnlyPath, ::testing::ValuesIn(test::all_isas
 std::vector<WeightCase> weight_cases(int64_t cols) {
   std::vector<WeightCase> cases = {{WeightKind::kF16}};
   // Groups: per row; multiples of 8 with an even (32) and odd (72) number of 8-column
-  // chunks where cols allows; and sizes that are not multiples of 8 (chunks straddle
+  // chunks where cols allows (96: six 16-column AVX-512 chunks, one 4-chain step and a
+  // remainder); and sizes that are not multiples of 8 (chunks straddle
   // groups). groups[1] and groups[2] are used below for the 3- and 5-bit cases.
-  const std::vector<int64_t> groups = cols % 288 == 0 ? std::vector<int64_t>{0, 32, 36, 72}
+  const std::vector<int64_t> groups = cols % 288 == 0 ? std::vector<int64_t>{0, 32, 36, 72, 96}
                                                       : std::vector<int64_t>{0, 20, cols / 4};
   for (int bits : {4, 8})
     for (bool sym : {true, false})

@@ -177,7 +177,10 @@ void weight_only_gemm(const WeightEncoding& w, const float* x, int64_t n, const 
   QUAROT_CHECK(x != nullptr && y != nullptr, "weight_only_gemm: null activation or output");
   const WeightOnlyKernels& k = isa == Isa::kScalar ? weight_only_detail::weight_only_kernels_scalar()
                                                    : weight_only_detail::weight_only_kernels_avx2();
-  if (n <= kWeightOnlyGemvMaxRows) return gemv(w, k, x, n, bias, y);
+  if (n <= kWeightOnlyGemvMaxRows) {
+    const bool avx512 = isa == Isa::kAvx512 || isa == Isa::kAvx512Vnni || isa == Isa::kAmx;
+    return gemv(w, avx512 ? weight_only_detail::weight_only_kernels_avx512() : k, x, n, bias, y);
+  }
   if (isa == Isa::kScalar) return scalar_gemm(w, k, x, n, bias, y);
   panel_gemm(w, k, x, n, bias, y);
 }

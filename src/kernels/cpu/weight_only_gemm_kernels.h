@@ -42,5 +42,7 @@ struct WeightOnlyKernels {
 
 const WeightOnlyKernels& weight_only_kernels_scalar();
 const WeightOnlyKernels& weight_only_kernels_avx2();
+// 16 weights per vector; integer grids scaled once per group (weight_only_gemm.h).
+const WeightOnlyKernels& weight_only_kernels_avx512();
 
 }  // namespace quarot::weight_only_detail

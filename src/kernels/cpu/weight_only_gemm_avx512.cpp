@@ -1,0 +1,177 @@
+// AVX-512 GEMV kernels for weight_only_gemm (decode, n <= 8 activation rows) over
+// integer grids, 16 weights per vector (F16 rows take the AVX2 kernel). The scale
+// leaves the inner loop: within one scale group the exact integers (code - zero) are
+// converted to FP32 and multiplied into the activations, and the group's sum is scaled
+// once. Dequantizing each weight first (the AVX2 kernel's float(scale) * float(code -
+// zero), 5 instructions per 8 weights) made an int8 lm_head GEMV compute-bound on Zen 4:
+// 2.03 ms at 49152 x 576 on 2 threads, slower than the F16 one with twice its bytes;
+// this one takes 0.98 ms (29 GB/s, the memory's speed; bench_weight_only_gemm).
+// Results differ from the dequantize-then-multiply reference by float rounding (one
+// rounding per group instead of one per weight), as weight_only_gemm.h states.
+// Prefill panels (decode_row) keep the AVX2 kernel: they need the exact dequantized values.
+// Internal linkage except the table (see weight_only_gemm_kernels.h on the ODR).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/cpu/weight_only_gemm_kernels.h"
+
+namespace quarot::weight_only_detail {
+namespace {
+
+enum class Fmt { kNibble, kByte };
+
+template <Fmt F>
+constexpr int64_t chunk_bytes() {
+  return F == Fmt::kNibble ? 8 : 16;
+}
+
+int64_t byte_offset(const RowView& row, int64_t c) { return row.bits <= 4 ? c / 2 : c; }
+
+// 16 nibble codes (low nibble first) from 8 bytes, as int32 lanes.
+__m512i nibbles16(__m128i b) {
+  const __m128i mask = _mm_set1_epi8(0x0f);
+  return _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(_mm_and_si128(b, mask), _mm_and_si128(_mm_srli_epi16(b, 4), mask)));
+}
+
+// Codes c .. c + 16 as the exact integers code - zero, in FP32.
+template <Fmt F>
+__m512 convert16(const uint8_t* bytes, __m512i zero) {
+  if constexpr (F == Fmt::kNibble) {
+    return _mm512_cvtepi32_ps(
+        _mm512_sub_epi32(nibbles16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(bytes))), zero));
+  } else {
+    return _mm512_cvtepi32_ps(
+        _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes))), zero));
+  }
+}
+
+// The last `valid` (< 16) columns of a row: only their stored bytes are read (masked
+// loads); the other lanes hold finite values that meet zero activations.
+template <Fmt F>
+__m512 convert_tail(const uint8_t* bytes, int64_t valid, __m512i zero) {
+  if constexpr (F == Fmt::kNibble) {
+    const auto m = static_cast<__mmask16>((1u << ((valid + 1) / 2)) - 1);
+    return _mm512_cvtepi32_ps(_mm512_sub_epi32(nibbles16(_mm_maskz_loadu_epi8(m, bytes)), zero));
+  } else {
+    const auto m = static_cast<__mmask16>((1u << valid) - 1);
+    return _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, bytes)), zero));
+  }
+}
+
+// out[i] = sum over groups g of scale_g * sum_{c in g} float(code_c - zero_g) * x[i, c].
+// Several accumulator chains per activation row so the FMA
+// latency does not bound a one-row GEMV; chains and groups are combined in a fixed order.
+template <int N, Fmt F>
+void dot_rows_grouped(const RowView& row, const float* x, float* out) {
+  constexpr int kChains = N == 1 ? 4 : N <= 4 ? 2 : 1;
+  const int64_t cols = row.cols;
+  const int64_t seg = row.group_size;
+  __m512 total[N];
+  for (int i = 0; i < N; ++i) total[i] = _mm512_setzero_ps();
+  for (int64_t s0 = 0, g = 0; s0 < cols; s0 += seg, ++g) {
+    const int64_t end = std::min(cols, s0 + seg);
+    const int64_t full = s0 + (end - s0) / 16 * 16;
+    const __m512i zero =
+        _mm512_set1_epi32(row.zeros != nullptr ? static_cast<int32_t>(row.zeros[g]) : row.sym_zero);
+    __m512 acc[kChains][N];
+    for (int h = 0; h < kChains; ++h)
+      for (int i = 0; i < N; ++i) acc[h][i] = _mm512_setzero_ps();
+    const uint8_t* bytes = row.data + byte_offset(row, s0);
+    int64_t c = s0;
+    for (; c + 16 * kChains <= full; c += 16 * kChains) {
+#pragma GCC unroll 4
+      for (int h = 0; h < kChains; ++h) {
+        const __m512 w = convert16<F>(bytes + h * chunk_bytes<F>(), zero);
+#pragma GCC unroll 8
+        for (int i = 0; i < N; ++i)
+          acc[h][i] = _mm512_fmadd_ps(w, _mm512_loadu_ps(x + i * cols + c + 16 * h), acc[h][i]);
+      }
+      bytes += kChains * chunk_bytes<F>();
+    }
+    for (; c < full; c += 16) {
+      const __m512 w = convert16<F>(bytes, zero);
+#pragma GCC unroll 8
+      for (int i = 0; i < N; ++i) acc[0][i] = _mm512_fmadd_ps(w, _mm512_loadu_ps(x + i * cols + c), acc[0][i]);
+      bytes += chunk_bytes<F>();
+    }
+    if (c < end) {  // only a row's last group can be ragged (group sizes are multiples of 16)
+      const int64_t valid = end - c;
+      const auto m = static_cast<__mmask16>((1u << valid) - 1);
+      const __m512 w = convert_tail<F>(bytes, valid, zero);
+#pragma GCC unroll 8
+      for (int i = 0; i < N; ++i) acc[0][i] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m, x + i * cols + c), acc[0][i]);
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < N; ++i) {
+      __m512 s = acc[0][i];
+      for (int h = 1; h < kChains; ++h) s = _mm512_add_ps(s, acc[h][i]);
+      total[i] = _mm512_fmadd_ps(_mm512_set1_ps(row.scales[g]), s, total[i]);
+    }
+  }
+  for (int i = 0; i < N; ++i) out[i] = _mm512_reduce_add_ps(total[i]);
+}
+
+// F16 rows and group sizes that are not a multiple of 16 (nor the whole row) take the
+// AVX2 kernel: it handles any group layout, and for F16 it streams faster on Zen 4
+// (bench_weight_only_gemm, 49152 x 576, 2 threads: 1.66-1.80 ms vs 1.90-1.94 ms with
+// 16-wide vcvtph2ps), where both are at the memory's speed.
+bool takes_avx2(const RowView& row) { return row.f16 || (row.group_size % 16 != 0 && row.group_size != row.cols); }
+
+template <int N>
+void dot_rows(const RowView& row, const float* x, float* out) {
+  if (takes_avx2(row)) return weight_only_kernels_avx2().dot_row(row, x, N, out);
+  if (row.bits <= 4) return dot_rows_grouped<N, Fmt::kNibble>(row, x, out);
+  dot_rows_grouped<N, Fmt::kByte>(row, x, out);
+}
+
+void dot_row(const RowView& row, const float* x, int64_t n, float* out) {
+  switch (n) {
+    case 1: return dot_rows<1>(row, x, out);
+    case 2: return dot_rows<2>(row, x, out);
+    case 3: return dot_rows<3>(row, x, out);
+    case 4: return dot_rows<4>(row, x, out);
+    case 5: return dot_rows<5>(row, x, out);
+    case 6: return dot_rows<6>(row, x, out);
+    case 7: return dot_rows<7>(row, x, out);
+    default: return dot_rows<8>(row, x, out);
+  }
+}
+
+void decode_row(const RowView& row, float* out) { weight_only_kernels_avx2().decode_row(row, out); }
+
+RowView row_at(const RowView& first, int64_t row_stride, int64_t j) {
+  RowView v = first;
+  v.data = first.data + j * row_stride;
+  if (!first.f16) {
+    const int64_t groups = first.cols / first.group_size;
+    v.scales = first.scales + j * groups;
+    if (first.zeros != nullptr) v.zeros = first.zeros + j * groups;
+  }
+  return v;
+}
+
+// As the AVX2 rows1: rows one after another (one sequential stream, which Zen 4's
+// prefetchers follow; see weight_only_gemm_avx2.cpp), a couple of KiB prefetched ahead.
+constexpr int64_t kAheadBytes = 2048;
+
+void rows1(const RowView& first, int64_t row_stride, int64_t rows, const float* x, float* out) {
+  const int64_t ahead = (kAheadBytes + row_stride - 1) / row_stride;
+  for (int64_t j = 0; j < rows; ++j) {
+    if (j + ahead < rows) {
+      const uint8_t* next = first.data + (j + ahead) * row_stride;
+      for (int64_t b = 0; b < row_stride; b += 64) _mm_prefetch(reinterpret_cast<const char*>(next + b), _MM_HINT_T0);
+    }
+    dot_rows<1>(row_at(first, row_stride, j), x, out + j);
+  }
+}
+
+}  // namespace
+
+const WeightOnlyKernels& weight_only_kernels_avx512() {
+  static const WeightOnlyKernels k{dot_row, decode_row, rows1};
+  return k;
+}
+
+}  // namespace quarot::weight_only_detail
