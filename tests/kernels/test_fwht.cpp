@@ -2,11 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "common/error.h"
 #include "kernel_test_util.h"
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/fwht_kernels.h"
 
 namespace quarot {
 namespace {
@@ -53,6 +57,37 @@ TEST(Fwht, ContiguousStagesAreBitIdenticalToTheStageLoop) {
     apply_online_rotation(r, pair.data(), 1, 2 * n);
     const float s = static_cast<float>(1.0 / std::sqrt(static_cast<double>(n)));
     for (int64_t i = 0; i < n && n > 1; ++i) ASSERT_EQ(pair[2 * i], ref[i] * s) << "n=" << n << " element " << i;
+  }
+}
+
+// Both kernels behind fwht() (the scalar one and the AVX2 one, picked by the CPU)
+// against the textbook stage loop, bit for bit (compared as bit patterns, so -0 and
+// NaN count), on data with infinities, signed zeros and subnormals in it.
+TEST(Fwht, EveryKernelIsBitIdenticalToTheStageLoop) {
+  for (int64_t n = 8; n <= 4096; n *= 2) {
+    auto x = test::random_floats(n, 500 + n, -3.0, 3.0);
+    x[1] = -0.0f;
+    x[n / 2] = 1e-40f;  // subnormal
+    if (n >= 64) x[n - 3] = INFINITY;
+    std::vector<float> ref = x;
+    for (int64_t h = 1; h < n; h *= 2)
+      for (int64_t i = 0; i < n; i += 2 * h)
+        for (int64_t j = i; j < i + h; ++j) {
+          const float a = ref[j], b = ref[j + h];
+          ref[j] = a + b;
+          ref[j + h] = a - b;
+        }
+    auto same_bits = [&](const std::vector<float>& y, const char* kernel) {
+      for (int64_t i = 0; i < n; ++i)
+        ASSERT_EQ(std::bit_cast<uint32_t>(y[i]), std::bit_cast<uint32_t>(ref[i])) << kernel << " n=" << n << " element " << i;
+    };
+    std::vector<float> y = x;
+    fwht_detail::fwht_contiguous_scalar(y.data(), n);
+    same_bits(y, "scalar");
+    if (!cpu_features().has_avx2_path()) GTEST_SKIP() << "this CPU has no AVX2 (the scalar kernel passed)";
+    y = x;
+    fwht_detail::fwht_contiguous_avx2(y.data(), n);
+    same_bits(y, "avx2");
   }
 }
 

@@ -5,6 +5,8 @@
 
 #include "common/error.h"
 #include "common/threads.h"
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/fwht_kernels.h"
 
 namespace quarot {
 namespace {
@@ -17,7 +19,7 @@ namespace {
 // so they run run by run in registers; the later stages pair contiguous runs of h
 // values, a plain vector loop. Every element sees the same additions in the same
 // order as the generic loop below, so the results are bit-identical.
-void fwht_contiguous(float* x, int64_t p) {
+void fwht_contiguous_scalar_impl(float* x, int64_t p) {
   int64_t h = 1;
   if (p >= 8) {
     for (int64_t c = 0; c < p; c += 8) {
@@ -47,6 +49,13 @@ void fwht_contiguous(float* x, int64_t p) {
   }
 }
 
+// Bit-identical kernels (fwht_kernels.h), so the CPU decides, once.
+void fwht_contiguous(float* x, int64_t p) {
+  static const bool avx2 = cpu_features().has_avx2_path();
+  if (avx2 && p >= 8) return fwht_detail::fwht_contiguous_avx2(x, p);
+  fwht_contiguous_scalar_impl(x, p);
+}
+
 void fwht_axis(float* x, int64_t p, int64_t inner) {
   if (inner == 1) return fwht_contiguous(x, p);
   for (int64_t h = 1; h < p; h *= 2) {
@@ -72,6 +81,8 @@ void scale(float* x, int64_t n, float s) {
 }
 
 }  // namespace
+
+void fwht_detail::fwht_contiguous_scalar(float* x, int64_t p) { fwht_contiguous_scalar_impl(x, p); }
 
 bool is_power_of_two(int64_t n) { return n > 0 && (n & (n - 1)) == 0; }
 

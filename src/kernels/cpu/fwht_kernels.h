@@ -1,0 +1,17 @@
+#pragma once
+// Internal: the contiguous Walsh-Hadamard transform behind fwht.h, per instruction set.
+// The AVX2 kernel does the scalar one's float operations in the same order (stages
+// h = 1, 2, 4, ... each a single IEEE add or subtract per element, a + b and a - b), so
+// the two are bit-identical and fwht.h picks one by what the CPU has, not by QUAROT_ISA.
+// The AVX2 kernel lives in fwht_avx2.cpp (compiled with AVX2 flags, reached only
+// through this declaration: no inline code here, see gemm_kernels.h on the ODR).
+#include <cstdint>
+
+namespace quarot::fwht_detail {
+
+// x <- H_p x (unnormalized), p a power of two.
+void fwht_contiguous_scalar(float* x, int64_t p);
+// The same for p >= 8; needs AVX2.
+void fwht_contiguous_avx2(float* x, int64_t p);
+
+}  // namespace quarot::fwht_detail
