@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <omp.h>
+#include <xmmintrin.h>
 
 #include "common/error.h"
 #include "kernels/cpu/aligned_buffer.h"
@@ -26,6 +27,30 @@ weight_only_detail::RowView weight_only_detail::row_view(const WeightEncoding& w
     v.sym_zero = 1 << (w.bits - 1);
   }
   return v;
+}
+
+// Rows are consecutive in memory, so the weight is read as one sequential stream;
+// interleaving even two rows (two streams 1 KiB apart) halved the read rate on Zen 4
+// (13 vs 23 GB/s on one core, F16 576 columns), as the hardware prefetchers then fall
+// behind. _mm_prefetch is SSE, part of every x86-64 target.
+void weight_only_detail::stream_rows1(const RowView& first, int64_t row_stride, int64_t rows, const float* x,
+                                      float* out, void (*dot1)(const RowView& row, const float* x, float* out)) {
+  constexpr int64_t kAheadBytes = 2048;
+  const int64_t ahead = (kAheadBytes + row_stride - 1) / row_stride;
+  const int64_t groups = first.f16 ? 0 : first.cols / first.group_size;
+  for (int64_t j = 0; j < rows; ++j) {
+    if (j + ahead < rows) {
+      const uint8_t* next = first.data + (j + ahead) * row_stride;
+      for (int64_t b = 0; b < row_stride; b += 64) _mm_prefetch(reinterpret_cast<const char*>(next + b), _MM_HINT_T0);
+    }
+    RowView row = first;
+    row.data = first.data + j * row_stride;
+    if (!first.f16) {
+      row.scales = first.scales + j * groups;
+      if (first.zeros != nullptr) row.zeros = first.zeros + j * groups;
+    }
+    dot1(row, x, out + j);
+  }
 }
 
 namespace {

@@ -199,16 +199,7 @@ void dot_rows(const RowView& row, const float* x, float* out) {
 }
 
 void dot_row(const RowView& row, const float* x, int64_t n, float* out) {
-  switch (n) {
-    case 1: return dot_rows<1>(row, x, out);
-    case 2: return dot_rows<2>(row, x, out);
-    case 3: return dot_rows<3>(row, x, out);
-    case 4: return dot_rows<4>(row, x, out);
-    case 5: return dot_rows<5>(row, x, out);
-    case 6: return dot_rows<6>(row, x, out);
-    case 7: return dot_rows<7>(row, x, out);
-    default: return dot_rows<8>(row, x, out);
-  }
+  for_row_count(n, [&](auto rows) { dot_rows<decltype(rows)::value>(row, x, out); });
 }
 
 template <Fmt F>
@@ -250,34 +241,10 @@ void decode_row(const RowView& row, float* out) {
   }
 }
 
-RowView row_at(const RowView& first, int64_t row_stride, int64_t j) {
-  RowView v = first;
-  v.data = first.data + j * row_stride;
-  if (!first.f16) {
-    const int64_t groups = first.cols / first.group_size;
-    v.scales = first.scales + j * groups;
-    if (first.zeros != nullptr) v.zeros = first.zeros + j * groups;
-  }
-  return v;
-}
-
-// Decode's one-activation-row GEMV (the lm_head): one row after another, each by
-// dot_rows<1> (so each result is the one-row kernel's bit for bit), with the row a
-// couple of KiB ahead prefetched line by line. Rows are consecutive in memory, so the
-// weight is read as one sequential stream; interleaving even two rows (two streams
-// 1 KiB apart) halved the read rate on Zen 4 (13 vs 23 GB/s on one core, F16 576
-// columns), as the hardware prefetchers then fall behind.
-constexpr int64_t kAheadBytes = 2048;
-
+// Decode's one-activation-row GEMV (the lm_head): the shared row stream, each row by
+// dot_rows<1>, so each result is the one-row kernel's bit for bit.
 void rows1(const RowView& first, int64_t row_stride, int64_t rows, const float* x, float* out) {
-  const int64_t ahead = (kAheadBytes + row_stride - 1) / row_stride;
-  for (int64_t j = 0; j < rows; ++j) {
-    if (j + ahead < rows) {
-      const uint8_t* next = first.data + (j + ahead) * row_stride;
-      for (int64_t b = 0; b < row_stride; b += 64) _mm_prefetch(reinterpret_cast<const char*>(next + b), _MM_HINT_T0);
-    }
-    dot_rows<1>(row_at(first, row_stride, j), x, out + j);
-  }
+  stream_rows1(first, row_stride, rows, x, out, dot_rows<1>);
 }
 
 }  // namespace

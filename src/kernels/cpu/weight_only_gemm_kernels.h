@@ -5,6 +5,7 @@
 // inline member functions (an inline function compiled with AVX2 flags and shared
 // with portable code would break the ODR and could run AVX2 code on any CPU).
 #include <cstdint>
+#include <type_traits>
 
 namespace quarot {
 struct WeightEncoding;
@@ -27,6 +28,13 @@ struct RowView {
 // Row r of a kF16 or kIntGrid weight (defined in portable code, weight_only_gemm.cpp).
 RowView row_view(const WeightEncoding& w, int64_t r);
 
+// The ISA kernels' rows1 loop (portable code): rows first .. first + rows - 1 one after
+// another, dot1 on each (out[j] = that row's n = 1 sum), with the rows a couple of KiB
+// ahead prefetched line by line. Row first + j: data advances by row_stride bytes,
+// scales / zeros by one row's groups.
+void stream_rows1(const RowView& first, int64_t row_stride, int64_t rows, const float* x, float* out,
+                  void (*dot1)(const RowView& row, const float* x, float* out));
+
 struct WeightOnlyKernels {
   // out[i] = sum_c W[c] * x[i * cols + c] for i < n, 1 <= n <= 8 (no bias).
   void (*dot_row)(const RowView& row, const float* x, int64_t n, float* out);
@@ -39,6 +47,24 @@ struct WeightOnlyKernels {
   // row_stride bytes, scales / zeros by one row's cols / group_size groups.
   void (*rows1)(const RowView& first, int64_t row_stride, int64_t rows, const float* x, float* out);
 };
+
+// The ISA files' dot_row: rows(std::integral_constant<int, N>{}) for N = n (1..8, n > 8
+// taken as 8). Only ever instantiated with a lambda local to one ISA file, so every
+// instantiation is that file's own symbol (no code compiled under one ISA's flags is
+// shared with another: see the ODR note above).
+template <typename Rows>
+void for_row_count(int64_t n, Rows&& rows) {
+  switch (n) {
+    case 1: return rows(std::integral_constant<int, 1>{});
+    case 2: return rows(std::integral_constant<int, 2>{});
+    case 3: return rows(std::integral_constant<int, 3>{});
+    case 4: return rows(std::integral_constant<int, 4>{});
+    case 5: return rows(std::integral_constant<int, 5>{});
+    case 6: return rows(std::integral_constant<int, 6>{});
+    case 7: return rows(std::integral_constant<int, 7>{});
+    default: return rows(std::integral_constant<int, 8>{});
+  }
+}
 
 const WeightOnlyKernels& weight_only_kernels_scalar();
 const WeightOnlyKernels& weight_only_kernels_avx2();
