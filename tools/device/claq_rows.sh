@@ -6,7 +6,8 @@
 # alone). One C++ row re-scores a CLAQ file as a cross-check. After the table, as time
 # allows, the rows of issue 8 the C++ integer engine had not yet scored.
 # Started by `tools/device/full_table.sh claq` (which brings the model and quarot over).
-#   usage: claq_rows.sh QUAROT MODEL RES   (QUAROT_DATA must hold the data files)
+#   usage: [PLAN=table|outliers] claq_rows.sh QUAROT MODEL RES   (QUAROT_DATA must hold the data files)
+# PLAN=outliers: only the --outliers sweep at 2.12 and 3.12 bits (below).
 # Env: CALIB_WINDOWS (8) x CALIB_SEQLEN (2048) tokens of WikiText-2 validation, the same
 # calibration text for every row. Outputs: <row>.quantize.json, <row>.torch.ppl.json,
 # <row>.size (bytes of the file), claq_rows.log.
@@ -83,7 +84,31 @@ hellaswag() {  # row threads
   log "cpu hellaswag $1 rc=$? $(grep -m1 '"acc_norm"' "$res/$1.cpu.hs0.json") $(grep -m1 '"seconds"' "$res/$1.cpu.hs0.json")"
 }
 
-log "start on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x$(nproc); $(nvidia-smi -L | head -1); calib ${calib[*]:2}"
+log "start on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x$(nproc); $(nvidia-smi -L | head -1); calib ${calib[*]:2}; plan ${PLAN:-table}"
+if [ "${PLAN:-table}" = outliers ]; then
+  # The --outliers sweep at the fractional budgets, rotated (the table's best setting):
+  # 0, 0.5%, 1%, 2% of the weights kept exact, the same calibration text for every row;
+  # four workers of 4 threads, the GPU scoring each file as it lands.
+  ROWS=()
+  for b in 2.12 3.12; do for o in 0 0.5 1 2; do ROWS+=("claq${b}_had_o$o"); done; done
+  for w in 0 1 2 3; do
+    (
+      for ((i = w; i < ${#ROWS[@]}; i += 4)); do
+        r=${ROWS[i]}
+        b=${r#claq}
+        b=${b%%_*}
+        quantize "$r" 4 --weights claq --rotate hadamard --w-bits "$b" --outliers "${r##*_o}%"
+      done
+    ) &
+  done
+  (
+    for r in "${ROWS[@]}"; do torch_ppl "$r"; done
+    log "gpu lane done"
+  ) &
+  wait
+  log "all done"
+  exit 0
+fi
 # Cheap rows first (the GPU starts scoring at once), then the calibrated ones, the slowest
 # budgets interleaved over the two workers.
 ROWS=(rtn2_had rtn2_none rtn3_had rtn3_none rtn4_had rtn4_none
