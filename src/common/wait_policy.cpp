@@ -41,6 +41,8 @@ bool openmp_spins_with(const char* gomp_spincount, const char* omp_wait_policy) 
   return true;
 }
 
+int64_t decode_serial_bytes() { return openmp_threads_spin() ? 64 * 1024 : 320 * 1024; }
+
 bool openmp_threads_spin() {
   static const bool spin = openmp_spins_with(std::getenv("GOMP_SPINCOUNT"), std::getenv("OMP_WAIT_POLICY"));
   return spin;

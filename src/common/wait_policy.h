@@ -9,6 +9,7 @@
 // quarot spins only when the machine looks idle as the program starts (1-minute load
 // average below 0.5, more than one processor) and sleeps otherwise. An explicit
 // OMP_WAIT_POLICY or GOMP_SPINCOUNT in the environment always wins.
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -30,6 +31,14 @@ std::optional<double> read_load_average();
 // worth splitting: a wake-up costs ~2 us when the threads spin and 10-20 us when they
 // sleep. Read once.
 bool openmp_threads_spin();
+// Decode products (weight bytes times activation rows) below this many bytes run on
+// the calling thread: waking the other threads costs more than streaming them alone.
+// 64 KB when the threads spin (a wake-up ~2 us, what one core streams of an int4
+// weight in ~15-20 KB, so SmolLM2's q/k/v (276 KB) and o_proj (166 KB) are worth both
+// cores); 320 KB when they sleep (on the shared 2-vCPU EPYC with passive waiting, q/k/v
+// decoded faster alone than split: 64.4 vs 59.7 tok/s at context 512, medians of 5
+// alternated runs). Used by the integer and weight-only GEMVs.
+int64_t decode_serial_bytes();
 // The rule above for given values of GOMP_SPINCOUNT and OMP_WAIT_POLICY (null = unset). Pure.
 bool openmp_spins_with(const char* gomp_spincount, const char* omp_wait_policy);
 

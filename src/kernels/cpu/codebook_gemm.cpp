@@ -58,8 +58,8 @@ const CodebookKernels& kernels_for(Isa isa) {
 // come to fewer than this many run on the calling thread: waking the other thread and
 // joining it costs microseconds on an idle machine and far more on a loaded one, more
 // than the GEMV of e.g. SmolLM2's q/k/v (553K weights, ~30 us on one Zen 3 core at 2
-// bits). The integer path's threshold (int_gemm.cpp, kGemvSerialBytes: 320 KB of int4
-// = 655K weights) in weights. Results do not depend on it (each half stripe is
+// bits). The integer path's threshold (decode_serial_bytes(), common/wait_policy.h: 320 KB
+// of int4 = 655K weights) in weights. Results do not depend on it (each half stripe is
 // computed alone, in a fixed order).
 constexpr int64_t kGemvSerialWeights = 640 * 1024;
 // The same when the threads spin (common/wait_policy.h): a wake-up then costs ~2 us,

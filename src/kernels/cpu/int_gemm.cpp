@@ -26,17 +26,8 @@ constexpr int64_t kGemvRows = 8;      // up to this many rows: stream packed wei
 constexpr int64_t kRowBlock = 128;    // prefill: activation rows per task (rounded to the tile height)
 constexpr int64_t kColumnBlock = 64;  // prefill: output columns per task
 // Decode: products (one int_gemm_many call) that read fewer weight bytes (times rows)
-// than this run on the calling thread. Waking the other threads costs microseconds on
-// an idle machine and far more on a loaded one, more than streaming e.g. a 576 x 576
-// int4 weight (166 KB) on one core; on the shared 2-vCPU EPYC (passive waiting) the
-// q/k/v of SmolLM2 (276 KB together) decoded faster alone than split: 64.4 vs 59.7
-// tok/s at context 512, medians of 5 alternated runs. Results do not depend on it
-// (each panel is computed alone).
-constexpr int64_t kGemvSerialBytes = 320 * 1024;
-// The same when the threads spin (common/wait_policy.h): a wake-up then costs ~2 us,
-// what one core streams of an int4 weight in ~15-20 KB, so q/k/v (276 KB) and o_proj
-// (166 KB) of SmolLM2 are worth both cores.
-constexpr int64_t kGemvSerialBytesSpinning = 64 * 1024;
+// than decode_serial_bytes() (common/wait_policy.h) run on the calling thread. Results
+// do not depend on it (each panel is computed alone).
 // Decode: panels per kernel call (2 KiB result buffer). Small, so a product of a few
 // dozen panels (SmolLM2's o_proj: 36) still splits evenly between the threads.
 constexpr int64_t kGemvChunkPanels = 4;
@@ -361,7 +352,7 @@ void gemv_products(GemvJob* jobs, int count, const QuantizedActivations& a) {
       c -= n;
     }
   };
-  if (bytes <= (openmp_threads_spin() ? kGemvSerialBytesSpinning : kGemvSerialBytes)) {
+  if (bytes <= decode_serial_bytes()) {
     for (int64_t c = 0; c < chunks; ++c) run(c);
     return;
   }

@@ -8,6 +8,7 @@
 #include <xmmintrin.h>
 
 #include "common/error.h"
+#include "common/wait_policy.h"
 #include "kernels/cpu/aligned_buffer.h"
 #include "kernels/cpu/gemm_kernels.h"
 #include "kernels/cpu/weight_only_gemm_kernels.h"
@@ -53,6 +54,24 @@ void weight_only_detail::stream_rows1(const RowView& first, int64_t row_stride, 
   }
 }
 
+bool weight_only_detail::split_nibble_row(const RowView& row) {
+  return !row.f16 && row.bits <= 4 && (row.group_size % kSplitBlock == 0 || row.group_size == row.cols);
+}
+
+void weight_only_detail::split_nibble_columns(const float* x, int64_t n, int64_t cols, float* out) {
+  const int64_t full = cols / kSplitBlock * kSplitBlock;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* xi = x + i * cols;
+    float* oi = out + i * cols;
+    for (int64_t c = 0; c < full; c += kSplitBlock)
+      for (int64_t j = 0; j < kSplitBlock / 2; ++j) {
+        oi[c + j] = xi[c + 2 * j];
+        oi[c + kSplitBlock / 2 + j] = xi[c + 2 * j + 1];
+      }
+    for (int64_t c = full; c < cols; ++c) oi[c] = xi[c];
+  }
+}
+
 namespace {
 
 using weight_only_detail::row_view;
@@ -62,23 +81,37 @@ using weight_only_detail::WeightOnlyKernels;
 constexpr int64_t kPanel = 16;           // W rows per FP32 panel (the AVX2 gemm tile width)
 constexpr int64_t kPanelsPerBlock = 4;   // a thread's unit of prefill work: 64 W rows
 constexpr int64_t kScalarRowBlock = 64;  // W rows the scalar prefill dequantizes at once
-constexpr int64_t kRowChunk = 512;       // decode rows per work item (576 KiB of F16, 288 KiB of int8 at 576 columns)
+constexpr int64_t kRowChunk = 512;       // decode rows per work item, at most (576 KiB of F16 at 576 columns)
+constexpr int64_t kChunksPerThread = 4;  // and at least this many items per thread where rows allow
+constexpr int64_t kMinRowChunk = 16;
 
 
 // Decode: every W row is read once and dotted with all n (<= 8) activation rows.
 void gemv(const WeightEncoding& w, const WeightOnlyKernels& k, const float* x, int64_t n, const float* bias,
           float* y) {
   const int64_t rows = w.rows;
+  if (k.splits_nibbles && weight_only_detail::split_nibble_row(row_view(w, 0))) {
+    // The kernel's activation order, made once per call (n x cols floats, small next to the weight).
+    thread_local std::vector<float> split;
+    if (static_cast<int64_t>(split.size()) < n * w.cols) split.resize(n * w.cols);
+    weight_only_detail::split_nibble_columns(x, n, w.cols, split.data());
+    x = split.data();
+  }
   if (n == 1) {
-    // Decode (the lm_head above all): runs of kRowChunk rows, each streamed row after
-    // row (the same per-row sums as dot_row, so any split gives the same bits),
-    // taken by the threads in turn: a thread that wakes late or loses its core for a
-    // while (2 vCPUs shared with other work) no longer holds up a fixed half of the
-    // rows. A weight of one run (a small W4A16 linear) stays on the calling thread.
-    const int64_t chunks = (rows + kRowChunk - 1) / kRowChunk;
+    // Decode (the lm_head above all): runs of rows, each streamed row after row (the
+    // same per-row sums as dot_row, so any split gives the same bits), taken by the
+    // threads in turn: a thread that wakes late or loses its core for a while (2 vCPUs
+    // shared with other work) no longer holds up a fixed half of the rows. Runs are
+    // short enough for several per thread: with 512-row runs a 576-row W4A16 linear
+    // split 512:64 and its other thread waited. A weight smaller than
+    // decode_serial_bytes() stays on the calling thread.
     const int64_t stride = w.row_bytes();
+    const int64_t threads = std::max(1, omp_get_max_threads());
+    const int64_t chunk = std::clamp((rows + kChunksPerThread * threads - 1) / (kChunksPerThread * threads),
+                                     kMinRowChunk, kRowChunk);
+    const int64_t chunks = rows * stride < decode_serial_bytes() ? 1 : (rows + chunk - 1) / chunk;
     const auto run = [&](int64_t c) {
-      const int64_t r0 = c * kRowChunk, r1 = std::min(rows, r0 + kRowChunk);
+      const int64_t r0 = chunks == 1 ? 0 : c * chunk, r1 = chunks == 1 ? rows : std::min(rows, r0 + chunk);
       k.rows1(row_view(w, r0), stride, r1 - r0, x, y + r0);
       if (bias != nullptr)
         for (int64_t r = r0; r < r1; ++r) y[r] = y[r] + bias[r];

@@ -35,6 +35,16 @@ RowView row_view(const WeightEncoding& w, int64_t r);
 void stream_rows1(const RowView& first, int64_t row_stride, int64_t rows, const float* x, float* out,
                   void (*dot1)(const RowView& row, const float* x, float* out));
 
+// Nibble rows the AVX-512 GEMV reads 32 columns at a time (4-bit and narrower grids whose
+// scale groups are multiples of 32 columns, or one per row). For such a weight its
+// activations come with every whole block of 32 columns reordered as the block's 16
+// even columns, then its 16 odd ones (the order of the low and high nibbles of 16
+// bytes); a ragged tail keeps its order. Portable code (weight_only_gemm.cpp).
+bool split_nibble_row(const RowView& row);
+// x [n, cols] -> out [n, cols] in that order.
+void split_nibble_columns(const float* x, int64_t n, int64_t cols, float* out);
+inline constexpr int64_t kSplitBlock = 32;
+
 struct WeightOnlyKernels {
   // out[i] = sum_c W[c] * x[i * cols + c] for i < n, 1 <= n <= 8 (no bias).
   void (*dot_row)(const RowView& row, const float* x, int64_t n, float* out);
@@ -46,6 +56,8 @@ struct WeightOnlyKernels {
   // any split of the rows gives the same bits. Row first + j: data advances by
   // row_stride bytes, scales / zeros by one row's cols / group_size groups.
   void (*rows1)(const RowView& first, int64_t row_stride, int64_t rows, const float* x, float* out);
+  // True when dot_row / rows1 expect the split_nibble_columns order for split_nibble_row weights.
+  bool splits_nibbles = false;
 };
 
 // The ISA files' dot_row: rows(std::integral_constant<int, N>{}) for N = n (1..8, n > 8
