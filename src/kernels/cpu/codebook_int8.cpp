@@ -52,7 +52,8 @@ struct Job {
 };
 
 // Half stripe h of a job: kernel sums, outliers, bias, residual, in that order.
-void run_half(const Job& job, const Int8Kernels& k, const QuantizedActivations& qa, int64_t h) {
+// xd: the dequantized activations s_x (code - 128), [n, cols], for the outliers.
+void run_half(const Job& job, const Int8Kernels& k, const QuantizedActivations& qa, const float* xd, int64_t h) {
   const CodebookInt8Weight& w = *job.p->w;
   const WeightEncoding& e = w.source;
   const int64_t rows = e.rows, n = qa.rows;
@@ -65,8 +66,7 @@ void run_half(const Job& job, const Int8Kernels& k, const QuantizedActivations& 
       for (uint32_t t = e.outlier_row_ptr[r]; t < e.outlier_row_ptr[r + 1]; ++t) {
         const float d = w.outlier_delta[t];
         const int64_t c = e.outlier_cols[t];
-        for (int64_t i = 0; i < n; ++i)
-          out[i * kHalfRows + j] += d * (qa.scales[i] * static_cast<float>(qa.row(i)[c] - qa.offsets[i]));
+        for (int64_t i = 0; i < n; ++i) out[i * kHalfRows + j] += d * xd[i * e.cols + c];
       }
     for (int64_t i = 0; i < n; ++i) {
       float y = out[i * kHalfRows + j];
@@ -248,6 +248,17 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
   auto* xs = reinterpret_cast<int8_t*>(xs_buf.data());
   int32_t* corr = corr_buf.data();
   float* scale = scale_buf.data();
+  // The outliers' activations, dequantized once per call (act_quant.h's contract value).
+  bool outliers = false;
+  for (int j = 0; j < count; ++j) outliers = outliers || products[j].w->source.n_outliers > 0;
+  thread_local std::vector<float> xd;
+  if (outliers) {
+    if (static_cast<int64_t>(xd.size()) < n * a.cols) xd.resize(n * a.cols);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t c = 0; c < a.cols; ++c)
+        xd[i * a.cols + c] = a.scales[i] * static_cast<float>(static_cast<int32_t>(a.row(i)[c]) - a.offsets[i]);
+  }
+  const float* xdp = xd.data();  // thread_local: worker threads must not name it
   Job jobs[kCodebookInt8MaxProducts];
   int64_t halves = 0, weights = 0;
   for (int j = 0; j < count; ++j) {
@@ -281,7 +292,7 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
   }
   const auto run = [&](int64_t h) {
     for (int j = 0; j < count; ++j) {
-      if (h < jobs[j].halves) return run_half(jobs[j], k, a, h);
+      if (h < jobs[j].halves) return run_half(jobs[j], k, a, xdp, h);
       h -= jobs[j].halves;
     }
   };
