@@ -392,6 +392,11 @@ void big_int8_args(benchmark::internal::Benchmark* b) {
     for (int64_t g : {16, 64}) b->Args({4096, 4096, 1, enc, g});
   for (int64_t n : {2, 4}) b->Args({4096, 4096, n, 21, quarot::kCodebookInt8Group});
   b->Args({4096, 4096, 1, 21, quarot::kCodebookInt8Group});
+  // Prefill sizes (compare BM_CodebookPath's panels at the same n).
+  for (int64_t n : {8, 16, 64}) {
+    b->Args({4096, 4096, n, 21, quarot::kCodebookInt8Group});
+    b->Args({1536, 576, n, 21, quarot::kCodebookInt8Group});
+  }
   for (const Shape& s : kShapes) b->Args({s.rows, s.cols, 1, 21, quarot::kCodebookInt8Group});
 }
 

@@ -2,7 +2,8 @@
 // Integer lookup-table GEMV for a CLAQ codebook weight (WeightKind::kCodebook, widths
 // 1..4) with 8-bit symmetric per-token activations (act_quant.h codes):
 //   y[i, r] = sum_g fma order of  float(D[i, g, r]) * (s_g * s_x[i])  + outliers (+ bias) (+ residual)
-// Decode only (1..kCodebookInt8MaxRows activation rows).
+// Built for decode; any number of activation rows runs, kCodebookInt8MaxRows at a time
+// per half stripe (prefill re-reads each half stripe's indices from L1 per 4 rows).
 //
 // Why: the FP32 lookup GEMV (codebook_gemm.h) spends a shift, a vpermps and an FMA per
 // 16 weights and is compute-bound. Here each column's 2^b centroids become int8 at pack
@@ -38,7 +39,7 @@
 // calls run on the calling thread; each output is one thread's sum in a fixed order.
 // Errors (quarot::Error): a weight with widths above 4 or that is not kCodebook (pack),
 // activations that are not 8-bit symmetric per-token or do not match the weight,
-// more than kCodebookInt8MaxRows rows, a fast path requested where the CPU lacks
+// a fast path requested where the CPU lacks
 // AVX-512 VBMI + VNNI.
 #include <array>
 #include <cstdint>
@@ -51,6 +52,7 @@
 
 namespace quarot {
 
+// Activation rows one kernel pass takes (its register tiles).
 inline constexpr int64_t kCodebookInt8MaxRows = 4;
 // Slots per scale group. Measured (bench_codebook_gemm BM_CodebookInt8Group, docs/claq.md):
 // 16 / 32 / 64 differ by a few percent in speed; 32 keeps the table error of a
@@ -101,8 +103,8 @@ struct CodebookInt8Product {
 };
 inline constexpr int kCodebookInt8MaxProducts = 8;
 
-// The products of one quantized input a (a.rows <= kCodebookInt8MaxRows, 8-bit,
-// symmetric, per token; every w->source.cols == a.cols), in one parallel region.
+// The products of one quantized input a (8-bit, symmetric, per token; every
+// w->source.cols == a.cols), in one parallel region.
 // `reference`: the scalar reference (any CPU); otherwise the AVX-512 VBMI kernel.
 void codebook_int8_gemv(const CodebookInt8Product* products, int count, const QuantizedActivations& a,
                         bool reference = false);
