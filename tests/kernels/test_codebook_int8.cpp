@@ -201,9 +201,10 @@ TEST(CodebookInt8, RejectsBadCalls) {
   }
 }
 
-// The backend: codebook weight + 8-bit symmetric per-token activations, n <= 4 -> the
-// integer GEMV (bit-identical to calling it on act_quant's codes); more rows -> the FP32
-// path; the simulated backend within the table-rounding bound of codebook_int8.h.
+// The backend: codebook weight + 8-bit symmetric per-token activations -> the integer
+// GEMV at every n (bit-identical to calling it on act_quant's codes); other activation
+// specs -> the FP32 path; the simulated backend within the table-rounding bound of
+// codebook_int8.h.
 TEST(CodebookInt8, CpuBackendPicksThePathAndStaysWithinTheBound) {
   const int64_t rows = 150, cols = 256;
   auto cc = test::random_codebook(rows, cols, {1, 2, 3, 4}, 9, 0.01);
@@ -219,7 +220,7 @@ TEST(CodebookInt8, CpuBackendPicksThePathAndStaysWithinTheBound) {
   const CodebookInt8Weight p = pack_codebook_int8(e);
   const auto w = int8_weights(cc, p);
   const bool fast = codebook_int8_fast_available() && detected_isa() >= Isa::kAvx512Vnni;
-  for (int64_t n : {1, 3, 4, 6}) {
+  for (int64_t n : {1, 3, 4, 6, 37}) {
     const auto x = test::random_floats(n * cols, 50 + n);
     LinearOp op;
     op.bias = bias.data();
@@ -233,11 +234,22 @@ TEST(CodebookInt8, CpuBackendPicksThePathAndStaysWithinTheBound) {
     // The codes the backend quantized: rotate + quantize as it does.
     QuantizedActivations a;
     quantize_activations(x.data(), n, cols, &rot, op.act, a, best_isa());
-    if (n <= 4 && fast) {
+    if (fast) {
       std::vector<float> direct(n * rows);
       const CodebookInt8Product prod{&p, bias.data(), nullptr, direct.data()};
       codebook_int8_gemv(&prod, 1, a);
       EXPECT_EQ(yi, direct) << "n=" << n << ": the backend did not take the integer path";
+    }
+    // 4-bit activations: not this path (the FP32 kernels on fake-quantized x).
+    if (n == 3 && fast) {
+      LinearOp op4 = op;
+      op4.act = ActQuantSpec{4, 1.0f, 0, true};
+      op4.weight = wi.get();
+      std::vector<float> y4(n * rows), y4s(n * rows);
+      integer->linear(op4, x.data(), n, y4.data());
+      op4.weight = ws.get();
+      simulated->linear(op4, x.data(), n, y4s.data());
+      for (int64_t k = 0; k < n * rows; ++k) EXPECT_NEAR(y4[k], y4s[k], 1e-4 * (1.0 + std::fabs(y4s[k])));
     }
     // Bound: |x'| times half a table step per weight, plus FP32 summation slack.
     std::vector<int64_t> slot(cols);
