@@ -311,6 +311,22 @@ void BM_CodebookInt8Hot(benchmark::State& state) {
                                                    benchmark::Counter::kInvert);
 }
 
+// pack_codebook_int8 (done once per weight, on first use in the CPU backend), beside
+// pack_codebook_weight. Args: rows, cols, enc, which (0 int8, 1 FP32 lanes).
+void BM_CodebookPack(benchmark::State& state) {
+  const WeightEncoding e = make_codebook(state.range(0), state.range(1), static_cast<int>(state.range(2)));
+  for (auto _ : state) {
+    if (state.range(3) == 0) {
+      auto p = quarot::pack_codebook_int8(e);
+      benchmark::DoNotOptimize(p.data.data());
+    } else {
+      auto p = quarot::pack_codebook_weight(e);
+      benchmark::DoNotOptimize(p.lanes.words.data());
+    }
+  }
+  state.SetLabel(state.range(3) == 0 ? "int8" : "fp32 lanes");
+}
+
 // W4A8 integer GEMV (activations quantized outside the loop). Args: rows, cols, n, isa.
 void BM_Int4A8(benchmark::State& state) {
   const int64_t rows = state.range(0), cols = state.range(1), n = state.range(2);
@@ -413,6 +429,8 @@ void path_args(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_Codebook)->Apply(codebook_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_CodebookHot)->Apply(hot_args)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CodebookPack)->Args({4096, 4096, 2, 0})->Args({4096, 4096, 2, 1})->Args({1536, 576, 21, 0})
+    ->Args({1536, 576, 21, 1})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CodebookInt8Hot)->Apply(int8_hot_args)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Int4WeightOnly)->Apply(int_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_Int4A8)->Apply(int_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
