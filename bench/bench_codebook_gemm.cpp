@@ -380,6 +380,8 @@ void codebook_args(benchmark::internal::Benchmark* b) {
 void int8_hot_args(benchmark::internal::Benchmark* b) {
   for (const Shape& s : {Shape{576, 576}, Shape{1536, 576}, Shape{576, 1536}, Shape{256, 4096}})
     for (int enc : {2, 3, 4, 21}) b->Args({s.rows, s.cols, enc, quarot::kCodebookInt8Group});
+  for (int64_t g : {16, 32, 64})
+    for (int enc : {2, 3, 4}) b->Args({1536, 576, enc, g});
 }
 
 void hot_args(benchmark::internal::Benchmark* b) {
@@ -413,7 +415,8 @@ void big_int8_args(benchmark::internal::Benchmark* b) {
     b->Args({4096, 4096, n, 21, quarot::kCodebookInt8Group});
     b->Args({1536, 576, n, 21, quarot::kCodebookInt8Group});
   }
-  for (const Shape& s : kShapes) b->Args({s.rows, s.cols, 1, 21, quarot::kCodebookInt8Group});
+  for (const Shape& s : kShapes)
+    for (int enc : {2, 4, 21}) b->Args({s.rows, s.cols, 1, enc, quarot::kCodebookInt8Group});
 }
 
 void big_int_args(benchmark::internal::Benchmark* b) {

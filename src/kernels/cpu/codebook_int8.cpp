@@ -335,7 +335,7 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
     for (int64_t h = 0; h < halves; ++h) run(h);
     return;
   }
-#pragma omp parallel for schedule(dynamic, 2)
+#pragma omp parallel for schedule(static)
   for (int64_t h = 0; h < halves; ++h) run(h);
 }
 
