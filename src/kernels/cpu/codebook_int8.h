@@ -54,12 +54,13 @@ namespace quarot {
 
 // Activation rows one kernel pass takes (its register tiles).
 inline constexpr int64_t kCodebookInt8MaxRows = 4;
-// Slots per scale group. Measured (docs/claq.md, 2026-12-03): WikiText-2 perplexity of
-// the CLAQ 3-bit W3A8KV4 file, 8 windows, FP32 tables 37.633 -> int8 tables 37.848 (G 16),
-// 38.112 (32), 38.072 (64), although the tables' relative RMS error barely moves
-// (0.44% at 32, 0.38% with a scale per column); the 2.12-bit file is unchanged (159.035).
-// Speed differences between 16, 32 and 64 were within this machine's noise (G 16 costs
-// ~8% more instructions: one conversion and one FMA per 16 slots instead of 32).
+// Slots per scale group. Measured (docs/claq.md, 2026-12-03, WikiText-2, 8 windows, vs
+// FP32 tables 159.036 / 37.633): CLAQ 2.12-bit W2A8KV4 160.513 (G 16), 159.035 (32);
+// 3-bit W3A8KV4 37.848 (16), 38.112 (32), 38.072 (64). The tables' relative RMS error is
+// ~0.4% at every G (0.38% with a scale per column), so these +-1% moves are the
+// 8-window perplexity's sensitivity, not a trend; 16 has the tightest bound. Speed
+// differences between 16, 32 and 64 were within this machine's noise (16 costs ~8% more
+// instructions: one conversion and one FMA per 16 slots instead of 32).
 inline constexpr int kCodebookInt8Group = 16;
 
 // Field-width classes: fw = 1, 2, 4 (3-bit columns use 4-bit fields).
