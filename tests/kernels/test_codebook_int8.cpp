@@ -270,3 +270,48 @@ TEST(CodebookInt8, CpuBackendPicksThePathAndStaysWithinTheBound) {
 
 }  // namespace
 }  // namespace quarot
+
+namespace quarot {
+namespace {
+
+// linears() on q/k/v-like ops (one input, one rotation, 8-bit activations) and a fused
+// residual (accumulate) give exactly what separate linear() calls and an add give.
+TEST(CodebookInt8, CpuBackendLinearsMatchSeparateCalls) {
+  const int64_t cols = 128;
+  const auto backend = make_cpu_backend(CpuBackendOptions{.simulate = false, .isa = ""});
+  const auto ca = test::random_codebook(96, cols, {2, 4}, 61), cb = test::random_codebook(40, cols, {3}, 62),
+             cc = test::random_codebook(70, cols, {1, 2}, 63, 0.0);
+  const auto pa = backend->pack(ca.encode()), pb = backend->pack(cb.encode()), pc = backend->pack(cc.encode());
+  OnlineRotation rot;
+  rot.k = 2;
+  rot.p = 64;
+  rot.m = test::random_orthogonal(2, 64);
+  for (int64_t n : {1, 4, 7}) {
+    const auto x = test::random_floats(n * cols, 70 + n);
+    LinearOp ops[3];
+    const PackedWeight* ws[3] = {pa.get(), pb.get(), pc.get()};
+    const int64_t rows[3] = {96, 40, 70};
+    std::vector<float> together[3], separate[3];
+    for (int i = 0; i < 3; ++i) {
+      ops[i].weight = ws[i];
+      ops[i].input_rotation = &rot;
+      ops[i].act = ActQuantSpec{8, 1.0f, 0, true};
+      together[i] = test::random_floats(n * rows[i], 80 + i);  // the residual
+      separate[i].assign(n * rows[i], 0.0f);
+    }
+    ops[2].accumulate = true;
+    std::vector<float> residual = together[2];
+    float* ys[3] = {together[0].data(), together[1].data(), together[2].data()};
+    backend->linears(ops, 3, x.data(), n, ys);
+    for (int i = 0; i < 3; ++i) {
+      LinearOp one = ops[i];
+      one.accumulate = false;
+      backend->linear(one, x.data(), n, separate[i].data());
+    }
+    for (size_t k = 0; k < residual.size(); ++k) separate[2][k] += residual[k];
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(together[i], separate[i]) << "op " << i << " n=" << n;
+  }
+}
+
+}  // namespace
+}  // namespace quarot
