@@ -21,7 +21,8 @@
 //     padded with empty slots to whole scale groups and 64-byte loads.
 //   * Scale group g = `group` consecutive slots of one class: s_g = max |centroid| over
 //     its columns / 127, t_c[v] = clamp(round_half_even(c[v] / s_g), -127, 127), so
-//     |c[v] - s_g t_c[v]| <= s_g / 2 (+ FP32 rounding of the division) <= max|c| / 254.
+//     |c[v] - s_g t_c[v]| <= s_g / 2 (+ FP32 rounding of the division) = the group's
+//     max|centroid| / 254.
 //   * Tables stored as unsigned t + 128 (vpdpbusd's unsigned operand); the signed
 //     activation q = code - 128 is the other operand; the + 128 adds 128 * sum_g q,
 //     the same for every row, so D starts at -128 * sum_g q (one broadcast per group).
@@ -34,13 +35,14 @@
 //   outlier in CSR order, f += bias, f += residual
 // on every instruction set: the AVX-512 kernel equals the scalar reference bit for bit.
 // Against the simulated arithmetic (FP centroids, fake-quantized x) the difference is
-// the table rounding above: |dy| <= sum_c |x'_c| max|c_col| / 254 per output.
-// Threads: OpenMP over half stripes (32 rows) of all products, dynamic schedule; small
-// calls run on the calling thread; each output is one thread's sum in a fixed order.
+// the table rounding above: |dy| <= sum_c |x'_c| s_g(c) / 2 per output (plus FP32
+// summation order).
+// Threads: OpenMP over the half stripes (32 rows) of all products, a static split (one
+// sequential index stream per thread); small calls run on the calling thread; each
+// output is one thread's sum in a fixed order, so results do not depend on the threads.
 // Errors (quarot::Error): a weight with widths above 4 or that is not kCodebook (pack),
 // activations that are not 8-bit symmetric per-token or do not match the weight,
-// a fast path requested where the CPU lacks
-// AVX-512 VBMI + VNNI.
+// a fast path requested where the CPU lacks AVX-512 VBMI + VNNI.
 #include <array>
 #include <cstdint>
 #include <vector>
