@@ -32,6 +32,7 @@
 #include "common/rng.h"
 #include "kernels/cpu/act_quant.h"
 #include "kernels/cpu/codebook_gemm.h"
+#include "kernels/cpu/codebook_int8.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/int_gemm.h"
 #include "kernels/cpu/weight_only_gemm.h"
@@ -218,6 +219,114 @@ void BM_Int4WeightOnly(benchmark::State& state) {
   set_counters(state, seconds, bytes, static_cast<double>(rows * cols), copies);
 }
 
+// A deep copy of a packed int8 codebook weight (its own index words and tables), so
+// copies occupy distinct memory; the source encoding (outliers) is shared.
+quarot::CodebookInt8Weight clone_int8(const quarot::CodebookInt8Weight& p) {
+  quarot::CodebookInt8Weight c;
+  c.source = p.source;
+  c.layout = p.layout;
+  c.group = p.group;
+  c.slot_start = p.slot_start;
+  c.chunk_start = p.chunk_start;
+  c.slots = p.slots;
+  c.halves = p.halves;
+  c.slot_column = p.slot_column;
+  c.group_scale = p.group_scale;
+  c.tables = quarot::AlignedBytes(p.tables.size());
+  std::memcpy(c.tables.data(), p.tables.data(), p.tables.size());
+  c.data = quarot::AlignedBytes(p.data.size());
+  std::memcpy(c.data.data(), p.data.data(), p.data.size());
+  c.outlier_delta = p.outlier_delta;
+  return c;
+}
+
+// The integer CLAQ GEMV (codebook_int8.h) on 8-bit per-token activation codes
+// (quantized outside the loop, as BM_Int4A8). Args: rows, cols, n, enc, group.
+// int8_B/s: the bytes it streams (index words + outliers) per second.
+void BM_CodebookInt8(benchmark::State& state) {
+  const int64_t rows = state.range(0), cols = state.range(1), n = state.range(2);
+  const int enc = static_cast<int>(state.range(3)), group = static_cast<int>(state.range(4));
+  if (!quarot::codebook_int8_fast_available()) {
+    state.SkipWithError("no AVX-512 VBMI + VNNI here");
+    return;
+  }
+  const WeightEncoding first = make_codebook(rows, cols, enc);
+  std::vector<quarot::CodebookInt8Weight> ws;
+  ws.push_back(quarot::pack_codebook_int8(first, group));
+  const double bytes = static_cast<double>(ws[0].data.size()) +
+                       (first.n_outliers > 0 ? 4.0 * (rows + 1) + 4.0 * first.n_outliers : 0.0);
+  const int64_t copies = cold_copies(n, bytes);
+  for (int64_t c = 1; c < copies; ++c) ws.push_back(clone_int8(ws[0]));
+  const auto x = random_values(n * cols, 2);
+  quarot::QuantizedActivations a;
+  quarot::quantize_activations(x.data(), n, cols, nullptr, quarot::ActQuantSpec{8, 1.0f, 0, true}, a,
+                               quarot::detected_isa());
+  std::vector<float> y(n * rows);
+  read_bandwidth();
+  int64_t next = 0;
+  const double t0 = now();
+  for (auto _ : state) {
+    const quarot::CodebookInt8Product p{&ws[next], nullptr, nullptr, y.data()};
+    quarot::codebook_int8_gemv(&p, 1, a);
+    next = next + 1 == copies ? 0 : next + 1;
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  const double seconds = now() - t0;
+  state.SetLabel(std::string("claq") + (enc == 21 ? "2.x+outliers" : std::to_string(enc)) + " int8 g" +
+                 std::to_string(group));
+  set_counters(state, seconds, static_cast<double>(first.stored_bytes()), static_cast<double>(rows * cols), copies);
+  const double it = static_cast<double>(state.iterations());
+  state.counters["int8_B/s"] = bytes * it / seconds;
+}
+
+// The int8 GEMV's instruction throughput, as BM_CodebookHot: one weight in cache, one
+// thread, CPU time. Args: rows, cols, enc, group.
+void BM_CodebookInt8Hot(benchmark::State& state) {
+  const int64_t rows = state.range(0), cols = state.range(1);
+  const int enc = static_cast<int>(state.range(2)), group = static_cast<int>(state.range(3));
+  if (!quarot::codebook_int8_fast_available()) {
+    state.SkipWithError("no AVX-512 VBMI + VNNI here");
+    return;
+  }
+  const quarot::CodebookInt8Weight w = quarot::pack_codebook_int8(make_codebook(rows, cols, enc), group);
+  const auto x = random_values(cols, 2);
+  quarot::QuantizedActivations a;
+  quarot::quantize_activations(x.data(), 1, cols, nullptr, quarot::ActQuantSpec{8, 1.0f, 0, true}, a,
+                               quarot::detected_isa());
+  std::vector<float> y(rows);
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  for (auto _ : state) {
+    const quarot::CodebookInt8Product p{&w, nullptr, nullptr, y.data()};
+    quarot::codebook_int8_gemv(&p, 1, a);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  omp_set_num_threads(saved);
+  state.SetLabel(std::string("claq") + (enc == 21 ? "2.x+outliers" : std::to_string(enc)) + " int8 g" +
+                 std::to_string(group) + " hot 1 thread");
+  state.counters["ns/8w"] = benchmark::Counter(static_cast<double>(rows * cols) / 8.0 * 1e-9,
+                                               benchmark::Counter::kIsIterationInvariantRate |
+                                                   benchmark::Counter::kInvert);
+}
+
+// pack_codebook_int8 (done once per weight, on first use in the CPU backend), beside
+// pack_codebook_weight. Args: rows, cols, enc, which (0 int8, 1 FP32 lanes).
+void BM_CodebookPack(benchmark::State& state) {
+  const WeightEncoding e = make_codebook(state.range(0), state.range(1), static_cast<int>(state.range(2)));
+  for (auto _ : state) {
+    if (state.range(3) == 0) {
+      auto p = quarot::pack_codebook_int8(e);
+      benchmark::DoNotOptimize(p.data.data());
+    } else {
+      auto p = quarot::pack_codebook_weight(e);
+      benchmark::DoNotOptimize(p.lanes.words.data());
+    }
+  }
+  state.SetLabel(state.range(3) == 0 ? "int8" : "fp32 lanes");
+}
+
 // W4A8 integer GEMV (activations quantized outside the loop). Args: rows, cols, n, isa.
 void BM_Int4A8(benchmark::State& state) {
   const int64_t rows = state.range(0), cols = state.range(1), n = state.range(2);
@@ -268,13 +377,50 @@ void codebook_args(benchmark::internal::Benchmark* b) {
   }
 }
 
+void int8_hot_args(benchmark::internal::Benchmark* b) {
+  for (const Shape& s : {Shape{576, 576}, Shape{1536, 576}, Shape{576, 1536}, Shape{256, 4096}})
+    for (int enc : {2, 3, 4, 21}) b->Args({s.rows, s.cols, enc, quarot::kCodebookInt8Group});
+  for (int64_t g : {16, 32, 64})
+    for (int enc : {2, 3, 4}) b->Args({1536, 576, enc, g});
+}
+
 void hot_args(benchmark::internal::Benchmark* b) {
-  for (const Shape& s : {Shape{576, 576}, Shape{1536, 576}, Shape{576, 1536}})
+  for (const Shape& s : {Shape{576, 576}, Shape{1536, 576}, Shape{576, 1536}, Shape{256, 4096}})
     for (int enc : {2, 3, 4, 21}) b->Args({s.rows, s.cols, enc, static_cast<int64_t>(best())});
 }
 
 void int_args(benchmark::internal::Benchmark* b) {
   for (const Shape& s : kShapes) b->Args({s.rows, s.cols, 1, static_cast<int64_t>(best())});
+}
+
+// The comparison: LLaMA-7B-like decode shapes, 2/3/4-bit columns, FP32 lookup
+// GEMV vs the int8 one vs the W4A8 integer GEMV (BM_Int4A8 with big_args).
+const Shape kBigShapes[] = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
+
+void big_codebook_args(benchmark::internal::Benchmark* b) {
+  for (const Shape& s : kBigShapes)
+    for (int enc : {2, 3, 4}) b->Args({s.rows, s.cols, 1, enc, static_cast<int64_t>(best()), 0});
+}
+
+void big_int8_args(benchmark::internal::Benchmark* b) {
+  for (const Shape& s : kBigShapes)
+    for (int enc : {2, 3, 4}) b->Args({s.rows, s.cols, 1, enc, quarot::kCodebookInt8Group});
+  // Scale group sweep and more activation rows, 4096x4096.
+  for (int enc : {2, 4})
+    for (int64_t g : {16, 64}) b->Args({4096, 4096, 1, enc, g});
+  for (int64_t n : {2, 4}) b->Args({4096, 4096, n, 21, quarot::kCodebookInt8Group});
+  b->Args({4096, 4096, 1, 21, quarot::kCodebookInt8Group});
+  // Prefill sizes (compare BM_CodebookPath's panels at the same n).
+  for (int64_t n : {8, 16, 64}) {
+    b->Args({4096, 4096, n, 21, quarot::kCodebookInt8Group});
+    b->Args({1536, 576, n, 21, quarot::kCodebookInt8Group});
+  }
+  for (const Shape& s : kShapes)
+    for (int enc : {2, 4, 21}) b->Args({s.rows, s.cols, 1, enc, quarot::kCodebookInt8Group});
+}
+
+void big_int_args(benchmark::internal::Benchmark* b) {
+  for (const Shape& s : kBigShapes) b->Args({s.rows, s.cols, 1, static_cast<int64_t>(best())});
 }
 
 void path_args(benchmark::internal::Benchmark* b) {
@@ -286,8 +432,14 @@ void path_args(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_Codebook)->Apply(codebook_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_CodebookHot)->Apply(hot_args)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CodebookPack)->Args({4096, 4096, 2, 0})->Args({4096, 4096, 2, 1})->Args({1536, 576, 21, 0})
+    ->Args({1536, 576, 21, 1})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CodebookInt8Hot)->Apply(int8_hot_args)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Int4WeightOnly)->Apply(int_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_Int4A8)->Apply(int_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_Codebook)->Name("BM_CodebookBig")->Apply(big_codebook_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_CodebookInt8)->Apply(big_int8_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_Int4A8)->Name("BM_Int4A8Big")->Apply(big_int_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_Codebook)->Name("BM_CodebookPath")->Apply(path_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_Int4WeightOnly)->Name("BM_Int4WeightOnlyRows")->Args({4096, 4096, 8, static_cast<int64_t>(best())})
     ->Args({4096, 4096, 64, static_cast<int64_t>(best())})->Unit(benchmark::kMicrosecond)->UseRealTime();

@@ -18,10 +18,10 @@ function(quarot_target_options target)
 endfunction()
 
 # Kernels are compiled once per instruction set and picked at run time
-# (kernels/cpu/cpu_features.h). Files named *_amx.cpp, *_avx512vnni.cpp, *_avx512.cpp
-# and *_avx2.cpp get the matching target flags even in the portable build, so one
-# binary carries every path.
-# The quantization contract (fake_quant, int_quant, fwht, act_quant*) is compiled
+# (kernels/cpu/cpu_features.h). Files named *_amx.cpp, *_avx512vbmi.cpp (VBMI + VNNI),
+# *_avx512vnni.cpp, *_avx512.cpp and *_avx2.cpp get the matching target flags even in
+# the portable build, so one binary carries every path.
+# The quantization contract (fake_quant, int_quant, fwht*, act_quant*) is compiled
 # without floating-point contraction: GCC fuses a*b - c*d into an FMA wherever the
 # target has one, and which product it fuses depends on the surrounding code, so the
 # simulated quantizer gave different scales in native and portable builds, and the
@@ -32,6 +32,8 @@ function(quarot_isa_sources target)
     set(opts "")
     if(src MATCHES "_amx\\.cpp$")
       set(opts -mamx-tile -mamx-int8 -mavx512vnni -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2 -mf16c)
+    elseif(src MATCHES "_avx512vbmi\\.cpp$")
+      set(opts -mavx512vbmi -mavx512vnni -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2 -mf16c)
     elseif(src MATCHES "_avx512vnni\\.cpp$")
       set(opts -mavx512vnni -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2 -mf16c)
     elseif(src MATCHES "_avx512\\.cpp$")
@@ -43,7 +45,8 @@ function(quarot_isa_sources target)
     # (`__Y = __Y`), which -Wmaybe-uninitialized reports at every inlined use: ~1400 false
     # lines per build from the codebook / weight-only kernels' unrolled templates, hiding
     # real warnings.
-    if(src MATCHES "(codebook_gemm|weight_only_gemm)_avx512\\.cpp$" AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    if(src MATCHES "(codebook_gemm_avx512|codebook_int8_avx512vbmi|weight_only_gemm_avx512)\\.cpp$"
+       AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
       list(APPEND opts -Wno-maybe-uninitialized -Wno-uninitialized)
     endif()
     if(src MATCHES "/(fake_quant|int_quant|fwht[a-z0-9_]*|act_quant[a-z0-9_]*)\\.cpp$")

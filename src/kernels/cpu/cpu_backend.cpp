@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #include <fmt/format.h>
@@ -11,6 +12,7 @@
 #include "kernels/cpu/act_quant.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/codebook_gemm.h"
+#include "kernels/cpu/codebook_int8.h"
 #include "kernels/cpu/fake_quant.h"
 #include "kernels/cpu/fp32_kv_storage.h"
 #include "kernels/cpu/fwht.h"
@@ -40,6 +42,16 @@ class CpuPackedWeight final : public PackedWeight {
   IntGemmWeight int_gemm;
   bool codebook = false;
   CodebookGemmWeight cb;
+  // The integer form for 8-bit activations (codebook_int8.h), possible when this CPU has
+  // the kernel (AVX-512 VBMI + VNNI) and the weight's widths are 1..4; packed on first
+  // use, so weight-only (A16) files do not carry a second copy of their indices.
+  bool codebook_int8 = false;
+  mutable std::once_flag cb8_once;
+  mutable CodebookInt8Weight cb8;
+  const CodebookInt8Weight& int8_form() const {
+    std::call_once(cb8_once, [this] { cb8 = pack_codebook_int8(source); });
+    return cb8;
+  }
   WeightEncoding source;
 };
 
@@ -103,6 +115,7 @@ class CpuBackend final : public Backend {
       if (weight.kind == WeightKind::kCodebook) {
         packed->codebook = true;
         packed->cb = pack_codebook_weight(weight);
+        packed->codebook_int8 = codebook_int8_enabled() && codebook_int8_supports(weight);
       }
       if (weight.kind == WeightKind::kIntGrid && (weight.bits > 4 || weight.cols % 2 == 0)) {
         packed->integer = true;
@@ -210,6 +223,8 @@ class CpuBackend final : public Backend {
       int_gemm(w->int_gemm, qa, op.bias, op.accumulate ? y : nullptr, y);
       return;
     }
+    // CLAQ with 8-bit activations, decode: the integer lookup GEMV.
+    if (w->codebook && quantize && codebook_int8_linears(&op, 1, x, n, &y)) return;
     // CLAQ weight-only: the GEMV adds the residual itself (the same single addition per
     // element as the add below).
     if (w->codebook && !quantize && codebook_linears(&op, 1, x, n, &y)) return;
@@ -248,6 +263,7 @@ class CpuBackend final : public Backend {
 
   void linears(const LinearOp* ops, int count, const float* x, int64_t n, float* const* ys) const override {
     if (codebook_linears(ops, count, x, n, ys)) return;
+    if (codebook_int8_linears(ops, count, x, n, ys)) return;
     // One rotation + quantization of x for every op on the integer path with the same
     // input rotation and activation spec: the codes are what each separate call
     // would compute, so the outputs are identical.
@@ -308,6 +324,43 @@ class CpuBackend final : public Backend {
       products[i] = {&static_cast<const CpuPackedWeight*>(ops[i].weight)->cb, ops[i].bias,
                      ops[i].accumulate ? ys[i] : nullptr, ys[i]};
     codebook_gemm_many(products, count, input, n, isa_);
+    return true;
+  }
+
+  // The integer lookup GEMV (codebook_int8.h) runs on AVX-512 VBMI + VNNI CPUs when the
+  // backend's path is VNNI or above (a forced lower --isa keeps the FP32 kernels).
+  bool codebook_int8_enabled() const { return isa_ >= Isa::kAvx512Vnni && codebook_int8_fast_available(); }
+
+  // CLAQ linears with 8-bit symmetric per-token activations on one input: one rotation +
+  // quantization of x (act_quant.h), one codebook_int8_gemv call. Every n: blocks of 4
+  // rows beat the FP32 panels + gemm also in prefill (bench_codebook_gemm, 2.x-bit mix,
+  // 2 threads: n = 64 at 1536x576 515 vs 705 us, 4096x4096 7.7 vs 11.8 ms). False
+  // (nothing done) when the ops do not all qualify: other activation specs, widths
+  // above 4, or a CPU without the kernel keep the fake-quantized FP32 path.
+  bool codebook_int8_linears(const LinearOp* ops, int count, const float* x, int64_t n, float* const* ys) const {
+    if (count < 1 || count > kCodebookInt8MaxProducts || n <= 0) return false;
+    const auto* w0 = dynamic_cast<const CpuPackedWeight*>(ops[0].weight);
+    if (w0 == nullptr || !w0->codebook_int8) return false;
+    const ActQuantSpec& a0 = ops[0].act;
+    for (int i = 0; i < count; ++i) {
+      const auto* w = dynamic_cast<const CpuPackedWeight*>(ops[i].weight);
+      const ActQuantSpec& a = ops[i].act;
+      if (w == nullptr || !w->codebook_int8 || w->in_features != w0->in_features || a.bits != 8 || !a.symmetric ||
+          (a.group != 0 && a.group != w->in_features) || a.clip_ratio != a0.clip_ratio || a.group != a0.group ||
+          ops[i].input_rotation != ops[0].input_rotation)
+        return false;
+    }
+    const int64_t in = w0->in_features;
+    const OnlineRotation* r = ops[0].input_rotation;
+    const bool rotate = r != nullptr && !(r->is_identity() && r->m.empty());
+    if (rotate) validate_online_rotation(*r, in);
+    thread_local QuantizedActivations qa;
+    quantize_activations(x, n, in, rotate ? r : nullptr, a0, qa, isa_);
+    CodebookInt8Product products[kCodebookInt8MaxProducts];
+    for (int i = 0; i < count; ++i)
+      products[i] = {&static_cast<const CpuPackedWeight*>(ops[i].weight)->int8_form(), ops[i].bias,
+                     ops[i].accumulate ? ys[i] : nullptr, ys[i]};
+    codebook_int8_gemv(products, count, qa);
     return true;
   }
 

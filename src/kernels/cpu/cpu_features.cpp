@@ -82,6 +82,7 @@ CpuFeatures detect() {
     f.avx512bw = bit(leaf7.ebx, 30);
     f.avx512vl = bit(leaf7.ebx, 31);
     f.avx512_vnni = bit(leaf7.ecx, 11);
+    f.avx512_vbmi = bit(leaf7.ecx, 1);
     f.amx_bf16 = bit(leaf7.edx, 22);
     f.amx_tile = bit(leaf7.edx, 24);
     f.amx_int8 = bit(leaf7.edx, 25);
@@ -202,6 +203,7 @@ std::string cpu_description() {
   add(f.avx512vl, "avx512vl", f.os_avx512);
   add(f.avx512dq, "avx512dq", f.os_avx512);
   add(f.avx512_vnni, "avx512-vnni", f.os_avx512);
+  add(f.avx512_vbmi, "avx512-vbmi", f.os_avx512);
   add(f.avx512_bf16, "avx512-bf16", f.os_avx512);
   add(f.amx_tile, "amx-tile", f.os_amx);
   add(f.amx_int8, "amx-int8", f.os_amx);

@@ -27,6 +27,7 @@ struct CpuFeatures {
   bool avx512vl = false;
   bool avx512dq = false;
   bool avx512_vnni = false;
+  bool avx512_vbmi = false;  // vpermb / vpmultishiftqb (Ice Lake, Zen 4): the CLAQ int8 GEMV's byte tables
   bool avx512_bf16 = false;
   bool avx_vnni = false;  // VEX-encoded VNNI (Alder Lake and later)
   bool amx_tile = false;
@@ -43,6 +44,8 @@ struct CpuFeatures {
     return has_avx2_path() && avx512f && avx512bw && avx512vl && avx512dq && os_avx512;
   }
   bool has_avx512_vnni_path() const { return has_avx512_path() && avx512_vnni; }
+  // Not a path of its own: kernels that need VBMI on top of VNNI (codebook_int8.h) check it.
+  bool has_avx512_vbmi_vnni() const { return has_avx512_vnni_path() && avx512_vbmi; }
   // The silicon and XCR0 side of AMX; Linux also wants a per-process permission
   // request (amx_permission()) before the first tile instruction.
   bool has_amx_hardware() const { return has_avx512_vnni_path() && amx_tile && amx_int8 && os_amx; }

@@ -1,0 +1,342 @@
+#include "kernels/cpu/codebook_int8.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include "common/error.h"
+#include "common/half.h"
+#include "common/wait_policy.h"
+#include "kernels/cpu/codebook_int8_kernels.h"
+
+namespace quarot {
+namespace {
+
+using codebook_int8_detail::Int8Act;
+using codebook_int8_detail::Int8Kernels;
+using codebook_int8_detail::Int8View;
+
+constexpr int64_t kHalfRows = 32;
+
+int class_of_bits(int b) { return b <= 2 ? b - 1 : 2; }
+
+Int8View view_of(const CodebookInt8Weight& w) {
+  Int8View v;
+  v.rows = w.source.rows;
+  v.group = w.group;
+  for (int c = 0; c <= kCodebookInt8Classes; ++c) {
+    v.slot_start[c] = w.slot_start[c];
+    v.chunk_start[c] = w.chunk_start[c];
+  }
+  v.chunks = w.chunks();
+  v.tables = w.tables.data();
+  v.data = w.data.data();
+  v.slot_column = w.slot_column.data();
+  v.stream = static_cast<const uint8_t*>(w.source.data);
+  v.layout = &w.layout;
+  return v;
+}
+
+// Decode products whose weights times rows come to fewer than this run on the calling
+// thread (the FP32 GEMV's thresholds, codebook_gemm.cpp: a wake-up costs more than the
+// product of e.g. SmolLM2's q/k/v when threads sleep, ~2 us when they spin).
+constexpr int64_t kSerialWeights = 640 * 1024;
+constexpr int64_t kSerialWeightsSpinning = 128 * 1024;
+
+struct Job {
+  const CodebookInt8Product* p = nullptr;
+  Int8View v;
+  Int8Act a;
+  int64_t halves = 0;
+};
+
+// Half stripe h of a job: kernel sums, outliers, bias, residual, in that order.
+// xd: the dequantized activations s_x (code - 128), [n, cols], for the outliers.
+void run_half(const Job& job, const Int8Kernels& k, const QuantizedActivations& qa, const float* xd, int64_t h) {
+  const CodebookInt8Weight& w = *job.p->w;
+  const WeightEncoding& e = w.source;
+  const int64_t rows = e.rows, n = qa.rows;
+  const int64_t r0 = h * kHalfRows, m = std::min(kHalfRows, rows - r0);
+  alignas(64) float out[kCodebookInt8MaxRows * kHalfRows];
+  // Activation rows in blocks of the kernel's 4: the half stripe's indices and tables
+  // stay in L1 across blocks (prefill).
+  for (int64_t i0 = 0; i0 < n; i0 += kCodebookInt8MaxRows) {
+    const int64_t nb = std::min(kCodebookInt8MaxRows, n - i0);
+    Int8Act a = job.a;
+    a.xs += i0 * a.x_stride;
+    a.corr += i0 * a.groups;
+    a.scale += i0 * a.groups;
+    a.n = nb;
+    k.half(job.v, a, h, out);
+    for (int64_t j = 0; j < m; ++j) {
+      const int64_t r = r0 + j;
+      if (e.n_outliers > 0)
+        for (uint32_t t = e.outlier_row_ptr[r]; t < e.outlier_row_ptr[r + 1]; ++t) {
+          const float d = w.outlier_delta[t];
+          const int64_t c = e.outlier_cols[t];
+          for (int64_t i = 0; i < nb; ++i) out[i * kHalfRows + j] += d * xd[(i0 + i) * e.cols + c];
+        }
+      for (int64_t i = 0; i < nb; ++i) {
+        float y = out[i * kHalfRows + j];
+        if (job.p->bias != nullptr) y += job.p->bias[r];
+        if (job.p->residual != nullptr) y += job.p->residual[(i0 + i) * rows + r];
+        job.p->y[(i0 + i) * rows + r] = y;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool codebook_int8_supports(const WeightEncoding& w) {
+  if (w.kind != WeightKind::kCodebook || w.col_bits == nullptr) return false;
+  for (int64_t c = 0; c < w.cols; ++c)
+    if (w.col_bits[c] < 1 || w.col_bits[c] > 4) return false;
+  return true;
+}
+
+bool codebook_int8_fast_available() { return cpu_features().has_avx512_vbmi_vnni(); }
+
+CodebookInt8Weight pack_codebook_int8(const WeightEncoding& w, int group) {
+  QUAROT_CHECK(w.kind == WeightKind::kCodebook, "codebook_int8: weight kind {} is not a codebook",
+               weight_kind_name(w.kind));
+  QUAROT_CHECK(codebook_int8_supports(w), "codebook_int8: only columns of 1..4 bits are supported");
+  QUAROT_CHECK(group == 16 || group == 32 || group == 64, "codebook_int8: scale group {} is not 16, 32 or 64", group);
+  QUAROT_CHECK(w.data != nullptr && w.centroids != nullptr, "codebook_int8: weight has no indices or centroids");
+  CodebookInt8Weight p;
+  p.source = w;
+  p.layout = CodebookLayout(w.rows, w.cols, w.col_bits, "codebook_int8");
+  p.group = group;
+  const CodebookLayout& l = p.layout;
+  const auto max_abs = [&](int64_t k) {
+    const uint16_t* t = w.centroids + l.centroid_offset(k);
+    float m = 0.0f;
+    for (int v = 0; v < (1 << l.bits_at(k)); ++v) m = std::max(m, std::fabs(fp16_to_fp32(t[v])));
+    return m;
+  };
+  // Slots: per class, columns by ascending max|centroid| (similar ranges share a scale),
+  // padded to whole unrolled blocks (whole groups, whole 64-byte loads).
+  std::vector<float> col_max(w.cols, 0.0f);
+  for (int64_t k = 0; k < w.cols; ++k) col_max[l.order[k]] = max_abs(k);
+  int64_t slots = 0, chunks = 0;
+  for (int cls = 0; cls < kCodebookInt8Classes; ++cls) {
+    p.slot_start[cls] = slots;
+    p.chunk_start[cls] = chunks;
+    std::vector<int32_t> cols;
+    for (int64_t k = 0; k < w.cols; ++k)
+      if (class_of_bits(l.bits_at(k)) == cls) cols.push_back(l.order[k]);
+    std::stable_sort(cols.begin(), cols.end(), [&](int32_t a, int32_t b) { return col_max[a] < col_max[b]; });
+    const int64_t block = std::max<int64_t>(group, codebook_int8_chunk_slots(cls));
+    const int64_t padded = (static_cast<int64_t>(cols.size()) + block - 1) / block * block;
+    p.slot_column.insert(p.slot_column.end(), cols.begin(), cols.end());
+    p.slot_column.insert(p.slot_column.end(), padded - static_cast<int64_t>(cols.size()), -1);
+    slots += padded;
+    chunks += padded / codebook_int8_chunk_slots(cls);
+  }
+  p.slot_start[kCodebookInt8Classes] = slots;
+  p.chunk_start[kCodebookInt8Classes] = chunks;
+  p.slots = slots;
+  p.halves = (w.rows + kHalfRows - 1) / kHalfRows;
+
+  // Scales and int8 tables (t + 128; entries past 2^b and empty slots: t = 0).
+  std::vector<int32_t> slot_of(w.cols, -1);
+  p.group_scale.assign(slots / group, 0.0f);
+  p.tables = AlignedBytes(slots / 4 * 64);
+  std::memset(p.tables.data(), 128, p.tables.size());
+  for (int64_t g = 0; g < slots / group; ++g) {
+    float m = 0.0f;
+    for (int64_t s = g * group; s < (g + 1) * group; ++s)
+      if (p.slot_column[s] >= 0) m = std::max(m, col_max[p.slot_column[s]]);
+    const float sg = m / 127.0f;
+    p.group_scale[g] = sg;
+    for (int64_t s = g * group; s < (g + 1) * group; ++s) {
+      const int32_t c = p.slot_column[s];
+      if (c < 0) continue;
+      slot_of[c] = static_cast<int32_t>(s);
+      const int64_t k = l.position[c];
+      const uint16_t* t = w.centroids + l.centroid_offset(k);
+      for (int v = 0; v < (1 << l.bits_at(k)); ++v) {
+        const float q = sg > 0.0f ? std::nearbyint(fp16_to_fp32(t[v]) / sg) : 0.0f;
+        const int ti = static_cast<int>(std::clamp(q, -127.0f, 127.0f));
+        p.tables.data()[(s / 4) * 64 + (s % 4) * 16 + v] = static_cast<uint8_t>(ti + 128);
+      }
+    }
+  }
+
+  // Index words: per half stripe, chunk, 16-row block, qword l = rows 2l, 2l + 1.
+  // Per stripe the 64 rows' codes are unpacked slot by slot from the stream into a
+  // [64][slots] scratch, then packed into the words (stripes in parallel: this runs
+  // once per weight, ~1 ns per weight).
+  p.data = AlignedBytes(p.halves * chunks * 128);
+  std::memset(p.data.data(), 0, p.data.size());
+  const auto* stream = static_cast<const uint8_t*>(w.data);
+  std::vector<int64_t> slot_slice(slots, -1);
+  std::vector<int> slot_bits(slots, 0);
+  for (int64_t s = 0; s < slots; ++s)
+    if (p.slot_column[s] >= 0) {
+      const int64_t k = l.position[p.slot_column[s]];
+      slot_slice[s] = l.slice_offset(k);
+      slot_bits[s] = l.bits_at(k);
+    }
+#pragma omp parallel if (l.stripes * slots > 4096)
+  {
+    std::vector<uint8_t> codes(kCodebookStripeRows * slots);  // [slot][row in stripe]
+#pragma omp for schedule(static)
+    for (int64_t st = 0; st < l.stripes; ++st) {
+      const uint8_t* base = stream + st * l.stripe_bytes;
+      for (int64_t s = 0; s < slots; ++s) {
+        if (slot_slice[s] < 0) {
+          std::memset(codes.data() + s * kCodebookStripeRows, 0, kCodebookStripeRows);
+          continue;
+        }
+        // Row j's index: bits [j b, j b + b) of the slice (the stream is padded).
+        const uint8_t* slice = base + slot_slice[s];
+        const int b = slot_bits[s];
+        const unsigned mask = (1u << b) - 1;
+        for (int64_t j = 0; j < kCodebookStripeRows; ++j) {
+          const int64_t bit = j * b;
+          const unsigned v = slice[bit / 8] | (static_cast<unsigned>(slice[bit / 8 + 1]) << 8);
+          codes[s * kCodebookStripeRows + j] = static_cast<uint8_t>((v >> (bit % 8)) & mask);
+        }
+      }
+      for (int64_t hh = 0; hh < 2 && 2 * st + hh < p.halves; ++hh) {
+        const int64_t h = 2 * st + hh;
+        for (int cls = 0; cls < kCodebookInt8Classes; ++cls) {
+          const int fw = codebook_int8_field_bits(cls), cs = codebook_int8_chunk_slots(cls);
+          for (int64_t ch = p.chunk_start[cls]; ch < p.chunk_start[cls + 1]; ++ch) {
+            const int64_t first = p.slot_start[cls] + (ch - p.chunk_start[cls]) * cs;
+            for (int q = 0; q < 2; ++q) {
+              auto* words = reinterpret_cast<uint64_t*>(p.data.data() + ((h * chunks + ch) * 2 + q) * 64);
+              for (int qw = 0; qw < 8; ++qw) {
+                uint64_t word = 0;
+                for (int e = 0; e < 2; ++e) {
+                  // Rows past the matrix decode as 0 from the padded stream; keep them 0.
+                  const int64_t j = 32 * hh + 16 * q + 2 * qw + e;
+                  if (st * kCodebookStripeRows + j >= w.rows) continue;
+                  const uint8_t* col = codes.data() + first * kCodebookStripeRows + j;
+                  for (int u = 0; u < cs / 4; ++u)
+                    for (int c = 0; c < 4; ++c)
+                      word |= uint64_t{col[(4 * u + c) * kCodebookStripeRows]} << (fw * (8 * u + 4 * e + c));
+                }
+                words[qw] = word;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  if (w.n_outliers > 0) {
+    QUAROT_CHECK(w.outlier_row_ptr != nullptr && w.outlier_cols != nullptr && w.outlier_values != nullptr,
+                 "codebook_int8: weight lacks its outlier arrays");
+    p.outlier_delta.resize(w.n_outliers);
+    for (int64_t r = 0; r < w.rows; ++r)
+      for (uint32_t t = w.outlier_row_ptr[r]; t < w.outlier_row_ptr[r + 1]; ++t) {
+        const int64_t c = w.outlier_cols[t];
+        const int64_t s = slot_of[c];
+        const int v = l.index_at(stream, r, c);
+        const int ti = static_cast<int>(p.tables.data()[(s / 4) * 64 + (s % 4) * 16 + v]) - 128;
+        p.outlier_delta[t] = fp16_to_fp32(w.outlier_values[t]) - p.group_scale[s / group] * static_cast<float>(ti);
+      }
+  }
+  return p;
+}
+
+void codebook_int8_gemv(const CodebookInt8Product* products, int count, const QuantizedActivations& a,
+                        bool reference) {
+  QUAROT_CHECK(count >= 0 && count <= kCodebookInt8MaxProducts, "codebook_int8: {} products, at most {} at once",
+               count, kCodebookInt8MaxProducts);
+  QUAROT_CHECK(products != nullptr || count == 0, "codebook_int8: null product list");
+  QUAROT_CHECK(a.bits == 8 && a.symmetric && a.group == a.cols,
+               "codebook_int8: activations must be 8-bit symmetric per token (got {} bits, group {} of {})", a.bits,
+               a.group, a.cols);
+  QUAROT_CHECK(a.rows >= 0, "codebook_int8: {} activation rows", a.rows);
+  for (int j = 0; j < count; ++j) {
+    const CodebookInt8Weight* w = products[j].w;
+    QUAROT_CHECK(w != nullptr && w->source.kind == WeightKind::kCodebook && w->slots > 0,
+                 "codebook_int8: weight was not prepared by pack_codebook_int8");
+    QUAROT_CHECK(w->source.cols == a.cols, "codebook_int8: weight reads {} inputs, activations have {}",
+                 w->source.cols, a.cols);
+    QUAROT_CHECK(products[j].y != nullptr, "codebook_int8: null output");
+  }
+  QUAROT_CHECK(reference || codebook_int8_fast_available(),
+               "codebook_int8: this CPU lacks AVX-512 VBMI + VNNI ({})", cpu_features().brand);
+  const int64_t n = a.rows;
+  if (n == 0 || count == 0) return;
+  const Int8Kernels& k =
+      reference ? codebook_int8_detail::int8_kernels_scalar() : codebook_int8_detail::int8_kernels_avx512vbmi();
+
+  // Per product: the signed codes in slot order, each group's -128 sum and combined scale.
+  int64_t bytes = 0, terms = 0;
+  for (int j = 0; j < count; ++j) {
+    bytes += n * products[j].w->slots;
+    terms += n * products[j].w->groups();
+  }
+  thread_local AlignedBytes xs_buf;
+  thread_local std::vector<int32_t> corr_buf;
+  thread_local std::vector<float> scale_buf;
+  if (xs_buf.size() < bytes) xs_buf = AlignedBytes(bytes);
+  if (static_cast<int64_t>(corr_buf.size()) < terms) corr_buf.resize(terms);
+  if (static_cast<int64_t>(scale_buf.size()) < terms) scale_buf.resize(terms);
+  auto* xs = reinterpret_cast<int8_t*>(xs_buf.data());
+  int32_t* corr = corr_buf.data();
+  float* scale = scale_buf.data();
+  // The outliers' activations, dequantized once per call (act_quant.h's contract value).
+  bool outliers = false;
+  for (int j = 0; j < count; ++j) outliers = outliers || products[j].w->source.n_outliers > 0;
+  thread_local std::vector<float> xd;
+  if (outliers) {
+    if (static_cast<int64_t>(xd.size()) < n * a.cols) xd.resize(n * a.cols);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t c = 0; c < a.cols; ++c)
+        xd[i * a.cols + c] = a.scales[i] * static_cast<float>(static_cast<int32_t>(a.row(i)[c]) - a.offsets[i]);
+  }
+  const float* xdp = xd.data();  // thread_local: worker threads must not name it
+  Job jobs[kCodebookInt8MaxProducts];
+  int64_t halves = 0, weights = 0;
+  for (int j = 0; j < count; ++j) {
+    const CodebookInt8Weight& w = *products[j].w;
+    const int64_t slots = w.slots, groups = w.groups();
+    for (int64_t i = 0; i < n; ++i) {
+      const uint8_t* codes = a.row(i);
+      const int32_t off = a.offsets[i];
+      for (int64_t g = 0; g < groups; ++g) {
+        int32_t sum = 0;
+        for (int64_t s = g * w.group; s < (g + 1) * w.group; ++s) {
+          const int32_t c = w.slot_column[s];
+          const int32_t q = c < 0 ? 0 : static_cast<int32_t>(codes[c]) - off;
+          xs[i * slots + s] = static_cast<int8_t>(q);
+          sum += q;
+        }
+        corr[i * groups + g] = -128 * sum;
+        scale[i * groups + g] = w.group_scale[g] * a.scales[i];
+      }
+    }
+    Job& job = jobs[j];
+    job.p = &products[j];
+    job.v = view_of(w);
+    job.a = Int8Act{xs, slots, corr, scale, groups, n};
+    job.halves = w.halves;
+    xs += n * slots;
+    corr += n * groups;
+    scale += n * groups;
+    halves += w.halves;
+    weights += w.source.rows * w.source.cols * n;
+  }
+  const auto run = [&](int64_t h) {
+    for (int j = 0; j < count; ++j) {
+      if (h < jobs[j].halves) return run_half(jobs[j], k, a, xdp, h);
+      h -= jobs[j].halves;
+    }
+  };
+  if (weights <= (openmp_threads_spin() ? kSerialWeightsSpinning : kSerialWeights)) {
+    for (int64_t h = 0; h < halves; ++h) run(h);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t h = 0; h < halves; ++h) run(h);
+}
+
+}  // namespace quarot

@@ -1,0 +1,118 @@
+#pragma once
+// Integer lookup-table GEMV for a CLAQ codebook weight (WeightKind::kCodebook, widths
+// 1..4) with 8-bit symmetric per-token activations (act_quant.h codes):
+//   y[i, r] = sum_g fma order of  float(D[i, g, r]) * (s_g * s_x[i])  + outliers (+ bias) (+ residual)
+// Built for decode; any number of activation rows runs, kCodebookInt8MaxRows at a time
+// per half stripe (prefill re-reads each half stripe's indices from L1 per 4 rows).
+//
+// Why: the FP32 lookup GEMV (codebook_gemm.h) spends a shift, a vpermps and an FMA per
+// 16 weights and is compute-bound. Here each column's 2^b centroids become int8 at pack
+// time, four columns' tables share one 64-byte table, and one AVX-512 VBMI vpermb looks
+// up 64 weights (16 rows x 4 columns) in exactly the byte layout vpdpbusd multiplies
+// with 4 activation codes: per 64 weights a vpmultishiftqb + vpternlogd build the index
+// bytes from repacked indices, then vpermb and vpdpbusd (4 instructions, no FP work
+// except per scale group).
+//
+// Pack (pack_codebook_int8):
+//   * Columns are split by field width fw: 1-bit, 2-bit, and 3- or 4-bit columns (3-bit
+//     indices are stored in 4-bit fields: 33% more index bytes for them, a register
+//     layout with no fields straddling 64-bit words). Within a class the columns are
+//     ordered by max|centroid| (so a scale group holds columns of similar range) and
+//     padded with empty slots to whole scale groups and 64-byte loads.
+//   * Scale group g = `group` consecutive slots of one class: s_g = max |centroid| over
+//     its columns / 127, t_c[v] = clamp(round_half_even(c[v] / s_g), -127, 127), so
+//     |c[v] - s_g t_c[v]| <= s_g / 2 (+ FP32 rounding of the division) = the group's
+//     max|centroid| / 254.
+//   * Tables stored as unsigned t + 128 (vpdpbusd's unsigned operand); the signed
+//     activation q = code - 128 is the other operand; the + 128 adds 128 * sum_g q,
+//     the same for every row, so D starts at -128 * sum_g q (one broadcast per group).
+//   * Outliers keep the FP correction (value - s_g t[idx]) * s_x q, added after the sums:
+//     the weight used at an outlier is its stored value.
+//
+// Exactness: D[i, g, r] = sum over the group's slots of t * q, exact in int32 on every
+// path. The FP32 result of one activation row and output row is
+//   f = 0; for g in slot order: f = fma(float(D), s_g * s_x, f); then f += delta * x' per
+//   outlier in CSR order, f += bias, f += residual
+// on every instruction set: the AVX-512 kernel equals the scalar reference bit for bit.
+// Against the simulated arithmetic (FP centroids, fake-quantized x) the difference is
+// the table rounding above: |dy| <= sum_c |x'_c| s_g(c) / 2 per output (plus FP32
+// summation order).
+// Threads: OpenMP over the half stripes (32 rows) of all products, a static split (one
+// sequential index stream per thread); small calls run on the calling thread; each
+// output is one thread's sum in a fixed order, so results do not depend on the threads.
+// Errors (quarot::Error): a weight with widths above 4 or that is not kCodebook (pack),
+// activations that are not 8-bit symmetric per-token or do not match the weight,
+// a fast path requested where the CPU lacks AVX-512 VBMI + VNNI.
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/cpu/act_quant.h"
+#include "kernels/cpu/aligned_buffer.h"
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/weight_encoding.h"
+
+namespace quarot {
+
+// Activation rows one kernel pass takes (its register tiles).
+inline constexpr int64_t kCodebookInt8MaxRows = 4;
+// Slots per scale group. Measured (docs/claq.md, 2026-12-03, WikiText-2, 8 windows, vs
+// FP32 tables 159.036 / 37.633): CLAQ 2.12-bit W2A8KV4 160.513 (G 16), 159.035 (32);
+// 3-bit W3A8KV4 37.848 (16), 38.112 (32), 38.072 (64). The tables' relative RMS error is
+// ~0.4% at every G (0.38% with a scale per column), so these +-1% moves are the
+// 8-window perplexity's sensitivity, not a trend; 16 has the tightest bound. Speed
+// differences between 16, 32 and 64 were within this machine's noise (16 costs ~8% more
+// instructions: one conversion and one FMA per 16 slots instead of 32).
+inline constexpr int kCodebookInt8Group = 16;
+
+// Field-width classes: fw = 1, 2, 4 (3-bit columns use 4-bit fields).
+inline constexpr int kCodebookInt8Classes = 3;
+constexpr int codebook_int8_field_bits(int cls) { return cls == 2 ? 4 : cls + 1; }
+// Slots one 64-byte load covers for 16 rows (32 bits per row).
+constexpr int codebook_int8_chunk_slots(int cls) { return 32 / codebook_int8_field_bits(cls); }
+
+struct CodebookInt8Weight {
+  WeightEncoding source;  // view: outliers and the reference's indices
+  CodebookLayout layout;
+  int group = kCodebookInt8Group;
+  std::array<int64_t, kCodebookInt8Classes + 1> slot_start{};   // class c: slots [slot_start[c], slot_start[c + 1])
+  std::array<int64_t, kCodebookInt8Classes + 1> chunk_start{};  // its 64-byte loads per 16 rows
+  int64_t slots = 0;
+  int64_t halves = 0;                 // half stripes of 32 rows: ceil(rows / 32)
+  std::vector<int32_t> slot_column;   // [slots] column, -1 = empty slot
+  std::vector<float> group_scale;     // [slots / group] s_g
+  AlignedBytes tables;                // [slots / 4][64]: byte (c << 4) | v = t + 128 of slot 4 u + c
+  // Indices: half stripe h, chunk k, 16-row block q at data[((h * chunks + k) * 2 + q) * 64];
+  // qword l holds rows 2l, 2l + 1: field (quad u, row e, column-in-quad c) at bits
+  // fw (8 u + 4 e + c), so vpmultishiftqb with one control per quad gives byte 4 e + c.
+  AlignedBytes data;
+  std::vector<float> outlier_delta;   // [n_outliers] value - s_g t[idx]
+
+  int64_t chunks() const { return chunk_start[kCodebookInt8Classes]; }
+  int64_t groups() const { return group == 0 ? 0 : slots / group; }
+  int64_t bytes() const { return static_cast<int64_t>(tables.size() + data.size()) + 4 * groups(); }
+};
+
+// True when w is a codebook weight this path takes (every column 1..4 bits).
+bool codebook_int8_supports(const WeightEncoding& w);
+// True when this CPU runs the fast kernel (AVX-512 VBMI + VNNI, OS support).
+bool codebook_int8_fast_available();
+
+// `group`: 16, 32 or 64 (benchmarks); throws on weights codebook_int8_supports rejects.
+CodebookInt8Weight pack_codebook_int8(const WeightEncoding& w, int group = kCodebookInt8Group);
+
+struct CodebookInt8Product {
+  const CodebookInt8Weight* w = nullptr;
+  const float* bias = nullptr;      // [rows] or null
+  const float* residual = nullptr;  // [n, rows] or null, may alias y
+  float* y = nullptr;               // [n, rows]
+};
+inline constexpr int kCodebookInt8MaxProducts = 8;
+
+// The products of one quantized input a (8-bit, symmetric, per token; every
+// w->source.cols == a.cols), in one parallel region.
+// `reference`: the scalar reference (any CPU); otherwise the AVX-512 VBMI kernel.
+void codebook_int8_gemv(const CodebookInt8Product* products, int count, const QuantizedActivations& a,
+                        bool reference = false);
+
+}  // namespace quarot

@@ -1,0 +1,142 @@
+// AVX-512 VBMI + VNNI kernel of codebook_int8_gemv (contract: codebook_int8.h).
+// Per 64 weights (16 rows x 4 columns of one quad): vpmultishiftqb pulls each row's 4
+// fields of the quad into the bytes of its dword (one control per quad position in the
+// 64-byte load), vpternlogd keeps the field and ORs in the column's table offset
+// (c << 4), vpermb looks the 64 bytes up in the quad's 64-byte table (t + 128), and
+// vpdpbusd multiplies them with the 4 activation codes (an embedded broadcast) into
+// int32 row sums. Per scale group: one int32 -> FP32 conversion and one FMA per 16 rows.
+// One activation row alternates two int32 accumulators per 16 rows (even / odd quads),
+// so the vpdpbusd chains do not wait on each other's latency; integer sums are exact,
+// so the split does not change the result.
+// Internal linkage except the table (see codebook_int8_kernels.h).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "kernels/cpu/codebook_int8_kernels.h"
+
+namespace quarot::codebook_int8_detail {
+namespace {
+
+// Software prefetch distance into the index stream. 0 / 1 / 2 / 4 KB measured within
+// the shared machine's noise (4096x4096, 1-2 threads); kept at 2 KB, harmless when hot.
+constexpr int64_t kPrefetchBytes = 2048;
+
+constexpr int field_bits(int cls) { return cls == 2 ? 4 : cls + 1; }
+
+// vpmultishiftqb control for quad position `sub` of a load with fw-bit fields: byte
+// 4 e + c of every qword starts at bit fw (8 sub + 4 e + c).
+constexpr uint64_t shift_control(int fw, int sub) {
+  uint64_t v = 0;
+  for (int k = 0; k < 8; ++k) v |= static_cast<uint64_t>((fw * (8 * sub + k)) & 63) << (8 * k);
+  return v;
+}
+
+inline __m512i bcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+template <int M, int G, int CLS>
+__attribute__((always_inline)) inline void run_class(const Int8View& w, const Int8Act& a, int64_t h,
+                                                     __m512 (&facc)[M][2]) {
+  constexpr int FW = field_bits(CLS), C = 32 / FW, QC = C / 4, QG = G / 4;
+  constexpr int L = G > C ? G : C;  // slots per unrolled block (whole groups and whole loads)
+  constexpr int P = M == 1 ? 2 : 1;  // int32 accumulator sets (alternating quads)
+  const int64_t s0 = w.slot_start[CLS], s1 = w.slot_start[CLS + 1];
+  if (s0 == s1) return;
+  __m512i ctrl[QC];
+  [&]<int... S>(std::integer_sequence<int, S...>) {
+    ((ctrl[S] = _mm512_set1_epi64(static_cast<long long>(shift_control(FW, S)))), ...);
+  }(std::make_integer_sequence<int, QC>{});
+  const __m512i mask = _mm512_set1_epi8(static_cast<char>((1 << FW) - 1));
+  const __m512i offs = _mm512_set1_epi32(0x30201000);
+  const uint8_t* d = w.data + ((h * w.chunks + w.chunk_start[CLS]) * 2) * 64;
+  const uint8_t* t = w.tables + s0 / 4 * 64;
+  const int8_t* x = a.xs + s0;
+  const int64_t xst = a.x_stride, groups = a.groups;
+  int64_t g = s0 / G;
+  for (int64_t s = s0; s < s1; s += L, d += (L / C) * 128, t += (L / 4) * 64, x += L, g += L / G) {
+    // The index stream is read once, 64 bytes per 4-8 instructions (cold weights run at
+    // well below the hot rate: see kPrefetchBytes).
+    for (int line = 0; line < (L / C) * 2; ++line)
+      _mm_prefetch(reinterpret_cast<const char*>(d + kPrefetchBytes + line * 64), _MM_HINT_T0);
+    __m512i acc[P][M][2];
+    const auto quad = [&](auto uc) {
+      constexpr int U = decltype(uc)::value;
+      constexpr int chunk = U / QC, sub = U % QC, par = U % P;
+      if constexpr (U % QG == 0) {
+        for (int i = 0; i < M; ++i) {
+          const __m512i c = _mm512_set1_epi32(a.corr[i * groups + g + U / QG]);
+          for (int q = 0; q < 2; ++q) {
+            acc[0][i][q] = c;
+            if constexpr (P == 2) acc[1][i][q] = _mm512_setzero_si512();
+          }
+        }
+      }
+      const __m512i tbl = _mm512_load_si512(t + U * 64);
+      __m512i xb[M];
+      for (int i = 0; i < M; ++i) xb[i] = bcast4(x + i * xst + 4 * U);
+      for (int q = 0; q < 2; ++q) {
+        const __m512i raw = _mm512_load_si512(d + (chunk * 2 + q) * 64);
+        const __m512i idx = _mm512_ternarylogic_epi32(_mm512_multishift_epi64_epi8(ctrl[sub], raw), mask, offs, 0xEA);
+        const __m512i wv = _mm512_permutexvar_epi8(idx, tbl);
+        for (int i = 0; i < M; ++i) acc[par][i][q] = _mm512_dpbusd_epi32(acc[par][i][q], wv, xb[i]);
+      }
+      if constexpr ((U + 1) % QG == 0) {
+        for (int i = 0; i < M; ++i) {
+          const __m512 sc = _mm512_set1_ps(a.scale[i * groups + g + U / QG]);
+          for (int q = 0; q < 2; ++q) {
+            __m512i sum = acc[0][i][q];
+            if constexpr (P == 2) sum = _mm512_add_epi32(sum, acc[1][i][q]);
+            facc[i][q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), sc, facc[i][q]);
+          }
+        }
+      }
+    };
+    [&]<int... U>(std::integer_sequence<int, U...>) { (quad(std::integral_constant<int, U>{}), ...); }(
+        std::make_integer_sequence<int, L / 4>{});
+  }
+}
+
+template <int M, int G>
+void half_m(const Int8View& w, const Int8Act& a, int64_t h, float* out) {
+  __m512 facc[M][2];
+  for (int i = 0; i < M; ++i) facc[i][0] = facc[i][1] = _mm512_setzero_ps();
+  // Slot order = class order, the reference's group order.
+  run_class<M, G, 0>(w, a, h, facc);
+  run_class<M, G, 1>(w, a, h, facc);
+  run_class<M, G, 2>(w, a, h, facc);
+  for (int i = 0; i < M; ++i)
+    for (int q = 0; q < 2; ++q) _mm512_storeu_ps(out + i * 32 + q * 16, facc[i][q]);
+}
+
+template <int G>
+void half_g(const Int8View& w, const Int8Act& a, int64_t h, float* out) {
+  switch (a.n) {
+    case 1: return half_m<1, G>(w, a, h, out);
+    case 2: return half_m<2, G>(w, a, h, out);
+    case 3: return half_m<3, G>(w, a, h, out);
+    default: return half_m<4, G>(w, a, h, out);
+  }
+}
+
+void half(const Int8View& w, const Int8Act& a, int64_t h, float* out) {
+  switch (w.group) {
+    case 16: return half_g<16>(w, a, h, out);
+    case 64: return half_g<64>(w, a, h, out);
+    default: return half_g<32>(w, a, h, out);
+  }
+}
+
+}  // namespace
+
+const Int8Kernels& int8_kernels_avx512vbmi() {
+  static const Int8Kernels k{&half};
+  return k;
+}
+
+}  // namespace quarot::codebook_int8_detail

@@ -1,0 +1,51 @@
+#pragma once
+// Internal: the inner kernels behind codebook_int8_gemv() (codebook_int8.h), the scalar
+// reference and the AVX-512 VBMI + VNNI one (compiled with those flags, reached only
+// through this table; the view is a plain struct so no inline code crosses ISA files).
+#include <cstdint>
+
+namespace quarot {
+struct CodebookLayout;
+}
+
+namespace quarot::codebook_int8_detail {
+
+inline constexpr int kClasses = 3;
+
+struct Int8View {
+  int64_t rows = 0;
+  int group = 32;
+  int64_t slot_start[kClasses + 1] = {};
+  int64_t chunk_start[kClasses + 1] = {};
+  int64_t chunks = 0;
+  const uint8_t* tables = nullptr;  // CodebookInt8Weight::tables
+  const uint8_t* data = nullptr;    // CodebookInt8Weight::data
+  // The reference reads indices from the file's stream instead of `data`.
+  const int32_t* slot_column = nullptr;
+  const uint8_t* stream = nullptr;
+  const CodebookLayout* layout = nullptr;
+};
+
+// Per call, per activation row i (< n <= 4), in slot order:
+//   xs[i * x_stride + slot]       signed code q (0 for empty slots), x_stride a multiple of 4
+//   corr[i * groups + g]          -128 * sum of the group's q
+//   scale[i * groups + g]         s_g * s_x[i]
+struct Int8Act {
+  const int8_t* xs = nullptr;
+  int64_t x_stride = 0;
+  const int32_t* corr = nullptr;
+  const float* scale = nullptr;
+  int64_t groups = 0;
+  int64_t n = 0;
+};
+
+struct Int8Kernels {
+  // out[i * 32 + j] for rows 32 h + j (j < 32; rows past the matrix: anything) of
+  // half stripe h: the group sum of codebook_int8.h's contract, outliers not applied.
+  void (*half)(const Int8View& w, const Int8Act& a, int64_t h, float* out);
+};
+
+const Int8Kernels& int8_kernels_scalar();
+const Int8Kernels& int8_kernels_avx512vbmi();
+
+}  // namespace quarot::codebook_int8_detail

@@ -1,0 +1,44 @@
+// The scalar reference of codebook_int8_gemv (contract: codebook_int8.h): the same
+// integer sums as the AVX-512 kernel, each index read from the file's stream (not the
+// repacked words), so the tests check the repacking as well as the arithmetic.
+#include <cmath>
+
+#include "kernels/cpu/codebook_int8_kernels.h"
+#include "kernels/weight_encoding.h"
+
+namespace quarot::codebook_int8_detail {
+namespace {
+
+void half(const Int8View& w, const Int8Act& a, int64_t h, float* out) {
+  const int64_t slots = w.slot_start[kClasses];
+  for (int64_t i = 0; i < a.n; ++i)
+    for (int64_t j = 0; j < 32; ++j) {
+      const int64_t r = 32 * h + j;
+      if (r >= w.rows) {
+        out[i * 32 + j] = 0.0f;
+        continue;
+      }
+      float f = 0.0f;
+      for (int64_t g = 0; g * w.group < slots; ++g) {
+        int32_t d = a.corr[i * a.groups + g];
+        for (int64_t s = g * w.group; s < (g + 1) * w.group; ++s) {
+          const int32_t col = w.slot_column[s];
+          if (col < 0) continue;  // empty slot: t + 128 = 128 times q = 0
+          const int v = w.layout->index_at(w.stream, r, col);
+          const int32_t u = w.tables[(s / 4) * 64 + (s % 4) * 16 + v];
+          d += u * static_cast<int32_t>(a.xs[i * a.x_stride + s]);
+        }
+        f = std::fma(static_cast<float>(d), a.scale[i * a.groups + g], f);
+      }
+      out[i * 32 + j] = f;
+    }
+}
+
+}  // namespace
+
+const Int8Kernels& int8_kernels_scalar() {
+  static const Int8Kernels k{&half};
+  return k;
+}
+
+}  // namespace quarot::codebook_int8_detail
