@@ -42,6 +42,7 @@ bool openmp_spins_with(const char* gomp_spincount, const char* omp_wait_policy) 
 }
 
 int64_t decode_serial_bytes() { return openmp_threads_spin() ? 64 * 1024 : 320 * 1024; }
+int64_t decode_serial_weights() { return 2 * decode_serial_bytes(); }
 
 bool openmp_threads_spin() {
   static const bool spin = openmp_spins_with(std::getenv("GOMP_SPINCOUNT"), std::getenv("OMP_WAIT_POLICY"));

@@ -39,6 +39,9 @@ bool openmp_threads_spin();
 // decoded faster alone than split: 64.4 vs 59.7 tok/s at context 512, medians of 5
 // alternated runs). Used by the integer and weight-only GEMVs.
 int64_t decode_serial_bytes();
+// The same threshold in weights at two per byte (int4), for the CLAQ lookup GEMVs, whose
+// cost follows the weight count: 128K / 640K weights.
+int64_t decode_serial_weights();
 // The rule above for given values of GOMP_SPINCOUNT and OMP_WAIT_POLICY (null = unset). Pure.
 bool openmp_spins_with(const char* gomp_spincount, const char* omp_wait_policy);
 

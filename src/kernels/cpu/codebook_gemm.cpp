@@ -55,17 +55,12 @@ const CodebookKernels& kernels_for(Isa isa) {
 }
 
 // Decode products (one codebook_gemm_many call) whose weights times activation rows
-// come to fewer than this many run on the calling thread: waking the other thread and
-// joining it costs microseconds on an idle machine and far more on a loaded one, more
-// than the GEMV of e.g. SmolLM2's q/k/v (553K weights, ~30 us on one Zen 3 core at 2
-// bits). The integer path's threshold (decode_serial_bytes(), common/wait_policy.h: 320 KB
-// of int4 = 655K weights) in weights. Results do not depend on it (each half stripe is
+// come to fewer than decode_serial_weights() (common/wait_policy.h) run on the calling
+// thread: waking the other thread and joining it costs more than the GEMV of e.g.
+// SmolLM2's q/k/v (553K weights, ~30 us on one Zen 3 core at 2 bits) when the threads
+// sleep; when they spin (~2 us, what one core looks up in ~25K 2-bit weights) q/k/v and
+// o_proj (332K) are worth both cores. Results do not depend on it (each half stripe is
 // computed alone, in a fixed order).
-constexpr int64_t kGemvSerialWeights = 640 * 1024;
-// The same when the threads spin (common/wait_policy.h): a wake-up then costs ~2 us,
-// what one core looks up of 2-bit weights in ~25K weights, so q/k/v (553K) and o_proj
-// (332K) of SmolLM2 are worth both cores.
-constexpr int64_t kGemvSerialWeightsSpinning = 128 * 1024;
 
 // One product of a decode call: its activations in the kernels' slot order
 // (CodebookView::x_stride), so the kernels walk same-width columns contiguously and
@@ -112,7 +107,7 @@ void gemv_half(const GemvJob& job, const CodebookKernels& k, const float* x, int
 
 // Decode: each stripe's indices are read once for all n activation rows; the half
 // stripes of every product form one work list, run in one parallel region (or on the
-// calling thread below kGemvSerialWeights), taken two at a time (one stripe).
+// calling thread below decode_serial_weights()), taken two at a time (one stripe).
 void gemv_products(const CodebookGemmProduct* products, int count, const CodebookKernels& k, const float* x,
                    int64_t n) {
   constexpr int kMaxJobs = 8;
@@ -162,7 +157,7 @@ void gemv_products(const CodebookGemmProduct* products, int count, const Codeboo
       h -= jobs[j].halves;
     }
   };
-  if (weights <= (openmp_threads_spin() ? kGemvSerialWeightsSpinning : kGemvSerialWeights)) {
+  if (weights <= decode_serial_weights()) {
     for (int64_t h = 0; h < halves; ++h) run(h);
     return;
   }

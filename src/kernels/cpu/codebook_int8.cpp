@@ -38,11 +38,6 @@ Int8View view_of(const CodebookInt8Weight& w) {
   return v;
 }
 
-// Decode products whose weights times rows come to fewer than this run on the calling
-// thread (the FP32 GEMV's thresholds, codebook_gemm.cpp: a wake-up costs more than the
-// product of e.g. SmolLM2's q/k/v when threads sleep, ~2 us when they spin).
-constexpr int64_t kSerialWeights = 640 * 1024;
-constexpr int64_t kSerialWeightsSpinning = 128 * 1024;
 
 struct Job {
   const CodebookInt8Product* p = nullptr;
@@ -331,7 +326,8 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
       h -= jobs[j].halves;
     }
   };
-  if (weights <= (openmp_threads_spin() ? kSerialWeightsSpinning : kSerialWeights)) {
+  // Small products on the calling thread (decode_serial_weights(), common/wait_policy.h).
+  if (weights <= decode_serial_weights()) {
     for (int64_t h = 0; h < halves; ++h) run(h);
     return;
   }
