@@ -7,6 +7,7 @@
 #include "cli/quantized_summary.h"
 #include "eval/model_session.h"
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/weight_arena.h"
 #include "model/loader.h"
 #include "model/model_registry.h"
 #include "quant/quantized_model.h"
@@ -86,6 +87,7 @@ void add_inspect(CLI::App& app, Action& action) {
                         {"chat_template", !tok->chat_template().empty()}};
       j["cpu"] = cpu_description();
       j["backend"] = cli_backend()->name();  // what ppl / bench / eval would run on
+      j["weight_memory"] = weight_arena::describe();
       if (o->json) {
         std::printf("%s\n", j.dump(2).c_str());
         return 0;
@@ -110,8 +112,9 @@ void add_inspect(CLI::App& app, Action& action) {
       }
       if (j.contains("quantization"))
         std::fputs(quantized_file_summary(j["path"].get<std::string>(), j["quantization"]).c_str(), stdout);
-      std::printf("tokenizer    %s\ncpu          %s\nbackend      %s\n", tok->describe().c_str(),
-                  j["cpu"].get<std::string>().c_str(), j["backend"].get<std::string>().c_str());
+      std::printf("tokenizer    %s\ncpu          %s\nbackend      %s\nweights on   %s\n", tok->describe().c_str(),
+                  j["cpu"].get<std::string>().c_str(), j["backend"].get<std::string>().c_str(),
+                  j["weight_memory"].get<std::string>().c_str());
       return 0;
     };
   });

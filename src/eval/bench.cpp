@@ -20,6 +20,7 @@
 #include "common/rng.h"
 #include "common/threads.h"
 #include "common/wait_policy.h"
+#include "kernels/cpu/weight_arena.h"
 #include "kernels/cpu/cpu_features.h"
 
 namespace quarot {
@@ -347,6 +348,7 @@ BenchReport run_bench(const std::vector<std::string>& models, const ModelOpener&
   BenchReport rep;
   rep.cpu = cpu_description();
   rep.openmp_wait = describe_wait_policy();
+  rep.weight_memory = weight_arena::describe();
   rep.threads = num_threads();
   rep.prefill_tokens = opt.prefill_tokens;
   rep.decode_tokens = opt.decode_tokens;

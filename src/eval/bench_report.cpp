@@ -134,6 +134,7 @@ nlohmann::json bench_report_json(const BenchReport& rep) {
   return {{"cpu", rep.cpu},
           {"threads", rep.threads},
           {"openmp_wait", rep.openmp_wait},
+          {"weight_memory", rep.weight_memory},
           {"prefill_tokens", rep.prefill_tokens},
           {"decode_tokens", rep.decode_tokens},
           {"repeats", rep.repeats},

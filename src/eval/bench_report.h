@@ -58,6 +58,7 @@ struct ModelBenchResult {
 struct BenchReport {
   std::string cpu;
   std::string openmp_wait;  // how OpenMP threads wait between regions (common/wait_policy.h)
+  std::string weight_memory;  // the pages packed weights live on (kernels/cpu/weight_arena.h)
   int threads = 0;
   int64_t prefill_tokens = 0, decode_tokens = 0;
   int repeats = 0;

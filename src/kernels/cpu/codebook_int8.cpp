@@ -137,7 +137,7 @@ CodebookInt8Weight pack_codebook_int8(const WeightEncoding& w, int group) {
   // Scales and int8 tables (t + 128; entries past 2^b and empty slots: t = 0).
   std::vector<int32_t> slot_of(w.cols, -1);
   p.group_scale.assign(slots / group, 0.0f);
-  p.tables = AlignedBytes(slots / 4 * 64);
+  p.tables = AlignedBytes(slots / 4 * 64, Placement::kWeights);
   std::memset(p.tables.data(), 128, p.tables.size());
   for (int64_t g = 0; g < slots / group; ++g) {
     float m = 0.0f;
@@ -163,7 +163,7 @@ CodebookInt8Weight pack_codebook_int8(const WeightEncoding& w, int group) {
   // Per stripe the 64 rows' codes are unpacked slot by slot from the stream into a
   // [64][slots] scratch, then packed into the words (stripes in parallel: this runs
   // once per weight, ~1 ns per weight).
-  p.data = AlignedBytes(p.halves * chunks * 128);
+  p.data = AlignedBytes(p.halves * chunks * 128, Placement::kWeights);
   std::memset(p.data.data(), 0, p.data.size());
   const auto* stream = static_cast<const uint8_t*>(w.data);
   std::vector<int64_t> slot_slice(slots, -1);

@@ -25,7 +25,7 @@ CodebookLanes make_codebook_lanes(const WeightEncoding& w, const CodebookLayout&
   l.slots = slots;
 
   l.slot_position.assign(slots, -1);
-  l.tables = AlignedFloats(floats);
+  l.tables = AlignedFloats(floats, Placement::kWeights);
   std::memset(l.tables.data(), 0, sizeof(float) * floats);
   for (int b = 1; b <= kCodebookLaneMaxBits; ++b) {
     const int stride = codebook_lane_table_stride(b);
@@ -39,7 +39,7 @@ CodebookLanes make_codebook_lanes(const WeightEncoding& w, const CodebookLayout&
   }
 
   const int64_t count = layout.stripes * groups * kCodebookStripeRows + kCodebookLanePadWords;
-  l.words = AlignedArray<uint32_t>(count);
+  l.words = AlignedArray<uint32_t>(count, Placement::kWeights);
   std::memset(l.words.data(), 0, sizeof(uint32_t) * count);
   const auto* stream = static_cast<const uint8_t*>(w.data);
   for (int64_t s = 0; s < layout.stripes; ++s) {

@@ -117,14 +117,14 @@ GemmWeight pack_gemm_weight(const float* w, int64_t out_features, int64_t in_fea
   packed.out_features = out_features;
   packed.in_features = in_features;
   if (isa == Isa::kScalar) {
-    packed.data = AlignedFloats(out_features * in_features);
+    packed.data = AlignedFloats(out_features * in_features, Placement::kWeights);
     std::memcpy(packed.data.data(), w, out_features * in_features * sizeof(float));
     return packed;
   }
   const int64_t nr = kernels_for(isa).panel_width;
   packed.panel_width = nr;
   const int64_t panels = packed.num_panels();
-  packed.data = AlignedFloats(panels * in_features * nr);
+  packed.data = AlignedFloats(panels * in_features * nr, Placement::kWeights);
   float* dst = packed.data.data();
 #pragma omp parallel for schedule(static)
   for (int64_t p = 0; p < panels; ++p) {

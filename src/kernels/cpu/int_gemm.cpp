@@ -7,6 +7,8 @@
 
 #include <omp.h>
 
+#include "common/chunk_queue.h"
+
 #include "common/error.h"
 #include "common/threads.h"
 #include "common/wait_policy.h"
@@ -290,8 +292,9 @@ void int_gemm_simd(const IntGemmWeight& w, const QuantizedActivations& a, int64_
 // parallel region. Each thread takes one contiguous run of the list: its panels
 // are then one sequential stream (taking chunks in turn made each thread's reads
 // jump every 18 KB, and a 1536 x 576 int4 GEMV on 2 Zen 4 cores took 25-33 us
-// instead of 17-21). Each chunk is computed alone: the same bits for any thread
-// count or order.
+// instead of 17-21); a thread done with its run takes chunks from the back of the
+// others' (common/chunk_queue.h: SmolLM2's o_proj and down_proj are 9 chunks, which
+// split 4:5). Each chunk is computed alone: the same bits for any thread count or order.
 struct GemvJob {
   const IntGemmWeight* w;
   const float* bias;
@@ -356,10 +359,11 @@ void gemv_products(GemvJob* jobs, int count, const QuantizedActivations& a) {
     for (int64_t c = 0; c < chunks; ++c) run(c);
     return;
   }
+  ChunkQueue queue(chunks, num_threads());
 #pragma omp parallel num_threads(num_threads())
   {
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    for (int64_t c = chunks * t / nt, end = chunks * (t + 1) / nt; c < end; ++c) run(c);
+    const int t = omp_get_thread_num();
+    for (int64_t c; (c = queue.next(t)) >= 0;) run(c);
   }
 }
 
@@ -418,9 +422,9 @@ IntGemmWeight pack_int_gemm_weight(const IntWeightSource& src, Isa isa) {
   w.group = group;
   w.groups = groups;
   if (isa == Isa::kScalar) {
-    w.data = AlignedBytes(src.rows * src.cols);
-    w.scales = AlignedFloats(src.rows * groups);
-    w.zeros = AlignedArray<int32_t>(src.rows * groups);
+    w.data = AlignedBytes(src.rows * src.cols, Placement::kWeights);
+    w.scales = AlignedFloats(src.rows * groups, Placement::kWeights);
+    w.zeros = AlignedArray<int32_t>(src.rows * groups, Placement::kWeights);
     for (int64_t n = 0; n < src.rows; ++n) {
       for (int64_t k = 0; k < src.cols; ++k) w.data.data()[n * src.cols + k] = static_cast<uint8_t>(source_code(src, n, k));
       for (int64_t g = 0; g < groups; ++g) {
@@ -437,10 +441,10 @@ IntGemmWeight pack_int_gemm_weight(const IntWeightSource& src, Isa isa) {
   w.panels = (src.rows + kPanel - 1) / kPanel;
   const int64_t positions = groups * w.group_padded;
   w.panel_bytes = positions * (w.nibbles ? 8 : 16);
-  w.data = AlignedBytes(w.panels * w.panel_bytes);
-  w.scales = AlignedFloats(w.panels * groups * kPanel);
-  w.zero_terms = AlignedArray<int32_t>(w.panels * groups * kPanel);
-  w.sums = AlignedArray<int32_t>(w.panels * groups * kPanel);
+  w.data = AlignedBytes(w.panels * w.panel_bytes, Placement::kWeights);
+  w.scales = AlignedFloats(w.panels * groups * kPanel, Placement::kWeights);
+  w.zero_terms = AlignedArray<int32_t>(w.panels * groups * kPanel, Placement::kWeights);
+  w.sums = AlignedArray<int32_t>(w.panels * groups * kPanel, Placement::kWeights);
   std::memset(w.data.data(), 0, w.panels * w.panel_bytes);  // padding: s = 0
 #pragma omp parallel for schedule(static) num_threads(num_threads())
   for (int64_t p = 0; p < w.panels; ++p) {
