@@ -80,6 +80,8 @@ void BM_Attention(benchmark::State& state) {
 }
 
 void register_decode(benchmark::internal::Benchmark* b) {
+  // Short contexts: the start of a decode from an empty prompt, where per-call costs dominate.
+  for (const int64_t ctx : {16, 64, 128}) b->Args({9, 3, 64, 30, ctx, 4, 1});
   for (const int64_t ctx : {512, 2048})
     for (const int bits : {-1, 0, 4, 8}) {
       b->Args({9, 3, 64, 30, ctx, bits, 1});
