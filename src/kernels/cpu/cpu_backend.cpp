@@ -52,7 +52,53 @@ class CpuPackedWeight final : public PackedWeight {
     std::call_once(cb8_once, [this] { cb8 = pack_codebook_int8(source); });
     return cb8;
   }
+  // The weight-only GEMM's operand (an F16 lm_head, W4A16 linears): the stored encoding
+  // copied on first use into weight_arena memory and the file's pages released. Decode
+  // streams it every token, and from 2 MiB pages rather than the mapping's 4 KiB ones a
+  // 49152 x 576 GEMV runs 1.26x (F16) and 1.09x (int8) faster on Zen 4 (1705 vs 2153 us,
+  // 1005 vs 1099 us). Copied lazily, so files whose products all quantize activations
+  // never hold a second copy.
+  mutable std::once_flag wo_once;
+  mutable WeightEncoding wo;
+  const WeightEncoding& weight_only_form() const {
+    std::call_once(wo_once, [this] {
+      wo = copy_into_weight_memory(source);
+      source.release_data_pages();
+    });
+    return wo;
+  }
   WeightEncoding source;
+
+ private:
+  // The row-stored kinds (F16, integer grid) with data, scales and zeros in weight_arena
+  // memory; anything else unchanged.
+  static WeightEncoding copy_into_weight_memory(const WeightEncoding& e) {
+    if (e.kind != WeightKind::kF16 && e.kind != WeightKind::kIntGrid) return e;
+    struct Copy {
+      AlignedBytes data;
+      AlignedFloats scales, zeros;
+    };
+    auto copy = std::make_shared<Copy>();
+    const int64_t bytes = e.rows * e.row_bytes();
+    copy->data = AlignedBytes(bytes, Placement::kWeights);
+    std::memcpy(copy->data.data(), e.data, static_cast<size_t>(bytes));
+    WeightEncoding out = e;
+    out.data = copy->data.data();
+    if (e.kind == WeightKind::kIntGrid) {
+      const int64_t n = e.rows * e.n_groups();
+      copy->scales = AlignedFloats(n, Placement::kWeights);
+      std::memcpy(copy->scales.data(), e.scales, static_cast<size_t>(n) * sizeof(float));
+      out.scales = copy->scales.data();
+      if (e.zeros != nullptr) {
+        copy->zeros = AlignedFloats(n, Placement::kWeights);
+        std::memcpy(copy->zeros.data(), e.zeros, static_cast<size_t>(n) * sizeof(float));
+        out.zeros = copy->zeros.data();
+      }
+    }
+    out.owner = std::move(copy);
+    out.mapped = nullptr;  // no longer a view of the file
+    return out;
+  }
 };
 
 // The table read in place (the encoding's owner keeps it alive): a lookup
@@ -258,7 +304,7 @@ class CpuBackend final : public Backend {
     else if (w->codebook)
       codebook_gemm(w->cb, input, n, op.bias, y, isa_);
     else
-      weight_only_gemm(w->source, input, n, op.bias, y, isa_);
+      weight_only_gemm(w->weight_only_form(), input, n, op.bias, y, isa_);
   }
 
   void linears(const LinearOp* ops, int count, const float* x, int64_t n, float* const* ys) const override {
