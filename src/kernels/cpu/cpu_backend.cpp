@@ -54,10 +54,10 @@ class CpuPackedWeight final : public PackedWeight {
   }
   // The weight-only GEMM's operand (an F16 lm_head, W4A16 linears): the stored encoding
   // copied on first use into weight_arena memory and the file's pages released. Decode
-  // streams it every token, and from 2 MiB pages rather than the mapping's 4 KiB ones a
-  // 49152 x 576 GEMV runs 1.26x (F16) and 1.09x (int8) faster on Zen 4 (1705 vs 2153 us,
-  // 1005 vs 1099 us). Copied lazily, so files whose products all quantize activations
-  // never hold a second copy.
+  // streams it every token, and from 2 MiB pages rather than 4 KiB ones a 49152 x 576
+  // GEMV ran 1.04-1.14x (F16) and 1.04-1.05x (int8) faster on Zen 4 (bench_weight_memory).
+  // Copied lazily, so files whose products all quantize activations never hold a
+  // second copy.
   mutable std::once_flag wo_once;
   mutable WeightEncoding wo;
   const WeightEncoding& weight_only_form() const {
