@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/threads.h"
+#include "common/mapped_file.h"
 #include "kernels/cpu/act_quant.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/codebook_gemm.h"
@@ -81,7 +82,15 @@ class CpuPackedWeight final : public PackedWeight {
     auto copy = std::make_shared<Copy>();
     const int64_t bytes = e.rows * e.row_bytes();
     copy->data = AlignedBytes(bytes, Placement::kWeights);
-    std::memcpy(copy->data.data(), e.data, static_cast<size_t>(bytes));
+    // In 4 MiB pieces, each piece's file pages released once copied, so the copy and
+    // the mapping's pages never both count in full towards peak memory.
+    constexpr int64_t kPiece = int64_t{4} << 20;
+    const auto* src = static_cast<const uint8_t*>(e.data);
+    for (int64_t off = 0; off < bytes; off += kPiece) {
+      const int64_t len = std::min(kPiece, bytes - off);
+      std::memcpy(copy->data.data() + off, src + off, static_cast<size_t>(len));
+      if (e.mapped != nullptr) e.mapped->release(src + off, static_cast<size_t>(len));
+    }
     WeightEncoding out = e;
     out.data = copy->data.data();
     if (e.kind == WeightKind::kIntGrid) {
