@@ -10,7 +10,7 @@
 #   gpu lane (--device cuda: the same integer GEMMs, bit-exact with the CPU's, on int8
 #     tensor cores): the per-channel symmetric rows.
 # Every output is <row>.<engine>.<what>.json in RES (engine cpu or cuda).
-#   usage: [PLAN=checks|full|bench|hs|w4a8|w4a8hs|w4a8one|w4a8best|w4a8bestprof] int_rows.sh QUAROT MODEL RES   (QUAROT_DATA must hold the data files)
+#   usage: [PLAN=checks|full|bench|hs|w4a8|w4a8hs|w4a8one|w4a8best|w4a8bestprof|amx] int_rows.sh QUAROT MODEL RES   (QUAROT_DATA must hold the data files)
 # PLAN=bench: tests and benchmarks only. PLAN=full: the integer HellaSwag rows and the W4A8KV4 three-way check (below).
 set -uo pipefail
 q=${1:?usage: int_rows.sh QUAROT MODEL RES}
@@ -115,6 +115,19 @@ if [ "${PLAN:-checks}" = bench ]; then
   log "test_kernels $(grep -E '^\[  (PASSED|FAILED)  \]' "$res/test_kernels_xeon.log" | tr '\n' ' ')"
   $q -t 16 bench -m "$three" --repeats 2 --profile --json > "$res/bench_16_threads_profile.json" 2> "$res/bench.log"
   log "bench rc=$?"
+  log "all done"
+  exit 0
+fi
+if [ "${PLAN:-checks}" = amx ]; then
+  # The 16-thread CPU benches alone on the machine (AMX vs FP32): the profile bench, then
+  # three repetitions without profiling on huge-page weight memory (the default) and with
+  # QUAROT_HUGE_PAGES=0 (4 KiB pages).
+  profile_bench
+  three="$model,$res/w8a8_rtn_had.quarot.safetensors,$res/w4a4kv4_rtn_had.quarot.safetensors"
+  $q -t 16 bench -m "$three" --repeats 3 --json > "$res/bench_16_threads.json" 2> "$res/bench16.log"
+  log "bench 16 rc=$?"
+  QUAROT_HUGE_PAGES=0 $q -t 16 bench -m "$three" --repeats 3 --json > "$res/bench_16_threads_4k_pages.json" 2> "$res/bench16_4k.log"
+  log "bench 16 (4 KiB pages) rc=$?"
   log "all done"
   exit 0
 fi
