@@ -8,8 +8,8 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
-#include "common/threads.h"
 #include "common/mapped_file.h"
+#include "common/threads.h"
 #include "kernels/cpu/act_quant.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/codebook_gemm.h"
@@ -58,7 +58,8 @@ class CpuPackedWeight final : public PackedWeight {
   // streams it every token, and from 2 MiB pages rather than 4 KiB ones a 49152 x 576
   // GEMV ran 1.04-1.14x (F16) and 1.04-1.05x (int8) faster on Zen 4 (bench_weight_memory).
   // Copied lazily, so files whose products all quantize activations never hold a
-  // second copy.
+  // second copy, and only from a file mapping, whose pages the copy replaces (an
+  // encoding in ordinary memory, e.g. quantized in this process, is read in place).
   mutable std::once_flag wo_once;
   mutable WeightEncoding wo;
   const WeightEncoding& weight_only_form() const {
@@ -71,10 +72,10 @@ class CpuPackedWeight final : public PackedWeight {
   WeightEncoding source;
 
  private:
-  // The row-stored kinds (F16, integer grid) with data, scales and zeros in weight_arena
-  // memory; anything else unchanged.
+  // A row-stored kind (F16, integer grid) viewed in a file mapping, with data, scales and
+  // zeros copied into weight_arena memory; anything else unchanged.
   static WeightEncoding copy_into_weight_memory(const WeightEncoding& e) {
-    if (e.kind != WeightKind::kF16 && e.kind != WeightKind::kIntGrid) return e;
+    if ((e.kind != WeightKind::kF16 && e.kind != WeightKind::kIntGrid) || e.mapped == nullptr) return e;
     struct Copy {
       AlignedBytes data;
       AlignedFloats scales, zeros;
@@ -89,7 +90,7 @@ class CpuPackedWeight final : public PackedWeight {
     for (int64_t off = 0; off < bytes; off += kPiece) {
       const int64_t len = std::min(kPiece, bytes - off);
       std::memcpy(copy->data.data() + off, src + off, static_cast<size_t>(len));
-      if (e.mapped != nullptr) e.mapped->release(src + off, static_cast<size_t>(len));
+      e.mapped->release(src + off, static_cast<size_t>(len));
     }
     WeightEncoding out = e;
     out.data = copy->data.data();
