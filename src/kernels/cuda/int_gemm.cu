@@ -603,14 +603,27 @@ bool int_gemm_path_supports(IntGemmPath path, IntGemmKind kind, int64_t m) {
 }
 
 IntGemmPath int_gemm_auto_path(IntGemmKind kind, int64_t m, int64_t n, int64_t k) {
-  (void)k;
   // From the H200 measurements in docs/cuda.md: the weight stream wins while few
-  // tiles would fill the machine; mma.sync 64-row tiles up to M = 256 unless the
-  // layer is wide; the warp-specialized warpgroup kernel beyond, int4 weights only.
+  // tiles would fill the machine; the warp-specialized warpgroup kernel from M = 256
+  // up, int4 weights only. Between (M = 65..256), the fastest path of every shape in
+  // docs/results/2026-12-03-h200-gemm-mid-m/ (all paths timed at M = 128 and 256):
+  //   M <= 128: N >= 16384 warp-specialized (8192x28672 81.5 us), N >= 11008 the
+  //             overlapped warpgroup kernel (4096x11008 39.1), else 64-row mma.sync
+  //             tiles (4096x4096 35.9, 11008x4096 82.8, 8192x8192 64.0, 28672x8192 203.6);
+  //   M <= 256: N >= 11008 warp-specialized (4096x11008 45.2, 8192x28672 153.5), K and
+  //             N >= 8192 overlapped (8192x8192 69.1, 28672x8192 212.8), else Tile64.
   const bool int4_weights = kind != IntGemmKind::W8A8;
   if (m <= 32) return IntGemmPath::Skinny;
   if (m <= 64) return n >= 16384 ? IntGemmPath::Tile64 : IntGemmPath::Skinny;
-  if (m <= 256) return (n >= 11008 && int4_weights) ? IntGemmPath::Wgmma : IntGemmPath::Tile64;
+  if (m <= 128 && int4_weights) {
+    if (n >= 16384) return IntGemmPath::WgmmaWs;
+    return n >= 11008 ? IntGemmPath::WgmmaOverlap : IntGemmPath::Tile64;
+  }
+  if (m <= 256 && int4_weights) {
+    if (n >= 11008) return IntGemmPath::WgmmaWs;
+    return k >= 8192 && n >= 8192 ? IntGemmPath::WgmmaOverlap : IntGemmPath::Tile64;
+  }
+  if (m <= 256) return IntGemmPath::Tile64;
   return int4_weights ? IntGemmPath::WgmmaWs : IntGemmPath::Tile128x256;
 }
 
