@@ -10,8 +10,9 @@
 // back keeps the owner's stream intact and costs one compare-and-swap per item.
 //
 // Results must not depend on which thread runs an item (each item computed alone);
-// the queue only changes who computes it. T <= kMaxThreads; more threads than items
-// leave the extra threads empty ranges.
+// the queue only changes who computes it. Ranges go to the first min(T, kMaxThreads)
+// threads; more threads than items leave the extra threads empty ranges, and thread ids
+// past the ranges only steal.
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -35,9 +36,13 @@ class ChunkQueue {
   // The next item for thread t (its own range first, then the others' backs), or -1
   // when none is left.
   int64_t next(int t) {
-    if (const int64_t i = take(t, true); i >= 0) return i;
-    for (int d = 1; d < threads_; ++d)
-      if (const int64_t i = take((t + d) % threads_, false); i >= 0) return i;
+    // A thread beyond the queue's count (more than kMaxThreads) owns no range: it only steals.
+    const bool owner = t >= 0 && t < threads_;
+    if (owner)
+      if (const int64_t i = take(t, true); i >= 0) return i;
+    const int first = owner ? t : 0;
+    for (int d = owner ? 1 : 0; d < threads_; ++d)
+      if (const int64_t i = take((first + d) % threads_, false); i >= 0) return i;
     return -1;
   }
 

@@ -41,6 +41,14 @@ TEST(ChunkQueue, EmptyAndOverSubscribedQueues) {
   EXPECT_EQ(seen, (std::vector<int>{1, 1}));
 }
 
+TEST(ChunkQueue, ThreadsPastTheRangeCountOnlySteal) {
+  ChunkQueue q(4, 1000);  // clamped to kMaxThreads ranges
+  std::vector<int> seen(4, 0);
+  for (int t : {999, 64, 5000, 0, 3})
+    for (int64_t i; (i = q.next(t)) >= 0;) ++seen[static_cast<size_t>(i)];
+  EXPECT_EQ(seen, (std::vector<int>{1, 1, 1, 1}));
+}
+
 TEST(ChunkQueue, EveryItemRunsExactlyOnceUnderContention) {
   for (const int64_t n : {1, 7, 64, 1000}) {
     const int threads = 4;
