@@ -42,15 +42,29 @@ class CpuPackedWeight final : public PackedWeight {
   bool integer = false;
   IntGemmWeight int_gemm;
   bool codebook = false;
-  CodebookGemmWeight cb;
-  // The integer form for 8-bit activations (codebook_int8.h), possible when this CPU has
-  // the kernel (AVX-512 VBMI + VNNI) and the weight's widths are 1..4; packed on first
-  // use, so weight-only (A16) files do not carry a second copy of their indices.
+  // A codebook weight's two runnable forms, each packed on first use (so a file carries
+  // only the copy of its indices its products read): the FP32 lookup form
+  // (codebook_gemm.h) for full-precision activations, and the integer form for 8-bit
+  // activations (codebook_int8.h), possible when this CPU has the kernel (AVX-512 VBMI +
+  // VNNI) and the weight's widths are 1..4. Each holds its own copy of the indices, so
+  // the file's index pages are released once one is packed (read back from the file if
+  // the other form is ever packed).
   bool codebook_int8 = false;
-  mutable std::once_flag cb8_once;
+  mutable std::once_flag cb_once, cb8_once;
+  mutable CodebookGemmWeight cb;
   mutable CodebookInt8Weight cb8;
+  const CodebookGemmWeight& lookup_form() const {
+    std::call_once(cb_once, [this] {
+      cb = pack_codebook_weight(source);
+      release_index_pages(cb.layout);
+    });
+    return cb;
+  }
   const CodebookInt8Weight& int8_form() const {
-    std::call_once(cb8_once, [this] { cb8 = pack_codebook_int8(source); });
+    std::call_once(cb8_once, [this] {
+      cb8 = pack_codebook_int8(source);
+      release_index_pages(cb8.layout);
+    });
     return cb8;
   }
   // The weight-only GEMM's operand (an F16 lm_head, W4A16 linears): the stored encoding
@@ -72,6 +86,11 @@ class CpuPackedWeight final : public PackedWeight {
   WeightEncoding source;
 
  private:
+  void release_index_pages(const CodebookLayout& layout) const {
+    if (source.mapped != nullptr && source.data != nullptr)
+      source.mapped->release(source.data, static_cast<size_t>(layout.index_bytes));
+  }
+
   // A row-stored kind (F16, integer grid) viewed in a file mapping, with data, scales and
   // zeros copied into weight_arena memory; anything else unchanged.
   static WeightEncoding copy_into_weight_memory(const WeightEncoding& e) {
@@ -170,7 +189,6 @@ class CpuBackend final : public Backend {
       packed->source = weight;
       if (weight.kind == WeightKind::kCodebook) {
         packed->codebook = true;
-        packed->cb = pack_codebook_weight(weight);
         packed->codebook_int8 = codebook_int8_enabled() && codebook_int8_supports(weight);
       }
       if (weight.kind == WeightKind::kIntGrid && (weight.bits > 4 || weight.cols % 2 == 0)) {
@@ -312,7 +330,7 @@ class CpuBackend final : public Backend {
     if (w->fp32)
       gemm(w->gemm, input, n, op.bias, y);
     else if (w->codebook)
-      codebook_gemm(w->cb, input, n, op.bias, y, isa_);
+      codebook_gemm(w->lookup_form(), input, n, op.bias, y, isa_);
     else
       weight_only_gemm(w->weight_only_form(), input, n, op.bias, y, isa_);
   }
@@ -377,7 +395,7 @@ class CpuBackend final : public Backend {
     }
     CodebookGemmProduct products[kCodebookMaxProducts];
     for (int i = 0; i < count; ++i)
-      products[i] = {&static_cast<const CpuPackedWeight*>(ops[i].weight)->cb, ops[i].bias,
+      products[i] = {&static_cast<const CpuPackedWeight*>(ops[i].weight)->lookup_form(), ops[i].bias,
                      ops[i].accumulate ? ys[i] : nullptr, ys[i]};
     codebook_gemm_many(products, count, input, n, isa_);
     return true;
