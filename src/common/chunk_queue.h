@@ -13,11 +13,14 @@
 // the queue only changes who computes it. Ranges go to the first min(T, kMaxThreads)
 // threads; more threads than items leave the extra threads empty ranges, and thread ids
 // past the ranges only steal.
+#include <omp.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
 
 #include "common/error.h"
+#include "common/threads.h"
 
 namespace quarot {
 
@@ -69,5 +72,17 @@ class ChunkQueue {
   int threads_;
   Range ranges_[kMaxThreads];
 };
+
+// run(i) for every item 0 .. n-1 on the configured threads (num_threads()), shared
+// through a ChunkQueue: each thread's contiguous run first, then the others' tails.
+template <typename Run>
+void run_chunks(int64_t n, Run&& run) {
+  ChunkQueue queue(n, num_threads());
+#pragma omp parallel num_threads(num_threads())
+  {
+    const int t = omp_get_thread_num();
+    for (int64_t i; (i = queue.next(t)) >= 0;) run(i);
+  }
+}
 
 }  // namespace quarot

@@ -5,12 +5,9 @@
 #include <cstring>
 #include <numeric>
 
-#include <omp.h>
-
 #include "common/chunk_queue.h"
 #include "common/error.h"
 #include "common/half.h"
-#include "common/threads.h"
 #include "common/wait_policy.h"
 #include "kernels/cpu/codebook_int8_kernels.h"
 
@@ -337,12 +334,7 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
   }
   // Each thread's half stripes in one run, the stragglers' last ones taken by whoever is
   // done (common/chunk_queue.h); every half stripe is computed alone.
-  ChunkQueue queue(halves, num_threads());
-#pragma omp parallel num_threads(num_threads())
-  {
-    const int t = omp_get_thread_num();
-    for (int64_t h; (h = queue.next(t)) >= 0;) run(h);
-  }
+  run_chunks(halves, run);
 }
 
 }  // namespace quarot

@@ -37,8 +37,9 @@
 // Against the simulated arithmetic (FP centroids, fake-quantized x) the difference is
 // the table rounding above: |dy| <= sum_c |x'_c| s_g(c) / 2 per output (plus FP32
 // summation order).
-// Threads: OpenMP over the half stripes (32 rows) of all products, a static split (one
-// sequential index stream per thread); small calls run on the calling thread; each
+// Threads: OpenMP over the half stripes (32 rows) of all products, each thread's
+// contiguous run first (one sequential index stream), stragglers' tails taken by the
+// others (common/chunk_queue.h); small calls run on the calling thread; each
 // output is one thread's sum in a fixed order, so results do not depend on the threads.
 // Errors (quarot::Error): a weight with widths above 4 or that is not kCodebook (pack),
 // activations that are not 8-bit symmetric per-token or do not match the weight,

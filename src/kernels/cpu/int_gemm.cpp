@@ -359,12 +359,7 @@ void gemv_products(GemvJob* jobs, int count, const QuantizedActivations& a) {
     for (int64_t c = 0; c < chunks; ++c) run(c);
     return;
   }
-  ChunkQueue queue(chunks, num_threads());
-#pragma omp parallel num_threads(num_threads())
-  {
-    const int t = omp_get_thread_num();
-    for (int64_t c; (c = queue.next(t)) >= 0;) run(c);
-  }
+  run_chunks(chunks, run);
 }
 
 }  // namespace
