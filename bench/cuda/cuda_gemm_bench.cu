@@ -319,16 +319,20 @@ int main(int argc, char** argv) {
           });
           int8.run = [&](int c) { lt_op.run(int8.bufs[2 * c + 1]->p, int8.bufs[2 * c]->p, y.p); };
         }
-        // Ours on `path`: int4 or int8 operands as the kind stores them.
+        // Ours on `path`: int4 or int8 operands as the kind (and the path's activation
+        // layout: one byte per code for WgmmaRs) stores them.
         auto ours_contender = [&](Contender& ct, IntGemmKind kind, IntGemmPath path) {
-          operands(ct, kind == IntGemmKind::W4A4 ? x4 : x8, kind == IntGemmKind::W8A8 ? w8 : w4,
+          const IntGemmActLayout layout = int_gemm_path_layout(path);
+          operands(ct, kind == IntGemmKind::W4A4 && layout == IntGemmActLayout::Standard ? x4 : x8,
+                   kind == IntGemmKind::W8A8 ? w8 : w4,
                    [](Buf& x, Buf& w, int i) {
                      rand_bytes(x, 31 + i);
                      rand_bytes(w, 301 + i);
                    });
-          ct.run = [&, kind, path, m, n, k](int c) {
+          ct.run = [&, kind, path, layout, m, n, k](int c) {
             IntGemmArgs a;
             a.kind = kind;
+            a.act_layout = layout;
             a.m = m, a.n = n, a.k = k, a.sa = scale_a.as<float>(), a.sb = scale_b.as<float>(), a.y = y.as<__half>();
             a.qa = ct.bufs[2 * c]->p;
             a.qb = ct.bufs[2 * c + 1]->p;
@@ -371,6 +375,10 @@ int main(int argc, char** argv) {
             std::snprintf(buf, sizeof buf, ", \"w4a8_wgmma_ws\": %.2f", t);
             paths_json += buf;
             std::printf("    W4A8 wgmma_ws    %9.2f us  %7.1f TOPS\n", t, ops / t / 1e6);
+            const double t_rs = ours(IntGemmKind::W4A8, IntGemmPath::WgmmaRs);
+            std::snprintf(buf, sizeof buf, ", \"w4a8_wgmma_rs\": %.2f", t_rs);
+            paths_json += buf;
+            std::printf("    W4A8 wgmma_rs    %9.2f us  %7.1f TOPS\n", t_rs, ops / t_rs / 1e6);
           }
           if (m >= 1024) {  // int8 x int8 on the same mma.sync tile: the IMMA rate without widening
             const double t = ours(IntGemmKind::W8A8, IntGemmPath::Tile128x256);

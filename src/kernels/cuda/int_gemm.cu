@@ -569,6 +569,9 @@ cudaError_t launch_kind(const Params& p, IntGemmPath path, cudaStream_t stream) 
       return cudaErrorInvalidValue;
     case IntGemmPath::WgmmaWs:
       return launch_wgmma_ws(p, KIND, stream);
+    case IntGemmPath::WgmmaRs:
+      if constexpr (b_is_int4(KIND)) return launch_wgmma_rs(p, stream);
+      return cudaErrorInvalidValue;
     default:
       return cudaErrorInvalidValue;
   }
@@ -588,6 +591,7 @@ const char* int_gemm_path_name(IntGemmPath path) {
     case IntGemmPath::Wgmma: return "wgmma";
     case IntGemmPath::WgmmaOverlap: return "wgmma_overlap";
     case IntGemmPath::WgmmaWs: return "wgmma_ws";
+    case IntGemmPath::WgmmaRs: return "wgmma_rs";
   }
   return "?";
 }
@@ -597,12 +601,23 @@ bool int_gemm_path_supports(IntGemmPath path, IntGemmKind kind, int64_t m) {
     case IntGemmPath::Skinny: return m <= 64;
     case IntGemmPath::Wgmma:
     case IntGemmPath::WgmmaOverlap:
-    case IntGemmPath::WgmmaWs: return kind != IntGemmKind::W8A8;
+    case IntGemmPath::WgmmaWs:
+    case IntGemmPath::WgmmaRs: return kind != IntGemmKind::W8A8;
     default: return true;
   }
 }
 
-IntGemmPath int_gemm_auto_path(IntGemmKind kind, int64_t m, int64_t n, int64_t k) {
+IntGemmActLayout int_gemm_path_layout(IntGemmPath path) {
+  return path == IntGemmPath::WgmmaRs ? IntGemmActLayout::Int8EvenOdd : IntGemmActLayout::Standard;
+}
+
+IntGemmActLayout int_gemm_preferred_layout(IntGemmKind kind, int64_t m, int64_t n, int64_t k) {
+  (void)kind, (void)m, (void)n, (void)k;
+  return IntGemmActLayout::Standard;
+}
+
+IntGemmPath int_gemm_auto_path(IntGemmKind kind, int64_t m, int64_t n, int64_t k, IntGemmActLayout layout) {
+  if (layout == IntGemmActLayout::Int8EvenOdd) return IntGemmPath::WgmmaRs;
   // From the H200 measurements in docs/cuda.md: the weight stream wins while few
   // tiles would fill the machine; the warp-specialized warpgroup kernel from M = 256
   // up, int4 weights only. Between (M = 65..256), the fastest path of every shape in
@@ -637,12 +652,16 @@ cudaError_t int_gemm(const IntGemmArgs& args, cudaStream_t stream, IntGemmPath p
                        (args.y != nullptr && args.y_f32 == nullptr && args.sa != nullptr && args.sb != nullptr &&
                         aligned16(args.y) && (args.residual == nullptr || aligned16(args.residual)))) &&
                       (args.acc_out == nullptr || aligned16(args.acc_out));
-  if (!shape_ok || !ptr_ok) return cudaErrorInvalidValue;
+  // Int8EvenOdd activations: int4 weights, and only the path that reads that layout.
+  const bool layout_ok = args.act_layout == IntGemmActLayout::Standard ||
+                         (args.kind != IntGemmKind::W8A8 && (path == IntGemmPath::Auto || path == IntGemmPath::WgmmaRs));
+  if (!shape_ok || !ptr_ok || !layout_ok) return cudaErrorInvalidValue;
+  if (path != IntGemmPath::Auto && int_gemm_path_layout(path) != args.act_layout) return cudaErrorInvalidValue;
   Params p{static_cast<int>(args.m), static_cast<int>(args.n), static_cast<int>(args.k),
            static_cast<const uint8_t*>(args.qa), static_cast<const uint8_t*>(args.qb), args.sa, args.sb,
            args.residual, args.y, args.acc_out, args.y_f32, args.bias};
   const bool automatic = path == IntGemmPath::Auto;
-  if (automatic) path = int_gemm_auto_path(args.kind, args.m, args.n, args.k);
+  if (automatic) path = int_gemm_auto_path(args.kind, args.m, args.n, args.k, args.act_layout);
   auto launch = [&](IntGemmPath chosen) {
     switch (args.kind) {
       case IntGemmKind::W4A4: return launch_kind<IntGemmKind::W4A4>(p, chosen, stream);

@@ -39,6 +39,14 @@ inline constexpr int64_t kIntGemmMaxK = 65536;
 
 enum class IntGemmKind { W4A4, W4A8, W8A8 };
 
+// How qa holds the activation codes.
+enum class IntGemmActLayout {
+  Standard,    // as the kind stores them: int4 packed (W4A4) or int8, k in order
+  Int8EvenOdd  // one int8 per code (W4A4's 4-bit codes too), each 32 k as their 16 even k
+               // then their 16 odd k: what IntGemmPath::WgmmaRs reads (int4 weights only);
+               // hadamard_quant_rows writes it on request
+};
+
 struct IntGemmArgs {
   IntGemmKind kind = IntGemmKind::W4A4;
   int64_t m = 0, n = 0, k = 0;
@@ -51,6 +59,7 @@ struct IntGemmArgs {
   int32_t* acc_out = nullptr;          // [M, N]: raw sums instead of y, or null
   float* y_f32 = nullptr;              // [M, N]: FP32 output instead of y, or null
   const float* bias = nullptr;         // [N], FP32 output only, or null
+  IntGemmActLayout act_layout = IntGemmActLayout::Standard;
 };
 
 // Kernel families the dispatcher picks from; exposed so benchmarks can time each.
@@ -64,26 +73,36 @@ enum class IntGemmPath {
                 // widens and multiplies in turn, two blocks per multiprocessor
   WgmmaOverlap,  // the same, widening the next k-block while the tensor cores run, one
                  // block per multiprocessor (more registers); slower on the H200 (docs/cuda.md)
-  WgmmaWs        // warp-specialized: a producer warpgroup loads and widens k-blocks into a
+  WgmmaWs,       // warp-specialized: a producer warpgroup loads and widens k-blocks into a
                  // 4-stage ring, two consumer warpgroups run wgmma m64n256k32 on a 128 x 256
                  // tile (int4 weights: W4A4, W4A8)
+  WgmmaRs        // warp-specialized, the weights wgmma's register operand (widened in
+                 // registers), the activations copied by the TMA as int8 in the even/odd
+                 // layout (IntGemmActLayout::Int8EvenOdd; int4 weights: W4A4, W4A8)
 };
 
-// Every path, in declaration order, and its name ("auto", "skinny", ..., "wgmma_ws").
+// Every path, in declaration order, and its name ("auto", "skinny", ..., "wgmma_rs").
 inline constexpr IntGemmPath kIntGemmPaths[] = {IntGemmPath::Auto,        IntGemmPath::Skinny, IntGemmPath::Tile64,
                                                 IntGemmPath::Tile128,     IntGemmPath::Tile128x256,
                                                 IntGemmPath::Wgmma,       IntGemmPath::WgmmaOverlap,
-                                                IntGemmPath::WgmmaWs};
+                                                IntGemmPath::WgmmaWs,     IntGemmPath::WgmmaRs};
 const char* int_gemm_path_name(IntGemmPath path);
 // Whether `path` can run `kind` at all (the warpgroup paths widen int4 weights; the
 // skinny path takes M <= 64).
 bool int_gemm_path_supports(IntGemmPath path, IntGemmKind kind, int64_t m);
+// The activation layout `path` reads (Auto: any; it follows args.act_layout).
+IntGemmActLayout int_gemm_path_layout(IntGemmPath path);
 
 // WgmmaWs builds TMA descriptors through the driver (cuTensorMapEncodeTiled) and returns
 // cudaErrorNotSupported where that is missing; Auto then runs Wgmma instead.
 cudaError_t int_gemm(const IntGemmArgs& args, cudaStream_t stream, IntGemmPath path = IntGemmPath::Auto);
 
-// The path int_gemm takes for this shape under IntGemmPath::Auto.
-IntGemmPath int_gemm_auto_path(IntGemmKind kind, int64_t m, int64_t n, int64_t k);
+// The path int_gemm takes for this shape under IntGemmPath::Auto with activations in
+// `layout` (Int8EvenOdd: always WgmmaRs).
+IntGemmPath int_gemm_auto_path(IntGemmKind kind, int64_t m, int64_t n, int64_t k,
+                               IntGemmActLayout layout = IntGemmActLayout::Standard);
+// The activation layout that runs this shape fastest (what a caller quantizing the
+// activations should write): Int8EvenOdd where WgmmaRs is the fastest path.
+IntGemmActLayout int_gemm_preferred_layout(IntGemmKind kind, int64_t m, int64_t n, int64_t k);
 
 }  // namespace quarot::cuda

@@ -3,6 +3,7 @@
 // parameters, int4 widening, the epilogue that int_gemm.cuh's contract spells out,
 // the grouped tile raster and the wgmma wrappers. Device code for sm_90a; internal
 // to the library (not installed, not for callers).
+#include <cuda.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -165,8 +166,66 @@ __device__ __forceinline__ void fence_operands(int32_t (&d)[N]) {
 }
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
+// ---------------------------------------------------------------------------
+// TMA and mbarrier helpers of the warp-specialized kernels (int_gemm_ws.cu, int_gemm_rs.cu).
+
+__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+  asm volatile("{\n.reg .b64 state;\nmbarrier.arrive.shared::cta.b64 state, [%0];\n}\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("{\n.reg .b64 state;\nmbarrier.arrive.expect_tx.shared::cta.b64 state, [%0], %1;\n}\n" ::"r"(bar),
+               "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.expect_tx.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+// A 2-D box (x bytes along the row, y rows) of `map` into shared memory; completion
+// counted in bytes on `bar`. Rows past the tensor's end arrive as zeros.
+__device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map, int x, int y, uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(
+          dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(bar)
+      : "memory");
+}
+
+// Lets this warpgroup's warps hold more (inc) or fewer (dec) registers than the launch
+// gave them: the producer hands its share to the consumers.
+template <int REGS>
+__device__ __forceinline__ void setmaxnreg_inc() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(REGS));
+}
+template <int REGS>
+__device__ __forceinline__ void setmaxnreg_dec() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(REGS));
+}
+
+// Host side (int_gemm_ws.cu): the multiprocessor count (132 when it cannot be read),
+// and a tensor map of a row-major byte matrix [rows, row_bytes] read in boxes of box_x
+// bytes x box_y rows, shared memory swizzled by the copy in 64- or 128-byte rows (or
+// not, swizzle_bytes 0). False where the driver's encoder is missing or refuses.
+int multiprocessors();
+bool encode_rows(CUtensorMap* map, const void* base, int64_t rows, int64_t row_bytes, int box_x, int box_y,
+                 int swizzle_bytes);
 
 // The warp-specialized warpgroup kernel (int_gemm_ws.cu): IntGemmPath::WgmmaWs.
 cudaError_t launch_wgmma_ws(const Params& p, IntGemmKind kind, cudaStream_t stream);
+// The register-weights kernel (int_gemm_rs.cu): IntGemmPath::WgmmaRs, int8 activations
+// in the even/odd layout (IntGemmActLayout::Int8EvenOdd).
+cudaError_t launch_wgmma_rs(const Params& p, cudaStream_t stream);
 
 }  // namespace quarot::cuda::int_gemm_detail

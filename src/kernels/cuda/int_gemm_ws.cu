@@ -26,7 +26,6 @@
 //
 // Exactness: the same widening and the same epilogue (store_pair) as the other paths,
 // so outputs are bit-identical to them and to the host reference.
-#include <cuda.h>
 #include <cudaTypedefs.h>
 
 #include <mutex>
@@ -51,40 +50,6 @@ template <IntGemmKind KIND>
 __host__ __device__ constexpr int smem_bytes() {
   return 1024 /* alignment slack */ + kStages * kStageBytes + kRawStages * raw_bytes<KIND>() +
          8 * (2 * kStages + 2 * kRawStages) + kScaleBytes;
-}
-
-__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
-  asm volatile("{\n.reg .b64 state;\nmbarrier.arrive.shared::cta.b64 state, [%0];\n}\n" ::"r"(bar) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
-  asm volatile("{\n.reg .b64 state;\nmbarrier.arrive.expect_tx.shared::cta.b64 state, [%0], %1;\n}\n" ::"r"(bar),
-               "r"(bytes)
-               : "memory");
-}
-__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
-  asm volatile("mbarrier.expect_tx.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-  uint32_t done = 0;
-  do {
-    asm volatile(
-        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
-        : "=r"(done)
-        : "r"(bar), "r"(parity)
-        : "memory");
-  } while (!done);
-}
-// A 2-D box (x bytes along the row, y rows) of `map` into shared memory; completion
-// counted in bytes on `bar`. Rows past the tensor's end arrive as zeros.
-__device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map, int x, int y, uint32_t bar) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(
-          dst),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(bar)
-      : "memory");
 }
 
 __device__ __forceinline__ void wgmma_m64n256k32_ss(int32_t (&d)[128], uint64_t desc_a, uint64_t desc_b) {
@@ -268,6 +233,25 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 }
 
+template <IntGemmKind KIND>
+cudaError_t launch(const Params& p, cudaStream_t stream) {
+  CUtensorMap map_a{}, map_b{};
+  const bool ok = a_is_int4(KIND) ? encode_rows(&map_a, p.qa, p.m, p.k / 2, 64, kBM, 0)
+                                  : encode_rows(&map_a, p.qa, p.m, p.k, 128, kBM, 128);
+  if (!ok || !encode_rows(&map_b, p.qb, p.n, p.k / 2, 64, kBN, 0)) return cudaErrorNotSupported;
+  auto kernel = wgmma_ws_kernel<KIND>;
+  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<KIND>());
+  if (err != cudaSuccess) return err;
+  const int64_t tiles = static_cast<int64_t>((p.m + kBM - 1) / kBM) * ((p.n + kBN - 1) / kBN);
+  if (tiles > 0x7fffffff) return cudaErrorInvalidValue;
+  // One block per multiprocessor (its shared memory), each looping over tiles.
+  const int64_t blocks = tiles < multiprocessors() ? tiles : multiprocessors();
+  kernel<<<static_cast<unsigned>(blocks), kThreads, smem_bytes<KIND>(), stream>>>(map_a, map_b, p);
+  return cudaGetLastError();
+}
+
+}  // namespace
+
 int multiprocessors() {
   static const int count = [] {
     int device = 0, sms = 0;
@@ -298,7 +282,7 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
 
 // A row-major byte matrix [rows, row_bytes] read in boxes of box_x bytes x box_y rows.
 bool encode_rows(CUtensorMap* map, const void* base, int64_t rows, int64_t row_bytes, int box_x, int box_y,
-                 bool swizzle128) {
+                 int swizzle_bytes) {
   PFN_cuTensorMapEncodeTiled_v12000 fn = encode_tiled();
   if (fn == nullptr) return false;
   const cuuint64_t dims[2] = {static_cast<cuuint64_t>(row_bytes), static_cast<cuuint64_t>(rows)};
@@ -306,28 +290,11 @@ bool encode_rows(CUtensorMap* map, const void* base, int64_t rows, int64_t row_b
   const cuuint32_t box[2] = {static_cast<cuuint32_t>(box_x), static_cast<cuuint32_t>(box_y)};
   const cuuint32_t elem_strides[2] = {1, 1};
   return fn(map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<void*>(base), dims, strides, box, elem_strides,
-            CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle128 ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_NONE,
+            CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle_bytes == 128 ? CU_TENSOR_MAP_SWIZZLE_128B
+            : swizzle_bytes == 64 ? CU_TENSOR_MAP_SWIZZLE_64B
+                                  : CU_TENSOR_MAP_SWIZZLE_NONE,
             CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
-
-template <IntGemmKind KIND>
-cudaError_t launch(const Params& p, cudaStream_t stream) {
-  CUtensorMap map_a{}, map_b{};
-  const bool ok = a_is_int4(KIND) ? encode_rows(&map_a, p.qa, p.m, p.k / 2, 64, kBM, false)
-                                  : encode_rows(&map_a, p.qa, p.m, p.k, 128, kBM, true);
-  if (!ok || !encode_rows(&map_b, p.qb, p.n, p.k / 2, 64, kBN, false)) return cudaErrorNotSupported;
-  auto kernel = wgmma_ws_kernel<KIND>;
-  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<KIND>());
-  if (err != cudaSuccess) return err;
-  const int64_t tiles = static_cast<int64_t>((p.m + kBM - 1) / kBM) * ((p.n + kBN - 1) / kBN);
-  if (tiles > 0x7fffffff) return cudaErrorInvalidValue;
-  // One block per multiprocessor (its shared memory), each looping over tiles.
-  const int64_t blocks = tiles < multiprocessors() ? tiles : multiprocessors();
-  kernel<<<static_cast<unsigned>(blocks), kThreads, smem_bytes<KIND>(), stream>>>(map_a, map_b, p);
-  return cudaGetLastError();
-}
-
-}  // namespace
 
 cudaError_t launch_wgmma_ws(const Params& p, IntGemmKind kind, cudaStream_t stream) {
   switch (kind) {

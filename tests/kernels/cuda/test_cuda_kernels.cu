@@ -211,11 +211,26 @@ std::vector<uint8_t> random_codes(std::mt19937& rng, int64_t rows, int64_t k, bo
   return packed;
 }
 
+// Codes [rows, k] as IntGemmActLayout::Int8EvenOdd stores them: one byte each, every
+// 32 k as their 16 even k then their 16 odd k.
+std::vector<uint8_t> even_odd_layout(const std::vector<int>& values, int64_t rows, int64_t k) {
+  std::vector<uint8_t> out(rows * k);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < k; c += 32)
+      for (int f = 0; f < 32; ++f) {
+        const int64_t src = c + (f < 16 ? 2 * f : 2 * (f - 16) + 1);
+        out[r * k + c + f] = static_cast<uint8_t>(values[r * k + src]);
+      }
+  return out;
+}
+
 void test_int_gemm(std::mt19937& rng, IntGemmKind kind, IntGemmPath path, int64_t m, int64_t n, int64_t k,
                    bool residual) {
   const bool a4 = kind == IntGemmKind::W4A4, b4 = kind != IntGemmKind::W8A8;
+  const bool even_odd = int_gemm_path_layout(path) == IntGemmActLayout::Int8EvenOdd;
   std::vector<int> av, bv;
-  const auto ha = random_codes(rng, m, k, a4, av);
+  auto ha = random_codes(rng, m, k, a4, av);
+  if (even_odd) ha = even_odd_layout(av, m, k);
   const auto hb = random_codes(rng, n, k, b4, bv);
   std::uniform_real_distribution<float> uni(0.001f, 0.05f);
   std::vector<float> hsa(m), hsb(n);
@@ -243,6 +258,7 @@ void test_int_gemm(std::mt19937& rng, IntGemmKind kind, IntGemmPath path, int64_
   args.qa = da.p, args.qb = db.p, args.sa = dsa.p, args.sb = dsb.p;
   args.residual = residual ? dres.p : nullptr;
   args.y = dy.p;
+  args.act_layout = int_gemm_path_layout(path);
   char what[200];
   std::snprintf(what, sizeof what, "int_gemm %s %s M=%lld N=%lld K=%lld%s", kind_name(kind), int_gemm_path_name(path),
                 (long long)m, (long long)n, (long long)k, residual ? " +residual" : "");
@@ -328,6 +344,12 @@ void test_int_gemm_rejects() {
   b = a;
   b.kind = IntGemmKind::W8A8;
   check(int_gemm(b, nullptr, IntGemmPath::Wgmma) == cudaErrorInvalidValue, "wgmma path accepts int8 weights");
+  b = a;
+  check(int_gemm(b, nullptr, IntGemmPath::WgmmaRs) == cudaErrorInvalidValue, "wgmma_rs accepts standard activations");
+  b.act_layout = IntGemmActLayout::Int8EvenOdd;
+  check(int_gemm(b, nullptr, IntGemmPath::WgmmaWs) == cudaErrorInvalidValue, "wgmma_ws accepts even/odd activations");
+  b.kind = IntGemmKind::W8A8;
+  check(int_gemm(b, nullptr) == cudaErrorInvalidValue, "even/odd activations accepted with int8 weights");
 }
 
 // Activations through the fused quantizer straight into the W4A4 GEMM: the
@@ -426,6 +448,8 @@ int main(int argc, char** argv) {
       {130, 264, 1280}, {384, 512, 4096},
       // decode on a wide layer (N > 11008): the skinny kernel's two-chunk variant
       {1, 11264, 256},
+      // more tiles than multiprocessors (the persistent kernels loop), ragged M
+      {520, 6144, 128},
   };
   for (IntGemmKind kind : kinds)
     for (const auto& s : shapes)

@@ -1,0 +1,208 @@
+// The register-weights warpgroup GEMM (IntGemmPath::WgmmaRs): int4 weights x int8
+// activation codes (W4A4's 4-bit codes or W4A8's 8-bit ones, one per byte, in the
+// even/odd layout of IntGemmActLayout::Int8EvenOdd), for prefill-sized M.
+//
+// Why this shape: wgmma reads its B operand from shared memory as int8 and may take A
+// from registers. WgmmaWs makes the weights B, so every k-block of packed weights is
+// widened through shared memory (stores, then the tensor cores' reads of the widened
+// tile): 176 KiB of shared-memory traffic per 128-deep k-block of a 128 x 256 tile,
+// which holds it near 1.0 POPS on the H200 (docs/cuda.md). Here the roles swap: the
+// weights are the register A operand (wgmma's M side), widened in registers right
+// after ldmatrix, and the activations are B, copied by the TMA straight into the
+// 128-byte-swizzled int8 layout the tensor cores read. Per k-block of a 128-weight x
+// 256-token tile: TMA writes 32 + 8 KiB, ldmatrix reads 8 KiB, the tensor cores read
+// 2 x 32 KiB = 112 KiB, less than cuBLASLt's int8 kernel moves for the same tile.
+// The price is the activations' size (one byte per code, 4-bit codes included), small
+// next to the weights at the shapes this path is for.
+//
+// Block: three warpgroups (384 threads), persistent over tiles like WgmmaWs:
+//   * warpgroup 0: one thread has the TMA copy k-block after k-block (256 activation
+//     rows x 128 bytes, 128-byte swizzle; 128 weight rows x 64 packed bytes, 64-byte
+//     swizzle) into a kStages ring, running ahead across tiles; its registers go to
+//     the consumers (setmaxnreg).
+//   * warpgroups 1 and 2: 64 weight rows each; per k-block a warp ldmatrix-es its 16
+//     packed rows (four k32 steps), widens them to 16 q (nib_lo / nib_hi: the even k of
+//     each 8 in fragment bytes 4 tig.., the odd k 16 bytes on, which is why the
+//     activations come in the even/odd layout), and issues four wgmma m64n256k32 with
+//     A from those registers. Two register sets alternate, so the next k-block is
+//     widened while the previous one's products run.
+// The accumulators hold C transposed (rows: weights, columns: tokens); one shuffle per
+// pair turns two lanes' values into two (token, weight pair) outputs, and the
+// epilogue is store_pair_scaled, so outputs are bit-identical to the other paths.
+#include "kernels/cuda/int_gemm_internal.cuh"
+
+namespace quarot::cuda::int_gemm_detail {
+namespace {
+
+constexpr int kBW = 128;  // weight rows per tile (wgmma M: two warpgroups x 64)
+constexpr int kBA = 256;  // activation rows per tile (wgmma N)
+constexpr int kStages = 4, kThreads = 384;
+constexpr int kActTile = kBA * 128;  // int8 activation bytes per k-block
+constexpr int kWTile = kBW * 64;     // packed int4 weight bytes per k-block
+constexpr int kStageBytes = kActTile + kWTile;
+constexpr int kScaleFloats = kBA + kBW;
+constexpr int kSmem = 1024 /* alignment slack */ + kStages * kStageBytes + 16 * kStages + 2 * kScaleFloats * 4;
+constexpr int kConsumerRegs = 232, kProducerRegs = 40;  // 2 x 128 x 232 + 128 x 40 <= 65536
+static_assert(kSmem <= 227 * 1024, "shared memory");
+
+__device__ __forceinline__ void wgmma_m64n256k32_rs(int32_t (&d)[128], const uint32_t (&a)[4], uint64_t desc_b) {
+  asm volatile(
+      "{\n"
+      "wgmma.mma_async.sync.aligned.m64n256k32.s32.s8.s8 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, "
+      "{%128, %129, %130, %131}, %132, 1;\n"
+      "}\n"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]), "+r"(d[8]), "+r"(d[9]), "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]), "+r"(d[16]), "+r"(d[17]), "+r"(d[18]), "+r"(d[19]), "+r"(d[20]), "+r"(d[21]), "+r"(d[22]), "+r"(d[23]), "+r"(d[24]), "+r"(d[25]), "+r"(d[26]), "+r"(d[27]), "+r"(d[28]), "+r"(d[29]), "+r"(d[30]), "+r"(d[31]), "+r"(d[32]), "+r"(d[33]), "+r"(d[34]), "+r"(d[35]), "+r"(d[36]), "+r"(d[37]), "+r"(d[38]), "+r"(d[39]), "+r"(d[40]), "+r"(d[41]), "+r"(d[42]), "+r"(d[43]), "+r"(d[44]), "+r"(d[45]), "+r"(d[46]), "+r"(d[47]), "+r"(d[48]), "+r"(d[49]), "+r"(d[50]), "+r"(d[51]), "+r"(d[52]), "+r"(d[53]), "+r"(d[54]), "+r"(d[55]), "+r"(d[56]), "+r"(d[57]), "+r"(d[58]), "+r"(d[59]), "+r"(d[60]), "+r"(d[61]), "+r"(d[62]), "+r"(d[63]), "+r"(d[64]), "+r"(d[65]), "+r"(d[66]), "+r"(d[67]), "+r"(d[68]), "+r"(d[69]), "+r"(d[70]), "+r"(d[71]), "+r"(d[72]), "+r"(d[73]), "+r"(d[74]), "+r"(d[75]), "+r"(d[76]), "+r"(d[77]), "+r"(d[78]), "+r"(d[79]), "+r"(d[80]), "+r"(d[81]), "+r"(d[82]), "+r"(d[83]), "+r"(d[84]), "+r"(d[85]), "+r"(d[86]), "+r"(d[87]), "+r"(d[88]), "+r"(d[89]), "+r"(d[90]), "+r"(d[91]), "+r"(d[92]), "+r"(d[93]), "+r"(d[94]), "+r"(d[95]), "+r"(d[96]), "+r"(d[97]), "+r"(d[98]), "+r"(d[99]), "+r"(d[100]), "+r"(d[101]), "+r"(d[102]), "+r"(d[103]), "+r"(d[104]), "+r"(d[105]), "+r"(d[106]), "+r"(d[107]), "+r"(d[108]), "+r"(d[109]), "+r"(d[110]), "+r"(d[111]), "+r"(d[112]), "+r"(d[113]), "+r"(d[114]), "+r"(d[115]), "+r"(d[116]), "+r"(d[117]), "+r"(d[118]), "+r"(d[119]), "+r"(d[120]), "+r"(d[121]), "+r"(d[122]), "+r"(d[123]), "+r"(d[124]), "+r"(d[125]), "+r"(d[126]), "+r"(d[127])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b)
+      : "memory");
+}
+
+__global__ void __launch_bounds__(kThreads, 1)
+    wgmma_rs_kernel(const __grid_constant__ CUtensorMap tma_a, const __grid_constant__ CUtensorMap tma_b, Params p) {
+  extern __shared__ uint8_t smem_raw[];
+  // The swizzles work on address bits, so the ring starts on 1024 bytes.
+  const uint32_t raw_addr = smem_addr(smem_raw);
+  uint8_t* smem = smem_raw + ((1024 - (raw_addr & 1023)) & 1023);
+  const uint32_t stage0 = smem_addr(smem);
+  const uint32_t full0 = stage0 + kStages * kStageBytes, empty0 = full0 + 8 * kStages;
+  float* scale_buf = reinterpret_cast<float*>(smem + kStages * kStageBytes + 16 * kStages);
+
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int wg = warp >> 2;
+  if (tid == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      mbar_init(full0 + 8 * s, 1);
+      mbar_init(empty0 + 8 * s, 8);  // one arrival per consumer warp
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+
+  // Persistent: block b takes tiles b, b + gridDim.x, ...; its k-blocks are numbered
+  // j = 0, 1, ... across those tiles; j % kStages is the stage, j / kStages the round.
+  const int ktiles = p.k / kKBlock;
+  const int tiles = ((p.m + kBA - 1) / kBA) * ((p.n + kBW - 1) / kBW);
+  const int my_tiles = blockIdx.x < tiles ? (tiles - 1 - blockIdx.x) / gridDim.x + 1 : 0;
+  const int jobs = my_tiles * ktiles;
+  // m0: the tile's first activation row, n0: its first weight row.
+  auto tile_of = [&](int t) { return grouped_tile<kBA, kBW>(blockIdx.x + t * gridDim.x, p.m, p.n); };
+
+  if (wg == 0) {
+    setmaxnreg_dec<kProducerRegs>();
+    if (tid == 0) {
+      asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&tma_a)) : "memory");
+      asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&tma_b)) : "memory");
+      for (int j = 0; j < jobs; ++j) {
+        const int s = j % kStages;
+        mbar_wait(empty0 + 8 * s, ((j / kStages) & 1) ^ 1);  // the first round passes at once
+        const uint32_t bar = full0 + 8 * s, dst = stage0 + s * kStageBytes;
+        mbar_arrive_expect_tx(bar, kStageBytes);
+        const TileCoord t = tile_of(j / ktiles);
+        const int kt = j % ktiles;
+        tma_load_2d(dst, &tma_a, kt * 128, t.m0, bar);
+        tma_load_2d(dst + kActTile, &tma_b, kt * 64, t.n0, bar);
+      }
+    }
+    return;
+  }
+  setmaxnreg_inc<kConsumerRegs>();
+
+  // Consumers: warpgroup cw owns weight rows 64 cw .. 64 cw + 63 of each tile, its
+  // warp wi rows 16 wi .. 16 wi + 15 of those.
+  const int cw = wg - 1, wi = warp & 3;
+  const int g = lane >> 2, tig = lane & 3;
+  const int ct = tid - 128;  // 0..255
+  // ldmatrix x4: lanes 0-7 address rows 0-7 of chunk s, 8-15 rows 8-15 of chunk s,
+  // 16-23 rows 0-7 of chunk s + 1, 24-31 rows 8-15 of chunk s + 1.
+  const int ld_row = cw * 64 + wi * 16 + ((lane >> 3) & 1) * 8 + (lane & 7);
+  auto load_a = [&](int s, uint32_t (&a)[4][4]) {
+    const uint8_t* w = smem + s * kStageBytes + kActTile;
+#pragma unroll
+    for (int ks = 0; ks < 4; ks += 2) {
+      uint32_t r[4];
+      ldmatrix_x4(r, smem_addr(w + swizzled<64>(ld_row, ks + (lane >> 4))));
+      a[ks][0] = nib_lo(r[0]), a[ks][1] = nib_lo(r[1]), a[ks][2] = nib_hi(r[0]), a[ks][3] = nib_hi(r[1]);
+      a[ks + 1][0] = nib_lo(r[2]), a[ks + 1][1] = nib_lo(r[3]), a[ks + 1][2] = nib_hi(r[2]),
+                a[ks + 1][3] = nib_hi(r[3]);
+    }
+  };
+  const bool scaled = p.acc_out == nullptr;
+  int32_t acc[128];
+  uint32_t a_even[4][4], a_odd[4][4];
+  int j = 0;
+  // One k-block: its weights into `a`, four products on them, then wait for the
+  // previous k-block's products and hand their stage back to the producer.
+  auto step = [&](int kt, uint32_t (&a)[4][4]) {
+    const int s = j % kStages;
+    mbar_wait(full0 + 8 * s, (j / kStages) & 1);
+    load_a(s, a);
+    const uint32_t b_addr = stage0 + s * kStageBytes;
+    fence_operands(acc);
+    wgmma_fence();
+#pragma unroll
+    for (int ks = 0; ks < 4; ++ks) wgmma_m64n256k32_rs(acc, a[ks], wgmma_desc_sw128(b_addr + 32 * ks));
+    wgmma_commit();
+    wgmma_wait<1>();
+    fence_operands(acc);
+    if (kt > 0 && lane == 0) mbar_arrive(empty0 + 8 * ((j - 1) % kStages));
+    ++j;
+  };
+  for (int t = 0; t < my_tiles; ++t) {
+    // The tile's scales, loaded now so their latency hides behind the products.
+    const TileCoord tc = tile_of(t);
+    const float pre_sa = scaled && tc.m0 + ct < p.m ? p.sa[tc.m0 + ct] : 0.0f;
+    const float pre_sb = scaled && ct < kBW && tc.n0 + ct < p.n ? p.sb[tc.n0 + ct] : 0.0f;
+#pragma unroll
+    for (int i = 0; i < 128; ++i) acc[i] = 0;
+    int kt = 0;
+    for (; kt + 1 < ktiles; kt += 2) {
+      step(kt, a_even);
+      step(kt + 1, a_odd);
+    }
+    if (kt < ktiles) step(kt, a_even);
+    wgmma_wait<0>();
+    fence_operands(acc);
+    if (lane == 0) mbar_arrive(empty0 + 8 * ((j - 1) % kStages));  // the tile's last stage
+
+    float* sc = scale_buf + (t & 1) * kScaleFloats;
+    sc[ct] = pre_sa;
+    if (ct < kBW) sc[kBA + ct] = pre_sb;
+    asm volatile("bar.sync 1, 256;\n" ::: "memory");  // both consumer warpgroups' scales are in place
+
+    // acc[4i], acc[4i + 1]: weight row w, tokens 8 i + 2 tig and + 1; acc[4i + 2], acc[4i + 3]:
+    // weight row w + 8. Lanes g and g ^ 1 (lane ^ 4) trade one value per pair: the even
+    // lane stores token c at weights (w, w + 1), the odd lane token c + 1 at (w - 1, w).
+    const bool even = (g & 1) == 0;
+    const int w_base = cw * 64 + wi * 16 + g;
+#pragma unroll
+    for (int i = 0; i < 32; ++i) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int32_t v0 = acc[4 * i + 2 * h], v1 = acc[4 * i + 2 * h + 1];
+        const int32_t got = __shfl_xor_sync(0xffffffffu, even ? v1 : v0, 4);
+        const int tok = 8 * i + 2 * tig + (even ? 0 : 1);
+        const int w = w_base + 8 * h - (even ? 0 : 1);
+        store_pair_scaled<4>(p, tc.m0 + tok, tc.n0 + w, even ? v0 : got, even ? got : v1, sc[tok], sc[kBA + w],
+                             sc[kBA + w + 1]);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+cudaError_t launch_wgmma_rs(const Params& p, cudaStream_t stream) {
+  CUtensorMap map_a{}, map_b{};
+  if (!encode_rows(&map_a, p.qa, p.m, p.k, 128, kBA, 128) || !encode_rows(&map_b, p.qb, p.n, p.k / 2, 64, kBW, 64)) {
+    return cudaErrorNotSupported;
+  }
+  cudaError_t err = cudaFuncSetAttribute(wgmma_rs_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+  if (err != cudaSuccess) return err;
+  const int64_t tiles = static_cast<int64_t>((p.m + kBA - 1) / kBA) * ((p.n + kBW - 1) / kBW);
+  if (tiles > 0x7fffffff) return cudaErrorInvalidValue;
+  const int64_t blocks = tiles < multiprocessors() ? tiles : multiprocessors();
+  wgmma_rs_kernel<<<static_cast<unsigned>(blocks), kThreads, kSmem, stream>>>(map_a, map_b, p);
+  return cudaGetLastError();
+}
+
+}  // namespace quarot::cuda::int_gemm_detail
