@@ -322,7 +322,9 @@ int main(int argc, char** argv) {
         // Ours on `path`: int4 or int8 operands as the kind (and the path's activation
         // layout: one byte per code for WgmmaRs) stores them.
         auto ours_contender = [&](Contender& ct, IntGemmKind kind, IntGemmPath path) {
-          const IntGemmActLayout layout = int_gemm_path_layout(path);
+          // Auto: the layout a caller quantizing for this shape writes (as the backend does).
+          const IntGemmActLayout layout =
+              path == IntGemmPath::Auto ? int_gemm_preferred_layout(kind, m, n, k) : int_gemm_path_layout(path);
           operands(ct, kind == IntGemmKind::W4A4 && layout == IntGemmActLayout::Standard ? x4 : x8,
                    kind == IntGemmKind::W8A8 ? w8 : w4,
                    [](Buf& x, Buf& w, int i) {
@@ -359,7 +361,8 @@ int main(int argc, char** argv) {
           ours_contender(c, kind, path);
           return time_us(c.run, c.copies);
         };
-        const IntGemmPath auto_path = int_gemm_auto_path(IntGemmKind::W4A4, m, n, k);
+        const IntGemmPath auto_path =
+            int_gemm_auto_path(IntGemmKind::W4A4, m, n, k, int_gemm_preferred_layout(IntGemmKind::W4A4, m, n, k));
         std::string paths_json;
         if (all_paths) {
           for (IntGemmPath p : kIntGemmPaths) {

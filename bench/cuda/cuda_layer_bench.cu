@@ -136,7 +136,7 @@ struct Acts {
     x = Buf(tokens * kHidden * 2), x0 = Buf(tokens * kHidden * 2), xn = Buf(tokens * kHidden * 2);
     qkv = Buf(tokens * kQkv * 2), attn = Buf(tokens * kHidden * 2);
     gu = Buf(tokens * 2 * kInter * 2), h = Buf(tokens * kInter * 2);
-    qa = Buf(tokens * kInter / 2), sa = Buf(tokens * 4);
+    qa = Buf(tokens * kInter), sa = Buf(tokens * 4);  // one byte per code for the even/odd layout
     const size_t ws = quarot::bench::decode_attention_workspace_floats(decode_batch, kHeads, ctx);
     part_o = Buf(ws * 4), part_ml = Buf(ws * 4);
   }
@@ -170,11 +170,15 @@ struct Ctx {
   QuaRotWeights* wq = nullptr;
   Acts* a = nullptr;
   std::vector<float> mix7;  // host memory: swiglu_rows passes the 7 x 7 factor as a kernel argument
+  IntGemmActLayout layout = IntGemmActLayout::Standard;  // of the activations quantize_rows wrote last
 };
 
-void quantize_rows(Ctx& c, const __half* x, int64_t rows, int cols, int p, bool fold_rms) {
+// Quantizes the input of `next` (the product run right after) in the activation
+// layout int_gemm prefers for that product's shape, as the CUDA backend does.
+void quantize_rows(Ctx& c, const __half* x, int64_t rows, int cols, int p, bool fold_rms, const LinearQ& next) {
+  c.layout = int_gemm_preferred_layout(IntGemmKind::W4A4, rows, next.n, next.k);
   CUDA_OK(hadamard_quant_rows(x, rows, cols, p, 4, kActClip, c.a->qa.as<uint8_t>(), c.a->sa.as<float>(), nullptr,
-                              c.stream));
+                              c.stream, HadamardQuantVariant::Auto, c.layout));
   if (fold_rms) CUDA_OK(rows_scale_inv_rms(x, rows, cols, kEps, c.a->sa.as<float>(), c.stream));
 }
 void w4a4(Ctx& c, const LinearQ& l, int64_t m, __half* y, const __half* residual) {
@@ -182,6 +186,7 @@ void w4a4(Ctx& c, const LinearQ& l, int64_t m, __half* y, const __half* residual
   g.kind = IntGemmKind::W4A4;
   g.m = m, g.n = l.n, g.k = l.k;
   g.qa = c.a->qa.p, g.qb = l.q.p, g.sa = c.a->sa.as<float>(), g.sb = l.s.as<float>();
+  g.act_layout = c.layout;
   g.residual = residual, g.y = y;
   CUDA_OK(int_gemm(g, c.stream));
 }
@@ -238,7 +243,7 @@ void layer_w4a4(Ctx& c, int64_t rows, int seq, int pos0, bool decode, KvCache& c
   Acts& a = *c.a;
   __half* x = a.x.as<__half>();
   st.begin(c.stream);
-  quantize_rows(c, x, rows, kHidden, 1, true);
+  quantize_rows(c, x, rows, kHidden, 1, true, c.wq->qkv);
   st.mark("norm1_quant", c.stream);
   w4a4(c, c.wq->qkv, rows, a.qkv.as<__half>(), nullptr);
   st.mark("qkv", c.stream);
@@ -249,17 +254,17 @@ void layer_w4a4(Ctx& c, int64_t rows, int seq, int pos0, bool decode, KvCache& c
   st.mark("kv_store", c.stream);
   attention(c, rows, seq, decode, cache, pos0 + 1);
   st.mark("attention", c.stream);
-  quantize_rows(c, a.attn.as<__half>(), rows, kHidden, kHidden, false);
+  quantize_rows(c, a.attn.as<__half>(), rows, kHidden, kHidden, false, c.wq->o);
   st.mark("o_hadamard_quant", c.stream);
   w4a4(c, c.wq->o, rows, x, x);
   st.mark("o_proj", c.stream);
-  quantize_rows(c, x, rows, kHidden, 1, true);
+  quantize_rows(c, x, rows, kHidden, 1, true, c.wq->gu);
   st.mark("norm2_quant", c.stream);
   w4a4(c, c.wq->gu, rows, a.gu.as<__half>(), nullptr);
   st.mark("gate_up", c.stream);
   CUDA_OK(swiglu_rows(a.gu.as<__half>(), rows, kInter, kMixK, c.mix7.data(), a.h.as<__half>(), c.stream));
   st.mark("swiglu_mix7", c.stream);
-  quantize_rows(c, a.h.as<__half>(), rows, kInter, kMixBlock, false);
+  quantize_rows(c, a.h.as<__half>(), rows, kInter, kMixBlock, false, c.wq->down);
   st.mark("down_hadamard_quant", c.stream);
   w4a4(c, c.wq->down, rows, x, x);
   st.mark("down", c.stream);

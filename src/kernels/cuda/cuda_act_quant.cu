@@ -17,7 +17,8 @@ __device__ inline float* load_rotated(const RotationArgs& r, const float* x, int
 }
 
 __global__ void quantize_int_kernel(RotationArgs r, const float* x, int cols, int padded_cols, int bits,
-                                    int storage_bits, float clip_ratio, uint8_t* q, float* scales, int* error_flag) {
+                                    int storage_bits, bool even_odd, float clip_ratio, uint8_t* q, float* scales,
+                                    int* error_flag) {
   extern __shared__ float smem[];
   __shared__ float scratch[32];
   const float* y = load_rotated(r, x, cols, smem);
@@ -47,7 +48,12 @@ __global__ void quantize_int_kernel(RotationArgs r, const float* x, int cols, in
       dst[b] = static_cast<uint8_t>((code(2 * b) & 0xF) | ((code(2 * b + 1) & 0xF) << 4));
   } else {
     int8_t* dst = reinterpret_cast<int8_t*>(q) + static_cast<int64_t>(blockIdx.x) * padded_cols;
-    for (int i = threadIdx.x; i < padded_cols; i += blockDim.x) dst[i] = static_cast<int8_t>(code(i));
+    if (even_odd) {  // each 32 codes as their 16 even then their 16 odd ones
+      for (int i = threadIdx.x; i < padded_cols; i += blockDim.x)
+        dst[(i & ~31) + ((i & 31) >> 1) + (i & 1) * 16] = static_cast<int8_t>(code(i));
+    } else {
+      for (int i = threadIdx.x; i < padded_cols; i += blockDim.x) dst[i] = static_cast<int8_t>(code(i));
+    }
   }
 }
 
@@ -105,17 +111,18 @@ bool shape_ok(const RotationArgs& r, int64_t rows, int64_t cols) {
 }  // namespace
 
 cudaError_t quantize_rows_int(const RotationArgs& r, const float* x, int64_t rows, int64_t cols,
-                              int64_t padded_cols, int bits, int storage_bits, float clip_ratio, uint8_t* q,
-                              float* scales, int* error_flag, cudaStream_t stream) {
+                              int64_t padded_cols, int bits, int storage_bits, IntGemmActLayout layout,
+                              float clip_ratio, uint8_t* q, float* scales, int* error_flag, cudaStream_t stream) {
+  const bool even_odd = layout == IntGemmActLayout::Int8EvenOdd;
   if (!shape_ok(r, rows, cols) || padded_cols < cols || padded_cols % 128 != 0 || bits < 2 || bits > 8 ||
-      (storage_bits != 4 && storage_bits != 8) || (storage_bits == 4 && bits > 4))
+      (storage_bits != 4 && storage_bits != 8) || (storage_bits == 4 && bits > 4) || (even_odd && storage_bits != 8))
     return cudaErrorInvalidValue;
   if (rows == 0) return cudaSuccess;
   const size_t smem = row_smem_bytes(cols, r.m != nullptr);
   const cudaError_t e = allow_smem(reinterpret_cast<const void*>(&quantize_int_kernel), smem);
   if (e != cudaSuccess) return e;
   quantize_int_kernel<<<static_cast<unsigned>(rows), row_threads(cols), smem, stream>>>(
-      r, x, static_cast<int>(cols), static_cast<int>(padded_cols), bits, storage_bits, clip_ratio, q, scales,
+      r, x, static_cast<int>(cols), static_cast<int>(padded_cols), bits, storage_bits, even_odd, clip_ratio, q, scales,
       error_flag);
   return cudaGetLastError();
 }

@@ -185,19 +185,22 @@ void CudaLinear::run(CudaContext& ctx, DeviceRotations& rotations, const LinearO
   if (w->integer && quantize && act.bits <= 8 && act.symmetric && (act.group == 0 || act.group == in)) {
     const bool w4 = w->bits <= 4, a4 = act.bits <= 4;
     const IntGemmKind kind = w4 ? (a4 ? IntGemmKind::W4A4 : IntGemmKind::W4A8) : IntGemmKind::W8A8;
-    const int storage_bits = kind == IntGemmKind::W4A4 ? 4 : 8;
     const int64_t kp = w->padded_cols;
+    // Prefill-sized products read one byte per code in the even/odd layout (int_gemm.cuh).
+    const IntGemmActLayout layout = int_gemm_preferred_layout(kind, n, out, kp);
+    const int storage_bits = kind == IntGemmKind::W4A4 && layout == IntGemmActLayout::Standard ? 4 : 8;
     auto* qa = static_cast<uint8_t*>(act_codes_.get(ctx, n * kp * storage_bits / 8, "quantized activations"));
     auto* sa = static_cast<float*>(act_scales_.get(ctx, n * sizeof(float), "activation scales"));
     want.integer = true;
     want.padded = kp;
     want.bits = act.bits;
     want.storage_bits = storage_bits;
+    want.layout = layout;
     want.buffer = qa;
     if (!(prepared_ == want)) {
       prepared_.valid = false;
-      check(quantize_rows_int(rot, x, n, in, kp, act.bits, storage_bits, act.clip_ratio, qa, sa, ctx.error_flag,
-                              ctx.stream),
+      check(quantize_rows_int(rot, x, n, in, kp, act.bits, storage_bits, layout, act.clip_ratio, qa, sa,
+                              ctx.error_flag, ctx.stream),
             "quantizing activations");
       prepared_ = want;
     }
@@ -212,6 +215,7 @@ void CudaLinear::run(CudaContext& ctx, DeviceRotations& rotations, const LinearO
     args.n = out;
     args.k = kp;
     args.qa = qa;
+    args.act_layout = layout;
     args.qb = w->codes.get();
     args.sa = sa;
     args.sb = w->scales.as<float>();

@@ -12,6 +12,7 @@
 #include "kernels/backend.h"
 #include "kernels/cuda/cuda_context.h"
 #include "kernels/cuda/cuda_row_ops.cuh"
+#include "kernels/cuda/int_gemm.cuh"
 
 namespace quarot::cuda {
 
@@ -73,13 +74,15 @@ class CudaLinear {
     const float* m = nullptr;
     int bits = 0, storage_bits = 0, group = 0;
     bool symmetric = true;
+    IntGemmActLayout layout = IntGemmActLayout::Standard;
     float clip = 0.0f;
     uint64_t writes = 0, rotation_uploads = 0;
     const void* buffer = nullptr;
     bool operator==(const Prepared& o) const {
       return valid == o.valid && integer == o.integer && x == o.x && n == o.n && in == o.in && padded == o.padded &&
              k == o.k && p == o.p && inner == o.inner && m == o.m && bits == o.bits &&
-             storage_bits == o.storage_bits && group == o.group && symmetric == o.symmetric && clip == o.clip &&
+             storage_bits == o.storage_bits && group == o.group && symmetric == o.symmetric && layout == o.layout &&
+             clip == o.clip &&
              writes == o.writes && rotation_uploads == o.rotation_uploads && buffer == o.buffer;
     }
   };

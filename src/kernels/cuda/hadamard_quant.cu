@@ -112,6 +112,30 @@ __device__ __forceinline__ uint32_t quant_code_exact(float y, float s) {
   return static_cast<uint32_t>(static_cast<int>(q));
 }
 
+// IntGemmActLayout::Int8EvenOdd output: words of codes covering the consecutive
+// indices i0, i0 + 1, ... (i0 a multiple of 8; 8 int4 codes or 4 int8 codes per word,
+// as the packed layout holds them) stored one int8 per code, each 32 indices as their
+// 16 even then their 16 odd ones. int4 codes are sign-extended per byte.
+__device__ __forceinline__ uint32_t sext_nibbles(uint32_t x) { return __vsub4(x ^ 0x08080808u, 0x08080808u); }
+template <int BITS>
+__device__ __forceinline__ void store_even_odd(uint8_t* qrow, int i0, const uint32_t* words, int nwords) {
+  if constexpr (BITS == 4) {
+    for (int k = 0; k < nwords; ++k) {
+      const int i = i0 + 8 * k;
+      uint8_t* dst = qrow + (i & ~31) + ((i & 31) >> 1);
+      *reinterpret_cast<uint32_t*>(dst) = sext_nibbles(words[k] & 0x0F0F0F0Fu);
+      *reinterpret_cast<uint32_t*>(dst + 16) = sext_nibbles((words[k] >> 4) & 0x0F0F0F0Fu);
+    }
+  } else {
+    for (int k = 0; k + 1 < nwords; k += 2) {
+      const int i = i0 + 4 * k;
+      uint8_t* dst = qrow + (i & ~31) + ((i & 31) >> 1);
+      *reinterpret_cast<uint32_t*>(dst) = __byte_perm(words[k], words[k + 1], 0x6420);
+      *reinterpret_cast<uint32_t*>(dst + 16) = __byte_perm(words[k], words[k + 1], 0x7531);
+    }
+  }
+}
+
 // Where 16-byte unit j of a staged input row lives: XOR-ed so that the 32 threads
 // of a warp reading unit c of their own 32-value runs hit distinct bank groups.
 template <typename T>
@@ -163,7 +187,7 @@ __global__ void __launch_bounds__(kMaxThreads) hadamard_quant_kernel(const T* __
                                                                     int log2p, float inv_sqrt_p, float clip_ratio,
                                                                     uint8_t* __restrict__ q,
                                                                     float* __restrict__ scales,
-                                                                    __half* __restrict__ scales_h) {
+                                                                    __half* __restrict__ scales_h, bool even_odd) {
   extern __shared__ float4 smem4[];  // cols floats, then (PREFETCH) the staged input row
   float* sm = reinterpret_cast<float*>(smem4);
   uint4* staging = reinterpret_cast<uint4*>(sm + cols);
@@ -272,6 +296,10 @@ __global__ void __launch_bounds__(kMaxThreads) hadamard_quant_kernel(const T* __
           for (int e = 0; e < kPerThread; ++e)
             packed[e / kPerWord] |= (quant_code_exact<BITS>(v[e], s) & kMask) << (BITS * (e % kPerWord));
       }
+      if (even_odd) {
+        store_even_odd<BITS>(q + row * cols, g * kPerThread, packed, kPerThread / kPerWord);
+        continue;
+      }
       uint4* dst = reinterpret_cast<uint4*>(q + row * (cols / (8 / BITS))) + g * (BITS / 4);
 #pragma unroll
       for (int i = 0; i < BITS / 4; ++i)
@@ -282,7 +310,7 @@ __global__ void __launch_bounds__(kMaxThreads) hadamard_quant_kernel(const T* __
 
 template <typename T, int BITS, bool PREFETCH>
 cudaError_t launch_variant(const T* x, int64_t rows, int cols, int log2p, int p, float clip, uint8_t* q,
-                           float* scales, __half* scales_h, size_t smem, cudaStream_t stream) {
+                           float* scales, __half* scales_h, bool even_odd, size_t smem, cudaStream_t stream) {
   auto kernel = hadamard_quant_kernel<T, BITS, PREFETCH>;
   // Always raised: the static reduction buffer counts against the default 48 KB too.
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
@@ -297,21 +325,22 @@ cudaError_t launch_variant(const T* x, int64_t rows, int cols, int log2p, int p,
   const int64_t blocks = std::min<int64_t>(rows, static_cast<int64_t>(per_sm) * sms);
   const float inv_sqrt_p = static_cast<float>(1.0 / std::sqrt(static_cast<double>(p)));
   kernel<<<static_cast<unsigned>(blocks), threads, smem, stream>>>(x, rows, cols, log2p, inv_sqrt_p, clip, q, scales,
-                                                                   scales_h);
+                                                                   scales_h, even_odd);
   return cudaGetLastError();
 }
 
 template <typename T, int BITS>
 cudaError_t launch_legacy(const T* x, int64_t rows, int cols, int p, float clip, uint8_t* q, float* scales,
-                          __half* scales_h, cudaStream_t stream) {
+                          __half* scales_h, bool even_odd, cudaStream_t stream) {
   int log2p = 0;
   while ((1 << log2p) < p) ++log2p;
   const size_t row_bytes = static_cast<size_t>(cols) * sizeof(float);
   const size_t staged = row_bytes + static_cast<size_t>(cols) * sizeof(T);
   // Prefetching needs room for the staged row; the largest FP32 rows go without.
   if (staged <= 200 * 1024)
-    return launch_variant<T, BITS, true>(x, rows, cols, log2p, p, clip, q, scales, scales_h, staged, stream);
-  return launch_variant<T, BITS, false>(x, rows, cols, log2p, p, clip, q, scales, scales_h, row_bytes, stream);
+    return launch_variant<T, BITS, true>(x, rows, cols, log2p, p, clip, q, scales, scales_h, even_odd, staged, stream);
+  return launch_variant<T, BITS, false>(x, rows, cols, log2p, p, clip, q, scales, scales_h, even_odd, row_bytes,
+                                        stream);
 }
 
 // ---------------------------------------------------------------------------
@@ -526,7 +555,7 @@ __global__ void __launch_bounds__(kMaxThreads, 1)
     hadamard_quant_regs_kernel(const T* __restrict__ x, int64_t rows, int cols, int tr_count, int tr_pad,
                                int rows_per_block, int tbuf_floats, int stage_bytes, float inv_sqrt_p,
                                float clip_ratio, uint8_t* __restrict__ q, float* __restrict__ scales,
-                               __half* __restrict__ scales_h) {
+                               __half* __restrict__ scales_h, bool even_odd) {
   using P = Plan<N>;
   constexpr bool STAGED = MODE == kStaged;
   constexpr int kUnits = kV * static_cast<int>(sizeof(T)) / 16;  // 16-byte units per thread
@@ -650,7 +679,14 @@ __global__ void __launch_bounds__(kMaxThreads, 1)
       }
     }
     if (near) quantize_exact<BITS, kFB, kFG>(v, N > 0, inv_sqrt_p, s, encode, words);
-    store_codes<BITS, kFB, kFG>(q + row * (cols / (8 / BITS)), tr, words);
+    if (even_odd) {
+      constexpr int L = kV >> kFG, kWpj = L * BITS / 32;
+#pragma unroll
+      for (int e = 0; e < (1 << kFG); ++e)
+        store_even_odd<BITS>(q + row * cols, line_base<kFB, kFG>(tr) + (e << kFB), words + e * kWpj, kWpj);
+    } else {
+      store_codes<BITS, kFB, kFG>(q + row * (cols / (8 / BITS)), tr, words);
+    }
   }
   if constexpr (STAGED) cp_async_wait<0>();
 }
@@ -691,7 +727,7 @@ constexpr size_t kMaxDynamicSmem = 227 * 1024 - 256;  // sm_90 opt-in limit, les
 
 template <typename T, int BITS, int N, int MODE>
 cudaError_t launch_regs(const T* x, int64_t rows, int cols, float clip, uint8_t* q, float* scales, __half* scales_h,
-                        cudaStream_t stream) {
+                        bool even_odd, cudaStream_t stream) {
   static LaunchCache cache;
   auto kernel = hadamard_quant_regs_kernel<T, BITS, N, MODE>;
   const RegsGeometry g = regs_geometry(cols, N, sizeof(T), MODE == kStaged);
@@ -720,15 +756,16 @@ cudaError_t launch_regs(const T* x, int64_t rows, int cols, float clip, uint8_t*
   const float inv_sqrt_p = static_cast<float>(1.0 / std::sqrt(static_cast<double>(int64_t{1} << N)));
   kernel<<<static_cast<unsigned>(blocks), threads, g.smem, stream>>>(x, rows, cols, g.tr_count, g.tr_pad,
                                                                      g.rows_per_block, g.tbuf_floats, g.stage_bytes,
-                                                                     inv_sqrt_p, clip, q, scales, scales_h);
+                                                                     inv_sqrt_p, clip, q, scales, scales_h, even_odd);
   return cudaGetLastError();
 }
 
 template <typename T, int BITS, int MODE, int... Ns>
 cudaError_t launch_regs_n(int log2p, const T* x, int64_t rows, int cols, float clip, uint8_t* q, float* scales,
-                          __half* scales_h, cudaStream_t stream, std::integer_sequence<int, Ns...>) {
+                          __half* scales_h, bool even_odd, cudaStream_t stream, std::integer_sequence<int, Ns...>) {
   cudaError_t err = cudaErrorInvalidValue;
-  ((log2p == Ns ? (err = launch_regs<T, BITS, Ns, MODE>(x, rows, cols, clip, q, scales, scales_h, stream), 0) : 0),
+  ((log2p == Ns ? (err = launch_regs<T, BITS, Ns, MODE>(x, rows, cols, clip, q, scales, scales_h, even_odd, stream), 0)
+                : 0),
    ...);
   return err;
 }
@@ -759,7 +796,7 @@ HadamardQuantVariant auto_variant(int64_t rows, int64_t cols, int64_t p, size_t 
 
 template <typename T, int BITS>
 cudaError_t launch(const T* x, int64_t rows, int cols, int p, float clip, uint8_t* q, float* scales,
-                   __half* scales_h, cudaStream_t stream, HadamardQuantVariant variant) {
+                   __half* scales_h, bool even_odd, cudaStream_t stream, HadamardQuantVariant variant) {
   const int log2p = log2_of(p);
   if (variant == HadamardQuantVariant::Auto) variant = auto_variant(rows, cols, p, sizeof(T));
   if (variant == HadamardQuantVariant::Staged && !staged_ok(cols, log2p, sizeof(T)))
@@ -769,19 +806,23 @@ cudaError_t launch(const T* x, int64_t rows, int cols, int p, float clip, uint8_
   constexpr auto kNs = std::make_integer_sequence<int, 16>{};
   switch (variant) {
     case HadamardQuantVariant::Staged:
-      return launch_regs_n<T, BITS, kStaged>(log2p, x, rows, cols, clip, q, scales, scales_h, stream, kNs);
+      return launch_regs_n<T, BITS, kStaged>(log2p, x, rows, cols, clip, q, scales, scales_h, even_odd, stream,
+                                                kNs);
     case HadamardQuantVariant::DirectL2:
-      return launch_regs_n<T, BITS, kDirectL2>(log2p, x, rows, cols, clip, q, scales, scales_h, stream, kNs);
+      return launch_regs_n<T, BITS, kDirectL2>(log2p, x, rows, cols, clip, q, scales, scales_h, even_odd, stream,
+                                                kNs);
     case HadamardQuantVariant::Direct:
-      return launch_regs_n<T, BITS, kDirect>(log2p, x, rows, cols, clip, q, scales, scales_h, stream, kNs);
+      return launch_regs_n<T, BITS, kDirect>(log2p, x, rows, cols, clip, q, scales, scales_h, even_odd, stream,
+                                                kNs);
     default:
-      return launch_legacy<T, BITS>(x, rows, cols, p, clip, q, scales, scales_h, stream);
+      return launch_legacy<T, BITS>(x, rows, cols, p, clip, q, scales, scales_h, even_odd, stream);
   }
 }
 
 template <typename T>
 cudaError_t dispatch(const T* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip, uint8_t* q,
-                     float* scales, __half* scales_h, cudaStream_t stream, HadamardQuantVariant variant) {
+                     float* scales, __half* scales_h, cudaStream_t stream, HadamardQuantVariant variant,
+                     IntGemmActLayout layout = IntGemmActLayout::Standard) {
   const bool p_ok = p > 0 && (p & (p - 1)) == 0 && cols % p == 0;
   if (rows < 0 || rows > 0x7fffffff || cols < kPerThread || cols > 32768 ||
       cols % kPerThread != 0 || !p_ok || (bits != 4 && bits != 8) || !(clip > 0.0f) || !std::isfinite(clip) ||
@@ -790,8 +831,9 @@ cudaError_t dispatch(const T* x, int64_t rows, int64_t cols, int64_t p, int bits
     return cudaErrorInvalidValue;
   if (rows == 0) return cudaSuccess;
   const int c = static_cast<int>(cols), pp = static_cast<int>(p);
-  return bits == 4 ? launch<T, 4>(x, rows, c, pp, clip, q, scales, scales_h, stream, variant)
-                   : launch<T, 8>(x, rows, c, pp, clip, q, scales, scales_h, stream, variant);
+  const bool even_odd = layout == IntGemmActLayout::Int8EvenOdd;
+  return bits == 4 ? launch<T, 4>(x, rows, c, pp, clip, q, scales, scales_h, even_odd, stream, variant)
+                   : launch<T, 8>(x, rows, c, pp, clip, q, scales, scales_h, even_odd, stream, variant);
 }
 
 }  // namespace
@@ -816,6 +858,18 @@ cudaError_t hadamard_quant_rows(const float* x, int64_t rows, int64_t cols, int6
                                 uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream,
                                 HadamardQuantVariant variant) {
   return dispatch(x, rows, cols, p, bits, clip_ratio, q, scales, scales_h, stream, variant);
+}
+
+cudaError_t hadamard_quant_rows(const __half* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip_ratio,
+                                uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream,
+                                HadamardQuantVariant variant, IntGemmActLayout layout) {
+  return dispatch(x, rows, cols, p, bits, clip_ratio, q, scales, scales_h, stream, variant, layout);
+}
+
+cudaError_t hadamard_quant_rows(const float* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip_ratio,
+                                uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream,
+                                HadamardQuantVariant variant, IntGemmActLayout layout) {
+  return dispatch(x, rows, cols, p, bits, clip_ratio, q, scales, scales_h, stream, variant, layout);
 }
 
 HadamardQuantVariant hadamard_quant_auto_variant(int64_t rows, int64_t cols, int64_t p, bool fp32_input) {

@@ -13,6 +13,9 @@
 //      bit for bit (IEEE division, no fast math); an all-zero row gives s = 0, q = 0.
 // Output: bits = 4: q packed two per byte, low nibble first (byte i holds q[2i] in
 // bits 0..3, q[2i+1] in bits 4..7), rows of cols/2 bytes; bits = 8: one int8 per value.
+// With layout IntGemmActLayout::Int8EvenOdd (the overload taking one): one int8 per
+// code for either bits (4-bit codes sign-extended), rows of cols bytes, each 32 values
+// stored as their 16 even then their 16 odd indices: what int_gemm's WgmmaRs path reads.
 // scales[row] = s (FP32) and, when scales_h is not null, also rounded to FP16.
 // A row holding NaN or infinity cannot be encoded: its scale is NaN and its q are 0,
 // so every product using it comes out NaN rather than silently finite.
@@ -39,6 +42,8 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/int_gemm.cuh"
+
 namespace quarot::cuda {
 
 enum class HadamardQuantVariant { Auto, Legacy, Direct, Staged, DirectL2 };
@@ -53,6 +58,12 @@ cudaError_t hadamard_quant_rows(const __half* x, int64_t rows, int64_t cols, int
 cudaError_t hadamard_quant_rows(const float* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip_ratio,
                                 uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream,
                                 HadamardQuantVariant variant);
+cudaError_t hadamard_quant_rows(const __half* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip_ratio,
+                                uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream,
+                                HadamardQuantVariant variant, IntGemmActLayout layout);
+cudaError_t hadamard_quant_rows(const float* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip_ratio,
+                                uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream,
+                                HadamardQuantVariant variant, IntGemmActLayout layout);
 // The variant Auto runs for this shape and input type (what a benchmark reports).
 HadamardQuantVariant hadamard_quant_auto_variant(int64_t rows, int64_t cols, int64_t p, bool fp32_input);
 const char* hadamard_quant_variant_name(HadamardQuantVariant v);

@@ -612,8 +612,14 @@ IntGemmActLayout int_gemm_path_layout(IntGemmPath path) {
 }
 
 IntGemmActLayout int_gemm_preferred_layout(IntGemmKind kind, int64_t m, int64_t n, int64_t k) {
-  (void)kind, (void)m, (void)n, (void)k;
-  return IntGemmActLayout::Standard;
+  // H200, every path timed at M = 128..1024 on the 7B and 70B shapes
+  // (docs/results/2026-12-03-h200-gemm-rs/): WgmmaRs is the fastest from M = 256 up on
+  // all six (e.g. 28672x8192, M = 256: 141.6 us vs 213.4 for the standard Auto path),
+  // and at M = 128 on all but the widest (8192x28672: 140.5 vs WgmmaWs 80.9 us, where
+  // its 256-row tiles run half empty over 224 tiles).
+  (void)k;
+  if (kind == IntGemmKind::W8A8 || m <= 64) return IntGemmActLayout::Standard;
+  return m > 128 || n < 16384 ? IntGemmActLayout::Int8EvenOdd : IntGemmActLayout::Standard;
 }
 
 IntGemmPath int_gemm_auto_path(IntGemmKind kind, int64_t m, int64_t n, int64_t k, IntGemmActLayout layout) {

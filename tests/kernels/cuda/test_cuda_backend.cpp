@@ -406,6 +406,7 @@ TEST(CudaBackend, LinearIntegerMatchesCpuIntegerPath) {
       {40, 1536, 576, &r12, act, false},   // down_proj with its k = 12 rotation
       {100, 576, 192, &r9, act, true},     // o_proj with k = 9, inner = 64
       {300, 256, 512, &h256, act, true},   // a tile / wgmma shape, pure Hadamard
+      {260, 576, 1536, nullptr, act, false},  // prefill: even/odd int8 activations (WgmmaRs), K padded
       {3, 64, 6, nullptr, act, false},     // K < 128
   };
   uint64_t seed = 100;

@@ -46,9 +46,15 @@ constexpr HadamardQuantVariant kVariants[] = {HadamardQuantVariant::Legacy, Hada
                                               HadamardQuantVariant::Staged, HadamardQuantVariant::DirectL2,
                                               HadamardQuantVariant::Auto};
 
+// Code (row, col) of the even/odd layout: one int8 each, 32 columns as 16 even then 16 odd.
+int unpack_even_odd(const std::vector<uint8_t>& q, int64_t row, int64_t col, int64_t cols) {
+  const int64_t pos = (col & ~int64_t{31}) + ((col & 31) >> 1) + (col & 1) * 16;
+  return static_cast<int8_t>(q[row * cols + pos]);
+}
+
 template <typename T>
 void test_hadamard_quant(std::mt19937& rng, int64_t rows, int64_t cols, int64_t p, int bits, float clip,
-                         HadamardQuantVariant variant) {
+                         HadamardQuantVariant variant, bool even_odd = false) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<T> x(rows * cols);
   std::vector<float> xf(rows * cols);
@@ -80,7 +86,7 @@ void test_hadamard_quant(std::mt19937& rng, int64_t rows, int64_t cols, int64_t 
         }
       }
   }
-  const int64_t qbytes = bits == 4 ? rows * cols / 2 : rows * cols;
+  const int64_t qbytes = bits == 4 && !even_odd ? rows * cols / 2 : rows * cols;
   DevBuf<T> dx(rows * cols);
   DevBuf<uint8_t> dq(qbytes);
   DevBuf<float> ds(rows);
@@ -89,9 +95,13 @@ void test_hadamard_quant(std::mt19937& rng, int64_t rows, int64_t cols, int64_t 
   dq.poison(kPoison);
   ds.poison(kPoison);
   dsh.poison(kPoison);
-  CUDA_OK(hadamard_quant_rows(dx.p, rows, cols, p, bits, clip, dq.p, ds.p, dsh.p, nullptr, variant));
+  CUDA_OK(hadamard_quant_rows(dx.p, rows, cols, p, bits, clip, dq.p, ds.p, dsh.p, nullptr, variant,
+                              even_odd ? IntGemmActLayout::Int8EvenOdd : IntGemmActLayout::Standard));
   CUDA_OK(cudaDeviceSynchronize());
   const auto q = dq.download();
+  auto code = [&](int64_t r, int64_t c) {
+    return even_odd ? unpack_even_odd(q, r, c, cols) : unpack_q(q, r, c, cols, bits);
+  };
   const auto s = ds.download();
   const auto sh = dsh.download();
 
@@ -105,7 +115,7 @@ void test_hadamard_quant(std::mt19937& rng, int64_t rows, int64_t cols, int64_t 
     for (float v : row) finite &= std::isfinite(v);
     if (!finite) {  // the CPU reference throws here; the GPU marks the row NaN
       s_mismatch += !std::isnan(s[r]);
-      for (int64_t c = 0; c < cols; ++c) q_mismatch += unpack_q(q, r, c, cols, bits) != 0;
+      for (int64_t c = 0; c < cols; ++c) q_mismatch += code(r, c) != 0;
       continue;
     }
     if (p > 1)
@@ -114,16 +124,16 @@ void test_hadamard_quant(std::mt19937& rng, int64_t rows, int64_t cols, int64_t 
     s_mismatch += bits_of(sref) != bits_of(s[r]);
     s_mismatch += bits_of(__half2float(__float2half_rn(sref))) != bits_of(__half2float(sh[r]));
     for (int64_t c = 0; c < cols; ++c) {
-      const int got = unpack_q(q, r, c, cols, bits);
+      const int got = code(r, c);
       q_mismatch += got != ref[c];
       nonzero += got != 0;
       extreme += std::fabs(static_cast<float>(got)) >= qmax;
     }
   }
   char what[200];
-  std::snprintf(what, sizeof what, "hadamard_quant<%s, %s> rows=%lld cols=%lld p=%lld bits=%d clip=%.2f",
-                std::is_same_v<T, __half> ? "fp16" : "fp32", hadamard_quant_variant_name(variant), (long long)rows,
-                (long long)cols, (long long)p, bits, clip);
+  std::snprintf(what, sizeof what, "hadamard_quant<%s, %s%s> rows=%lld cols=%lld p=%lld bits=%d clip=%.2f",
+                std::is_same_v<T, __half> ? "fp16" : "fp32", hadamard_quant_variant_name(variant),
+                even_odd ? ", even/odd int8" : "", (long long)rows, (long long)cols, (long long)p, bits, clip);
   check(q_mismatch == 0, std::string(what) + ": " + std::to_string(q_mismatch) + " codes differ");
   check(s_mismatch == 0, std::string(what) + ": " + std::to_string(s_mismatch) + " scales differ");
   // Not a no-op: most codes are nonzero and each non-special row reaches qmax (with
@@ -354,8 +364,9 @@ void test_int_gemm_rejects() {
 
 // Activations through the fused quantizer straight into the W4A4 GEMM: the
 // product equals the host's exact sums over the host-quantized activations.
-void test_pipeline(std::mt19937& rng) {
-  const int64_t m = 40, n = 96, k = 4096;
+void test_pipeline(std::mt19937& rng, IntGemmActLayout layout) {
+  const bool even_odd = layout == IntGemmActLayout::Int8EvenOdd;
+  const int64_t m = even_odd ? 300 : 40, n = 96, k = 4096;
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<__half> x(m * k);
   std::vector<float> xf(m * k);
@@ -367,16 +378,18 @@ void test_pipeline(std::mt19937& rng) {
   const auto hw = random_codes(rng, n, k, true, wv);
   std::vector<float> hsb(n, 0.02f);
   DevBuf<__half> dx(m * k);
-  DevBuf<uint8_t> dq(m * k / 2), dw(hw.size());
+  DevBuf<uint8_t> dq(even_odd ? m * k : m * k / 2), dw(hw.size());
   DevBuf<float> dsa(m), dsb(n);
   DevBuf<__half> dy(m * n);
   dx.upload(x);
   dw.upload(hw);
   dsb.upload(hsb);
   dy.poison(kPoison);
-  CUDA_OK(hadamard_quant_rows(dx.p, m, k, k, 4, 1.0f, dq.p, dsa.p, nullptr, nullptr));
+  CUDA_OK(hadamard_quant_rows(dx.p, m, k, k, 4, 1.0f, dq.p, dsa.p, nullptr, nullptr, HadamardQuantVariant::Auto,
+                              layout));
   IntGemmArgs a;
   a.m = m, a.n = n, a.k = k, a.qa = dq.p, a.qb = dw.p, a.sa = dsa.p, a.sb = dsb.p, a.y = dy.p;
+  a.act_layout = layout;
   CUDA_OK(int_gemm(a, nullptr));
   CUDA_OK(cudaDeviceSynchronize());
   const auto y = dy.download();
@@ -392,7 +405,8 @@ void test_pipeline(std::mt19937& rng) {
       bad += std::memcmp(&yh, &y[i * n + j], 2) != 0;
     }
   }
-  check(bad == 0, "pipeline hadamard_quant -> W4A4 GEMM: " + std::to_string(bad) + " outputs differ");
+  check(bad == 0, std::string("pipeline hadamard_quant -> W4A4 GEMM") + (even_odd ? " (even/odd, wgmma_rs)" : "") +
+                     ": " + std::to_string(bad) + " outputs differ");
 }
 
 }  // namespace
@@ -438,6 +452,18 @@ int main(int argc, char** argv) {
       test_hadamard_quant<float>(rng, s.rows, s.cols, s.p, 8, s.clip, v);
     }
   test_hadamard_quant<__half>(rng, 5, 4096, 4096, 4, 1.5f, HadamardQuantVariant::Direct);
+  // The even/odd int8 layout (WgmmaRs's activations) from every implementation: index
+  // plans with G = 0 and G > 0, rows per warp, per block and over several blocks.
+  const struct { int64_t rows, cols, p; } eo_shapes[] = {
+      {6, 64, 64}, {5, 4096, 4096}, {4, 28672, 4096}, {300, 512, 512}, {600, 14336, 2048}, {5, 2880, 64}, {4, 4096, 1},
+  };
+  for (const auto& s : eo_shapes)
+    for (HadamardQuantVariant v : kVariants)
+      for (int bits : {4, 8}) {
+        if (quick && s.rows * s.cols > 64 * 4096) continue;
+        test_hadamard_quant<__half>(rng, s.rows, s.cols, s.p, bits, 1.0f, v, true);
+        test_hadamard_quant<float>(rng, s.rows, s.cols, s.p, bits, 0.9f, v, true);
+      }
 
   test_int_gemm_rejects();
   const IntGemmKind kinds[] = {IntGemmKind::W4A4, IntGemmKind::W4A8, IntGemmKind::W8A8};
@@ -458,7 +484,8 @@ int main(int argc, char** argv) {
         if (!int_gemm_path_supports(path, kind, s.m)) continue;
         test_int_gemm(rng, kind, path, s.m, s.n, s.k, (s.m + s.n) % 2 == 0);
       }
-  test_pipeline(rng);
+  test_pipeline(rng, IntGemmActLayout::Standard);
+  test_pipeline(rng, IntGemmActLayout::Int8EvenOdd);
 
   return finish();
 }
