@@ -29,6 +29,9 @@
 // The accumulators hold C transposed (rows: weights, columns: tokens); one shuffle per
 // pair turns two lanes' values into two (token, weight pair) outputs, and the
 // epilogue is store_pair_scaled, so outputs are bit-identical to the other paths.
+#include <algorithm>
+#include <mutex>
+
 #include "kernels/cuda/int_gemm_internal.cuh"
 
 namespace quarot::cuda::int_gemm_detail {
@@ -58,7 +61,8 @@ __device__ __forceinline__ void wgmma_m64n256k32_rs(int32_t (&d)[128], const uin
 }
 
 __global__ void __launch_bounds__(kThreads, 1)
-    wgmma_rs_kernel(const __grid_constant__ CUtensorMap tma_a, const __grid_constant__ CUtensorMap tma_b, Params p) {
+    wgmma_rs_kernel(const __grid_constant__ CUtensorMap tma_a, const __grid_constant__ CUtensorMap tma_b, Params p,
+                    int splits, int32_t* partial) {
   extern __shared__ uint8_t smem_raw[];
   // The swizzles work on address bits, so the ring starts on 1024 bytes.
   const uint32_t raw_addr = smem_addr(smem_raw);
@@ -78,29 +82,42 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   __syncthreads();
 
-  // Persistent: block b takes tiles b, b + gridDim.x, ...; its k-blocks are numbered
-  // j = 0, 1, ... across those tiles; j % kStages is the stage, j / kStages the round.
+  // Persistent: block b takes work units b, b + gridDim.x, ...; a unit is a tile's share
+  // of K (split u / tiles of `splits`); the block's k-blocks are numbered j = 0, 1, ...
+  // across its units; j % kStages is the stage, j / kStages the round.
   const int ktiles = p.k / kKBlock;
   const int tiles = ((p.m + kBA - 1) / kBA) * ((p.n + kBW - 1) / kBW);
-  const int my_tiles = blockIdx.x < tiles ? (tiles - 1 - blockIdx.x) / gridDim.x + 1 : 0;
-  const int jobs = my_tiles * ktiles;
-  // m0: the tile's first activation row, n0: its first weight row.
-  auto tile_of = [&](int t) { return grouped_tile<kBA, kBW>(blockIdx.x + t * gridDim.x, p.m, p.n); };
+  const int units = tiles * splits;
+  const int my_units = blockIdx.x < units ? (units - 1 - blockIdx.x) / gridDim.x + 1 : 0;
+  const int kper = (ktiles + splits - 1) / splits;
+  // m0: the tile's first activation row, n0: its first weight row; [k0, k1): its k-blocks.
+  auto tile_of = [&](int t) {
+    return grouped_tile<kBA, kBW>((blockIdx.x + t * gridDim.x) % tiles, p.m, p.n);
+  };
+  auto k_range = [&](int t, int& k0, int& k1) {
+    const int s = (blockIdx.x + t * gridDim.x) / tiles;
+    k0 = s * kper;
+    k1 = min(ktiles, k0 + kper);
+  };
 
   if (wg == 0) {
     setmaxnreg_dec<kProducerRegs>();
     if (tid == 0) {
       asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&tma_a)) : "memory");
       asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&tma_b)) : "memory");
-      for (int j = 0; j < jobs; ++j) {
-        const int s = j % kStages;
-        mbar_wait(empty0 + 8 * s, ((j / kStages) & 1) ^ 1);  // the first round passes at once
-        const uint32_t bar = full0 + 8 * s, dst = stage0 + s * kStageBytes;
-        mbar_arrive_expect_tx(bar, kStageBytes);
-        const TileCoord t = tile_of(j / ktiles);
-        const int kt = j % ktiles;
-        tma_load_2d(dst, &tma_a, kt * 128, t.m0, bar);
-        tma_load_2d(dst + kActTile, &tma_b, kt * 64, t.n0, bar);
+      int j = 0;
+      for (int u = 0; u < my_units; ++u) {
+        const TileCoord t = tile_of(u);
+        int k0, k1;
+        k_range(u, k0, k1);
+        for (int kt = k0; kt < k1; ++kt, ++j) {
+          const int s = j % kStages;
+          mbar_wait(empty0 + 8 * s, ((j / kStages) & 1) ^ 1);  // the first round passes at once
+          const uint32_t bar = full0 + 8 * s, dst = stage0 + s * kStageBytes;
+          mbar_arrive_expect_tx(bar, kStageBytes);
+          tma_load_2d(dst, &tma_a, kt * 128, t.m0, bar);
+          tma_load_2d(dst + kActTile, &tma_b, kt * 64, t.n0, bar);
+        }
       }
     }
     return;
@@ -132,7 +149,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   int j = 0;
   // One k-block: its weights into `a`, four products on them, then wait for the
   // previous k-block's products and hand their stage back to the producer.
-  auto step = [&](int kt, uint32_t (&a)[4][4]) {
+  auto step = [&](bool first, uint32_t (&a)[4][4]) {
     const int s = j % kStages;
     mbar_wait(full0 + 8 * s, (j / kStages) & 1);
     load_a(s, a);
@@ -144,25 +161,42 @@ __global__ void __launch_bounds__(kThreads, 1)
     wgmma_commit();
     wgmma_wait<1>();
     fence_operands(acc);
-    if (kt > 0 && lane == 0) mbar_arrive(empty0 + 8 * ((j - 1) % kStages));
+    if (!first && lane == 0) mbar_arrive(empty0 + 8 * ((j - 1) % kStages));
     ++j;
   };
-  for (int t = 0; t < my_tiles; ++t) {
+  for (int t = 0; t < my_units; ++t) {
     // The tile's scales, loaded now so their latency hides behind the products.
     const TileCoord tc = tile_of(t);
-    const float pre_sa = scaled && tc.m0 + ct < p.m ? p.sa[tc.m0 + ct] : 0.0f;
-    const float pre_sb = scaled && ct < kBW && tc.n0 + ct < p.n ? p.sb[tc.n0 + ct] : 0.0f;
+    int k0, k1;
+    k_range(t, k0, k1);
+    const float pre_sa = scaled && splits == 1 && tc.m0 + ct < p.m ? p.sa[tc.m0 + ct] : 0.0f;
+    const float pre_sb = scaled && splits == 1 && ct < kBW && tc.n0 + ct < p.n ? p.sb[tc.n0 + ct] : 0.0f;
 #pragma unroll
     for (int i = 0; i < 128; ++i) acc[i] = 0;
-    int kt = 0;
-    for (; kt + 1 < ktiles; kt += 2) {
-      step(kt, a_even);
-      step(kt + 1, a_odd);
+    int kt = k0;
+    for (; kt + 1 < k1; kt += 2) {
+      step(kt == k0, a_even);
+      step(false, a_odd);
     }
-    if (kt < ktiles) step(kt, a_even);
+    if (kt < k1) step(kt == k0, a_even);
     wgmma_wait<0>();
     fence_operands(acc);
-    if (lane == 0) mbar_arrive(empty0 + 8 * ((j - 1) % kStages));  // the tile's last stage
+    if (lane == 0) mbar_arrive(empty0 + 8 * ((j - 1) % kStages));  // the unit's last stage
+
+    if (splits > 1) {
+      // A share of K: add the exact partial sums into `partial` (integer additions, so
+      // the order the shares arrive in changes nothing); finish_split_kernel applies
+      // the epilogue once every share is in.
+      const int w0 = tc.n0 + cw * 64 + wi * 16 + g;
+#pragma unroll
+      for (int i = 0; i < 32; ++i)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int row = tc.m0 + 8 * i + 2 * tig + (e & 1), col = w0 + 8 * (e >> 1);
+          if (row < p.m && col < p.n) atomicAdd(partial + static_cast<int64_t>(row) * p.n + col, acc[4 * i + e] >> 4);
+        }
+      continue;
+    }
 
     float* sc = scale_buf + (t & 1) * kScaleFloats;
     sc[ct] = pre_sa;
@@ -189,6 +223,53 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 }
 
+// The epilogue of a split-K product, from the summed shares (already shifted).
+__global__ void finish_split_kernel(Params p, const int32_t* partial) {
+  const int64_t pairs = static_cast<int64_t>(p.m) * (p.n / 2);
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < pairs;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int row = static_cast<int>(i / (p.n / 2)), col = 2 * static_cast<int>(i % (p.n / 2));
+    const int64_t idx = static_cast<int64_t>(row) * p.n + col;
+    store_pair<0>(p, row, col, partial[idx], partial[idx + 1]);
+  }
+}
+
+// The split-K scratch comes from a memory pool of this file's own that keeps what it
+// has allocated (the default pool hands memory back at every synchronization, and
+// getting it again costs more than a small product), one per device.
+cudaError_t split_pool(cudaMemPool_t* pool) {
+  constexpr int kMaxDevices = 64;
+  static cudaMemPool_t pools[kMaxDevices] = {};
+  static std::mutex mu;
+  int device = 0;
+  cudaError_t err = cudaGetDevice(&device);
+  if (err != cudaSuccess) return err;
+  if (device < 0 || device >= kMaxDevices) return cudaErrorInvalidDevice;
+  std::lock_guard<std::mutex> lock(mu);
+  if (pools[device] == nullptr) {
+    cudaMemPoolProps props{};
+    props.allocType = cudaMemAllocationTypePinned;
+    props.location.type = cudaMemLocationTypeDevice;
+    props.location.id = device;
+    err = cudaMemPoolCreate(&pools[device], &props);
+    if (err != cudaSuccess) return err;
+    uint64_t keep = ~uint64_t{0};
+    err = cudaMemPoolSetAttribute(pools[device], cudaMemPoolAttrReleaseThreshold, &keep);
+    if (err != cudaSuccess) return err;
+  }
+  *pool = pools[device];
+  return cudaSuccess;
+}
+
+// K split in shares when the tiles alone would leave most multiprocessors idle
+// (prefill-sized M on narrow layers), each share at least 8 k-blocks long.
+int choose_splits(int64_t tiles, int ktiles, int sms) {
+  if (tiles * 2 > sms) return 1;
+  int s = static_cast<int>(std::min<int64_t>(4, sms / tiles));
+  s = std::min(s, ktiles / 8);
+  return std::max(s, 1);
+}
+
 }  // namespace
 
 cudaError_t launch_wgmma_rs(const Params& p, cudaStream_t stream) {
@@ -200,9 +281,34 @@ cudaError_t launch_wgmma_rs(const Params& p, cudaStream_t stream) {
   if (err != cudaSuccess) return err;
   const int64_t tiles = static_cast<int64_t>((p.m + kBA - 1) / kBA) * ((p.n + kBW - 1) / kBW);
   if (tiles > 0x7fffffff) return cudaErrorInvalidValue;
-  const int64_t blocks = tiles < multiprocessors() ? tiles : multiprocessors();
-  wgmma_rs_kernel<<<static_cast<unsigned>(blocks), kThreads, kSmem, stream>>>(map_a, map_b, p);
-  return cudaGetLastError();
+  const int splits = choose_splits(tiles, p.k / kKBlock, multiprocessors());
+  const int64_t units = tiles * splits;
+  const int64_t blocks = units < multiprocessors() ? units : multiprocessors();
+  if (splits == 1) {
+    wgmma_rs_kernel<<<static_cast<unsigned>(blocks), kThreads, kSmem, stream>>>(map_a, map_b, p, 1, nullptr);
+    return cudaGetLastError();
+  }
+  // The shares' sums: stream-ordered scratch from the device's memory pool.
+  int32_t* partial = nullptr;
+  const size_t bytes = static_cast<size_t>(p.m) * p.n * sizeof(int32_t);
+  cudaMemPool_t pool = nullptr;
+  err = split_pool(&pool);
+  if (err != cudaSuccess) return err;
+  err = cudaMallocFromPoolAsync(reinterpret_cast<void**>(&partial), bytes, pool, stream);
+  if (err != cudaSuccess) return err;
+  err = cudaMemsetAsync(partial, 0, bytes, stream);
+  if (err == cudaSuccess) {
+    wgmma_rs_kernel<<<static_cast<unsigned>(blocks), kThreads, kSmem, stream>>>(map_a, map_b, p, splits, partial);
+    err = cudaGetLastError();
+  }
+  if (err == cudaSuccess) {
+    const int64_t pairs = static_cast<int64_t>(p.m) * (p.n / 2);
+    const int64_t fblocks = std::min<int64_t>((pairs + 255) / 256, 8 * multiprocessors());
+    finish_split_kernel<<<static_cast<unsigned>(fblocks), 256, 0, stream>>>(p, partial);
+    err = cudaGetLastError();
+  }
+  const cudaError_t freed = cudaFreeAsync(partial, stream);
+  return err != cudaSuccess ? err : freed;
 }
 
 }  // namespace quarot::cuda::int_gemm_detail
