@@ -208,17 +208,53 @@ __global__ void __launch_bounds__(kThreads, 1)
     // lane stores token c at weights (w, w + 1), the odd lane token c + 1 at (w - 1, w).
     const bool even = (g & 1) == 0;
     const int w_base = cw * 64 + wi * 16 + g;
+    // This lane's two column pairs (h = 0, 1) and their scales, the same for every i.
+    const int wl0 = w_base - (even ? 0 : 1), wl1 = wl0 + 8;
+    const int col0 = tc.n0 + wl0, col1 = tc.n0 + wl1;  // even, so col + 1 < N whenever col < N
+    const float sb00 = sc[kBA + wl0], sb01 = sc[kBA + wl0 + 1], sb10 = sc[kBA + wl1], sb11 = sc[kBA + wl1 + 1];
+    const int tok_off = 2 * tig + (even ? 0 : 1);
+    // The same arithmetic as store_pair_scaled, with the output kind decided once per tile.
+    auto epilogue = [&](auto store) {
 #pragma unroll
-    for (int i = 0; i < 32; ++i) {
+      for (int i = 0; i < 32; ++i) {
+        int32_t c[2][2];
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int32_t v0 = acc[4 * i + 2 * h], v1 = acc[4 * i + 2 * h + 1];
-        const int32_t got = __shfl_xor_sync(0xffffffffu, even ? v1 : v0, 4);
-        const int tok = 8 * i + 2 * tig + (even ? 0 : 1);
-        const int w = w_base + 8 * h - (even ? 0 : 1);
-        store_pair_scaled<4>(p, tc.m0 + tok, tc.n0 + w, even ? v0 : got, even ? got : v1, sc[tok], sc[kBA + w],
-                             sc[kBA + w + 1]);
+        for (int h = 0; h < 2; ++h) {
+          const int32_t v0 = acc[4 * i + 2 * h], v1 = acc[4 * i + 2 * h + 1];
+          const int32_t got = __shfl_xor_sync(0xffffffffu, even ? v1 : v0, 4);
+          c[h][0] = even ? v0 : got;
+          c[h][1] = even ? got : v1;
+        }
+        const int tok = 8 * i + tok_off, row = tc.m0 + tok;
+        if (row >= p.m) continue;
+        const float sa = sc[tok];
+        const int64_t base = static_cast<int64_t>(row) * p.n;
+        if (col0 < p.n) store(base + col0, c[0][0] >> 4, c[0][1] >> 4, __fmul_rn(sa, sb00), __fmul_rn(sa, sb01), col0);
+        if (col1 < p.n) store(base + col1, c[1][0] >> 4, c[1][1] >> 4, __fmul_rn(sa, sb10), __fmul_rn(sa, sb11), col1);
       }
+    };
+    if (!scaled) {
+      epilogue([&](int64_t idx, int32_t v0, int32_t v1, float, float, int) {
+        *reinterpret_cast<int2*>(p.acc_out + idx) = make_int2(v0, v1);
+      });
+    } else if (p.y_f32 != nullptr) {
+      epilogue([&](int64_t idx, int32_t v0, int32_t v1, float s0, float s1, int col) {
+        float y0 = __fmul_rn(static_cast<float>(v0), s0), y1 = __fmul_rn(static_cast<float>(v1), s1);
+        if (p.bias != nullptr) y0 = __fadd_rn(y0, p.bias[col]), y1 = __fadd_rn(y1, p.bias[col + 1]);
+        *reinterpret_cast<float2*>(p.y_f32 + idx) = make_float2(y0, y1);
+      });
+    } else if (p.residual != nullptr) {
+      epilogue([&](int64_t idx, int32_t v0, int32_t v1, float s0, float s1, int) {
+        const float2 r = __half22float2(*reinterpret_cast<const __half2*>(p.residual + idx));
+        const float y0 = __fadd_rn(__fmul_rn(static_cast<float>(v0), s0), r.x);
+        const float y1 = __fadd_rn(__fmul_rn(static_cast<float>(v1), s1), r.y);
+        *reinterpret_cast<__half2*>(p.y + idx) = __floats2half2_rn(y0, y1);
+      });
+    } else {
+      epilogue([&](int64_t idx, int32_t v0, int32_t v1, float s0, float s1, int) {
+        *reinterpret_cast<__half2*>(p.y + idx) =
+            __floats2half2_rn(__fmul_rn(static_cast<float>(v0), s0), __fmul_rn(static_cast<float>(v1), s1));
+      });
     }
   }
 }
