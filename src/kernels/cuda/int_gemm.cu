@@ -618,7 +618,7 @@ IntGemmActLayout int_gemm_preferred_layout(IntGemmKind kind, int64_t m, int64_t 
   // and at M = 128 on all but the widest (8192x28672: 140.5 vs WgmmaWs 80.9 us, where
   // its 256-row tiles run half empty over 224 tiles).
   (void)k;
-  if (kind == IntGemmKind::W8A8 || m <= 64) return IntGemmActLayout::Standard;
+  if (kind == IntGemmKind::W8A8 || m <= 64 || !tma_available()) return IntGemmActLayout::Standard;
   return m > 128 || n < 16384 ? IntGemmActLayout::Int8EvenOdd : IntGemmActLayout::Standard;
 }
 

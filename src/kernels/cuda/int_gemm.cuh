@@ -4,7 +4,8 @@
 //   acc[m, n] = sum_k qa[m, k] * qb[n, k]                     (exact, int32)
 //   y[m, n]   = fp16( float(acc[m, n]) * (sa[m] * sb[n]) [+ float(residual[m, n])] )
 // qa: activations [M, K], qb: weights [N, K] (an nn.Linear's [out, in]), both
-// K-contiguous. int4 operands are packed two per byte, low nibble first (as
+// K-contiguous (qa in the order IntGemmArgs::act_layout names: k in order, or the
+// even/odd int8 layout of the WgmmaRs path). int4 operands are packed two per byte, low nibble first (as
 // hadamard_quant.cuh writes them), rows of K/2 bytes; int8 operands one per byte.
 // The float arithmetic of the epilogue is exactly the expression above (product of
 // the two scales first, then times the accumulator, then the residual, each rounded
@@ -93,8 +94,9 @@ bool int_gemm_path_supports(IntGemmPath path, IntGemmKind kind, int64_t m);
 // The activation layout `path` reads (Auto: any; it follows args.act_layout).
 IntGemmActLayout int_gemm_path_layout(IntGemmPath path);
 
-// WgmmaWs builds TMA descriptors through the driver (cuTensorMapEncodeTiled) and returns
-// cudaErrorNotSupported where that is missing; Auto then runs Wgmma instead.
+// WgmmaWs and WgmmaRs build TMA descriptors through the driver (cuTensorMapEncodeTiled)
+// and return cudaErrorNotSupported where that is missing; Auto then runs Wgmma instead of
+// WgmmaWs, and int_gemm_preferred_layout never asks for the even/odd layout.
 cudaError_t int_gemm(const IntGemmArgs& args, cudaStream_t stream, IntGemmPath path = IntGemmPath::Auto);
 
 // The path int_gemm takes for this shape under IntGemmPath::Auto with activations in

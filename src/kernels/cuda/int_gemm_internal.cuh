@@ -219,6 +219,8 @@ __device__ __forceinline__ void setmaxnreg_dec() {
 // bytes x box_y rows, shared memory swizzled by the copy in 64- or 128-byte rows (or
 // not, swizzle_bytes 0). False where the driver's encoder is missing or refuses.
 int multiprocessors();
+// Whether the driver's tensor-map encoder is there (the warp-specialized paths need it).
+bool tma_available();
 bool encode_rows(CUtensorMap* map, const void* base, int64_t rows, int64_t row_bytes, int box_x, int box_y,
                  int swizzle_bytes);
 

@@ -280,6 +280,8 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
   return fn;
 }
 
+bool tma_available() { return encode_tiled() != nullptr; }
+
 // A row-major byte matrix [rows, row_bytes] read in boxes of box_x bytes x box_y rows.
 bool encode_rows(CUtensorMap* map, const void* base, int64_t rows, int64_t row_bytes, int box_x, int box_y,
                  int swizzle_bytes) {
