@@ -114,7 +114,8 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: %s OUT.json [--ms 1,16] [--shapes 4096x4096,...] [--paths] [--w4a8-max-m M] [--rounds R] "
-                 "[--no-hadamard] [--no-gemm] [--hq-variants] [--hq-variant NAME] [--hq-ms 1,16]\n",
+                 "[--no-hadamard] [--no-gemm] [--hq-variants] [--hq-variant NAME] [--hq-ms 1,16] [--rs-tiles]\n"
+                 "  --rs-tiles: also time WgmmaRs (W4A4) at each token tile (16, 64, 128, 256) and the skinny path\n",
                  argv[0]);
     return 2;
   }
@@ -122,7 +123,7 @@ int main(int argc, char** argv) {
   std::vector<int> ms = {1, 16, 64, 256, 1024, 2048, 4096, 8192};
   std::vector<Shape> shapes = {{4096, 4096}, {4096, 11008}, {11008, 4096}, {8192, 8192}, {8192, 28672}, {28672, 8192}};
   std::vector<int> hq_ms = {1, 16, 2048, 8192};
-  bool all_paths = false, hadamard = true, gemm = true;
+  bool all_paths = false, hadamard = true, gemm = true, rs_tiles = false;
   std::vector<HadamardQuantVariant> variants = {HadamardQuantVariant::Auto};
   int w4a8_max_m = 1 << 30;
   int rounds = 4;
@@ -151,6 +152,8 @@ int main(int argc, char** argv) {
       w4a8_max_m = std::atoi(argv[++i]);
     } else if (a == "--no-hadamard") {
       hadamard = false;
+    } else if (a == "--rs-tiles") {
+      rs_tiles = true;
     } else if (a == "--no-gemm") {
       gemm = false;
     } else if (a == "--hq-variants") {
@@ -321,7 +324,7 @@ int main(int argc, char** argv) {
         }
         // Ours on `path`: int4 or int8 operands as the kind (and the path's activation
         // layout: one byte per code for WgmmaRs) stores them.
-        auto ours_contender = [&](Contender& ct, IntGemmKind kind, IntGemmPath path) {
+        auto ours_contender = [&](Contender& ct, IntGemmKind kind, IntGemmPath path, int rs_tile = 0) {
           // Auto: the layout a caller quantizing for this shape writes (as the backend does).
           const IntGemmActLayout layout =
               path == IntGemmPath::Auto ? int_gemm_preferred_layout(kind, m, n, k) : int_gemm_path_layout(path);
@@ -331,10 +334,11 @@ int main(int argc, char** argv) {
                      rand_bytes(x, 31 + i);
                      rand_bytes(w, 301 + i);
                    });
-          ct.run = [&, kind, path, layout, m, n, k](int c) {
+          ct.run = [&, kind, path, layout, m, n, k, rs_tile](int c) {
             IntGemmArgs a;
             a.kind = kind;
             a.act_layout = layout;
+            a.rs_token_tile = rs_tile;
             a.m = m, a.n = n, a.k = k, a.sa = scale_a.as<float>(), a.sb = scale_b.as<float>(), a.y = y.as<__half>();
             a.qa = ct.bufs[2 * c]->p;
             a.qb = ct.bufs[2 * c + 1]->p;
@@ -356,9 +360,9 @@ int main(int argc, char** argv) {
         const double t_fp16 = median_us(fp16), t_int8 = median_us(int8), t_w4a4 = median_us(w4a4),
                      t_w4a8 = median_us(w4a8);
         // One path at a time (the --paths detail).
-        auto ours = [&](IntGemmKind kind, IntGemmPath path) {
+        auto ours = [&](IntGemmKind kind, IntGemmPath path, int rs_tile = 0) {
           Contender c;
-          ours_contender(c, kind, path);
+          ours_contender(c, kind, path, rs_tile);
           return time_us(c.run, c.copies);
         };
         const IntGemmPath auto_path =
@@ -390,6 +394,24 @@ int main(int argc, char** argv) {
             std::printf("    W8A8 tile128x256 %9.2f us  %7.1f TOPS\n", t, ops / t / 1e6);
           }
         }
+        if (rs_tiles) {  // WgmmaRs at every token tile beside the skinny path, alternating, two rounds
+          std::vector<std::pair<std::string, std::vector<double>>> rs;
+          for (int r = 0; r < 2; ++r) {
+            int idx = 0;
+            auto add = [&](const std::string& name, double t) {
+              if (r == 0) rs.push_back({name, {}});
+              rs[idx++].second.push_back(t);
+            };
+            if (m <= 64) add("skinny", ours(IntGemmKind::W4A4, IntGemmPath::Skinny));
+            for (int tile : {16, 64, 128, 256}) add("rs" + std::to_string(tile), ours(IntGemmKind::W4A4, IntGemmPath::WgmmaRs, tile));
+          }
+          for (auto& [name, ts] : rs) {
+            const double t = median(ts);
+            std::snprintf(buf, sizeof buf, "%s\"%s\": %.2f", paths_json.empty() ? "" : ", ", name.c_str(), t);
+            paths_json += buf;
+            std::printf("    %-8s %9.2f us  %7.1f TOPS  %5.2fx fp16\n", name.c_str(), t, ops / t / 1e6, t_fp16 / t);
+          }
+        }
         std::printf("%5dx%-6d %-5d %9.2f %9.2f %9.2f %9.2f %9.1f | %7.2f %7.2f %7.2f %7.2f  %s\n", k, n, m, t_fp16,
                     t_int8, t_w4a4, t_w4a8, ops / t_w4a4 / 1e6, t_fp16 / t_w4a4, t_int8 > 0 ? t_int8 / t_w4a4 : 0.0,
                     t_int8 > 0 ? t_fp16 / t_int8 : 0.0, t_w4a8 > 0 ? t_fp16 / t_w4a8 : 0.0, int_gemm_path_name(auto_path));
@@ -403,7 +425,8 @@ int main(int argc, char** argv) {
                       first ? "" : ",\n", k, n, m, t_fp16, t_int8, t_w4a4, t_w4a8, tops(t_fp16), tops(t_int8),
                       tops(t_w4a4), tops(t_w4a8), t_fp16 / t_w4a4, t_int8 > 0 ? t_int8 / t_w4a4 : -1.0,
                       t_w4a8 > 0 ? t_fp16 / t_w4a8 : -1.0, int_gemm_path_name(auto_path),
-                      all_paths ? ", \"w4a4_paths_us\": {" : "", paths_json.c_str(), all_paths ? "}" : "");
+                      all_paths || rs_tiles ? ", \"w4a4_paths_us\": {" : "", paths_json.c_str(),
+                      all_paths || rs_tiles ? "}" : "");
         json += buf;
         first = false;
       }

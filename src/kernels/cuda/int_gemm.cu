@@ -570,7 +570,7 @@ cudaError_t launch_kind(const Params& p, IntGemmPath path, cudaStream_t stream) 
     case IntGemmPath::WgmmaWs:
       return launch_wgmma_ws(p, KIND, stream);
     case IntGemmPath::WgmmaRs:
-      if constexpr (b_is_int4(KIND)) return launch_wgmma_rs(p, stream);
+      if constexpr (b_is_int4(KIND)) return launch_wgmma_rs(p, p.rs_tile, stream);
       return cudaErrorInvalidValue;
     default:
       return cudaErrorInvalidValue;
@@ -661,11 +661,13 @@ cudaError_t int_gemm(const IntGemmArgs& args, cudaStream_t stream, IntGemmPath p
   // Int8EvenOdd activations: int4 weights, and only the path that reads that layout.
   const bool layout_ok = args.act_layout == IntGemmActLayout::Standard ||
                          (args.kind != IntGemmKind::W8A8 && (path == IntGemmPath::Auto || path == IntGemmPath::WgmmaRs));
-  if (!shape_ok || !ptr_ok || !layout_ok) return cudaErrorInvalidValue;
+  const bool tile_ok = args.rs_token_tile == 0 || args.rs_token_tile == 16 || args.rs_token_tile == 64 ||
+                       args.rs_token_tile == 128 || args.rs_token_tile == 256;
+  if (!shape_ok || !ptr_ok || !layout_ok || !tile_ok) return cudaErrorInvalidValue;
   if (path != IntGemmPath::Auto && int_gemm_path_layout(path) != args.act_layout) return cudaErrorInvalidValue;
   Params p{static_cast<int>(args.m), static_cast<int>(args.n), static_cast<int>(args.k),
            static_cast<const uint8_t*>(args.qa), static_cast<const uint8_t*>(args.qb), args.sa, args.sb,
-           args.residual, args.y, args.acc_out, args.y_f32, args.bias};
+           args.residual, args.y, args.acc_out, args.y_f32, args.bias, args.rs_token_tile};
   const bool automatic = path == IntGemmPath::Auto;
   if (automatic) path = int_gemm_auto_path(args.kind, args.m, args.n, args.k, args.act_layout);
   auto launch = [&](IntGemmPath chosen) {

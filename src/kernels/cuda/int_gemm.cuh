@@ -61,6 +61,9 @@ struct IntGemmArgs {
   float* y_f32 = nullptr;              // [M, N]: FP32 output instead of y, or null
   const float* bias = nullptr;         // [N], FP32 output only, or null
   IntGemmActLayout act_layout = IntGemmActLayout::Standard;
+  // WgmmaRs only: tokens per tile, 16, 64, 128 or 256 (0: the size M calls for). For
+  // benchmarks and tests that time or check each; anything else is rejected.
+  int rs_token_tile = 0;
 };
 
 // Kernel families the dispatcher picks from; exposed so benchmarks can time each.

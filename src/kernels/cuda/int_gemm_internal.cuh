@@ -63,6 +63,7 @@ struct Params {
   int32_t* acc_out;
   float* y_f32;
   const float* bias;
+  int rs_tile = 0;  // IntGemmArgs::rs_token_tile
 };
 
 // The epilogue for two adjacent columns (col, col + 1) of one row, with the row's
@@ -227,7 +228,9 @@ bool encode_rows(CUtensorMap* map, const void* base, int64_t rows, int64_t row_b
 // The warp-specialized warpgroup kernel (int_gemm_ws.cu): IntGemmPath::WgmmaWs.
 cudaError_t launch_wgmma_ws(const Params& p, IntGemmKind kind, cudaStream_t stream);
 // The register-weights kernel (int_gemm_rs.cu): IntGemmPath::WgmmaRs, int8 activations
-// in the even/odd layout (IntGemmActLayout::Int8EvenOdd).
-cudaError_t launch_wgmma_rs(const Params& p, cudaStream_t stream);
+// in the even/odd layout (IntGemmActLayout::Int8EvenOdd); token_tile as
+// IntGemmArgs::rs_token_tile (0: rs_token_tile(M)).
+int rs_token_tile(int64_t m);
+cudaError_t launch_wgmma_rs(const Params& p, int token_tile, cudaStream_t stream);
 
 }  // namespace quarot::cuda::int_gemm_detail

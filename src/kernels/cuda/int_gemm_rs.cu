@@ -39,18 +39,78 @@
 namespace quarot::cuda::int_gemm_detail {
 namespace {
 
-constexpr int kBW = 128;  // weight rows per tile (wgmma M: two warpgroups x 64)
-constexpr int kBA = 256;  // activation rows per tile (wgmma N)
-constexpr int kStages = 4, kThreads = 384;
-constexpr int kActTile = kBA * 128;  // int8 activation bytes per k-block
-constexpr int kWTile = kBW * 64;     // packed int4 weight bytes per k-block
-constexpr int kStageBytes = kActTile + kWTile;
-constexpr int kScaleFloats = kBA + kBW;
-constexpr int kSmem = 1024 /* alignment slack */ + kStages * kStageBytes + 16 * kStages + 2 * kScaleFloats * 4;
+// A tile shape: BA activation rows (tokens, wgmma's N) x 64 CW weight rows (CW consumer
+// warpgroups, wgmma's M), STAGES k-blocks in the ring. Prefill takes 256 x 128; the
+// smaller token tiles keep decode and mid M from multiplying zero rows, and their
+// weight tiles of 64 rows give more tiles to spread over the multiprocessors.
+template <int BA, int CW, int STAGES>
+struct RsConfig {
+  static constexpr int kBA = BA, kBW = 64 * CW, kStages = STAGES;
+  static constexpr int kConsumers = 128 * CW, kThreads = 128 + kConsumers;
+  static constexpr int kActTile = kBA * 128;  // int8 activation bytes per k-block
+  static constexpr int kWTile = kBW * 64;     // packed int4 weight bytes per k-block
+  static constexpr int kStageBytes = kActTile + kWTile;
+  static constexpr int kScaleFloats = kBA + kBW;
+  static constexpr int kAcc = kBA / 2;  // accumulators per consumer thread
+  // Cluster split-K (the small token tiles): the leader's shared memory takes each other
+  // CTA's accumulators, one slot per rank past the first.
+  static constexpr int kMaxCluster = 4;
+  static constexpr bool kClusterSplit = CW == 1 && BA <= 64;
+  static constexpr int kSlotBytes = kClusterSplit ? kConsumers * kAcc * 4 : 0;
+  static constexpr int kBarriers = 2 * kStages + 2;  // full and empty per stage, red_full, red_empty
+  static constexpr int kSmem = 1024 /* alignment slack */ + kStages * kStageBytes + 8 * kBarriers +
+                               2 * kScaleFloats * 4 + (kMaxCluster - 1) * kSlotBytes;
+  // The 256-token tile needs 128 accumulators per thread: the producer gives registers away.
+  static constexpr bool kRebalance = BA == 256;
+  static_assert(kSmem <= 227 * 1024, "shared memory");
+  static_assert(kConsumers >= kBA && kConsumers >= kBW, "one consumer thread per scale");
+};
 constexpr int kConsumerRegs = 232, kProducerRegs = 40;  // 2 x 128 x 232 + 128 x 40 <= 65536
-static_assert(kSmem <= 227 * 1024, "shared memory");
+using RsPrefill = RsConfig<256, 2, 4>;
+using RsMid = RsConfig<128, 2, 6>;
+using RsSmall = RsConfig<64, 1, 8>;
+using RsDecode = RsConfig<16, 1, 12>;
 
-__device__ __forceinline__ void wgmma_m64n256k32_rs(int32_t (&d)[128], const uint32_t (&a)[4], uint64_t desc_b) {
+template <int N>
+__device__ __forceinline__ void wgmma_rs(int32_t (&d)[N / 2], const uint32_t (&a)[4], uint64_t desc_b);
+template <>
+__device__ __forceinline__ void wgmma_rs<16>(int32_t (&d)[8], const uint32_t (&a)[4], uint64_t desc_b) {
+  asm volatile(
+      "{\n"
+      "wgmma.mma_async.sync.aligned.m64n16k32.s32.s8.s8 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7}, "
+      "{%8, %9, %10, %11}, %12, 1;\n"
+      "}\n"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b)
+      : "memory");
+}
+template <>
+__device__ __forceinline__ void wgmma_rs<64>(int32_t (&d)[32], const uint32_t (&a)[4], uint64_t desc_b) {
+  asm volatile(
+      "{\n"
+      "wgmma.mma_async.sync.aligned.m64n64k32.s32.s8.s8 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+      "{%32, %33, %34, %35}, %36, 1;\n"
+      "}\n"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]), "+r"(d[8]), "+r"(d[9]), "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]), "+r"(d[16]), "+r"(d[17]), "+r"(d[18]), "+r"(d[19]), "+r"(d[20]), "+r"(d[21]), "+r"(d[22]), "+r"(d[23]), "+r"(d[24]), "+r"(d[25]), "+r"(d[26]), "+r"(d[27]), "+r"(d[28]), "+r"(d[29]), "+r"(d[30]), "+r"(d[31])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b)
+      : "memory");
+}
+template <>
+__device__ __forceinline__ void wgmma_rs<128>(int32_t (&d)[64], const uint32_t (&a)[4], uint64_t desc_b) {
+  asm volatile(
+      "{\n"
+      "wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+      "{%64, %65, %66, %67}, %68, 1;\n"
+      "}\n"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]), "+r"(d[8]), "+r"(d[9]), "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]), "+r"(d[16]), "+r"(d[17]), "+r"(d[18]), "+r"(d[19]), "+r"(d[20]), "+r"(d[21]), "+r"(d[22]), "+r"(d[23]), "+r"(d[24]), "+r"(d[25]), "+r"(d[26]), "+r"(d[27]), "+r"(d[28]), "+r"(d[29]), "+r"(d[30]), "+r"(d[31]), "+r"(d[32]), "+r"(d[33]), "+r"(d[34]), "+r"(d[35]), "+r"(d[36]), "+r"(d[37]), "+r"(d[38]), "+r"(d[39]), "+r"(d[40]), "+r"(d[41]), "+r"(d[42]), "+r"(d[43]), "+r"(d[44]), "+r"(d[45]), "+r"(d[46]), "+r"(d[47]), "+r"(d[48]), "+r"(d[49]), "+r"(d[50]), "+r"(d[51]), "+r"(d[52]), "+r"(d[53]), "+r"(d[54]), "+r"(d[55]), "+r"(d[56]), "+r"(d[57]), "+r"(d[58]), "+r"(d[59]), "+r"(d[60]), "+r"(d[61]), "+r"(d[62]), "+r"(d[63])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b)
+      : "memory");
+}
+template <>
+__device__ __forceinline__ void wgmma_rs<256>(int32_t (&d)[128], const uint32_t (&a)[4], uint64_t desc_b) {
   asm volatile(
       "{\n"
       "wgmma.mma_async.sync.aligned.m64n256k32.s32.s8.s8 "
@@ -62,48 +122,102 @@ __device__ __forceinline__ void wgmma_m64n256k32_rs(int32_t (&d)[128], const uin
       : "memory");
 }
 
-__global__ void __launch_bounds__(kThreads, 1)
+__device__ __forceinline__ uint32_t cluster_rank() {
+  uint32_t r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+  return r;
+}
+__device__ __forceinline__ void cluster_sync() {
+  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+}
+// The address of `local` (this CTA's shared memory) in CTA `rank` of the cluster.
+__device__ __forceinline__ uint32_t cluster_addr(uint32_t local, uint32_t rank) {
+  uint32_t r;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(r) : "r"(local), "r"(rank));
+  return r;
+}
+__device__ __forceinline__ void st_cluster_v4(uint32_t addr, int32_t a, int32_t b, int32_t c, int32_t d) {
+  asm volatile("st.shared::cluster.v4.s32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(a), "r"(b), "r"(c), "r"(d)
+               : "memory");
+}
+// Arrival on a barrier of another CTA; releases this thread's earlier writes to the cluster.
+__device__ __forceinline__ void mbar_arrive_cluster(uint32_t remote_bar) {
+  asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];\n" ::"r"(remote_bar) : "memory");
+}
+// Waits with acquire at cluster scope: the other CTAs' writes before their arrivals are visible.
+__device__ __forceinline__ void mbar_wait_cluster(uint32_t bar, uint32_t parity) {
+  uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, "
+        "p;\n}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+
+// splits: shares of K per tile. CLUSTER false: work units are (tile, share) pairs
+// spread over the blocks, the shares added with atomics into `partial` when splits > 1.
+// CLUSTER true: the blocks form clusters of `splits` (the launch's cluster size), a
+// cluster takes a tile at a time, CTA r its share r, and the shares meet in the leader's
+// shared memory (exact int32 sums; no scratch, no second kernel).
+template <class C, bool CLUSTER>
+__global__ void __launch_bounds__(C::kThreads, 1)
     wgmma_rs_kernel(const __grid_constant__ CUtensorMap tma_a, const __grid_constant__ CUtensorMap tma_b, Params p,
                     int splits, int32_t* partial) {
+  constexpr int kBA = C::kBA, kBW = C::kBW, kStages = C::kStages, kStageBytes = C::kStageBytes, kAcc = C::kAcc;
   extern __shared__ uint8_t smem_raw[];
   // The swizzles work on address bits, so the ring starts on 1024 bytes.
   const uint32_t raw_addr = smem_addr(smem_raw);
   uint8_t* smem = smem_raw + ((1024 - (raw_addr & 1023)) & 1023);
   const uint32_t stage0 = smem_addr(smem);
   const uint32_t full0 = stage0 + kStages * kStageBytes, empty0 = full0 + 8 * kStages;
-  float* scale_buf = reinterpret_cast<float*>(smem + kStages * kStageBytes + 16 * kStages);
+  const uint32_t red_full = empty0 + 8 * kStages, red_empty = red_full + 8;
+  float* scale_buf = reinterpret_cast<float*>(smem + kStages * kStageBytes + 8 * C::kBarriers);
+  uint8_t* slots = smem + kStages * kStageBytes + 8 * C::kBarriers + 2 * C::kScaleFloats * 4;
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int wg = warp >> 2;
+  const int crank = CLUSTER ? static_cast<int>(cluster_rank()) : 0;
   if (tid == 0) {
     for (int s = 0; s < kStages; ++s) {
       mbar_init(full0 + 8 * s, 1);
-      mbar_init(empty0 + 8 * s, 8);  // one arrival per consumer warp
+      mbar_init(empty0 + 8 * s, C::kConsumers / 32);  // one arrival per consumer warp
+    }
+    if constexpr (CLUSTER) {
+      mbar_init(red_full, (splits - 1) * C::kConsumers);  // every consumer thread of every other CTA
+      mbar_init(red_empty, C::kConsumers);                // every consumer thread of the leader
     }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
-  __syncthreads();
+  if constexpr (CLUSTER) {
+    cluster_sync();  // the barriers exist before any CTA of the cluster arrives on them
+  } else {
+    __syncthreads();
+  }
 
-  // Persistent: block b takes work units b, b + gridDim.x, ...; a unit is a tile's share
-  // of K (split u / tiles of `splits`); the block's k-blocks are numbered j = 0, 1, ...
+  // Persistent: a block takes work units unit0, unit0 + stride, ...; a unit is a tile's
+  // share of K (plain: unit u is share u / tiles of tile u % tiles; cluster: the unit is
+  // the tile, the share the CTA's rank). The block's k-blocks are numbered j = 0, 1, ...
   // across its units; j % kStages is the stage, j / kStages the round.
   const int ktiles = p.k / kKBlock;
   const int tiles = ((p.m + kBA - 1) / kBA) * ((p.n + kBW - 1) / kBW);
-  const int units = tiles * splits;
-  const int my_units = blockIdx.x < units ? (units - 1 - blockIdx.x) / gridDim.x + 1 : 0;
+  const int unit0 = CLUSTER ? blockIdx.x / splits : blockIdx.x;
+  const int stride = CLUSTER ? gridDim.x / splits : gridDim.x;
+  const int units = CLUSTER ? tiles : tiles * splits;
+  const int my_units = unit0 < units ? (units - 1 - unit0) / stride + 1 : 0;
   const int kper = (ktiles + splits - 1) / splits;
   // m0: the tile's first activation row, n0: its first weight row; [k0, k1): its k-blocks.
-  auto tile_of = [&](int t) {
-    return grouped_tile<kBA, kBW>((blockIdx.x + t * gridDim.x) % tiles, p.m, p.n);
-  };
+  auto tile_of = [&](int t) { return grouped_tile<kBA, kBW>((unit0 + t * stride) % tiles, p.m, p.n); };
   auto k_range = [&](int t, int& k0, int& k1) {
-    const int s = (blockIdx.x + t * gridDim.x) / tiles;
-    k0 = s * kper;
+    const int s = CLUSTER ? crank : (unit0 + t * stride) / tiles;
+    k0 = min(ktiles, s * kper);
     k1 = min(ktiles, k0 + kper);
   };
 
   if (wg == 0) {
-    setmaxnreg_dec<kProducerRegs>();
+    if constexpr (C::kRebalance) setmaxnreg_dec<kProducerRegs>();
     if (tid == 0) {
       asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&tma_a)) : "memory");
       asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&tma_b)) : "memory");
@@ -118,24 +232,24 @@ __global__ void __launch_bounds__(kThreads, 1)
           const uint32_t bar = full0 + 8 * s, dst = stage0 + s * kStageBytes;
           mbar_arrive_expect_tx(bar, kStageBytes);
           tma_load_2d(dst, &tma_a, kt * 128, t.m0, bar);
-          tma_load_2d(dst + kActTile, &tma_b, kt * 64, t.n0, bar);
+          tma_load_2d(dst + C::kActTile, &tma_b, kt * 64, t.n0, bar);
         }
       }
     }
     return;
   }
-  setmaxnreg_inc<kConsumerRegs>();
+  if constexpr (C::kRebalance) setmaxnreg_inc<kConsumerRegs>();
 
   // Consumers: warpgroup cw owns weight rows 64 cw .. 64 cw + 63 of each tile, its
   // warp wi rows 16 wi .. 16 wi + 15 of those.
   const int cw = wg - 1, wi = warp & 3;
   const int g = lane >> 2, tig = lane & 3;
-  const int ct = tid - 128;  // 0..255
+  const int ct = tid - 128;  // 0 .. kConsumers - 1
   // ldmatrix x4: lanes 0-7 address rows 0-7 of chunk s, 8-15 rows 8-15 of chunk s,
   // 16-23 rows 0-7 of chunk s + 1, 24-31 rows 8-15 of chunk s + 1.
   const int ld_row = cw * 64 + wi * 16 + ((lane >> 3) & 1) * 8 + (lane & 7);
   auto load_a = [&](int s, uint32_t (&a)[4][4]) {
-    const uint8_t* w = smem + s * kStageBytes + kActTile;
+    const uint8_t* w = smem + s * kStageBytes + C::kActTile;
 #pragma unroll
     for (int ks = 0; ks < 4; ks += 2) {
       uint32_t r[4];
@@ -146,7 +260,10 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   };
   const bool scaled = p.acc_out == nullptr;
-  int32_t acc[128];
+  // Who applies the epilogue: every unit when K is not split, else finish_split_kernel
+  // (plain) or the cluster's leader.
+  const bool finisher = CLUSTER ? crank == 0 : splits == 1;
+  int32_t acc[kAcc];
   uint32_t a_even[4][4], a_odd[4][4];
   int j = 0;
   // One k-block: its weights into `a`, four products on them, then wait for the
@@ -159,7 +276,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     fence_operands(acc);
     wgmma_fence();
 #pragma unroll
-    for (int ks = 0; ks < 4; ++ks) wgmma_m64n256k32_rs(acc, a[ks], wgmma_desc_sw128(b_addr + 32 * ks));
+    for (int ks = 0; ks < 4; ++ks) wgmma_rs<kBA>(acc, a[ks], wgmma_desc_sw128(b_addr + 32 * ks));
     wgmma_commit();
     wgmma_wait<1>();
     fence_operands(acc);
@@ -171,27 +288,56 @@ __global__ void __launch_bounds__(kThreads, 1)
     const TileCoord tc = tile_of(t);
     int k0, k1;
     k_range(t, k0, k1);
-    const float pre_sa = scaled && splits == 1 && tc.m0 + ct < p.m ? p.sa[tc.m0 + ct] : 0.0f;
-    const float pre_sb = scaled && splits == 1 && ct < kBW && tc.n0 + ct < p.n ? p.sb[tc.n0 + ct] : 0.0f;
+    const float pre_sa = scaled && finisher && ct < kBA && tc.m0 + ct < p.m ? p.sa[tc.m0 + ct] : 0.0f;
+    const float pre_sb = scaled && finisher && ct < kBW && tc.n0 + ct < p.n ? p.sb[tc.n0 + ct] : 0.0f;
 #pragma unroll
-    for (int i = 0; i < 128; ++i) acc[i] = 0;
-    int kt = k0;
-    for (; kt + 1 < k1; kt += 2) {
-      step(kt == k0, a_even);
-      step(false, a_odd);
+    for (int i = 0; i < kAcc; ++i) acc[i] = 0;
+    if (k0 < k1) {  // a cluster's last share can be empty when K has few k-blocks
+      int kt = k0;
+      for (; kt + 1 < k1; kt += 2) {
+        step(kt == k0, a_even);
+        step(false, a_odd);
+      }
+      if (kt < k1) step(kt == k0, a_even);
+      wgmma_wait<0>();
+      fence_operands(acc);
+      if (lane == 0) mbar_arrive(empty0 + 8 * ((j - 1) % kStages));  // the unit's last stage
     }
-    if (kt < k1) step(kt == k0, a_even);
-    wgmma_wait<0>();
-    fence_operands(acc);
-    if (lane == 0) mbar_arrive(empty0 + 8 * ((j - 1) % kStages));  // the unit's last stage
 
-    if (splits > 1) {
+    if constexpr (CLUSTER) {
+      if (splits > 1) {
+        // Slot (rank - 1) of the leader holds rank's sums, 16 bytes per thread per 4
+        // accumulators, consecutive threads in consecutive 16 bytes.
+        if (crank != 0) {
+          mbar_wait_cluster(red_empty, (t & 1) ^ 1);  // the leader has read this slot's previous tile
+          const uint32_t slot = cluster_addr(smem_addr(slots), 0) + (crank - 1) * C::kSlotBytes;
+#pragma unroll
+          for (int i = 0; i < kAcc; i += 4)
+            st_cluster_v4(slot + ((i / 4) * C::kConsumers + ct) * 16, acc[i], acc[i + 1], acc[i + 2], acc[i + 3]);
+          mbar_arrive_cluster(cluster_addr(red_full, 0));
+          continue;
+        }
+        mbar_wait_cluster(red_full, t & 1);
+        for (int r = 1; r < splits; ++r) {
+          const int4* slot = reinterpret_cast<const int4*>(slots + (r - 1) * C::kSlotBytes);
+#pragma unroll
+          for (int i = 0; i < kAcc; i += 4) {
+            const int4 v = slot[(i / 4) * C::kConsumers + ct];
+            acc[i] += v.x, acc[i + 1] += v.y, acc[i + 2] += v.z, acc[i + 3] += v.w;
+          }
+        }
+        // The slots are free again: tell the others, unless this was the last tile
+        // (they may have exited; nothing of theirs may be touched then).
+        if (t + 1 < my_units)
+          for (int r = 1; r < splits; ++r) mbar_arrive_cluster(cluster_addr(red_empty, r));
+      }
+    } else if (splits > 1) {
       // A share of K: add the exact partial sums into `partial` (integer additions, so
       // the order the shares arrive in changes nothing); finish_split_kernel applies
       // the epilogue once every share is in.
       const int w0 = tc.n0 + cw * 64 + wi * 16 + g;
 #pragma unroll
-      for (int i = 0; i < 32; ++i)
+      for (int i = 0; i < kAcc / 4; ++i)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int row = tc.m0 + 8 * i + 2 * tig + (e & 1), col = w0 + 8 * (e >> 1);
@@ -200,10 +346,10 @@ __global__ void __launch_bounds__(kThreads, 1)
       continue;
     }
 
-    float* sc = scale_buf + (t & 1) * kScaleFloats;
-    sc[ct] = pre_sa;
+    float* sc = scale_buf + (t & 1) * C::kScaleFloats;
+    if (ct < kBA) sc[ct] = pre_sa;
     if (ct < kBW) sc[kBA + ct] = pre_sb;
-    asm volatile("bar.sync 1, 256;\n" ::: "memory");  // both consumer warpgroups' scales are in place
+    asm volatile("bar.sync 1, %0;\n" ::"n"(C::kConsumers) : "memory");  // every consumer's scales are in place
 
     // acc[4i], acc[4i + 1]: weight row w, tokens 8 i + 2 tig and + 1; acc[4i + 2], acc[4i + 3]:
     // weight row w + 8. Lanes g and g ^ 1 (lane ^ 4) trade one value per pair: the even
@@ -218,7 +364,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     // The same arithmetic as store_pair_scaled, with the output kind decided once per tile.
     auto epilogue = [&](auto store) {
 #pragma unroll
-      for (int i = 0; i < 32; ++i) {
+      for (int i = 0; i < kAcc / 4; ++i) {
         int32_t c[2][2];
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
@@ -308,22 +454,99 @@ int choose_splits(int64_t tiles, int ktiles, int sms) {
   return std::max(s, 1);
 }
 
-}  // namespace
+// How many clusters of `cs` CTAs of this kernel fit on the device at once (clusters
+// live inside one GPC, so fewer than SMs / cs where the GPCs' sizes do not divide).
+template <class C>
+int max_active_clusters(int cs) {
+  constexpr int kMaxDevices = 16;
+  static int cache[kMaxDevices][C::kMaxCluster + 1] = {};
+  static std::mutex mu;
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) return multiprocessors() / cs;
+  std::lock_guard<std::mutex> lock(mu);
+  int& n = cache[device][cs];
+  if (n == 0) {
+    // The query counts on the kernel's shared-memory size being allowed already.
+    if (cudaFuncSetAttribute(wgmma_rs_kernel<C, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem) !=
+        cudaSuccess) {
+      (void)cudaGetLastError();
+      return multiprocessors() / cs;
+    }
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = dim3(static_cast<unsigned>(cs * multiprocessors()));
+    cfg.blockDim = dim3(C::kThreads);
+    cfg.dynamicSmemBytes = C::kSmem;
+    cudaLaunchAttribute attr{};
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = static_cast<unsigned>(cs), attr.val.clusterDim.y = 1, attr.val.clusterDim.z = 1;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    int got = 0;
+    if (cudaOccupancyMaxActiveClusters(&got, wgmma_rs_kernel<C, true>, &cfg) != cudaSuccess || got <= 0) {
+      (void)cudaGetLastError();
+      got = multiprocessors() / cs;
+    }
+    n = got;
+  }
+  return n;
+}
 
-cudaError_t launch_wgmma_rs(const Params& p, cudaStream_t stream) {
+// The cluster size for a small-token-tile product: the one that finishes soonest when
+// each round of clusters streams its tiles' shares of K (rounds x k-blocks per share,
+// plus two k-blocks' worth for the reduction through shared memory), the smaller on ties.
+template <class C>
+int choose_cluster(int64_t tiles, int ktiles) {
+  int best = 1;
+  int64_t best_cost = -1;
+  for (int cs = 1; cs <= C::kMaxCluster; ++cs) {
+    if (cs > 1 && ktiles / cs < 2) break;
+    const int64_t slots = cs == 1 ? multiprocessors() : max_active_clusters<C>(cs);
+    if (slots <= 0) continue;
+    const int64_t rounds = (tiles + slots - 1) / slots;
+    const int64_t cost = rounds * ((ktiles + cs - 1) / cs + (cs > 1 ? 2 : 0));
+    if (best_cost < 0 || cost < best_cost) best = cs, best_cost = cost;
+  }
+  return best;
+}
+
+template <class C>
+cudaError_t launch_rs(const Params& p, cudaStream_t stream) {
   CUtensorMap map_a{}, map_b{};
-  if (!encode_rows(&map_a, p.qa, p.m, p.k, 128, kBA, 128) || !encode_rows(&map_b, p.qb, p.n, p.k / 2, 64, kBW, 64)) {
+  if (!encode_rows(&map_a, p.qa, p.m, p.k, 128, C::kBA, 128) ||
+      !encode_rows(&map_b, p.qb, p.n, p.k / 2, 64, C::kBW, 64)) {
     return cudaErrorNotSupported;
   }
-  cudaError_t err = cudaFuncSetAttribute(wgmma_rs_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
-  if (err != cudaSuccess) return err;
-  const int64_t tiles = static_cast<int64_t>((p.m + kBA - 1) / kBA) * ((p.n + kBW - 1) / kBW);
+  const int64_t tiles = static_cast<int64_t>((p.m + C::kBA - 1) / C::kBA) * ((p.n + C::kBW - 1) / C::kBW);
   if (tiles > 0x7fffffff) return cudaErrorInvalidValue;
-  const int splits = choose_splits(tiles, p.k / kKBlock, multiprocessors());
+  const int ktiles = p.k / kKBlock, sms = multiprocessors();
+  if constexpr (C::kClusterSplit) {
+    const int cs = choose_cluster<C>(tiles, ktiles);
+    if (cs > 1) {
+      cudaError_t err =
+          cudaFuncSetAttribute(wgmma_rs_kernel<C, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem);
+      if (err != cudaSuccess) return err;
+      const int64_t clusters = std::min<int64_t>(tiles, max_active_clusters<C>(cs));
+      cudaLaunchConfig_t cfg{};
+      cfg.gridDim = dim3(static_cast<unsigned>(clusters * cs));
+      cfg.blockDim = dim3(C::kThreads);
+      cfg.dynamicSmemBytes = C::kSmem;
+      cfg.stream = stream;
+      cudaLaunchAttribute attr{};
+      attr.id = cudaLaunchAttributeClusterDimension;
+      attr.val.clusterDim.x = static_cast<unsigned>(cs), attr.val.clusterDim.y = 1, attr.val.clusterDim.z = 1;
+      cfg.attrs = &attr;
+      cfg.numAttrs = 1;
+      return cudaLaunchKernelEx(&cfg, wgmma_rs_kernel<C, true>, map_a, map_b, p, cs, static_cast<int32_t*>(nullptr));
+    }
+  }
+  auto kernel = wgmma_rs_kernel<C, false>;
+  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem);
+  if (err != cudaSuccess) return err;
+  const int splits = C::kClusterSplit ? 1 : choose_splits(tiles, ktiles, sms);
   const int64_t units = tiles * splits;
-  const int64_t blocks = units < multiprocessors() ? units : multiprocessors();
+  const int64_t blocks = units < sms ? units : sms;
   if (splits == 1) {
-    wgmma_rs_kernel<<<static_cast<unsigned>(blocks), kThreads, kSmem, stream>>>(map_a, map_b, p, 1, nullptr);
+    kernel<<<static_cast<unsigned>(blocks), C::kThreads, C::kSmem, stream>>>(map_a, map_b, p, 1, nullptr);
     return cudaGetLastError();
   }
   // The shares' sums: stream-ordered scratch from the device's memory pool.
@@ -336,17 +559,31 @@ cudaError_t launch_wgmma_rs(const Params& p, cudaStream_t stream) {
   if (err != cudaSuccess) return err;
   err = cudaMemsetAsync(partial, 0, bytes, stream);
   if (err == cudaSuccess) {
-    wgmma_rs_kernel<<<static_cast<unsigned>(blocks), kThreads, kSmem, stream>>>(map_a, map_b, p, splits, partial);
+    kernel<<<static_cast<unsigned>(blocks), C::kThreads, C::kSmem, stream>>>(map_a, map_b, p, splits, partial);
     err = cudaGetLastError();
   }
   if (err == cudaSuccess) {
     const int64_t pairs = static_cast<int64_t>(p.m) * (p.n / 2);
-    const int64_t fblocks = std::min<int64_t>((pairs + 255) / 256, 8 * multiprocessors());
+    const int64_t fblocks = std::min<int64_t>((pairs + 255) / 256, 8 * sms);
     finish_split_kernel<<<static_cast<unsigned>(fblocks), 256, 0, stream>>>(p, partial);
     err = cudaGetLastError();
   }
   const cudaError_t freed = cudaFreeAsync(partial, stream);
   return err != cudaSuccess ? err : freed;
+}
+
+}  // namespace
+
+int rs_token_tile(int64_t m) { return m <= 16 ? 16 : m <= 64 ? 64 : m <= 128 ? 128 : 256; }
+
+cudaError_t launch_wgmma_rs(const Params& p, int token_tile, cudaStream_t stream) {
+  switch (token_tile == 0 ? rs_token_tile(p.m) : token_tile) {
+    case 16: return launch_rs<RsDecode>(p, stream);
+    case 64: return launch_rs<RsSmall>(p, stream);
+    case 128: return launch_rs<RsMid>(p, stream);
+    case 256: return launch_rs<RsPrefill>(p, stream);
+    default: return cudaErrorInvalidValue;
+  }
 }
 
 }  // namespace quarot::cuda::int_gemm_detail

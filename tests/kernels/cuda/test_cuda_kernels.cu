@@ -235,7 +235,7 @@ std::vector<uint8_t> even_odd_layout(const std::vector<int>& values, int64_t row
 }
 
 void test_int_gemm(std::mt19937& rng, IntGemmKind kind, IntGemmPath path, int64_t m, int64_t n, int64_t k,
-                   bool residual) {
+                   bool residual, int rs_tile = 0) {
   const bool a4 = kind == IntGemmKind::W4A4, b4 = kind != IntGemmKind::W8A8;
   const bool even_odd = int_gemm_path_layout(path) == IntGemmActLayout::Int8EvenOdd;
   std::vector<int> av, bv;
@@ -269,9 +269,11 @@ void test_int_gemm(std::mt19937& rng, IntGemmKind kind, IntGemmPath path, int64_
   args.residual = residual ? dres.p : nullptr;
   args.y = dy.p;
   args.act_layout = int_gemm_path_layout(path);
+  args.rs_token_tile = rs_tile;
   char what[200];
-  std::snprintf(what, sizeof what, "int_gemm %s %s M=%lld N=%lld K=%lld%s", kind_name(kind), int_gemm_path_name(path),
-                (long long)m, (long long)n, (long long)k, residual ? " +residual" : "");
+  std::snprintf(what, sizeof what, "int_gemm %s %s%s M=%lld N=%lld K=%lld%s", kind_name(kind), int_gemm_path_name(path),
+                rs_tile ? (" tile " + std::to_string(rs_tile)).c_str() : "", (long long)m, (long long)n, (long long)k,
+                residual ? " +residual" : "");
   // The FP32 epilogue (y_f32 + bias), as the CUDA backend's linear layers use it.
   std::vector<float> hbias(n);
   for (auto& v : hbias) v = normal(rng);
@@ -360,6 +362,10 @@ void test_int_gemm_rejects() {
   check(int_gemm(b, nullptr, IntGemmPath::WgmmaWs) == cudaErrorInvalidValue, "wgmma_ws accepts even/odd activations");
   b.kind = IntGemmKind::W8A8;
   check(int_gemm(b, nullptr) == cudaErrorInvalidValue, "even/odd activations accepted with int8 weights");
+  b = a;
+  b.act_layout = IntGemmActLayout::Int8EvenOdd;
+  b.rs_token_tile = 32;
+  check(int_gemm(b, nullptr, IntGemmPath::WgmmaRs) == cudaErrorInvalidValue, "wgmma_rs accepts a token tile of 32");
 }
 
 // Activations through the fused quantizer straight into the W4A4 GEMM: the
@@ -483,6 +489,20 @@ int main(int argc, char** argv) {
         if (quick && (s.m * s.n * s.k > 64 * 384 * 1024)) continue;
         if (!int_gemm_path_supports(path, kind, s.m)) continue;
         test_int_gemm(rng, kind, path, s.m, s.n, s.k, (s.m + s.n) % 2 == 0);
+      }
+  // WgmmaRs at each token tile, on shapes that reach each way of splitting K: none,
+  // atomics into scratch (128, 256), clusters of 2-4 CTAs meeting in the leader's shared
+  // memory (16, 64; 16 x 512 x 1024 takes 4, 5 x 128 x 1152 takes 3 with uneven shares),
+  // several tiles per cluster (the slots reused), ragged M and N, several token tiles.
+  const struct { int64_t m, n, k; } rs_shapes[] = {
+      {1, 256, 4096}, {16, 512, 1024}, {5, 128, 1152}, {13, 250, 384}, {64, 384, 1024}, {29, 96, 512},
+      {200, 300, 512}, {1, 11264, 256}, {7, 8192, 2048}, {130, 264, 1280}, {520, 6144, 128},
+  };
+  for (int tile : {16, 64, 128, 256})
+    for (IntGemmKind kind : {IntGemmKind::W4A4, IntGemmKind::W4A8})
+      for (const auto& s : rs_shapes) {
+        if (quick && (s.m * s.n * s.k > 64 * 384 * 1024)) continue;
+        test_int_gemm(rng, kind, IntGemmPath::WgmmaRs, s.m, s.n, s.k, (s.m + s.n + tile) % 2 == 0, tile);
       }
   test_pipeline(rng, IntGemmActLayout::Standard);
   test_pipeline(rng, IntGemmActLayout::Int8EvenOdd);
