@@ -612,14 +612,14 @@ IntGemmActLayout int_gemm_path_layout(IntGemmPath path) {
 }
 
 IntGemmActLayout int_gemm_preferred_layout(IntGemmKind kind, int64_t m, int64_t n, int64_t k) {
-  // H200, every path timed at M = 128..1024 on the 7B and 70B shapes
-  // (docs/results/2026-12-03-h200-gemm-rs/): WgmmaRs is the fastest from M = 256 up on
-  // all six (e.g. 28672x8192, M = 256: 141.6 us vs 213.4 for the standard Auto path),
-  // and at M = 128 on all but the widest (8192x28672: 140.5 vs WgmmaWs 80.9 us, where
-  // its 256-row tiles run half empty over 224 tiles).
+  // H200, every path and WgmmaRs at every token tile timed at M = 1..1024 on the 7B and
+  // 70B shapes (docs/results/2026-12-03-h200-gemm-rs/, docs/results/2026-12-04-h200-rs-tiles/):
+  // WgmmaRs is the fastest from M = 17 up on all six (M = 64, 28672x8192: 46.7 us with
+  // 64-token tiles vs 100.4 for the skinny stream); at M <= 16 the skinny stream is.
+  (void)n;
   (void)k;
-  if (kind == IntGemmKind::W8A8 || m <= 64 || !tma_available()) return IntGemmActLayout::Standard;
-  return m > 128 || n < 16384 ? IntGemmActLayout::Int8EvenOdd : IntGemmActLayout::Standard;
+  if (kind == IntGemmKind::W8A8 || m <= 16 || !tma_available()) return IntGemmActLayout::Standard;
+  return IntGemmActLayout::Int8EvenOdd;
 }
 
 IntGemmPath int_gemm_auto_path(IntGemmKind kind, int64_t m, int64_t n, int64_t k, IntGemmActLayout layout) {

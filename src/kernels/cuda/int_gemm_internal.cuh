@@ -229,8 +229,8 @@ bool encode_rows(CUtensorMap* map, const void* base, int64_t rows, int64_t row_b
 cudaError_t launch_wgmma_ws(const Params& p, IntGemmKind kind, cudaStream_t stream);
 // The register-weights kernel (int_gemm_rs.cu): IntGemmPath::WgmmaRs, int8 activations
 // in the even/odd layout (IntGemmActLayout::Int8EvenOdd); token_tile as
-// IntGemmArgs::rs_token_tile (0: rs_token_tile(M)).
-int rs_token_tile(int64_t m);
+// IntGemmArgs::rs_token_tile (0: rs_token_tile(M, N, K), the measured fastest).
+int rs_token_tile(int64_t m, int64_t n, int64_t k);
 cudaError_t launch_wgmma_rs(const Params& p, int token_tile, cudaStream_t stream);
 
 }  // namespace quarot::cuda::int_gemm_detail

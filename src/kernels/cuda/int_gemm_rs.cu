@@ -574,10 +574,26 @@ cudaError_t launch_rs(const Params& p, cudaStream_t stream) {
 
 }  // namespace
 
-int rs_token_tile(int64_t m) { return m <= 16 ? 16 : m <= 64 ? 64 : m <= 128 ? 128 : 256; }
+int rs_token_tile(int64_t m, int64_t n, int64_t k) {
+  // H200, every tile timed on the 7B and 70B shapes at M = 1..256
+  // (docs/results/2026-12-04-h200-rs-tiles/): 64 tokens win to M = 64 (e.g. 28672x8192:
+  // 46.7 us vs 73.3 for 128 and 124.7 for 256), and on the N = 4096 layers to M = 128;
+  // 128 tokens from there to M = 256 except on the widest layers and K = 4096 with N =
+  // 11008, where the 256-token tiles already fill the GPU (8192x28672 M = 256: 93.6 us vs
+  // 110.5); from M = 257 on, 256. 16 tokens only by request: at M <= 16 the skinny
+  // mma.sync stream is as fast or faster on all but one shape.
+  if (m <= 64) return 64;
+  if (m <= 128) return n <= 4096 ? 64 : 128;
+  if (m <= 256) {
+    if (n <= 4096 && k <= 4096) return 64;
+    if (n >= 16384 || (n >= 11008 && k <= 4096)) return 256;
+    return 128;
+  }
+  return 256;
+}
 
 cudaError_t launch_wgmma_rs(const Params& p, int token_tile, cudaStream_t stream) {
-  switch (token_tile == 0 ? rs_token_tile(p.m) : token_tile) {
+  switch (token_tile == 0 ? rs_token_tile(p.m, p.n, p.k) : token_tile) {
     case 16: return launch_rs<RsDecode>(p, stream);
     case 64: return launch_rs<RsSmall>(p, stream);
     case 128: return launch_rs<RsMid>(p, stream);
