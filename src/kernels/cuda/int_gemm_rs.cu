@@ -575,13 +575,15 @@ cudaError_t launch_rs(const Params& p, cudaStream_t stream) {
 }  // namespace
 
 int rs_token_tile(int64_t m, int64_t n, int64_t k) {
-  // H200, every tile timed on the 7B and 70B shapes at M = 1..256
+  // H200, every tile timed on the 7B and 70B shapes at M = 1..512
   // (docs/results/2026-12-04-h200-rs-tiles/): 64 tokens win to M = 64 (e.g. 28672x8192:
   // 46.7 us vs 73.3 for 128 and 124.7 for 256), and on the N = 4096 layers to M = 128;
   // 128 tokens from there to M = 256 except on the widest layers and K = 4096 with N =
-  // 11008, where the 256-token tiles already fill the GPU (8192x28672 M = 256: 93.6 us vs
-  // 110.5); from M = 257 on, 256. 16 tokens only by request: at M <= 16 the skinny
-  // mma.sync stream is as fast or faster on all but one shape.
+  // 11008, where 256-token tiles already fill the GPU (8192x28672 M = 256: 93.6 us vs
+  // 110.5); at M = 257..512 128 tokens where 256 would leave multiprocessors idle or
+  // waiting on split-K's extra passes (4096x4096 M = 512: 18.0 us vs 33.5), else 256.
+  // 16 tokens only by request: at M <= 16 the skinny mma.sync stream is as fast or
+  // faster on all but one shape.
   if (m <= 64) return 64;
   if (m <= 128) return n <= 4096 ? 64 : 128;
   if (m <= 256) {
@@ -589,6 +591,7 @@ int rs_token_tile(int64_t m, int64_t n, int64_t k) {
     if (n >= 16384 || (n >= 11008 && k <= 4096)) return 256;
     return 128;
   }
+  if (m <= 512) return n <= 4096 || (n <= 11008 && k <= 4096) ? 128 : 256;
   return 256;
 }
 
