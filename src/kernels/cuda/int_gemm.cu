@@ -613,7 +613,7 @@ IntGemmActLayout int_gemm_path_layout(IntGemmPath path) {
 
 IntGemmActLayout int_gemm_preferred_layout(IntGemmKind kind, int64_t m, int64_t n, int64_t k) {
   // H200, every path and WgmmaRs at every token tile timed at M = 1..1024 on the 7B and
-  // 70B shapes (docs/results/2026-12-03-h200-gemm-rs/, docs/results/2026-12-04-h200-rs-tiles/):
+  // 70B shapes (docs/results/2026-12-03-h200-gemm-rs/, docs/results/2026-12-03-h200-rs-tiles/):
   // WgmmaRs is the fastest from M = 33 up on all six (M = 64, 28672x8192: 46.7 us with
   // 64-token tiles vs 100.4 for the skinny stream); at M <= 32 the skinny stream is on
   // most (M = 32, 8192x28672: 59.3 us vs 83.0).

@@ -576,7 +576,7 @@ cudaError_t launch_rs(const Params& p, cudaStream_t stream) {
 
 int rs_token_tile(int64_t m, int64_t n, int64_t k) {
   // H200, every tile timed on the 7B and 70B shapes at M = 1..512
-  // (docs/results/2026-12-04-h200-rs-tiles/): 64 tokens win to M = 64 (e.g. 28672x8192:
+  // (docs/results/2026-12-03-h200-rs-tiles/): 64 tokens win to M = 64 (e.g. 28672x8192:
   // 46.7 us vs 73.3 for 128 and 124.7 for 256), and on the N = 4096 layers to M = 128;
   // 128 tokens from there to M = 256 except on the widest layers and K = 4096 with N =
   // 11008, where 256-token tiles already fill the GPU (8192x28672 M = 256: 93.6 us vs
