@@ -114,7 +114,8 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: %s OUT.json [--ms 1,16] [--shapes 4096x4096,...] [--paths] [--w4a8-max-m M] [--rounds R] "
-                 "[--no-hadamard] [--no-gemm] [--hq-variants] [--hq-variant NAME] [--hq-ms 1,16] [--rs-tiles]\n"
+                 "[--no-hadamard] [--no-gemm] [--hq-variants] [--hq-variant NAME] [--hq-ms 1,16] [--rs-tiles] [--no-pdl]\n"
+                 "  --no-pdl: our GEMMs without IntGemmArgs::weights_constant (no programmatic dependent launch)\n"
                  "  --rs-tiles: also time WgmmaRs (W4A4) at each token tile (16, 64, 128, 256) and the skinny path\n",
                  argv[0]);
     return 2;
@@ -123,7 +124,7 @@ int main(int argc, char** argv) {
   std::vector<int> ms = {1, 16, 64, 256, 1024, 2048, 4096, 8192};
   std::vector<Shape> shapes = {{4096, 4096}, {4096, 11008}, {11008, 4096}, {8192, 8192}, {8192, 28672}, {28672, 8192}};
   std::vector<int> hq_ms = {1, 16, 2048, 8192};
-  bool all_paths = false, hadamard = true, gemm = true, rs_tiles = false;
+  bool all_paths = false, hadamard = true, gemm = true, rs_tiles = false, pdl = true;
   std::vector<HadamardQuantVariant> variants = {HadamardQuantVariant::Auto};
   int w4a8_max_m = 1 << 30;
   int rounds = 4;
@@ -152,6 +153,8 @@ int main(int argc, char** argv) {
       w4a8_max_m = std::atoi(argv[++i]);
     } else if (a == "--no-hadamard") {
       hadamard = false;
+    } else if (a == "--no-pdl") {
+      pdl = false;
     } else if (a == "--rs-tiles") {
       rs_tiles = true;
     } else if (a == "--no-gemm") {
@@ -190,9 +193,9 @@ int main(int argc, char** argv) {
                 "{\n  \"gpu\": \"%s\", \"sm\": \"%d%d\", \"sms\": %d, \"l2_mib\": %d, \"driver\": %d, \"runtime\": %d,\n"
                 "  \"timing\": \"CUDA events, 1 warm-up, median of 3..15 batches of >= 0.2 ms, operands rotated over "
                 ">= 256 MiB; cuBLAS FP16, cuBLASLt INT8, W4A4 and W4A8: median of %d rounds, forward and backward "
-                "orders alternating\", \"rounds\": %d,\n",
+                "orders alternating\", \"rounds\": %d, \"weights_constant\": %s,\n",
                 prop.name, prop.major, prop.minor, prop.multiProcessorCount, prop.l2CacheSize >> 20, driver, runtime,
-                rounds, rounds);
+                rounds, rounds, pdl ? "true" : "false");
   json += buf;
   std::printf("%s\n", buf);
 
@@ -324,7 +327,11 @@ int main(int argc, char** argv) {
         }
         // Ours on `path`: int4 or int8 operands as the kind (and the path's activation
         // layout: one byte per code for WgmmaRs) stores them.
-        auto ours_contender = [&](Contender& ct, IntGemmKind kind, IntGemmPath path, int rs_tile = 0) {
+        // weights_constant: the weights are uploaded once, as a model's are (the decode path
+        // then overlaps the previous kernel's end; --no-pdl turns that off).
+        auto ours_contender = [&](Contender& ct, IntGemmKind kind, IntGemmPath path, int rs_tile = 0,
+                                  int force_pdl = -1) {
+          const bool weights_constant = force_pdl < 0 ? pdl : force_pdl != 0;
           // Auto: the layout a caller quantizing for this shape writes (as the backend does).
           const IntGemmActLayout layout =
               path == IntGemmPath::Auto ? int_gemm_preferred_layout(kind, m, n, k) : int_gemm_path_layout(path);
@@ -334,11 +341,12 @@ int main(int argc, char** argv) {
                      rand_bytes(x, 31 + i);
                      rand_bytes(w, 301 + i);
                    });
-          ct.run = [&, kind, path, layout, m, n, k, rs_tile](int c) {
+          ct.run = [&, kind, path, layout, m, n, k, rs_tile, weights_constant](int c) {
             IntGemmArgs a;
             a.kind = kind;
             a.act_layout = layout;
             a.rs_token_tile = rs_tile;
+            a.weights_constant = weights_constant;
             a.m = m, a.n = n, a.k = k, a.sa = scale_a.as<float>(), a.sb = scale_b.as<float>(), a.y = y.as<__half>();
             a.qa = ct.bufs[2 * c]->p;
             a.qb = ct.bufs[2 * c + 1]->p;
@@ -360,9 +368,9 @@ int main(int argc, char** argv) {
         const double t_fp16 = median_us(fp16), t_int8 = median_us(int8), t_w4a4 = median_us(w4a4),
                      t_w4a8 = median_us(w4a8);
         // One path at a time (the --paths detail).
-        auto ours = [&](IntGemmKind kind, IntGemmPath path, int rs_tile = 0) {
+        auto ours = [&](IntGemmKind kind, IntGemmPath path, int rs_tile = 0, int force_pdl = -1) {
           Contender c;
-          ours_contender(c, kind, path, rs_tile);
+          ours_contender(c, kind, path, rs_tile, force_pdl);
           return time_us(c.run, c.copies);
         };
         const IntGemmPath auto_path =
@@ -402,8 +410,14 @@ int main(int argc, char** argv) {
               if (r == 0) rs.push_back({name, {}});
               rs[idx++].second.push_back(t);
             };
-            if (m <= 64) add("skinny", ours(IntGemmKind::W4A4, IntGemmPath::Skinny));
-            for (int tile : {16, 64, 128, 256}) add("rs" + std::to_string(tile), ours(IntGemmKind::W4A4, IntGemmPath::WgmmaRs, tile));
+            if (m <= 64) {
+              add("skinny", ours(IntGemmKind::W4A4, IntGemmPath::Skinny, 0, 0));
+              add("skinny_pdl", ours(IntGemmKind::W4A4, IntGemmPath::Skinny, 0, 1));
+            }
+            for (int tile : {16, 64, 128, 256}) {
+              if ((tile == 16 && m > 64) || (tile == 64 && m > 1024)) continue;  // hundreds of tiles per SM
+              add("rs" + std::to_string(tile), ours(IntGemmKind::W4A4, IntGemmPath::WgmmaRs, tile));
+            }
           }
           for (auto& [name, ts] : rs) {
             const double t = median(ts);

@@ -212,6 +212,18 @@ __global__ void __launch_bounds__(KW * 32) skinny_gemm_kernel(Params p) {
 
   constexpr int kWordsA = kBytesA / 4, kWordsB = kBytesB / 4;
   constexpr int kUnroll = UNROLL;  // chunks in flight per warp
+  // Under programmatic dependent launch (IntGemmArgs::weights_constant) this kernel may
+  // start while the previous one in the stream finishes. The weights, which that kernel
+  // does not write, are asked into L2 first (the first round of this warp's loads; no
+  // registers held); everything is read after the wait, a no-op for an ordinary launch.
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u) {
+    const int c = warp + u * KW;
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+      if (c < chunks && bok[nt]) asm volatile("prefetch.global.L2 [%0];\n" ::"l"(brow[nt] + c * (kBytesB * 4)));
+  }
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
   for (int c0 = warp; c0 < chunks; c0 += KW * kUnroll) {
     uint4 bw[kUnroll][NT][kBytesB / 16];
     uint4 aw[kUnroll][MT][2][kBytesA / 16];
@@ -272,6 +284,9 @@ __global__ void __launch_bounds__(KW * 32) skinny_gemm_kernel(Params p) {
   }
   (void)kWordsA;
   (void)kWordsB;
+  // The next kernel (if launched as a programmatic dependent) may start now; it waits
+  // for this grid's completion before reading anything this one writes.
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
@@ -527,12 +542,19 @@ cudaError_t launch_skinny(const Params& p, cudaStream_t stream) {
   // warp put a K of 4096 in one round of loads (H200: 4096x4096 M=1 2.25x -> 2.69x
   // cuBLAS FP16). On the 70B shapes the extra registers cost more than they give
   // (8192x28672 3.47x -> 3.28x, 28672x8192 3.50x -> 2.52x), so two there.
-  if (MT == 1 && p.n <= 11008 && p.k <= 11008) {
-    skinny_gemm_kernel<KIND, MT, NT, KW, 4><<<static_cast<unsigned>(blocks), KW * 32, 0, stream>>>(p);
-  } else {
-    skinny_gemm_kernel<KIND, MT, NT, KW, 2><<<static_cast<unsigned>(blocks), KW * 32, 0, stream>>>(p);
-  }
-  return cudaGetLastError();
+  auto kernel = MT == 1 && p.n <= 11008 && p.k <= 11008 ? skinny_gemm_kernel<KIND, MT, 2, KW, 4>
+                                                        : skinny_gemm_kernel<KIND, MT, 2, KW, 2>;
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(static_cast<unsigned>(blocks));
+  cfg.blockDim = dim3(KW * 32);
+  cfg.stream = stream;
+  // weights_constant: a programmatic dependent of the previous kernel (see the kernel).
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = &attr;
+  cfg.numAttrs = p.weights_constant ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kernel, p);
 }
 
 template <IntGemmKind KIND, bool OVERLAP>
@@ -668,7 +690,8 @@ cudaError_t int_gemm(const IntGemmArgs& args, cudaStream_t stream, IntGemmPath p
   if (path != IntGemmPath::Auto && int_gemm_path_layout(path) != args.act_layout) return cudaErrorInvalidValue;
   Params p{static_cast<int>(args.m), static_cast<int>(args.n), static_cast<int>(args.k),
            static_cast<const uint8_t*>(args.qa), static_cast<const uint8_t*>(args.qb), args.sa, args.sb,
-           args.residual, args.y, args.acc_out, args.y_f32, args.bias, args.rs_token_tile};
+           args.residual, args.y, args.acc_out, args.y_f32, args.bias, args.rs_token_tile,
+           args.weights_constant};
   const bool automatic = path == IntGemmPath::Auto;
   if (automatic) path = int_gemm_auto_path(args.kind, args.m, args.n, args.k, args.act_layout);
   auto launch = [&](IntGemmPath chosen) {

@@ -64,6 +64,11 @@ struct IntGemmArgs {
   // WgmmaRs only: tokens per tile, 16, 64, 128 or 256 (0: the size M calls for). For
   // benchmarks and tests that time or check each; anything else is rejected.
   int rs_token_tile = 0;
+  // The weights (qb) are not written by the kernel launched just before this one on the
+  // stream (model weights uploaded at load time are not): the skinny (decode) path then
+  // launches as a programmatic dependent and starts streaming them while that kernel
+  // finishes; everything else it reads only once that kernel has completed.
+  bool weights_constant = false;
 };
 
 // Kernel families the dispatcher picks from; exposed so benchmarks can time each.

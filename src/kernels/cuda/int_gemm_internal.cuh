@@ -63,7 +63,8 @@ struct Params {
   int32_t* acc_out;
   float* y_f32;
   const float* bias;
-  int rs_tile = 0;  // IntGemmArgs::rs_token_tile
+  int rs_tile = 0;                // IntGemmArgs::rs_token_tile
+  bool weights_constant = false;  // IntGemmArgs::weights_constant
 };
 
 // The epilogue for two adjacent columns (col, col + 1) of one row, with the row's

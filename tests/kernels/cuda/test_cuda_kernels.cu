@@ -270,6 +270,7 @@ void test_int_gemm(std::mt19937& rng, IntGemmKind kind, IntGemmPath path, int64_
   args.y = dy.p;
   args.act_layout = int_gemm_path_layout(path);
   args.rs_token_tile = rs_tile;
+  args.weights_constant = residual;  // half the cases as programmatic dependents (decode path)
   char what[200];
   std::snprintf(what, sizeof what, "int_gemm %s %s%s M=%lld N=%lld K=%lld%s", kind_name(kind), int_gemm_path_name(path),
                 rs_tile ? (" tile " + std::to_string(rs_tile)).c_str() : "", (long long)m, (long long)n, (long long)k,
@@ -370,9 +371,11 @@ void test_int_gemm_rejects() {
 
 // Activations through the fused quantizer straight into the W4A4 GEMM: the
 // product equals the host's exact sums over the host-quantized activations.
-void test_pipeline(std::mt19937& rng, IntGemmActLayout layout) {
+// The product is launched as a programmatic dependent of the quantizer
+// (weights_constant): the skinny path must still read the codes only once they are written.
+void test_pipeline(std::mt19937& rng, IntGemmActLayout layout, int64_t m) {
+  const int64_t n = 96, k = 4096;
   const bool even_odd = layout == IntGemmActLayout::Int8EvenOdd;
-  const int64_t m = even_odd ? 300 : 40, n = 96, k = 4096;
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<__half> x(m * k);
   std::vector<float> xf(m * k);
@@ -396,6 +399,7 @@ void test_pipeline(std::mt19937& rng, IntGemmActLayout layout) {
   IntGemmArgs a;
   a.m = m, a.n = n, a.k = k, a.qa = dq.p, a.qb = dw.p, a.sa = dsa.p, a.sb = dsb.p, a.y = dy.p;
   a.act_layout = layout;
+  a.weights_constant = true;
   CUDA_OK(int_gemm(a, nullptr));
   CUDA_OK(cudaDeviceSynchronize());
   const auto y = dy.download();
@@ -504,8 +508,9 @@ int main(int argc, char** argv) {
         if (quick && (s.m * s.n * s.k > 64 * 384 * 1024)) continue;
         test_int_gemm(rng, kind, IntGemmPath::WgmmaRs, s.m, s.n, s.k, (s.m + s.n + tile) % 2 == 0, tile);
       }
-  test_pipeline(rng, IntGemmActLayout::Standard);
-  test_pipeline(rng, IntGemmActLayout::Int8EvenOdd);
+  test_pipeline(rng, IntGemmActLayout::Standard, 40);
+  test_pipeline(rng, IntGemmActLayout::Standard, 7);
+  test_pipeline(rng, IntGemmActLayout::Int8EvenOdd, 300);
 
   return finish();
 }
