@@ -236,6 +236,10 @@ __global__ void __launch_bounds__(C::kThreads, 1)
         }
       }
     }
+    // A cluster's CTAs write into the leader's shared memory: none exits before all are
+    // done (the final barrier counts every thread, the producers' too).
+    __syncwarp();
+    if constexpr (CLUSTER) cluster_sync();
     return;
   }
   if constexpr (C::kRebalance) setmaxnreg_inc<kConsumerRegs>();
@@ -327,7 +331,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
           }
         }
         // The slots are free again: tell the others, unless this was the last tile
-        // (they may have exited; nothing of theirs may be touched then).
+        // (nobody waits for that arrival).
         if (t + 1 < my_units)
           for (int r = 1; r < splits; ++r) mbar_arrive_cluster(cluster_addr(red_empty, r));
       }
@@ -405,6 +409,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
       });
     }
   }
+  if constexpr (CLUSTER) cluster_sync();
 }
 
 // The epilogue of a split-K product, from the summed shares (already shifted).
