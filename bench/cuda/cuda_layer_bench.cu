@@ -187,7 +187,6 @@ void w4a4(Ctx& c, const LinearQ& l, int64_t m, __half* y, const __half* residual
   g.m = m, g.n = l.n, g.k = l.k;
   g.qa = c.a->qa.p, g.qb = l.q.p, g.sa = c.a->sa.as<float>(), g.sb = l.s.as<float>();
   g.act_layout = c.layout;
-  g.weights_constant = true;  // uploaded once, as a model's
   g.residual = residual, g.y = y;
   CUDA_OK(int_gemm(g, c.stream));
 }

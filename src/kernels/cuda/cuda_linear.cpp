@@ -217,7 +217,6 @@ void CudaLinear::run(CudaContext& ctx, DeviceRotations& rotations, const LinearO
     args.qa = qa;
     args.act_layout = layout;
     args.qb = w->codes.get();
-    args.weights_constant = true;  // uploaded at load, never written by a kernel
     args.sa = sa;
     args.sb = w->scales.as<float>();
     args.y_f32 = dst;
