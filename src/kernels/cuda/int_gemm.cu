@@ -684,13 +684,12 @@ cudaError_t int_gemm(const IntGemmArgs& args, cudaStream_t stream, IntGemmPath p
                        (args.y != nullptr && args.y_f32 == nullptr && args.sa != nullptr && args.sb != nullptr &&
                         aligned16(args.y) && (args.residual == nullptr || aligned16(args.residual)))) &&
                       (args.acc_out == nullptr || aligned16(args.acc_out));
-  // Int8EvenOdd activations: int4 weights, and only the path that reads that layout.
-  const bool layout_ok = args.act_layout == IntGemmActLayout::Standard ||
-                         (args.kind != IntGemmKind::W8A8 && (path == IntGemmPath::Auto || path == IntGemmPath::WgmmaRs));
+  // Int8EvenOdd activations need int4 weights; a path named explicitly must read the given layout.
+  const bool layout_ok = (args.act_layout == IntGemmActLayout::Standard || args.kind != IntGemmKind::W8A8) &&
+                         (path == IntGemmPath::Auto || int_gemm_path_layout(path) == args.act_layout);
   const bool tile_ok = args.rs_token_tile == 0 || args.rs_token_tile == 16 || args.rs_token_tile == 64 ||
                        args.rs_token_tile == 128 || args.rs_token_tile == 256;
   if (!shape_ok || !ptr_ok || !layout_ok || !tile_ok) return cudaErrorInvalidValue;
-  if (path != IntGemmPath::Auto && int_gemm_path_layout(path) != args.act_layout) return cudaErrorInvalidValue;
   Params p{static_cast<int>(args.m), static_cast<int>(args.n), static_cast<int>(args.k),
            static_cast<const uint8_t*>(args.qa), static_cast<const uint8_t*>(args.qb), args.sa, args.sb,
            args.residual, args.y, args.acc_out, args.y_f32, args.bias, args.rs_token_tile,
