@@ -245,7 +245,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     const float pre_sb = scaled && finisher && ct < kBW && tc.n0 + ct < p.n ? p.sb[tc.n0 + ct] : 0.0f;
 #pragma unroll
     for (int i = 0; i < kAcc; ++i) acc[i] = 0;
-    if (k0 < k1) {  // a cluster's last share can be empty when K has few k-blocks
+    if (k0 < k1) {  // a share can be empty (9 k-blocks over a cluster of 4: 3, 3, 3, 0)
       int kt = k0;
       for (; kt + 1 < k1; kt += 2) {
         step(kt == k0, a_even);
