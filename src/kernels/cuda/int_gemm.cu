@@ -2,6 +2,9 @@
 
 #include "kernels/cuda/int_gemm_internal.cuh"
 
+#include <algorithm>
+#include <mutex>
+
 namespace quarot::cuda {
 using namespace int_gemm_detail;
 namespace {
@@ -163,7 +166,8 @@ __global__ void __launch_bounds__(TileConfig<KIND, BM, BN, WM, WN, STAGES>::kThr
 }
 
 // ---------------------------------------------------------------------------
-// Skinny kernel (decode, M <= 16 * MT): a memory-bound stream over the weights.
+// Skinny kernel (M = 17..64; decode at M <= 16 runs skinny_stream_kernel below): a
+// memory-bound stream over the weights.
 // A block owns NT n8 tiles and splits K across KW warps, interleaved by 128-value
 // chunks so the warps of a block read adjacent bytes. Each lane loads 16 (int4)
 // or 32 (int8) contiguous bytes of a row per chunk straight into registers; k-step
@@ -312,6 +316,202 @@ __global__ void __launch_bounds__(KW * 32) skinny_gemm_kernel(Params p) {
     const int col = n0 + nt * 8 + 2 * (l & 3);
     store_pair<acc_shift(KIND)>(p, row, col, s0, s1);
   }
+}
+
+
+// ---------------------------------------------------------------------------
+// Streaming skinny kernel (decode, M <= 16 * MT): the same products as
+// skinny_gemm_kernel, but the weights reach registers through a per-warp ring of
+// S stages in shared memory filled by cp.async, and the grid is persistent (at most
+// what fits at once), each block taking tiles blockIdx.x, + gridDim.x, ... The
+// activations, read by every tile, come through L1 (__ldg) when they are used: staged
+// through L2 with the weights they doubled the traffic at M = 16 (and tripled it for
+// W4A8) and ran slower than the old kernel.
+//
+// Why: skinny_gemm_kernel holds its loads in registers (78 per thread), so three
+// blocks fit per SM and a 4096 x 11008 decode product needs 1.74 waves, each a
+// latency-bound burst of loads followed by the products (H200, Nsight Compute: DRAM
+// 38% busy; 11.0 us where a plain read of the same 22.5 MB takes 7.5 us). Here the
+// bytes in flight live in shared memory (48-56 registers per thread), and a warp's
+// stream of (tile, chunk) items runs on across tile boundaries with S items always in
+// flight (S = 1 measured fastest: the next item is copied while this one is multiplied,
+// and more warps per SM beat deeper rings).
+//
+// Each lane stages and reads back only its own 16-byte pieces (the piece p of lane l
+// at (p * 32 + l) * 16 in its warp's stage), so cp.async.wait_group alone orders a
+// lane's copies before its reads: no barrier inside the stream. Chunk c of a tile goes
+// to warp c % KW, as in skinny_gemm_kernel; the KW partial sums are added in shared
+// memory (int32: exact, order-free), so both kernels give the same bits.
+
+template <IntGemmKind KIND, int MT, int NT>
+struct SkinnyStreamShape {
+  static constexpr int kBytesA = a_is_int4(KIND) ? 16 : 32;  // per lane per chunk per row group
+  static constexpr int kBytesB = b_is_int4(KIND) ? 16 : 32;
+  static constexpr int kPiecesB = NT * kBytesB / 16;          // 16-byte pieces per lane per item
+  static constexpr int kItemBytes = kPiecesB * 16 * 32;      // per warp per stage
+};
+
+template <IntGemmKind KIND, int MT, int NT, int KW, int S>
+__global__ void __launch_bounds__(KW * 32) skinny_stream_kernel(Params p) {
+  using Sh = SkinnyStreamShape<KIND, MT, NT>;
+  extern __shared__ __align__(16) uint8_t skinny_smem[];
+  // [KW][S][item], then the reduction [KW][MT * NT * 128] int32.
+  int32_t(*red)[MT * NT * 128] = reinterpret_cast<int32_t(*)[MT * NT * 128]>(skinny_smem + KW * S * Sh::kItemBytes);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, tig = lane & 3;
+  const int64_t lda = a_is_int4(KIND) ? p.k / 2 : p.k;
+  const int64_t ldb = b_is_int4(KIND) ? p.k / 2 : p.k;
+  const int chunks = p.k / kKBlock;
+  const int tiles = (p.n + NT * 8 - 1) / (NT * 8);
+  const uint32_t ring = smem_addr(skinny_smem + warp * S * Sh::kItemBytes) + lane * 16;
+
+  // This lane's activation rows (rows past M read as zeros; the pointer stays valid).
+  const uint8_t* arow[MT][2];
+  bool aok[MT][2];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int row = mt * 16 + h * 8 + g;
+      aok[mt][h] = row < p.m;
+      arow[mt][h] = p.qa + (aok[mt][h] ? row : 0) * lda + tig * Sh::kBytesA;
+    }
+
+  // The issue cursor: the next (tile, chunk) item this warp copies. A warp with no
+  // chunk (warp >= chunks) issues nothing and only takes part in the reductions.
+  int it_tile = warp < chunks ? static_cast<int>(blockIdx.x) : tiles, it_c = warp;
+  auto issue_b = [&](int slot) {
+    const uint32_t st = ring + slot * Sh::kItemBytes;
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      const int row = it_tile * NT * 8 + nt * 8 + g;
+      const bool ok = row < p.n;
+      const uint8_t* src = p.qb + (ok ? row : 0) * ldb + tig * Sh::kBytesB + it_c * (Sh::kBytesB * 4);
+#pragma unroll
+      for (int v = 0; v < Sh::kBytesB / 16; ++v) cp_async16(st + (nt * (Sh::kBytesB / 16) + v) * 512, src + v * 16, ok);
+    }
+  };
+  auto advance = [&] {
+    it_c += KW;
+    if (it_c >= chunks) it_c = warp, it_tile += gridDim.x;
+  };
+
+  // Prologue: the first S items. Under programmatic dependent launch
+  // (IntGemmArgs::weights_constant) the weights, which the previous kernel does not
+  // write, are requested before griddepcontrol.wait and the activations after it; the
+  // first group then holds every prologue weight copy, which only delays item 0.
+  {
+    const int t0 = it_tile, c0 = it_c;
+    if (p.weights_constant) {
+      for (int s = 0; s < S; ++s) {
+        if (it_tile < tiles) issue_b(s);
+        advance();
+      }
+      asm volatile("griddepcontrol.wait;\n" ::: "memory");
+      it_tile = t0, it_c = c0;
+    }
+    for (int s = 0; s < S; ++s) {
+      if (it_tile < tiles && !p.weights_constant) issue_b(s);
+      cp_async_commit();
+      advance();
+    }
+  }
+
+  int consumed = 0;
+  for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    int32_t acc[MT][NT][4];
+#pragma unroll
+    for (int i = 0; i < MT; ++i)
+#pragma unroll
+      for (int j = 0; j < NT; ++j)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) acc[i][j][r] = 0;
+    for (int c = warp; c < chunks; c += KW) {
+      cp_async_wait<S - 1>();
+      const int slot = consumed % S;
+      const uint32_t st = ring + slot * Sh::kItemBytes;
+      uint4 bw[NT][Sh::kBytesB / 16];
+      uint4 aw[MT][2][Sh::kBytesA / 16];
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int v = 0; v < Sh::kBytesB / 16; ++v)
+          asm volatile("ld.shared.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+                       : "=r"(bw[nt][v].x), "=r"(bw[nt][v].y), "=r"(bw[nt][v].z), "=r"(bw[nt][v].w)
+                       : "r"(st + (nt * (Sh::kBytesB / 16) + v) * 512));
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+#pragma unroll
+          for (int v = 0; v < Sh::kBytesA / 16; ++v)
+            aw[mt][h][v] = aok[mt][h] ? __ldg(reinterpret_cast<const uint4*>(arow[mt][h] + c * (Sh::kBytesA * 4) + v * 16))
+                                      : make_uint4(0, 0, 0, 0);
+      // The stage is read (into registers): refill it with the item S ahead.
+      if (it_tile < tiles) issue_b(slot);
+      cp_async_commit();
+      advance();
+      ++consumed;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {  // k32 steps of the chunk
+        uint32_t a[MT][4];
+        uint32_t b[NT][2];
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          const uint32_t* w0 = reinterpret_cast<const uint32_t*>(aw[mt][0]);
+          const uint32_t* w1 = reinterpret_cast<const uint32_t*>(aw[mt][1]);
+          if constexpr (KIND == IntGemmKind::W4A4) {
+            a[mt][0] = nib_lo(w0[j]), a[mt][1] = nib_lo(w1[j]), a[mt][2] = nib_hi(w0[j]), a[mt][3] = nib_hi(w1[j]);
+          } else if constexpr (KIND == IntGemmKind::W4A8) {
+            a[mt][0] = even_bytes(w0[2 * j], w0[2 * j + 1]), a[mt][1] = even_bytes(w1[2 * j], w1[2 * j + 1]);
+            a[mt][2] = odd_bytes(w0[2 * j], w0[2 * j + 1]), a[mt][3] = odd_bytes(w1[2 * j], w1[2 * j + 1]);
+          } else {
+            a[mt][0] = w0[2 * j], a[mt][1] = w1[2 * j], a[mt][2] = w0[2 * j + 1], a[mt][3] = w1[2 * j + 1];
+          }
+        }
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+          const uint32_t* w = reinterpret_cast<const uint32_t*>(bw[nt]);
+          if constexpr (b_is_int4(KIND)) {
+            b[nt][0] = nib_lo(w[j]), b[nt][1] = nib_hi(w[j]);
+          } else {
+            b[nt][0] = w[2 * j], b[nt][1] = w[2 * j + 1];
+          }
+        }
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int nt = 0; nt < NT; ++nt) mma_s8(acc[mt][nt], a[mt], b[nt]);
+      }
+    }
+    // The next kernel (if launched as a programmatic dependent) may start once this
+    // block is on its last tile; it waits for this grid's completion before reading
+    // anything this one writes.
+    if (tile + static_cast<int>(gridDim.x) >= tiles) asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) red[warp][(mt * NT + nt) * 128 + lane * 4 + r] = acc[mt][nt][r];
+    __syncthreads();
+    const int n0 = tile * NT * 8;
+    for (int t = threadIdx.x; t < MT * NT * 64; t += KW * 32) {
+      const int tl = t / 64, l = (t % 64) / 2, half = t % 2;
+      const int mt = tl / NT, nt = tl % NT;
+      int32_t s0 = 0, s1 = 0;
+#pragma unroll
+      for (int w = 0; w < KW; ++w) {
+        s0 += red[w][tl * 128 + l * 4 + 2 * half];
+        s1 += red[w][tl * 128 + l * 4 + 2 * half + 1];
+      }
+      const int row = mt * 16 + (l >> 2) + 8 * half;
+      const int col = n0 + nt * 8 + 2 * (l & 3);
+      store_pair<acc_shift(KIND)>(p, row, col, s0, s1);
+    }
+    __syncthreads();  // red is rewritten by the next tile
+  }
+  cp_async_wait<0>();
 }
 
 
@@ -525,19 +725,52 @@ cudaError_t launch_tile(const Params& p, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-template <IntGemmKind KIND, int MT>
-cudaError_t launch_skinny(const Params& p, cudaStream_t stream) {
-  constexpr int NT = 2, KW = 8;
-  const int64_t blocks = (p.n + NT * 8 - 1) / (NT * 8);
-  // Decode (MT = 1) on 7B-sized matrices is latency-bound: four chunks in flight per
-  // warp put a K of 4096 in one round of loads (H200: 4096x4096 M=1 2.25x -> 2.69x
-  // cuBLAS FP16). On the 70B shapes the extra registers cost more than they give
-  // (8192x28672 3.47x -> 3.28x, 28672x8192 3.50x -> 2.52x), so two there.
-  auto kernel = MT == 1 && p.n <= 11008 && p.k <= 11008 ? skinny_gemm_kernel<KIND, MT, 2, KW, 4>
-                                                        : skinny_gemm_kernel<KIND, MT, 2, KW, 2>;
+// Per instantiation of the streaming kernel: its occupancy on the last device asked
+// (the attribute calls cost microseconds, as much as a small launch).
+struct SkinnyLaunchCache {
+  std::mutex mu;
+  int dev = -1, per_sm = 0, sms = 0;
+};
+
+// The streaming kernel's two shapes (H200, docs/cuda.md "The streaming decode kernel":
+// stages 1-8, warps 8-32 and n8 tiles 1-4 per block measured on the six GEMM shapes):
+// 16 warps on 16-row tiles where the weights have few rows (N = 4096: 256 tiles), 8
+// warps on 32-row tiles where there are tiles enough for two rounds of the GPU; one
+// stage (the next item copied while this one is multiplied) beat deeper rings.
+struct SkinnyNarrow {
+  static constexpr int kNT = 2, kKW = 16, kS = 1;
+};
+struct SkinnyWide {
+  static constexpr int kNT = 4, kKW = 8, kS = 1;
+};
+
+template <IntGemmKind KIND, typename C>
+cudaError_t launch_skinny_stream(const Params& p, int dev, cudaStream_t stream) {
+  constexpr int MT = 1, NT = C::kNT, KW = C::kKW, S = C::kS;
+  using Sh = SkinnyStreamShape<KIND, MT, NT>;
+  constexpr int kSmem = KW * S * Sh::kItemBytes + KW * MT * NT * 128 * 4;
+  static SkinnyLaunchCache cache;
+  auto kernel = skinny_stream_kernel<KIND, MT, NT, KW, S>;
+  int per_sm = 0, sms = 0;
+  cudaError_t err = cudaSuccess;
+  {
+    std::lock_guard<std::mutex> lock(cache.mu);
+    if (cache.dev != dev) {
+      err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+      if (err == cudaSuccess) err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+      if (err == cudaSuccess) err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, KW * 32, kSmem);
+      if (err != cudaSuccess) return err;
+      cache.dev = dev, cache.per_sm = per_sm, cache.sms = sms;
+    }
+    per_sm = cache.per_sm, sms = cache.sms;
+  }
+  if (per_sm < 1) return cudaErrorInvalidConfiguration;
+  const int64_t tiles = (p.n + NT * 8 - 1) / (NT * 8);
+  const int64_t blocks = std::min<int64_t>(tiles, static_cast<int64_t>(per_sm) * sms);
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = dim3(static_cast<unsigned>(blocks));
   cfg.blockDim = dim3(KW * 32);
+  cfg.dynamicSmemBytes = kSmem;
   cfg.stream = stream;
   // weights_constant: a programmatic dependent of the previous kernel (see the kernel).
   cudaLaunchAttribute attr{};
@@ -546,6 +779,48 @@ cudaError_t launch_skinny(const Params& p, cudaStream_t stream) {
   cfg.attrs = &attr;
   cfg.numAttrs = p.weights_constant ? 1 : 0;
   return cudaLaunchKernelEx(&cfg, kernel, p);
+}
+
+// The multiprocessor count of `dev`, for the tile-shape choice (cached: one device
+// attribute call per launch would cost as much as a small product).
+int sm_count(int dev) {
+  static std::mutex mu;
+  static int cached_dev = -1, cached = 0;
+  std::lock_guard<std::mutex> lock(mu);
+  if (cached_dev != dev) {
+    if (cudaDeviceGetAttribute(&cached, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) cached = 0;
+    cached_dev = dev;
+  }
+  return cached;
+}
+
+template <IntGemmKind KIND, int MT>
+cudaError_t launch_skinny(const Params& p, cudaStream_t stream) {
+  // Decode (M <= 16) streams through skinny_stream_kernel; M = 17..64 keeps the
+  // register kernel below (the ring was measured at M <= 16 only).
+  if constexpr (MT == 1) {
+    int dev = 0;
+    if (const cudaError_t err = cudaGetDevice(&dev); err != cudaSuccess) return err;
+    const int64_t wide_tiles = (p.n + SkinnyWide::kNT * 8 - 1) / (SkinnyWide::kNT * 8);
+    if (wide_tiles >= 2 * static_cast<int64_t>(sm_count(dev)) && sm_count(dev) > 0)
+      return launch_skinny_stream<KIND, SkinnyWide>(p, dev, stream);
+    return launch_skinny_stream<KIND, SkinnyNarrow>(p, dev, stream);
+  } else {
+    constexpr int NT = 2, KW = 8;
+    const int64_t blocks = (p.n + NT * 8 - 1) / (NT * 8);
+    auto kernel = skinny_gemm_kernel<KIND, MT, NT, KW, 2>;
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = dim3(static_cast<unsigned>(blocks));
+    cfg.blockDim = dim3(KW * 32);
+    cfg.stream = stream;
+    // weights_constant: a programmatic dependent of the previous kernel (see the kernel).
+    cudaLaunchAttribute attr{};
+    attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr.val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = &attr;
+    cfg.numAttrs = p.weights_constant ? 1 : 0;
+    return cudaLaunchKernelEx(&cfg, kernel, p);
+  }
 }
 
 template <IntGemmKind KIND, bool OVERLAP>

@@ -482,8 +482,11 @@ int main(int argc, char** argv) {
       {200, 300, 512}, {128, 256, 11008}, {257, 520, 640}, {512, 512, 256},
       // more k-blocks than pipeline stages, ragged in M and N: the ring wraps several times
       {130, 264, 1280}, {384, 512, 4096},
-      // decode on a wide layer (N > 11008): the skinny kernel's two-chunk variant
+      // decode on a wide layer: the streaming skinny kernel's blocks take several tiles
       {1, 11264, 256},
+      // ... with a chunk count (13, 33) that leaves some warps of a block idle or one
+      // item longer, ragged N, and M between 1 and 16
+      {3, 9000, 1664}, {16, 4104, 4224},
       // more tiles than multiprocessors (the persistent kernels loop), ragged M
       {520, 6144, 128},
   };
