@@ -3,7 +3,9 @@
 // int_gemm + the same flash_attention), prefill and one decode step, plus the memory
 // of weights + KV. Writes JSON (atomically: a temporary file renamed into place).
 //   cuda_layer_bench OUT.json [--batches 1,4,16,64] [--seq 2048] [--decode-batch 16]
-//                    [--ctx 2048] [--reps 10]
+//                    [--ctx 2048] [--reps 10] [--pdl 0|1]
+// --pdl 1: the W4A4 products with IntGemmArgs::weights_constant (a programmatic dependent
+// launch where the kernel takes it; the CUDA backend leaves it off).
 //
 // FP16 layer:  RMSNorm -> QKV (cuBLAS) -> RoPE -> K/V into an FP16 cache -> attention
 //              -> O (cuBLAS, + residual in place) -> RMSNorm -> gate/up (cuBLAS) ->
@@ -171,6 +173,7 @@ struct Ctx {
   Acts* a = nullptr;
   std::vector<float> mix7;  // host memory: swiglu_rows passes the 7 x 7 factor as a kernel argument
   IntGemmActLayout layout = IntGemmActLayout::Standard;  // of the activations quantize_rows wrote last
+  bool pdl = false;                                      // --pdl: IntGemmArgs::weights_constant
 };
 
 // Quantizes the input of `next` (the product run right after) in the activation
@@ -188,6 +191,7 @@ void w4a4(Ctx& c, const LinearQ& l, int64_t m, __half* y, const __half* residual
   g.qa = c.a->qa.p, g.qb = l.q.p, g.sa = c.a->sa.as<float>(), g.sb = l.s.as<float>();
   g.act_layout = c.layout;
   g.residual = residual, g.y = y;
+  g.weights_constant = c.pdl;
   CUDA_OK(int_gemm(g, c.stream));
 }
 
@@ -399,25 +403,26 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: %s OUT.json [--batches 1,4,16,64] [--seq 2048] [--decode-batch 16] [--ctx 2048] "
-                 "[--reps 10]\n",
+                 "[--reps 10] [--pdl 0|1]\n",
                  argv[0]);
     return 2;
   }
   const char* out_path = argv[1];
   std::vector<int> batches = {1, 4, 16, 64};
-  int seq = 2048, dbatch = 16, ctx = 2048, reps = 10;
+  int seq = 2048, dbatch = 16, ctx = 2048, reps = 10, pdl = 0;
   for (int i = 2; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--batches")) batches = parse_ints(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--seq")) seq = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--decode-batch")) dbatch = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--ctx")) ctx = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--pdl")) pdl = std::atoi(argv[i + 1]);
     else {
       std::fprintf(stderr, "unknown option %s\n", argv[i]);
       return 2;
     }
   }
-  if (batches.empty() || seq < 1 || dbatch < 1 || ctx < 1 || reps < 1) {
+  if (batches.empty() || seq < 1 || dbatch < 1 || ctx < 1 || reps < 1 || (pdl != 0 && pdl != 1)) {
     std::fprintf(stderr, "bad arguments\n");
     return 2;
   }
@@ -427,6 +432,7 @@ int main(int argc, char** argv) {
               prop.totalGlobalMem / 1073741824.0);
 
   Ctx c;
+  c.pdl = pdl == 1;
   CUDA_OK(cudaStreamCreateWithFlags(&c.stream, cudaStreamNonBlocking));
   CUBLAS_OK(cublasCreate(&c.blas));
   CUBLAS_OK(cublasSetStream(c.blas, c.stream));
@@ -484,8 +490,8 @@ int main(int argc, char** argv) {
   std::string json = "{\n";
   std::snprintf(buf, sizeof buf,
                 "  \"gpu\": \"%s\",\n  \"config\": {\"hidden\": %d, \"heads\": %d, \"kv_heads\": %d, \"head_dim\": %d, "
-                "\"intermediate\": %d, \"seq\": %d, \"decode_batch\": %d, \"context\": %d, \"reps\": %d},\n",
-                prop.name, kHidden, kHeads, kKvHeads, kHeadDim, kInter, seq, dbatch, ctx, reps);
+                "\"intermediate\": %d, \"seq\": %d, \"decode_batch\": %d, \"context\": %d, \"reps\": %d, \"weights_constant\": %s},\n",
+                prop.name, kHidden, kHeads, kKvHeads, kHeadDim, kInter, seq, dbatch, ctx, reps, c.pdl ? "true" : "false");
   json += buf;
   std::snprintf(buf, sizeof buf,
                 "  \"memory\": {\"fp16_layer_bytes\": %zu, \"fp16_layer_measured_bytes\": %zu, \"w4a4kv4_layer_bytes\": "
