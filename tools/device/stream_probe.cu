@@ -2,14 +2,18 @@
 // with the simplest read kernels, and an empty kernel's launch-to-completion, timed as
 // cuda_gemm_bench times (CUDA events over batches of back-to-back launches, operands
 // rotated over 512 MiB so L2 holds none of them). Not part of the product: a probe.
-//   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a stream_probe.cu -o stream_probe
+//   nvcc -O3 -std=c++17 -I src -gencode=arch=compute_90a,code=sm_90a tools/device/stream_probe.cu -o stream_probe
 //   ./stream_probe  -> one JSON line per (size, kernel)
 #include <cuda_runtime.h>
+
+#include "kernels/cuda/int_gemm_internal.cuh"  // ld_stream: the skinny kernels' weight load
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <vector>
+
+using quarot::cuda::int_gemm_detail::ld_stream;
 
 #define CHECK(x)                                                                        \
   do {                                                                                  \
@@ -19,14 +23,6 @@
       return 1;                                                                         \
     }                                                                                   \
   } while (0)
-
-__device__ __forceinline__ uint4 ld_stream(const void* p) {
-  uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "l"(p));
-  return v;
-}
 
 // Grid-stride read, UNROLL loads in flight per thread per step.
 template <int UNROLL>

@@ -166,6 +166,80 @@ __global__ void __launch_bounds__(TileConfig<KIND, BM, BN, WM, WN, STAGES>::kThr
 }
 
 // ---------------------------------------------------------------------------
+// What both skinny kernels do with one 128-value chunk and with a finished tile.
+
+// The four k32 steps of one chunk: activation words aw (rows g and g + 8 of each
+// m16 tile) and weight words bw (row g of each n8 tile) into the m16n8k32 fragments
+// (int4 widened to 16 q), multiplied into acc.
+template <IntGemmKind KIND, int MT, int NT>
+__device__ __forceinline__ void skinny_chunk_products(int32_t (&acc)[MT][NT][4],
+                                                      const uint4 (&aw)[MT][2][a_is_int4(KIND) ? 1 : 2],
+                                                      const uint4 (&bw)[NT][b_is_int4(KIND) ? 1 : 2]) {
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {  // k32 steps of the chunk
+    uint32_t a[MT][4];
+    uint32_t b[NT][2];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+      const uint32_t* w0 = reinterpret_cast<const uint32_t*>(aw[mt][0]);
+      const uint32_t* w1 = reinterpret_cast<const uint32_t*>(aw[mt][1]);
+      if constexpr (KIND == IntGemmKind::W4A4) {
+        a[mt][0] = nib_lo(w0[j]), a[mt][1] = nib_lo(w1[j]), a[mt][2] = nib_hi(w0[j]), a[mt][3] = nib_hi(w1[j]);
+      } else if constexpr (KIND == IntGemmKind::W4A8) {
+        // int4 weight word j (k = 8 j' .. 8 j' + 7) pairs with activation bytes 8 j .. 8 j + 7.
+        a[mt][0] = even_bytes(w0[2 * j], w0[2 * j + 1]), a[mt][1] = even_bytes(w1[2 * j], w1[2 * j + 1]);
+        a[mt][2] = odd_bytes(w0[2 * j], w0[2 * j + 1]), a[mt][3] = odd_bytes(w1[2 * j], w1[2 * j + 1]);
+      } else {
+        a[mt][0] = w0[2 * j], a[mt][1] = w1[2 * j], a[mt][2] = w0[2 * j + 1], a[mt][3] = w1[2 * j + 1];
+      }
+    }
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      const uint32_t* w = reinterpret_cast<const uint32_t*>(bw[nt]);
+      if constexpr (b_is_int4(KIND)) {
+        b[nt][0] = nib_lo(w[j]), b[nt][1] = nib_hi(w[j]);
+      } else {
+        b[nt][0] = w[2 * j], b[nt][1] = w[2 * j + 1];
+      }
+    }
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) mma_s8(acc[mt][nt], a[mt], b[nt]);
+  }
+}
+
+// The KW warps' partial sums of the tile at n0 added in shared memory (int32: exact,
+// order-free) and stored through the epilogue. Ends after a barrier, with red free to
+// be read again only after the caller's next barrier.
+template <IntGemmKind KIND, int MT, int NT, int KW>
+__device__ __forceinline__ void skinny_reduce_store(const Params& p, int32_t (*red)[MT * NT * 128],
+                                                    const int32_t (&acc)[MT][NT][4], int n0) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) red[warp][(mt * NT + nt) * 128 + lane * 4 + r] = acc[mt][nt][r];
+  __syncthreads();
+  // Thread t finalizes fragment pairs (r = 0,1 or 2,3) of one lane of one tile.
+  for (int t = threadIdx.x; t < MT * NT * 64; t += KW * 32) {
+    const int tile = t / 64, l = (t % 64) / 2, half = t % 2;
+    const int mt = tile / NT, nt = tile % NT;
+    int32_t s0 = 0, s1 = 0;
+#pragma unroll
+    for (int w = 0; w < KW; ++w) {
+      s0 += red[w][tile * 128 + l * 4 + 2 * half];
+      s1 += red[w][tile * 128 + l * 4 + 2 * half + 1];
+    }
+    const int row = mt * 16 + (l >> 2) + 8 * half;
+    const int col = n0 + nt * 8 + 2 * (l & 3);
+    store_pair<acc_shift(KIND)>(p, row, col, s0, s1);
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Skinny kernel (M = 17..64; decode at M <= 16 runs skinny_stream_kernel below): a
 // memory-bound stream over the weights.
 // A block owns NT n8 tiles and splits K across KW warps, interleaved by 128-value
@@ -214,7 +288,6 @@ __global__ void __launch_bounds__(KW * 32) skinny_gemm_kernel(Params p) {
 #pragma unroll
       for (int r = 0; r < 4; ++r) acc[i][j][r] = 0;
 
-  constexpr int kWordsA = kBytesA / 4, kWordsB = kBytesB / 4;
   constexpr int kUnroll = UNROLL;  // chunks in flight per warp
   // Under programmatic dependent launch (IntGemmArgs::weights_constant) this kernel may
   // start while the previous one in the stream finishes. The weights, which that kernel
@@ -254,68 +327,12 @@ __global__ void __launch_bounds__(KW * 32) skinny_gemm_kernel(Params p) {
                                   : make_uint4(0, 0, 0, 0);
     }
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {  // k32 steps of the chunk
-        uint32_t a[MT][4];
-        uint32_t b[NT][2];
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt) {
-          const uint32_t* w0 = reinterpret_cast<const uint32_t*>(aw[u][mt][0]);
-          const uint32_t* w1 = reinterpret_cast<const uint32_t*>(aw[u][mt][1]);
-          if constexpr (KIND == IntGemmKind::W4A4) {
-            a[mt][0] = nib_lo(w0[j]), a[mt][1] = nib_lo(w1[j]), a[mt][2] = nib_hi(w0[j]), a[mt][3] = nib_hi(w1[j]);
-          } else if constexpr (KIND == IntGemmKind::W4A8) {
-            // int4 weight word j (k = 8 j' .. 8 j' + 7) pairs with activation bytes 8 j .. 8 j + 7.
-            a[mt][0] = even_bytes(w0[2 * j], w0[2 * j + 1]), a[mt][1] = even_bytes(w1[2 * j], w1[2 * j + 1]);
-            a[mt][2] = odd_bytes(w0[2 * j], w0[2 * j + 1]), a[mt][3] = odd_bytes(w1[2 * j], w1[2 * j + 1]);
-          } else {
-            a[mt][0] = w0[2 * j], a[mt][1] = w1[2 * j], a[mt][2] = w0[2 * j + 1], a[mt][3] = w1[2 * j + 1];
-          }
-        }
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt) {
-          const uint32_t* w = reinterpret_cast<const uint32_t*>(bw[u][nt]);
-          if constexpr (b_is_int4(KIND)) {
-            b[nt][0] = nib_lo(w[j]), b[nt][1] = nib_hi(w[j]);
-          } else {
-            b[nt][0] = w[2 * j], b[nt][1] = w[2 * j + 1];
-          }
-        }
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-          for (int nt = 0; nt < NT; ++nt) mma_s8(acc[mt][nt], a[mt], b[nt]);
-      }
-    }
+    for (int u = 0; u < kUnroll; ++u) skinny_chunk_products<KIND, MT, NT>(acc, aw[u], bw[u]);
   }
-  (void)kWordsA;
-  (void)kWordsB;
   // The next kernel (if launched as a programmatic dependent) may start now; it waits
   // for this grid's completion before reading anything this one writes.
   asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
-
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-      for (int r = 0; r < 4; ++r) red[warp][(mt * NT + nt) * 128 + lane * 4 + r] = acc[mt][nt][r];
-  __syncthreads();
-  // Thread t finalizes fragment pairs (r = 0,1 or 2,3) of one lane of one tile.
-  for (int t = threadIdx.x; t < MT * NT * 64; t += KW * 32) {
-    const int tile = t / 64, l = (t % 64) / 2, half = t % 2;
-    const int mt = tile / NT, nt = tile % NT;
-    int32_t s0 = 0, s1 = 0;
-#pragma unroll
-    for (int w = 0; w < KW; ++w) {
-      s0 += red[w][tile * 128 + l * 4 + 2 * half];
-      s1 += red[w][tile * 128 + l * 4 + 2 * half + 1];
-    }
-    const int row = mt * 16 + (l >> 2) + 8 * half;
-    const int col = n0 + nt * 8 + 2 * (l & 3);
-    store_pair<acc_shift(KIND)>(p, row, col, s0, s1);
-  }
+  skinny_reduce_store<KIND, MT, NT, KW>(p, red, acc, n0);
 }
 
 
@@ -452,63 +469,13 @@ __global__ void __launch_bounds__(KW * 32) skinny_stream_kernel(Params p) {
       cp_async_commit();
       advance();
       ++consumed;
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {  // k32 steps of the chunk
-        uint32_t a[MT][4];
-        uint32_t b[NT][2];
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt) {
-          const uint32_t* w0 = reinterpret_cast<const uint32_t*>(aw[mt][0]);
-          const uint32_t* w1 = reinterpret_cast<const uint32_t*>(aw[mt][1]);
-          if constexpr (KIND == IntGemmKind::W4A4) {
-            a[mt][0] = nib_lo(w0[j]), a[mt][1] = nib_lo(w1[j]), a[mt][2] = nib_hi(w0[j]), a[mt][3] = nib_hi(w1[j]);
-          } else if constexpr (KIND == IntGemmKind::W4A8) {
-            a[mt][0] = even_bytes(w0[2 * j], w0[2 * j + 1]), a[mt][1] = even_bytes(w1[2 * j], w1[2 * j + 1]);
-            a[mt][2] = odd_bytes(w0[2 * j], w0[2 * j + 1]), a[mt][3] = odd_bytes(w1[2 * j], w1[2 * j + 1]);
-          } else {
-            a[mt][0] = w0[2 * j], a[mt][1] = w1[2 * j], a[mt][2] = w0[2 * j + 1], a[mt][3] = w1[2 * j + 1];
-          }
-        }
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt) {
-          const uint32_t* w = reinterpret_cast<const uint32_t*>(bw[nt]);
-          if constexpr (b_is_int4(KIND)) {
-            b[nt][0] = nib_lo(w[j]), b[nt][1] = nib_hi(w[j]);
-          } else {
-            b[nt][0] = w[2 * j], b[nt][1] = w[2 * j + 1];
-          }
-        }
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-          for (int nt = 0; nt < NT; ++nt) mma_s8(acc[mt][nt], a[mt], b[nt]);
-      }
+      skinny_chunk_products<KIND, MT, NT>(acc, aw, bw);
     }
     // The next kernel (if launched as a programmatic dependent) may start once this
     // block is on its last tile; it waits for this grid's completion before reading
     // anything this one writes.
     if (tile + static_cast<int>(gridDim.x) >= tiles) asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-        for (int r = 0; r < 4; ++r) red[warp][(mt * NT + nt) * 128 + lane * 4 + r] = acc[mt][nt][r];
-    __syncthreads();
-    const int n0 = tile * NT * 8;
-    for (int t = threadIdx.x; t < MT * NT * 64; t += KW * 32) {
-      const int tl = t / 64, l = (t % 64) / 2, half = t % 2;
-      const int mt = tl / NT, nt = tl % NT;
-      int32_t s0 = 0, s1 = 0;
-#pragma unroll
-      for (int w = 0; w < KW; ++w) {
-        s0 += red[w][tl * 128 + l * 4 + 2 * half];
-        s1 += red[w][tl * 128 + l * 4 + 2 * half + 1];
-      }
-      const int row = mt * 16 + (l >> 2) + 8 * half;
-      const int col = n0 + nt * 8 + 2 * (l & 3);
-      store_pair<acc_shift(KIND)>(p, row, col, s0, s1);
-    }
+    skinny_reduce_store<KIND, MT, NT, KW>(p, red, acc, tile * NT * 8);
     __syncthreads();  // red is rewritten by the next tile
   }
   cp_async_wait<0>();
@@ -725,6 +692,23 @@ cudaError_t launch_tile(const Params& p, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
+// Launches a skinny kernel; with p.weights_constant as a programmatic dependent of the
+// previous kernel in the stream (the kernels wait before reading anything it writes).
+cudaError_t launch_skinny_kernel(void (*kernel)(Params), int64_t blocks, int threads, int smem, const Params& p,
+                                 cudaStream_t stream) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(static_cast<unsigned>(blocks));
+  cfg.blockDim = dim3(threads);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = &attr;
+  cfg.numAttrs = p.weights_constant ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kernel, p);
+}
+
 // Per instantiation of the streaming kernel: its occupancy on the last device asked
 // (the attribute calls cost microseconds, as much as a small launch).
 struct SkinnyLaunchCache {
@@ -767,18 +751,7 @@ cudaError_t launch_skinny_stream(const Params& p, int dev, cudaStream_t stream) 
   if (per_sm < 1) return cudaErrorInvalidConfiguration;
   const int64_t tiles = (p.n + NT * 8 - 1) / (NT * 8);
   const int64_t blocks = std::min<int64_t>(tiles, static_cast<int64_t>(per_sm) * sms);
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(static_cast<unsigned>(blocks));
-  cfg.blockDim = dim3(KW * 32);
-  cfg.dynamicSmemBytes = kSmem;
-  cfg.stream = stream;
-  // weights_constant: a programmatic dependent of the previous kernel (see the kernel).
-  cudaLaunchAttribute attr{};
-  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr.val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = &attr;
-  cfg.numAttrs = p.weights_constant ? 1 : 0;
-  return cudaLaunchKernelEx(&cfg, kernel, p);
+  return launch_skinny_kernel(kernel, blocks, KW * 32, kSmem, p, stream);
 }
 
 // The multiprocessor count of `dev`, for the tile-shape choice (cached: one device
@@ -808,18 +781,7 @@ cudaError_t launch_skinny(const Params& p, cudaStream_t stream) {
   } else {
     constexpr int NT = 2, KW = 8;
     const int64_t blocks = (p.n + NT * 8 - 1) / (NT * 8);
-    auto kernel = skinny_gemm_kernel<KIND, MT, NT, KW, 2>;
-    cudaLaunchConfig_t cfg{};
-    cfg.gridDim = dim3(static_cast<unsigned>(blocks));
-    cfg.blockDim = dim3(KW * 32);
-    cfg.stream = stream;
-    // weights_constant: a programmatic dependent of the previous kernel (see the kernel).
-    cudaLaunchAttribute attr{};
-    attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr.val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = &attr;
-    cfg.numAttrs = p.weights_constant ? 1 : 0;
-    return cudaLaunchKernelEx(&cfg, kernel, p);
+    return launch_skinny_kernel(skinny_gemm_kernel<KIND, MT, NT, KW, 2>, blocks, KW * 32, 0, p, stream);
   }
 }
 
