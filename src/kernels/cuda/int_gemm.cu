@@ -464,7 +464,9 @@ __global__ void __launch_bounds__(KW * 32) skinny_stream_kernel(Params p) {
           for (int v = 0; v < Sh::kBytesA / 16; ++v)
             aw[mt][h][v] = aok[mt][h] ? __ldg(reinterpret_cast<const uint4*>(arow[mt][h] + c * (Sh::kBytesA * 4) + v * 16))
                                       : make_uint4(0, 0, 0, 0);
-      // The stage is read (into registers): refill it with the item S ahead.
+      // The stage is read (into registers): refill it with the item S ahead. Same lane,
+      // same bytes: the shared loads above are issued before this copy, whose data
+      // cannot arrive from L2 before they have read (checked bit for bit on every shape).
       if (it_tile < tiles) issue_b(slot);
       cp_async_commit();
       advance();
