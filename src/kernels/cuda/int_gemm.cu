@@ -902,7 +902,7 @@ IntGemmPath int_gemm_auto_path(IntGemmKind kind, int64_t m, int64_t n, int64_t k
 }
 
 cudaError_t int_gemm(const IntGemmArgs& args, cudaStream_t stream, IntGemmPath path) {
-  const bool shape_ok = args.m >= 1 && args.n >= 1 && args.m < (int64_t{1} << 31) && args.n < (int64_t{1} << 31) &&
+  const bool shape_ok = args.m >= 1 && args.n >= 1 && args.m <= kIntGemmMaxRows && args.n <= kIntGemmMaxRows &&
                         args.k >= kKBlock && args.k <= kIntGemmMaxK && args.k % kKBlock == 0 && args.n % 2 == 0;
   const bool ptr_ok = args.qa != nullptr && args.qb != nullptr && aligned16(args.qa) && aligned16(args.qb) &&
                       (args.acc_out != nullptr ||

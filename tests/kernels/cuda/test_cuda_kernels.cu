@@ -346,6 +346,12 @@ void test_int_gemm_rejects() {
   b.n = 63;
   check(int_gemm(b, nullptr) == cudaErrorInvalidValue, "int_gemm accepts odd N");
   b = a;
+  b.n = kIntGemmMaxRows + 2;  // tile counts in int would wrap (rejected before any pointer is read)
+  check(int_gemm(b, nullptr) == cudaErrorInvalidValue, "int_gemm accepts N > kIntGemmMaxRows");
+  b = a;
+  b.m = kIntGemmMaxRows + 1;
+  check(int_gemm(b, nullptr) == cudaErrorInvalidValue, "int_gemm accepts M > kIntGemmMaxRows");
+  b = a;
   b.sa = nullptr;
   check(int_gemm(b, nullptr) == cudaErrorInvalidValue, "int_gemm accepts missing scales");
   b = a;
