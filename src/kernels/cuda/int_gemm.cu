@@ -715,8 +715,23 @@ cudaError_t launch_skinny_kernel(void (*kernel)(Params), int64_t blocks, int thr
 // (the attribute calls cost microseconds, as much as a small launch).
 struct SkinnyLaunchCache {
   std::mutex mu;
-  int dev = -1, per_sm = 0, sms = 0;
+  int dev = -1, per_sm = 0;
 };
+
+// The multiprocessor count of `dev` into sms (cached: one device attribute call per
+// launch would cost as much as a small product).
+cudaError_t sm_count(int dev, int& sms) {
+  static std::mutex mu;
+  static int cached_dev = -1, cached = 0;
+  std::lock_guard<std::mutex> lock(mu);
+  if (cached_dev != dev) {
+    if (const cudaError_t err = cudaDeviceGetAttribute(&cached, cudaDevAttrMultiProcessorCount, dev); err != cudaSuccess)
+      return err;
+    cached_dev = dev;
+  }
+  sms = cached;
+  return cudaSuccess;
+}
 
 // The streaming kernel's two shapes (H200, docs/cuda.md "The streaming decode kernel":
 // stages 1-8, warps 8-32 and n8 tiles 1-4 per block measured on the six GEMM shapes):
@@ -731,24 +746,22 @@ struct SkinnyWide {
 };
 
 template <IntGemmKind KIND, typename C>
-cudaError_t launch_skinny_stream(const Params& p, int dev, cudaStream_t stream) {
+cudaError_t launch_skinny_stream(const Params& p, int dev, int sms, cudaStream_t stream) {
   constexpr int MT = 1, NT = C::kNT, KW = C::kKW, S = C::kS;
   using Sh = SkinnyStreamShape<KIND, MT, NT>;
   constexpr int kSmem = KW * S * Sh::kItemBytes + KW * MT * NT * 128 * 4;
   static SkinnyLaunchCache cache;
   auto kernel = skinny_stream_kernel<KIND, MT, NT, KW, S>;
-  int per_sm = 0, sms = 0;
-  cudaError_t err = cudaSuccess;
+  int per_sm = 0;
   {
     std::lock_guard<std::mutex> lock(cache.mu);
     if (cache.dev != dev) {
-      err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
-      if (err == cudaSuccess) err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+      cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
       if (err == cudaSuccess) err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, KW * 32, kSmem);
       if (err != cudaSuccess) return err;
-      cache.dev = dev, cache.per_sm = per_sm, cache.sms = sms;
+      cache.dev = dev, cache.per_sm = per_sm;
     }
-    per_sm = cache.per_sm, sms = cache.sms;
+    per_sm = cache.per_sm;
   }
   if (per_sm < 1) return cudaErrorInvalidConfiguration;
   const int64_t tiles = (p.n + NT * 8 - 1) / (NT * 8);
@@ -756,30 +769,18 @@ cudaError_t launch_skinny_stream(const Params& p, int dev, cudaStream_t stream) 
   return launch_skinny_kernel(kernel, blocks, KW * 32, kSmem, p, stream);
 }
 
-// The multiprocessor count of `dev`, for the tile-shape choice (cached: one device
-// attribute call per launch would cost as much as a small product).
-int sm_count(int dev) {
-  static std::mutex mu;
-  static int cached_dev = -1, cached = 0;
-  std::lock_guard<std::mutex> lock(mu);
-  if (cached_dev != dev) {
-    if (cudaDeviceGetAttribute(&cached, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) cached = 0;
-    cached_dev = dev;
-  }
-  return cached;
-}
-
 template <IntGemmKind KIND, int MT>
 cudaError_t launch_skinny(const Params& p, cudaStream_t stream) {
   // Decode (M <= 16) streams through skinny_stream_kernel; M = 17..64 keeps the
   // register kernel below (the ring was measured at M <= 16 only).
   if constexpr (MT == 1) {
-    int dev = 0;
-    if (const cudaError_t err = cudaGetDevice(&dev); err != cudaSuccess) return err;
+    int dev = 0, sms = 0;
+    cudaError_t err = cudaGetDevice(&dev);
+    if (err == cudaSuccess) err = sm_count(dev, sms);
+    if (err != cudaSuccess) return err;
     const int64_t wide_tiles = (p.n + SkinnyWide::kNT * 8 - 1) / (SkinnyWide::kNT * 8);
-    if (wide_tiles >= 2 * static_cast<int64_t>(sm_count(dev)) && sm_count(dev) > 0)
-      return launch_skinny_stream<KIND, SkinnyWide>(p, dev, stream);
-    return launch_skinny_stream<KIND, SkinnyNarrow>(p, dev, stream);
+    if (wide_tiles >= 2 * static_cast<int64_t>(sms)) return launch_skinny_stream<KIND, SkinnyWide>(p, dev, sms, stream);
+    return launch_skinny_stream<KIND, SkinnyNarrow>(p, dev, sms, stream);
   } else {
     constexpr int NT = 2, KW = 8;
     const int64_t blocks = (p.n + NT * 8 - 1) / (NT * 8);
