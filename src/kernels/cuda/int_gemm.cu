@@ -349,7 +349,7 @@ __global__ void __launch_bounds__(KW * 32) skinny_gemm_kernel(Params p) {
 // blocks fit per SM and a 4096 x 11008 decode product needs 1.74 waves, each a
 // latency-bound burst of loads followed by the products (H200, Nsight Compute: DRAM
 // 38% busy; 11.0 us where a plain read of the same 22.5 MB takes 7.5 us). Here the
-// bytes in flight live in shared memory (48-56 registers per thread), and a warp's
+// bytes in flight live in shared memory (52-90 registers per thread, ptxas), and a warp's
 // stream of (tile, chunk) items runs on across tile boundaries with S items always in
 // flight (S = 1 measured fastest: the next item is copied while this one is multiplied,
 // and more warps per SM beat deeper rings).
