@@ -4,8 +4,9 @@
 // 32 layers). Every layer has its own cache and the benchmark visits the layers in
 // turn, as a decode step does, so the caches compete for the CPU caches as in the
 // model (one iteration = one layer). Counters: KV bytes read per token for one
-// layer and for all layers, and that traffic as a rate. A prefill row (512 new tokens on an empty cache) shows
-// what dequantizing before the blocked GEMMs costs.
+// layer and for all layers, and that traffic as a rate. Prefill rows (512 or 2048 new
+// tokens on an empty cache) compare the FP32 cache, the int4 cache with FP32 products
+// and with int8 products.
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
@@ -30,11 +31,13 @@ std::vector<float> normal(int64_t count, uint64_t seed) {
   return v;
 }
 
-// Args: heads, kv_heads, head_dim, layers, context, bits (0 = FP32 cache), new rows.
+// Args: heads, kv_heads, head_dim, layers, context, bits (0 = FP32 cache), new rows,
+// prefill products (0 = FP32, 1 = int8 where the CPU has VNNI: KvPrefillProducts).
 void BM_Attention(benchmark::State& state) {
   const int64_t heads = state.range(0), kv_heads = state.range(1), hd = state.range(2), layers = state.range(3);
   const int64_t ctx = state.range(4), n = state.range(6);
   const int bits = static_cast<int>(state.range(5));
+  const KvPrefillProducts products = state.range(7) != 0 ? KvPrefillProducts::kInt8 : KvPrefillProducts::kFloat;
   const int64_t kvd = kv_heads * hd, pos0 = ctx - n;
   const AttentionShape shape{heads, kv_heads, hd};
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
@@ -64,7 +67,8 @@ void BM_Attention(benchmark::State& state) {
       causal_attention_kv(q.data(), n, pos0, KvSource{nullptr, kf[layer].data()}, KvSource{nullptr, vf[layer].data()},
                           shape, scale, out.data());
     else
-      causal_attention_quant_kv(q.data(), n, pos0, kq[layer], vq[layer], shape, scale, out.data());
+      causal_attention_kv(q.data(), n, pos0, KvSource{&kq[layer], nullptr}, KvSource{&vq[layer], nullptr}, shape, scale,
+                          out.data(), products);
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
     layer = (layer + 1) % layers;
@@ -76,29 +80,34 @@ void BM_Attention(benchmark::State& state) {
       benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1024);
   state.counters["threads"] = omp_get_max_threads();
   state.SetLabel(std::string(bits == -1 ? "fp32 cache, direct loop" : bits == 0 ? "fp32 cache" : "int" + std::to_string(bits) + " cache") + ", " +
-                 isa_name(best_isa()));
+                 isa_name(best_isa()) + (n >= 16 && bits > 0 ? (state.range(7) != 0 ? ", int8 products" : ", fp32 products") : ""));
 }
 
 void register_decode(benchmark::internal::Benchmark* b) {
   // Short contexts: the start of a decode from an empty prompt, where per-call costs dominate.
-  for (const int64_t ctx : {16, 64, 128}) b->Args({9, 3, 64, 30, ctx, 4, 1});
+  for (const int64_t ctx : {16, 64, 128}) b->Args({9, 3, 64, 30, ctx, 4, 1, 0});
   for (const int64_t ctx : {512, 2048})
     for (const int bits : {-1, 0, 4, 8}) {
-      b->Args({9, 3, 64, 30, ctx, bits, 1});
-      b->Args({32, 8, 128, 32, ctx, bits, 1});
+      b->Args({9, 3, 64, 30, ctx, bits, 1, 0});
+      b->Args({32, 8, 128, 32, ctx, bits, 1, 0});
     }
 }
 
 BENCHMARK(BM_Attention)
     ->Name("decode_attention")
-    ->ArgNames({"heads", "kv", "hd", "layers", "ctx", "bits", "n"})
+    ->ArgNames({"heads", "kv", "hd", "layers", "ctx", "bits", "n", "int8"})
     ->Apply(register_decode)
     ->UseRealTime();
 BENCHMARK(BM_Attention)
     ->Name("prefill_attention")
-    ->ArgNames({"heads", "kv", "hd", "layers", "ctx", "bits", "n"})
-    ->Args({9, 3, 64, 2, 512, 0, 512})
-    ->Args({9, 3, 64, 2, 512, 4, 512})
+    ->ArgNames({"heads", "kv", "hd", "layers", "ctx", "bits", "n", "int8"})
+    ->Args({9, 3, 64, 2, 512, 0, 512, 0})
+    ->Args({9, 3, 64, 2, 512, 4, 512, 0})
+    ->Args({9, 3, 64, 2, 512, 4, 512, 1})
+    ->Args({9, 3, 64, 2, 2048, 4, 2048, 0})
+    ->Args({9, 3, 64, 2, 2048, 4, 2048, 1})
+    ->Args({32, 8, 128, 2, 2048, 4, 2048, 0})
+    ->Args({32, 8, 128, 2, 2048, 4, 2048, 1})
     ->UseRealTime();
 
 }  // namespace

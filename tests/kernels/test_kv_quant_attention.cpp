@@ -23,6 +23,7 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/fake_quant.h"
 #include "kernels/cpu/kv_attention.h"
+#include "kernels/cpu/kv_prefill_int8.h"
 #include "kernels/cpu/kv_prefill_tiles.h"
 #include "kernels/cpu/kv_store_q.h"
 
@@ -279,6 +280,233 @@ TEST(KvPrefillTiles, EveryPathEqualsTheScalarReferenceAndTheFormula) {
           EXPECT_EQ(s, s_ref) << isa_name(isa) << " hd " << hd << " nq " << nq;
           EXPECT_EQ(o, o_ref) << isa_name(isa) << " hd " << hd << " nq " << nq << " keys " << keys;
         }
+      }
+    }
+  }
+}
+
+// Prefill with int8 products (KvPrefillProducts::kInt8): where the CPU has VNNI and the
+// cache is 4-bit, its error against the simulated cache must stay well below what
+// quantizing the cache itself changes (a fifth of it; the query and weight codes round
+// at 1/254 of a row, the int4 cache at 1/15), and be non-zero (the int8 kernels really
+// ran); elsewhere (8-bit caches included) it is the float path, bit for bit. Same bits
+// for any thread count.
+TEST_P(KvQuantAttentionTest, Int8PrefillProductsStayWellInsideTheCacheError) {
+  const Case c = GetParam();
+  if (c.n < 16) return;  // decode: the option does not apply (checked below on one case)
+  const CacheFixture s(c);
+  const size_t size = static_cast<size_t>(c.n * c.heads * c.head_dim);
+  auto run = [&](KvPrefillProducts products) {
+    std::vector<float> out(size, -7.0f);
+    causal_attention_kv(s.q.data(), c.n, c.pos0, KvSource{&s.k, nullptr}, KvSource{&s.v, nullptr}, s.shape, s.scale,
+                        out.data(), products);
+    return out;
+  };
+  const int saved = num_threads();
+  set_num_threads(1);
+  const auto one = run(KvPrefillProducts::kInt8);
+  set_num_threads(2);
+  const auto two = run(KvPrefillProducts::kInt8);
+  set_num_threads(saved);
+  EXPECT_EQ(std::memcmp(one.data(), two.data(), size * sizeof(float)), 0);
+  const auto sim = s.reference(c, true);
+  if (kv_detail::prefill_int8_kernels_for(best_isa(), c.head_dim) == nullptr || c.k_bits > 4 || c.v_bits > 4) {
+    const auto fp = run(KvPrefillProducts::kFloat);
+    EXPECT_EQ(std::memcmp(one.data(), fp.data(), size * sizeof(float)), 0);
+    return;
+  }
+  const double int8_err = max_rel_error(one, sim, c.head_dim);
+  const double cache_err = max_rel_error(sim, s.reference(c, false), c.head_dim);
+  RecordProperty("int8_vs_simulated", fmt::format("{:.3g}", int8_err));
+  RecordProperty("simulated_vs_fp", fmt::format("{:.3g}", cache_err));
+  EXPECT_GT(int8_err, 1e-5);
+  EXPECT_LT(int8_err, 0.2 * cache_err) << "int8 " << int8_err << " cache " << cache_err;
+}
+
+TEST(KvQuantAttention, Int8ProductsLeaveDecodeAlone) {
+  const Case c{8, 200, 9, 3, 64, 4, 0, false, 4, 0, false, true};
+  const CacheFixture s(c);
+  std::vector<float> a(static_cast<size_t>(c.n * c.heads * c.head_dim)), b(a.size());
+  causal_attention_kv(s.q.data(), c.n, c.pos0, KvSource{&s.k, nullptr}, KvSource{&s.v, nullptr}, s.shape, s.scale,
+                      a.data(), KvPrefillProducts::kInt8);
+  causal_attention_kv(s.q.data(), c.n, c.pos0, KvSource{&s.k, nullptr}, KvSource{&s.v, nullptr}, s.shape, s.scale,
+                      b.data(), KvPrefillProducts::kFloat);
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+}
+
+float abs_max_of(const float* x, int64_t n) {
+  float m = 0.0f;
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, std::fabs(x[i]));
+  return m;
+}
+
+// The int8 prefill kernels (kv_prefill_int8.h): the scalar reference against the integer
+// formula written out here, and the VNNI kernels against the reference bit for bit
+// (codes, scales, scores, weighted sums); the fused softmax row to float rounding.
+TEST(KvPrefillInt8, ReferenceFollowsTheFormulaAndVnniEqualsIt) {
+  using kv_detail::kPrefillKeys;
+  const kv_detail::PrefillInt8Kernels& ref = kv_detail::prefill_int8_kernels_scalar();
+  const kv_detail::PrefillInt8Kernels* vnni = kv_detail::prefill_int8_kernels_for(best_isa(), 64);
+  if (vnni == nullptr) GTEST_SKIP() << "this CPU has no AVX-512 VNNI path: only the scalar reference exists";
+  Rng rng(31);
+  for (const int64_t hd : {16, 64, 128}) {
+    const int64_t tile = kv_detail::prefill_int8_tile_bytes(hd);
+    for (const int64_t keys : {int64_t{1}, int64_t{5}, int64_t{16}, int64_t{37}, kPrefillKeys}) {
+      // Rows with a zero row, an outlier and values on rounding ties (x * 127 / max = k + 1/2).
+      auto k = normal(keys * hd, 40 + keys, 1.0), v = normal(keys * hd, 41 + keys, 1.0);
+      std::fill_n(k.data(), hd, 0.0f);
+      if (keys > 2) v[hd + 3] = 40.0f;
+      if (keys > 3) {
+        k[3 * hd] = 127.0f;
+        k[3 * hd + 1] = 2.5f;
+      }
+      const int64_t j0 = kPrefillKeys - keys < 8 ? 0 : 4;  // a tile that does not start at 0
+      std::vector<int8_t> kq_ref(tile, 9), kq(tile, 9), vq_ref(tile, 9), vq(tile, 9);
+      std::vector<float> ks_ref(keys), ks(keys), vs_ref(keys), vs(keys);
+      std::vector<int32_t> kc_ref(keys), kc(keys);
+      ref.quantize_keys(k.data(), keys, hd, hd, j0, nullptr, kq_ref.data(), ks_ref.data(), kc_ref.data());
+      vnni->quantize_keys(k.data(), keys, hd, hd, j0, nullptr, kq.data(), ks.data(), kc.data());
+      ref.quantize_values(v.data(), keys, hd, hd, j0, nullptr, vq_ref.data(), vs_ref.data());
+      vnni->quantize_values(v.data(), keys, hd, hd, j0, nullptr, vq.data(), vs.data());
+      ASSERT_EQ(kq, kq_ref) << hd << " " << keys;
+      ASSERT_EQ(ks, ks_ref);
+      ASSERT_EQ(kc, kc_ref);
+      ASSERT_EQ(vq, vq_ref) << hd << " " << keys;
+      ASSERT_EQ(vs, vs_ref);
+      EXPECT_EQ(ks_ref[0], 0.0f);  // the zero row
+      if (keys > 3) EXPECT_EQ(kq_ref[0 * kPrefillKeys * 4 + (j0 + 3) * 4 + 1], 2);  // 2.5 -> 2 (ties to even)
+      // Codes times scale give the row back to half a step.
+      for (int64_t r = 0; r < keys; ++r) {
+        int32_t sum = 0;
+        for (int64_t d = 0; d < hd; ++d) {
+          const int8_t ck = kq_ref[(d / 4) * kPrefillKeys * 4 + (j0 + r) * 4 + d % 4];
+          const int8_t cv = vq_ref[((j0 + r) / 4) * hd * 4 + d * 4 + (j0 + r) % 4];
+          sum += ck;
+          ASSERT_LE(std::fabs(ck * ks_ref[r] - k[r * hd + d]), 0.5f * ks_ref[r] * (1 + 1e-5f));
+          ASSERT_LE(std::fabs(cv * vs_ref[r] - v[r * hd + d]), 0.5f * vs_ref[r] * (1 + 1e-5f));
+        }
+        ASSERT_EQ(kc_ref[r], 128 * sum);
+      }
+      {
+        // Rows that are a cache row's s * (c - z) (as dequantized) with their scale given:
+        // the codes are c - z exactly; a row given 0 falls back to its own max.
+        std::vector<float> given(keys), cache(keys * hd);
+        std::vector<int32_t> want(keys * hd);
+        for (int64_t r = 0; r < keys; ++r) {
+          given[r] = r == 1 ? 0.0f : static_cast<float>(0.01 + rng.uniform() * 0.2);
+          const int32_t z = static_cast<int32_t>(rng.below(16));
+          for (int64_t d = 0; d < hd; ++d) {
+            const int32_t c = static_cast<int32_t>(rng.below(16));
+            want[r * hd + d] = c - z;
+            cache[r * hd + d] = given[r] * static_cast<float>(c) - given[r] * static_cast<float>(z);
+          }
+        }
+        std::vector<int8_t> gk_ref(tile, 0), gk(tile, 0), gv_ref(tile, 0), gv(tile, 0);
+        std::vector<float> gks_ref(keys), gks(keys), gvs_ref(keys), gvs(keys);
+        std::vector<int32_t> gkc_ref(keys), gkc(keys);
+        ref.quantize_keys(cache.data(), keys, hd, hd, j0, given.data(), gk_ref.data(), gks_ref.data(), gkc_ref.data());
+        vnni->quantize_keys(cache.data(), keys, hd, hd, j0, given.data(), gk.data(), gks.data(), gkc.data());
+        ref.quantize_values(cache.data(), keys, hd, hd, j0, given.data(), gv_ref.data(), gvs_ref.data());
+        vnni->quantize_values(cache.data(), keys, hd, hd, j0, given.data(), gv.data(), gvs.data());
+        ASSERT_EQ(gk, gk_ref);
+        ASSERT_EQ(gks, gks_ref);
+        ASSERT_EQ(gkc, gkc_ref);
+        ASSERT_EQ(gv, gv_ref);
+        ASSERT_EQ(gvs, gvs_ref);
+        for (int64_t r = 0; r < keys; ++r) {
+          if (r == 1) {
+            EXPECT_EQ(gks_ref[r], abs_max_of(cache.data() + r * hd, hd) / 127.0f);
+            continue;
+          }
+          ASSERT_EQ(gks_ref[r], given[r]);
+          for (int64_t d = 0; d < hd; ++d) {
+            ASSERT_EQ(gk_ref[(d / 4) * kPrefillKeys * 4 + (j0 + r) * 4 + d % 4], want[r * hd + d]) << r << " " << d;
+            ASSERT_EQ(gv_ref[((j0 + r) / 4) * hd * 4 + d * 4 + (j0 + r) % 4], want[r * hd + d]) << r << " " << d;
+          }
+        }
+      }
+      for (const int64_t nq : {1, 5, 6, 7, 13, 48}) {
+        const auto q = normal(nq * hd, 50 + nq, 1.5);
+        std::vector<uint8_t> qu_ref(nq * hd), qu(nq * hd);
+        std::vector<float> qf_ref(nq), qf(nq);
+        ref.quantize_queries(q.data(), nq, hd, 0.125f, qu_ref.data(), qf_ref.data());
+        vnni->quantize_queries(q.data(), nq, hd, 0.125f, qu.data(), qf.data());
+        ASSERT_EQ(qu, qu_ref);
+        ASSERT_EQ(qf, qf_ref);
+        const int64_t ld = kPrefillKeys + 8;
+        std::vector<float> s_ref(nq * ld, -3.0f), s(nq * ld, -3.0f);
+        const int8_t* kt = kq_ref.data();
+        const float* kscale = ks_ref.data() - j0;  // the kernels index scales by tile position
+        const int32_t* kcorr = kc_ref.data() - j0;
+        std::vector<float> ksc(kPrefillKeys, 0.0f);
+        std::vector<int32_t> kcc(kPrefillKeys, 0);
+        for (int64_t r = 0; r < keys; ++r) ksc[j0 + r] = kscale[j0 + r], kcc[j0 + r] = kcorr[j0 + r];
+        const int64_t span = std::min(kPrefillKeys, j0 + keys);
+        ref.scores(qu_ref.data(), nq, hd, kt, kcc.data(), ksc.data(), span, qf_ref.data(), s_ref.data(), ld);
+        vnni->scores(qu_ref.data(), nq, hd, kt, kcc.data(), ksc.data(), span, qf_ref.data(), s.data(), ld);
+        ASSERT_EQ(s, s_ref) << hd << " " << keys << " " << nq;
+        const int64_t width = (span + 15) / 16 * 16;
+        for (int64_t i = 0; i < nq; ++i) {
+          for (int64_t j = 0; j < width; ++j) {
+            int64_t acc = 0;
+            for (int64_t d = 0; d < hd; ++d)
+              acc += (int64_t{qu_ref[i * hd + d]} - 128) * kt[(d / 4) * kPrefillKeys * 4 + j * 4 + d % 4];
+            ASSERT_EQ(s_ref[i * ld + j], (static_cast<float>(acc) * qf_ref[i]) * ksc[j]) << i << " " << j;
+          }
+          for (int64_t j = width; j < ld; ++j) ASSERT_EQ(s_ref[i * ld + j], -3.0f);  // left alone
+        }
+        // Weighted sums: random weights, zero past the keys.
+        std::vector<uint8_t> u(nq * ld, 0);
+        for (int64_t i = 0; i < nq; ++i)
+          for (int64_t j = 0; j < span; ++j) u[i * ld + j] = static_cast<uint8_t>(rng.below(256));
+        std::vector<float> ws(nq);
+        for (float& w : ws) w = static_cast<float>(rng.uniform() * 0.01);
+        const auto o0 = normal(nq * hd, 60, 1.0);
+        std::vector<float> o_ref = o0, o = o0;
+        ref.weighted_sum(u.data(), nq, ld, vq_ref.data(), span, hd, ws.data(), o_ref.data());
+        vnni->weighted_sum(u.data(), nq, ld, vq_ref.data(), span, hd, ws.data(), o.data());
+        ASSERT_EQ(o, o_ref) << hd << " " << keys << " " << nq;
+        for (int64_t i = 0; i < nq; ++i)
+          for (int64_t d = 0; d < hd; ++d) {
+            int64_t acc = 0;
+            for (int64_t j = 0; j < span; ++j) acc += int64_t{u[i * ld + j]} * vq_ref[(j / 4) * hd * 4 + d * 4 + j % 4];
+            ASSERT_EQ(o_ref[i * hd + d], std::fma(ws[i], static_cast<float>(acc), o0[i * hd + d])) << i << " " << d;
+          }
+      }
+    }
+  }
+  // The fused softmax row: running max, sum of 2^((s - max) log2 e), weight codes.
+  for (const int64_t visible : {1, 7, 16, 33, 64}) {
+    const auto sc = normal(kPrefillKeys, 70 + visible, 3.0);
+    std::vector<float> vscale(kPrefillKeys);
+    for (float& x : vscale) x = static_cast<float>(0.01 + rng.uniform() * 0.05);
+    for (const float m0 : {-INFINITY, 1.0f, 9.0f}) {
+      float m_ref = m0, m = m0, w_ref = -1, w = -1;
+      std::vector<uint8_t> u_ref(kPrefillKeys, 7), u(kPrefillKeys, 7);
+      const float sum_ref = ref.softmax_row(sc.data(), visible, vscale.data(), &m_ref, u_ref.data(), &w_ref);
+      const float sum = vnni->softmax_row(sc.data(), visible, vscale.data(), &m, u.data(), &w);
+      float mx = m0;
+      double want_sum = 0.0, wmax = 0.0;
+      for (int64_t j = 0; j < visible; ++j) mx = std::max(mx, sc[j]);
+      for (int64_t j = 0; j < visible; ++j) {
+        want_sum += std::exp(double(sc[j]) - mx);
+        wmax = std::max(wmax, std::exp(double(sc[j]) - mx) * vscale[j]);
+      }
+      EXPECT_EQ(m_ref, mx);
+      EXPECT_EQ(m, mx);
+      EXPECT_NEAR(sum_ref, want_sum, 1e-5 * want_sum) << visible << " " << m0;
+      EXPECT_NEAR(sum, sum_ref, 1e-5 * sum_ref) << visible << " " << m0;
+      EXPECT_NEAR(w_ref, wmax / 255, 1e-5 * wmax / 255);
+      EXPECT_NEAR(w, w_ref, 1e-5 * w_ref);
+      for (int64_t j = 0; j < kPrefillKeys; ++j) {
+        if (j >= visible) {
+          ASSERT_EQ(u_ref[j], 0) << j;
+          ASSERT_EQ(u[j], 0) << j;
+          continue;
+        }
+        const double want = std::exp(double(sc[j]) - mx) * vscale[j] / w_ref;
+        ASSERT_LE(std::fabs(u_ref[j] - want), 0.5 + 1e-3) << j;
+        ASSERT_LE(std::abs(int{u[j]} - int{u_ref[j]}), 1) << j;
       }
     }
   }

@@ -1,6 +1,7 @@
 #include "kernels/cpu/cpu_backend.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -139,15 +140,16 @@ class CpuPackedEmbedding final : public PackedEmbedding {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(Isa isa, bool simulate) : isa_(isa), simulate_(simulate) {
+  CpuBackend(Isa isa, bool simulate, bool int8_attention)
+      : isa_(isa), simulate_(simulate), int8_attention_(int8_attention && !simulate) {
     QUAROT_CHECK(isa_supported(isa), "cpu backend: instruction set {} is not supported by this CPU ({})",
                  isa_name(isa), cpu_features().brand);
   }
 
   std::string name() const override {
     const int threads = num_threads();
-    return fmt::format("cpu-{} {} ({} thread{})", simulate_ ? "fp32" : "int", isa_name(isa_), threads,
-                       threads == 1 ? "" : "s");
+    return fmt::format("cpu-{} {} ({} thread{}{})", simulate_ ? "fp32" : "int", isa_name(isa_), threads,
+                       threads == 1 ? "" : "s", simulate_ || int8_attention_ ? "" : ", fp32 attention");
   }
 
   bool host_memory() const override { return true; }
@@ -454,7 +456,9 @@ class CpuBackend final : public Backend {
       causal_attention_kv(q, n, pos0, KvSource{nullptr, s->k(layer)}, KvSource{nullptr, s->v(layer)}, shape, scale,
                           out);
     } else if (const auto* s = dynamic_cast<const QuantKvStorage*>(&kv)) {
-      causal_attention_kv(q, n, pos0, s->k(layer), s->v(layer), shape, scale, out);
+      // The integer backend multiplies prefill attention in int8 too (where VNNI runs it).
+      causal_attention_kv(q, n, pos0, s->k(layer), s->v(layer), shape, scale, out,
+                          int8_attention_ ? KvPrefillProducts::kInt8 : KvPrefillProducts::kFloat);
     } else {
       fail("cpu backend: attention() got a KV cache made by another backend");
     }
@@ -525,17 +529,20 @@ class CpuBackend final : public Backend {
 
   Isa isa_;
   bool simulate_;
+  bool int8_attention_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(Isa isa) { return std::make_unique<CpuBackend>(isa, true); }
+std::unique_ptr<Backend> make_cpu_backend(Isa isa) { return std::make_unique<CpuBackend>(isa, true, false); }
 
 std::unique_ptr<Backend> make_cpu_backend() { return make_cpu_backend(best_isa()); }
 
 std::shared_ptr<const Backend> make_cpu_backend(const CpuBackendOptions& options) {
   const Isa isa = options.isa.empty() ? best_isa() : parse_isa(options.isa, "instruction set");
-  return std::make_shared<CpuBackend>(isa, options.simulate);
+  const char* env = std::getenv("QUAROT_INT8_ATTENTION");
+  const bool int8_attention = options.int8_attention && !(env != nullptr && std::strcmp(env, "0") == 0);
+  return std::make_shared<CpuBackend>(isa, options.simulate, int8_attention);
 }
 
 }  // namespace quarot

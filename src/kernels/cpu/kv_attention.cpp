@@ -12,6 +12,7 @@
 #include "kernels/cpu/kv_attention_tiles.h"
 #include "kernels/cpu/kv_code_tiles.h"
 #include "kernels/cpu/kv_dequant.h"
+#include "kernels/cpu/kv_prefill_int8.h"
 #include "kernels/cpu/kv_prefill_tiles.h"
 
 namespace quarot {
@@ -321,6 +322,150 @@ void attention_prefill(const float* q, int64_t n, int64_t pos0, const KvSource& 
   }
 }
 
+// For the int8 prefill: each of rows p0 .. p0 + count - 1 of `head` whose dequantized
+// values are s * (c - z) with every c - z in [-127, 127] (one group per head, so one
+// scale per row), that scale, else 0 (the row is re-expressed from its own max: IntactKV's
+// FP32 first row, 8-bit codes, rows whose zero point lies far outside the code range).
+// Null when no row qualifies by layout (FP32 source, groups within the head).
+const float* exact_code_scales(const KvSource& src, int64_t head, int64_t p0, int64_t count, float* out) {
+  if (src.quant == nullptr) return nullptr;
+  const QuantKvLayout& l = src.quant->layout();
+  if (l.groups_per_head() != 1 || l.bits > 7) return nullptr;
+  const float qmax = static_cast<float>((1 << l.bits) - 1);
+  const float* params = src.quant->params(head, p0);  // {scale, zero} per row
+  for (int64_t r = 0; r < count; ++r) {
+    const float scale = params[2 * r], zero = params[2 * r + 1];
+    out[r] = scale > 0.0f && std::fabs(zero) <= 127.0f && std::fabs(qmax - zero) <= 127.0f ? scale : 0.0f;
+  }
+  if (p0 == 0 && src.quant->first_fp_row() != nullptr) out[0] = 0.0f;
+  return out;
+}
+
+// Prefill with int8 products (kv_prefill_int8.h): the same blocks, tiles and streaming
+// softmax as attention_prefill, but the visible cache is re-expressed once per call as
+// int8 rows with a scale per position (keys in the VNNI tile layout), each block's
+// query vectors as int8, and each tile's softmax weights (times the value scales) as
+// uint8 with a scale per row; both products then sum exactly in int32. Everything
+// else (max, exp, running sums, the rescaled output) stays FP32. Same bits for any
+// thread count.
+void attention_prefill_int8(const float* q, int64_t n, int64_t pos0, const KvSource& k, const KvSource& v,
+                            const AttentionShape& s, float scale, const kv_detail::PrefillInt8Kernels& products,
+                            float* out) {
+  const int64_t hd = s.head_dim, qd = s.n_heads * hd, kvd = s.n_kv_heads * hd, group = s.n_heads / s.n_kv_heads;
+  const int64_t len = pos0 + n;
+  const Isa isa = best_isa();
+  const kv_detail::DequantRowsFn k_kernel = dequant_kernel(k, isa), v_kernel = dequant_kernel(v, isa);
+  const int64_t key_tiles = (len + kPrefillTile - 1) / kPrefillTile;
+  const int64_t positions = key_tiles * kPrefillTile;  // per head, padded to whole tiles
+  const int64_t tile_bytes = kv_detail::prefill_int8_tile_bytes(hd);
+  // Per head: codes [tile][64 * hd], scales (and key corrections) [positions].
+  thread_local AlignedArray<int8_t> codes;
+  thread_local std::vector<float> row_scales;
+  thread_local std::vector<int32_t> key_corr;
+  const int64_t head_codes = key_tiles * tile_bytes;
+  if (static_cast<int64_t>(codes.size()) < 2 * s.n_kv_heads * head_codes)
+    codes = AlignedArray<int8_t>(2 * s.n_kv_heads * head_codes);
+  grow(row_scales, 2 * s.n_kv_heads * positions);
+  if (static_cast<int64_t>(key_corr.size()) < s.n_kv_heads * positions)
+    key_corr.resize(static_cast<size_t>(s.n_kv_heads * positions));
+  int8_t* kq = codes.data();
+  int8_t* vq = codes.data() + s.n_kv_heads * head_codes;
+  float* kscale = row_scales.data();
+  float* vscale = row_scales.data() + s.n_kv_heads * positions;
+  int32_t* kcorr = key_corr.data();
+  const int64_t chunks = (len + kDequantChunk - 1) / kDequantChunk;
+  const int64_t blocks = (n + kQueryBlock - 1) / kQueryBlock;
+#pragma omp parallel num_threads(num_threads())
+  {
+    AlignedFloats staged(kDequantChunk * hd);
+    std::vector<float> given_scales(kDequantChunk);
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < 2 * s.n_kv_heads * chunks; ++item) {
+      const bool is_v = item >= s.n_kv_heads * chunks;
+      const int64_t rest = item % (s.n_kv_heads * chunks), g = rest / chunks, p0 = (rest % chunks) * kDequantChunk;
+      const int64_t count = std::min(kDequantChunk, len - p0);
+      const KvSource& src = is_v ? v : k;
+      fetch_rows(src, is_v ? v_kernel : k_kernel, g, p0, count, kvd, hd, staged.data());
+      const float* given = exact_code_scales(src, g, p0, count, given_scales.data());
+      for (int64_t t0 = 0; t0 < count; t0 += kPrefillTile) {
+        const int64_t tile = (p0 + t0) / kPrefillTile, keys = std::min(kPrefillTile, count - t0);
+        const int64_t pos = g * positions + p0 + t0;
+        int8_t* dst = (is_v ? vq : kq) + g * head_codes + tile * tile_bytes;
+        if (keys < kPrefillTile) {
+          // The last tile: keys past the cache read as zero codes with zero scales.
+          std::fill_n(dst, tile_bytes, int8_t{0});
+          std::fill_n((is_v ? vscale : kscale) + pos, kPrefillTile, 0.0f);
+          if (!is_v) std::fill_n(kcorr + pos, kPrefillTile, 0);
+        }
+        const float* tile_given = given == nullptr ? nullptr : given + t0;
+        if (is_v)
+          products.quantize_values(staged.data() + t0 * hd, keys, hd, hd, 0, tile_given, dst, vscale + pos);
+        else
+          products.quantize_keys(staged.data() + t0 * hd, keys, hd, hd, 0, tile_given, dst, kscale + pos,
+                                 kcorr + pos);
+      }
+    }
+    const int64_t nq_max = kQueryBlock * group;
+    AlignedFloats qbuf(nq_max * hd), o(nq_max * hd), scores(nq_max * kPrefillTile);
+    AlignedBytes qu(nq_max * hd), u(nq_max * kPrefillTile);
+    std::vector<float> m(static_cast<size_t>(nq_max)), l(static_cast<size_t>(nq_max)),
+        qfactor(static_cast<size_t>(nq_max)), wscale(static_cast<size_t>(nq_max));
+#pragma omp for collapse(2) schedule(dynamic, 1)
+    for (int64_t b = blocks - 1; b >= 0; --b) {
+      for (int64_t g = 0; g < s.n_kv_heads; ++g) {
+        const int64_t t0 = b * kQueryBlock, rows_q = std::min(kQueryBlock, n - t0), nq = rows_q * group;
+        for (int64_t i = 0; i < nq; ++i)
+          std::copy_n(q + (t0 + i / group) * qd + (g * group + i % group) * hd, hd, qbuf.data() + i * hd);
+        products.quantize_queries(qbuf.data(), nq, hd, scale, qu.data(), qfactor.data());
+        std::fill_n(o.data(), nq * hd, 0.0f);
+        std::fill_n(m.data(), nq, -INFINITY);
+        std::fill_n(l.data(), nq, 0.0f);
+        const int64_t keys = pos0 + t0 + rows_q;
+        for (int64_t c0 = 0; c0 < keys; c0 += kPrefillTile) {
+          const int64_t cols = std::min(kPrefillTile, keys - c0), cols4 = (cols + 3) / 4 * 4;
+          const int64_t tile = c0 / kPrefillTile, pos = g * positions + c0;
+          products.scores(qu.data(), nq, hd, kq + g * head_codes + tile * tile_bytes, kcorr + pos, kscale + pos,
+                          cols, qfactor.data(), scores.data(), kPrefillTile);
+          for (int64_t i = 0; i < nq; ++i) {
+            const int64_t visible = std::clamp<int64_t>(pos0 + t0 + i / group + 1 - c0, 0, cols);
+            uint8_t* ui = u.data() + i * kPrefillTile;
+            if (visible == 0) {
+              std::fill_n(ui, cols4, uint8_t{0});
+              wscale[i] = 0.0f;
+              continue;
+            }
+            const float previous = m[i];
+            const float sum =
+                products.softmax_row(scores.data() + i * kPrefillTile, visible, vscale + pos, &m[i], ui, &wscale[i]);
+            if (m[i] > previous && l[i] > 0.0f) {
+              const float w = detail::fast_exp2(std::max(-150.0f, previous * kLog2e - m[i] * kLog2e));
+              l[i] *= w;
+              float* oi = o.data() + i * hd;
+#pragma omp simd
+              for (int64_t d = 0; d < hd; ++d) oi[d] *= w;
+            }
+            l[i] += sum;
+          }
+          products.weighted_sum(u.data(), nq, kPrefillTile, vq + g * head_codes + tile * tile_bytes, cols, hd,
+                                wscale.data(), o.data());
+        }
+        for (int64_t i = 0; i < nq; ++i) {
+          const float inv = 1.0f / l[i];
+          const float* oi = o.data() + i * hd;
+          float* dst = out + (t0 + i / group) * qd + (g * group + i % group) * hd;
+#pragma omp simd
+          for (int64_t d = 0; d < hd; ++d) dst[d] = oi[d] * inv;
+        }
+      }
+    }
+  }
+}
+
+// Int8 products only where the cache is 4 bits or fewer: its own error then dwarfs
+// theirs (0.07-0.14 of it in the tests). An 8-bit or FP32 side is already finer than
+// the query codes' rounding, which would become the larger error.
+bool coarse_cache(const KvSource& src) { return src.quant != nullptr && src.quant->layout().bits <= 4; }
+
 void check_source(const KvSource& src, const char* name, const AttentionShape& s, int64_t len) {
   QUAROT_CHECK((src.quant == nullptr) != (src.fp == nullptr), "attention: the {} cache needs exactly one source",
                name);
@@ -336,7 +481,7 @@ void check_source(const KvSource& src, const char* name, const AttentionShape& s
 }  // namespace
 
 void causal_attention_kv(const float* q, int64_t n, int64_t pos0, const KvSource& k, const KvSource& v,
-                         const AttentionShape& shape, float scale, float* out) {
+                         const AttentionShape& shape, float scale, float* out, KvPrefillProducts products) {
   if (shape.n_heads <= 0 || shape.n_kv_heads <= 0 || shape.head_dim <= 0 || shape.n_heads % shape.n_kv_heads != 0)
     fail("attention: {} query heads, {} KV heads, head_dim {}: need positive sizes with KV heads dividing heads",
          shape.n_heads, shape.n_kv_heads, shape.head_dim);
@@ -348,6 +493,9 @@ void causal_attention_kv(const float* q, int64_t n, int64_t pos0, const KvSource
     attention_decode(q, n, pos0, k, v, shape, scale, out);
   else if (k.quant == nullptr && v.quant == nullptr)
     causal_attention(q, n, pos0, k.fp, v.fp, shape, scale, out);
+  else if (const kv_detail::PrefillInt8Kernels* int8 = kv_detail::prefill_int8_kernels_for(best_isa(), shape.head_dim);
+           products == KvPrefillProducts::kInt8 && int8 != nullptr && coarse_cache(k) && coarse_cache(v))
+    attention_prefill_int8(q, n, pos0, k, v, shape, scale, *int8, out);
   else
     attention_prefill(q, n, pos0, k, v, shape, scale, out);
 }

@@ -1,0 +1,325 @@
+// AVX-512 VNNI prefill attention products (kv_prefill_int8.h): blocks of up to six
+// query vectors x four 16-lane strips in 24 int32 accumulators (plus four loaded strips
+// and one broadcast: 29 of the 32 zmm registers); each vpdpbusd adds 4 products per
+// lane, so a block step of 4 dimensions (scores) or 4 keys (weighted sum) is 24
+// instructions for 1536 multiply-adds. The accumulators are named, not an array: GCC
+// keeps a local __m512i array partly on the stack and copies the tied operand of
+// every vpdpbusd (seen in int_gemm's tile loop), and even named ones need the asm
+// below. Same bits as the scalar reference.
+// Internal linkage except the table (ODR).
+#include <immintrin.h>
+
+// GCC 12 warns inside its own _mm512_cvtepi32_ps (an intentionally undefined
+// pass-through operand); nothing here is uninitialized.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/cpu/kv_prefill_int8.h"
+
+namespace quarot::kv_detail {
+namespace {
+
+constexpr int kRows = 6;
+
+__m512i broadcast4(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// acc += u8(a) x s8(b), four per lane. Written as asm because GCC 12's register
+// allocation around the vpdpbusd builtin spilled most of the 24 accumulators to the
+// stack and reloaded them every step (2x slower); "+v" keeps each one in its register.
+inline void dpbusd(__m512i& acc, __m512i a, __m512i b) { asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b)); }
+
+#define QUAROT_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define QUAROT_DECLARE(r)                                                                   \
+  __m512i c##r##0 = _mm512_setzero_si512(), c##r##1 = _mm512_setzero_si512(),             \
+          c##r##2 = _mm512_setzero_si512(), c##r##3 = _mm512_setzero_si512();
+
+// R rows x S strips of 16 (keys for scores, dimensions for the weighted sum); b0..b3 are
+// the step's strips, a(r) the row's 4 broadcast bytes.
+#define QUAROT_STEP(r)                                                     \
+  if constexpr (R > r) {                                                   \
+    const __m512i x = broadcast4(a_row(r));                                \
+    dpbusd(c##r##0, x, b0);                                                \
+    if constexpr (S > 1) dpbusd(c##r##1, x, b1);                           \
+    if constexpr (S > 2) dpbusd(c##r##2, x, b2);                           \
+    if constexpr (S > 3) dpbusd(c##r##3, x, b3);                           \
+  }
+
+template <int R, int S>
+__attribute__((noinline)) void scores_block(const uint8_t* qu, int64_t hd, const int8_t* kq, const int32_t* kcorr,
+                                            const float* kscale, const float* qfactor, float* s, int64_t ld) {
+  QUAROT_ROWS(QUAROT_DECLARE)
+  for (int64_t d4 = 0; d4 < hd / 4; ++d4) {
+    const int8_t* k = kq + d4 * kPrefillKeys * 4;
+    const __m512i b0 = _mm512_loadu_si512(k);
+    const __m512i b1 = S > 1 ? _mm512_loadu_si512(k + 64) : b0;
+    const __m512i b2 = S > 2 ? _mm512_loadu_si512(k + 128) : b0;
+    const __m512i b3 = S > 3 ? _mm512_loadu_si512(k + 192) : b0;
+    auto a_row = [&](int r) { return qu + r * hd + d4 * 4; };
+    QUAROT_ROWS(QUAROT_STEP)
+  }
+#define QUAROT_STORE_STRIP(r, st)                                                                        \
+  if constexpr (S > st) {                                                                                \
+    const __m512i x = _mm512_sub_epi32(c##r##st, _mm512_loadu_si512(kcorr + 16 * st));                   \
+    const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(x), qf);                                           \
+    _mm512_storeu_ps(s + r * ld + 16 * st, _mm512_mul_ps(t, _mm512_loadu_ps(kscale + 16 * st)));         \
+  }
+#define QUAROT_STORE(r)                         \
+  if constexpr (R > r) {                        \
+    const __m512 qf = _mm512_set1_ps(qfactor[r]); \
+    QUAROT_STORE_STRIP(r, 0)                    \
+    QUAROT_STORE_STRIP(r, 1)                    \
+    QUAROT_STORE_STRIP(r, 2)                    \
+    QUAROT_STORE_STRIP(r, 3)                    \
+  }
+  QUAROT_ROWS(QUAROT_STORE)
+#undef QUAROT_STORE
+#undef QUAROT_STORE_STRIP
+}
+
+template <int R>
+void scores_rows(const uint8_t* qu, int64_t hd, const int8_t* kq, const int32_t* kcorr, const float* kscale,
+                 int64_t strips, const float* qfactor, float* s, int64_t ld) {
+  switch (strips) {
+    case 4: return scores_block<R, 4>(qu, hd, kq, kcorr, kscale, qfactor, s, ld);
+    case 3: return scores_block<R, 3>(qu, hd, kq, kcorr, kscale, qfactor, s, ld);
+    case 2: return scores_block<R, 2>(qu, hd, kq, kcorr, kscale, qfactor, s, ld);
+    default: return scores_block<R, 1>(qu, hd, kq, kcorr, kscale, qfactor, s, ld);
+  }
+}
+
+void scores(const uint8_t* qu, int64_t nq, int64_t hd, const int8_t* kq, const int32_t* kcorr, const float* kscale,
+            int64_t keys, const float* qfactor, float* s, int64_t ld) {
+  const int64_t strips = std::min<int64_t>(4, (keys + 15) / 16);
+  if (strips <= 0) return;
+  int64_t i = 0;
+  for (; i + kRows <= nq; i += kRows)
+    scores_rows<kRows>(qu + i * hd, hd, kq, kcorr, kscale, strips, qfactor + i, s + i * ld, ld);
+  switch (nq - i) {
+    case 5: scores_rows<5>(qu + i * hd, hd, kq, kcorr, kscale, strips, qfactor + i, s + i * ld, ld); break;
+    case 4: scores_rows<4>(qu + i * hd, hd, kq, kcorr, kscale, strips, qfactor + i, s + i * ld, ld); break;
+    case 3: scores_rows<3>(qu + i * hd, hd, kq, kcorr, kscale, strips, qfactor + i, s + i * ld, ld); break;
+    case 2: scores_rows<2>(qu + i * hd, hd, kq, kcorr, kscale, strips, qfactor + i, s + i * ld, ld); break;
+    case 1: scores_rows<1>(qu + i * hd, hd, kq, kcorr, kscale, strips, qfactor + i, s + i * ld, ld); break;
+    default: break;
+  }
+}
+
+// Dimensions d0 .. d0 + 16 * S - 1 of R weight rows.
+template <int R, int S>
+__attribute__((noinline)) void weighted_block(const uint8_t* u, int64_t ldu, const int8_t* vq, int64_t keys4,
+                                              int64_t hd, const float* wscale, float* o) {
+  QUAROT_ROWS(QUAROT_DECLARE)
+  for (int64_t j4 = 0; j4 < keys4 / 4; ++j4) {
+    const int8_t* v = vq + j4 * hd * 4;
+    const __m512i b0 = _mm512_loadu_si512(v);
+    const __m512i b1 = S > 1 ? _mm512_loadu_si512(v + 64) : b0;
+    const __m512i b2 = S > 2 ? _mm512_loadu_si512(v + 128) : b0;
+    const __m512i b3 = S > 3 ? _mm512_loadu_si512(v + 192) : b0;
+    auto a_row = [&](int r) { return u + r * ldu + j4 * 4; };
+    QUAROT_ROWS(QUAROT_STEP)
+  }
+#define QUAROT_STORE_STRIP(r, st)                                                               \
+  if constexpr (S > st) {                                                                       \
+    float* dst = o + r * hd + 16 * st;                                                          \
+    _mm512_storeu_ps(dst, _mm512_fmadd_ps(ws, _mm512_cvtepi32_ps(c##r##st), _mm512_loadu_ps(dst))); \
+  }
+#define QUAROT_STORE(r)                           \
+  if constexpr (R > r) {                          \
+    const __m512 ws = _mm512_set1_ps(wscale[r]);  \
+    QUAROT_STORE_STRIP(r, 0)                      \
+    QUAROT_STORE_STRIP(r, 1)                      \
+    QUAROT_STORE_STRIP(r, 2)                      \
+    QUAROT_STORE_STRIP(r, 3)                      \
+  }
+  QUAROT_ROWS(QUAROT_STORE)
+#undef QUAROT_STORE
+#undef QUAROT_STORE_STRIP
+}
+
+template <int R>
+void weighted_rows(const uint8_t* u, int64_t ldu, const int8_t* vq, int64_t keys4, int64_t hd, const float* wscale,
+                   float* o) {
+  int64_t d0 = 0;
+  for (; d0 + 64 <= hd; d0 += 64) weighted_block<R, 4>(u, ldu, vq + d0 * 4, keys4, hd, wscale, o + d0);
+  switch ((hd - d0) / 16) {
+    case 3: weighted_block<R, 3>(u, ldu, vq + d0 * 4, keys4, hd, wscale, o + d0); break;
+    case 2: weighted_block<R, 2>(u, ldu, vq + d0 * 4, keys4, hd, wscale, o + d0); break;
+    case 1: weighted_block<R, 1>(u, ldu, vq + d0 * 4, keys4, hd, wscale, o + d0); break;
+    default: break;
+  }
+}
+
+void weighted_sum(const uint8_t* u, int64_t nq, int64_t ldu, const int8_t* vq, int64_t keys, int64_t hd,
+                  const float* wscale, float* o) {
+  const int64_t keys4 = (keys + 3) / 4 * 4;
+  int64_t i = 0;
+  for (; i + kRows <= nq; i += kRows) weighted_rows<kRows>(u + i * ldu, ldu, vq, keys4, hd, wscale + i, o + i * hd);
+  switch (nq - i) {
+    case 5: weighted_rows<5>(u + i * ldu, ldu, vq, keys4, hd, wscale + i, o + i * hd); break;
+    case 4: weighted_rows<4>(u + i * ldu, ldu, vq, keys4, hd, wscale + i, o + i * hd); break;
+    case 3: weighted_rows<3>(u + i * ldu, ldu, vq, keys4, hd, wscale + i, o + i * hd); break;
+    case 2: weighted_rows<2>(u + i * ldu, ldu, vq, keys4, hd, wscale + i, o + i * hd); break;
+    case 1: weighted_rows<1>(u + i * ldu, ldu, vq, keys4, hd, wscale + i, o + i * hd); break;
+    default: break;
+  }
+}
+
+#undef QUAROT_STEP
+#undef QUAROT_DECLARE
+#undef QUAROT_ROWS
+
+// Codes of 16 floats: nearest integer (the default rounding mode, ties to even, as
+// nearbyint) of x * inverse, clamped to [-127, 127].
+__m512i codes16(const float* x, __m512 inverse) {
+  const __m512i c = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x), inverse));
+  return _mm512_min_epi32(_mm512_max_epi32(c, _mm512_set1_epi32(-127)), _mm512_set1_epi32(127));
+}
+
+// max|x| over hd (a multiple of 16) floats.
+float abs_max(const float* x, int64_t hd) {
+  __m512 mx = _mm512_setzero_ps();
+  for (int64_t d = 0; d < hd; d += 16) mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(x + d)));
+  return _mm512_reduce_max_ps(mx);
+}
+
+struct RowScale {
+  float scale, inverse;
+};
+RowScale row_scale(const float* x, int64_t hd, const float* given, int64_t r) {
+  if (given != nullptr && given[r] > 0.0f) return {given[r], 1.0f / given[r]};
+  const float mx = abs_max(x, hd);
+  if (!(mx > 0.0f)) return {0.0f, 0.0f};
+  return {mx / 127.0f, 127.0f / mx};
+}
+
+void quantize_keys(const float* x, int64_t rows, int64_t stride, int64_t hd, int64_t j0, const float* given,
+                   int8_t* kq, float* kscale, int32_t* kcorr) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = x + r * stride;
+    const RowScale rs = row_scale(row, hd, given, r);
+    const __m512 inverse = _mm512_set1_ps(rs.inverse);
+    __m512i sum = _mm512_setzero_si512();
+    for (int64_t d = 0; d < hd; d += 16) {
+      const __m512i c = codes16(row + d, inverse);
+      sum = _mm512_add_epi32(sum, c);
+      // 16 codes = 4 groups of 4 dimensions, each group in its own 256-byte row of the tile.
+      alignas(16) int32_t groups[4];
+      _mm_store_si128(reinterpret_cast<__m128i*>(groups), _mm512_cvtepi32_epi8(c));
+      for (int g = 0; g < 4; ++g) std::memcpy(kq + (d / 4 + g) * (kPrefillKeys * 4) + (j0 + r) * 4, &groups[g], 4);
+    }
+    kscale[r] = rs.scale;
+    kcorr[r] = 128 * _mm512_reduce_add_epi32(sum);
+  }
+}
+
+void quantize_values(const float* x, int64_t rows, int64_t stride, int64_t hd, int64_t j0, const float* given,
+                     int8_t* vq, float* vscale) {
+  // Four positions at a time: byte r of each dimension's 4-byte group is position j + r.
+  for (int64_t r0 = 0; r0 < rows; r0 += 4) {
+    __m512 inverse[4];
+    for (int r = 0; r < 4; ++r) {
+      if (r0 + r < rows) {
+        const RowScale rs = row_scale(x + (r0 + r) * stride, hd, given, r0 + r);
+        vscale[r0 + r] = rs.scale;
+        inverse[r] = _mm512_set1_ps(rs.inverse);
+      }
+    }
+    const int64_t j = j0 + r0;
+    for (int64_t d = 0; d < hd; d += 16) {
+      __m512i packed = _mm512_setzero_si512();
+      for (int r = 0; r < 4 && r0 + r < rows; ++r) {
+        const __m512i c = _mm512_and_si512(codes16(x + (r0 + r) * stride + d, inverse[r]), _mm512_set1_epi32(0xff));
+        packed = _mm512_or_si512(packed, _mm512_slli_epi32(c, 8 * r));
+      }
+      _mm512_storeu_si512(vq + (j / 4) * hd * 4 + d * 4, packed);
+    }
+  }
+}
+
+void quantize_queries(const float* q, int64_t nq, int64_t hd, float factor, uint8_t* qu, float* qfactor) {
+  const __m512i bias = _mm512_set1_epi32(128);
+  for (int64_t i = 0; i < nq; ++i) {
+    const RowScale rs = row_scale(q + i * hd, hd, nullptr, 0);
+    const __m512 inverse = _mm512_set1_ps(rs.inverse);
+    for (int64_t d = 0; d < hd; d += 16)
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(qu + i * hd + d),
+                       _mm512_cvtepi32_epi8(_mm512_add_epi32(codes16(q + i * hd + d, inverse), bias)));
+    qfactor[i] = factor * rs.scale;
+  }
+}
+
+// fast_exp2 (fast_math.h) on 16 lanes: the same polynomial and exponent clamp as the
+// AVX2 tiles' exp2_8.
+__m512 exp2_16(__m512 y) {
+  const __m512 whole = _mm512_roundscale_ps(y, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  const __m512 g = _mm512_mul_ps(_mm512_sub_ps(_mm512_sub_ps(y, whole), _mm512_set1_ps(0.5f)),
+                                 _mm512_set1_ps(0.6931471805599453f));
+  __m512 e = _mm512_set1_ps(1.0f / 720);
+  e = _mm512_fmadd_ps(g, e, _mm512_set1_ps(1.0f / 120));
+  e = _mm512_fmadd_ps(g, e, _mm512_set1_ps(1.0f / 24));
+  e = _mm512_fmadd_ps(g, e, _mm512_set1_ps(1.0f / 6));
+  e = _mm512_fmadd_ps(g, e, _mm512_set1_ps(0.5f));
+  e = _mm512_fmadd_ps(g, e, _mm512_set1_ps(1.0f));
+  e = _mm512_fmadd_ps(g, e, _mm512_set1_ps(1.0f));
+  __m512i k = _mm512_cvttps_epi32(whole);  // whole is integral: exact
+  k = _mm512_min_epi32(_mm512_max_epi32(k, _mm512_set1_epi32(-126)), _mm512_set1_epi32(127));
+  const __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(k, _mm512_set1_epi32(127)), 23));
+  return _mm512_mul_ps(_mm512_mul_ps(scale, _mm512_set1_ps(1.4142135623730951f)), e);
+}
+
+// The whole row in four registers: one pass for the max, one for exp / sum / weights,
+// one for the codes, nothing written back but the 64 codes.
+float softmax_row(const float* s, int64_t visible, const float* vscale, float* m, uint8_t* u, float* wscale) {
+  constexpr float kLog2e = 1.4426950408889634f;
+  __mmask16 mask[4];
+  __m512 x[4];
+  __m512 mx = _mm512_set1_ps(*m);
+  for (int t = 0; t < 4; ++t) {
+    const int64_t left = std::clamp<int64_t>(visible - 16 * t, 0, 16);
+    mask[t] = static_cast<__mmask16>((uint32_t{1} << left) - 1);
+    x[t] = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), mask[t], s + 16 * t);
+    mx = _mm512_max_ps(mx, x[t]);
+  }
+  const float row_max = _mm512_reduce_max_ps(mx);
+  *m = row_max;
+  const __m512 l2e = _mm512_set1_ps(kLog2e), shift = _mm512_set1_ps(row_max * kLog2e), lo = _mm512_set1_ps(-150.0f);
+  __m512 sum = _mm512_setzero_ps(), wmax = _mm512_setzero_ps();
+  __m512 w[4];
+  for (int t = 0; t < 4; ++t) {
+    const __m512 p = _mm512_maskz_mov_ps(mask[t], exp2_16(_mm512_max_ps(_mm512_fmsub_ps(x[t], l2e, shift), lo)));
+    sum = _mm512_add_ps(sum, p);
+    w[t] = _mm512_mul_ps(p, _mm512_maskz_loadu_ps(mask[t], vscale + 16 * t));
+    wmax = _mm512_max_ps(wmax, w[t]);
+  }
+  const float top = _mm512_reduce_max_ps(wmax);
+  if (!(top > 0.0f)) {
+    std::memset(u, 0, kPrefillKeys);
+    *wscale = 0.0f;
+    return _mm512_reduce_add_ps(sum);
+  }
+  const __m512 inverse = _mm512_set1_ps(255.0f / top), half = _mm512_set1_ps(0.5f);
+  for (int t = 0; t < 4; ++t) {
+    const __m512i c = _mm512_cvttps_epi32(_mm512_add_ps(_mm512_mul_ps(w[t], inverse), half));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(u + 16 * t), _mm512_cvtepi32_epi8(c));
+  }
+  *wscale = top / 255.0f;
+  return _mm512_reduce_add_ps(sum);
+}
+
+}  // namespace
+
+const PrefillInt8Kernels& prefill_int8_kernels_avx512vnni() {
+  static const PrefillInt8Kernels k{scores, weighted_sum, quantize_keys, quantize_values, quantize_queries, softmax_row};
+  return k;
+}
+
+}  // namespace quarot::kv_detail
