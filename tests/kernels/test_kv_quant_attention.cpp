@@ -7,6 +7,7 @@
 // already holds positions. Results must not depend on the thread count or ISA path.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -338,6 +339,27 @@ float abs_max_of(const float* x, int64_t n) {
   float m = 0.0f;
   for (int64_t i = 0; i < n; ++i) m = std::max(m, std::fabs(x[i]));
   return m;
+}
+
+// Codes cannot carry a NaN or an infinity: a query holding one sends the call to the
+// float path, so the int8 option gives exactly what the float path gives. (The cache
+// itself refuses non-finite rows when they are appended.)
+TEST(KvQuantAttention, Int8ProductsLeaveNonFiniteQueriesToTheFloatPath) {
+  for (const float bad : {NAN, INFINITY}) {
+    const Case c{40, 0, 9, 3, 64, 4, 0, false, 4, 0, false, true};
+    CacheFixture s(c);
+    s.q[3 * 64 + 7] = bad;
+    std::vector<float> a(static_cast<size_t>(c.n * c.heads * c.head_dim)), b(a.size());
+    causal_attention_kv(s.q.data(), c.n, 0, KvSource{&s.k, nullptr}, KvSource{&s.v, nullptr}, s.shape, s.scale,
+                        a.data(), KvPrefillProducts::kInt8);
+    causal_attention_kv(s.q.data(), c.n, 0, KvSource{&s.k, nullptr}, KvSource{&s.v, nullptr}, s.shape, s.scale,
+                        b.data(), KvPrefillProducts::kFloat);
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << bad;
+  }
+  QuantKvLayerStore k(QuantKvLayout{3, 64, 0, 4, false, 0.95f}, 4);
+  std::vector<float> row(3 * 64, 0.5f);
+  row[70] = INFINITY;
+  EXPECT_THROW(k.append(row.data(), 1, 0, false), Error);
 }
 
 // The int8 prefill kernels (kv_prefill_int8.h): the scalar reference against the integer

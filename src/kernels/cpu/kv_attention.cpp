@@ -322,6 +322,15 @@ void attention_prefill(const float* q, int64_t n, int64_t pos0, const KvSource& 
   }
 }
 
+// False when x holds a NaN or an infinity (x * 0 is NaN exactly then; the simd
+// reduction may sum in any order, which cannot hide a NaN).
+bool all_finite(const float* x, int64_t n) {
+  float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+  for (int64_t i = 0; i < n; ++i) acc += x[i] * 0.0f;
+  return acc == 0.0f;
+}
+
 // For the int8 prefill: each of rows p0 .. p0 + count - 1 of `head` whose dequantized
 // values are s * (c - z) with every c - z in [-127, 127] (one group per head, so one
 // scale per row), that scale, else 0 (the row is re-expressed from its own max: IntactKV's
@@ -347,12 +356,15 @@ const float* exact_code_scales(const KvSource& src, int64_t head, int64_t p0, in
 // query vectors as int8, and each tile's softmax weights (times the value scales) as
 // uint8 with a scale per row; both products then sum exactly in int32. Everything
 // else (max, exp, running sums, the rescaled output) stays FP32. Same bits for any
-// thread count.
-void attention_prefill_int8(const float* q, int64_t n, int64_t pos0, const KvSource& k, const KvSource& v,
+// thread count. Returns false, having written nothing, when the queries hold a NaN or
+// an infinity (codes cannot carry those; the float path takes the call). The cache
+// cannot: the stores refuse non-finite rows.
+bool attention_prefill_int8(const float* q, int64_t n, int64_t pos0, const KvSource& k, const KvSource& v,
                             const AttentionShape& s, float scale, const kv_detail::PrefillInt8Kernels& products,
                             float* out) {
   const int64_t hd = s.head_dim, qd = s.n_heads * hd, kvd = s.n_kv_heads * hd, group = s.n_heads / s.n_kv_heads;
   const int64_t len = pos0 + n;
+  if (!all_finite(q, n * qd)) return false;
   const Isa isa = best_isa();
   const kv_detail::DequantRowsFn k_kernel = dequant_kernel(k, isa), v_kernel = dequant_kernel(v, isa);
   const int64_t key_tiles = (len + kPrefillTile - 1) / kPrefillTile;
@@ -459,6 +471,7 @@ void attention_prefill_int8(const float* q, int64_t n, int64_t pos0, const KvSou
       }
     }
   }
+  return true;
 }
 
 // Int8 products only where the cache is 4 bits or fewer: its own error then dwarfs
@@ -489,15 +502,19 @@ void causal_attention_kv(const float* q, int64_t n, int64_t pos0, const KvSource
   if (n <= 0) return;
   check_source(k, "key", shape, pos0 + n);
   check_source(v, "value", shape, pos0 + n);
-  if (n < kMinPrefillRows)
+  if (n < kMinPrefillRows) {
     attention_decode(q, n, pos0, k, v, shape, scale, out);
-  else if (k.quant == nullptr && v.quant == nullptr)
+    return;
+  }
+  if (k.quant == nullptr && v.quant == nullptr) {
     causal_attention(q, n, pos0, k.fp, v.fp, shape, scale, out);
-  else if (const kv_detail::PrefillInt8Kernels* int8 = kv_detail::prefill_int8_kernels_for(best_isa(), shape.head_dim);
-           products == KvPrefillProducts::kInt8 && int8 != nullptr && coarse_cache(k) && coarse_cache(v))
-    attention_prefill_int8(q, n, pos0, k, v, shape, scale, *int8, out);
-  else
-    attention_prefill(q, n, pos0, k, v, shape, scale, out);
+    return;
+  }
+  const kv_detail::PrefillInt8Kernels* int8 = kv_detail::prefill_int8_kernels_for(best_isa(), shape.head_dim);
+  if (products == KvPrefillProducts::kInt8 && int8 != nullptr && coarse_cache(k) && coarse_cache(v) &&
+      attention_prefill_int8(q, n, pos0, k, v, shape, scale, *int8, out))
+    return;
+  attention_prefill(q, n, pos0, k, v, shape, scale, out);
 }
 
 void causal_attention_quant_kv(const float* q, int64_t n, int64_t pos0, const QuantKvLayerStore& k,
