@@ -209,6 +209,35 @@ void attention_decode(const float* q, int64_t n, int64_t pos0, const KvSource& k
   }
 }
 
+// The prefill blocks' shared steps. Query vector i of a block (rows t0 .., KV head g) is
+// row t0 + i / group, head g * group + i % group.
+void gather_block_queries(const float* q, int64_t t0, int64_t nq, int64_t group, int64_t qd, int64_t g, int64_t hd,
+                          float* qbuf) {
+  for (int64_t i = 0; i < nq; ++i)
+    std::copy_n(q + (t0 + i / group) * qd + (g * group + i % group) * hd, hd, qbuf + i * hd);
+}
+
+// A query row's running max rose from `previous` to `mx`: rescale its running sum and
+// output (nothing to do before its first visible key).
+void rescale_running(float previous, float mx, float& l, float* oi, int64_t hd) {
+  if (!(mx > previous && l > 0.0f)) return;
+  const float w = detail::fast_exp2(std::max(-150.0f, previous * kLog2e - mx * kLog2e));
+  l *= w;
+#pragma omp simd
+  for (int64_t d = 0; d < hd; ++d) oi[d] *= w;
+}
+
+void write_block_output(const float* o, const float* l, int64_t t0, int64_t nq, int64_t group, int64_t qd,
+                        int64_t g, int64_t hd, float* out) {
+  for (int64_t i = 0; i < nq; ++i) {
+    const float inv = 1.0f / l[i];
+    const float* oi = o + i * hd;
+    float* dst = out + (t0 + i / group) * qd + (g * group + i % group) * hd;
+#pragma omp simd
+    for (int64_t d = 0; d < hd; ++d) dst[d] = oi[d] * inv;
+  }
+}
+
 // Prefill: the visible cache is dequantized once per call into FP32 (buffers kept
 // across calls, so a prompt's layers do not fault in fresh pages): V as one
 // contiguous [len, head_dim] run per KV head, K as transposed tiles [tile][head_dim]
@@ -272,9 +301,7 @@ void attention_prefill(const float* q, int64_t n, int64_t pos0, const KvSource& 
     for (int64_t b = blocks - 1; b >= 0; --b) {
       for (int64_t g = 0; g < s.n_kv_heads; ++g) {
         const int64_t t0 = b * kQueryBlock, rows_q = std::min(kQueryBlock, n - t0), nq = rows_q * group;
-        // Query vector i: row t0 + i / group, head g * group + i % group.
-        for (int64_t i = 0; i < nq; ++i)
-          std::copy_n(q + (t0 + i / group) * qd + (g * group + i % group) * hd, hd, qbuf.data() + i * hd);
+        gather_block_queries(q, t0, nq, group, qd, g, hd, qbuf.data());
         std::fill_n(o.data(), nq * hd, 0.0f);
         std::fill_n(m.data(), nq, -INFINITY);
         std::fill_n(l.data(), nq, 0.0f);
@@ -298,25 +325,13 @@ void attention_prefill(const float* q, int64_t n, int64_t pos0, const KvSource& 
             for (int64_t j = 0; j < visible; ++j) mx = mx > sc[j] ? mx : sc[j];
             const float sum = tiles.exp_sum(sc, visible, mx);
             std::fill(sc + visible, sc + cols, 0.0f);
-            if (mx > m[i] && l[i] > 0.0f) {
-              const float w = detail::fast_exp2(std::max(-150.0f, m[i] * kLog2e - mx * kLog2e));
-              l[i] *= w;
-              float* oi = o.data() + i * hd;
-#pragma omp simd
-              for (int64_t d = 0; d < hd; ++d) oi[d] *= w;
-            }
+            rescale_running(m[i], mx, l[i], o.data() + i * hd, hd);
             m[i] = mx;
             l[i] += sum;
           }
           products.weighted_sum(scores.data(), nq, kPrefillTile, vh + c0 * hd, cols, hd, o.data());
         }
-        for (int64_t i = 0; i < nq; ++i) {
-          const float inv = 1.0f / l[i];
-          const float* oi = o.data() + i * hd;
-          float* dst = out + (t0 + i / group) * qd + (g * group + i % group) * hd;
-#pragma omp simd
-          for (int64_t d = 0; d < hd; ++d) dst[d] = oi[d] * inv;
-        }
+        write_block_output(o.data(), l.data(), t0, nq, group, qd, g, hd, out);
       }
     }
   }
@@ -426,8 +441,7 @@ bool attention_prefill_int8(const float* q, int64_t n, int64_t pos0, const KvSou
     for (int64_t b = blocks - 1; b >= 0; --b) {
       for (int64_t g = 0; g < s.n_kv_heads; ++g) {
         const int64_t t0 = b * kQueryBlock, rows_q = std::min(kQueryBlock, n - t0), nq = rows_q * group;
-        for (int64_t i = 0; i < nq; ++i)
-          std::copy_n(q + (t0 + i / group) * qd + (g * group + i % group) * hd, hd, qbuf.data() + i * hd);
+        gather_block_queries(q, t0, nq, group, qd, g, hd, qbuf.data());
         products.quantize_queries(qbuf.data(), nq, hd, scale, qu.data(), qfactor.data());
         std::fill_n(o.data(), nq * hd, 0.0f);
         std::fill_n(m.data(), nq, -INFINITY);
@@ -449,25 +463,13 @@ bool attention_prefill_int8(const float* q, int64_t n, int64_t pos0, const KvSou
             const float previous = m[i];
             const float sum =
                 products.softmax_row(scores.data() + i * kPrefillTile, visible, vscale + pos, &m[i], ui, &wscale[i]);
-            if (m[i] > previous && l[i] > 0.0f) {
-              const float w = detail::fast_exp2(std::max(-150.0f, previous * kLog2e - m[i] * kLog2e));
-              l[i] *= w;
-              float* oi = o.data() + i * hd;
-#pragma omp simd
-              for (int64_t d = 0; d < hd; ++d) oi[d] *= w;
-            }
+            rescale_running(previous, m[i], l[i], o.data() + i * hd, hd);
             l[i] += sum;
           }
           products.weighted_sum(u.data(), nq, kPrefillTile, vq + g * head_codes + tile * tile_bytes, cols, hd,
                                 wscale.data(), o.data());
         }
-        for (int64_t i = 0; i < nq; ++i) {
-          const float inv = 1.0f / l[i];
-          const float* oi = o.data() + i * hd;
-          float* dst = out + (t0 + i / group) * qd + (g * group + i % group) * hd;
-#pragma omp simd
-          for (int64_t d = 0; d < hd; ++d) dst[d] = oi[d] * inv;
-        }
+        write_block_output(o.data(), l.data(), t0, nq, group, qd, g, hd, out);
       }
     }
   }

@@ -96,21 +96,28 @@ void scores_rows(const uint8_t* qu, int64_t hd, const int8_t* kq, const int32_t*
   }
 }
 
+// f.template operator()<R>(i) over blocks of kRows query rows, then the 1..5 left.
+template <typename F>
+void for_row_blocks(int64_t nq, F&& f) {
+  int64_t i = 0;
+  for (; i + kRows <= nq; i += kRows) f.template operator()<kRows>(i);
+  switch (nq - i) {
+    case 5: f.template operator()<5>(i); break;
+    case 4: f.template operator()<4>(i); break;
+    case 3: f.template operator()<3>(i); break;
+    case 2: f.template operator()<2>(i); break;
+    case 1: f.template operator()<1>(i); break;
+    default: break;
+  }
+}
+
 void scores(const uint8_t* qu, int64_t nq, int64_t hd, const int8_t* kq, const int32_t* kcorr, const float* kscale,
             int64_t keys, const float* qfactor, float* s, int64_t ld) {
   const int64_t strips = std::min<int64_t>(4, (keys + 15) / 16);
   if (strips <= 0) return;
-  int64_t i = 0;
-  for (; i + kRows <= nq; i += kRows)
-    scores_rows<kRows>(qu + i * hd, hd, kq, kcorr, kscale, strips, qfactor + i, s + i * ld, ld);
-  switch (nq - i) {
-    case 5: scores_rows<5>(qu + i * hd, hd, kq, kcorr, kscale, strips, qfactor + i, s + i * ld, ld); break;
-    case 4: scores_rows<4>(qu + i * hd, hd, kq, kcorr, kscale, strips, qfactor + i, s + i * ld, ld); break;
-    case 3: scores_rows<3>(qu + i * hd, hd, kq, kcorr, kscale, strips, qfactor + i, s + i * ld, ld); break;
-    case 2: scores_rows<2>(qu + i * hd, hd, kq, kcorr, kscale, strips, qfactor + i, s + i * ld, ld); break;
-    case 1: scores_rows<1>(qu + i * hd, hd, kq, kcorr, kscale, strips, qfactor + i, s + i * ld, ld); break;
-    default: break;
-  }
+  for_row_blocks(nq, [&]<int R>(int64_t i) {
+    scores_rows<R>(qu + i * hd, hd, kq, kcorr, kscale, strips, qfactor + i, s + i * ld, ld);
+  });
 }
 
 // Dimensions d0 .. d0 + 16 * S - 1 of R weight rows.
@@ -161,16 +168,9 @@ void weighted_rows(const uint8_t* u, int64_t ldu, const int8_t* vq, int64_t keys
 void weighted_sum(const uint8_t* u, int64_t nq, int64_t ldu, const int8_t* vq, int64_t keys, int64_t hd,
                   const float* wscale, float* o) {
   const int64_t keys4 = (keys + 3) / 4 * 4;
-  int64_t i = 0;
-  for (; i + kRows <= nq; i += kRows) weighted_rows<kRows>(u + i * ldu, ldu, vq, keys4, hd, wscale + i, o + i * hd);
-  switch (nq - i) {
-    case 5: weighted_rows<5>(u + i * ldu, ldu, vq, keys4, hd, wscale + i, o + i * hd); break;
-    case 4: weighted_rows<4>(u + i * ldu, ldu, vq, keys4, hd, wscale + i, o + i * hd); break;
-    case 3: weighted_rows<3>(u + i * ldu, ldu, vq, keys4, hd, wscale + i, o + i * hd); break;
-    case 2: weighted_rows<2>(u + i * ldu, ldu, vq, keys4, hd, wscale + i, o + i * hd); break;
-    case 1: weighted_rows<1>(u + i * ldu, ldu, vq, keys4, hd, wscale + i, o + i * hd); break;
-    default: break;
-  }
+  for_row_blocks(nq, [&]<int R>(int64_t i) {
+    weighted_rows<R>(u + i * ldu, ldu, vq, keys4, hd, wscale + i, o + i * hd);
+  });
 }
 
 #undef QUAROT_STEP
