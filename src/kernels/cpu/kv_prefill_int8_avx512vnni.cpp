@@ -53,6 +53,17 @@ inline void dpbusd(__m512i& acc, __m512i a, __m512i b) { asm("vpdpbusd %2, %1, %
     if constexpr (S > 3) dpbusd(c##r##3, x, b3);                           \
   }
 
+// Stores rows 0..R-1, strips 0..S-1 of the accumulators through the function's own
+// QUAROT_STORE_STRIP(r, st), with f = the row's factor (row_factor[r]) broadcast.
+#define QUAROT_STORE(r)                             \
+  if constexpr (R > r) {                            \
+    const __m512 f = _mm512_set1_ps(row_factor[r]); \
+    QUAROT_STORE_STRIP(r, 0)                        \
+    QUAROT_STORE_STRIP(r, 1)                        \
+    QUAROT_STORE_STRIP(r, 2)                        \
+    QUAROT_STORE_STRIP(r, 3)                        \
+  }
+
 template <int R, int S>
 __attribute__((noinline)) void scores_block(const uint8_t* qu, int64_t hd, const int8_t* kq, const int32_t* kcorr,
                                             const float* kscale, const float* qfactor, float* s, int64_t ld) {
@@ -69,19 +80,11 @@ __attribute__((noinline)) void scores_block(const uint8_t* qu, int64_t hd, const
 #define QUAROT_STORE_STRIP(r, st)                                                                        \
   if constexpr (S > st) {                                                                                \
     const __m512i x = _mm512_sub_epi32(c##r##st, _mm512_loadu_si512(kcorr + 16 * st));                   \
-    const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(x), qf);                                           \
+    const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(x), f);                                            \
     _mm512_storeu_ps(s + r * ld + 16 * st, _mm512_mul_ps(t, _mm512_loadu_ps(kscale + 16 * st)));         \
   }
-#define QUAROT_STORE(r)                         \
-  if constexpr (R > r) {                        \
-    const __m512 qf = _mm512_set1_ps(qfactor[r]); \
-    QUAROT_STORE_STRIP(r, 0)                    \
-    QUAROT_STORE_STRIP(r, 1)                    \
-    QUAROT_STORE_STRIP(r, 2)                    \
-    QUAROT_STORE_STRIP(r, 3)                    \
-  }
+  const float* row_factor = qfactor;
   QUAROT_ROWS(QUAROT_STORE)
-#undef QUAROT_STORE
 #undef QUAROT_STORE_STRIP
 }
 
@@ -137,18 +140,10 @@ __attribute__((noinline)) void weighted_block(const uint8_t* u, int64_t ldu, con
 #define QUAROT_STORE_STRIP(r, st)                                                               \
   if constexpr (S > st) {                                                                       \
     float* dst = o + r * hd + 16 * st;                                                          \
-    _mm512_storeu_ps(dst, _mm512_fmadd_ps(ws, _mm512_cvtepi32_ps(c##r##st), _mm512_loadu_ps(dst))); \
+    _mm512_storeu_ps(dst, _mm512_fmadd_ps(f, _mm512_cvtepi32_ps(c##r##st), _mm512_loadu_ps(dst)));  \
   }
-#define QUAROT_STORE(r)                           \
-  if constexpr (R > r) {                          \
-    const __m512 ws = _mm512_set1_ps(wscale[r]);  \
-    QUAROT_STORE_STRIP(r, 0)                      \
-    QUAROT_STORE_STRIP(r, 1)                      \
-    QUAROT_STORE_STRIP(r, 2)                      \
-    QUAROT_STORE_STRIP(r, 3)                      \
-  }
+  const float* row_factor = wscale;
   QUAROT_ROWS(QUAROT_STORE)
-#undef QUAROT_STORE
 #undef QUAROT_STORE_STRIP
 }
 
@@ -173,6 +168,7 @@ void weighted_sum(const uint8_t* u, int64_t nq, int64_t ldu, const int8_t* vq, i
   });
 }
 
+#undef QUAROT_STORE
 #undef QUAROT_STEP
 #undef QUAROT_DECLARE
 #undef QUAROT_ROWS
