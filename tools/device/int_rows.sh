@@ -10,7 +10,7 @@
 #   gpu lane (--device cuda: the same integer GEMMs, bit-exact with the CPU's, on int8
 #     tensor cores): the per-channel symmetric rows.
 # Every output is <row>.<engine>.<what>.json in RES (engine cpu or cuda).
-#   usage: [PLAN=checks|full|bench|hs|w4a8|w4a8hs|w4a8one|w4a8best|w4a8bestprof|amx] int_rows.sh QUAROT MODEL RES   (QUAROT_DATA must hold the data files)
+#   usage: [PLAN=checks|full|bench|hs|w4a8|w4a8hs|w4a8one|w4a8best|w4a8bestprof|amx|int8attn] int_rows.sh QUAROT MODEL RES   (QUAROT_DATA must hold the data files)
 # PLAN=bench: tests and benchmarks only. PLAN=full: the integer HellaSwag rows and the W4A8KV4 three-way check (below).
 set -uo pipefail
 q=${1:?usage: int_rows.sh QUAROT MODEL RES}
@@ -128,6 +128,28 @@ if [ "${PLAN:-checks}" = amx ]; then
   log "bench 16 rc=$?"
   QUAROT_HUGE_PAGES=0 $q -t 16 bench -m "$three" --repeats 3 --json > "$res/bench_16_threads_4k_pages.json" 2> "$res/bench16_4k.log"
   log "bench 16 (4 KiB pages) rc=$?"
+  log "all done"
+  exit 0
+fi
+if [ "${PLAN:-checks}" = int8attn ]; then
+  # The int8 prefill attention (2026-12-04) on this Xeon: the attention and backend tests
+  # on the amx and avx512vnni paths, then FP32 vs W4A4KV4 at 16 threads with the int8
+  # products on and off (QUAROT_INT8_ATTENTION), alternating, three runs each.
+  for f in "$data"/extra/*.gz; do [ -f "$f" ] && gunzip -kf "$f" && chmod +x "${f%.gz}"; done
+  for isa in amx avx512vnni; do
+    QUAROT_ISA=$isa "$data/extra/test_kernels" --gtest_filter='*KvQuant*:*KvPrefill*:CpuBackendInteger.*' \
+      > "$res/test_kernels_$isa.log" 2>&1
+    log "test_kernels $isa rc=$? $(grep -E '^\[  (PASSED|FAILED)  \]' "$res/test_kernels_$isa.log" | tr '\n' ' ')"
+  done
+  quantize w4a4kv4_rtn_had 16
+  two="$model,$res/w4a4kv4_rtn_had.quarot.safetensors"
+  for i in 1 2 3; do
+    for a in 1 0; do
+      QUAROT_INT8_ATTENTION=$a $q -t 16 bench -m "$two" --prefill 512 --decode 16 --repeats 3 --json \
+        > "$res/bench16_int8attn${a}_run$i.json" 2>> "$res/bench16.log"
+      log "bench int8 attention $a run $i rc=$?"
+    done
+  done
   log "all done"
   exit 0
 fi
