@@ -34,7 +34,8 @@ __m512i broadcast4(const uint8_t* p) {
 
 // acc += u8(a) x s8(b), four per lane. Written as asm because GCC 12's register
 // allocation around the vpdpbusd builtin spilled most of the 24 accumulators to the
-// stack and reloaded them every step (2x slower); "+v" keeps each one in its register.
+// stack and reloaded them every step (2048-token SmolLM2 prefill attention, 2 threads: 25.5
+// ms against 18.2 with the asm); "+v" keeps each one in its register.
 inline void dpbusd(__m512i& acc, __m512i a, __m512i b) { asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b)); }
 
 #define QUAROT_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
