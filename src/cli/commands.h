@@ -18,10 +18,11 @@ struct GlobalOptions {
   bool quiet = false;
   bool simulate = false;  // FP32 reference arithmetic instead of the integer kernels
   std::string isa;        // forced instruction-set path, empty = best
+  bool fp32_attention = false;  // CPU: FP32 prefill attention products instead of int8 (VNNI)
   std::string device = "cpu";  // cpu or cuda (builds with QUAROT_CUDA=ON)
 };
 GlobalOptions& global_options();
-// The backend the global options ask for (--device, --simulate, --isa).
+// The backend the global options ask for (--device, --simulate, --isa, --fp32-attention).
 std::shared_ptr<const Backend> cli_backend();
 
 void add_ppl(CLI::App& app, Action& action);

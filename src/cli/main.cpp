@@ -40,7 +40,8 @@ std::shared_ptr<const Backend> cli_backend() {
 #ifdef QUAROT_HAVE_CUDA
   if (g.device == "cuda") return make_cuda_backend(CudaBackendOptions{0, g.simulate});
 #endif
-  return make_cpu_backend(CpuBackendOptions{g.simulate, g.isa});
+  return make_cpu_backend(
+      CpuBackendOptions{.simulate = g.simulate, .isa = g.isa, .int8_attention = !g.fp32_attention});
 }
 }  // namespace quarot::cli
 
@@ -76,6 +77,9 @@ int main(int argc, char** argv) {
   app.add_option("--device", g.device, "where the model runs: cpu (default) or cuda (an sm_90 GPU; builds with CUDA)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_option("--isa", g.isa, "force an instruction-set path (scalar, avx2, avx512, ...; default: best, or $QUAROT_ISA)");
+  app.add_flag("--fp32-attention", g.fp32_attention,
+               "CPU integer path: multiply prefill attention over a 4-bit KV cache in FP32 instead of int8 "
+               "(int8 where the CPU has AVX-512 VNNI; or $QUAROT_INT8_ATTENTION=0)");
   // Global options may also follow the subcommand: `quarot ppl --simulate -m ...`.
   app.fallthrough();
   Action action;

@@ -169,6 +169,22 @@ TEST(Cli, DeviceOption) {
 #endif
 }
 
+// --fp32-attention reaches the CPU backend, whose name says so (bench and ppl JSON carry it).
+TEST(Cli, Fp32AttentionOptionReachesTheBackend) {
+  const std::string model = quarot::test::default_model_path();
+  const std::string text = write_file("attn.txt", std::string(400, 'a') + " the end of a short text.\n");
+  if (model.empty()) GTEST_SKIP() << "default model not fetched";
+  for (const bool fp32 : {false, true}) {
+    const CliRun r = run_cli(std::string(fp32 ? "--fp32-attention " : "") + "ppl -m " + model + " --text " + text +
+                             " --seqlen 32 --max-chunks 1 --json");
+    ASSERT_EQ(r.code, 0) << r.out;
+    const nlohmann::json j = json_of(r);
+    ASSERT_TRUE(j.is_object()) << r.out;
+    const std::string backend = j["backend"];
+    EXPECT_EQ(backend.find("fp32 attention") != std::string::npos, fp32) << backend;
+  }
+}
+
 TEST(Cli, UnknownModelNameListsKnownOnes) {
   expect_clean_error(run_cli("inspect -m no-such-model"), "smollm2-135m");
 }
