@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "common/threads.h"
 #include "common/wait_policy.h"
+#include "kernels/cpu/act_quant_kernels.h"
 #include "kernels/cpu/aligned_buffer.h"
 #include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/kv_attention_tiles.h"
@@ -337,15 +338,6 @@ void attention_prefill(const float* q, int64_t n, int64_t pos0, const KvSource& 
   }
 }
 
-// False when x holds a NaN or an infinity (x * 0 is NaN exactly then; the simd
-// reduction may sum in any order, which cannot hide a NaN).
-bool all_finite(const float* x, int64_t n) {
-  float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-  for (int64_t i = 0; i < n; ++i) acc += x[i] * 0.0f;
-  return acc == 0.0f;
-}
-
 // For the int8 prefill: each of rows p0 .. p0 + count - 1 of `head` whose dequantized
 // values are s * (c - z) with every c - z in [-127, 127] (one group per head, so one
 // scale per row), that scale, else 0 (the row is re-expressed from its own max: IntactKV's
@@ -379,7 +371,8 @@ bool attention_prefill_int8(const float* q, int64_t n, int64_t pos0, const KvSou
                             float* out) {
   const int64_t hd = s.head_dim, qd = s.n_heads * hd, kvd = s.n_kv_heads * hd, group = s.n_heads / s.n_kv_heads;
   const int64_t len = pos0 + n;
-  if (!all_finite(q, n * qd)) return false;
+  // The VNNI path implies AVX2: the activation quantizer's vector finiteness check.
+  if (!act_quant_detail::act_quant_kernels_avx2().all_finite(q, n * qd)) return false;
   const Isa isa = best_isa();
   const kv_detail::DequantRowsFn k_kernel = dequant_kernel(k, isa), v_kernel = dequant_kernel(v, isa);
   const int64_t key_tiles = (len + kPrefillTile - 1) / kPrefillTile;
