@@ -221,6 +221,9 @@ void CudaLinear::run(CudaContext& ctx, DeviceRotations& rotations, const LinearO
     args.sb = w->scales.as<float>();
     args.y_f32 = dst;
     args.bias = op.bias;
+    // pack() uploaded the weights synchronously, so no kernel in the stream writes them:
+    // decode products may start streaming them while the previous kernel finishes.
+    args.weights_constant = true;
     check(int_gemm(args, ctx.stream), "integer GEMM");
     if (!aligned)
       check(cudaMemcpyAsync(y, dst, n * out * sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream),

@@ -72,8 +72,8 @@ struct IntGemmArgs {
   // launches as a programmatic dependent and starts streaming them while that kernel
   // finishes; everything else it reads only once that kernel has completed. Opt-in: on
   // the H200 it speeds back-to-back decode products (4096x4096 M = 1: 5.86 -> 4.41 us) and
-  // a decode layer step by 3%, not under CUDA graphs (docs/cuda.md); the backend does not
-  // set it yet.
+  // a decode layer step by 3%, not under CUDA graphs (docs/cuda.md). The CUDA backend
+  // sets it: its weights are uploaded once, at pack time.
   bool weights_constant = false;
 };
 
