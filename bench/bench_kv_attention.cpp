@@ -6,11 +6,15 @@
 // model (one iteration = one layer). Counters: KV bytes read per token for one
 // layer and for all layers, and that traffic as a rate. Prefill rows (512 or 2048 new
 // tokens on an empty cache) compare the FP32 cache, the int4 cache with FP32 products
-// and with int8 products.
+// and with int8 products. code_tiles: decode's two kernels alone on one 128-position
+// tile (one thread, hot in L1), FP32 (AVX2) against the integer ones, with a "min"
+// statistic beside the median for noisy machines.
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "common/rng.h"
@@ -18,6 +22,7 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/fake_quant.h"
 #include "kernels/cpu/kv_attention.h"
+#include "kernels/cpu/kv_code_tiles.h"
 #include "kernels/cpu/kv_store_q.h"
 
 namespace {
@@ -32,12 +37,12 @@ std::vector<float> normal(int64_t count, uint64_t seed) {
 }
 
 // Args: heads, kv_heads, head_dim, layers, context, bits (0 = FP32 cache), new rows,
-// prefill products (0 = FP32, 1 = int8 where the CPU has VNNI: KvPrefillProducts).
+// products (0 = FP32, 1 = int8 where the CPU has VNNI: KvProducts).
 void BM_Attention(benchmark::State& state) {
   const int64_t heads = state.range(0), kv_heads = state.range(1), hd = state.range(2), layers = state.range(3);
   const int64_t ctx = state.range(4), n = state.range(6);
   const int bits = static_cast<int>(state.range(5));
-  const KvPrefillProducts products = state.range(7) != 0 ? KvPrefillProducts::kInt8 : KvPrefillProducts::kFloat;
+  const KvProducts products = state.range(7) != 0 ? KvProducts::kInt8 : KvProducts::kFloat;
   const int64_t kvd = kv_heads * hd, pos0 = ctx - n;
   const AttentionShape shape{heads, kv_heads, hd};
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
@@ -80,16 +85,21 @@ void BM_Attention(benchmark::State& state) {
       benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1024);
   state.counters["threads"] = omp_get_max_threads();
   state.SetLabel(std::string(bits == -1 ? "fp32 cache, direct loop" : bits == 0 ? "fp32 cache" : "int" + std::to_string(bits) + " cache") + ", " +
-                 isa_name(best_isa()) + (n >= 16 && bits > 0 ? (state.range(7) != 0 ? ", int8 products" : ", fp32 products") : ""));
+                 isa_name(best_isa()) + (bits > 0 ? (state.range(7) != 0 ? ", int8 products" : ", fp32 products") : ""));
 }
 
 void register_decode(benchmark::internal::Benchmark* b) {
   // Short contexts: the start of a decode from an empty prompt, where per-call costs dominate.
-  for (const int64_t ctx : {16, 64, 128}) b->Args({9, 3, 64, 30, ctx, 4, 1, 0});
+  for (const int64_t ctx : {16, 64, 128})
+    for (const int int8 : {0, 1}) b->Args({9, 3, 64, 30, ctx, 4, 1, int8});
   for (const int64_t ctx : {512, 2048})
     for (const int bits : {-1, 0, 4, 8}) {
       b->Args({9, 3, 64, 30, ctx, bits, 1, 0});
       b->Args({32, 8, 128, 32, ctx, bits, 1, 0});
+      if (bits == 4) {
+        b->Args({9, 3, 64, 30, ctx, bits, 1, 1});
+        b->Args({32, 8, 128, 32, ctx, bits, 1, 1});
+      }
     }
 }
 
@@ -109,6 +119,44 @@ BENCHMARK(BM_Attention)
     ->Args({32, 8, 128, 2, 2048, 4, 2048, 0})
     ->Args({32, 8, 128, 2, 2048, 4, 2048, 1})
     ->UseRealTime();
+
+// Args: head_dim, query vectors, kernels (0 = FP32 AVX2, 1 = integer), 0 = scores /
+// 1 = weighted sum. One 128-position tile of a 4-bit cache, one group per head.
+void BM_CodeTiles(benchmark::State& state) {
+  const int64_t hd = state.range(0), nq = state.range(1), rows = 128;
+  const bool integer = state.range(2) != 0, values = state.range(3) != 0;
+  const kv_detail::CodeTileKernels* k = integer
+                                            ? kv_detail::code_tile_kernels_int8_for(best_isa(), hd, hd, true)
+                                            : kv_detail::code_tile_kernels_for(Isa::kAvx2, hd, hd);
+  if (k == nullptr || !isa_supported(Isa::kAvx2)) {
+    state.SkipWithError("kernels not available on this CPU");
+    return;
+  }
+  QuantKvLayerStore store(QuantKvLayout{1, hd, 0, 4, false, 0.95f}, rows);
+  const auto x = normal(rows * hd, 5);
+  store.append(x.data(), rows, 0, false);
+  const kv_detail::CodeRows cr{store.codes(0, 0), store.params(0, 0), rows, hd, hd, true};
+  const auto q = normal(nq * hd, 6);
+  auto p = normal(nq * rows, 7);
+  for (float& v : p) v = std::exp(2.0f * v);
+  std::vector<float> out(static_cast<size_t>(nq * std::max(rows, hd)));
+  std::vector<float> work(static_cast<size_t>(kv_detail::work_floats(nq, rows, hd)));
+  for (auto _ : state) {
+    if (values)
+      k->weighted_sum(p.data(), nq, rows, cr, out.data(), work.data());
+    else
+      k->scores(q.data(), nq, cr, 0.125f, out.data(), rows, work.data());
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetLabel(std::string(integer ? "integer" : "fp32 avx2") + (values ? ", weighted sum" : ", scores"));
+}
+
+BENCHMARK(BM_CodeTiles)
+    ->Name("code_tiles")
+    ->ArgNames({"hd", "nq", "int", "values"})
+    ->ArgsProduct({{64, 128}, {3}, {0, 1}, {0, 1}})
+    ->ComputeStatistics("min", [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); });
 
 }  // namespace
 

@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_option("--isa", g.isa, "force an instruction-set path (scalar, avx2, avx512, ...; default: best, or $QUAROT_ISA)");
   app.add_flag("--fp32-attention", g.fp32_attention,
-               "CPU integer path: multiply prefill attention over a 4-bit KV cache in FP32 instead of int8 "
+               "CPU integer path: multiply attention over a 4-bit KV cache (prefill and decode) in FP32 instead of int8 "
                "(int8 where the CPU has AVX-512 VNNI; or $QUAROT_INT8_ATTENTION=0)");
   // Global options may also follow the subcommand: `quarot ppl --simulate -m ...`.
   app.fallthrough();

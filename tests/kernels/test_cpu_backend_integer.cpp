@@ -14,6 +14,7 @@
 #include "kernel_test_util.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/kv_code_tiles.h"
 #include "kernels/cpu/kv_prefill_int8.h"
 
 namespace quarot {
@@ -175,11 +176,13 @@ TEST(CpuBackendInteger, PackedKvCacheAttentionAgreesWithTheReference) {
   spec.intact_kv = true;
   const AttentionShape shape{9, 3, 64};
   // The float products (int8_attention off) agree to float rounding; the default's int8
-  // prefill products (where this CPU has VNNI) to their code roundings, decode unchanged.
+  // products (prefill where this CPU has VNNI, decode where it also has VBMI) to their
+  // code roundings.
   const auto integer = make_cpu_backend(CpuBackendOptions{.simulate = false, .isa = {}, .int8_attention = false});
   const auto int8 = make_cpu_backend(CpuBackendOptions{});
   const auto reference = make_cpu_backend(CpuBackendOptions{.simulate = true, .isa = {}});
   const bool vnni = kv_detail::prefill_int8_kernels_for(best_isa(), 64) != nullptr;
+  const bool vbmi = kv_detail::code_tile_kernels_int8_for(best_isa(), 64, 64, true) != nullptr;
   auto ki = integer->make_kv_storage(spec), kr = reference->make_kv_storage(spec);
   // The packed cache holds a fraction of the FP32 bytes: 4-bit codes + scale and zero per head.
   EXPECT_EQ(ki->bytes_per_position(), 2 * 2 * 3 * (32 + 8));
@@ -197,7 +200,7 @@ TEST(CpuBackendInteger, PackedKvCacheAttentionAgreesWithTheReference) {
       EXPECT_LT(max_rel_err(oi, orf), 1e-5) << "n " << n << " pos " << pos;
       std::vector<float> o8(n * 9 * 64);
       int8->attention(q.data(), n, pos, *ki, layer, shape, 0.125f, o8.data());
-      if (n >= 16 && vnni) {
+      if (n >= 16 ? vnni : vbmi) {
         EXPECT_GT(max_rel_err(o8, orf), 1e-5) << "n " << n << " pos " << pos;
         EXPECT_LT(max_rel_err(o8, orf), 5e-2) << "n " << n << " pos " << pos;
       } else {

@@ -456,9 +456,9 @@ class CpuBackend final : public Backend {
       causal_attention_kv(q, n, pos0, KvSource{nullptr, s->k(layer)}, KvSource{nullptr, s->v(layer)}, shape, scale,
                           out);
     } else if (const auto* s = dynamic_cast<const QuantKvStorage*>(&kv)) {
-      // The integer backend multiplies prefill attention in int8 too (where VNNI runs it).
+      // The integer backend multiplies attention in int8 too (where VNNI runs it).
       causal_attention_kv(q, n, pos0, s->k(layer), s->v(layer), shape, scale, out,
-                          int8_attention_ ? KvPrefillProducts::kInt8 : KvPrefillProducts::kFloat);
+                          int8_attention_ ? KvProducts::kInt8 : KvProducts::kFloat);
     } else {
       fail("cpu backend: attention() got a KV cache made by another backend");
     }

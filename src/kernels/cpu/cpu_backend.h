@@ -19,8 +19,8 @@ struct CpuBackendOptions {
   // Instruction-set path by name ("scalar", "avx2", ...); empty = best_isa()
   // (which honours QUAROT_ISA).
   std::string isa;
-  // Integer backend: prefill attention over a quantized KV cache multiplies in int8
-  // where the CPU has AVX-512 VNNI (kv_attention.h, KvPrefillProducts::kInt8);
+  // Integer backend: attention over a quantized KV cache (prefill and decode) multiplies
+  // in int8 where the CPU has AVX-512 VNNI (kv_attention.h, KvProducts::kInt8);
   // false, or QUAROT_INT8_ATTENTION=0 in the environment, keeps FP32 products.
   bool int8_attention = true;
 };

@@ -26,6 +26,7 @@ constexpr int64_t kMinPrefillRows = 16;
 // at a time into an FP32 tile that stays in L1 (8 KiB at head_dim 64) while every
 // query sharing the KV head uses it.
 constexpr int64_t kTile = 128;
+static_assert(kTile <= kv_detail::kCodeTileMaxRows, "decode tiles must fit the integer code kernels' sums");
 constexpr int64_t kSubTile = 32;
 
 constexpr float kLog2e = 1.4426950408889634f;
@@ -65,10 +66,11 @@ struct DecodeSide {
   kv_detail::DequantRowsFn dequant = nullptr;
   const float* first_fp = nullptr;  // IntactKV: position 0 in FP32 (all heads), else null
 
-  DecodeSide(const KvSource& s, Isa isa) : src(&s) {
+  DecodeSide(const KvSource& s, Isa isa, bool int8) : src(&s) {
     if (s.quant == nullptr) return;
     const QuantKvLayout& l = s.quant->layout();
-    codes = kv_detail::code_tile_kernels_for(isa, l.head_dim, l.group_size());
+    codes = int8 ? kv_detail::code_tile_kernels_int8_for(isa, l.head_dim, l.group_size(), l.packed()) : nullptr;
+    if (codes == nullptr) codes = kv_detail::code_tile_kernels_for(isa, l.head_dim, l.group_size());
     dequant = kv_detail::dequant_rows_for(isa, l.group_size());
     first_fp = s.quant->first_fp_row();
   }
@@ -95,14 +97,17 @@ constexpr int64_t kDecodeSerialWork = int64_t{1} << 20;
 // so a call of ~20 us (SmolLM2 from context ~230 on) is worth both cores.
 constexpr int64_t kDecodeSerialWorkSpinning = int64_t{1} << 17;
 
+// int8: run the integer code kernels (kv_code_tiles.h) where the layout and CPU allow.
 void attention_decode(const float* q, int64_t n, int64_t pos0, const KvSource& k, const KvSource& v,
-                      const AttentionShape& s, float scale, float* out) {
+                      const AttentionShape& s, float scale, float* out, bool int8) {
   const int64_t hd = s.head_dim, qd = s.n_heads * hd, group = s.n_heads / s.n_kv_heads;
   const int64_t len = pos0 + n, n_tiles = (len + kTile - 1) / kTile, nq = n * group;
   const int64_t items = s.n_kv_heads * n_tiles;
   const Isa isa = best_isa();
   const int64_t kvd = s.n_kv_heads * hd;
-  const DecodeSide ks(k, isa), vs(v, isa);
+  // Codes cannot carry a NaN or an infinity: such queries take the float kernels.
+  if (int8 && !act_quant_detail::act_quant_kernels_avx2().all_finite(q, n * qd)) int8 = false;
+  const DecodeSide ks(k, isa, int8), vs(v, isa, int8);
   const kv_detail::TileKernels& tiles = kv_detail::tile_kernels_for(isa, hd);
   // The query vectors of KV head g, contiguous: qbuf[g][i] = q row i / group, head
   // g * group + i % group.
@@ -489,7 +494,7 @@ void check_source(const KvSource& src, const char* name, const AttentionShape& s
 }  // namespace
 
 void causal_attention_kv(const float* q, int64_t n, int64_t pos0, const KvSource& k, const KvSource& v,
-                         const AttentionShape& shape, float scale, float* out, KvPrefillProducts products) {
+                         const AttentionShape& shape, float scale, float* out, KvProducts products) {
   if (shape.n_heads <= 0 || shape.n_kv_heads <= 0 || shape.head_dim <= 0 || shape.n_heads % shape.n_kv_heads != 0)
     fail("attention: {} query heads, {} KV heads, head_dim {}: need positive sizes with KV heads dividing heads",
          shape.n_heads, shape.n_kv_heads, shape.head_dim);
@@ -498,7 +503,8 @@ void causal_attention_kv(const float* q, int64_t n, int64_t pos0, const KvSource
   check_source(k, "key", shape, pos0 + n);
   check_source(v, "value", shape, pos0 + n);
   if (n < kMinPrefillRows) {
-    attention_decode(q, n, pos0, k, v, shape, scale, out);
+    // The int8 kernels need AVX-512 (so AVX2 for the finiteness check).
+    attention_decode(q, n, pos0, k, v, shape, scale, out, products == KvProducts::kInt8 && best_isa() >= Isa::kAvx512Vnni);
     return;
   }
   if (k.quant == nullptr && v.quant == nullptr) {
@@ -506,7 +512,7 @@ void causal_attention_kv(const float* q, int64_t n, int64_t pos0, const KvSource
     return;
   }
   const kv_detail::PrefillInt8Kernels* int8 = kv_detail::prefill_int8_kernels_for(best_isa(), shape.head_dim);
-  if (products == KvPrefillProducts::kInt8 && int8 != nullptr && coarse_cache(k) && coarse_cache(v) &&
+  if (products == KvProducts::kInt8 && int8 != nullptr && coarse_cache(k) && coarse_cache(v) &&
       attention_prefill_int8(q, n, pos0, k, v, shape, scale, *int8, out))
     return;
   attention_prefill(q, n, pos0, k, v, shape, scale, out);

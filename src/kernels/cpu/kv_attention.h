@@ -41,18 +41,23 @@ struct KvSource {
 // decode (n < 16) reads the rows in place through the tile kernels (tiles of 128
 // positions, GQA-shared, split softmax), about 5x faster than causal_attention's
 // direct loop on SmolLM2 at context 512; prefill is causal_attention.
-// How prefill (n >= 16) over a quantized side multiplies:
+// How attention over a quantized side multiplies:
 //   kFloat: FP32 products on the dequantized values (the reference arithmetic above);
-//   kInt8:  int8 x int8 products with int32 sums (kv_prefill_int8.h: cache rows, query
-//           vectors and softmax weights as 8-bit codes with per-row scales) where the
-//           CPU has AVX-512 VNNI, head_dim % 16 == 0 and both sides are quantized to
-//           4 bits or fewer, else kFloat. The cache codes carry over exactly (one group
-//           per head); the query and weight roundings move outputs by a few percent of
-//           a head vector at worst, 0.07-0.14 of what the int4 cache itself changes
-//           (tests/kernels/test_kv_quant_attention.cpp). Decode is unaffected.
-enum class KvPrefillProducts { kFloat, kInt8 };
+//   kInt8:  int8 x int8 products with int32 sums where the CPU has AVX-512 VNNI.
+//           Prefill (n >= 16; kv_prefill_int8.h: cache rows, query vectors and softmax
+//           weights as 8-bit codes with per-row scales) where head_dim % 16 == 0 and
+//           both sides are quantized to 4 bits or fewer. The cache codes carry over
+//           exactly (one group per head); the query and weight roundings move outputs
+//           by a few percent of a head vector at worst, 0.07-0.14 of what the int4
+//           cache itself changes (tests/kernels/test_kv_quant_attention.cpp).
+//           Decode (n < 16; kv_code_tiles.h's int8 kernels, also needing AVX-512 VBMI)
+//           for each side whose rows are packed 4-bit codes with one group per head and
+//           head_dim % 64 == 0: int8 queries against the codes, uint8 softmax weights
+//           per 128-position tile. Anything else, and queries holding a NaN or an
+//           infinity, multiply as kFloat.
+enum class KvProducts { kFloat, kInt8 };
 void causal_attention_kv(const float* q, int64_t n, int64_t pos0, const KvSource& k, const KvSource& v,
                          const AttentionShape& shape, float scale, float* out,
-                         KvPrefillProducts products = KvPrefillProducts::kFloat);
+                         KvProducts products = KvProducts::kFloat);
 
 }  // namespace quarot

@@ -1,5 +1,9 @@
 #include "kernels/cpu/kv_code_tiles.h"
 
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
 namespace quarot::kv_detail {
 namespace {
 
@@ -45,13 +49,88 @@ void weighted_sum_scalar(const float* pr, int64_t nq, int64_t ld, const CodeRows
   }
 }
 
+// The int8 reference (contract in kv_code_tiles.h): one {scale, zero} per row, codes < 16.
+void scores_int8_scalar(const float* q, int64_t nq, const CodeRows& k, float scale, float* scores, int64_t ld,
+                        float* /*work*/) {
+  const int64_t hd = k.head_dim, cb = code_bytes(k);
+  const float qmax = static_cast<float>(kCodeTileQueryMax);
+  std::vector<int32_t> q16(static_cast<size_t>(hd));
+  for (int64_t i = 0; i < nq; ++i) {
+    const float* qi = q + i * hd;
+    float m = 0.0f;
+    for (int64_t d = 0; d < hd; ++d) m = std::max(m, std::fabs(qi[d]));
+    const float inv = m > 0.0f ? qmax / m : 0.0f;
+    int32_t total = 0;
+    for (int64_t d = 0; d < hd; ++d) {
+      q16[d] = std::clamp(static_cast<int32_t>(std::nearbyint(qi[d] * inv)), -kCodeTileQueryMax, kCodeTileQueryMax);
+      total += q16[d];
+    }
+    const float factor = scale * (m / qmax);
+    for (int64_t j = 0; j < k.rows; ++j) {
+      const uint8_t* c = k.codes + j * cb;
+      int32_t dot = 0;
+      for (int64_t d = 0; d < hd; ++d) dot += q16[d] * code_at(k, c, d);
+      const float s = k.params[2 * j], z = k.params[2 * j + 1];
+      scores[i * ld + j] = std::fma(-z, static_cast<float>(total), static_cast<float>(dot)) * (s * factor);
+    }
+  }
+}
+
+void weighted_sum_int8_scalar(const float* pr, int64_t nq, int64_t ld, const CodeRows& v, float* o,
+                              float* /*work*/) {
+  const int64_t hd = v.head_dim, cb = code_bytes(v);
+  std::vector<float> w(static_cast<size_t>(v.rows));
+  std::vector<int32_t> u(static_cast<size_t>(v.rows));
+  for (int64_t i = 0; i < nq; ++i) {
+    float* oi = o + i * hd;
+    float wmax = 0.0f;
+    for (int64_t j = 0; j < v.rows; ++j) {
+      w[j] = pr[i * ld + j] * v.params[2 * j];
+      wmax = std::max(wmax, w[j]);
+    }
+    if (!(wmax > 0.0f)) {
+      std::fill_n(oi, hd, 0.0f);
+      continue;
+    }
+    const float inv = static_cast<float>(kCodeTileWeightMax) / wmax;
+    double corr = 0.0;  // exact: integer terms (zero points are integers), far below 2^53
+    for (int64_t j = 0; j < v.rows; ++j) {
+      u[j] = std::min(kCodeTileWeightMax, static_cast<int32_t>(std::nearbyint(w[j] * inv)));
+      corr += static_cast<double>(u[j]) * static_cast<double>(v.params[2 * j + 1]);
+    }
+    const float wscale = wmax / static_cast<float>(kCodeTileWeightMax);
+    for (int64_t d = 0; d < hd; ++d) {
+      int32_t acc = 0;
+      for (int64_t j = 0; j < v.rows; ++j) acc += u[j] * code_at(v, v.codes + j * cb, d);
+      oi[d] = (static_cast<float>(acc) - static_cast<float>(corr)) * wscale;
+    }
+  }
+}
+
 }  // namespace
 
-int64_t work_floats(int64_t nq, int64_t rows, int64_t head_dim) { return nq * (rows > head_dim ? rows : head_dim); }
+// The int8 kernels keep 4 bytes of query codes per element, or 2 bytes of weight per
+// row, plus 2 floats per query.
+int64_t work_floats(int64_t nq, int64_t rows, int64_t head_dim) {
+  return nq * ((rows > head_dim ? rows : head_dim) + 2);
+}
 
 const CodeTileKernels& code_tile_kernels_scalar() {
   static const CodeTileKernels k{scores_scalar, weighted_sum_scalar};
   return k;
+}
+
+const CodeTileKernels& code_tile_kernels_int8_scalar() {
+  static const CodeTileKernels k{scores_int8_scalar, weighted_sum_int8_scalar};
+  return k;
+}
+
+const CodeTileKernels* code_tile_kernels_int8_for(Isa isa, int64_t head_dim, int64_t group, bool packed) {
+  // Elsewhere the float kernels are faster than an int8 emulation (as kv_prefill_int8.h).
+  if (!packed || group != head_dim) return nullptr;
+  if ((isa == Isa::kAvx512Vnni || isa == Isa::kAmx) && cpu_features().has_avx512_vbmi_vnni() && head_dim % 64 == 0)
+    return &code_tile_kernels_int8_avx512vbmi();
+  return nullptr;
 }
 
 const CodeTileKernels* code_tile_kernels_for(Isa isa, int64_t head_dim, int64_t group) {

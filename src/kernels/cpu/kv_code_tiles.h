@@ -50,4 +50,36 @@ const CodeTileKernels& code_tile_kernels_avx2();
 // on an ISA path, layouts the AVX2 kernels do not take keep that route.
 const CodeTileKernels* code_tile_kernels_for(Isa isa, int64_t head_dim, int64_t group);
 
+// Integer products for decode (kv_attention.h, KvProducts::kInt8), the same two
+// functions on 4-bit codes with one {scale, zero} per row (group == head_dim, packed;
+// zero points are integers, as the stores keep them, of magnitude <= 2^20), at most
+// kCodeTileMaxRows rows:
+//   scores: each query vector as 16-bit codes, q16_d = clamp(nearbyint(q_d * (Qmax / m)),
+//     -Qmax, Qmax) with m = max_d |q_d| and Qmax = kCodeTileQueryMax (all codes 0 when
+//     m == 0), Q = sum_d q16_d; per row j the exact int32 D_j = sum_d q16_d c_jd, then
+//       scores[i * ld + j] = fma(-z_j, float(Q), float(D_j)) * (s_j * (scale * (m / Qmax))).
+//   weighted_sum: per query, w_j = p[i * ld + j] * s_j as 16-bit codes
+//     u_j = min(Wmax, nearbyint(w_j * (Wmax / W))) with W = max_j w_j and Wmax =
+//     kCodeTileWeightMax (o = 0 when W == 0), A_d = sum_j u_j c_jd exact in int32,
+//     corr = float(sum_j u_j z_j) (exact in double),
+//     o[i * hd + d] = (float(A_d) - corr) * (W / Wmax).
+// 16 bits, not 8: with 8-bit weights every weight below 1/510 of the tile's largest
+// rounds to zero, a bias (mass lost from the many small weights of a peaked softmax)
+// that moved WikiText-2 perplexity of decoded windows by +0.5% (docs/kernels.md); at 16
+// bits the roundings are 1/65534 of a row's largest value, far below the int4 cache's
+// step (1/15 of its range). The kernels still multiply bytes and words on the int8
+// units (vpdpbusd on the codes' two bytes, vpdpwssd). Inputs must be finite (the caller
+// checks the queries; the stores refuse non-finite rows, and finite scores give finite
+// weights). The AVX-512 kernels equal the scalar reference bit for bit (integer sums
+// are exact; the float steps are the expressions above in the same order).
+inline constexpr int32_t kCodeTileQueryMax = 32639;  // 127 * 256 + 127: high and low bytes both int8
+inline constexpr int32_t kCodeTileWeightMax = 32767;
+inline constexpr int64_t kCodeTileMaxRows = 4096;    // Wmax * 15 * rows < 2^31
+const CodeTileKernels& code_tile_kernels_int8_scalar();
+// AVX-512 VNNI + VBMI (vpermt2b transposes value rows); head_dim % 64 == 0.
+const CodeTileKernels& code_tile_kernels_int8_avx512vbmi();
+// The VNNI kernels where `isa` and the CPU have them and the layout fits (packed 4-bit
+// codes, group == head_dim, head_dim % 64 == 0), else null (the float kernels run).
+const CodeTileKernels* code_tile_kernels_int8_for(Isa isa, int64_t head_dim, int64_t group, bool packed);
+
 }  // namespace quarot::kv_detail
