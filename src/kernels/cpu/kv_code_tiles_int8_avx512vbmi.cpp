@@ -46,6 +46,19 @@ inline __m512i bcast4(const uint8_t* p) {
   return _mm512_set1_epi32(v);
 }
 
+// Rows j .. j + 15 of params ({scale, zero} pairs; rows from `rows` on read as zero):
+// the scales and the zero points in row order.
+inline void row_params(const float* params, int64_t j, int64_t rows, __m512* scale, __m512* zero) {
+  const int64_t n = rows - j < 16 ? rows - j : 16;
+  const __m512 pa = _mm512_maskz_loadu_ps(n >= 8 ? 0xFFFF : static_cast<__mmask16>((1u << (2 * n)) - 1),
+                                          params + 2 * j);
+  const __m512 pb = _mm512_maskz_loadu_ps(n > 8 ? static_cast<__mmask16>((1u << (2 * (n - 8))) - 1) : 0,
+                                          params + 2 * j + 16);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  *scale = _mm512_permutex2var_ps(pa, even, pb);
+  *zero = _mm512_permutex2var_ps(pa, _mm512_add_epi32(even, _mm512_set1_epi32(1)), pb);
+}
+
 // ---- scores -----------------------------------------------------------------------
 
 // Per query and segment, four vectors of int8: the high bytes of the 16-bit codes, even
@@ -158,14 +171,8 @@ void score_block(const QueryCodes& qc, int64_t i0, const CodeRows& k, int64_t j0
   }
   const int64_t n = k.rows - j0 < 16 ? k.rows - j0 : 16;
   const __mmask16 mask = static_cast<__mmask16>((1u << n) - 1);
-  // Rows' {scale, zero} pairs -> scales and zeros in row order.
-  const __m512 pa = _mm512_maskz_loadu_ps(n >= 8 ? 0xFFFF : static_cast<__mmask16>((1u << (2 * n)) - 1),
-                                          k.params + 2 * j0);
-  const __m512 pb = _mm512_maskz_loadu_ps(n > 8 ? static_cast<__mmask16>((1u << (2 * (n - 8))) - 1) : 0,
-                                          k.params + 2 * j0 + 16);
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512 sc = _mm512_permutex2var_ps(pa, even, pb);
-  const __m512 zr = _mm512_permutex2var_ps(pa, _mm512_add_epi32(even, _mm512_set1_epi32(1)), pb);
+  __m512 sc, zr;
+  row_params(k.params, j0, k.rows, &sc, &zr);
   for (int i = 0; i < QB; ++i) {
     const __m512 d = _mm512_cvtepi32_ps(reduce16(p[i]));
     const __m512 base = _mm512_fnmadd_ps(zr, _mm512_set1_ps(static_cast<float>(qc.total[i0 + i])), d);
@@ -247,18 +254,12 @@ void weighted_sum(const float* p, int64_t nq, int64_t ld, const CodeRows& v, flo
   float* corr = work;
   float* wscale = work + nq;
   uint16_t* u = reinterpret_cast<uint16_t*>(work + 2 * nq);
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
   // Rows j .. j + 15 (zero past v.rows): w = p * s and the zero points.
   const auto load = [&](const float* pi, int64_t j, __m512* w, __m512* z) {
     const int64_t n = v.rows - j < 16 ? v.rows - j : 16;
-    const __mmask16 m = static_cast<__mmask16>((1u << n) - 1);
-    const __m512 pa = _mm512_maskz_loadu_ps(n >= 8 ? 0xFFFF : static_cast<__mmask16>((1u << (2 * n)) - 1),
-                                            v.params + 2 * j);
-    const __m512 pb = _mm512_maskz_loadu_ps(n > 8 ? static_cast<__mmask16>((1u << (2 * (n - 8))) - 1) : 0,
-                                            v.params + 2 * j + 16);
-    *w = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, pi + j), _mm512_permutex2var_ps(pa, even, pb));
-    *z = _mm512_permutex2var_ps(pa, odd, pb);
+    __m512 sc;
+    row_params(v.params, j, v.rows, &sc, z);
+    *w = _mm512_mul_ps(_mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), pi + j), sc);
   };
   for (int64_t i = 0; i < nq; ++i) {
     const float* pi = p + i * ld;
