@@ -63,11 +63,11 @@ const CodeTileKernels* code_tile_kernels_for(Isa isa, int64_t head_dim, int64_t 
 //     kCodeTileWeightMax (o = 0 when W == 0), A_d = sum_j u_j c_jd exact in int32,
 //     corr = float(sum_j u_j z_j) (exact in double),
 //     o[i * hd + d] = (float(A_d) - corr) * (W / Wmax).
-// 16 bits, not 8: with 8-bit weights every weight below 1/510 of the tile's largest
-// rounds to zero, a bias (mass lost from the many small weights of a peaked softmax)
-// that moved WikiText-2 perplexity of decoded windows by +0.5% (docs/kernels.md); at 16
-// bits the roundings are 1/65534 of a row's largest value, far below the int4 cache's
-// step (1/15 of its range). The kernels still multiply bytes and words on the int8
+// 16 bits, not 8: with 8-bit codes every weight below 1/510 of the tile's largest
+// rounds to zero, and that version moved the WikiText-2 perplexity of decoded windows by
+// +0.94% / -0.73% (W4A4KV4 / W4A8KV4) from the simulated path, against +0.08% / +0.16% at
+// 16 bits (docs/kernels.md), whose roundings are 1/65278 of a query's and 1/65534 of a
+// tile's largest value, far below the int4 cache's step (1/15 of its range). The kernels still multiply bytes and words on the int8
 // units (vpdpbusd on the codes' two bytes, vpdpwssd). Inputs must be finite (the caller
 // checks the queries; the stores refuse non-finite rows, and finite scores give finite
 // weights). The AVX-512 kernels equal the scalar reference bit for bit (integer sums
