@@ -18,7 +18,7 @@ struct GlobalOptions {
   bool quiet = false;
   bool simulate = false;  // FP32 reference arithmetic instead of the integer kernels
   std::string isa;        // forced instruction-set path, empty = best
-  bool fp32_attention = false;  // CPU: FP32 prefill attention products instead of int8 (VNNI)
+  bool fp32_attention = false;  // CPU: FP32 attention products (prefill and decode) instead of integer ones (VNNI)
   std::string device = "cpu";  // cpu or cuda (builds with QUAROT_CUDA=ON)
 };
 GlobalOptions& global_options();
