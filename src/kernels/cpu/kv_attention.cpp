@@ -105,8 +105,9 @@ void attention_decode(const float* q, int64_t n, int64_t pos0, const KvSource& k
   const int64_t items = s.n_kv_heads * n_tiles;
   const Isa isa = best_isa();
   const int64_t kvd = s.n_kv_heads * hd;
-  // Codes cannot carry a NaN or an infinity: such queries take the float kernels.
-  if (int8 && !act_quant_detail::act_quant_kernels_avx2().all_finite(q, n * qd)) int8 = false;
+  // The integer kernels need the VNNI path (which implies AVX2 for the finiteness check),
+  // and codes cannot carry a NaN or an infinity: such queries take the float kernels.
+  int8 = int8 && isa >= Isa::kAvx512Vnni && act_quant_detail::act_quant_kernels_avx2().all_finite(q, n * qd);
   const DecodeSide ks(k, isa, int8), vs(v, isa, int8);
   const kv_detail::TileKernels& tiles = kv_detail::tile_kernels_for(isa, hd);
   // The query vectors of KV head g, contiguous: qbuf[g][i] = q row i / group, head
@@ -503,8 +504,7 @@ void causal_attention_kv(const float* q, int64_t n, int64_t pos0, const KvSource
   check_source(k, "key", shape, pos0 + n);
   check_source(v, "value", shape, pos0 + n);
   if (n < kMinPrefillRows) {
-    // The int8 kernels need AVX-512 (so AVX2 for the finiteness check).
-    attention_decode(q, n, pos0, k, v, shape, scale, out, products == KvProducts::kInt8 && best_isa() >= Isa::kAvx512Vnni);
+    attention_decode(q, n, pos0, k, v, shape, scale, out, products == KvProducts::kInt8);
     return;
   }
   if (k.quant == nullptr && v.quant == nullptr) {

@@ -76,7 +76,7 @@ inline constexpr int32_t kCodeTileQueryMax = 32639;  // 127 * 256 + 127: high an
 inline constexpr int32_t kCodeTileWeightMax = 32767;
 inline constexpr int64_t kCodeTileMaxRows = 4096;    // Wmax * 15 * rows < 2^31
 const CodeTileKernels& code_tile_kernels_int8_scalar();
-// AVX-512 VNNI + VBMI (vpermt2b transposes value rows); head_dim % 64 == 0.
+// AVX-512 VNNI + VBMI (vpermb / vpermt2b arrange query codes and value rows); head_dim % 64 == 0.
 const CodeTileKernels& code_tile_kernels_int8_avx512vbmi();
 // The VNNI kernels where `isa` and the CPU have them and the layout fits (packed 4-bit
 // codes, group == head_dim, head_dim % 64 == 0), else null (the float kernels run).

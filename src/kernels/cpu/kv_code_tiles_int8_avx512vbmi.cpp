@@ -25,8 +25,6 @@ namespace {
 
 constexpr int64_t kSegment = 64;  // elements per 32 packed bytes
 constexpr int kMaxQueries = 3;    // query vectors per pass (register tiles)
-constexpr int32_t kQueryCodeMax = kv_detail::kCodeTileQueryMax;
-constexpr int32_t kWeightCodeMax = kv_detail::kCodeTileWeightMax;
 
 // Segment s of rows j and j + 1 (rows past `rows` read as zero codes).
 inline __m512i load_pair(const uint8_t* codes, int64_t cb, int64_t j, int64_t s, int64_t rows) {
@@ -63,7 +61,7 @@ inline void row_params(const float* params, int64_t j, int64_t rows, __m512* sca
 
 // Per query and segment, four vectors of int8: the high bytes of the 16-bit codes, even
 // elements twice ([e | e]), then odd ([o | o]); then the low bytes likewise. Q = the
-// codes' sum; factor = scale * m / kQueryMax.
+// codes' sum; factor = scale * m / kCodeTileQueryMax.
 struct QueryCodes {
   const int8_t* codes;  // [nq][segments][4][64]
   const int32_t* total;
@@ -98,13 +96,13 @@ QueryCodes quantize_queries(const float* q, int64_t nq, int64_t hd, float scale,
   int32_t* total = reinterpret_cast<int32_t*>(work + nq);
   int8_t* codes = reinterpret_cast<int8_t*>(work + 2 * nq);
   static const EvenOdd split;
-  const __m512i qmax = _mm512_set1_epi32(kQueryCodeMax);
+  const __m512i qmax = _mm512_set1_epi32(kCodeTileQueryMax);
   for (int64_t i = 0; i < nq; ++i) {
     const float* qi = q + i * hd;
     __m512 mx = _mm512_setzero_ps();
     for (int64_t d = 0; d < hd; d += 16) mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(qi + d)));
     const float m = _mm512_reduce_max_ps(mx);
-    const __m512 vinv = _mm512_set1_ps(m > 0.0f ? static_cast<float>(kQueryCodeMax) / m : 0.0f);
+    const __m512 vinv = _mm512_set1_ps(m > 0.0f ? static_cast<float>(kCodeTileQueryMax) / m : 0.0f);
     __m512i sum = _mm512_setzero_si512();
     for (int64_t s = 0; s < segments; ++s) {
       __m512i hi[4], lo[4];
@@ -123,7 +121,7 @@ QueryCodes quantize_queries(const float* q, int64_t nq, int64_t hd, float scale,
       _mm512_storeu_si512(dst + 192, _mm512_permutexvar_epi8(split.odd, l));
     }
     total[i] = _mm512_reduce_add_epi32(sum);
-    factor[i] = scale * (m / static_cast<float>(kQueryCodeMax));
+    factor[i] = scale * (m / static_cast<float>(kCodeTileQueryMax));
   }
   return {codes, total, factor};
 }
@@ -277,14 +275,14 @@ void weighted_sum(const float* p, int64_t nq, int64_t ld, const CodeRows& v, flo
       for (int64_t j = 0; j < v.rows; ++j) ui[j] = 0;
       continue;
     }
-    const __m512 inv = _mm512_set1_ps(static_cast<float>(kWeightCodeMax) / wmax);
+    const __m512 inv = _mm512_set1_ps(static_cast<float>(kCodeTileWeightMax) / wmax);
     // u * z is an integer far below 2^53 (kv_code_tiles.h): every partial sum is exact in
     // double, so the order does not matter (the reference sums in row order).
     __m512d c0 = _mm512_setzero_pd(), c1 = _mm512_setzero_pd();
     for (int64_t j = 0; j < v.rows; j += 16) {
       load(pi, j, &w, &z);
       const __m512i q =
-          _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(w, inv)), _mm512_set1_epi32(kWeightCodeMax));
+          _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(w, inv)), _mm512_set1_epi32(kCodeTileWeightMax));
       const int64_t n = v.rows - j < 16 ? v.rows - j : 16;
       _mm256_mask_storeu_epi16(ui + j, static_cast<__mmask16>((1u << n) - 1), _mm512_cvtepi32_epi16(q));
       const __m512 qf = _mm512_cvtepi32_ps(q);
@@ -293,7 +291,7 @@ void weighted_sum(const float* p, int64_t nq, int64_t ld, const CodeRows& v, flo
                            _mm512_cvtps_pd(_mm512_extractf32x8_ps(z, 1)), c1);
     }
     corr[i] = static_cast<float>(_mm512_reduce_add_pd(_mm512_add_pd(c0, c1)));
-    wscale[i] = wmax / static_cast<float>(kWeightCodeMax);
+    wscale[i] = wmax / static_cast<float>(kCodeTileWeightMax);
   }
   static const Widen wd;
   for (int64_t s = 0; s < hd / kSegment; ++s) {
