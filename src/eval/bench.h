@@ -9,7 +9,7 @@
 // its peak RSS is its own and one model's pages or caches do not count for another;
 // the parent only sends "run one repetition" and collects the timings, model after
 // model (A B C A B C ...), so slow drifts of the machine hit every model alike. The
-// memory bandwidth is measured in another child.
+// memory bandwidth is measured in another child after every round (median reported).
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -19,6 +19,7 @@
 #include "common/value_range.h"
 #include "eval/bench_report.h"
 #include "eval/model_session.h"
+#include "kernels/cpu/aligned_buffer.h"
 #include "kernels/profiling_backend.h"
 #include "model/llama_model.h"
 
@@ -38,9 +39,17 @@ struct BenchOptions {
   std::shared_ptr<OpProfile> profile;
 };
 
-// Multi-threaded streaming read of a buffer of `bytes` (much larger than the
-// caches), best of three, GB/s.
-double measure_read_bandwidth_gbs(int64_t bytes = int64_t{512} << 20);
+// Multi-threaded streaming read of a buffer of `bytes` (much larger than the caches),
+// allocated and filled once on the pages packed weights live on; measure_gbs() is the
+// best of three passes, GB/s.
+class ReadBandwidthProbe {
+ public:
+  explicit ReadBandwidthProbe(int64_t bytes = int64_t{512} << 20);
+  double measure_gbs() const;
+
+ private:
+  AlignedFloats storage_;
+};
 
 // Bytes one decoded token reads from `model`'s packed weights and, per cached
 // position, from `cache` (one of the model's caches).

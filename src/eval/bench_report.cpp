@@ -141,6 +141,7 @@ nlohmann::json bench_report_json(const BenchReport& rep) {
           {"statistic", "median over repeats (tokens_per_s); best and all beside it"},
           {"method", rep.method},
           {"measured_read_bandwidth_gbs", rep.read_bandwidth_gbs},
+          {"measured_read_bandwidth_gbs_all", rep.read_bandwidth_gbs_all},
           {"baseline", base.model},
           {"models", models}};
 }

@@ -62,7 +62,8 @@ struct BenchReport {
   int threads = 0;
   int64_t prefill_tokens = 0, decode_tokens = 0;
   int repeats = 0;
-  double read_bandwidth_gbs = 0;  // measured, all threads
+  double read_bandwidth_gbs = 0;  // measured, all threads: the median of the rounds' figures
+  std::vector<double> read_bandwidth_gbs_all;  // one per round of repetitions (may be empty)
   std::string method;             // how models were isolated and interleaved (one sentence)
   size_t baseline = 0;            // index into models
   std::vector<ModelBenchResult> models;

@@ -181,7 +181,10 @@ TEST(BenchRun, WorkersReportEveryModelAndRepetition) {
   EXPECT_EQ(r.models[0].model, "m1");
   EXPECT_EQ(r.models[1].path, "synthetic-2");
   EXPECT_EQ(r.threads, 1);
-  EXPECT_GT(r.read_bandwidth_gbs, 0.0);
+  ASSERT_EQ(r.read_bandwidth_gbs_all.size(), 2u);  // one measurement per round
+  for (double gbs : r.read_bandwidth_gbs_all) EXPECT_GT(gbs, 0.0);
+  EXPECT_EQ(r.read_bandwidth_gbs, RateSummary{r.read_bandwidth_gbs_all}.median());
+  EXPECT_EQ(bench_report_json(r).at("measured_read_bandwidth_gbs_all").size(), 2u);
   for (const ModelBenchResult& m : r.models) {
     EXPECT_EQ(m.prefill.all.size(), 2u);
     EXPECT_EQ(m.decode_after_prompt.all.size(), 2u);
