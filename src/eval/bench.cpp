@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <thread>
 #include <utility>
 
 #include "common/error.h"
@@ -205,6 +206,7 @@ class ModelRunner {
 
 // ---- child processes
 
+
 // A forked worker: commands go down one pipe, JSON replies come up the other.
 class Worker {
  public:
@@ -258,6 +260,8 @@ class Worker {
   }
 
   void command(char c) const { write_all(to_, &c, 1); }
+  // Returns once this process has stopped running: see wait_until_idle.
+  void settle() const { wait_until_idle(pid_); }
   // The next reply; throws Error naming `who` on an error reply or a dead worker.
   nlohmann::json reply(const std::string& who) const {
     nlohmann::json j;
@@ -307,6 +311,40 @@ int bandwidth_worker(int cmd_fd, int reply_fd, int64_t bytes) {
 }
 
 }  // namespace
+
+int64_t process_cpu_ns(pid_t pid) {
+  const std::filesystem::path tasks = fmt::format("/proc/{}/task", pid);
+  std::error_code ec;
+  std::filesystem::directory_iterator it(tasks, ec);
+  if (ec) return -1;
+  int64_t total = 0;
+  bool any = false;
+  for (const auto& task : it) {
+    std::ifstream f(task.path() / "schedstat");
+    int64_t ns = 0;
+    if (f >> ns) {
+      total += ns;
+      any = true;
+    }
+  }
+  return any ? total : -1;
+}
+
+void wait_until_idle(pid_t pid) {
+  using namespace std::chrono_literals;
+  const auto t0 = std::chrono::steady_clock::now();
+  int64_t before = process_cpu_ns(pid);
+  if (before < 0) {
+    std::this_thread::sleep_for(100ms);
+    return;
+  }
+  while (std::chrono::steady_clock::now() - t0 < 2s) {
+    std::this_thread::sleep_for(10ms);
+    const int64_t now = process_cpu_ns(pid);
+    if (now < 0 || now - before < 1'000'000) return;  // < 1 ms of CPU in 10 ms
+    before = now;
+  }
+}
 
 ReadBandwidthProbe::ReadBandwidthProbe(int64_t bytes)
     : storage_(std::max<int64_t>(16, bytes / static_cast<int64_t>(sizeof(float)) / 16 * 16), Placement::kWeights) {
@@ -381,7 +419,7 @@ BenchReport run_bench(const std::vector<std::string>& models, const ModelOpener&
   rep.repeats = opt.repeats;
   rep.method =
       "each model loaded and run in a child process of its own, one at a time, repetitions interleaved "
-      "model by model; peak_rss_bytes is that process's VmHWM (weights, mapped file pages, KV cache, scratch)";
+      "model by model, each started once the previous process's threads stopped running; peak_rss_bytes is that process's VmHWM (weights, mapped file pages, KV cache, scratch)";
 
   // One model loads at a time, so a load does not disturb another's measurements.
   std::vector<std::unique_ptr<Worker>> workers;
@@ -402,6 +440,7 @@ BenchReport run_bench(const std::vector<std::string>& models, const ModelOpener&
     m.traffic.kv_bytes_per_position = info.at("kv_bytes_per_position").get<double>();
     m.prefill_flops_per_token = info.at("prefill_flops_per_token").get<double>();
     rep.models.push_back(std::move(m));
+    workers.back()->settle();  // its warm-up's threads must not spin into the next load
   }
   // The bandwidth is measured once per round, right after the models' repetitions of that
   // round, by a child that keeps its buffer (so the pages are in place) and gives the memory
@@ -410,6 +449,7 @@ BenchReport run_bench(const std::vector<std::string>& models, const ModelOpener&
   // bounds; the report takes the median of the rounds, as it does for the rates.
   Worker bw([&](int cmd_fd, int reply_fd) { return bandwidth_worker(cmd_fd, reply_fd, opt.bandwidth_buffer_bytes); });
   bw.reply("the bandwidth measurement");
+  bw.settle();
 
   std::vector<std::vector<double>> prefill(models.size()), after(models.size()), empty(models.size());
   for (int r = 0; r < opt.repeats; ++r) {
@@ -420,9 +460,11 @@ BenchReport run_bench(const std::vector<std::string>& models, const ModelOpener&
       after[i].push_back(t.at("decode_after_prompt_s").get<double>());
       empty[i].push_back(t.at("decode_empty_s").get<double>());
       if (t.contains("profile")) rep.models[i].profile = t.at("profile");
+      workers[i]->settle();  // each process starts on idle cores (wait_until_idle)
     }
     bw.command('r');
     rep.read_bandwidth_gbs_all.push_back(bw.reply("the bandwidth measurement").at("gbs").get<double>());
+    bw.settle();
   }
   bw.command('q');
   bw.reply("the bandwidth measurement");

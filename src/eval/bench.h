@@ -8,8 +8,12 @@
 // Isolation: every model is loaded and run in a child process of its own (fork), so
 // its peak RSS is its own and one model's pages or caches do not count for another;
 // the parent only sends "run one repetition" and collects the timings, model after
-// model (A B C A B C ...), so slow drifts of the machine hit every model alike. The
-// memory bandwidth is measured in another child after every round (median reported).
+// model (A B C A B C ...), so slow drifts of the machine hit every model alike, and
+// each child starts only once the previous one's threads have stopped spinning
+// (wait_until_idle). The memory bandwidth is measured in another child after every
+// round (median reported).
+#include <sys/types.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -50,6 +54,22 @@ class ReadBandwidthProbe {
  private:
   AlignedFloats storage_;
 };
+
+// CPU time all threads of process `pid` have run so far (ns), from
+// /proc/PID/task/*/schedstat; -1 when the kernel does not provide it.
+int64_t process_cpu_ns(pid_t pid);
+
+// Waits until process `pid` uses less than a tenth of a core, checked over 10 ms
+// windows, for at most 2 s (without schedstat: a fixed 100 ms). run_bench calls it
+// after every step of a child. Why: after a parallel region OpenMP's threads keep
+// spinning for a while (GOMP_SPINCOUNT: a few ms on the 2-vCPU EPYC, tens of ms on the
+// GPU machine's 16-core Xeon), and a model whose timed run starts meanwhile shares every
+// core with them. On that Xeon the 512-token W4A4KV4 prefill (~70 ms) took 88-136 ms
+// right after another process's run and 66-71 ms after a 200 ms pause (its RMSNorms
+// 200-250 vs 25-60 us per call), while the FP32 model's longer prefill lost less, so
+// the ratio between them was biased against the faster model. Threads that spin
+// forever (OMP_WAIT_POLICY=ACTIVE) end the wait at the cap.
+void wait_until_idle(pid_t pid);
 
 // Bytes one decoded token reads from `model`'s packed weights and, per cached
 // position, from `cache` (one of the model's caches).

@@ -1,9 +1,14 @@
 // The untimed parts of the multi-model benchmark: model lists, baseline choice,
 // summaries, ratios, bytes per token, the JSON shape, and the worker-process
 // protocol on a tiny synthetic model (its figures are only checked for sanity,
-// never against a time).
+// never against a time; the quiescence wait's tests bound a wait from above only).
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 
 #include "common/error.h"
@@ -221,6 +226,38 @@ TEST(BenchRun, ErrorsInAWorkerReachTheCaller) {
     EXPECT_NE(std::string(e.what()).find("context"), std::string::npos) << e.what();
   }
   set_num_threads(0);
+}
+
+
+// The quiescence wait between benchmark children (bench.h: wait_until_idle).
+TEST(BenchSettle, ProcessCpuTimeCountsThisProcessWork) {
+  const int64_t t0 = process_cpu_ns(::getpid());
+  ASSERT_GE(t0, 0) << "no /proc/PID/task/*/schedstat: wait_until_idle falls back to a fixed pause";
+  timespec a{}, b{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+  volatile uint64_t sink = 0;
+  do {
+    for (int i = 0; i < 100000; ++i) sink = sink + i;
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+  } while ((b.tv_sec - a.tv_sec) * 1'000'000'000LL + (b.tv_nsec - a.tv_nsec) < 20'000'000LL);
+  // 20 ms of this thread's CPU time; schedstat may lag by a scheduler tick.
+  EXPECT_GT(process_cpu_ns(::getpid()) - t0, 10'000'000);
+  EXPECT_EQ(process_cpu_ns(-1), -1);
+}
+
+TEST(BenchSettle, AnIdleProcessIsSettledAtOnce) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::sleep(5);
+    ::_exit(0);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  wait_until_idle(child);
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  EXPECT_LT(waited, 1.0);  // one or two 10 ms windows; the cap is 2 s
 }
 
 }  // namespace
