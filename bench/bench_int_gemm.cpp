@@ -350,23 +350,36 @@ void BM_Fp32Gemm(benchmark::State& state) {
   set_counters(state, seconds, 2.0 * M * N * K, 4.0 * N * K, peak, copies);
 }
 
-// Args: rows, cols, bits, isa: per-token quantization after a full-row Hadamard.
+// Args: rows, cols, bits, isa, and the online rotation as k, p, inner (k x k mixing
+// times H_p on runs of `inner`; k = p = 1: none): per-token quantization after it.
+// k = 1, p = cols is a full-row Hadamard.
 void BM_QuantizeActivations(benchmark::State& state) {
   const int64_t rows = state.range(0), cols = state.range(1);
   const auto isa = static_cast<Isa>(state.range(3));
+  const int64_t k = state.range(4), p = state.range(5), inner = state.range(6);
   if (!quarot::isa_supported(isa)) {
     state.SkipWithError("instruction set not supported here");
     return;
   }
   const auto x = random_values(rows * cols, 3);
-  const quarot::OnlineRotation full_row{1, cols, 1, {}};  // cols is a power of two here
+  quarot::OnlineRotation rotation{k, p, inner, {}};
+  if (k > 1) {  // any orthonormal k x k mixing costs the same; a Householder reflection
+    const auto v = random_values(k, 4);
+    double norm2 = 0;
+    for (float e : v) norm2 += static_cast<double>(e) * e;
+    rotation.m.resize(k * k);
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t j = 0; j < k; ++j)
+        rotation.m[i * k + j] = static_cast<float>((i == j ? 1.0 : 0.0) - 2.0 * v[i] * v[j] / norm2);
+  }
+  const bool rotate = !rotation.is_identity();
   quarot::QuantizedActivations a;
   for (auto _ : state) {
-    quarot::quantize_activations(x.data(), rows, cols, &full_row,
+    quarot::quantize_activations(x.data(), rows, cols, rotate ? &rotation : nullptr,
                                  quarot::ActQuantSpec{static_cast<int>(state.range(2)), 1.0f, 0, true}, a, isa);
     benchmark::DoNotOptimize(a.codes.data());
   }
-  state.SetLabel(std::string("hadamard+quant ") + quarot::isa_name(isa));
+  state.SetLabel(std::string(rotate ? "rotation+quant " : "quant ") + quarot::isa_name(isa));
   state.counters["values/s"] =
       benchmark::Counter(static_cast<double>(rows * cols), benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -424,11 +437,21 @@ void register_all() {
   for (int64_t rows : {1, 512}) {
     for (Isa isa : {Isa::kScalar, Isa::kAvx2}) {
       benchmark::RegisterBenchmark("quantize_activations", BM_QuantizeActivations)
-          ->ArgNames({"rows", "cols", "bits", "isa"})
-          ->Args({rows, 4096, 4, static_cast<int64_t>(isa)})
+          ->ArgNames({"rows", "cols", "bits", "isa", "k", "p", "inner"})
+          ->Args({rows, 4096, 4, static_cast<int64_t>(isa), 1, 4096, 1})
           ->UseRealTime()
           ->Unit(benchmark::kMicrosecond);
     }
+  }
+  // The default model's W4A4 prefill inputs (512 tokens): q/k/v and gate/up (no online
+  // rotation), o_proj (9 x 9 across heads of 64), down_proj (12 x 12 times H_128).
+  constexpr int64_t kModelInputs[][4] = {{576, 1, 1, 1}, {576, 9, 1, 64}, {1536, 12, 128, 1}};
+  for (const auto& in : kModelInputs) {
+    benchmark::RegisterBenchmark("quantize_activations_smollm2", BM_QuantizeActivations)
+        ->ArgNames({"rows", "cols", "bits", "isa", "k", "p", "inner"})
+        ->Args({512, in[0], 4, static_cast<int64_t>(Isa::kAvx2), in[1], in[2], in[3]})
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
   }
 }
 

@@ -116,6 +116,16 @@ TEST_P(ActQuantPath, RowLengthsOffTheVectorWidth) {
                                 GetParam(), "cols=" + std::to_string(cols));
     }
   }
+  // Mixing over blocks that are not a multiple of the mixing's 16 columns: 4 x 25
+  // (every column in the tail) and 3 x 40 (two full sets of 16, then 8).
+  OnlineRotation m100{4, 1, 25, test::random_orthogonal(4, 9)};
+  OnlineRotation m120{3, 1, 40, test::random_orthogonal(3, 10)};
+  for (const OnlineRotation* rot : {&m100, &m120}) {
+    const int64_t cols = rot->size();
+    const auto x = test::random_floats(5 * cols, 11 + cols, -3.0, 2.0);
+    expect_matches_simulation(x, 5, cols, rot, ActQuantSpec{4, 1.0f, 0, true}, GetParam(),
+                              "mixing tail, cols=" + std::to_string(cols));
+  }
 }
 
 TEST_P(ActQuantPath, HandComputedCodesAndTies) {

@@ -329,7 +329,9 @@ TEST_P(KvQuantAttentionTest, Int8ProductsStayWellInsideTheCacheError) {
   const double cache_err = max_rel_error(sim, s.reference(c, false), c.head_dim);
   RecordProperty("int8_vs_simulated", fmt::format("{:.3g}", int8_err));
   RecordProperty("simulated_vs_fp", fmt::format("{:.3g}", cache_err));
-  if (c.pos0 + c.n >= 16) EXPECT_GT(int8_err, 1e-5);
+  if (c.pos0 + c.n >= 16) {
+    EXPECT_GT(int8_err, 1e-5);
+  }
   // + 1e-5: the float paths' own rounding (a first step that sees only IntactKV's FP32
   // row has no cache error at all).
   EXPECT_LT(int8_err, 0.2 * cache_err + 1e-5) << "int8 " << int8_err << " cache " << cache_err;
@@ -397,7 +399,9 @@ TEST(KvPrefillInt8, ReferenceFollowsTheFormulaAndVnniEqualsIt) {
       ASSERT_EQ(vq, vq_ref) << hd << " " << keys;
       ASSERT_EQ(vs, vs_ref);
       EXPECT_EQ(ks_ref[0], 0.0f);  // the zero row
-      if (keys > 3) EXPECT_EQ(kq_ref[0 * kPrefillKeys * 4 + (j0 + 3) * 4 + 1], 2);  // 2.5 -> 2 (ties to even)
+      if (keys > 3) {
+        EXPECT_EQ(kq_ref[0 * kPrefillKeys * 4 + (j0 + 3) * 4 + 1], 2);  // 2.5 -> 2 (ties to even)
+      }
       // Codes times scale give the row back to half a step.
       for (int64_t r = 0; r < keys; ++r) {
         int32_t sum = 0;

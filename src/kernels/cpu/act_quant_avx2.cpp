@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "kernels/cpu/act_quant_kernels.h"
+#include "kernels/cpu/act_quant_mix.h"
 
 namespace quarot::act_quant_detail {
 namespace {
@@ -131,7 +132,7 @@ int32_t encode(const float* x, int64_t n, float s, float add, float lo, float hi
 }  // namespace
 
 const ActQuantKernels& act_quant_kernels_avx2() {
-  static const ActQuantKernels kernels{&all_finite, &abs_max, &min_max, &encode};
+  static const ActQuantKernels kernels{&all_finite, &abs_max, &min_max, &encode, &mix_impl};
   return kernels;
 }
 

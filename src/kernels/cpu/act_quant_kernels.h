@@ -20,6 +20,9 @@ struct ActQuantKernels {
   // sum of the codes. Codes must land in [0, 255].
   int32_t (*encode)(const float* x, int64_t n, float s, float add, float lo, float hi, int32_t offset,
                     uint8_t* codes);
+  // out[a * block + c] = sum over a2 of m[a * k + a2] * x[a2 * block + c] for a < k,
+  // c < block: the k x k mixing of an online rotation, in act_quant_mix.h's exact order.
+  void (*mix)(const float* m, int64_t k, const float* x, int64_t block, float* out);
 };
 
 const ActQuantKernels& act_quant_kernels_scalar();
