@@ -206,7 +206,6 @@ class ModelRunner {
 
 // ---- child processes
 
-
 // A forked worker: commands go down one pipe, JSON replies come up the other.
 class Worker {
  public:
