@@ -161,13 +161,13 @@ int main(int argc, char** argv) {
       gemm = false;
     } else if (a == "--hq-variants") {
       variants = {HadamardQuantVariant::Legacy, HadamardQuantVariant::Direct, HadamardQuantVariant::Staged,
-                  HadamardQuantVariant::DirectL2, HadamardQuantVariant::Auto};
+                  HadamardQuantVariant::DirectL2, HadamardQuantVariant::Coalesced, HadamardQuantVariant::Auto};
     } else if (a == "--hq-variant" && i + 1 < argc) {
       const std::string name = argv[++i];
       bool found = false;
       for (HadamardQuantVariant v : {HadamardQuantVariant::Auto, HadamardQuantVariant::Legacy,
                                      HadamardQuantVariant::Direct, HadamardQuantVariant::Staged,
-                                     HadamardQuantVariant::DirectL2})
+                                     HadamardQuantVariant::DirectL2, HadamardQuantVariant::Coalesced})
         if (name == hadamard_quant_variant_name(v)) {
           variants = {v};
           found = true;

@@ -412,10 +412,10 @@ __device__ __forceinline__ void transfer(float* tb, int tr, float (&v)[kV]) {
 
 // Butterfly stages h = 1, 2, .., 2^(NST-1) over the element index j of a layout with
 // L lines (lower a + b, upper a - b, as fwht_axis).
-template <int L, int G, int NST>
+template <int L, int G, int NST, int FIRST = 0>
 __device__ __forceinline__ void line_stages(float (&v)[kV]) {
 #pragma unroll
-  for (int st = 0; st < NST; ++st) {
+  for (int st = FIRST; st < NST; ++st) {
     constexpr int kJ = 1 << G;
     const int h = 1 << st;
 #pragma unroll
@@ -544,7 +544,13 @@ struct Plan {
 // once the current one has been read out of it. L2: one lane per group asks the TMA
 // unit to bring the group's next row into L2 (cp.async.bulk.prefetch) before loading
 // this one, so the next loads hit L2 at no shared-memory or register cost.
-enum RegsMode { kDirect = 0, kStaged = 1, kDirectL2 = 2 };
+// COALESCED: Direct with coalesced loads. A thread owns 8 lines of 8 consecutive values
+// 256 apart (layout <8, 3>: lane = index bits 3..7), so a warp-wide 16-byte load covers
+// 512 contiguous bytes instead of 32 lines (what held Direct at L1 in Nsight Compute);
+// bits 0..2 are transformed there, then one warp-local transpose through shared memory
+// gives the contiguous layout of Direct, which goes on from bit 3. Needs cols % 2048 == 0
+// (whole warps per row) and p >= 128 (the transpose buffer exists).
+enum RegsMode { kDirect = 0, kStaged = 1, kDirectL2 = 2, kCoalesced = 3 };
 
 __device__ __forceinline__ void prefetch_l2(const void* p, uint32_t bytes) {
   asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(p), "r"(bytes) : "memory");
@@ -600,6 +606,29 @@ __global__ void __launch_bounds__(kMaxThreads, 1)
         for (int c = 0; c < kUnits; ++c) raw[c] = stage[tr * (kUnits + 1) + c];
         unpack_units<T>(raw, v);
       }
+    } else if constexpr (MODE == kCoalesced) {
+      static_assert(N >= 7, "the coalesced load needs the transpose buffer (p >= 128)");
+      // Whole warps per row (cols % 2048 == 0): `active` is uniform across each warp, and
+      // the previous row's reads of tb ended before its maximum's __syncthreads.
+      if (active) {
+        constexpr int kLineUnits = 8 * static_cast<int>(sizeof(T)) / 16;  // 16-byte units per line
+        const T* src = x + row * cols + line_base<8, 3>(tr);
+        uint4 raw[kUnits];
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+#pragma unroll
+          for (int u = 0; u < kLineUnits; ++u)
+            raw[j * kLineUnits + u] = __ldg(reinterpret_cast<const uint4*>(src + (j << 8)) + u);
+        unpack_units<T>(raw, v);  // v[e + 8 j] = index line_base | e | j << 8
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          float* w = v + 8 * j;
+          butterflies<3>(w, 3);
+        }
+        transfer<8, 3, true>(tb, tr, v);
+        __syncwarp();
+        transfer<6, 0, false>(tb, tr, v);  // 64 contiguous values, bits 0..2 done
+      }
     } else {
       if (N > 6 && warp_local) __syncwarp();  // the previous row's reads of tb are done
       if (MODE == kDirectL2 && tr == 0 && row + stride < rows)
@@ -612,7 +641,7 @@ __global__ void __launch_bounds__(kMaxThreads, 1)
         unpack_units<T>(raw, v);
       }
     }
-    if (active) line_stages<1, 6, (N < 6 ? N : 6)>(v);
+    if (active) line_stages<1, 6, (N < 6 ? N : 6), (MODE == kCoalesced ? 3 : 0)>(v);
     if constexpr (P::kPhases > 1) {
       if (active) transfer<6, 0, true>(tb, tr, v);
       group_sync();
@@ -771,6 +800,7 @@ cudaError_t launch_regs_n(int log2p, const T* x, int64_t rows, int cols, float c
 }
 
 bool regs_ok(int64_t cols) { return cols % kV == 0; }
+bool coalesced_ok(int64_t cols, int log2p) { return cols % 2048 == 0 && log2p >= 7; }
 bool staged_ok(int64_t cols, int log2p, size_t elem_bytes) {
   return regs_ok(cols) && regs_geometry(static_cast<int>(cols), log2p, elem_bytes, true).smem <= kMaxDynamicSmem;
 }
@@ -788,10 +818,14 @@ int log2_of(int64_t p) {
 // (Legacy) wins from 2 to 16 rows (5.8-8.9 vs 7.4-9.6 us: the register kernels put a
 // group of rows in one block, so few blocks run); one row and 2048+ rows go to the
 // register kernels, long rows staged.
+// Coalesced where Direct would run and it can (2026-12-04, `docs/results/2026-12-04-h200-hq-coalesced/`:
+// 2-5% less time than Direct at 2048 and 8192 rows of 4096 and 8192 values; against Staged on
+// the longer rows it was even or slower, so those stay Staged).
 HadamardQuantVariant auto_variant(int64_t rows, int64_t cols, int64_t p, size_t elem_bytes) {
   if (!regs_ok(cols) || (rows > 1 && rows < 128)) return HadamardQuantVariant::Legacy;
   if (cols > 8192 && staged_ok(cols, log2_of(p), elem_bytes)) return HadamardQuantVariant::Staged;
-  return rows == 1 ? HadamardQuantVariant::DirectL2 : HadamardQuantVariant::Direct;
+  if (rows == 1) return HadamardQuantVariant::DirectL2;
+  return coalesced_ok(cols, log2_of(p)) ? HadamardQuantVariant::Coalesced : HadamardQuantVariant::Direct;
 }
 
 template <typename T, int BITS>
@@ -800,6 +834,8 @@ cudaError_t launch(const T* x, int64_t rows, int cols, int p, float clip, uint8_
   const int log2p = log2_of(p);
   if (variant == HadamardQuantVariant::Auto) variant = auto_variant(rows, cols, p, sizeof(T));
   if (variant == HadamardQuantVariant::Staged && !staged_ok(cols, log2p, sizeof(T)))
+    variant = HadamardQuantVariant::Direct;
+  if (variant == HadamardQuantVariant::Coalesced && !coalesced_ok(cols, log2p))
     variant = HadamardQuantVariant::Direct;
   if ((variant == HadamardQuantVariant::Direct || variant == HadamardQuantVariant::DirectL2) && !regs_ok(cols))
     variant = HadamardQuantVariant::Legacy;
@@ -814,6 +850,9 @@ cudaError_t launch(const T* x, int64_t rows, int cols, int p, float clip, uint8_
     case HadamardQuantVariant::Direct:
       return launch_regs_n<T, BITS, kDirect>(log2p, x, rows, cols, clip, q, scales, scales_h, even_odd, stream,
                                                 kNs);
+    case HadamardQuantVariant::Coalesced:
+      return launch_regs_n<T, BITS, kCoalesced>(log2p, x, rows, cols, clip, q, scales, scales_h, even_odd, stream,
+                                                   std::integer_sequence<int, 7, 8, 9, 10, 11, 12, 13, 14, 15>{});
     default:
       return launch_legacy<T, BITS>(x, rows, cols, p, clip, q, scales, scales_h, even_odd, stream);
   }
@@ -883,6 +922,7 @@ const char* hadamard_quant_variant_name(HadamardQuantVariant v) {
     case HadamardQuantVariant::Direct: return "direct";
     case HadamardQuantVariant::Staged: return "staged";
     case HadamardQuantVariant::DirectL2: return "direct_l2";
+    case HadamardQuantVariant::Coalesced: return "coalesced";
   }
   return "?";
 }

@@ -35,8 +35,10 @@
 //   Staged  Direct, with the next row copied into shared memory (cp.async, coalesced)
 //           while this one is transformed (cols % 64 == 0 and the staging fits);
 //   DirectL2  Direct, with the next row prefetched into L2 (cp.async.bulk.prefetch).
+//   Coalesced  Direct, loading lines of 8 values 256 apart so each warp-wide load is
+//           contiguous, then one warp-local transpose (cols % 2048 == 0, p >= 128).
 // A variant that cannot take a shape runs the next one down (Staged -> Direct ->
-// Legacy; DirectL2 -> Legacy).
+// Legacy; DirectL2 -> Legacy; Coalesced -> Direct -> Legacy).
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -46,7 +48,7 @@
 
 namespace quarot::cuda {
 
-enum class HadamardQuantVariant { Auto, Legacy, Direct, Staged, DirectL2 };
+enum class HadamardQuantVariant { Auto, Legacy, Direct, Staged, DirectL2, Coalesced };
 
 cudaError_t hadamard_quant_rows(const __half* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip_ratio,
                                 uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream);

@@ -44,7 +44,7 @@ int unpack_q(const std::vector<uint8_t>& q, int64_t row, int64_t col, int64_t co
 
 constexpr HadamardQuantVariant kVariants[] = {HadamardQuantVariant::Legacy, HadamardQuantVariant::Direct,
                                               HadamardQuantVariant::Staged, HadamardQuantVariant::DirectL2,
-                                              HadamardQuantVariant::Auto};
+                                              HadamardQuantVariant::Coalesced, HadamardQuantVariant::Auto};
 
 // Code (row, col) of the even/odd layout: one int8 each, 32 columns as 16 even then 16 odd.
 int unpack_even_odd(const std::vector<uint8_t>& q, int64_t row, int64_t col, int64_t cols) {
