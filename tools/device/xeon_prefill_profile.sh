@@ -4,6 +4,11 @@
 # travels in two halves:
 #   call 1  carry .device/x1 (model.part00, quarot.gz, lib/):  tools/device/xeon_prefill_profile.sh stage
 #   call 2  carry .device/x2 (model.part01):                  tools/device/xeon_prefill_profile.sh run [SETTINGS...]
+# Making the carries (the GGUF from the model cache, a portable quarot build):
+#   mkdir -p .device/x1/lib .device/x2 && split -b 50000000 -d -a 2 GGUF .device/x1/model.part &&
+#   mv .device/x1/model.part01 .device/x2/ && gzip -c build/portable/quarot > .device/x1/quarot.gz &&
+#   cp /lib/x86_64-linux-gnu/{libfmt.so.9,libgomp.so.1,libbz2.so.1.0} .device/x1/lib/
+# Call 2 must follow call 1 while the machine is still held (it is given back after ~30 s idle).
 # A setting is a space-free list of VAR=VALUE joined by ',' (e.g. QUAROT_ISA=avx512vnni or
 # OMP_PROC_BIND=close,OMP_PLACES=cores); "base" runs with nothing extra. Each setting runs
 # `quarot -t 16 bench -m FP32,W4A4KV4 --prefill 512 --decode 16 --repeats 3 --profile` with
