@@ -33,6 +33,7 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/int_gemm.h"
+#include "transform/random_orthogonal.h"
 #include "bench_memory.h"
 
 // GCC 12 warns inside its own _mm512_reduce_* helpers (an intentionally undefined
@@ -363,14 +364,9 @@ void BM_QuantizeActivations(benchmark::State& state) {
   }
   const auto x = random_values(rows * cols, 3);
   quarot::OnlineRotation rotation{k, p, inner, {}};
-  if (k > 1) {  // any orthonormal k x k mixing costs the same; a Householder reflection
-    const auto v = random_values(k, 4);
-    double norm2 = 0;
-    for (float e : v) norm2 += static_cast<double>(e) * e;
-    rotation.m.resize(k * k);
-    for (int64_t i = 0; i < k; ++i)
-      for (int64_t j = 0; j < k; ++j)
-        rotation.m[i * k + j] = static_cast<float>((i == j ? 1.0 : 0.0) - 2.0 * v[i] * v[j] / norm2);
+  if (k > 1) {  // any orthonormal k x k mixing costs the same
+    const std::vector<double> m = quarot::random_orthogonal(k, 4);
+    rotation.m.assign(m.begin(), m.end());
   }
   const bool rotate = !rotation.is_identity();
   quarot::QuantizedActivations a;
