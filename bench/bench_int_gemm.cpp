@@ -431,7 +431,7 @@ void register_all() {
     }
   }
   for (int64_t rows : {1, 512}) {
-    for (Isa isa : {Isa::kScalar, Isa::kAvx2}) {
+    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
       benchmark::RegisterBenchmark("quantize_activations", BM_QuantizeActivations)
           ->ArgNames({"rows", "cols", "bits", "isa", "k", "p", "inner"})
           ->Args({rows, 4096, 4, static_cast<int64_t>(isa), 1, 4096, 1})
@@ -443,11 +443,13 @@ void register_all() {
   // rotation), o_proj (9 x 9 across heads of 64), down_proj (12 x 12 times H_128).
   constexpr int64_t kModelInputs[][4] = {{576, 1, 1, 1}, {576, 9, 1, 64}, {1536, 12, 128, 1}};
   for (const auto& in : kModelInputs) {
-    benchmark::RegisterBenchmark("quantize_activations_smollm2", BM_QuantizeActivations)
-        ->ArgNames({"rows", "cols", "bits", "isa", "k", "p", "inner"})
-        ->Args({512, in[0], 4, static_cast<int64_t>(Isa::kAvx2), in[1], in[2], in[3]})
-        ->UseRealTime()
-        ->Unit(benchmark::kMicrosecond);
+    for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+      benchmark::RegisterBenchmark("quantize_activations_smollm2", BM_QuantizeActivations)
+          ->ArgNames({"rows", "cols", "bits", "isa", "k", "p", "inner"})
+          ->Args({512, in[0], 4, static_cast<int64_t>(isa), in[1], in[2], in[3]})
+          ->UseRealTime()
+          ->Unit(benchmark::kMicrosecond);
+    }
   }
 }
 

@@ -45,7 +45,7 @@ function(quarot_isa_sources target)
     # (`__Y = __Y`), which -Wmaybe-uninitialized reports at every inlined use: ~1400 false
     # lines per build from the codebook / weight-only kernels' unrolled templates, hiding
     # real warnings.
-    if(src MATCHES "(codebook_gemm_avx512|codebook_int8_avx512vbmi|kv_code_tiles_int8_avx512vbmi|weight_only_gemm_avx512)\\.cpp$"
+    if(src MATCHES "(codebook_gemm_avx512|codebook_int8_avx512vbmi|kv_code_tiles_int8_avx512vbmi|weight_only_gemm_avx512|act_quant_avx512|fwht_avx512)\\.cpp$"
        AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
       list(APPEND opts -Wno-maybe-uninitialized -Wno-uninitialized)
     endif()

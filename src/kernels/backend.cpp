@@ -19,4 +19,13 @@ void Backend::linears(const LinearOp* ops, int count, const float* x, int64_t n,
   for (int i = 0; i < count; ++i) linear(ops[i], x, n, ys[i]);
 }
 
+void Backend::rope_rotate_qk(float* q, float* k, int64_t n, const AttentionShape& shape, int64_t pos0,
+                             const float* inv_freq, const OnlineRotation& head_rotation) const {
+  rope(q, n, shape.n_heads, shape.head_dim, pos0, inv_freq);
+  rope(k, n, shape.n_kv_heads, shape.head_dim, pos0, inv_freq);
+  if (head_rotation.is_identity()) return;
+  rotate(head_rotation, q, n * shape.n_heads, shape.head_dim, q);
+  rotate(head_rotation, k, n * shape.n_kv_heads, shape.head_dim, k);
+}
+
 }  // namespace quarot

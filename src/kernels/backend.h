@@ -229,6 +229,12 @@ class Backend {
   // out may alias x.
   virtual void rotate(const OnlineRotation& r, const float* x, int64_t n_rows, int64_t row_length,
                       float* out) const = 0;
+  // Attention's query and key rows before the cache: rope() on q [n, n_heads *
+  // head_dim] and on k [n, n_kv_heads * head_dim] at positions pos0 + t, then
+  // rotate(head_rotation) on every head of both (identity: none), in place. The default
+  // makes those four calls; a backend may do them in one pass (the same numbers).
+  virtual void rope_rotate_qk(float* q, float* k, int64_t n, const AttentionShape& shape, int64_t pos0,
+                              const float* inv_freq, const OnlineRotation& head_rotation) const;
   // SwiGLU's gating: out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)), i < n.
   // out may alias gate or up.
   virtual void swiglu(const float* gate, const float* up, int64_t n, float* out) const = 0;

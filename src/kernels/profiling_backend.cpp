@@ -102,6 +102,10 @@ class ProfilingBackend final : public Backend {
             const float* inv_freq) const override {
     timed("rope", n, [&] { inner_->rope(x, n, n_heads, head_dim, pos0, inv_freq); });
   }
+  void rope_rotate_qk(float* q, float* k, int64_t n, const AttentionShape& shape, int64_t pos0,
+                      const float* inv_freq, const OnlineRotation& head_rotation) const override {
+    timed("rope+rotate q/k", n, [&] { inner_->rope_rotate_qk(q, k, n, shape, pos0, inv_freq, head_rotation); });
+  }
   void rotate(const OnlineRotation& r, const float* x, int64_t n_rows, int64_t row_length,
               float* out) const override {
     timed("rotate", n_rows, [&] { inner_->rotate(r, x, n_rows, row_length, out); });

@@ -326,12 +326,7 @@ void LlamaModel::layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, Kv
     float* const ys[3] = {q, k, v};
     be.linears(ops.data(), 3, h, n, ys);
   }
-  be.rope(q, n, nh, hd, pos0, rope_inv_freq_.data());
-  be.rope(k, n, nkv, hd, pos0, rope_inv_freq_.data());
-  if (!recipe_.qk_rotation.is_identity()) {
-    be.rotate(recipe_.qk_rotation, q, n * nh, hd, q);
-    be.rotate(recipe_.qk_rotation, k, n * nkv, hd, k);
-  }
+  be.rope_rotate_qk(q, k, n, {nh, nkv, hd}, pos0, rope_inv_freq_.data(), recipe_.qk_rotation);
   cache.append(cache_layer, pos0, n, k, v);
   be.attention(q, n, pos0, cache, cache_layer, {nh, nkv, hd}, attn_scale, att);
   if (hook_) {

@@ -126,6 +126,17 @@ TEST_P(ActQuantPath, RowLengthsOffTheVectorWidth) {
     expect_matches_simulation(x, 5, cols, rot, ActQuantSpec{4, 1.0f, 0, true}, GetParam(),
                               "mixing tail, cols=" + std::to_string(cols));
   }
+  // down_proj's shape (12 x H_128, the Hadamard's scale applied inside the mixing) and
+  // one block more than the AVX-512 kernel keeps in registers (13: 12 outputs, then 1).
+  for (int64_t k : {12, 13}) {
+    OnlineRotation down{k, 128, 1, test::random_orthogonal(k, 20 + k)};
+    const int64_t cols = down.size();
+    auto x = test::random_floats(4 * cols, 30 + k, -1.0, 1.0);
+    x[5] *= 40.0f;
+    for (bool symmetric : {true, false})
+      expect_matches_simulation(x, 4, cols, &down, ActQuantSpec{4, 0.9f, 0, symmetric}, GetParam(),
+                                "down_proj-like k=" + std::to_string(k));
+  }
 }
 
 TEST_P(ActQuantPath, HandComputedCodesAndTies) {

@@ -88,7 +88,13 @@ TEST(Fwht, EveryKernelIsBitIdenticalToTheStageLoop) {
     y = x;
     fwht_detail::fwht_contiguous_avx2(y.data(), n);
     same_bits(y, "avx2");
+    if (n >= 16 && cpu_features().has_avx512_path()) {
+      y = x;
+      fwht_detail::fwht_contiguous_avx512(y.data(), n);
+      same_bits(y, "avx512");
+    }
   }
+  if (!cpu_features().has_avx512_path()) GTEST_SKIP() << "this CPU has no AVX-512 (scalar and AVX2 passed)";
 }
 
 TEST(Fwht, NormalizedIsAnInvolution) {

@@ -10,6 +10,7 @@
 #include "common/threads.h"
 #include "kernels/cpu/act_quant_kernels.h"
 #include "kernels/cpu/act_quant_mix.h"
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/fwht.h"
 
 namespace quarot {
@@ -27,6 +28,12 @@ float abs_max_scalar(const float* x, int64_t n) {
   float amax = 0.0f;
   for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
   return amax;
+}
+
+bool finite_abs_max_scalar(const float* x, int64_t n, float* amax) {
+  if (!all_finite_scalar(x, n)) return false;
+  *amax = abs_max_scalar(x, n);
+  return true;
 }
 
 void min_max_scalar(const float* x, int64_t n, float* lo, float* hi) {
@@ -53,8 +60,8 @@ int32_t encode_scalar(const float* x, int64_t n, float s, float add, float lo, f
 }  // namespace
 
 const ActQuantKernels& act_quant_kernels_scalar() {
-  static const ActQuantKernels kernels{&all_finite_scalar, &abs_max_scalar, &min_max_scalar, &encode_scalar,
-                                       &mix_impl};
+  static const ActQuantKernels kernels{&all_finite_scalar, &abs_max_scalar, &finite_abs_max_scalar,
+                                       &min_max_scalar,    &encode_scalar,  &Mixer<8, 8>::mix};
   return kernels;
 }
 
@@ -87,22 +94,29 @@ void hadamard_axis(float* x, int64_t p, int64_t inner) {
 }
 
 // One row of apply_online_rotation (fwht.cpp), same arithmetic; `mixed` holds n floats.
-void rotate_row(const ActQuantKernels& k, const OnlineRotation& r, float* x, float* mixed) {
+// Returns the rotated row: x itself, or `mixed` when there is a mixing matrix (the
+// Hadamard's scale is then applied as the mixing kernel loads each value, the same
+// single rounding as the reference's separate pass).
+const float* rotate_row(const ActQuantKernels& k, const OnlineRotation& r, float* x, float* mixed) {
   const int64_t n = r.size();
   const int64_t block = r.p * r.inner;
+  float hadamard_scale = 1.0f;
   if (r.p > 1) {
-    const float hadamard_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(r.p)));
+    hadamard_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(r.p)));
     for (int64_t a = 0; a < r.k; ++a) hadamard_axis(x + a * block, r.p, r.inner);
+  }
+  if (r.m.empty()) {
+    if (r.p > 1) {
 #pragma omp simd
-    for (int64_t i = 0; i < n; ++i) x[i] *= hadamard_scale;
+      for (int64_t i = 0; i < n; ++i) x[i] *= hadamard_scale;
+    }
+    return x;
   }
-  if (!r.m.empty()) {
-    // The instruction set's kernel (act_quant_mix.h): up to 8 outputs' add chains at once
-    // in registers. The plain loop (a pass per (a, a2) over the block, partial sums in
-    // memory) was ~20-50% of a down_proj input's quantization.
-    k.mix(r.m.data(), r.k, x, block, mixed);
-    std::memcpy(x, mixed, n * sizeof(float));
-  }
+  // The instruction set's kernel (act_quant_mix.h): all outputs' add chains of a few
+  // columns at once in registers. The plain loop (a pass per (a, a2) over the block,
+  // partial sums in memory) was ~20-50% of a down_proj input's quantization.
+  k.mix(r.m.data(), r.k, x, block, hadamard_scale, mixed);
+  return mixed;
 }
 
 struct GroupQuant {
@@ -114,11 +128,11 @@ struct GroupQuant {
 // fake_quant.cpp's sym_group / asym_group, producing integers: the scale and zero
 // point use the very same expressions (so the same rounding, FMA contraction
 // included, under the same compile flags); an all-zero group gets scale 0.
-GroupQuant quantize_sym(const ActQuantKernels& k, const float* x, int64_t n, int bits, float clip_ratio,
+// amax: max(0, max |x|) (finite_abs_max).
+GroupQuant quantize_sym(const ActQuantKernels& k, const float* x, int64_t n, float amax, int bits, float clip_ratio,
                         uint8_t* codes) {
   GroupQuant g;
   g.offset = 1 << (bits - 1);
-  const float amax = k.abs_max(x, n);
   const float qmax = static_cast<float>((1 << (bits - 1)) - 1);
   const float qmin = -qmax - 1.0f;
   const float s = clip_ratio * amax / qmax;
@@ -153,8 +167,9 @@ GroupQuant quantize_asym(const ActQuantKernels& k, const float* x, int64_t n, in
 }
 
 const ActQuantKernels& kernels_for(Isa isa) {
-  return isa == Isa::kScalar ? act_quant_detail::act_quant_kernels_scalar()
-                             : act_quant_detail::act_quant_kernels_avx2();
+  if (isa == Isa::kScalar) return act_quant_detail::act_quant_kernels_scalar();
+  if (isa == Isa::kAvx2) return act_quant_detail::act_quant_kernels_avx2();
+  return act_quant_detail::act_quant_kernels_avx512();  // the AVX-512 paths (and AMX's hosts)
 }
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
@@ -206,24 +221,31 @@ void quantize_activations(const float* x, int64_t rows, int64_t cols, const Onli
   constexpr int64_t kNoError = std::numeric_limits<int64_t>::max();
   std::atomic<int64_t> bad_row{kNoError};
   parallel_region_if(rows > 1 && rows * cols >= 16384, [&] {
-    AlignedFloats buffer(cols);
+    AlignedFloats buffer(rot != nullptr ? cols : 0);
     AlignedFloats mixed(rot != nullptr && !rot->m.empty() ? cols : 0);
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
-      float* v = buffer.data();
-      std::memcpy(v, x + r * cols, cols * sizeof(float));
-      if (rot != nullptr) rotate_row(k, *rot, v, mixed.data());
+      // Without a rotation the codes come straight from x (const, shared).
+      const float* row = x + r * cols;
+      if (rot != nullptr) {
+        std::memcpy(buffer.data(), row, cols * sizeof(float));
+        row = rotate_row(k, *rot, buffer.data(), mixed.data());
+      }
       uint8_t* codes = out.codes.data() + r * out.stride;
       bool finite = true;
-      for (int64_t g = 0; g < groups && finite; ++g) {
-        const float* src = v + g * group;
-        if (!k.all_finite(src, group)) {
-          finite = false;
-          break;
+      for (int64_t g = 0; g < groups; ++g) {
+        const float* src = row + g * group;
+        GroupQuant q;
+        if (spec.symmetric) {
+          float amax = 0.0f;
+          finite = k.finite_abs_max(src, group, &amax);
+          if (!finite) break;
+          q = quantize_sym(k, src, group, amax, spec.bits, spec.clip_ratio, codes + g * group);
+        } else {
+          finite = k.all_finite(src, group);
+          if (!finite) break;
+          q = quantize_asym(k, src, group, spec.bits, spec.clip_ratio, codes + g * group);
         }
-        const GroupQuant q = spec.symmetric
-                                 ? quantize_sym(k, src, group, spec.bits, spec.clip_ratio, codes + g * group)
-                                 : quantize_asym(k, src, group, spec.bits, spec.clip_ratio, codes + g * group);
         out.scales[r * groups + g] = q.scale;
         out.offsets[r * groups + g] = q.offset;
         out.code_sums[r * groups + g] = q.code_sum;

@@ -80,6 +80,29 @@ float abs_max(const float* x, int64_t n) {
   return amax;
 }
 
+// max |x| on the bit patterns: with the sign cleared, finite floats order as their
+// bits, and every NaN or infinity lies above 0x7f7fffff, so one pass answers both.
+bool finite_abs_max(const float* x, int64_t n, float* amax) {
+  const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff);
+  __m256i vmax = _mm256_setzero_si256();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    vmax = _mm256_max_epi32(vmax, _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i)), abs_mask));
+  __m128i m = _mm_max_epi32(_mm256_castsi256_si128(vmax), _mm256_extracti128_si256(vmax, 1));
+  m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0x4e));
+  m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0xb1));
+  int32_t bits = _mm_cvtsi128_si32(m);
+  for (; i < n; ++i) {
+    int32_t b;
+    std::memcpy(&b, x + i, sizeof b);
+    b &= 0x7fffffff;
+    bits = b > bits ? b : bits;
+  }
+  if (bits >= 0x7f800000) return false;
+  std::memcpy(amax, &bits, sizeof bits);
+  return true;
+}
+
 void min_max(const float* x, int64_t n, float* lo, float* hi) {
   __m256 vlo = _mm256_setzero_ps();
   __m256 vhi = _mm256_setzero_ps();
@@ -132,7 +155,7 @@ int32_t encode(const float* x, int64_t n, float s, float add, float lo, float hi
 }  // namespace
 
 const ActQuantKernels& act_quant_kernels_avx2() {
-  static const ActQuantKernels kernels{&all_finite, &abs_max, &min_max, &encode, &mix_impl};
+  static const ActQuantKernels kernels{&all_finite, &abs_max, &finite_abs_max, &min_max, &encode, &Mixer<8, 8>::mix};
   return kernels;
 }
 

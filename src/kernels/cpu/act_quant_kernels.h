@@ -14,18 +14,24 @@ struct ActQuantKernels {
   bool (*all_finite)(const float* x, int64_t n);
   // max(0, max |x|) over n finite values.
   float (*abs_max)(const float* x, int64_t n);
+  // Both of the above in one pass: false when x holds a NaN or an infinity, else true
+  // with *amax = max(0, max |x|).
+  bool (*finite_abs_max)(const float* x, int64_t n, float* amax);
   // *lo = min(0, min x), *hi = max(0, max x) over n finite values.
   void (*min_max)(const float* x, int64_t n, float* lo, float* hi);
   // codes[i] = clamp(round_half_even(x[i] / s) + add, lo, hi) + offset; returns the
   // sum of the codes. Codes must land in [0, 255].
   int32_t (*encode)(const float* x, int64_t n, float s, float add, float lo, float hi, int32_t offset,
                     uint8_t* codes);
-  // out[a * block + c] = sum over a2 of m[a * k + a2] * x[a2 * block + c] for a < k,
-  // c < block: the k x k mixing of an online rotation, in act_quant_mix.h's exact order.
-  void (*mix)(const float* m, int64_t k, const float* x, int64_t block, float* out);
+  // out[a * block + c] = sum over a2 of m[a * k + a2] * (x[a2 * block + c] * pre_scale)
+  // for a < k, c < block: the k x k mixing of an online rotation, in act_quant_mix.h's
+  // exact order (pre_scale 1 is exact: no scaling).
+  void (*mix)(const float* m, int64_t k, const float* x, int64_t block, float pre_scale, float* out);
 };
 
 const ActQuantKernels& act_quant_kernels_scalar();
 const ActQuantKernels& act_quant_kernels_avx2();
+// Needs the AVX-512 F/BW/VL/DQ path (cpu_features.h).
+const ActQuantKernels& act_quant_kernels_avx512();
 
 }  // namespace quarot::act_quant_detail

@@ -52,6 +52,8 @@ void fwht_contiguous_scalar_impl(float* x, int64_t p) {
 // Bit-identical kernels (fwht_kernels.h), so the CPU decides, once.
 void fwht_contiguous(float* x, int64_t p) {
   static const bool avx2 = cpu_features().has_avx2_path();
+  static const bool avx512 = cpu_features().has_avx512_path();
+  if (avx512 && p >= 16) return fwht_detail::fwht_contiguous_avx512(x, p);
   if (avx2 && p >= 8) return fwht_detail::fwht_contiguous_avx2(x, p);
   fwht_contiguous_scalar_impl(x, p);
 }
@@ -119,8 +121,6 @@ void apply_online_rotation(const OnlineRotation& r, float* rows, int64_t n_rows,
                "online rotation: row stride {} is shorter than the row length {}", row_stride, n);
   const bool has_m = !r.m.empty();
   if ((r.p == 1 && !has_m) || n_rows == 0) return;
-  const int64_t block = r.p * r.inner;  // one slice x[a', :, :]
-  const float hadamard_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(r.p)));
 
   // Decode rotates a handful of short rows (e.g. 9 query heads of 64): waking the other
   // threads costs more than the transform, so only larger batches run in parallel.
@@ -129,28 +129,32 @@ void apply_online_rotation(const OnlineRotation& r, float* rows, int64_t n_rows,
   parallel_region_if(n_rows > 1 && n_rows * n >= kParallelValues, [&] {
     std::vector<float> mixed(has_m ? n : 0);
 #pragma omp for schedule(static)
-    for (int64_t row = 0; row < n_rows; ++row) {
-      float* x = rows + row * row_stride;
-      if (r.p > 1) {
-        for (int64_t a = 0; a < r.k; ++a) fwht_axis(x + a * block, r.p, r.inner);
-        scale(x, n, hadamard_scale);
-      }
-      if (has_m) {
-        // y[a, :] = sum_a' M[a, a'] * x[a', :]; the Hadamard on b commutes with it.
-        for (int64_t a = 0; a < r.k; ++a) {
-          float* dst = mixed.data() + a * block;
-          for (int64_t c = 0; c < block; ++c) dst[c] = 0.0f;
-          for (int64_t a2 = 0; a2 < r.k; ++a2) {
-            const float coef = r.m[a * r.k + a2];
-            const float* src = x + a2 * block;
+    for (int64_t row = 0; row < n_rows; ++row) apply_online_rotation_row(r, rows + row * row_stride, mixed.data());
+  });
+}
+
+void apply_online_rotation_row(const OnlineRotation& r, float* x, float* mixed) {
+  const int64_t n = r.size();
+  const int64_t block = r.p * r.inner;  // one slice x[a', :, :]
+  if (r.p > 1) {
+    const float hadamard_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(r.p)));
+    for (int64_t a = 0; a < r.k; ++a) fwht_axis(x + a * block, r.p, r.inner);
+    scale(x, n, hadamard_scale);
+  }
+  if (!r.m.empty()) {
+    // y[a, :] = sum_a' M[a, a'] * x[a', :]; the Hadamard on b commutes with it.
+    for (int64_t a = 0; a < r.k; ++a) {
+      float* dst = mixed + a * block;
+      for (int64_t c = 0; c < block; ++c) dst[c] = 0.0f;
+      for (int64_t a2 = 0; a2 < r.k; ++a2) {
+        const float coef = r.m[a * r.k + a2];
+        const float* src = x + a2 * block;
 #pragma omp simd
-            for (int64_t c = 0; c < block; ++c) dst[c] += coef * src[c];
-          }
-        }
-        for (int64_t c = 0; c < n; ++c) x[c] = mixed[c];
+        for (int64_t c = 0; c < block; ++c) dst[c] += coef * src[c];
       }
     }
-  });
+    for (int64_t c = 0; c < n; ++c) x[c] = mixed[c];
+  }
 }
 
 }  // namespace quarot

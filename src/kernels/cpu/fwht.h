@@ -28,5 +28,9 @@ void validate_online_rotation(const OnlineRotation& r, int64_t row_length);
 // rotation {k=1, p=1, m empty} is a no-op whatever the row length; any other must
 // have r.size() values per row.
 void apply_online_rotation(const OnlineRotation& r, float* rows, int64_t n_rows, int64_t row_stride);
+// The same on one row, on the calling thread (for callers already inside a parallel
+// loop: apply_online_rotation would open a nested region per call). r must have been
+// validated for r.size() values; `mixed` holds r.size() floats when r.m is not empty.
+void apply_online_rotation_row(const OnlineRotation& r, float* x, float* mixed);
 
 }  // namespace quarot

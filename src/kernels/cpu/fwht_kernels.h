@@ -3,7 +3,7 @@
 // The AVX2 kernel does the scalar one's float operations in the same order (stages
 // h = 1, 2, 4, ... each a single IEEE add or subtract per element, a + b and a - b), so
 // the two are bit-identical and fwht.h picks one by what the CPU has, not by QUAROT_ISA.
-// The AVX2 kernel lives in fwht_avx2.cpp (compiled with AVX2 flags, reached only
+// The AVX2 and AVX-512 kernels do the same. The AVX2 kernel lives in fwht_avx2.cpp (compiled with AVX2 flags, reached only
 // through this declaration: no inline code here, see gemm_kernels.h on the ODR).
 #include <cstdint>
 
@@ -13,5 +13,7 @@ namespace quarot::fwht_detail {
 void fwht_contiguous_scalar(float* x, int64_t p);
 // The same for p >= 8; needs AVX2.
 void fwht_contiguous_avx2(float* x, int64_t p);
+// The same for p >= 16; needs the AVX-512 F/BW/VL/DQ path (fwht_avx512.cpp).
+void fwht_contiguous_avx512(float* x, int64_t p);
 
 }  // namespace quarot::fwht_detail

@@ -32,44 +32,56 @@ int64_t QuantKvLayerStore::memory_bytes() const {
   return static_cast<int64_t>(codes_.size() + 4 * params_.size() + 4 * first_row_.size());
 }
 
-void QuantKvLayerStore::append(const float* rows, int64_t n, int64_t pos0, bool keep_first_fp) {
+namespace {
+const act_quant_detail::ActQuantKernels& kv_quant_kernels() {
+  switch (best_isa()) {
+    case Isa::kScalar: return act_quant_detail::act_quant_kernels_scalar();
+    case Isa::kAvx2: return act_quant_detail::act_quant_kernels_avx2();
+    default: return act_quant_detail::act_quant_kernels_avx512();
+  }
+}
+}  // namespace
+
+void QuantKvLayerStore::begin_append(int64_t n, int64_t pos0) {
   QUAROT_CHECK(n >= 0 && pos0 >= 0 && pos0 <= size_,
                "quantized KV cache: cannot write {} positions at {} when {} are stored", n, pos0, size_);
   QUAROT_CHECK(pos0 + n <= capacity_, "quantized KV cache: positions {}..{} exceed the capacity of {}", pos0,
                pos0 + n - 1, capacity_);
-  if (n == 0) {
-    size_ = pos0;
-    return;
+  kernels_ = &kv_quant_kernels();  // QUAROT_ISA is read once per append, not per row
+}
+
+void QuantKvLayerStore::store_rows(const float* rows, int64_t t0, int64_t t1, int64_t pos0) {
+  const act_quant_detail::ActQuantKernels& k = *kernels_;
+  const int64_t kvd = layout_.row_dim();
+  for (int64_t t = t0; t < t1; ++t) {
+    for (int64_t head = 0; head < layout_.n_kv_heads; ++head)
+      quantize_head(k, rows + t * kvd + head * layout_.head_dim, head, pos0 + t);
   }
-  const QuantKvLayout& l = layout_;
-  const int64_t kvd = l.row_dim();
-  const act_quant_detail::ActQuantKernels& k = best_isa() == Isa::kScalar
-                                                   ? act_quant_detail::act_quant_kernels_scalar()
-                                                   : act_quant_detail::act_quant_kernels_avx2();
+}
+
+void QuantKvLayerStore::end_append(const float* rows, int64_t n, int64_t pos0, bool keep_first_fp) {
+  if (n > 0 && pos0 == 0) {
+    first_fp_ = keep_first_fp;
+    if (keep_first_fp) std::copy_n(rows, layout_.row_dim(), first_row_.data());
+  }
+  size_ = pos0 + n;
+}
+
+void QuantKvLayerStore::append(const float* rows, int64_t n, int64_t pos0, bool keep_first_fp) {
+  begin_append(n, pos0);
+  const int64_t kvd = layout_.row_dim();
   // Non-finite values are rejected before anything is written, so a throw leaves the
   // store unchanged and none happens inside the parallel region.
-  if (!k.all_finite(rows, n * kvd)) {
+  if (n > 0 && !kernels_->all_finite(rows, n * kvd)) {
     for (int64_t i = 0; i < n * kvd; ++i)
       QUAROT_CHECK(std::isfinite(rows[i]), "quantized KV cache: non-finite value {} at position {}", rows[i],
                    pos0 + i / kvd);
   }
-  if (pos0 == 0) first_fp_ = false;
-  // A head vector costs tens of nanoseconds: a prompt's rows are worth a parallel
-  // loop, a decode step's few are not. Each vector is quantized alone, so the split
-  // does not change the codes.
-  constexpr int64_t kParallelValues = 32768;
   parallel_region_if(n * kvd >= kParallelValues, [&] {
 #pragma omp for schedule(static)
-    for (int64_t t = 0; t < n; ++t) {
-      for (int64_t head = 0; head < l.n_kv_heads; ++head)
-        quantize_head(k, rows + t * kvd + head * l.head_dim, head, pos0 + t);
-    }
+    for (int64_t t = 0; t < n; ++t) store_rows(rows, t, t + 1, pos0);
   });
-  if (pos0 == 0 && keep_first_fp) {
-    std::copy_n(rows, kvd, first_row_.data());
-    first_fp_ = true;
-  }
-  size_ = pos0 + n;
+  end_append(rows, n, pos0, keep_first_fp);
 }
 
 void QuantKvLayerStore::quantize_head(const act_quant_detail::ActQuantKernels& k, const float* x, int64_t head,

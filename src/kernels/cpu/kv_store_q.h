@@ -65,6 +65,20 @@ class QuantKvLayerStore {
   // A non-finite value throws quarot::Error (integer codes cannot carry it).
   void append(const float* rows, int64_t n, int64_t pos0, bool keep_first_fp);
 
+  // Rows x values from which append() quantizes in parallel: a head vector costs tens
+  // of nanoseconds, so a prompt's rows are worth a parallel loop, a decode step's few
+  // are not. Each vector is quantized alone, so the split does not change the codes.
+  static constexpr int64_t kParallelValues = 32768;
+
+  // append() in phases, for a caller that fills several stores in one parallel region
+  // (QuantKvStorage: K and V together). begin_append checks the positions; store_rows
+  // quantizes rows t0 .. t1 - 1 of `rows` (finite, checked by the caller) into
+  // positions pos0 + t0 .. and may run concurrently for disjoint ranges; end_append
+  // publishes them (size, IntactKV row). Same codes as append().
+  void begin_append(int64_t n, int64_t pos0);
+  void store_rows(const float* rows, int64_t t0, int64_t t1, int64_t pos0);
+  void end_append(const float* rows, int64_t n, int64_t pos0, bool keep_first_fp);
+
   // out[n, n_kv_heads * head_dim] = the values at positions pos0 .. pos0 + n - 1.
   void dequantize(int64_t pos0, int64_t n, float* out) const;
 
@@ -91,6 +105,7 @@ class QuantKvLayerStore {
   QuantKvLayout layout_;
   int64_t capacity_ = 0, size_ = 0;
   bool first_fp_ = false;
+  const act_quant_detail::ActQuantKernels* kernels_ = nullptr;  // chosen by begin_append
   std::vector<uint8_t> codes_;   // [n_kv_heads, capacity, code_bytes_per_head]
   std::vector<float> params_;    // [n_kv_heads, capacity, groups_per_head, 2]
   std::vector<float> first_row_;  // [n_kv_heads * head_dim]

@@ -3,11 +3,20 @@
 #include <algorithm>
 
 #include "common/error.h"
+#include "common/threads.h"
+#include "kernels/cpu/act_quant_kernels.h"
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/fp32_kv_storage.h"
 
 namespace quarot {
 namespace {
 bool side_quantized(const KvQuantSpec& q) { return q.enabled() && q.bits >= 2 && q.bits <= 8; }
+
+using FiniteFn = bool (*)(const float*, int64_t);
+FiniteFn finite_check() {
+  return best_isa() == Isa::kScalar ? act_quant_detail::act_quant_kernels_scalar().all_finite
+                                    : act_quant_detail::act_quant_kernels_avx2().all_finite;
+}
 }  // namespace
 
 bool QuantKvStorage::supports(const KvCacheSpec& spec) {
@@ -44,20 +53,49 @@ QuantKvStorage::QuantKvStorage(const KvCacheSpec& spec) : KvStorage(spec) {
   }
 }
 
-void QuantKvStorage::append_side(Side& s, int64_t pos0, int64_t n, const float* rows) const {
-  if (s.quantized) {
-    s.quant.append(rows, n, pos0, spec_.intact_kv);
-  } else {
-    std::copy_n(rows, n * spec_.kv_dim(), s.fp.data() + pos0 * spec_.kv_dim());
-  }
-}
-
 void QuantKvStorage::append(int64_t layer, int64_t pos0, int64_t n, const float* k, const float* v) {
   QUAROT_CHECK(layer >= 0 && layer < spec_.n_layers, "KV cache: layer {} out of range", layer);
-  QUAROT_CHECK(pos0 >= 0 && pos0 + n <= spec_.capacity, "KV cache: positions {}..{} exceed its {} positions", pos0,
-               pos0 + n - 1, spec_.capacity);
-  append_side(k_[layer], pos0, n, k);
-  append_side(v_[layer], pos0, n, v);
+  QUAROT_CHECK(n >= 0 && pos0 >= 0 && pos0 + n <= spec_.capacity, "KV cache: positions {}..{} exceed its {} positions",
+               pos0, pos0 + n - 1, spec_.capacity);
+  Side* sides[2] = {&k_[layer], &v_[layer]};
+  const float* rows[2] = {k, v};
+  for (Side* s : sides)
+    if (s->quantized) s->quant.begin_append(n, pos0);
+  const int64_t kvd = spec_.kv_dim();
+  // K and V in one parallel region: the finiteness check first (nothing is written
+  // when a value is not finite, so a throw leaves the cache unchanged), then each
+  // position's codes. Two regions per side and a serial check cost ~120 us per
+  // layer of a 512-token prompt on a 16-core Xeon, several times the quantization.
+  const FiniteFn all_finite = finite_check();
+  bool bad = false;
+  parallel_region_if(n * kvd >= QuantKvLayerStore::kParallelValues, [&] {
+#pragma omp for schedule(static) reduction(|| : bad)
+    for (int64_t t = 0; t < n; ++t) {
+      for (int side = 0; side < 2; ++side)
+        if (sides[side]->quantized && !all_finite(rows[side] + t * kvd, kvd)) bad = true;
+    }
+    if (!bad) {
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < n; ++t) {
+        for (int side = 0; side < 2; ++side) {
+          if (sides[side]->quantized)
+            sides[side]->quant.store_rows(rows[side], t, t + 1, pos0);
+          else
+            std::copy_n(rows[side] + t * kvd, kvd, sides[side]->fp.data() + (pos0 + t) * kvd);
+        }
+      }
+    }
+  });
+  if (bad) {
+    for (int side = 0; side < 2; ++side) {
+      if (!sides[side]->quantized) continue;
+      for (int64_t i = 0; i < n * kvd; ++i)
+        QUAROT_CHECK(std::isfinite(rows[side][i]), "quantized KV cache: non-finite value {} at position {}",
+                     rows[side][i], pos0 + i / kvd);
+    }
+  }
+  for (int side = 0; side < 2; ++side)
+    if (sides[side]->quantized) sides[side]->quant.end_append(rows[side], n, pos0, spec_.intact_kv);
 }
 
 std::unique_ptr<KvStorage> QuantKvStorage::clone(int64_t positions) const {

@@ -34,7 +34,6 @@ class QuantKvStorage final : public KvStorage {
     bool quantized = false;
   };
   Side make_side(const KvQuantSpec& q) const;
-  void append_side(Side& s, int64_t pos0, int64_t n, const float* rows) const;
   static KvSource source(const Side& s) {
     KvSource src;
     if (s.quantized)

@@ -1,0 +1,62 @@
+// AVX-512 contiguous Walsh-Hadamard transform (fwht_kernels.h), the AVX2 kernel's
+// scheme on 16-float registers: stages h = 1, 2, 4, 8 inside one register (a lane
+// permute brings each element's partner, an add and a subtract form both candidates, a
+// mask blend keeps the one the element's index bit asks for), the later stages pair
+// whole registers. Rows of up to 256 values (down_proj's H_128 blocks, a 64- or
+// 128-dimensional head) stay in registers from load to store.
+#include <immintrin.h>
+
+#include "kernels/cpu/fwht_kernels.h"
+
+namespace quarot::fwht_detail {
+namespace {
+
+// Lane i becomes v[i] + v[i + s] when bit s of i is clear and v[i - s] - v[i] when it is
+// set (the scalar kernel's two expressions); `partner` holds v[i ^ s].
+__m512 stage(__m512 v, __m512 partner, __mmask16 high) {
+  return _mm512_mask_blend_ps(high, _mm512_add_ps(v, partner), _mm512_sub_ps(partner, v));
+}
+
+__m512 first_stages(__m512 v) {
+  v = stage(v, _mm512_permute_ps(v, 0xB1), 0xAAAA);             // s = 1
+  v = stage(v, _mm512_permute_ps(v, 0x4E), 0xCCCC);             // s = 2
+  v = stage(v, _mm512_shuffle_f32x4(v, v, 0xB1), 0xF0F0);       // s = 4: swap 128-bit quarters 0<->1, 2<->3
+  return stage(v, _mm512_shuffle_f32x4(v, v, 0x4E), 0xFF00);    // s = 8: swap 256-bit halves
+}
+
+template <int R>
+void in_registers(float* x) {
+  __m512 r[R];
+  for (int i = 0; i < R; ++i) r[i] = first_stages(_mm512_loadu_ps(x + 16 * i));
+  for (int h = 1; h < R; h *= 2)
+    for (int b = 0; b < R; b += 2 * h)
+      for (int j = b; j < b + h; ++j) {
+        const __m512 u = r[j], v = r[j + h];
+        r[j] = _mm512_add_ps(u, v);
+        r[j + h] = _mm512_sub_ps(u, v);
+      }
+  for (int i = 0; i < R; ++i) _mm512_storeu_ps(x + 16 * i, r[i]);
+}
+
+}  // namespace
+
+void fwht_contiguous_avx512(float* x, int64_t p) {
+  switch (p) {
+    case 16: return in_registers<1>(x);
+    case 32: return in_registers<2>(x);
+    case 64: return in_registers<4>(x);
+    case 128: return in_registers<8>(x);
+    case 256: return in_registers<16>(x);
+    default: break;
+  }
+  for (int64_t c = 0; c < p; c += 16) _mm512_storeu_ps(x + c, first_stages(_mm512_loadu_ps(x + c)));
+  for (int64_t h = 16; h < p; h *= 2)
+    for (int64_t block = 0; block < p; block += 2 * h)
+      for (int64_t j = block; j < block + h; j += 16) {
+        const __m512 u = _mm512_loadu_ps(x + j), v = _mm512_loadu_ps(x + j + h);
+        _mm512_storeu_ps(x + j, _mm512_add_ps(u, v));
+        _mm512_storeu_ps(x + j + h, _mm512_sub_ps(u, v));
+      }
+}
+
+}  // namespace quarot::fwht_detail
