@@ -19,6 +19,17 @@ void Backend::linears(const LinearOp* ops, int count, const float* x, int64_t n,
   for (int i = 0; i < count; ++i) linear(ops[i], x, n, ys[i]);
 }
 
+void Backend::rmsnorm_linears(const float* x, const float* w, int64_t dim, float eps, const LinearOp* ops, int count,
+                              int64_t n, float* h, float* const* ys) const {
+  rmsnorm(x, w, n, dim, eps, h);
+  linears(ops, count, h, n, ys);
+}
+
+void Backend::swiglu_linear(const LinearOp& op, float* gate, const float* up, int64_t n, float* y) const {
+  swiglu(gate, up, n * op.weight->in_features, gate);
+  linear(op, gate, n, y);
+}
+
 void Backend::rope_rotate_qk(float* q, float* k, int64_t n, const AttentionShape& shape, int64_t pos0,
                              const float* inv_freq, const OnlineRotation& head_rotation) const {
   rope(q, n, shape.n_heads, shape.head_dim, pos0, inv_freq);

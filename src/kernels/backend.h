@@ -213,6 +213,14 @@ class Backend {
   // input_rotation and act; the results are those of the separate calls. The default
   // makes the separate calls. No ys[i] may alias x.
   virtual void linears(const LinearOp* ops, int count, const float* x, int64_t n, float* const* ys) const;
+  // linears(ops, count, h, n, ys) with h = rmsnorm(x, w, n, dim, eps): the normalized
+  // rows are the products' input only. h [n, dim] is scratch (its contents afterwards
+  // are unspecified); a backend may never write it. The results are the separate calls'.
+  virtual void rmsnorm_linears(const float* x, const float* w, int64_t dim, float eps, const LinearOp* ops, int count,
+                               int64_t n, float* h, float* const* ys) const;
+  // linear(op, silu(gate) * up, n, y) (swiglu() then linear()), gate [n, in_features]
+  // doubling as scratch (unspecified afterwards). The results are the separate calls'.
+  virtual void swiglu_linear(const LinearOp& op, float* gate, const float* up, int64_t n, float* y) const;
   // out[t, :] = row tokens[t] of the table as FP32 (the exact values the encoding
   // gives), t < n. tokens are host memory, each in [0, table.rows).
   virtual void embed(const PackedEmbedding& table, const int32_t* tokens, int64_t n, float* out) const = 0;

@@ -92,6 +92,20 @@ class ProfilingBackend final : public Backend {
     }
     timed(what, n, [&] { inner_->linears(ops, count, x, n, ys); }, bytes);
   }
+  void rmsnorm_linears(const float* x, const float* w, int64_t dim, float eps, const LinearOp* ops, int count,
+                       int64_t n, float* h, float* const* ys) const override {
+    std::string what = "rmsnorm+linear ";
+    double bytes = 0;
+    for (int i = 0; i < count; ++i) {
+      what += (i ? "+" : "") + std::string(ops[i].name != nullptr ? ops[i].name : "unnamed");
+      bytes += static_cast<double>(ops[i].weight->bytes);
+    }
+    timed(what, n, [&] { inner_->rmsnorm_linears(x, w, dim, eps, ops, count, n, h, ys); }, bytes);
+  }
+  void swiglu_linear(const LinearOp& op, float* gate, const float* up, int64_t n, float* y) const override {
+    const std::string what = std::string("swiglu+linear ") + (op.name != nullptr ? op.name : "unnamed");
+    timed(what, n, [&] { inner_->swiglu_linear(op, gate, up, n, y); }, static_cast<double>(op.weight->bytes));
+  }
   void embed(const PackedEmbedding& table, const int32_t* tokens, int64_t n, float* out) const override {
     timed("embed", n, [&] { inner_->embed(table, tokens, n, out); });
   }

@@ -318,13 +318,18 @@ void LlamaModel::layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, Kv
   const Layer& L = *layers_[li];
   const int layer = static_cast<int>(li);
   // --- attention ---
-  be.rmsnorm(x, L.attn_norm.data(), n, H, c.rms_eps, h);
-  if (hook_) call_hook(layer, LinearSlot::kQkv, h, n, H);
   {
-    // One input for the three: the backend may rotate and quantize it once.
+    // One input for the three: the backend may normalize, rotate and quantize it once
+    // (without a hook nothing else reads the normalized rows).
     const std::array<LinearOp, 3> ops{L.wq().op(), L.wk().op(), L.wv().op()};
     float* const ys[3] = {q, k, v};
-    be.linears(ops.data(), 3, h, n, ys);
+    if (hook_) {
+      be.rmsnorm(x, L.attn_norm.data(), n, H, c.rms_eps, h);
+      call_hook(layer, LinearSlot::kQkv, h, n, H);
+      be.linears(ops.data(), 3, h, n, ys);
+    } else {
+      be.rmsnorm_linears(x, L.attn_norm.data(), H, c.rms_eps, ops.data(), 3, n, h, ys);
+    }
   }
   be.rope_rotate_qk(q, k, n, {nh, nkv, hd}, pos0, rope_inv_freq_.data(), recipe_.qk_rotation);
   cache.append(cache_layer, pos0, n, k, v);
@@ -338,20 +343,29 @@ void LlamaModel::layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, Kv
   L.wo().run_into_residual(be, att, n, x);
 
   // --- SwiGLU MLP ---
-  be.rmsnorm(x, L.ffn_norm.data(), n, H, c.rms_eps, h);
-  if (hook_) call_hook(layer, LinearSlot::kGateUp, h, n, H);
   {
     const std::array<LinearOp, 2> ops{L.w_gate().op(), L.w_up().op()};
     float* const ys[2] = {gate, up};
-    be.linears(ops.data(), 2, h, n, ys);
+    if (hook_) {
+      be.rmsnorm(x, L.ffn_norm.data(), n, H, c.rms_eps, h);
+      call_hook(layer, LinearSlot::kGateUp, h, n, H);
+      be.linears(ops.data(), 2, h, n, ys);
+    } else {
+      be.rmsnorm_linears(x, L.ffn_norm.data(), H, c.rms_eps, ops.data(), 2, n, h, ys);
+    }
   }
-  be.swiglu(gate, up, n * F, gate);
   if (hook_) {
+    be.swiglu(gate, up, n * F, gate);
     const BackendBuffer rotated = be.alloc(n * F);
     be.rotate(recipe_.down_proj_input, gate, n, F, rotated.data());
     call_hook(layer, LinearSlot::kDown, rotated.data(), n, F);
+    L.w_down().run_into_residual(be, gate, n, x);
+  } else {
+    // The backend may gate each row inside down_proj's activation quantization.
+    LinearOp down = L.w_down().op();
+    down.accumulate = true;
+    be.swiglu_linear(down, gate, up, n, x);
   }
-  L.w_down().run_into_residual(be, gate, n, x);
 }
 
 }  // namespace quarot

@@ -13,6 +13,7 @@
 #include "kernel_test_util.h"
 #include "kernels/cpu/fake_quant.h"
 #include "kernels/cpu/fwht.h"
+#include "kernels/cpu/vec_ops.h"
 
 namespace quarot {
 namespace {
@@ -163,6 +164,65 @@ TEST_P(ActQuantPath, HandComputedCodesAndTies) {
   EXPECT_EQ(q.scales[0], 1.0f);
   const std::vector<int> tie_codes = {15, 10, 4, 8, 6, 9, 12, 8};
   for (int c = 0; c < 8; ++c) EXPECT_EQ(q.row(0)[c], tie_codes[c]) << c;
+}
+
+// The prologues (SwiGLU gating, RMSNorm) computed inside the quantizer give the codes
+// of the separate op (vec_ops.h, the kernel the backend runs on that path) followed by
+// quantize_activations, with and without a rotation after them.
+TEST_P(ActQuantPath, PrologueEqualsTheSeparateOpBitForBit) {
+  const Isa isa = GetParam();
+  OnlineRotation down{3, 64, 1, test::random_orthogonal(3, 41)};
+  const int64_t rows = 37, cols = 192;
+  const auto gate = test::random_floats(rows * cols, 42, -6.0, 4.0);
+  const auto up = test::random_floats(rows * cols, 43, -2.0, 2.0);
+  const auto norm_w = test::random_floats(cols, 44, 0.5, 1.5);
+  auto same = [&](const QuantizedActivations& a, const QuantizedActivations& b, const std::string& what) {
+    for (int64_t r = 0; r < rows; ++r)
+      ASSERT_EQ(std::memcmp(a.row(r), b.row(r), cols), 0) << what << " row " << r;
+    EXPECT_EQ(a.scales, b.scales) << what;
+    EXPECT_EQ(a.offsets, b.offsets) << what;
+    EXPECT_EQ(a.code_sums, b.code_sums) << what;
+  };
+  const OnlineRotation* const rotations[] = {nullptr, &down};
+  for (const OnlineRotation* rot : rotations) {
+    for (bool symmetric : {true, false}) {
+      const ActQuantSpec spec{4, 0.9f, 0, symmetric};
+      const std::string what = std::string(isa_name(isa)) + (rot ? " rotated" : "") + (symmetric ? " sym" : " asym");
+      std::vector<float> gated(rows * cols), normed(rows * cols);
+      if (isa == Isa::kScalar)
+        silu_mul(gate.data(), up.data(), rows * cols, gated.data());
+      else
+        silu_mul_avx2(gate.data(), up.data(), rows * cols, gated.data());
+      for (int64_t r = 0; r < rows; ++r)
+        rmsnorm(gate.data() + r * cols, norm_w.data(), cols, 1e-5f, normed.data() + r * cols);
+      QuantizedActivations want, got;
+      ActPrologue swiglu;
+      swiglu.up = up.data();
+      quantize_activations(gated.data(), rows, cols, rot, spec, want, isa);
+      quantize_activations(gate.data(), swiglu, rows, cols, rot, spec, got, isa);
+      same(got, want, what + " swiglu");
+      ActPrologue norm;
+      norm.kind = ActPrologue::Kind::kRmsnorm;
+      norm.norm_weight = norm_w.data();
+      norm.norm_eps = 1e-5f;
+      quantize_activations(normed.data(), rows, cols, rot, spec, want, isa);
+      quantize_activations(gate.data(), norm, rows, cols, rot, spec, got, isa);
+      same(got, want, what + " rmsnorm");
+    }
+  }
+  // A value the gating makes non-finite (inf * 0 = NaN) is named by row and column.
+  auto g = gate, u = up;
+  g[5 * cols + 7] = std::numeric_limits<float>::infinity();
+  u[5 * cols + 7] = 0.0f;
+  ActPrologue swiglu;
+  swiglu.up = u.data();
+  QuantizedActivations q;
+  try {
+    quantize_activations(g.data(), swiglu, rows, cols, nullptr, ActQuantSpec{4, 1.0f, 0, true}, q, isa);
+    ADD_FAILURE() << "a non-finite gated value must throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("row 5, column 7"), std::string::npos) << e.what();
+  }
 }
 
 TEST_P(ActQuantPath, NonFiniteInputThrowsNamingTheRow) {

@@ -142,6 +142,59 @@ TEST(CpuBackendInteger, AccumulateEqualsLinearThenAddBitForBit) {
   }
 }
 
+// rmsnorm_linears and swiglu_linear (the integer path normalizes / gates each row inside
+// the activation quantizer) give the bits of the separate calls, on every path, integer
+// and simulated (the simulated backend runs the defaults), accumulating or not.
+TEST(CpuBackendInteger, FusedNormAndGatingEqualTheSeparateCalls) {
+  const int64_t in = 128, out = 48;
+  OnlineRotation rot;
+  rot.k = 2;
+  rot.p = 64;
+  rot.m = test::random_orthogonal(2, 16);
+  const WeightEncoding w1 = random_int_weight(out, in, 4, true, 0, 17);
+  const WeightEncoding w2 = random_int_weight(out, in, 4, false, 64, 18);
+  const auto norm_w = test::random_floats(in, 19, 0.5, 1.5);
+  for (Isa isa : test::supported_isas()) {
+    for (bool simulate : {false, true}) {
+      const auto be = make_cpu_backend(CpuBackendOptions{.simulate = simulate, .isa = isa_name(isa)});
+      const auto p1 = be->pack(w1), p2 = be->pack(w2);
+      for (int64_t n : {1, 9, 70}) {
+        const std::string where =
+            std::string(isa_name(isa)) + (simulate ? " simulated" : " integer") + " n " + std::to_string(n);
+        const auto x = test::random_floats(n * in, 500 + n, -3.0, 3.0);
+        const auto up = test::random_floats(n * in, 600 + n, -2.0, 2.0);
+        const auto residual = test::random_floats(n * out, 700 + n, -1.0, 1.0);
+        std::array<LinearOp, 2> ops;
+        ops[0].weight = p1.get();
+        ops[1].weight = p2.get();
+        for (LinearOp& op : ops) {
+          op.input_rotation = &rot;
+          op.act.bits = 4;
+          op.act.clip_ratio = 0.9f;
+        }
+        ops[1].accumulate = true;
+        // RMSNorm, then two products on the normalized rows.
+        std::vector<float> h(n * in), want0(n * out), want1 = residual, got0(n * out), got1 = residual;
+        be->rmsnorm(x.data(), norm_w.data(), n, in, 1e-5f, h.data());
+        float* const want_ys[2] = {want0.data(), want1.data()};
+        be->linears(ops.data(), 2, h.data(), n, want_ys);
+        std::vector<float> scratch(n * in);
+        float* const got_ys[2] = {got0.data(), got1.data()};
+        be->rmsnorm_linears(x.data(), norm_w.data(), in, 1e-5f, ops.data(), 2, n, scratch.data(), got_ys);
+        ASSERT_EQ(got0, want0) << where << " rmsnorm_linears";
+        ASSERT_EQ(got1, want1) << where << " rmsnorm_linears (accumulating)";
+        // SwiGLU gating, then the accumulating product.
+        std::vector<float> gated(n * in), want = residual, got = residual, gate = x;
+        be->swiglu(x.data(), up.data(), n * in, gated.data());
+        be->linear(ops[1], gated.data(), n, want.data());
+        be->swiglu_linear(ops[1], gate.data(), up.data(), n, got.data());
+        ASSERT_EQ(got, want) << where << " swiglu_linear";
+        EXPECT_NE(got, residual) << where;
+      }
+    }
+  }
+}
+
 // Full-precision activations (W4A16, an FP16 lm_head) read the encoding in place
 // (weight-only GEMM) and agree with the reference's FP32 copy to float rounding.
 TEST(CpuBackendInteger, FullPrecisionActivationsReadTheEncodingInPlace) {

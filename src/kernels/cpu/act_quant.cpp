@@ -12,6 +12,7 @@
 #include "kernels/cpu/act_quant_mix.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/fwht.h"
+#include "kernels/cpu/vec_ops.h"
 
 namespace quarot {
 namespace act_quant_detail {
@@ -176,8 +177,43 @@ int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 }  // namespace
 
+namespace {
+
+// The prologue's row r into dst (cols floats).
+void prologue_row(const ActPrologue& p, const float* x, int64_t r, int64_t cols, Isa isa, float* dst) {
+  const float* src = x + r * cols;
+  if (p.kind == ActPrologue::Kind::kSwiglu) {
+    if (isa == Isa::kScalar)
+      silu_mul(src, p.up + r * cols, cols, dst);
+    else
+      silu_mul_avx2(src, p.up + r * cols, cols, dst);
+  } else {
+    rmsnorm(src, p.norm_weight, cols, p.norm_eps, dst);
+  }
+}
+
+void quantize_rows(const float* x, const ActPrologue* prologue, int64_t rows, int64_t cols,
+                   const OnlineRotation* rotation, const ActQuantSpec& spec, QuantizedActivations& out, Isa isa);
+
+}  // namespace
+
 void quantize_activations(const float* x, int64_t rows, int64_t cols, const OnlineRotation* rotation,
                           const ActQuantSpec& spec, QuantizedActivations& out, Isa isa) {
+  quantize_rows(x, nullptr, rows, cols, rotation, spec, out, isa);
+}
+
+void quantize_activations(const float* x, const ActPrologue& prologue, int64_t rows, int64_t cols,
+                          const OnlineRotation* rotation, const ActQuantSpec& spec, QuantizedActivations& out,
+                          Isa isa) {
+  QUAROT_CHECK(prologue.kind != ActPrologue::Kind::kSwiglu || prologue.up != nullptr || rows == 0,
+               "quantize_activations: SwiGLU prologue without its up rows");
+  quantize_rows(x, &prologue, rows, cols, rotation, spec, out, isa);
+}
+
+namespace {
+
+void quantize_rows(const float* x, const ActPrologue* prologue, int64_t rows, int64_t cols,
+                   const OnlineRotation* rotation, const ActQuantSpec& spec, QuantizedActivations& out, Isa isa) {
   QUAROT_CHECK(rows >= 0 && cols > 0, "quantize_activations: invalid shape [{}, {}]", rows, cols);
   QUAROT_CHECK(spec.bits >= 2 && spec.bits <= 8, "quantize_activations: bit width {} is outside 2..8", spec.bits);
   QUAROT_CHECK(std::isfinite(spec.clip_ratio) && spec.clip_ratio > 0.0f,
@@ -221,16 +257,19 @@ void quantize_activations(const float* x, int64_t rows, int64_t cols, const Onli
   constexpr int64_t kNoError = std::numeric_limits<int64_t>::max();
   std::atomic<int64_t> bad_row{kNoError};
   parallel_region_if(rows > 1 && rows * cols >= 16384, [&] {
-    AlignedFloats buffer(rot != nullptr ? cols : 0);
+    AlignedFloats buffer(rot != nullptr || prologue != nullptr ? cols : 0);
     AlignedFloats mixed(rot != nullptr && !rot->m.empty() ? cols : 0);
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
-      // Without a rotation the codes come straight from x (const, shared).
+      // Without a prologue or rotation the codes come straight from x (const, shared).
       const float* row = x + r * cols;
-      if (rot != nullptr) {
+      if (prologue != nullptr) {
+        prologue_row(*prologue, x, r, cols, isa, buffer.data());
+        row = buffer.data();
+      } else if (rot != nullptr) {
         std::memcpy(buffer.data(), row, cols * sizeof(float));
-        row = rotate_row(k, *rot, buffer.data(), mixed.data());
       }
+      if (rot != nullptr) row = rotate_row(k, *rot, buffer.data(), mixed.data());
       uint8_t* codes = out.codes.data() + r * out.stride;
       bool finite = true;
       for (int64_t g = 0; g < groups; ++g) {
@@ -260,13 +299,17 @@ void quantize_activations(const float* x, int64_t rows, int64_t cols, const Onli
   });
   const int64_t bad = bad_row.load();
   if (bad != kNoError) {
+    std::vector<float> input(x + bad * cols, x + (bad + 1) * cols);
+    if (prologue != nullptr) prologue_row(*prologue, x, bad, cols, isa, input.data());
     for (int64_t c = 0; c < cols; ++c) {
-      if (!std::isfinite(x[bad * cols + c])) {
-        fail("quantize_activations: non-finite value {} in row {}, column {}", x[bad * cols + c], bad, c);
+      if (!std::isfinite(input[c])) {
+        fail("quantize_activations: non-finite value {} in row {}, column {}", input[c], bad, c);
       }
     }
     fail("quantize_activations: row {} became non-finite in the online rotation (values too large)", bad);
   }
 }
+
+}  // namespace
 
 }  // namespace quarot

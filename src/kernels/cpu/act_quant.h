@@ -55,4 +55,21 @@ struct QuantizedActivations {
 void quantize_activations(const float* x, int64_t rows, int64_t cols, const OnlineRotation* rotation,
                           const ActQuantSpec& spec, QuantizedActivations& out, Isa isa);
 
+// The elementwise op before a product, done row by row inside the quantizer so its
+// output never goes through memory: each row of the quantizer's input is
+//   kSwiglu:  silu(x) * up              (the backend's swiglu(), same kernel per isa)
+//   kRmsnorm: x / rms(x) * norm_weight  (the backend's rmsnorm(), norm_weight may be null)
+// Codes are those of the separate op followed by quantize_activations.
+struct ActPrologue {
+  enum class Kind { kSwiglu, kRmsnorm } kind = Kind::kSwiglu;
+  const float* up = nullptr;           // kSwiglu: [rows, cols]
+  const float* norm_weight = nullptr;  // kRmsnorm: [cols] or null (all ones)
+  float norm_eps = 0.0f;               // kRmsnorm
+};
+// quantize_activations of prologue(x). A non-finite value of prologue(x) throws,
+// naming its row and column.
+void quantize_activations(const float* x, const ActPrologue& prologue, int64_t rows, int64_t cols,
+                          const OnlineRotation* rotation, const ActQuantSpec& spec, QuantizedActivations& out,
+                          Isa isa);
+
 }  // namespace quarot

@@ -367,35 +367,37 @@ class CpuBackend final : public Backend {
   void linears(const LinearOp* ops, int count, const float* x, int64_t n, float* const* ys) const override {
     if (codebook_linears(ops, count, x, n, ys)) return;
     if (codebook_int8_linears(ops, count, x, n, ys)) return;
-    // One rotation + quantization of x for every op on the integer path with the same
-    // input rotation and activation spec: the codes are what each separate call
-    // would compute, so the outputs are identical.
-    constexpr int kMaxSharedOps = 8;
-    bool shared = count > 1 && count <= kMaxSharedOps && n > 0;
-    for (int i = 0; i < count && shared; ++i) {
-      const auto* w = dynamic_cast<const CpuPackedWeight*>(ops[i].weight);
-      const ActQuantSpec& a = ops[i].act, &a0 = ops[0].act;
-      shared = w != nullptr && w->integer && a.enabled() && a.bits <= 8 && groups_fit(w->int_gemm, a) &&
-               w->in_features == dynamic_cast<const CpuPackedWeight*>(ops[0].weight)->in_features &&
-               a.bits == a0.bits && a.clip_ratio == a0.clip_ratio && a.group == a0.group &&
-               a.symmetric == a0.symmetric && ops[i].input_rotation == ops[0].input_rotation;
-    }
-    if (!shared) {
+    if (count < 2 || !shared_integer_input(ops, count, n)) {
       Backend::linears(ops, count, x, n, ys);
       return;
     }
-    const auto* w0 = static_cast<const CpuPackedWeight*>(ops[0].weight);
-    const int64_t in = w0->in_features;
-    const OnlineRotation* r = ops[0].input_rotation;
-    const bool rotate = r != nullptr && !(r->is_identity() && r->m.empty());
-    if (rotate) validate_online_rotation(*r, in);
-    thread_local QuantizedActivations qa;
-    quantize_activations(x, n, in, rotate ? r : nullptr, ops[0].act, qa, isa_);
-    IntGemmProduct products[kMaxSharedOps];
-    for (int i = 0; i < count; ++i)
-      products[i] = {&static_cast<const CpuPackedWeight*>(ops[i].weight)->int_gemm, ops[i].bias,
-                     ops[i].accumulate ? ys[i] : nullptr, ys[i]};
-    int_gemm_many(products, count, qa);
+    integer_linears(ops, count, x, nullptr, n, ys);
+  }
+
+  // The normalization happens row by row inside the activation quantizer (its rows
+  // never go through memory) when every op is on the shared integer path.
+  void rmsnorm_linears(const float* x, const float* w, int64_t dim, float eps, const LinearOp* ops, int count,
+                       int64_t n, float* h, float* const* ys) const override {
+    if (!shared_integer_input(ops, count, n) || ops[0].weight->in_features != dim) {
+      Backend::rmsnorm_linears(x, w, dim, eps, ops, count, n, h, ys);
+      return;
+    }
+    ActPrologue norm;
+    norm.kind = ActPrologue::Kind::kRmsnorm;
+    norm.norm_weight = w;
+    norm.norm_eps = eps;
+    integer_linears(ops, count, x, &norm, n, ys);
+  }
+
+  void swiglu_linear(const LinearOp& op, float* gate, const float* up, int64_t n, float* y) const override {
+    if (!shared_integer_input(&op, 1, n)) {
+      Backend::swiglu_linear(op, gate, up, n, y);
+      return;
+    }
+    ActPrologue swiglu;
+    swiglu.kind = ActPrologue::Kind::kSwiglu;
+    swiglu.up = up;
+    integer_linears(&op, 1, gate, &swiglu, n, &y);
   }
 
   // CLAQ weight-only linears on one input (q/k/v, gate/up; or one linear()): one rotation
@@ -497,6 +499,51 @@ class CpuBackend final : public Backend {
   // by the same frequencies, so the table is made once (the sin / cos calls were most
   // of rope's time) and kept per calling thread while the frequencies (compared by
   // value) and the positions still fit; the values are those apply_rope computes.
+  // True when every op takes the integer path with one activation quantization of
+  // their common input (same input rotation and activation spec): then the codes are
+  // what each separate call would compute, so the outputs are identical.
+  static bool shared_integer_input(const LinearOp* ops, int count, int64_t n) {
+    constexpr int kMaxSharedOps = 8;
+    if (count < 1 || count > kMaxSharedOps || n <= 0) return false;
+    const auto* w0 = dynamic_cast<const CpuPackedWeight*>(ops[0].weight);
+    if (w0 == nullptr) return false;
+    for (int i = 0; i < count; ++i) {
+      const auto* w = dynamic_cast<const CpuPackedWeight*>(ops[i].weight);
+      const ActQuantSpec& a = ops[i].act, &a0 = ops[0].act;
+      if (w == nullptr || !w->integer || !a.enabled() || a.bits > 8 || !groups_fit(w->int_gemm, a) ||
+          w->in_features != w0->in_features || a.bits != a0.bits || a.clip_ratio != a0.clip_ratio ||
+          a.group != a0.group || a.symmetric != a0.symmetric || ops[i].input_rotation != ops[0].input_rotation)
+        return false;
+    }
+    return true;
+  }
+
+  // The shared integer path (shared_integer_input): one rotation + quantization of
+  // prologue(x) (none: x), then the products in one int_gemm_many call.
+  void integer_linears(const LinearOp* ops, int count, const float* x, const ActPrologue* prologue, int64_t n,
+                       float* const* ys) const {
+    constexpr int kMaxSharedOps = 8;
+    const auto* w0 = static_cast<const CpuPackedWeight*>(ops[0].weight);
+    const int64_t in = w0->in_features;
+    const OnlineRotation* r = ops[0].input_rotation;
+    const bool rotate = r != nullptr && !(r->is_identity() && r->m.empty());
+    if (rotate) validate_online_rotation(*r, in);
+    thread_local QuantizedActivations qa;
+    if (prologue != nullptr)
+      quantize_activations(x, *prologue, n, in, rotate ? r : nullptr, ops[0].act, qa, isa_);
+    else
+      quantize_activations(x, n, in, rotate ? r : nullptr, ops[0].act, qa, isa_);
+    if (count == 1) {  // as linear() runs it
+      int_gemm(w0->int_gemm, qa, ops[0].bias, ops[0].accumulate ? ys[0] : nullptr, ys[0]);
+      return;
+    }
+    IntGemmProduct products[kMaxSharedOps];
+    for (int i = 0; i < count; ++i)
+      products[i] = {&static_cast<const CpuPackedWeight*>(ops[i].weight)->int_gemm, ops[i].bias,
+                     ops[i].accumulate ? ys[i] : nullptr, ys[i]};
+    int_gemm_many(products, count, qa);
+  }
+
   static const float* rope_table(const float* inv_freq, int64_t half, int64_t pos0, int64_t n) {
     struct Table {
       std::vector<float> inv_freq;
