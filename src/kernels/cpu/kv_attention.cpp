@@ -377,8 +377,11 @@ bool attention_prefill_int8(const float* q, int64_t n, int64_t pos0, const KvSou
                             float* out) {
   const int64_t hd = s.head_dim, qd = s.n_heads * hd, kvd = s.n_kv_heads * hd, group = s.n_heads / s.n_kv_heads;
   const int64_t len = pos0 + n;
-  // The VNNI path implies AVX2: the activation quantizer's vector finiteness check.
-  if (!act_quant_detail::act_quant_kernels_avx2().all_finite(q, n * qd)) return false;
+  // The VNNI path implies AVX2: the activation quantizer's vector finiteness check, run
+  // on the queries' rows in parallel with the cache's re-expression (one serial pass was
+  // ~35 us per layer of a 512-token prompt on a 16-core Xeon).
+  const auto all_finite = act_quant_detail::act_quant_kernels_avx2().all_finite;
+  bool bad_query = false;
   const Isa isa = best_isa();
   const kv_detail::DequantRowsFn k_kernel = dequant_kernel(k, isa), v_kernel = dequant_kernel(v, isa);
   const int64_t key_tiles = (len + kPrefillTile - 1) / kPrefillTile;
@@ -405,6 +408,10 @@ bool attention_prefill_int8(const float* q, int64_t n, int64_t pos0, const KvSou
   {
     AlignedFloats staged(kDequantChunk * hd);
     std::vector<float> given_scales(kDequantChunk);
+    // The reduction's result is everyone's after the next loop's barrier.
+#pragma omp for schedule(static) reduction(|| : bad_query) nowait
+    for (int64_t t = 0; t < n; ++t)
+      if (!all_finite(q + t * qd, qd)) bad_query = true;
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < 2 * s.n_kv_heads * chunks; ++item) {
       const bool is_v = item >= s.n_kv_heads * chunks;
@@ -436,8 +443,9 @@ bool attention_prefill_int8(const float* q, int64_t n, int64_t pos0, const KvSou
     AlignedBytes qu(nq_max * hd), u(nq_max * kPrefillTile);
     std::vector<float> m(static_cast<size_t>(nq_max)), l(static_cast<size_t>(nq_max)),
         qfactor(static_cast<size_t>(nq_max)), wscale(static_cast<size_t>(nq_max));
+    // Every thread sees the same bad_query here, so all skip the loop or none does.
 #pragma omp for collapse(2) schedule(dynamic, 1)
-    for (int64_t b = blocks - 1; b >= 0; --b) {
+    for (int64_t b = bad_query ? -1 : blocks - 1; b >= 0; --b) {
       for (int64_t g = 0; g < s.n_kv_heads; ++g) {
         const int64_t t0 = b * kQueryBlock, rows_q = std::min(kQueryBlock, n - t0), nq = rows_q * group;
         gather_block_queries(q, t0, nq, group, qd, g, hd, qbuf.data());
@@ -472,7 +480,7 @@ bool attention_prefill_int8(const float* q, int64_t n, int64_t pos0, const KvSou
       }
     }
   }
-  return true;
+  return !bad_query;
 }
 
 // Int8 products only where the cache is 4 bits or fewer: its own error then dwarfs
