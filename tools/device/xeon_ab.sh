@@ -13,7 +13,8 @@
 #   gzip -c NEW/tests/test_kernels > .device/x2/test_kernels.gz &&
 #   cp /lib/x86_64-linux-gnu/{libfmt.so.9,libgomp.so.1,libbz2.so.1.0,libbenchmark.so.1debian} .device/x1/lib/
 # Call 2 must follow call 1 while the machine is still held (~30 s idle release).
-# $OUT gets old_N.json / new_N.json (quarot bench), profile_new.json, kernels_*.txt, tests_*.txt.
+# $OUT gets old_N.json / new_N.json (quarot bench), profile_new.json, kernels_*.txt, tests_*.txt,
+# and all of them in all.tar.gz.
 set -uo pipefail
 cmd=${1:?usage: xeon_ab.sh stage|run [PAIRS]}
 x=/tmp/xeon_ab
@@ -59,5 +60,7 @@ for m in json.load(open(sys.argv[1]))["models"]:
     p = m["profile"]["prefill"]
     print(m["model"][-26:], ", ".join(f'{o["op"]} {o["seconds"]*1e3:.2f}' for o in p["ops"]))
 PY
+    # The device tool brings back a handful of files: everything in one archive too.
+    tar -czf /tmp/xeon_ab_all.tar.gz -C "$out" . && mv /tmp/xeon_ab_all.tar.gz "$out/all.tar.gz"
     ;;
 esac
