@@ -310,25 +310,30 @@ TEST_P(IntGemmPath, ManyProductsEqualTheContractEach) {
   const IntGemmWeight p2 = pack_int_gemm_weight(w2.source(), GetParam());
   const TestWeight* ws[3] = {&w0, &w1, &w2};
   const IntGemmWeight* ps[3] = {&p0, &p1, &p2};
-  for (int64_t M : {1, 3, 8, 17}) {
+  // Prefill (M = 40) runs the SIMD products as one pool of tasks, 8 per region: 9
+  // products (the three weights three times over) make two batches.
+  for (int64_t M : {1, 3, 8, 17, 40}) {
+    const int count = M == 40 ? 9 : 3;
     const QuantizedActivations a = make_activations(M, K, 4, 128, false, 44 + M);
     for (int threads : {1, 3}) {
-      std::vector<std::vector<float>> bias(3), residual(3), y(3);
-      IntGemmProduct prods[3];
-      for (int j = 0; j < 3; ++j) {
-        const int64_t N = ws[j]->rows;
+      std::vector<std::vector<float>> bias(count), residual(count), y(count);
+      IntGemmProduct prods[9];
+      for (int j = 0; j < count; ++j) {
+        const int64_t N = ws[j % 3]->rows;
         bias[j] = test::random_floats(N, 50 + j, -0.5, 0.5);
         residual[j] = test::random_floats(M * N, 60 + j, -2.0, 2.0);
         y[j].assign(M * N, -777.0f);
-        // Product 0: bias + residual, 1: bias, 2: neither.
-        prods[j] = {ps[j], j < 2 ? bias[j].data() : nullptr, j == 0 ? residual[j].data() : nullptr, y[j].data()};
+        // Product 0: bias + residual, 1: bias, 2: neither; then residual only, ...
+        const bool with_bias = j % 4 < 2, with_residual = j % 4 == 0 || j % 4 == 3;
+        prods[j] = {ps[j % 3], with_bias ? bias[j].data() : nullptr, with_residual ? residual[j].data() : nullptr,
+                    y[j].data()};
       }
       const int saved = num_threads();
       set_num_threads(threads);
-      int_gemm_many(prods, 3, a);
+      int_gemm_many(prods, count, a);
       set_num_threads(saved);
-      for (int j = 0; j < 3; ++j) {
-        const Reference ref = reference(*ws[j], a, prods[j].bias, prods[j].residual);
+      for (int j = 0; j < count; ++j) {
+        const Reference ref = reference(*ws[j % 3], a, prods[j].bias, prods[j].residual);
         EXPECT_EQ(y[j], ref.y) << "product " << j << " M=" << M << " threads " << threads;
       }
     }

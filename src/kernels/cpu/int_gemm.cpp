@@ -27,6 +27,7 @@ constexpr int64_t kPanel = 16;        // output columns per panel
 constexpr int64_t kGemvRows = 8;      // up to this many rows: stream packed weights, no prepare
 constexpr int64_t kRowBlock = 128;    // prefill: activation rows per task (rounded to the tile height)
 constexpr int64_t kColumnBlock = 64;  // prefill: output columns per task
+constexpr int kMaxProducts = 8;        // prefill: products sharing one parallel region
 // Decode: products (one int_gemm_many call) that read fewer weight bytes (times rows)
 // than decode_serial_bytes() (common/wait_policy.h) run on the calling thread. Results
 // do not depend on it (each panel is computed alone).
@@ -216,12 +217,34 @@ void int_gemm_scalar(const IntGemmWeight& w, const QuantizedActivations& a, int6
   }
 }
 
-void int_gemm_simd(const IntGemmWeight& w, const QuantizedActivations& a, int64_t kb, const ActBlocks& ab,
-                   const float* bias, const float* residual, float* y) {
-  const int64_t nb = w.cols / kb;
+// One SIMD product's prefill work, split into tasks of a row block x a column block
+// (equal row blocks rounded to whole tiles, as gemm.cpp, for balanced threads).
+struct SimdGemmPlan {
+  const IntGemmWeight* w = nullptr;
+  const float* bias = nullptr;
+  const float* residual = nullptr;
+  float* y = nullptr;
+  ActBlocks ab;
   WeightBlocks wb;
-  weight_blocks(w, kb, wb);
   IntTileArgs base;
+  const IntGemmKernels* k = nullptr;
+  int64_t np = 0, mr = 0, row_blocks = 0, row_block = 0, panels_per_block = 0, column_blocks = 0;
+  bool prepare = false;
+  int64_t kbw_prepared = 0, prepared_bytes = 0;
+  int64_t tasks() const { return row_blocks * column_blocks; }
+};
+
+// Fills p in place (its blocks point into their own storage: not copyable after this).
+void plan_simd(const IntGemmProduct& product, const QuantizedActivations& a, int64_t kb, SimdGemmPlan& p) {
+  const IntGemmWeight& w = *product.w;
+  p.w = &w;
+  p.bias = product.bias;
+  p.residual = product.residual;
+  p.y = product.y;
+  act_blocks(a, kb, p.ab);
+  weight_blocks(w, kb, p.wb);
+  const int64_t nb = w.cols / kb;
+  IntTileArgs& base = p.base;
   base.lda = a.stride;
   base.w_panel_stride = w.panel_bytes;
   base.format = w.nibbles ? WeightFormat::kNibbles : WeightFormat::kInt8;
@@ -230,58 +253,80 @@ void int_gemm_simd(const IntGemmWeight& w, const QuantizedActivations& a, int64_
   base.blocks = nb;
   base.kb = kb;
   base.kbw = kb == w.group ? w.group_padded : kb;
-  const int64_t M = a.rows, N = w.rows;
+  p.k = &kernels_for(w.isa);
+  p.np = p.k->panels_per_tile;
+  p.mr = p.k->rows_per_tile;
+  const int64_t M = a.rows;
+  p.row_blocks = (M + kRowBlock - 1) / kRowBlock;
+  p.row_block = round_up((M + p.row_blocks - 1) / p.row_blocks, p.mr);
+  p.panels_per_block = std::max(p.np, kColumnBlock / kPanel / p.np * p.np);
+  p.column_blocks = (w.panels + p.panels_per_block - 1) / p.panels_per_block;
+  p.prepare = w.nibbles || p.k->prepared_kbw(base.kbw) != base.kbw;
+  p.kbw_prepared = p.k->prepared_kbw(base.kbw);
+  p.prepared_bytes = nb * p.kbw_prepared * kPanel;
+}
 
-  const IntGemmKernels& k = kernels_for(w.isa);
-  const int64_t np = k.panels_per_tile, mr = k.rows_per_tile;
-  // Equal row blocks rounded to whole tiles, as gemm.cpp, for balanced threads.
-  const int64_t row_blocks = (M + kRowBlock - 1) / kRowBlock;
-  const int64_t row_block = round_up((M + row_blocks - 1) / row_blocks, mr);
-  const int64_t panels_per_block = std::max(np, kColumnBlock / kPanel / np * np);
-  const int64_t column_blocks = (w.panels + panels_per_block - 1) / panels_per_block;
-  const bool prepare = w.nibbles || k.prepared_kbw(base.kbw) != base.kbw;
-  const int64_t kbw_prepared = k.prepared_kbw(base.kbw);
-  const int64_t prepared_bytes = nb * kbw_prepared * kPanel;
+void run_simd_task(const SimdGemmPlan& p, int64_t task, const QuantizedActivations& a, float* out,
+                   uint8_t* scratch) {
+  const IntGemmWeight& w = *p.w;
+  const int64_t rb = task / p.column_blocks, cb = task % p.column_blocks;
+  const int64_t M = a.rows, N = w.rows, nb = p.base.blocks;
+  const int64_t row_begin = rb * p.row_block, row_end = std::min(M, row_begin + p.row_block);
+  const int64_t panel_end = std::min(w.panels, (cb + 1) * p.panels_per_block);
+  for (int64_t p0 = cb * p.panels_per_block; p0 < panel_end; p0 += p.np) {
+    IntTileArgs args = p.base;
+    args.np = std::min(p.np, panel_end - p0);
+    args.w = w.data.data() + p0 * w.panel_bytes;
+    if (p.prepare) {
+      for (int64_t j = 0; j < args.np; ++j) {
+        p.k->prepare_panel(args.w + j * w.panel_bytes, p.base.format, nb, p.base.kbw, scratch + j * p.prepared_bytes);
+      }
+      args.w = scratch;
+      args.w_panel_stride = p.prepared_bytes;
+      args.format = WeightFormat::kInt8;
+      args.kbw = p.kbw_prepared;
+    }
+    args.w_scale = p.wb.scale + p0 * nb * kPanel;
+    args.w_zero_term = p.wb.zero_term + p0 * nb * kPanel;
+    args.w_sum = p.wb.sum + p0 * nb * kPanel;
+    const int64_t col0 = p0 * kPanel;
+    const int64_t cols = std::min(args.np * kPanel, N - col0);
+    for (int64_t i0 = row_begin; i0 < row_end; i0 += p.mr) {
+      args.m = std::min(p.mr, row_end - i0);
+      args.a = a.row(i0);
+      args.a_scale = p.ab.scale + i0 * nb;
+      args.a_offset = p.ab.offset + i0 * nb;
+      args.a_sum = p.ab.sum + i0 * nb;
+      args.out = out;
+      p.k->tile(args);
+      finish_tile(out, args.np * kPanel, args.m, col0, cols, N, p.bias, p.residual, p.y, i0);
+    }
+  }
+}
+
+// Prefill products of one activation matrix (q/k/v, gate/up) as one pool of tasks in one
+// parallel region: small products (k and v, 192 columns) left most of 16 threads idle
+// when each ran alone, and every region is a fork and a barrier. Each output element is
+// still computed by exactly one task, as with separate calls.
+void int_gemm_simd_many(SimdGemmPlan* plans, int count, const QuantizedActivations& a) {
+  int64_t total = 0, out_floats = 0, scratch_bytes = 0;
+  int64_t first_task[kMaxProducts + 1];
+  for (int j = 0; j < count; ++j) {
+    first_task[j] = total;
+    total += plans[j].tasks();
+    out_floats = std::max(out_floats, plans[j].mr * plans[j].np * kPanel);
+    if (plans[j].prepare) scratch_bytes = std::max(scratch_bytes, plans[j].np * plans[j].prepared_bytes);
+  }
+  first_task[count] = total;
 #pragma omp parallel num_threads(num_threads())
   {
-    std::vector<float> out(mr * np * kPanel);
-    AlignedBytes scratch(prepare ? np * prepared_bytes : 0);
-#pragma omp for collapse(2) schedule(static)
-    for (int64_t rb = 0; rb < row_blocks; ++rb) {
-      for (int64_t cb = 0; cb < column_blocks; ++cb) {
-        const int64_t row_begin = rb * row_block, row_end = std::min(M, row_begin + row_block);
-        const int64_t panel_end = std::min(w.panels, (cb + 1) * panels_per_block);
-        for (int64_t p0 = cb * panels_per_block; p0 < panel_end; p0 += np) {
-          IntTileArgs args = base;
-          args.np = std::min(np, panel_end - p0);
-          args.w = w.data.data() + p0 * w.panel_bytes;
-          if (prepare) {
-            for (int64_t j = 0; j < args.np; ++j) {
-              k.prepare_panel(args.w + j * w.panel_bytes, base.format, nb, base.kbw,
-                              scratch.data() + j * prepared_bytes);
-            }
-            args.w = scratch.data();
-            args.w_panel_stride = prepared_bytes;
-            args.format = WeightFormat::kInt8;
-            args.kbw = kbw_prepared;
-          }
-          args.w_scale = wb.scale + p0 * nb * kPanel;
-          args.w_zero_term = wb.zero_term + p0 * nb * kPanel;
-          args.w_sum = wb.sum + p0 * nb * kPanel;
-          const int64_t col0 = p0 * kPanel;
-          const int64_t cols = std::min(args.np * kPanel, N - col0);
-          for (int64_t i0 = row_begin; i0 < row_end; i0 += mr) {
-            args.m = std::min(mr, row_end - i0);
-            args.a = a.row(i0);
-            args.a_scale = ab.scale + i0 * nb;
-            args.a_offset = ab.offset + i0 * nb;
-            args.a_sum = ab.sum + i0 * nb;
-            args.out = out.data();
-            k.tile(args);
-            finish_tile(out.data(), args.np * kPanel, args.m, col0, cols, N, bias, residual, y, i0);
-          }
-        }
-      }
+    std::vector<float> out(static_cast<size_t>(out_floats));
+    AlignedBytes scratch(scratch_bytes);
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < total; ++t) {
+      int j = 0;
+      while (t >= first_task[j + 1]) ++j;
+      run_simd_task(plans[j], t - first_task[j], a, out.data(), scratch.data());
     }
   }
 }
@@ -531,16 +576,26 @@ void int_gemm_many(const IntGemmProduct* products, int count, const QuantizedAct
     gemv_products(jobs, count, a);
     return;
   }
+  // SIMD products in batches of up to kMaxProducts, each batch one region; scalar ones alone.
+  SimdGemmPlan plans[kMaxProducts];
+  int batched = 0;
   for (int j = 0; j < count; ++j) {
     const IntGemmProduct& p = products[j];
     const int64_t kb = product_block(*p.w, a);
-    ActBlocks ab;
-    act_blocks(a, kb, ab);
-    if (p.w->isa == Isa::kScalar)
+    if (p.w->isa == Isa::kScalar) {
+      ActBlocks ab;
+      act_blocks(a, kb, ab);
       int_gemm_scalar(*p.w, a, kb, ab, p.bias, p.residual, p.y);
-    else
-      int_gemm_simd(*p.w, a, kb, ab, p.bias, p.residual, p.y);
+      continue;
+    }
+    plan_simd(p, a, kb, plans[batched++]);
+    if (batched == kMaxProducts) {
+      int_gemm_simd_many(plans, batched, a);
+      for (int i = 0; i < batched; ++i) plans[i] = SimdGemmPlan{};
+      batched = 0;
+    }
   }
+  if (batched > 0) int_gemm_simd_many(plans, batched, a);
 }
 
 const char* int_gemm_path(const IntGemmWeight& w, int64_t rows) {
