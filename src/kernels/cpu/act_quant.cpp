@@ -175,10 +175,6 @@ const ActQuantKernels& kernels_for(Isa isa) {
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-}  // namespace
-
-namespace {
-
 // The prologue's row r into dst (cols floats).
 void prologue_row(const ActPrologue& p, const float* x, int64_t r, int64_t cols, Isa isa, float* dst) {
   const float* src = x + r * cols;
@@ -191,26 +187,6 @@ void prologue_row(const ActPrologue& p, const float* x, int64_t r, int64_t cols,
     rmsnorm(src, p.norm_weight, cols, p.norm_eps, dst);
   }
 }
-
-void quantize_rows(const float* x, const ActPrologue* prologue, int64_t rows, int64_t cols,
-                   const OnlineRotation* rotation, const ActQuantSpec& spec, QuantizedActivations& out, Isa isa);
-
-}  // namespace
-
-void quantize_activations(const float* x, int64_t rows, int64_t cols, const OnlineRotation* rotation,
-                          const ActQuantSpec& spec, QuantizedActivations& out, Isa isa) {
-  quantize_rows(x, nullptr, rows, cols, rotation, spec, out, isa);
-}
-
-void quantize_activations(const float* x, const ActPrologue& prologue, int64_t rows, int64_t cols,
-                          const OnlineRotation* rotation, const ActQuantSpec& spec, QuantizedActivations& out,
-                          Isa isa) {
-  QUAROT_CHECK(prologue.kind != ActPrologue::Kind::kSwiglu || prologue.up != nullptr || rows == 0,
-               "quantize_activations: SwiGLU prologue without its up rows");
-  quantize_rows(x, &prologue, rows, cols, rotation, spec, out, isa);
-}
-
-namespace {
 
 void quantize_rows(const float* x, const ActPrologue* prologue, int64_t rows, int64_t cols,
                    const OnlineRotation* rotation, const ActQuantSpec& spec, QuantizedActivations& out, Isa isa) {
@@ -311,5 +287,18 @@ void quantize_rows(const float* x, const ActPrologue* prologue, int64_t rows, in
 }
 
 }  // namespace
+
+void quantize_activations(const float* x, int64_t rows, int64_t cols, const OnlineRotation* rotation,
+                          const ActQuantSpec& spec, QuantizedActivations& out, Isa isa) {
+  quantize_rows(x, nullptr, rows, cols, rotation, spec, out, isa);
+}
+
+void quantize_activations(const float* x, const ActPrologue& prologue, int64_t rows, int64_t cols,
+                          const OnlineRotation* rotation, const ActQuantSpec& spec, QuantizedActivations& out,
+                          Isa isa) {
+  QUAROT_CHECK(prologue.kind != ActPrologue::Kind::kSwiglu || prologue.up != nullptr || rows == 0,
+               "quantize_activations: SwiGLU prologue without its up rows");
+  quantize_rows(x, &prologue, rows, cols, rotation, spec, out, isa);
+}
 
 }  // namespace quarot

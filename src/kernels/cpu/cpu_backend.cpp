@@ -502,8 +502,8 @@ class CpuBackend final : public Backend {
   // True when every op takes the integer path with one activation quantization of
   // their common input (same input rotation and activation spec): then the codes are
   // what each separate call would compute, so the outputs are identical.
+  static constexpr int kMaxSharedOps = 8;  // products per shared quantization (q/k/v, gate/up)
   static bool shared_integer_input(const LinearOp* ops, int count, int64_t n) {
-    constexpr int kMaxSharedOps = 8;
     if (count < 1 || count > kMaxSharedOps || n <= 0) return false;
     const auto* w0 = dynamic_cast<const CpuPackedWeight*>(ops[0].weight);
     if (w0 == nullptr) return false;
@@ -522,7 +522,6 @@ class CpuBackend final : public Backend {
   // prologue(x) (none: x), then the products in one int_gemm_many call.
   void integer_linears(const LinearOp* ops, int count, const float* x, const ActPrologue* prologue, int64_t n,
                        float* const* ys) const {
-    constexpr int kMaxSharedOps = 8;
     const auto* w0 = static_cast<const CpuPackedWeight*>(ops[0].weight);
     const int64_t in = w0->in_features;
     const OnlineRotation* r = ops[0].input_rotation;
