@@ -12,7 +12,7 @@
 #     gzip -c $BUILD_v/bench/bench_int_gemm > .device/x2/bench_int_gemm_$v.gz; done &&
 #   gzip -c NEW/tests/test_kernels > .device/x2/test_kernels.gz &&
 #   cp /lib/x86_64-linux-gnu/{libfmt.so.9,libgomp.so.1,libbz2.so.1.0,libbenchmark.so.1debian} .device/x1/lib/
-# Call 2 must follow call 1 while the machine is still held (~30 s idle release).
+# TESTS= overrides the kernel tests' gtest filter. Call 2 must follow call 1 while the machine is still held (~30 s idle release).
 # $OUT gets old_N.json / new_N.json (quarot bench), profile_new.json, kernels_*.txt, tests_*.txt,
 # and all of them in all.tar.gz.
 set -uo pipefail
@@ -25,6 +25,7 @@ case $cmd in
     ;;
   run)
     pairs=${2:-4}
+    tests=${TESTS:-'*ActQuant*:*Fwht*:QuantKvStorage*:RopeRotateQk*:CpuBackendInteger.*:KvStore*:*IntGemm*'}
     export LD_LIBRARY_PATH=$x/lib QUAROT_CACHE=$x/cache GOMP_SPINCOUNT=300000
     out=${OUT:-/tmp/out}; mkdir -p "$out"
     for f in .device/x2/*.gz; do gunzip -c "$f" > $x/$(basename "$f" .gz); chmod +x $x/$(basename "$f" .gz); done
@@ -33,8 +34,7 @@ case $cmd in
     q4=$x/w4a4kv4.quarot.safetensors
     [ -f "$q4" ] || $x/quarot_new -q -t 16 quantize -m "$model" --scheme W4A4KV4 --weights rtn --rotate hadamard -o "$q4"
     for isa in amx avx512vnni avx2; do
-      QUAROT_ISA=$isa $x/test_kernels --gtest_brief=1 \
-        --gtest_filter='*ActQuant*:*Fwht*:QuantKvStorage*:RopeRotateQk*:CpuBackendInteger.*:KvStore*' > "$out/tests_$isa.txt" 2>&1
+      QUAROT_ISA=$isa $x/test_kernels --gtest_brief=1 --gtest_filter="$tests" > "$out/tests_$isa.txt" 2>&1
       echo "tests $isa: rc=$? $(grep -E 'PASSED|FAILED' "$out/tests_$isa.txt" | tr '\n' ' ')"
     done
     for v in old new; do
