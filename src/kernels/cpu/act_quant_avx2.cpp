@@ -87,7 +87,8 @@ bool finite_abs_max(const float* x, int64_t n, float* amax) {
   __m256i vmax = _mm256_setzero_si256();
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
-    vmax = _mm256_max_epi32(vmax, _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i)), abs_mask));
+    vmax = _mm256_max_epi32(
+        vmax, _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i)), abs_mask));
   __m128i m = _mm_max_epi32(_mm256_castsi256_si128(vmax), _mm256_extracti128_si256(vmax, 1));
   m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0x4e));
   m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0xb1));

@@ -77,7 +77,8 @@ int32_t encode(const float* x, int64_t n, float s, float add, float lo, float hi
   __m512i sum = _mm512_setzero_si512();
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    __m512 q = _mm512_roundscale_ps(_mm512_div_ps(_mm512_loadu_ps(x + i), vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 q = _mm512_roundscale_ps(_mm512_div_ps(_mm512_loadu_ps(x + i), vs),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     q = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(q, vadd), vlo), vhi);
     const __m512i c = _mm512_add_epi32(_mm512_cvtps_epi32(q), voff);
     sum = _mm512_add_epi32(sum, c);

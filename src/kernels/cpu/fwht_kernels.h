@@ -1,10 +1,11 @@
 #pragma once
 // Internal: the contiguous Walsh-Hadamard transform behind fwht.h, per instruction set.
-// The AVX2 kernel does the scalar one's float operations in the same order (stages
-// h = 1, 2, 4, ... each a single IEEE add or subtract per element, a + b and a - b), so
-// the two are bit-identical and fwht.h picks one by what the CPU has, not by QUAROT_ISA.
-// The AVX2 and AVX-512 kernels do the same. The AVX2 kernel lives in fwht_avx2.cpp (compiled with AVX2 flags, reached only
-// through this declaration: no inline code here, see gemm_kernels.h on the ODR).
+// The AVX2 and AVX-512 kernels do the scalar one's float operations in the same order
+// (stages h = 1, 2, 4, ... each a single IEEE add or subtract per element, a + b and
+// a - b), so all are bit-identical and fwht.h picks one by what the CPU has, not by
+// QUAROT_ISA. They live in fwht_avx2.cpp / fwht_avx512.cpp (compiled with their ISA's
+// flags, reached only through these declarations: no inline code here, see
+// gemm_kernels.h on the ODR).
 #include <cstdint>
 
 namespace quarot::fwht_detail {

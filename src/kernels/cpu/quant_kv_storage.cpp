@@ -1,6 +1,7 @@
 #include "kernels/cpu/quant_kv_storage.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "common/error.h"
 #include "common/threads.h"
@@ -67,14 +68,18 @@ void QuantKvStorage::append(int64_t layer, int64_t pos0, int64_t n, const float*
   // position's codes. Two regions per side and a serial check cost ~120 us per
   // layer of a 512-token prompt on a 16-core Xeon, several times the quantization.
   const FiniteFn all_finite = finite_check();
-  bool bad = false;
+  // An atomic flag, not a reduction: the region is a lambda, where the flag is a
+  // captured reference (not a shared variable an OpenMP reduction may name). The
+  // loop's barrier orders every store before the test below.
+  std::atomic<bool> bad{false};
   parallel_region_if(n * kvd >= QuantKvLayerStore::kParallelValues, [&] {
-#pragma omp for schedule(static) reduction(|| : bad)
+#pragma omp for schedule(static)
     for (int64_t t = 0; t < n; ++t) {
       for (int side = 0; side < 2; ++side)
-        if (sides[side]->quantized && !all_finite(rows[side] + t * kvd, kvd)) bad = true;
+        if (sides[side]->quantized && !all_finite(rows[side] + t * kvd, kvd))
+          bad.store(true, std::memory_order_relaxed);
     }
-    if (!bad) {
+    if (!bad.load(std::memory_order_relaxed)) {
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < n; ++t) {
         for (int side = 0; side < 2; ++side) {
@@ -86,7 +91,7 @@ void QuantKvStorage::append(int64_t layer, int64_t pos0, int64_t n, const float*
       }
     }
   });
-  if (bad) {
+  if (bad.load()) {
     for (int side = 0; side < 2; ++side) {
       if (!sides[side]->quantized) continue;
       for (int64_t i = 0; i < n * kvd; ++i)
