@@ -317,19 +317,21 @@ void LlamaModel::layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, Kv
   const float attn_scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const Layer& L = *layers_[li];
   const int layer = static_cast<int>(li);
+  // RMSNorm, then the products that share its output (q/k/v, gate/up): without a hook
+  // nothing else reads the normalized rows, so the backend may normalize, rotate and
+  // quantize each row once, in one pass.
+  auto norm_then_linears = [&](const BackendBuffer& norm, LinearSlot slot, const LinearOp* ops, int count,
+                               float* const* ys) {
+    if (!hook_) return be.rmsnorm_linears(x, norm.data(), H, c.rms_eps, ops, count, n, h, ys);
+    be.rmsnorm(x, norm.data(), n, H, c.rms_eps, h);
+    call_hook(layer, slot, h, n, H);
+    be.linears(ops, count, h, n, ys);
+  };
   // --- attention ---
   {
-    // One input for the three: the backend may normalize, rotate and quantize it once
-    // (without a hook nothing else reads the normalized rows).
     const std::array<LinearOp, 3> ops{L.wq().op(), L.wk().op(), L.wv().op()};
     float* const ys[3] = {q, k, v};
-    if (hook_) {
-      be.rmsnorm(x, L.attn_norm.data(), n, H, c.rms_eps, h);
-      call_hook(layer, LinearSlot::kQkv, h, n, H);
-      be.linears(ops.data(), 3, h, n, ys);
-    } else {
-      be.rmsnorm_linears(x, L.attn_norm.data(), H, c.rms_eps, ops.data(), 3, n, h, ys);
-    }
+    norm_then_linears(L.attn_norm, LinearSlot::kQkv, ops.data(), 3, ys);
   }
   be.rope_rotate_qk(q, k, n, {nh, nkv, hd}, pos0, rope_inv_freq_.data(), recipe_.qk_rotation);
   cache.append(cache_layer, pos0, n, k, v);
@@ -346,13 +348,7 @@ void LlamaModel::layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, Kv
   {
     const std::array<LinearOp, 2> ops{L.w_gate().op(), L.w_up().op()};
     float* const ys[2] = {gate, up};
-    if (hook_) {
-      be.rmsnorm(x, L.ffn_norm.data(), n, H, c.rms_eps, h);
-      call_hook(layer, LinearSlot::kGateUp, h, n, H);
-      be.linears(ops.data(), 2, h, n, ys);
-    } else {
-      be.rmsnorm_linears(x, L.ffn_norm.data(), H, c.rms_eps, ops.data(), 2, n, h, ys);
-    }
+    norm_then_linears(L.ffn_norm, LinearSlot::kGateUp, ops.data(), 2, ys);
   }
   if (hook_) {
     be.swiglu(gate, up, n * F, gate);

@@ -26,17 +26,6 @@ KvCacheSpec spec_for(int v_bits) {
   return s;
 }
 
-QuantKvLayout layout_for(const KvCacheSpec& s, const KvQuantSpec& q) {
-  QuantKvLayout l;
-  l.n_kv_heads = s.n_kv_heads;
-  l.head_dim = s.head_dim;
-  l.group = q.group;
-  l.bits = q.bits;
-  l.symmetric = q.symmetric;
-  l.clip_ratio = q.clip_ratio;
-  return l;
-}
-
 void expect_same_store(const QuantKvLayerStore& a, const QuantKvLayerStore& b, const char* side) {
   ASSERT_EQ(a.size(), b.size()) << side;
   const QuantKvLayout& l = a.layout();
@@ -52,7 +41,7 @@ void expect_same_store(const QuantKvLayerStore& a, const QuantKvLayerStore& b, c
 TEST(QuantKvStorage, BothSidesStoreWhatTheirLayerStoresStore) {
   const KvCacheSpec s = spec_for(4);
   QuantKvStorage storage(s);
-  QuantKvLayerStore k_ref(layout_for(s, s.k), s.capacity), v_ref(layout_for(s, s.v), s.capacity);
+  QuantKvLayerStore k_ref(kv_layout(s, s.k), s.capacity), v_ref(kv_layout(s, s.v), s.capacity);
   const int64_t kvd = s.kv_dim();
   const auto k = test::random_floats(520 * kvd, 1, -2.0, 2.0);
   const auto v = test::random_floats(520 * kvd, 2, -1.0, 3.0);

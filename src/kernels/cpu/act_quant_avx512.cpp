@@ -1,8 +1,9 @@
 // AVX-512 activation quantization kernels: the scalar ones of act_quant.cpp on 16
-// floats at a time, for the AVX-512 paths (and AMX's hosts). Exact as the AVX2 table
-// (act_quant_avx2.cpp): IEEE division and round-half-even per code, max/min reductions
-// in any order, the mixing in act_quant_mix.h's order. Internal linkage except the
-// table, and no std:: templates (ODR, see act_quant_kernels.h).
+// floats at a time (a masked last vector instead of a scalar tail), for the AVX-512
+// paths (and AMX's hosts). Exact as the AVX2 table (act_quant_avx2.cpp): IEEE division
+// and round-half-even per code, max/min reductions in any order, the mixing in
+// act_quant_mix.h's order. Internal linkage except the table, and no std:: templates
+// (ODR, see act_quant_kernels.h).
 #include <immintrin.h>
 
 #include <cstring>
@@ -13,24 +14,18 @@
 namespace quarot::act_quant_detail {
 namespace {
 
-float max_f(float a, float b) { return a > b ? a : b; }
-float min_f(float a, float b) { return a < b ? a : b; }
-float round_even(float a) {
-  return _mm_cvtss_f32(_mm_round_ss(_mm_set_ss(a), _mm_set_ss(a), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+// Lanes 0 .. min(left, 16) - 1: a whole vector, or the last partial one.
+__mmask16 tail_mask(int64_t left) {
+  return left >= 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << left) - 1);
 }
-float clamp_f(float v, float lo, float hi) { return v < lo ? lo : (hi < v ? hi : v); }
 
 // The largest |x| bit pattern of x[0 .. n): finite floats order as their sign-cleared
 // bits, and every NaN or infinity lies above 0x7f7fffff.
 int32_t abs_bits_max(const float* x, int64_t n) {
   const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
   __m512i vmax = _mm512_setzero_si512();
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) vmax = _mm512_max_epi32(vmax, _mm512_and_si512(_mm512_loadu_si512(x + i), abs_mask));
-  if (i < n) {
-    const __mmask16 tail = static_cast<__mmask16>((1u << (n - i)) - 1);
-    vmax = _mm512_max_epi32(vmax, _mm512_and_si512(_mm512_maskz_loadu_epi32(tail, x + i), abs_mask));
-  }
+  for (int64_t i = 0; i < n; i += 16)
+    vmax = _mm512_max_epi32(vmax, _mm512_and_si512(_mm512_maskz_loadu_epi32(tail_mask(n - i), x + i), abs_mask));
   return _mm512_reduce_max_epi32(vmax);
 }
 
@@ -53,19 +48,14 @@ bool finite_abs_max(const float* x, int64_t n, float* amax) {
 void min_max(const float* x, int64_t n, float* lo, float* hi) {
   __m512 vlo = _mm512_setzero_ps();
   __m512 vhi = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m512 v = _mm512_loadu_ps(x + i);
+  for (int64_t i = 0; i < n; i += 16) {
+    // The tail's missing lanes load as 0, which min(0, .) and max(0, .) already include.
+    const __m512 v = _mm512_maskz_loadu_ps(tail_mask(n - i), x + i);
     vlo = _mm512_min_ps(vlo, v);
     vhi = _mm512_max_ps(vhi, v);
   }
-  float l = _mm512_reduce_min_ps(vlo), h = _mm512_reduce_max_ps(vhi);
-  for (; i < n; ++i) {
-    l = min_f(l, x[i]);
-    h = max_f(h, x[i]);
-  }
-  *lo = l;
-  *hi = h;
+  *lo = _mm512_reduce_min_ps(vlo);
+  *hi = _mm512_reduce_max_ps(vhi);
 }
 
 int32_t encode(const float* x, int64_t n, float s, float add, float lo, float hi, int32_t offset, uint8_t* codes) {
@@ -75,22 +65,17 @@ int32_t encode(const float* x, int64_t n, float s, float add, float lo, float hi
   const __m512 vhi = _mm512_set1_ps(hi);
   const __m512i voff = _mm512_set1_epi32(offset);
   __m512i sum = _mm512_setzero_si512();
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __m512 q = _mm512_roundscale_ps(_mm512_div_ps(_mm512_loadu_ps(x + i), vs),
+  for (int64_t i = 0; i < n; i += 16) {
+    // A partial last vector: its missing lanes are neither summed nor stored.
+    const __mmask16 m = tail_mask(n - i);
+    __m512 q = _mm512_roundscale_ps(_mm512_div_ps(_mm512_maskz_loadu_ps(m, x + i), vs),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     q = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(q, vadd), vlo), vhi);
     const __m512i c = _mm512_add_epi32(_mm512_cvtps_epi32(q), voff);
-    sum = _mm512_add_epi32(sum, c);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + i), _mm512_cvtepi32_epi8(c));  // codes are 0..255
+    sum = _mm512_mask_add_epi32(sum, m, sum, c);
+    _mm_mask_storeu_epi8(codes + i, m, _mm512_cvtepi32_epi8(c));  // codes are 0..255
   }
-  int32_t total = _mm512_reduce_add_epi32(sum);
-  for (; i < n; ++i) {
-    const int32_t code = static_cast<int32_t>(clamp_f(round_even(x[i] / s) + add, lo, hi)) + offset;
-    codes[i] = static_cast<uint8_t>(code);
-    total += code;
-  }
-  return total;
+  return _mm512_reduce_add_epi32(sum);
 }
 
 }  // namespace

@@ -26,18 +26,22 @@ bool QuantKvStorage::supports(const KvCacheSpec& spec) {
   return k_ok && v_ok && (side_quantized(spec.k) || side_quantized(spec.v));
 }
 
+QuantKvLayout kv_layout(const KvCacheSpec& spec, const KvQuantSpec& side) {
+  QuantKvLayout l;
+  l.n_kv_heads = spec.n_kv_heads;
+  l.head_dim = spec.head_dim;
+  l.group = side.group;
+  l.bits = side.bits;
+  l.symmetric = side.symmetric;
+  l.clip_ratio = side.clip_ratio;
+  return l;
+}
+
 QuantKvStorage::Side QuantKvStorage::make_side(const KvQuantSpec& q) const {
   Side s;
   s.quantized = side_quantized(q);
   if (s.quantized) {
-    QuantKvLayout l;
-    l.n_kv_heads = spec_.n_kv_heads;
-    l.head_dim = spec_.head_dim;
-    l.group = q.group;
-    l.bits = q.bits;
-    l.symmetric = q.symmetric;
-    l.clip_ratio = q.clip_ratio;
-    s.quant = QuantKvLayerStore(l, spec_.capacity);
+    s.quant = QuantKvLayerStore(kv_layout(spec_, q), spec_.capacity);
   } else {
     s.fp.assign(static_cast<size_t>(spec_.capacity * spec_.kv_dim()), 0.0f);
   }

@@ -13,6 +13,9 @@
 
 namespace quarot {
 
+// The layer store's layout for one quantized side of `spec`.
+QuantKvLayout kv_layout(const KvCacheSpec& spec, const KvQuantSpec& side);
+
 class QuantKvStorage final : public KvStorage {
  public:
   // At least one of spec.k, spec.v must be enabled with 2..8 bits.

@@ -93,17 +93,6 @@ std::vector<float> make_rows(int64_t n, int64_t kvd, int64_t hd, std::mt19937& r
 // ---------------------------------------------------------------------------
 // Storage: bit-identical codes.
 
-QuantKvLayout layout_of(const KvCacheSpec& s, const KvQuantSpec& q) {
-  QuantKvLayout l;
-  l.n_kv_heads = s.n_kv_heads;
-  l.head_dim = s.head_dim;
-  l.group = q.group;
-  l.bits = q.bits;
-  l.symmetric = q.symmetric;
-  l.clip_ratio = q.clip_ratio;
-  return l;
-}
-
 // Compares one side of the GPU storage with a CPU store, every byte and float
 // (unwritten positions are zero in both).
 void compare_side(const KvSideView& g, const QuantKvLayerStore& c, const std::string& what) {
@@ -138,8 +127,8 @@ void test_storage_bits(const KvCacheSpec& spec, std::mt19937& rng) {
   const auto& g = dynamic_cast<const CudaKvStorage&>(*gpu);
   std::vector<QuantKvLayerStore> ck, cv;
   for (int64_t l = 0; l < spec.n_layers; ++l) {
-    ck.emplace_back(layout_of(spec, spec.k), spec.capacity);
-    cv.emplace_back(layout_of(spec, spec.v), spec.capacity);
+    ck.emplace_back(kv_layout(spec, spec.k), spec.capacity);
+    cv.emplace_back(kv_layout(spec, spec.v), spec.capacity);
   }
   const int64_t kvd = spec.kv_dim();
   // Appends of varied sizes, as prefill then decode steps do.
