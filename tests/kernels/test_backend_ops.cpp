@@ -168,7 +168,9 @@ TEST(BackendOps, RopeTableReuseGivesApplyRopeBitForBit) {
       be->rope(got.data(), c.n, heads, hd, c.pos0, inv_freq.data());
       for (int64_t t = 0; t < c.n; ++t) apply_rope(want.data() + t * row, heads, hd, c.pos0 + t, inv_freq.data());
       ASSERT_EQ(got, want) << be->name() << " pos0 " << c.pos0 << " n " << c.n << " theta " << c.theta;
-      if (c.pos0 > 0) EXPECT_NE(got, x);  // it turned something
+      if (c.pos0 > 0) {
+        EXPECT_NE(got, x);  // it turned something
+      }
     }
   }
 }

@@ -34,7 +34,9 @@ class ScopedIsaEnv {
 TEST(CpuFeatures, PathsAreNestedAndDescribed) {
   const CpuFeatures& f = cpu_features();
   EXPECT_TRUE(isa_supported(Isa::kScalar));
-  if (f.has_avx512_path()) EXPECT_TRUE(f.has_avx2_path());
+  if (f.has_avx512_path()) {
+    EXPECT_TRUE(f.has_avx2_path());
+  }
   EXPECT_TRUE(isa_supported(detected_isa()));
   const std::string description = cpu_description();
   EXPECT_NE(description.find(f.brand), std::string::npos);

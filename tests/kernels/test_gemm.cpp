@@ -113,7 +113,9 @@ TEST(Gemm, RejectsBadShapes) {
   const std::vector<float> w(4, 1.0f);
   EXPECT_THROW(pack_gemm_weight(w.data(), 0, 4, Isa::kScalar), Error);
   EXPECT_THROW(pack_gemm_weight(w.data(), 2, -1, Isa::kScalar), Error);
-  if (!isa_supported(Isa::kAvx512)) EXPECT_THROW(pack_gemm_weight(w.data(), 2, 2, Isa::kAvx512), Error);
+  if (!isa_supported(Isa::kAvx512)) {
+    EXPECT_THROW(pack_gemm_weight(w.data(), 2, 2, Isa::kAvx512), Error);
+  }
   const GemmWeight packed = pack_gemm_weight(w.data(), 2, 2, Isa::kScalar);
   std::vector<float> y(2);
   EXPECT_THROW(gemm(packed, w.data(), -1, nullptr, y.data()), Error);

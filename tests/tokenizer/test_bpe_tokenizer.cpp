@@ -186,7 +186,9 @@ TEST(HfJson, RoundTripsIdentically) {
     // tokenizer.json alone still knows BOS and add_bos from its post-processor.
     const auto bare = Tokenizer::from_hf_json_string(original->to_hf_json(), "bare");
     EXPECT_EQ(bare->add_bos_default(), original->add_bos_default());
-    if (original->add_bos_default()) EXPECT_EQ(bare->bos_id(), original->bos_id());
+    if (original->add_bos_default()) {
+      EXPECT_EQ(bare->bos_id(), original->bos_id());
+    }
   }
 }
 

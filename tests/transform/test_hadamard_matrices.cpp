@@ -86,7 +86,9 @@ TEST(FindHadamard, EveryListedOrderIsAnExactHadamardMatrix) {
     ASSERT_EQ(h->order, c.order);
     ASSERT_EQ(h->entries.size(), static_cast<size_t>(c.order * c.order));
     EXPECT_EQ(hadamard_defect(*h), 0);
-    if (c.construction != nullptr) EXPECT_EQ(h->construction, c.construction);
+    if (c.construction != nullptr) {
+      EXPECT_EQ(h->construction, c.construction);
+    }
   }
 }
 

@@ -17,7 +17,9 @@ TEST(RandomOrthogonal, IsOrthogonalSeededAndNotTrivial) {
     const auto q = random_orthogonal(n, 42);
     EXPECT_LT(orthogonality_error(q, n), 1e-12);
     EXPECT_EQ(q, random_orthogonal(n, 42));
-    if (n > 1) EXPECT_NE(q, random_orthogonal(n, 43));
+    if (n > 1) {
+      EXPECT_NE(q, random_orthogonal(n, 43));
+    }
   }
   // A random rotation spreads mass: no entry of a 64 x 64 one is near +-1.
   const auto q = random_orthogonal(64, 7);
@@ -70,7 +72,9 @@ TEST(ResidualRotation, ProductsMatchDenseQ) {
       const ResidualRotation q(mode, n, 9);
       const auto dq = q.dense();
       EXPECT_LT(q.orthogonality_error(), 1e-5);
-      if (mode == RotationMode::kHadamard) EXPECT_EQ(dq, randomized_hadamard(n, 9).matrix);
+      if (mode == RotationMode::kHadamard) {
+        EXPECT_EQ(dq, randomized_hadamard(n, 9).matrix);
+      }
       MatrixD w;
       w.rows = 5;
       w.cols = n;

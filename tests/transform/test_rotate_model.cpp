@@ -112,9 +112,15 @@ TEST_P(Invariance, RotationKeepsLogitsInEveryMode) {
       EXPECT_NO_THROW(w.validate("rotated"));
       EXPECT_EQ(recipe.qk_rotation.is_identity(), !f.qk);
       EXPECT_EQ(recipe.down_proj_input.is_identity(), !f.down);
-      if (f.qk) EXPECT_EQ(recipe.qk_rotation.size(), GetParam().head_dim);
-      if (f.down) EXPECT_EQ(recipe.down_proj_input.size(), GetParam().intermediate);
-      if (f.o) EXPECT_EQ(recipe.o_proj_input.size(), GetParam().q_dim());
+      if (f.qk) {
+        EXPECT_EQ(recipe.qk_rotation.size(), GetParam().head_dim);
+      }
+      if (f.down) {
+        EXPECT_EQ(recipe.down_proj_input.size(), GetParam().intermediate);
+      }
+      if (f.o) {
+        EXPECT_EQ(recipe.o_proj_input.size(), GetParam().q_dim());
+      }
       if (mode != RotationMode::kNone) {
         // The residual rotation really happened: embeddings moved.
         EXPECT_NE(w.tok_embeddings.data, original.tok_embeddings.data);
