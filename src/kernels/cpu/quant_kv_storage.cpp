@@ -69,7 +69,7 @@ void QuantKvStorage::append(int64_t layer, int64_t pos0, int64_t n, const float*
   const int64_t kvd = spec_.kv_dim();
   // K and V in one parallel region: the finiteness check first (nothing is written
   // when a value is not finite, so a throw leaves the cache unchanged), then each
-  // position's codes. Two regions per side and a serial check cost ~120 us per
+  // position's codes. A region and a serial check per side cost ~120 us per
   // layer of a 512-token prompt on a 16-core Xeon, several times the quantization.
   const FiniteFn all_finite = finite_check();
   // An atomic flag, not a reduction: the region is a lambda, where the flag is a
