@@ -58,6 +58,21 @@ class ProfilingKvStorage final : public KvStorage {
   std::shared_ptr<OpProfile> profile_;
 };
 
+// A profile entry's name for products timed as one op ("q_proj+k_proj+v_proj") and the
+// weight bytes they stream.
+std::string joined_names(const LinearOp* ops, int count) {
+  std::string names;
+  for (int i = 0; i < count; ++i)
+    names += (i ? "+" : "") + std::string(ops[i].name != nullptr ? ops[i].name : "unnamed");
+  return names;
+}
+
+double weight_bytes(const LinearOp* ops, int count) {
+  double bytes = 0;
+  for (int i = 0; i < count; ++i) bytes += static_cast<double>(ops[i].weight->bytes);
+  return bytes;
+}
+
 class ProfilingBackend final : public Backend {
  public:
   ProfilingBackend(std::shared_ptr<const Backend> inner, std::shared_ptr<OpProfile> profile)
@@ -78,33 +93,22 @@ class ProfilingBackend final : public Backend {
   }
 
   void linear(const LinearOp& op, const float* x, int64_t n, float* y) const override {
-    const std::string what = std::string("linear ") + (op.name != nullptr ? op.name : "unnamed");
-    timed(what, n, [&] { inner_->linear(op, x, n, y); }, static_cast<double>(op.weight->bytes));
+    timed("linear " + joined_names(&op, 1), n, [&] { inner_->linear(op, x, n, y); }, weight_bytes(&op, 1));
   }
   // Products sharing one input (q/k/v, gate/up) stay one call, so a backend that shares
   // their rotation and quantization keeps doing so; they are timed as one entry.
   void linears(const LinearOp* ops, int count, const float* x, int64_t n, float* const* ys) const override {
-    std::string what = "linear ";
-    double bytes = 0;
-    for (int i = 0; i < count; ++i) {
-      what += (i ? "+" : "") + std::string(ops[i].name != nullptr ? ops[i].name : "unnamed");
-      bytes += static_cast<double>(ops[i].weight->bytes);
-    }
-    timed(what, n, [&] { inner_->linears(ops, count, x, n, ys); }, bytes);
+    timed("linear " + joined_names(ops, count), n, [&] { inner_->linears(ops, count, x, n, ys); },
+          weight_bytes(ops, count));
   }
   void rmsnorm_linears(const float* x, const float* w, int64_t dim, float eps, const LinearOp* ops, int count,
                        int64_t n, float* h, float* const* ys) const override {
-    std::string what = "rmsnorm+linear ";
-    double bytes = 0;
-    for (int i = 0; i < count; ++i) {
-      what += (i ? "+" : "") + std::string(ops[i].name != nullptr ? ops[i].name : "unnamed");
-      bytes += static_cast<double>(ops[i].weight->bytes);
-    }
-    timed(what, n, [&] { inner_->rmsnorm_linears(x, w, dim, eps, ops, count, n, h, ys); }, bytes);
+    timed("rmsnorm+linear " + joined_names(ops, count), n,
+          [&] { inner_->rmsnorm_linears(x, w, dim, eps, ops, count, n, h, ys); }, weight_bytes(ops, count));
   }
   void swiglu_linear(const LinearOp& op, float* gate, const float* up, int64_t n, float* y) const override {
-    const std::string what = std::string("swiglu+linear ") + (op.name != nullptr ? op.name : "unnamed");
-    timed(what, n, [&] { inner_->swiglu_linear(op, gate, up, n, y); }, static_cast<double>(op.weight->bytes));
+    timed("swiglu+linear " + joined_names(&op, 1), n, [&] { inner_->swiglu_linear(op, gate, up, n, y); },
+          weight_bytes(&op, 1));
   }
   void embed(const PackedEmbedding& table, const int32_t* tokens, int64_t n, float* out) const override {
     timed("embed", n, [&] { inner_->embed(table, tokens, n, out); });

@@ -60,6 +60,12 @@ int32_t encode_scalar(const float* x, int64_t n, float s, float add, float lo, f
 
 }  // namespace
 
+const ActQuantKernels& act_quant_kernels_for(Isa isa) {
+  if (isa == Isa::kScalar) return act_quant_kernels_scalar();
+  if (isa == Isa::kAvx2) return act_quant_kernels_avx2();
+  return act_quant_kernels_avx512();
+}
+
 const ActQuantKernels& act_quant_kernels_scalar() {
   static const ActQuantKernels kernels{&all_finite_scalar, &abs_max_scalar, &finite_abs_max_scalar,
                                        &min_max_scalar,    &encode_scalar,  &Mixer<8, 8>::mix};
@@ -167,12 +173,6 @@ GroupQuant quantize_asym(const ActQuantKernels& k, const float* x, int64_t n, in
   return g;
 }
 
-const ActQuantKernels& kernels_for(Isa isa) {
-  if (isa == Isa::kScalar) return act_quant_detail::act_quant_kernels_scalar();
-  if (isa == Isa::kAvx2) return act_quant_detail::act_quant_kernels_avx2();
-  return act_quant_detail::act_quant_kernels_avx512();  // the AVX-512 paths (and AMX's hosts)
-}
-
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 // The prologue's row r into dst (cols floats).
@@ -229,7 +229,7 @@ void quantize_rows(const float* x, const ActPrologue* prologue, int64_t rows, in
   out.offsets.resize(rows * groups);
   out.code_sums.resize(rows * groups);
 
-  const ActQuantKernels& k = kernels_for(isa);
+  const ActQuantKernels& k = act_quant_detail::act_quant_kernels_for(isa);
   constexpr int64_t kNoError = std::numeric_limits<int64_t>::max();
   std::atomic<int64_t> bad_row{kNoError};
   parallel_region_if(rows > 1 && rows * cols >= 16384, [&] {

@@ -7,6 +7,8 @@
 // because compilers contract a * b - c * d into an FMA differently per target.
 #include <cstdint>
 
+#include "kernels/cpu/cpu_features.h"
+
 namespace quarot::act_quant_detail {
 
 struct ActQuantKernels {
@@ -33,5 +35,7 @@ const ActQuantKernels& act_quant_kernels_scalar();
 const ActQuantKernels& act_quant_kernels_avx2();
 // Needs the AVX-512 F/BW/VL/DQ path (cpu_features.h).
 const ActQuantKernels& act_quant_kernels_avx512();
+// The table for a path: scalar, AVX2, or AVX-512 (the AVX-512 paths and AMX's hosts).
+const ActQuantKernels& act_quant_kernels_for(Isa isa);
 
 }  // namespace quarot::act_quant_detail

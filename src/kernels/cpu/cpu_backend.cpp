@@ -318,12 +318,10 @@ class CpuBackend final : public Backend {
     if (rotate) validate_online_rotation(*op.input_rotation, in);
     if (n == 0) return;
 
-    if (w->integer && quantize && op.act.bits <= 8 && groups_fit(w->int_gemm, op.act)) {
-      // The integer path: rotate + quantize in one pass, int32 GEMM, fused epilogue.
-      thread_local QuantizedActivations qa;
-      quantize_activations(x, n, in, rotate ? op.input_rotation : nullptr, op.act, qa, isa_);
-      // The epilogue's residual term is the same single add of the finished product.
-      int_gemm(w->int_gemm, qa, op.bias, op.accumulate ? y : nullptr, y);
+    if (shared_integer_input(&op, 1, n)) {
+      // The integer path: rotate + quantize in one pass, int32 GEMM, fused epilogue (its
+      // residual term is the same single add of the finished product).
+      integer_linears(&op, 1, x, nullptr, n, &y);
       return;
     }
     // CLAQ with 8-bit activations, decode: the integer lookup GEMV.
@@ -532,7 +530,7 @@ class CpuBackend final : public Backend {
       quantize_activations(x, *prologue, n, in, rotate ? r : nullptr, ops[0].act, qa, isa_);
     else
       quantize_activations(x, n, in, rotate ? r : nullptr, ops[0].act, qa, isa_);
-    if (count == 1) {  // as linear() runs it
+    if (count == 1) {
       int_gemm(w0->int_gemm, qa, ops[0].bias, ops[0].accumulate ? ys[0] : nullptr, ys[0]);
       return;
     }

@@ -27,7 +27,7 @@ constexpr int64_t kPanel = 16;        // output columns per panel
 constexpr int64_t kGemvRows = 8;      // up to this many rows: stream packed weights, no prepare
 constexpr int64_t kRowBlock = 128;    // prefill: activation rows per task (rounded to the tile height)
 constexpr int64_t kColumnBlock = 64;  // prefill: output columns per task
-constexpr int kMaxProducts = 8;        // prefill: products sharing one parallel region
+constexpr int kMaxProducts = 8;        // products sharing one parallel region (prefill) or job list (decode)
 // Decode: products (one int_gemm_many call) that read fewer weight bytes (times rows)
 // than decode_serial_bytes() (common/wait_policy.h) run on the calling thread. Results
 // do not depend on it (each panel is computed alone).
@@ -552,20 +552,19 @@ void int_gemm(const IntGemmWeight& w, const QuantizedActivations& a, const float
 }
 
 void int_gemm_many(const IntGemmProduct* products, int count, const QuantizedActivations& a) {
-  constexpr int kMaxJobs = 8;
-  int64_t kbs[kMaxJobs];
-  bool gemv = a.rows <= kGemvRows && count <= kMaxJobs;
+  int64_t kbs[kMaxProducts];
+  bool gemv = a.rows <= kGemvRows && count <= kMaxProducts;
   for (int j = 0; j < count; ++j) {
     const IntGemmProduct& p = products[j];
     QUAROT_CHECK(p.w != nullptr, "int_gemm: null weight");
     const int64_t kb = product_block(*p.w, a);
     QUAROT_CHECK(p.y != nullptr || a.rows == 0, "int_gemm: null output");
-    if (j < kMaxJobs) kbs[j] = kb;
+    if (j < kMaxProducts) kbs[j] = kb;
     gemv = gemv && p.w->isa != Isa::kScalar;
   }
   if (a.rows == 0) return;
   if (gemv) {
-    GemvJob jobs[kMaxJobs];
+    GemvJob jobs[kMaxProducts];
     for (int j = 0; j < count; ++j) {
       jobs[j].w = products[j].w;
       jobs[j].bias = products[j].bias;

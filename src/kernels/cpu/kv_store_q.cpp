@@ -32,22 +32,12 @@ int64_t QuantKvLayerStore::memory_bytes() const {
   return static_cast<int64_t>(codes_.size() + 4 * params_.size() + 4 * first_row_.size());
 }
 
-namespace {
-const act_quant_detail::ActQuantKernels& kv_quant_kernels() {
-  switch (best_isa()) {
-    case Isa::kScalar: return act_quant_detail::act_quant_kernels_scalar();
-    case Isa::kAvx2: return act_quant_detail::act_quant_kernels_avx2();
-    default: return act_quant_detail::act_quant_kernels_avx512();
-  }
-}
-}  // namespace
-
 void QuantKvLayerStore::begin_append(int64_t n, int64_t pos0) {
   QUAROT_CHECK(n >= 0 && pos0 >= 0 && pos0 <= size_,
                "quantized KV cache: cannot write {} positions at {} when {} are stored", n, pos0, size_);
   QUAROT_CHECK(pos0 + n <= capacity_, "quantized KV cache: positions {}..{} exceed the capacity of {}", pos0,
                pos0 + n - 1, capacity_);
-  kernels_ = &kv_quant_kernels();  // QUAROT_ISA is read once per append, not per row
+  kernels_ = &act_quant_detail::act_quant_kernels_for(best_isa());  // QUAROT_ISA read once per append
 }
 
 void QuantKvLayerStore::store_rows(const float* rows, int64_t t0, int64_t t1, int64_t pos0) {

@@ -13,11 +13,7 @@ namespace quarot {
 namespace {
 bool side_quantized(const KvQuantSpec& q) { return q.enabled() && q.bits >= 2 && q.bits <= 8; }
 
-using FiniteFn = bool (*)(const float*, int64_t);
-FiniteFn finite_check() {
-  return best_isa() == Isa::kScalar ? act_quant_detail::act_quant_kernels_scalar().all_finite
-                                    : act_quant_detail::act_quant_kernels_avx2().all_finite;
-}
+
 }  // namespace
 
 bool QuantKvStorage::supports(const KvCacheSpec& spec) {
@@ -71,7 +67,7 @@ void QuantKvStorage::append(int64_t layer, int64_t pos0, int64_t n, const float*
   // when a value is not finite, so a throw leaves the cache unchanged), then each
   // position's codes. A region and a serial check per side cost ~120 us per
   // layer of a 512-token prompt on a 16-core Xeon, several times the quantization.
-  const FiniteFn all_finite = finite_check();
+  const auto all_finite = act_quant_detail::act_quant_kernels_for(best_isa()).all_finite;
   // An atomic flag, not a reduction: the region is a lambda, where the flag is a
   // captured reference (not a shared variable an OpenMP reduction may name). The
   // loop's barrier orders every store before the test below.
