@@ -33,7 +33,7 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/int_gemm.h"
-#include "transform/random_orthogonal.h"
+#include "transform/hadamard_transform.h"
 #include "bench_memory.h"
 
 // GCC 12 warns inside its own _mm512_reduce_* helpers (an intentionally undefined
@@ -364,10 +364,10 @@ void BM_QuantizeActivations(benchmark::State& state) {
   }
   const auto x = random_values(rows * cols, 3);
   quarot::OnlineRotation rotation{k, p, inner, {}};
-  if (k > 1) {  // any orthonormal k x k mixing costs the same
-    const std::vector<double> m = quarot::random_orthogonal(k, 4);
-    rotation.m.assign(m.begin(), m.end());
-  }
+  // The model's k x k mixing (plan_hadamard): a normalized Hadamard matrix where one
+  // exists (down_proj's 12; the kernels take a shorter road for it), else a random
+  // orthogonal one (o_proj's 9 heads).
+  if (k > 1) rotation.m = quarot::plan_hadamard(k, 4).rotation.m;
   const bool rotate = !rotation.is_identity();
   quarot::QuantizedActivations a;
   for (auto _ : state) {

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -23,6 +24,7 @@
 #include "common/wait_policy.h"
 #include "kernels/cpu/aligned_buffer.h"
 #include "kernels/cpu/weight_arena.h"
+#include "kernels/op_phases.h"
 #include "kernels/cpu/cpu_features.h"
 
 namespace quarot {
@@ -104,26 +106,6 @@ bool recv_json(int fd, nlohmann::json& j) {
 
 // ---- one model, inside its process
 
-// One phase's profile: each op's share of the phase's wall time, time per token, and
-// for products the weight bytes streamed per second. What the ops do not account for
-// (sampling, the model's own bookkeeping, profiling overhead) is "other".
-nlohmann::json profile_json(const OpProfile& profile, double wall_seconds, int64_t tokens) {
-  nlohmann::json ops = nlohmann::json::array();
-  for (const OpProfile::Entry& e : profile.entries()) {
-    nlohmann::json j = {{"op", e.op},
-                        {"calls", e.calls},
-                        {"seconds", e.seconds},
-                        {"share", wall_seconds > 0 ? e.seconds / wall_seconds : 0.0},
-                        {"us_per_token", 1e6 * e.seconds / static_cast<double>(tokens)}};
-    if (e.weight_bytes > 0 && e.seconds > 0) j["weight_gbs"] = e.weight_bytes / e.seconds / 1e9;
-    ops.push_back(std::move(j));
-  }
-  return {{"wall_seconds", wall_seconds},
-          {"op_seconds", profile.total_seconds()},
-          {"other_seconds", wall_seconds - profile.total_seconds()},
-          {"ops", ops}};
-}
-
 class ModelRunner {
  public:
   ModelRunner(const std::string& name, const ModelOpener& open, const BenchOptions& opt) : opt_(opt) {
@@ -168,13 +150,13 @@ class ModelRunner {
     auto t0 = std::chrono::steady_clock::now();
     s_.model->forward(prompt_.data(), opt_.prefill_tokens, cache_, logits_, false);
     const double prefill = seconds_since(t0);
-    if (profile) profiles["prefill"] = profile_json(*profile, prefill, opt_.prefill_tokens);
+    if (profile) profiles["prefill"] = op_profile_json(*profile, prefill, opt_.prefill_tokens);
     const int32_t next = argmax();
     if (profile) profile->reset();
     t0 = std::chrono::steady_clock::now();
     decode(next, opt_.decode_tokens);
     const double after = seconds_since(t0);
-    if (profile) profiles["decode_after_prompt"] = profile_json(*profile, after, opt_.decode_tokens);
+    if (profile) profiles["decode_after_prompt"] = op_profile_json(*profile, after, opt_.decode_tokens);
     cache_.clear();
     t0 = std::chrono::steady_clock::now();
     decode(prompt_.front(), opt_.decode_tokens);
@@ -310,6 +292,57 @@ int bandwidth_worker(int cmd_fd, int reply_fd, int64_t bytes) {
 }
 
 }  // namespace
+
+// One phase's profile: each op's share of the phase's wall time, time per token, and
+// for products the weight bytes streamed per second. What the ops do not account for
+// (sampling, the model's own bookkeeping, profiling overhead) is "other".
+//
+// "online_quantization" sums what QuaRot adds to the decoder layers at run time, as a
+// share of their op time (all ops but the embedding, the final norm, lm_head and
+// downloads): the activation quantization phase inside the products (online Hadamard
+// and codes; an RMSNorm or SwiGLU fused into that pass is its own phase, counted
+// apart because the FP32 model computes it too), and the KV cache append (K and V
+// quantized) and RoPE with the per-head rotation of q and k (RoPE counts as overhead
+// here, so that share is an upper bound).
+nlohmann::json op_profile_json(const OpProfile& profile, double wall_seconds, int64_t tokens) {
+  static const std::set<std::string> kOutsideLayers = {"embed", "rmsnorm", "linear lm_head", "download"};
+  constexpr std::size_t kQuantize = op_phase_index(OpPhase::kActivationQuantize);
+  constexpr std::size_t kPrologue = op_phase_index(OpPhase::kFusedPrologue);
+  nlohmann::json ops = nlohmann::json::array();
+  double layer_seconds = 0, quantize_seconds = 0, prologue_seconds = 0, kv_append_seconds = 0, rope_rotate_seconds = 0;
+  for (const OpProfile::Entry& e : profile.entries()) {
+    nlohmann::json j = {{"op", e.op},
+                        {"calls", e.calls},
+                        {"seconds", e.seconds},
+                        {"share", wall_seconds > 0 ? e.seconds / wall_seconds : 0.0},
+                        {"us_per_token", 1e6 * e.seconds / static_cast<double>(tokens)}};
+    if (e.weight_bytes > 0 && e.seconds > 0) j["weight_gbs"] = e.weight_bytes / e.seconds / 1e9;
+    for (std::size_t p = 0; p < kOpPhaseCount; ++p)
+      if (e.phases.seconds[p] > 0)
+        j["phases"][op_phase_name(static_cast<OpPhase>(p))] = {
+            {"seconds", e.phases.seconds[p]}, {"share_of_op", e.seconds > 0 ? e.phases.seconds[p] / e.seconds : 0.0}};
+    ops.push_back(std::move(j));
+    if (kOutsideLayers.count(e.op)) continue;
+    layer_seconds += e.seconds;
+    quantize_seconds += e.phases.seconds[kQuantize];
+    prologue_seconds += e.phases.seconds[kPrologue];
+    if (e.op == "kv append") kv_append_seconds += e.seconds;
+    if (e.op == "rope+rotate q/k") rope_rotate_seconds += e.seconds;
+  }
+  const auto share = [&](double s) { return layer_seconds > 0 ? s / layer_seconds : 0.0; };
+  return {{"wall_seconds", wall_seconds},
+          {"op_seconds", profile.total_seconds()},
+          {"other_seconds", wall_seconds - profile.total_seconds()},
+          {"online_quantization",
+           {{"layer_op_seconds", layer_seconds},
+            {"activation_quantize_seconds", quantize_seconds},
+            {"activation_quantize_share", share(quantize_seconds)},
+            {"fused_norm_gating_seconds", prologue_seconds},
+            {"kv_append_seconds", kv_append_seconds},
+            {"rope_rotate_qk_seconds", rope_rotate_seconds},
+            {"share_with_kv_append_and_rope", share(quantize_seconds + kv_append_seconds + rope_rotate_seconds)}}},
+          {"ops", ops}};
+}
 
 int64_t process_cpu_ns(pid_t pid) {
   const std::filesystem::path tasks = fmt::format("/proc/{}/task", pid);

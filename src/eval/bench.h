@@ -14,6 +14,8 @@
 // round (median reported).
 #include <sys/types.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -42,6 +44,11 @@ struct BenchOptions {
   // has the op-by-op time of its last repetition's prefill and decode after the prompt.
   std::shared_ptr<OpProfile> profile;
 };
+
+// One phase of a profiled run as the report holds it: each op's time, share of
+// `wall_seconds`, time per token and phases, and the "online_quantization" summary
+// (bench.cpp says what it counts).
+nlohmann::json op_profile_json(const OpProfile& profile, double wall_seconds, int64_t tokens);
 
 // Multi-threaded streaming read of a buffer of `bytes` (much larger than the caches),
 // allocated and filled once on the pages packed weights live on; measure_gbs() is the

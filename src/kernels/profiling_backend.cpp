@@ -8,8 +8,10 @@
 
 namespace quarot {
 
-void OpProfile::add(const std::string& op, double seconds, int64_t rows, double weight_bytes) {
+void OpProfile::add(const std::string& op, double seconds, int64_t rows, double weight_bytes,
+                    const OpPhaseTimes& phases) {
   Entry& e = entries_[op];
+  for (std::size_t i = 0; i < kOpPhaseCount; ++i) e.phases.seconds[i] += phases.seconds[i];
   e.op = op;
   ++e.calls;
   e.seconds += seconds;
@@ -62,8 +64,10 @@ class ProfilingKvStorage final : public KvStorage {
 // weight bytes they stream.
 std::string joined_names(const LinearOp* ops, int count) {
   std::string names;
-  for (int i = 0; i < count; ++i)
-    names += (i ? "+" : "") + std::string(ops[i].name != nullptr ? ops[i].name : "unnamed");
+  for (int i = 0; i < count; ++i) {
+    if (i > 0) names += '+';
+    names += ops[i].name != nullptr ? ops[i].name : "unnamed";
+  }
   return names;
 }
 
@@ -148,10 +152,14 @@ class ProfilingBackend final : public Backend {
  private:
   template <typename F>
   void timed(const std::string& what, int64_t rows, F&& f, double weight_bytes = 0) const {
+    OpPhaseTimes phases;
     const auto t0 = Clock::now();
-    f();
+    {
+      const ScopedOpPhaseTimes install(&phases);
+      f();
+    }
     inner_->synchronize();
-    profile_->add(what, std::chrono::duration<double>(Clock::now() - t0).count(), rows, weight_bytes);
+    profile_->add(what, std::chrono::duration<double>(Clock::now() - t0).count(), rows, weight_bytes, phases);
   }
 
   std::shared_ptr<const Backend> inner_;

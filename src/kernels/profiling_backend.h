@@ -11,6 +11,9 @@
 //   auto backend = make_profiling_backend(make_cpu_backend(), profile);
 //   ... run the model on `backend` ...; profile->entries() / profile->reset()
 //
+// Inside an op, the phases a backend reports (kernels/op_phases.h: the activation
+// quantization inside a product) are recorded as the part of the op's time they took.
+//
 // Not thread-safe: one caller issues the ops (as LlamaModel does); so it reports no
 // concurrent forwards, and it records no step graphs (a recording cannot hold the
 // synchronizations that time each op): a profiled GPU runs op by op.
@@ -21,6 +24,7 @@
 #include <vector>
 
 #include "kernels/backend.h"
+#include "kernels/op_phases.h"
 
 namespace quarot {
 
@@ -32,8 +36,10 @@ class OpProfile {
     double seconds = 0;
     double weight_bytes = 0;  // linear products: bytes of weight read (PackedWeight::bytes per call)
     double rows = 0;          // rows (tokens) processed, summed over calls
+    OpPhaseTimes phases;      // of `seconds`, what the backend reported per phase
   };
-  void add(const std::string& op, double seconds, int64_t rows, double weight_bytes = 0);
+  void add(const std::string& op, double seconds, int64_t rows, double weight_bytes = 0,
+           const OpPhaseTimes& phases = {});
   // Sorted by time, largest first.
   std::vector<Entry> entries() const;
   double total_seconds() const;

@@ -28,6 +28,44 @@ TEST(BenchModelList, SplitsCommasAndRepeatedEntries) {
   EXPECT_EQ(split_model_list({"a", "a"}).size(), 2u);
 }
 
+// The profile's "online_quantization" summary from hand-made entries: the products'
+// quantization phases, the KV append and RoPE+rotation count; the embedding, the final
+// norm and lm_head are outside the layers; a fused prologue is reported apart.
+TEST(BenchProfile, OnlineQuantizationShareOfTheLayers) {
+  OpProfile p;
+  OpPhaseTimes down, qkv;
+  down.seconds[op_phase_index(OpPhase::kActivationQuantize)] = 0.5;
+  down.seconds[op_phase_index(OpPhase::kFusedPrologue)] = 0.25;
+  qkv.seconds[op_phase_index(OpPhase::kActivationQuantize)] = 0.25;
+  p.add("swiglu+linear down_proj", 4.0, 8, 100.0, down);
+  p.add("rmsnorm+linear q_proj+k_proj+v_proj", 2.0, 8, 50.0, qkv);
+  p.add("attention", 1.0, 8);
+  p.add("kv append", 0.5, 8);
+  p.add("rope+rotate q/k", 0.5, 8);
+  p.add("embed", 3.0, 8);
+  p.add("rmsnorm", 3.0, 1);
+  p.add("linear lm_head", 9.0, 1, 10.0, qkv);  // outside the layers, phases and all
+  const nlohmann::json j = op_profile_json(p, 30.0, 8);
+  const nlohmann::json& q = j.at("online_quantization");
+  EXPECT_DOUBLE_EQ(q.at("layer_op_seconds").get<double>(), 8.0);
+  EXPECT_DOUBLE_EQ(q.at("activation_quantize_seconds").get<double>(), 0.75);
+  EXPECT_DOUBLE_EQ(q.at("activation_quantize_share").get<double>(), 0.75 / 8.0);
+  EXPECT_DOUBLE_EQ(q.at("fused_norm_gating_seconds").get<double>(), 0.25);
+  EXPECT_DOUBLE_EQ(q.at("kv_append_seconds").get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(q.at("rope_rotate_qk_seconds").get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(q.at("share_with_kv_append_and_rope").get<double>(), 1.75 / 8.0);
+  EXPECT_DOUBLE_EQ(j.at("op_seconds").get<double>(), 23.0);
+  for (const auto& op : j.at("ops")) {
+    if (op.at("op") == "swiglu+linear down_proj") {
+      EXPECT_DOUBLE_EQ(op.at("phases").at("activation quantize").at("share_of_op").get<double>(), 0.125);
+      EXPECT_DOUBLE_EQ(op.at("phases").at("fused norm/gating").at("seconds").get<double>(), 0.25);
+    }
+    if (op.at("op") == "attention") {
+      EXPECT_FALSE(op.contains("phases"));
+    }
+  }
+}
+
 TEST(BenchModelList, RejectsEmptyNames) {
   EXPECT_THROW(split_model_list({}), Error);
   EXPECT_THROW(split_model_list({""}), Error);

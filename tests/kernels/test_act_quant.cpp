@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -137,6 +138,24 @@ TEST_P(ActQuantPath, RowLengthsOffTheVectorWidth) {
     for (bool symmetric : {true, false})
       expect_matches_simulation(x, 4, cols, &down, ActQuantSpec{4, 0.9f, 0, symmetric}, GetParam(),
                                 "down_proj-like k=" + std::to_string(k));
+  }
+  // Mixing matrices of +-c entries (a normalized Hadamard matrix's form, as down_proj's
+  // 12 x 12 in the models): the kernels multiply each value by c once and add or
+  // subtract; the bits must stay the reference's. One entry off by an ulp must fall
+  // back to the general road and still match.
+  for (const bool off_by_ulp : {false, true}) {
+    for (const auto& [k, p, inner] : {std::tuple<int64_t, int64_t, int64_t>{12, 128, 1}, {13, 16, 1}, {4, 1, 25}}) {
+      const float c = static_cast<float>(1.0 / std::sqrt(static_cast<double>(k)));
+      OnlineRotation signed_mix{k, p, inner, std::vector<float>(k * k)};
+      for (int64_t i = 0; i < k * k; ++i) signed_mix.m[i] = ((i * 7 + i / k) % 3 == 0) ? -c : c;
+      if (off_by_ulp) signed_mix.m[k + 1] = std::nextafter(signed_mix.m[k + 1], 1.0f);
+      const int64_t cols = signed_mix.size();
+      auto x = test::random_floats(6 * cols, 50 + k, -1.0, 1.0);
+      x[3] *= 30.0f;
+      for (bool symmetric : {true, false})
+        expect_matches_simulation(x, 6, cols, &signed_mix, ActQuantSpec{4, 0.95f, 0, symmetric}, GetParam(),
+                                  "+-c mixing k=" + std::to_string(k) + (off_by_ulp ? " (one entry off)" : ""));
+    }
   }
 }
 

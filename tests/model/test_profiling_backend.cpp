@@ -72,6 +72,35 @@ TEST(ProfilingBackend, SameLogitsAndEveryOpCountedByName) {
   for (size_t i = 0; i < next_a.size(); ++i) ASSERT_EQ(next_a[i], next_b[i]) << "logit " << i;
 }
 
+// With quantized activations the products report their quantization phase (here the
+// simulated backend's rotate + fake-quantize), inside the op's own time; ops without
+// one report none.
+TEST(ProfilingBackend, ProductsReportTheirActivationQuantizationPhase) {
+  const LlamaConfig c = tiny_test_config();
+  const ModelWeights w = make_synthetic_model(c, 12);
+  RuntimeRecipe recipe;
+  recipe.act = ActQuantSpec{4, 1.0f, 0, true};
+  auto profile = std::make_shared<OpProfile>();
+  LlamaModel profiled(w, recipe, make_profiling_backend(make_cpu_backend(), profile));
+  const auto tokens = some_tokens(7, c.vocab_size);
+  std::vector<float> logits;
+  KvCache cache = profiled.make_cache(8);
+  profiled.forward(tokens.data(), 7, cache, logits, true);
+  constexpr std::size_t kQuantize = op_phase_index(OpPhase::kActivationQuantize);
+  std::map<std::string, OpProfile::Entry> by_op;
+  for (const auto& e : profile->entries()) by_op[e.op] = e;
+  for (const char* name : {"rmsnorm+linear q_proj+k_proj+v_proj", "linear o_proj", "rmsnorm+linear gate_proj+up_proj",
+                           "swiglu+linear down_proj"}) {
+    ASSERT_TRUE(by_op.count(name)) << name;
+    EXPECT_GT(by_op[name].phases.seconds[kQuantize], 0.0) << name;
+    EXPECT_LE(by_op[name].phases.seconds[kQuantize], by_op[name].seconds) << name;
+  }
+  for (const char* name : {"attention", "kv append", "embed", "linear lm_head"}) {
+    ASSERT_TRUE(by_op.count(name)) << name;
+    for (const double s : by_op[name].phases.seconds) EXPECT_EQ(s, 0.0) << name;
+  }
+}
+
 TEST(ProfilingBackend, RejectsAForeignKvCache) {
   const LlamaConfig c = tiny_test_config();
   auto inner = std::shared_ptr<const Backend>(make_cpu_backend());

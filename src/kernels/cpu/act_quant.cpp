@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -13,6 +14,7 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/fwht.h"
 #include "kernels/cpu/vec_ops.h"
+#include "kernels/op_phases.h"
 
 namespace quarot {
 namespace act_quant_detail {
@@ -100,11 +102,34 @@ void hadamard_axis(float* x, int64_t p, int64_t inner) {
   }
 }
 
+using Clock = std::chrono::steady_clock;
+int64_t nanoseconds_since(Clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+}
+
+// m as +-1 signs times one magnitude, when it is one (a normalized Hadamard matrix):
+// the mixing kernels then multiply each value once (act_quant_mix.h). Empty otherwise.
+struct MixSigns {
+  std::vector<float> signs;
+  float magnitude = 0.0f;
+  explicit MixSigns(const std::vector<float>& m) {
+    if (m.empty() || !std::isnormal(m[0])) return;
+    const float c = std::fabs(m[0]);
+    for (const float v : m)
+      if (std::fabs(v) != c) return;
+    magnitude = c;
+    signs.reserve(m.size());
+    for (const float v : m) signs.push_back(v < 0.0f ? -1.0f : 1.0f);
+  }
+  const float* data() const { return signs.empty() ? nullptr : signs.data(); }
+};
+
 // One row of apply_online_rotation (fwht.cpp), same arithmetic; `mixed` holds n floats.
 // Returns the rotated row: x itself, or `mixed` when there is a mixing matrix (the
 // Hadamard's scale is then applied as the mixing kernel loads each value, the same
 // single rounding as the reference's separate pass).
-const float* rotate_row(const ActQuantKernels& k, const OnlineRotation& r, float* x, float* mixed) {
+const float* rotate_row(const ActQuantKernels& k, const OnlineRotation& r, const MixSigns& mix_signs, float* x,
+                        float* mixed) {
   const int64_t n = r.size();
   const int64_t block = r.p * r.inner;
   float hadamard_scale = 1.0f;
@@ -122,7 +147,7 @@ const float* rotate_row(const ActQuantKernels& k, const OnlineRotation& r, float
   // The instruction set's kernel (act_quant_mix.h): all outputs' add chains of a few
   // columns at once in registers. The plain loop (a pass per (a, a2) over the block,
   // partial sums in memory) was ~20-50% of a down_proj input's quantization.
-  k.mix(r.m.data(), r.k, x, block, hadamard_scale, mixed);
+  k.mix(r.m.data(), mix_signs.data(), mix_signs.magnitude, r.k, x, block, hadamard_scale, mixed);
   return mixed;
 }
 
@@ -232,20 +257,31 @@ void quantize_rows(const float* x, const ActPrologue* prologue, int64_t rows, in
   const ActQuantKernels& k = act_quant_detail::act_quant_kernels_for(isa);
   constexpr int64_t kNoError = std::numeric_limits<int64_t>::max();
   std::atomic<int64_t> bad_row{kNoError};
+  const MixSigns mix_signs(rot != nullptr ? rot->m : std::vector<float>{});
+  // A profiler's phases (op_phases.h): the pass's wall time, and with a prologue the
+  // threads' time in it and in the whole row loop (clock reads only when profiled).
+  OpPhaseTimes* const phases = installed_op_phase_times();
+  const auto t_pass = Clock::now();
+  std::atomic<int64_t> prologue_ns{0}, loop_ns{0};
   parallel_region_if(rows > 1 && rows * cols >= 16384, [&] {
     AlignedFloats buffer(rot != nullptr || prologue != nullptr ? cols : 0);
     AlignedFloats mixed(rot != nullptr && !rot->m.empty() ? cols : 0);
-#pragma omp for schedule(static)
+    const bool timed = phases != nullptr && prologue != nullptr;
+    int64_t my_prologue_ns = 0;
+    const auto t_loop = timed ? Clock::now() : Clock::time_point{};
+#pragma omp for schedule(static) nowait
     for (int64_t r = 0; r < rows; ++r) {
       // Without a prologue or rotation the codes come straight from x (const, shared).
       const float* row = x + r * cols;
       if (prologue != nullptr) {
+        const auto t0 = timed ? Clock::now() : Clock::time_point{};
         prologue_row(*prologue, x, r, cols, isa, buffer.data());
+        if (timed) my_prologue_ns += nanoseconds_since(t0);
         row = buffer.data();
       } else if (rot != nullptr) {
         std::memcpy(buffer.data(), row, cols * sizeof(float));
       }
-      if (rot != nullptr) row = rotate_row(k, *rot, buffer.data(), mixed.data());
+      if (rot != nullptr) row = rotate_row(k, *rot, mix_signs, buffer.data(), mixed.data());
       uint8_t* codes = out.codes.data() + r * out.stride;
       bool finite = true;
       for (int64_t g = 0; g < groups; ++g) {
@@ -272,7 +308,18 @@ void quantize_rows(const float* x, const ActPrologue* prologue, int64_t rows, in
       }
       std::memset(codes + cols, 0, out.stride - cols);
     }
+    if (timed) {
+      prologue_ns += my_prologue_ns;
+      loop_ns += nanoseconds_since(t_loop);
+    }
   });
+  if (phases != nullptr) {
+    const double wall = static_cast<double>(nanoseconds_since(t_pass)) * 1e-9;
+    const double prologue_share =
+        loop_ns.load() > 0 ? static_cast<double>(prologue_ns.load()) / static_cast<double>(loop_ns.load()) : 0.0;
+    phases->seconds[op_phase_index(OpPhase::kFusedPrologue)] += wall * prologue_share;
+    phases->seconds[op_phase_index(OpPhase::kActivationQuantize)] += wall * (1.0 - prologue_share);
+  }
   const int64_t bad = bad_row.load();
   if (bad != kNoError) {
     std::vector<float> input(x + bad * cols, x + (bad + 1) * cols);

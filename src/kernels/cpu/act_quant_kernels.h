@@ -27,8 +27,10 @@ struct ActQuantKernels {
                     uint8_t* codes);
   // out[a * block + c] = sum over a2 of m[a * k + a2] * (x[a2 * block + c] * pre_scale)
   // for a < k, c < block: the k x k mixing of an online rotation, in act_quant_mix.h's
-  // exact order (pre_scale 1 is exact: no scaling).
-  void (*mix)(const float* m, int64_t k, const float* x, int64_t block, float pre_scale, float* out);
+  // exact order (pre_scale 1 is exact: no scaling). `signs`, when not null, says that
+  // m[i] == signs[i] * magnitude for every i (signs +-1; mix_signs() finds them).
+  void (*mix)(const float* m, const float* signs, float magnitude, int64_t k, const float* x, int64_t block,
+              float pre_scale, float* out);
 };
 
 const ActQuantKernels& act_quant_kernels_scalar();

@@ -9,11 +9,34 @@
 // the reference (apply_online_rotation). Everything here has internal linkage: each
 // file gets its own copy compiled for its own instruction set (see
 // act_quant_kernels.h on the ODR).
+//
+// A normalized Hadamard matrix (every |m| the same, c) takes a shorter road to the same
+// bits: m[a][a2] * x' = +-(c * x') exactly (rounding is symmetric in sign), so each
+// source value is multiplied by c once and every output adds or subtracts those
+// products in the reference's order. The +-1 sign times the product is exact, so
+// sum + s * p has one rounding fused or not; where the file's target has FMA it is one
+// instruction per (output, source) instead of two.
 #include <cstdint>
 #include <cstring>
 
+#if defined(__FMA__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace quarot::act_quant_detail {
 namespace {
+
+// sum + s * p for s = +-1 (exact product): one rounding either way.
+template <typename V>
+V add_signed(V sum, float s, V p) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(V) == 64) return reinterpret_cast<V>(_mm512_fmadd_ps(reinterpret_cast<__m512>(p), _mm512_set1_ps(s), reinterpret_cast<__m512>(sum)));
+#endif
+#if defined(__FMA__)
+  if constexpr (sizeof(V) == 32) return reinterpret_cast<V>(_mm256_fmadd_ps(reinterpret_cast<__m256>(p), _mm256_set1_ps(s), reinterpret_cast<__m256>(sum)));
+#endif
+  return sum + s * p;
+}
 
 // Columns per GCC vector and outputs whose sums stay in registers at once. AVX2 (and
 // the portable reference: two xmm per vector): 8 x 8 floats, 8 accumulators, the
@@ -26,34 +49,44 @@ struct Mixer {
 
   // Outputs a0 .. a0 + R - 1 of columns c0 .. c0 + kColumns - 1: R add chains at once,
   // so their latencies overlap (one output at a time waited on every add).
-  template <int R>
-  static void rows(const float* m, int64_t k, const float* x, int64_t block, float pre_scale, int64_t c0, int64_t a0,
-                   float* out) {
+  // With `signs` (the Hadamard road above) m holds the +-1 signs and c the magnitude.
+  template <int R, bool kSigned>
+  static void rows(const float* m, float c, int64_t k, const float* x, int64_t block, float pre_scale, int64_t c0,
+                   int64_t a0, float* out) {
     Columns sum[R] = {};
     for (int64_t a2 = 0; a2 < k; ++a2) {
       Columns src;
       std::memcpy(&src, x + a2 * block + c0, sizeof src);
       src = src * pre_scale;
-      for (int i = 0; i < R; ++i) sum[i] = sum[i] + m[(a0 + i) * k + a2] * src;
+      if constexpr (kSigned) {
+        const Columns p = src * c;
+        for (int i = 0; i < R; ++i) sum[i] = add_signed(sum[i], m[(a0 + i) * k + a2], p);
+      } else {
+        for (int i = 0; i < R; ++i) sum[i] = sum[i] + m[(a0 + i) * k + a2] * src;
+      }
     }
     for (int i = 0; i < R; ++i) std::memcpy(out + (a0 + i) * block + c0, &sum[i], sizeof sum[i]);
   }
 
-  template <int R = kMaxRows>
-  static void rows_up_to(int count, const float* m, int64_t k, const float* x, int64_t block, float pre_scale,
-                         int64_t c0, int64_t a0, float* out) {
+  template <bool kSigned, int R = kMaxRows>
+  static void rows_up_to(int count, const float* m, float c, int64_t k, const float* x, int64_t block,
+                         float pre_scale, int64_t c0, int64_t a0, float* out) {
     if constexpr (R > 1) {
-      if (count < R) return rows_up_to<R - 1>(count, m, k, x, block, pre_scale, c0, a0, out);
+      if (count < R) return rows_up_to<kSigned, R - 1>(count, m, c, k, x, block, pre_scale, c0, a0, out);
     }
-    rows<R>(m, k, x, block, pre_scale, c0, a0, out);
+    rows<R, kSigned>(m, c, k, x, block, pre_scale, c0, a0, out);
   }
 
-  static void mix(const float* m, int64_t k, const float* x, int64_t block, float pre_scale, float* out) {
+  static void mix(const float* m, const float* signs, float magnitude, int64_t k, const float* x, int64_t block,
+                  float pre_scale, float* out) {
     const int64_t full = block / kColumns * kColumns;
     for (int64_t c0 = 0; c0 < full; c0 += kColumns) {
       for (int64_t a0 = 0; a0 < k; a0 += kMaxRows) {
         const int count = static_cast<int>(k - a0 < kMaxRows ? k - a0 : kMaxRows);
-        rows_up_to(count, m, k, x, block, pre_scale, c0, a0, out);
+        if (signs != nullptr)
+          rows_up_to<true>(count, signs, magnitude, k, x, block, pre_scale, c0, a0, out);
+        else
+          rows_up_to<false>(count, m, 0.0f, k, x, block, pre_scale, c0, a0, out);
       }
     }
     for (int64_t a = 0; a < k; ++a) {  // the last block % kColumns columns

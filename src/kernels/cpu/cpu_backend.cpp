@@ -26,6 +26,7 @@
 #include "kernels/cpu/vec_ops.h"
 #include "kernels/cpu/weight_only_gemm.h"
 #include "kernels/cpu/weight_only_gemm_kernels.h"
+#include "kernels/op_phases.h"
 
 namespace quarot {
 namespace {
@@ -345,6 +346,7 @@ class CpuBackend final : public Backend {
     if (rotate || quantize) {
       // x is const and shared; the online work happens on a private copy that is
       // reused across calls (one per calling thread).
+      const OpPhaseTimer phase(OpPhase::kActivationQuantize);
       thread_local std::vector<float> scratch;
       if (static_cast<int64_t>(scratch.size()) < n * in) scratch.resize(n * in);
       std::memcpy(scratch.data(), x, n * in * sizeof(float));
@@ -416,6 +418,7 @@ class CpuBackend final : public Backend {
     const float* input = x;
     if (r != nullptr && !(r->is_identity() && r->m.empty())) {
       validate_online_rotation(*r, in);
+      const OpPhaseTimer phase(OpPhase::kActivationQuantize);  // the Hadamard alone (weight-only)
       thread_local std::vector<float> rotated;
       if (static_cast<int64_t>(rotated.size()) < n * in) rotated.resize(n * in);
       std::memcpy(rotated.data(), x, n * in * sizeof(float));
@@ -458,7 +461,7 @@ class CpuBackend final : public Backend {
     const bool rotate = r != nullptr && !(r->is_identity() && r->m.empty());
     if (rotate) validate_online_rotation(*r, in);
     thread_local QuantizedActivations qa;
-    quantize_activations(x, n, in, rotate ? r : nullptr, a0, qa, isa_);
+    quantize_activations(x, n, in, rotate ? r : nullptr, a0, qa, isa_);  // reports its phase
     CodebookInt8Product products[kCodebookInt8MaxProducts];
     for (int i = 0; i < count; ++i)
       products[i] = {&static_cast<const CpuPackedWeight*>(ops[i].weight)->int8_form(), ops[i].bias,
@@ -526,6 +529,7 @@ class CpuBackend final : public Backend {
     const bool rotate = r != nullptr && !(r->is_identity() && r->m.empty());
     if (rotate) validate_online_rotation(*r, in);
     thread_local QuantizedActivations qa;
+    // (quantize_activations reports its own phases: a fused prologue is split off.)
     if (prologue != nullptr)
       quantize_activations(x, *prologue, n, in, rotate ? r : nullptr, ops[0].act, qa, isa_);
     else

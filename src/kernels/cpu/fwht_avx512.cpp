@@ -12,29 +12,55 @@ namespace quarot::fwht_detail {
 namespace {
 
 // Lane i becomes v[i] + v[i + s] when bit s of i is clear and v[i - s] - v[i] when it is
-// set (the scalar kernel's two expressions); `partner` holds v[i ^ s].
-__m512 stage(__m512 v, __m512 partner, __mmask16 high) {
-  return _mm512_mask_blend_ps(high, _mm512_add_ps(v, partner), _mm512_sub_ps(partner, v));
+// set (the scalar kernel's two expressions); `partner` holds v[i ^ s]. One fused
+// multiply-add with a +-1 lane sign gives both: v * (+-1) is exact, so the one rounding
+// of partner +- v is the add's or the subtract's (half the work of both plus a blend).
+__m512 stage(__m512 v, __m512 partner, __m512 sign) { return _mm512_fmadd_ps(v, sign, partner); }
+
+// +1 where bit s of the lane index is clear, -1 where it is set.
+__m512 lane_signs(int s) {
+  alignas(64) float f[16];
+  for (int i = 0; i < 16; ++i) f[i] = (i & s) ? -1.0f : 1.0f;
+  return _mm512_load_ps(f);
 }
 
-__m512 first_stages(__m512 v) {
-  v = stage(v, _mm512_permute_ps(v, 0xB1), 0xAAAA);             // s = 1
-  v = stage(v, _mm512_permute_ps(v, 0x4E), 0xCCCC);             // s = 2
-  v = stage(v, _mm512_shuffle_f32x4(v, v, 0xB1), 0xF0F0);       // s = 4: swap 128-bit quarters 0<->1, 2<->3
-  return stage(v, _mm512_shuffle_f32x4(v, v, 0x4E), 0xFF00);    // s = 8: swap 256-bit halves
+struct FirstStageSigns {
+  __m512 s1 = lane_signs(1), s2 = lane_signs(2), s4 = lane_signs(4), s8 = lane_signs(8);
+};
+
+__m512 first_stages(__m512 v, const FirstStageSigns& g) {
+  v = stage(v, _mm512_permute_ps(v, 0xB1), g.s1);               // s = 1
+  v = stage(v, _mm512_permute_ps(v, 0x4E), g.s2);               // s = 2
+  v = stage(v, _mm512_shuffle_f32x4(v, v, 0xB1), g.s4);         // s = 4: swap 128-bit quarters 0<->1, 2<->3
+  return stage(v, _mm512_shuffle_f32x4(v, v, 0x4E), g.s8);      // s = 8: swap 256-bit halves
+}
+
+// The register-pairing stage of distance H, then the later ones: every bound is a
+// constant, so the loops unroll fully and r[] lives in registers (as plain loops over
+// h, GCC kept r[] on the stack and the 128-point transform ran ~10% slower).
+template <int R, int H>
+void pair_stages(__m512 (&r)[R]) {
+  if constexpr (H < R) {
+#pragma GCC unroll 16
+    for (int b = 0; b < R; b += 2 * H)
+#pragma GCC unroll 16
+      for (int j = b; j < b + H; ++j) {
+        const __m512 u = r[j], v = r[j + H];
+        r[j] = _mm512_add_ps(u, v);
+        r[j + H] = _mm512_sub_ps(u, v);
+      }
+    pair_stages<R, 2 * H>(r);
+  }
 }
 
 template <int R>
 void in_registers(float* x) {
+  const FirstStageSigns g;
   __m512 r[R];
-  for (int i = 0; i < R; ++i) r[i] = first_stages(_mm512_loadu_ps(x + 16 * i));
-  for (int h = 1; h < R; h *= 2)
-    for (int b = 0; b < R; b += 2 * h)
-      for (int j = b; j < b + h; ++j) {
-        const __m512 u = r[j], v = r[j + h];
-        r[j] = _mm512_add_ps(u, v);
-        r[j + h] = _mm512_sub_ps(u, v);
-      }
+#pragma GCC unroll 16
+  for (int i = 0; i < R; ++i) r[i] = first_stages(_mm512_loadu_ps(x + 16 * i), g);
+  pair_stages<R, 1>(r);
+#pragma GCC unroll 16
   for (int i = 0; i < R; ++i) _mm512_storeu_ps(x + 16 * i, r[i]);
 }
 
@@ -49,7 +75,8 @@ void fwht_contiguous_avx512(float* x, int64_t p) {
     case 256: return in_registers<16>(x);
     default: break;
   }
-  for (int64_t c = 0; c < p; c += 16) _mm512_storeu_ps(x + c, first_stages(_mm512_loadu_ps(x + c)));
+  const FirstStageSigns g;
+  for (int64_t c = 0; c < p; c += 16) _mm512_storeu_ps(x + c, first_stages(_mm512_loadu_ps(x + c), g));
   for (int64_t h = 16; h < p; h *= 2)
     for (int64_t block = 0; block < p; block += 2 * h)
       for (int64_t j = block; j < block + h; j += 16) {
