@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include "kernels/cpu/fwht_kernels.h"
+#include "kernels/cpu/fwht_register_stages.h"
 
 namespace quarot::fwht_detail {
 namespace {
@@ -20,24 +21,6 @@ __m256 stage(__m256 v) {
 }
 
 __m256 first_stages(__m256 v) { return stage<-1, 0xF0>(stage<0x4E, 0xCC>(stage<0xB1, 0xAA>(v))); }
-
-// The register-pairing stage of distance H, then the later ones: every bound is a
-// constant, so the loops unroll fully and r[] lives in registers (as plain loops over
-// h, GCC kept r[] on the stack and the 128-point transform ran ~10% slower).
-template <int R, int H>
-void pair_stages(__m256 (&r)[R]) {
-  if constexpr (H < R) {
-#pragma GCC unroll 8
-    for (int b = 0; b < R; b += 2 * H)
-#pragma GCC unroll 8
-      for (int j = b; j < b + H; ++j) {
-        const __m256 u = r[j], v = r[j + H];
-        r[j] = _mm256_add_ps(u, v);
-        r[j + H] = _mm256_sub_ps(u, v);
-      }
-    pair_stages<R, 2 * H>(r);
-  }
-}
 
 template <int R>
 void in_registers(float* x) {

@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include "kernels/cpu/fwht_kernels.h"
+#include "kernels/cpu/fwht_register_stages.h"
 
 namespace quarot::fwht_detail {
 namespace {
@@ -33,24 +34,6 @@ __m512 first_stages(__m512 v, const FirstStageSigns& g) {
   v = stage(v, _mm512_permute_ps(v, 0x4E), g.s2);               // s = 2
   v = stage(v, _mm512_shuffle_f32x4(v, v, 0xB1), g.s4);         // s = 4: swap 128-bit quarters 0<->1, 2<->3
   return stage(v, _mm512_shuffle_f32x4(v, v, 0x4E), g.s8);      // s = 8: swap 256-bit halves
-}
-
-// The register-pairing stage of distance H, then the later ones: every bound is a
-// constant, so the loops unroll fully and r[] lives in registers (as plain loops over
-// h, GCC kept r[] on the stack and the 128-point transform ran ~10% slower).
-template <int R, int H>
-void pair_stages(__m512 (&r)[R]) {
-  if constexpr (H < R) {
-#pragma GCC unroll 16
-    for (int b = 0; b < R; b += 2 * H)
-#pragma GCC unroll 16
-      for (int j = b; j < b + H; ++j) {
-        const __m512 u = r[j], v = r[j + H];
-        r[j] = _mm512_add_ps(u, v);
-        r[j + H] = _mm512_sub_ps(u, v);
-      }
-    pair_stages<R, 2 * H>(r);
-  }
 }
 
 template <int R>
