@@ -30,10 +30,14 @@ namespace {
 template <typename V>
 V add_signed(V sum, float s, V p) {
 #if defined(__AVX512F__)
-  if constexpr (sizeof(V) == 64) return reinterpret_cast<V>(_mm512_fmadd_ps(reinterpret_cast<__m512>(p), _mm512_set1_ps(s), reinterpret_cast<__m512>(sum)));
+  if constexpr (sizeof(V) == 64)
+    return reinterpret_cast<V>(
+        _mm512_fmadd_ps(reinterpret_cast<__m512>(p), _mm512_set1_ps(s), reinterpret_cast<__m512>(sum)));
 #endif
 #if defined(__FMA__)
-  if constexpr (sizeof(V) == 32) return reinterpret_cast<V>(_mm256_fmadd_ps(reinterpret_cast<__m256>(p), _mm256_set1_ps(s), reinterpret_cast<__m256>(sum)));
+  if constexpr (sizeof(V) == 32)
+    return reinterpret_cast<V>(
+        _mm256_fmadd_ps(reinterpret_cast<__m256>(p), _mm256_set1_ps(s), reinterpret_cast<__m256>(sum)));
 #endif
   return sum + s * p;
 }
