@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "common/threads.h"
 #include "common/wait_policy.h"
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/int_gemm_kernels.h"
 #include "kernels/cpu/int_gemv_kernels.h"
 
@@ -390,6 +391,7 @@ void gemv_products(GemvJob* jobs, int count, const QuantizedActivations& a) {
     g.a_scale = job.ab.scale;
     g.a_offset = job.ab.offset;
     g.a_sum = job.ab.sum;
+    g.prefetch_bytes = decode_prefetch_bytes();
     chunks += (w.panels + kGemvChunkPanels - 1) / kGemvChunkPanels;
     bytes += w.panels * w.panel_bytes * M;
   }

@@ -49,6 +49,7 @@ struct IntGemvArgs {
   float* out = nullptr;  // [m, ldo], columns p * 16 + c
   int64_t ldo = 0;
   int32_t* dots = nullptr;  // tests: the corrected d instead of the epilogue (layout above)
+  int64_t prefetch_bytes = 0;  // software prefetch distance into the weight stream, 0 = none
 };
 
 struct IntGemvKernels {

@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "common/wait_policy.h"
 #include "kernels/cpu/aligned_buffer.h"
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/gemm_kernels.h"
 #include "kernels/cpu/weight_only_gemm_kernels.h"
 
@@ -33,11 +34,12 @@ weight_only_detail::RowView weight_only_detail::row_view(const WeightEncoding& w
 // Rows are consecutive in memory, so the weight is read as one sequential stream;
 // interleaving even two rows (two streams 1 KiB apart) halved the read rate on Zen 4
 // (13 vs 23 GB/s on one core, F16 576 columns), as the hardware prefetchers then fall
-// behind. _mm_prefetch is SSE, part of every x86-64 target.
+// behind. Whole rows are prefetched decode_prefetch_bytes() ahead where the CPU wants
+// it (cpu_features.h). _mm_prefetch is SSE, part of every x86-64 target.
 void weight_only_detail::stream_rows1(const RowView& first, int64_t row_stride, int64_t rows, const float* x,
                                       float* out, void (*dot1)(const RowView& row, const float* x, float* out)) {
-  constexpr int64_t kAheadBytes = 2048;
-  const int64_t ahead = (kAheadBytes + row_stride - 1) / row_stride;
+  const int64_t ahead_bytes = decode_prefetch_bytes();
+  const int64_t ahead = ahead_bytes == 0 ? rows : (ahead_bytes + row_stride - 1) / row_stride;
   const int64_t groups = first.f16 ? 0 : first.cols / first.group_size;
   for (int64_t j = 0; j < rows; ++j) {
     if (j + ahead < rows) {
