@@ -24,7 +24,8 @@ namespace {
 // single stream decode_prefetch_bytes() is about: this kernel keeps its prefetch on
 // every CPU). On the 2-vCPU Zen 4, 2026-12-04 (bench_codebook_gemm BM_CodebookInt8,
 // 4096x4096 and 11008x4096, 2- and 3-bit, GB/s of indices): none 8.3-14.3 on one core
-// and 16.2-26.6 on two, 2 KB 10.5-15.5 and 20.6-32.0; 4 and 8 KB like 2 KB.
+// and 16.2-26.6 on two, 2 KB 10.5-15.5 and 20.6-32.0; 4 and 8 KB like 2 KB
+// (docs/results/2026-12-04-epyc-decode-prefetch/codebook_int8_transcribed.txt).
 constexpr int64_t kPrefetchBytes = 2048;
 
 constexpr int field_bits(int cls) { return cls == 2 ? 4 : cls + 1; }
