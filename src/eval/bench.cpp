@@ -4,8 +4,10 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -282,7 +284,8 @@ int bandwidth_worker(int cmd_fd, int reply_fd, int64_t bytes) {
   char c = 0;
   while (read_all(cmd_fd, &c, 1)) {
     if (c == 'r') {
-      send_json(reply_fd, {{"gbs", probe.measure_gbs()}});
+      const double gbs = probe.measure_gbs();
+      send_json(reply_fd, {{"gbs", gbs}, {"round_trip_ns", thread_round_trip_ns()}});
     } else if (c == 'q') {
       send_json(reply_fd, {{"done", true}});
       return 0;
@@ -386,6 +389,28 @@ ReadBandwidthProbe::ReadBandwidthProbe(int64_t bytes)
   const int64_t n = static_cast<int64_t>(storage_.size());
 #pragma omp parallel for
   for (int64_t i = 0; i < n; ++i) buf[i] = static_cast<float>(i & 1023);
+}
+
+double thread_round_trip_ns(int64_t round_trips) {
+  if (num_threads() < 2 || round_trips < 1) return 0.0;
+  alignas(64) std::atomic<int64_t> counter{0};
+  double seconds = 0;
+#pragma omp parallel num_threads(2)
+  if (omp_get_num_threads() == 2) {  // a team of one (nested, thread limit) would wait forever
+    // Thread t moves the counter from an even (t = 0) or odd (t = 1) value to the next;
+    // a thread that waits long yields, so an oversubscribed machine still finishes.
+    const int64_t t = omp_get_thread_num();
+#pragma omp barrier
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < round_trips; ++i) {
+      const int64_t mine = 2 * i + t;
+      for (int64_t spins = 0; counter.load(std::memory_order_acquire) != mine; ++spins)
+        if (spins > (int64_t{1} << 16)) std::this_thread::yield();
+      counter.store(mine + 1, std::memory_order_release);
+    }
+    if (t == 0) seconds = seconds_since(t0);
+  }
+  return seconds / static_cast<double>(round_trips) * 1e9;
 }
 
 double ReadBandwidthProbe::measure_gbs() const {
@@ -495,7 +520,9 @@ BenchReport run_bench(const std::vector<std::string>& models, const ModelOpener&
       workers[i]->settle();  // each process starts on idle cores (wait_until_idle)
     }
     bw.command('r');
-    rep.read_bandwidth_gbs_all.push_back(bw.reply("the bandwidth measurement").at("gbs").get<double>());
+    const nlohmann::json m = bw.reply("the bandwidth measurement");
+    rep.read_bandwidth_gbs_all.push_back(m.at("gbs").get<double>());
+    rep.thread_round_trip_ns_all.push_back(m.at("round_trip_ns").get<double>());
     bw.settle();
   }
   bw.command('q');

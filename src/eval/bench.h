@@ -62,6 +62,14 @@ class ReadBandwidthProbe {
   AlignedFloats storage_;
 };
 
+// The time a cache line takes from one OpenMP thread to another and back (threads 0
+// and 1 pass an atomic counter `round_trips` times), ns; 0 with fewer than two threads.
+// It tells which topology a run had: the 2-vCPU EPYC VM's vCPUs sit either on one core
+// complex (~50 ns; the read probe ~35 GB/s) or on two (~330 ns; the probe ~62 GB/s, an
+// empty parallel region 1.1 instead of 0.5 us), and decode, which synchronizes its two
+// threads hundreds of times per token, gains nothing from the second state's bandwidth.
+double thread_round_trip_ns(int64_t round_trips = 4000);
+
 // CPU time all threads of process `pid` have run so far (ns), from
 // /proc/PID/task/*/schedstat; -1 when the kernel does not provide it.
 int64_t process_cpu_ns(pid_t pid);

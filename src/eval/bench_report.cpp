@@ -142,6 +142,7 @@ nlohmann::json bench_report_json(const BenchReport& rep) {
           {"method", rep.method},
           {"measured_read_bandwidth_gbs", rep.read_bandwidth_gbs},
           {"measured_read_bandwidth_gbs_all", rep.read_bandwidth_gbs_all},
+          {"measured_thread_round_trip_ns_all", rep.thread_round_trip_ns_all},
           {"baseline", base.model},
           {"models", models}};
 }

@@ -64,6 +64,7 @@ struct BenchReport {
   int repeats = 0;
   double read_bandwidth_gbs = 0;  // measured, all threads: the median of the rounds' figures
   std::vector<double> read_bandwidth_gbs_all;  // one per round of repetitions (may be empty)
+  std::vector<double> thread_round_trip_ns_all;  // thread_round_trip_ns() beside each of those
   std::string method;             // how models were isolated and interleaved (one sentence)
   size_t baseline = 0;            // index into models
   std::vector<ModelBenchResult> models;

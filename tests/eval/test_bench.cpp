@@ -66,6 +66,17 @@ TEST(BenchProfile, OnlineQuantizationShareOfTheLayers) {
   }
 }
 
+TEST(BenchRoundTrip, TwoThreadsPassTheLineOneThreadHasNoneToPass) {
+  set_num_threads(2);
+  const double ns = thread_round_trip_ns(500);
+  EXPECT_GT(ns, 0.0);
+  EXPECT_TRUE(std::isfinite(ns));
+  EXPECT_EQ(thread_round_trip_ns(0), 0.0);
+  set_num_threads(1);
+  EXPECT_EQ(thread_round_trip_ns(500), 0.0);
+  set_num_threads(0);
+}
+
 TEST(BenchModelList, RejectsEmptyNames) {
   EXPECT_THROW(split_model_list({}), Error);
   EXPECT_THROW(split_model_list({""}), Error);
@@ -226,6 +237,9 @@ TEST(BenchRun, WorkersReportEveryModelAndRepetition) {
   EXPECT_EQ(r.threads, 1);
   ASSERT_EQ(r.read_bandwidth_gbs_all.size(), 2u);  // one measurement per round
   for (double gbs : r.read_bandwidth_gbs_all) EXPECT_GT(gbs, 0.0);
+  ASSERT_EQ(r.thread_round_trip_ns_all.size(), 2u);  // beside each; one thread: none to measure
+  for (double ns : r.thread_round_trip_ns_all) EXPECT_EQ(ns, 0.0);
+  EXPECT_EQ(bench_report_json(r).at("measured_thread_round_trip_ns_all").size(), 2u);
   EXPECT_EQ(r.read_bandwidth_gbs, RateSummary{r.read_bandwidth_gbs_all}.median());
   EXPECT_EQ(bench_report_json(r).at("measured_read_bandwidth_gbs_all").size(), 2u);
   for (const ModelBenchResult& m : r.models) {
