@@ -28,8 +28,10 @@ nlohmann::json rate_json(int64_t tokens, const RateSummary& r) {
 
 // bandwidth_gbs is the host's: it bounds a backend that computes in host memory only
 // (a GPU reads its own memory, many times faster), so other backends get no bound.
+// The bound is the median round's bandwidth; each repetition also gets its own round's
+// (repetition i ran in round i), since a VM's bandwidth can change between rounds.
 nlohmann::json decode_json(int64_t context0, int64_t tokens, const RateSummary& r, const DecodeTraffic& t,
-                           double bandwidth_gbs, bool host_memory) {
+                           double bandwidth_gbs, const std::vector<double>& round_gbs, bool host_memory) {
   nlohmann::json j = rate_json(tokens, r);
   const double bytes = t.bytes_per_token(context0, tokens);
   j["context"] = context0;
@@ -38,9 +40,16 @@ nlohmann::json decode_json(int64_t context0, int64_t tokens, const RateSummary& 
     const double bound = bandwidth_gbs * 1e9 / bytes;
     j["bandwidth_bound_tokens_per_s"] = bound;
     j["fraction_of_bandwidth_bound"] = ratio(r.median(), bound);
+    nlohmann::json per_round = nullptr;
+    if (!round_gbs.empty() && round_gbs.size() == r.all.size()) {
+      per_round = nlohmann::json::array();
+      for (size_t i = 0; i < r.all.size(); ++i) per_round.push_back(ratio(r.all[i], round_gbs[i] * 1e9 / bytes));
+    }
+    j["fraction_of_bandwidth_bound_all"] = per_round;
   } else {
     j["bandwidth_bound_tokens_per_s"] = nullptr;
     j["fraction_of_bandwidth_bound"] = nullptr;
+    j["fraction_of_bandwidth_bound_all"] = nullptr;
   }
   return j;
 }
@@ -118,8 +127,10 @@ nlohmann::json bench_report_json(const BenchReport& rep) {
         {"kv_bytes_per_position", m.traffic.kv_bytes_per_position},
         {"prefill", prefill},
         {"decode_after_prompt",
-         decode_json(rep.prefill_tokens, rep.decode_tokens, m.decode_after_prompt, m.traffic, rep.read_bandwidth_gbs, m.host_memory)},
-        {"decode_empty", decode_json(0, rep.decode_tokens, m.decode_empty, m.traffic, rep.read_bandwidth_gbs, m.host_memory)},
+         decode_json(rep.prefill_tokens, rep.decode_tokens, m.decode_after_prompt, m.traffic, rep.read_bandwidth_gbs,
+                     rep.read_bandwidth_gbs_all, m.host_memory)},
+        {"decode_empty", decode_json(0, rep.decode_tokens, m.decode_empty, m.traffic, rep.read_bandwidth_gbs,
+                                     rep.read_bandwidth_gbs_all, m.host_memory)},
         {"ratio_to_baseline",
          {{"prefill", ratio(m.prefill.median(), base.prefill.median())},
           {"decode_after_prompt", ratio(m.decode_after_prompt.median(), base.decode_after_prompt.median())},

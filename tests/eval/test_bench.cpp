@@ -180,6 +180,21 @@ TEST(BenchReportJson, RatiosToTheChosenBaselineAndShape) {
   EXPECT_DOUBLE_EQ(d["bandwidth_bound_tokens_per_s"].get<double>(), 10e9 / (1e6 + 100 * 576.5));
   EXPECT_DOUBLE_EQ(d["fraction_of_bandwidth_bound"].get<double>(), 128.0 / (10e9 / (1e6 + 100 * 576.5)));
   EXPECT_DOUBLE_EQ(w4["decode_empty"]["bytes_per_token"].get<double>(), 1e6 + 100 * 64.5);
+  EXPECT_TRUE(d["fraction_of_bandwidth_bound_all"].is_null());  // no per-round bandwidth given
+  // With one bandwidth per round, each repetition against its own round's bound.
+  r.read_bandwidth_gbs_all = {10.0};
+  j = bench_report_json(r);
+  ASSERT_EQ(j["models"][1]["decode_after_prompt"]["fraction_of_bandwidth_bound_all"].size(), 1u);
+  EXPECT_DOUBLE_EQ(j["models"][1]["decode_after_prompt"]["fraction_of_bandwidth_bound_all"][0].get<double>(),
+                   128.0 / (10e9 / (1e6 + 100 * 576.5)));
+  r.read_bandwidth_gbs_all = {20.0};
+  j = bench_report_json(r);
+  EXPECT_DOUBLE_EQ(j["models"][1]["decode_empty"]["fraction_of_bandwidth_bound_all"][0].get<double>(),
+                   2 * 128.0 / (20e9 / (1e6 + 100 * 64.5)));
+  r.read_bandwidth_gbs_all = {10.0, 20.0};  // not one per repetition: none
+  j = bench_report_json(r);
+  EXPECT_TRUE(j["models"][1]["decode_empty"]["fraction_of_bandwidth_bound_all"].is_null());
+  r.read_bandwidth_gbs_all.clear();
   // A backend with memory of its own (a GPU) is not bounded by the host's bandwidth.
   r.models[1].host_memory = false;
   j = bench_report_json(r);
