@@ -25,9 +25,9 @@
 #include "common/threads.h"
 #include "common/wait_policy.h"
 #include "kernels/cpu/aligned_buffer.h"
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/weight_arena.h"
 #include "kernels/op_phases.h"
-#include "kernels/cpu/cpu_features.h"
 
 namespace quarot {
 namespace {
