@@ -204,6 +204,7 @@ class Worker {
       fail("bench: pipe: {}", std::strerror(errno));
     }
     std::fflush(nullptr);  // nothing buffered may be written twice
+    const int threads = num_threads();
     pid_ = ::fork();
     if (pid_ < 0) {
       for (int fd : {down[0], down[1], up[0], up[1]}) ::close(fd);
@@ -212,6 +213,9 @@ class Worker {
     if (pid_ == 0) {
       ::close(down[1]);
       ::close(up[0]);
+      // The parent's thread count: LLVM's libomp reinitializes in a forked child and
+      // would take OMP_NUM_THREADS again (GCC's libgomp keeps the parent's setting).
+      omp_set_num_threads(threads);
       int code = 1;
       try {
         code = body(down[0], up[1]);
