@@ -108,21 +108,24 @@ int64_t nanoseconds_since(Clock::time_point t0) {
 }
 
 // m as +-1 signs times one magnitude, when it is one (a normalized Hadamard matrix):
-// the mixing kernels then multiply each value once (act_quant_mix.h). Empty otherwise.
+// the mixing kernels then multiply each value once (act_quant_mix.h). Null signs
+// otherwise. The signs live in the calling thread's buffer, reused by its next call
+// (no allocation per call on the decode path).
 struct MixSigns {
-  std::vector<float> signs;
+  const float* signs = nullptr;
   float magnitude = 0.0f;
-  explicit MixSigns(const std::vector<float>& m) {
-    if (m.empty() || !std::isnormal(m[0])) return;
-    const float c = std::fabs(m[0]);
-    for (const float v : m)
-      if (std::fabs(v) != c) return;
-    magnitude = c;
-    signs.reserve(m.size());
-    for (const float v : m) signs.push_back(v < 0.0f ? -1.0f : 1.0f);
-  }
-  const float* data() const { return signs.empty() ? nullptr : signs.data(); }
 };
+
+MixSigns find_mix_signs(const std::vector<float>& m) {
+  if (m.empty() || !std::isnormal(m[0])) return {};
+  const float c = std::fabs(m[0]);
+  for (const float v : m)
+    if (std::fabs(v) != c) return {};
+  thread_local std::vector<float> storage;
+  storage.resize(m.size());
+  for (size_t i = 0; i < m.size(); ++i) storage[i] = m[i] < 0.0f ? -1.0f : 1.0f;
+  return {storage.data(), c};
+}
 
 // One row of apply_online_rotation (fwht.cpp), same arithmetic; `mixed` holds n floats.
 // Returns the rotated row: x itself, or `mixed` when there is a mixing matrix (the
@@ -147,7 +150,7 @@ const float* rotate_row(const ActQuantKernels& k, const OnlineRotation& r, const
   // The instruction set's kernel (act_quant_mix.h): all outputs' add chains of a few
   // columns at once in registers. The plain loop (a pass per (a, a2) over the block,
   // partial sums in memory) was ~20-50% of a down_proj input's quantization.
-  k.mix(r.m.data(), mix_signs.data(), mix_signs.magnitude, r.k, x, block, hadamard_scale, mixed);
+  k.mix(r.m.data(), mix_signs.signs, mix_signs.magnitude, r.k, x, block, hadamard_scale, mixed);
   return mixed;
 }
 
@@ -257,11 +260,11 @@ void quantize_rows(const float* x, const ActPrologue* prologue, int64_t rows, in
   const ActQuantKernels& k = act_quant_detail::act_quant_kernels_for(isa);
   constexpr int64_t kNoError = std::numeric_limits<int64_t>::max();
   std::atomic<int64_t> bad_row{kNoError};
-  const MixSigns mix_signs(rot != nullptr ? rot->m : std::vector<float>{});
+  const MixSigns mix_signs = rot != nullptr ? find_mix_signs(rot->m) : MixSigns{};
   // A profiler's phases (op_phases.h): the pass's wall time, and with a prologue the
   // threads' time in it and in the whole row loop (clock reads only when profiled).
   OpPhaseTimes* const phases = installed_op_phase_times();
-  const auto t_pass = Clock::now();
+  const auto t_pass = phases != nullptr ? Clock::now() : Clock::time_point{};
   std::atomic<int64_t> prologue_ns{0}, loop_ns{0};
   parallel_region_if(rows > 1 && rows * cols >= 16384, [&] {
     AlignedFloats buffer(rot != nullptr || prologue != nullptr ? cols : 0);
