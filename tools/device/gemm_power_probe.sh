@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Why the large GEMMs' ratio to cuBLAS FP16 moves between runs and passes: the card's
+# clocks and power while cuda_gemm_bench runs (nvidia-smi sampled every 20 ms), and
+# Nsight Compute's view (clocks held) of our WgmmaRs kernel, cuBLASLt INT8 and cuBLAS
+# FP16 on one 70B shape. Staged binaries from scripts/cuda_test.sh --stage DIR.
+#   tools/device/gemm_power_probe.sh STAGE_DIR OUT_DIR [SHAPE (8192x28672)] [M (2048)]
+set -u
+stage=$1 out=$2 shape=${3:-8192x28672} m=${4:-2048}
+mkdir -p "$out"
+extra=$(ls -d /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib 2>/dev/null | tr '\n' ':')
+py=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null || true)
+export LD_LIBRARY_PATH="$stage/lib:${extra}${py}:${LD_LIBRARY_PATH:-}"
+b=$stage/cuda_gemm_bench
+nvidia-smi -q -d POWER,CLOCK,PERFORMANCE > "$out/nvidia_smi_q.txt" 2>&1
+nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,clocks_event_reasons.active \
+  --format=csv,nounits -lms 20 > "$out/smi.csv" 2>&1 &
+smi=$!
+sleep 1
+date +%s.%N > "$out/bench_start"
+timeout ${ROUNDS_TIMEOUT:-300} "$b" "$out/rounds.json" --no-hadamard --shapes "${SHAPES:-$shape,28672x8192,8192x8192}" \
+  --ms "${MS:-2048,8192}" --rounds 4 --multicast-ab > "$out/rounds.log" 2>&1
+date +%s.%N > "$out/bench_end"
+sleep 1
+kill $smi
+if [[ ${NCU:-1} == 1 ]] && command -v ncu > /dev/null; then
+  sec="--section SpeedOfLight --section MemoryWorkloadAnalysis --section LaunchStats --section Occupancy --section ComputeWorkloadAnalysis"
+  # Round 0 runs cuBLAS FP16, cuBLASLt INT8, W4A4 (pairs off), W4A8, W4A4 (pairs on).
+  for k in "regex:wgmma_rs_kernel.*Lb0ELb0E" "regex:wgmma_rs_kernel.*Lb0ELb1E" "regex:^(?!.*(wgmma|rand|const|fill)).*(s8|i8|imma|Int8|int8)" \
+    "regex:^(?!.*(wgmma|rand|const|fill)).*(nvjet|xmma|gemm|cutlass)"; do
+    echo "=== $k" >> "$out/ncu.txt"
+    timeout 100 ncu $sec --kernel-name-base mangled -k "$k" --launch-skip 1 --launch-count 1 "$b" /tmp/ncu.json \
+      --no-hadamard --shapes "$shape" --ms "$m" --rounds 1 --multicast-ab 2>&1 | grep -v "^==PROF==" >> "$out/ncu.txt"
+  done
+fi
+tail -20 "$out/rounds.log"
