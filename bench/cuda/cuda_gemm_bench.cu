@@ -2,8 +2,6 @@
 // process. Writes JSON (atomically: a temporary file renamed into place).
 //   cuda_gemm_bench OUT.json [--ms 1,16,...] [--shapes 4096x4096,...] [--paths] [--w4a8-max-m M]
 //                   [--rounds R (4)] [--hq-variants] [--hq-variant auto|legacy|direct|staged|direct_l2] [--hq-ms 1,16,...]
-//                   [--multicast-ab]
-//   (--multicast-ab: W4A4 with WgmmaRs's multicast pairs forced off and on, both in the rounds)
 //   (--paths: every GEMM path, not only Auto's; Hadamard+quantize: every implementation,
 //   or one, instead of Auto alone, at the rows --hq-ms lists)
 // Times with CUDA events: one warm-up, then batches of launches rotating over
@@ -118,8 +116,7 @@ int main(int argc, char** argv) {
                  "usage: %s OUT.json [--ms 1,16] [--shapes 4096x4096,...] [--paths] [--w4a8-max-m M] [--rounds R] "
                  "[--no-hadamard] [--no-gemm] [--hq-variants] [--hq-variant NAME] [--hq-ms 1,16] [--rs-tiles] [--no-pdl]\n"
                  "  --no-pdl: our GEMMs without IntGemmArgs::weights_constant (no programmatic dependent launch)\n"
-                 "  --rs-tiles: also time WgmmaRs (W4A4) at each token tile (16, 64, 128, 256) and the skinny path\n"
-                 "  --multicast-ab: W4A4 with WgmmaRs's multicast pairs off (w4a4) and on (w4a4_mc), both in the rounds\n",
+                 "  --rs-tiles: also time WgmmaRs (W4A4) at each token tile (16, 64, 128, 256) and the skinny path\n",
                  argv[0]);
     return 2;
   }
@@ -127,7 +124,7 @@ int main(int argc, char** argv) {
   std::vector<int> ms = {1, 16, 64, 256, 1024, 2048, 4096, 8192};
   std::vector<Shape> shapes = {{4096, 4096}, {4096, 11008}, {11008, 4096}, {8192, 8192}, {8192, 28672}, {28672, 8192}};
   std::vector<int> hq_ms = {1, 16, 2048, 8192};
-  bool all_paths = false, hadamard = true, gemm = true, rs_tiles = false, pdl = true, multicast_ab = false;
+  bool all_paths = false, hadamard = true, gemm = true, rs_tiles = false, pdl = true;
   std::vector<HadamardQuantVariant> variants = {HadamardQuantVariant::Auto};
   int w4a8_max_m = 1 << 30;
   int rounds = 4;
@@ -160,8 +157,6 @@ int main(int argc, char** argv) {
       pdl = false;
     } else if (a == "--rs-tiles") {
       rs_tiles = true;
-    } else if (a == "--multicast-ab") {
-      multicast_ab = true;
     } else if (a == "--no-gemm") {
       gemm = false;
     } else if (a == "--hq-variants") {
@@ -335,7 +330,7 @@ int main(int argc, char** argv) {
         // weights_constant: the weights are uploaded once, as a model's are (the decode path
         // then overlaps the previous kernel's end; --no-pdl turns that off).
         auto ours_contender = [&](Contender& ct, IntGemmKind kind, IntGemmPath path, int rs_tile = 0,
-                                  int force_pdl = -1, int rs_multicast = -1) {
+                                  int force_pdl = -1) {
           const bool weights_constant = force_pdl < 0 ? pdl : force_pdl != 0;
           // Auto: the layout a caller quantizing for this shape writes (as the backend does).
           const IntGemmActLayout layout =
@@ -346,12 +341,11 @@ int main(int argc, char** argv) {
                      rand_bytes(x, 31 + i);
                      rand_bytes(w, 301 + i);
                    });
-          ct.run = [&, kind, path, layout, m, n, k, rs_tile, weights_constant, rs_multicast](int c) {
+          ct.run = [&, kind, path, layout, m, n, k, rs_tile, weights_constant](int c) {
             IntGemmArgs a;
             a.kind = kind;
             a.act_layout = layout;
             a.rs_token_tile = rs_tile;
-            a.rs_multicast = rs_multicast;
             a.weights_constant = weights_constant;
             a.m = m, a.n = n, a.k = k, a.sa = scale_a.as<float>(), a.sb = scale_b.as<float>(), a.y = y.as<__half>();
             a.qa = ct.bufs[2 * c]->p;
@@ -359,24 +353,20 @@ int main(int argc, char** argv) {
             CUDA_OK(int_gemm(a, nullptr, path));
           };
         };
-        Contender w4a4_mc;
-        ours_contender(w4a4, IntGemmKind::W4A4, IntGemmPath::Auto, 0, -1, multicast_ab ? 0 : -1);
+        ours_contender(w4a4, IntGemmKind::W4A4, IntGemmPath::Auto);
         if (m <= w4a8_max_m) ours_contender(w4a8, IntGemmKind::W4A8, IntGemmPath::Auto);
-        if (multicast_ab) ours_contender(w4a4_mc, IntGemmKind::W4A4, IntGemmPath::Auto, 0, -1, 1);
-        std::vector<Contender*> order = {&fp16, &int8, &w4a4, &w4a8};
-        if (multicast_ab) order.push_back(&w4a4_mc);
-        const int nc = static_cast<int>(order.size());
+        Contender* order[] = {&fp16, &int8, &w4a4, &w4a8};
         // Round r runs the contenders forward from r / 2 when r is even, backward from it
         // when odd: over four rounds each follows at least two different contenders
         // (a plain rotation kept W4A4 right after INT8 in most rounds).
         for (int r = 0; r < rounds; ++r)
-          for (int i = 0; i < nc; ++i) {
-            Contender& c = *order[r % 2 == 0 ? (r / 2 + i) % nc : (r / 2 + nc - i) % nc];
+          for (int i = 0; i < 4; ++i) {
+            Contender& c = *order[r % 2 == 0 ? (r / 2 + i) % 4 : (r / 2 + 4 - i) % 4];
             if (c.run) c.us.push_back(time_us(c.run, c.copies));
           }
         auto median_us = [](Contender& c) { return c.us.empty() ? -1.0 : median(c.us); };
         const double t_fp16 = median_us(fp16), t_int8 = median_us(int8), t_w4a4 = median_us(w4a4),
-                     t_w4a8 = median_us(w4a8), t_mc = median_us(w4a4_mc);
+                     t_w4a8 = median_us(w4a8);
         // One path at a time (the --paths detail).
         auto ours = [&](IntGemmKind kind, IntGemmPath path, int rs_tile = 0, int force_pdl = -1) {
           Contender c;
@@ -439,27 +429,18 @@ int main(int argc, char** argv) {
         std::printf("%5dx%-6d %-5d %9.2f %9.2f %9.2f %9.2f %9.1f | %7.2f %7.2f %7.2f %7.2f  %s\n", k, n, m, t_fp16,
                     t_int8, t_w4a4, t_w4a8, ops / t_w4a4 / 1e6, t_fp16 / t_w4a4, t_int8 > 0 ? t_int8 / t_w4a4 : 0.0,
                     t_int8 > 0 ? t_fp16 / t_int8 : 0.0, t_w4a8 > 0 ? t_fp16 / t_w4a8 : 0.0, int_gemm_path_name(auto_path));
-        if (t_mc > 0)
-          std::printf("    w4a4 multicast pairs %9.2f us  %7.1f TOPS  %5.2fx fp16  (off: %.2f us, %.2fx)\n", t_mc,
-                      ops / t_mc / 1e6, t_fp16 / t_mc, t_w4a4, t_fp16 / t_w4a4);
         std::fflush(stdout);
         auto tops = [&](double t) { return t > 0 ? ops / t / 1e6 : -1.0; };
-        std::string mc_json;
-        if (t_mc > 0) {
-          std::snprintf(buf, sizeof buf, ", \"w4a4_multicast_us\": %.2f, \"w4a4_multicast_vs_fp16\": %.3f", t_mc,
-                        t_fp16 / t_mc);
-          mc_json = buf;
-        }
         std::snprintf(buf, sizeof buf,
                       "%s    {\"k\": %d, \"n\": %d, \"m\": %d, \"us\": {\"cublas_fp16\": %.2f, \"cublaslt_int8\": "
                       "%.2f, \"w4a4\": %.2f, \"w4a8\": %.2f}, \"tops\": {\"cublas_fp16\": %.1f, \"cublaslt_int8\": "
                       "%.1f, \"w4a4\": %.1f, \"w4a8\": %.1f}, \"w4a4_vs_fp16\": %.3f, \"w4a4_vs_int8\": %.3f, "
-                      "\"w4a8_vs_fp16\": %.3f, \"w4a4_path\": \"%s\"%s%s%s%s}",
+                      "\"w4a8_vs_fp16\": %.3f, \"w4a4_path\": \"%s\"%s%s%s}",
                       first ? "" : ",\n", k, n, m, t_fp16, t_int8, t_w4a4, t_w4a8, tops(t_fp16), tops(t_int8),
                       tops(t_w4a4), tops(t_w4a8), t_fp16 / t_w4a4, t_int8 > 0 ? t_int8 / t_w4a4 : -1.0,
                       t_w4a8 > 0 ? t_fp16 / t_w4a8 : -1.0, int_gemm_path_name(auto_path),
                       all_paths || rs_tiles ? ", \"w4a4_paths_us\": {" : "", paths_json.c_str(),
-                      all_paths || rs_tiles ? "}" : "", mc_json.c_str());
+                      all_paths || rs_tiles ? "}" : "");
         json += buf;
         first = false;
       }

@@ -16,20 +16,27 @@ nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu
   --format=csv,nounits -lms 20 > "$out/smi.csv" 2>&1 &
 smi=$!
 sleep 1
+[[ ${ROUNDS:-1} == 1 ]] || { kill $smi; smi=; }
+[[ -z $smi ]] || {
 date +%s.%N > "$out/bench_start"
 timeout ${ROUNDS_TIMEOUT:-300} "$b" "$out/rounds.json" --no-hadamard --shapes "${SHAPES:-$shape,28672x8192,8192x8192}" \
-  --ms "${MS:-2048,8192}" --rounds 4 --multicast-ab > "$out/rounds.log" 2>&1
+  --ms "${MS:-2048,8192}" --rounds 4 ${EXTRA:-} > "$out/rounds.log" 2>&1
 date +%s.%N > "$out/bench_end"
 sleep 1
 kill $smi
+}
 if [[ ${NCU:-1} == 1 ]] && command -v ncu > /dev/null; then
-  sec="--section SpeedOfLight --section MemoryWorkloadAnalysis --section LaunchStats --section Occupancy --section ComputeWorkloadAnalysis"
-  # Round 0 runs cuBLAS FP16, cuBLASLt INT8, W4A4 (pairs off), W4A8, W4A4 (pairs on).
-  for k in "regex:wgmma_rs_kernel.*Lb0ELb0E" "regex:wgmma_rs_kernel.*Lb0ELb1E" "regex:^(?!.*(wgmma|rand|const|fill)).*(s8|i8|imma|Int8|int8)" \
-    "regex:^(?!.*(wgmma|rand|const|fill)).*(nvjet|xmma|gemm|cutlass)"; do
-    echo "=== $k" >> "$out/ncu.txt"
-    timeout 100 ncu $sec --kernel-name-base mangled -k "$k" --launch-skip 1 --launch-count 1 "$b" /tmp/ncu.json \
-      --no-hadamard --shapes "$shape" --ms "$m" --rounds 1 --multicast-ab 2>&1 | grep -v "^==PROF==" >> "$out/ncu.txt"
-  done
+  sec="--section SpeedOfLight --section MemoryWorkloadAnalysis --section LaunchStats --section Occupancy --section ComputeWorkloadAnalysis --section WarpStateStats"
+  # Round 0 runs cuBLAS FP16, cuBLASLt INT8, W4A4, W4A8 (after each one's warm-up launch).
+  prof() {  # SHAPE NAME-BASE REGEX [BENCH ARGS]
+    echo "=== $1 $3" >> "$out/ncu.txt"
+    timeout 100 ncu $sec --kernel-name-base "$2" -k "regex:$3" --launch-skip 1 --launch-count 1 "$b" /tmp/ncu.json \
+      --no-hadamard --shapes "$1" --ms "$m" --rounds 1 "${@:4}" 2>&1 | grep -v "^==PROF==" >> "$out/ncu.txt"
+  }
+  prof "$shape" mangled 'wgmma_rs_kernel.*Lb0ELb0E'
+  prof "$shape" function 'i8|s8|Int8|int8|imma|igemm'
+  prof "$shape" function 'nvjet|xmma|cutlass|sm90'
+  prof 28672x8192 mangled 'wgmma_rs_kernel.*Lb0ELb0E'
+
 fi
-tail -20 "$out/rounds.log"
+[[ -f $out/rounds.log ]] && tail -20 "$out/rounds.log"

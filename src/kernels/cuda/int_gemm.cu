@@ -917,12 +917,11 @@ cudaError_t int_gemm(const IntGemmArgs& args, cudaStream_t stream, IntGemmPath p
                          (path == IntGemmPath::Auto || int_gemm_path_layout(path) == args.act_layout);
   const bool tile_ok = args.rs_token_tile == 0 || args.rs_token_tile == 16 || args.rs_token_tile == 64 ||
                        args.rs_token_tile == 128 || args.rs_token_tile == 256;
-  const bool multicast_ok = args.rs_multicast >= -1 && args.rs_multicast <= 1;
-  if (!shape_ok || !ptr_ok || !layout_ok || !tile_ok || !multicast_ok) return cudaErrorInvalidValue;
+  if (!shape_ok || !ptr_ok || !layout_ok || !tile_ok) return cudaErrorInvalidValue;
   Params p{static_cast<int>(args.m), static_cast<int>(args.n), static_cast<int>(args.k),
            static_cast<const uint8_t*>(args.qa), static_cast<const uint8_t*>(args.qb), args.sa, args.sb,
            args.residual, args.y, args.acc_out, args.y_f32, args.bias, args.rs_token_tile,
-           args.rs_multicast, args.weights_constant};
+           args.weights_constant};
   const bool automatic = path == IntGemmPath::Auto;
   if (automatic) path = int_gemm_auto_path(args.kind, args.m, args.n, args.k, args.act_layout);
   auto launch = [&](IntGemmPath chosen) {

@@ -67,11 +67,6 @@ struct IntGemmArgs {
   // WgmmaRs only: tokens per tile, 16, 64, 128 or 256 (0: the size M calls for). For
   // benchmarks and tests that time or check each; anything else is rejected.
   int rs_token_tile = 0;
-  // WgmmaRs with a 128- or 256-token tile only: whether two CTAs that share a token tile
-  // run as a cluster, each loading half of the activation k-block and multicasting it to
-  // both (half the activation traffic from L2). -1: the choice measured fastest for the
-  // shape; 0: off; 1: on. Anything else is rejected.
-  int rs_multicast = -1;
   // The weights (qb) are not written by the kernel launched just before this one on the
   // stream (model weights uploaded at load time are not): the skinny (decode) path then
   // launches as a programmatic dependent and starts streaming them while that kernel

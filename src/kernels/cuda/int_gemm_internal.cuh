@@ -64,7 +64,6 @@ struct Params {
   float* y_f32;
   const float* bias;
   int rs_tile = 0;                // IntGemmArgs::rs_token_tile
-  int rs_multicast = -1;          // IntGemmArgs::rs_multicast
   bool weights_constant = false;  // IntGemmArgs::weights_constant
 };
 
@@ -252,17 +251,6 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
 }
 // A 2-D box (x bytes along the row, y rows) of `map` into shared memory; completion
 // counted in bytes on `bar`. Rows past the tensor's end arrive as zeros.
-// The same box into shared memory at offset `dst` of every CTA in `cta_mask` (of this
-// cluster), each CTA's barrier at offset `bar` told of the bytes it receives.
-__device__ __forceinline__ void tma_load_2d_multicast(uint32_t dst, const CUtensorMap* map, int x, int y, uint32_t bar,
-                                                      uint16_t cta_mask) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster [%0], [%1, {%2, "
-      "%3}], [%4], %5;\n" ::"r"(dst),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(bar), "h"(cta_mask)
-      : "memory");
-}
-
 __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map, int x, int y, uint32_t bar) {
   asm volatile(
       "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(

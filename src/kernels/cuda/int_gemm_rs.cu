@@ -66,7 +66,7 @@ struct RsConfig {
   static_assert(kConsumers >= kBA && kConsumers >= kBW, "one consumer thread per scale");
 };
 constexpr int kConsumerRegs = 232, kProducerRegs = 40;  // 2 x 128 x 232 + 128 x 40 <= 65536
-using RsPrefill = RsConfig<256, 2, 4>;
+using RsPrefill = RsConfig<256, 2, 5>;
 using RsMid = RsConfig<128, 2, 6>;
 using RsSmall = RsConfig<64, 1, 8>;
 using RsDecode = RsConfig<16, 1, 12>;
@@ -111,13 +111,7 @@ __device__ __forceinline__ void mbar_wait_cluster(uint32_t bar, uint32_t parity)
 // CLUSTER true: the blocks form clusters of `splits` (the launch's cluster size), a
 // cluster takes a tile at a time, CTA r its share r, and the shares meet in the leader's
 // shared memory (exact int32 sums; no scratch, no second kernel).
-// MULTICAST true (CLUSTER false, splits 1): the blocks form pairs, a pair takes two
-// neighbouring weight tiles of one token tile (CTA r the weight tile 2 t + r), and each
-// CTA's producer copies half of every activation k-block into both CTAs' rings at once
-// (TMA multicast): the L2 sends each activation byte to the pair once. A stage is then
-// written by both producers, so it is free only when both CTAs' consumers are done with
-// it: every consumer warp releases a stage to both CTAs' empty barriers.
-template <class C, bool CLUSTER, bool MULTICAST = false>
+template <class C, bool CLUSTER>
 __global__ void __launch_bounds__(C::kThreads, 1)
     wgmma_rs_kernel(const __grid_constant__ CUtensorMap tma_a, const __grid_constant__ CUtensorMap tma_b, Params p,
                     int splits, int32_t* partial) {
@@ -134,14 +128,11 @@ __global__ void __launch_bounds__(C::kThreads, 1)
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int wg = warp >> 2;
-  static_assert(!(CLUSTER && MULTICAST), "split-K clusters and multicast pairs are separate modes");
-  constexpr bool kPaired = CLUSTER || MULTICAST;
-  const int crank = kPaired ? static_cast<int>(cluster_rank()) : 0;
+  const int crank = CLUSTER ? static_cast<int>(cluster_rank()) : 0;
   if (tid == 0) {
     for (int s = 0; s < kStages; ++s) {
       mbar_init(full0 + 8 * s, 1);
-      // One arrival per consumer warp (of both CTAs of a multicast pair).
-      mbar_init(empty0 + 8 * s, (MULTICAST ? 2 : 1) * C::kConsumers / 32);
+      mbar_init(empty0 + 8 * s, C::kConsumers / 32);  // one arrival per consumer warp
     }
     if constexpr (CLUSTER) {
       mbar_init(red_full, (splits - 1) * C::kConsumers);  // every consumer thread of every other CTA
@@ -149,7 +140,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
-  if constexpr (kPaired) {
+  if constexpr (CLUSTER) {
     cluster_sync();  // the barriers exist before any CTA of the cluster arrives on them
   } else {
     __syncthreads();
@@ -160,21 +151,14 @@ __global__ void __launch_bounds__(C::kThreads, 1)
   // the tile, the share the CTA's rank). The block's k-blocks are numbered j = 0, 1, ...
   // across its units; j % kStages is the stage, j / kStages the round.
   const int ktiles = p.k / kKBlock;
-  // A multicast pair's unit is a token tile x two weight tiles.
-  constexpr int kUnitW = MULTICAST ? 2 * kBW : kBW;
-  const int tiles = ((p.m + kBA - 1) / kBA) * ((p.n + kUnitW - 1) / kUnitW);
-  const int csize = CLUSTER ? splits : MULTICAST ? 2 : 1;
-  const int unit0 = blockIdx.x / csize;
-  const int stride = gridDim.x / csize;
-  const int units = CLUSTER || MULTICAST ? tiles : tiles * splits;
+  const int tiles = ((p.m + kBA - 1) / kBA) * ((p.n + kBW - 1) / kBW);
+  const int unit0 = CLUSTER ? blockIdx.x / splits : blockIdx.x;
+  const int stride = CLUSTER ? gridDim.x / splits : gridDim.x;
+  const int units = CLUSTER ? tiles : tiles * splits;
   const int my_units = unit0 < units ? (units - 1 - unit0) / stride + 1 : 0;
   const int kper = (ktiles + splits - 1) / splits;
   // m0: the tile's first activation row, n0: its first weight row; [k0, k1): its k-blocks.
-  auto tile_of = [&](int t) {
-    TileCoord c = grouped_tile<kBA, kUnitW>((unit0 + t * stride) % tiles, p.m, p.n);
-    if constexpr (MULTICAST) c.n0 += crank * kBW;
-    return c;
-  };
+  auto tile_of = [&](int t) { return grouped_tile<kBA, kBW>((unit0 + t * stride) % tiles, p.m, p.n); };
   auto k_range = [&](int t, int& k0, int& k1) {
     const int s = CLUSTER ? crank : (unit0 + t * stride) / tiles;
     k0 = min(ktiles, s * kper);
@@ -195,15 +179,8 @@ __global__ void __launch_bounds__(C::kThreads, 1)
           const int s = j % kStages;
           mbar_wait(empty0 + 8 * s, ((j / kStages) & 1) ^ 1);  // the first round passes at once
           const uint32_t bar = full0 + 8 * s, dst = stage0 + s * kStageBytes;
-          // Both halves of the activations arrive here (the partner's through its
-          // multicast), so the stage's byte count is the same in either mode.
           mbar_arrive_expect_tx(bar, kStageBytes);
-          if constexpr (MULTICAST) {
-            tma_load_2d_multicast(dst + crank * (C::kActTile / 2), &tma_a, kt * 128, t.m0 + crank * (kBA / 2), bar,
-                                  0x3);
-          } else {
-            tma_load_2d(dst, &tma_a, kt * 128, t.m0, bar);
-          }
+          tma_load_2d(dst, &tma_a, kt * 128, t.m0, bar);
           tma_load_2d(dst + C::kActTile, &tma_b, kt * 64, t.n0, bar);
         }
       }
@@ -211,7 +188,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     // A cluster's CTAs write into the leader's shared memory: none exits before all are
     // done (the final barrier counts every thread, the producers' too).
     __syncwarp();
-    if constexpr (kPaired) cluster_sync();
+    if constexpr (CLUSTER) cluster_sync();
     return;
   }
   if constexpr (C::kRebalance) setmaxnreg_inc<kConsumerRegs>();
@@ -242,12 +219,6 @@ __global__ void __launch_bounds__(C::kThreads, 1)
   int32_t acc[kAcc];
   uint32_t a_even[4][4], a_odd[4][4];
   int j = 0;
-  // Hands stage s back to the producer(s) that write it: this CTA's, and the partner's
-  // when the partner multicasts into it.
-  auto release = [&](int s) {
-    mbar_arrive(empty0 + 8 * s);
-    if constexpr (MULTICAST) mbar_arrive_cluster(cluster_addr(empty0 + 8 * s, crank ^ 1));
-  };
   // One k-block: its weights into `a`, four products on them, then wait for the
   // previous k-block's products and hand their stage back to the producer.
   auto step = [&](bool first, uint32_t (&a)[4][4]) {
@@ -262,7 +233,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     wgmma_commit();
     wgmma_wait<1>();
     fence_operands(acc);
-    if (!first && lane == 0) release((j - 1) % kStages);
+    if (!first && lane == 0) mbar_arrive(empty0 + 8 * ((j - 1) % kStages));
     ++j;
   };
   for (int t = 0; t < my_units; ++t) {
@@ -283,7 +254,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
       if (kt < k1) step(kt == k0, a_even);
       wgmma_wait<0>();
       fence_operands(acc);
-      if (lane == 0) release((j - 1) % kStages);  // the unit's last stage
+      if (lane == 0) mbar_arrive(empty0 + 8 * ((j - 1) % kStages));  // the unit's last stage
     }
 
     if constexpr (CLUSTER) {
@@ -363,6 +334,41 @@ __global__ void __launch_bounds__(C::kThreads, 1)
         if (col1 < p.n) store(base + col1, c[1][0] >> 4, c[1][1] >> 4, __fmul_rn(sa, sb10), __fmul_rn(sa, sb11), col1);
       }
     };
+    // FP16 rows whose length is a multiple of 4: one more exchange, between lanes g and
+    // g ^ 2, gives each lane four adjacent outputs of one token (its pair and the
+    // partner's), so a warp's store covers 8 whole 32-byte sectors instead of 16 halves:
+    // half the store instructions and no partial-sector writes. Converted before the
+    // exchange, so the arithmetic (and the bits) are the ones above.
+    auto epilogue_wide = [&](auto make) {
+      const bool lo = (g & 2) == 0;
+      const int scol = lo ? col0 : col0 + 6;  // lo: its pair and the partner's; hi: the partner's h = 1 pair and its own
+#pragma unroll
+      for (int i = 0; i < kAcc / 4; ++i) {
+        int32_t c[2][2];
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int32_t v0 = acc[4 * i + 2 * h], v1 = acc[4 * i + 2 * h + 1];
+          const int32_t got = __shfl_xor_sync(0xffffffffu, even ? v1 : v0, 4);
+          c[h][0] = even ? v0 : got;
+          c[h][1] = even ? got : v1;
+        }
+        const int tok = 8 * i + tok_off, row = tc.m0 + tok;
+        const bool ok = row < p.m;
+        const float sa = sc[tok];
+        const int64_t base = static_cast<int64_t>(row) * p.n;
+        const uint32_t h0 = ok && col0 < p.n ? make(base + col0, c[0][0] >> 4, c[0][1] >> 4, __fmul_rn(sa, sb00),
+                                                    __fmul_rn(sa, sb01))
+                                             : 0u;
+        const uint32_t h1 = ok && col1 < p.n ? make(base + col1, c[1][0] >> 4, c[1][1] >> 4, __fmul_rn(sa, sb10),
+                                                    __fmul_rn(sa, sb11))
+                                             : 0u;
+        const uint32_t got = __shfl_xor_sync(0xffffffffu, lo ? h1 : h0, 8);
+        if (ok && scol < p.n)
+          *reinterpret_cast<uint2*>(p.y + base + scol) = lo ? make_uint2(h0, got) : make_uint2(got, h1);
+      }
+    };
+    auto bits = [](__half2 h) { return *reinterpret_cast<const uint32_t*>(&h); };
+    const bool wide = p.n % 4 == 0;
     if (!scaled) {
       epilogue([&](int64_t idx, int32_t v0, int32_t v1, float, float, int) {
         *reinterpret_cast<int2*>(p.acc_out + idx) = make_int2(v0, v1);
@@ -372,6 +378,17 @@ __global__ void __launch_bounds__(C::kThreads, 1)
         float y0 = __fmul_rn(static_cast<float>(v0), s0), y1 = __fmul_rn(static_cast<float>(v1), s1);
         if (p.bias != nullptr) y0 = __fadd_rn(y0, p.bias[col]), y1 = __fadd_rn(y1, p.bias[col + 1]);
         *reinterpret_cast<float2*>(p.y_f32 + idx) = make_float2(y0, y1);
+      });
+    } else if (p.residual != nullptr && wide) {
+      epilogue_wide([&](int64_t idx, int32_t v0, int32_t v1, float s0, float s1) {
+        const float2 r = __half22float2(*reinterpret_cast<const __half2*>(p.residual + idx));
+        const float y0 = __fadd_rn(__fmul_rn(static_cast<float>(v0), s0), r.x);
+        const float y1 = __fadd_rn(__fmul_rn(static_cast<float>(v1), s1), r.y);
+        return bits(__floats2half2_rn(y0, y1));
+      });
+    } else if (wide) {
+      epilogue_wide([&](int64_t, int32_t v0, int32_t v1, float s0, float s1) {
+        return bits(__floats2half2_rn(__fmul_rn(static_cast<float>(v0), s0), __fmul_rn(static_cast<float>(v1), s1)));
       });
     } else if (p.residual != nullptr) {
       epilogue([&](int64_t idx, int32_t v0, int32_t v1, float s0, float s1, int) {
@@ -387,8 +404,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
       });
     }
   }
-  // Paired CTAs write into each other's shared memory and barriers: none exits first.
-  if constexpr (kPaired) cluster_sync();
+  if constexpr (CLUSTER) cluster_sync();
 }
 
 // The epilogue of a split-K product, from the summed shares (already shifted).
@@ -440,11 +456,10 @@ int choose_splits(int64_t tiles, int ktiles, int sms) {
 
 // How many clusters of `cs` CTAs of this kernel fit on the device at once (clusters
 // live inside one GPC, so fewer than SMs / cs where the GPCs' sizes do not divide).
-template <class C, bool MULTICAST = false>
+template <class C>
 int max_active_clusters(int cs) {
   constexpr int kMaxDevices = 16;
   static int cache[kMaxDevices][C::kMaxCluster + 1] = {};
-  const auto kernel = wgmma_rs_kernel<C, !MULTICAST, MULTICAST>;
   static std::mutex mu;
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) return multiprocessors() / cs;
@@ -452,7 +467,8 @@ int max_active_clusters(int cs) {
   int& n = cache[device][cs];
   if (n == 0) {
     // The query counts on the kernel's shared-memory size being allowed already.
-    if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem) != cudaSuccess) {
+    if (cudaFuncSetAttribute(wgmma_rs_kernel<C, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem) !=
+        cudaSuccess) {
       (void)cudaGetLastError();
       return multiprocessors() / cs;
     }
@@ -466,7 +482,7 @@ int max_active_clusters(int cs) {
     cfg.attrs = &attr;
     cfg.numAttrs = 1;
     int got = 0;
-    if (cudaOccupancyMaxActiveClusters(&got, kernel, &cfg) != cudaSuccess || got <= 0) {
+    if (cudaOccupancyMaxActiveClusters(&got, wgmma_rs_kernel<C, true>, &cfg) != cudaSuccess || got <= 0) {
       (void)cudaGetLastError();
       got = multiprocessors() / cs;
     }
@@ -493,50 +509,16 @@ int choose_cluster(int64_t tiles, int ktiles) {
   return best;
 }
 
-// Whether a 128- or 256-token product runs as multicast pairs (IntGemmArgs::rs_multicast;
-// -1: as measured fastest).
-template <class C>
-bool use_multicast(const Params& p, int64_t tiles) {
-  if (C::kClusterSplit || C::kConsumers != 256) return false;
-  if (p.rs_multicast >= 0) return p.rs_multicast == 1;
-  // Pairs need twice the tiles to fill the GPU and gain where the activations' L2
-  // traffic bounds the tensor cores (prefill shapes); until measured, off.
-  (void)tiles;
-  return false;
-}
-
 template <class C>
 cudaError_t launch_rs(const Params& p, cudaStream_t stream) {
-  const int64_t tiles = static_cast<int64_t>((p.m + C::kBA - 1) / C::kBA) * ((p.n + C::kBW - 1) / C::kBW);
-  if (tiles > 0x7fffffff) return cudaErrorInvalidValue;
-  const bool multicast = use_multicast<C>(p, tiles);
   CUtensorMap map_a{}, map_b{};
-  if (!encode_rows(&map_a, p.qa, p.m, p.k, 128, multicast ? C::kBA / 2 : C::kBA, 128) ||
+  if (!encode_rows(&map_a, p.qa, p.m, p.k, 128, C::kBA, 128) ||
       !encode_rows(&map_b, p.qb, p.n, p.k / 2, 64, C::kBW, 64)) {
     return cudaErrorNotSupported;
   }
+  const int64_t tiles = static_cast<int64_t>((p.m + C::kBA - 1) / C::kBA) * ((p.n + C::kBW - 1) / C::kBW);
+  if (tiles > 0x7fffffff) return cudaErrorInvalidValue;
   const int ktiles = p.k / kKBlock, sms = multiprocessors();
-  if constexpr (!C::kClusterSplit && C::kConsumers == 256) {
-    if (multicast) {
-      const auto kernel = wgmma_rs_kernel<C, false, true>;
-      cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem);
-      if (err != cudaSuccess) return err;
-      const int64_t pair_units =
-          static_cast<int64_t>((p.m + C::kBA - 1) / C::kBA) * ((p.n + 2 * C::kBW - 1) / (2 * C::kBW));
-      const int64_t clusters = std::min<int64_t>(pair_units, max_active_clusters<C, true>(2));
-      cudaLaunchConfig_t cfg{};
-      cfg.gridDim = dim3(static_cast<unsigned>(2 * clusters));
-      cfg.blockDim = dim3(C::kThreads);
-      cfg.dynamicSmemBytes = C::kSmem;
-      cfg.stream = stream;
-      cudaLaunchAttribute attr{};
-      attr.id = cudaLaunchAttributeClusterDimension;
-      attr.val.clusterDim.x = 2, attr.val.clusterDim.y = 1, attr.val.clusterDim.z = 1;
-      cfg.attrs = &attr;
-      cfg.numAttrs = 1;
-      return cudaLaunchKernelEx(&cfg, kernel, map_a, map_b, p, 1, static_cast<int32_t*>(nullptr));
-    }
-  }
   if constexpr (C::kClusterSplit) {
     const int cs = choose_cluster<C>(tiles, ktiles);
     if (cs > 1) {

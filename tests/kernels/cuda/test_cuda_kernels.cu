@@ -235,7 +235,7 @@ std::vector<uint8_t> even_odd_layout(const std::vector<int>& values, int64_t row
 }
 
 void test_int_gemm(std::mt19937& rng, IntGemmKind kind, IntGemmPath path, int64_t m, int64_t n, int64_t k,
-                   bool residual, int rs_tile = 0, int rs_multicast = -1) {
+                   bool residual, int rs_tile = 0) {
   const bool a4 = kind == IntGemmKind::W4A4, b4 = kind != IntGemmKind::W8A8;
   const bool even_odd = int_gemm_path_layout(path) == IntGemmActLayout::Int8EvenOdd;
   std::vector<int> av, bv;
@@ -270,13 +270,11 @@ void test_int_gemm(std::mt19937& rng, IntGemmKind kind, IntGemmPath path, int64_
   args.y = dy.p;
   args.act_layout = int_gemm_path_layout(path);
   args.rs_token_tile = rs_tile;
-  args.rs_multicast = rs_multicast;
   args.weights_constant = residual;  // half the cases as programmatic dependents (decode path)
   char what[200];
-  std::snprintf(what, sizeof what, "int_gemm %s %s%s%s M=%lld N=%lld K=%lld%s", kind_name(kind),
-                int_gemm_path_name(path), rs_tile ? (" tile " + std::to_string(rs_tile)).c_str() : "",
-                rs_multicast == 1 ? " multicast" : rs_multicast == 0 ? " no-multicast" : "", (long long)m,
-                (long long)n, (long long)k, residual ? " +residual" : "");
+  std::snprintf(what, sizeof what, "int_gemm %s %s%s M=%lld N=%lld K=%lld%s", kind_name(kind), int_gemm_path_name(path),
+                rs_tile ? (" tile " + std::to_string(rs_tile)).c_str() : "", (long long)m, (long long)n, (long long)k,
+                residual ? " +residual" : "");
   // The FP32 epilogue (y_f32 + bias), as the CUDA backend's linear layers use it.
   std::vector<float> hbias(n);
   for (auto& v : hbias) v = normal(rng);
@@ -375,9 +373,6 @@ void test_int_gemm_rejects() {
   b.act_layout = IntGemmActLayout::Int8EvenOdd;
   b.rs_token_tile = 32;
   check(int_gemm(b, nullptr, IntGemmPath::WgmmaRs) == cudaErrorInvalidValue, "wgmma_rs accepts a token tile of 32");
-  b.rs_token_tile = 256;
-  b.rs_multicast = 2;
-  check(int_gemm(b, nullptr, IntGemmPath::WgmmaRs) == cudaErrorInvalidValue, "wgmma_rs accepts rs_multicast = 2");
 }
 
 // Activations through the fused quantizer straight into the W4A4 GEMM: the
@@ -522,19 +517,6 @@ int main(int argc, char** argv) {
         if (quick && (s.m * s.n * s.k > 64 * 384 * 1024)) continue;
         test_int_gemm(rng, kind, IntGemmPath::WgmmaRs, s.m, s.n, s.k, (s.m + s.n + tile) % 2 == 0, tile);
       }
-  // The 128- and 256-token tiles as multicast pairs, forced on and off: an odd number of
-  // weight tiles (the pair's second tile past N), ragged M (a half-tile past M), more
-  // pairs than fit at once, K of one k-block.
-  const struct { int64_t m, n, k; } mc_shapes[] = {
-      {200, 300, 512}, {520, 6144, 128}, {300, 384, 1280}, {2100, 4224, 256}, {64, 128, 384}, {1, 640, 256},
-  };
-  for (int tile : {128, 256})
-    for (int mc : {1, 0})
-      for (IntGemmKind kind : {IntGemmKind::W4A4, IntGemmKind::W4A8})
-        for (const auto& s : mc_shapes) {
-          if (quick && (s.m * s.n * s.k > 64 * 384 * 1024)) continue;
-          test_int_gemm(rng, kind, IntGemmPath::WgmmaRs, s.m, s.n, s.k, (s.m + tile) % 2 == 0, tile, mc);
-        }
   test_pipeline(rng, IntGemmActLayout::Standard, 40);
   test_pipeline(rng, IntGemmActLayout::Standard, 7);
   test_pipeline(rng, IntGemmActLayout::Int8EvenOdd, 300);
