@@ -66,7 +66,7 @@ struct RsConfig {
   static_assert(kConsumers >= kBA && kConsumers >= kBW, "one consumer thread per scale");
 };
 constexpr int kConsumerRegs = 232, kProducerRegs = 40;  // 2 x 128 x 232 + 128 x 40 <= 65536
-using RsPrefill = RsConfig<256, 2, 5>;
+using RsPrefill = RsConfig<256, 2, 4>;
 using RsMid = RsConfig<128, 2, 6>;
 using RsSmall = RsConfig<64, 1, 8>;
 using RsDecode = RsConfig<16, 1, 12>;
@@ -334,41 +334,6 @@ __global__ void __launch_bounds__(C::kThreads, 1)
         if (col1 < p.n) store(base + col1, c[1][0] >> 4, c[1][1] >> 4, __fmul_rn(sa, sb10), __fmul_rn(sa, sb11), col1);
       }
     };
-    // FP16 rows whose length is a multiple of 4: one more exchange, between lanes g and
-    // g ^ 2, gives each lane four adjacent outputs of one token (its pair and the
-    // partner's), so a warp's store covers 8 whole 32-byte sectors instead of 16 halves:
-    // half the store instructions and no partial-sector writes. Converted before the
-    // exchange, so the arithmetic (and the bits) are the ones above.
-    auto epilogue_wide = [&](auto make) {
-      const bool lo = (g & 2) == 0;
-      const int scol = lo ? col0 : col0 + 6;  // lo: its pair and the partner's; hi: the partner's h = 1 pair and its own
-#pragma unroll
-      for (int i = 0; i < kAcc / 4; ++i) {
-        int32_t c[2][2];
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int32_t v0 = acc[4 * i + 2 * h], v1 = acc[4 * i + 2 * h + 1];
-          const int32_t got = __shfl_xor_sync(0xffffffffu, even ? v1 : v0, 4);
-          c[h][0] = even ? v0 : got;
-          c[h][1] = even ? got : v1;
-        }
-        const int tok = 8 * i + tok_off, row = tc.m0 + tok;
-        const bool ok = row < p.m;
-        const float sa = sc[tok];
-        const int64_t base = static_cast<int64_t>(row) * p.n;
-        const uint32_t h0 = ok && col0 < p.n ? make(base + col0, c[0][0] >> 4, c[0][1] >> 4, __fmul_rn(sa, sb00),
-                                                    __fmul_rn(sa, sb01))
-                                             : 0u;
-        const uint32_t h1 = ok && col1 < p.n ? make(base + col1, c[1][0] >> 4, c[1][1] >> 4, __fmul_rn(sa, sb10),
-                                                    __fmul_rn(sa, sb11))
-                                             : 0u;
-        const uint32_t got = __shfl_xor_sync(0xffffffffu, lo ? h1 : h0, 8);
-        if (ok && scol < p.n)
-          *reinterpret_cast<uint2*>(p.y + base + scol) = lo ? make_uint2(h0, got) : make_uint2(got, h1);
-      }
-    };
-    auto bits = [](__half2 h) { return *reinterpret_cast<const uint32_t*>(&h); };
-    const bool wide = p.n % 4 == 0;
     if (!scaled) {
       epilogue([&](int64_t idx, int32_t v0, int32_t v1, float, float, int) {
         *reinterpret_cast<int2*>(p.acc_out + idx) = make_int2(v0, v1);
@@ -378,17 +343,6 @@ __global__ void __launch_bounds__(C::kThreads, 1)
         float y0 = __fmul_rn(static_cast<float>(v0), s0), y1 = __fmul_rn(static_cast<float>(v1), s1);
         if (p.bias != nullptr) y0 = __fadd_rn(y0, p.bias[col]), y1 = __fadd_rn(y1, p.bias[col + 1]);
         *reinterpret_cast<float2*>(p.y_f32 + idx) = make_float2(y0, y1);
-      });
-    } else if (p.residual != nullptr && wide) {
-      epilogue_wide([&](int64_t idx, int32_t v0, int32_t v1, float s0, float s1) {
-        const float2 r = __half22float2(*reinterpret_cast<const __half2*>(p.residual + idx));
-        const float y0 = __fadd_rn(__fmul_rn(static_cast<float>(v0), s0), r.x);
-        const float y1 = __fadd_rn(__fmul_rn(static_cast<float>(v1), s1), r.y);
-        return bits(__floats2half2_rn(y0, y1));
-      });
-    } else if (wide) {
-      epilogue_wide([&](int64_t, int32_t v0, int32_t v1, float s0, float s1) {
-        return bits(__floats2half2_rn(__fmul_rn(static_cast<float>(v0), s0), __fmul_rn(static_cast<float>(v1), s1)));
       });
     } else if (p.residual != nullptr) {
       epilogue([&](int64_t idx, int32_t v0, int32_t v1, float s0, float s1, int) {
