@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Why the large GEMMs' ratio to cuBLAS FP16 moves between runs and passes: the card's
-# clocks and power while cuda_gemm_bench runs (nvidia-smi sampled every 20 ms), and
-# Nsight Compute's view (clocks held) of our WgmmaRs kernel, cuBLASLt INT8 and cuBLAS
-# FP16 on one 70B shape. Staged binaries from scripts/cuda_test.sh --stage DIR.
+# clocks and power while cuda_gemm_bench runs (nvidia-smi asked every 20 ms; it delivered
+# about every 60 ms on the H200), and Nsight Compute's view (clocks held) of our WgmmaRs
+# kernel, cuBLASLt INT8 and cuBLAS FP16 on one 70B shape (and ours on 28672 x 8192).
+# Staged binaries from scripts/cuda_test.sh --stage DIR.
 #   tools/device/gemm_power_probe.sh STAGE_DIR OUT_DIR [SHAPE (8192x28672)] [M (2048)]
+# Environment: ROUNDS=0 skips the rounds benchmark, NCU=0 the profiles; SHAPES, MS and
+# EXTRA (more cuda_gemm_bench flags) change the rounds benchmark.
 set -u
 stage=$1 out=$2 shape=${3:-8192x28672} m=${4:-2048}
 mkdir -p "$out"
