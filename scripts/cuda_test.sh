@@ -33,7 +33,7 @@ case $mode in
   --stage)
     mkdir -p "$dest/lib"
     for b in "${bins[@]}"; do cp "$build/$b" "$dest/"; done
-    cp tools/device/cuda_run.sh "$dest/"
+    cp tools/device/cuda_run.sh tools/device/cuda_libs.sh "$dest/"
     # Libraries the test links that a bare CUDA image may not have (fmt, OpenMP's runtime).
     for lib in $(ldd "$build/tests/kernels/cuda/test_cuda_kernels" "$build/tests/kernels/cuda/test_cuda_backend" |
       awk '/libfmt|libgomp/ {print $3}' | sort -u); do

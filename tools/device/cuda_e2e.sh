@@ -43,9 +43,8 @@ case $cmd in
     cat "$tmp/model.part00" "$tmp/model.part01" > "$tmp/$model_name"
     q=$tmp/quarot
     cp "$repo/.device/e2e_b/quarot" "$q"
-    extra=$(ls -d /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib 2>/dev/null | tr '\n' ':')
-    py=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null || true)
-    export LD_LIBRARY_PATH="$repo/.device/e2e_b/lib:${extra}${py}:${LD_LIBRARY_PATH:-}"
+    source "$(dirname "${BASH_SOURCE[0]}")/cuda_libs.sh"
+    use_cuda_libs "$repo/.device/e2e_b/lib"
     export QUAROT_DATA=$tmp/data
     log() { echo "$(date -u +%T) $*" | tee -a "$out/e2e.log"; }
     step() {  # name, then the command; keeps stdout as JSON, stderr in the log

@@ -16,10 +16,8 @@ set -uo pipefail
 stage=$1 out=$2 what=${3:-all}
 shift 3 2>/dev/null || shift $#
 mkdir -p "$out"
-# cuBLAS comes from the machine's CUDA toolkit or PyTorch's wheel, whichever exists.
-extra=$(ls -d /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib 2>/dev/null | tr '\n' ':')
-py=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null || true)
-export LD_LIBRARY_PATH="$stage/lib:${extra}${py}:${LD_LIBRARY_PATH:-}"
+source "$(dirname "${BASH_SOURCE[0]}")/cuda_libs.sh"
+use_cuda_libs "$stage/lib"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv 2>&1 | tee "$out/gpu.txt"
 rc=0
 sanitize_timeout=300

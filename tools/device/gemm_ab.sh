@@ -8,9 +8,8 @@
 set -u
 L=$1 O=$2 shapes=${3:-8192x28672,28672x8192,8192x8192} ms=${4:-2048,8192} batches=${5:-1,4,16}
 mkdir -p "$O"
-extra=$(ls -d /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib 2>/dev/null | tr '\n' ':')
-py=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null || true)
-export LD_LIBRARY_PATH="$L/lib:${extra}${py}:${LD_LIBRARY_PATH:-}"
+source "$(dirname "${BASH_SOURCE[0]}")/cuda_libs.sh"
+use_cuda_libs "$L/lib"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,power.draw,power.limit,temperature.gpu --format=csv > "$O/gpu.txt" 2>&1
 if [[ ${TESTS:-1} == 1 ]]; then
   timeout 240 "$L/test_cuda_kernels" > "$O/test_cuda_kernels.log" 2>&1

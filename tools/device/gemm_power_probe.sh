@@ -10,9 +10,8 @@
 set -u
 stage=$1 out=$2 shape=${3:-8192x28672} m=${4:-2048}
 mkdir -p "$out"
-extra=$(ls -d /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib 2>/dev/null | tr '\n' ':')
-py=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null || true)
-export LD_LIBRARY_PATH="$stage/lib:${extra}${py}:${LD_LIBRARY_PATH:-}"
+source "$(dirname "${BASH_SOURCE[0]}")/cuda_libs.sh"
+use_cuda_libs "$stage/lib"
 b=$stage/cuda_gemm_bench
 nvidia-smi -q -d POWER,CLOCK,PERFORMANCE > "$out/nvidia_smi_q.txt" 2>&1
 nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,clocks_event_reasons.active \

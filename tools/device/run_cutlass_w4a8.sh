@@ -16,9 +16,8 @@ out=$1 rounds=${2:-2}
 mkdir -p "$out"
 cut=${CUTLASS_BIN:-.device/w4a8/55_hopper_int4_fp8_gemm}
 ours=${OUR_BENCH:-.device/w4a8/cudabench/cuda_gemm_bench}
-extra=$(ls -d /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib 2>/dev/null | tr '\n' ':')
-py=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null || true)
-export LD_LIBRARY_PATH="$(dirname "$ours")/../lib:${extra}${py}:${LD_LIBRARY_PATH:-}"
+source "$(dirname "${BASH_SOURCE[0]}")/cuda_libs.sh"
+use_cuda_libs "$(dirname "$ours")/../lib"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv > "$out/gpu.txt" 2>&1
 cat "$out/gpu.txt"
 : > "$out/cutlass.log"
