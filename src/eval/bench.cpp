@@ -148,6 +148,10 @@ class ModelRunner {
     OpProfile* profile = opt_.profile.get();
     nlohmann::json profiles;
     cache_.clear();
+    // This process's own thread topology before and after its timings: on a VM the host
+    // may move the vCPUs between core complexes at any time, so the bandwidth child's
+    // figure (measured in another process, seconds later) may describe another one.
+    const double round_trip_before = thread_round_trip_ns();
     if (profile) profile->reset();
     auto t0 = std::chrono::steady_clock::now();
     s_.model->forward(prompt_.data(), opt_.prefill_tokens, cache_, logits_, false);
@@ -163,7 +167,8 @@ class ModelRunner {
     t0 = std::chrono::steady_clock::now();
     decode(prompt_.front(), opt_.decode_tokens);
     const double empty = seconds_since(t0);
-    nlohmann::json r = {{"prefill_s", prefill}, {"decode_after_prompt_s", after}, {"decode_empty_s", empty}};
+    nlohmann::json r = {{"prefill_s", prefill}, {"decode_after_prompt_s", after}, {"decode_empty_s", empty},
+                        {"round_trip_ns", {round_trip_before, thread_round_trip_ns()}}};
     if (profile) r["profile"] = profiles;
     return r;
   }
@@ -521,6 +526,7 @@ BenchReport run_bench(const std::vector<std::string>& models, const ModelOpener&
       after[i].push_back(t.at("decode_after_prompt_s").get<double>());
       empty[i].push_back(t.at("decode_empty_s").get<double>());
       if (t.contains("profile")) rep.models[i].profile = t.at("profile");
+      for (double ns : t.at("round_trip_ns")) rep.models[i].thread_round_trip_ns_all.push_back(ns);
       workers[i]->settle();  // each process starts on idle cores (wait_until_idle)
     }
     bw.command('r');

@@ -123,6 +123,7 @@ nlohmann::json bench_report_json(const BenchReport& rep) {
         {"peak_rss_bytes", m.peak_rss_bytes},
         {"rss_after_load_bytes", m.rss_after_load_bytes},
         {"load_seconds", m.load_seconds},
+        {"thread_round_trip_ns_all", m.thread_round_trip_ns_all},
         {"weight_bytes_per_token", m.traffic.weight_bytes},
         {"kv_bytes_per_position", m.traffic.kv_bytes_per_position},
         {"prefill", prefill},

@@ -52,6 +52,9 @@ struct ModelBenchResult {
   double prefill_flops_per_token = 0;  // for the GFLOP/s figure
   DecodeTraffic traffic;
   RateSummary prefill, decode_after_prompt, decode_empty;
+  // thread_round_trip_ns() in this model's process right before and right after each
+  // repetition (two per repetition, in order; zeros with one thread).
+  std::vector<double> thread_round_trip_ns_all;
   nlohmann::json profile;  // op-by-op times (BenchOptions::profile), null when not profiled
 };
 

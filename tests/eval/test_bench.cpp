@@ -255,9 +255,13 @@ TEST(BenchRun, WorkersReportEveryModelAndRepetition) {
   ASSERT_EQ(r.thread_round_trip_ns_all.size(), 2u);  // beside each; one thread: none to measure
   for (double ns : r.thread_round_trip_ns_all) EXPECT_EQ(ns, 0.0);
   EXPECT_EQ(bench_report_json(r).at("measured_thread_round_trip_ns_all").size(), 2u);
+  EXPECT_EQ(bench_report_json(r).at("models").at(1).at("thread_round_trip_ns_all").size(), 4u);
   EXPECT_EQ(r.read_bandwidth_gbs, RateSummary{r.read_bandwidth_gbs_all}.median());
   EXPECT_EQ(bench_report_json(r).at("measured_read_bandwidth_gbs_all").size(), 2u);
   for (const ModelBenchResult& m : r.models) {
+    // Each model's own process: before and after each repetition (one thread: zeros).
+    ASSERT_EQ(m.thread_round_trip_ns_all.size(), 4u);
+    for (double ns : m.thread_round_trip_ns_all) EXPECT_EQ(ns, 0.0);
     EXPECT_EQ(m.prefill.all.size(), 2u);
     EXPECT_EQ(m.decode_after_prompt.all.size(), 2u);
     EXPECT_EQ(m.decode_empty.all.size(), 2u);
