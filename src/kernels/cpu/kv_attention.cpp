@@ -1,9 +1,12 @@
 #include "kernels/cpu/kv_attention.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "common/chunk_queue.h"
 #include "common/error.h"
 #include "common/threads.h"
 #include "common/wait_policy.h"
@@ -79,6 +82,17 @@ struct DecodeSide {
     const QuantKvLayout& l = src->quant->layout();
     return {src->quant->codes(head, p0), src->quant->params(head, p0), rows, l.head_dim, l.group_size(), l.packed()};
   }
+  // Asks for those positions' codes and scales ahead of use (a quantized side only).
+  void prefetch(int64_t head, int64_t p0, int64_t rows) const {
+    if (src->quant == nullptr) return;
+    const QuantKvLayout& l = src->quant->layout();
+    prefetch_bytes(src->quant->codes(head, p0), rows * l.code_bytes_per_head());
+    prefetch_bytes(src->quant->params(head, p0), rows * 2 * l.groups_per_head() * static_cast<int64_t>(sizeof(float)));
+  }
+  static void prefetch_bytes(const void* p, int64_t bytes) {
+    const char* c = static_cast<const char*>(p);
+    for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 3);
+  }
 };
 
 // Scratch reused across calls (decode runs once per layer and token): grown, never shrunk.
@@ -123,13 +137,26 @@ void attention_decode(const float* q, int64_t n, int64_t pos0, const KvSource& k
   Partial* parts = parts_v.data();
   float* outs = grow(outs_v, items * nq * hd);
   const int64_t serial_work = openmp_threads_spin() ? kDecodeSerialWorkSpinning : kDecodeSerialWork;
-  parallel_region_if(items > 1 && s.n_kv_heads * len * nq * hd > serial_work, [&] {
+  const bool parallel = items > 1 && s.n_kv_heads * len * nq * hd > serial_work;
+  ChunkQueue queue(items, parallel ? num_threads() : 1);
+  parallel_region_if(parallel, [&] {
     thread_local std::vector<float> tile_v, scores_v, work_v;
     float* tile = grow(tile_v, kSubTile * hd);
     float* scores = grow(scores_v, nq * kTile);
     float* work = grow(work_v, kv_detail::work_floats(nq, kTile, hd));
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < items; ++item) {
+    // Each thread takes a contiguous run of items (one KV head's tiles are adjacent in
+    // memory; a straggler's last items go to whoever is done, common/chunk_queue.h) and
+    // requests the next item's codes while it computes one: a decode step finds the cache
+    // evicted by the weights streamed since the layer's previous step, and the hardware
+    // prefetchers alone fetch its short per-head streams slowly (docs/kernels.md).
+    const int t = omp_get_thread_num();
+    const auto prefetch_item = [&](int64_t item) {
+      const int64_t g = item / n_tiles, c0 = (item % n_tiles) * kTile, rows = std::min(kTile, len - c0);
+      ks.prefetch(g, c0, rows);
+      vs.prefetch(g, c0, rows);
+    };
+    for (int64_t item; (item = queue.next(t)) >= 0;) {
+      if (item + 1 < items) prefetch_item(item + 1);
       const int64_t g = item / n_tiles, c0 = (item % n_tiles) * kTile, rows = std::min(kTile, len - c0);
       Partial* part = parts + item * nq;
       float* o_all = outs + item * nq * hd;
