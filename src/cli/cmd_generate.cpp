@@ -41,7 +41,13 @@ void add_generate(CLI::App& app, Action& action) {
       ModelSession s = open_model(o->model, cli_backend());
       const Tokenizer& tok = *s.tokenizer;
       std::string text = o->prompt;
-      if (o->chat) text = apply_chat_template(tok.chat_template(), text);
+      if (o->chat) {
+        try {
+          text = apply_chat_template(tok.chat_template(), text);
+        } catch (const Error& e) {
+          fail("--chat: {}", e.what());
+        }
+      }
       const bool add_bos = tok.add_bos_default() && tok.bos_id() >= 0 && !o->chat;
       std::vector<int32_t> ids = tok.encode(text, add_bos);
       if (ids.empty()) fail("--prompt: the prompt is empty");

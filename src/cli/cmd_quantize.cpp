@@ -108,6 +108,11 @@ void add_quantize(CLI::App& app, Action& action) {
           (opt.weights != WeightMethod::kRtn && opt.scheme.quantizes_weights()) || opt.seed_trials > 1;
       if (calibrate && opt.calib_path.empty()) opt.calib_path = default_data_path("wikitext-2-v1.valid.tokenized.txt");
       opt.validate();
+      // Before any loading: the library refuses such a file too, without naming this flag.
+      if (calibrate && !o->force_calib && looks_like_evaluation_split(opt.calib_path))
+        fail("{}: refusing to calibrate on what looks like an evaluation (test) split; pass --force-calib to "
+             "override",
+             opt.calib_path);
 
       const std::string path = resolve_model_path(o->model);
       if (is_quantized_model_file(path)) fail("{}: already a quantized model; quantize the FP model", path);

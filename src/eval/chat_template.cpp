@@ -5,7 +5,7 @@
 namespace quarot {
 
 std::string apply_chat_template(const std::string& t, const std::string& user) {
-  if (t.empty()) fail("--chat: this model has no chat template");
+  if (t.empty()) fail("this model has no chat template");
   if (t.find("<|im_start|>") != std::string::npos) {
     // Templates such as SmolLM2's insert a default system turn when none is given;
     // it is a literal inside the template, so take it from there.
@@ -24,7 +24,7 @@ std::string apply_chat_template(const std::string& t, const std::string& user) {
     return "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n" + user +
            "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
   if (t.find("[INST]") != std::string::npos) return "<s>[INST] " + user + " [/INST]";
-  fail("--chat: unrecognised chat template (supported: ChatML, Llama 3, Llama 2)");
+  fail("unrecognised chat template (supported: ChatML, Llama 3, Llama 2)");
 }
 
 }  // namespace quarot

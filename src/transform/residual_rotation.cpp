@@ -15,7 +15,7 @@ RotationMode parse_rotation_mode(const std::string& name) {
   if (name == "hadamard") return RotationMode::kHadamard;
   if (name == "random") return RotationMode::kRandom;
   if (name == "none") return RotationMode::kNone;
-  fail("--rotate: unknown rotation '{}' (expected hadamard, random or none)", name);
+  fail("unknown rotation '{}' (expected hadamard, random or none)", name);
 }
 
 const char* rotation_mode_name(RotationMode mode) {

@@ -113,6 +113,7 @@ TEST(Cli, NumericOptionsHaveMeaningfulRanges) {
       {"quantize -o x.safetensors --weights gptq --w-bits 2.5", "needs the CLAQ weight quantizer"},
       {"quantize -o x.safetensors --weights rtn --outliers 1%", "needs the CLAQ weight quantizer"},
       {"quantize -o x.safetensors --weights claq --scheme W3A16 --w-bits 2.12", "does not match the scheme"},
+      {"quantize -o x.safetensors --rotate bogus", "--rotate: unknown rotation 'bogus' (expected hadamard, random or none)"},
   };
   for (const auto& c : cases) {
     const CliRun r = run_cli(c.args);
@@ -121,8 +122,18 @@ TEST(Cli, NumericOptionsHaveMeaningfulRanges) {
     const std::string first_line = r.out.substr(0, r.out.find('\n'));
     EXPECT_LT(first_line.size(), 100u) << c.args << ": " << r.out;
   }
+  // The flag is named once: the library's messages do not name CLI flags.
+  EXPECT_EQ(run_cli("quantize -o x.safetensors --rotate bogus").out.find("--rotate: --rotate"), std::string::npos);
   // The ranges are shown in --help.
   EXPECT_NE(run_cli("ppl --help").out.find("2..1048576"), std::string::npos);
+}
+
+// A calibration file named like an evaluation split is refused before any loading, and
+// the message names the flag that overrides it (the library's own message does not).
+TEST(Cli, CalibrationOnATestSplitNamesTheOverride) {
+  const std::string f = write_file("calib.test.txt", "Some calibration text.");
+  expect_clean_error(run_cli("quantize -o x.safetensors --weights gptq --calib " + f),
+                     "evaluation (test) split; pass --force-calib to override");
 }
 
 // More threads than processors are capped with a note (oversubscribed OpenMP barriers

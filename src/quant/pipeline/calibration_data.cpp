@@ -41,12 +41,15 @@ std::vector<std::vector<int32_t>> sample_calibration_windows(const std::vector<i
   return windows;
 }
 
-void check_calibration_file(const std::string& path, bool force) {
+bool looks_like_evaluation_split(const std::string& path) {
   std::string name = std::filesystem::path(path).filename().string();
   std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::tolower(ch); });
-  if (!force && name.find("test") != std::string::npos)
-    fail("{}: refusing to calibrate on what looks like an evaluation (test) split; pass --force-calib to "
-         "override",
+  return name.find("test") != std::string::npos;
+}
+
+void check_calibration_file(const std::string& path, bool force) {
+  if (!force && looks_like_evaluation_split(path))
+    fail("{}: refusing to calibrate on what looks like an evaluation (test) split (its name contains 'test')",
          path);
 }
 

@@ -18,8 +18,10 @@ class Tokenizer;
 std::vector<std::vector<int32_t>> sample_calibration_windows(const std::vector<int32_t>& ids, int64_t n_windows,
                                                              int64_t seqlen, uint64_t seed);
 
-// Throws Error("<path>: ...") when the file name looks like an evaluation split
-// (contains "test", any case) unless `force`.
+// True when the file name (not the directories above it) contains "test", any case: what
+// an evaluation split is called.
+bool looks_like_evaluation_split(const std::string& path);
+// Throws Error("<path>: ...") when looks_like_evaluation_split(path), unless `force`.
 void check_calibration_file(const std::string& path, bool force);
 
 // Reads and tokenizes a calibration text file (after check_calibration_file), with
