@@ -14,6 +14,7 @@
 namespace quarot {
 namespace {
 
+using codebook_int8_detail::GatherArgs;
 using codebook_int8_detail::Int8Act;
 using codebook_int8_detail::Int8Kernels;
 using codebook_int8_detail::Int8View;
@@ -145,6 +146,18 @@ CodebookInt8Weight pack_codebook_int8(const WeightEncoding& w, int group) {
   p.chunk_start[kCodebookInt8Classes] = chunks;
   p.slots = slots;
   p.halves = (w.rows + kHalfRows - 1) / kHalfRows;
+  if (w.cols <= kCodebookInt8GatherMaxCols) {
+    const int64_t padded = (slots + 63) / 64 * 64;
+    p.gather_lo = AlignedBytes(padded, Placement::kWeights);
+    p.gather_block = AlignedBytes(padded, Placement::kWeights);
+    std::memset(p.gather_lo.data(), 0, padded);
+    std::memset(p.gather_block.data(), 0xFF, padded);
+    for (int64_t s = 0; s < slots; ++s)
+      if (const int32_t c = p.slot_column[s]; c >= 0) {
+        p.gather_lo.data()[s] = static_cast<uint8_t>(c % 128);
+        p.gather_block.data()[s] = static_cast<uint8_t>(c / 128);
+      }
+  }
 
   // Scales and int8 tables (t + 128; entries past 2^b and empty slots: t = 0).
   std::vector<int32_t> slot_of(w.cols, -1);
@@ -308,32 +321,33 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
     const int64_t map_bytes = products[j].w->slots * static_cast<int64_t>(sizeof(int32_t));
     for (int64_t b = 0; b < map_bytes; b += 64) __builtin_prefetch(map + b);
   }
+  // The vector gather reads each row's codes in whole 128-byte blocks: quantize_activations'
+  // rows have room (stride round_up(cols, 64) + 64); anything narrower takes the loop.
+  const int64_t block_bytes = (a.cols + 127) / 128 * 128;
+  const bool rows_readable = a.stride >= block_bytes &&
+                             static_cast<int64_t>(a.codes.size()) >= (n - 1) * a.stride + block_bytes;
   Job jobs[kCodebookInt8MaxProducts];
   int64_t halves = 0, weights = 0;
   for (int j = 0; j < count; ++j) {
     const CodebookInt8Weight& w = *products[j].w;
     const int64_t slots = w.slots, groups = w.groups();
-    // Locals: the int8 stores may alias anything, so members read in the loop would be
-    // reloaded after every store.
-    const int32_t* slot_column = w.slot_column.data();
     const float* group_scale = w.group_scale.data();
-    const int64_t group = w.group;
+    const bool maps = w.gather_lo.size() > 0 && rows_readable;
     for (int64_t i = 0; i < n; ++i) {
-      const uint8_t* codes = a.row(i);
-      const int32_t off = a.offsets[i];
+      GatherArgs g;
+      g.codes = a.row(i);
+      g.offset = a.offsets[i];
+      g.slot_column = w.slot_column.data();
+      g.lo = maps ? w.gather_lo.data() : nullptr;
+      g.block = maps ? w.gather_block.data() : nullptr;
+      g.slots = slots;
+      g.cols = a.cols;
+      g.group = w.group;
+      g.xs = xs + i * slots;
+      g.corr = corr + i * groups;
+      k.gather(g);
       const float x_scale = a.scales[i];
-      int8_t* xs_row = xs + i * slots;
-      for (int64_t g = 0; g < groups; ++g) {
-        int32_t sum = 0;
-        for (int64_t s = g * group; s < (g + 1) * group; ++s) {
-          const int32_t c = slot_column[s];
-          const int32_t q = c < 0 ? 0 : static_cast<int32_t>(codes[c]) - off;
-          xs_row[s] = static_cast<int8_t>(q);
-          sum += q;
-        }
-        corr[i * groups + g] = -128 * sum;
-        scale[i * groups + g] = group_scale[g] * x_scale;
-      }
+      for (int64_t gi = 0; gi < groups; ++gi) scale[i * groups + gi] = group_scale[gi] * x_scale;
     }
     Job& job = jobs[j];
     job.p = &products[j];

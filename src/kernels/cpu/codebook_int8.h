@@ -66,6 +66,9 @@ inline constexpr int64_t kCodebookInt8MaxRows = 4;
 // instructions: one conversion and one FMA per 16 slots instead of 32).
 inline constexpr int kCodebookInt8Group = 16;
 
+// Widest input the byte maps of the vector gather address (block numbers 0..254).
+inline constexpr int64_t kCodebookInt8GatherMaxCols = 255 * 128;
+
 // Field-width classes: fw = 1, 2, 4 (3-bit columns use 4-bit fields).
 inline constexpr int kCodebookInt8Classes = 3;
 constexpr int codebook_int8_field_bits(int cls) { return cls == 2 ? 4 : cls + 1; }
@@ -81,6 +84,10 @@ struct CodebookInt8Weight {
   int64_t slots = 0;
   int64_t halves = 0;                 // half stripes of 32 rows: ceil(rows / 32)
   std::vector<int32_t> slot_column;   // [slots] column, -1 = empty slot
+  // The same map as bytes for the vector gather (vpermi2b over 128-byte blocks of the
+  // codes), [round_up(slots, 64)]: column % 128 and column / 128 (0xFF: empty or past
+  // the slots); empty when cols > kCodebookInt8GatherMaxCols (the loop gathers then).
+  AlignedBytes gather_lo, gather_block;
   std::vector<float> group_scale;     // [slots / group] s_g
   AlignedBytes tables;                // [slots / 4][64]: byte (c << 4) | v = t + 128 of slot 4 u + c
   // Indices: half stripe h, chunk k, 16-row block q at data[((h * chunks + k) * 2 + q) * 64];
@@ -91,7 +98,9 @@ struct CodebookInt8Weight {
 
   int64_t chunks() const { return chunk_start[kCodebookInt8Classes]; }
   int64_t groups() const { return group == 0 ? 0 : slots / group; }
-  int64_t bytes() const { return static_cast<int64_t>(tables.size() + data.size()) + 4 * groups(); }
+  int64_t bytes() const {
+    return static_cast<int64_t>(tables.size() + data.size() + gather_lo.size() + gather_block.size()) + 4 * groups();
+  }
 };
 
 // True when w is a codebook weight this path takes (every column 1..4 bits).

@@ -136,10 +136,45 @@ void half(const Int8View& w, const Int8Act& a, int64_t h, float* out) {
   }
 }
 
+// 64 slots at a time: per 128-byte block b of the codes, one vpermi2b looks up every
+// slot's column % 128 in it and a byte mask keeps the slots whose column / 128 is b
+// (~3 instructions per block and 64 slots, against ~2-3 cycles per slot for the loop:
+// 0.35 / 0.92 us at 576 / 1536 columns on Zen 4, a serial step of every decode call).
+// Empty slots keep the offset, so their q is 0 in xs and in the sums; group sums come
+// from vpsadbw's 8-byte sums of the unsigned codes.
+void gather(const GatherArgs& g) {
+  if (g.lo == nullptr || g.block == nullptr) return gather_scalar(g);
+  const int64_t blocks = (g.cols + 127) / 128, per8 = g.group / 8;
+  const __m512i off = _mm512_set1_epi8(static_cast<char>(g.offset));
+  for (int64_t s0 = 0; s0 < g.slots; s0 += 64) {
+    const int64_t n = std::min<int64_t>(64, g.slots - s0);
+    const __mmask64 live = n == 64 ? ~__mmask64{0} : (__mmask64{1} << n) - 1;
+    const __m512i lo = _mm512_load_si512(g.lo + s0);
+    const __m512i blk = _mm512_load_si512(g.block + s0);
+    __m512i r = off;
+    for (int64_t b = 0; b < blocks; ++b) {
+      const __mmask64 m = _mm512_cmpeq_epi8_mask(blk, _mm512_set1_epi8(static_cast<char>(b)));
+      const __m512i v = _mm512_permutex2var_epi8(_mm512_loadu_si512(g.codes + 128 * b), lo,
+                                                 _mm512_loadu_si512(g.codes + 128 * b + 64));
+      r = _mm512_mask_mov_epi8(r, m, v);
+    }
+    _mm512_mask_storeu_epi8(g.xs + s0, live, _mm512_sub_epi8(r, off));
+    alignas(64) uint64_t sums[8];
+    _mm512_store_si512(sums, _mm512_sad_epu8(r, _mm512_setzero_si512()));
+    // Whole groups only (slots is a multiple of the group, so is n).
+    for (int64_t q = 0; q * 8 < n; q += per8) {
+      int64_t code_sum = 0;
+      for (int64_t e = 0; e < per8; ++e) code_sum += static_cast<int64_t>(sums[q + e]);
+      g.corr[(s0 + 8 * q) / g.group] =
+          -128 * static_cast<int32_t>(code_sum - static_cast<int64_t>(g.group) * g.offset);
+    }
+  }
+}
+
 }  // namespace
 
 const Int8Kernels& int8_kernels_avx512vbmi() {
-  static const Int8Kernels k{&half};
+  static const Int8Kernels k{&half, &gather};
   return k;
 }
 

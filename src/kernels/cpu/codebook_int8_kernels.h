@@ -39,11 +39,33 @@ struct Int8Act {
   int64_t n = 0;
 };
 
+// One activation row's codes in slot order (the Int8Act fields of that row):
+//   xs[slot] = codes[slot_column[slot]] - offset (0 for empty slots, column -1),
+//   corr[g] = -128 * sum of group g's xs.
+// codes may be read up to round_up(cols, 128) bytes (QuantizedActivations rows are).
+struct GatherArgs {
+  const uint8_t* codes = nullptr;
+  int32_t offset = 0;
+  const int32_t* slot_column = nullptr;
+  // CodebookInt8Weight::gather_lo / gather_block (vector kernel; null: it is not used).
+  const uint8_t* lo = nullptr;
+  const uint8_t* block = nullptr;
+  int64_t slots = 0, cols = 0;
+  int group = 16;
+  int8_t* xs = nullptr;
+  int32_t* corr = nullptr;
+};
+
 struct Int8Kernels {
   // out[i * 32 + j] for rows 32 h + j (j < 32; rows past the matrix: anything) of
   // half stripe h: the group sum of codebook_int8.h's contract, outliers not applied.
   void (*half)(const Int8View& w, const Int8Act& a, int64_t h, float* out);
+  // GatherArgs' contract; the vector kernel needs lo and block (else it runs the loop).
+  void (*gather)(const GatherArgs& g);
 };
+
+// The plain loop of GatherArgs (the reference, and any weight without the byte maps).
+void gather_scalar(const GatherArgs& g);
 
 const Int8Kernels& int8_kernels_scalar();
 const Int8Kernels& int8_kernels_avx512vbmi();

@@ -36,8 +36,28 @@ void half(const Int8View& w, const Int8Act& a, int64_t h, float* out) {
 
 }  // namespace
 
+void gather_scalar(const GatherArgs& g) {
+  // Locals: the int8 stores may alias anything, so fields read in the loop would be
+  // reloaded after every store.
+  const int32_t* slot_column = g.slot_column;
+  const uint8_t* codes = g.codes;
+  const int32_t off = g.offset;
+  const int64_t group = g.group, groups = g.slots / g.group;
+  int8_t* xs = g.xs;
+  for (int64_t gi = 0; gi < groups; ++gi) {
+    int32_t sum = 0;
+    for (int64_t s = gi * group; s < (gi + 1) * group; ++s) {
+      const int32_t c = slot_column[s];
+      const int32_t q = c < 0 ? 0 : static_cast<int32_t>(codes[c]) - off;
+      xs[s] = static_cast<int8_t>(q);
+      sum += q;
+    }
+    g.corr[gi] = -128 * sum;
+  }
+}
+
 const Int8Kernels& int8_kernels_scalar() {
-  static const Int8Kernels k{&half};
+  static const Int8Kernels k{&half, &gather_scalar};
   return k;
 }
 
