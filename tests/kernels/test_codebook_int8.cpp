@@ -157,6 +157,39 @@ TEST(CodebookInt8, KernelEqualsReferenceBitForBit) {
   EXPECT_EQ(cases, 5 * 6 * 3 * 5);
 }
 
+// The vector gather reads codes in 128-byte blocks past a row's end; rows packed tighter
+// than quantize_activations' stride (exactly cols bytes, nothing after the last) must
+// take the loop and give the same numbers.
+TEST(CodebookInt8, TightlyPackedActivationRowsGiveTheSameNumbers) {
+  if (!codebook_int8_fast_available()) GTEST_SKIP() << "no AVX-512 VBMI + VNNI here";
+  // 513 columns: a 128-byte block read from the last row would run 66 bytes past the
+  // buffer, which the AddressSanitizer build of these tests would report.
+  const int64_t rows = 70, cols = 513, n = 3;
+  const auto cc = test::random_codebook(rows, cols, {1, 2, 3, 4}, 77, 0.02);
+  const CodebookInt8Weight p = pack_codebook_int8(cc.encode());
+  ASSERT_GT(p.gather_lo.size(), 0u);
+  const QuantizedActivations a = quantize8(test::random_floats(n * cols, 5), n, cols);
+  QuantizedActivations tight;
+  tight.rows = a.rows;
+  tight.cols = a.cols;
+  tight.group = a.group;
+  tight.bits = a.bits;
+  tight.symmetric = a.symmetric;
+  tight.scales = a.scales;
+  tight.offsets = a.offsets;
+  tight.code_sums = a.code_sums;
+  tight.stride = cols;
+  tight.padded_rows = n;
+  tight.codes = AlignedBytes(n * cols);
+  for (int64_t i = 0; i < n; ++i) std::memcpy(tight.codes.data() + i * cols, a.row(i), cols);
+  std::vector<float> ref(n * rows), fast(n * rows);
+  CodebookInt8Product pr{&p, nullptr, nullptr, ref.data()};
+  codebook_int8_gemv(&pr, 1, a, true);
+  CodebookInt8Product pf{&p, nullptr, nullptr, fast.data()};
+  codebook_int8_gemv(&pf, 1, tight, false);
+  EXPECT_EQ(0, std::memcmp(ref.data(), fast.data(), ref.size() * sizeof(float)));
+}
+
 TEST(CodebookInt8, ManyProductsAndThreadCountsGiveTheSameNumbers) {
   if (!codebook_int8_fast_available()) GTEST_SKIP() << "no AVX-512 VBMI + VNNI here";
   const int64_t cols = 576;

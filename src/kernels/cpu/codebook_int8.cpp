@@ -314,18 +314,25 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
         xd[i * a.cols + c] = a.scales[i] * static_cast<float>(static_cast<int32_t>(a.row(i)[c]) - a.offsets[i]);
   }
   const float* xdp = xd.data();  // thread_local: worker threads must not name it
-  // The slot -> column maps are cold (one per product, read once per call): ask for all
-  // their lines up front, so the gather below does not wait on one miss at a time.
-  for (int j = 0; j < count; ++j) {
-    const auto* map = reinterpret_cast<const char*>(products[j].w->slot_column.data());
-    const int64_t map_bytes = products[j].w->slots * static_cast<int64_t>(sizeof(int32_t));
-    for (int64_t b = 0; b < map_bytes; b += 64) __builtin_prefetch(map + b);
-  }
   // The vector gather reads each row's codes in whole 128-byte blocks: quantize_activations'
   // rows have room (stride round_up(cols, 64) + 64); anything narrower takes the loop.
   const int64_t block_bytes = (a.cols + 127) / 128 * 128;
   const bool rows_readable = a.stride >= block_bytes &&
                              static_cast<int64_t>(a.codes.size()) >= (n - 1) * a.stride + block_bytes;
+  // The slot -> column maps are cold (one per product, read once per call): ask for all
+  // the lines of the ones the gather will read up front, not one miss at a time.
+  const auto prefetch = [](const void* p, int64_t bytes) {
+    for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(static_cast<const char*>(p) + b);
+  };
+  for (int j = 0; j < count; ++j) {
+    const CodebookInt8Weight& w = *products[j].w;
+    if (!reference && rows_readable && w.gather_lo.size() > 0) {
+      prefetch(w.gather_lo.data(), w.slots);
+      prefetch(w.gather_block.data(), w.slots);
+    } else {
+      prefetch(w.slot_column.data(), w.slots * static_cast<int64_t>(sizeof(int32_t)));
+    }
+  }
   Job jobs[kCodebookInt8MaxProducts];
   int64_t halves = 0, weights = 0;
   for (int j = 0; j < count; ++j) {
