@@ -319,6 +319,9 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
   const int64_t block_bytes = (a.cols + 127) / 128 * 128;
   const bool rows_readable = a.stride >= block_bytes &&
                              static_cast<int64_t>(a.codes.size()) >= (n - 1) * a.stride + block_bytes;
+  const auto vector_gather = [&](const CodebookInt8Weight& w) {
+    return !reference && rows_readable && w.gather_lo.size() > 0;
+  };
   // The slot -> column maps are cold (one per product, read once per call): ask for all
   // the lines of the ones the gather will read up front, not one miss at a time.
   const auto prefetch = [](const void* p, int64_t bytes) {
@@ -326,7 +329,7 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
   };
   for (int j = 0; j < count; ++j) {
     const CodebookInt8Weight& w = *products[j].w;
-    if (!reference && rows_readable && w.gather_lo.size() > 0) {
+    if (vector_gather(w)) {
       prefetch(w.gather_lo.data(), w.slots);
       prefetch(w.gather_block.data(), w.slots);
     } else {
@@ -339,7 +342,7 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
     const CodebookInt8Weight& w = *products[j].w;
     const int64_t slots = w.slots, groups = w.groups();
     const float* group_scale = w.group_scale.data();
-    const bool maps = w.gather_lo.size() > 0 && rows_readable;
+    const bool maps = vector_gather(w);
     for (int64_t i = 0; i < n; ++i) {
       GatherArgs g;
       g.codes = a.row(i);
