@@ -220,7 +220,8 @@ void BM_Int4WeightOnly(benchmark::State& state) {
 }
 
 // A deep copy of a packed int8 codebook weight (its own index words and tables), so
-// copies occupy distinct memory; the source encoding (outliers) is shared.
+// copies occupy distinct memory; the source encoding (outliers) is shared. The
+// copies live where packing puts weights (huge pages), as the first one does.
 quarot::CodebookInt8Weight clone_int8(const quarot::CodebookInt8Weight& p) {
   quarot::CodebookInt8Weight c;
   c.source = p.source;
@@ -232,9 +233,9 @@ quarot::CodebookInt8Weight clone_int8(const quarot::CodebookInt8Weight& p) {
   c.halves = p.halves;
   c.slot_column = p.slot_column;
   c.group_scale = p.group_scale;
-  c.tables = quarot::AlignedBytes(p.tables.size());
+  c.tables = quarot::AlignedBytes(p.tables.size(), quarot::Placement::kWeights);
   std::memcpy(c.tables.data(), p.tables.data(), p.tables.size());
-  c.data = quarot::AlignedBytes(p.data.size());
+  c.data = quarot::AlignedBytes(p.data.size(), quarot::Placement::kWeights);
   std::memcpy(c.data.data(), p.data.data(), p.data.size());
   c.outlier_delta = p.outlier_delta;
   return c;

@@ -43,7 +43,7 @@ std::vector<double> int8_weights(const test::CodebookCase& cc, const CodebookInt
   for (int64_t r = 0; r < cc.rows; ++r)
     for (int64_t c = 0; c < cc.cols; ++c) {
       const int64_t s = slot[c];
-      const int t = p.tables.data()[(s / 4) * 64 + (s % 4) * 16 + cc.indices[r * cc.cols + c]] - 128;
+      const int t = p.table_value(s, cc.indices[r * cc.cols + c]);
       w[r * cc.cols + c] = static_cast<double>(p.group_scale[s / p.group] * static_cast<float>(t));
     }
   for (const auto& o : cc.outliers) w[o.row * cc.cols + o.col] = codebook_round(o.value);
@@ -93,7 +93,7 @@ TEST(CodebookInt8, TableRoundingIsWithinHalfAStep) {
       EXPECT_GE(sg * 127.0f, col_max * (1.0f - 1e-6f));  // the group's scale covers the column
       for (int v = 0; v < (1 << cc.col_bits[c]); ++v) {
         const double cent = codebook_round(cc.centroids[off[c] + v]);
-        const int t = p.tables.data()[(s / 4) * 64 + (s % 4) * 16 + v] - 128;
+        const int t = p.table_value(s, v);
         const double err = std::fabs(cent - static_cast<double>(sg) * t);
         EXPECT_LE(err, 0.5 * sg * (1.0 + 1e-5)) << "slot " << s << " entry " << v;
         worst = std::max(worst, err / (0.5 * sg));

@@ -104,6 +104,10 @@ bool codebook_int8_supports(const WeightEncoding& w) {
   return true;
 }
 
+int64_t CodebookInt8Weight::table_byte(int64_t s, int v) const {
+  return codebook_int8_detail::table_byte(slot_start.data(), s, v);
+}
+
 bool codebook_int8_fast_available() { return cpu_features().has_avx512_vbmi_vnni(); }
 
 CodebookInt8Weight pack_codebook_int8(const WeightEncoding& w, int group) {
@@ -179,7 +183,7 @@ CodebookInt8Weight pack_codebook_int8(const WeightEncoding& w, int group) {
       for (int v = 0; v < (1 << l.bits_at(k)); ++v) {
         const float q = sg > 0.0f ? std::nearbyint(fp16_to_fp32(t[v]) / sg) : 0.0f;
         const int ti = static_cast<int>(std::clamp(q, -127.0f, 127.0f));
-        p.tables.data()[(s / 4) * 64 + (s % 4) * 16 + v] = static_cast<uint8_t>(ti + 128);
+        p.tables.data()[p.table_byte(s, v)] = static_cast<uint8_t>(ti + 128);
       }
     }
   }
@@ -237,7 +241,7 @@ CodebookInt8Weight pack_codebook_int8(const WeightEncoding& w, int group) {
                   const uint8_t* col = codes.data() + first * kCodebookStripeRows + j;
                   for (int u = 0; u < cs / 4; ++u)
                     for (int c = 0; c < 4; ++c)
-                      word |= uint64_t{col[(4 * u + c) * kCodebookStripeRows]} << (fw * (8 * u + 4 * e + c));
+                      word |= uint64_t{col[(4 * u + c) * kCodebookStripeRows]} << (8 * (4 * e + c) + fw * u);
                 }
                 words[qw] = word;
               }
@@ -257,7 +261,7 @@ CodebookInt8Weight pack_codebook_int8(const WeightEncoding& w, int group) {
         const int64_t c = w.outlier_cols[t];
         const int64_t s = slot_of[c];
         const int v = l.index_at(stream, r, c);
-        const int ti = static_cast<int>(p.tables.data()[(s / 4) * 64 + (s % 4) * 16 + v]) - 128;
+        const int ti = p.table_value(s, v);
         p.outlier_delta[t] = fp16_to_fp32(w.outlier_values[t]) - p.group_scale[s / group] * static_cast<float>(ti);
       }
   }

@@ -9,9 +9,11 @@
 // 16 weights and is compute-bound. Here each column's 2^b centroids become int8 at pack
 // time, four columns' tables share one 64-byte table, and one AVX-512 VBMI vpermb looks
 // up 64 weights (16 rows x 4 columns) in exactly the byte layout vpdpbusd multiplies
-// with 4 activation codes: per 64 weights a vpmultishiftqb + vpternlogd build the index
-// bytes from repacked indices, then vpermb and vpdpbusd (4 instructions, no FP work
-// except per scale group).
+// with 4 activation codes: per 64 weights one vpternlogd builds the index bytes from
+// the repacked indices (a 16-bit shift first for the quads stored in a byte's top
+// bits: one in 4 quads at 2 bits), then vpermb and vpdpbusd (no FP work except per
+// scale group). Zen 4 issues one 512-bit shift, permute or vpdpbusd per cycle, so
+// these, not the ternary logic, set the rate.
 //
 // Pack (pack_codebook_int8):
 //   * Columns are split by field width fw: 1-bit, 2-bit, and 3- or 4-bit columns (3-bit
@@ -23,6 +25,15 @@
 //     its columns / 127, t_c[v] = clamp(round_half_even(c[v] / s_g), -127, 127), so
 //     |c[v] - s_g t_c[v]| <= s_g / 2 (+ FP32 rounding of the division) = the group's
 //     max|centroid| / 254.
+//   * Index words (data): per half stripe, chunk (one 64-byte load per 16 rows) and
+//     16-row block, qword l holds rows 2l, 2l + 1; byte 4 e + c of the qword (row e,
+//     column c of a quad) holds that row's field of column c for every quad u of the
+//     chunk, at bits fw u of the byte. vpermb reads an index's low 6 bits, so quad u's
+//     index byte is (word >> shift) & field mask | c << cpos (codebook_int8_quad_field):
+//     the field where it lies when it fits in bits 0..5, else shifted down by 4, and the
+//     column c in two bits the field leaves free.
+//   * Quad tables: 64 bytes per quad (4 slots); slot c's entry v at byte
+//     v << pos | c << cpos of its quad's table (other bytes unused).
 //   * Tables stored as unsigned t + 128 (vpdpbusd's unsigned operand); the signed
 //     activation q = code - 128 is the other operand; the + 128 adds 128 * sum_g q,
 //     the same for every row, so D starts at -128 * sum_g q (one broadcast per group).
@@ -50,6 +61,7 @@
 
 #include "kernels/cpu/act_quant.h"
 #include "kernels/cpu/aligned_buffer.h"
+#include "kernels/cpu/codebook_int8_layout.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/weight_encoding.h"
 
@@ -69,12 +81,6 @@ inline constexpr int kCodebookInt8Group = 16;
 // Widest input the byte maps of the vector gather address (block numbers 0..254).
 inline constexpr int64_t kCodebookInt8GatherMaxCols = 255 * 128;
 
-// Field-width classes: fw = 1, 2, 4 (3-bit columns use 4-bit fields).
-inline constexpr int kCodebookInt8Classes = 3;
-constexpr int codebook_int8_field_bits(int cls) { return cls == 2 ? 4 : cls + 1; }
-// Slots one 64-byte load covers for 16 rows (32 bits per row).
-constexpr int codebook_int8_chunk_slots(int cls) { return 32 / codebook_int8_field_bits(cls); }
-
 struct CodebookInt8Weight {
   WeightEncoding source;  // view: outliers and the reference's indices
   CodebookLayout layout;
@@ -89,14 +95,17 @@ struct CodebookInt8Weight {
   // the slots); empty when cols > kCodebookInt8GatherMaxCols (the loop gathers then).
   AlignedBytes gather_lo, gather_block;
   std::vector<float> group_scale;     // [slots / group] s_g
-  AlignedBytes tables;                // [slots / 4][64]: byte (c << 4) | v = t + 128 of slot 4 u + c
+  AlignedBytes tables;                // [slots / 4][64]: t + 128, at table_byte(slot, v)
   // Indices: half stripe h, chunk k, 16-row block q at data[((h * chunks + k) * 2 + q) * 64];
-  // qword l holds rows 2l, 2l + 1: field (quad u, row e, column-in-quad c) at bits
-  // fw (8 u + 4 e + c), so vpmultishiftqb with one control per quad gives byte 4 e + c.
+  // qword l holds rows 2l, 2l + 1: field (quad u, row e, column-in-quad c) at bit
+  // 8 (4 e + c) + fw u (see "Index words" above).
   AlignedBytes data;
   std::vector<float> outlier_delta;   // [n_outliers] value - s_g t[idx]
 
   int64_t chunks() const { return chunk_start[kCodebookInt8Classes]; }
+  // Byte of `tables` holding slot s's entry v, and the signed table value there.
+  int64_t table_byte(int64_t s, int v) const;
+  int table_value(int64_t s, int v) const { return static_cast<int>(tables.data()[table_byte(s, v)]) - 128; }
   int64_t groups() const { return group == 0 ? 0 : slots / group; }
   int64_t bytes() const {
     return static_cast<int64_t>(tables.size() + data.size() + gather_lo.size() + gather_block.size()) + 4 * groups();

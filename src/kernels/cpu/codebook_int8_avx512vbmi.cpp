@@ -1,10 +1,13 @@
 // AVX-512 VBMI + VNNI kernel of codebook_int8_gemv (contract: codebook_int8.h).
-// Per 64 weights (16 rows x 4 columns of one quad): vpmultishiftqb pulls each row's 4
-// fields of the quad into the bytes of its dword (one control per quad position in the
-// 64-byte load), vpternlogd keeps the field and ORs in the column's table offset
-// (c << 4), vpermb looks the 64 bytes up in the quad's 64-byte table (t + 128), and
-// vpdpbusd multiplies them with the 4 activation codes (an embedded broadcast) into
-// int32 row sums. Per scale group: one int32 -> FP32 conversion and one FMA per 16 rows.
+// Per 64 weights (16 rows x 4 columns of one quad): vpternlogd keeps the quad's field of
+// each index byte and ORs in the column's table position (c << cpos; quads stored in a
+// byte's top bits are first shifted down by 4, one vpsrlw per load), vpermb looks the
+// 64 bytes up in the quad's 64-byte table (t + 128), and vpdpbusd multiplies them with
+// the 4 activation codes (an embedded broadcast) into int32 row sums. Per scale group:
+// one int32 -> FP32 conversion and one FMA per 16 rows.
+// Zen 4 issues one 512-bit shift, permute, multishift or vpdpbusd per cycle (two
+// vpternlogd): the byte-per-column layout replaced a vpmultishiftqb per 64 weights,
+// 3 -> 2.25 such instructions per 64 weights at 2 bits.
 // One activation row alternates two int32 accumulators per 16 rows (even / odd quads),
 // so the vpdpbusd chains do not wait on each other's latency; integer sums are exact,
 // so the split does not change the result.
@@ -15,6 +18,7 @@
 #include <cstring>
 #include <utility>
 
+#include "kernels/cpu/codebook_int8_layout.h"
 #include "kernels/cpu/codebook_int8_kernels.h"
 
 namespace quarot::codebook_int8_detail {
@@ -28,14 +32,15 @@ namespace {
 // (docs/results/2026-12-04-epyc-decode-prefetch/codebook_int8_transcribed.txt).
 constexpr int64_t kPrefetchBytes = 2048;
 
-constexpr int field_bits(int cls) { return cls == 2 ? 4 : cls + 1; }
 
-// vpmultishiftqb control for quad position `sub` of a load with fw-bit fields: byte
-// 4 e + c of every qword starts at bit fw (8 sub + 4 e + c).
-constexpr uint64_t shift_control(int fw, int sub) {
-  uint64_t v = 0;
-  for (int k = 0; k < 8; ++k) v |= static_cast<uint64_t>((fw * (8 * sub + k)) & 63) << (8 * k);
-  return v;
+// vpternlogd operands of quad position `sub`: the field's bits in every byte, and the
+// column's table position in byte c of every dword.
+constexpr char field_mask(int fw, int sub) {
+  return static_cast<char>(((1 << fw) - 1) << codebook_int8_quad_field(fw, sub).pos);
+}
+constexpr int column_bits(int fw, int sub) {
+  const int p = codebook_int8_quad_field(fw, sub).cpos;
+  return (1 << (8 + p)) | (2 << (16 + p)) | (3 << (24 + p));
 }
 
 inline __m512i bcast4(const int8_t* p) {
@@ -47,17 +52,15 @@ inline __m512i bcast4(const int8_t* p) {
 template <int M, int G, int CLS>
 __attribute__((always_inline)) inline void run_class(const Int8View& w, const Int8Act& a, int64_t h,
                                                      __m512 (&facc)[M][2]) {
-  constexpr int FW = field_bits(CLS), C = 32 / FW, QC = C / 4, QG = G / 4;
+  constexpr int FW = codebook_int8_field_bits(CLS), C = 32 / FW, QC = C / 4, QG = G / 4;
   constexpr int L = G > C ? G : C;  // slots per unrolled block (whole groups and whole loads)
   constexpr int P = M == 1 ? 2 : 1;  // int32 accumulator sets (alternating quads)
   const int64_t s0 = w.slot_start[CLS], s1 = w.slot_start[CLS + 1];
   if (s0 == s1) return;
-  __m512i ctrl[QC];
+  __m512i mask[QC], offs[QC];
   [&]<int... S>(std::integer_sequence<int, S...>) {
-    ((ctrl[S] = _mm512_set1_epi64(static_cast<long long>(shift_control(FW, S)))), ...);
+    ((mask[S] = _mm512_set1_epi8(field_mask(FW, S)), offs[S] = _mm512_set1_epi32(column_bits(FW, S))), ...);
   }(std::make_integer_sequence<int, QC>{});
-  const __m512i mask = _mm512_set1_epi8(static_cast<char>((1 << FW) - 1));
-  const __m512i offs = _mm512_set1_epi32(0x30201000);
   const uint8_t* d = w.data + ((h * w.chunks + w.chunk_start[CLS]) * 2) * 64;
   const uint8_t* t = w.tables + s0 / 4 * 64;
   const int8_t* x = a.xs + s0;
@@ -85,8 +88,11 @@ __attribute__((always_inline)) inline void run_class(const Int8View& w, const In
       __m512i xb[M];
       for (int i = 0; i < M; ++i) xb[i] = bcast4(x + i * xst + 4 * U);
       for (int q = 0; q < 2; ++q) {
-        const __m512i raw = _mm512_load_si512(d + (chunk * 2 + q) * 64);
-        const __m512i idx = _mm512_ternarylogic_epi32(_mm512_multishift_epi64_epi8(ctrl[sub], raw), mask, offs, 0xEA);
+        __m512i raw = _mm512_load_si512(d + (chunk * 2 + q) * 64);
+        // Bits a 16-bit shift brings in from the next byte are masked off, or land in
+        // bits 6..7, which vpermb ignores.
+        if constexpr (codebook_int8_quad_field(FW, sub).shift != 0) raw = _mm512_srli_epi16(raw, 4);
+        const __m512i idx = _mm512_ternarylogic_epi32(raw, mask[sub], offs[sub], 0xEA);
         const __m512i wv = _mm512_permutexvar_epi8(idx, tbl);
         for (int i = 0; i < M; ++i) acc[par][i][q] = _mm512_dpbusd_epi32(acc[par][i][q], wv, xb[i]);
       }

@@ -64,6 +64,10 @@ struct Int8Kernels {
   void (*gather)(const GatherArgs& g);
 };
 
+// Byte of the tables holding slot s's entry v (codebook_int8.h: "Quad tables"), for the
+// classes' slot ranges slot_start[0..kClasses].
+int64_t table_byte(const int64_t* slot_start, int64_t s, int v);
+
 // The plain loop of GatherArgs (the reference, and any weight without the byte maps).
 void gather_scalar(const GatherArgs& g);
 

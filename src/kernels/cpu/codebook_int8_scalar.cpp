@@ -3,6 +3,7 @@
 // repacked words), so the tests check the repacking as well as the arithmetic.
 #include <cmath>
 
+#include "kernels/cpu/codebook_int8_layout.h"
 #include "kernels/cpu/codebook_int8_kernels.h"
 #include "kernels/weight_encoding.h"
 
@@ -25,7 +26,7 @@ void half(const Int8View& w, const Int8Act& a, int64_t h, float* out) {
           const int32_t col = w.slot_column[s];
           if (col < 0) continue;  // empty slot: t + 128 = 128 times q = 0
           const int v = w.layout->index_at(w.stream, r, col);
-          const int32_t u = w.tables[(s / 4) * 64 + (s % 4) * 16 + v];
+          const int32_t u = w.tables[table_byte(w.slot_start, s, v)];
           d += u * static_cast<int32_t>(a.xs[i * a.x_stride + s]);
         }
         f = std::fma(static_cast<float>(d), a.scale[i * a.groups + g], f);
@@ -35,6 +36,15 @@ void half(const Int8View& w, const Int8Act& a, int64_t h, float* out) {
 }
 
 }  // namespace
+
+int64_t table_byte(const int64_t* slot_start, int64_t s, int v) {
+  int cls = 0;
+  while (s >= slot_start[cls + 1]) ++cls;
+  const int fw = codebook_int8_field_bits(cls);
+  const int u = static_cast<int>((s - slot_start[cls]) / 4 % (codebook_int8_chunk_slots(cls) / 4));
+  const CodebookInt8QuadField f = codebook_int8_quad_field(fw, u);
+  return (s / 4) * 64 + ((v << f.pos) | ((s % 4) << f.cpos));
+}
 
 void gather_scalar(const GatherArgs& g) {
   // Locals: the int8 stores may alias anything, so fields read in the loop would be
