@@ -22,7 +22,13 @@ namespace quarot {
   X(kActivationQuantize, "activation quantize")                                             \
   /* the RMSNorm or SwiGLU computed inside that pass (ActPrologue): its share of the */     \
   /* pass's threads' time, applied to the pass's wall time */                               \
-  X(kFusedPrologue, "fused norm/gating")
+  X(kFusedPrologue, "fused norm/gating")                                                   \
+  /* a CLAQ integer product's serial step: the codes put in the weight's slot order, */    \
+  /* the groups' sums and scales */                                                         \
+  X(kCodebookGather, "codebook gather")                                                     \
+  /* the integer decode products' kernels: their parallel region (or the calling */         \
+  /* thread's loop for small ones), fork and join included */                               \
+  X(kProductKernels, "product kernels")
 
 enum class OpPhase {
 #define QUAROT_OP_PHASE_ENUM(id, name) id,

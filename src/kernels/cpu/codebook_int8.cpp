@@ -4,12 +4,14 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <optional>
 
 #include "common/chunk_queue.h"
 #include "common/error.h"
 #include "common/half.h"
 #include "common/wait_policy.h"
 #include "kernels/cpu/codebook_int8_kernels.h"
+#include "kernels/op_phases.h"
 
 namespace quarot {
 namespace {
@@ -292,6 +294,7 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
   const Int8Kernels& k =
       reference ? codebook_int8_detail::int8_kernels_scalar() : codebook_int8_detail::int8_kernels_avx512vbmi();
 
+  std::optional<OpPhaseTimer> phase(std::in_place, OpPhase::kCodebookGather);
   // Per product: the signed codes in slot order, each group's -128 sum and combined scale.
   int64_t bytes = 0, terms = 0;
   for (int j = 0; j < count; ++j) {
@@ -374,6 +377,7 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
     halves += w.halves;
     weights += w.source.rows * w.source.cols * n;
   }
+  phase.emplace(OpPhase::kProductKernels);
   const auto run = [&](int64_t h) {
     for (int j = 0; j < count; ++j) {
       if (h < jobs[j].halves) return run_half(jobs[j], k, a, xdp, h);

@@ -15,6 +15,7 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/int_gemm_kernels.h"
 #include "kernels/cpu/int_gemv_kernels.h"
+#include "kernels/op_phases.h"
 
 namespace quarot {
 namespace {
@@ -395,6 +396,7 @@ void gemv_products(GemvJob* jobs, int count, const QuantizedActivations& a) {
     chunks += (w.panels + kGemvChunkPanels - 1) / kGemvChunkPanels;
     bytes += w.panels * w.panel_bytes * M;
   }
+  const OpPhaseTimer phase(OpPhase::kProductKernels);
   const auto run = [&](int64_t c) {
     for (int j = 0; j < count; ++j) {
       const int64_t n = (jobs[j].w->panels + kGemvChunkPanels - 1) / kGemvChunkPanels;
