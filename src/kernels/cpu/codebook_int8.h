@@ -128,6 +128,14 @@ struct CodebookInt8Product {
 };
 inline constexpr int kCodebookInt8MaxProducts = 8;
 
+// Asks for what a codebook_int8_gemv call over these weights reads before its kernels
+// (the gather's byte maps or slot map, the group scales) and for ownership of what it
+// writes there (the calling thread's buffers of gathered codes, sums and scales, which
+// the other threads read during the previous call), so that a caller can start those
+// misses before the work that precedes the call (the input's quantization) instead of
+// waiting on them store by store inside it. A hint: changes no result.
+void codebook_int8_prefetch_inputs(const CodebookInt8Weight* const* weights, int count);
+
 // The products of one quantized input a (8-bit, symmetric, per token; every
 // w->source.cols == a.cols), in one parallel region.
 // `reference`: the scalar reference (any CPU); otherwise the AVX-512 VBMI kernel.

@@ -460,12 +460,17 @@ class CpuBackend final : public Backend {
     const OnlineRotation* r = ops[0].input_rotation;
     const bool rotate = r != nullptr && !(r->is_identity() && r->m.empty());
     if (rotate) validate_online_rotation(*r, in);
+    CodebookInt8Product products[kCodebookInt8MaxProducts];
+    const CodebookInt8Weight* forms[kCodebookInt8MaxProducts] = {};
+    for (int i = 0; i < count; ++i) {
+      forms[i] = &static_cast<const CpuPackedWeight*>(ops[i].weight)->int8_form();
+      products[i] = {forms[i], ops[i].bias, ops[i].accumulate ? ys[i] : nullptr, ys[i]};
+    }
+    // The products' slot maps and scales, and ownership of the call's buffers, arrive
+    // while x is quantized.
+    codebook_int8_prefetch_inputs(forms, count);
     thread_local QuantizedActivations qa;
     quantize_activations(x, n, in, rotate ? r : nullptr, a0, qa, isa_);  // reports its phase
-    CodebookInt8Product products[kCodebookInt8MaxProducts];
-    for (int i = 0; i < count; ++i)
-      products[i] = {&static_cast<const CpuPackedWeight*>(ops[i].weight)->int8_form(), ops[i].bias,
-                     ops[i].accumulate ? ys[i] : nullptr, ys[i]};
     codebook_int8_gemv(products, count, qa);
     return true;
   }
