@@ -32,7 +32,6 @@ namespace {
 // (docs/results/2026-12-04-epyc-decode-prefetch/codebook_int8_transcribed.txt).
 constexpr int64_t kPrefetchBytes = 2048;
 
-
 // vpternlogd operands of quad position `sub`: the field's bits in every byte, and the
 // column's table position in byte c of every dword.
 constexpr char field_mask(int fw, int sub) {
