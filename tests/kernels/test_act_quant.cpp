@@ -185,6 +185,47 @@ TEST_P(ActQuantPath, HandComputedCodesAndTies) {
   for (int c = 0; c < 8; ++c) EXPECT_EQ(q.row(0)[c], tie_codes[c]) << c;
 }
 
+// Values a few ulps from a half step, where rint(x * RN(1/s)) (the exact product rounded
+// once) and the reference's rint(RN(x / s)) disagree: the vector paths multiply by the
+// reciprocal and must notice these and divide. The search proves such values exist for
+// each scale, so the comparison is not vacuous.
+TEST_P(ActQuantPath, ValuesAtAHalfStepGetTheDivisionsCode) {
+  for (int bits : {4, 8}) {
+    for (bool symmetric : {true, false}) {
+      for (float top : {2.1f, 0.7f, 3.3e-3f, 1234.5f}) {
+        const int64_t cols = 160;
+        std::vector<float> x(cols, 0.0f);
+        x[0] = top;
+        x[1] = -0.83f * top;
+        QuantizedActivations q;
+        const ActQuantSpec spec{bits, 1.0f, 0, symmetric};
+        quantize_activations(x.data(), 1, cols, nullptr, spec, q, Isa::kScalar);
+        const float s = q.scales[0];
+        const double r = static_cast<double>(1.0f / s);
+        int64_t found = 0;
+        const int reach = (1 << (bits - 1)) - 1;
+        for (int k = -reach; k < reach && found < cols - 2; ++k) {
+          const float x0 = (static_cast<float>(k) + 0.5f) * s;
+          for (int j = -6; j <= 6 && found < cols - 2; ++j) {
+            float v = x0;
+            for (int step = 0; step < (j < 0 ? -j : j); ++step)
+              v = std::nextafter(v, j < 0 ? -std::numeric_limits<float>::infinity()
+                                          : std::numeric_limits<float>::infinity());
+            if (!(v > x[1] && v < x[0])) continue;
+            // The double product of two floats is exact; rint rounds it once.
+            if (std::nearbyint(static_cast<double>(v) * r) != static_cast<double>(std::nearbyint(v / s)))
+              x[2 + found++] = v;
+          }
+        }
+        const std::string what = std::string(isa_name(GetParam())) + " bits=" + std::to_string(bits) +
+                                 (symmetric ? " sym" : " asym") + " top=" + std::to_string(top);
+        ASSERT_GT(found, 0) << what << ": no value where the reciprocal's code differs";
+        expect_matches_simulation(x, 1, cols, nullptr, spec, GetParam(), what);
+      }
+    }
+  }
+}
+
 // The prologues (SwiGLU gating, RMSNorm) computed inside the quantizer give the codes
 // of the separate op (vec_ops.h, the kernel the backend runs on that path) followed by
 // quantize_activations, with and without a rotation after them.
