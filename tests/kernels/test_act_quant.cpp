@@ -186,9 +186,10 @@ TEST_P(ActQuantPath, HandComputedCodesAndTies) {
 }
 
 // Values a few ulps from a half step, where rint(x * RN(1/s)) (the exact product rounded
-// once) and the reference's rint(RN(x / s)) disagree: the vector paths multiply by the
-// reciprocal and must notice these and divide. The search proves such values exist for
-// each scale, so the comparison is not vacuous.
+// once) and the reference's rint(RN(x / s)) disagree: a path that multiplied by the
+// reciprocal instead of dividing would get these wrong (a variant that did, dividing only
+// near half steps, was measured on 2026-12-05 and gave no speed: docs/kernels.md). The
+// search proves such values exist for each scale, so the comparison is not vacuous.
 TEST_P(ActQuantPath, ValuesAtAHalfStepGetTheDivisionsCode) {
   for (int bits : {4, 8}) {
     for (bool symmetric : {true, false}) {

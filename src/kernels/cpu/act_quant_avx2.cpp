@@ -1,6 +1,5 @@
 // AVX2 activation quantization kernels: the scalar ones of act_quant.cpp on 8
-// floats at a time. The codes of IEEE division and round-half-even (vroundps, as
-// std::nearbyint), mostly reached through the reciprocal (reciprocal_codes.h), keep
+// floats at a time. IEEE division and round-half-even (vroundps, as std::nearbyint) keep
 // every code identical to the scalar path; max/min reductions are exact in any
 // order. Internal linkage except the table, and no std:: templates or inline
 // library functions (std::clamp, std::max, ...): an instantiation compiled with
@@ -11,7 +10,6 @@
 
 #include "kernels/cpu/act_quant_kernels.h"
 #include "kernels/cpu/act_quant_mix.h"
-#include "kernels/cpu/reciprocal_codes.h"
 
 namespace quarot::act_quant_detail {
 namespace {
@@ -130,24 +128,9 @@ int32_t encode(const float* x, int64_t n, float s, float add, float lo, float hi
   const __m256 vlo = _mm256_set1_ps(lo);
   const __m256 vhi = _mm256_set1_ps(hi);
   const __m256i voff = _mm256_set1_epi32(offset);
-  // The reciprocal's product where it gives the division's code (reciprocal_codes.h).
-  const ReciprocalCodes rc = reciprocal_codes(s, add, lo, hi);
-  const __m256 vr = _mm256_set1_ps(rc.reciprocal);
-  const __m256 vlimit = _mm256_set1_ps(rc.tie_limit);
-  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
   __m256i sum = _mm256_setzero_si256();
   auto code8 = [&](const float* p) {
-    const __m256 v = _mm256_loadu_ps(p);
-    __m256 q;
-    if (rc.usable) {
-      q = _mm256_round_ps(_mm256_mul_ps(v, vr), kRound);
-      const __m256 d = _mm256_fmsub_ps(v, vr, q);  // x r - n with one rounding
-      if (_mm256_movemask_ps(_mm256_cmp_ps(_mm256_and_ps(d, abs_mask), vlimit, _CMP_GE_OQ)) != 0)
-        q = _mm256_round_ps(_mm256_div_ps(v, vs), kRound);
-    } else {
-      q = _mm256_round_ps(_mm256_div_ps(v, vs), kRound);
-    }
+    __m256 q = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(p), vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     q = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(q, vadd), vlo), vhi);
     const __m256i c = _mm256_add_epi32(_mm256_cvtps_epi32(q), voff);
     sum = _mm256_add_epi32(sum, c);

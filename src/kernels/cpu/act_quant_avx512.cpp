@@ -1,9 +1,8 @@
 // AVX-512 activation quantization kernels: the scalar ones of act_quant.cpp on 16
 // floats at a time (a masked last vector instead of a scalar tail), for the AVX-512
-// paths (and AMX's hosts). Exact as the AVX2 table (act_quant_avx2.cpp): the codes of
-// IEEE division and round-half-even (mostly reached through the reciprocal,
-// reciprocal_codes.h), max/min reductions in any order, the mixing in act_quant_mix.h's
-// order. Internal linkage except the table, and no std:: templates
+// paths (and AMX's hosts). Exact as the AVX2 table (act_quant_avx2.cpp): IEEE division
+// and round-half-even per code, max/min reductions in any order, the mixing in
+// act_quant_mix.h's order. Internal linkage except the table, and no std:: templates
 // (ODR, see act_quant_kernels.h).
 #include <immintrin.h>
 
@@ -11,7 +10,6 @@
 
 #include "kernels/cpu/act_quant_kernels.h"
 #include "kernels/cpu/act_quant_mix.h"
-#include "kernels/cpu/reciprocal_codes.h"
 
 namespace quarot::act_quant_detail {
 namespace {
@@ -66,26 +64,12 @@ int32_t encode(const float* x, int64_t n, float s, float add, float lo, float hi
   const __m512 vlo = _mm512_set1_ps(lo);
   const __m512 vhi = _mm512_set1_ps(hi);
   const __m512i voff = _mm512_set1_epi32(offset);
-  // The division costs 6-10 cycles a vector (most of this loop on the Xeon); the
-  // reciprocal's product gives its code except near a half step (reciprocal_codes.h).
-  const ReciprocalCodes rc = reciprocal_codes(s, add, lo, hi);
-  const __m512 vr = _mm512_set1_ps(rc.reciprocal);
-  const __m512 vlimit = _mm512_set1_ps(rc.tie_limit);
-  constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
   __m512i sum = _mm512_setzero_si512();
   for (int64_t i = 0; i < n; i += 16) {
     // A partial last vector: its missing lanes are neither summed nor stored.
     const __mmask16 m = tail_mask(n - i);
-    const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
-    __m512 q;
-    if (rc.usable) {
-      q = _mm512_roundscale_ps(_mm512_mul_ps(v, vr), kRound);
-      const __m512 d = _mm512_fmsub_ps(v, vr, q);  // x r - n with one rounding
-      if (_mm512_cmp_ps_mask(_mm512_abs_ps(d), vlimit, _CMP_GE_OQ) != 0)
-        q = _mm512_roundscale_ps(_mm512_div_ps(v, vs), kRound);
-    } else {
-      q = _mm512_roundscale_ps(_mm512_div_ps(v, vs), kRound);
-    }
+    __m512 q = _mm512_roundscale_ps(_mm512_div_ps(_mm512_maskz_loadu_ps(m, x + i), vs),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     q = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(q, vadd), vlo), vhi);
     const __m512i c = _mm512_add_epi32(_mm512_cvtps_epi32(q), voff);
     sum = _mm512_mask_add_epi32(sum, m, sum, c);
