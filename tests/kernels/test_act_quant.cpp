@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "kernel_test_util.h"
+#include "kernels/cpu/act_quant_mix.h"
 #include "kernels/cpu/fake_quant.h"
 #include "kernels/cpu/fwht.h"
 #include "kernels/cpu/vec_ops.h"
@@ -183,6 +184,38 @@ TEST_P(ActQuantPath, HandComputedCodesAndTies) {
   EXPECT_EQ(q.scales[0], 1.0f);
   const std::vector<int> tie_codes = {15, 10, 4, 8, 6, 9, 12, 8};
   for (int c = 0; c < 8; ++c) EXPECT_EQ(q.row(0)[c], tie_codes[c]) << c;
+}
+
+// down_proj's rotation of a 1536-wide model: H_12 (x) H_128, whose 12 x 12 signs the
+// vector paths know at compile time (act_quant_mix.h's kPaley12, its own kernel). Its
+// codes must be the simulation's, and a matrix one sign away (the general kernel) too.
+TEST_P(ActQuantPath, CompileTimeHadamard12MixMatchesSimulatedPath) {
+  const Isa isa = GetParam();
+  const float c = static_cast<float>(1.0 / std::sqrt(12.0));
+  std::vector<float> m(144);
+  for (int i = 0; i < 144; ++i) m[i] = static_cast<float>(act_quant_detail::kPaley12.s[i / 12][i % 12]) * c;
+  std::vector<float> flipped = m;
+  flipped[5 * 12 + 7] = -flipped[5 * 12 + 7];
+  // 12 x 128 (down_proj), 12 x 24 (a block that is not a multiple of the vector width),
+  // 12 x 1 x 16 (mixing only, interleaved).
+  const OnlineRotation shapes[] = {{12, 128, 1, m}, {12, 8, 3, m}, {12, 1, 16, m}, {12, 128, 1, flipped}};
+  uint64_t seed = 900;
+  for (const OnlineRotation& rot : shapes) {
+    const int64_t cols = rot.size();
+    for (int64_t rows : {1, 7}) {
+      for (int bits : {4, 8}) {
+        auto x = test::random_floats(rows * cols, ++seed, -1.0, 1.0);
+        for (int64_t r = 0; r < rows; ++r) x[r * cols + (r * 53) % cols] *= 30.0f;
+        // A zero column, whose mixed outputs are zero: the fast kernel may write -0 there.
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t a = 0; a < 12; ++a) x[r * cols + a * rot.p * rot.inner] = 0.0f;
+        expect_matches_simulation(x, rows, cols, &rot, ActQuantSpec{bits, 0.9f, 0, true}, isa,
+                                  std::string(isa_name(isa)) + " k=12 p=" + std::to_string(rot.p) +
+                                      " inner=" + std::to_string(rot.inner) + " bits=" + std::to_string(bits) +
+                                      (&rot == &shapes[3] ? " one sign flipped" : ""));
+      }
+    }
+  }
 }
 
 // Values a few ulps from a half step, where rint(x * RN(1/s)) (the exact product rounded

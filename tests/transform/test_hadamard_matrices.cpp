@@ -2,10 +2,15 @@
 // (integer arithmetic), and the finite fields behind Paley must really be fields.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "common/error.h"
 #include "common/rng.h"
 #include "transform/galois_field.h"
 #include "transform/hadamard_matrices.h"
+#include "transform/hadamard_transform.h"
+// The activation quantizer's compile-time copy of H_12's signs (internal header).
+#include "kernels/cpu/act_quant_mix.h"
 
 namespace quarot {
 namespace {
@@ -129,6 +134,22 @@ TEST(Sylvester, MatchesBitParityFormula) {
   const HadamardMatrix h8 = sylvester_hadamard(8);
   for (int r = 0; r < 16; ++r)
     for (int c = 0; c < 16; ++c) EXPECT_EQ(h.at(r, c), h8.at(r % 8, c % 8) * ((r >= 8 && c >= 8) ? -1 : 1));
+}
+
+// act_quant_mix.h keeps H_12's signs at compile time for down_proj's 12 x 128 online
+// rotation; if this construction changed, that kernel would silently stop being used
+// (the quantizer compares the signs at run time), so both must stay the same matrix.
+TEST(FindHadamard, Order12IsTheActivationMixersCompileTimeTable) {
+  const auto h = find_hadamard(12);
+  ASSERT_TRUE(h.has_value());
+  for (int r = 0; r < 12; ++r)
+    for (int c = 0; c < 12; ++c) EXPECT_EQ(h->at(r, c), act_quant_detail::kPaley12.s[r][c]) << r << "," << c;
+  // The plan for 1536 (SmolLM2's intermediate size) mixes with exactly this matrix.
+  const HadamardPlan plan = plan_hadamard(1536);
+  ASSERT_EQ(plan.rotation.k, 12);
+  const float c = static_cast<float>(1.0 / std::sqrt(12.0));
+  for (int i = 0; i < 144; ++i)
+    EXPECT_EQ(plan.rotation.m[i], static_cast<float>(act_quant_detail::kPaley12.s[i / 12][i % 12]) * c) << i;
 }
 
 }  // namespace

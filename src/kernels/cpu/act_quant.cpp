@@ -70,7 +70,8 @@ const ActQuantKernels& act_quant_kernels_for(Isa isa) {
 
 const ActQuantKernels& act_quant_kernels_scalar() {
   static const ActQuantKernels kernels{&all_finite_scalar, &abs_max_scalar, &finite_abs_max_scalar,
-                                       &min_max_scalar,    &encode_scalar,  &Mixer<8, 8>::mix};
+                                       &min_max_scalar,    &encode_scalar,  &Mixer<8, 8>::mix,
+                                       nullptr};
   return kernels;
 }
 
@@ -114,6 +115,7 @@ int64_t nanoseconds_since(Clock::time_point t0) {
 struct MixSigns {
   const float* signs = nullptr;
   float magnitude = 0.0f;
+  bool paley12 = false;  // the signs are act_quant_mix.h's kPaley12
 };
 
 MixSigns find_mix_signs(const std::vector<float>& m) {
@@ -124,7 +126,10 @@ MixSigns find_mix_signs(const std::vector<float>& m) {
   thread_local std::vector<float> storage;
   storage.resize(m.size());
   for (size_t i = 0; i < m.size(); ++i) storage[i] = m[i] < 0.0f ? -1.0f : 1.0f;
-  return {storage.data(), c};
+  bool paley12 = m.size() == 144;
+  for (size_t i = 0; paley12 && i < m.size(); ++i)
+    paley12 = storage[i] == static_cast<float>(act_quant_detail::kPaley12.s[i / 12][i % 12]);
+  return {storage.data(), c, paley12};
 }
 
 // One row of apply_online_rotation (fwht.cpp), same arithmetic; `mixed` holds n floats.
@@ -150,7 +155,10 @@ const float* rotate_row(const ActQuantKernels& k, const OnlineRotation& r, const
   // The instruction set's kernel (act_quant_mix.h): all outputs' add chains of a few
   // columns at once in registers. The plain loop (a pass per (a, a2) over the block,
   // partial sums in memory) was ~20-50% of a down_proj input's quantization.
-  k.mix(r.m.data(), mix_signs.signs, mix_signs.magnitude, r.k, x, block, hadamard_scale, mixed);
+  if (mix_signs.paley12 && k.mix_paley12 != nullptr)
+    k.mix_paley12(mix_signs.magnitude, x, block, hadamard_scale, mixed);
+  else
+    k.mix(r.m.data(), mix_signs.signs, mix_signs.magnitude, r.k, x, block, hadamard_scale, mixed);
   return mixed;
 }
 

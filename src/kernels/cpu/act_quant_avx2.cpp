@@ -156,7 +156,8 @@ int32_t encode(const float* x, int64_t n, float s, float add, float lo, float hi
 }  // namespace
 
 const ActQuantKernels& act_quant_kernels_avx2() {
-  static const ActQuantKernels kernels{&all_finite, &abs_max, &finite_abs_max, &min_max, &encode, &Mixer<8, 8>::mix};
+  static const ActQuantKernels kernels{&all_finite, &abs_max, &finite_abs_max, &min_max, &encode, &Mixer<8, 8>::mix,
+                                       &MixerPaley12<8>::mix};
   return kernels;
 }
 

@@ -81,7 +81,8 @@ int32_t encode(const float* x, int64_t n, float s, float add, float lo, float hi
 }  // namespace
 
 const ActQuantKernels& act_quant_kernels_avx512() {
-  static const ActQuantKernels kernels{&all_finite, &abs_max, &finite_abs_max, &min_max, &encode, &Mixer<16, 12>::mix};
+  static const ActQuantKernels kernels{&all_finite, &abs_max, &finite_abs_max, &min_max, &encode, &Mixer<16, 12>::mix,
+                                       &MixerPaley12<16>::mix};
   return kernels;
 }
 

@@ -31,6 +31,9 @@ struct ActQuantKernels {
   // m[i] == signs[i] * magnitude for every i (signs +-1; mix_signs() finds them).
   void (*mix)(const float* m, const float* signs, float magnitude, int64_t k, const float* x, int64_t block,
               float pre_scale, float* out);
+  // The same for k = 12 and m == kPaley12 * magnitude (act_quant_mix.h), the signs known
+  // at compile time; null on the reference path (which takes `mix`).
+  void (*mix_paley12)(float magnitude, const float* x, int64_t block, float pre_scale, float* out);
 };
 
 const ActQuantKernels& act_quant_kernels_scalar();

@@ -18,6 +18,7 @@
 // instruction per (output, source) instead of two.
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #if defined(__FMA__) || defined(__AVX512F__)
 #include <immintrin.h>
@@ -97,6 +98,101 @@ struct Mixer {
       for (int64_t c = full; c < block; ++c) {
         float acc = 0.0f;
         for (int64_t a2 = 0; a2 < k; ++a2) acc += m[a * k + a2] * (x[a2 * block + c] * pre_scale);
+        out[a * block + c] = acc;
+      }
+    }
+  }
+};
+
+// The sign pattern of the order-12 Hadamard matrix the transform layer builds
+// (transform/hadamard_matrices.cpp, Paley I with q = 11: row 0 all +1, column 0 -1 below
+// it, then the Jacobsthal matrix chi(a - b) of GF(11) plus I), which the down_proj
+// input of every 1536-wide model mixes with (12 x 128). Known at compile time, its
+// mixing adds and subtracts registers: the general kernel multiplies every product by a
+// sign broadcast from memory, which ran at a third of the speed on the Zen 4.
+// tests/kernels/test_act_quant.cpp checks this table against find_hadamard(12).
+struct Signs12 {
+  int8_t s[12][12];
+};
+constexpr Signs12 paley12_signs() {
+  Signs12 g{};
+  bool square[11] = {};
+  for (int v = 1; v < 11; ++v) square[v * v % 11] = true;
+  for (int c = 0; c < 12; ++c) g.s[0][c] = 1;
+  for (int r = 1; r < 12; ++r) g.s[r][0] = -1;
+  for (int a = 0; a < 11; ++a)
+    for (int b = 0; b < 11; ++b) {
+      const int d = ((a - b) % 11 + 11) % 11;
+      g.s[a + 1][b + 1] = static_cast<int8_t>(a == b ? 1 : (square[d] ? 1 : -1));
+    }
+  return g;
+}
+inline constexpr Signs12 kPaley12 = paley12_signs();
+
+// Mixer::mix for k = 12 with signs == kPaley12 (same sums in the same order, so the same
+// bits; only an all-zero column's output may come out -0 where the general kernel
+// writes +0, which no code or scale can tell). Even sources are added or subtracted,
+// odd ones go through the add_signed FMA, so on the Zen 4 the adder and FMA pipes share
+// the work.
+template <int64_t kColumns>
+struct MixerPaley12 {
+  typedef float Columns __attribute__((vector_size(kColumns * sizeof(float))));
+  static_assert(sizeof(Columns) == kColumns * sizeof(float), "a GCC vector of kColumns floats");
+
+  template <int I, int A2>
+  static Columns term(Columns acc, Columns p) {
+    constexpr int sign = kPaley12.s[I][A2];
+    if constexpr (A2 == 0) {
+      if constexpr (sign > 0) return p;
+      return -p;
+    } else if constexpr (A2 % 2 == 1) {
+      // add_signed's FMA, spelled out: template deduction sees this dependent vector
+      // typedef as float.
+#if defined(__AVX512F__)
+      if constexpr (kColumns == 16)
+        return reinterpret_cast<Columns>(_mm512_fmadd_ps(reinterpret_cast<__m512>(p), _mm512_set1_ps(sign),
+                                                         reinterpret_cast<__m512>(acc)));
+#endif
+#if defined(__FMA__)
+      if constexpr (kColumns == 8)
+        return reinterpret_cast<Columns>(_mm256_fmadd_ps(reinterpret_cast<__m256>(p), _mm256_set1_ps(sign),
+                                                         reinterpret_cast<__m256>(acc)));
+#endif
+      if constexpr (sign > 0) return acc + p;
+      return acc - p;
+    } else {
+      if constexpr (sign > 0) return acc + p;
+      return acc - p;
+    }
+  }
+
+  template <int A2, int... Is>
+  static void source(Columns (&sum)[12], Columns p, std::integer_sequence<int, Is...>) {
+    ((sum[Is] = term<Is, A2>(sum[Is], p)), ...);
+  }
+
+  template <int... A2s>
+  static void columns(const float* x, int64_t block, float pre_scale, float c, int64_t c0, float* out,
+                      std::integer_sequence<int, A2s...>) {
+    Columns sum[12];
+    const auto load = [&](int a2) {
+      Columns src;
+      std::memcpy(&src, x + a2 * block + c0, sizeof src);
+      return (src * pre_scale) * c;
+    };
+    (source<A2s>(sum, load(A2s), std::make_integer_sequence<int, 12>{}), ...);
+    for (int a = 0; a < 12; ++a) std::memcpy(out + a * block + c0, &sum[a], sizeof sum[a]);
+  }
+
+  static void mix(float magnitude, const float* x, int64_t block, float pre_scale, float* out) {
+    const int64_t full = block / kColumns * kColumns;
+    for (int64_t c0 = 0; c0 < full; c0 += kColumns)
+      columns(x, block, pre_scale, magnitude, c0, out, std::make_integer_sequence<int, 12>{});
+    for (int64_t a = 0; a < 12; ++a) {  // the last block % kColumns columns
+      for (int64_t c = full; c < block; ++c) {
+        float acc = 0.0f;
+        for (int64_t a2 = 0; a2 < 12; ++a2)
+          acc += static_cast<float>(kPaley12.s[a][a2]) * magnitude * (x[a2 * block + c] * pre_scale);
         out[a * block + c] = acc;
       }
     }
