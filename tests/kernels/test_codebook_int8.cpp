@@ -347,5 +347,48 @@ TEST(CodebookInt8, CpuBackendLinearsMatchSeparateCalls) {
   }
 }
 
+// rmsnorm_linears and swiglu_linear on CLAQ weights with 8-bit activations: the integer
+// lookup path normalizes / gates each row inside the activation quantizer, and must give
+// the bits of the separate calls (rmsnorm or swiglu, then linears), accumulating or not.
+TEST(CodebookInt8, CpuBackendFusedNormAndGatingEqualTheSeparateCalls) {
+  const int64_t cols = 192;
+  const auto backend = make_cpu_backend(CpuBackendOptions{.simulate = false, .isa = ""});
+  const auto ca = test::random_codebook(64, cols, {2, 3}, 91), cb = test::random_codebook(48, cols, {1, 4}, 92);
+  const auto pa = backend->pack(ca.encode()), pb = backend->pack(cb.encode());
+  OnlineRotation rot;
+  rot.k = 3;
+  rot.p = 64;
+  rot.m = test::random_orthogonal(3, 93);
+  const auto norm_w = test::random_floats(cols, 94, 0.5, 1.5);
+  for (int64_t n : {1, 5}) {
+    const auto x = test::random_floats(n * cols, 95 + n, -3.0, 3.0);
+    const auto up = test::random_floats(n * cols, 96 + n, -2.0, 2.0);
+    LinearOp ops[2];
+    ops[0].weight = pa.get();
+    ops[1].weight = pb.get();
+    for (LinearOp& op : ops) {
+      op.input_rotation = &rot;
+      op.act = ActQuantSpec{8, 1.0f, 0, true};
+    }
+    ops[1].accumulate = true;
+    const auto residual = test::random_floats(n * 48, 97 + n);
+    std::vector<float> h(n * cols), want0(n * 64), want1 = residual, got0(n * 64), got1 = residual;
+    backend->rmsnorm(x.data(), norm_w.data(), n, cols, 1e-5f, h.data());
+    float* const want_ys[2] = {want0.data(), want1.data()};
+    backend->linears(ops, 2, h.data(), n, want_ys);
+    std::vector<float> scratch(n * cols);
+    float* const got_ys[2] = {got0.data(), got1.data()};
+    backend->rmsnorm_linears(x.data(), norm_w.data(), cols, 1e-5f, ops, 2, n, scratch.data(), got_ys);
+    EXPECT_EQ(got0, want0) << "n=" << n << " rmsnorm_linears";
+    EXPECT_EQ(got1, want1) << "n=" << n << " rmsnorm_linears (accumulating)";
+    std::vector<float> gated(n * cols), want = residual, got = residual, gate = x;
+    backend->swiglu(x.data(), up.data(), n * cols, gated.data());
+    backend->linear(ops[1], gated.data(), n, want.data());
+    backend->swiglu_linear(ops[1], gate.data(), up.data(), n, got.data());
+    EXPECT_EQ(got, want) << "n=" << n << " swiglu_linear";
+    EXPECT_NE(got, residual) << "n=" << n;
+  }
+}
+
 }  // namespace
 }  // namespace quarot

@@ -375,29 +375,27 @@ class CpuBackend final : public Backend {
   }
 
   // The normalization happens row by row inside the activation quantizer (its rows
-  // never go through memory) when every op is on the shared integer path.
+  // never go through memory) when every op is on the shared integer path or CLAQ's
+  // integer lookup path.
   void rmsnorm_linears(const float* x, const float* w, int64_t dim, float eps, const LinearOp* ops, int count,
                        int64_t n, float* h, float* const* ys) const override {
-    if (!shared_integer_input(ops, count, n) || ops[0].weight->in_features != dim) {
-      Backend::rmsnorm_linears(x, w, dim, eps, ops, count, n, h, ys);
-      return;
-    }
     ActPrologue norm;
     norm.kind = ActPrologue::Kind::kRmsnorm;
     norm.norm_weight = w;
     norm.norm_eps = eps;
-    integer_linears(ops, count, x, &norm, n, ys);
+    const bool fits = count >= 1 && ops[0].weight->in_features == dim;
+    if (fits && shared_integer_input(ops, count, n)) return integer_linears(ops, count, x, &norm, n, ys);
+    if (fits && codebook_int8_linears(ops, count, x, n, ys, &norm)) return;
+    Backend::rmsnorm_linears(x, w, dim, eps, ops, count, n, h, ys);
   }
 
   void swiglu_linear(const LinearOp& op, float* gate, const float* up, int64_t n, float* y) const override {
-    if (!shared_integer_input(&op, 1, n)) {
-      Backend::swiglu_linear(op, gate, up, n, y);
-      return;
-    }
     ActPrologue swiglu;
     swiglu.kind = ActPrologue::Kind::kSwiglu;
     swiglu.up = up;
-    integer_linears(&op, 1, gate, &swiglu, n, &y);
+    if (shared_integer_input(&op, 1, n)) return integer_linears(&op, 1, gate, &swiglu, n, &y);
+    if (codebook_int8_linears(&op, 1, gate, n, &y, &swiglu)) return;
+    Backend::swiglu_linear(op, gate, up, n, y);
   }
 
   // CLAQ weight-only linears on one input (q/k/v, gate/up; or one linear()): one rotation
@@ -443,7 +441,8 @@ class CpuBackend final : public Backend {
   // 2 threads: n = 64 at 1536x576 515 vs 705 us, 4096x4096 7.7 vs 11.8 ms). False
   // (nothing done) when the ops do not all qualify: other activation specs, widths
   // above 4, or a CPU without the kernel keep the fake-quantized FP32 path.
-  bool codebook_int8_linears(const LinearOp* ops, int count, const float* x, int64_t n, float* const* ys) const {
+  bool codebook_int8_linears(const LinearOp* ops, int count, const float* x, int64_t n, float* const* ys,
+                             const ActPrologue* prologue = nullptr) const {
     if (count < 1 || count > kCodebookInt8MaxProducts || n <= 0) return false;
     const auto* w0 = dynamic_cast<const CpuPackedWeight*>(ops[0].weight);
     if (w0 == nullptr || !w0->codebook_int8) return false;
@@ -470,7 +469,11 @@ class CpuBackend final : public Backend {
     // while x is quantized.
     codebook_int8_prefetch_inputs(forms, count);
     thread_local QuantizedActivations qa;
-    quantize_activations(x, n, in, rotate ? r : nullptr, a0, qa, isa_);  // reports its phase
+    // (quantize_activations reports its own phases: a fused prologue is split off.)
+    if (prologue != nullptr)
+      quantize_activations(x, *prologue, n, in, rotate ? r : nullptr, a0, qa, isa_);
+    else
+      quantize_activations(x, n, in, rotate ? r : nullptr, a0, qa, isa_);
     codebook_int8_gemv(products, count, qa);
     return true;
   }
