@@ -5,7 +5,8 @@
 # travels in two halves, as in xeon_prefill_profile.sh:
 #   call 1  carry .device/x1:  tools/device/xeon_ab.sh stage
 #   call 2  carry .device/x2:  tools/device/xeon_ab.sh run [PAIRS]
-# Making the carries (OLD = the build before the change, NEW = after; portable builds):
+# Making the carries (OLD = the build before the change, NEW = after; portable builds; the
+# binaries may be .gz or .xz, and the model halves uneven when the tree leaves less room):
 #   mkdir -p .device/x1/lib .device/x2 && split -b 50000000 -d -a 2 GGUF .device/x1/model.part &&
 #   mv .device/x1/model.part01 .device/x2/ &&
 #   for v in old new; do gzip -c $BUILD_v/quarot > .device/x1/quarot_$v.gz;
@@ -18,9 +19,19 @@
 set -uo pipefail
 cmd=${1:?usage: xeon_ab.sh stage|run [PAIRS]}
 x=/tmp/xeon_ab
+# Decompress $1 (.gz or .xz) to $2; Python's lzma where the host has no xz.
+unpack() {
+  case $1 in
+    *.gz) gunzip -c "$1" > "$2" ;;
+    *.xz) if command -v xz > /dev/null; then xz -dc "$1" > "$2"; else
+            python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2"; fi ;;
+  esac
+}
 case $cmd in
   stage)
-    mkdir -p $x && cp -r .device/x1/. $x/ && gunzip -f $x/*.gz && chmod +x $x/quarot_*
+    mkdir -p $x && cp -r .device/x1/. $x/
+    for f in $x/*.gz $x/*.xz; do [ -f "$f" ] || continue; b=${f%.gz}; unpack "$f" "${b%.xz}" && rm "$f"; done
+    chmod +x $x/quarot_*
     nproc; grep -m1 'model name' /proc/cpuinfo; lscpu | grep -E '^(Thread|Core|Socket)'; cat /proc/loadavg
     ;;
   run)
@@ -28,7 +39,12 @@ case $cmd in
     tests=${TESTS:-'*ActQuant*:*Fwht*:QuantKvStorage*:RopeRotateQk*:CpuBackendInteger.*:KvStore*:*IntGemm*'}
     export LD_LIBRARY_PATH=$x/lib QUAROT_CACHE=$x/cache GOMP_SPINCOUNT=300000
     out=${OUT:-/tmp/out}; mkdir -p "$out"
-    for f in .device/x2/*.gz; do gunzip -c "$f" > $x/$(basename "$f" .gz); chmod +x $x/$(basename "$f" .gz); done
+    for f in .device/x2/*.gz .device/x2/*.xz; do
+      [ -f "$f" ] || continue
+      b=$(basename "$f"); b=${b%.gz}; b=${b%.xz}
+      unpack "$f" $x/$b
+      chmod +x $x/$b
+    done
     model=$x/SmolLM2-135M-Instruct.Q4_1.gguf
     [ -f "$model" ] || cat $x/model.part00 .device/x2/model.part01 > "$model"
     q4=$x/w4a4kv4.quarot.safetensors
