@@ -110,7 +110,7 @@ struct Mixer {
 // input of every 1536-wide model mixes with (12 x 128). Known at compile time, its
 // mixing adds and subtracts registers: the general kernel multiplies every product by a
 // sign broadcast from memory, which ran at a third of the speed on the Zen 4.
-// tests/kernels/test_act_quant.cpp checks this table against find_hadamard(12).
+// tests/transform/test_hadamard_matrices.cpp checks this table against find_hadamard(12).
 struct Signs12 {
   int8_t s[12][12];
 };
