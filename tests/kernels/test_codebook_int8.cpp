@@ -114,7 +114,7 @@ TEST(CodebookInt8, ReferenceMatchesTheFormula) {
       const QuantizedActivations a = quantize8(x, n, sh.cols);
       std::vector<float> y(n * sh.rows);
       const CodebookInt8Product prod{&p, nullptr, nullptr, y.data()};
-      codebook_int8_gemv(&prod, 1, a, true);
+      codebook_int8_gemv(&prod, 1, a, true, CodebookInt8Lookup::kColumns);
       for (int64_t i = 0; i < n; ++i)
         for (int64_t r = 0; r < sh.rows; ++r) {
           double want = 0.0, mag = 0.0;
@@ -143,18 +143,134 @@ TEST(CodebookInt8, KernelEqualsReferenceBitForBit) {
           const auto x = test::random_floats(n * sh.cols, 20 + n + g);
           const auto res = test::random_floats(n * sh.rows, 30 + n);
           const QuantizedActivations a = quantize8(x, n, sh.cols);
-          std::vector<float> ref = res, fast = res;
-          CodebookInt8Product pr{&p, bias.data(), ref.data(), ref.data()};
-          codebook_int8_gemv(&pr, 1, a, true);
-          CodebookInt8Product pf{&p, bias.data(), fast.data(), fast.data()};
-          codebook_int8_gemv(&pf, 1, a, false);
-          ASSERT_EQ(0, std::memcmp(ref.data(), fast.data(), ref.size() * sizeof(float)))
-              << sh.rows << "x" << sh.cols << " widths#" << wi << " group " << g << " n=" << n;
-          ++cases;
+          for (const CodebookInt8Lookup lookup : {CodebookInt8Lookup::kColumns, CodebookInt8Lookup::kPairs}) {
+            std::vector<float> ref = res, fast = res;
+            CodebookInt8Product pr{&p, bias.data(), ref.data(), ref.data()};
+            codebook_int8_gemv(&pr, 1, a, true, lookup);
+            CodebookInt8Product pf{&p, bias.data(), fast.data(), fast.data()};
+            codebook_int8_gemv(&pf, 1, a, false, lookup);
+            ASSERT_EQ(0, std::memcmp(ref.data(), fast.data(), ref.size() * sizeof(float)))
+                << sh.rows << "x" << sh.cols << " widths#" << wi << " group " << g << " n=" << n
+                << (lookup == CodebookInt8Lookup::kPairs ? " pair tables" : " column tables");
+            ++cases;
+          }
         }
       }
     }
-  EXPECT_EQ(cases, 5 * 6 * 3 * 5);
+  EXPECT_EQ(cases, 5 * 6 * 3 * 5 * 2);
+}
+
+// The pair tables' formula (codebook_int8.h "Pair tables"), computed here from the packed
+// weight's int8 table values and the activation codes alone: per 2-bit scale group the
+// exact pair sums over every (a, b), their max M, m = min(32767, 127 * 32768 / M), the
+// rounded (P m + 2^14) >> 15 of the pairs the row uses, and the group's scale times
+// RN(32768 / m); the other classes by the column formula. The reference must agree to
+// FP32 summation order, for one activation row and (rows one at a time) for several.
+struct PairExpectation {
+  std::vector<double> y;      // [n, rows]
+  std::vector<double> bound;  // [n, rows]: sum over pairs of s_g s_x 16384 / m
+  std::vector<double> mag;    // [n, rows]: sum of |terms|
+};
+
+PairExpectation pair_formula(const test::CodebookCase& cc, const CodebookInt8Weight& p, const QuantizedActivations& a) {
+  const int64_t n = a.rows, g16 = 16;
+  std::vector<int64_t> slot(cc.cols, -1);
+  for (int64_t s = 0; s < p.slots; ++s)
+    if (p.slot_column[s] >= 0) slot[p.slot_column[s]] = s;
+  const auto code = [&](int64_t i, int64_t s) {
+    const int32_t c = p.slot_column[s];
+    return c < 0 ? 0 : static_cast<int32_t>(a.row(i)[c]) - a.offsets[i];
+  };
+  const auto tval = [&](int64_t s, int v) { return p.slot_column[s] < 0 ? 0 : p.table_value(s, v); };
+  const auto idx = [&](int64_t r, int64_t s) {
+    const int32_t c = p.slot_column[s];
+    return c < 0 ? 0 : static_cast<int>(cc.indices[r * cc.cols + c]);
+  };
+  PairExpectation e;
+  e.y.assign(n * cc.rows, 0.0);
+  e.bound.assign(n * cc.rows, 0.0);
+  e.mag.assign(n * cc.rows, 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t g = 0; g < p.groups(); ++g) {
+      const int64_t s0 = g * p.group;
+      const double scale = static_cast<double>(p.group_scale[g] * a.scales[i]);
+      const bool paired = s0 >= p.slot_start[1] && s0 < p.slot_start[2];
+      if (!paired) {
+        for (int64_t r = 0; r < cc.rows; ++r)
+          for (int64_t s = s0; s < s0 + p.group; ++s) {
+            const double term = scale * tval(s, idx(r, s)) * code(i, s);
+            e.y[i * cc.rows + r] += term;
+            e.mag[i * cc.rows + r] += std::fabs(term);
+          }
+        continue;
+      }
+      // The pairs of each 16-slot chunk: (c, c + 4) and (c + 8, c + 12).
+      std::vector<std::pair<int64_t, int64_t>> pairs;
+      for (int64_t k0 = s0; k0 < s0 + p.group; k0 += g16)
+        for (int64_t h = 0; h < 2; ++h)
+          for (int64_t c = 0; c < 4; ++c) pairs.push_back({k0 + 8 * h + c, k0 + 8 * h + c + 4});
+      const auto sum = [&](const std::pair<int64_t, int64_t>& pr, int va, int vb) {
+        return code(i, pr.first) * tval(pr.first, va) + code(i, pr.second) * tval(pr.second, vb);
+      };
+      int32_t max_abs = 0;
+      for (const auto& pr : pairs)
+        for (int va = 0; va < 4; ++va)
+          for (int vb = 0; vb < 4; ++vb) max_abs = std::max(max_abs, std::abs(sum(pr, va, vb)));
+      const int32_t m = max_abs == 0 ? 0 : std::min(32767, 127 * 32768 / max_abs);
+      const double pscale =
+          m == 0 ? 0.0 : static_cast<double>(p.group_scale[g] * a.scales[i] * (32768.0f / static_cast<float>(m)));
+      for (int64_t r = 0; r < cc.rows; ++r)
+        for (const auto& pr : pairs) {
+          const int32_t v = sum(pr, idx(r, pr.first), idx(r, pr.second));
+          const int32_t rounded = m == 0 ? 0 : static_cast<int32_t>(std::floor((static_cast<double>(v) * m + 16384.0) / 32768.0));
+          e.y[i * cc.rows + r] += pscale * rounded;
+          e.mag[i * cc.rows + r] += std::fabs(pscale * rounded);
+          if (m > 0) e.bound[i * cc.rows + r] += scale * 16384.0 / m;
+        }
+    }
+  return e;
+}
+
+TEST(CodebookInt8, PairTablesFollowTheirFormula) {
+  for (const Shape sh : {Shape{1, 5}, Shape{33, 100}, Shape{70, 257}, Shape{40, 600}})
+    for (int g : {16, 32, 64}) {
+      const auto cc = test::random_codebook(sh.rows, sh.cols, {1, 2, 2, 2, 3, 4}, 5 + sh.cols + g, 0.0);
+      const CodebookInt8Weight p = pack_codebook_int8(cc.encode(), g);
+      ASSERT_GT(p.slot_start[2], p.slot_start[1]) << "the case must have 2-bit columns";
+      for (int64_t n : {1, 3}) {
+        const auto x = test::random_floats(n * sh.cols, 60 + n + g);
+        const QuantizedActivations a = quantize8(x, n, sh.cols);
+        std::vector<float> y(n * sh.rows);
+        const CodebookInt8Product prod{&p, nullptr, nullptr, y.data()};
+        codebook_int8_gemv(&prod, 1, a, true, CodebookInt8Lookup::kPairs);
+        const PairExpectation want = pair_formula(cc, p, a);
+        for (int64_t k = 0; k < n * sh.rows; ++k)
+          ASSERT_NEAR(y[k], want.y[k], 1e-5 * want.mag[k] + 1e-7) << sh.rows << "x" << sh.cols << " g" << g << " n=" << n;
+      }
+    }
+}
+
+// Pair tables against column tables: each pair's rounding moves the output by at most
+// s_g s_x 16384 / m (plus FP32 order), and by a visible fraction of that bound.
+TEST(CodebookInt8, PairTablesStayWithinTheirRoundingBound) {
+  const auto cc = test::random_codebook(96, 777, {1, 2, 2, 2, 2, 4}, 41, 0.0);
+  const CodebookInt8Weight p = pack_codebook_int8(cc.encode());
+  double worst = 0.0;
+  for (int64_t n : {1, 2}) {
+    const auto x = test::random_floats(n * cc.cols, 80 + n);
+    const QuantizedActivations a = quantize8(x, n, cc.cols);
+    std::vector<float> yp(n * cc.rows), yc(n * cc.rows);
+    const CodebookInt8Product pp{&p, nullptr, nullptr, yp.data()}, pc{&p, nullptr, nullptr, yc.data()};
+    codebook_int8_gemv(&pp, 1, a, true, CodebookInt8Lookup::kPairs);
+    codebook_int8_gemv(&pc, 1, a, true, CodebookInt8Lookup::kColumns);
+    const PairExpectation e = pair_formula(cc, p, a);
+    for (int64_t k = 0; k < n * cc.rows; ++k) {
+      const double d = std::fabs(static_cast<double>(yp[k]) - yc[k]);
+      EXPECT_LE(d, e.bound[k] + 2e-5 * e.mag[k]) << "output " << k;
+      worst = std::max(worst, d / e.bound[k]);
+    }
+  }
+  EXPECT_GT(worst, 0.05);  // the rounding is there, and the bound not vacuous
 }
 
 // The vector gather reads codes in 128-byte blocks past a row's end; rows packed tighter
@@ -285,13 +401,15 @@ TEST(CodebookInt8, CpuBackendPicksThePathAndStaysWithinTheBound) {
       simulated->linear(op4, x.data(), n, y4s.data());
       for (int64_t k = 0; k < n * rows; ++k) EXPECT_NEAR(y4[k], y4s[k], 1e-4 * (1.0 + std::fabs(y4s[k])));
     }
-    // Bound: |x'| times half a table step per weight, plus FP32 summation slack.
+    // Bound: |x'| times half a table step per weight, plus FP32 summation slack; one-row
+    // calls take the pair tables (codebook_int8.h), whose rounding adds its own bound.
     std::vector<int64_t> slot(cols);
     for (int64_t s = 0; s < p.slots; ++s)
       if (p.slot_column[s] >= 0) slot[p.slot_column[s]] = s;
+    const std::vector<double> pair_bound = n == 1 ? pair_formula(cc, p, a).bound : std::vector<double>(n * rows, 0.0);
     for (int64_t i = 0; i < n; ++i)
       for (int64_t r = 0; r < rows; ++r) {
-        double bound = 0.0, mag = std::fabs(bias[r]);
+        double bound = pair_bound[i * rows + r], mag = std::fabs(bias[r]);
         for (int64_t c = 0; c < cols; ++c) {
           bound += std::fabs(xq(a, i, c)) * 0.5 * p.group_scale[slot[c] / p.group];
           mag += std::fabs(w[r * cols + c] * xq(a, i, c));

@@ -1,7 +1,9 @@
 #include "kernels/cpu/codebook_int8.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <optional>
@@ -32,6 +34,44 @@ struct CallBuffers {
   std::vector<int32_t> corr;
   std::vector<float> scale;
 };
+
+// Each thread's pair tables of the current call, built by the thread on its first half
+// stripe of a product (not by the calling thread for all: read by the others, 4.6 KB per
+// 576-column product crossed between cores, made two core complexes 20% slower).
+struct PairScratch {
+  uint64_t call = 0;
+  uint32_t built = 0;  // products whose tables are made
+  AlignedBytes tables;
+  std::vector<float> scales;
+};
+PairScratch& pair_scratch() {
+  thread_local PairScratch scratch;
+  return scratch;
+}
+std::atomic<uint64_t> pair_calls{0};
+
+// QUAROT_CLAQ_PAIR_TABLES: 0 never, all every call, else (unset) one-row calls.
+enum class PairDefault { kOneRow, kNever, kAlways };
+PairDefault pair_default() {
+  static const PairDefault d = [] {
+    const char* env = std::getenv("QUAROT_CLAQ_PAIR_TABLES");
+    if (env == nullptr || *env == '\0' || std::strcmp(env, "1") == 0) return PairDefault::kOneRow;
+    if (std::strcmp(env, "0") == 0) return PairDefault::kNever;
+    if (std::strcmp(env, "all") == 0) return PairDefault::kAlways;
+    fail("QUAROT_CLAQ_PAIR_TABLES={} is not 0, 1 or all", env);
+  }();
+  return d;
+}
+
+bool use_pairs(CodebookInt8Lookup lookup, int64_t n) {
+  switch (lookup) {
+    case CodebookInt8Lookup::kColumns: return false;
+    case CodebookInt8Lookup::kPairs: return true;
+    case CodebookInt8Lookup::kAuto: break;
+  }
+  const PairDefault d = pair_default();
+  return d == PairDefault::kAlways || (d == PairDefault::kOneRow && n == 1);
+}
 CallBuffers& call_buffers() {
   thread_local CallBuffers buffers;
   return buffers;
@@ -60,11 +100,15 @@ struct Job {
   Int8View v;
   Int8Act a;
   int64_t halves = 0;
+  // Pair tables (0 bytes: column tables): per activation row, pair_stride bytes of
+  // tables and pair_groups scales, at these offsets into the thread's PairScratch.
+  int64_t pair_stride = 0, pair_groups = 0, pair_table_at = 0, pair_scale_at = 0;
 };
 
 // Half stripe h of a job: kernel sums, outliers, bias, residual, in that order.
 // xd: the dequantized activations s_x (code - 128), [n, cols], for the outliers.
-void run_half(const Job& job, const Int8Kernels& k, const QuantizedActivations& qa, const float* xd, int64_t h) {
+void run_half(const Job& job, const Int8Kernels& k, const QuantizedActivations& qa, const float* xd, int64_t h,
+              const int8_t* pair_tables, const float* pair_scales) {
   const CodebookInt8Weight& w = *job.p->w;
   const WeightEncoding& e = w.source;
   const int64_t rows = e.rows, n = qa.rows;
@@ -72,12 +116,18 @@ void run_half(const Job& job, const Int8Kernels& k, const QuantizedActivations& 
   alignas(64) float out[kCodebookInt8MaxRows * kHalfRows];
   // Activation rows in blocks of the kernel's 4: the half stripe's indices and tables
   // stay in L1 across blocks (prefill).
-  for (int64_t i0 = 0; i0 < n; i0 += kCodebookInt8MaxRows) {
-    const int64_t nb = std::min(kCodebookInt8MaxRows, n - i0);
+  // Pair tables are per row: one row per kernel pass.
+  const int64_t rows_per_pass = pair_tables != nullptr ? 1 : kCodebookInt8MaxRows;
+  for (int64_t i0 = 0; i0 < n; i0 += rows_per_pass) {
+    const int64_t nb = std::min(rows_per_pass, n - i0);
     Int8Act a = job.a;
     a.xs += i0 * a.x_stride;
     a.corr += i0 * a.groups;
     a.scale += i0 * a.groups;
+    if (pair_tables != nullptr) {
+      a.pairs = pair_tables + i0 * job.pair_stride;
+      a.pair_scale = pair_scales + i0 * job.pair_groups;
+    }
     a.n = nb;
     k.half(job.v, a, h, out);
     if (e.n_outliers > 0)
@@ -202,6 +252,15 @@ CodebookInt8Weight pack_codebook_int8(const WeightEncoding& w, int group) {
     }
   }
 
+  // The 2-bit class's table values, 4 per slot, for the pair tables.
+  const int64_t pair_slots = p.slot_start[2] - p.slot_start[1];
+  p.pair_t = AlignedBytes(pair_slots * 4, Placement::kWeights);
+  for (int64_t k = 0; k < pair_slots; ++k)
+    for (int v = 0; v < 4; ++v) {
+      const int64_t s = p.slot_start[1] + k;
+      p.pair_t.data()[4 * k + v] = static_cast<uint8_t>(static_cast<int8_t>(p.slot_column[s] < 0 ? 0 : p.table_value(s, v)));
+    }
+
   // Index words: per half stripe, chunk, 16-row block, qword l = rows 2l, 2l + 1.
   // Per stripe the 64 rows' codes are unpacked slot by slot from the stream into a
   // [64][slots] scratch, then packed into the words (stripes in parallel: this runs
@@ -305,6 +364,8 @@ void codebook_int8_prefetch_inputs(const CodebookInt8Weight* const* weights, int
   prefetch(buf.scale.data(), std::min<int64_t>(terms, static_cast<int64_t>(buf.scale.size())) * 4, true);
   for (int j = 0; j < count; ++j) {
     const CodebookInt8Weight& w = *weights[j];
+    // The pair tables' inputs (decode's calls take them by default).
+    prefetch(w.pair_t.data(), static_cast<int64_t>(w.pair_t.size()), false);
     if (w.gather_lo.size() > 0) {
       prefetch(w.gather_lo.data(), w.slots, false);
       prefetch(w.gather_block.data(), w.slots, false);
@@ -316,7 +377,7 @@ void codebook_int8_prefetch_inputs(const CodebookInt8Weight* const* weights, int
 }
 
 void codebook_int8_gemv(const CodebookInt8Product* products, int count, const QuantizedActivations& a,
-                        bool reference) {
+                        bool reference, CodebookInt8Lookup lookup) {
   QUAROT_CHECK(count >= 0 && count <= kCodebookInt8MaxProducts, "codebook_int8: {} products, at most {} at once",
                count, kCodebookInt8MaxProducts);
   QUAROT_CHECK(products != nullptr || count == 0, "codebook_int8: null product list");
@@ -341,6 +402,8 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
 
   std::optional<OpPhaseTimer> phase(std::in_place, OpPhase::kCodebookGather);
   // Per product: the signed codes in slot order, each group's -128 sum and combined scale.
+  const bool pairs = use_pairs(lookup, n);
+  const auto pair_bytes = [](const CodebookInt8Weight& w) { return (w.slot_start[2] - w.slot_start[1]) / 16 * 128; };
   int64_t bytes = 0, terms = 0;
   for (int j = 0; j < count; ++j) {
     bytes += n * products[j].w->slots;
@@ -353,6 +416,7 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
   auto* xs = reinterpret_cast<int8_t*>(buf.xs.data());
   int32_t* corr = buf.corr.data();
   float* scale = buf.scale.data();
+  int64_t pair_table_at = 0, pair_scale_at = 0;
   // The outliers' activations, dequantized once per call (act_quant.h's contract value).
   bool outliers = false;
   for (int j = 0; j < count; ++j) outliers = outliers || products[j].w->source.n_outliers > 0;
@@ -404,6 +468,14 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
     job.p = &products[j];
     job.v = view_of(w);
     job.a = Int8Act{xs, slots, corr, scale, groups, n};
+    if (pairs && pair_bytes(w) > 0) {
+      job.pair_stride = pair_bytes(w);
+      job.pair_groups = (w.slot_start[2] - w.slot_start[1]) / w.group;
+      job.pair_table_at = pair_table_at;
+      job.pair_scale_at = pair_scale_at;
+      pair_table_at += n * job.pair_stride;
+      pair_scale_at += n * job.pair_groups;
+    }
     job.halves = w.halves;
     xs += n * slots;
     corr += n * groups;
@@ -412,9 +484,46 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
     weights += w.source.rows * w.source.cols * n;
   }
   phase.emplace(OpPhase::kProductKernels);
+  const uint64_t call = pairs ? pair_calls.fetch_add(1, std::memory_order_relaxed) + 1 : 0;
+  // This thread's pair tables of job j, made on first use in this call.
+  const auto tables_of = [&](int j, const int8_t** t, const float** sc) {
+    PairScratch& ps = pair_scratch();
+    if (ps.call != call) {
+      ps.call = call;
+      ps.built = 0;
+      if (ps.tables.size() < pair_table_at) ps.tables = AlignedBytes(pair_table_at);
+      if (static_cast<int64_t>(ps.scales.size()) < pair_scale_at) ps.scales.resize(pair_scale_at);
+    }
+    const Job& job = jobs[j];
+    auto* tables = reinterpret_cast<int8_t*>(ps.tables.data()) + job.pair_table_at;
+    float* scales = ps.scales.data() + job.pair_scale_at;
+    if (!(ps.built & (1u << j))) {
+      const CodebookInt8Weight& w = *job.p->w;
+      for (int64_t i = 0; i < n; ++i) {
+        codebook_int8_detail::PairTableArgs pt;
+        pt.xs = job.a.xs + i * job.a.x_stride;
+        pt.pair_t = reinterpret_cast<const int8_t*>(w.pair_t.data());
+        pt.first_slot = w.slot_start[1];
+        pt.chunks = (w.slot_start[2] - w.slot_start[1]) / 16;
+        pt.group = w.group;
+        pt.scale = job.a.scale + i * job.a.groups;
+        pt.out = tables + i * job.pair_stride;
+        pt.pair_scale = scales + i * job.pair_groups;
+        k.pair_tables(pt);
+      }
+      ps.built |= 1u << j;
+    }
+    *t = tables;
+    *sc = scales;
+  };
   const auto run = [&](int64_t h) {
     for (int j = 0; j < count; ++j) {
-      if (h < jobs[j].halves) return run_half(jobs[j], k, a, xdp, h);
+      if (h < jobs[j].halves) {
+        const int8_t* t = nullptr;
+        const float* sc = nullptr;
+        if (jobs[j].pair_stride > 0) tables_of(j, &t, &sc);
+        return run_half(jobs[j], k, a, xdp, h, t, sc);
+      }
       h -= jobs[j].halves;
     }
   };

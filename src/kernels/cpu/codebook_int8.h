@@ -40,6 +40,23 @@
 //   * Outliers keep the FP correction (value - s_g t[idx]) * s_x q, added after the sums:
 //     the weight used at an outlier is its stored value.
 //
+// Pair tables (decode): with one activation row, a lookup can take two 2-bit columns at
+// once. Per call and row, every pair of 2-bit slots (c, c + 4) and (c + 8, c + 12) of a
+// 16-slot chunk (the two nibbles of the index byte above) gets a 16-entry table of
+//   P[a + 4 b] = q_1 t_1[a] + q_2 t_2[b]      (exact int, |P| <= 2 * 127 * 127)
+// rounded to int8 with one multiplier per scale group g:
+//   M_g = max |P| over the group's pairs, m_g = min(32767, floor(127 * 32768 / M_g)),
+//   P8 = (P m_g + 16384) >> 15 (vpmulhrsw; |P8| <= 127; exact when M_g <= 127),
+//   and the group's scale becomes (s_g * s_x) * RN(32768 / m_g) (0 when M_g = 0).
+// One vpermb then looks up 128 weights (16 rows x 4 pairs) and one vpdpbusd with ones
+// sums them: half the shifts, permutes and vpdpbusd per weight of the column tables,
+// for one more rounding: |P8 * 32768 / m_g - P| <= 16384 / m_g per pair, about
+// M_g / 254, i.e. about half an activation step of the pair's larger product (the
+// bound below). The 1-bit and 3-4-bit classes keep the column tables.
+// `CodebookInt8Lookup` picks the tables; by default one-row calls (decode) take pairs,
+// and QUAROT_CLAQ_PAIR_TABLES=0 keeps column tables everywhere (=all: every call takes
+// pairs, rows one at a time: how the perplexity cost was measured).
+//
 // Exactness: D[i, g, r] = sum over the group's slots of t * q, exact in int32 on every
 // path. The FP32 result of one activation row and output row is
 //   f = 0; for g in slot order: f = fma(float(D), s_g * s_x, f); then f += delta * x' per
@@ -47,7 +64,8 @@
 // on every instruction set: the AVX-512 kernel equals the scalar reference bit for bit.
 // Against the simulated arithmetic (FP centroids, fake-quantized x) the difference is
 // the table rounding above: |dy| <= sum_c |x'_c| s_g(c) / 2 per output (plus FP32
-// summation order).
+// summation order); with pair tables, plus s_g s_x 16384 / m_g per pair. In pair
+// mode D[i, g, r] is the sum of the group's P8 (exact in int32), the same on every path.
 // Threads: OpenMP over the half stripes (32 rows) of all products, each thread's
 // contiguous run first (one sequential index stream), stragglers' tails taken by the
 // others (common/chunk_queue.h); small calls run on the calling thread; each
@@ -101,6 +119,9 @@ struct CodebookInt8Weight {
   // 8 (4 e + c) + fw u (see "Index words" above).
   AlignedBytes data;
   std::vector<float> outlier_delta;   // [n_outliers] value - s_g t[idx]
+  // The 2-bit class's table values for the pair tables: slot slot_start[1] + k's t[v]
+  // at pair_t[4 k + v] (signed; empty slots 0).
+  AlignedBytes pair_t;
 
   int64_t chunks() const { return chunk_start[kCodebookInt8Classes]; }
   // Byte of `tables` holding slot s's entry v, and the signed table value there.
@@ -108,7 +129,8 @@ struct CodebookInt8Weight {
   int table_value(int64_t s, int v) const { return static_cast<int>(tables.data()[table_byte(s, v)]) - 128; }
   int64_t groups() const { return group == 0 ? 0 : slots / group; }
   int64_t bytes() const {
-    return static_cast<int64_t>(tables.size() + data.size() + gather_lo.size() + gather_block.size()) + 4 * groups();
+    return static_cast<int64_t>(tables.size() + data.size() + gather_lo.size() + gather_block.size() + pair_t.size()) +
+           4 * groups();
   }
 };
 
@@ -136,10 +158,14 @@ inline constexpr int kCodebookInt8MaxProducts = 8;
 // waiting on them store by store inside it. A hint: changes no result.
 void codebook_int8_prefetch_inputs(const CodebookInt8Weight* const* weights, int count);
 
+// Which tables the 2-bit columns are looked up in ("Pair tables" above). kAuto: pairs
+// for one-row calls, unless QUAROT_CLAQ_PAIR_TABLES says otherwise (0: never, all: always).
+enum class CodebookInt8Lookup { kAuto, kColumns, kPairs };
+
 // The products of one quantized input a (8-bit, symmetric, per token; every
 // w->source.cols == a.cols), in one parallel region.
 // `reference`: the scalar reference (any CPU); otherwise the AVX-512 VBMI kernel.
 void codebook_int8_gemv(const CodebookInt8Product* products, int count, const QuantizedActivations& a,
-                        bool reference = false);
+                        bool reference = false, CodebookInt8Lookup lookup = CodebookInt8Lookup::kAuto);
 
 }  // namespace quarot

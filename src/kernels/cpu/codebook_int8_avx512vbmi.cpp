@@ -111,13 +111,57 @@ __attribute__((always_inline)) inline void run_class(const Int8View& w, const In
   }
 }
 
+// The 2-bit class through pair tables (one activation row): per 64-byte load (16 rows x
+// 16 slots) the low nibbles index pairs (c, c + 4), the high nibbles (after one vpsrlw)
+// pairs (c + 8, c + 12), c = the byte's place in its row's dword; one vpternlogd each
+// puts c in bits 4..5, vpermb looks 64 pair values up, vpdpbusd with ones adds a row's
+// four into its dword. Two accumulators per 16 rows (low / high nibbles) keep the
+// vpdpbusd chains apart.
+template <int G>
+__attribute__((always_inline)) inline void run_pairs(const Int8View& w, const Int8Act& a, int64_t h,
+                                                     __m512 (&facc)[2]) {
+  constexpr int CPG = G / 16;  // chunks per scale group
+  const int64_t s0 = w.slot_start[1], s1 = w.slot_start[2];
+  if (s0 == s1) return;
+  const __m512i ones = _mm512_set1_epi8(1), nibble = _mm512_set1_epi8(0x0F);
+  const __m512i place = _mm512_set1_epi32(0x30201000);  // c << 4 in byte c of every dword
+  const uint8_t* d = w.data + ((h * w.chunks + w.chunk_start[1]) * 2) * 64;
+  const int8_t* t = a.pairs;
+  for (int64_t s = s0; s < s1; s += G, d += CPG * 128, t += CPG * 128) {
+    for (int line = 0; line < CPG * 2; ++line)
+      _mm_prefetch(reinterpret_cast<const char*>(d + kPrefetchBytes + line * 64), _MM_HINT_T0);
+    __m512i acc[2][2];
+    for (int q = 0; q < 2; ++q) acc[q][0] = acc[q][1] = _mm512_setzero_si512();
+    for (int k = 0; k < CPG; ++k) {
+      const __m512i lo_t = _mm512_load_si512(t + k * 128), hi_t = _mm512_load_si512(t + k * 128 + 64);
+      for (int q = 0; q < 2; ++q) {
+        const __m512i raw = _mm512_load_si512(d + (k * 2 + q) * 64);
+        const __m512i il = _mm512_ternarylogic_epi32(raw, nibble, place, 0xEA);
+        const __m512i ih = _mm512_ternarylogic_epi32(_mm512_srli_epi16(raw, 4), nibble, place, 0xEA);
+        acc[q][0] = _mm512_dpbusd_epi32(acc[q][0], ones, _mm512_permutexvar_epi8(il, lo_t));
+        acc[q][1] = _mm512_dpbusd_epi32(acc[q][1], ones, _mm512_permutexvar_epi8(ih, hi_t));
+      }
+    }
+    const __m512 sc = _mm512_set1_ps(a.pair_scale[(s - s0) / G]);
+    for (int q = 0; q < 2; ++q)
+      facc[q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[q][0], acc[q][1])), sc, facc[q]);
+  }
+}
+
 template <int M, int G>
 void half_m(const Int8View& w, const Int8Act& a, int64_t h, float* out) {
   __m512 facc[M][2];
   for (int i = 0; i < M; ++i) facc[i][0] = facc[i][1] = _mm512_setzero_ps();
   // Slot order = class order, the reference's group order.
   run_class<M, G, 0>(w, a, h, facc);
-  run_class<M, G, 1>(w, a, h, facc);
+  if constexpr (M == 1) {
+    if (a.pairs != nullptr)
+      run_pairs<G>(w, a, h, facc[0]);
+    else
+      run_class<M, G, 1>(w, a, h, facc);
+  } else {
+    run_class<M, G, 1>(w, a, h, facc);
+  }
   run_class<M, G, 2>(w, a, h, facc);
   for (int i = 0; i < M; ++i)
     for (int q = 0; q < 2; ++q) _mm512_storeu_ps(out + i * 32 + q * 16, facc[i][q]);
@@ -176,10 +220,69 @@ void gather(const GatherArgs& g) {
   }
 }
 
+// Pair tables (PairTableArgs' contract), one 16-slot chunk at a time: the 64 products
+// q_s t_s[v] as words (|.| <= 127 * 127), each table entry the sum of two of them picked
+// by vpermw, then the group's multiplier by vpmulhrsw and vpmovwb.
+void pair_tables(const PairTableArgs& p) {
+  // Word e of a table: entry e = c << 4 | a | b << 2 takes products 4 c + a and 16 + 4 c + b
+  // of its eight slots; vectors of entries 0..31 and 32..63.
+  struct Picks {
+    __m512i first[2], second[2], spread[2];
+    Picks() {
+      alignas(64) uint16_t f[2][32], s[2][32], x[2][32];
+      for (int e = 0; e < 64; ++e) {
+        f[e / 32][e % 32] = static_cast<uint16_t>(4 * (e >> 4) + (e & 3));
+        s[e / 32][e % 32] = static_cast<uint16_t>(16 + 4 * (e >> 4) + ((e >> 2) & 3));
+      }
+      for (int i = 0; i < 32; ++i) {
+        x[0][i] = static_cast<uint16_t>(i >> 2);      // slot of product i, slots 0..7
+        x[1][i] = static_cast<uint16_t>(8 + (i >> 2));  // slots 8..15
+      }
+      for (int v = 0; v < 2; ++v) {
+        first[v] = _mm512_load_si512(f[v]);
+        second[v] = _mm512_load_si512(s[v]);
+        spread[v] = _mm512_load_si512(x[v]);
+      }
+    }
+  };
+  static const Picks pk;
+  const int64_t per_group = p.group / 16;
+  for (int64_t k0 = 0; k0 < p.chunks; k0 += per_group) {
+    __m512i sums[4][4];  // [chunk][low 0..31, low 32..63, high 0..31, high 32..63]
+    __m512i mx = _mm512_setzero_si512();
+    for (int64_t k = 0; k < per_group; ++k) {
+      const int64_t slot = p.first_slot + 16 * (k0 + k);
+      const __m512i xw =
+          _mm512_zextsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p.xs + slot))));
+      const __m512i tv = _mm512_loadu_si512(p.pair_t + 4 * 16 * (k0 + k));
+      for (int half = 0; half < 2; ++half) {
+        const __m512i tw = _mm512_cvtepi8_epi16(half == 0 ? _mm512_castsi512_si256(tv) : _mm512_extracti64x4_epi64(tv, 1));
+        const __m512i prod = _mm512_mullo_epi16(tw, _mm512_permutexvar_epi16(pk.spread[half], xw));
+        for (int v = 0; v < 2; ++v) {
+          const __m512i e = _mm512_add_epi16(_mm512_permutexvar_epi16(pk.first[v], prod),
+                                             _mm512_permutexvar_epi16(pk.second[v], prod));
+          sums[k][2 * half + v] = e;
+          mx = _mm512_max_epu16(mx, _mm512_abs_epi16(e));
+        }
+      }
+    }
+    const int32_t max_abs = _mm512_reduce_max_epi32(
+        _mm512_max_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(mx)), _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(mx, 1))));
+    const int32_t m = pair_multiplier(max_abs);
+    const __m512i mv = _mm512_set1_epi16(static_cast<int16_t>(m));
+    for (int64_t k = 0; k < per_group; ++k)
+      for (int v = 0; v < 4; ++v)
+        _mm256_store_si256(reinterpret_cast<__m256i*>(p.out + (k0 + k) * 128 + 32 * v),
+                           _mm512_cvtepi16_epi8(_mm512_mulhrs_epi16(sums[k][v], mv)));
+    const float sc = p.scale[(p.first_slot + 16 * k0) / p.group];
+    p.pair_scale[k0 / per_group] = m == 0 ? 0.0f : sc * (32768.0f / static_cast<float>(m));
+  }
+}
+
 }  // namespace
 
 const Int8Kernels& int8_kernels_avx512vbmi() {
-  static const Int8Kernels k{&half, &gather};
+  static const Int8Kernels k{&half, &gather, &pair_tables};
   return k;
 }
 

@@ -37,7 +37,32 @@ struct Int8Act {
   const float* scale = nullptr;
   int64_t groups = 0;
   int64_t n = 0;
+  // Pair tables of the 2-bit class (null: column tables): chunk k of the class at
+  // pairs[k * 128] (pairs (c, c + 4) in bytes 0..63, (c + 8, c + 12) in 64..127, entry
+  // c << 4 | a | b << 2), and the scale of the class's group k at pair_scale[k] (in
+  // place of scale[]; corr is not read for them). Only with n == 1.
+  const int8_t* pairs = nullptr;
+  const float* pair_scale = nullptr;
 };
+
+// One activation row's pair tables (codebook_int8.h "Pair tables"): from its gathered
+// codes xs (slot order) and the weight's pair_t, writes the 2-bit class's chunks' tables
+// to out (128 bytes each) and, for the class's k-th group g, pair_scale[k] =
+// scale[g] * RN(32768 / m_g) (scale: the row's s_g * s_x; 0 when the group's products are
+// all 0).
+struct PairTableArgs {
+  const int8_t* xs = nullptr;
+  const int8_t* pair_t = nullptr;
+  int64_t first_slot = 0, chunks = 0;  // the class's slots start, its 16-slot chunks
+  int group = 16;
+  const float* scale = nullptr;
+  int8_t* out = nullptr;
+  float* pair_scale = nullptr;
+};
+// m_g of a group whose products reach max_abs (the contract's formula).
+constexpr int32_t pair_multiplier(int32_t max_abs) {
+  return max_abs <= 0 ? 0 : (127 * 32768 / max_abs < 32767 ? 127 * 32768 / max_abs : 32767);
+}
 
 // One activation row's codes in slot order (the Int8Act fields of that row):
 //   xs[slot] = codes[slot_column[slot]] - offset (0 for empty slots, column -1),
@@ -62,6 +87,7 @@ struct Int8Kernels {
   void (*half)(const Int8View& w, const Int8Act& a, int64_t h, float* out);
   // GatherArgs' contract; the vector kernel needs lo and block (else it runs the loop).
   void (*gather)(const GatherArgs& g);
+  void (*pair_tables)(const PairTableArgs& p);
 };
 
 // Byte of the tables holding slot s's entry v (codebook_int8.h: "Quad tables"), for the
@@ -70,6 +96,7 @@ int64_t table_byte(const int64_t* slot_start, int64_t s, int v);
 
 // The plain loop of GatherArgs (the reference, and any weight without the byte maps).
 void gather_scalar(const GatherArgs& g);
+void pair_tables_scalar(const PairTableArgs& p);
 
 const Int8Kernels& int8_kernels_scalar();
 const Int8Kernels& int8_kernels_avx512vbmi();
