@@ -238,6 +238,12 @@ quarot::CodebookInt8Weight clone_int8(const quarot::CodebookInt8Weight& p) {
   c.data = quarot::AlignedBytes(p.data.size(), quarot::Placement::kWeights);
   std::memcpy(c.data.data(), p.data.data(), p.data.size());
   c.outlier_delta = p.outlier_delta;
+  // The decode path's maps and pair-table values, as a packed weight has them.
+  for (auto [dst, src] : {std::pair{&c.gather_lo, &p.gather_lo}, std::pair{&c.gather_block, &p.gather_block},
+                          std::pair{&c.pair_t, &p.pair_t}}) {
+    *dst = quarot::AlignedBytes(src->size(), quarot::Placement::kWeights);
+    if (src->size() > 0) std::memcpy(dst->data(), src->data(), src->size());
+  }
   return c;
 }
 

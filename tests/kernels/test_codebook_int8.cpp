@@ -204,29 +204,32 @@ PairExpectation pair_formula(const test::CodebookCase& cc, const CodebookInt8Wei
           }
         continue;
       }
-      // The pairs of each 16-slot chunk: (c, c + 4) and (c + 8, c + 12).
-      std::vector<std::pair<int64_t, int64_t>> pairs;
-      for (int64_t k0 = s0; k0 < s0 + p.group; k0 += g16)
-        for (int64_t h = 0; h < 2; ++h)
+      // The pairs of each 16-slot chunk: (c, c + 4) (low table) and (c + 8, c + 12) (high),
+      // each half with its own multiplier.
+      for (int64_t h = 0; h < 2; ++h) {
+        std::vector<std::pair<int64_t, int64_t>> pairs;
+        for (int64_t k0 = s0; k0 < s0 + p.group; k0 += g16)
           for (int64_t c = 0; c < 4; ++c) pairs.push_back({k0 + 8 * h + c, k0 + 8 * h + c + 4});
-      const auto sum = [&](const std::pair<int64_t, int64_t>& pr, int va, int vb) {
-        return code(i, pr.first) * tval(pr.first, va) + code(i, pr.second) * tval(pr.second, vb);
-      };
-      int32_t max_abs = 0;
-      for (const auto& pr : pairs)
-        for (int va = 0; va < 4; ++va)
-          for (int vb = 0; vb < 4; ++vb) max_abs = std::max(max_abs, std::abs(sum(pr, va, vb)));
-      const int32_t m = max_abs == 0 ? 0 : std::min(32767, 127 * 32768 / max_abs);
-      const double pscale =
-          m == 0 ? 0.0 : static_cast<double>(p.group_scale[g] * a.scales[i] * (32768.0f / static_cast<float>(m)));
-      for (int64_t r = 0; r < cc.rows; ++r)
-        for (const auto& pr : pairs) {
-          const int32_t v = sum(pr, idx(r, pr.first), idx(r, pr.second));
-          const int32_t rounded = m == 0 ? 0 : static_cast<int32_t>(std::floor((static_cast<double>(v) * m + 16384.0) / 32768.0));
-          e.y[i * cc.rows + r] += pscale * rounded;
-          e.mag[i * cc.rows + r] += std::fabs(pscale * rounded);
-          if (m > 0) e.bound[i * cc.rows + r] += scale * 16384.0 / m;
-        }
+        const auto sum = [&](const std::pair<int64_t, int64_t>& pr, int va, int vb) {
+          return code(i, pr.first) * tval(pr.first, va) + code(i, pr.second) * tval(pr.second, vb);
+        };
+        int32_t max_abs = 0;
+        for (const auto& pr : pairs)
+          for (int va = 0; va < 4; ++va)
+            for (int vb = 0; vb < 4; ++vb) max_abs = std::max(max_abs, std::abs(sum(pr, va, vb)));
+        const int32_t m = max_abs == 0 ? 0 : std::min(32767, 127 * 32768 / max_abs);
+        const double pscale =
+            m == 0 ? 0.0 : static_cast<double>(p.group_scale[g] * a.scales[i] * (32768.0f / static_cast<float>(m)));
+        for (int64_t r = 0; r < cc.rows; ++r)
+          for (const auto& pr : pairs) {
+            const int32_t v = sum(pr, idx(r, pr.first), idx(r, pr.second));
+            const int32_t rounded =
+                m == 0 ? 0 : static_cast<int32_t>(std::floor((static_cast<double>(v) * m + 16384.0) / 32768.0));
+            e.y[i * cc.rows + r] += pscale * rounded;
+            e.mag[i * cc.rows + r] += std::fabs(pscale * rounded);
+            if (m > 0) e.bound[i * cc.rows + r] += scale * 16384.0 / m;
+          }
+      }
     }
   return e;
 }
@@ -401,15 +404,13 @@ TEST(CodebookInt8, CpuBackendPicksThePathAndStaysWithinTheBound) {
       simulated->linear(op4, x.data(), n, y4s.data());
       for (int64_t k = 0; k < n * rows; ++k) EXPECT_NEAR(y4[k], y4s[k], 1e-4 * (1.0 + std::fabs(y4s[k])));
     }
-    // Bound: |x'| times half a table step per weight, plus FP32 summation slack; one-row
-    // calls take the pair tables (codebook_int8.h), whose rounding adds its own bound.
+    // Bound: |x'| times half a table step per weight, plus FP32 summation slack.
     std::vector<int64_t> slot(cols);
     for (int64_t s = 0; s < p.slots; ++s)
       if (p.slot_column[s] >= 0) slot[p.slot_column[s]] = s;
-    const std::vector<double> pair_bound = n == 1 ? pair_formula(cc, p, a).bound : std::vector<double>(n * rows, 0.0);
     for (int64_t i = 0; i < n; ++i)
       for (int64_t r = 0; r < rows; ++r) {
-        double bound = pair_bound[i * rows + r], mag = std::fabs(bias[r]);
+        double bound = 0.0, mag = std::fabs(bias[r]);
         for (int64_t c = 0; c < cols; ++c) {
           bound += std::fabs(xq(a, i, c)) * 0.5 * p.group_scale[slot[c] / p.group];
           mag += std::fabs(w[r * cols + c] * xq(a, i, c));

@@ -50,13 +50,13 @@ PairScratch& pair_scratch() {
 }
 std::atomic<uint64_t> pair_calls{0};
 
-// QUAROT_CLAQ_PAIR_TABLES: 0 never, all every call, else (unset) one-row calls.
-enum class PairDefault { kOneRow, kNever, kAlways };
+// QUAROT_CLAQ_PAIR_TABLES: unset or 0 never, 1 one-row calls (decode), all every call.
+enum class PairDefault { kNever, kOneRow, kAlways };
 PairDefault pair_default() {
   static const PairDefault d = [] {
     const char* env = std::getenv("QUAROT_CLAQ_PAIR_TABLES");
-    if (env == nullptr || *env == '\0' || std::strcmp(env, "1") == 0) return PairDefault::kOneRow;
-    if (std::strcmp(env, "0") == 0) return PairDefault::kNever;
+    if (env == nullptr || *env == '\0' || std::strcmp(env, "0") == 0) return PairDefault::kNever;
+    if (std::strcmp(env, "1") == 0) return PairDefault::kOneRow;
     if (std::strcmp(env, "all") == 0) return PairDefault::kAlways;
     fail("QUAROT_CLAQ_PAIR_TABLES={} is not 0, 1 or all", env);
   }();
@@ -101,7 +101,8 @@ struct Job {
   Int8Act a;
   int64_t halves = 0;
   // Pair tables (0 bytes: column tables): per activation row, pair_stride bytes of
-  // tables and pair_groups scales, at these offsets into the thread's PairScratch.
+  // tables and pair_groups scales (two per group), at these offsets into the thread's
+  // PairScratch.
   int64_t pair_stride = 0, pair_groups = 0, pair_table_at = 0, pair_scale_at = 0;
 };
 
@@ -403,7 +404,11 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
   std::optional<OpPhaseTimer> phase(std::in_place, OpPhase::kCodebookGather);
   // Per product: the signed codes in slot order, each group's -128 sum and combined scale.
   const bool pairs = use_pairs(lookup, n);
-  const auto pair_bytes = [](const CodebookInt8Weight& w) { return (w.slot_start[2] - w.slot_start[1]) / 16 * 128; };
+  // (A weight without pair_t, e.g. assembled by hand, keeps the column tables.)
+  const auto pair_bytes = [](const CodebookInt8Weight& w) {
+    const int64_t slots = w.slot_start[2] - w.slot_start[1];
+    return static_cast<int64_t>(w.pair_t.size()) >= 4 * slots ? slots / 16 * 128 : int64_t{0};
+  };
   int64_t bytes = 0, terms = 0;
   for (int j = 0; j < count; ++j) {
     bytes += n * products[j].w->slots;
@@ -470,7 +475,7 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
     job.a = Int8Act{xs, slots, corr, scale, groups, n};
     if (pairs && pair_bytes(w) > 0) {
       job.pair_stride = pair_bytes(w);
-      job.pair_groups = (w.slot_start[2] - w.slot_start[1]) / w.group;
+      job.pair_groups = 2 * (w.slot_start[2] - w.slot_start[1]) / w.group;  // a scale per group and table half
       job.pair_table_at = pair_table_at;
       job.pair_scale_at = pair_scale_at;
       pair_table_at += n * job.pair_stride;

@@ -44,18 +44,21 @@
 // once. Per call and row, every pair of 2-bit slots (c, c + 4) and (c + 8, c + 12) of a
 // 16-slot chunk (the two nibbles of the index byte above) gets a 16-entry table of
 //   P[a + 4 b] = q_1 t_1[a] + q_2 t_2[b]      (exact int, |P| <= 2 * 127 * 127)
-// rounded to int8 with one multiplier per scale group g:
-//   M_g = max |P| over the group's pairs, m_g = min(32767, floor(127 * 32768 / M_g)),
-//   P8 = (P m_g + 16384) >> 15 (vpmulhrsw; |P8| <= 127; exact when M_g <= 127),
-//   and the group's scale becomes (s_g * s_x) * RN(32768 / m_g) (0 when M_g = 0).
+// rounded to int8 with one multiplier per scale group g and table half h (the low
+// nibbles' pairs, the high nibbles' pairs: two accumulators in the kernel anyway):
+//   M = max |P| over those pairs, m = min(32767, floor(127 * 32768 / M)),
+//   P8 = (P m + 16384) >> 15 (vpmulhrsw; |P8| <= 127; exact when M <= 127),
+//   and that half's sum is scaled by (s_g * s_x) * RN(32768 / m) (0 when M = 0).
 // One vpermb then looks up 128 weights (16 rows x 4 pairs) and one vpdpbusd with ones
 // sums them: half the shifts, permutes and vpdpbusd per weight of the column tables,
-// for one more rounding: |P8 * 32768 / m_g - P| <= 16384 / m_g per pair, about
-// M_g / 254, i.e. about half an activation step of the pair's larger product (the
-// bound below). The 1-bit and 3-4-bit classes keep the column tables.
-// `CodebookInt8Lookup` picks the tables; by default one-row calls (decode) take pairs,
-// and QUAROT_CLAQ_PAIR_TABLES=0 keeps column tables everywhere (=all: every call takes
-// pairs, rows one at a time: how the perplexity cost was measured).
+// for one more rounding: |P8 * 32768 / m - P| <= 16384 / m per pair, about M / 254.
+// The 1-bit and 3-4-bit classes keep the column tables.
+// Opt-in (`CodebookInt8Lookup`; by default QUAROT_CLAQ_PAIR_TABLES: unset or 0 column
+// tables everywhere, 1 pairs for one-row calls (decode), all pairs for every call, rows
+// one at a time: how their perplexity cost was measured). Measured on the 2-vCPU Zen 4
+// (docs/claq.md): the GEMV 1.23-1.30x at LLaMA-7B shapes (2-bit, 2 threads, cold), the
+// default model's decode within noise (its small products are not held by the lookups),
+// and +0.56% WikiText-2 perplexity for CLAQ 2.12 W2A8KV4; so off by default.
 //
 // Exactness: D[i, g, r] = sum over the group's slots of t * q, exact in int32 on every
 // path. The FP32 result of one activation row and output row is
@@ -64,8 +67,9 @@
 // on every instruction set: the AVX-512 kernel equals the scalar reference bit for bit.
 // Against the simulated arithmetic (FP centroids, fake-quantized x) the difference is
 // the table rounding above: |dy| <= sum_c |x'_c| s_g(c) / 2 per output (plus FP32
-// summation order); with pair tables, plus s_g s_x 16384 / m_g per pair. In pair
-// mode D[i, g, r] is the sum of the group's P8 (exact in int32), the same on every path.
+// summation order); with pair tables, plus s_g s_x 16384 / m per pair. In pair mode
+// each group's two halves' P8 sums are exact in int32 and enter f low half first, the
+// same on every path.
 // Threads: OpenMP over the half stripes (32 rows) of all products, each thread's
 // contiguous run first (one sequential index stream), stragglers' tails taken by the
 // others (common/chunk_queue.h); small calls run on the calling thread; each
@@ -158,8 +162,8 @@ inline constexpr int kCodebookInt8MaxProducts = 8;
 // waiting on them store by store inside it. A hint: changes no result.
 void codebook_int8_prefetch_inputs(const CodebookInt8Weight* const* weights, int count);
 
-// Which tables the 2-bit columns are looked up in ("Pair tables" above). kAuto: pairs
-// for one-row calls, unless QUAROT_CLAQ_PAIR_TABLES says otherwise (0: never, all: always).
+// Which tables the 2-bit columns are looked up in ("Pair tables" above). kAuto: as
+// QUAROT_CLAQ_PAIR_TABLES says (unset: columns).
 enum class CodebookInt8Lookup { kAuto, kColumns, kPairs };
 
 // The products of one quantized input a (8-bit, symmetric, per token; every

@@ -142,9 +142,12 @@ __attribute__((always_inline)) inline void run_pairs(const Int8View& w, const In
         acc[q][1] = _mm512_dpbusd_epi32(acc[q][1], ones, _mm512_permutexvar_epi8(ih, hi_t));
       }
     }
-    const __m512 sc = _mm512_set1_ps(a.pair_scale[(s - s0) / G]);
-    for (int q = 0; q < 2; ++q)
-      facc[q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[q][0], acc[q][1])), sc, facc[q]);
+    const float* ps = a.pair_scale + 2 * ((s - s0) / G);
+    const __m512 lo_sc = _mm512_set1_ps(ps[0]), hi_sc = _mm512_set1_ps(ps[1]);
+    for (int q = 0; q < 2; ++q) {
+      facc[q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[q][0]), lo_sc, facc[q]);
+      facc[q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[q][1]), hi_sc, facc[q]);
+    }
   }
 }
 
@@ -249,7 +252,7 @@ void pair_tables(const PairTableArgs& p) {
   const int64_t per_group = p.group / 16;
   for (int64_t k0 = 0; k0 < p.chunks; k0 += per_group) {
     __m512i sums[4][4];  // [chunk][low 0..31, low 32..63, high 0..31, high 32..63]
-    __m512i mx = _mm512_setzero_si512();
+    __m512i mx[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};  // per table half
     for (int64_t k = 0; k < per_group; ++k) {
       const int64_t slot = p.first_slot + 16 * (k0 + k);
       const __m512i xw =
@@ -262,20 +265,22 @@ void pair_tables(const PairTableArgs& p) {
           const __m512i e = _mm512_add_epi16(_mm512_permutexvar_epi16(pk.first[v], prod),
                                              _mm512_permutexvar_epi16(pk.second[v], prod));
           sums[k][2 * half + v] = e;
-          mx = _mm512_max_epu16(mx, _mm512_abs_epi16(e));
+          mx[half] = _mm512_max_epu16(mx[half], _mm512_abs_epi16(e));
         }
       }
     }
-    const int32_t max_abs = _mm512_reduce_max_epi32(
-        _mm512_max_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(mx)), _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(mx, 1))));
-    const int32_t m = pair_multiplier(max_abs);
-    const __m512i mv = _mm512_set1_epi16(static_cast<int16_t>(m));
-    for (int64_t k = 0; k < per_group; ++k)
-      for (int v = 0; v < 4; ++v)
-        _mm256_store_si256(reinterpret_cast<__m256i*>(p.out + (k0 + k) * 128 + 32 * v),
-                           _mm512_cvtepi16_epi8(_mm512_mulhrs_epi16(sums[k][v], mv)));
     const float sc = p.scale[(p.first_slot + 16 * k0) / p.group];
-    p.pair_scale[k0 / per_group] = m == 0 ? 0.0f : sc * (32768.0f / static_cast<float>(m));
+    for (int half = 0; half < 2; ++half) {
+      const int32_t max_abs = _mm512_reduce_max_epi32(_mm512_max_epi32(
+          _mm512_cvtepu16_epi32(_mm512_castsi512_si256(mx[half])), _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(mx[half], 1))));
+      const int32_t m = pair_multiplier(max_abs);
+      const __m512i mv = _mm512_set1_epi16(static_cast<int16_t>(m));
+      for (int64_t k = 0; k < per_group; ++k)
+        for (int v = 0; v < 2; ++v)
+          _mm256_store_si256(reinterpret_cast<__m256i*>(p.out + (k0 + k) * 128 + 64 * half + 32 * v),
+                             _mm512_cvtepi16_epi8(_mm512_mulhrs_epi16(sums[k][2 * half + v], mv)));
+      p.pair_scale[2 * (k0 / per_group) + half] = m == 0 ? 0.0f : sc * (32768.0f / static_cast<float>(m));
+    }
   }
 }
 

@@ -39,17 +39,18 @@ struct Int8Act {
   int64_t n = 0;
   // Pair tables of the 2-bit class (null: column tables): chunk k of the class at
   // pairs[k * 128] (pairs (c, c + 4) in bytes 0..63, (c + 8, c + 12) in 64..127, entry
-  // c << 4 | a | b << 2), and the scale of the class's group k at pair_scale[k] (in
-  // place of scale[]; corr is not read for them). Only with n == 1.
+  // c << 4 | a | b << 2), and the scales of the class's group k at pair_scale[2 k] (low
+  // table) and [2 k + 1] (high) in place of scale[] (corr is not read for them). Only
+  // with n == 1.
   const int8_t* pairs = nullptr;
   const float* pair_scale = nullptr;
 };
 
 // One activation row's pair tables (codebook_int8.h "Pair tables"): from its gathered
 // codes xs (slot order) and the weight's pair_t, writes the 2-bit class's chunks' tables
-// to out (128 bytes each) and, for the class's k-th group g, pair_scale[k] =
-// scale[g] * RN(32768 / m_g) (scale: the row's s_g * s_x; 0 when the group's products are
-// all 0).
+// to out (128 bytes each) and, for the class's k-th group g and table half h (low:
+// pairs (c, c + 4), high: (c + 8, c + 12)), pair_scale[2 k + h] = scale[g] * RN(32768 /
+// m_{g,h}) (scale: the row's s_g * s_x; 0 when that half's products are all 0).
 struct PairTableArgs {
   const int8_t* xs = nullptr;
   const int8_t* pair_t = nullptr;

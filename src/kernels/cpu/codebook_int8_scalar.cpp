@@ -30,26 +30,29 @@ void half(const Int8View& w, const Int8Act& a, int64_t h, float* out) {
         int32_t d = 0;
         const int64_t s0 = g * w.group;
         if (a.pairs != nullptr && s0 >= w.slot_start[1] && s0 < w.slot_start[2]) {
-          // Pair tables: per 16-slot chunk, pairs (c, c + 4) and (c + 8, c + 12).
-          for (int64_t k0 = s0; k0 < s0 + w.group; k0 += 16) {
-            const int8_t* t = a.pairs + (k0 - w.slot_start[1]) / 16 * 128;
-            for (int half = 0; half < 2; ++half)
+          // Pair tables: per 16-slot chunk, pairs (c, c + 4) (the low table) and (c + 8,
+          // c + 12) (the high one); each table set has its own scale.
+          const int64_t k = (s0 - w.slot_start[1]) / w.group;
+          for (int half = 0; half < 2; ++half) {
+            int32_t dh = 0;
+            for (int64_t k0 = s0; k0 < s0 + w.group; k0 += 16) {
+              const int8_t* t = a.pairs + (k0 - w.slot_start[1]) / 16 * 128 + 64 * half;
               for (int c = 0; c < 4; ++c) {
                 const int64_t first = k0 + 8 * half + c;
-                d += t[64 * half + (c << 4 | index(first) | index(first + 4) << 2)];
+                dh += t[c << 4 | index(first) | index(first + 4) << 2];
               }
+            }
+            f = std::fma(static_cast<float>(dh), a.pair_scale[2 * k + half], f);
           }
-        } else {
-          d = a.corr[i * a.groups + g];
-          for (int64_t s = s0; s < s0 + w.group; ++s) {
-            if (w.slot_column[s] < 0) continue;  // empty slot: t + 128 = 128 times q = 0
-            const int32_t u = w.tables[table_byte(w.slot_start, s, index(s))];
-            d += u * static_cast<int32_t>(a.xs[i * a.x_stride + s]);
-          }
+          continue;
         }
-        const bool paired = a.pairs != nullptr && s0 >= w.slot_start[1] && s0 < w.slot_start[2];
-        f = std::fma(static_cast<float>(d),
-                     paired ? a.pair_scale[(s0 - w.slot_start[1]) / w.group] : a.scale[i * a.groups + g], f);
+        d = a.corr[i * a.groups + g];
+        for (int64_t s = s0; s < s0 + w.group; ++s) {
+          if (w.slot_column[s] < 0) continue;  // empty slot: t + 128 = 128 times q = 0
+          const int32_t u = w.tables[table_byte(w.slot_start, s, index(s))];
+          d += u * static_cast<int32_t>(a.xs[i * a.x_stride + s]);
+        }
+        f = std::fma(static_cast<float>(d), a.scale[i * a.groups + g], f);
       }
       out[i * 32 + j] = f;
     }
@@ -89,9 +92,9 @@ void gather_scalar(const GatherArgs& g) {
 void pair_tables_scalar(const PairTableArgs& p) {
   const int64_t per_group = p.group / 16;
   for (int64_t k0 = 0; k0 < p.chunks; k0 += per_group) {
-    // The group's exact pair sums, then its multiplier.
+    // The group's exact pair sums, then a multiplier per table half (low / high pairs).
     int32_t sums[4][128];
-    int32_t max_abs = 0;
+    int32_t max_abs[2] = {0, 0};
     for (int64_t k = k0; k < k0 + per_group; ++k)
       for (int e = 0; e < 128; ++e) {
         const int half = e / 64, c = (e >> 4) & 3, a = e & 3, b = (e >> 2) & 3;
@@ -100,14 +103,16 @@ void pair_tables_scalar(const PairTableArgs& p) {
         const int32_t v = static_cast<int32_t>(p.xs[s1]) * p.pair_t[t1 + a] +
                           static_cast<int32_t>(p.xs[s2]) * p.pair_t[t2 + b];
         sums[k - k0][e] = v;
-        max_abs = std::max(max_abs, v < 0 ? -v : v);
+        max_abs[half] = std::max(max_abs[half], v < 0 ? -v : v);
       }
-    const int32_t m = pair_multiplier(max_abs);
-    for (int64_t k = k0; k < k0 + per_group; ++k)
-      for (int e = 0; e < 128; ++e)
-        p.out[k * 128 + e] = static_cast<int8_t>((sums[k - k0][e] * m + 16384) >> 15);
     const float sc = p.scale[(p.first_slot + 16 * k0) / p.group];
-    p.pair_scale[k0 / per_group] = m == 0 ? 0.0f : sc * (32768.0f / static_cast<float>(m));
+    for (int half = 0; half < 2; ++half) {
+      const int32_t m = pair_multiplier(max_abs[half]);
+      for (int64_t k = k0; k < k0 + per_group; ++k)
+        for (int e = 64 * half; e < 64 * half + 64; ++e)
+          p.out[k * 128 + e] = static_cast<int8_t>((sums[k - k0][e] * m + 16384) >> 15);
+      p.pair_scale[2 * (k0 / per_group) + half] = m == 0 ? 0.0f : sc * (32768.0f / static_cast<float>(m));
+    }
   }
 }
 
