@@ -13,7 +13,10 @@
 #     gzip -c $BUILD_v/bench/bench_int_gemm > .device/x2/bench_int_gemm_$v.gz; done &&
 #   gzip -c NEW/tests/test_kernels > .device/x2/test_kernels.gz &&
 #   cp /lib/x86_64-linux-gnu/{libfmt.so.9,libgomp.so.1,libbz2.so.1.0,libbenchmark.so.1debian} .device/x1/lib/
-# TESTS= overrides the kernel tests' gtest filter. Call 2 must follow call 1 while the machine is still held (~30 s idle release).
+# If the tree leaves too little room, a third carry .device/x3 (model.part01a, the middle of the
+# model, and e.g. test_kernels.xz) goes in between: call 1b  carry .device/x3:  tools/device/xeon_ab.sh stage2
+# TESTS= overrides the kernel tests' gtest filter; PROFILES=N adds N alternating profiled prefills
+# per binary (the quantizer's share of layer time, old against new). Call 2 must follow call 1 while the machine is still held (~30 s idle release).
 # $OUT gets old_N.json / new_N.json (quarot bench), profile_new.json, kernels_*.txt, tests_*.txt,
 # and all of them in all.tar.gz.
 set -uo pipefail
@@ -34,6 +37,13 @@ case $cmd in
     chmod +x $x/quarot_*
     nproc; grep -m1 'model name' /proc/cpuinfo; lscpu | grep -E '^(Thread|Core|Socket)'; cat /proc/loadavg
     ;;
+  stage2)
+    # A third carry (.device/x3) when the tree leaves too little room: more model bytes
+    # (model.part01a, between part00 and x2's part01) and binaries, unpacked here.
+    mkdir -p $x && cp -r .device/x3/. $x/
+    for f in $x/*.gz $x/*.xz; do [ -f "$f" ] || continue; b=${f%.gz}; unpack "$f" "${b%.xz}" && rm "$f"; chmod +x "${b%.xz}"; done
+    ls $x
+    ;;
   run)
     pairs=${2:-4}
     tests=${TESTS:-'*ActQuant*:*Fwht*:QuantKvStorage*:RopeRotateQk*:CpuBackendInteger.*:KvStore*:*IntGemm*'}
@@ -46,7 +56,7 @@ case $cmd in
       chmod +x $x/$b
     done
     model=$x/SmolLM2-135M-Instruct.Q4_1.gguf
-    [ -f "$model" ] || cat $x/model.part00 .device/x2/model.part01 > "$model"
+    [ -f "$model" ] || cat $x/model.part00 $([ -f $x/model.part01a ] && echo $x/model.part01a) .device/x2/model.part01 > "$model"
     q4=$x/w4a4kv4.quarot.safetensors
     [ -f "$q4" ] || $x/quarot_new -q -t 16 quantize -m "$model" --scheme W4A4KV4 --weights rtn --rotate hadamard -o "$q4"
     for isa in amx avx512vnni avx2; do
@@ -76,6 +86,17 @@ for m in json.load(open(sys.argv[1]))["models"]:
     p = m["profile"]["prefill"]
     print(m["model"][-26:], ", ".join(f'{o["op"]} {o["seconds"]*1e3:.2f}' for o in p["ops"]))
 PY
+    # PROFILES=N: N more profiled prefills per binary, alternating, for the quantizer's share.
+    for i in $(seq 1 "${PROFILES:-0}"); do
+      for v in old new; do
+        $x/quarot_$v -q -t 16 bench -m "$q4" --prefill 512 --decode 16 --repeats 1 --profile --json > "$out/profile_${v}_$i.json"
+        python3 - "$out/profile_${v}_$i.json" "$v $i" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))["models"][0]["profile"]["prefill"]["online_quantization"]
+print(f'{sys.argv[2]}: activation quantize {p["activation_quantize_seconds"] * 1e3:.2f} ms of {p["layer_op_seconds"] * 1e3:.2f} ms = {100 * p["activation_quantize_share"]:.1f}%')
+PY
+      done
+    done
     # The device tool brings back a handful of files: everything in one archive too.
     tar -czf /tmp/xeon_ab_all.tar.gz -C "$out" . && mv /tmp/xeon_ab_all.tar.gz "$out/all.tar.gz"
     ;;
