@@ -473,7 +473,10 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
     job.p = &products[j];
     job.v = view_of(w);
     job.a = Int8Act{xs, slots, corr, scale, groups, n};
-    if (pairs && pair_bytes(w) > 0) {
+    // Under the environment's choice only products big enough to repay their tables'
+    // build take pairs (kCodebookInt8PairMinWeights); an explicit kPairs takes every one.
+    const bool big = w.source.rows * w.source.cols >= kCodebookInt8PairMinWeights;
+    if (pairs && pair_bytes(w) > 0 && (lookup == CodebookInt8Lookup::kPairs || big)) {
       job.pair_stride = pair_bytes(w);
       job.pair_groups = 2 * (w.slot_start[2] - w.slot_start[1]) / w.group;  // a scale per group and table half
       job.pair_table_at = pair_table_at;

@@ -57,8 +57,8 @@
 // tables everywhere, 1 pairs for one-row calls (decode), all pairs for every call, rows
 // one at a time: how their perplexity cost was measured). Measured on the 2-vCPU Zen 4
 // (docs/claq.md): the GEMV 1.23-1.30x at LLaMA-7B shapes (2-bit, 2 threads, cold), the
-// default model's decode within noise (its small products are not held by the lookups),
-// and +0.56% WikiText-2 perplexity for CLAQ 2.12 W2A8KV4; so off by default.
+// default model's decode 1.02-1.04x (pairs on its gate/up and down only), and +0.53%
+// WikiText-2 perplexity for CLAQ 2.12 W2A8KV4; so off by default.
 //
 // Exactness: D[i, g, r] = sum over the group's slots of t * q, exact in int32 on every
 // path. The FP32 result of one activation row and output row is
@@ -163,8 +163,14 @@ inline constexpr int kCodebookInt8MaxProducts = 8;
 void codebook_int8_prefetch_inputs(const CodebookInt8Weight* const* weights, int count);
 
 // Which tables the 2-bit columns are looked up in ("Pair tables" above). kAuto: as
-// QUAROT_CLAQ_PAIR_TABLES says (unset: columns).
+// QUAROT_CLAQ_PAIR_TABLES says (unset: columns), and then only for products of at least
+// kCodebookInt8PairMinWeights weights; kPairs: every product.
 enum class CodebookInt8Lookup { kAuto, kColumns, kPairs };
+// Each thread builds every table of a call's product before its first half stripe
+// (~0.3 us per 576 columns on Zen 4): measured on SmolLM2 decode, the 1536 x 576 gate /
+// up and 576 x 1536 down products gained (gate/up 521 -> 482 us per token, down 425 ->
+// 393), the 576 x 576 q and o and 192 x 576 k / v lost (q/k/v 282 -> 304, o 172 -> 177).
+inline constexpr int64_t kCodebookInt8PairMinWeights = 512 * 1024;
 
 // The products of one quantized input a (8-bit, symmetric, per token; every
 // w->source.cols == a.cols), in one parallel region.
