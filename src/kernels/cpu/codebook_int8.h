@@ -57,7 +57,7 @@
 // tables everywhere, 1 pairs for one-row calls (decode), all pairs for every call, rows
 // one at a time: how their perplexity cost was measured). Measured on the 2-vCPU Zen 4
 // (docs/claq.md): the GEMV 1.23-1.30x at LLaMA-7B shapes (2-bit, 2 threads, cold), the
-// default model's decode 1.02-1.04x (pairs on its gate/up and down only), and +0.53%
+// default model's decode 1.02-1.05x (pairs on its gate/up and down only), and +0.53%
 // WikiText-2 perplexity for CLAQ 2.12 W2A8KV4; so off by default.
 //
 // Exactness: D[i, g, r] = sum over the group's slots of t * q, exact in int32 on every
