@@ -365,8 +365,9 @@ void codebook_int8_prefetch_inputs(const CodebookInt8Weight* const* weights, int
   prefetch(buf.scale.data(), std::min<int64_t>(terms, static_cast<int64_t>(buf.scale.size())) * 4, true);
   for (int j = 0; j < count; ++j) {
     const CodebookInt8Weight& w = *weights[j];
-    // The pair tables' inputs (decode's calls take them by default).
-    prefetch(w.pair_t.data(), static_cast<int64_t>(w.pair_t.size()), false);
+    // The pair tables' inputs, where the environment asks for them (off: not a byte more).
+    if (pair_default() != PairDefault::kNever && w.source.rows * w.source.cols >= kCodebookInt8PairMinWeights)
+      prefetch(w.pair_t.data(), static_cast<int64_t>(w.pair_t.size()), false);
     if (w.gather_lo.size() > 0) {
       prefetch(w.gather_lo.data(), w.slots, false);
       prefetch(w.gather_block.data(), w.slots, false);
