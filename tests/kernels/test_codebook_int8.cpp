@@ -276,6 +276,37 @@ TEST(CodebookInt8, PairTablesStayWithinTheirRoundingBound) {
   EXPECT_GT(worst, 0.05);  // the rounding is there, and the bound not vacuous
 }
 
+// Who takes pair tables: an explicit lookup always decides; under the environment's
+// setting only products of at least kCodebookInt8PairMinWeights, and "1" only one-row calls.
+TEST(CodebookInt8, PairTableChoiceFollowsTheSettingAndSize) {
+  using L = CodebookInt8Lookup;
+  using S = CodebookInt8PairSetting;
+  const int64_t big = kCodebookInt8PairMinWeights, small = kCodebookInt8PairMinWeights - 1;
+  EXPECT_EQ(parse_codebook_int8_pair_setting(nullptr), S::kNever);
+  EXPECT_EQ(parse_codebook_int8_pair_setting(""), S::kNever);
+  EXPECT_EQ(parse_codebook_int8_pair_setting("0"), S::kNever);
+  EXPECT_EQ(parse_codebook_int8_pair_setting("1"), S::kOneRow);
+  EXPECT_EQ(parse_codebook_int8_pair_setting("all"), S::kAlways);
+  for (const char* bad : {"yes", "2", "ALL", " 1"}) {
+    try {
+      parse_codebook_int8_pair_setting(bad);
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("QUAROT_CLAQ_PAIR_TABLES"), std::string::npos) << e.what();
+    }
+  }
+  for (const S s : {S::kNever, S::kOneRow, S::kAlways})
+    for (const int64_t n : {1, 4}) {
+      EXPECT_TRUE(codebook_int8_takes_pairs(L::kPairs, s, n, 1));
+      EXPECT_FALSE(codebook_int8_takes_pairs(L::kColumns, s, n, big));
+      EXPECT_FALSE(codebook_int8_takes_pairs(L::kAuto, s, n, small));
+    }
+  EXPECT_FALSE(codebook_int8_takes_pairs(L::kAuto, S::kNever, 1, big));
+  EXPECT_TRUE(codebook_int8_takes_pairs(L::kAuto, S::kOneRow, 1, big));
+  EXPECT_FALSE(codebook_int8_takes_pairs(L::kAuto, S::kOneRow, 2, big));
+  EXPECT_TRUE(codebook_int8_takes_pairs(L::kAuto, S::kAlways, 7, big));
+}
+
 // The vector gather reads codes in 128-byte blocks past a row's end; rows packed tighter
 // than quantize_activations' stride (exactly cols bytes, nothing after the last) must
 // take the loop and give the same numbers.

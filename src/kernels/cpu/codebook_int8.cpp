@@ -50,28 +50,11 @@ PairScratch& pair_scratch() {
 }
 std::atomic<uint64_t> pair_calls{0};
 
-// QUAROT_CLAQ_PAIR_TABLES: unset or 0 never, 1 one-row calls (decode), all every call.
-enum class PairDefault { kNever, kOneRow, kAlways };
-PairDefault pair_default() {
-  static const PairDefault d = [] {
-    const char* env = std::getenv("QUAROT_CLAQ_PAIR_TABLES");
-    if (env == nullptr || *env == '\0' || std::strcmp(env, "0") == 0) return PairDefault::kNever;
-    if (std::strcmp(env, "1") == 0) return PairDefault::kOneRow;
-    if (std::strcmp(env, "all") == 0) return PairDefault::kAlways;
-    fail("QUAROT_CLAQ_PAIR_TABLES={} is not 0, 1 or all", env);
-  }();
+CodebookInt8PairSetting pair_setting() {
+  static const CodebookInt8PairSetting d = parse_codebook_int8_pair_setting(std::getenv("QUAROT_CLAQ_PAIR_TABLES"));
   return d;
 }
 
-bool use_pairs(CodebookInt8Lookup lookup, int64_t n) {
-  switch (lookup) {
-    case CodebookInt8Lookup::kColumns: return false;
-    case CodebookInt8Lookup::kPairs: return true;
-    case CodebookInt8Lookup::kAuto: break;
-  }
-  const PairDefault d = pair_default();
-  return d == PairDefault::kAlways || (d == PairDefault::kOneRow && n == 1);
-}
 CallBuffers& call_buffers() {
   thread_local CallBuffers buffers;
   return buffers;
@@ -161,6 +144,25 @@ void run_half(const Job& job, const Int8Kernels& k, const QuantizedActivations& 
 }
 
 }  // namespace
+
+CodebookInt8PairSetting parse_codebook_int8_pair_setting(const char* value) {
+  if (value == nullptr || *value == '\0' || std::strcmp(value, "0") == 0) return CodebookInt8PairSetting::kNever;
+  if (std::strcmp(value, "1") == 0) return CodebookInt8PairSetting::kOneRow;
+  if (std::strcmp(value, "all") == 0) return CodebookInt8PairSetting::kAlways;
+  fail("QUAROT_CLAQ_PAIR_TABLES={} is not 0, 1 or all", value);
+}
+
+bool codebook_int8_takes_pairs(CodebookInt8Lookup lookup, CodebookInt8PairSetting setting, int64_t n,
+                               int64_t weights) {
+  switch (lookup) {
+    case CodebookInt8Lookup::kColumns: return false;
+    case CodebookInt8Lookup::kPairs: return true;
+    case CodebookInt8Lookup::kAuto: break;
+  }
+  // Under the environment's choice only products big enough to repay their tables' build.
+  if (weights < kCodebookInt8PairMinWeights) return false;
+  return setting == CodebookInt8PairSetting::kAlways || (setting == CodebookInt8PairSetting::kOneRow && n == 1);
+}
 
 bool codebook_int8_supports(const WeightEncoding& w) {
   if (w.kind != WeightKind::kCodebook || w.col_bits == nullptr) return false;
@@ -366,7 +368,7 @@ void codebook_int8_prefetch_inputs(const CodebookInt8Weight* const* weights, int
   for (int j = 0; j < count; ++j) {
     const CodebookInt8Weight& w = *weights[j];
     // The pair tables' inputs, where the environment asks for them (off: not a byte more).
-    if (pair_default() != PairDefault::kNever && w.source.rows * w.source.cols >= kCodebookInt8PairMinWeights)
+    if (pair_setting() != CodebookInt8PairSetting::kNever && w.source.rows * w.source.cols >= kCodebookInt8PairMinWeights)
       prefetch(w.pair_t.data(), static_cast<int64_t>(w.pair_t.size()), false);
     if (w.gather_lo.size() > 0) {
       prefetch(w.gather_lo.data(), w.slots, false);
@@ -404,7 +406,7 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
 
   std::optional<OpPhaseTimer> phase(std::in_place, OpPhase::kCodebookGather);
   // Per product: the signed codes in slot order, each group's -128 sum and combined scale.
-  const bool pairs = use_pairs(lookup, n);
+  const CodebookInt8PairSetting setting = pair_setting();
   // (A weight without pair_t, e.g. assembled by hand, keeps the column tables.)
   const auto pair_bytes = [](const CodebookInt8Weight& w) {
     const int64_t slots = w.slot_start[2] - w.slot_start[1];
@@ -474,10 +476,7 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
     job.p = &products[j];
     job.v = view_of(w);
     job.a = Int8Act{xs, slots, corr, scale, groups, n};
-    // Under the environment's choice only products big enough to repay their tables'
-    // build take pairs (kCodebookInt8PairMinWeights); an explicit kPairs takes every one.
-    const bool big = w.source.rows * w.source.cols >= kCodebookInt8PairMinWeights;
-    if (pairs && pair_bytes(w) > 0 && (lookup == CodebookInt8Lookup::kPairs || big)) {
+    if (pair_bytes(w) > 0 && codebook_int8_takes_pairs(lookup, setting, n, w.source.rows * w.source.cols)) {
       job.pair_stride = pair_bytes(w);
       job.pair_groups = 2 * (w.slot_start[2] - w.slot_start[1]) / w.group;  // a scale per group and table half
       job.pair_table_at = pair_table_at;
@@ -493,7 +492,7 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
     weights += w.source.rows * w.source.cols * n;
   }
   phase.emplace(OpPhase::kProductKernels);
-  const uint64_t call = pairs ? pair_calls.fetch_add(1, std::memory_order_relaxed) + 1 : 0;
+  const uint64_t call = pair_table_at > 0 ? pair_calls.fetch_add(1, std::memory_order_relaxed) + 1 : 0;
   // This thread's pair tables of job j, made on first use in this call.
   const auto tables_of = [&](int j, const int8_t** t, const float** sc) {
     PairScratch& ps = pair_scratch();

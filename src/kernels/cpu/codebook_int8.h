@@ -172,6 +172,14 @@ enum class CodebookInt8Lookup { kAuto, kColumns, kPairs };
 // 393), the 576 x 576 q and o and 192 x 576 k / v lost (q/k/v 282 -> 304, o 172 -> 177).
 inline constexpr int64_t kCodebookInt8PairMinWeights = 512 * 1024;
 
+// QUAROT_CLAQ_PAIR_TABLES: unset or "0" never, "1" one-row calls, "all" every call
+// (quarot::Error naming the variable for anything else).
+enum class CodebookInt8PairSetting { kNever, kOneRow, kAlways };
+CodebookInt8PairSetting parse_codebook_int8_pair_setting(const char* value);
+// Whether a product of `weights` weights in a call of n activation rows takes pair tables.
+bool codebook_int8_takes_pairs(CodebookInt8Lookup lookup, CodebookInt8PairSetting setting, int64_t n,
+                               int64_t weights);
+
 // The products of one quantized input a (8-bit, symmetric, per token; every
 // w->source.cols == a.cols), in one parallel region.
 // `reference`: the scalar reference (any CPU); otherwise the AVX-512 VBMI kernel.
