@@ -256,9 +256,8 @@ CodebookInt8Weight pack_codebook_int8(const WeightEncoding& w, int group) {
   }
 
   // The 2-bit class's table values, 4 per slot, for the pair tables.
-  const int64_t pair_slots = p.slot_start[2] - p.slot_start[1];
-  p.pair_t = AlignedBytes(pair_slots * 4, Placement::kWeights);
-  for (int64_t k = 0; k < pair_slots; ++k)
+  p.pair_t = AlignedBytes(p.pair_slots() * 4, Placement::kWeights);
+  for (int64_t k = 0; k < p.pair_slots(); ++k)
     for (int v = 0; v < 4; ++v) {
       const int64_t s = p.slot_start[1] + k;
       p.pair_t.data()[4 * k + v] = static_cast<uint8_t>(static_cast<int8_t>(p.slot_column[s] < 0 ? 0 : p.table_value(s, v)));
@@ -368,7 +367,7 @@ void codebook_int8_prefetch_inputs(const CodebookInt8Weight* const* weights, int
   for (int j = 0; j < count; ++j) {
     const CodebookInt8Weight& w = *weights[j];
     // The pair tables' inputs, where the environment asks for them (off: not a byte more).
-    if (pair_setting() != CodebookInt8PairSetting::kNever && w.source.rows * w.source.cols >= kCodebookInt8PairMinWeights)
+    if (codebook_int8_takes_pairs(CodebookInt8Lookup::kAuto, pair_setting(), 1, w.source.rows * w.source.cols))
       prefetch(w.pair_t.data(), static_cast<int64_t>(w.pair_t.size()), false);
     if (w.gather_lo.size() > 0) {
       prefetch(w.gather_lo.data(), w.slots, false);
@@ -409,8 +408,7 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
   const CodebookInt8PairSetting setting = pair_setting();
   // (A weight without pair_t, e.g. assembled by hand, keeps the column tables.)
   const auto pair_bytes = [](const CodebookInt8Weight& w) {
-    const int64_t slots = w.slot_start[2] - w.slot_start[1];
-    return static_cast<int64_t>(w.pair_t.size()) >= 4 * slots ? slots / 16 * 128 : int64_t{0};
+    return static_cast<int64_t>(w.pair_t.size()) >= 4 * w.pair_slots() ? w.pair_slots() / 16 * 128 : int64_t{0};
   };
   int64_t bytes = 0, terms = 0;
   for (int j = 0; j < count; ++j) {
@@ -478,7 +476,7 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
     job.a = Int8Act{xs, slots, corr, scale, groups, n};
     if (pair_bytes(w) > 0 && codebook_int8_takes_pairs(lookup, setting, n, w.source.rows * w.source.cols)) {
       job.pair_stride = pair_bytes(w);
-      job.pair_groups = 2 * (w.slot_start[2] - w.slot_start[1]) / w.group;  // a scale per group and table half
+      job.pair_groups = 2 * w.pair_slots() / w.group;  // a scale per group and table half
       job.pair_table_at = pair_table_at;
       job.pair_scale_at = pair_scale_at;
       pair_table_at += n * job.pair_stride;
@@ -512,7 +510,7 @@ void codebook_int8_gemv(const CodebookInt8Product* products, int count, const Qu
         pt.xs = job.a.xs + i * job.a.x_stride;
         pt.pair_t = reinterpret_cast<const int8_t*>(w.pair_t.data());
         pt.first_slot = w.slot_start[1];
-        pt.chunks = (w.slot_start[2] - w.slot_start[1]) / 16;
+        pt.chunks = w.pair_slots() / 16;
         pt.group = w.group;
         pt.scale = job.a.scale + i * job.a.groups;
         pt.out = tables + i * job.pair_stride;

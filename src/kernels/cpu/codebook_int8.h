@@ -128,6 +128,7 @@ struct CodebookInt8Weight {
   AlignedBytes pair_t;
 
   int64_t chunks() const { return chunk_start[kCodebookInt8Classes]; }
+  int64_t pair_slots() const { return slot_start[2] - slot_start[1]; }  // the 2-bit class's slots
   // Byte of `tables` holding slot s's entry v, and the signed table value there.
   int64_t table_byte(int64_t s, int v) const;
   int table_value(int64_t s, int v) const { return static_cast<int>(tables.data()[table_byte(s, v)]) - 128; }

@@ -27,7 +27,6 @@ void half(const Int8View& w, const Int8Act& a, int64_t h, float* out) {
       };
       float f = 0.0f;
       for (int64_t g = 0; g * w.group < slots; ++g) {
-        int32_t d = 0;
         const int64_t s0 = g * w.group;
         if (a.pairs != nullptr && s0 >= w.slot_start[1] && s0 < w.slot_start[2]) {
           // Pair tables: per 16-slot chunk, pairs (c, c + 4) (the low table) and (c + 8,
@@ -46,7 +45,7 @@ void half(const Int8View& w, const Int8Act& a, int64_t h, float* out) {
           }
           continue;
         }
-        d = a.corr[i * a.groups + g];
+        int32_t d = a.corr[i * a.groups + g];
         for (int64_t s = s0; s < s0 + w.group; ++s) {
           if (w.slot_column[s] < 0) continue;  // empty slot: t + 128 = 128 times q = 0
           const int32_t u = w.tables[table_byte(w.slot_start, s, index(s))];
