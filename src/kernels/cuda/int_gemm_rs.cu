@@ -106,6 +106,76 @@ __device__ __forceinline__ void mbar_wait_cluster(uint32_t bar, uint32_t parity)
   } while (!done);
 }
 
+// The epilogue of a tile that lies wholly inside the output, which every tile but the
+// last row and column of tiles does. Without the bounds checks of the general loop
+// below it has no branches, so the compiler can interleave its iterations: the general
+// loop's iterations ran one after another (a shuffle, a shared-memory load, the address
+// arithmetic and the store, each waiting on the one before), about 9,500 cycles per
+// tile at K = 8192 with the tensor cores idle. The exchange of all pairs comes first;
+// the residuals are loaded a batch of kBatch tokens ahead of their use (each element is
+// read and written by this lane only, so loading ahead is safe even when y aliases the
+// residual). The float operations are store_pair_scaled's, in its order.
+// acc: this lane's accumulators, rows w (acc[4i], acc[4i + 1]) and w + 8 (acc[4i + 2],
+// acc[4i + 3]), tokens 8 i + 2 tig and + 1; sa_tok: the scale of token 8 i + tok_off
+// at sa_tok[8 i]; out0: the element offset of this lane's first output (token tok_off,
+// column col0); col1 = col0 + 8; sb: the scales of columns col0, col0 + 1, col1, col1 + 1.
+enum class RsOut { kAcc, kF32, kF16Residual, kF16 };
+template <RsOut OUT, int kAcc>
+__device__ __forceinline__ void rs_store_full_tile(const Params& p, int32_t (&acc)[kAcc], bool even,
+                                                   const float* sa_tok, int64_t out0, int col0,
+                                                   const float (&sb)[4]) {
+  constexpr int kTokens = kAcc / 4, kBatch = kTokens < 8 ? kTokens : 8;
+#pragma unroll
+  for (int i = 0; i < kTokens; ++i)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      int32_t& v0 = acc[4 * i + 2 * h];
+      int32_t& v1 = acc[4 * i + 2 * h + 1];
+      const int32_t got = __shfl_xor_sync(0xffffffffu, even ? v1 : v0, 4);
+      v0 = even ? v0 : got;
+      v1 = even ? got : v1;
+    }
+  const int64_t step = 8 * static_cast<int64_t>(p.n);
+  float bias[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  if (OUT == RsOut::kF32 && p.bias != nullptr)
+    bias[0] = p.bias[col0], bias[1] = p.bias[col0 + 1], bias[2] = p.bias[col0 + 8], bias[3] = p.bias[col0 + 9];
+#pragma unroll
+  for (int i0 = 0; i0 < kTokens; i0 += kBatch) {
+    float2 r[kBatch][2];
+    if constexpr (OUT == RsOut::kF16Residual) {
+#pragma unroll
+      for (int b = 0; b < kBatch; ++b)
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+          r[b][h] = __half22float2(
+              *reinterpret_cast<const __half2*>(p.residual + out0 + (i0 + b) * step + 8 * h));
+    }
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int i = i0 + b;
+      const float sa = sa_tok[8 * i];
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int64_t idx = out0 + i * step + 8 * h;
+        const int32_t v0 = acc[4 * i + 2 * h] >> 4, v1 = acc[4 * i + 2 * h + 1] >> 4;
+        if constexpr (OUT == RsOut::kAcc) {
+          *reinterpret_cast<int2*>(p.acc_out + idx) = make_int2(v0, v1);
+        } else {
+          const float s0 = __fmul_rn(sa, sb[2 * h]), s1 = __fmul_rn(sa, sb[2 * h + 1]);
+          float y0 = __fmul_rn(static_cast<float>(v0), s0), y1 = __fmul_rn(static_cast<float>(v1), s1);
+          if constexpr (OUT == RsOut::kF32) {
+            if (p.bias != nullptr) y0 = __fadd_rn(y0, bias[2 * h]), y1 = __fadd_rn(y1, bias[2 * h + 1]);
+            *reinterpret_cast<float2*>(p.y_f32 + idx) = make_float2(y0, y1);
+          } else {
+            if constexpr (OUT == RsOut::kF16Residual) y0 = __fadd_rn(y0, r[b][h].x), y1 = __fadd_rn(y1, r[b][h].y);
+            *reinterpret_cast<__half2*>(p.y + idx) = __floats2half2_rn(y0, y1);
+          }
+        }
+      }
+    }
+  }
+}
+
 // splits: shares of K per tile. CLUSTER false: work units are (tile, share) pairs
 // spread over the blocks, the shares added with atomics into `partial` when splits > 1.
 // CLUSTER true: the blocks form clusters of `splits` (the launch's cluster size), a
@@ -314,7 +384,22 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     const int col0 = tc.n0 + wl0, col1 = tc.n0 + wl1;  // even, so col + 1 < N whenever col < N
     const float sb00 = sc[kBA + wl0], sb01 = sc[kBA + wl0 + 1], sb10 = sc[kBA + wl1], sb11 = sc[kBA + wl1 + 1];
     const int tok_off = 2 * tig + (even ? 0 : 1);
-    // The same arithmetic as store_pair_scaled, with the output kind decided once per tile.
+    if (tc.m0 + kBA <= p.m && tc.n0 + kBW <= p.n) {
+      const float sb[4] = {sb00, sb01, sb10, sb11};
+      const float* sa_tok = sc + tok_off;
+      const int64_t out0 = static_cast<int64_t>(tc.m0 + tok_off) * p.n + col0;
+      if (!scaled) {
+        rs_store_full_tile<RsOut::kAcc>(p, acc, even, sa_tok, out0, col0, sb);
+      } else if (p.y_f32 != nullptr) {
+        rs_store_full_tile<RsOut::kF32>(p, acc, even, sa_tok, out0, col0, sb);
+      } else if (p.residual != nullptr) {
+        rs_store_full_tile<RsOut::kF16Residual>(p, acc, even, sa_tok, out0, col0, sb);
+      } else {
+        rs_store_full_tile<RsOut::kF16>(p, acc, even, sa_tok, out0, col0, sb);
+      }
+      continue;
+    }
+    // A tile at the output's edge: the same arithmetic, every store checked.
     auto epilogue = [&](auto store) {
 #pragma unroll
       for (int i = 0; i < kAcc / 4; ++i) {

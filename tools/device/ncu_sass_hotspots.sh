@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Where the warps of a kernel stall, instruction by instruction: Nsight Compute's source
+# counters (warp-state sampling) on one launch, exported as SASS-level CSV.
+#   tools/device/ncu_sass_hotspots.sh STAGE_DIR OUT_DIR
+# Profiles WgmmaRs on 8192 x 28672 at M = 2048 (the shape whose tile changes cost most) and
+# the Hadamard+quantize kernel on 8192 x 4096 rows. Writes OUT_DIR/<name>.txt (the summary
+# sections) and OUT_DIR/<name>_sass.csv (per-instruction samples).
+set -u
+stage=$1 out=$2
+mkdir -p "$out"
+source "$(dirname "${BASH_SOURCE[0]}")/cuda_libs.sh"
+use_cuda_libs "$stage/lib"
+b=$stage/cuda_gemm_bench
+sec="--section SpeedOfLight --section WarpStateStats --section SchedulerStats --section SourceCounters --section InstructionStats"
+profile() {
+  local name=$1 kernel=$2 skip=$3
+  shift 3
+  timeout 200 ncu $sec --kernel-name-base function -k "regex:$kernel" --launch-skip "$skip" --launch-count 1 \
+    -f -o "$out/$name" "$b" /tmp/ncu_x.json "$@" > "$out/${name}_run.log" 2>&1
+  echo "$name: ncu exit $?"
+  ncu --import "$out/$name.ncu-rep" --print-summary none > "$out/$name.txt" 2>&1
+  ncu --import "$out/$name.ncu-rep" --page source --print-source sass --csv > "$out/${name}_sass.csv" 2>&1
+  echo "$name: $(wc -l < "$out/${name}_sass.csv") SASS rows"
+  xz -9 "$out/${name}_sass.csv"
+  rm -f "$out/$name.ncu-rep"
+}
+profile wgmma_rs '^wgmma_rs_kernel' 1 --no-hadamard --shapes 8192x28672 --ms 2048 --rounds 1
+profile hadamard_quant 'regs_kernel' 2 --no-gemm --hq-ms 8192 --hq-variant coalesced
