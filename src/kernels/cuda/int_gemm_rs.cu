@@ -58,7 +58,12 @@ struct RsConfig {
   static constexpr bool kClusterSplit = CW == 1 && BA <= 64;
   static constexpr int kSlotBytes = kClusterSplit ? kConsumers * kAcc * 4 : 0;
   static constexpr int kBarriers = 2 * kStages + 2;  // full and empty per stage, red_full, red_empty
-  static constexpr int kSmem = 1024 /* alignment slack */ + kStages * kStageBytes + 8 * kBarriers +
+  // FP16 outputs of whole tiles leave through shared memory and the TMA (the 128- and
+  // 256-token tiles): each consumer warpgroup stages 128 tokens x its 64 weights at a time,
+  // 128-byte rows in the 128-byte swizzle, and one of its threads has the TMA store them.
+  static constexpr bool kTmaStore = BA >= 128 && CW == 2;
+  static constexpr int kOutTokens = 128, kOutBytes = kTmaStore ? CW * kOutTokens * 128 : 0;
+  static constexpr int kSmem = 1024 /* alignment slack */ + kStages * kStageBytes + kOutBytes + 8 * kBarriers +
                                2 * kScaleFloats * 4 + (kMaxCluster - 1) * kSlotBytes;
   // The 256-token tile needs 128 accumulators per thread: the producer gives registers away.
   static constexpr bool kRebalance = BA == 256;
@@ -104,6 +109,79 @@ __device__ __forceinline__ void mbar_wait_cluster(uint32_t bar, uint32_t parity)
         : "r"(bar), "r"(parity)
         : "memory");
   } while (!done);
+}
+
+// Four 8 x 8 b16 matrices from the mma fragment layout (register j: row lane / 4, columns
+// 2 (lane % 4) and + 1 of matrix j), each stored transposed: its column c becomes a
+// 16-byte row at the address lane 8 j + c gives.
+__device__ __forceinline__ void stmatrix_x4_trans(uint32_t addr, uint32_t r0, uint32_t r1, uint32_t r2, uint32_t r3) {
+  asm volatile("stmatrix.sync.aligned.m8n8.x4.trans.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(r0), "r"(r1),
+               "r"(r2), "r"(r3)
+               : "memory");
+}
+// A 2-D box of shared memory to `map` at (x bytes, y rows), in this thread's bulk group.
+__device__ __forceinline__ void tma_store_2d(const CUtensorMap* map, int x, int y, uint32_t src) {
+  asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(
+                   reinterpret_cast<uint64_t>(map)),
+               "r"(x), "r"(y), "r"(src)
+               : "memory");
+}
+__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+// This thread's bulk stores have read their shared memory (it may be written again).
+__device__ __forceinline__ void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
+__device__ __forceinline__ void bulk_wait_all() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
+__device__ __forceinline__ void warpgroup_bar(int id) {
+  asm volatile("bar.sync %0, 128;\n" ::"r"(id) : "memory");
+}
+
+// The FP16 epilogue of a whole tile through shared memory: no lane exchange and no
+// global stores in the consumers. Per 128 tokens, each thread converts its accumulators
+// in place (acc[4i + e]: weight w = 16 wi + g (+ 8 for e >= 2), token 8 i + 2 tig + (e & 1)),
+// packs (token t, t + 1) of one weight into a half2, which is the mma fragment of the 8 x 8
+// block [weights][tokens], and stmatrix.trans writes the blocks as token rows of 8 weights
+// (16 bytes) into the warpgroup's buffer; the elected thread has the TMA store the box
+// while the warps go on. The float operations are store_pair_scaled's: y = fp16(float(acc
+// >> 4) * (sa[t] * sb[w])). buf: the warpgroup's 16 KiB (1024-aligned), sa: the tile's
+// token scales, sb_w: this thread's two weight scales (w, w + 8).
+template <int kAcc>
+__device__ __forceinline__ void rs_store_tile_tma(const CUtensorMap* map_y, int32_t (&acc)[kAcc], uint32_t buf,
+                                                  const float* sa, float sb0, float sb1, int wi, int lane,
+                                                  bool elected, int bar_id, int x_bytes, int m0) {
+  constexpr int kTokens = kAcc / 4, kPassTokens = 128 / 8;  // 8-token groups per pass
+  const int tig = lane & 3;
+  // stmatrix addresses: lane 8 j + r gives row r of matrix j; matrices (i, top), (i, bottom),
+  // (i + 1, top), (i + 1, bottom): token 8 (i + (j >> 1)) + r, 16-byte chunk 2 wi + (j & 1).
+  const int j = lane >> 3, r = lane & 7;
+  const uint32_t lane_off = (8 * (j >> 1) + r) * 128 + (((2 * wi + (j & 1)) ^ r) << 4);
+#pragma unroll
+  for (int q = 0; q < kTokens / kPassTokens; ++q) {
+    uint32_t packed[kPassTokens][2];
+#pragma unroll
+    for (int ii = 0; ii < kPassTokens; ++ii) {
+      const int i = q * kPassTokens + ii;
+      const float2 s2 = *reinterpret_cast<const float2*>(sa + 8 * i + 2 * tig);
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const float sw = h == 0 ? sb0 : sb1;
+        const float y0 = __fmul_rn(static_cast<float>(acc[4 * i + 2 * h] >> 4), __fmul_rn(s2.x, sw));
+        const float y1 = __fmul_rn(static_cast<float>(acc[4 * i + 2 * h + 1] >> 4), __fmul_rn(s2.y, sw));
+        const __half2 y2 = __floats2half2_rn(y0, y1);
+        packed[ii][h] = *reinterpret_cast<const uint32_t*>(&y2);
+      }
+    }
+    if (elected) bulk_wait_read();  // the buffer's previous box has left
+    warpgroup_bar(bar_id);
+#pragma unroll
+    for (int ii = 0; ii < kPassTokens; ii += 2)
+      stmatrix_x4_trans(buf + ii * 8 * 128 + lane_off, packed[ii][0], packed[ii][1], packed[ii + 1][0],
+                        packed[ii + 1][1]);
+    fence_proxy_async();  // the TMA (async proxy) reads what these generic stores wrote
+    warpgroup_bar(bar_id);
+    if (elected) {
+      tma_store_2d(map_y, x_bytes, m0 + q * 128, buf);
+      bulk_commit();
+    }
+  }
 }
 
 // The epilogue of a tile that lies wholly inside the output, which every tile but the
@@ -183,18 +261,19 @@ __device__ __forceinline__ void rs_store_full_tile(const Params& p, int32_t (&ac
 // shared memory (exact int32 sums; no scratch, no second kernel).
 template <class C, bool CLUSTER>
 __global__ void __launch_bounds__(C::kThreads, 1)
-    wgmma_rs_kernel(const __grid_constant__ CUtensorMap tma_a, const __grid_constant__ CUtensorMap tma_b, Params p,
-                    int splits, int32_t* partial) {
+    wgmma_rs_kernel(const __grid_constant__ CUtensorMap tma_a, const __grid_constant__ CUtensorMap tma_b,
+                    const __grid_constant__ CUtensorMap tma_y, Params p, int splits, int32_t* partial, bool store_tma) {
   constexpr int kBA = C::kBA, kBW = C::kBW, kStages = C::kStages, kStageBytes = C::kStageBytes, kAcc = C::kAcc;
   extern __shared__ uint8_t smem_raw[];
   // The swizzles work on address bits, so the ring starts on 1024 bytes.
   const uint32_t raw_addr = smem_addr(smem_raw);
   uint8_t* smem = smem_raw + ((1024 - (raw_addr & 1023)) & 1023);
   const uint32_t stage0 = smem_addr(smem);
-  const uint32_t full0 = stage0 + kStages * kStageBytes, empty0 = full0 + 8 * kStages;
+  const uint32_t out_buf0 = stage0 + kStages * kStageBytes;  // C::kOutBytes, 1024-aligned
+  const uint32_t full0 = out_buf0 + C::kOutBytes, empty0 = full0 + 8 * kStages;
   const uint32_t red_full = empty0 + 8 * kStages, red_empty = red_full + 8;
-  float* scale_buf = reinterpret_cast<float*>(smem + kStages * kStageBytes + 8 * C::kBarriers);
-  uint8_t* slots = smem + kStages * kStageBytes + 8 * C::kBarriers + 2 * C::kScaleFloats * 4;
+  float* scale_buf = reinterpret_cast<float*>(smem + kStages * kStageBytes + C::kOutBytes + 8 * C::kBarriers);
+  uint8_t* slots = smem + kStages * kStageBytes + C::kOutBytes + 8 * C::kBarriers + 2 * C::kScaleFloats * 4;
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int wg = warp >> 2;
@@ -240,6 +319,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     if (tid == 0) {
       asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&tma_a)) : "memory");
       asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&tma_b)) : "memory");
+      if (store_tma) asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&tma_y)) : "memory");
       int j = 0;
       for (int u = 0; u < my_units; ++u) {
         const TileCoord t = tile_of(u);
@@ -384,6 +464,14 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     const int col0 = tc.n0 + wl0, col1 = tc.n0 + wl1;  // even, so col + 1 < N whenever col < N
     const float sb00 = sc[kBA + wl0], sb01 = sc[kBA + wl0 + 1], sb10 = sc[kBA + wl1], sb11 = sc[kBA + wl1 + 1];
     const int tok_off = 2 * tig + (even ? 0 : 1);
+    if constexpr (C::kTmaStore) {
+      if (store_tma && tc.m0 + kBA <= p.m && tc.n0 + kBW <= p.n) {
+        const int w_own = cw * 64 + wi * 16 + g;
+        rs_store_tile_tma(&tma_y, acc, out_buf0 + cw * (C::kOutTokens * 128), sc, sc[kBA + w_own],
+                          sc[kBA + w_own + 8], wi, lane, ct == cw * 128, 2 + cw, (tc.n0 + cw * 64) * 2, tc.m0);
+        continue;
+      }
+    }
     if (tc.m0 + kBA <= p.m && tc.n0 + kBW <= p.n) {
       const float sb[4] = {sb00, sb01, sb10, sb11};
       const float* sa_tok = sc + tok_off;
@@ -443,6 +531,8 @@ __global__ void __launch_bounds__(C::kThreads, 1)
       });
     }
   }
+  // The boxes' shared memory must outlive their reads.
+  if (C::kTmaStore && store_tma && (ct & 127) == 0) bulk_wait_all();
   if constexpr (CLUSTER) cluster_sync();
 }
 
@@ -550,11 +640,16 @@ int choose_cluster(int64_t tiles, int ktiles) {
 
 template <class C>
 cudaError_t launch_rs(const Params& p, cudaStream_t stream) {
-  CUtensorMap map_a{}, map_b{};
+  CUtensorMap map_a{}, map_b{}, map_y{};
   if (!encode_rows(&map_a, p.qa, p.m, p.k, 128, C::kBA, 128) ||
       !encode_rows(&map_b, p.qb, p.n, p.k / 2, 64, C::kBW, 64)) {
     return cudaErrorNotSupported;
   }
+  // Whole tiles' FP16 outputs by TMA: plain FP16 outputs (no residual, no FP32 or int32
+  // output) whose rows the TMA can address (16-byte aligned, N % 8 == 0).
+  const bool store_tma = C::kTmaStore && p.y != nullptr && p.residual == nullptr && p.y_f32 == nullptr &&
+                         p.acc_out == nullptr && p.n % 8 == 0 && (reinterpret_cast<uintptr_t>(p.y) & 15) == 0 &&
+                         encode_rows(&map_y, p.y, p.m, static_cast<int64_t>(p.n) * 2, 128, C::kOutTokens, 128);
   const int64_t tiles = static_cast<int64_t>((p.m + C::kBA - 1) / C::kBA) * ((p.n + C::kBW - 1) / C::kBW);
   if (tiles > 0x7fffffff) return cudaErrorInvalidValue;
   const int ktiles = p.k / kKBlock, sms = multiprocessors();
@@ -575,7 +670,8 @@ cudaError_t launch_rs(const Params& p, cudaStream_t stream) {
       attr.val.clusterDim.x = static_cast<unsigned>(cs), attr.val.clusterDim.y = 1, attr.val.clusterDim.z = 1;
       cfg.attrs = &attr;
       cfg.numAttrs = 1;
-      return cudaLaunchKernelEx(&cfg, wgmma_rs_kernel<C, true>, map_a, map_b, p, cs, static_cast<int32_t*>(nullptr));
+      return cudaLaunchKernelEx(&cfg, wgmma_rs_kernel<C, true>, map_a, map_b, map_y, p, cs,
+                                static_cast<int32_t*>(nullptr), store_tma);
     }
   }
   auto kernel = wgmma_rs_kernel<C, false>;
@@ -585,7 +681,8 @@ cudaError_t launch_rs(const Params& p, cudaStream_t stream) {
   const int64_t units = tiles * splits;
   const int64_t blocks = units < sms ? units : sms;
   if (splits == 1) {
-    kernel<<<static_cast<unsigned>(blocks), C::kThreads, C::kSmem, stream>>>(map_a, map_b, p, 1, nullptr);
+    kernel<<<static_cast<unsigned>(blocks), C::kThreads, C::kSmem, stream>>>(map_a, map_b, map_y, p, 1, nullptr,
+                                                                              store_tma);
     return cudaGetLastError();
   }
   // The shares' sums: stream-ordered scratch from the device's memory pool.
@@ -598,7 +695,8 @@ cudaError_t launch_rs(const Params& p, cudaStream_t stream) {
   if (err != cudaSuccess) return err;
   err = cudaMemsetAsync(partial, 0, bytes, stream);
   if (err == cudaSuccess) {
-    kernel<<<static_cast<unsigned>(blocks), C::kThreads, C::kSmem, stream>>>(map_a, map_b, p, splits, partial);
+    kernel<<<static_cast<unsigned>(blocks), C::kThreads, C::kSmem, stream>>>(map_a, map_b, map_y, p, splits, partial,
+                                                                              false);
     err = cudaGetLastError();
   }
   if (err == cudaSuccess) {
