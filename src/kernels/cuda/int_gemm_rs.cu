@@ -26,11 +26,16 @@
 //     activations come in the even/odd layout), and issues four wgmma m64n256k32 with
 //     A from those registers. Two register sets alternate, so the next k-block is
 //     widened while the previous one's products run.
-// The accumulators hold C transposed (rows: weights, columns: tokens); one shuffle per
-// pair turns two lanes' values into two (token, weight pair) outputs, and the
-// epilogue does store_pair_scaled's float operations in the same order (the output
-// kind chosen once per tile: a per-pair call cost the tensor cores ~10% at K = 8192),
-// so outputs are bit-identical to the other paths.
+// The accumulators hold C transposed (rows: weights, columns: tokens). Epilogues, all
+// with store_pair_scaled's float operations in its order (outputs bit-identical to the
+// other paths), the output kind chosen once per tile:
+//   * whole tiles, plain FP16 outputs the TMA can address: rs_store_tile_tma (in place,
+//     stmatrix.trans into a swizzled box, one TMA store per 128 tokens);
+//   * other whole tiles: rs_store_full_tile (one shuffle per pair turns two lanes' values
+//     into two (token, weight pair) outputs; no bounds checks, so no branches);
+//   * edge tiles: the checked loop in the kernel.
+// The epilogue is where the tensor cores idle between tiles; the checked loop's
+// iterations ran one after another and cost the K = 8192 shapes 8-17% (docs/cuda.md).
 #include <algorithm>
 #include <mutex>
 
