@@ -29,8 +29,9 @@
 // The accumulators hold C transposed (rows: weights, columns: tokens). Epilogues, all
 // with store_pair_scaled's float operations in its order (outputs bit-identical to the
 // other paths), the output kind chosen once per tile:
-//   * whole tiles, plain FP16 outputs the TMA can address: rs_store_tile_tma (in place,
-//     stmatrix.trans into a swizzled box, one TMA store per 128 tokens);
+//   * whole tiles, FP16 outputs the TMA can address: rs_store_tile_tma (in place,
+//     stmatrix.trans into a swizzled box, one TMA store per 128 tokens; the residual's box
+//     TMA-loaded into the same buffer first and read with ldmatrix.trans);
 //   * other whole tiles: rs_store_full_tile (one shuffle per pair turns two lanes' values
 //     into two (token, weight pair) outputs; no bounds checks, so no branches);
 //   * edge tiles: the checked loop in the kernel.
@@ -62,7 +63,8 @@ struct RsConfig {
   static constexpr int kMaxCluster = 4;
   static constexpr bool kClusterSplit = CW == 1 && BA <= 64;
   static constexpr int kSlotBytes = kClusterSplit ? kConsumers * kAcc * 4 : 0;
-  static constexpr int kBarriers = 2 * kStages + 2;  // full and empty per stage, red_full, red_empty
+  // full and empty per stage, red_full, red_empty, one per consumer warpgroup for its residual box
+  static constexpr int kBarriers = 2 * kStages + 2 + CW;
   // FP16 outputs of whole tiles leave through shared memory and the TMA (the 128- and
   // 256-token tiles): each consumer warpgroup stages 128 tokens x its 64 weights at a time,
   // 128-byte rows in the 128-byte swizzle, and one of its threads has the TMA store them.
@@ -145,22 +147,33 @@ __device__ __forceinline__ void warpgroup_bar(int id) {
 // packs (token t, t + 1) of one weight into a half2, which is the mma fragment of the 8 x 8
 // block [weights][tokens], and stmatrix.trans writes the blocks as token rows of 8 weights
 // (16 bytes) into the warpgroup's buffer; the elected thread has the TMA store the box
-// while the warps go on. The float operations are store_pair_scaled's: y = fp16(float(acc
-// >> 4) * (sa[t] * sb[w])). buf: the warpgroup's 16 KiB (1024-aligned), sa: the tile's
-// token scales, sb_w: this thread's two weight scales (w, w + 8).
-template <int kAcc>
-__device__ __forceinline__ void rs_store_tile_tma(const CUtensorMap* map_y, int32_t (&acc)[kAcc], uint32_t buf,
-                                                  const float* sa, float sb0, float sb1, int wi, int lane,
-                                                  bool elected, int bar_id, int x_bytes, int m0) {
+// while the warps go on. RES: the elected thread first has the TMA load the residual's box
+// into the buffer (on res_bar), and ldmatrix.trans from the same addresses gives each
+// thread the residual of exactly its outputs. The float operations are store_pair_scaled's:
+// y = fp16(float(acc >> 4) * (sa[t] * sb[w]) [+ float(residual)]). buf: the warpgroup's
+// 16 KiB (1024-aligned), sa: the tile's token scales, sb0 / sb1: this thread's weight scales
+// (w, w + 8); res_uses: the warpgroup's residual boxes so far (res_bar's phase).
+template <bool RES, int kAcc>
+__device__ __forceinline__ void rs_store_tile_tma(const CUtensorMap* map_y, const CUtensorMap* map_r, int32_t (&acc)[kAcc],
+                                                  uint32_t buf, uint32_t res_bar, uint32_t& res_uses, const float* sa,
+                                                  float sb0, float sb1, int wi, int lane, bool elected, int bar_id,
+                                                  int x_bytes, int m0) {
   constexpr int kTokens = kAcc / 4, kPassTokens = 128 / 8;  // 8-token groups per pass
+  constexpr uint32_t kBoxBytes = 128 * 128;
   const int tig = lane & 3;
-  // stmatrix addresses: lane 8 j + r gives row r of matrix j; matrices (i, top), (i, bottom),
-  // (i + 1, top), (i + 1, bottom): token 8 (i + (j >> 1)) + r, 16-byte chunk 2 wi + (j & 1).
+  // stmatrix / ldmatrix addresses: lane 8 j + r gives row r of matrix j; matrices (i, top),
+  // (i, bottom), (i + 1, top), (i + 1, bottom): token 8 (i + (j >> 1)) + r, 16-byte chunk
+  // 2 wi + (j & 1), in the 128-byte swizzle.
   const int j = lane >> 3, r = lane & 7;
   const uint32_t lane_off = (8 * (j >> 1) + r) * 128 + (((2 * wi + (j & 1)) ^ r) << 4);
 #pragma unroll
   for (int q = 0; q < kTokens / kPassTokens; ++q) {
-    uint32_t packed[kPassTokens][2];
+    if (RES && elected) {
+      bulk_wait_read();  // the buffer's previous box has left
+      mbar_arrive_expect_tx(res_bar, kBoxBytes);
+      tma_load_2d(buf, map_r, x_bytes, m0 + q * 128, res_bar);
+    }
+    // The products, in place as float bits (RES: the residual is added after its load).
 #pragma unroll
     for (int ii = 0; ii < kPassTokens; ++ii) {
       const int i = q * kPassTokens + ii;
@@ -168,18 +181,36 @@ __device__ __forceinline__ void rs_store_tile_tma(const CUtensorMap* map_y, int3
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const float sw = h == 0 ? sb0 : sb1;
-        const float y0 = __fmul_rn(static_cast<float>(acc[4 * i + 2 * h] >> 4), __fmul_rn(s2.x, sw));
-        const float y1 = __fmul_rn(static_cast<float>(acc[4 * i + 2 * h + 1] >> 4), __fmul_rn(s2.y, sw));
-        const __half2 y2 = __floats2half2_rn(y0, y1);
-        packed[ii][h] = *reinterpret_cast<const uint32_t*>(&y2);
+        int32_t& a0 = acc[4 * i + 2 * h];
+        int32_t& a1 = acc[4 * i + 2 * h + 1];
+        a0 = __float_as_int(__fmul_rn(static_cast<float>(a0 >> 4), __fmul_rn(s2.x, sw)));
+        a1 = __float_as_int(__fmul_rn(static_cast<float>(a1 >> 4), __fmul_rn(s2.y, sw)));
       }
     }
-    if (elected) bulk_wait_read();  // the buffer's previous box has left
-    warpgroup_bar(bar_id);
+    auto pack = [&](int i, int h, uint32_t res) {
+      float y0 = __int_as_float(acc[4 * i + 2 * h]), y1 = __int_as_float(acc[4 * i + 2 * h + 1]);
+      if constexpr (RES) {
+        const float2 rf = __half22float2(*reinterpret_cast<const __half2*>(&res));
+        y0 = __fadd_rn(y0, rf.x), y1 = __fadd_rn(y1, rf.y);
+      }
+      const __half2 y2 = __floats2half2_rn(y0, y1);
+      return *reinterpret_cast<const uint32_t*>(&y2);
+    };
+    if constexpr (RES) {
+      mbar_wait(res_bar, res_uses & 1);
+      ++res_uses;
+    } else {
+      if (elected) bulk_wait_read();  // the buffer's previous box has left
+      warpgroup_bar(bar_id);
+    }
 #pragma unroll
-    for (int ii = 0; ii < kPassTokens; ii += 2)
-      stmatrix_x4_trans(buf + ii * 8 * 128 + lane_off, packed[ii][0], packed[ii][1], packed[ii + 1][0],
-                        packed[ii + 1][1]);
+    for (int ii = 0; ii < kPassTokens; ii += 2) {
+      const int i = q * kPassTokens + ii;
+      const uint32_t addr = buf + ii * 8 * 128 + lane_off;
+      uint32_t res[4] = {0, 0, 0, 0};
+      if constexpr (RES) ldmatrix_x4_trans(res, addr);
+      stmatrix_x4_trans(addr, pack(i, 0, res[0]), pack(i, 1, res[1]), pack(i + 1, 0, res[2]), pack(i + 1, 1, res[3]));
+    }
     fence_proxy_async();  // the TMA (async proxy) reads what these generic stores wrote
     warpgroup_bar(bar_id);
     if (elected) {
@@ -267,7 +298,8 @@ __device__ __forceinline__ void rs_store_full_tile(const Params& p, int32_t (&ac
 template <class C, bool CLUSTER>
 __global__ void __launch_bounds__(C::kThreads, 1)
     wgmma_rs_kernel(const __grid_constant__ CUtensorMap tma_a, const __grid_constant__ CUtensorMap tma_b,
-                    const __grid_constant__ CUtensorMap tma_y, Params p, int splits, int32_t* partial, bool store_tma) {
+                    const __grid_constant__ CUtensorMap tma_y, const __grid_constant__ CUtensorMap tma_r, Params p,
+                    int splits, int32_t* partial, bool store_tma) {
   constexpr int kBA = C::kBA, kBW = C::kBW, kStages = C::kStages, kStageBytes = C::kStageBytes, kAcc = C::kAcc;
   extern __shared__ uint8_t smem_raw[];
   // The swizzles work on address bits, so the ring starts on 1024 bytes.
@@ -276,7 +308,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
   const uint32_t stage0 = smem_addr(smem);
   const uint32_t out_buf0 = stage0 + kStages * kStageBytes;  // C::kOutBytes, 1024-aligned
   const uint32_t full0 = out_buf0 + C::kOutBytes, empty0 = full0 + 8 * kStages;
-  const uint32_t red_full = empty0 + 8 * kStages, red_empty = red_full + 8;
+  const uint32_t red_full = empty0 + 8 * kStages, red_empty = red_full + 8, res_bar0 = red_empty + 8;
   float* scale_buf = reinterpret_cast<float*>(smem + kStages * kStageBytes + C::kOutBytes + 8 * C::kBarriers);
   uint8_t* slots = smem + kStages * kStageBytes + C::kOutBytes + 8 * C::kBarriers + 2 * C::kScaleFloats * 4;
 
@@ -288,6 +320,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
       mbar_init(full0 + 8 * s, 1);
       mbar_init(empty0 + 8 * s, C::kConsumers / 32);  // one arrival per consumer warp
     }
+    for (int w = 0; w < C::kBarriers - 2 * kStages - 2; ++w) mbar_init(res_bar0 + 8 * w, 1);
     if constexpr (CLUSTER) {
       mbar_init(red_full, (splits - 1) * C::kConsumers);  // every consumer thread of every other CTA
       mbar_init(red_empty, C::kConsumers);                // every consumer thread of the leader
@@ -325,6 +358,8 @@ __global__ void __launch_bounds__(C::kThreads, 1)
       asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&tma_a)) : "memory");
       asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&tma_b)) : "memory");
       if (store_tma) asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&tma_y)) : "memory");
+      if (store_tma && p.residual != nullptr)
+        asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&tma_r)) : "memory");
       int j = 0;
       for (int u = 0; u < my_units; ++u) {
         const TileCoord t = tile_of(u);
@@ -372,6 +407,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
   // (plain) or the cluster's leader.
   const bool finisher = CLUSTER ? crank == 0 : splits == 1;
   int32_t acc[kAcc];
+  uint32_t res_uses = 0;  // residual boxes this warpgroup has loaded (rs_store_tile_tma)
   uint32_t a_even[4][4], a_odd[4][4];
   int j = 0;
   // One k-block: its weights into `a`, four products on them, then wait for the
@@ -472,8 +508,16 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     if constexpr (C::kTmaStore) {
       if (store_tma && tc.m0 + kBA <= p.m && tc.n0 + kBW <= p.n) {
         const int w_own = cw * 64 + wi * 16 + g;
-        rs_store_tile_tma(&tma_y, acc, out_buf0 + cw * (C::kOutTokens * 128), sc, sc[kBA + w_own],
-                          sc[kBA + w_own + 8], wi, lane, ct == cw * 128, 2 + cw, (tc.n0 + cw * 64) * 2, tc.m0);
+        const uint32_t buf = out_buf0 + cw * (C::kOutTokens * 128), rbar = res_bar0 + 8 * cw;
+        const bool elected = ct == cw * 128;
+        const int x_bytes = (tc.n0 + cw * 64) * 2;
+        if (p.residual != nullptr) {
+          rs_store_tile_tma<true>(&tma_y, &tma_r, acc, buf, rbar, res_uses, sc, sc[kBA + w_own], sc[kBA + w_own + 8],
+                                  wi, lane, elected, 2 + cw, x_bytes, tc.m0);
+        } else {
+          rs_store_tile_tma<false>(&tma_y, &tma_r, acc, buf, rbar, res_uses, sc, sc[kBA + w_own], sc[kBA + w_own + 8],
+                                   wi, lane, elected, 2 + cw, x_bytes, tc.m0);
+        }
         continue;
       }
     }
@@ -645,16 +689,20 @@ int choose_cluster(int64_t tiles, int ktiles) {
 
 template <class C>
 cudaError_t launch_rs(const Params& p, cudaStream_t stream) {
-  CUtensorMap map_a{}, map_b{}, map_y{};
+  CUtensorMap map_a{}, map_b{}, map_y{}, map_r{};
   if (!encode_rows(&map_a, p.qa, p.m, p.k, 128, C::kBA, 128) ||
       !encode_rows(&map_b, p.qb, p.n, p.k / 2, 64, C::kBW, 64)) {
     return cudaErrorNotSupported;
   }
-  // Whole tiles' FP16 outputs by TMA: plain FP16 outputs (no residual, no FP32 or int32
-  // output) whose rows the TMA can address (16-byte aligned, N % 8 == 0).
-  const bool store_tma = C::kTmaStore && p.y != nullptr && p.residual == nullptr && p.y_f32 == nullptr &&
-                         p.acc_out == nullptr && p.n % 8 == 0 && (reinterpret_cast<uintptr_t>(p.y) & 15) == 0 &&
-                         encode_rows(&map_y, p.y, p.m, static_cast<int64_t>(p.n) * 2, 128, C::kOutTokens, 128);
+  // Whole tiles' FP16 outputs (and residuals) by TMA: FP16 outputs (not FP32 or int32)
+  // whose rows the TMA can address (16-byte aligned, N % 8 == 0).
+  auto tma_rows = [&](CUtensorMap* map, const __half* base) {
+    return (reinterpret_cast<uintptr_t>(base) & 15) == 0 &&
+           encode_rows(map, base, p.m, static_cast<int64_t>(p.n) * 2, 128, C::kOutTokens, 128);
+  };
+  const bool store_tma = C::kTmaStore && p.y != nullptr && p.y_f32 == nullptr && p.acc_out == nullptr &&
+                         p.n % 8 == 0 && tma_rows(&map_y, p.y) &&
+                         (p.residual == nullptr || tma_rows(&map_r, p.residual));
   const int64_t tiles = static_cast<int64_t>((p.m + C::kBA - 1) / C::kBA) * ((p.n + C::kBW - 1) / C::kBW);
   if (tiles > 0x7fffffff) return cudaErrorInvalidValue;
   const int ktiles = p.k / kKBlock, sms = multiprocessors();
@@ -675,7 +723,7 @@ cudaError_t launch_rs(const Params& p, cudaStream_t stream) {
       attr.val.clusterDim.x = static_cast<unsigned>(cs), attr.val.clusterDim.y = 1, attr.val.clusterDim.z = 1;
       cfg.attrs = &attr;
       cfg.numAttrs = 1;
-      return cudaLaunchKernelEx(&cfg, wgmma_rs_kernel<C, true>, map_a, map_b, map_y, p, cs,
+      return cudaLaunchKernelEx(&cfg, wgmma_rs_kernel<C, true>, map_a, map_b, map_y, map_r, p, cs,
                                 static_cast<int32_t*>(nullptr), store_tma);
     }
   }
@@ -686,7 +734,7 @@ cudaError_t launch_rs(const Params& p, cudaStream_t stream) {
   const int64_t units = tiles * splits;
   const int64_t blocks = units < sms ? units : sms;
   if (splits == 1) {
-    kernel<<<static_cast<unsigned>(blocks), C::kThreads, C::kSmem, stream>>>(map_a, map_b, map_y, p, 1, nullptr,
+    kernel<<<static_cast<unsigned>(blocks), C::kThreads, C::kSmem, stream>>>(map_a, map_b, map_y, map_r, p, 1, nullptr,
                                                                               store_tma);
     return cudaGetLastError();
   }
@@ -700,7 +748,7 @@ cudaError_t launch_rs(const Params& p, cudaStream_t stream) {
   if (err != cudaSuccess) return err;
   err = cudaMemsetAsync(partial, 0, bytes, stream);
   if (err == cudaSuccess) {
-    kernel<<<static_cast<unsigned>(blocks), C::kThreads, C::kSmem, stream>>>(map_a, map_b, map_y, p, splits, partial,
+    kernel<<<static_cast<unsigned>(blocks), C::kThreads, C::kSmem, stream>>>(map_a, map_b, map_y, map_r, p, splits, partial,
                                                                               false);
     err = cudaGetLastError();
   }
