@@ -70,7 +70,10 @@ struct RsConfig {
   // 128-byte rows in the 128-byte swizzle, and one of its threads has the TMA store them.
   static constexpr bool kTmaStore = BA >= 128 && CW == 2;
   static constexpr int kOutTokens = 128, kOutBytes = kTmaStore ? CW * kOutTokens * 128 : 0;
-  static constexpr int kSmem = 1024 /* alignment slack */ + kStages * kStageBytes + kOutBytes + 8 * kBarriers +
+  // The scales and the cluster slots (16-byte stores) follow the barriers: 16-byte multiple.
+  static constexpr int kBarrierBytes = (8 * kBarriers + 15) / 16 * 16;
+  static_assert(2 * kScaleFloats * 4 % 16 == 0, "the slots after the scales take 16-byte stores");
+  static constexpr int kSmem = 1024 /* alignment slack */ + kStages * kStageBytes + kOutBytes + kBarrierBytes +
                                2 * kScaleFloats * 4 + (kMaxCluster - 1) * kSlotBytes;
   // The 256-token tile needs 128 accumulators per thread: the producer gives registers away.
   static constexpr bool kRebalance = BA == 256;
@@ -309,8 +312,8 @@ __global__ void __launch_bounds__(C::kThreads, 1)
   const uint32_t out_buf0 = stage0 + kStages * kStageBytes;  // C::kOutBytes, 1024-aligned
   const uint32_t full0 = out_buf0 + C::kOutBytes, empty0 = full0 + 8 * kStages;
   const uint32_t red_full = empty0 + 8 * kStages, red_empty = red_full + 8, res_bar0 = red_empty + 8;
-  float* scale_buf = reinterpret_cast<float*>(smem + kStages * kStageBytes + C::kOutBytes + 8 * C::kBarriers);
-  uint8_t* slots = smem + kStages * kStageBytes + C::kOutBytes + 8 * C::kBarriers + 2 * C::kScaleFloats * 4;
+  float* scale_buf = reinterpret_cast<float*>(smem + kStages * kStageBytes + C::kOutBytes + C::kBarrierBytes);
+  uint8_t* slots = smem + kStages * kStageBytes + C::kOutBytes + C::kBarrierBytes + 2 * C::kScaleFloats * 4;
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int wg = warp >> 2;
