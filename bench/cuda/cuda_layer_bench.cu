@@ -178,10 +178,14 @@ struct Ctx {
 
 // Quantizes the input of `next` (the product run right after) in the activation
 // layout int_gemm prefers for that product's shape, as the CUDA backend does.
-void quantize_rows(Ctx& c, const __half* x, int64_t rows, int cols, int p, bool fold_rms, const LinearQ& next) {
+// st / quant_stage: a mark between the quantizer and the RMS pass (fold_rms), so the
+// caller's next mark times the RMS pass alone and the two show separately.
+void quantize_rows(Ctx& c, const __half* x, int64_t rows, int cols, int p, bool fold_rms, const LinearQ& next,
+                   Stages* st = nullptr, const char* quant_stage = nullptr) {
   c.layout = int_gemm_preferred_layout(IntGemmKind::W4A4, rows, next.n, next.k);
   CUDA_OK(hadamard_quant_rows(x, rows, cols, p, 4, kActClip, c.a->qa.as<uint8_t>(), c.a->sa.as<float>(), nullptr,
                               c.stream, HadamardQuantVariant::Auto, c.layout));
+  if (st != nullptr) st->mark(quant_stage, c.stream);
   if (fold_rms) CUDA_OK(rows_scale_inv_rms(x, rows, cols, kEps, c.a->sa.as<float>(), c.stream));
 }
 void w4a4(Ctx& c, const LinearQ& l, int64_t m, __half* y, const __half* residual) {
@@ -247,8 +251,8 @@ void layer_w4a4(Ctx& c, int64_t rows, int seq, int pos0, bool decode, KvCache& c
   Acts& a = *c.a;
   __half* x = a.x.as<__half>();
   st.begin(c.stream);
-  quantize_rows(c, x, rows, kHidden, 1, true, c.wq->qkv);
-  st.mark("norm1_quant", c.stream);
+  quantize_rows(c, x, rows, kHidden, 1, true, c.wq->qkv, &st, "norm1_quant");
+  st.mark("norm1_rms", c.stream);
   w4a4(c, c.wq->qkv, rows, a.qkv.as<__half>(), nullptr);
   st.mark("qkv", c.stream);
   CUDA_OK(rope_qk(a.qkv.as<__half>(), rows, kQkv, seq, pos0, kHeads, kKvHeads, kHeadDim, kTheta, true, c.stream));
@@ -262,8 +266,8 @@ void layer_w4a4(Ctx& c, int64_t rows, int seq, int pos0, bool decode, KvCache& c
   st.mark("o_hadamard_quant", c.stream);
   w4a4(c, c.wq->o, rows, x, x);
   st.mark("o_proj", c.stream);
-  quantize_rows(c, x, rows, kHidden, 1, true, c.wq->gu);
-  st.mark("norm2_quant", c.stream);
+  quantize_rows(c, x, rows, kHidden, 1, true, c.wq->gu, &st, "norm2_quant");
+  st.mark("norm2_rms", c.stream);
   w4a4(c, c.wq->gu, rows, a.gu.as<__half>(), nullptr);
   st.mark("gate_up", c.stream);
   CUDA_OK(swiglu_rows(a.gu.as<__half>(), rows, kInter, kMixK, c.mix7.data(), a.h.as<__half>(), c.stream));
