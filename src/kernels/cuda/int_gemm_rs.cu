@@ -64,7 +64,8 @@ struct RsConfig {
   static constexpr bool kClusterSplit = CW == 1 && BA <= 64;
   static constexpr int kSlotBytes = kClusterSplit ? kConsumers * kAcc * 4 : 0;
   // full and empty per stage, red_full, red_empty, one per consumer warpgroup for its residual box
-  static constexpr int kBarriers = 2 * kStages + 2 + CW;
+  static constexpr int kResBarriers = CW;
+  static constexpr int kBarriers = 2 * kStages + 2 + kResBarriers;
   // FP16 outputs of whole tiles leave through shared memory and the TMA (the 128- and
   // 256-token tiles): each consumer warpgroup stages 128 tokens x its 64 weights at a time,
   // 128-byte rows in the 128-byte swizzle, and one of its threads has the TMA store them.
@@ -323,7 +324,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
       mbar_init(full0 + 8 * s, 1);
       mbar_init(empty0 + 8 * s, C::kConsumers / 32);  // one arrival per consumer warp
     }
-    for (int w = 0; w < C::kBarriers - 2 * kStages - 2; ++w) mbar_init(res_bar0 + 8 * w, 1);
+    for (int w = 0; w < C::kResBarriers; ++w) mbar_init(res_bar0 + 8 * w, 1);
     if constexpr (CLUSTER) {
       mbar_init(red_full, (splits - 1) * C::kConsumers);  // every consumer thread of every other CTA
       mbar_init(red_empty, C::kConsumers);                // every consumer thread of the leader
@@ -508,8 +509,9 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     const int col0 = tc.n0 + wl0, col1 = tc.n0 + wl1;  // even, so col + 1 < N whenever col < N
     const float sb00 = sc[kBA + wl0], sb01 = sc[kBA + wl0 + 1], sb10 = sc[kBA + wl1], sb11 = sc[kBA + wl1 + 1];
     const int tok_off = 2 * tig + (even ? 0 : 1);
+    const bool whole_tile = tc.m0 + kBA <= p.m && tc.n0 + kBW <= p.n;
     if constexpr (C::kTmaStore) {
-      if (store_tma && tc.m0 + kBA <= p.m && tc.n0 + kBW <= p.n) {
+      if (store_tma && whole_tile) {
         const int w_own = cw * 64 + wi * 16 + g;
         const uint32_t buf = out_buf0 + cw * (C::kOutTokens * 128), rbar = res_bar0 + 8 * cw;
         const bool elected = ct == cw * 128;
@@ -524,7 +526,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
         continue;
       }
     }
-    if (tc.m0 + kBA <= p.m && tc.n0 + kBW <= p.n) {
+    if (whole_tile) {
       const float sb[4] = {sb00, sb01, sb10, sb11};
       const float* sa_tok = sc + tok_off;
       const int64_t out0 = static_cast<int64_t>(tc.m0 + tok_off) * p.n + col0;
