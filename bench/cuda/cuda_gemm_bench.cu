@@ -15,6 +15,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -28,6 +29,8 @@
 #include "cuda_bench_util.cuh"
 #include "kernels/cuda/hadamard_quant.cuh"
 #include "kernels/cuda/int_gemm.cuh"
+#include "kernels/cuda/swiglu.cuh"
+#include "kernels/cuda/swiglu_hadamard_quant.cuh"
 
 namespace {
 
@@ -214,7 +217,8 @@ int main(int argc, char** argv) {
     json += "  \"hadamard_quant\": [\n";
     std::printf("\n%-12s %-6s %-6s %-6s %10s %9s %10s %9s %6s\n", "variant", "M", "K", "p", "us", "GB/s", "copy_us",
                 "copy_GB/s", "ratio");
-    const struct { int k, p; } hk[] = {{4096, 4096}, {8192, 8192}, {11008, 256}, {14336, 2048}, {28672, 4096}};
+    // (8192, 1): the 70B layer's RMSNorm quantizers (no rotation: QuaRot rotates the residual offline).
+    const struct { int k, p; } hk[] = {{4096, 4096}, {8192, 8192}, {11008, 256}, {14336, 2048}, {28672, 4096}, {8192, 1}};
     bool first = true;
     for (int m : hq_ms)
       for (const auto& s : hk) {
@@ -259,6 +263,62 @@ int main(int argc, char** argv) {
           first = false;
         }
       }
+    json += "\n  ],\n";
+
+    // The down projection's quantizer fused with SwiGLU and the 7 x 7 mix (28672 = 7 x
+    // 4096, even/odd int8 codes, as the 70B layer runs it at M > 32) against the two
+    // passes it replaces and a copy of the gate/up bytes; GB/s counts the bytes the
+    // fused pass must move (gate/up in, codes and scales out).
+    json += "  \"swiglu_hadamard_quant\": [\n";
+    std::printf("\n%-22s %-6s %-6s %10s %10s %9s %10s %9s %6s\n", "swiglu+hq (k 7)", "M", "inter", "fused_us",
+                "two_us", "GB/s", "copy_us", "copy_GB/s", "ratio");
+    first = true;
+    constexpr int kInter = 28672, kMix = 7;
+    std::vector<float> mix(kMix * kMix);
+    for (int i = 0; i < kMix; ++i)  // orthonormal DCT-II, as cuda_layer_bench
+      for (int j = 0; j < kMix; ++j)
+        mix[i * kMix + j] = static_cast<float>(std::sqrt((i == 0 ? 1.0 : 2.0) / kMix) *
+                                               std::cos(3.14159265358979323846 * (2 * j + 1) * i / (2.0 * kMix)));
+    for (int m : hq_ms) {
+      if (m <= 32) continue;  // decode shapes take the packed int4 layout and the two passes
+      const size_t in_bytes = size_t{4} * m * kInter, out_bytes = static_cast<size_t>(m) * kInter + 4 * size_t(m);
+      const int copies = copies_for(in_bytes + out_bytes + in_bytes / 2);
+      std::vector<std::unique_ptr<Buf>> gu, h, q, sc;
+      for (int c = 0; c < copies; ++c) {
+        gu.push_back(std::make_unique<Buf>(in_bytes));
+        h.push_back(std::make_unique<Buf>(in_bytes / 2));
+        q.push_back(std::make_unique<Buf>(static_cast<size_t>(m) * kInter));
+        sc.push_back(std::make_unique<Buf>(4 * static_cast<size_t>(m)));
+        rand_half(*gu.back(), 17 + c, 2.0f);
+      }
+      const auto eo = IntGemmActLayout::Int8EvenOdd;
+      const double copy = time_us(
+          [&](int c) { CUDA_OK(cudaMemcpyAsync(gu[(c + 1) % copies]->p, gu[c]->p, in_bytes, cudaMemcpyDeviceToDevice)); },
+          copies);
+      const double two = time_us(
+          [&](int c) {
+            CUDA_OK(swiglu_rows(gu[c]->as<__half>(), m, kInter, kMix, mix.data(), h[c]->as<__half>(), nullptr));
+            CUDA_OK(hadamard_quant_rows(h[c]->as<__half>(), m, kInter, kInter / kMix, 4, 1.0f, q[c]->as<uint8_t>(),
+                                        sc[c]->as<float>(), nullptr, nullptr, HadamardQuantVariant::Auto, eo));
+          },
+          copies);
+      const double fused = time_us(
+          [&](int c) {
+            CUDA_OK(swiglu_hadamard_quant_rows(gu[c]->as<__half>(), m, kInter, kMix, mix.data(), 4, 1.0f, eo,
+                                               q[c]->as<uint8_t>(), sc[c]->as<float>(), nullptr, nullptr));
+          },
+          copies);
+      const double gbps = (in_bytes + out_bytes) / fused / 1e3, copy_gbps = 2.0 * in_bytes / copy / 1e3;
+      std::printf("%-22s %-6d %-6d %10.2f %10.2f %9.0f %10.2f %9.0f %6.2f\n", "fused", m, kInter, fused, two, gbps,
+                  copy, copy_gbps, gbps / copy_gbps);
+      std::fflush(stdout);
+      std::snprintf(buf, sizeof buf,
+                    "%s    {\"m\": %d, \"inter\": %d, \"k\": %d, \"fused_us\": %.2f, \"two_pass_us\": %.2f, "
+                    "\"GBps\": %.0f, \"copy_us\": %.2f, \"copy_GBps\": %.0f, \"bw_ratio\": %.3f}",
+                    first ? "" : ",\n", m, kInter, kMix, fused, two, gbps, copy, copy_gbps, gbps / copy_gbps);
+      json += buf;
+      first = false;
+    }
     json += "\n  ],\n";
   }
 

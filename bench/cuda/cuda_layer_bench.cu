@@ -3,9 +3,14 @@
 // int_gemm + the same flash_attention), prefill and one decode step, plus the memory
 // of weights + KV. Writes JSON (atomically: a temporary file renamed into place).
 //   cuda_layer_bench OUT.json [--batches 1,4,16,64] [--seq 2048] [--decode-batch 16]
-//                    [--ctx 2048] [--reps 10] [--pdl 0|1]
+//                    [--ctx 2048] [--reps 10] [--pdl 0|1] [--norm-fold 1|0]
 // --pdl 1: the W4A4 products with IntGemmArgs::weights_constant (a programmatic dependent
 // launch where the kernel takes it; the CUDA backend leaves it off).
+// --norm-fold 0: the RMSNorm fold as a second pass over x (rows_scale_inv_rms) instead
+// of inside the quantizer's pass (hadamard_quant_rows with an RmsFold), for A/B runs.
+// --swiglu-fuse 0: SwiGLU with the 7 x 7 mix (FP16 rows written) and the down product's
+// Hadamard + quantize as two passes instead of swiglu_hadamard_quant_rows's one (which
+// takes the even/odd layout of the prefill products; decode runs the two passes).
 //
 // FP16 layer:  RMSNorm -> QKV (cuBLAS) -> RoPE -> K/V into an FP16 cache -> attention
 //              -> O (cuBLAS, + residual in place) -> RMSNorm -> gate/up (cuBLAS) ->
@@ -17,7 +22,8 @@
 //              -> Hadamard (p = 8192) + int4 quantize -> W4A4 O (+ residual) -> quantize
 //              + RMSNorm fold -> W4A4 gate/up -> SwiGLU with the 7 x 7 factor of the
 //              28672 = 7 x 4096 rotation -> Hadamard (p = 4096) + int4 quantize -> W4A4
-//              down (+ residual).
+//              down (+ residual). Each RMSNorm fold rides in its quantizer's pass, and
+//              in prefill SwiGLU, the mix and the down quantizer are one pass.
 // Decode: one new token per sequence; attention over the cache by a minimal split-K
 // kernel (decode_attention.cuh) for both variants (FP16 cache / int4 cache).
 // Times: CUDA events around one whole layer (the residual restored before each run,
@@ -48,6 +54,7 @@
 #include "kernels/cuda/rmsnorm.cuh"
 #include "kernels/cuda/rope.cuh"
 #include "kernels/cuda/swiglu.cuh"
+#include "kernels/cuda/swiglu_hadamard_quant.cuh"
 
 namespace {
 
@@ -174,19 +181,29 @@ struct Ctx {
   std::vector<float> mix7;  // host memory: swiglu_rows passes the 7 x 7 factor as a kernel argument
   IntGemmActLayout layout = IntGemmActLayout::Standard;  // of the activations quantize_rows wrote last
   bool pdl = false;                                      // --pdl: IntGemmArgs::weights_constant
+  bool norm_fold = true;  // --norm-fold: the RMSNorm folded into the quantizer's pass (RmsFold)
+  bool swiglu_fuse = true;  // --swiglu-fuse: SwiGLU + mix + down's quantizer in one pass where it applies
 };
 
 // Quantizes the input of `next` (the product run right after) in the activation
 // layout int_gemm prefers for that product's shape, as the CUDA backend does.
-// st / quant_stage: a mark between the quantizer and the RMS pass (fold_rms), so the
-// caller's next mark times the RMS pass alone and the two show separately.
+// fold_rms: the RMSNorm folded into the scales, in the quantizer's pass (c.norm_fold)
+// or as a second pass (rows_scale_inv_rms); st / quant_stage: a mark between the two
+// passes, so the caller's next mark times the RMS pass alone (zero when fused).
 void quantize_rows(Ctx& c, const __half* x, int64_t rows, int cols, int p, bool fold_rms, const LinearQ& next,
                    Stages* st = nullptr, const char* quant_stage = nullptr) {
   c.layout = int_gemm_preferred_layout(IntGemmKind::W4A4, rows, next.n, next.k);
-  CUDA_OK(hadamard_quant_rows(x, rows, cols, p, 4, kActClip, c.a->qa.as<uint8_t>(), c.a->sa.as<float>(), nullptr,
-                              c.stream, HadamardQuantVariant::Auto, c.layout));
+  uint8_t* q = c.a->qa.as<uint8_t>();
+  float* s = c.a->sa.as<float>();
+  if (fold_rms && c.norm_fold) {
+    CUDA_OK(hadamard_quant_rows(x, rows, cols, p, 4, kActClip, q, s, nullptr, c.stream, HadamardQuantVariant::Auto,
+                                c.layout, RmsFold{kEps}));
+  } else {
+    CUDA_OK(hadamard_quant_rows(x, rows, cols, p, 4, kActClip, q, s, nullptr, c.stream, HadamardQuantVariant::Auto,
+                                c.layout));
+  }
   if (st != nullptr) st->mark(quant_stage, c.stream);
-  if (fold_rms) CUDA_OK(rows_scale_inv_rms(x, rows, cols, kEps, c.a->sa.as<float>(), c.stream));
+  if (fold_rms && !c.norm_fold) CUDA_OK(rows_scale_inv_rms(x, rows, cols, kEps, s, c.stream));
 }
 void w4a4(Ctx& c, const LinearQ& l, int64_t m, __half* y, const __half* residual) {
   IntGemmArgs g;
@@ -270,10 +287,19 @@ void layer_w4a4(Ctx& c, int64_t rows, int seq, int pos0, bool decode, KvCache& c
   st.mark("norm2_rms", c.stream);
   w4a4(c, c.wq->gu, rows, a.gu.as<__half>(), nullptr);
   st.mark("gate_up", c.stream);
-  CUDA_OK(swiglu_rows(a.gu.as<__half>(), rows, kInter, kMixK, c.mix7.data(), a.h.as<__half>(), c.stream));
-  st.mark("swiglu_mix7", c.stream);
-  quantize_rows(c, a.h.as<__half>(), rows, kInter, kMixBlock, false, c.wq->down);
-  st.mark("down_hadamard_quant", c.stream);
+  const IntGemmActLayout down_layout =
+      int_gemm_preferred_layout(IntGemmKind::W4A4, rows, c.wq->down.n, c.wq->down.k);
+  if (c.swiglu_fuse && swiglu_hadamard_quant_supported(kInter, kMixK, 4, down_layout)) {
+    c.layout = down_layout;
+    CUDA_OK(swiglu_hadamard_quant_rows(a.gu.as<__half>(), rows, kInter, kMixK, c.mix7.data(), 4, kActClip, down_layout,
+                                       a.qa.as<uint8_t>(), a.sa.as<float>(), nullptr, c.stream));
+    st.mark("swiglu_mix7_hadamard_quant", c.stream);
+  } else {
+    CUDA_OK(swiglu_rows(a.gu.as<__half>(), rows, kInter, kMixK, c.mix7.data(), a.h.as<__half>(), c.stream));
+    st.mark("swiglu_mix7", c.stream);
+    quantize_rows(c, a.h.as<__half>(), rows, kInter, kMixBlock, false, c.wq->down);
+    st.mark("down_hadamard_quant", c.stream);
+  }
   w4a4(c, c.wq->down, rows, x, x);
   st.mark("down", c.stream);
 }
@@ -407,13 +433,13 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: %s OUT.json [--batches 1,4,16,64] [--seq 2048] [--decode-batch 16] [--ctx 2048] "
-                 "[--reps 10] [--pdl 0|1]\n",
+                 "[--reps 10] [--pdl 0|1] [--norm-fold 1|0] [--swiglu-fuse 1|0]\n",
                  argv[0]);
     return 2;
   }
   const char* out_path = argv[1];
   std::vector<int> batches = {1, 4, 16, 64};
-  int seq = 2048, dbatch = 16, ctx = 2048, reps = 10, pdl = 0;
+  int seq = 2048, dbatch = 16, ctx = 2048, reps = 10, pdl = 0, norm_fold = 1, swiglu_fuse = 1;
   for (int i = 2; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--batches")) batches = parse_ints(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--seq")) seq = std::atoi(argv[i + 1]);
@@ -421,12 +447,15 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--ctx")) ctx = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--pdl")) pdl = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--norm-fold")) norm_fold = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--swiglu-fuse")) swiglu_fuse = std::atoi(argv[i + 1]);
     else {
       std::fprintf(stderr, "unknown option %s\n", argv[i]);
       return 2;
     }
   }
-  if (batches.empty() || seq < 1 || dbatch < 1 || ctx < 1 || reps < 1 || (pdl != 0 && pdl != 1)) {
+  if (batches.empty() || seq < 1 || dbatch < 1 || ctx < 1 || reps < 1 || (pdl != 0 && pdl != 1) ||
+      (norm_fold != 0 && norm_fold != 1) || (swiglu_fuse != 0 && swiglu_fuse != 1)) {
     std::fprintf(stderr, "bad arguments\n");
     return 2;
   }
@@ -437,6 +466,8 @@ int main(int argc, char** argv) {
 
   Ctx c;
   c.pdl = pdl == 1;
+  c.norm_fold = norm_fold == 1;
+  c.swiglu_fuse = swiglu_fuse == 1;
   CUDA_OK(cudaStreamCreateWithFlags(&c.stream, cudaStreamNonBlocking));
   CUBLAS_OK(cublasCreate(&c.blas));
   CUBLAS_OK(cublasSetStream(c.blas, c.stream));
@@ -494,8 +525,9 @@ int main(int argc, char** argv) {
   std::string json = "{\n";
   std::snprintf(buf, sizeof buf,
                 "  \"gpu\": \"%s\",\n  \"config\": {\"hidden\": %d, \"heads\": %d, \"kv_heads\": %d, \"head_dim\": %d, "
-                "\"intermediate\": %d, \"seq\": %d, \"decode_batch\": %d, \"context\": %d, \"reps\": %d, \"weights_constant\": %s},\n",
-                prop.name, kHidden, kHeads, kKvHeads, kHeadDim, kInter, seq, dbatch, ctx, reps, c.pdl ? "true" : "false");
+                "\"intermediate\": %d, \"seq\": %d, \"decode_batch\": %d, \"context\": %d, \"reps\": %d, \"weights_constant\": %s, \"norm_fold\": %s, \"swiglu_fuse\": %s},\n",
+                prop.name, kHidden, kHeads, kKvHeads, kHeadDim, kInter, seq, dbatch, ctx, reps, c.pdl ? "true" : "false",
+                c.norm_fold ? "true" : "false", c.swiglu_fuse ? "true" : "false");
   json += buf;
   std::snprintf(buf, sizeof buf,
                 "  \"memory\": {\"fp16_layer_bytes\": %zu, \"fp16_layer_measured_bytes\": %zu, \"w4a4kv4_layer_bytes\": "

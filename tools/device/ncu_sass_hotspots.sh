@@ -2,9 +2,11 @@
 # Where the warps of a kernel stall, instruction by instruction: Nsight Compute's source
 # counters (warp-state sampling) on one launch, exported as SASS-level CSV.
 #   tools/device/ncu_sass_hotspots.sh STAGE_DIR OUT_DIR
-# Profiles WgmmaRs on 8192 x 28672 at M = 2048 (the shape whose tile changes cost most) and
-# the Hadamard+quantize kernel on 8192 x 4096 rows. Writes OUT_DIR/<name>.txt (the summary
-# sections) and OUT_DIR/<name>_sass.csv (per-instruction samples).
+# Profiles WgmmaRs on 8192 x 28672 at M = 2048 (the shape whose tile changes cost most),
+# the Hadamard+quantize kernel on 8192 x 4096 rows and the fused SwiGLU + mix + quantize
+# pass on 8192 x 28672 (WHICH, default all three, picks). Writes OUT_DIR/<name>.txt (the
+# summary sections) and OUT_DIR/<name>_sass.csv.xz (per-instruction samples).
+#   [WHICH="wgmma_rs hadamard_quant swiglu_hq"] tools/device/ncu_sass_hotspots.sh STAGE_DIR OUT_DIR
 set -u
 stage=$1 out=$2
 mkdir -p "$out"
@@ -24,5 +26,8 @@ profile() {
   xz -9 "$out/${name}_sass.csv"
   rm -f "$out/$name.ncu-rep"
 }
-profile wgmma_rs '^wgmma_rs_kernel' 1 --no-hadamard --shapes 8192x28672 --ms 2048 --rounds 1
-profile hadamard_quant 'regs_kernel' 2 --no-gemm --hq-ms 8192 --hq-variant coalesced
+which=${WHICH:-wgmma_rs hadamard_quant swiglu_hq}
+[[ $which == *wgmma_rs* ]] && profile wgmma_rs '^wgmma_rs_kernel' 1 --no-hadamard --shapes 8192x28672 --ms 2048 --rounds 1
+[[ $which == *hadamard_quant* ]] && profile hadamard_quant 'regs_kernel' 2 --no-gemm --hq-ms 8192 --hq-variant coalesced
+[[ $which == *swiglu_hq* ]] && profile swiglu_hq 'swiglu_hq_kernel' 2 --no-gemm --hq-ms 8192 --hq-variant coalesced
+true

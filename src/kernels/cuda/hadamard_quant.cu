@@ -4,8 +4,11 @@
 #include <cfloat>
 #include <cmath>
 #include <mutex>
+#include <type_traits>
 #include <utility>
 
+#include "kernels/cuda/quant_code.cuh"
+#include "kernels/cuda/rmsnorm.cuh"
 #include "kernels/cuda/smem_async.cuh"
 
 namespace quarot::cuda {
@@ -86,31 +89,7 @@ __device__ __forceinline__ void smem_group(float* sm, int cols, int b0) {
   }
 }
 
-// q = clamp(rint(y / s)) without a division per value: t = y * (1 / s) differs from
-// the correctly rounded y / s by a few ulp, which changes rint() only when y / s
-// is within that distance of a half-integer; such values (and only they) take
-// the exact IEEE division. Clamping first is the same because the bounds are integers.
-// Rounding adds 1.5 * 2^23: the float's low mantissa bits are then the two's
-// complement integer, so no float -> int conversion (a quarter-rate instruction) runs.
-template <int BITS>
-__device__ __forceinline__ uint32_t quant_code(float y, float r, bool& near_tie) {
-  constexpr float qmax = static_cast<float>((1 << (BITS - 1)) - 1);
-  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
-  // |t| <= 2^(BITS-1) + 1 after clamping, |t - y/s| <= 2^-22 * that; margin x4.
-  constexpr float kTieEps = BITS == 4 ? 1.0f / (1 << 17) : 1.0f / (1 << 13);
-  const float t = fminf(fmaxf(__fmul_rn(y, r), -qmax - 1.0f), qmax);
-  const float big = __fadd_rn(t, kMagic);
-  const float rounded = __fsub_rn(big, kMagic);
-  near_tie |= fabsf(fabsf(__fsub_rn(t, rounded)) - 0.5f) < kTieEps;
-  return __float_as_uint(big);
-}
-
-template <int BITS>
-__device__ __forceinline__ uint32_t quant_code_exact(float y, float s) {
-  constexpr float qmax = static_cast<float>((1 << (BITS - 1)) - 1);
-  const float q = fminf(fmaxf(rintf(__fdiv_rn(y, s)), -qmax - 1.0f), qmax);
-  return static_cast<uint32_t>(static_cast<int>(q));
-}
+// quant_code / quant_code_exact (quant_code.cuh): one code, bit for bit quantize_sym's.
 
 // IntGemmActLayout::Int8EvenOdd output: words of codes covering the consecutive
 // indices i0, i0 + 1, ... (i0 a multiple of 8; 8 int4 codes or 4 int8 codes per word,
@@ -550,7 +529,8 @@ struct Plan {
 // one warp-local transpose through shared memory gives the contiguous layout of Direct,
 // which goes on from bit 3. Measured 2-5% faster than Direct: the loads were not what
 // bounds it (docs/cuda.md). Needs whole warps per row (cols % (32 kV) == 0) and p >= 128
-// (the transpose buffer exists).
+// (the transpose buffer exists), or p = 1: then nothing is transposed and the codes are
+// stored from the load's layout (kFlat below).
 enum RegsMode { kDirect = 0, kStaged = 1, kDirectL2 = 2, kCoalesced = 3 };
 
 __device__ __forceinline__ void prefetch_l2(const void* p, uint32_t bytes) {
@@ -562,13 +542,24 @@ __global__ void __launch_bounds__(kMaxThreads, 1)
     hadamard_quant_regs_kernel(const T* __restrict__ x, int64_t rows, int cols, int tr_count, int tr_pad,
                                int rows_per_block, int tbuf_floats, int stage_bytes, float inv_sqrt_p,
                                float clip_ratio, uint8_t* __restrict__ q, float* __restrict__ scales,
-                               __half* __restrict__ scales_h, bool even_odd) {
+                               __half* __restrict__ scales_h, bool even_odd, float rms_eps) {
   using P = Plan<N>;
   constexpr bool STAGED = MODE == kStaged;
   constexpr int kUnits = kV * static_cast<int>(sizeof(T)) / 16;  // 16-byte units per thread
   extern __shared__ float4 smem4[];
   __shared__ uint32_t red[2][kMaxThreads / 32];
+  __shared__ float red_ss[2][kMaxThreads / 32];
   const int rg = threadIdx.x / tr_pad, tr = threadIdx.x - rg * tr_pad;
+  const bool fold_rms = rms_eps >= 0.0f;  // uniform: the sums below cost nothing when off
+  // The input's sum of squares (fold_rms): one FP32 fma chain per thread, taken on the
+  // loaded values before any butterfly.
+  auto sum_squares = [&](const float (&v)[kV]) {
+    float ss = 0.0f;
+    if (fold_rms)
+#pragma unroll
+      for (int i = 0; i < kV; ++i) ss = __fmaf_rn(v[i], v[i], ss);
+    return ss;
+  };
   float* tb = reinterpret_cast<float*>(smem4) + rg * tbuf_floats;
   uint4* stage = reinterpret_cast<uint4*>(reinterpret_cast<char*>(smem4) +
                                           static_cast<size_t>(rows_per_block) * tbuf_floats * sizeof(float) +
@@ -598,6 +589,7 @@ __global__ void __launch_bounds__(kMaxThreads, 1)
     const int64_t row = row0 + rg;
     const bool active = row < rows && tr < tr_count;
     float v[kV];
+    float ss = 0.0f;
     if constexpr (STAGED) {
       cp_async_wait<0>();
       __syncthreads();  // the group's row landed; every thread's previous reads are done
@@ -606,9 +598,10 @@ __global__ void __launch_bounds__(kMaxThreads, 1)
 #pragma unroll
         for (int c = 0; c < kUnits; ++c) raw[c] = stage[tr * (kUnits + 1) + c];
         unpack_units<T>(raw, v);
+        ss = sum_squares(v);
       }
     } else if constexpr (MODE == kCoalesced) {
-      static_assert(N >= 7, "the coalesced load needs the transpose buffer (p >= 128)");
+      static_assert(N >= 7 || N == 0, "the coalesced load needs the transpose buffer (p >= 128), or no rotation");
       // Whole warps per row (coalesced_ok): `active` is uniform across each warp, and
       // the previous row's reads of tb ended before its maximum's __syncthreads.
       if (active) {
@@ -621,14 +614,17 @@ __global__ void __launch_bounds__(kMaxThreads, 1)
           for (int u = 0; u < kLineUnits; ++u)
             raw[j * kLineUnits + u] = __ldg(reinterpret_cast<const uint4*>(src + (j << 8)) + u);
         unpack_units<T>(raw, v);  // v[e + 8 j] = index line_base | e | j << 8
+        ss = sum_squares(v);
+        if constexpr (N > 0) {
 #pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          float* w = v + 8 * j;
-          butterflies<3>(w, 3);
+          for (int j = 0; j < 8; ++j) {
+            float* w = v + 8 * j;
+            butterflies<3>(w, 3);
+          }
+          transfer<8, 3, true>(tb, tr, v);
+          __syncwarp();
+          transfer<6, 0, false>(tb, tr, v);  // 64 contiguous values, bits 0..2 done
         }
-        transfer<8, 3, true>(tb, tr, v);
-        __syncwarp();
-        transfer<6, 0, false>(tb, tr, v);  // 64 contiguous values, bits 0..2 done
       }
     } else {
       if (N > 6 && warp_local) __syncwarp();  // the previous row's reads of tb are done
@@ -640,6 +636,7 @@ __global__ void __launch_bounds__(kMaxThreads, 1)
 #pragma unroll
         for (int c = 0; c < kUnits; ++c) raw[c] = __ldg(src + c);
         unpack_units<T>(raw, v);
+        ss = sum_squares(v);
       }
     }
     if (active) line_stages<1, 6, (N < 6 ? N : 6), (MODE == kCoalesced ? 3 : 0)>(v);
@@ -669,20 +666,29 @@ __global__ void __launch_bounds__(kMaxThreads, 1)
       for (int i = 0; i < kV; ++i) m = max_abs_nan(m, v[i]);
     uint32_t mb = __float_as_uint(m);
     if (warp_local) {
-      for (int off = tr_pad / 2; off > 0; off /= 2) mb = max(mb, __shfl_xor_sync(0xffffffffu, mb, off));
+      for (int off = tr_pad / 2; off > 0; off /= 2) {
+        mb = max(mb, __shfl_xor_sync(0xffffffffu, mb, off));
+        if (fold_rms) ss += __shfl_xor_sync(0xffffffffu, ss, off);
+      }
       if constexpr (STAGED && P::kPhases == 1) {
         __syncthreads();  // every thread has read its staged values
         prefetch(row + stride);
       }
     } else {
 #pragma unroll
-      for (int off = 16; off > 0; off /= 2) mb = max(mb, __shfl_xor_sync(0xffffffffu, mb, off));
-      if ((threadIdx.x & 31) == 0) red[par][threadIdx.x / 32] = mb;
+      for (int off = 16; off > 0; off /= 2) {
+        mb = max(mb, __shfl_xor_sync(0xffffffffu, mb, off));
+        if (fold_rms) ss += __shfl_xor_sync(0xffffffffu, ss, off);
+      }
+      if ((threadIdx.x & 31) == 0) red[par][threadIdx.x / 32] = mb, red_ss[par][threadIdx.x / 32] = ss;
       __syncthreads();
       if constexpr (STAGED && P::kPhases == 1) prefetch(row + stride);
-      mb = 0;
+      mb = 0, ss = 0.0f;
       const int w0 = rg * (tr_pad / 32);
-      for (int w = 0; w < tr_pad / 32; ++w) mb = max(mb, red[par][w0 + w]);
+      for (int w = 0; w < tr_pad / 32; ++w) {
+        mb = max(mb, red[par][w0 + w]);
+        if (fold_rms) ss += red_ss[par][w0 + w];
+      }
     }
     if (!active) continue;
 
@@ -691,12 +697,18 @@ __global__ void __launch_bounds__(kMaxThreads, 1)
     const bool bad = !(amax <= FLT_MAX);
     const float s = bad ? __int_as_float(0x7fc00000) : __fdiv_rn(__fmul_rn(clip_ratio, amax), qmax);
     if (tr == 0) {
-      scales[row] = s;
-      if (scales_h != nullptr) scales_h[row] = __float2half_rn(s);
+      const float so = fold_rms ? __fmul_rn(s, rsqrtf(__fdiv_rn(ss, static_cast<float>(cols)) + rms_eps)) : s;
+      scales[row] = so;
+      if (scales_h != nullptr) scales_h[row] = __float2half_rn(so);
     }
     const bool encode = !bad && s != 0.0f;
     const bool fast = encode && s > 1e-30f && s < 1e30f;
-    constexpr int kFB = P::kFinalB, kFG = P::kFinalG;
+    // p = 1 under Coalesced (kFlat): no rotation, so the codes are made and stored in the
+    // load's layout <8, 3>, where a warp's stores cover contiguous bytes (from the
+    // contiguous layout of Direct each lane writes its own 32-64 bytes, a warp's store
+    // touching 32 sectors: measured 0.9 TB/s for 32768 x 8192 FP16 rows on an H100).
+    constexpr bool kFlat = MODE == kCoalesced && N == 0;
+    constexpr int kFB = kFlat ? 8 : P::kFinalB, kFG = kFlat ? 3 : P::kFinalG;
     constexpr bool kPow2 = N % 2 == 0;
     uint32_t words[kV * BITS / 32];
     bool near = !fast;
@@ -757,7 +769,7 @@ constexpr size_t kMaxDynamicSmem = 227 * 1024 - 256;  // sm_90 opt-in limit, les
 
 template <typename T, int BITS, int N, int MODE>
 cudaError_t launch_regs(const T* x, int64_t rows, int cols, float clip, uint8_t* q, float* scales, __half* scales_h,
-                        bool even_odd, cudaStream_t stream) {
+                        bool even_odd, float rms_eps, cudaStream_t stream) {
   static LaunchCache cache;
   auto kernel = hadamard_quant_regs_kernel<T, BITS, N, MODE>;
   const RegsGeometry g = regs_geometry(cols, N, sizeof(T), MODE == kStaged);
@@ -786,22 +798,25 @@ cudaError_t launch_regs(const T* x, int64_t rows, int cols, float clip, uint8_t*
   const float inv_sqrt_p = static_cast<float>(1.0 / std::sqrt(static_cast<double>(int64_t{1} << N)));
   kernel<<<static_cast<unsigned>(blocks), threads, g.smem, stream>>>(x, rows, cols, g.tr_count, g.tr_pad,
                                                                      g.rows_per_block, g.tbuf_floats, g.stage_bytes,
-                                                                     inv_sqrt_p, clip, q, scales, scales_h, even_odd);
+                                                                     inv_sqrt_p, clip, q, scales, scales_h, even_odd,
+                                                                     rms_eps);
   return cudaGetLastError();
 }
 
 template <typename T, int BITS, int MODE, int... Ns>
 cudaError_t launch_regs_n(int log2p, const T* x, int64_t rows, int cols, float clip, uint8_t* q, float* scales,
-                          __half* scales_h, bool even_odd, cudaStream_t stream, std::integer_sequence<int, Ns...>) {
+                          __half* scales_h, bool even_odd, float rms_eps, cudaStream_t stream,
+                          std::integer_sequence<int, Ns...>) {
   cudaError_t err = cudaErrorInvalidValue;
-  ((log2p == Ns ? (err = launch_regs<T, BITS, Ns, MODE>(x, rows, cols, clip, q, scales, scales_h, even_odd, stream), 0)
-                : 0),
+  ((log2p == Ns
+        ? (err = launch_regs<T, BITS, Ns, MODE>(x, rows, cols, clip, q, scales, scales_h, even_odd, rms_eps, stream), 0)
+        : 0),
    ...);
   return err;
 }
 
 bool regs_ok(int64_t cols) { return cols % kV == 0; }
-bool coalesced_ok(int64_t cols, int log2p) { return cols % (32 * kV) == 0 && log2p >= 7; }
+bool coalesced_ok(int64_t cols, int log2p) { return cols % (32 * kV) == 0 && (log2p >= 7 || log2p == 0); }
 bool staged_ok(int64_t cols, int log2p, size_t elem_bytes) {
   return regs_ok(cols) && regs_geometry(static_cast<int>(cols), log2p, elem_bytes, true).smem <= kMaxDynamicSmem;
 }
@@ -829,9 +844,19 @@ HadamardQuantVariant auto_variant(int64_t rows, int64_t cols, int64_t p, size_t 
   return coalesced_ok(cols, log2_of(p)) ? HadamardQuantVariant::Coalesced : HadamardQuantVariant::Direct;
 }
 
+// Legacy's RMS fold: the FP16 copy of the folded scales.
+__global__ void scales_to_half_kernel(const float* __restrict__ s, int64_t rows, __half* __restrict__ h) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < rows) h[i] = __float2half_rn(s[i]);
+}
+cudaError_t scales_to_half(const float* s, int64_t rows, __half* h, cudaStream_t stream) {
+  scales_to_half_kernel<<<static_cast<unsigned>((rows + 255) / 256), 256, 0, stream>>>(s, rows, h);
+  return cudaGetLastError();
+}
+
 template <typename T, int BITS>
 cudaError_t launch(const T* x, int64_t rows, int cols, int p, float clip, uint8_t* q, float* scales,
-                   __half* scales_h, bool even_odd, cudaStream_t stream, HadamardQuantVariant variant) {
+                   __half* scales_h, bool even_odd, float rms_eps, cudaStream_t stream, HadamardQuantVariant variant) {
   const int log2p = log2_of(p);
   if (variant == HadamardQuantVariant::Auto) variant = auto_variant(rows, cols, p, sizeof(T));
   if (variant == HadamardQuantVariant::Staged && !staged_ok(cols, log2p, sizeof(T)))
@@ -843,37 +868,46 @@ cudaError_t launch(const T* x, int64_t rows, int cols, int p, float clip, uint8_
   constexpr auto kNs = std::make_integer_sequence<int, 16>{};
   switch (variant) {
     case HadamardQuantVariant::Staged:
-      return launch_regs_n<T, BITS, kStaged>(log2p, x, rows, cols, clip, q, scales, scales_h, even_odd, stream,
+      return launch_regs_n<T, BITS, kStaged>(log2p, x, rows, cols, clip, q, scales, scales_h, even_odd, rms_eps, stream,
                                                 kNs);
     case HadamardQuantVariant::DirectL2:
-      return launch_regs_n<T, BITS, kDirectL2>(log2p, x, rows, cols, clip, q, scales, scales_h, even_odd, stream,
+      return launch_regs_n<T, BITS, kDirectL2>(log2p, x, rows, cols, clip, q, scales, scales_h, even_odd, rms_eps, stream,
                                                 kNs);
     case HadamardQuantVariant::Direct:
-      return launch_regs_n<T, BITS, kDirect>(log2p, x, rows, cols, clip, q, scales, scales_h, even_odd, stream,
+      return launch_regs_n<T, BITS, kDirect>(log2p, x, rows, cols, clip, q, scales, scales_h, even_odd, rms_eps, stream,
                                                 kNs);
     case HadamardQuantVariant::Coalesced:
-      return launch_regs_n<T, BITS, kCoalesced>(log2p, x, rows, cols, clip, q, scales, scales_h, even_odd, stream,
-                                                   std::integer_sequence<int, 7, 8, 9, 10, 11, 12, 13, 14, 15>{});
-    default:
-      return launch_legacy<T, BITS>(x, rows, cols, p, clip, q, scales, scales_h, even_odd, stream);
+      return launch_regs_n<T, BITS, kCoalesced>(log2p, x, rows, cols, clip, q, scales, scales_h, even_odd, rms_eps, stream,
+                                                   std::integer_sequence<int, 0, 7, 8, 9, 10, 11, 12, 13, 14, 15>{});
+    default: {
+      // The one-block-per-row kernel has no sums of squares: the fold is a second pass.
+      cudaError_t err = launch_legacy<T, BITS>(x, rows, cols, p, clip, q, scales, scales_h, even_odd, stream);
+      if constexpr (std::is_same_v<T, __half>) {
+        if (err == cudaSuccess && rms_eps >= 0.0f) {
+          err = rows_scale_inv_rms(x, rows, cols, rms_eps, scales, stream);
+          if (err == cudaSuccess && scales_h != nullptr) err = scales_to_half(scales, rows, scales_h, stream);
+        }
+      }
+      return err;
+    }
   }
 }
 
 template <typename T>
 cudaError_t dispatch(const T* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip, uint8_t* q,
                      float* scales, __half* scales_h, cudaStream_t stream, HadamardQuantVariant variant,
-                     IntGemmActLayout layout = IntGemmActLayout::Standard) {
+                     IntGemmActLayout layout = IntGemmActLayout::Standard, float rms_eps = -1.0f) {
   const bool p_ok = p > 0 && (p & (p - 1)) == 0 && cols % p == 0;
   if (rows < 0 || rows > 0x7fffffff || cols < kPerThread || cols > 32768 ||
       cols % kPerThread != 0 || !p_ok || (bits != 4 && bits != 8) || !(clip > 0.0f) || !std::isfinite(clip) ||
       x == nullptr || q == nullptr || scales == nullptr || reinterpret_cast<uintptr_t>(x) % 16 != 0 ||
-      reinterpret_cast<uintptr_t>(q) % 16 != 0)
+      reinterpret_cast<uintptr_t>(q) % 16 != 0 || std::isnan(rms_eps) || std::isinf(rms_eps))
     return cudaErrorInvalidValue;
   if (rows == 0) return cudaSuccess;
   const int c = static_cast<int>(cols), pp = static_cast<int>(p);
   const bool even_odd = layout == IntGemmActLayout::Int8EvenOdd;
-  return bits == 4 ? launch<T, 4>(x, rows, c, pp, clip, q, scales, scales_h, even_odd, stream, variant)
-                   : launch<T, 8>(x, rows, c, pp, clip, q, scales, scales_h, even_odd, stream, variant);
+  return bits == 4 ? launch<T, 4>(x, rows, c, pp, clip, q, scales, scales_h, even_odd, rms_eps, stream, variant)
+                   : launch<T, 8>(x, rows, c, pp, clip, q, scales, scales_h, even_odd, rms_eps, stream, variant);
 }
 
 }  // namespace
@@ -910,6 +944,13 @@ cudaError_t hadamard_quant_rows(const float* x, int64_t rows, int64_t cols, int6
                                 uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream,
                                 HadamardQuantVariant variant, IntGemmActLayout layout) {
   return dispatch(x, rows, cols, p, bits, clip_ratio, q, scales, scales_h, stream, variant, layout);
+}
+
+cudaError_t hadamard_quant_rows(const __half* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip_ratio,
+                                uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream,
+                                HadamardQuantVariant variant, IntGemmActLayout layout, const RmsFold& fold) {
+  if (!(fold.eps >= 0.0f)) return cudaErrorInvalidValue;
+  return dispatch(x, rows, cols, p, bits, clip_ratio, q, scales, scales_h, stream, variant, layout, fold.eps);
 }
 
 HadamardQuantVariant hadamard_quant_auto_variant(int64_t rows, int64_t cols, int64_t p, bool fp32_input) {

@@ -17,6 +17,13 @@
 // code for either bits (4-bit codes sign-extended), rows of cols bytes, each 32 values
 // stored as their 16 even then their 16 odd indices: what int_gemm's WgmmaRs path reads.
 // scales[row] = s (FP32) and, when scales_h is not null, also rounded to FP16.
+// With an RmsFold (the overload taking one, FP16 input): the input row's RMSNorm folded
+// into its scale, in the same pass: scales[row] = s * inv_rms with
+// inv_rms = rsqrtf(float(sum_j x_j^2) / cols + eps) (FP32 sums), the codes those of x
+// with scale s: what rmsnorm.cuh's rows_scale_inv_rms gives after the plain call, up to
+// the order of the FP32 sums, without its second read of x. (QuaRot folds RMSNorm's
+// gamma into the next weights, so the codes of x and a scale divided by rms(x) encode
+// the normalized row.) Legacy runs the second pass itself.
 // A row holding NaN or infinity cannot be encoded: its scale is NaN and its q are 0,
 // so every product using it comes out NaN rather than silently finite.
 //
@@ -36,7 +43,9 @@
 //           while this one is transformed (cols % 64 == 0 and the staging fits);
 //   DirectL2  Direct, with the next row prefetched into L2 (cp.async.bulk.prefetch).
 //   Coalesced  Direct, loading lines of 8 values 256 apart so each warp-wide load is
-//           contiguous, then one warp-local transpose (cols % 2048 == 0, p >= 128).
+//           contiguous, then one warp-local transpose (cols % 2048 == 0, p >= 128);
+//           with p = 1 no transpose: codes made and stored in the load's layout, so
+//           the stores are contiguous per warp too (cols % 2048 == 0).
 // A variant that cannot take a shape runs the next one down (Staged -> Direct ->
 // Legacy; DirectL2 -> Legacy; Coalesced -> Direct -> Legacy).
 #include <cuda_fp16.h>
@@ -66,6 +75,12 @@ cudaError_t hadamard_quant_rows(const __half* x, int64_t rows, int64_t cols, int
 cudaError_t hadamard_quant_rows(const float* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip_ratio,
                                 uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream,
                                 HadamardQuantVariant variant, IntGemmActLayout layout);
+struct RmsFold {
+  float eps = 0.0f;  // >= 0, finite
+};
+cudaError_t hadamard_quant_rows(const __half* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip_ratio,
+                                uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream,
+                                HadamardQuantVariant variant, IntGemmActLayout layout, const RmsFold& fold);
 // The variant Auto runs for this shape and input type (what a benchmark reports).
 HadamardQuantVariant hadamard_quant_auto_variant(int64_t rows, int64_t cols, int64_t p, bool fp32_input);
 const char* hadamard_quant_variant_name(HadamardQuantVariant v);

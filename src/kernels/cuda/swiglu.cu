@@ -2,27 +2,16 @@
 
 #include <cmath>
 
+#include "kernels/cuda/swiglu_math.cuh"
+
 namespace quarot::cuda {
 namespace {
-
-constexpr int kMaxK = 8;
-struct Mix {
-  float m[kMaxK * kMaxK];
-};
-
-__device__ __forceinline__ void unpack8(const uint4& raw, float (&f)[8]) {
-  const __half2* h = reinterpret_cast<const __half2*>(&raw);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 t = __half22float2(h[i]);
-    f[2 * i] = t.x, f[2 * i + 1] = t.y;
-  }
-}
 
 // One thread per (row, 8 consecutive j): it reads the k groups' gate and up values
 // (16-byte loads), so the mixing stays in registers.
 template <int K>
-__global__ void swiglu_kernel(const __half* __restrict__ gu, int64_t rows, int inter, Mix mix, __half* __restrict__ y) {
+__global__ void swiglu_kernel(const __half* __restrict__ gu, int64_t rows, int inter, SwigluMix mix,
+                              __half* __restrict__ y) {
   const int block = inter / K;
   const int per_row = block / 8;
   const int64_t item = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -34,35 +23,33 @@ __global__ void swiglu_kernel(const __half* __restrict__ gu, int64_t rows, int i
 #pragma unroll
   for (int c = 0; c < K; ++c) {
     float gf[8], uf[8];
-    unpack8(*reinterpret_cast<const uint4*>(g + c * block + j), gf);
-    unpack8(*reinterpret_cast<const uint4*>(g + inter + c * block + j), uf);
+    unpack_half8(*reinterpret_cast<const uint4*>(g + c * block + j), gf);
+    unpack_half8(*reinterpret_cast<const uint4*>(g + inter + c * block + j), uf);
 #pragma unroll
-    for (int e = 0; e < 8; ++e) h[c][e] = gf[e] / (1.0f + __expf(-gf[e])) * uf[e];
+    for (int e = 0; e < 8; ++e) h[c][e] = silu_times(gf[e], uf[e]);
+  }
+  float out[K][8];
+#pragma unroll
+  for (int e = 0; e < 8; ++e) {
+    float col[K], mixed[K];
+#pragma unroll
+    for (int c = 0; c < K; ++c) col[c] = h[c][e];
+    mix_column<K>(mix, col, mixed);
+#pragma unroll
+    for (int a = 0; a < K; ++a) out[a][e] = mixed[a];
   }
 #pragma unroll
   for (int a = 0; a < K; ++a) {
-    float out[8];
-#pragma unroll
-    for (int e = 0; e < 8; ++e) {
-      if constexpr (K == 1) {
-        out[e] = h[0][e];
-      } else {
-        float s = 0.0f;
-#pragma unroll
-        for (int c = 0; c < K; ++c) s = fmaf(mix.m[a * K + c], h[c][e], s);
-        out[e] = s;
-      }
-    }
     uint4 raw;
     __half2* oh = reinterpret_cast<__half2*>(&raw);
 #pragma unroll
-    for (int i = 0; i < 4; ++i) oh[i] = __floats2half2_rn(out[2 * i], out[2 * i + 1]);
+    for (int i = 0; i < 4; ++i) oh[i] = __floats2half2_rn(out[a][2 * i], out[a][2 * i + 1]);
     *reinterpret_cast<uint4*>(y + row * inter + a * block + j) = raw;
   }
 }
 
 template <int K>
-cudaError_t launch(const __half* gu, int64_t rows, int inter, const Mix& mix, __half* y, cudaStream_t stream) {
+cudaError_t launch(const __half* gu, int64_t rows, int inter, const SwigluMix& mix, __half* y, cudaStream_t stream) {
   const int64_t items = rows * (inter / K / 8);
   const int threads = 256;
   const int64_t blocks = (items + threads - 1) / threads;
@@ -75,11 +62,11 @@ cudaError_t launch(const __half* gu, int64_t rows, int inter, const Mix& mix, __
 
 cudaError_t swiglu_rows(const __half* gu, int64_t rows, int64_t inter, int k, const float* mix, __half* y,
                         cudaStream_t stream) {
-  if (gu == nullptr || y == nullptr || rows < 0 || k < 1 || k > kMaxK || inter < 8 * k || inter > (1 << 30) ||
+  if (gu == nullptr || y == nullptr || rows < 0 || k < 1 || k > kSwigluMaxK || inter < 8 * k || inter > (1 << 30) ||
       inter % (8 * k) != 0 || (k > 1 && mix == nullptr) || reinterpret_cast<uintptr_t>(gu) % 16 != 0 ||
       reinterpret_cast<uintptr_t>(y) % 16 != 0)
     return cudaErrorInvalidValue;
-  Mix m{};
+  SwigluMix m{};
   for (int i = 0; i < k * k && k > 1; ++i) {
     if (!std::isfinite(mix[i])) return cudaErrorInvalidValue;
     m.m[i] = mix[i];

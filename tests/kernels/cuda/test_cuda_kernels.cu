@@ -1,7 +1,8 @@
 // Self-contained checks of the CUDA kernels against the CPU reference math, run on
 // the GPU machine (no GoogleTest there): exit status 0 only when every check holds.
 //   hadamard_quant_rows == per-block fwht_normalized + quantize_sym (bit for bit),
-//                          every implementation (HadamardQuantVariant)
+//                          every implementation (HadamardQuantVariant); with an RmsFold
+//                          the same codes and the scale times a double-precision 1 / rms
 //   int_gemm acc        == exact int64 host sums (bit for bit, every kind and path)
 //   int_gemm y          == the documented FP32 epilogue rounded to FP16 (bit for bit)
 //   int_gemm y_f32      == the FP32 epilogue with bias, unrounded (bit for bit)
@@ -10,6 +11,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -180,6 +182,57 @@ void test_quant_ties(int bits, HadamardQuantVariant variant) {
                       std::to_string(bad) + " mismatches");
 }
 
+// RmsFold: the codes of the plain call byte for byte, the scale times 1 / rms(x) (from
+// a double-precision sum) within the FP32 rounding of the kernel's sums (each thread's 64
+// fma, a shuffle tree, at most 16 warps' partial sums, the division, rsqrtf's 2 ulp and
+// the product; Legacy's second pass sums cols / 256 per thread), the FP16 scale the rounding of the FP32 one. A zero row keeps scale 0.
+void test_hadamard_quant_rms_fold(std::mt19937& rng, int64_t rows, int64_t cols, int64_t p, int bits,
+                                  HadamardQuantVariant variant, bool even_odd) {
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  std::vector<__half> x(rows * cols);
+  for (int64_t i = 0; i < rows * cols; ++i) x[i] = __float2half_rn(normal(rng) * (1.0f + (i / cols) % 5));
+  for (int64_t c = 0; c < cols; ++c) x[c] = __float2half_rn(0.0f);  // row 0: all zero
+  const int64_t qbytes = bits == 4 && !even_odd ? rows * cols / 2 : rows * cols;
+  const IntGemmActLayout layout = even_odd ? IntGemmActLayout::Int8EvenOdd : IntGemmActLayout::Standard;
+  const float eps = 1e-5f;
+  DevBuf<__half> dx(rows * cols), dsh(rows);
+  DevBuf<uint8_t> dq0(qbytes), dq1(qbytes);
+  DevBuf<float> ds0(rows), ds1(rows);
+  dx.upload(x);
+  dq0.poison(kPoison), dq1.poison(kPoison), ds0.poison(kPoison), ds1.poison(kPoison), dsh.poison(kPoison);
+  CUDA_OK(hadamard_quant_rows(dx.p, rows, cols, p, bits, 1.0f, dq0.p, ds0.p, nullptr, nullptr, variant, layout));
+  CUDA_OK(hadamard_quant_rows(dx.p, rows, cols, p, bits, 1.0f, dq1.p, ds1.p, dsh.p, nullptr, variant, layout,
+                              RmsFold{eps}));
+  CUDA_OK(cudaDeviceSynchronize());
+  const auto q0 = dq0.download(), q1 = dq1.download();
+  const auto s0 = ds0.download(), s1 = ds1.download();
+  const auto sh = dsh.download();
+  int64_t q_bad = 0, s_bad = 0, folded = 0;
+  for (int64_t i = 0; i < qbytes; ++i) q_bad += q0[i] != q1[i];
+  // (Legacy's second pass, rows_scale_inv_rms, adds cols / 256 values per thread.)
+  const double per_thread = std::max<double>(64.0, static_cast<double>(cols) / 256.0);
+  const double rel = (per_thread + 5 + 16 + 1 + 2 + 1 + 4) * std::ldexp(1.0, -24);
+  for (int64_t r = 0; r < rows; ++r) {
+    double ss = 0.0;
+    for (int64_t c = 0; c < cols; ++c) {
+      const double v = __half2float(x[r * cols + c]);
+      ss += v * v;
+    }
+    const double want = s0[r] / std::sqrt(ss / static_cast<double>(cols) + eps);
+    s_bad += !(std::fabs(s1[r] - want) <= rel * want);
+    s_bad += bits_of(__half2float(__float2half_rn(s1[r]))) != bits_of(__half2float(sh[r]));
+    folded += r > 0 && std::fabs(want - s0[r]) > 0.1 * s0[r];
+  }
+  char what[200];
+  std::snprintf(what, sizeof what, "hadamard_quant<%s%s> rms fold rows=%lld cols=%lld p=%lld bits=%d",
+                hadamard_quant_variant_name(variant), even_odd ? ", even/odd int8" : "", (long long)rows,
+                (long long)cols, (long long)p, bits);
+  check(q_bad == 0, std::string(what) + ": " + std::to_string(q_bad) + " code bytes differ from the plain call");
+  check(s_bad == 0, std::string(what) + ": " + std::to_string(s_bad) + " scales outside the bound");
+  check(s1[0] == 0.0f, std::string(what) + ": the zero row's scale is not 0");
+  check(folded == rows - 1, std::string(what) + ": the scales were not folded");
+}
+
 void test_hadamard_quant_rejects() {
   DevBuf<__half> dx(1024);
   DevBuf<uint8_t> dq(1024);
@@ -196,6 +249,10 @@ void test_hadamard_quant_rejects() {
         "hadamard_quant accepts clip 0");
   check(hadamard_quant_rows(dx.p + 1, 2, 64, 64, 4, 1.0f, dq.p, ds.p, nullptr, nullptr) == cudaErrorInvalidValue,
         "hadamard_quant accepts a misaligned input");
+  for (float eps : {-1.0f, NAN, INFINITY})
+    check(hadamard_quant_rows(dx.p, 2, 64, 64, 4, 1.0f, dq.p, ds.p, nullptr, nullptr, HadamardQuantVariant::Auto,
+                              IntGemmActLayout::Standard, RmsFold{eps}) == cudaErrorInvalidValue,
+          "hadamard_quant accepts an RMS fold with eps " + std::to_string(eps));
 }
 
 // ---------------------------------------------------------------------------
@@ -447,7 +504,7 @@ int main(int argc, char** argv) {
       {5, 96, 2},        {5, 160, 32},     {4, 24576, 8},    {5, 2048, 16},      {4, 32768, 1024},
       {4, 16384, 16384}, {5, 2048, 2048},  {5, 256, 4},      {6, 128, 32},       {5, 4096, 32},
       {9000, 512, 512},  {3000, 4096, 4096}, {600, 14336, 2048}, {5, 32768, 1},  {5, 11008, 1},
-      {5, 192, 64},      {7, 1344, 64},    {5, 2880, 64},    {2000, 2880, 64},
+      {5, 192, 64},      {7, 1344, 64},    {5, 2880, 64},    {2000, 2880, 64},  {300, 8192, 1},
   };
   int hq_count = 0;
   for (const auto& s : hq_shapes) {
@@ -472,6 +529,7 @@ int main(int argc, char** argv) {
   // plans with G = 0 and G > 0, rows per warp, per block and over several blocks.
   const struct { int64_t rows, cols, p; } eo_shapes[] = {
       {6, 64, 64}, {5, 4096, 4096}, {4, 28672, 4096}, {300, 512, 512}, {600, 14336, 2048}, {5, 2880, 64}, {4, 4096, 1},
+      {200, 8192, 1},
   };
   for (const auto& s : eo_shapes)
     for (HadamardQuantVariant v : kVariants)
@@ -479,6 +537,17 @@ int main(int argc, char** argv) {
         if (quick && s.rows * s.cols > 64 * 4096) continue;
         test_hadamard_quant<__half>(rng, s.rows, s.cols, s.p, bits, 1.0f, v, true);
         test_hadamard_quant<float>(rng, s.rows, s.cols, s.p, bits, 0.9f, v, true);
+      }
+  // The RMS fold: one row per warp part, per warp, per block (the shared-memory
+  // reduction), Staged's long rows, Coalesced (p >= 128), Legacy's second pass.
+  const struct { int64_t rows, cols, p; } fold_shapes[] = {
+      {300, 8192, 1}, {5, 8192, 1}, {2000, 512, 512}, {130, 4096, 128}, {40, 28672, 4096}, {9, 1024, 1},
+  };
+  for (const auto& s : fold_shapes)
+    for (HadamardQuantVariant v : kVariants)
+      for (bool eo : {false, true}) {
+        if (quick && s.rows * s.cols > 64 * 4096) continue;
+        test_hadamard_quant_rms_fold(rng, s.rows, s.cols, s.p, 4, v, eo);
       }
 
   test_int_gemm_rejects();

@@ -2,6 +2,8 @@
 //   rmsnorm_rows / rows_scale_inv_rms (rmsnorm.cuh)    double reference, FP32-sum bound
 //   rope_qk with and without the per-head Hadamard       double reference, angle-error bound
 //   swiglu_rows with k = 1 and a 7 x 7 mixing factor     double reference
+//   swiglu_hadamard_quant_rows                           bit for bit against swiglu_rows +
+//                                                        hadamard_quant_rows (codes, scales)
 //   kv_cache_store, FP16 and int4 (+ writeback)          bit for bit against the documented float ops
 // Outputs are poisoned before each launch; inputs are seeded random. Exit status 0 only
 // when every check holds.
@@ -18,10 +20,13 @@
 #include <vector>
 
 #include "cuda_check_harness.cuh"
+#include "kernels/cuda/hadamard_quant.cuh"
+#include "kernels/cuda/int_gemm.cuh"
 #include "kernels/cuda/kv_cache.cuh"
 #include "kernels/cuda/rmsnorm.cuh"
 #include "kernels/cuda/rope.cuh"
 #include "kernels/cuda/swiglu.cuh"
+#include "kernels/cuda/swiglu_hadamard_quant.cuh"
 
 namespace {
 
@@ -161,14 +166,54 @@ void test_swiglu(std::mt19937& rng, int64_t rows, int64_t inter, int k) {
           const double t = (k == 1 ? 1.0 : mix[a * k + c]) * h[c * block + j];
           want += t, mag += std::fabs(t);
         }
-        // __expf: 2 + 1.16 |g| ulp (|g| < 12 here), the division, two products, k FMAs.
-        const double rel = (2 + 14 + 4 + k) * std::ldexp(1.0, -24);
+        // __expf: 2 + 1.16 |g| ulp (|g| < 12 here), __fdividef 2 ulp, the sum and two
+        // products, k FMAs.
+        const double rel = (2 + 14 + 2 + 3 + k) * std::ldexp(1.0, -24);
         const double got = hf(y[r * inter + a * block + j]);
         bad += !(std::fabs(got - want) <= kHalfUlp * std::fabs(want) + rel * mag + kSub);
       }
   }
   check(bad == 0, "swiglu " + std::to_string(rows) + "x" + std::to_string(inter) + " k " + std::to_string(k) + ": " +
                       std::to_string(bad) + " values outside the bound");
+}
+
+// The fused pass against the two it replaces, byte for byte and bit for bit: row 0 has
+// a zero gate (scale 0, codes 0), row 1 one NaN gate (NaN scale, codes 0).
+void test_swiglu_hq(std::mt19937& rng, int64_t rows, int64_t inter, int k, int bits, float clip,
+                    IntGemmActLayout layout) {
+  auto gu = random_half(rng, rows * 2 * inter, 2.0f);
+  for (int64_t i = 0; i < inter; ++i) gu[i] = __float2half_rn(0.0f);
+  gu[2 * inter + 5] = __float2half_rn(NAN);
+  std::vector<float> mix(k * k);
+  std::normal_distribution<float> normal(0.0f, 1.0f / std::sqrt(static_cast<float>(k)));
+  for (auto& m : mix) m = normal(rng);
+  DevBuf<__half> dgu(gu.size()), dy(rows * inter), dsh0(rows), dsh1(rows);
+  DevBuf<uint8_t> dq0(rows * inter), dq1(rows * inter);
+  DevBuf<float> ds0(rows), ds1(rows);
+  dgu.upload(gu), dy.poison(kPoison), dq0.poison(kPoison), dq1.poison(0xA5);
+  ds0.poison(kPoison), ds1.poison(0xA5), dsh0.poison(kPoison), dsh1.poison(0xA5);
+  const float* mp = k > 1 ? mix.data() : nullptr;
+  CUDA_OK(swiglu_rows(dgu.p, rows, inter, k, mp, dy.p, nullptr));
+  CUDA_OK(hadamard_quant_rows(dy.p, rows, inter, inter / k, bits, clip, dq0.p, ds0.p, dsh0.p, nullptr,
+                              HadamardQuantVariant::Auto, layout));
+  CUDA_OK(swiglu_hadamard_quant_rows(dgu.p, rows, inter, k, mp, bits, clip, layout, dq1.p, ds1.p, dsh1.p, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  const auto q0 = dq0.download(), q1 = dq1.download();
+  const auto s0 = ds0.download(), s1 = ds1.download();
+  const auto h0 = dsh0.download(), h1 = dsh1.download();
+  int64_t q_bad = 0, s_bad = 0, nonzero = 0;
+  for (size_t i = 0; i < q0.size(); ++i) q_bad += q0[i] != q1[i], nonzero += q1[i] != 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    s_bad += bits_of(s0[r]) != bits_of(s1[r]);
+    s_bad += bits_of(__half2float(h0[r])) != bits_of(__half2float(h1[r]));
+  }
+  char what[160];
+  std::snprintf(what, sizeof what, "swiglu_hadamard_quant %lldx%lld k %d bits %d clip %.2f %s", (long long)rows,
+                (long long)inter, k, bits, clip, layout == IntGemmActLayout::Int8EvenOdd ? "even/odd" : "standard");
+  check(q_bad == 0, std::string(what) + ": " + std::to_string(q_bad) + " code bytes differ from the two passes");
+  check(s_bad == 0, std::string(what) + ": " + std::to_string(s_bad) + " scales differ from the two passes");
+  check(s1[0] == 0.0f && std::isnan(s1[1]), std::string(what) + ": the zero / NaN rows' scales");
+  check(nonzero > (rows - 2) * inter / 2, std::string(what) + ": too few nonzero codes");
 }
 
 void test_kv_store(std::mt19937& rng, bool int4, bool writeback, int d) {
@@ -248,6 +293,26 @@ void test_rejects() {
   check(rope_qk(buf.p, 4, 100, 4, 0, 1, 1, 64, 1e4f, false, nullptr) == cudaErrorInvalidValue,
         "rope narrow stride rejected");
   check(swiglu_rows(buf.p, 4, 28, 7, nullptr, buf.p, nullptr) == cudaErrorInvalidValue, "swiglu no mix rejected");
+  {
+    DevBuf<uint8_t> q(1 << 16);
+    DevBuf<float> s(4);
+    const float mix[4] = {1, 0, 0, 1};
+    const auto eo = IntGemmActLayout::Int8EvenOdd;
+    check(swiglu_hadamard_quant_rows(buf.p, 1, 2048, 2, mix, 4, 1.0f, eo, q.p, s.p, nullptr, nullptr) ==
+              cudaErrorInvalidValue,
+          "swiglu_hadamard_quant p = 1024 rejected");
+    check(swiglu_hadamard_quant_rows(buf.p, 1, 1024, 2, mix, 4, 1.0f, IntGemmActLayout::Standard, q.p, s.p, nullptr,
+                                     nullptr) == cudaErrorInvalidValue,
+          "swiglu_hadamard_quant packed int4 rejected");
+    check(swiglu_hadamard_quant_rows(buf.p, 1, 1024, 2, nullptr, 4, 1.0f, eo, q.p, s.p, nullptr, nullptr) ==
+              cudaErrorInvalidValue,
+          "swiglu_hadamard_quant no mix rejected");
+    check(swiglu_hadamard_quant_rows(buf.p, 1, 1024, 2, mix, 4, 0.0f, eo, q.p, s.p, nullptr, nullptr) ==
+              cudaErrorInvalidValue,
+          "swiglu_hadamard_quant clip 0 rejected");
+    check(swiglu_hadamard_quant_supported(28672, 7, 4, eo) && !swiglu_hadamard_quant_supported(11008, 43, 4, eo),
+          "swiglu_hadamard_quant_supported");
+  }
   KvCacheView c;
   c.batch = 1, c.heads = 1, c.head_dim = 64, c.max_ctx = 8, c.k = c.v = buf.p;
   check(kv_cache_store(buf.p, 4, 192, 64, 128, 4, 6, c, 0.95f, false, nullptr) == cudaErrorInvalidValue,
@@ -272,6 +337,14 @@ int main() {
   test_swiglu(rng, 3, 28672, 7);
   test_swiglu(rng, 5, 1024, 1);
   test_swiglu(rng, 2, 96, 3);
+  const auto eo = IntGemmActLayout::Int8EvenOdd, standard = IntGemmActLayout::Standard;
+  test_swiglu_hq(rng, 40, 28672, 7, 4, 1.0f, eo);
+  test_swiglu_hq(rng, 9, 28672, 7, 8, 0.9f, standard);
+  test_swiglu_hq(rng, 33, 1536, 3, 4, 1.0f, eo);
+  test_swiglu_hq(rng, 20, 4096, 1, 4, 0.95f, eo);
+  test_swiglu_hq(rng, 5, 2048, 4, 8, 1.0f, eo);
+  test_swiglu_hq(rng, 300, 32768, 8, 4, 1.0f, eo);
+  test_swiglu_hq(rng, 3, 512, 1, 8, 1.0f, standard);
   for (int d : {128, 64}) {
     test_kv_store(rng, false, false, d);
     test_kv_store(rng, true, false, d);

@@ -1,0 +1,47 @@
+#pragma once
+// The float operations of SwiGLU and its k x k mixing factor, shared by swiglu.cu and
+// swiglu_hadamard_quant.cu so the fused kernel's intermediate is bit-identical to the
+// FP16 rows swiglu_rows writes (the two must agree value for value).
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+namespace quarot::cuda {
+
+constexpr int kSwigluMaxK = 8;
+struct SwigluMix {  // row-major k x k, passed by value as a kernel argument
+  float m[kSwigluMaxK * kSwigluMaxK];
+};
+
+__device__ __forceinline__ void unpack_half8(const uint4& raw, float (&f)[8]) {
+  const __half2* h = reinterpret_cast<const __half2*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 t = __half22float2(h[i]);
+    f[2 * i] = t.x, f[2 * i + 1] = t.y;
+  }
+}
+
+// silu(g) * u = g / (1 + e^-g) * u, with the fast exponential and the fast division
+// (2 ulp; reciprocal and product): the IEEE division's refinement and range checks were
+// ~6 of the fused pass's ~45 instructions per value. For g < -87 the denominator is
+// infinite and the quotient -0, silu's limit.
+__device__ __forceinline__ float silu_times(float g, float u) { return __fdividef(g, 1.0f + __expf(-g)) * u; }
+
+// out[a] = sum_c mix[a k + c] * h[c], an fma chain in c order (k = 1: out = h).
+template <int K>
+__device__ __forceinline__ void mix_column(const SwigluMix& mix, const float (&h)[K], float (&out)[K]) {
+#pragma unroll
+  for (int a = 0; a < K; ++a) {
+    if constexpr (K == 1) {
+      out[a] = h[a];
+    } else {
+      float s = 0.0f;
+#pragma unroll
+      for (int c = 0; c < K; ++c) s = fmaf(mix.m[a * K + c], h[c], s);
+      out[a] = s;
+    }
+  }
+}
+
+}  // namespace quarot::cuda
