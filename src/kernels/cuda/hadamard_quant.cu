@@ -449,26 +449,13 @@ __device__ __forceinline__ void pack_codes(uint32_t (&words)[kV * BITS / 32], Co
 template <int BITS, int B, int G, bool kClamp, bool kPow2>
 __device__ __forceinline__ void quantize_fast(const float (&v)[kV], float c, float r, uint32_t (&words)[kV * BITS / 32],
                                               bool& near) {
-  constexpr float qmax = static_cast<float>((1 << (BITS - 1)) - 1);
-  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
-  constexpr float kThr = 0.5f - (BITS == 4 ? 1.0f / (1 << 17) : 1.0f / (1 << 13));
   const float rr = kPow2 ? __fmul_rn(r, c) : r;
   float dmax = 0.0f;  // the largest |distance to rint|; one compare at the end
   pack_codes<BITS, G>(words, [&](int i) {
     const float y = kPow2 ? v[i] : __fmul_rn(v[i], c);
-    float big, d;
-    if constexpr (kClamp) {
-      const float t = fminf(fmaxf(__fmul_rn(y, rr), -qmax - 1.0f), qmax);
-      big = __fadd_rn(t, kMagic);
-      d = __fsub_rn(t, __fsub_rn(big, kMagic));
-    } else {
-      big = __fmaf_rn(y, rr, kMagic);
-      d = __fmaf_rn(y, rr, -__fsub_rn(big, kMagic));
-    }
-    dmax = fmaxf(dmax, fabsf(d));
-    return __float_as_uint(big);
+    return quant_code_fast<BITS, kClamp>(y, rr, dmax);
   });
-  near |= dmax > kThr;
+  near |= dmax > kQuantNearTie<BITS>;
 }
 
 // The reference division for every value (rows with ties, zero or extreme scales).

@@ -26,6 +26,34 @@ __device__ __forceinline__ uint32_t quant_code(float y, float r, bool& near_tie)
   return __float_as_uint(big);
 }
 
+// The same without the per-value tie test, for a run of values sharing one scale: t = y *
+// rr rounded to an integer as above (one fma gives rint(t) + 1.5 * 2^23, a second the
+// signed distance to it, exact), and dmax collects |distance|. When the run ends,
+// dmax > kQuantNearTie<BITS> means some value was within eps of a half-integer, and the
+// whole run must be redone with quant_code_exact. kClamp (clip < 1) clamps t first; without
+// it |t| stays below qmax + 1/2, so no clamp is needed. rr is 1 / s, or (1 / s) / sqrt(p)
+// with y the unscaled value when 1 / sqrt(p) is a power of two (then y * rr is exactly
+// (y / sqrt(p)) * (1 / s), one multiply less; callers keep s in [1e-30, 1e30]).
+template <int BITS>
+constexpr float kQuantNearTie = 0.5f - (BITS == 4 ? 1.0f / (1 << 17) : 1.0f / (1 << 13));
+
+template <int BITS, bool kClamp>
+__device__ __forceinline__ uint32_t quant_code_fast(float y, float rr, float& dmax) {
+  constexpr float qmax = static_cast<float>((1 << (BITS - 1)) - 1);
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+  float big, d;
+  if constexpr (kClamp) {
+    const float t = fminf(fmaxf(__fmul_rn(y, rr), -qmax - 1.0f), qmax);
+    big = __fadd_rn(t, kMagic);
+    d = __fsub_rn(t, __fsub_rn(big, kMagic));
+  } else {
+    big = __fmaf_rn(y, rr, kMagic);
+    d = __fmaf_rn(y, rr, -__fsub_rn(big, kMagic));
+  }
+  dmax = fmaxf(dmax, fabsf(d));
+  return __float_as_uint(big);
+}
+
 // The reference: the code as a two's complement integer (low byte = the int8 code).
 template <int BITS>
 __device__ __forceinline__ uint32_t quant_code_exact(float y, float s) {
