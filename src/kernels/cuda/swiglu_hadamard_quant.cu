@@ -4,7 +4,6 @@
 #include <cfloat>
 #include <cmath>
 #include <mutex>
-#include <type_traits>
 
 #include "kernels/cuda/quant_code.cuh"
 #include "kernels/cuda/smem_async.cuh"
@@ -45,15 +44,13 @@ __device__ __forceinline__ void stages3(float (&v)[K][8]) {
 }
 
 // Phase g -> g + 1: every value to shared memory at its block index, then back in the
-// next phase's places. One barrier, over the threads that exchange: a thread writes
-// exactly the places it read in the previous transpose (place<g>), so no other thread's
-// read can be pending there; phase 0's places were last read in the previous row's
-// last transpose, behind that row's block-wide barrier for the maximum. Phase 0 -> 1
-// stays within 8 consecutive threads (a warp); 1 -> 2 within 64 (two warps, a named
-// barrier per pair; for p = 512 that is the block); 2 -> 3 spans the block.
-template <int K, int N, int G>
-__device__ __forceinline__ void transpose_to_next(float* tb, int t, float (&v)[K][8]) {
-  constexpr int B = 1 << N, T = B / 8;
+// next phase's places. The first barrier keeps the previous transpose's readers (or the
+// previous row's) ahead of these writes; after_barrier runs right behind it.
+template <int K, int N, int G, typename AfterBarrier>
+__device__ __forceinline__ void transpose_to_next(float* tb, int t, float (&v)[K][8], AfterBarrier&& after_barrier) {
+  constexpr int B = 1 << N;
+  __syncthreads();
+  after_barrier();
 #pragma unroll
   for (int a = 0; a < K; ++a) {
     float* blk = tb + a * B;
@@ -65,13 +62,7 @@ __device__ __forceinline__ void transpose_to_next(float* tb, int t, float (&v)[K
       for (int e = 0; e < 8; ++e) blk[swz(place<G>(t, e))] = v[a][e];
     }
   }
-  if constexpr (G == 0) {
-    __syncwarp();
-  } else if (G == 1 && T > 64) {
-    asm volatile("bar.sync %0, 64;" ::"r"(1 + (t >> 6)) : "memory");  // id 0 is __syncthreads'
-  } else {
-    __syncthreads();
-  }
+  __syncthreads();
 #pragma unroll
   for (int a = 0; a < K; ++a)
 #pragma unroll
@@ -87,8 +78,7 @@ __device__ __forceinline__ uint32_t max_abs_nan_bits(uint32_t m, float v) {
 // The next row's gate/up values are copied into shared memory (cp.async) while this
 // one is transformed, where that fits beside the transpose buffer (k = 7, p = 4096:
 // 112 + 112 KB of the 227 KB): with one 512-thread block per SM nothing else hides the
-// loads' latency. Each thread copies the 16-byte units it reads itself (a warp's copies
-// are still 512 contiguous bytes), so the staging needs no barrier.
+// loads' latency.
 template <int K, int N>
 constexpr bool kStagedRows = size_t{8} * K * (size_t{1} << N) + 1024 <= 227 * 1024;
 
@@ -100,19 +90,15 @@ __global__ void __launch_bounds__(1 << (N - 3), 1)
   constexpr int B = 1 << N, T = B / 8, kInter = K * B, kPhases = N / 3;
   static_assert(N % 3 == 0 && T % 32 == 0, "three index bits per phase, whole warps");
   constexpr bool kStaged = kStagedRows<K, N>;
+  constexpr int kUnits = 2 * kInter / 8;  // 16-byte units of a gate/up row
   extern __shared__ float4 smem4[];
   float* tb = reinterpret_cast<float*>(smem4);                // K * B floats
   uint4* stage = reinterpret_cast<uint4*>(tb + kInter);       // kStaged: the next gate/up row
   __shared__ uint32_t red[T / 32];
-  // Thread t's units: gate c * B / 8 + t, up (kInter + c * B) / 8 + t.
   auto prefetch = [&](int64_t r) {
     if (r < rows) {
       const uint4* src = reinterpret_cast<const uint4*>(gu + r * 2 * kInter);
-#pragma unroll
-      for (int c = 0; c < 2 * K; ++c) {
-        const int u = c * (B / 8) + static_cast<int>(threadIdx.x);
-        cp_async16(smem_addr(stage + u), src + u, true);
-      }
+      for (int u = threadIdx.x; u < kUnits; u += T) cp_async16(smem_addr(stage + u), src + u, true);
     }
     cp_async_commit();
   };
@@ -129,7 +115,7 @@ __global__ void __launch_bounds__(1 << (N - 3), 1)
     float v[K][8];
     if constexpr (kStaged) {
       cp_async_wait<0>();
-      asm volatile("" ::: "memory");  // this thread's units landed; no read moves above
+      __syncthreads();  // the row landed, from every thread's copies
 #pragma unroll
       for (int c = 0; c < K; ++c) {
         float gf[8], uf[8];
@@ -138,8 +124,6 @@ __global__ void __launch_bounds__(1 << (N - 3), 1)
 #pragma unroll
         for (int e = 0; e < 8; ++e) v[c][e] = silu_times(gf[e], uf[e]);
       }
-      asm volatile("" ::: "memory");  // the reads above are consumed before the copies below
-      prefetch(row + gridDim.x);
     } else {
       // Loads two blocks ahead of the arithmetic: all 2k loads at once would need 8k
       // more registers than the 128 a 512-thread block allows (measured: 760 bytes of
@@ -178,13 +162,16 @@ __global__ void __launch_bounds__(1 << (N - 3), 1)
     }
 
     // H_B on each block: bits 0..2 here, three more per transpose.
+    auto nothing = [] {};
     stages3<K>(v);
-    transpose_to_next<K, N, 0>(tb, t, v);
+    transpose_to_next<K, N, 0>(tb, t, v, [&] {
+      if constexpr (kStaged) prefetch(row + gridDim.x);  // every thread has read the staged row
+    });
     stages3<K>(v);
-    transpose_to_next<K, N, 1>(tb, t, v);
+    transpose_to_next<K, N, 1>(tb, t, v, nothing);
     stages3<K>(v);
     if constexpr (kPhases > 3) {
-      transpose_to_next<K, N, 2>(tb, t, v);
+      transpose_to_next<K, N, 2>(tb, t, v, nothing);
       stages3<K>(v);
     }
     constexpr int kLast = kPhases - 1;
@@ -198,7 +185,7 @@ __global__ void __launch_bounds__(1 << (N - 3), 1)
       for (int e = 0; e < 8; ++e) mb = max_abs_nan_bits(mb, v[a][e]);
 #pragma unroll
     for (int off = 16; off > 0; off /= 2) mb = max(mb, __shfl_xor_sync(0xffffffffu, mb, off));
-    if ((t & 31) == 0) red[t / 32] = mb;  // the previous row's readers passed a block-wide barrier since
+    if ((t & 31) == 0) red[t / 32] = mb;  // the previous row's readers passed two barriers since
     __syncthreads();
     mb = 0;
 #pragma unroll
@@ -214,42 +201,28 @@ __global__ void __launch_bounds__(1 << (N - 3), 1)
     }
     const bool encode = !bad && s != 0.0f;
     const bool fast = encode && s > 1e-30f && s < 1e30f;
+    const float r = fast ? __frcp_rn(s) : 0.0f;
     // Store positions: the last phase's index bits [0, 5) come from t alone (e sits at bit
     // 3 (kPhases - 1) >= 6), so the even/odd permutation of each 32 is t's, and e and a
-    // are plain offsets. A code's byte is the low byte of its float's bits.
+    // are plain offsets.
     constexpr int kShift = 3 * kLast;
     const int base = place<kLast>(t, 0);
     uint8_t* qrow = q + row * kInter + (even_odd ? (base & ~31) + ((base & 31) >> 1) + (base & 1) * 16 : base);
-    constexpr bool kPow2 = N % 2 == 0;  // 1 / sqrt(p) a power of two: folded into the reciprocal
-    bool exact = !fast;
-    if (fast) {
-      const float r = __frcp_rn(s);
-      const float rr = kPow2 ? __fmul_rn(r, inv_sqrt_p) : r;
-      float dmax = 0.0f;
-      auto run = [&](auto clamp) {
 #pragma unroll
-        for (int a = 0; a < K; ++a)
+    for (int a = 0; a < K; ++a)
 #pragma unroll
-          for (int e = 0; e < 8; ++e) {
-            const float y = kPow2 ? v[a][e] : __fmul_rn(v[a][e], inv_sqrt_p);
-            qrow[a * B + (e << kShift)] = static_cast<uint8_t>(quant_code_fast<BITS, decltype(clamp)::value>(y, rr, dmax));
-          }
-      };
-      if (clip_ratio < 1.0f) {
-        run(std::true_type{});
-      } else {
-        run(std::false_type{});
-      }
-      exact = dmax > kQuantNearTie<BITS>;
-    }
-    if (exact)  // a value near a rounding tie (rare), a zero or NaN row, an extreme scale
-#pragma unroll
-      for (int a = 0; a < K; ++a)
-#pragma unroll
-        for (int e = 0; e < 8; ++e) {
-          const float y = __fmul_rn(v[a][e], inv_sqrt_p);
-          qrow[a * B + (e << kShift)] = static_cast<uint8_t>(encode ? quant_code_exact<BITS>(y, s) : 0u);
+      for (int e = 0; e < 8; ++e) {
+        const float y = __fmul_rn(v[a][e], inv_sqrt_p);
+        uint32_t code = 0;
+        if (fast) {
+          bool near = false;
+          code = quant_code<BITS>(y, r, near);
+          if (near) code = quant_code_exact<BITS>(y, s);
+        } else if (encode) {
+          code = quant_code_exact<BITS>(y, s);
         }
+        qrow[a * B + (e << kShift)] = static_cast<uint8_t>(code & 0xffu);
+      }
   }
 }
 
