@@ -28,22 +28,13 @@ __global__ void swiglu_kernel(const __half* __restrict__ gu, int64_t rows, int i
 #pragma unroll
     for (int e = 0; e < 8; ++e) h[c][e] = silu_times(gf[e], uf[e]);
   }
-  float out[K][8];
-#pragma unroll
-  for (int e = 0; e < 8; ++e) {
-    float col[K], mixed[K];
-#pragma unroll
-    for (int c = 0; c < K; ++c) col[c] = h[c][e];
-    mix_column<K>(mix, col, mixed);
-#pragma unroll
-    for (int a = 0; a < K; ++a) out[a][e] = mixed[a];
-  }
+  mix_blocks<K>(mix, h, [](float x) { return x; });
 #pragma unroll
   for (int a = 0; a < K; ++a) {
     uint4 raw;
     __half2* oh = reinterpret_cast<__half2*>(&raw);
 #pragma unroll
-    for (int i = 0; i < 4; ++i) oh[i] = __floats2half2_rn(out[a][2 * i], out[a][2 * i + 1]);
+    for (int i = 0; i < 4; ++i) oh[i] = __floats2half2_rn(h[a][2 * i], h[a][2 * i + 1]);
     *reinterpret_cast<uint4*>(y + row * inter + a * block + j) = raw;
   }
 }
@@ -66,11 +57,8 @@ cudaError_t swiglu_rows(const __half* gu, int64_t rows, int64_t inter, int k, co
       inter % (8 * k) != 0 || (k > 1 && mix == nullptr) || reinterpret_cast<uintptr_t>(gu) % 16 != 0 ||
       reinterpret_cast<uintptr_t>(y) % 16 != 0)
     return cudaErrorInvalidValue;
-  SwigluMix m{};
-  for (int i = 0; i < k * k && k > 1; ++i) {
-    if (!std::isfinite(mix[i])) return cudaErrorInvalidValue;
-    m.m[i] = mix[i];
-  }
+  SwigluMix m;
+  if (!make_swiglu_mix(mix, k, m)) return cudaErrorInvalidValue;
   if (rows == 0) return cudaSuccess;
   const int n = static_cast<int>(inter);
   switch (k) {

@@ -151,15 +151,7 @@ __global__ void __launch_bounds__(1 << (N - 3), 1)
         for (int e = 0; e < 8; ++e) v[c][e] = silu_times(gf[e], uf[e]);
       }
     }
-#pragma unroll
-    for (int e = 0; e < 8; ++e) {
-      float col[K], mixed[K];
-#pragma unroll
-      for (int c = 0; c < K; ++c) col[c] = v[c][e];
-      mix_column<K>(mix, col, mixed);
-#pragma unroll
-      for (int a = 0; a < K; ++a) v[a][e] = __half2float(__float2half_rn(mixed[a]));
-    }
+    mix_blocks<K>(mix, v, [](float x) { return __half2float(__float2half_rn(x)); });  // as swiglu_rows stores it
 
     // H_B on each block: bits 0..2 here, three more per transpose.
     auto nothing = [] {};
@@ -292,11 +284,8 @@ cudaError_t swiglu_hadamard_quant_rows(const __half* gu, int64_t rows, int64_t i
       scales == nullptr || rows < 0 || rows > 0x7fffffff || !(clip_ratio > 0.0f) || !std::isfinite(clip_ratio) ||
       (k > 1 && mix == nullptr) || reinterpret_cast<uintptr_t>(gu) % 16 != 0)
     return cudaErrorInvalidValue;
-  SwigluMix m{};
-  for (int i = 0; i < k * k && k > 1; ++i) {
-    if (!std::isfinite(mix[i])) return cudaErrorInvalidValue;
-    m.m[i] = mix[i];
-  }
+  SwigluMix m;
+  if (!make_swiglu_mix(mix, k, m)) return cudaErrorInvalidValue;
   if (rows == 0) return cudaSuccess;
   const bool even_odd = layout == IntGemmActLayout::Int8EvenOdd;
   const int64_t p = inter / k;

@@ -4,6 +4,7 @@
 // FP16 rows swiglu_rows writes (the two must agree value for value).
 #include <cuda_fp16.h>
 
+#include <cmath>
 #include <cstdint>
 
 namespace quarot::cuda {
@@ -20,6 +21,17 @@ __device__ __forceinline__ void unpack_half8(const uint4& raw, float (&f)[8]) {
     const float2 t = __half22float2(h[i]);
     f[2 * i] = t.x, f[2 * i + 1] = t.y;
   }
+}
+
+// The host's k x k factor as a kernel argument: false when a value is not finite (k = 1:
+// the identity, mix unused).
+inline bool make_swiglu_mix(const float* mix, int k, SwigluMix& out) {
+  out = SwigluMix{};
+  for (int i = 0; i < k * k && k > 1; ++i) {
+    if (!std::isfinite(mix[i])) return false;
+    out.m[i] = mix[i];
+  }
+  return true;
 }
 
 // silu(g) * u = g / (1 + e^-g) * u, with the fast exponential and the fast division
@@ -41,6 +53,22 @@ __device__ __forceinline__ void mix_column(const SwigluMix& mix, const float (&h
       for (int c = 0; c < K; ++c) s = fmaf(mix.m[a * K + c], h[c], s);
       out[a] = s;
     }
+  }
+}
+
+// The mix over the k blocks of 8 consecutive indices a thread holds, in place: for each
+// index e, v[.][e] <- out(mix_column(v[.][e])) (out: what the caller makes of each result,
+// e.g. the FP16 rounding swiglu_rows' store applies).
+template <int K, typename Out>
+__device__ __forceinline__ void mix_blocks(const SwigluMix& mix, float (&v)[K][8], Out&& out) {
+#pragma unroll
+  for (int e = 0; e < 8; ++e) {
+    float col[K], mixed[K];
+#pragma unroll
+    for (int c = 0; c < K; ++c) col[c] = v[c][e];
+    mix_column<K>(mix, col, mixed);
+#pragma unroll
+    for (int a = 0; a < K; ++a) v[a][e] = out(mixed[a]);
   }
 }
 
