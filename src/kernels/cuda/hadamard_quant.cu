@@ -936,7 +936,7 @@ cudaError_t hadamard_quant_rows(const float* x, int64_t rows, int64_t cols, int6
 cudaError_t hadamard_quant_rows(const __half* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip_ratio,
                                 uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream,
                                 HadamardQuantVariant variant, IntGemmActLayout layout, const RmsFold& fold) {
-  if (!(fold.eps >= 0.0f)) return cudaErrorInvalidValue;
+  if (!(fold.eps > 0.0f)) return cudaErrorInvalidValue;  // 0: an all-zero row's scale would be 0 x inf
   return dispatch(x, rows, cols, p, bits, clip_ratio, q, scales, scales_h, stream, variant, layout, fold.eps);
 }
 

@@ -76,7 +76,7 @@ cudaError_t hadamard_quant_rows(const float* x, int64_t rows, int64_t cols, int6
                                 uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream,
                                 HadamardQuantVariant variant, IntGemmActLayout layout);
 struct RmsFold {
-  float eps = 0.0f;  // >= 0, finite
+  float eps = 1e-5f;  // RMSNorm's epsilon: > 0 (an all-zero row keeps scale 0), finite
 };
 cudaError_t hadamard_quant_rows(const __half* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip_ratio,
                                 uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream,

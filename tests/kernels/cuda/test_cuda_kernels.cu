@@ -249,7 +249,7 @@ void test_hadamard_quant_rejects() {
         "hadamard_quant accepts clip 0");
   check(hadamard_quant_rows(dx.p + 1, 2, 64, 64, 4, 1.0f, dq.p, ds.p, nullptr, nullptr) == cudaErrorInvalidValue,
         "hadamard_quant accepts a misaligned input");
-  for (float eps : {-1.0f, NAN, INFINITY})
+  for (float eps : {-1.0f, 0.0f, NAN, INFINITY})
     check(hadamard_quant_rows(dx.p, 2, 64, 64, 4, 1.0f, dq.p, ds.p, nullptr, nullptr, HadamardQuantVariant::Auto,
                               IntGemmActLayout::Standard, RmsFold{eps}) == cudaErrorInvalidValue,
           "hadamard_quant accepts an RMS fold with eps " + std::to_string(eps));
