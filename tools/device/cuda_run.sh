@@ -9,8 +9,8 @@
 # Writes OUT_DIR/test.log, test_cuda_backend.log and test_cuda_kv_attention.log (the CUDA
 # backend's and the KV cache + attention checks), OUT_DIR/bench.log, OUT_DIR/cuda_gemm_bench.json,
 # OUT_DIR/cuda_attention_bench.json; `layer`
-# (also part of `all`): the attention and layer-kernel checks, compute-sanitizer on the
-# attention checks, the SASS tensor-core counts, and cuda_layer_bench
+# (also part of `all`): the attention and layer-kernel checks, compute-sanitizer on both
+# (--quick), the SASS tensor-core counts, and cuda_layer_bench
 # (OUT_DIR/layer_*.log, OUT_DIR/cuda_layer_bench.json).
 set -uo pipefail
 stage=$1 out=$2 what=${3:-all}
@@ -69,10 +69,12 @@ if [[ $what == layer || $what == all ]]; then
     echo "$t exit $trc"
     [[ $rc == 0 ]] && rc=$trc
   done
-  for tool in memcheck racecheck; do
-    timeout 90 compute-sanitizer --tool $tool --error-exitcode 3 "$stage/test_cuda_attention" --quick \
-      > "$out/layer_sanitize_$tool.log" 2>&1
-    echo "compute-sanitizer $tool on the attention checks: exit $?"; tail -2 "$out/layer_sanitize_$tool.log"
+  for t in test_cuda_attention test_cuda_layer_ops; do
+    for tool in memcheck racecheck; do
+      timeout 90 compute-sanitizer --tool $tool --error-exitcode 3 "$stage/$t" --quick \
+        > "$out/layer_sanitize_${t}_$tool.log" 2>&1
+      echo "compute-sanitizer $tool on $t: exit $?"; tail -2 "$out/layer_sanitize_${t}_$tool.log"
+    done
   done
   # Tensor-core instructions in the binaries: HMMA (FP16 attention), IMMA / IGMMA (int GEMMs).
   for b in test_cuda_attention cuda_layer_bench; do

@@ -324,7 +324,9 @@ void test_rejects() {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  // --quick (for compute-sanitizer): the largest fused-quantizer shape left out.
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   if (!open_device()) return 2;
   std::mt19937 rng(20261203);
   test_rejects();
@@ -343,7 +345,7 @@ int main() {
   test_swiglu_hq(rng, 33, 1536, 3, 4, 1.0f, eo);
   test_swiglu_hq(rng, 20, 4096, 1, 4, 0.95f, eo);
   test_swiglu_hq(rng, 5, 2048, 4, 8, 1.0f, eo);
-  test_swiglu_hq(rng, 300, 32768, 8, 4, 1.0f, eo);
+  if (!quick) test_swiglu_hq(rng, 300, 32768, 8, 4, 1.0f, eo);
   test_swiglu_hq(rng, 3, 512, 1, 8, 1.0f, standard);
   for (int d : {128, 64}) {
     test_kv_store(rng, false, false, d);
