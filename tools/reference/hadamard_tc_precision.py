@@ -10,8 +10,9 @@ FP32 result, in FP16: rounded once, or split into hi + lo FP16 parts (two produc
 models both (FP32 sums in steps of 16 products, one mma k-step) against the CPU order on
 FP16 rows with outlier channels and counts the int4 codes and scales that differ.
 
-    python tools/reference/hadamard_tc_precision.py [ROWS (3000)]   (needs numpy: the
-    reference venv, `$(scripts/setup_reference.sh) tools/reference/hadamard_tc_precision.py`)
+    PYTHON tools/reference/hadamard_tc_precision.py [ROWS (3000)]
+(PYTHON: any interpreter with numpy, e.g. the reference venv's, `scripts/setup_reference.sh`
+prints it, or tools/bench_llamacpp.sh's build/llamacpp-venv/bin/python; 3000 rows take ~3 s.)
 """
 import sys
 
