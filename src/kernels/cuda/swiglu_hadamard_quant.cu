@@ -105,9 +105,11 @@ __global__ void __launch_bounds__(1 << (N - 3), 1)
   if constexpr (kStaged) prefetch(blockIdx.x);
 
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
-    // The thread index made opaque per row: otherwise the compiler hoists every address
-    // derived from it (56 store positions, 40 shared-memory offsets) out of the loop, and
-    // those registers spill (728 bytes of stack at k = 7 under the 128-register cap).
+    // The thread index made opaque per row, so addresses derived from it are not hoisted
+    // out of the loop into long-lived registers. Added with the store positions below
+    // (offsets from one base) when a version with a position per value spilled 728 bytes
+    // at k = 7; this kernel compiles without spills either way (112 / 114 registers,
+    // docs/results/2026-12-05-cpu-models/sass_resources.log). Kept: it is what ran.
     int t = static_cast<int>(threadIdx.x);
     asm volatile("" : "+r"(t));
     // SwiGLU and the mixing of the k blocks' values at the same index (phase 0:
