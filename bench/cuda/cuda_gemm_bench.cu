@@ -1,7 +1,7 @@
 // GEMM and Hadamard+quantize benchmarks on the GPU, against cuBLAS in the same
 // process. Writes JSON (atomically: a temporary file renamed into place).
 //   cuda_gemm_bench OUT.json [--ms 1,16,...] [--shapes 4096x4096,...] [--paths] [--w4a8-max-m M]
-//                   [--rounds R (4)] [--hq-variants] [--hq-variant auto|legacy|direct|staged|direct_l2] [--hq-ms 1,16,...]
+//                   [--rounds R (4)] [--hq-variants] [--hq-variant auto|legacy|direct|staged|direct_l2|coalesced|tensor_core] [--hq-ms 1,16,...]
 //   (--paths: every GEMM path, not only Auto's; Hadamard+quantize: every implementation,
 //   or one, instead of Auto alone, at the rows --hq-ms lists)
 // Times with CUDA events: one warm-up, then batches of launches rotating over
@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <random>
 #include <string>
@@ -163,14 +164,11 @@ int main(int argc, char** argv) {
     } else if (a == "--no-gemm") {
       gemm = false;
     } else if (a == "--hq-variants") {
-      variants = {HadamardQuantVariant::Legacy, HadamardQuantVariant::Direct, HadamardQuantVariant::Staged,
-                  HadamardQuantVariant::DirectL2, HadamardQuantVariant::Coalesced, HadamardQuantVariant::Auto};
+      variants.assign(std::begin(kHadamardQuantVariants), std::end(kHadamardQuantVariants));
     } else if (a == "--hq-variant" && i + 1 < argc) {
       const std::string name = argv[++i];
       bool found = false;
-      for (HadamardQuantVariant v : {HadamardQuantVariant::Auto, HadamardQuantVariant::Legacy,
-                                     HadamardQuantVariant::Direct, HadamardQuantVariant::Staged,
-                                     HadamardQuantVariant::DirectL2, HadamardQuantVariant::Coalesced})
+      for (HadamardQuantVariant v : kHadamardQuantVariants)
         if (name == hadamard_quant_variant_name(v)) {
           variants = {v};
           found = true;
@@ -246,11 +244,14 @@ int main(int argc, char** argv) {
               },
               copies);
           const double ours_gbps = (in_bytes + out_bytes) / ours / 1e3;
-          const char* name = v == HadamardQuantVariant::Auto
-                                 ? hadamard_quant_variant_name(hadamard_quant_auto_variant(m, s.k, s.p, false))
-                                 : hadamard_quant_variant_name(v);
+          // Auto and a TensorCore call that hands the shape on name what really ran.
+          const bool handed_on = v == HadamardQuantVariant::TensorCore &&
+                                 hadamard_quant_is_exact(v, s.k, s.p, 4, false, IntGemmActLayout::Standard, false);
+          const bool auto_ran = v == HadamardQuantVariant::Auto || handed_on;
+          const char* name = auto_ran ? hadamard_quant_variant_name(hadamard_quant_auto_variant(m, s.k, s.p, false))
+                                      : hadamard_quant_variant_name(v);
           char label[32];
-          std::snprintf(label, sizeof label, "%s%s", v == HadamardQuantVariant::Auto ? "auto:" : "", name);
+          std::snprintf(label, sizeof label, "%s%s", handed_on ? "tc>auto:" : auto_ran ? "auto:" : "", name);
           std::printf("%-12s %-6d %-6d %-6d %10.2f %9.0f %10.2f %9.0f %6.2f\n", label, m, s.k, s.p, ours, ours_gbps,
                       copy, copy_gbps, ours_gbps / copy_gbps);
           std::fflush(stdout);

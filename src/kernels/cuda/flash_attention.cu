@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "kernels/cuda/mma_f16.cuh"
 #include "kernels/cuda/smem_async.cuh"
 
 namespace quarot::cuda {
@@ -10,18 +11,6 @@ namespace {
 constexpr int kBM = 64;       // query rows per block (16 per warp)
 constexpr int kBN = 64;       // keys per tile
 constexpr int kThreads = 128;
-
-__device__ __forceinline__ void mma_f16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-__device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
-  const __half2 h = __floats2half2_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&h);
-}
 
 // Byte offset of 16-byte chunk `chunk` of row `row` in a tile of rows of D halves:
 // chunks XOR-ed with the row's low 3 bits, so the 8 rows an ldmatrix reads at one

@@ -3,11 +3,12 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
-#include <mutex>
 #include <type_traits>
 #include <utility>
 
+#include "kernels/cuda/hadamard_quant_tc.cuh"
 #include "kernels/cuda/quant_code.cuh"
+#include "kernels/cuda/resident_blocks.h"
 #include "kernels/cuda/rmsnorm.cuh"
 #include "kernels/cuda/smem_async.cuh"
 
@@ -409,12 +410,6 @@ __device__ __forceinline__ void line_stages(float (&v)[kV]) {
   }
 }
 
-__device__ __forceinline__ float max_abs_nan(float m, float v) {
-  float r;
-  asm("max.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(m), "f"(fabsf(v)));
-  return r;
-}
-
 // Codes of the final layout (B, G), packed: word w holds kPer consecutive row indices.
 // Codes come from the bits of y * (1/s) + 1.5 * 2^23 (the integer in the low mantissa
 // bits, biased by adding (kPer-wide) 2^(BITS-1) per field and flipping its top bit), so
@@ -723,12 +718,6 @@ __global__ void __launch_bounds__(kMaxThreads, 1)
 // Per instantiation: the opt-in shared memory and the occupancy, kept for the last
 // (device, block size, shared memory) asked (the attribute calls cost microseconds,
 // as much as a small launch).
-struct LaunchCache {
-  std::mutex mu;
-  int dev = -1, threads = 0, per_sm = 0, sms = 0;
-  size_t smem = 0, smem_set = 0;
-};
-
 int next_pow2(int n) {
   int p = 1;
   while (p < n) p *= 2;
@@ -757,28 +746,13 @@ constexpr size_t kMaxDynamicSmem = 227 * 1024 - 256;  // sm_90 opt-in limit, les
 template <typename T, int BITS, int N, int MODE>
 cudaError_t launch_regs(const T* x, int64_t rows, int cols, float clip, uint8_t* q, float* scales, __half* scales_h,
                         bool even_odd, float rms_eps, cudaStream_t stream) {
-  static LaunchCache cache;
+  static ResidentBlocksCache cache;
   auto kernel = hadamard_quant_regs_kernel<T, BITS, N, MODE>;
   const RegsGeometry g = regs_geometry(cols, N, sizeof(T), MODE == kStaged);
   const int threads = g.tr_pad * g.rows_per_block;
-  int dev = 0, per_sm = 0, sms = 0;
-  cudaError_t err = cudaGetDevice(&dev);
-  if (err != cudaSuccess) return err;
-  {
-    std::lock_guard<std::mutex> lock(cache.mu);
-    if (cache.dev != dev || cache.threads != threads || cache.smem != g.smem) {
-      if (cache.dev != dev || cache.smem_set < g.smem) {
-        err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(g.smem));
-        if (err != cudaSuccess) return err;
-        cache.smem_set = cache.dev != dev ? g.smem : std::max(cache.smem_set, g.smem);
-      }
-      err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-      if (err == cudaSuccess) err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, g.smem);
-      if (err != cudaSuccess) return err;
-      cache.dev = dev, cache.threads = threads, cache.smem = g.smem, cache.per_sm = per_sm, cache.sms = sms;
-    }
-    per_sm = cache.per_sm, sms = cache.sms;
-  }
+  ResidentBlocks rb;
+  if (const cudaError_t err = cache.get(kernel, threads, g.smem, rb); err != cudaSuccess) return err;
+  const int per_sm = rb.per_sm, sms = rb.sms;
   if (per_sm < 1) return cudaErrorInvalidConfiguration;
   const int64_t groups = (rows + g.rows_per_block - 1) / g.rows_per_block;
   const int64_t blocks = std::min<int64_t>(groups, static_cast<int64_t>(per_sm) * sms);
@@ -845,6 +819,13 @@ template <typename T, int BITS>
 cudaError_t launch(const T* x, int64_t rows, int cols, int p, float clip, uint8_t* q, float* scales,
                    __half* scales_h, bool even_odd, float rms_eps, cudaStream_t stream, HadamardQuantVariant variant) {
   const int log2p = log2_of(p);
+  if (variant == HadamardQuantVariant::TensorCore) {
+    if constexpr (std::is_same_v<T, __half>) {
+      if (detail::hadamard_quant_tc_takes(cols, p, BITS, false, even_odd, rms_eps >= 0.0f))
+        return detail::hadamard_quant_tc(x, rows, cols, p, BITS, clip, q, scales, scales_h, stream);
+    }
+    variant = HadamardQuantVariant::Auto;
+  }
   if (variant == HadamardQuantVariant::Auto) variant = auto_variant(rows, cols, p, sizeof(T));
   if (variant == HadamardQuantVariant::Staged && !staged_ok(cols, log2p, sizeof(T)))
     variant = HadamardQuantVariant::Direct;
@@ -944,6 +925,12 @@ HadamardQuantVariant hadamard_quant_auto_variant(int64_t rows, int64_t cols, int
   return auto_variant(rows, cols, p, fp32_input ? 4 : 2);
 }
 
+bool hadamard_quant_is_exact(HadamardQuantVariant variant, int64_t cols, int64_t p, int bits, bool fp32_input,
+                             IntGemmActLayout layout, bool rms_fold) {
+  return variant != HadamardQuantVariant::TensorCore ||
+         !detail::hadamard_quant_tc_takes(cols, p, bits, fp32_input, layout == IntGemmActLayout::Int8EvenOdd, rms_fold);
+}
+
 const char* hadamard_quant_variant_name(HadamardQuantVariant v) {
   switch (v) {
     case HadamardQuantVariant::Auto: return "auto";
@@ -952,6 +939,7 @@ const char* hadamard_quant_variant_name(HadamardQuantVariant v) {
     case HadamardQuantVariant::Staged: return "staged";
     case HadamardQuantVariant::DirectL2: return "direct_l2";
     case HadamardQuantVariant::Coalesced: return "coalesced";
+    case HadamardQuantVariant::TensorCore: return "tensor_core";
   }
   return "?";
 }

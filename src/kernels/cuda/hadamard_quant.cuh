@@ -32,7 +32,7 @@
 // x and q 16-byte aligned. Not covered: the k x k non-Hadamard factor of backend.h's
 // OnlineRotation (k > 1 with a matrix M) and group-wise scales.
 //
-// Implementations (all bit-identical; the overload taking a variant is for benchmarks
+// Implementations (all but TensorCore bit-identical; the overload taking a variant is for benchmarks
 // and tests, the plain one uses Auto):
 //   Legacy  one block per row, 32 values per thread, every butterfly group and both
 //           quantization passes through shared memory (any accepted shape);
@@ -46,8 +46,16 @@
 //           contiguous, then one warp-local transpose (cols % 2048 == 0, p >= 128);
 //           with p = 1 no transpose: codes made and stored in the load's layout, so
 //           the stores are contiguous per warp too (cols % 2048 == 0).
+//   TensorCore  H_p = H_(p/64) (x) H_64 as two products on the FP16 tensor cores, the
+//           second with its operand split into hi + lo FP16 parts (hadamard_quant_tc.cuh):
+//           NOT bit-exact to the CPU: the same sums in another order, so the codes equal
+//           the reference's except where y / s lies within ~1e-6 of a rounding tie and
+//           the scales are within a few ulp. Auto never picks it. Takes FP16 rows,
+//           p in 1024..8192, cols % 1024 == 0 (1024..16384; even multiples up to 28672 for p <= 4096),
+//           the standard layout, no
+//           RmsFold; anything else runs Auto's choice.
 // A variant that cannot take a shape runs the next one down (Staged -> Direct ->
-// Legacy; DirectL2 -> Legacy; Coalesced -> Direct -> Legacy).
+// Legacy; DirectL2 -> Legacy; Coalesced -> Direct -> Legacy; TensorCore -> Auto).
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -57,7 +65,12 @@
 
 namespace quarot::cuda {
 
-enum class HadamardQuantVariant { Auto, Legacy, Direct, Staged, DirectL2, Coalesced };
+enum class HadamardQuantVariant { Auto, Legacy, Direct, Staged, DirectL2, Coalesced, TensorCore };
+// Every variant, for tests and benchmarks that walk them (Auto last).
+inline constexpr HadamardQuantVariant kHadamardQuantVariants[] = {
+    HadamardQuantVariant::Legacy,    HadamardQuantVariant::Direct,     HadamardQuantVariant::Staged,
+    HadamardQuantVariant::DirectL2,  HadamardQuantVariant::Coalesced,  HadamardQuantVariant::TensorCore,
+    HadamardQuantVariant::Auto};
 
 cudaError_t hadamard_quant_rows(const __half* x, int64_t rows, int64_t cols, int64_t p, int bits, float clip_ratio,
                                 uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream);
@@ -84,5 +97,9 @@ cudaError_t hadamard_quant_rows(const __half* x, int64_t rows, int64_t cols, int
 // The variant Auto runs for this shape and input type (what a benchmark reports).
 HadamardQuantVariant hadamard_quant_auto_variant(int64_t rows, int64_t cols, int64_t p, bool fp32_input);
 const char* hadamard_quant_variant_name(HadamardQuantVariant v);
+// Whether a call with this variant and shape gives the CPU reference's codes and scales
+// bit for bit (false only where TensorCore runs its own kernel).
+bool hadamard_quant_is_exact(HadamardQuantVariant variant, int64_t cols, int64_t p, int bits, bool fp32_input,
+                             IntGemmActLayout layout, bool rms_fold);
 
 }  // namespace quarot::cuda

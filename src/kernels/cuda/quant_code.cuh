@@ -7,6 +7,14 @@
 
 namespace quarot::cuda {
 
+// max(m, |v|) that keeps a NaN (max.NaN): a row's maximum then flags NaN, and its bit
+// pattern, like infinity's, exceeds every finite one, so the bits can be reduced as integers.
+__device__ __forceinline__ float max_abs_nan(float m, float v) {
+  float r;
+  asm("max.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(m), "f"(fabsf(v)));
+  return r;
+}
+
 // Without a division per value: t = y * (1 / s) differs from the correctly rounded
 // y / s by a few ulp, which changes rint() only when y / s is within that distance of
 // a half-integer; such values set near_tie and must take quant_code_exact. Clamping

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
-#include <mutex>
 
 #include "kernels/cuda/quant_code.cuh"
+#include "kernels/cuda/resident_blocks.h"
 #include "kernels/cuda/smem_async.cuh"
 #include "kernels/cuda/swiglu_math.cuh"
 
@@ -70,9 +70,7 @@ __device__ __forceinline__ void transpose_to_next(float* tb, int t, float (&v)[K
 }
 
 __device__ __forceinline__ uint32_t max_abs_nan_bits(uint32_t m, float v) {
-  float r;
-  asm("max.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(__uint_as_float(m)), "f"(fabsf(v)));
-  return __float_as_uint(r);
+  return __float_as_uint(max_abs_nan(__uint_as_float(m), v));
 }
 
 // The next row's gate/up values are copied into shared memory (cp.async) while this
@@ -220,33 +218,16 @@ __global__ void __launch_bounds__(1 << (N - 3), 1)
   }
 }
 
-// Per instantiation: the opt-in shared memory and the occupancy for the last device.
-struct LaunchCache {
-  std::mutex mu;
-  int dev = -1, per_sm = 0, sms = 0;
-};
-
 template <int K, int N, int BITS>
 cudaError_t launch(const __half* gu, int64_t rows, const SwigluMix& mix, float clip, bool even_odd, uint8_t* q,
                    float* scales, __half* scales_h, cudaStream_t stream) {
-  static LaunchCache cache;
+  static ResidentBlocksCache cache;
   auto kernel = swiglu_hq_kernel<K, N, BITS>;
   constexpr int kThreads = 1 << (N - 3);
   constexpr size_t kSmem = sizeof(float) * K * (size_t{1} << N) * (kStagedRows<K, N> ? 2 : 1);
-  int dev = 0, per_sm = 0, sms = 0;
-  cudaError_t err = cudaGetDevice(&dev);
-  if (err != cudaSuccess) return err;
-  {
-    std::lock_guard<std::mutex> lock(cache.mu);
-    if (cache.dev != dev) {
-      err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem));
-      if (err == cudaSuccess) err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-      if (err == cudaSuccess) err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, kSmem);
-      if (err != cudaSuccess) return err;
-      cache.dev = dev, cache.per_sm = per_sm, cache.sms = sms;
-    }
-    per_sm = cache.per_sm, sms = cache.sms;
-  }
+  ResidentBlocks rb;
+  if (const cudaError_t err = cache.get(kernel, kThreads, kSmem, rb); err != cudaSuccess) return err;
+  const int per_sm = rb.per_sm, sms = rb.sms;
   if (per_sm < 1) return cudaErrorInvalidConfiguration;
   const int64_t blocks = std::min<int64_t>(rows, static_cast<int64_t>(per_sm) * sms);
   const float inv_sqrt_p = static_cast<float>(1.0 / std::sqrt(static_cast<double>(int64_t{1} << N)));

@@ -1,0 +1,295 @@
+#include "kernels/cuda/hadamard_quant_tc.cuh"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+
+#include "kernels/cuda/mma_f16.cuh"
+#include "kernels/cuda/quant_code.cuh"
+#include "kernels/cuda/resident_blocks.h"
+#include "kernels/cuda/smem_async.cuh"
+
+namespace quarot::cuda::detail {
+namespace {
+
+// A p-block is an R x 64 FP16 matrix in shared memory (R = p / 64), 128-byte rows of
+// eight 16-byte chunks XOR-swizzled by the row's low 3 bits, so the 8 rows one ldmatrix
+// phase reads at a logical chunk sit in 8 different bank groups. A warp's unit of work is
+// a 16-row stripe of one block's Z: 1024 consecutive output values.
+constexpr int kUnitValues = 16 * 64;
+constexpr int kMaxWarps = 16;
+// Two units per warp hold 64 Z values per thread. Past 12 warps a scheduler holds 4 of
+// them, so 128 registers per thread is the limit: enough for p <= 4096 (4 bytes spilled
+// at p = 4096), not for p = 8192 (300), which therefore takes one unit per warp only.
+constexpr int kMaxWarpsTwoUnits = 14;
+constexpr uint32_t kPlusOne = 0x3C00u, kMinusOne = 0xBC00u;  // FP16 +1, -1
+constexpr uint32_t kNegate = 0x80008000u;                    // flips both halves' signs
+
+// Sylvester's H_16[r][c] = (-1)^popcount(r & c) as FP16, two entries per register.
+__device__ __forceinline__ uint32_t h16(int r, int c) { return (__popc(r & c) & 1) ? kMinusOne : kPlusOne; }
+__device__ __forceinline__ uint32_t h16_pair(int r0, int c0, int r1, int c1) {
+  return h16(r0, c0) | (h16(r1, c1) << 16);
+}
+
+// One block per row at a time over a persistent grid, the next row copied in (cp.async)
+// while this one is transformed. Warp w takes units w, w + W, ... (U of them); each unit:
+//   P = H_R[stripe] X          R / 16 k-steps x 8 n-tiles, H_R's 16 x 16 blocks are +-H_16
+//   hi, lo = split(P * 2^e)    the C fragments are the next A fragments (no shuffle)
+//   Z = (lo + hi) H_64         4 k-steps x 8 n-tiles x 2, H_64's blocks +-H_16 halves
+// Z stays in registers until the row's max is known (one barrier), then the codes go out
+// through a per-warp staging buffer so each warp's global stores are 16 contiguous bytes
+// per lane.
+template <int R, int U, int BITS, bool kClamp>
+__global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32)
+    hadamard_quant_tc_kernel(const __half* __restrict__ x, int64_t rows, int cols, float inv_sqrt_p, float clip,
+                             uint8_t* __restrict__ q, float* __restrict__ scales, __half* __restrict__ scales_h) {
+  constexpr int kStripes = R / 16;
+  constexpr int kUnitBytes = kUnitValues * BITS / 8;
+  extern __shared__ __align__(128) uint8_t smem[];
+  __shared__ uint32_t red[kMaxWarps];
+  const int warps = static_cast<int>(blockDim.x) / 32;
+  const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) & 31;
+  const int g = lane >> 2, t = lane & 3;
+  const int row_bytes = cols * 2;
+  uint8_t* const stage = smem + 2 * row_bytes + warp * kUnitBytes;
+
+  // H_16 as an A fragment (rows g, g + 8; columns 2t.., 2t + 8..), and its two 8-column
+  // halves as B fragments (k = 2t.., 2t + 8..; column g): H_16 is symmetric.
+  const uint32_t ha[4] = {h16_pair(g, 2 * t, g, 2 * t + 1), h16_pair(g + 8, 2 * t, g + 8, 2 * t + 1),
+                          h16_pair(g, 2 * t + 8, g, 2 * t + 9), h16_pair(g + 8, 2 * t + 8, g + 8, 2 * t + 9)};
+  uint32_t hb[2][2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    hb[h][0] = h16_pair(2 * t, 8 * h + g, 2 * t + 1, 8 * h + g);
+    hb[h][1] = h16_pair(2 * t + 8, 8 * h + g, 2 * t + 9, 8 * h + g);
+  }
+  // ldmatrix.x4.trans: lane l addresses row l & 7 of matrix l >> 3; matrices 0, 1 are
+  // k rows 0-7, 8-15 of n-tile 2m, matrices 2, 3 the same of n-tile 2m + 1.
+  const int lrow = ((lane >> 3) & 1) * 8 + (lane & 7);
+  uint32_t loff[4];
+#pragma unroll
+  for (int m = 0; m < 4; ++m) loff[m] = lrow * 128 + (((2 * m + (lane >> 4)) ^ (lane & 7)) << 4);
+
+  auto prefetch = [&](int64_t r, int buf) {
+    const __half* src = x + r * cols;
+    const uint32_t base = smem_addr(smem + buf * row_bytes);
+    for (int c = static_cast<int>(threadIdx.x); c < cols / 8; c += static_cast<int>(blockDim.x)) {
+      const int vrow = c >> 3;
+      cp_async16(base + vrow * 128 + (((c & 7) ^ (vrow & 7)) << 4), src + static_cast<int64_t>(c) * 8, true);
+    }
+    cp_async_commit();
+  };
+
+  int buf = 0;
+  int64_t row = blockIdx.x;
+  if (row < rows) prefetch(row, 0);
+  for (; row < rows; row += gridDim.x, buf ^= 1) {
+    cp_async_wait<0>();
+    __syncthreads();  // this row is in shared memory; every read of the other buffer is done
+    if (row + gridDim.x < rows) prefetch(row + gridDim.x, buf ^ 1);
+    const uint32_t xs = smem_addr(smem + buf * row_bytes);
+
+    float z[U][8][4];
+    float unscale[U];  // 2^-e of each unit
+    uint32_t mb = 0;   // the row's max |Z| as bits (NaN's exceed every finite one)
+#pragma unroll
+    for (int j = 0; j < U; ++j) {
+      const int unit = warp + j * warps;
+      const int tile = unit / kStripes, stripe = unit % kStripes;
+      const uint32_t tb = xs + tile * (R * 128);
+      float acc[8][4];
+#pragma unroll
+      for (int n = 0; n < 8; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
+#pragma unroll
+      for (int kb = 0; kb < kStripes; ++kb) {
+        const uint32_t sign = (__popc(stripe & kb) & 1) ? kNegate : 0u;
+        const uint32_t a[4] = {ha[0] ^ sign, ha[1] ^ sign, ha[2] ^ sign, ha[3] ^ sign};
+#pragma unroll
+        for (int m = 0; m < 4; ++m) {
+          uint32_t b[4];
+          ldmatrix_x4_trans(b, tb + kb * 16 * 128 + loff[m]);
+          mma_f16(acc[2 * m], a, b[0], b[1]);
+          mma_f16(acc[2 * m + 1], a, b[2], b[3]);
+        }
+      }
+      // 2^e puts the stripe's max |P| in [2^14, 2^15): hi stays a normal FP16 number and
+      // lo keeps the bits below it. A zero or non-finite stripe keeps e = 0 (NaN and
+      // infinity flow on into Z and flag the row).
+      float pm = 0.0f;
+#pragma unroll
+      for (int n = 0; n < 8; ++n)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) pm = max_abs_nan(pm, acc[n][i]);
+      uint32_t pb = __float_as_uint(pm);
+#pragma unroll
+      for (int off = 16; off > 0; off /= 2) pb = max(pb, __shfl_xor_sync(0xffffffffu, pb, off));
+      int e = 0;
+      if (pb != 0u && pb < 0x7f800000u) e = min(14 - (max(static_cast<int>(pb >> 23), 1) - 127), 126);
+      const float up = __uint_as_float(static_cast<uint32_t>(127 + e) << 23);
+      unscale[j] = __uint_as_float(static_cast<uint32_t>(127 - e) << 23);
+      uint32_t ahi[4][4], alo[4][4];
+#pragma unroll
+      for (int kb = 0; kb < 4; ++kb)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+          const int n = 2 * kb + (r >> 1), i = (r & 1) * 2;
+          const float v0 = __fmul_rn(acc[n][i], up), v1 = __fmul_rn(acc[n][i + 1], up);
+          const __half2 hi = __floats2half2_rn(v0, v1);
+          const float2 hf = __half22float2(hi);
+          ahi[kb][r] = *reinterpret_cast<const uint32_t*>(&hi);
+          alo[kb][r] = pack_half2(__fsub_rn(v0, hf.x), __fsub_rn(v1, hf.y));
+        }
+      float zm = 0.0f;
+#pragma unroll
+      for (int n = 0; n < 8; ++n) {
+        z[j][n][0] = z[j][n][1] = z[j][n][2] = z[j][n][3] = 0.0f;
+#pragma unroll
+        for (int kb = 0; kb < 4; ++kb) {
+          // H_64 = H_4 (x) H_16: block (kb, n) is H_4[kb][n / 2] times H_16's half n % 2.
+          const uint32_t sign = (__popc(kb & (n >> 1)) & 1) ? kNegate : 0u;
+          const uint32_t b0 = hb[n & 1][0] ^ sign, b1 = hb[n & 1][1] ^ sign;
+          mma_f16(z[j][n], alo[kb], b0, b1);  // the small parts first
+          mma_f16(z[j][n], ahi[kb], b0, b1);
+        }
+#pragma unroll
+        for (int i = 0; i < 4; ++i) zm = max_abs_nan(zm, z[j][n][i]);
+      }
+      mb = max(mb, __float_as_uint(__fmul_rn(zm, unscale[j])));  // exact: a power of two
+    }
+#pragma unroll
+    for (int off = 16; off > 0; off /= 2) mb = max(mb, __shfl_xor_sync(0xffffffffu, mb, off));
+    if (lane == 0) red[warp] = mb;
+    __syncthreads();
+    mb = 0;
+    for (int w = 0; w < warps; ++w) mb = max(mb, red[w]);
+
+    // The scale as the CPU computes it from max|y| = max|Z| / sqrt(p) (rounding is monotonic).
+    constexpr float qmax = static_cast<float>((1 << (BITS - 1)) - 1);
+    constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23: rint into the low mantissa bits
+    const float amax = __fmul_rn(__uint_as_float(mb), inv_sqrt_p);
+    const bool bad = !(amax <= FLT_MAX);
+    const float s = bad ? __int_as_float(0x7fc00000) : __fdiv_rn(__fmul_rn(clip, amax), qmax);
+    if (threadIdx.x == 0) {
+      scales[row] = s;
+      if (scales_h != nullptr) scales_h[row] = __float2half_rn(s);
+    }
+    const bool encode = !bad && s != 0.0f;
+    const bool fast = encode && s > 1e-30f && s < 1e30f;
+    const float rcp = fast ? __frcp_rn(s) : 0.0f;
+    uint8_t* const qrow = q + row * cols * BITS / 8;
+#pragma unroll
+    for (int j = 0; j < U; ++j) {
+      const float rr = __fmul_rn(__fmul_rn(rcp, inv_sqrt_p), unscale[j]);
+      auto code = [&](float v) -> uint32_t {
+        if (fast) {
+          if constexpr (kClamp) {
+            const float tq = fminf(fmaxf(__fmul_rn(v, rr), -qmax - 1.0f), qmax);
+            return __float_as_uint(__fadd_rn(tq, kMagic));
+          } else {
+            return __float_as_uint(__fmaf_rn(v, rr, kMagic));
+          }
+        }
+        // Scales outside [1e-30, 1e30] (their reciprocal may not be a normal float) or
+        // no encoding at all (zero or non-finite row: codes 0).
+        return encode ? quant_code_exact<BITS>(__fmul_rn(__fmul_rn(v, unscale[j]), inv_sqrt_p), s) : 0u;
+      };
+#pragma unroll
+      for (int n = 0; n < 8; ++n) {
+        const uint32_t c0 = code(z[j][n][0]), c1 = code(z[j][n][1]);
+        const uint32_t c2 = code(z[j][n][2]), c3 = code(z[j][n][3]);
+        // Stripe row g holds values 8n + 2t, + 1 of this n-tile; row g + 8 the same.
+        if constexpr (BITS == 4) {
+          stage[g * 32 + 4 * n + t] = static_cast<uint8_t>((c0 & 0xFu) | ((c1 & 0xFu) << 4));
+          stage[(g + 8) * 32 + 4 * n + t] = static_cast<uint8_t>((c2 & 0xFu) | ((c3 & 0xFu) << 4));
+        } else {
+          *reinterpret_cast<uint16_t*>(stage + g * 64 + 8 * n + 2 * t) =
+              static_cast<uint16_t>((c0 & 0xFFu) | ((c1 & 0xFFu) << 8));
+          *reinterpret_cast<uint16_t*>(stage + (g + 8) * 64 + 8 * n + 2 * t) =
+              static_cast<uint16_t>((c2 & 0xFFu) | ((c3 & 0xFFu) << 8));
+        }
+      }
+      __syncwarp();
+      uint8_t* const dst = qrow + static_cast<int64_t>(warp + j * warps) * kUnitBytes;
+#pragma unroll
+      for (int b = lane * 16; b < kUnitBytes; b += 32 * 16)
+        *reinterpret_cast<uint4*>(dst + b) = *reinterpret_cast<const uint4*>(stage + b);
+      __syncwarp();
+    }
+  }
+}
+
+struct TcShape {
+  int units_per_warp = 0, warps = 0;
+};
+
+TcShape tc_shape(int64_t cols) {
+  if (cols % kUnitValues != 0) return {};
+  const int units = static_cast<int>(cols / kUnitValues);
+  if (units <= kMaxWarps) return {1, units};
+  if (units % 2 == 0 && units <= 2 * kMaxWarpsTwoUnits) return {2, units / 2};
+  return {};
+}
+
+template <int R, int U, int BITS, bool kClamp>
+cudaError_t launch(const __half* x, int64_t rows, int cols, float clip, uint8_t* q, float* scales, __half* scales_h,
+                   cudaStream_t stream, int warps) {
+  static ResidentBlocksCache cache;
+  auto kernel = hadamard_quant_tc_kernel<R, U, BITS, kClamp>;
+  const int threads = 32 * warps;
+  const size_t smem = static_cast<size_t>(4) * cols + static_cast<size_t>(warps) * kUnitValues * BITS / 8;
+  ResidentBlocks rb;
+  if (const cudaError_t err = cache.get(kernel, threads, smem, rb); err != cudaSuccess) return err;
+  if (rb.per_sm < 1) return cudaErrorInvalidConfiguration;
+  const int64_t blocks = std::min<int64_t>(rows, static_cast<int64_t>(rb.per_sm) * rb.sms);
+  const float inv_sqrt_p = static_cast<float>(1.0 / std::sqrt(static_cast<double>(64 * R)));
+  kernel<<<static_cast<unsigned>(blocks), threads, smem, stream>>>(x, rows, cols, inv_sqrt_p, clip, q, scales,
+                                                                   scales_h);
+  return cudaGetLastError();
+}
+
+template <int R, int U>
+cudaError_t launch_bits(const __half* x, int64_t rows, int cols, int bits, float clip, uint8_t* q, float* scales,
+                        __half* scales_h, cudaStream_t stream, int warps) {
+  // clip >= 1 keeps |y / s| <= qmax (up to rounding that rint absorbs): no clamp needed.
+  const bool clamp = clip < 1.0f;
+  if (bits == 4)
+    return clamp ? launch<R, U, 4, true>(x, rows, cols, clip, q, scales, scales_h, stream, warps)
+                 : launch<R, U, 4, false>(x, rows, cols, clip, q, scales, scales_h, stream, warps);
+  return clamp ? launch<R, U, 8, true>(x, rows, cols, clip, q, scales, scales_h, stream, warps)
+               : launch<R, U, 8, false>(x, rows, cols, clip, q, scales, scales_h, stream, warps);
+}
+
+template <int R>
+cudaError_t launch_r(const __half* x, int64_t rows, int cols, int bits, float clip, uint8_t* q, float* scales,
+                     __half* scales_h, cudaStream_t stream) {
+  const TcShape shape = tc_shape(cols);
+  if constexpr (R > 64) {
+    return launch_bits<R, 1>(x, rows, cols, bits, clip, q, scales, scales_h, stream, shape.warps);
+  } else {
+    return shape.units_per_warp == 1
+               ? launch_bits<R, 1>(x, rows, cols, bits, clip, q, scales, scales_h, stream, shape.warps)
+               : launch_bits<R, 2>(x, rows, cols, bits, clip, q, scales, scales_h, stream, shape.warps);
+  }
+}
+
+}  // namespace
+
+bool hadamard_quant_tc_takes(int64_t cols, int64_t p, int bits, bool fp32_input, bool even_odd, bool rms_fold) {
+  const bool p_ok = p == 1024 || p == 2048 || p == 4096 || p == 8192;
+  const TcShape shape = tc_shape(cols);
+  return p_ok && cols % p == 0 && shape.warps > 0 && (p <= 4096 || shape.units_per_warp == 1) &&
+         (bits == 4 || bits == 8) && !fp32_input && !even_odd && !rms_fold;
+}
+
+cudaError_t hadamard_quant_tc(const __half* x, int64_t rows, int cols, int p, int bits, float clip, uint8_t* q,
+                              float* scales, __half* scales_h, cudaStream_t stream) {
+  switch (p) {
+    case 1024: return launch_r<16>(x, rows, cols, bits, clip, q, scales, scales_h, stream);
+    case 2048: return launch_r<32>(x, rows, cols, bits, clip, q, scales, scales_h, stream);
+    case 4096: return launch_r<64>(x, rows, cols, bits, clip, q, scales, scales_h, stream);
+    case 8192: return launch_r<128>(x, rows, cols, bits, clip, q, scales, scales_h, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace quarot::cuda::detail

@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Checks the fragment layout of src/kernels/cuda/hadamard_quant_tc.cu without a GPU.
+
+Follows every lane of one warp through the kernel's index arithmetic: the swizzled
+cp.async placement of a row, ldmatrix.x4.trans addresses and the fragments it hands out,
+the m16n8k16 A/B/C fragment conventions of the PTX ISA, the C -> A reuse between the two
+products, the +-H_16 constant fragments with their H_R / H_64 block signs, and the byte
+positions of the staged codes. Exact integer arithmetic stands in for the FP16/FP32
+rounding, so Z must equal H_p x exactly. Pure Python (no numpy).
+  python3 tools/reference/hadamard_tc_layout_model.py   -> "ok" or the first mismatch
+"""
+import random
+import sys
+
+
+def popc(v):
+    return bin(v).count("1")
+
+
+def hadamard(i, j):
+    return -1 if popc(i & j) & 1 else 1
+
+
+def h16(r, c):
+    return hadamard(r, c)
+
+
+def place_row(x):
+    """Shared memory as a dict byte address -> half value (prefetch's placement)."""
+    mem = {}
+    for c in range(len(x) // 8):
+        vrow = c >> 3
+        base = vrow * 128 + (((c & 7) ^ (vrow & 7)) << 4)
+        for i in range(8):
+            mem[base + 2 * i] = x[8 * c + i]
+    return mem
+
+
+def ldmatrix_x4_trans(mem, addr_of_lane):
+    """regs[lane][i] = (lo, hi) halves: matrix i, element [2t, 2t+1][g] (transposed)."""
+    rows = [[mem[addr_of_lane[l] + 2 * e] for e in range(8)] for l in range(32)]
+    regs = []
+    for lane in range(32):
+        g, t = lane >> 2, lane & 3
+        regs.append([(rows[8 * i + 2 * t][g], rows[8 * i + 2 * t + 1][g]) for i in range(4)])
+    return regs
+
+
+def mma(c, a, b0, b1):
+    """c[lane][4] += A(16x16) B(16x8) with the PTX m16n8k16 fragment layouts."""
+    A = [[0] * 16 for _ in range(16)]
+    B = [[0] * 8 for _ in range(16)]
+    for lane in range(32):
+        g, t = lane >> 2, lane & 3
+        for reg, (r, k) in enumerate([(g, 2 * t), (g + 8, 2 * t), (g, 2 * t + 8), (g + 8, 2 * t + 8)]):
+            A[r][k], A[r][k + 1] = a[lane][reg]
+        B[2 * t][g], B[2 * t + 1][g] = b0[lane]
+        B[2 * t + 8][g], B[2 * t + 9][g] = b1[lane]
+    for lane in range(32):
+        g, t = lane >> 2, lane & 3
+        for i, (r, n) in enumerate([(g, 2 * t), (g, 2 * t + 1), (g + 8, 2 * t), (g + 8, 2 * t + 1)]):
+            c[lane][i] += sum(A[r][k] * B[k][n] for k in range(16))
+
+
+def neg(pair, sign):
+    return (pair[0] * sign, pair[1] * sign)
+
+
+def run_unit(x, p, unit):
+    R = p // 64
+    stripes = R // 16
+    tile, stripe = unit // stripes, unit % stripes
+    mem = place_row(x)
+    tb = tile * R * 128
+    ha, hb = [], []
+    for lane in range(32):
+        g, t = lane >> 2, lane & 3
+        ha.append([(h16(g, 2 * t), h16(g, 2 * t + 1)), (h16(g + 8, 2 * t), h16(g + 8, 2 * t + 1)),
+                   (h16(g, 2 * t + 8), h16(g, 2 * t + 9)), (h16(g + 8, 2 * t + 8), h16(g + 8, 2 * t + 9))])
+        hb.append([[(h16(2 * t, 8 * h + g), h16(2 * t + 1, 8 * h + g)),
+                    (h16(2 * t + 8, 8 * h + g), h16(2 * t + 9, 8 * h + g))] for h in range(2)])
+    loff = []
+    for lane in range(32):
+        lrow = ((lane >> 3) & 1) * 8 + (lane & 7)
+        loff.append([lrow * 128 + (((2 * m + (lane >> 4)) ^ (lane & 7)) << 4) for m in range(4)])
+    acc = [[[0] * 4 for _ in range(32)] for _ in range(8)]
+    for kb in range(stripes):
+        sign = -1 if popc(stripe & kb) & 1 else 1
+        a = [[neg(ha[l][i], sign) for i in range(4)] for l in range(32)]
+        for m in range(4):
+            b = ldmatrix_x4_trans(mem, [tb + kb * 16 * 128 + loff[l][m] for l in range(32)])
+            mma(acc[2 * m], a, [b[l][0] for l in range(32)], [b[l][1] for l in range(32)])
+            mma(acc[2 * m + 1], a, [b[l][2] for l in range(32)], [b[l][3] for l in range(32)])
+    # C -> A: k-block kb, register r from n-tile 2kb + (r >> 1), elements (r & 1) * 2, +1.
+    afr = [[[(acc[2 * kb + (r >> 1)][l][(r & 1) * 2], acc[2 * kb + (r >> 1)][l][(r & 1) * 2 + 1]) for r in range(4)]
+            for l in range(32)] for kb in range(4)]
+    z = [[[0] * 4 for _ in range(32)] for _ in range(8)]
+    for n in range(8):
+        for kb in range(4):
+            sign = -1 if popc(kb & (n >> 1)) & 1 else 1
+            b0 = [neg(hb[l][n & 1][0], sign) for l in range(32)]
+            b1 = [neg(hb[l][n & 1][1], sign) for l in range(32)]
+            mma(z[n], afr[kb], b0, b1)
+    # Staged bytes (int4): stripe row g at byte g * 32 + 4n + t holds values 8n + 2t, + 1.
+    out = {}
+    for lane in range(32):
+        g, t = lane >> 2, lane & 3
+        for n in range(8):
+            for rr, (i0, i1) in ((g, (0, 1)), (g + 8, (2, 3))):
+                byte = rr * 32 + 4 * n + t
+                assert byte not in out, "two lanes stage one byte"
+                out[byte] = (z[n][lane][i0], z[n][lane][i1])
+    assert sorted(out) == list(range(512)), "staging does not cover the unit"
+    # The unit's bytes are values unit * 1024 + 2 * byte, + 1 of the row.
+    return {unit * 1024 + 2 * b + k: out[b][k] for b in out for k in range(2)}
+
+
+def main():
+    rng = random.Random(1)
+    for p, cols in ((1024, 2048), (2048, 2048), (4096, 4096), (8192, 8192)):
+        x = [rng.randint(-50, 50) for _ in range(cols)]
+        units = cols // 1024
+        check_units = sorted({0, units - 1, rng.randrange(units)})
+        for unit in check_units:
+            got = run_unit(x, p, unit)
+            for idx, v in got.items():
+                blk, i = divmod(idx, p)
+                want = sum(hadamard(i, j) * x[blk * p + j] for j in range(p))
+                if v != want:
+                    print(f"mismatch p={p} unit={unit} index={idx}: {v} != {want}")
+                    return 1
+        print(f"p={p} cols={cols} units {check_units}: ok")
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
