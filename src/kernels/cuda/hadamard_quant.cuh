@@ -51,7 +51,7 @@
 //           NOT bit-exact to the CPU: the same sums in another order, so the codes equal
 //           the reference's except where y / s lies within ~1e-6 of a rounding tie and
 //           the scales are within a few ulp. Auto never picks it. Takes FP16 rows,
-//           p in 1024..8192, cols % 1024 == 0 (1024..16384; even multiples up to 28672 for p <= 4096),
+//           p in 256..8192, cols % 256 == 0 with ceil(cols / 1024) <= 16 (or even and <= 28 for p <= 4096),
 //           the standard layout, no
 //           RmsFold; anything else runs Auto's choice.
 // A variant that cannot take a shape runs the next one down (Staged -> Direct ->
