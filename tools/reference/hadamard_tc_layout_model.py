@@ -5,8 +5,9 @@ Follows every lane of one warp through the kernel's index arithmetic: the swizzl
 cp.async placement of a row, ldmatrix.x4.trans addresses and the fragments it hands out,
 the m16n8k16 A/B/C fragment conventions of the PTX ISA, the C -> A reuse between the two
 products, the +-H_16 constant fragments with their H_R / H_64 block signs, and the byte
-positions of the staged codes. Exact integer arithmetic stands in for the FP16/FP32
-rounding, so Z must equal H_p x exactly. Pure Python (no numpy).
+positions of the staged codes (packed, and the even/odd layout's byte per code). Exact
+integer arithmetic stands in for the FP16/FP32 rounding, so Z must equal H_p x exactly.
+Pure Python (no numpy).
   python3 tools/reference/hadamard_tc_layout_model.py   -> "ok" or the first mismatch
 """
 import random
@@ -139,8 +140,40 @@ def run_unit(x, p, unit):
     return {unit * 1024 + 2 * b + k: out[b][k] for b in out for k in range(2)}
 
 
+def even_odd_pos(v):
+    return (v & ~31) + ((v & 31) >> 1)
+
+
+def check_even_odd():
+    """The kernel's even/odd store: lane part + constant part, their positions added."""
+    for p in (256, 512, 1024, 2048, 4096, 8192):
+        C = 64 if p >= 1024 else p // 16
+        tiles = C // 8
+        seen = set()
+        for lane in range(32):
+            g, t = lane >> 2, lane & 3
+            for n in range(8):
+                bb, nl = n // tiles, n % tiles
+                for i in (g, g + 8):
+                    v = bb * p + i * C + 8 * nl + 2 * t
+                    at = even_odd_pos(g * C + 2 * t) + even_odd_pos(bb * p + 8 * nl) + (8 * C if i == g + 8 else 0)
+                    for k, pos in ((0, at), (1, at + 16)):
+                        want = even_odd_pos(v + k) + ((v + k) & 1) * 16
+                        if pos != want:
+                            print(f"even/odd position p={p} value {v + k}: {pos} != {want}")
+                            return False
+                        seen.add(pos)
+        if sorted(seen) != list(range(1024)):
+            print(f"even/odd stores do not cover the unit at p={p}")
+            return False
+    print("even/odd positions: ok")
+    return True
+
+
 def main():
     rng = random.Random(1)
+    if not check_even_odd():
+        return 1
     for p, cols in ((256, 2816), (512, 1536), (1024, 2048), (2048, 2048), (4096, 4096), (8192, 8192)):
         x = [rng.randint(-50, 50) for _ in range(cols)]
         units = (cols + 1023) // 1024

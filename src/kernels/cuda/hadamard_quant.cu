@@ -822,7 +822,7 @@ cudaError_t launch(const T* x, int64_t rows, int cols, int p, float clip, uint8_
   if (variant == HadamardQuantVariant::TensorCore) {
     if constexpr (std::is_same_v<T, __half>) {
       if (detail::hadamard_quant_tc_takes(cols, p, BITS, false, even_odd, rms_eps >= 0.0f))
-        return detail::hadamard_quant_tc(x, rows, cols, p, BITS, clip, q, scales, scales_h, stream);
+        return detail::hadamard_quant_tc(x, rows, cols, p, BITS, clip, even_odd, q, scales, scales_h, stream);
     }
     variant = HadamardQuantVariant::Auto;
   }

@@ -52,8 +52,7 @@
 //           the reference's except where y / s lies within ~1e-6 of a rounding tie and
 //           the scales are within a few ulp. Auto never picks it. Takes FP16 rows,
 //           p in 256..8192, cols % 256 == 0 with ceil(cols / 1024) <= 16 (or even and <= 28 for p <= 4096),
-//           the standard layout, no
-//           RmsFold; anything else runs Auto's choice.
+//           either layout, no RmsFold; anything else runs Auto's choice.
 // A variant that cannot take a shape runs the next one down (Staged -> Direct ->
 // Legacy; DirectL2 -> Legacy; Coalesced -> Direct -> Legacy; TensorCore -> Auto).
 #include <cuda_fp16.h>

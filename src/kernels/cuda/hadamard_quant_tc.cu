@@ -50,7 +50,11 @@ __device__ __forceinline__ uint32_t staged_chunk(int v) {
 // Z stays in registers until the row's max is known (one barrier), then the codes go out
 // through a per-warp staging buffer so each warp's global stores are 16 contiguous bytes
 // per lane.
-template <int C, int R, int U, int BITS, bool kClamp>
+// Position of value v (even) and v + 1 in IntGemmActLayout::Int8EvenOdd: each 32 values as
+// their 16 even then their 16 odd indices, one byte each.
+__host__ __device__ constexpr int even_odd_pos(int v) { return (v & ~31) + ((v & 31) >> 1); }
+
+template <int C, int R, int U, int BITS, bool kClamp, bool kEvenOdd>
 __global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32, 1)
     hadamard_quant_tc_kernel(const __half* __restrict__ x, int64_t rows, int cols, float inv_sqrt_p, float clip,
                              uint8_t* __restrict__ q, float* __restrict__ scales, __half* __restrict__ scales_h) {
@@ -58,7 +62,8 @@ __global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32,
   constexpr int kP = R * C;
   constexpr int kStripes = R / 16;  // per block (C = 64)
   constexpr int kBlocksPerUnit = C == 64 ? 1 : 64 / C;
-  constexpr int kUnitBytes = kUnitValues * BITS / 8;
+  constexpr int kStoredBits = kEvenOdd ? 8 : BITS;  // the even/odd layout: a byte per code
+  constexpr int kUnitBytes = kUnitValues * kStoredBits / 8;
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ uint32_t red[kMaxWarps];
   const int warps = static_cast<int>(blockDim.x) / 32;
@@ -212,7 +217,7 @@ __global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32,
     const bool encode = !bad && s != 0.0f;
     const bool fast = encode && s > 1e-30f && s < 1e30f;
     const float rcp = fast ? __frcp_rn(s) : 0.0f;
-    uint8_t* const qrow = q + row * cols * BITS / 8;
+    uint8_t* const qrow = q + row * cols * kStoredBits / 8;
 #pragma unroll
     for (int j = 0; j < U; ++j) {
       const float rr = __fmul_rn(__fmul_rn(rcp, inv_sqrt_p), unscale[j]);
@@ -237,6 +242,16 @@ __global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32,
         // the lane's part (C g + 2t) once, the rest immediates.
         constexpr int kTiles = C / 8;
         const int bb = n / kTiles, nl = n % kTiles;
+        if constexpr (kEvenOdd) {
+          // The lane's and the constant parts add without a carry past 31 (2t + 8 nl % 32 <= 30,
+          // and C g's low 5 bits are 0 or 16 with nl < 2), so their positions add too.
+          uint8_t* const at = stage + even_odd_pos(g * C + 2 * t) + even_odd_pos(bb * kP + 8 * nl);
+          at[0] = static_cast<uint8_t>(c0 & 0xFFu);
+          at[16] = static_cast<uint8_t>(c1 & 0xFFu);
+          at[8 * C] = static_cast<uint8_t>(c2 & 0xFFu);
+          at[8 * C + 16] = static_cast<uint8_t>(c3 & 0xFFu);
+          continue;
+        }
         uint8_t* const at = stage + (g * C + 2 * t) * BITS / 8 + (bb * kP + 8 * nl) * BITS / 8;
         if constexpr (BITS == 4) {
           at[0] = static_cast<uint8_t>((c0 & 0xFu) | ((c1 & 0xFu) << 4));
@@ -249,7 +264,7 @@ __global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32,
       __syncwarp();
       const int unit = warp + j * warps;
       uint8_t* const dst = qrow + static_cast<int64_t>(unit) * kUnitBytes;
-      const int bytes = min(kUnitBytes, (cols - unit * kUnitValues) * BITS / 8);  // a row's last unit may be short
+      const int bytes = min(kUnitBytes, (cols - unit * kUnitValues) * kStoredBits / 8);  // a row's last unit may be short
 #pragma unroll
       for (int b = lane * 16; b < kUnitBytes; b += 32 * 16)
         if (b < bytes) *reinterpret_cast<uint4*>(dst + b) = *reinterpret_cast<const uint4*>(stage + b);
@@ -270,14 +285,14 @@ TcShape tc_shape(int64_t cols) {
   return {};
 }
 
-template <int C, int R, int U, int BITS, bool kClamp>
+template <int C, int R, int U, int BITS, bool kClamp, bool kEvenOdd>
 cudaError_t launch(const __half* x, int64_t rows, int cols, float clip, uint8_t* q, float* scales, __half* scales_h,
                    cudaStream_t stream, int warps) {
   static ResidentBlocksCache cache;
-  auto kernel = hadamard_quant_tc_kernel<C, R, U, BITS, kClamp>;
+  auto kernel = hadamard_quant_tc_kernel<C, R, U, BITS, kClamp, kEvenOdd>;
   const int threads = 32 * warps;
   const size_t units = (static_cast<size_t>(cols) + kUnitValues - 1) / kUnitValues;
-  const size_t smem = 4 * units * kUnitValues + static_cast<size_t>(warps) * kUnitValues * BITS / 8;
+  const size_t smem = 4 * units * kUnitValues + static_cast<size_t>(warps) * kUnitValues * (kEvenOdd ? 8 : BITS) / 8;
   ResidentBlocks rb;
   if (const cudaError_t err = cache.get(kernel, threads, smem, rb); err != cudaSuccess) return err;
   if (rb.per_sm < 1) return cudaErrorInvalidConfiguration;
@@ -288,28 +303,35 @@ cudaError_t launch(const __half* x, int64_t rows, int cols, float clip, uint8_t*
   return cudaGetLastError();
 }
 
-template <int C, int R, int U>
+template <int C, int R, int U, bool kEvenOdd>
 cudaError_t launch_bits(const __half* x, int64_t rows, int cols, int bits, float clip, uint8_t* q, float* scales,
                         __half* scales_h, cudaStream_t stream, int warps) {
   // clip >= 1 keeps |y / s| <= qmax (up to rounding that rint absorbs): no clamp needed.
   const bool clamp = clip < 1.0f;
   if (bits == 4)
-    return clamp ? launch<C, R, U, 4, true>(x, rows, cols, clip, q, scales, scales_h, stream, warps)
-                 : launch<C, R, U, 4, false>(x, rows, cols, clip, q, scales, scales_h, stream, warps);
-  return clamp ? launch<C, R, U, 8, true>(x, rows, cols, clip, q, scales, scales_h, stream, warps)
-               : launch<C, R, U, 8, false>(x, rows, cols, clip, q, scales, scales_h, stream, warps);
+    return clamp ? launch<C, R, U, 4, true, kEvenOdd>(x, rows, cols, clip, q, scales, scales_h, stream, warps)
+                 : launch<C, R, U, 4, false, kEvenOdd>(x, rows, cols, clip, q, scales, scales_h, stream, warps);
+  return clamp ? launch<C, R, U, 8, true, kEvenOdd>(x, rows, cols, clip, q, scales, scales_h, stream, warps)
+               : launch<C, R, U, 8, false, kEvenOdd>(x, rows, cols, clip, q, scales, scales_h, stream, warps);
+}
+
+template <int C, int R, int U>
+cudaError_t launch_layout(const __half* x, int64_t rows, int cols, int bits, float clip, bool even_odd, uint8_t* q,
+                          float* scales, __half* scales_h, cudaStream_t stream, int warps) {
+  return even_odd ? launch_bits<C, R, U, true>(x, rows, cols, bits, clip, q, scales, scales_h, stream, warps)
+                  : launch_bits<C, R, U, false>(x, rows, cols, bits, clip, q, scales, scales_h, stream, warps);
 }
 
 template <int C, int R>
-cudaError_t launch_r(const __half* x, int64_t rows, int cols, int bits, float clip, uint8_t* q, float* scales,
-                     __half* scales_h, cudaStream_t stream) {
+cudaError_t launch_r(const __half* x, int64_t rows, int cols, int bits, float clip, bool even_odd, uint8_t* q,
+                     float* scales, __half* scales_h, cudaStream_t stream) {
   const TcShape shape = tc_shape(cols);
   if constexpr (R > 64) {
-    return launch_bits<C, R, 1>(x, rows, cols, bits, clip, q, scales, scales_h, stream, shape.warps);
+    return launch_layout<C, R, 1>(x, rows, cols, bits, clip, even_odd, q, scales, scales_h, stream, shape.warps);
   } else {
     return shape.units_per_warp == 1
-               ? launch_bits<C, R, 1>(x, rows, cols, bits, clip, q, scales, scales_h, stream, shape.warps)
-               : launch_bits<C, R, 2>(x, rows, cols, bits, clip, q, scales, scales_h, stream, shape.warps);
+               ? launch_layout<C, R, 1>(x, rows, cols, bits, clip, even_odd, q, scales, scales_h, stream, shape.warps)
+               : launch_layout<C, R, 2>(x, rows, cols, bits, clip, even_odd, q, scales, scales_h, stream, shape.warps);
   }
 }
 
@@ -319,18 +341,18 @@ bool hadamard_quant_tc_takes(int64_t cols, int64_t p, int bits, bool fp32_input,
   const bool p_ok = p == 256 || p == 512 || p == 1024 || p == 2048 || p == 4096 || p == 8192;
   const TcShape shape = tc_shape(cols);
   return p_ok && cols % p == 0 && shape.warps > 0 && (p <= 4096 || shape.units_per_warp == 1) &&
-         (bits == 4 || bits == 8) && !fp32_input && !even_odd && !rms_fold;
+         (bits == 4 || bits == 8) && !fp32_input && !rms_fold;
 }
 
-cudaError_t hadamard_quant_tc(const __half* x, int64_t rows, int cols, int p, int bits, float clip, uint8_t* q,
-                              float* scales, __half* scales_h, cudaStream_t stream) {
+cudaError_t hadamard_quant_tc(const __half* x, int64_t rows, int cols, int p, int bits, float clip, bool even_odd,
+                              uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream) {
   switch (p) {
-    case 256: return launch_r<16, 16>(x, rows, cols, bits, clip, q, scales, scales_h, stream);
-    case 512: return launch_r<32, 16>(x, rows, cols, bits, clip, q, scales, scales_h, stream);
-    case 1024: return launch_r<64, 16>(x, rows, cols, bits, clip, q, scales, scales_h, stream);
-    case 2048: return launch_r<64, 32>(x, rows, cols, bits, clip, q, scales, scales_h, stream);
-    case 4096: return launch_r<64, 64>(x, rows, cols, bits, clip, q, scales, scales_h, stream);
-    case 8192: return launch_r<64, 128>(x, rows, cols, bits, clip, q, scales, scales_h, stream);
+    case 256: return launch_r<16, 16>(x, rows, cols, bits, clip, even_odd, q, scales, scales_h, stream);
+    case 512: return launch_r<32, 16>(x, rows, cols, bits, clip, even_odd, q, scales, scales_h, stream);
+    case 1024: return launch_r<64, 16>(x, rows, cols, bits, clip, even_odd, q, scales, scales_h, stream);
+    case 2048: return launch_r<64, 32>(x, rows, cols, bits, clip, even_odd, q, scales, scales_h, stream);
+    case 4096: return launch_r<64, 64>(x, rows, cols, bits, clip, even_odd, q, scales, scales_h, stream);
+    case 8192: return launch_r<64, 128>(x, rows, cols, bits, clip, even_odd, q, scales, scales_h, stream);
     default: return cudaErrorInvalidValue;
   }
 }

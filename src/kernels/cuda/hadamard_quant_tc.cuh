@@ -14,9 +14,10 @@
 // few ulp (tools/reference/hadamard_tc_precision.py models it; docs/cuda.md).
 //
 // Takes FP16 rows, p in {256, 512, ..., 8192}, cols a multiple of p and of 256 with
-// ceil(cols / 1024) <= 16, or (p <= 4096) even and <= 28 (256 .. 28672), 4- or 8-bit codes in the standard (k order) layout,
-// no RmsFold. hadamard_quant_tc_takes says whether a call fits; the dispatch runs the
-// exact variants otherwise.
+// ceil(cols / 1024) <= 16, or (p <= 4096) even and <= 28 (256 .. 28672); 4- or 8-bit codes
+// in either layout (k order packed, or IntGemmActLayout::Int8EvenOdd); no RmsFold.
+// hadamard_quant_tc_takes says whether a call fits; the dispatch runs the exact variants
+// otherwise.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -27,7 +28,7 @@ namespace quarot::cuda::detail {
 bool hadamard_quant_tc_takes(int64_t cols, int64_t p, int bits, bool fp32_input, bool even_odd, bool rms_fold);
 
 // Preconditions: hadamard_quant_tc_takes(...) and hadamard_quant_rows's argument checks.
-cudaError_t hadamard_quant_tc(const __half* x, int64_t rows, int cols, int p, int bits, float clip, uint8_t* q,
-                              float* scales, __half* scales_h, cudaStream_t stream);
+cudaError_t hadamard_quant_tc(const __half* x, int64_t rows, int cols, int p, int bits, float clip, bool even_odd,
+                              uint8_t* q, float* scales, __half* scales_h, cudaStream_t stream);
 
 }  // namespace quarot::cuda::detail

@@ -568,6 +568,11 @@ int main(int argc, char** argv) {
     if (quick && s.rows * s.cols > 64 * 4096) continue;
     test_hadamard_quant<__half>(rng, s.rows, s.cols, s.p, s.bits, s.clip, HadamardQuantVariant::TensorCore);
   }
+  // Its even/odd int8 stores with blocks side by side (C = 16, 32) and a short last unit.
+  for (int bits : {4, 8}) {
+    test_hadamard_quant<__half>(rng, 300, 11008, 256, bits, 1.0f, HadamardQuantVariant::TensorCore, true);
+    test_hadamard_quant<__half>(rng, 40, 1536, 512, bits, 0.9f, HadamardQuantVariant::TensorCore, true);
+  }
   // The even/odd int8 layout (WgmmaRs's activations) from every implementation: index
   // plans with G = 0 and G > 0, rows per warp, per block and over several blocks.
   const struct { int64_t rows, cols, p; } eo_shapes[] = {
