@@ -22,8 +22,11 @@ namespace {
 constexpr int kUnitValues = 16 * 64;
 constexpr int kMaxWarps = 16;
 // Two units per warp hold 64 Z values per thread. Past 12 warps a scheduler holds 4 of
-// them, so 128 registers per thread is the limit: enough for p <= 4096 (4 bytes spilled
-// at p = 4096), not for p = 8192 (300), which therefore takes one unit per warp only.
+// them, so 128 registers per thread is the limit: enough for p <= 4096, not for p = 8192
+// (300 bytes spilled), which therefore takes one unit per warp only. One unit per warp is
+// held to 80 registers (p <= 4096; no spills): the kernel waits on latency (Nsight
+// Compute, H100, 8192 x 4096: half the issue slots busy at 20 warps per SM), and 80
+// instead of 97 registers lets 6 blocks of 4 warps share an SM instead of 5.
 constexpr int kMaxWarpsTwoUnits = 14;
 constexpr uint32_t kPlusOne = 0x3C00u, kMinusOne = 0xBC00u;  // FP16 +1, -1
 constexpr uint32_t kNegate = 0x80008000u;                    // flips both halves' signs
@@ -55,7 +58,7 @@ __device__ __forceinline__ uint32_t staged_chunk(int v) {
 __host__ __device__ constexpr int even_odd_pos(int v) { return (v & ~31) + ((v & 31) >> 1); }
 
 template <int C, int R, int U, int BITS, bool kClamp, bool kEvenOdd>
-__global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32, 1)
+__global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32, 1) __maxnreg__(U == 1 && R <= 64 ? 80 : 128)
     hadamard_quant_tc_kernel(const __half* __restrict__ x, int64_t rows, int cols, float inv_sqrt_p, float clip,
                              uint8_t* __restrict__ q, float* __restrict__ scales, __half* __restrict__ scales_h) {
   static_assert((C == 64 && R % 16 == 0) || ((C == 16 || C == 32) && R == 16), "p = R C as documented");
@@ -157,9 +160,7 @@ __global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32,
       for (int n = 0; n < 8; ++n)
 #pragma unroll
         for (int i = 0; i < 4; ++i) pm = max_abs_nan(pm, acc[n][i]);
-      uint32_t pb = __float_as_uint(pm);
-#pragma unroll
-      for (int off = 16; off > 0; off /= 2) pb = max(pb, __shfl_xor_sync(0xffffffffu, pb, off));
+      const uint32_t pb = __reduce_max_sync(0xffffffffu, __float_as_uint(pm));
       int e = 0;
       if (pb != 0u && pb < 0x7f800000u) e = min(14 - (max(static_cast<int>(pb >> 23), 1) - 127), 126);
       const float up = __uint_as_float(static_cast<uint32_t>(127 + e) << 23);
@@ -197,8 +198,7 @@ __global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32,
       }
       mb = max(mb, __float_as_uint(__fmul_rn(zm, unscale[j])));  // exact: a power of two
     }
-#pragma unroll
-    for (int off = 16; off > 0; off /= 2) mb = max(mb, __shfl_xor_sync(0xffffffffu, mb, off));
+    mb = __reduce_max_sync(0xffffffffu, mb);
     if (lane == 0) red[warp] = mb;
     __syncthreads();
     mb = 0;
