@@ -294,24 +294,17 @@ __device__ __forceinline__ void rs_store_full_tile(const Params& p, int32_t (&ac
   }
 }
 
-// Whether the product adds a residual, fixed at compile time where the launch knows it:
-// one kernel holding both epilogues measured 1-4% slower on plain products at M = 8192
-// than before the residual's TMA path existed (docs/cuda.md), so the common launch
-// (splits == 1) gets a kernel per form; split and cluster launches ask at run time.
-enum RsResidual { kResNone, kResAdd, kResAny };
-
 // splits: shares of K per tile. CLUSTER false: work units are (tile, share) pairs
 // spread over the blocks, the shares added with atomics into `partial` when splits > 1.
 // CLUSTER true: the blocks form clusters of `splits` (the launch's cluster size), a
 // cluster takes a tile at a time, CTA r its share r, and the shares meet in the leader's
 // shared memory (exact int32 sums; no scratch, no second kernel).
-template <class C, bool CLUSTER, int RES>
+template <class C, bool CLUSTER>
 __global__ void __launch_bounds__(C::kThreads, 1)
     wgmma_rs_kernel(const __grid_constant__ CUtensorMap tma_a, const __grid_constant__ CUtensorMap tma_b,
                     const __grid_constant__ CUtensorMap tma_y, const __grid_constant__ CUtensorMap tma_r, Params p,
                     int splits, int32_t* partial, bool store_tma) {
   constexpr int kBA = C::kBA, kBW = C::kBW, kStages = C::kStages, kStageBytes = C::kStageBytes, kAcc = C::kAcc;
-  const bool has_res = RES == kResAdd || (RES == kResAny && p.residual != nullptr);
   extern __shared__ uint8_t smem_raw[];
   // The swizzles work on address bits, so the ring starts on 1024 bytes.
   const uint32_t raw_addr = smem_addr(smem_raw);
@@ -369,7 +362,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
       asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&tma_a)) : "memory");
       asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&tma_b)) : "memory");
       if (store_tma) asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&tma_y)) : "memory");
-      if (store_tma && has_res)
+      if (store_tma && p.residual != nullptr)
         asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&tma_r)) : "memory");
       int j = 0;
       for (int u = 0; u < my_units; ++u) {
@@ -523,7 +516,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
         const uint32_t buf = out_buf0 + cw * (C::kOutTokens * 128), rbar = res_bar0 + 8 * cw;
         const bool elected = ct == cw * 128;
         const int x_bytes = (tc.n0 + cw * 64) * 2;
-        if (has_res) {
+        if (p.residual != nullptr) {
           rs_store_tile_tma<true>(&tma_y, &tma_r, acc, buf, rbar, res_uses, sc, sc[kBA + w_own], sc[kBA + w_own + 8],
                                   wi, lane, elected, 2 + cw, x_bytes, tc.m0);
         } else {
@@ -541,7 +534,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
         rs_store_full_tile<RsOut::kAcc>(p, acc, even, sa_tok, out0, col0, sb);
       } else if (p.y_f32 != nullptr) {
         rs_store_full_tile<RsOut::kF32>(p, acc, even, sa_tok, out0, col0, sb);
-      } else if (has_res) {
+      } else if (p.residual != nullptr) {
         rs_store_full_tile<RsOut::kF16Residual>(p, acc, even, sa_tok, out0, col0, sb);
       } else {
         rs_store_full_tile<RsOut::kF16>(p, acc, even, sa_tok, out0, col0, sb);
@@ -578,7 +571,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
         if (p.bias != nullptr) y0 = __fadd_rn(y0, p.bias[col]), y1 = __fadd_rn(y1, p.bias[col + 1]);
         *reinterpret_cast<float2*>(p.y_f32 + idx) = make_float2(y0, y1);
       });
-    } else if (has_res) {
+    } else if (p.residual != nullptr) {
       epilogue([&](int64_t idx, int32_t v0, int32_t v1, float s0, float s1, int) {
         const float2 r = __half22float2(*reinterpret_cast<const __half2*>(p.residual + idx));
         const float y0 = __fadd_rn(__fmul_rn(static_cast<float>(v0), s0), r.x);
@@ -657,7 +650,7 @@ int max_active_clusters(int cs) {
   int& n = cache[device][cs];
   if (n == 0) {
     // The query counts on the kernel's shared-memory size being allowed already.
-    if (cudaFuncSetAttribute(wgmma_rs_kernel<C, true, kResAny>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem) !=
+    if (cudaFuncSetAttribute(wgmma_rs_kernel<C, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem) !=
         cudaSuccess) {
       (void)cudaGetLastError();
       return multiprocessors() / cs;
@@ -672,7 +665,7 @@ int max_active_clusters(int cs) {
     cfg.attrs = &attr;
     cfg.numAttrs = 1;
     int got = 0;
-    if (cudaOccupancyMaxActiveClusters(&got, wgmma_rs_kernel<C, true, kResAny>, &cfg) != cudaSuccess || got <= 0) {
+    if (cudaOccupancyMaxActiveClusters(&got, wgmma_rs_kernel<C, true>, &cfg) != cudaSuccess || got <= 0) {
       (void)cudaGetLastError();
       got = multiprocessors() / cs;
     }
@@ -722,7 +715,7 @@ cudaError_t launch_rs(const Params& p, cudaStream_t stream) {
     const int cs = choose_cluster<C>(tiles, ktiles);
     if (cs > 1) {
       cudaError_t err =
-          cudaFuncSetAttribute(wgmma_rs_kernel<C, true, kResAny>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem);
+          cudaFuncSetAttribute(wgmma_rs_kernel<C, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem);
       if (err != cudaSuccess) return err;
       const int64_t clusters = std::min<int64_t>(tiles, max_active_clusters<C>(cs));
       cudaLaunchConfig_t cfg{};
@@ -735,24 +728,21 @@ cudaError_t launch_rs(const Params& p, cudaStream_t stream) {
       attr.val.clusterDim.x = static_cast<unsigned>(cs), attr.val.clusterDim.y = 1, attr.val.clusterDim.z = 1;
       cfg.attrs = &attr;
       cfg.numAttrs = 1;
-      return cudaLaunchKernelEx(&cfg, wgmma_rs_kernel<C, true, kResAny>, map_a, map_b, map_y, map_r, p, cs,
+      return cudaLaunchKernelEx(&cfg, wgmma_rs_kernel<C, true>, map_a, map_b, map_y, map_r, p, cs,
                                 static_cast<int32_t*>(nullptr), store_tma);
     }
   }
+  auto kernel = wgmma_rs_kernel<C, false>;
+  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem);
+  if (err != cudaSuccess) return err;
   const int splits = C::kClusterSplit ? 1 : choose_splits(tiles, ktiles, sms);
   const int64_t units = tiles * splits;
   const int64_t blocks = units < sms ? units : sms;
   if (splits == 1) {
-    auto kernel = p.residual != nullptr ? wgmma_rs_kernel<C, false, kResAdd> : wgmma_rs_kernel<C, false, kResNone>;
-    cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem);
-    if (err != cudaSuccess) return err;
     kernel<<<static_cast<unsigned>(blocks), C::kThreads, C::kSmem, stream>>>(map_a, map_b, map_y, map_r, p, 1, nullptr,
                                                                               store_tma);
     return cudaGetLastError();
   }
-  auto kernel = wgmma_rs_kernel<C, false, kResAny>;
-  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem);
-  if (err != cudaSuccess) return err;
   // The shares' sums: stream-ordered scratch from the device's memory pool.
   int32_t* partial = nullptr;
   const size_t bytes = static_cast<size_t>(p.m) * p.n * sizeof(int32_t);
