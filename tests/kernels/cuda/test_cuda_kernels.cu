@@ -1,7 +1,9 @@
 // Self-contained checks of the CUDA kernels against the CPU reference math, run on
 // the GPU machine (no GoogleTest there): exit status 0 only when every check holds.
 //   hadamard_quant_rows == per-block fwht_normalized + quantize_sym (bit for bit),
-//                          every implementation (HadamardQuantVariant); with an RmsFold
+//                          every implementation (HadamardQuantVariant) but TensorCore,
+//                          whose codes may differ by one at near ties and scales by ~1e-6;
+//                          with an RmsFold
 //                          the same codes and the scale times a double-precision 1 / rms
 //   int_gemm acc        == exact int64 host sums (bit for bit, every kind and path)
 //   int_gemm y          == the documented FP32 epilogue rounded to FP16 (bit for bit)
