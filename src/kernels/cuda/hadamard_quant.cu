@@ -715,9 +715,6 @@ __global__ void __launch_bounds__(kMaxThreads, 1)
   if constexpr (STAGED) cp_async_wait<0>();
 }
 
-// Per instantiation: the opt-in shared memory and the occupancy, kept for the last
-// (device, block size, shared memory) asked (the attribute calls cost microseconds,
-// as much as a small launch).
 int next_pow2(int n) {
   int p = 1;
   while (p < n) p *= 2;
