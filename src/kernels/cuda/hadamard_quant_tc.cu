@@ -22,9 +22,11 @@ namespace {
 constexpr int kUnitValues = 16 * 64;
 constexpr int kMaxWarps = 16;
 // Two units per warp hold 64 Z values per thread. Past 12 warps a scheduler holds 4 of
-// them, so 128 registers per thread is the limit: enough for p <= 4096, not for p = 8192
+// them, so 128 registers per thread is the limit: enough for p <= 4096 (4 bytes spilled at
+// p = 4096), not for p = 8192
 // (300 bytes spilled), which therefore takes one unit per warp only. One unit per warp is
-// held to 80 registers (p <= 4096; no spills): the kernel waits on latency (Nsight
+// held to 80 registers (p <= 4096; the packed int4 kernels spill nothing, some 8-bit and
+// even/odd ones 16 bytes): the kernel waits on latency (Nsight
 // Compute, H100, 8192 x 4096: half the issue slots busy at 20 warps per SM), and 80
 // instead of 97 registers lets 6 blocks of 4 warps share an SM instead of 5.
 constexpr int kMaxWarpsTwoUnits = 14;
@@ -43,6 +45,10 @@ __device__ __forceinline__ uint32_t staged_chunk(int v) {
   return static_cast<uint32_t>(line * 128 + ((((v >> 3) & 7) ^ (line & 7)) << 4));
 }
 
+// Position of value v (even) and v + 1 in IntGemmActLayout::Int8EvenOdd: each 32 values as
+// their 16 even then their 16 odd indices, one byte each.
+__host__ __device__ constexpr int even_odd_pos(int v) { return (v & ~31) + ((v & 31) >> 1); }
+
 // One block per row at a time over a persistent grid, the next row copied in (cp.async)
 // while this one is transformed. Warp w takes units w, w + W, ... (U of them); each unit,
 // as a 16 x 64 view (C = 64: rows of one block; C < 64: the blocks' rows side by side):
@@ -53,13 +59,10 @@ __device__ __forceinline__ uint32_t staged_chunk(int v) {
 // Z stays in registers until the row's max is known (one barrier), then the codes go out
 // through a per-warp staging buffer so each warp's global stores are 16 contiguous bytes
 // per lane.
-// Position of value v (even) and v + 1 in IntGemmActLayout::Int8EvenOdd: each 32 values as
-// their 16 even then their 16 odd indices, one byte each.
-__host__ __device__ constexpr int even_odd_pos(int v) { return (v & ~31) + ((v & 31) >> 1); }
-
 template <int C, int R, int U, int BITS, bool kClamp, bool kEvenOdd>
-__global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32, 1) __maxnreg__(U == 1 && R <= 64 ? 80 : 128)
-    hadamard_quant_tc_kernel(const __half* __restrict__ x, int64_t rows, int cols, float inv_sqrt_p, float clip,
+__global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32, 1)
+    __maxnreg__(U == 1 && R <= 64 ? 80 : 128)
+        hadamard_quant_tc_kernel(const __half* __restrict__ x, int64_t rows, int cols, float inv_sqrt_p, float clip,
                              uint8_t* __restrict__ q, float* __restrict__ scales, __half* __restrict__ scales_h) {
   static_assert((C == 64 && R % 16 == 0) || ((C == 16 || C == 32) && R == 16), "p = R C as documented");
   constexpr int kP = R * C;
