@@ -22,13 +22,12 @@ namespace {
 constexpr int kUnitValues = 16 * 64;
 constexpr int kMaxWarps = 16;
 // Two units per warp hold 64 Z values per thread. Past 12 warps a scheduler holds 4 of
-// them, so 128 registers per thread is the limit: enough for p <= 4096 (4 bytes spilled at
-// p = 4096), not for p = 8192
-// (300 bytes spilled), which therefore takes one unit per warp only. One unit per warp is
-// held to 80 registers (p <= 4096; the packed int4 kernels spill nothing, some 8-bit and
-// even/odd ones 16 bytes): the kernel waits on latency (Nsight
-// Compute, H100, 8192 x 4096: half the issue slots busy at 20 warps per SM), and 80
-// instead of 97 registers lets 6 blocks of 4 warps share an SM instead of 5.
+// them, so 128 registers per thread is the limit: enough for p <= 4096 (4 bytes spilled
+// at p = 4096), not for p = 8192 (300 bytes), which therefore takes one unit per warp
+// only. One unit per warp is held to 80 registers (p <= 4096; the packed int4 kernels
+// spill nothing, some 8-bit and even/odd ones 16 bytes): the kernel waits on latency
+// (Nsight Compute, H100, 8192 x 4096: half the issue slots busy at 20 warps per SM), and
+// 80 instead of 97 registers lets 6 blocks of 4 warps share an SM instead of 5.
 constexpr int kMaxWarpsTwoUnits = 14;
 constexpr uint32_t kPlusOne = 0x3C00u, kMinusOne = 0xBC00u;  // FP16 +1, -1
 constexpr uint32_t kNegate = 0x80008000u;                    // flips both halves' signs
