@@ -27,7 +27,7 @@ constexpr int kMaxWarps = 16;
 // only. One unit per warp is held to 80 registers (p <= 4096; the packed int4 kernels
 // spill nothing, some 8-bit and even/odd ones 16 bytes): the kernel waits on latency
 // (Nsight Compute, H100, 8192 x 4096: half the issue slots busy at 20 warps per SM), and
-// 80 instead of 97 registers lets 6 blocks of 4 warps share an SM instead of 5.
+// 80 instead of 96 registers lets 6 blocks of 4 warps share an SM instead of 5.
 constexpr int kMaxWarpsTwoUnits = 14;
 constexpr uint32_t kPlusOne = 0x3C00u, kMinusOne = 0xBC00u;  // FP16 +1, -1
 constexpr uint32_t kNegate = 0x80008000u;                    // flips both halves' signs
