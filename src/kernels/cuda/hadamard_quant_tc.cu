@@ -90,7 +90,8 @@ __global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32,
   }
   // ldmatrix.x4.trans: lane l addresses row l & 7 of matrix l >> 3; matrices 0, 1 are
   // k rows 0-7, 8-15 of n-tile 2m, matrices 2, 3 the same of n-tile 2m + 1. With C = 64
-  // those are 128-byte lines (offsets fixed per lane); with C < 64 see unit_offsets.
+  // those are 128-byte lines (offsets fixed per lane); with C < 64 they depend on the unit
+  // (computed where the product runs).
   const int lrow = ((lane >> 3) & 1) * 8 + (lane & 7);
   uint32_t loff[4];
 #pragma unroll
