@@ -67,6 +67,7 @@ __global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32,
   constexpr int kP = R * C;
   constexpr int kStripes = R / 16;  // per block (C = 64)
   constexpr int kBlocksPerUnit = C == 64 ? 1 : 64 / C;
+  constexpr int kTiles = C / 8, kKs = C / 16;        // a block's n-tiles and k-steps in the second product
   constexpr int kStoredBits = kEvenOdd ? 8 : BITS;  // the even/odd layout: a byte per code
   constexpr int kUnitBytes = kUnitValues * kStoredBits / 8;
   extern __shared__ __align__(128) uint8_t smem[];
@@ -124,11 +125,11 @@ __global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32,
 #pragma unroll
     for (int j = 0; j < U; ++j) {
       const int unit = warp + j * warps;
-      const int tile = unit / kStripes, stripe = unit % kStripes;
       float acc[8][4];
 #pragma unroll
       for (int n = 0; n < 8; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
       if constexpr (C == 64) {
+        const int tile = unit / kStripes, stripe = unit % kStripes;
         const uint32_t tb = xs + tile * (R * 128);
 #pragma unroll
         for (int kb = 0; kb < kStripes; ++kb) {
@@ -150,6 +151,7 @@ __global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32,
           const int q = 2 * m + (lane >> 4), blk = unit * kBlocksPerUnit + (8 * q) / C;
           uint32_t b[4];
           ldmatrix_x4_trans(b, xs + staged_chunk(blk * kP + lrow * C + (8 * q) % C));
+          // A copy: passing ha itself by reference put it in local memory (16 bytes of stack).
           const uint32_t a[4] = {ha[0], ha[1], ha[2], ha[3]};
           mma_f16(acc[2 * m], a, b[0], b[1]);
           mma_f16(acc[2 * m + 1], a, b[2], b[3]);
@@ -187,7 +189,6 @@ __global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32,
         // n-tile n is local n-tile nl of the unit's block bb; that block's k-blocks are
         // bb C / 16 + kl. H_C = H_(C/16) (x) H_16: block (kl, nl) is H_(C/16)[kl][nl / 2]
         // times H_16's half nl % 2.
-        constexpr int kTiles = C / 8, kKs = C / 16;
         const int bb = n / kTiles, nl = n % kTiles;
 #pragma unroll
         for (int kl = 0; kl < kKs; ++kl) {
@@ -243,7 +244,6 @@ __global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32,
         const uint32_t c2 = code(z[j][n][2]), c3 = code(z[j][n][3]);
         // Row i (g, then g + 8) of n-tile n holds the unit's values bb p + C i + 8 nl + 2t, + 1:
         // the lane's part (C g + 2t) once, the rest immediates.
-        constexpr int kTiles = C / 8;
         const int bb = n / kTiles, nl = n % kTiles;
         if constexpr (kEvenOdd) {
           // The lane's and the constant parts add without a carry past 31 (2t + 8 nl % 32 <= 30,
@@ -253,13 +253,12 @@ __global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32,
           at[16] = static_cast<uint8_t>(c1 & 0xFFu);
           at[8 * C] = static_cast<uint8_t>(c2 & 0xFFu);
           at[8 * C + 16] = static_cast<uint8_t>(c3 & 0xFFu);
-          continue;
-        }
-        uint8_t* const at = stage + (g * C + 2 * t) * BITS / 8 + (bb * kP + 8 * nl) * BITS / 8;
-        if constexpr (BITS == 4) {
+        } else if constexpr (BITS == 4) {
+          uint8_t* const at = stage + (g * C + 2 * t) / 2 + (bb * kP + 8 * nl) / 2;
           at[0] = static_cast<uint8_t>((c0 & 0xFu) | ((c1 & 0xFu) << 4));
           at[4 * C] = static_cast<uint8_t>((c2 & 0xFu) | ((c3 & 0xFu) << 4));
         } else {
+          uint8_t* const at = stage + (g * C + 2 * t) + (bb * kP + 8 * nl);
           *reinterpret_cast<uint16_t*>(at) = static_cast<uint16_t>((c0 & 0xFFu) | ((c1 & 0xFFu) << 8));
           *reinterpret_cast<uint16_t*>(at + 8 * C) = static_cast<uint16_t>((c2 & 0xFFu) | ((c3 & 0xFFu) << 8));
         }

@@ -3,8 +3,8 @@
 //   hadamard_quant_rows == per-block fwht_normalized + quantize_sym (bit for bit),
 //                          every implementation (HadamardQuantVariant) but TensorCore,
 //                          whose codes may differ by one at near ties and scales by ~1e-6;
-//                          with an RmsFold
-//                          the same codes and the scale times a double-precision 1 / rms
+//                          with an RmsFold the same codes and the scale times a
+//                          double-precision 1 / rms
 //   int_gemm acc        == exact int64 host sums (bit for bit, every kind and path)
 //   int_gemm y          == the documented FP32 epilogue rounded to FP16 (bit for bit)
 //   int_gemm y_f32      == the FP32 epilogue with bias, unrounded (bit for bit)
