@@ -160,11 +160,7 @@ __global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32,
       // 2^e puts the stripe's max |P| in [2^14, 2^15): hi stays a normal FP16 number and
       // lo keeps the bits below it. A zero or non-finite stripe keeps e = 0 (NaN and
       // infinity flow on into Z and flag the row).
-      float pm = 0.0f;
-#pragma unroll
-      for (int n = 0; n < 8; ++n)
-#pragma unroll
-        for (int i = 0; i < 4; ++i) pm = max_abs_nan(pm, acc[n][i]);
+      const float pm = max_abs_nan_tree<32>(&acc[0][0]);
       const uint32_t pb = __reduce_max_sync(0xffffffffu, __float_as_uint(pm));
       int e = 0;
       if (pb != 0u && pb < 0x7f800000u) e = min(14 - (max(static_cast<int>(pb >> 23), 1) - 127), 126);
@@ -182,7 +178,6 @@ __global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32,
           ahi[kb][r] = *reinterpret_cast<const uint32_t*>(&hi);
           alo[kb][r] = pack_half2(__fsub_rn(v0, hf.x), __fsub_rn(v1, hf.y));
         }
-      float zm = 0.0f;
 #pragma unroll
       for (int n = 0; n < 8; ++n) {
         z[j][n][0] = z[j][n][1] = z[j][n][2] = z[j][n][3] = 0.0f;
@@ -197,9 +192,8 @@ __global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32,
           mma_f16(z[j][n], alo[bb * kKs + kl], b0, b1);  // the small parts first
           mma_f16(z[j][n], ahi[bb * kKs + kl], b0, b1);
         }
-#pragma unroll
-        for (int i = 0; i < 4; ++i) zm = max_abs_nan(zm, z[j][n][i]);
       }
+      const float zm = max_abs_nan_tree<32>(&z[j][0][0]);
       mb = max(mb, __float_as_uint(__fmul_rn(zm, unscale[j])));  // exact: a power of two
     }
     mb = __reduce_max_sync(0xffffffffu, mb);

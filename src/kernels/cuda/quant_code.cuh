@@ -9,10 +9,23 @@ namespace quarot::cuda {
 
 // max(m, |v|) that keeps a NaN (max.NaN): a row's maximum then flags NaN, and its bit
 // pattern, like infinity's, exceeds every finite one, so the bits can be reduced as integers.
-__device__ __forceinline__ float max_abs_nan(float m, float v) {
+__device__ __forceinline__ float max_nan(float a, float b) {
   float r;
-  asm("max.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(m), "f"(fabsf(v)));
+  asm("max.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
   return r;
+}
+__device__ __forceinline__ float max_abs_nan(float m, float v) { return max_nan(m, fabsf(v)); }
+
+// max |v| over N values (N a power of two) as a tree: log2 N dependent steps instead of N
+// (the compiler may not reassociate the asm of a chain).
+template <int N>
+__device__ __forceinline__ float max_abs_nan_tree(const float* v) {
+  static_assert(N >= 2 && (N & (N - 1)) == 0, "a power of two");
+  if constexpr (N == 2) {
+    return max_nan(fabsf(v[0]), fabsf(v[1]));
+  } else {
+    return max_nan(max_abs_nan_tree<N / 2>(v), max_abs_nan_tree<N / 2>(v + N / 2));
+  }
 }
 
 // Without a division per value: t = y * (1 / s) differs from the correctly rounded
