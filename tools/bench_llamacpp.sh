@@ -5,10 +5,17 @@
 # --repeats 3 by default). First run: makes a venv in build/llamacpp-venv and installs
 # llama-cpp-python from PyPI, which compiles llama.cpp from source for this CPU
 # (GGML_NATIVE; takes long on 2 cores), then writes the GGUFs to build/llamacpp-models.
-# Environment: LLAMACPP_VENV, LLAMACPP_MODELS override those folders; JOBS the build jobs.
+# Environment: LLAMACPP_VENV, LLAMACPP_MODELS override those folders; JOBS the build jobs;
+# LLAMACPP_AMX=0 builds llama.cpp for this CPU's AVX-512 / VNNI without its AMX kernels (in
+# build/llamacpp-venv-noamx): on some virtualized Xeons with AMX its AMX matrix product
+# segfaults in the first prompt (ggml-org/llama.cpp#20824, open), and this is the fallback
+# its users take. The JSON's system_info says which kernels the run had.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv=${LLAMACPP_VENV:-build/llamacpp-venv}
+amx=${LLAMACPP_AMX:-1}
+default_venv=build/llamacpp-venv
+[[ $amx == 0 ]] && default_venv=build/llamacpp-venv-noamx
+venv=${LLAMACPP_VENV:-$default_venv}
 models=${LLAMACPP_MODELS:-build/llamacpp-models}
 version=0.3.36  # pinned: tools/bench_llamacpp.py knows the llama.cpp commit it vendors
 source_gguf="${HOME}/.cache/quarot/models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -29,7 +36,17 @@ if ! "$venv/bin/python" -c "import llama_cpp, gguf, numpy; assert llama_cpp.__ve
   echo "installing llama-cpp-python $version into $venv (compiles llama.cpp)..." >&2
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip >&2
-  CMAKE_ARGS="-DGGML_NATIVE=ON -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_BLAS=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF \
+  isa="-DGGML_NATIVE=ON"
+  if [[ $amx == 0 ]]; then
+    # This CPU's extensions spelled out, AMX left off (GGML_NATIVE would turn it on).
+    flags=$(grep -m1 '^flags' /proc/cpuinfo)
+    has() { [[ " $flags " == *" $1 "* ]] && echo ON || echo OFF; }
+    isa="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=$(has bmi2)
+-DGGML_AVX_VNNI=$(has avx_vnni) -DGGML_AVX512=$(has avx512f) -DGGML_AVX512_VBMI=$(has avx512vbmi)
+-DGGML_AVX512_VNNI=$(has avx512_vnni) -DGGML_AVX512_BF16=$(has avx512_bf16) -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF
+-DGGML_AMX_BF16=OFF"
+  fi
+  CMAKE_ARGS="$(echo $isa) -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_BLAS=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF \
 -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF" \
   CMAKE_BUILD_PARALLEL_LEVEL=${JOBS:-2} \
     "$venv/bin/pip" install --no-cache-dir "llama-cpp-python==$version" numpy gguf >&2

@@ -183,6 +183,9 @@ struct Ctx {
   bool pdl = false;                                      // --pdl: IntGemmArgs::weights_constant
   bool norm_fold = true;  // --norm-fold: the RMSNorm folded into the quantizer's pass (RmsFold)
   bool swiglu_fuse = true;  // --swiglu-fuse: SwiGLU + mix + down's quantizer in one pass where it applies
+  // --hq-variant: the quantizers without an RMS fold (o_proj's input); TensorCore is opt-in
+  // (not bit-exact), so the backend's default is Auto.
+  HadamardQuantVariant hq = HadamardQuantVariant::Auto;
 };
 
 // Quantizes the input of `next` (the product run right after) in the activation
@@ -199,8 +202,7 @@ void quantize_rows(Ctx& c, const __half* x, int64_t rows, int cols, int p, bool 
     CUDA_OK(hadamard_quant_rows(x, rows, cols, p, 4, kActClip, q, s, nullptr, c.stream, HadamardQuantVariant::Auto,
                                 c.layout, RmsFold{kEps}));
   } else {
-    CUDA_OK(hadamard_quant_rows(x, rows, cols, p, 4, kActClip, q, s, nullptr, c.stream, HadamardQuantVariant::Auto,
-                                c.layout));
+    CUDA_OK(hadamard_quant_rows(x, rows, cols, p, 4, kActClip, q, s, nullptr, c.stream, c.hq, c.layout));
   }
   if (st != nullptr) st->mark(quant_stage, c.stream);
   if (fold_rms && !c.norm_fold) CUDA_OK(rows_scale_inv_rms(x, rows, cols, kEps, s, c.stream));
@@ -433,13 +435,14 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: %s OUT.json [--batches 1,4,16,64] [--seq 2048] [--decode-batch 16] [--ctx 2048] "
-                 "[--reps 10] [--pdl 0|1] [--norm-fold 1|0] [--swiglu-fuse 1|0]\n",
+                 "[--reps 10] [--pdl 0|1] [--norm-fold 1|0] [--swiglu-fuse 1|0] [--hq-variant auto|tensor_core|...]\n",
                  argv[0]);
     return 2;
   }
   const char* out_path = argv[1];
   std::vector<int> batches = {1, 4, 16, 64};
   int seq = 2048, dbatch = 16, ctx = 2048, reps = 10, pdl = 0, norm_fold = 1, swiglu_fuse = 1;
+  HadamardQuantVariant hq = HadamardQuantVariant::Auto;
   for (int i = 2; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--batches")) batches = parse_ints(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--seq")) seq = std::atoi(argv[i + 1]);
@@ -449,7 +452,15 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--pdl")) pdl = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--norm-fold")) norm_fold = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--swiglu-fuse")) swiglu_fuse = std::atoi(argv[i + 1]);
-    else {
+    else if (!std::strcmp(argv[i], "--hq-variant")) {
+      bool found = false;
+      for (HadamardQuantVariant v : kHadamardQuantVariants)
+        if (!std::strcmp(argv[i + 1], hadamard_quant_variant_name(v))) hq = v, found = true;
+      if (!found) {
+        std::fprintf(stderr, "unknown --hq-variant %s\n", argv[i + 1]);
+        return 2;
+      }
+    } else {
       std::fprintf(stderr, "unknown option %s\n", argv[i]);
       return 2;
     }
@@ -468,6 +479,7 @@ int main(int argc, char** argv) {
   c.pdl = pdl == 1;
   c.norm_fold = norm_fold == 1;
   c.swiglu_fuse = swiglu_fuse == 1;
+  c.hq = hq;
   CUDA_OK(cudaStreamCreateWithFlags(&c.stream, cudaStreamNonBlocking));
   CUBLAS_OK(cublasCreate(&c.blas));
   CUBLAS_OK(cublasSetStream(c.blas, c.stream));
@@ -525,9 +537,9 @@ int main(int argc, char** argv) {
   std::string json = "{\n";
   std::snprintf(buf, sizeof buf,
                 "  \"gpu\": \"%s\",\n  \"config\": {\"hidden\": %d, \"heads\": %d, \"kv_heads\": %d, \"head_dim\": %d, "
-                "\"intermediate\": %d, \"seq\": %d, \"decode_batch\": %d, \"context\": %d, \"reps\": %d, \"weights_constant\": %s, \"norm_fold\": %s, \"swiglu_fuse\": %s},\n",
+                "\"intermediate\": %d, \"seq\": %d, \"decode_batch\": %d, \"context\": %d, \"reps\": %d, \"weights_constant\": %s, \"norm_fold\": %s, \"swiglu_fuse\": %s, \"hq_variant\": \"%s\"},\n",
                 prop.name, kHidden, kHeads, kKvHeads, kHeadDim, kInter, seq, dbatch, ctx, reps, c.pdl ? "true" : "false",
-                c.norm_fold ? "true" : "false", c.swiglu_fuse ? "true" : "false");
+                c.norm_fold ? "true" : "false", c.swiglu_fuse ? "true" : "false", hadamard_quant_variant_name(c.hq));
   json += buf;
   std::snprintf(buf, sizeof buf,
                 "  \"memory\": {\"fp16_layer_bytes\": %zu, \"fp16_layer_measured_bytes\": %zu, \"w4a4kv4_layer_bytes\": "
