@@ -275,6 +275,7 @@ void run_simd_task(const SimdGemmPlan& p, int64_t task, const QuantizedActivatio
   const int64_t M = a.rows, N = w.rows, nb = p.base.blocks;
   const int64_t row_begin = rb * p.row_block, row_end = std::min(M, row_begin + p.row_block);
   const int64_t panel_end = std::min(w.panels, (cb + 1) * p.panels_per_block);
+  if (p.k->begin != nullptr) p.k->begin();
   for (int64_t p0 = cb * p.panels_per_block; p0 < panel_end; p0 += p.np) {
     IntTileArgs args = p.base;
     args.np = std::min(p.np, panel_end - p0);
@@ -304,6 +305,7 @@ void run_simd_task(const SimdGemmPlan& p, int64_t task, const QuantizedActivatio
       finish_tile(out, args.np * kPanel, args.m, col0, cols, N, p.bias, p.residual, p.y, i0);
     }
   }
+  if (p.k->end != nullptr) p.k->end();
 }
 
 // Prefill products of one activation matrix (q/k/v, gate/up) as one pool of tasks in one

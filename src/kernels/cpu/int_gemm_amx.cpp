@@ -31,15 +31,23 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 
-void configure() {
+// Eight tiles of 16 rows x 64 bytes. A constant in memory: GCC dropped the stores that filled a
+// local copy (it does not see ldtilecfg read them), and ldtilecfg faults on the garbage left.
+constexpr TileConfig make_config() {
   TileConfig c;
   for (int i = 0; i < 8; ++i) {
     c.colsb[i] = 64;
     c.rows[i] = 16;
   }
-  _tile_loadconfig(&c);
+  return c;
 }
+alignas(64) constexpr TileConfig kTileConfig = make_config();
 
+void configure() { _tile_loadconfig(&kTileConfig); }
+
+// The first block writes f = fma(scale, d, 0) (the contract's first step from f = 0, without
+// reading a zeroed buffer), later ones accumulate into it.
+template <bool kFirst>
 void epilogue(const int32_t* acc, int64_t ld_acc, const IntTileArgs& t, int64_t b) {
   const int64_t ldo = t.np * 16;
   for (int64_t i = 0; i < t.m; ++i) {
@@ -56,16 +64,20 @@ void epilogue(const int32_t* acc, int64_t ld_acc, const IntTileArgs& t, int64_t 
           _mm512_add_epi32(dot, _mm512_sub_epi32(_mm512_mullo_epi32(zt, a_sum), _mm512_mullo_epi32(a_off, ws)));
       const __m512 scale = _mm512_mul_ps(a_scale, _mm512_loadu_ps(t.w_scale + iw));
       float* f = t.out + i * ldo + j * 16;
-      _mm512_storeu_ps(f, _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(d), _mm512_loadu_ps(f)));
+      if constexpr (kFirst) {
+        _mm512_storeu_ps(f, _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(d), _mm512_setzero_ps()));
+      } else {
+        _mm512_storeu_ps(f, _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(d), _mm512_loadu_ps(f)));
+      }
     }
   }
 }
 
+void release() { _tile_release(); }
+
+// Runs between configure() and release() (IntGemmKernels::begin / end).
 void tile(const IntTileArgs& t) {
-  configure();
   alignas(64) int32_t acc[32 * 32];
-  const int64_t ldo = t.np * 16;
-  for (int64_t i = 0; i < t.m; ++i) std::memset(t.out + i * ldo, 0, ldo * sizeof(float));
   const bool two_row_tiles = t.m > 16;
   const bool two_panels = t.np == 2;
   for (int64_t b = 0; b < t.blocks; ++b) {
@@ -93,9 +105,12 @@ void tile(const IntTileArgs& t) {
     _tile_stored(1, acc + 16, 128);
     _tile_stored(2, acc + 16 * 32, 128);
     _tile_stored(3, acc + 16 * 32 + 16, 128);
-    epilogue(acc, 32, t, b);
+    if (b == 0) {
+      epilogue<true>(acc, 32, t, b);
+    } else {
+      epilogue<false>(acc, 32, t, b);
+    }
   }
-  _tile_release();
 }
 
 int64_t prepared_kbw(int64_t kbw) { return (kbw + 63) / 64 * 64; }
@@ -124,7 +139,7 @@ void prepare_panel(const uint8_t* packed, WeightFormat format, int64_t blocks, i
 }  // namespace
 
 const IntGemmKernels& int_gemm_kernels_amx() {
-  static const IntGemmKernels kernels{kRows, kPanels, &prepared_kbw, &prepare_panel, &tile};
+  static const IntGemmKernels kernels{kRows, kPanels, &prepared_kbw, &prepare_panel, &tile, &configure, &release};
   return kernels;
 }
 

@@ -59,6 +59,11 @@ struct IntGemmKernels {
   // WeightFormat::kInt8 and prepared_kbw; `out` holds blocks * prepared_kbw * 16 bytes.
   void (*prepare_panel)(const uint8_t* packed, WeightFormat format, int64_t blocks, int64_t kbw, uint8_t* out);
   void (*tile)(const IntTileArgs& args);
+  // Around a run of tile calls on one thread (nullptr: nothing to do): AMX configures its
+  // tile registers once there instead of per tile (a 32 x 32 tile of K = 576 is ~600 cycles
+  // of products, so a configure and release per call cost a large part of it).
+  void (*begin)() = nullptr;
+  void (*end)() = nullptr;
 };
 
 const IntGemmKernels& int_gemm_kernels_avx2();
