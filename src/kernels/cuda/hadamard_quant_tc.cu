@@ -238,7 +238,9 @@ __global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32,
           // The lane's and the constant parts add without a carry past 31 (2t + 8 nl % 32 <= 30,
           // and C g's low 5 bits are 0 or 16 with nl < 2), so their positions add too.
           uint8_t* const at = stage + even_odd_pos(g * C + 2 * t) + even_odd_pos(bb * kP + 8 * nl);
-          const uint32_t c = pack_codes_sat<8>(c0, c1, pack_codes_sat<8>(c2, c3));  // bytes c0 c1 c2 c3
+          // A byte per code: 8-bit saturation clamps only 8-bit codes; 4-bit ones clamp first.
+          auto narrow = [](int32_t v) { return BITS == 4 ? max(min(v, 7), -8) : v; };
+          const uint32_t c = pack_codes_sat<8>(narrow(c0), narrow(c1), pack_codes_sat<8>(narrow(c2), narrow(c3)));
           at[0] = static_cast<uint8_t>(c);
           at[16] = static_cast<uint8_t>(c >> 8);
           at[8 * C] = static_cast<uint8_t>(c >> 16);
