@@ -58,7 +58,7 @@ __host__ __device__ constexpr int even_odd_pos(int v) { return (v & ~31) + ((v &
 // Z stays in registers until the row's max is known (one barrier), then the codes go out
 // through a per-warp staging buffer so each warp's global stores are 16 contiguous bytes
 // per lane.
-template <int C, int R, int U, int BITS, bool kEvenOdd>
+template <int C, int R, int U, int BITS, bool kClamp, bool kEvenOdd>
 __global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32, 1)
     __maxnreg__(U == 1 && R <= 64 ? 80 : 128)
         hadamard_quant_tc_kernel(const __half* __restrict__ x, int64_t rows, int cols, float inv_sqrt_p, float clip,
@@ -204,6 +204,7 @@ __global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32,
 
     // The scale as the CPU computes it from max|y| = max|Z| / sqrt(p) (rounding is monotonic).
     constexpr float qmax = static_cast<float>((1 << (BITS - 1)) - 1);
+    constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23: rint into the low mantissa bits
     const float amax = __fmul_rn(__uint_as_float(mb), inv_sqrt_p);
     const bool bad = !(amax <= FLT_MAX);
     const float s = bad ? __int_as_float(0x7fc00000) : __fdiv_rn(__fmul_rn(clip, amax), qmax);
@@ -212,25 +213,29 @@ __global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32,
       if (scales_h != nullptr) scales_h[row] = __float2half_rn(s);
     }
     const bool encode = !bad && s != 0.0f;
-    // rint_magic needs |y / s| <= qmax / clip < 2^21; the clamp is pack_codes_sat's saturation.
-    const bool fast = encode && s > 1e-30f && s < 1e30f && clip >= 0x1p-14f;
+    const bool fast = encode && s > 1e-30f && s < 1e30f;
     const float rcp = fast ? __frcp_rn(s) : 0.0f;
     uint8_t* const qrow = q + row * cols * kStoredBits / 8;
 #pragma unroll
     for (int j = 0; j < U; ++j) {
       const float rr = __fmul_rn(__fmul_rn(rcp, inv_sqrt_p), unscale[j]);
-      auto code = [&](float v) -> int32_t {
-        if (fast) return rint_magic(v, rr);
-        // Scales outside [1e-30, 1e30] (their reciprocal may not be a normal float), a tiny
-        // clip, or no encoding at all (zero or non-finite row: codes 0).
-        return encode ? static_cast<int32_t>(
-                            quant_code_exact<BITS>(__fmul_rn(__fmul_rn(v, unscale[j]), inv_sqrt_p), s))
-                      : 0;
+      auto code = [&](float v) -> uint32_t {
+        if (fast) {
+          if constexpr (kClamp) {
+            const float tq = fminf(fmaxf(__fmul_rn(v, rr), -qmax - 1.0f), qmax);
+            return __float_as_uint(__fadd_rn(tq, kMagic));
+          } else {
+            return __float_as_uint(__fmaf_rn(v, rr, kMagic));
+          }
+        }
+        // Scales outside [1e-30, 1e30] (their reciprocal may not be a normal float) or
+        // no encoding at all (zero or non-finite row: codes 0).
+        return encode ? quant_code_exact<BITS>(__fmul_rn(__fmul_rn(v, unscale[j]), inv_sqrt_p), s) : 0u;
       };
 #pragma unroll
       for (int n = 0; n < 8; ++n) {
-        const int32_t c0 = code(z[j][n][0]), c1 = code(z[j][n][1]);
-        const int32_t c2 = code(z[j][n][2]), c3 = code(z[j][n][3]);
+        const uint32_t c0 = code(z[j][n][0]), c1 = code(z[j][n][1]);
+        const uint32_t c2 = code(z[j][n][2]), c3 = code(z[j][n][3]);
         // Row i (g, then g + 8) of n-tile n holds the unit's values bb p + C i + 8 nl + 2t, + 1:
         // the lane's part (C g + 2t) once, the rest immediates.
         const int bb = n / kTiles, nl = n % kTiles;
@@ -238,21 +243,18 @@ __global__ void __launch_bounds__((U == 1 ? kMaxWarps : kMaxWarpsTwoUnits) * 32,
           // The lane's and the constant parts add without a carry past 31 (2t + 8 nl % 32 <= 30,
           // and C g's low 5 bits are 0 or 16 with nl < 2), so their positions add too.
           uint8_t* const at = stage + even_odd_pos(g * C + 2 * t) + even_odd_pos(bb * kP + 8 * nl);
-          // A byte per code: 8-bit saturation clamps only 8-bit codes; 4-bit ones clamp first.
-          auto narrow = [](int32_t v) { return BITS == 4 ? max(min(v, 7), -8) : v; };
-          const uint32_t c = pack_codes_sat<8>(narrow(c0), narrow(c1), pack_codes_sat<8>(narrow(c2), narrow(c3)));
-          at[0] = static_cast<uint8_t>(c);
-          at[16] = static_cast<uint8_t>(c >> 8);
-          at[8 * C] = static_cast<uint8_t>(c >> 16);
-          at[8 * C + 16] = static_cast<uint8_t>(c >> 24);
+          at[0] = static_cast<uint8_t>(c0 & 0xFFu);
+          at[16] = static_cast<uint8_t>(c1 & 0xFFu);
+          at[8 * C] = static_cast<uint8_t>(c2 & 0xFFu);
+          at[8 * C + 16] = static_cast<uint8_t>(c3 & 0xFFu);
         } else if constexpr (BITS == 4) {
           uint8_t* const at = stage + (g * C + 2 * t) / 2 + (bb * kP + 8 * nl) / 2;
-          at[0] = static_cast<uint8_t>(pack_codes_sat<4>(c0, c1));
-          at[4 * C] = static_cast<uint8_t>(pack_codes_sat<4>(c2, c3));
+          at[0] = static_cast<uint8_t>((c0 & 0xFu) | ((c1 & 0xFu) << 4));
+          at[4 * C] = static_cast<uint8_t>((c2 & 0xFu) | ((c3 & 0xFu) << 4));
         } else {
           uint8_t* const at = stage + (g * C + 2 * t) + (bb * kP + 8 * nl);
-          *reinterpret_cast<uint16_t*>(at) = static_cast<uint16_t>(pack_codes_sat<8>(c0, c1));
-          *reinterpret_cast<uint16_t*>(at + 8 * C) = static_cast<uint16_t>(pack_codes_sat<8>(c2, c3));
+          *reinterpret_cast<uint16_t*>(at) = static_cast<uint16_t>((c0 & 0xFFu) | ((c1 & 0xFFu) << 8));
+          *reinterpret_cast<uint16_t*>(at + 8 * C) = static_cast<uint16_t>((c2 & 0xFFu) | ((c3 & 0xFFu) << 8));
         }
       }
       __syncwarp();
@@ -279,11 +281,11 @@ TcShape tc_shape(int64_t cols) {
   return {};
 }
 
-template <int C, int R, int U, int BITS, bool kEvenOdd>
+template <int C, int R, int U, int BITS, bool kClamp, bool kEvenOdd>
 cudaError_t launch(const __half* x, int64_t rows, int cols, float clip, uint8_t* q, float* scales, __half* scales_h,
                    cudaStream_t stream, int warps) {
   static ResidentBlocksCache cache;
-  auto kernel = hadamard_quant_tc_kernel<C, R, U, BITS, kEvenOdd>;
+  auto kernel = hadamard_quant_tc_kernel<C, R, U, BITS, kClamp, kEvenOdd>;
   const int threads = 32 * warps;
   const size_t units = (static_cast<size_t>(cols) + kUnitValues - 1) / kUnitValues;
   const size_t smem = 4 * units * kUnitValues + static_cast<size_t>(warps) * kUnitValues * (kEvenOdd ? 8 : BITS) / 8;
@@ -300,8 +302,13 @@ cudaError_t launch(const __half* x, int64_t rows, int cols, float clip, uint8_t*
 template <int C, int R, int U, bool kEvenOdd>
 cudaError_t launch_bits(const __half* x, int64_t rows, int cols, int bits, float clip, uint8_t* q, float* scales,
                         __half* scales_h, cudaStream_t stream, int warps) {
-  return bits == 4 ? launch<C, R, U, 4, kEvenOdd>(x, rows, cols, clip, q, scales, scales_h, stream, warps)
-                   : launch<C, R, U, 8, kEvenOdd>(x, rows, cols, clip, q, scales, scales_h, stream, warps);
+  // clip >= 1 keeps |y / s| <= qmax (up to rounding that rint absorbs): no clamp needed.
+  const bool clamp = clip < 1.0f;
+  if (bits == 4)
+    return clamp ? launch<C, R, U, 4, true, kEvenOdd>(x, rows, cols, clip, q, scales, scales_h, stream, warps)
+                 : launch<C, R, U, 4, false, kEvenOdd>(x, rows, cols, clip, q, scales, scales_h, stream, warps);
+  return clamp ? launch<C, R, U, 8, true, kEvenOdd>(x, rows, cols, clip, q, scales, scales_h, stream, warps)
+               : launch<C, R, U, 8, false, kEvenOdd>(x, rows, cols, clip, q, scales, scales_h, stream, warps);
 }
 
 template <int C, int R, int U>
