@@ -75,28 +75,6 @@ __device__ __forceinline__ uint32_t quant_code_fast(float y, float rr, float& dm
   return __float_as_uint(big);
 }
 
-// rint(y * rr) as an int32 with one fma and one integer add: the fma rounds y * rr + 1.5 * 2^23
-// once, so the float's low mantissa bits are rint of the exact product in two's complement.
-// Needs |y * rr| < 2^22 (the caller's bound: |y / s| <= qmax / clip with clip >= 2^-14).
-__device__ __forceinline__ int32_t rint_magic(float y, float rr) {
-  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23, bits 0x4B400000
-  return static_cast<int32_t>(__float_as_uint(__fmaf_rn(y, rr, kMagic)) - 0x4B400000u);
-}
-
-// Two codes saturated to [-2^(BITS-1), 2^(BITS-1) - 1] and packed, lo in the low BITS bits, hi
-// above it, rest shifted up by 2 BITS (cvt.pack.sat: one instruction for the clamp of both and
-// the packing; saturation is the clamp because the bounds are integers).
-template <int BITS>
-__device__ __forceinline__ uint32_t pack_codes_sat(int32_t lo, int32_t hi, uint32_t rest = 0) {
-  static_assert(BITS == 4 || BITS == 8, "4- or 8-bit codes");
-  uint32_t d;
-  if constexpr (BITS == 4)
-    asm("cvt.pack.sat.s4.s32.b32 %0, %1, %2, %3;" : "=r"(d) : "r"(hi), "r"(lo), "r"(rest));
-  else
-    asm("cvt.pack.sat.s8.s32.b32 %0, %1, %2, %3;" : "=r"(d) : "r"(hi), "r"(lo), "r"(rest));
-  return d;
-}
-
 // The reference: the code as a two's complement integer (low byte = the int8 code).
 template <int BITS>
 __device__ __forceinline__ uint32_t quant_code_exact(float y, float s) {
