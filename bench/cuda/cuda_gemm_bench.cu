@@ -166,17 +166,13 @@ int main(int argc, char** argv) {
     } else if (a == "--hq-variants") {
       variants.assign(std::begin(kHadamardQuantVariants), std::end(kHadamardQuantVariants));
     } else if (a == "--hq-variant" && i + 1 < argc) {
-      const std::string name = argv[++i];
-      bool found = false;
-      for (HadamardQuantVariant v : kHadamardQuantVariants)
-        if (name == hadamard_quant_variant_name(v)) {
-          variants = {v};
-          found = true;
-        }
-      if (!found) {
-        std::fprintf(stderr, "unknown variant %s\n", name.c_str());
+      const char* name = argv[++i];
+      const auto v = hadamard_quant_variant_from_name(name);
+      if (!v) {
+        std::fprintf(stderr, "unknown variant %s\n", name);
         return 2;
       }
+      variants = {*v};
     } else {
       std::fprintf(stderr, "unknown argument %s\n", a.c_str());
       return 2;

@@ -453,13 +453,12 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--norm-fold")) norm_fold = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--swiglu-fuse")) swiglu_fuse = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--hq-variant")) {
-      bool found = false;
-      for (HadamardQuantVariant v : kHadamardQuantVariants)
-        if (!std::strcmp(argv[i + 1], hadamard_quant_variant_name(v))) hq = v, found = true;
-      if (!found) {
+      const auto v = hadamard_quant_variant_from_name(argv[i + 1]);
+      if (!v) {
         std::fprintf(stderr, "unknown --hq-variant %s\n", argv[i + 1]);
         return 2;
       }
+      hq = *v;
     } else {
       std::fprintf(stderr, "unknown option %s\n", argv[i]);
       return 2;

@@ -941,4 +941,10 @@ const char* hadamard_quant_variant_name(HadamardQuantVariant v) {
   return "?";
 }
 
+std::optional<HadamardQuantVariant> hadamard_quant_variant_from_name(std::string_view name) {
+  for (HadamardQuantVariant v : kHadamardQuantVariants)
+    if (name == hadamard_quant_variant_name(v)) return v;
+  return std::nullopt;
+}
+
 }  // namespace quarot::cuda

@@ -59,6 +59,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <optional>
+#include <string_view>
 
 #include "kernels/cuda/int_gemm.cuh"
 
@@ -96,6 +98,8 @@ cudaError_t hadamard_quant_rows(const __half* x, int64_t rows, int64_t cols, int
 // The variant Auto runs for this shape and input type (what a benchmark reports).
 HadamardQuantVariant hadamard_quant_auto_variant(int64_t rows, int64_t cols, int64_t p, bool fp32_input);
 const char* hadamard_quant_variant_name(HadamardQuantVariant v);
+// The variant of that name, or nullopt (for options that take a variant by name).
+std::optional<HadamardQuantVariant> hadamard_quant_variant_from_name(std::string_view name);
 // Whether a call with this variant and shape gives the CPU reference's codes and scales
 // bit for bit (false only where TensorCore runs its own kernel).
 bool hadamard_quant_is_exact(HadamardQuantVariant variant, int64_t cols, int64_t p, int bits, bool fp32_input,
