@@ -21,6 +21,7 @@ namespace quarot {
 namespace {
 
 using int_gemm_detail::IntGemmKernels;
+using int_gemm_detail::IntRowsOutput;
 using int_gemm_detail::IntTileArgs;
 using int_gemm_detail::ProductMode;
 using int_gemm_detail::WeightFormat;
@@ -294,6 +295,16 @@ void run_simd_task(const SimdGemmPlan& p, int64_t task, const QuantizedActivatio
     args.w_sum = p.wb.sum + p0 * nb * kPanel;
     const int64_t col0 = p0 * kPanel;
     const int64_t cols = std::min(args.np * kPanel, N - col0);
+    if (p.k->rows != nullptr && nb == 1) {
+      args.a = a.row(row_begin);
+      args.a_scale = p.ab.scale + row_begin;
+      args.a_offset = p.ab.offset + row_begin;
+      args.a_sum = p.ab.sum + row_begin;
+      const IntRowsOutput o{p.y + row_begin * N + col0, N, cols, p.bias != nullptr ? p.bias + col0 : nullptr,
+                            p.residual != nullptr ? p.residual + row_begin * N + col0 : nullptr};
+      p.k->rows(args, row_end - row_begin, o);
+      continue;
+    }
     for (int64_t i0 = row_begin; i0 < row_end; i0 += p.mr) {
       args.m = std::min(p.mr, row_end - i0);
       args.a = a.row(i0);

@@ -13,6 +13,7 @@
 // pass-through operand); nothing here is uninitialized.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/cpu/int_gemm_kernels.h"
@@ -113,6 +114,85 @@ void tile(const IntTileArgs& t) {
   }
 }
 
+// The products of one row tile (one K block) into tmm0-3.
+inline void products(const IntTileArgs& t, const uint8_t* a, bool two_row_tiles, bool two_panels) {
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  for (int64_t k = 0; k < t.kbw; k += 64) {
+    _tile_loadd(4, a + k, t.lda);
+    _tile_loadd(6, t.w + k * 16, 64);
+    _tile_dpbusd(0, 4, 6);
+    if (two_panels) {
+      _tile_loadd(7, t.w + t.w_panel_stride + k * 16, 64);
+      _tile_dpbusd(1, 4, 7);
+    }
+    if (two_row_tiles) {
+      _tile_loadd(5, a + 16 * t.lda + k, t.lda);
+      _tile_dpbusd(2, 5, 6);
+      if (two_panels) _tile_dpbusd(3, 5, 7);
+    }
+  }
+}
+
+// One K block's epilogue written straight into y: the contract's f = fma(scale, d, 0), then
+// (f + bias) + residual, the same operations as epilogue<true> followed by finish_tile.
+void finish_rows(const int32_t* acc, const IntTileArgs& t, int64_t row, int64_t m, const IntRowsOutput& o) {
+  __m512i zt[kPanels], ws[kPanels];
+  __m512 w_scale[kPanels], bias[kPanels];
+  __mmask16 mask[kPanels];
+  for (int64_t j = 0; j < t.np; ++j) {
+    zt[j] = _mm512_loadu_si512(t.w_zero_term + j * 16);
+    ws[j] = _mm512_loadu_si512(t.w_sum + j * 16);
+    w_scale[j] = _mm512_loadu_ps(t.w_scale + j * 16);
+    const int64_t valid = std::min<int64_t>(16, o.cols - j * 16);
+    mask[j] = valid <= 0 ? 0 : static_cast<__mmask16>((1u << valid) - 1);
+    bias[j] = o.bias != nullptr ? _mm512_maskz_loadu_ps(mask[j], o.bias + j * 16) : _mm512_setzero_ps();
+  }
+  for (int64_t i = 0; i < m; ++i) {
+    const int64_t r = row + i;
+    const __m512i a_sum = _mm512_set1_epi32(t.a_sum[r]);
+    const __m512i a_off = _mm512_set1_epi32(t.a_offset[r]);
+    const __m512 a_scale = _mm512_set1_ps(t.a_scale[r]);
+    float* y = o.y + r * o.ldy;
+    const float* res = o.residual != nullptr ? o.residual + r * o.ldy : nullptr;
+    for (int64_t j = 0; j < t.np; ++j) {
+      const __m512i dot = _mm512_load_si512(acc + i * 32 + j * 16);
+      const __m512i d = _mm512_add_epi32(
+          dot, _mm512_sub_epi32(_mm512_mullo_epi32(zt[j], a_sum), _mm512_mullo_epi32(a_off, ws[j])));
+      __m512 f = _mm512_fmadd_ps(_mm512_mul_ps(a_scale, w_scale[j]), _mm512_cvtepi32_ps(d), _mm512_setzero_ps());
+      if (o.bias != nullptr) f = _mm512_add_ps(f, bias[j]);
+      if (res != nullptr) f = _mm512_add_ps(f, _mm512_maskz_loadu_ps(mask[j], res + j * 16));
+      _mm512_mask_storeu_ps(y + j * 16, mask[j], f);
+    }
+  }
+}
+
+// Row tiles in turn, one behind: tile i's products go to the tile unit before tile i-1's
+// epilogue runs on the vector units, so the two overlap (an epilogue right after its own
+// products waited for them, and the tile unit idled through it).
+void rows(const IntTileArgs& t, int64_t n_rows, const IntRowsOutput& o) {
+  alignas(64) int32_t acc[2][kRows * 32];
+  const bool two_panels = t.np == 2;
+  int64_t prev_row = -1, prev_m = 0;
+  int cur = 0;
+  for (int64_t i0 = 0; i0 < n_rows; i0 += kRows) {
+    const int64_t m = std::min<int64_t>(kRows, n_rows - i0);
+    products(t, t.a + i0 * t.lda, m > 16, two_panels);
+    if (prev_row >= 0) finish_rows(acc[cur ^ 1], t, prev_row, prev_m, o);
+    int32_t* dst = acc[cur];
+    _tile_stored(0, dst, 128);
+    _tile_stored(1, dst + 16, 128);
+    _tile_stored(2, dst + 16 * 32, 128);
+    _tile_stored(3, dst + 16 * 32 + 16, 128);
+    prev_row = i0;
+    prev_m = m;
+    cur ^= 1;
+  }
+  if (prev_row >= 0) finish_rows(acc[cur ^ 1], t, prev_row, prev_m, o);
+}
+
 int64_t prepared_kbw(int64_t kbw) { return (kbw + 63) / 64 * 64; }
 
 // Packed panel (nibbles or int8, blocks of kbw positions) to int8 quads, each
@@ -139,7 +219,8 @@ void prepare_panel(const uint8_t* packed, WeightFormat format, int64_t blocks, i
 }  // namespace
 
 const IntGemmKernels& int_gemm_kernels_amx() {
-  static const IntGemmKernels kernels{kRows, kPanels, &prepared_kbw, &prepare_panel, &tile, &configure, &release};
+  static const IntGemmKernels kernels{kRows, kPanels, &prepared_kbw, &prepare_panel, &tile, &configure, &release,
+                                      &rows};
   return kernels;
 }
 

@@ -50,6 +50,17 @@ struct IntTileArgs {
   float* out = nullptr;
 };
 
+// Where a run of rows' results go (IntGemmKernels::rows): y = (f + bias) + residual for the
+// run's `cols` valid columns. y and residual point at the run's first row and the tile's
+// first column, bias at that column.
+struct IntRowsOutput {
+  float* y = nullptr;
+  int64_t ldy = 0;  // floats between rows of y (and of residual)
+  int64_t cols = 0;
+  const float* bias = nullptr;
+  const float* residual = nullptr;
+};
+
 struct IntGemmKernels {
   int rows_per_tile;
   int panels_per_tile;
@@ -64,6 +75,11 @@ struct IntGemmKernels {
   // of products, so a configure and release per call cost a large part of it).
   void (*begin)() = nullptr;
   void (*end)() = nullptr;
+  // Prefill, one K block (args.blocks == 1): `rows` activation rows from args.a (args.m
+  // unused; the block terms from the run's first row) times the tile's panels, finished
+  // into `out`, so a kernel can overlap one row tile's epilogue with the next one's
+  // products. nullptr: int_gemm.cpp calls `tile` per row tile and finishes itself.
+  void (*rows)(const IntTileArgs& args, int64_t rows, const IntRowsOutput& out) = nullptr;
 };
 
 const IntGemmKernels& int_gemm_kernels_avx2();
