@@ -23,6 +23,7 @@
 #include "kernels/cpu/fake_quant.h"
 #include "kernels/cpu/kv_attention.h"
 #include "kernels/cpu/kv_code_tiles.h"
+#include "kernels/cpu/kv_prefill_int8.h"
 #include "kernels/cpu/kv_store_q.h"
 
 namespace {
@@ -157,6 +158,56 @@ BENCHMARK(BM_CodeTiles)
     ->ArgNames({"hd", "nq", "int", "values"})
     ->ArgsProduct({{64, 128}, {3}, {0, 1}, {0, 1}})
     ->ComputeStatistics("min", [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); });
+
+// Args: head_dim, query vectors, kernels (0 = AVX-512 VNNI, 1 = AMX), 0 = scores / 1 =
+// weighted sum, 2 = softmax rows. One 64-key tile of the int8 prefill (kv_prefill_int8.h),
+// one thread: the per-tile calls of attention_prefill_int8 for one query block.
+void BM_PrefillInt8(benchmark::State& state) {
+  const int64_t hd = state.range(0), nq = state.range(1), keys = kv_detail::kPrefillKeys;
+  const bool amx = state.range(2) != 0;
+  const int64_t what = state.range(3);
+  if (!isa_supported(amx ? Isa::kAmx : Isa::kAvx512Vnni)) {
+    state.SkipWithError(isa_unsupported_reason(amx ? Isa::kAmx : Isa::kAvx512Vnni).c_str());
+    return;
+  }
+  const kv_detail::PrefillInt8Kernels& k =
+      amx ? kv_detail::prefill_int8_kernels_amx() : kv_detail::prefill_int8_kernels_avx512vnni();
+  const int64_t tile = kv_detail::prefill_int8_tile_bytes(hd);
+  const auto kv = normal(keys * hd, 8), q = normal(nq * hd, 9);
+  std::vector<int8_t> kq(tile), vq(tile);
+  std::vector<float> kscale(keys), vscale(keys), qfactor(nq), wscale(nq, 0.001f), m(nq);
+  std::vector<int32_t> kcorr(keys);
+  k.quantize_keys(kv.data(), keys, hd, hd, 0, nullptr, kq.data(), kscale.data(), kcorr.data());
+  k.quantize_values(kv.data(), keys, hd, hd, 0, nullptr, vq.data(), vscale.data());
+  const int64_t rows = (nq + 15) / 16 * 16;
+  std::vector<uint8_t> qu(rows * hd), u(rows * keys);
+  k.quantize_queries(q.data(), nq, hd, 0.125f, qu.data(), qfactor.data());
+  std::vector<float> s(nq * keys), o(nq * hd, 0.0f);
+  if (k.begin != nullptr) k.begin();
+  k.scores(qu.data(), nq, hd, kq.data(), kcorr.data(), kscale.data(), keys, qfactor.data(), s.data(), keys);
+  for (auto _ : state) {
+    if (what == 0) {
+      k.scores(qu.data(), nq, hd, kq.data(), kcorr.data(), kscale.data(), keys, qfactor.data(), s.data(), keys);
+    } else if (what == 1) {
+      k.weighted_sum(u.data(), nq, keys, vq.data(), keys, hd, wscale.data(), o.data());
+    } else {
+      for (int64_t i = 0; i < nq; ++i) {
+        m[i] = -INFINITY;
+        k.softmax_row(s.data() + i * keys, keys, vscale.data(), &m[i], u.data() + i * keys, &wscale[i]);
+      }
+    }
+    benchmark::DoNotOptimize(s.data());
+    benchmark::DoNotOptimize(o.data());
+    benchmark::ClobberMemory();
+  }
+  if (k.end != nullptr) k.end();
+  state.SetLabel(std::string(amx ? "amx" : "avx512vnni") + (what == 0 ? ", scores" : what == 1 ? ", weighted sum" : ", softmax rows"));
+}
+
+BENCHMARK(BM_PrefillInt8)
+    ->Name("prefill_int8_tile")
+    ->ArgNames({"hd", "nq", "amx", "what"})
+    ->ArgsProduct({{64, 128}, {48}, {0, 1}, {0, 1, 2}});
 
 }  // namespace
 

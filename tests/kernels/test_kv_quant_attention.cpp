@@ -371,8 +371,9 @@ TEST(KvQuantAttention, Int8ProductsLeaveNonFiniteQueriesToTheFloatPath) {
 TEST(KvPrefillInt8, ReferenceFollowsTheFormulaAndVnniEqualsIt) {
   using kv_detail::kPrefillKeys;
   const kv_detail::PrefillInt8Kernels& ref = kv_detail::prefill_int8_kernels_scalar();
-  const kv_detail::PrefillInt8Kernels* vnni = kv_detail::prefill_int8_kernels_for(best_isa(), 64);
-  if (vnni == nullptr) GTEST_SKIP() << "this CPU has no AVX-512 VNNI path: only the scalar reference exists";
+  if (!isa_supported(Isa::kAvx512Vnni))
+    GTEST_SKIP() << "this CPU has no AVX-512 VNNI path: only the scalar reference exists";
+  const kv_detail::PrefillInt8Kernels* vnni = &kv_detail::prefill_int8_kernels_avx512vnni();
   Rng rng(31);
   for (const int64_t hd : {16, 64, 128}) {
     const int64_t tile = kv_detail::prefill_int8_tile_bytes(hd);
@@ -559,5 +560,66 @@ TEST(KvQuantAttention, RejectsMismatchedCaches) {
                Error);  // two key sources
 }
 
+
+// The AMX products (kv_prefill_int8_amx.cpp) against the scalar reference bit for bit, on
+// random codes: every row count around the 16-row tiles (rows past nq hold garbage the
+// kernels read and must drop), partial key strips, both head dimensions it takes; and the
+// table chosen per ISA and head dimension.
+TEST(KvPrefillInt8, AmxProductsEqualTheReference) {
+  using kv_detail::kPrefillKeys;
+  if (!isa_supported(Isa::kAmx)) GTEST_SKIP() << "AMX path not testable here: " << isa_unsupported_reason(Isa::kAmx);
+  const kv_detail::PrefillInt8Kernels& ref = kv_detail::prefill_int8_kernels_scalar();
+  const kv_detail::PrefillInt8Kernels& amx = kv_detail::prefill_int8_kernels_amx();
+  EXPECT_EQ(kv_detail::prefill_int8_kernels_for(Isa::kAmx, 64), &amx);
+  EXPECT_EQ(kv_detail::prefill_int8_kernels_for(Isa::kAmx, 128), &amx);
+  EXPECT_EQ(kv_detail::prefill_int8_kernels_for(Isa::kAmx, 48), &kv_detail::prefill_int8_kernels_avx512vnni());
+  EXPECT_EQ(kv_detail::prefill_int8_kernels_for(Isa::kAvx512Vnni, 64), &kv_detail::prefill_int8_kernels_avx512vnni());
+  ASSERT_NE(amx.begin, nullptr);
+  Rng rng(47);
+  auto bytes = [&](int64_t n, int lo, int hi) {
+    std::vector<int8_t> v(static_cast<size_t>(n));
+    for (auto& x : v) x = static_cast<int8_t>(lo + static_cast<int>(rng.below(static_cast<uint64_t>(hi - lo + 1))));
+    return v;
+  };
+  amx.begin();
+  for (const int64_t hd : {64, 128}) {
+    const int64_t tile = kv_detail::prefill_int8_tile_bytes(hd);
+    const auto kq = bytes(tile, -127, 127), vq = bytes(tile, -127, 127);
+    std::vector<int32_t> kcorr(kPrefillKeys);
+    std::vector<float> kscale(kPrefillKeys);
+    for (int64_t j = 0; j < kPrefillKeys; ++j) {
+      int32_t sum = 0;
+      for (int64_t d = 0; d < hd; ++d) sum += kq[(d / 4) * kPrefillKeys * 4 + j * 4 + d % 4];
+      kcorr[j] = 128 * sum;
+      kscale[j] = static_cast<float>(0.001 + rng.uniform() * 0.01);
+    }
+    for (const int64_t nq : {1, 5, 15, 16, 17, 31, 33, 48}) {
+      const int64_t padded = (nq + 15) / 16 * 16;
+      const auto qraw = bytes(padded * hd, -128, 127);  // as u8: every code, garbage past nq
+      std::vector<uint8_t> qu(qraw.begin(), qraw.end());
+      std::vector<float> qfactor(nq);
+      for (float& f : qfactor) f = static_cast<float>(0.01 + rng.uniform() * 0.1);
+      for (const int64_t keys : {int64_t{1}, int64_t{15}, int64_t{17}, int64_t{40}, kPrefillKeys}) {
+        const int64_t ld = kPrefillKeys + 8;
+        std::vector<float> s_ref(nq * ld, -3.0f), s(nq * ld, -3.0f);
+        ref.scores(qu.data(), nq, hd, kq.data(), kcorr.data(), kscale.data(), keys, qfactor.data(), s_ref.data(), ld);
+        amx.scores(qu.data(), nq, hd, kq.data(), kcorr.data(), kscale.data(), keys, qfactor.data(), s.data(), ld);
+        ASSERT_EQ(s, s_ref) << "scores hd " << hd << " nq " << nq << " keys " << keys;
+        // Weights zero past the keys; rows past nq garbage.
+        std::vector<uint8_t> u(padded * ld, 0);
+        for (int64_t i = 0; i < padded; ++i)
+          for (int64_t j = 0; j < (i < nq ? keys : ld); ++j) u[i * ld + j] = static_cast<uint8_t>(rng.below(256));
+        std::vector<float> ws(nq);
+        for (float& w : ws) w = static_cast<float>(rng.uniform() * 0.01);
+        const auto o0 = normal(nq * hd, 80 + nq, 1.0);
+        std::vector<float> o_ref = o0, o = o0;
+        ref.weighted_sum(u.data(), nq, ld, vq.data(), keys, hd, ws.data(), o_ref.data());
+        amx.weighted_sum(u.data(), nq, ld, vq.data(), keys, hd, ws.data(), o.data());
+        ASSERT_EQ(o, o_ref) << "weighted sum hd " << hd << " nq " << nq << " keys " << keys;
+      }
+    }
+  }
+  amx.end();
+}
 }  // namespace
 }  // namespace quarot

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/cpu/amx_tiles.h"
 #include "kernels/cpu/int_gemm_kernels.h"
 
 namespace quarot::int_gemm_detail {
@@ -23,28 +24,6 @@ namespace {
 
 constexpr int kRows = 32;
 constexpr int kPanels = 2;
-
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
-// Eight tiles of 16 rows x 64 bytes. A constant in memory: GCC dropped the stores that filled a
-// local copy (it does not see ldtilecfg read them), and ldtilecfg faults on the garbage left.
-constexpr TileConfig make_config() {
-  TileConfig c;
-  for (int i = 0; i < 8; ++i) {
-    c.colsb[i] = 64;
-    c.rows[i] = 16;
-  }
-  return c;
-}
-alignas(64) constexpr TileConfig kTileConfig = make_config();
-
-void configure() { _tile_loadconfig(&kTileConfig); }
 
 // The first block writes f = fma(scale, d, 0) (the contract's first step from f = 0, without
 // reading a zeroed buffer), later ones accumulate into it.
@@ -74,64 +53,45 @@ void epilogue(const int32_t* acc, int64_t ld_acc, const IntTileArgs& t, int64_t 
   }
 }
 
-void release() { _tile_release(); }
-
-// Runs between configure() and release() (IntGemmKernels::begin / end).
-void tile(const IntTileArgs& t) {
-  alignas(64) int32_t acc[32 * 32];
-  const bool two_row_tiles = t.m > 16;
-  const bool two_panels = t.np == 2;
-  for (int64_t b = 0; b < t.blocks; ++b) {
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
-    const uint8_t* ab = t.a + b * t.kb;
-    const uint8_t* wb = t.w + b * t.kbw * 16;
-    for (int64_t k = 0; k < t.kbw; k += 64) {
-      _tile_loadd(4, ab + k, t.lda);
-      _tile_loadd(6, wb + k * 16, 64);
-      _tile_dpbusd(0, 4, 6);
-      if (two_panels) {
-        _tile_loadd(7, wb + t.w_panel_stride + k * 16, 64);
-        _tile_dpbusd(1, 4, 7);
-      }
-      if (two_row_tiles) {
-        _tile_loadd(5, ab + 16 * t.lda + k, t.lda);
-        _tile_dpbusd(2, 5, 6);
-        if (two_panels) _tile_dpbusd(3, 5, 7);
-      }
-    }
-    _tile_stored(0, acc, 128);
-    _tile_stored(1, acc + 16, 128);
-    _tile_stored(2, acc + 16 * 32, 128);
-    _tile_stored(3, acc + 16 * 32 + 16, 128);
-    if (b == 0) {
-      epilogue<true>(acc, 32, t, b);
-    } else {
-      epilogue<false>(acc, 32, t, b);
-    }
-  }
-}
-
-// The products of one row tile (one K block) into tmm0-3.
-inline void products(const IntTileArgs& t, const uint8_t* a, bool two_row_tiles, bool two_panels) {
+// The products of one row tile and one K block (codes at a, prepared panels at w) into tmm0-3.
+inline void products(const IntTileArgs& t, const uint8_t* a, const uint8_t* w, bool two_row_tiles, bool two_panels) {
   _tile_zero(0);
   _tile_zero(1);
   _tile_zero(2);
   _tile_zero(3);
   for (int64_t k = 0; k < t.kbw; k += 64) {
     _tile_loadd(4, a + k, t.lda);
-    _tile_loadd(6, t.w + k * 16, 64);
+    _tile_loadd(6, w + k * 16, 64);
     _tile_dpbusd(0, 4, 6);
     if (two_panels) {
-      _tile_loadd(7, t.w + t.w_panel_stride + k * 16, 64);
+      _tile_loadd(7, w + t.w_panel_stride + k * 16, 64);
       _tile_dpbusd(1, 4, 7);
     }
     if (two_row_tiles) {
       _tile_loadd(5, a + 16 * t.lda + k, t.lda);
       _tile_dpbusd(2, 5, 6);
       if (two_panels) _tile_dpbusd(3, 5, 7);
+    }
+  }
+}
+
+void store_products(int32_t* acc) {
+  _tile_stored(0, acc, 128);
+  _tile_stored(1, acc + 16, 128);
+  _tile_stored(2, acc + 16 * 32, 128);
+  _tile_stored(3, acc + 16 * 32 + 16, 128);
+}
+
+// Between IntGemmKernels::begin and end (the tile configuration).
+void tile(const IntTileArgs& t) {
+  alignas(64) int32_t acc[32 * 32];
+  for (int64_t b = 0; b < t.blocks; ++b) {
+    products(t, t.a + b * t.kb, t.w + b * t.kbw * 16, t.m > 16, t.np == 2);
+    store_products(acc);
+    if (b == 0) {
+      epilogue<true>(acc, 32, t, b);
+    } else {
+      epilogue<false>(acc, 32, t, b);
     }
   }
 }
@@ -179,13 +139,9 @@ void rows(const IntTileArgs& t, int64_t n_rows, const IntRowsOutput& o) {
   int cur = 0;
   for (int64_t i0 = 0; i0 < n_rows; i0 += kRows) {
     const int64_t m = std::min<int64_t>(kRows, n_rows - i0);
-    products(t, t.a + i0 * t.lda, m > 16, two_panels);
+    products(t, t.a + i0 * t.lda, t.w, m > 16, two_panels);
     if (prev_row >= 0) finish_rows(acc[cur ^ 1], t, prev_row, prev_m, o);
-    int32_t* dst = acc[cur];
-    _tile_stored(0, dst, 128);
-    _tile_stored(1, dst + 16, 128);
-    _tile_stored(2, dst + 16 * 32, 128);
-    _tile_stored(3, dst + 16 * 32 + 16, 128);
+    store_products(acc[cur]);
     prev_row = i0;
     prev_m = m;
     cur ^= 1;
@@ -219,8 +175,8 @@ void prepare_panel(const uint8_t* packed, WeightFormat format, int64_t blocks, i
 }  // namespace
 
 const IntGemmKernels& int_gemm_kernels_amx() {
-  static const IntGemmKernels kernels{kRows, kPanels, &prepared_kbw, &prepare_panel, &tile, &configure, &release,
-                                      &rows};
+  static const IntGemmKernels kernels{kRows, kPanels, &prepared_kbw, &prepare_panel, &tile,
+                                      &amx_detail::configure_tiles, &amx_detail::release_tiles, &rows};
   return kernels;
 }
 

@@ -285,6 +285,8 @@ void write_block_output(const float* o, const float* l, int64_t t0, int64_t nq, 
 constexpr int64_t kQueryBlock = 16;
 constexpr int64_t kPrefillTile = kv_detail::kPrefillKeys;
 constexpr int64_t kDequantChunk = 256;  // a multiple of kPrefillTile
+// The int8 prefill's query block (kQueryBlock * group vectors) is whole 16-row AMX tiles.
+static_assert(kQueryBlock % 16 == 0);
 
 void attention_prefill(const float* q, int64_t n, int64_t pos0, const KvSource& k, const KvSource& v,
                        const AttentionShape& s, float scale, float* out) {
@@ -470,6 +472,7 @@ bool attention_prefill_int8(const float* q, int64_t n, int64_t pos0, const KvSou
     AlignedBytes qu(nq_max * hd), u(nq_max * kPrefillTile);
     std::vector<float> m(static_cast<size_t>(nq_max)), l(static_cast<size_t>(nq_max)),
         qfactor(static_cast<size_t>(nq_max)), wscale(static_cast<size_t>(nq_max));
+    if (products.begin != nullptr) products.begin();
     // Every thread sees the same bad_query here, so all skip the loop or none does.
 #pragma omp for collapse(2) schedule(dynamic, 1)
     for (int64_t b = bad_query ? -1 : blocks - 1; b >= 0; --b) {
@@ -482,7 +485,7 @@ bool attention_prefill_int8(const float* q, int64_t n, int64_t pos0, const KvSou
         std::fill_n(l.data(), nq, 0.0f);
         const int64_t keys = pos0 + t0 + rows_q;
         for (int64_t c0 = 0; c0 < keys; c0 += kPrefillTile) {
-          const int64_t cols = std::min(kPrefillTile, keys - c0), cols4 = (cols + 3) / 4 * 4;
+          const int64_t cols = std::min(kPrefillTile, keys - c0);
           const int64_t tile = c0 / kPrefillTile, pos = g * positions + c0;
           products.scores(qu.data(), nq, hd, kq + g * head_codes + tile * tile_bytes, kcorr + pos, kscale + pos,
                           cols, qfactor.data(), scores.data(), kPrefillTile);
@@ -490,7 +493,7 @@ bool attention_prefill_int8(const float* q, int64_t n, int64_t pos0, const KvSou
             const int64_t visible = std::clamp<int64_t>(pos0 + t0 + i / group + 1 - c0, 0, cols);
             uint8_t* ui = u.data() + i * kPrefillTile;
             if (visible == 0) {
-              std::fill_n(ui, cols4, uint8_t{0});
+              std::fill_n(ui, kPrefillTile, uint8_t{0});  // the AMX weighted sum reads all 64
               wscale[i] = 0.0f;
               continue;
             }
@@ -506,6 +509,7 @@ bool attention_prefill_int8(const float* q, int64_t n, int64_t pos0, const KvSou
         write_block_output(o.data(), l.data(), t0, nq, group, qd, g, hd, out);
       }
     }
+    if (products.end != nullptr) products.end();
   }
   return !bad_query;
 }

@@ -121,6 +121,7 @@ const PrefillInt8Kernels& prefill_int8_kernels_scalar() {
 }
 
 const PrefillInt8Kernels* prefill_int8_kernels_for(Isa isa, int64_t hd) {
+  if (isa == Isa::kAmx && hd % 64 == 0) return &prefill_int8_kernels_amx();
   if ((isa == Isa::kAvx512Vnni || isa == Isa::kAmx) && hd % 16 == 0) return &prefill_int8_kernels_avx512vnni();
   return nullptr;
 }

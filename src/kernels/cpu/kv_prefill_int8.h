@@ -67,14 +67,23 @@ struct PrefillInt8Kernels {
   // Paths agree to float rounding (the sums' order differs), u to +-1 where a product
   // lands on a rounding boundary.
   float (*softmax_row)(const float* s, int64_t visible, const float* vscale, float* m, uint8_t* u, float* wscale);
+
+  // Around a thread's run of calls (nullptr: nothing to do): the AMX kernels load their
+  // tile configuration there.
+  void (*begin)() = nullptr;
+  void (*end)() = nullptr;
 };
 
 // The reference (hd % 4 == 0).
 const PrefillInt8Kernels& prefill_int8_kernels_scalar();
 // AVX-512 VNNI (hd % 16 == 0).
 const PrefillInt8Kernels& prefill_int8_kernels_avx512vnni();
-// The VNNI kernels where `isa` has them and hd % 16 == 0, else null: the float products
-// (kv_prefill_tiles.h) are faster than an int8 emulation on the other paths.
+// AMX-INT8 products, the VNNI kernels otherwise (hd % 64 == 0; qu and u hold whole 16-row
+// tiles, u is zero past `keys`; see kv_prefill_int8_amx.cpp). The same bits as the VNNI table.
+const PrefillInt8Kernels& prefill_int8_kernels_amx();
+// The AMX kernels where `isa` is AMX and hd % 64 == 0, the VNNI kernels where `isa` has
+// them and hd % 16 == 0, else null: the float products (kv_prefill_tiles.h) are faster
+// than an int8 emulation on the other paths.
 const PrefillInt8Kernels* prefill_int8_kernels_for(Isa isa, int64_t hd);
 
 }  // namespace quarot::kv_detail
