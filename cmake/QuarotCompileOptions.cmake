@@ -25,7 +25,8 @@ endfunction()
 # without floating-point contraction: GCC fuses a*b - c*d into an FMA wherever the
 # target has one, and which product it fuses depends on the surrounding code, so the
 # simulated quantizer gave different scales in native and portable builds, and the
-# integer path could not reproduce it bit for bit.
+# integer path could not reproduce it bit for bit. The SwiGLU gating (silu_avx2, and the
+# AMX products' gated epilogue, int_gemm_amx) likewise: the two must give the same bits.
 function(quarot_isa_sources target)
   get_target_property(srcs ${target} SOURCES)
   foreach(src IN LISTS srcs)
@@ -49,7 +50,7 @@ function(quarot_isa_sources target)
        AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
       list(APPEND opts -Wno-maybe-uninitialized -Wno-uninitialized)
     endif()
-    if(src MATCHES "/(fake_quant|int_quant|fwht[a-z0-9_]*|act_quant[a-z0-9_]*)\\.cpp$")
+    if(src MATCHES "/(fake_quant|int_quant|fwht[a-z0-9_]*|act_quant[a-z0-9_]*|silu_avx2|int_gemm_amx)\\.cpp$")
       list(APPEND opts -ffp-contract=off)
     endif()
     if(opts)

@@ -221,6 +221,14 @@ class Backend {
   // linear(op, silu(gate) * up, n, y) (swiglu() then linear()), gate [n, in_features]
   // doubling as scratch (unspecified afterwards). The results are the separate calls'.
   virtual void swiglu_linear(const LinearOp& op, float* gate, const float* up, int64_t n, float* y) const;
+  // out = silu(linear(gate, h)) * linear(up, h) with h = rmsnorm(x, w, n, dim, eps), the
+  // results of rmsnorm_linears then swiglu(), where the backend gates inside the products
+  // (neither product's output is written); returns false, doing nothing, elsewhere (the
+  // default): callers then make those calls. gate and up add no bias and do not accumulate.
+  virtual bool rmsnorm_swiglu(const float* x, const float* w, int64_t dim, float eps, const LinearOp& gate,
+                              const LinearOp& up, int64_t n, float* out) const {
+    return false;
+  }
   // out[t, :] = row tokens[t] of the table as FP32 (the exact values the encoding
   // gives), t < n. tokens are host memory, each in [0, table.rows).
   virtual void embed(const PackedEmbedding& table, const int32_t* tokens, int64_t n, float* out) const = 0;

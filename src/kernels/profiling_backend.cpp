@@ -114,6 +114,23 @@ class ProfilingBackend final : public Backend {
     timed("swiglu+linear " + joined_names(&op, 1), n, [&] { inner_->swiglu_linear(op, gate, up, n, y); },
           weight_bytes(&op, 1));
   }
+  bool rmsnorm_swiglu(const float* x, const float* w, int64_t dim, float eps, const LinearOp& gate, const LinearOp& up,
+                      int64_t n, float* out) const override {
+    // Recorded only where the backend fuses (elsewhere the caller's separate ops are).
+    const LinearOp ops[2] = {gate, up};
+    OpPhaseTimes phases;
+    const auto t0 = Clock::now();
+    bool done = false;
+    {
+      const ScopedOpPhaseTimes install(&phases);
+      done = inner_->rmsnorm_swiglu(x, w, dim, eps, gate, up, n, out);
+    }
+    if (!done) return false;
+    inner_->synchronize();
+    profile_->add("rmsnorm+linear " + joined_names(ops, 2) + "+swiglu",
+                  std::chrono::duration<double>(Clock::now() - t0).count(), n, weight_bytes(ops, 2), phases);
+    return true;
+  }
   void embed(const PackedEmbedding& table, const int32_t* tokens, int64_t n, float* out) const override {
     timed("embed", n, [&] { inner_->embed(table, tokens, n, out); });
   }

@@ -345,6 +345,12 @@ void LlamaModel::layer_forward(int64_t li, float* x, int64_t n, int64_t pos0, Kv
   L.wo().run_into_residual(be, att, n, x);
 
   // --- SwiGLU MLP ---
+  // Where the backend gates inside the gate/up products (their outputs never written),
+  // down_proj reads the gated rows as a plain linear.
+  if (!hook_ && be.rmsnorm_swiglu(x, L.ffn_norm.data(), H, c.rms_eps, L.w_gate().op(), L.w_up().op(), n, gate)) {
+    L.w_down().run_into_residual(be, gate, n, x);
+    return;
+  }
   {
     const std::array<LinearOp, 2> ops{L.w_gate().op(), L.w_up().op()};
     float* const ys[2] = {gate, up};

@@ -195,6 +195,50 @@ TEST(CpuBackendInteger, FusedNormAndGatingEqualTheSeparateCalls) {
   }
 }
 
+// rmsnorm_swiglu: where the backend gates inside the gate/up products (the integer
+// prefill on AMX, per-row weights and activations) the result is the separate calls'
+// (rmsnorm_linears, then swiglu) bit for bit; elsewhere it declines and writes nothing.
+TEST(CpuBackendInteger, GatedProductsEqualTheSeparateCalls) {
+  const int64_t in = 576, hidden = 96;
+  OnlineRotation identity;
+  const auto norm_w = test::random_floats(in, 29, 0.5, 1.5);
+  for (Isa isa : test::supported_isas()) {
+    for (bool simulate : {false, true}) {
+      for (int64_t wgroup : {int64_t{0}, int64_t{64}}) {
+        const auto be = make_cpu_backend(CpuBackendOptions{.simulate = simulate, .isa = isa_name(isa)});
+        const auto pg = be->pack(random_int_weight(hidden, in, 4, true, wgroup, 27));
+        const auto pu = be->pack(random_int_weight(hidden, in, 4, false, wgroup, 28));
+        for (int64_t n : {1, 8, 9, 70}) {
+          const std::string where = std::string(isa_name(isa)) + (simulate ? " simulated" : " integer") +
+                                    " group " + std::to_string(wgroup) + " n " + std::to_string(n);
+          const auto x = test::random_floats(n * in, 800 + n, -3.0, 3.0);
+          LinearOp gate, up;
+          gate.weight = pg.get();
+          up.weight = pu.get();
+          for (LinearOp* op : {&gate, &up}) {
+            op->input_rotation = &identity;
+            op->act.bits = 4;
+            op->act.clip_ratio = 0.9f;
+          }
+          std::vector<float> got(n * hidden, -777.0f);
+          const bool fused = be->rmsnorm_swiglu(x.data(), norm_w.data(), in, 1e-5f, gate, up, n, got.data());
+          EXPECT_EQ(fused, !simulate && isa == Isa::kAmx && n > 8 && wgroup == 0) << where;
+          if (!fused) {
+            EXPECT_EQ(got, std::vector<float>(n * hidden, -777.0f)) << where << ": declined but wrote";
+            continue;
+          }
+          const std::array<LinearOp, 2> ops{gate, up};
+          std::vector<float> g(n * hidden), u(n * hidden), want(n * hidden), scratch(n * in);
+          float* const ys[2] = {g.data(), u.data()};
+          be->rmsnorm_linears(x.data(), norm_w.data(), in, 1e-5f, ops.data(), 2, n, scratch.data(), ys);
+          be->swiglu(g.data(), u.data(), n * hidden, want.data());
+          ASSERT_EQ(got, want) << where;
+        }
+      }
+    }
+  }
+}
+
 // Full-precision activations (W4A16, an FP16 lm_head) read the encoding in place
 // (weight-only GEMM) and agree with the reference's FP32 copy to float rounding.
 TEST(CpuBackendInteger, FullPrecisionActivationsReadTheEncodingInPlace) {

@@ -11,6 +11,7 @@
 #include "common/rng.h"
 #include "common/threads.h"
 #include "kernel_test_util.h"
+#include "kernels/cpu/vec_ops.h"
 
 namespace quarot {
 namespace {
@@ -294,6 +295,53 @@ TEST_P(IntGemmPath, ResidualMayAliasOutput) {
   const Reference ref = reference(w, a, bias.data(), y.data());
   int_gemm(packed, a, bias.data(), y.data(), y.data());
   EXPECT_EQ(y, ref.y);
+}
+
+// int_gemm_swiglu: silu(gate) * up, bit for bit the two int_gemm products followed by the
+// gating an activation quantizer's SwiGLU prologue applies (silu_mul_avx2; silu_mul on
+// the scalar path), whether the gating runs in the products' epilogue (AMX prefill,
+// per-row weights and activations) or after them; the gated rows may start mid-tile
+// (M = 9, 33) and end mid-panel (N = 40); pre-written y must not leak through.
+TEST_P(IntGemmPath, SwigluEqualsTheProductsThenTheGating) {
+  struct Case {
+    int64_t N, K;
+    int wbits;
+    int64_t wgroup;
+    int abits;
+    int64_t agroup;
+  };
+  for (const Case c : {Case{40, 576, 4, 0, 4, 0}, Case{96, 1536, 4, 0, 8, 0}, Case{33, 256, 8, 0, 8, 0},
+                       Case{48, 256, 4, 64, 4, 0}}) {
+    const TestWeight wg = make_weight(c.N, c.K, c.wbits, c.wgroup, true, 71 + c.N);
+    const TestWeight wu = make_weight(c.N, c.K, c.wbits, c.wgroup, false, 72 + c.N);
+    const IntGemmWeight gate = pack_int_gemm_weight(wg.source(), GetParam());
+    const IntGemmWeight up = pack_int_gemm_weight(wu.source(), GetParam());
+    for (const int64_t M : {1, 8, 9, 33, 130}) {
+      const QuantizedActivations a = make_activations(M, c.K, c.abits, c.agroup, false, 73 + M);
+      std::vector<float> g(M * c.N), u(M * c.N), want(M * c.N), y(M * c.N, -777.0f);
+      int_gemm(gate, a, nullptr, nullptr, g.data());
+      int_gemm(up, a, nullptr, nullptr, u.data());
+      if (GetParam() == Isa::kScalar)
+        silu_mul(g.data(), u.data(), M * c.N, want.data());
+      else
+        silu_mul_avx2(g.data(), u.data(), M * c.N, want.data());
+      int_gemm_swiglu(gate, up, a, y.data());
+      EXPECT_EQ(std::memcmp(y.data(), want.data(), y.size() * sizeof(float)), 0)
+          << isa_name(GetParam()) << " N=" << c.N << " K=" << c.K << " W" << c.wbits << "A" << c.abits
+          << " group " << c.wgroup << " M=" << M;
+      // The gating is fused exactly where the AMX kernel's epilogue can do it.
+      const bool fused = GetParam() == Isa::kAmx && M > 8 && c.wgroup == 0;
+      EXPECT_EQ(int_gemm_swiglu_fused(gate, up, M, a.group), fused) << isa_name(GetParam()) << " M=" << M;
+    }
+  }
+  // Weights of different shapes are refused.
+  const TestWeight other = make_weight(16, 576, 4, 0, true, 79);
+  const IntGemmWeight small = pack_int_gemm_weight(other.source(), GetParam());
+  const TestWeight w40 = make_weight(40, 576, 4, 0, true, 80);
+  const IntGemmWeight big = pack_int_gemm_weight(w40.source(), GetParam());
+  const QuantizedActivations a = make_activations(9, 576, 4, 0, false, 81);
+  std::vector<float> y(9 * 40);
+  EXPECT_THROW(int_gemm_swiglu(big, small, a, y.data()), Error);
 }
 
 // Several products of one input in one call (decode's q/k/v and gate/up): each output

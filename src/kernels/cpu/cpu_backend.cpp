@@ -389,6 +389,25 @@ class CpuBackend final : public Backend {
     Backend::rmsnorm_linears(x, w, dim, eps, ops, count, n, h, ys);
   }
 
+  // The integer prefill on a kernel with a gated epilogue (int_gemm_swiglu_fused): one
+  // normalization + quantization of x, then both products gated in their epilogue.
+  bool rmsnorm_swiglu(const float* x, const float* w, int64_t dim, float eps, const LinearOp& gate, const LinearOp& up,
+                      int64_t n, float* out) const override {
+    const LinearOp ops[2] = {gate, up};
+    if (gate.weight->in_features != dim || gate.bias != nullptr || up.bias != nullptr || gate.accumulate ||
+        up.accumulate || !shared_integer_input(ops, 2, n))
+      return false;
+    const IntGemmWeight& wg = static_cast<const CpuPackedWeight*>(gate.weight)->int_gemm;
+    const IntGemmWeight& wu = static_cast<const CpuPackedWeight*>(up.weight)->int_gemm;
+    if (!int_gemm_swiglu_fused(wg, wu, n, gate.act.group)) return false;
+    ActPrologue norm;
+    norm.kind = ActPrologue::Kind::kRmsnorm;
+    norm.norm_weight = w;
+    norm.norm_eps = eps;
+    int_gemm_swiglu(wg, wu, quantized_input(ops, x, &norm, n), out);
+    return true;
+  }
+
   void swiglu_linear(const LinearOp& op, float* gate, const float* up, int64_t n, float* y) const override {
     ActPrologue swiglu;
     swiglu.kind = ActPrologue::Kind::kSwiglu;
@@ -527,10 +546,10 @@ class CpuBackend final : public Backend {
     return true;
   }
 
-  // The shared integer path (shared_integer_input): one rotation + quantization of
-  // prologue(x) (none: x), then the products in one int_gemm_many call.
-  void integer_linears(const LinearOp* ops, int count, const float* x, const ActPrologue* prologue, int64_t n,
-                       float* const* ys) const {
+  // The shared input of integer products: prologue(x) (none: x) rotated and quantized in
+  // one pass, into a per-thread buffer valid until the next call.
+  const QuantizedActivations& quantized_input(const LinearOp* ops, const float* x, const ActPrologue* prologue,
+                                              int64_t n) const {
     const auto* w0 = static_cast<const CpuPackedWeight*>(ops[0].weight);
     const int64_t in = w0->in_features;
     const OnlineRotation* r = ops[0].input_rotation;
@@ -542,6 +561,15 @@ class CpuBackend final : public Backend {
       quantize_activations(x, *prologue, n, in, rotate ? r : nullptr, ops[0].act, qa, isa_);
     else
       quantize_activations(x, n, in, rotate ? r : nullptr, ops[0].act, qa, isa_);
+    return qa;
+  }
+
+  // The shared integer path (shared_integer_input): one rotation + quantization of
+  // prologue(x) (none: x), then the products in one int_gemm_many call.
+  void integer_linears(const LinearOp* ops, int count, const float* x, const ActPrologue* prologue, int64_t n,
+                       float* const* ys) const {
+    const auto* w0 = static_cast<const CpuPackedWeight*>(ops[0].weight);
+    const QuantizedActivations& qa = quantized_input(ops, x, prologue, n);
     if (count == 1) {
       int_gemm(w0->int_gemm, qa, ops[0].bias, ops[0].accumulate ? ys[0] : nullptr, ys[0]);
       return;

@@ -15,6 +15,7 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/int_gemm_kernels.h"
 #include "kernels/cpu/int_gemv_kernels.h"
+#include "kernels/cpu/vec_ops.h"
 #include "kernels/op_phases.h"
 
 namespace quarot {
@@ -234,7 +235,12 @@ struct SimdGemmPlan {
   int64_t np = 0, mr = 0, row_blocks = 0, row_block = 0, panels_per_block = 0, column_blocks = 0;
   bool prepare = false;
   int64_t kbw_prepared = 0, prepared_bytes = 0;
+  // int_gemm_swiglu: the up weight (w is the gate); y then receives silu(gate) * up
+  // through IntGemmKernels::rows_swiglu.
+  const IntGemmWeight* up = nullptr;
+  WeightBlocks wb_up;
   int64_t tasks() const { return row_blocks * column_blocks; }
+  int64_t scratch_bytes() const { return prepare ? np * prepared_bytes * (up != nullptr ? 2 : 1) : 0; }
 };
 
 // Fills p in place (its blocks point into their own storage: not copyable after this).
@@ -302,7 +308,23 @@ void run_simd_task(const SimdGemmPlan& p, int64_t task, const QuantizedActivatio
       args.a_sum = p.ab.sum + row_begin;
       const IntRowsOutput o{p.y + row_begin * N + col0, N, cols, p.bias != nullptr ? p.bias + col0 : nullptr,
                             p.residual != nullptr ? p.residual + row_begin * N + col0 : nullptr};
-      p.k->rows(args, row_end - row_begin, o);
+      if (p.up == nullptr) {
+        p.k->rows(args, row_end - row_begin, o);
+        continue;
+      }
+      // The up panels beside the gate's (int_gemm_swiglu_fused: packed alike).
+      IntTileArgs up = args;
+      up.w = p.up->data.data() + p0 * w.panel_bytes;
+      if (p.prepare) {
+        uint8_t* up_scratch = scratch + p.np * p.prepared_bytes;
+        for (int64_t j = 0; j < args.np; ++j)
+          p.k->prepare_panel(up.w + j * w.panel_bytes, p.base.format, nb, p.base.kbw, up_scratch + j * p.prepared_bytes);
+        up.w = up_scratch;
+      }
+      up.w_scale = p.wb_up.scale + p0 * nb * kPanel;
+      up.w_zero_term = p.wb_up.zero_term + p0 * nb * kPanel;
+      up.w_sum = p.wb_up.sum + p0 * nb * kPanel;
+      p.k->rows_swiglu(args, up, row_end - row_begin, o);
       continue;
     }
     for (int64_t i0 = row_begin; i0 < row_end; i0 += p.mr) {
@@ -330,7 +352,7 @@ void int_gemm_simd_many(SimdGemmPlan* plans, int count, const QuantizedActivatio
     first_task[j] = total;
     total += plans[j].tasks();
     out_floats = std::max(out_floats, plans[j].mr * plans[j].np * kPanel);
-    if (plans[j].prepare) scratch_bytes = std::max(scratch_bytes, plans[j].np * plans[j].prepared_bytes);
+    scratch_bytes = std::max(scratch_bytes, plans[j].scratch_bytes());
   }
   first_task[count] = total;
 #pragma omp parallel num_threads(num_threads())
@@ -612,6 +634,43 @@ void int_gemm_many(const IntGemmProduct* products, int count, const QuantizedAct
     }
   }
   if (batched > 0) int_gemm_simd_many(plans, batched, a);
+}
+
+bool int_gemm_swiglu_fused(const IntGemmWeight& gate, const IntGemmWeight& up, int64_t rows, int64_t act_group) {
+  const int64_t kb = std::min(act_group > 0 ? act_group : gate.cols, gate.group);
+  return rows > kGemvRows && gate.isa == up.isa && gate.isa != Isa::kScalar &&
+         kernels_for(gate.isa).rows_swiglu != nullptr && kb == gate.cols && gate.rows == up.rows &&
+         gate.cols == up.cols && gate.bits == up.bits && gate.group == up.group && gate.nibbles == up.nibbles &&
+         gate.panels == up.panels && gate.panel_bytes == up.panel_bytes && gate.group_padded == up.group_padded;
+}
+
+void int_gemm_swiglu(const IntGemmWeight& gate, const IntGemmWeight& up, const QuantizedActivations& a, float* y) {
+  QUAROT_CHECK(gate.rows == up.rows && gate.cols == up.cols,
+               "int_gemm_swiglu: gate [{}, {}] and up [{}, {}] differ in shape", gate.rows, gate.cols, up.rows,
+               up.cols);
+  const int64_t kb = product_block(gate, a);
+  product_block(up, a);
+  QUAROT_CHECK(y != nullptr || a.rows == 0, "int_gemm_swiglu: null output");
+  if (a.rows == 0) return;
+  if (int_gemm_swiglu_fused(gate, up, a.rows, a.group)) {
+    SimdGemmPlan plan;
+    plan_simd(IntGemmProduct{&gate, nullptr, nullptr, y}, a, kb, plan);
+    plan.up = &up;
+    weight_blocks(up, kb, plan.wb_up);
+    int_gemm_simd_many(&plan, 1, a);
+    return;
+  }
+  // Elsewhere the two products, then the gating with the operations an activation
+  // quantizer's SwiGLU prologue uses (act_quant.cpp).
+  const int64_t count = a.rows * gate.rows;
+  thread_local std::vector<float> g, u;
+  if (static_cast<int64_t>(g.size()) < count) g.resize(count), u.resize(count);
+  const IntGemmProduct products[2] = {{&gate, nullptr, nullptr, g.data()}, {&up, nullptr, nullptr, u.data()}};
+  int_gemm_many(products, 2, a);
+  if (gate.isa == Isa::kScalar)
+    silu_mul(g.data(), u.data(), count, y);
+  else
+    silu_mul_avx2(g.data(), u.data(), count, y);
 }
 
 const char* int_gemm_path(const IntGemmWeight& w, int64_t rows) {

@@ -100,6 +100,17 @@ struct IntGemmProduct {
 // (q/k/v, gate/up); products must not write each other's inputs.
 void int_gemm_many(const IntGemmProduct* products, int count, const QuantizedActivations& a);
 
+// y = silu(g) * u (vec_ops.h silu_mul_avx2's operations; silu_mul's on the scalar path)
+// where g and u are what int_gemm writes for `gate` and `up` (no bias or residual). Where
+// int_gemm_swiglu_fused is true the gating runs in the products' epilogue and neither
+// product is written; elsewhere both go to scratch first. Same checks as int_gemm; the
+// two weights must have one shape.
+void int_gemm_swiglu(const IntGemmWeight& gate, const IntGemmWeight& up, const QuantizedActivations& a, float* y);
+// Whether int_gemm_swiglu fuses the gating for these weights, `rows` activation rows
+// quantized in groups of act_group (0: whole rows): prefill on a kernel with a gated
+// epilogue (AMX), one K block, weights packed alike.
+bool int_gemm_swiglu_fused(const IntGemmWeight& gate, const IntGemmWeight& up, int64_t rows, int64_t act_group);
+
 // The kernel int_gemm runs for `w` and `rows` activation rows, e.g. "amx",
 // "avx512vnni gemv", "avx2", "scalar", for benchmarks and logs.
 const char* int_gemm_path(const IntGemmWeight& w, int64_t rows);

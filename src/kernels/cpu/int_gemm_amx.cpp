@@ -18,6 +18,7 @@
 
 #include "kernels/cpu/amx_tiles.h"
 #include "kernels/cpu/int_gemm_kernels.h"
+#include "kernels/cpu/silu_avx512.h"
 
 namespace quarot::int_gemm_detail {
 namespace {
@@ -149,6 +150,64 @@ void rows(const IntTileArgs& t, int64_t n_rows, const IntRowsOutput& o) {
   if (prev_row >= 0) finish_rows(acc[cur ^ 1], t, prev_row, prev_m, o);
 }
 
+// finish_rows' f for both products of one row, then silu(gate) * up into y.
+void finish_swiglu(const int32_t* acc_g, const int32_t* acc_u, const IntTileArgs& g, const IntTileArgs& u,
+                   int64_t row, int64_t m, const IntRowsOutput& o) {
+  __m512i zt_g[kPanels], ws_g[kPanels], zt_u[kPanels], ws_u[kPanels];
+  __m512 sc_g[kPanels], sc_u[kPanels];
+  __mmask16 mask[kPanels];
+  for (int64_t j = 0; j < g.np; ++j) {
+    zt_g[j] = _mm512_loadu_si512(g.w_zero_term + j * 16);
+    ws_g[j] = _mm512_loadu_si512(g.w_sum + j * 16);
+    sc_g[j] = _mm512_loadu_ps(g.w_scale + j * 16);
+    zt_u[j] = _mm512_loadu_si512(u.w_zero_term + j * 16);
+    ws_u[j] = _mm512_loadu_si512(u.w_sum + j * 16);
+    sc_u[j] = _mm512_loadu_ps(u.w_scale + j * 16);
+    const int64_t valid = std::min<int64_t>(16, o.cols - j * 16);
+    mask[j] = valid <= 0 ? 0 : static_cast<__mmask16>((1u << valid) - 1);
+  }
+  for (int64_t i = 0; i < m; ++i) {
+    const int64_t r = row + i;
+    const __m512i a_sum = _mm512_set1_epi32(g.a_sum[r]);
+    const __m512i a_off = _mm512_set1_epi32(g.a_offset[r]);
+    const __m512 a_scale = _mm512_set1_ps(g.a_scale[r]);
+    float* y = o.y + r * o.ldy;
+    for (int64_t j = 0; j < g.np; ++j) {
+      const __m512i dg = _mm512_add_epi32(
+          _mm512_load_si512(acc_g + i * 32 + j * 16),
+          _mm512_sub_epi32(_mm512_mullo_epi32(zt_g[j], a_sum), _mm512_mullo_epi32(a_off, ws_g[j])));
+      const __m512i du = _mm512_add_epi32(
+          _mm512_load_si512(acc_u + i * 32 + j * 16),
+          _mm512_sub_epi32(_mm512_mullo_epi32(zt_u[j], a_sum), _mm512_mullo_epi32(a_off, ws_u[j])));
+      const __m512 fg = _mm512_fmadd_ps(_mm512_mul_ps(a_scale, sc_g[j]), _mm512_cvtepi32_ps(dg), _mm512_setzero_ps());
+      const __m512 fu = _mm512_fmadd_ps(_mm512_mul_ps(a_scale, sc_u[j]), _mm512_cvtepi32_ps(du), _mm512_setzero_ps());
+      _mm512_mask_storeu_ps(y + j * 16, mask[j], silu_detail::silu_mul16(fg, fu));
+    }
+  }
+}
+
+// rows() for gate and up: tile i's gate products, then its up products, with tile i-1's
+// gated epilogue between them and the tile unit (the up products' tiles are stored after it).
+void rows_swiglu(const IntTileArgs& g, const IntTileArgs& u, int64_t n_rows, const IntRowsOutput& o) {
+  alignas(64) int32_t acc_g[2][kRows * 32];
+  alignas(64) int32_t acc_u[2][kRows * 32];
+  const bool two_panels = g.np == 2;
+  int64_t prev_row = -1, prev_m = 0;
+  int cur = 0;
+  for (int64_t i0 = 0; i0 < n_rows; i0 += kRows) {
+    const int64_t m = std::min<int64_t>(kRows, n_rows - i0);
+    products(g, g.a + i0 * g.lda, g.w, m > 16, two_panels);
+    store_products(acc_g[cur]);
+    products(u, u.a + i0 * u.lda, u.w, m > 16, two_panels);
+    if (prev_row >= 0) finish_swiglu(acc_g[cur ^ 1], acc_u[cur ^ 1], g, u, prev_row, prev_m, o);
+    store_products(acc_u[cur]);
+    prev_row = i0;
+    prev_m = m;
+    cur ^= 1;
+  }
+  if (prev_row >= 0) finish_swiglu(acc_g[cur ^ 1], acc_u[cur ^ 1], g, u, prev_row, prev_m, o);
+}
+
 int64_t prepared_kbw(int64_t kbw) { return (kbw + 63) / 64 * 64; }
 
 // Packed panel (nibbles or int8, blocks of kbw positions) to int8 quads, each
@@ -176,7 +235,8 @@ void prepare_panel(const uint8_t* packed, WeightFormat format, int64_t blocks, i
 
 const IntGemmKernels& int_gemm_kernels_amx() {
   static const IntGemmKernels kernels{kRows, kPanels, &prepared_kbw, &prepare_panel, &tile,
-                                      &amx_detail::configure_tiles, &amx_detail::release_tiles, &rows};
+                                      &amx_detail::configure_tiles, &amx_detail::release_tiles, &rows,
+                                      &rows_swiglu};
   return kernels;
 }
 

@@ -80,6 +80,10 @@ struct IntGemmKernels {
   // into `out`, so a kernel can overlap one row tile's epilogue with the next one's
   // products. nullptr: int_gemm.cpp calls `tile` per row tile and finishes itself.
   void (*rows)(const IntTileArgs& args, int64_t rows, const IntRowsOutput& out) = nullptr;
+  // As `rows` for two products of the same activation rows (gate and up: their own
+  // panels and weight terms, the same activation terms), writing silu(gate) * up
+  // (silu_avx512.h) into `out` (bias and residual null) instead of either product.
+  void (*rows_swiglu)(const IntTileArgs& gate, const IntTileArgs& up, int64_t rows, const IntRowsOutput& out) = nullptr;
 };
 
 const IntGemmKernels& int_gemm_kernels_avx2();
