@@ -30,6 +30,7 @@ using int_gemm_detail::WeightFormat;
 constexpr int64_t kPanel = 16;        // output columns per panel
 constexpr int64_t kGemvRows = 8;      // up to this many rows: stream packed weights, no prepare
 constexpr int64_t kRowBlock = 128;    // prefill: activation rows per task (rounded to the tile height)
+                                      // unless the kernel asks for more (IntGemmKernels::row_block)
 constexpr int64_t kColumnBlock = 64;  // prefill: output columns per task
 constexpr int kMaxProducts = 8;        // products sharing one parallel region (prefill) or job list (decode)
 // Decode: products (one int_gemm_many call) that read fewer weight bytes (times rows)
@@ -266,10 +267,15 @@ void plan_simd(const IntGemmProduct& product, const QuantizedActivations& a, int
   p.np = p.k->panels_per_tile;
   p.mr = p.k->rows_per_tile;
   const int64_t M = a.rows;
-  p.row_blocks = (M + kRowBlock - 1) / kRowBlock;
-  p.row_block = round_up((M + p.row_blocks - 1) / p.row_blocks, p.mr);
   p.panels_per_block = std::max(p.np, kColumnBlock / kPanel / p.np * p.np);
   p.column_blocks = (w.panels + p.panels_per_block - 1) / p.panels_per_block;
+  // A kernel's taller row block (each task widens its panels once: fewer widenings) only
+  // while the product still has two tasks per thread.
+  int64_t rows_per_task = p.k->row_block;
+  if (rows_per_task > kRowBlock && (M + rows_per_task - 1) / rows_per_task * p.column_blocks < 2 * num_threads())
+    rows_per_task = kRowBlock;
+  p.row_blocks = (M + rows_per_task - 1) / rows_per_task;
+  p.row_block = round_up((M + p.row_blocks - 1) / p.row_blocks, p.mr);
   p.prepare = w.nibbles || p.k->prepared_kbw(base.kbw) != base.kbw;
   p.kbw_prepared = p.k->prepared_kbw(base.kbw);
   p.prepared_bytes = nb * p.kbw_prepared * kPanel;

@@ -84,6 +84,10 @@ struct IntGemmKernels {
   // panels and weight terms, the same activation terms), writing silu(gate) * up
   // (silu_avx512.h) into `out` (bias and residual null) instead of either product.
   void (*rows_swiglu)(const IntTileArgs& gate, const IntTileArgs& up, int64_t rows, const IntRowsOutput& out) = nullptr;
+  // Prefill: activation rows per task, at most (int_gemm.cpp lowers it to 128 when a
+  // product would have fewer than two tasks per thread). Each task widens its panels
+  // (prepare_panel) once, so a taller block widens less often.
+  int64_t row_block = 128;
 };
 
 const IntGemmKernels& int_gemm_kernels_avx2();
