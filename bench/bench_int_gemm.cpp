@@ -30,6 +30,7 @@
 
 #include "common/rng.h"
 #include "kernels/cpu/act_quant.h"
+#include "kernels/cpu/amx_tiles.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/int_gemm.h"
@@ -82,21 +83,8 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) int32_t int_peak_vnni(int
 }
 constexpr double kVnniOpsPerIteration = 16 * 64 * 2;
 
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
 __attribute__((target("amx-tile,amx-int8,avx512f"))) int32_t int_peak_amx(int64_t iterations, int32_t seed) {
-  TileConfig c;
-  for (int i = 0; i < 8; ++i) {
-    c.colsb[i] = 64;
-    c.rows[i] = 16;
-  }
-  _tile_loadconfig(&c);
+  quarot::amx_detail::configure_tiles();
   alignas(64) uint8_t data[16 * 64];
   std::memset(data, seed & 0x7f, sizeof(data));
   _tile_loadd(4, data, 64);
@@ -115,7 +103,7 @@ __attribute__((target("amx-tile,amx-int8,avx512f"))) int32_t int_peak_amx(int64_
   }
   alignas(64) int32_t out[16 * 16];
   _tile_stored(0, out, 64);
-  _tile_release();
+  quarot::amx_detail::release_tiles();
   return out[0];
 }
 constexpr double kAmxOpsPerIteration = 4 * 16 * 16 * 64 * 2;

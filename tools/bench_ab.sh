@@ -1,25 +1,26 @@
 #!/usr/bin/env bash
 # Two quarot binaries (e.g. a saved copy of the old build and the new one) and the
 # llama.cpp baseline, side by side on this machine: ROUNDS rounds, each running
-# `quarot bench --repeats 1` with OLD, then with NEW (every model of MODELS, in forked
+# `quarot bench --repeats REPEATS` (1) with OLD, then with NEW (every model of MODELS, in forked
 # children as usual), then tools/bench_llamacpp.sh --repeats 1, so all engines see
 # the same machine load. Medians per engine and model, and the ratios NEW/OLD and
 # to llama.cpp Q4_0, go to OUT (JSON); the raw per-round JSONs are kept beside it.
 #   OLD=build/quarot.base NEW=build/rel/quarot MODELS=a,b tools/bench_ab.sh OUT.json
-# Environment: THREADS (2), ROUNDS (3), PREFILL (512), DECODE (128), SKIP_LLAMACPP=1,
+# Environment: THREADS (2), ROUNDS (3), PREFILL (512), DECODE (128), REPEATS (quarot bench
+# repetitions per round, 1; each round's JSON then holds their median), SKIP_LLAMACPP=1,
 # LLAMA_TYPES (Q4_0,Q8_0), LLAMACPP_VENV / LLAMACPP_MODELS (see bench_llamacpp.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: OLD=... NEW=... MODELS=... tools/bench_ab.sh OUT.json}
 old=${OLD:?OLD binary}; new=${NEW:?NEW binary}; models=${MODELS:?MODELS}
-threads=${THREADS:-2}; rounds=${ROUNDS:-3}; prefill=${PREFILL:-512}; decode=${DECODE:-128}
+threads=${THREADS:-2}; rounds=${ROUNDS:-3}; prefill=${PREFILL:-512}; decode=${DECODE:-128}; repeats=${REPEATS:-1}
 raw="${out%.json}.rounds"
 mkdir -p "$raw"
 for r in $(seq 1 "$rounds"); do
   for tag in old new; do
     bin=$old; [[ $tag == new ]] && bin=$new
     echo "round $r: $tag ($bin)" >&2
-    "$bin" -q -t "$threads" bench -m "$models" --prefill "$prefill" --decode "$decode" --repeats 1 > "$raw/$tag.$r.json"
+    "$bin" -q -t "$threads" bench -m "$models" --prefill "$prefill" --decode "$decode" --repeats "$repeats" > "$raw/$tag.$r.json"
   done
   if [[ "${SKIP_LLAMACPP:-0}" != 1 ]]; then
     echo "round $r: llama.cpp" >&2
@@ -72,7 +73,7 @@ for r in rows:
     if r["engine"] == "quarot-new":
         o = next((x for x in rows if x["engine"] == "quarot-old" and x["model"] == r["model"]), None)
         if o: r["vs_old"] = {k: r[k + "_tok_s"] / o[k + "_tok_s"] for k in keys}
-res = {"method": f"{rounds} rounds of: old binary bench (repeats 1), new binary bench (repeats 1), llama.cpp (repeats 1); medians over rounds",
+res = {"method": f"{rounds} rounds of: old binary bench (repeats {os.environ.get('REPEATS', '1')}), new binary bench (the same), llama.cpp (repeats 1); medians over rounds",
        "meta": meta, "rows": rows}
 with open(dst + ".tmp", "w") as f: json.dump(res, f, indent=2); f.write("\n")
 os.replace(dst + ".tmp", dst)

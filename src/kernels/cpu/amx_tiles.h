@@ -1,6 +1,6 @@
 #pragma once
-// Internal, for the *_amx.cpp kernels only (compiled with the AMX flags): the one tile
-// configuration they use, eight tiles of 16 rows x 64 bytes (an A tile of 16 rows x 64
+// Internal, for the *_amx.cpp kernels (and the AMX peak loop of bench_int_gemm): the one
+// tile configuration they use, eight tiles of 16 rows x 64 bytes (an A tile of 16 rows x 64
 // u8 codes, a B tile of 16 quads x 16 columns, a C tile of 16 x 16 int32).
 //
 // A constant in memory: GCC dropped the stores that filled a local copy (it does not see
@@ -31,8 +31,9 @@ constexpr TileConfig make_tiles_16x64() {
 alignas(64) inline constexpr TileConfig kTiles16x64 = make_tiles_16x64();
 
 // Around a thread's run of kernel calls: loading the configuration costs about as much
-// as a few tile products, so kernels do not do it per call.
-inline void configure_tiles() { _tile_loadconfig(&kTiles16x64); }
-inline void release_tiles() { _tile_release(); }
+// as a few tile products, so kernels do not do it per call. Compiled for AMX wherever they
+// are included (a benchmark's peak loop calls them from a file built without AMX flags).
+__attribute__((target("amx-tile"))) inline void configure_tiles() { _tile_loadconfig(&kTiles16x64); }
+__attribute__((target("amx-tile"))) inline void release_tiles() { _tile_release(); }
 
 }  // namespace quarot::amx_detail

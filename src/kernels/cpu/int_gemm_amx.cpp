@@ -166,22 +166,31 @@ void finish_rows(const int32_t* acc, const IntTileArgs& t, int64_t row, int64_t 
 
 // Row tiles in turn, one behind: tile i's products go to the tile unit before tile i-1's
 // epilogue runs on the vector units, so the two overlap (an epilogue right after its own
-// products waited for them, and the tile unit idled through it).
-void rows(const IntTileArgs& t, int64_t n_rows, const IntRowsOutput& o) {
-  alignas(64) int32_t acc[2][kRows * 32];
-  const bool two_panels = t.np == 2;
+// products waited for them, and the tile unit idled through it). issue(i0, m, slot) issues
+// the tile's products (storing what must leave the tile registers early into `slot`),
+// store(slot) stores the rest after the previous tile's finish(row, m, slot).
+template <typename Issue, typename Store, typename Finish>
+void pipelined_rows(int64_t n_rows, Issue&& issue, Store&& store, Finish&& finish) {
   int64_t prev_row = -1, prev_m = 0;
   int cur = 0;
   for (int64_t i0 = 0; i0 < n_rows; i0 += kRows) {
     const int64_t m = std::min<int64_t>(kRows, n_rows - i0);
-    products(t, t.a + i0 * t.lda, t.w, m > 16, two_panels);
-    if (prev_row >= 0) finish_rows(acc[cur ^ 1], t, prev_row, prev_m, o);
-    store_products(acc[cur]);
+    issue(i0, m, cur);
+    if (prev_row >= 0) finish(prev_row, prev_m, cur ^ 1);
+    store(cur);
     prev_row = i0;
     prev_m = m;
     cur ^= 1;
   }
-  if (prev_row >= 0) finish_rows(acc[cur ^ 1], t, prev_row, prev_m, o);
+  if (prev_row >= 0) finish(prev_row, prev_m, cur ^ 1);
+}
+
+void rows(const IntTileArgs& t, int64_t n_rows, const IntRowsOutput& o) {
+  alignas(64) int32_t acc[2][kRows * 32];
+  pipelined_rows(
+      n_rows, [&](int64_t i0, int64_t m, int) { products(t, t.a + i0 * t.lda, t.w, m > 16, t.np == 2); },
+      [&](int slot) { store_products(acc[slot]); },
+      [&](int64_t row, int64_t m, int slot) { finish_rows(acc[slot], t, row, m, o); });
 }
 
 // finish_rows' f of both products (the same activation rows, so g's row terms serve
@@ -203,26 +212,21 @@ void finish_swiglu(const int32_t* acc_g, const int32_t* acc_u, const IntTileArgs
   }
 }
 
-// rows() for gate and up: tile i's gate products, then its up products, with tile i-1's
-// gated epilogue between them and the tile unit (the up products' tiles are stored after it).
+// rows() for gate and up: a tile's gate products (stored at once: the up products need the
+// accumulators), then its up products, with the previous tile's gated epilogue between them
+// and the store of the up tiles.
 void rows_swiglu(const IntTileArgs& g, const IntTileArgs& u, int64_t n_rows, const IntRowsOutput& o) {
   alignas(64) int32_t acc_g[2][kRows * 32];
   alignas(64) int32_t acc_u[2][kRows * 32];
-  const bool two_panels = g.np == 2;
-  int64_t prev_row = -1, prev_m = 0;
-  int cur = 0;
-  for (int64_t i0 = 0; i0 < n_rows; i0 += kRows) {
-    const int64_t m = std::min<int64_t>(kRows, n_rows - i0);
-    products(g, g.a + i0 * g.lda, g.w, m > 16, two_panels);
-    store_products(acc_g[cur]);
-    products(u, u.a + i0 * u.lda, u.w, m > 16, two_panels);
-    if (prev_row >= 0) finish_swiglu(acc_g[cur ^ 1], acc_u[cur ^ 1], g, u, prev_row, prev_m, o);
-    store_products(acc_u[cur]);
-    prev_row = i0;
-    prev_m = m;
-    cur ^= 1;
-  }
-  if (prev_row >= 0) finish_swiglu(acc_g[cur ^ 1], acc_u[cur ^ 1], g, u, prev_row, prev_m, o);
+  pipelined_rows(
+      n_rows,
+      [&](int64_t i0, int64_t m, int slot) {
+        products(g, g.a + i0 * g.lda, g.w, m > 16, g.np == 2);
+        store_products(acc_g[slot]);
+        products(u, u.a + i0 * u.lda, u.w, m > 16, u.np == 2);
+      },
+      [&](int slot) { store_products(acc_u[slot]); },
+      [&](int64_t row, int64_t m, int slot) { finish_swiglu(acc_g[slot], acc_u[slot], g, u, row, m, o); });
 }
 
 int64_t prepared_kbw(int64_t kbw) { return (kbw + 63) / 64 * 64; }
