@@ -20,7 +20,7 @@
 
 #include "kernels/cpu/amx_tiles.h"
 #include "kernels/cpu/int_gemm_kernels.h"
-#include "kernels/cpu/silu_avx512.h"
+#include "kernels/cpu/silu_simd.h"
 
 namespace quarot::int_gemm_detail {
 namespace {
@@ -207,7 +207,7 @@ void finish_swiglu(const int32_t* acc_g, const int32_t* acc_u, const IntTileArgs
     for (int64_t j = 0; j < g.np; ++j) {
       const __m512 fg = block_f(acc_g + i * 32 + j * 16, wg, j, a);
       const __m512 fu = block_f(acc_u + i * 32 + j * 16, wu, j, a);
-      _mm512_mask_storeu_ps(y + j * 16, mask[j], silu_detail::silu_mul16(fg, fu));
+      _mm512_mask_storeu_ps(y + j * 16, mask[j], silu_detail::silu_mul<silu_detail::Avx512>(fg, fu));
     }
   }
 }
