@@ -56,6 +56,8 @@ if [[ -z "${OMP_WAIT_POLICY:-}" && -z "${GOMP_SPINCOUNT:-}" ]]; then
     export GOMP_SPINCOUNT=300000
   else
     export OMP_WAIT_POLICY=PASSIVE
+    echo "warning: load average $(cut -d' ' -f1 /proc/loadavg) >= 0.5 (a build just now?): both engines wait passively," \
+      "which slows decode by a third or more on an idle machine; wait for the load to fall or set GOMP_SPINCOUNT=300000" >&2
   fi
 fi
 echo "quarot bench: $models (OpenMP wait: ${OMP_WAIT_POLICY:+OMP_WAIT_POLICY=$OMP_WAIT_POLICY}${GOMP_SPINCOUNT:+GOMP_SPINCOUNT=$GOMP_SPINCOUNT})" >&2
