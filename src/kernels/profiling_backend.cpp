@@ -118,18 +118,8 @@ class ProfilingBackend final : public Backend {
                       int64_t n, float* out) const override {
     // Recorded only where the backend fuses (elsewhere the caller's separate ops are).
     const LinearOp ops[2] = {gate, up};
-    OpPhaseTimes phases;
-    const auto t0 = Clock::now();
-    bool done = false;
-    {
-      const ScopedOpPhaseTimes install(&phases);
-      done = inner_->rmsnorm_swiglu(x, w, dim, eps, gate, up, n, out);
-    }
-    if (!done) return false;
-    inner_->synchronize();
-    profile_->add("rmsnorm+linear " + joined_names(ops, 2) + "+swiglu",
-                  std::chrono::duration<double>(Clock::now() - t0).count(), n, weight_bytes(ops, 2), phases);
-    return true;
+    return timed_if("rmsnorm+linear " + joined_names(ops, 2) + "+swiglu", n,
+                    [&] { return inner_->rmsnorm_swiglu(x, w, dim, eps, gate, up, n, out); }, weight_bytes(ops, 2));
   }
   void embed(const PackedEmbedding& table, const int32_t* tokens, int64_t n, float* out) const override {
     timed("embed", n, [&] { inner_->embed(table, tokens, n, out); });
@@ -167,16 +157,24 @@ class ProfilingBackend final : public Backend {
   void synchronize() const override { inner_->synchronize(); }
 
  private:
+  // Runs f and records it under `what` when it returns true (an op the backend may decline).
   template <typename F>
-  void timed(const std::string& what, int64_t rows, F&& f, double weight_bytes = 0) const {
+  bool timed_if(const std::string& what, int64_t rows, F&& f, double weight_bytes = 0) const {
     OpPhaseTimes phases;
     const auto t0 = Clock::now();
+    bool done;
     {
       const ScopedOpPhaseTimes install(&phases);
-      f();
+      done = f();
     }
+    if (!done) return false;
     inner_->synchronize();
     profile_->add(what, std::chrono::duration<double>(Clock::now() - t0).count(), rows, weight_bytes, phases);
+    return true;
+  }
+  template <typename F>
+  void timed(const std::string& what, int64_t rows, F&& f, double weight_bytes = 0) const {
+    timed_if(what, rows, [&] { f(); return true; }, weight_bytes);
   }
 
   std::shared_ptr<const Backend> inner_;

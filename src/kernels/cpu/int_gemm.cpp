@@ -288,23 +288,28 @@ void run_simd_task(const SimdGemmPlan& p, int64_t task, const QuantizedActivatio
   const int64_t M = a.rows, N = w.rows, nb = p.base.blocks;
   const int64_t row_begin = rb * p.row_block, row_end = std::min(M, row_begin + p.row_block);
   const int64_t panel_end = std::min(w.panels, (cb + 1) * p.panels_per_block);
-  if (p.k->begin != nullptr) p.k->begin();
-  for (int64_t p0 = cb * p.panels_per_block; p0 < panel_end; p0 += p.np) {
-    IntTileArgs args = p.base;
-    args.np = std::min(p.np, panel_end - p0);
-    args.w = w.data.data() + p0 * w.panel_bytes;
+  // Panels p0 .. p0 + np of `weight` (its terms in wb) into args: packed, or widened into
+  // `dst` where the kernel reads another layout.
+  const auto point_at = [&](IntTileArgs& args, const IntGemmWeight& weight, const WeightBlocks& wb, int64_t p0,
+                            uint8_t* dst) {
+    args.w = weight.data.data() + p0 * weight.panel_bytes;
     if (p.prepare) {
-      for (int64_t j = 0; j < args.np; ++j) {
-        p.k->prepare_panel(args.w + j * w.panel_bytes, p.base.format, nb, p.base.kbw, scratch + j * p.prepared_bytes);
-      }
-      args.w = scratch;
+      for (int64_t j = 0; j < args.np; ++j)
+        p.k->prepare_panel(args.w + j * weight.panel_bytes, p.base.format, nb, p.base.kbw, dst + j * p.prepared_bytes);
+      args.w = dst;
       args.w_panel_stride = p.prepared_bytes;
       args.format = WeightFormat::kInt8;
       args.kbw = p.kbw_prepared;
     }
-    args.w_scale = p.wb.scale + p0 * nb * kPanel;
-    args.w_zero_term = p.wb.zero_term + p0 * nb * kPanel;
-    args.w_sum = p.wb.sum + p0 * nb * kPanel;
+    args.w_scale = wb.scale + p0 * nb * kPanel;
+    args.w_zero_term = wb.zero_term + p0 * nb * kPanel;
+    args.w_sum = wb.sum + p0 * nb * kPanel;
+  };
+  if (p.k->begin != nullptr) p.k->begin();
+  for (int64_t p0 = cb * p.panels_per_block; p0 < panel_end; p0 += p.np) {
+    IntTileArgs args = p.base;
+    args.np = std::min(p.np, panel_end - p0);
+    point_at(args, w, p.wb, p0, scratch);
     const int64_t col0 = p0 * kPanel;
     const int64_t cols = std::min(args.np * kPanel, N - col0);
     if (p.k->rows != nullptr && nb == 1) {
@@ -319,17 +324,10 @@ void run_simd_task(const SimdGemmPlan& p, int64_t task, const QuantizedActivatio
         continue;
       }
       // The up panels beside the gate's (int_gemm_swiglu_fused: packed alike).
-      IntTileArgs up = args;
-      up.w = p.up->data.data() + p0 * w.panel_bytes;
-      if (p.prepare) {
-        uint8_t* up_scratch = scratch + p.np * p.prepared_bytes;
-        for (int64_t j = 0; j < args.np; ++j)
-          p.k->prepare_panel(up.w + j * w.panel_bytes, p.base.format, nb, p.base.kbw, up_scratch + j * p.prepared_bytes);
-        up.w = up_scratch;
-      }
-      up.w_scale = p.wb_up.scale + p0 * nb * kPanel;
-      up.w_zero_term = p.wb_up.zero_term + p0 * nb * kPanel;
-      up.w_sum = p.wb_up.sum + p0 * nb * kPanel;
+      IntTileArgs up = p.base;
+      up.np = args.np;
+      up.a = args.a;
+      point_at(up, *p.up, p.wb_up, p0, scratch + p.np * p.prepared_bytes);
       p.k->rows_swiglu(args, up, row_end - row_begin, o);
       continue;
     }
@@ -644,10 +642,10 @@ void int_gemm_many(const IntGemmProduct* products, int count, const QuantizedAct
 
 bool int_gemm_swiglu_fused(const IntGemmWeight& gate, const IntGemmWeight& up, int64_t rows, int64_t act_group) {
   const int64_t kb = std::min(act_group > 0 ? act_group : gate.cols, gate.group);
+  // Packed alike: the layout (panels, nibbles, padding) follows from these five.
   return rows > kGemvRows && gate.isa == up.isa && gate.isa != Isa::kScalar &&
          kernels_for(gate.isa).rows_swiglu != nullptr && kb == gate.cols && gate.rows == up.rows &&
-         gate.cols == up.cols && gate.bits == up.bits && gate.group == up.group && gate.nibbles == up.nibbles &&
-         gate.panels == up.panels && gate.panel_bytes == up.panel_bytes && gate.group_padded == up.group_padded;
+         gate.cols == up.cols && gate.bits == up.bits && gate.group == up.group;
 }
 
 void int_gemm_swiglu(const IntGemmWeight& gate, const IntGemmWeight& up, const QuantizedActivations& a, float* y) {

@@ -81,7 +81,7 @@ struct IntGemmKernels {
   // products. nullptr: int_gemm.cpp calls `tile` per row tile and finishes itself.
   void (*rows)(const IntTileArgs& args, int64_t rows, const IntRowsOutput& out) = nullptr;
   // As `rows` for two products of the same activation rows (gate and up: their own
-  // panels and weight terms, the same activation terms), writing silu(gate) * up
+  // panels and weight terms; the activation terms are gate's, up's are not read), writing silu(gate) * up
   // (silu_simd.h) into `out` (bias and residual null) instead of either product.
   void (*rows_swiglu)(const IntTileArgs& gate, const IntTileArgs& up, int64_t rows, const IntRowsOutput& out) = nullptr;
   // Prefill: activation rows per task, at most (int_gemm.cpp lowers it to 128 when a
