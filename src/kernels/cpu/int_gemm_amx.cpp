@@ -27,9 +27,8 @@ namespace {
 
 constexpr int kRows = 32;
 constexpr int kPanels = 2;
-// Rows per prefill task: 256 against 128 made the 512-token W4A4KV4 prefill 4-7% faster on the
-// 2-vCPU Xeon (the widening of the int4 panels is ~1200 cycles per pair, repeated per task);
-// 512 was slower (3-7% under 256), the AVX-512 VNNI kernel unchanged by 256 (+4% / -2%).
+// Rows per prefill task: each task widens its int4 panels once, so 256 rows widen half as often
+// as 128; 512 was slower than 256 on 2 threads (docs/results/2026-12-06-xeon2-amx-row-block-256/).
 constexpr int64_t kRowBlock = 256;
 
 // The first block writes f = fma(scale, d, 0) (the contract's first step from f = 0, without
