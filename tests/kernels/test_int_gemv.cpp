@@ -144,13 +144,13 @@ class IntGemvPath : public ::testing::TestWithParam<Isa> {
         t.dots = ref_dots.data();
         int_gemv_detail::int_gemv_kernels_scalar().run(t);
         ASSERT_EQ(ref_dots, exact) << what << ": scalar kernel vs the definition";
-        // Both prefetch settings (cpu_features.h's per-CPU choice): prefetching changes nothing.
-        for (const int64_t ahead : {int64_t{0}, int64_t{2048}}) {
-          t.prefetch_bytes = ahead;
+        // Every prefetch setting (stream_prefetch.h's per-CPU choices): prefetching changes nothing.
+        for (const StreamPrefetch ahead : {StreamPrefetch{}, StreamPrefetch{2048, 0}, StreamPrefetch{2048, 8192}}) {
+          t.prefetch = ahead;
           std::fill(dots.begin(), dots.end(), -2);
           t.dots = dots.data();
           kernels().run(t);
-          ASSERT_EQ(dots, exact) << what << " prefetch " << ahead;
+          ASSERT_EQ(dots, exact) << what << " prefetch " << ahead.near_bytes << "/" << ahead.far_bytes;
         }
         // The epilogue: f bit for bit against the scalar kernel (padding columns included).
         std::vector<float> ref_out(m * P * 16, -1.0f), out(m * P * 16, -2.0f);

@@ -232,7 +232,10 @@ TEST(WeightOnlyGemm, RowBlocksMatchTheOneRowKernel) {
   using weight_only_detail::RowView;
   std::vector<const weight_only_detail::WeightOnlyKernels*> tables = {&weight_only_detail::weight_only_kernels_scalar()};
   if (isa_supported(Isa::kAvx2)) tables.push_back(&weight_only_detail::weight_only_kernels_avx2());
-  for (int64_t cols : {1, 7, 8, 15, 16, 17, 24, 40, 100, 576, 1000}) {
+  // AVX-512: its F16 rows of 16-column multiples take a 16-lane kernel in rows1 (where
+  // wide_f16_rows()) and the AVX2 one in dot_row, which must agree bit for bit.
+  if (isa_supported(Isa::kAvx512)) tables.push_back(&weight_only_detail::weight_only_kernels_avx512());
+  for (int64_t cols : {1, 7, 8, 15, 16, 17, 24, 32, 40, 100, 576, 1000}) {
     std::vector<WeightCase> cases = {{WeightKind::kF16}};
     for (int bits : {8, 4, 3})
       for (bool sym : {true, false})
@@ -246,11 +249,15 @@ TEST(WeightOnlyGemm, RowBlocksMatchTheOneRowKernel) {
       const std::vector<float> wd = w.dequantize();
       auto view = [&](int64_t r) { return weight_only_detail::row_view(w, r); };
       for (const auto* k : tables) {
+        // The AVX-512 nibble kernels take the activations in split order (weight_only_gemm_kernels.h).
+        std::vector<float> xk = x;
+        if (k->splits_nibbles && weight_only_detail::split_nibble_row(view(0)))
+          weight_only_detail::split_nibble_columns(x.data(), 1, cols, xk.data());
         for (int64_t start : {0, 1, 5}) {
           for (int64_t count : {1, 3, 4, 5, 8, 32}) {
             std::vector<float> block(count, -1.0f), single(count, -2.0f);
-            k->rows1(view(start), w.row_bytes(), count, x.data(), block.data());
-            for (int64_t r = 0; r < count; ++r) k->dot_row(view(start + r), x.data(), 1, &single[r]);
+            k->rows1(view(start), w.row_bytes(), count, xk.data(), block.data());
+            for (int64_t r = 0; r < count; ++r) k->dot_row(view(start + r), xk.data(), 1, &single[r]);
             ASSERT_EQ(block, single) << wc.name() << " cols=" << cols << " start=" << start << " rows=" << count;
             // ... and that result is the product (a kernel that skipped rows or
             // columns would match itself but not this).

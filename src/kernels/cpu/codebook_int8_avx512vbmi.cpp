@@ -25,7 +25,7 @@ namespace quarot::codebook_int8_detail {
 namespace {
 
 // Software prefetch distance into the index streams (one per width class, so not the
-// single stream decode_prefetch_bytes() is about: this kernel keeps its prefetch on
+// single stream decode_prefetch() (stream_prefetch.h) is about: this kernel keeps its prefetch on
 // every CPU). On the 2-vCPU Zen 4, 2026-12-04 (bench_codebook_gemm BM_CodebookInt8,
 // 4096x4096 and 11008x4096, 2- and 3-bit, GB/s of indices): none 8.3-14.3 on one core
 // and 16.2-26.6 on two, 2 KB 10.5-15.5 and 20.6-32.0; 4 and 8 KB like 2 KB

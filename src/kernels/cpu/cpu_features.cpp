@@ -102,11 +102,6 @@ const CpuFeatures& cpu_features() {
   return features;
 }
 
-int64_t decode_prefetch_bytes() {
-  static const int64_t bytes = cpu_features().vendor == "AuthenticAMD" ? 0 : 2048;
-  return bytes;
-}
-
 const AmxPermission& amx_permission() {
   static const AmxPermission permission = [] {
     AmxPermission p;

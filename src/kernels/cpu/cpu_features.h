@@ -54,16 +54,6 @@ struct CpuFeatures {
 // Detected once, on first use.
 const CpuFeatures& cpu_features();
 
-// How far ahead of a decode weight stream (the GEMVs: int4/int8 codes, the FP16/int8
-// lm_head) kernels issue software prefetches, in bytes; 0 = none. AMD: none. The
-// weights live on 2 MiB pages (weight_arena.h), where Zen's hardware prefetchers follow
-// the stream, and the prefetch instructions only took issue slots: on the 2-vCPU Zen 4
-// (2026-12-04, docs/results/2026-12-04-epyc-decode-prefetch/) the int4 GEMV of a 1536 x
-// 576 weight read 27-29 instead of 23-24 GB/s on one core and the FP16 lm_head took
-// 1.03-1.06 instead of 1.10-1.35 ms on two. Other CPUs: 2 KiB ahead, as the kernels
-// were written and measured (not re-measured without).
-int64_t decode_prefetch_bytes();
-
 // Asks Linux once (arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA) for permission to
 // use AMX tile data in this process. granted is false on CPUs without AMX or when
 // the kernel refuses; reason then says why in one phrase.

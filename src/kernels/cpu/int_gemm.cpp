@@ -431,7 +431,7 @@ void gemv_products(GemvJob* jobs, int count, const QuantizedActivations& a) {
     g.a_scale = job.ab.scale;
     g.a_offset = job.ab.offset;
     g.a_sum = job.ab.sum;
-    g.prefetch_bytes = decode_prefetch_bytes();
+    g.prefetch = decode_prefetch();
     chunks += (w.panels + kGemvChunkPanels - 1) / kGemvChunkPanels;
     bytes += w.panels * w.panel_bytes * M;
   }

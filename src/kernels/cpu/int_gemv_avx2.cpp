@@ -6,7 +6,7 @@
 // in int16 for as many steps as ProductMode allows (int_gemm_kernels.h) before one
 // vpmaddwd widens them: the weight costs 6 simple ops per 64 bytes, far below what
 // memory delivers, so the loop waits on memory only. Software prefetch runs
-// IntGemvArgs::prefetch_bytes ahead of the stream (cpu_features.h says per CPU).
+// IntGemvArgs::prefetch's distances ahead of the stream (stream_prefetch.h says per CPU).
 // Internal linkage except the table; no std:: templates (see act_quant_avx2.cpp).
 #include <immintrin.h>
 
@@ -27,11 +27,11 @@ __m256i broadcast4(const uint8_t* p) {
 
 // Positions k..k+3 (w0) and k+4..k+7 (w1) of one panel; [0]: columns 0-7, [1]: 8-15.
 template <WeightFormat F>
-inline void load_step(const uint8_t* wb, int64_t k, int64_t ahead, __m256i* w0, __m256i* w1) {
+inline void load_step(const uint8_t* wb, int64_t k, const StreamPrefetch& ahead, __m256i* w0, __m256i* w1) {
   if constexpr (F == WeightFormat::kNibbles) {
     const __m256i low4 = _mm256_set1_epi8(0x0F);
     const uint8_t* p = wb + (k / 8) * 64;
-    if (ahead != 0) _mm_prefetch(reinterpret_cast<const char*>(p + ahead), _MM_HINT_T0);
+    prefetch_ahead(p, ahead);
     for (int h = 0; h < 2; ++h) {
       const __m256i v = _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 32 * h));
       w0[h] = _mm256_and_si256(v, low4);
@@ -39,10 +39,8 @@ inline void load_step(const uint8_t* wb, int64_t k, int64_t ahead, __m256i* w0, 
     }
   } else {
     const uint8_t* p = wb + (k / 4) * 64;
-    if (ahead != 0) {
-      _mm_prefetch(reinterpret_cast<const char*>(p + ahead), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(p + ahead + 64), _MM_HINT_T0);
-    }
+    prefetch_ahead(p, ahead);
+    prefetch_ahead(p + 64, ahead);
     for (int h = 0; h < 2; ++h) {
       w0[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 32 * h));
       w1[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 64 + 32 * h));
@@ -67,7 +65,7 @@ inline void block_dots(const IntGemvArgs& t, const uint8_t* ab, const uint8_t* w
     for (int r = 0; r < R; ++r) s16[r][0] = s16[r][1] = _mm256_setzero_si256();
     for (int64_t k = k0; k < k1; k += 8) {
       __m256i w0[2], w1[2];
-      load_step<F>(wb, k, t.prefetch_bytes, w0, w1);
+      load_step<F>(wb, k, t.prefetch, w0, w1);
 #pragma GCC unroll 4
       for (int r = 0; r < R; ++r) {
         const __m256i x0 = broadcast4(ab + r * t.lda + k);

@@ -33,7 +33,6 @@ template <int M, WeightFormat F>
 void rows_panel(const IntGemvArgs& t, int64_t p) {
   const __m512i low4 = _mm512_set1_epi8(0x0F);
   const int64_t w_block_bytes = t.kbw * (F == WeightFormat::kNibbles ? 8 : 16);
-  const int64_t ahead = t.prefetch_bytes;
   for (int64_t b = 0; b < t.blocks; ++b) {
     __m512i acc0[M], acc1[M];
 #pragma GCC unroll 8
@@ -44,16 +43,14 @@ void rows_panel(const IntGemvArgs& t, int64_t p) {
       __m512i w0, w1;
       if constexpr (F == WeightFormat::kNibbles) {
         const uint8_t* q = wb + (k / 8) * 64;
-        if (ahead != 0) _mm_prefetch(reinterpret_cast<const char*>(q + ahead), _MM_HINT_T0);
+        prefetch_ahead(q, t.prefetch);
         const __m512i v = _mm512_load_si512(q);
         w0 = _mm512_and_si512(v, low4);
         w1 = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
       } else {
         const uint8_t* q = wb + (k / 4) * 64;
-        if (ahead != 0) {
-          _mm_prefetch(reinterpret_cast<const char*>(q + ahead), _MM_HINT_T0);
-          _mm_prefetch(reinterpret_cast<const char*>(q + ahead + 64), _MM_HINT_T0);
-        }
+        prefetch_ahead(q, t.prefetch);
+        prefetch_ahead(q + 64, t.prefetch);
         w0 = _mm512_load_si512(q);
         w1 = _mm512_load_si512(q + 64);
       }

@@ -19,6 +19,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/int_gemm_kernels.h"
+#include "kernels/cpu/stream_prefetch.h"
 
 namespace quarot::int_gemv_detail {
 
@@ -49,7 +50,7 @@ struct IntGemvArgs {
   float* out = nullptr;  // [m, ldo], columns p * 16 + c
   int64_t ldo = 0;
   int32_t* dots = nullptr;  // tests: the corrected d instead of the epilogue (layout above)
-  int64_t prefetch_bytes = 0;  // software prefetch distance into the weight stream, 0 = none
+  StreamPrefetch prefetch;  // software prefetch into the weight stream (cpu_features.h); none by default
 };
 
 struct IntGemvKernels {

@@ -12,6 +12,7 @@
 #include "kernels/cpu/aligned_buffer.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/gemm_kernels.h"
+#include "kernels/cpu/stream_prefetch.h"
 #include "kernels/cpu/weight_only_gemm_kernels.h"
 
 namespace quarot {
@@ -34,18 +35,23 @@ weight_only_detail::RowView weight_only_detail::row_view(const WeightEncoding& w
 // Rows are consecutive in memory, so the weight is read as one sequential stream;
 // interleaving even two rows (two streams 1 KiB apart) halved the read rate on Zen 4
 // (13 vs 23 GB/s on one core, F16 576 columns), as the hardware prefetchers then fall
-// behind. Whole rows are prefetched decode_prefetch_bytes() ahead where the CPU wants
-// it (cpu_features.h). _mm_prefetch is SSE, part of every x86-64 target.
+// behind. Whole rows are prefetched at decode_prefetch()'s distances where the CPU
+// wants it (stream_prefetch.h). _mm_prefetch is SSE, part of every x86-64 target.
 void weight_only_detail::stream_rows1(const RowView& first, int64_t row_stride, int64_t rows, const float* x,
                                       float* out, void (*dot1)(const RowView& row, const float* x, float* out)) {
-  const int64_t ahead_bytes = decode_prefetch_bytes();
-  const int64_t ahead = ahead_bytes == 0 ? rows : (ahead_bytes + row_stride - 1) / row_stride;
+  const StreamPrefetch& d = decode_prefetch();
+  // Distances in whole rows (0 = none), rounded up.
+  const auto rows_ahead = [&](int64_t bytes) { return (bytes + row_stride - 1) / row_stride; };
+  const int64_t near = rows_ahead(d.near_bytes), far = rows_ahead(d.far_bytes);
+  const auto prefetch_row = [&](int64_t j, int hint) {
+    const char* next = reinterpret_cast<const char*>(first.data + j * row_stride);
+    for (int64_t b = 0; b < row_stride; b += 64)
+      hint == 0 ? _mm_prefetch(next + b, _MM_HINT_T0) : _mm_prefetch(next + b, _MM_HINT_T2);
+  };
   const int64_t groups = first.f16 ? 0 : first.cols / first.group_size;
   for (int64_t j = 0; j < rows; ++j) {
-    if (j + ahead < rows) {
-      const uint8_t* next = first.data + (j + ahead) * row_stride;
-      for (int64_t b = 0; b < row_stride; b += 64) _mm_prefetch(reinterpret_cast<const char*>(next + b), _MM_HINT_T0);
-    }
+    if (near != 0 && j + near < rows) prefetch_row(j + near, 0);
+    if (far != 0 && j + far < rows) prefetch_row(j + far, 2);
     RowView row = first;
     row.data = first.data + j * row_stride;
     if (!first.f16) {
@@ -54,6 +60,11 @@ void weight_only_detail::stream_rows1(const RowView& first, int64_t row_stride, 
     }
     dot1(row, x, out + j);
   }
+}
+
+bool weight_only_detail::wide_f16_rows() {
+  static const bool wide = cpu_features().vendor != "AuthenticAMD";
+  return wide;
 }
 
 bool weight_only_detail::split_nibble_row(const RowView& row) {

@@ -1,5 +1,6 @@
 // AVX-512 GEMV kernels for weight_only_gemm (decode, n <= 8 activation rows) over
-// integer grids, 16 weights per vector (F16 rows take the AVX2 kernel). The scale
+// integer grids, 16 weights per vector (F16 rows take the AVX2 kernel, except in rows1
+// where wide_f16_rows(): f16_row, the same sums 16 lanes at a time). The scale
 // leaves the inner loop: within one scale group the exact integers (code - zero) are
 // converted to FP32 and multiplied into the activations, and the group's sum is scaled
 // once. Dequantizing each weight first (the AVX2 kernel's float(scale) * float(code -
@@ -170,8 +171,31 @@ void dot_rows_split(const RowView& row, const float* x, float* out) {
 // F16 rows and group sizes that are not a multiple of 16 (nor the whole row) take the
 // AVX2 kernel: it handles any group layout, and for F16 it streams faster on Zen 4
 // (bench_weight_only_gemm, 49152 x 576, 2 threads: 1.66-1.80 ms vs 1.90-1.94 ms with
-// 16-wide vcvtph2ps), where both are at the memory's speed.
+// 16-wide vcvtph2ps), where both are at the memory's speed. Elsewhere one F16 row of
+// n = 1 takes f16_row below (wide_f16_rows()).
 bool takes_avx2(const RowView& row) { return row.f16 || (row.group_size % 16 != 0 && row.group_size != row.cols); }
+
+// The AVX2 kernel's sum for one F16 row of n = 1 (weight_only_gemm_avx2.cpp,
+// dot_rows_grouped<1, kF16>) in one 16-lane register, cols % 16 == 0: that kernel
+// keeps two 8-lane chains, columns c..c+7 and c+8..c+15 of each step of 16, which are
+// this register's low and high halves (same products, same order, exact F16 -> FP32
+// conversions), then adds the chains and sums the 8 lanes as hsum8 does. Bit for bit
+// the same number, with half the instructions per byte.
+float hsum8(__m256 v) {
+  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
+}
+
+void f16_row(const RowView& row, const float* x, float* out) {
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t c = 0; c < row.cols; c += 16) {
+    const __m512 w = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row.data + 2 * c)));
+    acc = _mm512_fmadd_ps(w, _mm512_loadu_ps(x + c), acc);
+  }
+  const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1));
+  *out = hsum8(_mm256_add_ps(_mm512_castps512_ps256(acc), high));
+}
 
 template <int N>
 void dot_rows(const RowView& row, const float* x, float* out) {
@@ -190,7 +214,8 @@ void decode_row(const RowView& row, float* out) { weight_only_kernels_avx2().dec
 // Decode's one-activation-row GEMV (the lm_head): the shared row stream, each row by
 // dot_rows<1>, so each result is the one-row kernel's bit for bit.
 void rows1(const RowView& first, int64_t row_stride, int64_t rows, const float* x, float* out) {
-  stream_rows1(first, row_stride, rows, x, out, dot_rows<1>);
+  const bool f16_wide = first.f16 && first.cols % 16 == 0 && wide_f16_rows();
+  stream_rows1(first, row_stride, rows, x, out, f16_wide ? f16_row : dot_rows<1>);
 }
 
 }  // namespace

@@ -29,11 +29,20 @@ struct RowView {
 RowView row_view(const WeightEncoding& w, int64_t r);
 
 // The ISA kernels' rows1 loop (portable code): rows first .. first + rows - 1 one after
-// another, dot1 on each (out[j] = that row's n = 1 sum), with the rows a couple of KiB
-// ahead prefetched line by line. Row first + j: data advances by row_stride bytes,
-// scales / zeros by one row's groups.
+// another, dot1 on each (out[j] = that row's n = 1 sum), with the rows at
+// decode_prefetch()'s distances ahead (stream_prefetch.h) prefetched line by line.
+// Row first + j: data advances by row_stride bytes, scales / zeros by one row's groups.
 void stream_rows1(const RowView& first, int64_t row_stride, int64_t rows, const float* x, float* out,
                   void (*dot1)(const RowView& row, const float* x, float* out));
+
+// Whether the AVX-512 kernels read F16 rows 16 lanes at a time (portable code): on the
+// 2-vCPU Xeon with AMX the AVX2 row kernel's two 8-lane chains held the FP16 lm_head
+// below the memory's rate (more L2 prefetch requests made it slower, not faster), and
+// the 16-lane row with stream_prefetch.h's requests reads it at a plain read's rate
+// (docs/results/2026-12-06-xeon2-decode-prefetch/). On Zen 4, which splits 512-bit
+// conversions in two, the AVX2 kernel streamed faster (1.66-1.80 against 1.90-1.94 ms),
+// so AMD keeps it.
+bool wide_f16_rows();
 
 // Nibble rows the AVX-512 GEMV reads 32 columns at a time (4-bit and narrower grids whose
 // scale groups are multiples of 32 columns, or one per row). For such a weight its
