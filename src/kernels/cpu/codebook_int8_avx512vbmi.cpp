@@ -20,16 +20,19 @@
 
 #include "kernels/cpu/codebook_int8_layout.h"
 #include "kernels/cpu/codebook_int8_kernels.h"
+#include "kernels/cpu/stream_prefetch.h"
 
 namespace quarot::codebook_int8_detail {
 namespace {
 
-// Software prefetch distance into the index streams (one per width class, so not the
-// single stream decode_prefetch() (stream_prefetch.h) is about: this kernel keeps its prefetch on
-// every CPU). On the 2-vCPU Zen 4, 2026-12-04 (bench_codebook_gemm BM_CodebookInt8,
-// 4096x4096 and 11008x4096, 2- and 3-bit, GB/s of indices): none 8.3-14.3 on one core
-// and 16.2-26.6 on two, 2 KB 10.5-15.5 and 20.6-32.0; 4 and 8 KB like 2 KB
-// (docs/results/2026-12-04-epyc-decode-prefetch/codebook_int8_transcribed.txt).
+// Software prefetch into the index streams (one per width class, so not the single
+// stream decode_prefetch() (stream_prefetch.h) is about): 2 KB ahead into L1 on every
+// CPU, and decode_prefetch()'s far distance into L2 where the CPU wants it. On the 2-vCPU
+// Zen 4, 2026-12-04 (bench_codebook_gemm BM_CodebookInt8, 4096x4096 and 11008x4096, 2- and
+// 3-bit, GB/s of indices): none 8.3-14.3 on one core and 16.2-26.6 on two, 2 KB 10.5-15.5
+// and 20.6-32.0; 4 and 8 KB like 2 KB
+// (docs/results/2026-12-04-epyc-decode-prefetch/codebook_int8_transcribed.txt). The L2
+// requests on the 2-vCPU Xeon with AMX: docs/results/2026-12-06-xeon2-decode-prefetch/.
 constexpr int64_t kPrefetchBytes = 2048;
 
 // vpternlogd operands of quad position `sub`: the field's bits in every byte, and the
@@ -64,12 +67,12 @@ __attribute__((always_inline)) inline void run_class(const Int8View& w, const In
   const uint8_t* t = w.tables + s0 / 4 * 64;
   const int8_t* x = a.xs + s0;
   const int64_t xst = a.x_stride, groups = a.groups;
+  const StreamPrefetch ahead{kPrefetchBytes, decode_prefetch().far_bytes};
   int64_t g = s0 / G;
   for (int64_t s = s0; s < s1; s += L, d += (L / C) * 128, t += (L / 4) * 64, x += L, g += L / G) {
     // The index stream is read once, 64 bytes per 4-8 instructions (cold weights run at
     // well below the hot rate: see kPrefetchBytes).
-    for (int line = 0; line < (L / C) * 2; ++line)
-      _mm_prefetch(reinterpret_cast<const char*>(d + kPrefetchBytes + line * 64), _MM_HINT_T0);
+    for (int line = 0; line < (L / C) * 2; ++line) prefetch_ahead(d + line * 64, ahead);
     __m512i acc[P][M][2];
     const auto quad = [&](auto uc) {
       constexpr int U = decltype(uc)::value;
@@ -127,9 +130,9 @@ __attribute__((always_inline)) inline void run_pairs(const Int8View& w, const In
   const __m512i place = _mm512_set1_epi32(0x30201000);  // c << 4 in byte c of every dword
   const uint8_t* d = w.data + ((h * w.chunks + w.chunk_start[1]) * 2) * 64;
   const int8_t* t = a.pairs;
+  const StreamPrefetch ahead{kPrefetchBytes, decode_prefetch().far_bytes};
   for (int64_t s = s0; s < s1; s += G, d += CPG * 128, t += CPG * 128) {
-    for (int line = 0; line < CPG * 2; ++line)
-      _mm_prefetch(reinterpret_cast<const char*>(d + kPrefetchBytes + line * 64), _MM_HINT_T0);
+    for (int line = 0; line < CPG * 2; ++line) prefetch_ahead(d + line * 64, ahead);
     __m512i acc[2][2];
     for (int q = 0; q < 2; ++q) acc[q][0] = acc[q][1] = _mm512_setzero_si512();
     for (int k = 0; k < CPG; ++k) {
