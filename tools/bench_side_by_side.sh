@@ -16,7 +16,10 @@
 # Q3_K_S, Q4_K too), SKIP_LLAMACPP=1 to leave llama.cpp out, LLAMACPP_VENV /
 # LLAMACPP_MODELS (see bench_llamacpp.sh).
 # Every row gets bytes read per decoded token and the fraction of the bandwidth bound
-# (quarot bench's measured read bandwidth, the same for both engines); llama.cpp's bytes
+# (quarot bench's measured read bandwidth, the same for both engines), and quarot's rows
+# the fraction of the bound at the rate of a read cycling over their own bytes per token
+# (ReadBandwidthProbe::measure_gbs(region): on a CPU whose last-level cache keeps much of
+# a decode step's bytes, e.g. the 2-vCPU Xeon's 480 MiB L3, above the DRAM rate); llama.cpp's bytes
 # are its tensors as stored (the embedding table counted only when it is also the
 # output matrix) plus its F16 KV cache at the mean decode position.
 set -euo pipefail
@@ -87,7 +90,9 @@ for m in quarot["models"]:
                  "file_mb": m["file_bytes"] / 1e6, "peak_rss_mb": m["peak_rss_bytes"] / 1e6,
                  "bytes_per_token_after_prompt": a["bytes_per_token"], "bytes_per_token_empty": e["bytes_per_token"],
                  "bound_fraction_after_prompt": a["fraction_of_bandwidth_bound"],
-                 "bound_fraction_empty": e["fraction_of_bandwidth_bound"]})
+                 "bound_fraction_empty": e["fraction_of_bandwidth_bound"],
+                 "footprint_bound_fraction_after_prompt": a.get("fraction_of_footprint_bound"),
+                 "footprint_bound_fraction_empty": e.get("fraction_of_footprint_bound")})
 for m in llama.get("models", []):
     row = {"engine": "llama.cpp", "model": m["file"], "backend": llama.get("system_info", ""),
            "prefill_tok_s": m["prefill"]["tokens_per_s"],
@@ -121,13 +126,17 @@ with open(tmp, "w") as f:
     f.write("\n")
 os.replace(tmp, dst)
 w = max(len(r["model"]) for r in rows)
-print(f"read bandwidth {bw / 1e9:.2f} GB/s (quarot bench's measurement)")
-print(f"{'engine':10} {'model':{w}} {'prefill':>9} {'dec@P':>8} {'dec@0':>8} {'file MB':>8} {'MB/tok@P':>9} {'bound@P':>8} {'bound@0':>8}")
+print(f"read bandwidth {bw / 1e9:.2f} GB/s (quarot bench's measurement); bound = at that rate, "
+      "fp-bound = at the rate of a read cycling over the row's own bytes per token (what the caches keep between tokens)")
+print(f"{'engine':10} {'model':{w}} {'prefill':>9} {'dec@P':>8} {'dec@0':>8} {'file MB':>8} {'MB/tok@P':>9} {'bound@P':>8} {'bound@0':>8}"
+      f" {'fp-bound@P':>10} {'fp-bound@0':>10}")
+pct = lambda v: f"{100 * v:9.0f}%" if v is not None else f"{'-':>10}"
 for r in rows:
     extra = ""
     if "bytes_per_token_after_prompt" in r:
         extra = (f" {r['bytes_per_token_after_prompt'] / 1e6:9.1f} {100 * r['bound_fraction_after_prompt']:7.0f}%"
-                 f" {100 * r['bound_fraction_empty']:7.0f}%")
+                 f" {100 * r['bound_fraction_empty']:7.0f}%"
+                 f" {pct(r.get('footprint_bound_fraction_after_prompt'))} {pct(r.get('footprint_bound_fraction_empty'))}")
     print(f"{r['engine']:10} {r['model']:{w}} {r['prefill_tok_s']:9.1f} {r['decode_after_prompt_tok_s']:8.1f} "
           f"{r['decode_empty_tok_s']:8.1f} {r['file_mb']:8.1f}{extra}")
 print(f"written: {dst}")

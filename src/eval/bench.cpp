@@ -286,15 +286,17 @@ int model_worker(int cmd_fd, int reply_fd, const std::string& name, const ModelO
 }
 
 // The bandwidth child: fills its buffer, says so, then answers each 'r' with one
-// measurement until 'q'.
-int bandwidth_worker(int cmd_fd, int reply_fd, int64_t bytes) {
+// measurement of the whole buffer and one of each region (ReadBandwidthProbe) until 'q'.
+int bandwidth_worker(int cmd_fd, int reply_fd, int64_t bytes, const std::vector<int64_t>& regions) {
   const ReadBandwidthProbe probe(bytes);
   send_json(reply_fd, {{"ready", true}});
   char c = 0;
   while (read_all(cmd_fd, &c, 1)) {
     if (c == 'r') {
       const double gbs = probe.measure_gbs();
-      send_json(reply_fd, {{"gbs", gbs}, {"round_trip_ns", thread_round_trip_ns()}});
+      nlohmann::json at = nlohmann::json::array();
+      for (int64_t r : regions) at.push_back(probe.measure_gbs(r));
+      send_json(reply_fd, {{"gbs", gbs}, {"region_gbs", at}, {"round_trip_ns", thread_round_trip_ns()}});
     } else if (c == 'q') {
       send_json(reply_fd, {{"done", true}});
       return 0;
@@ -422,11 +424,14 @@ double thread_round_trip_ns(int64_t round_trips) {
   return seconds / static_cast<double>(round_trips) * 1e9;
 }
 
-double ReadBandwidthProbe::measure_gbs() const {
+double ReadBandwidthProbe::measure_gbs(int64_t region) const {
   const float* buf = storage_.data();
-  const int64_t n = static_cast<int64_t>(storage_.size());
+  const int64_t all = static_cast<int64_t>(storage_.size());
+  const int64_t part = region / static_cast<int64_t>(sizeof(float)) / 16 * 16;
+  const bool whole = region <= 0 || part >= all;
+  const int64_t n = whole ? all : std::max<int64_t>(16, part);
   double best = 0.0;
-  for (int rep = 0; rep < 3; ++rep) {
+  for (int rep = whole ? 0 : -1; rep < 3; ++rep) {  // a region: one untimed pass first
     const auto t0 = std::chrono::steady_clock::now();
     float total = 0.0f;
     // Sixteen independent partial sums per thread: the compiler turns them into
@@ -444,7 +449,7 @@ double ReadBandwidthProbe::measure_gbs() const {
     }
     const double s = seconds_since(t0);
     if (total == -1.0f) std::abort();  // keeps the sum alive
-    best = std::max(best, static_cast<double>(n) * sizeof(float) / s / 1e9);
+    if (rep >= 0) best = std::max(best, static_cast<double>(n) * sizeof(float) / s / 1e9);
   }
   return best;
 }
@@ -513,7 +518,19 @@ BenchReport run_bench(const std::vector<std::string>& models, const ModelOpener&
   // back when it exits: a shared machine's bandwidth moves within minutes (1.8x seen between
   // rounds on a 2-vCPU VM), so one probe at the start can disagree with the decode runs it
   // bounds; the report takes the median of the rounds, as it does for the rates.
-  Worker bw([&](int cmd_fd, int reply_fd) { return bandwidth_worker(cmd_fd, reply_fd, opt.bandwidth_buffer_bytes); });
+  // Each host-memory model's decode footprints (after the prompt, from empty) as regions
+  // of the probe: regions[2 * i], regions[2 * i + 1] (0 = not measured).
+  std::vector<int64_t> regions;
+  for (const ModelBenchResult& m : rep.models) {
+    for (const int64_t context0 : {opt.prefill_tokens, int64_t{0}})
+      regions.push_back(m.host_memory ? static_cast<int64_t>(m.traffic.bytes_per_token(context0, opt.decode_tokens)) : 0);
+  }
+  std::vector<int64_t> measured;
+  for (int64_t r : regions)
+    if (r > 0) measured.push_back(r);
+  Worker bw([&](int cmd_fd, int reply_fd) {
+    return bandwidth_worker(cmd_fd, reply_fd, opt.bandwidth_buffer_bytes, measured);
+  });
   bw.reply("the bandwidth measurement");
   bw.settle();
 
@@ -532,6 +549,14 @@ BenchReport run_bench(const std::vector<std::string>& models, const ModelOpener&
     bw.command('r');
     const nlohmann::json m = bw.reply("the bandwidth measurement");
     rep.read_bandwidth_gbs_all.push_back(m.at("gbs").get<double>());
+    const nlohmann::json& at = m.at("region_gbs");
+    for (size_t i = 0, k = 0; i < rep.models.size(); ++i)
+      for (int side = 0; side < 2; ++side)
+        if (regions[2 * i + side] > 0) {
+          std::vector<double>& dst =
+              side == 0 ? rep.models[i].footprint_gbs_after_prompt_all : rep.models[i].footprint_gbs_empty_all;
+          dst.push_back(at.at(k++).get<double>());
+        }
     rep.thread_round_trip_ns_all.push_back(m.at("round_trip_ns").get<double>());
     bw.settle();
   }

@@ -30,8 +30,34 @@ nlohmann::json rate_json(int64_t tokens, const RateSummary& r) {
 // (a GPU reads its own memory, many times faster), so other backends get no bound.
 // The bound is the median round's bandwidth; each repetition also gets its own round's
 // (repetition i ran in round i), since a VM's bandwidth can change between rounds.
+// The bound at one bandwidth (median of the rounds' figures) and the fraction of it
+// reached, overall and round by round, under keys PREFIX + "bound_tokens_per_s",
+// "fraction_of_" + PREFIX + "bound" and that + "_all" (null where not measured).
+void bound_json(nlohmann::json& j, const std::string& prefix, const RateSummary& r, double bytes,
+                const std::vector<double>& round_gbs) {
+  const std::string fraction = "fraction_of_" + prefix + "bound";
+  if (round_gbs.empty()) {
+    j[prefix + "bound_tokens_per_s"] = nullptr;
+    j[fraction] = nullptr;
+    j[fraction + "_all"] = nullptr;
+    return;
+  }
+  const double bound = RateSummary{round_gbs}.median() * 1e9 / bytes;
+  j[prefix + "bound_tokens_per_s"] = bound;
+  j[fraction] = ratio(r.median(), bound);
+  nlohmann::json per_round = nullptr;
+  if (round_gbs.size() == r.all.size()) {
+    per_round = nlohmann::json::array();
+    for (size_t i = 0; i < r.all.size(); ++i) per_round.push_back(ratio(r.all[i], round_gbs[i] * 1e9 / bytes));
+  }
+  j[fraction + "_all"] = per_round;
+}
+
+// footprint_gbs: the probe over a region of this decode's bytes per token, per round
+// (ModelBenchResult): its bound counts what the caches keep between tokens.
 nlohmann::json decode_json(int64_t context0, int64_t tokens, const RateSummary& r, const DecodeTraffic& t,
-                           double bandwidth_gbs, const std::vector<double>& round_gbs, bool host_memory) {
+                           double bandwidth_gbs, const std::vector<double>& round_gbs,
+                           const std::vector<double>& footprint_gbs, bool host_memory) {
   nlohmann::json j = rate_json(tokens, r);
   const double bytes = t.bytes_per_token(context0, tokens);
   j["context"] = context0;
@@ -46,10 +72,14 @@ nlohmann::json decode_json(int64_t context0, int64_t tokens, const RateSummary& 
       for (size_t i = 0; i < r.all.size(); ++i) per_round.push_back(ratio(r.all[i], round_gbs[i] * 1e9 / bytes));
     }
     j["fraction_of_bandwidth_bound_all"] = per_round;
+    j["footprint_read_bandwidth_gbs_all"] = footprint_gbs;
+    bound_json(j, "footprint_", r, bytes, footprint_gbs);
   } else {
     j["bandwidth_bound_tokens_per_s"] = nullptr;
     j["fraction_of_bandwidth_bound"] = nullptr;
     j["fraction_of_bandwidth_bound_all"] = nullptr;
+    j["footprint_read_bandwidth_gbs_all"] = nullptr;
+    bound_json(j, "footprint_", r, bytes, {});
   }
   return j;
 }
@@ -129,9 +159,9 @@ nlohmann::json bench_report_json(const BenchReport& rep) {
         {"prefill", prefill},
         {"decode_after_prompt",
          decode_json(rep.prefill_tokens, rep.decode_tokens, m.decode_after_prompt, m.traffic, rep.read_bandwidth_gbs,
-                     rep.read_bandwidth_gbs_all, m.host_memory)},
+                     rep.read_bandwidth_gbs_all, m.footprint_gbs_after_prompt_all, m.host_memory)},
         {"decode_empty", decode_json(0, rep.decode_tokens, m.decode_empty, m.traffic, rep.read_bandwidth_gbs,
-                                     rep.read_bandwidth_gbs_all, m.host_memory)},
+                                     rep.read_bandwidth_gbs_all, m.footprint_gbs_empty_all, m.host_memory)},
         {"ratio_to_baseline",
          {{"prefill", ratio(m.prefill.median(), base.prefill.median())},
           {"decode_after_prompt", ratio(m.decode_after_prompt.median(), base.decode_after_prompt.median())},

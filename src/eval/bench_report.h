@@ -55,6 +55,10 @@ struct ModelBenchResult {
   // thread_round_trip_ns() in this model's process right before and right after each
   // repetition (two per repetition, in order; zeros with one thread).
   std::vector<double> thread_round_trip_ns_all;
+  // The read probe over a region of this model's decode bytes per token, after the prompt
+  // and from an empty context (ReadBandwidthProbe::measure_gbs(region)), one per round
+  // beside read_bandwidth_gbs_all; empty where not measured (not host memory).
+  std::vector<double> footprint_gbs_after_prompt_all, footprint_gbs_empty_all;
   nlohmann::json profile;  // op-by-op times (BenchOptions::profile), null when not profiled
 };
 

@@ -195,6 +195,22 @@ TEST(BenchReportJson, RatiosToTheChosenBaselineAndShape) {
   j = bench_report_json(r);
   EXPECT_TRUE(j["models"][1]["decode_empty"]["fraction_of_bandwidth_bound_all"].is_null());
   r.read_bandwidth_gbs_all.clear();
+  // The footprint probe's bound: the median of its rounds over this decode's bytes, and
+  // per round only with one figure per repetition; absent (null) where not measured.
+  EXPECT_TRUE(j["models"][1]["decode_after_prompt"]["fraction_of_footprint_bound"].is_null());
+  r.models[1].footprint_gbs_after_prompt_all = {30.0, 50.0, 40.0};
+  j = bench_report_json(r);
+  const auto& fp = j["models"][1]["decode_after_prompt"];
+  EXPECT_DOUBLE_EQ(fp["footprint_bound_tokens_per_s"].get<double>(), 40e9 / (1e6 + 100 * 576.5));
+  EXPECT_DOUBLE_EQ(fp["fraction_of_footprint_bound"].get<double>(), 128.0 / (40e9 / (1e6 + 100 * 576.5)));
+  EXPECT_TRUE(fp["fraction_of_footprint_bound_all"].is_null());  // 3 rounds, 1 repetition
+  r.models[1].footprint_gbs_after_prompt_all = {50.0};
+  j = bench_report_json(r);
+  ASSERT_EQ(j["models"][1]["decode_after_prompt"]["fraction_of_footprint_bound_all"].size(), 1u);
+  EXPECT_DOUBLE_EQ(j["models"][1]["decode_after_prompt"]["fraction_of_footprint_bound_all"][0].get<double>(),
+                   128.0 / (50e9 / (1e6 + 100 * 576.5)));
+  EXPECT_TRUE(j["models"][1]["decode_empty"]["fraction_of_footprint_bound"].is_null());
+  r.models[1].footprint_gbs_after_prompt_all.clear();
   // A backend with memory of its own (a GPU) is not bounded by the host's bandwidth.
   r.models[1].host_memory = false;
   j = bench_report_json(r);
