@@ -37,7 +37,7 @@ void HessianAccumulator::add(const float* x, int64_t n, int64_t dim) {
     const int64_t m = std::min(kHessianChunk, n - t0);
     for (int64_t t = 0; t < m; ++t)
       for (int64_t j = 0; j < dim; ++j) xt[j * m + t] = x[(t0 + t) * dim + j];
-    const GemmWeight w = pack_gemm_weight(xt.data(), dim, m, isa);
+    const GemmWeight w = pack_gemm_weight(xt.data(), dim, m, isa, Placement::kHeap);
     gemm(w, xt.data(), dim, nullptr, product.data());
 #pragma omp parallel for schedule(static) num_threads(num_threads()) if (dim >= 256)
     for (int64_t i = 0; i < dim; ++i)

@@ -104,8 +104,8 @@ void attention_blocked(const float* q, int64_t n, int64_t pos0, const float* k, 
           const float* vr = v + j * kvd + g * hd;
           for (int64_t d = 0; d < hd; ++d) vt[d * keys + j] = vr[d];
         }
-        const GemmWeight kw = pack_gemm_weight(kh.data(), keys, hd, isa);
-        const GemmWeight vw = pack_gemm_weight(vt.data(), hd, keys, isa);
+        const GemmWeight kw = pack_gemm_weight(kh.data(), keys, hd, isa, Placement::kHeap);
+        const GemmWeight vw = pack_gemm_weight(vt.data(), hd, keys, isa, Placement::kHeap);
         qb.resize(static_cast<size_t>(rows * hd));
         scores.resize(static_cast<size_t>(rows * keys));
         ob.resize(static_cast<size_t>(rows * hd));

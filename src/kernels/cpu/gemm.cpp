@@ -107,7 +107,8 @@ void blocked_gemm(const GemmWeight& w, const GemmKernels& k, const float* x, int
 
 }  // namespace
 
-GemmWeight pack_gemm_weight(const float* w, int64_t out_features, int64_t in_features, Isa isa) {
+GemmWeight pack_gemm_weight(const float* w, int64_t out_features, int64_t in_features, Isa isa,
+                            Placement placement) {
   QUAROT_CHECK(out_features > 0 && in_features > 0, "pack_gemm_weight: invalid weight shape [{}, {}]", out_features,
                in_features);
   QUAROT_CHECK(isa_supported(isa), "pack_gemm_weight: instruction set {} is not supported by this CPU",
@@ -117,14 +118,14 @@ GemmWeight pack_gemm_weight(const float* w, int64_t out_features, int64_t in_fea
   packed.out_features = out_features;
   packed.in_features = in_features;
   if (isa == Isa::kScalar) {
-    packed.data = AlignedFloats(out_features * in_features, Placement::kWeights);
+    packed.data = AlignedFloats(out_features * in_features, placement);
     std::memcpy(packed.data.data(), w, out_features * in_features * sizeof(float));
     return packed;
   }
   const int64_t nr = kernels_for(isa).panel_width;
   packed.panel_width = nr;
   const int64_t panels = packed.num_panels();
-  packed.data = AlignedFloats(panels * in_features * nr, Placement::kWeights);
+  packed.data = AlignedFloats(panels * in_features * nr, placement);
   float* dst = packed.data.data();
 #pragma omp parallel for schedule(static)
   for (int64_t p = 0; p < panels; ++p) {

@@ -29,8 +29,13 @@ struct GemmWeight {
 };
 
 // Packs w [out, in] for `isa`; throws quarot::Error if isa is not supported here
-// or the sizes are not positive.
-GemmWeight pack_gemm_weight(const float* w, int64_t out_features, int64_t in_features, Isa isa);
+// or the sizes are not positive. `placement`: the weight arena for weights kept for
+// the model's life (aligned_buffer.h); kHeap for a pack that lives for one call (the
+// attention's K and V, GPTQ's inputs): the arena never reuses a released piece, so
+// short-lived packs mixed into its slabs with long-lived ones keep those slabs mapped
+// (W8A8's FP32-cache prefill of 512 tokens grew the process by ~100 MB that way).
+GemmWeight pack_gemm_weight(const float* w, int64_t out_features, int64_t in_features, Isa isa,
+                            Placement placement = Placement::kWeights);
 
 // y[n, out] = x[n, in] * W^T (+ bias[out] when bias != null). Rows of x and y are
 // contiguous (strides in / out). Threads with OpenMP over output tiles.
