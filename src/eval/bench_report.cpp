@@ -30,31 +30,33 @@ nlohmann::json rate_json(int64_t tokens, const RateSummary& r) {
 // (a GPU reads its own memory, many times faster), so other backends get no bound.
 // The bound is the median round's bandwidth; each repetition also gets its own round's
 // (repetition i ran in round i), since a VM's bandwidth can change between rounds.
-// The bound at one bandwidth (median of the rounds' figures) and the fraction of it
-// reached, overall and round by round, under keys PREFIX + "bound_tokens_per_s",
-// "fraction_of_" + PREFIX + "bound" and that + "_all" (null where not measured).
-void bound_json(nlohmann::json& j, const std::string& prefix, const RateSummary& r, double bytes,
+// The bound at one bandwidth and the fraction of it reached, overall and round by round
+// (each repetition against its own round's figure, only with one figure per repetition),
+// under keys PREFIX + "bound_tokens_per_s", "fraction_of_" + PREFIX + "bound" and that +
+// "_all"; all null when gbs <= 0 (not measured).
+void bound_json(nlohmann::json& j, const std::string& prefix, const RateSummary& r, double bytes, double gbs,
                 const std::vector<double>& round_gbs) {
   const std::string fraction = "fraction_of_" + prefix + "bound";
-  if (round_gbs.empty()) {
+  if (!(gbs > 0)) {
     j[prefix + "bound_tokens_per_s"] = nullptr;
     j[fraction] = nullptr;
     j[fraction + "_all"] = nullptr;
     return;
   }
-  const double bound = RateSummary{round_gbs}.median() * 1e9 / bytes;
+  const double bound = gbs * 1e9 / bytes;
   j[prefix + "bound_tokens_per_s"] = bound;
   j[fraction] = ratio(r.median(), bound);
   nlohmann::json per_round = nullptr;
-  if (round_gbs.size() == r.all.size()) {
+  if (!round_gbs.empty() && round_gbs.size() == r.all.size()) {
     per_round = nlohmann::json::array();
     for (size_t i = 0; i < r.all.size(); ++i) per_round.push_back(ratio(r.all[i], round_gbs[i] * 1e9 / bytes));
   }
   j[fraction + "_all"] = per_round;
 }
 
-// footprint_gbs: the probe over a region of this decode's bytes per token, per round
-// (ModelBenchResult): its bound counts what the caches keep between tokens.
+// bandwidth_gbs / round_gbs: the 512 MiB probe (median, per round); footprint_gbs: the
+// probe over a region of this decode's bytes per token, per round (ModelBenchResult),
+// whose bound counts what the caches keep between tokens. Host-memory backends only.
 nlohmann::json decode_json(int64_t context0, int64_t tokens, const RateSummary& r, const DecodeTraffic& t,
                            double bandwidth_gbs, const std::vector<double>& round_gbs,
                            const std::vector<double>& footprint_gbs, bool host_memory) {
@@ -62,25 +64,10 @@ nlohmann::json decode_json(int64_t context0, int64_t tokens, const RateSummary& 
   const double bytes = t.bytes_per_token(context0, tokens);
   j["context"] = context0;
   j["bytes_per_token"] = bytes;
-  if (host_memory) {
-    const double bound = bandwidth_gbs * 1e9 / bytes;
-    j["bandwidth_bound_tokens_per_s"] = bound;
-    j["fraction_of_bandwidth_bound"] = ratio(r.median(), bound);
-    nlohmann::json per_round = nullptr;
-    if (!round_gbs.empty() && round_gbs.size() == r.all.size()) {
-      per_round = nlohmann::json::array();
-      for (size_t i = 0; i < r.all.size(); ++i) per_round.push_back(ratio(r.all[i], round_gbs[i] * 1e9 / bytes));
-    }
-    j["fraction_of_bandwidth_bound_all"] = per_round;
-    j["footprint_read_bandwidth_gbs_all"] = footprint_gbs;
-    bound_json(j, "footprint_", r, bytes, footprint_gbs);
-  } else {
-    j["bandwidth_bound_tokens_per_s"] = nullptr;
-    j["fraction_of_bandwidth_bound"] = nullptr;
-    j["fraction_of_bandwidth_bound_all"] = nullptr;
-    j["footprint_read_bandwidth_gbs_all"] = nullptr;
-    bound_json(j, "footprint_", r, bytes, {});
-  }
+  const double footprint = footprint_gbs.empty() ? 0.0 : RateSummary{footprint_gbs}.median();
+  bound_json(j, "bandwidth_", r, bytes, host_memory ? bandwidth_gbs : 0.0, round_gbs);
+  j["footprint_read_bandwidth_gbs_all"] = host_memory ? nlohmann::json(footprint_gbs) : nlohmann::json(nullptr);
+  bound_json(j, "footprint_", r, bytes, host_memory ? footprint : 0.0, footprint_gbs);
   return j;
 }
 }  // namespace
