@@ -5,7 +5,6 @@
 #include <vector>
 
 #include <omp.h>
-#include <xmmintrin.h>
 
 #include "common/error.h"
 #include "common/wait_policy.h"
@@ -36,22 +35,18 @@ weight_only_detail::RowView weight_only_detail::row_view(const WeightEncoding& w
 // interleaving even two rows (two streams 1 KiB apart) halved the read rate on Zen 4
 // (13 vs 23 GB/s on one core, F16 576 columns), as the hardware prefetchers then fall
 // behind. Whole rows are prefetched at decode_prefetch()'s distances where the CPU
-// wants it (stream_prefetch.h). _mm_prefetch is SSE, part of every x86-64 target.
+// wants it (stream_prefetch.h; requests past the last row are harmless).
 void weight_only_detail::stream_rows1(const RowView& first, int64_t row_stride, int64_t rows, const float* x,
                                       float* out, void (*dot1)(const RowView& row, const float* x, float* out)) {
+  // decode_prefetch()'s distances rounded up to whole rows: each row's lines are
+  // requested together, the rows that far ahead of the one being read.
   const StreamPrefetch& d = decode_prefetch();
-  // Distances in whole rows (0 = none), rounded up.
-  const auto rows_ahead = [&](int64_t bytes) { return (bytes + row_stride - 1) / row_stride; };
-  const int64_t near = rows_ahead(d.near_bytes), far = rows_ahead(d.far_bytes);
-  const auto prefetch_row = [&](int64_t j, int hint) {
-    const char* next = reinterpret_cast<const char*>(first.data + j * row_stride);
-    for (int64_t b = 0; b < row_stride; b += 64)
-      hint == 0 ? _mm_prefetch(next + b, _MM_HINT_T0) : _mm_prefetch(next + b, _MM_HINT_T2);
-  };
+  const auto whole_rows = [&](int64_t bytes) { return (bytes + row_stride - 1) / row_stride * row_stride; };
+  const StreamPrefetch ahead{whole_rows(d.near_bytes), whole_rows(d.far_bytes)};
+  const bool prefetch = ahead.near_bytes != 0 || ahead.far_bytes != 0;
   const int64_t groups = first.f16 ? 0 : first.cols / first.group_size;
   for (int64_t j = 0; j < rows; ++j) {
-    if (near != 0 && j + near < rows) prefetch_row(j + near, 0);
-    if (far != 0 && j + far < rows) prefetch_row(j + far, 2);
+    for (int64_t b = 0; prefetch && b < row_stride; b += 64) prefetch_ahead(first.data + j * row_stride + b, ahead);
     RowView row = first;
     row.data = first.data + j * row_stride;
     if (!first.f16) {
