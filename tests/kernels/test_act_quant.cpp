@@ -220,9 +220,9 @@ TEST_P(ActQuantPath, CompileTimeHadamard12MixMatchesSimulatedPath) {
 
 // Values a few ulps from a half step, where rint(x * RN(1/s)) (the exact product rounded
 // once) and the reference's rint(RN(x / s)) disagree: a path that multiplied by the
-// reciprocal instead of dividing would get these wrong (a variant that did, dividing only
-// near half steps, was measured on 2026-12-05 and gave no speed: docs/kernels.md). The
-// search proves such values exist for each scale, so the comparison is not vacuous.
+// reciprocal without sending such values through the division (the AVX-512 encoder
+// does, act_quant_avx512.cpp) would get these wrong. The search proves such values
+// exist for each scale, so the comparison is not vacuous.
 TEST_P(ActQuantPath, ValuesAtAHalfStepGetTheDivisionsCode) {
   for (int bits : {4, 8}) {
     for (bool symmetric : {true, false}) {
@@ -255,6 +255,39 @@ TEST_P(ActQuantPath, ValuesAtAHalfStepGetTheDivisionsCode) {
                                  (symmetric ? " sym" : " asym") + " top=" + std::to_string(top);
         ASSERT_GT(found, 0) << what << ": no value where the reciprocal's code differs";
         expect_matches_simulation(x, 1, cols, nullptr, spec, GetParam(), what);
+      }
+    }
+  }
+}
+
+// Scales where the vector encoders' reciprocal road does not apply or its rounding
+// trick leaves its range: a subnormal scale (its reciprocal overflows: every vector
+// divides), quotients far past 2^22 from a tiny clip ratio (clamped by the codes' bit
+// patterns, which stay monotonic), values near the float limits, and groups of very
+// different magnitudes in one row. Each must still give the division's codes.
+TEST_P(ActQuantPath, ExtremeScalesGetTheDivisionsCodes) {
+  const int64_t cols = 200;  // 3 x 64 values on the 4-vector loop, then a tail of 8
+  struct Case {
+    double magnitude;
+    float clip_ratio;
+    int64_t group;
+    const char* what;
+  };
+  const Case cases[] = {{1e-38, 1.0f, 0, "subnormal scale"},
+                        {1.0, 1e-9f, 0, "quotients past 2^22"},
+                        {1e38, 1.0f, 0, "values near the float limit"},
+                        {1.0, 1.0f, 40, "groups of mixed magnitude"}};
+  uint64_t seed = 4200;
+  for (const Case& c : cases) {
+    for (int bits : {4, 8}) {
+      for (bool symmetric : {true, false}) {
+        auto x = test::random_floats(2 * cols, ++seed, -c.magnitude, c.magnitude);
+        if (c.group > 0)
+          for (int64_t i = 0; i < 2 * cols; ++i) x[i] *= std::ldexp(1.0f, static_cast<int>((i / c.group) % 5) * 9 - 18);
+        const ActQuantSpec spec{bits, c.clip_ratio, c.group, symmetric};
+        expect_matches_simulation(x, 2, cols, nullptr, spec, GetParam(),
+                                  std::string(isa_name(GetParam())) + " " + c.what + " bits=" +
+                                      std::to_string(bits) + (symmetric ? " sym" : " asym"));
       }
     }
   }
