@@ -60,35 +60,27 @@ void min_max(const float* x, int64_t n, float* lo, float* hi) {
   *hi = _mm512_reduce_max_ps(vhi);
 }
 
-// The codes of IEEE division, mostly without dividing (the division was half of this
-// loop on the 2-vCPU Xeon: 3.2 ns a vector, 1.7 ns this way, a trial program of
-// 2026-12-06). Per vector:
-//  - t = RN(x r) with r = RN(1/s), and y = RN(t + 1.5 * 2^23): for |t| < 2^22, y's
-//    float bits are bits(1.5 * 2^23) + rint(t) (spacing 1 there, ties to even as M
-//    is even), so the integer code needs no conversion and the clamp runs on bits;
-//  - d = RN(x r - rint(t)) by one FMA; |d| < tie_limit proves the division's code is
-//    the same (reciprocal_codes.h); any lane at or past it (or NaN, from an
-//    unusable reciprocal) sends the vector through the division, then the same bits.
-// Outside |t| < 2^22 the bits stay monotonic in y (negative floats read as negative
-// int32), and the clamp's reach (< 4096) is far inside, so the clamp still lands
-// where the float clamp would.
+// The codes of IEEE division, mostly without dividing (reciprocal_codes.h): the
+// division was half of this loop on the 2-vCPU Xeon (3.2 ns a vector; 1.4 ns this way,
+// a trial program of 2026-12-06). Codes are clamped as the float bits of
+// RN(x / s + 1.5 * 2^23), bracketed by two fused multiply-adds; a vector whose
+// brackets differ in any lane divides.
 int32_t encode(const float* x, int64_t n, float s, float add, float lo, float hi, int32_t offset, uint8_t* codes) {
-  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
-  constexpr int32_t kMagicBits = 0x4b400000;
-  const ReciprocalCodes rc = reciprocal_codes(s, add, lo, hi);
+  const ReciprocalBracket bracket = reciprocal_bracket(s);
   const __m512 vs = _mm512_set1_ps(s);
-  const __m512 vr = _mm512_set1_ps(rc.reciprocal);
-  const __m512 vlimit = _mm512_set1_ps(rc.usable ? rc.tie_limit : 0.0f);  // 0: every vector divides
-  const __m512 vmagic = _mm512_set1_ps(kMagic);
+  const __m512 vr_lo = _mm512_set1_ps(bracket.lo);
+  const __m512 vr_hi = _mm512_set1_ps(bracket.hi);
+  const bool divide_all = !bracket.usable;
+  const __m512 vmagic = _mm512_set1_ps(kRoundingMagic);
   const int32_t add_i = static_cast<int32_t>(add);
-  const __m512i vlo = _mm512_set1_epi32(static_cast<int32_t>(lo) - add_i + kMagicBits);
-  const __m512i vhi = _mm512_set1_epi32(static_cast<int32_t>(hi) - add_i + kMagicBits);
-  const __m512i vshift = _mm512_set1_epi32(add_i + offset - kMagicBits);
+  const __m512i vlo = _mm512_set1_epi32(static_cast<int32_t>(lo) - add_i + kRoundingMagicBits);
+  const __m512i vhi = _mm512_set1_epi32(static_cast<int32_t>(hi) - add_i + kRoundingMagicBits);
+  const __m512i vshift = _mm512_set1_epi32(add_i + offset - kRoundingMagicBits);
   __m512i sum = _mm512_setzero_si512();
   const auto codes16 = [&](__m512 v) {
-    __m512 y = _mm512_add_ps(_mm512_mul_ps(v, vr), vmagic);
-    const __m512 d = _mm512_fmsub_ps(v, vr, _mm512_sub_ps(y, vmagic));
-    if (_mm512_cmp_ps_mask(_mm512_abs_ps(d), vlimit, _CMP_NLT_UQ) != 0)
+    __m512 y = _mm512_fmadd_ps(v, vr_lo, vmagic);
+    const __m512 y_hi = _mm512_fmadd_ps(v, vr_hi, vmagic);
+    if (divide_all || _mm512_cmpneq_epi32_mask(_mm512_castps_si512(y), _mm512_castps_si512(y_hi)) != 0)
       y = _mm512_add_ps(_mm512_div_ps(v, vs), vmagic);
     return _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(_mm512_castps_si512(y), vlo), vhi), vshift);
   };

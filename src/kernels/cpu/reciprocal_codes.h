@@ -1,36 +1,46 @@
 #pragma once
-// Internal, included by act_quant_avx512.cpp (AVX2 divides: its reciprocal variant of
-// 2026-12-05 was slower on the Xeon, docs/kernels.md): when a code
-// clamp(rint(x / s) + add, lo, hi) may be computed as rint(x * r), r = RN(1 / s),
-// instead of dividing (IEEE division and rint, as the reference does).
+// Internal, included by act_quant_avx512.cpp (AVX2 divides: a reciprocal variant of
+// 2026-12-05 was slower on the Xeon, docs/kernels.md): how a vector encoder gets the
+// codes of the reference's division, clamp(rint(RN(x / s)) + add, lo, hi), from two
+// fused multiply-adds instead of a division.
 //
-// Why it is exact. r = (1/s)(1 + e1) and RN(x/s) = (x/s)(1 + e2) with |e1|, |e2| <=
-// 2^-24 (r normal; a subnormal x/s rounds to code 0 either way), so the exact product
-// y = x r lies within |x/s| 2^-23 of RN(x/s). With n = rint(RN(y)) and d = RN(y - n)
-// (one FMA), |d| < tie_limit = 1/2 - bound 2^-21 puts y at least bound 2^-21 - 2^-25 from
-// every half step, farther than RN(x/s) can be from y while |x/s| <= bound: both lie
-// inside (n - 1/2, n + 1/2) and the division's code is n. A lane at or over the limit
-// takes the division. Lanes with |y| > bound - 1 may be off by one, but bound is 2 past
-// the largest |code - add| the clamp lets through, so both candidates clamp alike.
+// The rounding: for a real t with |t| < 2^22, RN(t + M) with M = 1.5 * 2^23 is
+// M + rint(t) (floats in [2^23, 2^24) are the integers; ties go to even, and M is
+// even), so its float bits are bits(M) + rint(t): the integer code without a
+// conversion, clamped as an integer. Beyond that range RN(t + M) is still monotonic in
+// t, and so are its bits while it is positive (a negative float's bits read as a
+// negative int32): every such t lies far past the clamp's reach (codes span at most
+// 0..255) and clamps where the reference clamps.
+//
+// The bracket: with r_lo < (1/s)(1 - 2^-24) and r_hi > (1/s)(1 + 2^-24), the reference's
+// RN(x / s) = (x / s)(1 + e), |e| <= 2^-24, lies between the exact products x r_lo and
+// x r_hi. RN(. + M) is monotonic, so when fma(x, r_lo, M) and fma(x, r_hi, M) (each one
+// rounding of an exact value) are the same float, RN(RN(x / s) + M) is that float too:
+// the division's code. The bracket is about 2^-21 wide relative to x / s, so only a
+// value within ~|x / s| 2^-21 of a half step differs and takes the division (about
+// one 4-bit value in 10^5).
+#include <cstdint>
+
 namespace quarot::act_quant_detail {
 namespace {
 
-struct ReciprocalCodes {
-  bool usable = false;  // false: divide every value
-  float reciprocal = 0.0f;
-  float tie_limit = 0.0f;
+constexpr float kRoundingMagic = 12582912.0f;  // 1.5 * 2^23
+constexpr int32_t kRoundingMagicBits = 0x4b400000;
+
+struct ReciprocalBracket {
+  bool usable = false;  // false: divide every value (r_hi would overflow or r_lo underflow)
+  float lo = 0.0f, hi = 0.0f;
 };
 
-inline ReciprocalCodes reciprocal_codes(float s, float add, float lo, float hi) {
-  ReciprocalCodes rc;
-  rc.reciprocal = 1.0f / s;
-  const float reach_lo = __builtin_fabsf(lo - add);
-  const float reach_hi = __builtin_fabsf(hi - add);
-  const float bound = (reach_lo > reach_hi ? reach_lo : reach_hi) + 2.0f;
-  rc.tie_limit = 0.5f - bound * 0x1p-21f;
-  // Codes reach 255 at most, so the limit stays near 1/2 (> 0.49).
-  rc.usable = __builtin_isnormal(rc.reciprocal) && bound < 4096.0f;
-  return rc;
+inline ReciprocalBracket reciprocal_bracket(float s) {
+  const double r = 1.0 / static_cast<double>(s);  // within 2^-53 of 1/s
+  ReciprocalBracket b;
+  b.lo = __builtin_nextafterf(static_cast<float>(r * (1.0 - 0x1p-23)), 0.0f);
+  b.hi = __builtin_nextafterf(static_cast<float>(r * (1.0 + 0x1p-23)), __builtin_inff());
+  // Builtins, not <cmath>'s inline functions: this file is compiled with AVX-512 flags
+  // (the ODR note of act_quant_kernels.h).
+  b.usable = __builtin_isnormal(b.lo) && __builtin_isnormal(b.hi) && b.lo > 0.0f;
+  return b;
 }
 
 }  // namespace
