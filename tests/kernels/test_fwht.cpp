@@ -81,18 +81,21 @@ TEST(Fwht, EveryKernelIsBitIdenticalToTheStageLoop) {
       for (int64_t i = 0; i < n; ++i)
         ASSERT_EQ(std::bit_cast<uint32_t>(y[i]), std::bit_cast<uint32_t>(ref[i])) << kernel << " n=" << n << " element " << i;
     };
-    std::vector<float> y = x;
-    fwht_detail::fwht_contiguous_scalar(y.data(), n);
-    same_bits(y, "scalar");
+    // In place, and out of place (the input left as it was).
+    const auto check = [&](void (*kernel)(const float*, float*, int64_t), const char* name) {
+      std::vector<float> y = x;
+      kernel(y.data(), y.data(), n);
+      same_bits(y, name);
+      std::vector<float> src = x, dst(n, -7.0f);
+      kernel(src.data(), dst.data(), n);
+      same_bits(dst, name);
+      for (int64_t i = 0; i < n; ++i)
+        ASSERT_EQ(std::bit_cast<uint32_t>(src[i]), std::bit_cast<uint32_t>(x[i])) << name << " wrote its input";
+    };
+    check(&fwht_detail::fwht_contiguous_scalar, "scalar");
     if (!cpu_features().has_avx2_path()) GTEST_SKIP() << "this CPU has no AVX2 (the scalar kernel passed)";
-    y = x;
-    fwht_detail::fwht_contiguous_avx2(y.data(), n);
-    same_bits(y, "avx2");
-    if (n >= 16 && cpu_features().has_avx512_path()) {
-      y = x;
-      fwht_detail::fwht_contiguous_avx512(y.data(), n);
-      same_bits(y, "avx512");
-    }
+    check(&fwht_detail::fwht_contiguous_avx2, "avx2");
+    if (n >= 16 && cpu_features().has_avx512_path()) check(&fwht_detail::fwht_contiguous_avx512, "avx512");
   }
   if (!cpu_features().has_avx512_path()) GTEST_SKIP() << "this CPU has no AVX-512 (scalar and AVX2 passed)";
 }

@@ -83,9 +83,11 @@ using act_quant_detail::ActQuantKernels;
 
 // The butterflies of fwht.cpp in the same order (stage by stage, u + v then u - v),
 // so every element sees the same float operations; only the loop over independent
-// elements is vectorized.
-void hadamard_axis(float* x, int64_t p, int64_t inner) {
-  if (inner == 1) return fwht(x, p);  // the contiguous transform, staged in registers
+// elements is vectorized. dst = H_p src on [p, inner]; src == dst is in place.
+void hadamard_axis(const float* src, float* dst, int64_t p, int64_t inner) {
+  if (inner == 1) return fwht(src, dst, p);  // the contiguous transform, staged in registers
+  if (src != dst) std::memcpy(dst, src, p * inner * sizeof(float));
+  float* x = dst;
   for (int64_t h = 1; h < p; h *= 2) {
     for (int64_t block = 0; block < p; block += 2 * h) {
       for (int64_t j = block; j < block + h; ++j) {
@@ -149,25 +151,29 @@ MixSigns find_mix_signs(const std::vector<float>& m) {
   return e.found;
 }
 
-// One row of apply_online_rotation (fwht.cpp), same arithmetic; `mixed` holds n floats.
-// Returns the rotated row: x itself, or `mixed` when there is a mixing matrix (the
-// Hadamard's scale is then applied as the mixing kernel loads each value, the same
-// single rounding as the reference's separate pass).
-const float* rotate_row(const ActQuantKernels& k, const OnlineRotation& r, const MixSigns& mix_signs, float* x,
-                        float* mixed) {
+// One row of apply_online_rotation (fwht.cpp), same arithmetic, reading src (left as it
+// is unless it is `buffer`); `buffer` and `mixed` hold n floats. Returns the rotated
+// row: `buffer`, or `mixed` when there is a mixing matrix (the Hadamard's scale is then
+// applied as the mixing kernel loads each value, the same single rounding as the
+// reference's separate pass). The transform's first stage reads src, so a row needs no
+// copy of its own first (that pass was a fifth of down_proj's on the 2-vCPU Xeon).
+const float* rotate_row(const ActQuantKernels& k, const OnlineRotation& r, const MixSigns& mix_signs,
+                        const float* src, float* buffer, float* mixed) {
   const int64_t n = r.size();
   const int64_t block = r.p * r.inner;
   float hadamard_scale = 1.0f;
+  const float* x = src;
   if (r.p > 1) {
     hadamard_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(r.p)));
-    for (int64_t a = 0; a < r.k; ++a) hadamard_axis(x + a * block, r.p, r.inner);
+    for (int64_t a = 0; a < r.k; ++a) hadamard_axis(src + a * block, buffer + a * block, r.p, r.inner);
+    x = buffer;
   }
   if (r.m.empty()) {
     if (r.p > 1) {
 #pragma omp simd
-      for (int64_t i = 0; i < n; ++i) x[i] *= hadamard_scale;
+      for (int64_t i = 0; i < n; ++i) buffer[i] *= hadamard_scale;
     }
-    return x;
+    return buffer;
   }
   // The instruction set's kernel (act_quant_mix.h): all outputs' add chains of a few
   // columns at once in registers. The plain loop (a pass per (a, a2) over the block,
@@ -321,10 +327,8 @@ void quantize_rows(const float* x, const ActPrologue* prologue, int64_t rows, in
         prologue_row(*prologue, x, r, cols, isa, buffer.data());
         if (timed) my_prologue_ns += nanoseconds_since(t0);
         row = buffer.data();
-      } else if (rot != nullptr) {
-        std::memcpy(buffer.data(), row, cols * sizeof(float));
       }
-      if (rot != nullptr) row = rotate_row(k, *rot, mix_signs, buffer.data(), mixed.data());
+      if (rot != nullptr) row = rotate_row(k, *rot, mix_signs, row, buffer.data(), mixed.data());
       uint8_t* codes = out.codes.data() + r * out.stride;
       bool finite = true;
       for (int64_t g = 0; g < groups; ++g) {

@@ -1,6 +1,7 @@
 #include "kernels/cpu/fwht.h"
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "common/error.h"
@@ -19,12 +20,13 @@ namespace {
 // so they run run by run in registers; the later stages pair contiguous runs of h
 // values, a plain vector loop. Every element sees the same additions in the same
 // order as the generic loop below, so the results are bit-identical.
-void fwht_contiguous_scalar_impl(float* x, int64_t p) {
+void fwht_contiguous_scalar_impl(const float* src, float* x, int64_t p) {
   int64_t h = 1;
+  if (p < 8 && src != x) std::memcpy(x, src, p * sizeof(float));
   if (p >= 8) {
     for (int64_t c = 0; c < p; c += 8) {
       float a[8];
-      for (int i = 0; i < 8; ++i) a[i] = x[c + i];
+      for (int i = 0; i < 8; ++i) a[i] = src[c + i];
       for (int s = 1; s < 8; s *= 2) {
         float b[8];
         for (int i = 0; i < 8; ++i) b[i] = (i & s) ? a[i - s] - a[i] : a[i] + a[i + s];
@@ -50,16 +52,16 @@ void fwht_contiguous_scalar_impl(float* x, int64_t p) {
 }
 
 // Bit-identical kernels (fwht_kernels.h), so the CPU decides, once.
-void fwht_contiguous(float* x, int64_t p) {
+void fwht_contiguous(const float* src, float* x, int64_t p) {
   static const bool avx2 = cpu_features().has_avx2_path();
   static const bool avx512 = cpu_features().has_avx512_path();
-  if (avx512 && p >= 16) return fwht_detail::fwht_contiguous_avx512(x, p);
-  if (avx2 && p >= 8) return fwht_detail::fwht_contiguous_avx2(x, p);
-  fwht_contiguous_scalar_impl(x, p);
+  if (avx512 && p >= 16) return fwht_detail::fwht_contiguous_avx512(src, x, p);
+  if (avx2 && p >= 8) return fwht_detail::fwht_contiguous_avx2(src, x, p);
+  fwht_contiguous_scalar_impl(src, x, p);
 }
 
 void fwht_axis(float* x, int64_t p, int64_t inner) {
-  if (inner == 1) return fwht_contiguous(x, p);
+  if (inner == 1) return fwht_contiguous(x, x, p);
   for (int64_t h = 1; h < p; h *= 2) {
     for (int64_t block = 0; block < p; block += 2 * h) {
       for (int64_t j = block; j < block + h; ++j) {
@@ -84,13 +86,20 @@ void scale(float* x, int64_t n, float s) {
 
 }  // namespace
 
-void fwht_detail::fwht_contiguous_scalar(float* x, int64_t p) { fwht_contiguous_scalar_impl(x, p); }
+void fwht_detail::fwht_contiguous_scalar(const float* src, float* dst, int64_t p) {
+  fwht_contiguous_scalar_impl(src, dst, p);
+}
 
 bool is_power_of_two(int64_t n) { return n > 0 && (n & (n - 1)) == 0; }
 
 void fwht(float* x, int64_t n) {
   QUAROT_CHECK(is_power_of_two(n), "fwht: length {} is not a power of two", n);
   fwht_axis(x, n, 1);
+}
+
+void fwht(const float* src, float* dst, int64_t n) {
+  QUAROT_CHECK(is_power_of_two(n), "fwht: length {} is not a power of two", n);
+  fwht_contiguous(src, dst, n);
 }
 
 void fwht_normalized(float* x, int64_t n) {

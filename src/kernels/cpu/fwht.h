@@ -13,6 +13,9 @@ bool is_power_of_two(int64_t n);
 
 // x <- H_n x (unnormalized); n must be a power of two (throws quarot::Error otherwise).
 void fwht(float* x, int64_t n);
+// dst <- H_n src, the same bits as copying src to dst and transforming in place, without
+// the copy's pass. src == dst is allowed; any other overlap is not.
+void fwht(const float* src, float* dst, int64_t n);
 // x <- H_n x / sqrt(n): orthonormal, its own inverse.
 void fwht_normalized(float* x, int64_t n);
 

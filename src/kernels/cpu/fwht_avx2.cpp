@@ -23,26 +23,26 @@ __m256 stage(__m256 v) {
 __m256 first_stages(__m256 v) { return stage<-1, 0xF0>(stage<0x4E, 0xCC>(stage<0xB1, 0xAA>(v))); }
 
 template <int R>
-void in_registers(float* x) {
+void in_registers(const float* src, float* dst) {
   __m256 r[R];
 #pragma GCC unroll 8
-  for (int i = 0; i < R; ++i) r[i] = first_stages(_mm256_loadu_ps(x + 8 * i));
+  for (int i = 0; i < R; ++i) r[i] = first_stages(_mm256_loadu_ps(src + 8 * i));
   pair_stages<R, 1>(r);
 #pragma GCC unroll 8
-  for (int i = 0; i < R; ++i) _mm256_storeu_ps(x + 8 * i, r[i]);
+  for (int i = 0; i < R; ++i) _mm256_storeu_ps(dst + 8 * i, r[i]);
 }
 
 }  // namespace
 
-void fwht_contiguous_avx2(float* x, int64_t p) {
+void fwht_contiguous_avx2(const float* src, float* x, int64_t p) {
   switch (p) {
-    case 8: return in_registers<1>(x);
-    case 16: return in_registers<2>(x);
-    case 32: return in_registers<4>(x);
-    case 64: return in_registers<8>(x);
+    case 8: return in_registers<1>(src, x);
+    case 16: return in_registers<2>(src, x);
+    case 32: return in_registers<4>(src, x);
+    case 64: return in_registers<8>(src, x);
     default: break;
   }
-  for (int64_t c = 0; c < p; c += 8) _mm256_storeu_ps(x + c, first_stages(_mm256_loadu_ps(x + c)));
+  for (int64_t c = 0; c < p; c += 8) _mm256_storeu_ps(x + c, first_stages(_mm256_loadu_ps(src + c)));
   for (int64_t h = 8; h < p; h *= 2)
     for (int64_t block = 0; block < p; block += 2 * h)
       for (int64_t j = block; j < block + h; j += 8) {

@@ -37,29 +37,29 @@ __m512 first_stages(__m512 v, const FirstStageSigns& g) {
 }
 
 template <int R>
-void in_registers(float* x) {
+void in_registers(const float* src, float* dst) {
   const FirstStageSigns g;
   __m512 r[R];
 #pragma GCC unroll 16
-  for (int i = 0; i < R; ++i) r[i] = first_stages(_mm512_loadu_ps(x + 16 * i), g);
+  for (int i = 0; i < R; ++i) r[i] = first_stages(_mm512_loadu_ps(src + 16 * i), g);
   pair_stages<R, 1>(r);
 #pragma GCC unroll 16
-  for (int i = 0; i < R; ++i) _mm512_storeu_ps(x + 16 * i, r[i]);
+  for (int i = 0; i < R; ++i) _mm512_storeu_ps(dst + 16 * i, r[i]);
 }
 
 }  // namespace
 
-void fwht_contiguous_avx512(float* x, int64_t p) {
+void fwht_contiguous_avx512(const float* src, float* x, int64_t p) {
   switch (p) {
-    case 16: return in_registers<1>(x);
-    case 32: return in_registers<2>(x);
-    case 64: return in_registers<4>(x);
-    case 128: return in_registers<8>(x);
-    case 256: return in_registers<16>(x);
+    case 16: return in_registers<1>(src, x);
+    case 32: return in_registers<2>(src, x);
+    case 64: return in_registers<4>(src, x);
+    case 128: return in_registers<8>(src, x);
+    case 256: return in_registers<16>(src, x);
     default: break;
   }
   const FirstStageSigns g;
-  for (int64_t c = 0; c < p; c += 16) _mm512_storeu_ps(x + c, first_stages(_mm512_loadu_ps(x + c), g));
+  for (int64_t c = 0; c < p; c += 16) _mm512_storeu_ps(x + c, first_stages(_mm512_loadu_ps(src + c), g));
   for (int64_t h = 16; h < p; h *= 2)
     for (int64_t block = 0; block < p; block += 2 * h)
       for (int64_t j = block; j < block + h; j += 16) {

@@ -10,11 +10,13 @@
 
 namespace quarot::fwht_detail {
 
-// x <- H_p x (unnormalized), p a power of two.
-void fwht_contiguous_scalar(float* x, int64_t p);
+// dst <- H_p src (unnormalized), p a power of two; src == dst transforms in place (any
+// other overlap is not allowed). Out of place, the first stage reads src, so a caller
+// needs no copy of its input.
+void fwht_contiguous_scalar(const float* src, float* dst, int64_t p);
 // The same for p >= 8; needs AVX2.
-void fwht_contiguous_avx2(float* x, int64_t p);
+void fwht_contiguous_avx2(const float* src, float* dst, int64_t p);
 // The same for p >= 16; needs the AVX-512 F/BW/VL/DQ path (fwht_avx512.cpp).
-void fwht_contiguous_avx512(float* x, int64_t p);
+void fwht_contiguous_avx512(const float* src, float* dst, int64_t p);
 
 }  // namespace quarot::fwht_detail
