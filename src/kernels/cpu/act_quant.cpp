@@ -85,7 +85,6 @@ using act_quant_detail::ActQuantKernels;
 // so every element sees the same float operations; only the loop over independent
 // elements is vectorized. dst = H_p src on [p, inner]; src == dst is in place.
 void hadamard_axis(const float* src, float* dst, int64_t p, int64_t inner) {
-  if (inner == 1) return fwht(src, dst, p);  // the contiguous transform, staged in registers
   if (src != dst) std::memcpy(dst, src, p * inner * sizeof(float));
   float* x = dst;
   for (int64_t h = 1; h < p; h *= 2) {
@@ -165,7 +164,10 @@ const float* rotate_row(const ActQuantKernels& k, const OnlineRotation& r, const
   const float* x = src;
   if (r.p > 1) {
     hadamard_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(r.p)));
-    for (int64_t a = 0; a < r.k; ++a) hadamard_axis(src + a * block, buffer + a * block, r.p, r.inner);
+    if (r.inner == 1)
+      fwht(src, buffer, r.p, r.k);  // the contiguous transform, staged in registers
+    else
+      for (int64_t a = 0; a < r.k; ++a) hadamard_axis(src + a * block, buffer + a * block, r.p, r.inner);
     x = buffer;
   }
   if (r.m.empty()) {

@@ -97,9 +97,17 @@ void fwht(float* x, int64_t n) {
   fwht_axis(x, n, 1);
 }
 
-void fwht(const float* src, float* dst, int64_t n) {
+void fwht(const float* src, float* dst, int64_t n, int64_t count) {
   QUAROT_CHECK(is_power_of_two(n), "fwht: length {} is not a power of two", n);
-  fwht_contiguous(src, dst, n);
+  QUAROT_CHECK(count >= 0, "fwht: negative count {}", count);
+  static const bool avx2 = cpu_features().has_avx2_path();
+  static const bool avx512 = cpu_features().has_avx512_path();
+  void (*kernel)(const float*, float*, int64_t) = &fwht_contiguous_scalar_impl;
+  if (avx512 && n >= 16)
+    kernel = &fwht_detail::fwht_contiguous_avx512;
+  else if (avx2 && n >= 8)
+    kernel = &fwht_detail::fwht_contiguous_avx2;
+  for (int64_t i = 0; i < count; ++i) kernel(src + i * n, dst + i * n, n);
 }
 
 void fwht_normalized(float* x, int64_t n) {

@@ -13,9 +13,11 @@ bool is_power_of_two(int64_t n);
 
 // x <- H_n x (unnormalized); n must be a power of two (throws quarot::Error otherwise).
 void fwht(float* x, int64_t n);
-// dst <- H_n src, the same bits as copying src to dst and transforming in place, without
-// the copy's pass. src == dst is allowed; any other overlap is not.
-void fwht(const float* src, float* dst, int64_t n);
+// dst <- H_n src for `count` consecutive runs of n values (run i at src + i * n and
+// dst + i * n): the same bits as copying src to dst and transforming each run in place,
+// without the copy's pass, and with one kernel choice for all runs (a row of down_proj's
+// input is 12 runs of 128). src == dst is allowed; any other overlap is not.
+void fwht(const float* src, float* dst, int64_t n, int64_t count = 1);
 // x <- H_n x / sqrt(n): orthonormal, its own inverse.
 void fwht_normalized(float* x, int64_t n);
 
