@@ -1,5 +1,6 @@
 // AVX2 activation quantization kernels: the scalar ones of act_quant.cpp on 8
-// floats at a time. IEEE division and round-half-even (vroundps, as std::nearbyint) keep
+// floats at a time. The codes of IEEE division and round-half-even (mostly through the
+// reciprocal bracket of reciprocal_codes.h, the tail by division and vroundps) keep
 // every code identical to the scalar path; max/min reductions are exact in any
 // order. Internal linkage except the table, and no std:: templates or inline
 // library functions (std::clamp, std::max, ...): an instantiation compiled with
@@ -10,6 +11,7 @@
 
 #include "kernels/cpu/act_quant_kernels.h"
 #include "kernels/cpu/act_quant_mix.h"
+#include "kernels/cpu/reciprocal_codes.h"
 
 namespace quarot::act_quant_detail {
 namespace {
@@ -122,17 +124,30 @@ void min_max(const float* x, int64_t n, float* lo, float* hi) {
   *hi = h;
 }
 
+// The codes of IEEE division through the reciprocal bracket where it decides
+// (reciprocal_codes.h, as the AVX-512 encoder); a vector of 8 with a lane it does not
+// decide divides.
 int32_t encode(const float* x, int64_t n, float s, float add, float lo, float hi, int32_t offset, uint8_t* codes) {
+  const ReciprocalBracket bracket = reciprocal_bracket(s);
   const __m256 vs = _mm256_set1_ps(s);
-  const __m256 vadd = _mm256_set1_ps(add);
-  const __m256 vlo = _mm256_set1_ps(lo);
-  const __m256 vhi = _mm256_set1_ps(hi);
-  const __m256i voff = _mm256_set1_epi32(offset);
+  const __m256 vr_lo = _mm256_set1_ps(bracket.lo);
+  const __m256 vr_hi = _mm256_set1_ps(bracket.hi);
+  const bool divide_all = !bracket.usable;
+  const __m256 vmagic = _mm256_set1_ps(kRoundingMagic);
+  const int32_t add_i = static_cast<int32_t>(add);
+  const __m256i vlo = _mm256_set1_epi32(static_cast<int32_t>(lo) - add_i + kRoundingMagicBits);
+  const __m256i vhi = _mm256_set1_epi32(static_cast<int32_t>(hi) - add_i + kRoundingMagicBits);
+  const __m256i vshift = _mm256_set1_epi32(add_i + offset - kRoundingMagicBits);
   __m256i sum = _mm256_setzero_si256();
   auto code8 = [&](const float* p) {
-    __m256 q = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(p), vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    q = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(q, vadd), vlo), vhi);
-    const __m256i c = _mm256_add_epi32(_mm256_cvtps_epi32(q), voff);
+    const __m256 v = _mm256_loadu_ps(p);
+    __m256 y = _mm256_fmadd_ps(v, vr_lo, vmagic);
+    const __m256 y_hi = _mm256_fmadd_ps(v, vr_hi, vmagic);
+    const __m256i same = _mm256_cmpeq_epi32(_mm256_castps_si256(y), _mm256_castps_si256(y_hi));
+    if (divide_all || _mm256_movemask_ps(_mm256_castsi256_ps(same)) != 0xFF)
+      y = _mm256_add_ps(_mm256_div_ps(v, vs), vmagic);
+    const __m256i c =
+        _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(_mm256_castps_si256(y), vlo), vhi), vshift);
     sum = _mm256_add_epi32(sum, c);
     return c;
   };

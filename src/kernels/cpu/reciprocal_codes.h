@@ -1,8 +1,9 @@
 #pragma once
-// Internal, included by act_quant_avx512.cpp (AVX2 divides: a reciprocal variant of
-// 2026-12-05 was slower on the Xeon, docs/kernels.md): how a vector encoder gets the
-// codes of the reference's division, clamp(rint(RN(x / s)) + add, lo, hi), from two
-// fused multiply-adds instead of a division.
+// Internal, included by act_quant_avx2.cpp and act_quant_avx512.cpp: how a vector
+// encoder gets the codes of the reference's division, clamp(rint(RN(x / s)) + add, lo,
+// hi), from two fused multiply-adds instead of a division. (A variant of 2026-12-05
+// tested |x r - rint(x r)| against a limit instead, which took as many operations as
+// the division saved; docs/kernels.md.)
 //
 // The rounding: for a real t with |t| < 2^22, RN(t + M) with M = 1.5 * 2^23 is
 // M + rint(t) (floats in [2^23, 2^24) are the integers; ties go to even, and M is
