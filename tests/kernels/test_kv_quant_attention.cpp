@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -535,6 +536,46 @@ TEST(KvPrefillInt8, ReferenceFollowsTheFormulaAndVnniEqualsIt) {
         const double want = std::exp(double(sc[j]) - mx) * vscale[j] / w_ref;
         ASSERT_LE(std::fabs(u_ref[j] - want), 0.5 + 1e-3) << j;
         ASSERT_LE(std::abs(int{u[j]} - int{u_ref[j]}), 1) << j;
+      }
+    }
+  }
+}
+
+// softmax_rows (a tile's rows in one call; the AVX-512 table reduces sixteen rows at a
+// time) equals softmax_row row by row, bit for bit: the row maxima, sums, weight scales
+// and codes, with rows that see no key (zero codes, wscale 0, sum 0, max kept), row
+// counts off the sixteen, and a running max from an earlier tile on some rows.
+TEST(KvPrefillInt8, SoftmaxRowsEqualsTheRowKernelBitForBit) {
+  using kv_detail::kPrefillKeys;
+  std::vector<const kv_detail::PrefillInt8Kernels*> tables = {&kv_detail::prefill_int8_kernels_scalar()};
+  if (isa_supported(Isa::kAvx512Vnni)) tables.push_back(&kv_detail::prefill_int8_kernels_avx512vnni());
+  Rng rng(91);
+  for (const kv_detail::PrefillInt8Kernels* k : tables) {
+    for (const int64_t nq : {int64_t{1}, int64_t{15}, int64_t{16}, int64_t{37}, int64_t{48}}) {
+      const int64_t ld = kPrefillKeys + 16, ldu = kPrefillKeys + 8;
+      const auto sc = normal(nq * ld, 300 + nq, 4.0);
+      std::vector<float> vscale(kPrefillKeys);
+      for (float& x : vscale) x = static_cast<float>(0.01 + rng.uniform() * 0.05);
+      std::vector<int64_t> visible(nq);
+      std::vector<float> m0(nq);
+      for (int64_t i = 0; i < nq; ++i) {
+        visible[i] = i % 5 == 3 ? 0 : 1 + static_cast<int64_t>(rng.uniform() * kPrefillKeys) % kPrefillKeys;
+        m0[i] = i % 3 == 0 ? -INFINITY : static_cast<float>(rng.uniform() * 8.0);
+      }
+      std::vector<float> m = m0, ws(nq, -1.0f), sums(nq, -1.0f);
+      std::vector<uint8_t> u(nq * ldu, 7);
+      k->softmax_rows(sc.data(), ld, nq, visible.data(), vscale.data(), m.data(), u.data(), ldu, ws.data(), sums.data());
+      for (int64_t i = 0; i < nq; ++i) {
+        float m_ref = m0[i], w_ref = 0.0f, sum_ref = 0.0f;
+        std::vector<uint8_t> u_ref(kPrefillKeys, 0);
+        if (visible[i] > 0)
+          sum_ref = k->softmax_row(sc.data() + i * ld, visible[i], vscale.data(), &m_ref, u_ref.data(), &w_ref);
+        const auto bits = [](float f) { return std::bit_cast<uint32_t>(f); };
+        ASSERT_EQ(bits(m[i]), bits(m_ref)) << "nq " << nq << " row " << i;
+        ASSERT_EQ(bits(sums[i]), bits(sum_ref)) << "nq " << nq << " row " << i;
+        ASSERT_EQ(bits(ws[i]), bits(w_ref)) << "nq " << nq << " row " << i;
+        for (int64_t j = 0; j < kPrefillKeys; ++j) ASSERT_EQ(u[i * ldu + j], u_ref[j]) << "row " << i << " key " << j;
+        for (int64_t j = kPrefillKeys; j < ldu; ++j) ASSERT_EQ(u[i * ldu + j], 7) << "row " << i << " wrote past 64";
       }
     }
   }

@@ -471,7 +471,9 @@ bool attention_prefill_int8(const float* q, int64_t n, int64_t pos0, const KvSou
     AlignedFloats qbuf(nq_max * hd), o(nq_max * hd), scores(nq_max * kPrefillTile);
     AlignedBytes qu(nq_max * hd), u(nq_max * kPrefillTile);
     std::vector<float> m(static_cast<size_t>(nq_max)), l(static_cast<size_t>(nq_max)),
-        qfactor(static_cast<size_t>(nq_max)), wscale(static_cast<size_t>(nq_max));
+        qfactor(static_cast<size_t>(nq_max)), wscale(static_cast<size_t>(nq_max)), previous(static_cast<size_t>(nq_max)),
+        sums(static_cast<size_t>(nq_max));
+    std::vector<int64_t> visible(static_cast<size_t>(nq_max));
     if (products.begin != nullptr) products.begin();
     // Every thread sees the same bad_query here, so all skip the loop or none does.
 #pragma omp for collapse(2) schedule(dynamic, 1)
@@ -490,18 +492,16 @@ bool attention_prefill_int8(const float* q, int64_t n, int64_t pos0, const KvSou
           products.scores(qu.data(), nq, hd, kq + g * head_codes + tile * tile_bytes, kcorr + pos, kscale + pos,
                           cols, qfactor.data(), scores.data(), kPrefillTile);
           for (int64_t i = 0; i < nq; ++i) {
-            const int64_t visible = std::clamp<int64_t>(pos0 + t0 + i / group + 1 - c0, 0, cols);
-            uint8_t* ui = u.data() + i * kPrefillTile;
-            if (visible == 0) {
-              std::fill_n(ui, kPrefillTile, uint8_t{0});  // the AMX weighted sum reads all 64
-              wscale[i] = 0.0f;
-              continue;
-            }
-            const float previous = m[i];
-            const float sum =
-                products.softmax_row(scores.data() + i * kPrefillTile, visible, vscale + pos, &m[i], ui, &wscale[i]);
-            rescale_running(previous, m[i], l[i], o.data() + i * hd, hd);
-            l[i] += sum;
+            visible[i] = std::clamp<int64_t>(pos0 + t0 + i / group + 1 - c0, 0, cols);
+            previous[i] = m[i];
+          }
+          // Rows that see no key get zero codes (the AMX weighted sum reads all 64).
+          products.softmax_rows(scores.data(), kPrefillTile, nq, visible.data(), vscale + pos, m.data(), u.data(),
+                                kPrefillTile, wscale.data(), sums.data());
+          for (int64_t i = 0; i < nq; ++i) {
+            if (visible[i] == 0) continue;
+            rescale_running(previous[i], m[i], l[i], o.data() + i * hd, hd);
+            l[i] += sums[i];
           }
           products.weighted_sum(u.data(), nq, kPrefillTile, vq + g * head_codes + tile * tile_bytes, cols, hd,
                                 wscale.data(), o.data());

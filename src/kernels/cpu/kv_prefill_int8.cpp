@@ -112,11 +112,25 @@ float softmax_row_scalar(const float* s, int64_t visible, const float* vscale, f
   return sum;
 }
 
+void softmax_rows_scalar(const float* s, int64_t ld, int64_t nq, const int64_t* visible, const float* vscale, float* m,
+                         uint8_t* u, int64_t ldu, float* wscale, float* sums) {
+  for (int64_t i = 0; i < nq; ++i) {
+    if (visible[i] == 0) {
+      std::fill(u + i * ldu, u + i * ldu + kPrefillKeys, uint8_t{0});
+      wscale[i] = 0.0f;
+      sums[i] = 0.0f;
+      continue;
+    }
+    sums[i] = softmax_row_scalar(s + i * ld, visible[i], vscale, &m[i], u + i * ldu, &wscale[i]);
+  }
+}
+
 }  // namespace
 
 const PrefillInt8Kernels& prefill_int8_kernels_scalar() {
-  static const PrefillInt8Kernels k{scores_scalar,         weighted_sum_scalar,     quantize_keys_scalar,
-                                    quantize_values_scalar, quantize_queries_scalar, softmax_row_scalar};
+  static const PrefillInt8Kernels k{scores_scalar,          weighted_sum_scalar,     quantize_keys_scalar,
+                                    quantize_values_scalar, quantize_queries_scalar, softmax_row_scalar,
+                                    softmax_rows_scalar};
   return k;
 }
 

@@ -67,6 +67,13 @@ struct PrefillInt8Kernels {
   // Paths agree to float rounding (the sums' order differs), u to +-1 where a product
   // lands on a rounding boundary.
   float (*softmax_row)(const float* s, int64_t visible, const float* vscale, float* m, uint8_t* u, float* wscale);
+  // softmax_row on rows i < nq of one tile (row i's scores at s + i * ld, its codes at
+  // u + i * ldu, m[i], wscale[i], sums[i] the return value), with the same results bit
+  // for bit; a row with visible[i] == 0 gets zero codes (all 64), wscale 0 and sum 0,
+  // and keeps m[i]. One call lets the vector paths overlap several rows' reductions and
+  // exponentials (one row at a time, their latencies were most of its time).
+  void (*softmax_rows)(const float* s, int64_t ld, int64_t nq, const int64_t* visible, const float* vscale, float* m,
+                       uint8_t* u, int64_t ldu, float* wscale, float* sums);
 
   // Around a thread's run of calls (nullptr: nothing to do): the AMX kernels load their
   // tile configuration there.
