@@ -160,7 +160,8 @@ BENCHMARK(BM_CodeTiles)
     ->ComputeStatistics("min", [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); });
 
 // Args: head_dim, query vectors, kernels (0 = AVX-512 VNNI, 1 = AMX), 0 = scores / 1 =
-// weighted sum, 2 = softmax rows. One 64-key tile of the int8 prefill (kv_prefill_int8.h),
+// weighted sum, 2 = softmax rows (softmax_rows, what the prefill calls), 3 = the same
+// rows one softmax_row call each (how the prefill called them before). One 64-key tile of the int8 prefill (kv_prefill_int8.h),
 // one thread: the per-tile calls of attention_prefill_int8 for one query block.
 void BM_PrefillInt8(benchmark::State& state) {
   const int64_t hd = state.range(0), nq = state.range(1), keys = kv_detail::kPrefillKeys;
@@ -182,7 +183,8 @@ void BM_PrefillInt8(benchmark::State& state) {
   const int64_t rows = (nq + 15) / 16 * 16;
   std::vector<uint8_t> qu(rows * hd), u(rows * keys);
   k.quantize_queries(q.data(), nq, hd, 0.125f, qu.data(), qfactor.data());
-  std::vector<float> s(nq * keys), o(nq * hd, 0.0f);
+  std::vector<float> s(nq * keys), o(nq * hd, 0.0f), sums(nq);
+  const std::vector<int64_t> visible(nq, keys);
   if (k.begin != nullptr) k.begin();
   k.scores(qu.data(), nq, hd, kq.data(), kcorr.data(), kscale.data(), keys, qfactor.data(), s.data(), keys);
   for (auto _ : state) {
@@ -190,10 +192,14 @@ void BM_PrefillInt8(benchmark::State& state) {
       k.scores(qu.data(), nq, hd, kq.data(), kcorr.data(), kscale.data(), keys, qfactor.data(), s.data(), keys);
     } else if (what == 1) {
       k.weighted_sum(u.data(), nq, keys, vq.data(), keys, hd, wscale.data(), o.data());
+    } else if (what == 2) {
+      std::fill(m.begin(), m.end(), -INFINITY);
+      k.softmax_rows(s.data(), keys, nq, visible.data(), vscale.data(), m.data(), u.data(), keys, wscale.data(),
+                     sums.data());
     } else {
       for (int64_t i = 0; i < nq; ++i) {
         m[i] = -INFINITY;
-        k.softmax_row(s.data() + i * keys, keys, vscale.data(), &m[i], u.data() + i * keys, &wscale[i]);
+        sums[i] = k.softmax_row(s.data() + i * keys, keys, vscale.data(), &m[i], u.data() + i * keys, &wscale[i]);
       }
     }
     benchmark::DoNotOptimize(s.data());
@@ -201,13 +207,16 @@ void BM_PrefillInt8(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
   if (k.end != nullptr) k.end();
-  state.SetLabel(std::string(amx ? "amx" : "avx512vnni") + (what == 0 ? ", scores" : what == 1 ? ", weighted sum" : ", softmax rows"));
+  state.SetLabel(std::string(amx ? "amx" : "avx512vnni") + (what == 0   ? ", scores"
+                                                      : what == 1 ? ", weighted sum"
+                                                      : what == 2 ? ", softmax rows"
+                                                                  : ", softmax rows one call each"));
 }
 
 BENCHMARK(BM_PrefillInt8)
     ->Name("prefill_int8_tile")
     ->ArgNames({"hd", "nq", "amx", "what"})
-    ->ArgsProduct({{64, 128}, {48}, {0, 1}, {0, 1, 2}});
+    ->ArgsProduct({{64, 128}, {48}, {0, 1}, {0, 1, 2, 3}});
 
 }  // namespace
 
