@@ -134,10 +134,8 @@ int32_t encode(const float* x, int64_t n, float s, float add, float lo, float hi
   const __m256 vr_hi = _mm256_set1_ps(bracket.hi);
   const bool divide_all = !bracket.usable;
   const __m256 vmagic = _mm256_set1_ps(kRoundingMagic);
-  const int32_t add_i = static_cast<int32_t>(add);
-  const __m256i vlo = _mm256_set1_epi32(static_cast<int32_t>(lo) - add_i + kRoundingMagicBits);
-  const __m256i vhi = _mm256_set1_epi32(static_cast<int32_t>(hi) - add_i + kRoundingMagicBits);
-  const __m256i vshift = _mm256_set1_epi32(add_i + offset - kRoundingMagicBits);
+  const CodeBits bits = code_bits(add, lo, hi, offset);
+  const __m256i vlo = _mm256_set1_epi32(bits.lo), vhi = _mm256_set1_epi32(bits.hi), vshift = _mm256_set1_epi32(bits.shift);
   __m256i sum = _mm256_setzero_si256();
   auto code8 = [&](const float* p) {
     const __m256 v = _mm256_loadu_ps(p);

@@ -72,10 +72,8 @@ int32_t encode(const float* x, int64_t n, float s, float add, float lo, float hi
   const __m512 vr_hi = _mm512_set1_ps(bracket.hi);
   const bool divide_all = !bracket.usable;
   const __m512 vmagic = _mm512_set1_ps(kRoundingMagic);
-  const int32_t add_i = static_cast<int32_t>(add);
-  const __m512i vlo = _mm512_set1_epi32(static_cast<int32_t>(lo) - add_i + kRoundingMagicBits);
-  const __m512i vhi = _mm512_set1_epi32(static_cast<int32_t>(hi) - add_i + kRoundingMagicBits);
-  const __m512i vshift = _mm512_set1_epi32(add_i + offset - kRoundingMagicBits);
+  const CodeBits bits = code_bits(add, lo, hi, offset);
+  const __m512i vlo = _mm512_set1_epi32(bits.lo), vhi = _mm512_set1_epi32(bits.hi), vshift = _mm512_set1_epi32(bits.shift);
   __m512i sum = _mm512_setzero_si512();
   const auto codes16 = [&](__m512 v) {
     __m512 y = _mm512_fmadd_ps(v, vr_lo, vmagic);

@@ -33,6 +33,18 @@ struct ReciprocalBracket {
   float lo = 0.0f, hi = 0.0f;
 };
 
+// The clamp on the bits: code = clamp(bits, lo, hi) + shift for
+// bits = bits(RN(x / s + 1.5 * 2^23)), i.e. clamp(rint(x / s) + add, lo, hi) + offset
+// (add, lo and hi integral floats, as the encoders receive them).
+struct CodeBits {
+  int32_t lo = 0, hi = 0, shift = 0;
+};
+inline CodeBits code_bits(float add, float lo, float hi, int32_t offset) {
+  const int32_t add_i = static_cast<int32_t>(add);
+  return {static_cast<int32_t>(lo) - add_i + kRoundingMagicBits, static_cast<int32_t>(hi) - add_i + kRoundingMagicBits,
+          add_i + offset - kRoundingMagicBits};
+}
+
 inline ReciprocalBracket reciprocal_bracket(float s) {
   const double r = 1.0 / static_cast<double>(s);  // within 2^-53 of 1/s
   ReciprocalBracket b;
