@@ -48,8 +48,11 @@ inline CodeBits code_bits(float add, float lo, float hi, int32_t offset) {
 inline ReciprocalBracket reciprocal_bracket(float s) {
   const double r = 1.0 / static_cast<double>(s);  // within 2^-53 of 1/s
   ReciprocalBracket b;
-  b.lo = __builtin_nextafterf(static_cast<float>(r * (1.0 - 0x1p-23)), 0.0f);
-  b.hi = __builtin_nextafterf(static_cast<float>(r * (1.0 + 0x1p-23)), __builtin_inff());
+  // One float step toward 0 and toward infinity on the bits (a positive float's bits
+  // order as its value; nextafterf was a library call per group). A result that is not a
+  // positive normal float makes the bracket unusable below.
+  b.lo = __builtin_bit_cast(float, __builtin_bit_cast(uint32_t, static_cast<float>(r * (1.0 - 0x1p-23))) - 1u);
+  b.hi = __builtin_bit_cast(float, __builtin_bit_cast(uint32_t, static_cast<float>(r * (1.0 + 0x1p-23))) + 1u);
   // Builtins, not <cmath>'s inline functions: this file is compiled with AVX-512 flags
   // (the ODR note of act_quant_kernels.h).
   b.usable = __builtin_isnormal(b.lo) && __builtin_isnormal(b.hi) && b.lo > 0.0f;
