@@ -301,9 +301,10 @@ void quantize_rows(const float* x, const ActPrologue* prologue, int64_t rows, in
   std::atomic<int64_t> prologue_ns{0}, loop_ns{0};
   // The next row's lines are requested while this one is mixed: o_proj's input (the
   // attention output, each row written partly by the other threads) then arrives in
-  // time. On the 2-vCPU Xeon (2026-12-06, 30 layers of a 512-token prefill) o_proj's pass
-  // went from 3.3-3.4 to 2.6-2.7 ms; with a prologue (q/k/v, gate/up: inputs the
-  // thread's own) the requests cost 0.2 ms, so those rows are not prefetched.
+  // time (its pass about a quarter shorter in profiled prefills on the 2-vCPU Xeon,
+  // 2026-12-06; docs/kernels.md). With a prologue (q/k/v, gate/up, inputs the thread
+  // wrote itself) the requests only cost time in the same trials, so those rows go
+  // without.
   const bool prefetch_rows = prologue == nullptr && rot != nullptr && !rot->m.empty();
   parallel_region_if(rows > 1 && rows * cols >= 16384, [&] {
     // Each thread's row buffers, kept across calls (grown, never shrunk): allocating them
