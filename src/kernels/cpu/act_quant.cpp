@@ -13,6 +13,7 @@
 #include "kernels/cpu/act_quant_mix.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/fwht.h"
+#include "kernels/cpu/stream_prefetch.h"
 #include "kernels/cpu/vec_ops.h"
 #include "kernels/op_phases.h"
 
@@ -321,10 +322,7 @@ void quantize_rows(const float* x, const ActPrologue* prologue, int64_t rows, in
     for (int64_t r = 0; r < rows; ++r) {
       // Without a prologue or rotation the codes come straight from x (const, shared).
       const float* row = x + r * cols;
-      if (prefetch_rows && r + 1 < rows) {
-        const char* next = reinterpret_cast<const char*>(row + cols);
-        for (int64_t b = 0; b < cols * static_cast<int64_t>(sizeof(float)); b += 64) __builtin_prefetch(next + b, 0, 3);
-      }
+      if (prefetch_rows && r + 1 < rows) prefetch_range(row + cols, cols * static_cast<int64_t>(sizeof(float)));
       if (prologue != nullptr) {
         const auto t0 = timed ? Clock::now() : Clock::time_point{};
         prologue_row(*prologue, x, r, cols, isa, buffer.data());

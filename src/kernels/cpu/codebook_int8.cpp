@@ -13,6 +13,7 @@
 #include "common/half.h"
 #include "common/wait_policy.h"
 #include "kernels/cpu/codebook_int8_kernels.h"
+#include "kernels/cpu/stream_prefetch.h"
 #include "kernels/op_phases.h"
 
 namespace quarot {
@@ -344,14 +345,7 @@ CodebookInt8Weight pack_codebook_int8(const WeightEncoding& w, int group) {
 }
 
 void codebook_int8_prefetch_inputs(const CodebookInt8Weight* const* weights, int count) {
-  const auto prefetch = [](const void* p, int64_t bytes, bool write) {
-    for (int64_t b = 0; b < bytes; b += 64) {
-      if (write)
-        __builtin_prefetch(static_cast<const char*>(p) + b, 1, 3);
-      else
-        __builtin_prefetch(static_cast<const char*>(p) + b);
-    }
-  };
+  const auto prefetch = [](const void* p, int64_t bytes, bool write) { prefetch_range(p, bytes, write); };
   // The gathered codes, sums and scales of one activation row (decode). On the 2-vCPU Zen
   // 4 the serial gather took 0.46-1.07 us per call with these lines owned ahead, 0.62-1.48
   // without (docs/results/2026-12-05-epyc-claq-gather-ownership/).

@@ -51,17 +51,19 @@ void fwht_contiguous_scalar_impl(const float* src, float* x, int64_t p) {
   }
 }
 
-// Bit-identical kernels (fwht_kernels.h), so the CPU decides, once.
-void fwht_contiguous(const float* src, float* x, int64_t p) {
+// The contiguous kernel for length p. Bit-identical kernels (fwht_kernels.h), so the CPU
+// decides, once.
+using ContiguousKernel = void (*)(const float* src, float* dst, int64_t p);
+ContiguousKernel contiguous_kernel(int64_t p) {
   static const bool avx2 = cpu_features().has_avx2_path();
   static const bool avx512 = cpu_features().has_avx512_path();
-  if (avx512 && p >= 16) return fwht_detail::fwht_contiguous_avx512(src, x, p);
-  if (avx2 && p >= 8) return fwht_detail::fwht_contiguous_avx2(src, x, p);
-  fwht_contiguous_scalar_impl(src, x, p);
+  if (avx512 && p >= 16) return &fwht_detail::fwht_contiguous_avx512;
+  if (avx2 && p >= 8) return &fwht_detail::fwht_contiguous_avx2;
+  return &fwht_contiguous_scalar_impl;
 }
 
 void fwht_axis(float* x, int64_t p, int64_t inner) {
-  if (inner == 1) return fwht_contiguous(x, x, p);
+  if (inner == 1) return contiguous_kernel(p)(x, x, p);
   for (int64_t h = 1; h < p; h *= 2) {
     for (int64_t block = 0; block < p; block += 2 * h) {
       for (int64_t j = block; j < block + h; ++j) {
@@ -100,13 +102,7 @@ void fwht(float* x, int64_t n) {
 void fwht(const float* src, float* dst, int64_t n, int64_t count) {
   QUAROT_CHECK(is_power_of_two(n), "fwht: length {} is not a power of two", n);
   QUAROT_CHECK(count >= 0, "fwht: negative count {}", count);
-  static const bool avx2 = cpu_features().has_avx2_path();
-  static const bool avx512 = cpu_features().has_avx512_path();
-  void (*kernel)(const float*, float*, int64_t) = &fwht_contiguous_scalar_impl;
-  if (avx512 && n >= 16)
-    kernel = &fwht_detail::fwht_contiguous_avx512;
-  else if (avx2 && n >= 8)
-    kernel = &fwht_detail::fwht_contiguous_avx2;
+  const ContiguousKernel kernel = contiguous_kernel(n);
   for (int64_t i = 0; i < count; ++i) kernel(src + i * n, dst + i * n, n);
 }
 

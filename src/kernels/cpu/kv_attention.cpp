@@ -18,6 +18,7 @@
 #include "kernels/cpu/kv_dequant.h"
 #include "kernels/cpu/kv_prefill_int8.h"
 #include "kernels/cpu/kv_prefill_tiles.h"
+#include "kernels/cpu/stream_prefetch.h"
 
 namespace quarot {
 
@@ -86,12 +87,8 @@ struct DecodeSide {
   void prefetch(int64_t head, int64_t p0, int64_t rows) const {
     if (src->quant == nullptr) return;
     const QuantKvLayout& l = src->quant->layout();
-    prefetch_bytes(src->quant->codes(head, p0), rows * l.code_bytes_per_head());
-    prefetch_bytes(src->quant->params(head, p0), rows * 2 * l.groups_per_head() * static_cast<int64_t>(sizeof(float)));
-  }
-  static void prefetch_bytes(const void* p, int64_t bytes) {
-    const char* c = static_cast<const char*>(p);
-    for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 3);
+    prefetch_range(src->quant->codes(head, p0), rows * l.code_bytes_per_head());
+    prefetch_range(src->quant->params(head, p0), rows * 2 * l.groups_per_head() * static_cast<int64_t>(sizeof(float)));
   }
 };
 

@@ -26,7 +26,7 @@ namespace quarot::act_quant_detail {
 namespace {
 
 constexpr float kRoundingMagic = 12582912.0f;  // 1.5 * 2^23
-constexpr int32_t kRoundingMagicBits = 0x4b400000;
+constexpr int32_t kRoundingMagicBits = __builtin_bit_cast(int32_t, kRoundingMagic);
 
 struct ReciprocalBracket {
   bool usable = false;  // false: divide every value (r_hi would overflow or r_lo underflow)

@@ -38,4 +38,16 @@ static inline void prefetch_ahead(const void* p, const StreamPrefetch& d) {
   if (d.far_bytes != 0) __builtin_prefetch(c + d.far_bytes, 0, 1);
 }
 
+// Requests every 64-byte line of [p, p + bytes) into L1 (T0), for reading or, with
+// `write`, for writing (the line then arrives owned). Static for the reason above.
+static inline void prefetch_range(const void* p, int64_t bytes, bool write = false) {
+  const char* c = static_cast<const char*>(p);
+  for (int64_t b = 0; b < bytes; b += 64) {
+    if (write)
+      __builtin_prefetch(c + b, 1, 3);
+    else
+      __builtin_prefetch(c + b, 0, 3);
+  }
+}
+
 }  // namespace quarot
